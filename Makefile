@@ -1,0 +1,46 @@
+# exchops.kms — two commands do everything: `make demo` and `make test` (see README.md).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+VENV := .venv
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+.PHONY: help setup demo test unit integration sanity lint build-check changelog-lint lock clean
+
+help:
+	@echo "make demo   set up .venv, start the lab, run the remediation, show the result"
+	@echo "make test   set up .venv, then run every test and check (ends with 'N passed, N failed')"
+	@echo "make setup  only create/refresh .venv (pinned) and link this tree as exchops.kms"
+
+setup:
+	@hacking/setup.sh
+
+demo: setup
+	@hacking/demo.sh
+
+test: setup
+	@$(VENV)/bin/python hacking/run_checks.py
+
+# Single stages, for working on one thing (make test runs them all, in this order).
+unit: setup
+	@$(VENV)/bin/python hacking/run_checks.py unit
+integration: setup
+	@$(VENV)/bin/python hacking/run_checks.py integration
+sanity: setup
+	@$(VENV)/bin/python hacking/run_checks.py sanity
+lint: setup
+	@$(VENV)/bin/python hacking/run_checks.py lint
+build-check: setup
+	@$(VENV)/bin/python hacking/run_checks.py build
+changelog-lint: setup
+	@$(VENV)/bin/python hacking/run_checks.py changelog
+
+# Re-resolve constraints.txt from requirements-dev.txt in a scratch venv.
+lock:
+	@rm -rf .lock-venv && python3.11 -m venv .lock-venv \
+	  && .lock-venv/bin/pip install --quiet -r requirements-dev.txt \
+	  && { echo "# Full resolved dependency set for requirements-dev.txt (pip freeze of a fresh .venv)."; \
+	       echo "# Regenerate: make lock"; .lock-venv/bin/pip freeze; } > constraints.txt \
+	  && rm -rf .lock-venv && echo "constraints.txt updated"
+
+clean:
+	rm -rf $(VENV) .ansible tests/output .pytest_cache .hypothesis

@@ -1,0 +1,181 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Run every test and check of exchops.kms, in order, and end with one 'N passed, N failed' line.
+
+`make test` runs all stages; `make <stage>` (or `run_checks.py STAGE ...`) runs some. Every stage
+runs even when an earlier one failed, so one run shows every problem; the exit code is non-zero
+when any stage failed. pytest stages count their tests (from JUnit XML); every other stage counts
+as one check.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+ROOT = Path(__file__).resolve().parent.parent
+OUTPUT = ROOT / "tests" / "output"
+PYTHON_VERSION = "3.11"
+
+
+@dataclass
+class Outcome:
+    passed: int = 0
+    failed: int = 0
+    skipped: int = 0
+    detail: str = ""
+
+
+def run(command: list[str], cwd: Path = ROOT, env: dict[str, str] | None = None) -> int:
+    print(f"$ {' '.join(command)}", flush=True)
+    return subprocess.run(command, cwd=cwd, env=env, check=False).returncode
+
+
+def pytest_stage(name: str, path: str) -> Callable[[], Outcome]:
+    def stage() -> Outcome:
+        OUTPUT.mkdir(parents=True, exist_ok=True)
+        junit = OUTPUT / f"junit-{name}.xml"
+        junit.unlink(missing_ok=True)
+        code = run([sys.executable, "-m", "pytest", path, "-q", f"--junitxml={junit}"])
+        if not junit.exists():
+            return Outcome(failed=1, detail=f"pytest exited {code} without a report")
+        suite = ET.parse(junit).getroot()
+        suite = suite if suite.tag == "testsuite" else suite.find("testsuite")
+        total = int(suite.get("tests", 0))
+        failed = int(suite.get("failures", 0)) + int(suite.get("errors", 0))
+        skipped = int(suite.get("skipped", 0))
+        outcome = Outcome(passed=total - failed - skipped, failed=failed, skipped=skipped)
+        if total == 0:
+            # pytest's exit 5: a stage that ran nothing is a failure, not a pass.
+            outcome.failed, outcome.detail = 1, "no test collected"
+        elif code != 0 and failed == 0:
+            outcome.failed, outcome.detail = 1, f"pytest exited {code}"
+        return outcome
+
+    return stage
+
+
+def collection_files() -> list[str]:
+    listing = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    ).stdout.decode()
+    return [name for name in listing.split("\0") if name and (ROOT / name).exists()]
+
+
+def sanity() -> Outcome:
+    # ansible-test needs a real ansible_collections/exchops/kms directory (a symlink fails: it uses
+    # the physical cwd), so the tracked and new files are copied into one.
+    with tempfile.TemporaryDirectory(prefix="exchops-sanity-") as scratch:
+        copy = Path(scratch) / "ansible_collections" / "exchops" / "kms"
+        for name in collection_files():
+            target = copy / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, target, follow_symlinks=False)
+        env = dict(os.environ, ANSIBLE_COLLECTIONS_SCAN_SYS_PATH="False")
+        code = run(
+            ["ansible-test", "sanity", "--local", "--python", PYTHON_VERSION, "--color", "no"],
+            cwd=copy,
+            env=env,
+        )
+    return Outcome(passed=1) if code == 0 else Outcome(failed=1, detail=f"exit {code}")
+
+
+def command_stage(command: list[str], env: dict[str, str] | None = None) -> Callable[[], Outcome]:
+    def stage() -> Outcome:
+        code = run(command, env=dict(os.environ, **(env or {})))
+        return Outcome(passed=1) if code == 0 else Outcome(failed=1, detail=f"exit {code}")
+
+    return stage
+
+
+FORBIDDEN_IN_TARBALL = (".venv/", ".ansible/", "tests/output/", ".git/", "kms-report/")
+
+
+def build_and_install() -> Outcome:
+    """Build the tarball, install it elsewhere, and read a plugin's docs from the installed copy."""
+    with tempfile.TemporaryDirectory(prefix="exchops-build-") as scratch:
+        scratch_path = Path(scratch)
+        installed = scratch_path / "collections"
+        # Only the freshly installed copy may be found, not the working tree linked into .venv.
+        env = dict(
+            os.environ,
+            ANSIBLE_COLLECTIONS_PATH=str(installed),
+            ANSIBLE_COLLECTIONS_SCAN_SYS_PATH="False",
+        )
+        if run(["ansible-galaxy", "collection", "build", "--output-path", scratch]) != 0:
+            return Outcome(failed=1, detail="build failed")
+        (tarball,) = scratch_path.glob("exchops-kms-*.tar.gz")
+        with tarfile.open(tarball) as archive:
+            leaked = [m for m in archive.getnames() if m.startswith(FORBIDDEN_IN_TARBALL)]
+        if leaked:
+            return Outcome(failed=1, detail=f"tarball ships {leaked[:3]}")
+        install = ["ansible-galaxy", "collection", "install", "-p", str(installed), str(tarball)]
+        if run(install, env=env) != 0:
+            return Outcome(failed=1, detail="install failed")
+        doc = subprocess.run(
+            ["ansible-doc", "exchops.kms.exchange_facts"],
+            cwd=scratch,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        print(doc.stdout[:400] + ("\n..." if len(doc.stdout) > 400 else ""), doc.stderr, flush=True)
+        if doc.returncode != 0 or str(installed) not in doc.stdout:
+            return Outcome(failed=1, detail="ansible-doc did not read the installed copy")
+    return Outcome(passed=1)
+
+
+STAGES: dict[str, Callable[[], Outcome]] = {
+    "unit": pytest_stage("unit", "tests/unit"),
+    "integration": pytest_stage("integration", "tests/integration"),
+    "sanity": sanity,
+    # ansible-lint installs its own copy into .ansible/; hide the one linked into .venv.
+    "lint": command_stage(
+        ["ansible-lint", "--profile", "production"], {"ANSIBLE_COLLECTIONS_SCAN_SYS_PATH": "False"}
+    ),
+    "build": build_and_install,
+    "changelog": command_stage(["antsibull-changelog", "lint"]),
+}
+
+
+def main(selected: list[str]) -> int:
+    # The tools (ansible-test, ansible-lint, ...) are the ones beside this interpreter in .venv.
+    os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    unknown = [name for name in selected if name not in STAGES]
+    if unknown:
+        print(f"unknown stage(s) {unknown}; choose from {list(STAGES)}", file=sys.stderr)
+        return 2
+    results: list[tuple[str, Outcome, float]] = []
+    for name in selected or list(STAGES):
+        print(f"\n=== {name} ===", flush=True)
+        started = time.monotonic()
+        outcome = STAGES[name]()
+        results.append((name, outcome, time.monotonic() - started))
+
+    print("\n=== summary ===")
+    for name, outcome, seconds in results:
+        state = "FAIL" if outcome.failed else "ok"
+        counts = f"{outcome.passed} passed, {outcome.failed} failed, {outcome.skipped} skipped"
+        extra = f"  ({outcome.detail})" if outcome.detail else ""
+        print(f"{state:4} {name:12} {seconds:7.1f} s  {counts}{extra}")
+    outcomes = [outcome for _name, outcome, _seconds in results]
+    passed = sum(outcome.passed for outcome in outcomes)
+    failed = sum(outcome.failed for outcome in outcomes)
+    skipped = sum(outcome.skipped for outcome in outcomes)
+    print(f"checks: {passed} passed, {failed} failed, {skipped} skipped", flush=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
