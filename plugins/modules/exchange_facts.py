@@ -1,0 +1,182 @@
+#!/usr/bin/python
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Documentation for the exchops.kms.exchange_facts action plugin (the code is in plugins/action)."""
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: exchange_facts
+short_description: Read Exchange version, service pack and KM Server facts over WinRM
+version_added: 0.1.0
+description:
+  - Reads, without changing anything on the host, which Exchange version, build and service pack
+    a Windows host runs, and for the Key Management (KM) Server the build of its binaries, the
+    state of the C(MSExchangeKMS) service, the location of the KM database and its recent events.
+  - Runs on the Ansible controller and talks to the host over WinRM itself, with plain C(cmd.exe)
+    tools (C(reg query), C(sc), C(wmic)). The host needs WinRM only; PowerShell is never used,
+    so Exchange 5.5 and 2000 era hosts (and jump hosts for them) are served.
+  - All readings come from one WinRS shell and one batched command per host.
+  - Sets C(ansible_facts.exchange). A host that cannot be read fails with a message naming the
+    host, the problem and the setting to change.
+  - In this development version the gathering is not implemented yet; the task fails with a
+    message that says so and changes nothing.
+options:
+  kms_event_count:
+    description:
+      - How many of the newest C(MSExchangeKMS) events from the Application log to return in
+        RV(ansible_facts.exchange.kms.events).
+      - V(0) skips reading the event log.
+    type: int
+    default: 10
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.flow
+  - ansible.builtin.action_common_attributes.facts
+attributes:
+  action:
+    support: full
+  async:
+    support: none
+  bypass_host_loop:
+    support: none
+  check_mode:
+    support: full
+    details: Read-only; check mode gathers the same facts.
+  diff_mode:
+    support: none
+  facts:
+    support: full
+  platform:
+    platforms: windows
+notes:
+  - The connection is the host's own WinRM settings, the same variables C(ansible.windows) uses
+    (C(ansible_host), C(ansible_port), C(ansible_user), C(ansible_password),
+    C(ansible_winrm_transport), C(ansible_winrm_scheme), C(ansible_winrm_path),
+    C(ansible_winrm_server_cert_validation), C(ansible_winrm_ca_trust_path),
+    C(ansible_winrm_message_encryption), C(ansible_winrm_operation_timeout_sec),
+    C(ansible_winrm_read_timeout_sec)) with C(ansible_connection=winrm). Under C(delegate_to)
+    the delegated host's settings are used.
+  - "Use C(gather_facts: false) in the play: Ansible's own fact gathering needs PowerShell."
+  - The account needs the right to read C(HKLM\SOFTWARE\Microsoft\Exchange), query services
+    and read the Application event log; a local administrator has all three.
+  - The KM database is never opened or changed; only its folder is located.
+  - The controller needs the Python package C(pywinrm) (with C(pyspnego) for NTLM).
+seealso:
+  - name: KB Q259906 - Event ID 5389 when KM Server is moved to a new server
+    description: The Exchange 5.5 problem this collection checks for and fixes.
+    link: https://github.com/jeffpar/kbarchive/blob/master/kb/259/Q259906/README.md
+author:
+  - exchops.kms maintainers (@exchops)
+"""
+
+EXAMPLES = r"""
+- name: Read Exchange facts from the new KM Server
+  exchops.kms.exchange_facts:
+
+- name: Read the facts of the old KM Server and keep them under its own name
+  exchops.kms.exchange_facts:
+    kms_event_count: 20
+  delegate_to: "{{ kms_source_host }}"
+  delegate_facts: true
+
+- name: Show the release and the KM binaries' build
+  ansible.builtin.debug:
+    msg: "{{ ansible_facts.exchange.release }}, Kmserver.exe {{ ansible_facts.exchange.kms.binary_build }}"
+"""
+
+RETURN = r"""
+ansible_facts:
+  description: Facts added to the host.
+  returned: always
+  type: complex
+  contains:
+    exchange:
+      description: What the host runs, as read from its registry, services, files and event log.
+      returned: always
+      type: complex
+      contains:
+        installed:
+          description: Whether Exchange is installed (setup key, services and binaries agree).
+          returned: always
+          type: bool
+          sample: true
+        product:
+          description: The product name.
+          returned: when installed
+          type: str
+          sample: Exchange Server 5.5
+        version:
+          description: The version as people say it.
+          returned: when installed
+          type: str
+          sample: "5.5"
+        build:
+          description: The server build, major.minor.build.revision.
+          returned: when installed
+          type: str
+          sample: 5.5.2650.0
+        build_number:
+          description: The third part of the build, which names the service pack for 4.0 - 2003.
+          returned: when installed
+          type: int
+          sample: 2650
+        service_pack:
+          description: The service pack number (0 for RTM).
+          returned: when installed
+          type: int
+          sample: 3
+        release:
+          description: The release the build belongs to.
+          returned: when installed
+          type: str
+          sample: Exchange Server 5.5 SP3
+        install_path:
+          description: The Exchange folder on the host.
+          returned: when installed
+          type: str
+          sample: C:\EXCHSRVR
+        kms:
+          description: The Key Management Server on this host.
+          returned: always
+          type: complex
+          contains:
+            installed:
+              description: Whether KM Server is installed.
+              returned: always
+              type: bool
+              sample: true
+            service:
+              description: The MSExchangeKMS service.
+              returned: always
+              type: dict
+              sample: {"name": "MSExchangeKMS", "state": "stopped", "start_mode": "manual"}
+            binary_build:
+              description: File version of Kmserver.exe.
+              returned: when KM Server is installed and the file version can be read
+              type: str
+              sample: 5.5.1960.8
+            binary_release:
+              description: The release that Kmserver.exe's build belongs to.
+              returned: when KM Server is installed and the file version can be read
+              type: str
+              sample: Exchange Server 5.5 RTM
+            database_path:
+              description: The KM database folder (Kmsdata).
+              returned: when KM Server is installed
+              type: str
+              sample: C:\EXCHSRVR\KMSDATA
+            events:
+              description: The newest MSExchangeKMS events from the Application log, newest first.
+              returned: always
+              type: list
+              elements: dict
+              sample: [{"id": 5389, "source": "MSExchangeKMS", "time": "2001-03-14T09:12:40+00:00",
+                        "message": "KMS is exiting with error 0."}]
+            matches_server:
+              description:
+                - Whether Kmserver.exe is on the server's service pack. V(false) is the cause of
+                  KB Q259906 when the KM database was last run by the later build.
+              returned: when KM Server is installed
+              type: bool
+              sample: false
+"""
