@@ -4,7 +4,7 @@ SHELL := /bin/bash
 VENV := .venv
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help setup demo test unit integration sanity lint build-check changelog-lint lock clean
+.PHONY: help setup demo test unit lab-test integration sanity lint build-check changelog-lint lock clean
 
 help:
 	@echo "make demo   set up .venv, start the lab, run the remediation, show the result"
@@ -23,6 +23,8 @@ test: setup
 # Single stages, for working on one thing (make test runs them all, in this order).
 unit: setup
 	@$(VENV)/bin/python hacking/run_checks.py unit
+lab-test: setup
+	@$(VENV)/bin/python hacking/run_checks.py lab
 integration: setup
 	@$(VENV)/bin/python hacking/run_checks.py integration
 sanity: setup

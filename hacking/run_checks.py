@@ -138,6 +138,7 @@ def build_and_install() -> Outcome:
 
 STAGES: dict[str, Callable[[], Outcome]] = {
     "unit": pytest_stage("unit", "tests/unit"),
+    "lab": pytest_stage("lab", "tests/lab/tests"),
     "integration": pytest_stage("integration", "tests/integration"),
     "sanity": sanity,
     # ansible-lint installs its own copy into .ansible/; hide the one linked into .venv.

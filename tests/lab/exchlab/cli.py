@@ -1,0 +1,260 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The `exchlab` command: up / show / fault / down.
+
+    exchlab up --fleet tests/lab/fleets/q259906.yml --state /tmp/lab
+    exchlab show --state /tmp/lab [HOST]
+    exchlab fault --state /tmp/lab kms-new sp_installer_fails=true
+    exchlab down --state /tmp/lab
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from . import runtime
+from .fleet import Fleet, FleetError, load_fleet
+from .hosts import build_host_state, inventory_for
+from .layout import StateLayout
+from .state import HostState
+
+START_TIMEOUT_S = 120.0
+STOP_TIMEOUT_S = 20.0
+
+
+class LabError(Exception):
+    """A lab command that cannot be carried out; the message says what to do."""
+
+
+def _running_pid(layout: StateLayout) -> int | None:
+    """The pid of this state directory's lab process, if it is still alive."""
+    try:
+        pid = int(layout.pid_file.read_text(encoding="utf-8").strip())
+    except (OSError, ValueError):
+        return None
+    try:
+        command_line = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return None
+    # A pid file can outlive its process and the pid be reused: check it is our runtime.
+    return pid if b"exchlab.runtime" in command_line else None
+
+
+def _plan_state(fleet: Fleet, layout: StateLayout) -> None:
+    layout.hosts_dir.mkdir(parents=True, exist_ok=True)
+    for planned in fleet.hosts:
+        build_host_state(planned, fleet.lab).save(layout.host_file(planned.name))
+    config = {
+        "fleet": str(fleet.path),
+        "lab": fleet.lab,
+        "hosts": [
+            {"name": host.name, "address": host.address, "role": host.role, "source": host.source}
+            for host in fleet.hosts
+        ],
+    }
+    layout.lab_file.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+
+
+def up(
+    fleet_path: Path, state_dir: Path, fresh: bool = False, lab_overrides: dict[str, Any] | None = None
+) -> str:
+    layout = StateLayout(state_dir)
+    pid = _running_pid(layout)
+    if pid is not None:
+        raise LabError(
+            f"state directory {state_dir} is in use by the lab running as pid {pid}. "
+            f"Run `exchlab down --state {state_dir}` first, or choose another --state."
+        )
+    try:
+        fleet = load_fleet(fleet_path, lab_overrides)
+    except FleetError as exc:
+        raise LabError(str(exc)) from exc
+    state_dir.mkdir(parents=True, exist_ok=True)
+    kept = layout.lab_file.exists() and not fresh
+    if kept:
+        planned = json.loads(layout.lab_file.read_text(encoding="utf-8"))
+        if planned.get("fleet") != str(fleet_path):
+            raise LabError(
+                f"state directory {state_dir} holds the lab of {planned.get('fleet')}, not "
+                f"{fleet_path}. Use another --state, or --fresh to replace its hosts' state."
+            )
+        stored = {entry["name"]: entry["address"] for entry in planned["hosts"]}
+        if stored != {host.name: host.address for host in fleet.hosts}:
+            raise LabError(
+                f"state directory {state_dir} was made with other host names or addresses than "
+                "these options give. Use the same --base-address, or --fresh to rebuild it."
+            )
+    else:
+        _plan_state(fleet, layout)
+    layout.inventory.write_text(
+        yaml.safe_dump(inventory_for(fleet, layout), sort_keys=False), encoding="utf-8"
+    )
+    layout.inventory.chmod(0o600)  # it holds the lab's passwords
+
+    process = subprocess.Popen(  # pylint: disable=consider-using-with # it outlives this command
+        [sys.executable, "-m", "exchlab.runtime", "--state", str(state_dir)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # survives the shell that ran `exchlab up`
+        cwd="/",
+    )
+    assert process.stdout is not None
+    deadline = time.monotonic() + START_TIMEOUT_S
+    line = b""
+    while time.monotonic() < deadline and not line.endswith(b"\n"):
+        ready, _writable, _failed = select.select([process.stdout], [], [], 0.5)
+        if ready:
+            chunk = os.read(process.stdout.fileno(), 4096)
+            if not chunk:
+                break
+            line += chunk
+    process.stdout.close()
+    text = line.decode(errors="replace").strip()
+    if text != "ready":
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+        detail = text.removeprefix("error: ") or f"no answer within {START_TIMEOUT_S:.0f} s"
+        raise LabError(f"the lab did not start: {detail}. Log: {layout.log_file}")
+    hosts = len(fleet.hosts)
+    how = "kept from the last run" if kept else "new"
+    return (
+        f"exchlab: {hosts} host(s) listening ({how} state), pid {process.pid}; "
+        f"inventory: {layout.inventory}"
+    )
+
+
+def show(state_dir: Path, host: str | None) -> dict[str, Any]:
+    layout = StateLayout(state_dir)
+    if not layout.lab_file.exists():
+        raise LabError(f"{state_dir} holds no lab. Start one with `exchlab up --fleet FILE --state {state_dir}`.")
+    if _running_pid(layout) is not None:
+        answer = runtime.ask(layout, {"op": "show"})
+    else:
+        planned = json.loads(layout.lab_file.read_text(encoding="utf-8"))
+        answer = {
+            "hosts": {
+                entry["name"]: HostState.load(layout.host_file(entry["name"])).to_show()
+                for entry in planned["hosts"]
+            }
+        }
+    if host is None:
+        return answer
+    if host not in answer["hosts"]:
+        raise LabError(f"no host {host!r} in the lab at {state_dir}; hosts: {', '.join(answer['hosts'])}.")
+    return {"hosts": {host: answer["hosts"][host]}}
+
+
+def fault(state_dir: Path, host: str, settings: list[str]) -> dict[str, Any]:
+    layout = StateLayout(state_dir)
+    if _running_pid(layout) is None:
+        raise LabError(f"no lab is running in {state_dir}; start it with `exchlab up` first.")
+    changes: dict[str, Any] = {}
+    for setting in settings:
+        key, separator, value = setting.partition("=")
+        if not separator:
+            raise LabError(f"{setting!r} is not KEY=VALUE (e.g. auth_refused=true).")
+        changes[key] = yaml.safe_load(value)
+    answer = runtime.ask(layout, {"op": "fault", "host": host, "faults": changes})
+    if "error" in answer:
+        raise LabError(answer["error"])
+    return answer
+
+
+def down(state_dir: Path) -> str:
+    layout = StateLayout(state_dir)
+    pid = _running_pid(layout)
+    if pid is None:
+        layout.pid_file.unlink(missing_ok=True)
+        return f"exchlab: no lab running in {state_dir}"
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_TIMEOUT_S
+    while time.monotonic() < deadline and _running_pid(layout) == pid:
+        if _reaped_or_gone(pid):
+            break
+        time.sleep(0.05)
+    if _running_pid(layout) == pid and not _reaped_or_gone(pid):
+        os.kill(pid, signal.SIGKILL)
+        layout.pid_file.unlink(missing_ok=True)
+        return f"exchlab: lab pid {pid} did not stop in {STOP_TIMEOUT_S:.0f} s and was killed"
+    return f"exchlab: lab pid {pid} stopped; state kept in {state_dir}"
+
+
+def _reaped_or_gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    # A zombie (our own child, in tests) has stopped serving but is not reaped yet.
+    try:
+        status = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8").rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return status == "Z"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="exchlab", description="Simulated Exchange servers that speak real WinRM."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    up_parser = commands.add_parser("up", help="start a lab from a fleet file, in the background")
+    up_parser.add_argument("--fleet", type=Path, required=True, help="fleet file (YAML)")
+    up_parser.add_argument("--state", type=Path, required=True, help="state directory")
+    up_parser.add_argument(
+        "--fresh", action="store_true", help="rebuild every host's state from the fleet file"
+    )
+    up_parser.add_argument(
+        "--base-address", help="first loopback address (default: the fleet's, else 127.0.10.1)"
+    )
+    up_parser.add_argument("--http-port", type=int, help="WinRM HTTP port (default 5985)")
+    up_parser.add_argument("--https-port", type=int, help="WinRM HTTPS port (default 5986)")
+    show_parser = commands.add_parser("show", help="print the hosts' state as JSON")
+    show_parser.add_argument("--state", type=Path, required=True)
+    show_parser.add_argument("host", nargs="?")
+    fault_parser = commands.add_parser("fault", help="set faults on a running lab host")
+    fault_parser.add_argument("--state", type=Path, required=True)
+    fault_parser.add_argument("host")
+    fault_parser.add_argument("settings", nargs="+", metavar="KEY=VALUE")
+    down_parser = commands.add_parser("down", help="stop the lab; its state stays on disk")
+    down_parser.add_argument("--state", type=Path, required=True)
+    arguments = parser.parse_args(argv)
+
+    try:
+        if arguments.command == "up":
+            overrides = {
+                key: value
+                for key, value in (
+                    ("base_address", arguments.base_address),
+                    ("http_port", arguments.http_port),
+                    ("https_port", arguments.https_port),
+                )
+                if value is not None
+            }
+            print(
+                up(arguments.fleet.resolve(), arguments.state.resolve(), arguments.fresh, overrides)
+            )
+        elif arguments.command == "show":
+            print(json.dumps(show(arguments.state.resolve(), arguments.host), indent=2))
+        elif arguments.command == "fault":
+            print(json.dumps(fault(arguments.state.resolve(), arguments.host, arguments.settings)))
+        else:
+            print(down(arguments.state.resolve()))
+    except (LabError, OSError) as exc:
+        print(f"exchlab {arguments.command}: error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

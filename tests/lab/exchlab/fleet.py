@@ -1,0 +1,337 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Fleet files: which simulated servers a lab runs, validated with the line of every mistake.
+
+A fleet lists KM Server move `pairs` (a `target`, the new server, and its `source`, the old one;
+`count: N` replicates a pair N times for benchmarks) and standalone `hosts`. The schema is JSON
+Schema (checked by the jsonschema library); YAML node positions turn its errors into
+"FILE line N: where: what".
+"""
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+CONNECTIONS = ("ntlm_http", "ntlm_https", "basic_https")
+OS_ERAS = ("2000", "2003", "2008", "2012", "2016", "2019", "2022")
+
+_BUILD = {"type": "string", "pattern": r"^[0-9]+\.[0-9]+\.[0-9]+(\.[0-9]+)?$"}
+_HOST_NAME = {
+    "type": "string",
+    # A Windows computer (NetBIOS) name: 15 characters, letters, digits and hyphens.
+    "pattern": r"^[A-Za-z0-9][A-Za-z0-9-]{0,14}$",
+}
+_FAULTS = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "auth_refused": {"type": "boolean"},
+        "latency_ms": {"type": "integer", "minimum": 0, "maximum": 60000},
+        "drop_connection_on": {"enum": ["Create", "Command", "Receive", "Signal", "Delete", None]},
+        "drop_connection_count": {"type": "integer", "minimum": 0},
+        "wsman_fault_on": {"enum": ["Create", "Command", "Receive", "Signal", "Delete", None]},
+        "wsman_fault_code": {"type": "integer", "minimum": 0},
+        "operation_timeout": {"type": "boolean"},
+        "command_lifetime_s": {"type": "number", "exclusiveMinimum": 0},
+        "max_shells_per_user": {"type": "integer", "minimum": 1},
+        "tls_certificate": {"enum": ["ok", "expired", "wrong_name"]},
+        "sp_installer_fails": {"type": "boolean"},
+        "disk_full": {"type": "boolean"},
+        "service_wont_stop": {"type": "array", "items": {"type": "string"}},
+        "update_duration_s": {"type": "number", "minimum": 0},
+    },
+}
+_HOST = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["name"],
+    "properties": {
+        "name": _HOST_NAME,
+        "os": {"enum": list(OS_ERAS)},
+        "connection": {"enum": list(CONNECTIONS)},
+        "exchange": {
+            "oneOf": [
+                {"type": "null"},
+                {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["version"],
+                    "properties": {
+                        "version": {"enum": ["5.5", "2000", "2016", "2019"]},
+                        "sp": {"type": "integer", "minimum": 0, "maximum": 4},
+                        "build": _BUILD,
+                    },
+                },
+            ]
+        },
+        "kms": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "installed": {"type": "boolean"},
+                "binary_build": _BUILD,
+                "state": {"enum": ["running", "stopped"]},
+                "database_stamp": _BUILD,
+                "image_path_password": {"type": "boolean"},
+                "database_corrupt": {"type": "boolean"},
+            },
+        },
+        "events": {
+            "type": "array",
+            "items": {"type": "integer", "enum": [5389, 5015, 5057, 5058, 5085]},
+        },
+        "media": {
+            "type": "object",
+            "additionalProperties": _BUILD,
+            "propertyNames": {"pattern": r"^[A-Za-z]:\\"},
+        },
+        "faults": _FAULTS,
+    },
+}
+SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "anyOf": [{"required": ["pairs"]}, {"required": ["hosts"]}],
+    "properties": {
+        "description": {"type": "string"},
+        "lab": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "domain": {"type": "string", "pattern": r"^[A-Za-z0-9-]{1,15}$"},
+                "user": {"type": "string", "pattern": r"^[A-Za-z0-9._-]{1,20}$"},
+                "password": {"type": "string", "minLength": 1},
+                "kms_startup_password": {"type": "string", "minLength": 1},
+                "base_address": {"type": "string", "pattern": r"^127\.[0-9]+\.[0-9]+\.[0-9]+$"},
+                "http_port": {"type": "integer", "minimum": 1, "maximum": 65535},
+                "https_port": {"type": "integer", "minimum": 1, "maximum": 65535},
+                "connection": {"enum": list(CONNECTIONS)},
+                "os": {"enum": list(OS_ERAS)},
+            },
+        },
+        "pairs": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["target", "source"],
+                "properties": {
+                    "count": {"type": "integer", "minimum": 1, "maximum": 1000},
+                    "target": _HOST,
+                    "source": _HOST,
+                },
+            },
+        },
+        "hosts": {"type": "array", "minItems": 1, "items": _HOST},
+    },
+}
+
+LAB_DEFAULTS: dict[str, Any] = {
+    "domain": "LAB",
+    "user": "labadmin",
+    "password": "Lab-Passw0rd!",
+    "kms_startup_password": "HZGYYHACWLQACTI",  # the example startup password of KB Q184420
+    "base_address": "127.0.10.1",
+    "http_port": 5985,
+    "https_port": 5986,
+    "connection": "ntlm_http",
+    "os": "2003",
+}
+
+
+class FleetError(ValueError):
+    """A fleet file that cannot be used; the message names the file, the line and the fix."""
+
+
+@dataclass(frozen=True)
+class PlannedHost:
+    """One simulated server the lab will run."""
+
+    name: str
+    address: str
+    role: str  # "target", "source" or "host"
+    source: str | None  # a target's source host name
+    spec: dict[str, Any]  # the host's entry from the fleet file (faults, exchange, kms ...)
+    connection: str
+    os: str
+
+
+@dataclass(frozen=True)
+class Fleet:
+    path: Path
+    lab: dict[str, Any]
+    hosts: tuple[PlannedHost, ...] = field(default=())
+
+
+class _LineLoader(yaml.SafeLoader):
+    """Keeps, for every mapping and sequence, the line of each key or item (1-based)."""
+
+
+class _Located(dict):
+    lines: dict[Any, int]
+
+
+class _LocatedList(list):
+    lines: list[int]
+
+
+def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> _Located:
+    loader.flatten_mapping(node)
+    mapping = _Located()
+    mapping.lines = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        if key in mapping:
+            raise FleetError(
+                f"line {key_node.start_mark.line + 1}: key {key!r} appears twice in one mapping; "
+                "keep one"
+            )
+        mapping[key] = loader.construct_object(value_node, deep=True)
+        mapping.lines[key] = key_node.start_mark.line + 1
+    return mapping
+
+
+def _construct_sequence(loader: _LineLoader, node: yaml.SequenceNode) -> _LocatedList:
+    items = _LocatedList(loader.construct_object(child, deep=True) for child in node.value)
+    items.lines = [child.start_mark.line + 1 for child in node.value]
+    return items
+
+
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
+
+
+def _line_of(document: Any, path: list[Any]) -> int:
+    """The line of the deepest element of `path` that the document locates."""
+    line, node = 1, document
+    for step in path:
+        if isinstance(node, _Located) and step in node.lines:
+            line, node = node.lines[step], node[step]
+        elif isinstance(node, _LocatedList) and isinstance(step, int) and step < len(node.lines):
+            line, node = node.lines[step], node[step]
+        else:
+            break
+    return line
+
+
+def _where(path: list[Any]) -> str:
+    text = ""
+    for step in path:
+        text += f"[{step}]" if isinstance(step, int) else (f".{step}" if text else str(step))
+    return text or "the file"
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    return value
+
+
+def load_fleet(path: Path, lab_overrides: dict[str, Any] | None = None) -> Fleet:
+    """Read and validate a fleet file; raise FleetError naming the line and what to change.
+
+    `lab_overrides` replace keys of the file's `lab:` section (e.g. another base_address so two
+    labs can run side by side)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise FleetError(f"{path}: cannot read the fleet file ({exc.strerror}).") from exc
+    try:
+        document = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - a SafeLoader subclass
+    except FleetError as exc:
+        raise FleetError(f"{path} {exc}") from exc
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise FleetError(f"{path}{where}: not valid YAML: {getattr(exc, 'problem', exc)}.") from exc
+    if not isinstance(document, dict):
+        raise FleetError(f"{path} line 1: a fleet file is a mapping with 'pairs' and/or 'hosts'.")
+
+    fleet = _plain(document)
+    if lab_overrides:
+        fleet["lab"] = {**fleet.get("lab", {}), **lab_overrides}
+    validator = jsonschema.Draft202012Validator(SCHEMA)
+    errors = sorted(validator.iter_errors(fleet), key=lambda e: list(e.absolute_path))
+    if errors:
+        error = jsonschema.exceptions.best_match(errors)
+        path_list = list(error.absolute_path)
+        message = error.message
+        if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+            allowed = list(error.schema.get("properties", {}))
+            unknown = sorted(key for key in error.instance if key not in allowed)
+            path_list.append(unknown[0])
+            message = f"unknown key; allowed keys are {', '.join(allowed)}"
+        raise FleetError(
+            f"{path} line {_line_of(document, path_list)}: {_where(path_list)}: {message}."
+        )
+    return _plan(path, fleet, document)
+
+
+def _addresses(base: str) -> Any:
+    """Loopback addresses from `base` on, skipping .0 and .255 (network/broadcast look-alikes)."""
+    address = ipaddress.IPv4Address(base)
+    while True:
+        if address not in ipaddress.IPv4Network("127.0.0.0/8"):
+            raise FleetError(f"the fleet needs more loopback addresses than 127.0.0.0/8 holds after {base}")
+        if address.packed[3] not in (0, 255):
+            yield str(address)
+        address += 1
+
+
+def _plan(path: Path, fleet: dict[str, Any], document: Any) -> Fleet:
+    lab = {**LAB_DEFAULTS, **fleet.get("lab", {})}
+    addresses = _addresses(lab["base_address"])
+    planned: list[PlannedHost] = []
+    seen: dict[str, list[Any]] = {}
+
+    def add(spec: dict[str, Any], name: str, role: str, source: str | None, where: list[Any]) -> None:
+        key = name.lower()
+        if key in seen:
+            raise FleetError(
+                f"{path} line {_line_of(document, where)}: {_where(where)}: host name {name!r} is "
+                f"already used at line {_line_of(document, seen[key])}; host names must be unique "
+                "(Windows compares them case-insensitively)."
+            )
+        seen[key] = where
+        planned.append(
+            PlannedHost(
+                name=name,
+                address=next(addresses),
+                role=role,
+                source=source,
+                spec=spec,
+                connection=spec.get("connection", lab["connection"]),
+                os=spec.get("os", lab["os"]),
+            )
+        )
+
+    for index, pair in enumerate(fleet.get("pairs", [])):
+        count = pair.get("count", 1)
+        for copy in range(1, count + 1):
+            suffix = f"-{copy:03d}" if count > 1 else ""
+            target = pair["target"]["name"] + suffix
+            source = pair["source"]["name"] + suffix
+            if len(target) > 15 or len(source) > 15:
+                raise FleetError(
+                    f"{path} line {_line_of(document, ['pairs', index])}: pairs[{index}]: with "
+                    f"count {count} the names become {target!r}/{source!r}, longer than Windows' 15 "
+                    "characters; shorten the names."
+                )
+            if target.lower() == source.lower():
+                raise FleetError(
+                    f"{path} line {_line_of(document, ['pairs', index, 'source'])}: "
+                    f"pairs[{index}]: the target {target!r} cannot be its own source; name the old "
+                    "KM Server as source."
+                )
+            add(pair["source"], source, "source", None, ["pairs", index, "source", "name"])
+            add(pair["target"], target, "target", source, ["pairs", index, "target", "name"])
+    for index, host in enumerate(fleet.get("hosts", [])):
+        add(host, host["name"], "host", None, ["hosts", index, "name"])
+    return Fleet(path=path, lab=lab, hosts=tuple(planned))

@@ -1,0 +1,87 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""From a fleet's planned hosts to host state and to the Ansible inventory that reaches them."""
+from __future__ import annotations
+
+from typing import Any
+
+from .fleet import Fleet, PlannedHost
+from .layout import StateLayout
+from .exchange import fleet_server_build, from_fleet_spec
+from .state import HostState
+
+# Exchange 5.5 SP kits keep update.exe here under the media root (KB Q191013, Q198347).
+SP_SETUP_SUBFOLDER_55 = r"ENG\SERVER\SETUP\I386"
+# Exchange 2000 / 2003 SP kits keep it in i386 (2003 SP2: D:\i386\update.exe; assumed for 2000).
+SP_SETUP_SUBFOLDER_2000 = "I386"
+
+
+def build_host_state(planned: PlannedHost, lab: dict[str, Any]) -> HostState:
+    return from_fleet_spec(
+        planned.name,
+        planned.address,
+        planned.spec,
+        os=planned.os,
+        domain=lab["domain"],
+        kms_startup_password=lab["kms_startup_password"],
+    )
+
+
+def _connection_vars(connection: str, lab: dict[str, Any], layout: StateLayout) -> dict[str, Any]:
+    if connection == "ntlm_http":
+        # Message encryption protects NTLM over plain HTTP, as Windows requires by default.
+        return {
+            "ansible_port": lab["http_port"],
+            "ansible_winrm_scheme": "http",
+            "ansible_winrm_transport": "ntlm",
+            "ansible_user": f"{lab['domain']}\\{lab['user']}",
+        }
+    https = {
+        "ansible_port": lab["https_port"],
+        "ansible_winrm_scheme": "https",
+        "ansible_winrm_server_cert_validation": "validate",
+        "ansible_winrm_ca_trust_path": str(layout.ca_file),
+    }
+    if connection == "ntlm_https":
+        return {**https, "ansible_winrm_transport": "ntlm", "ansible_user": f"{lab['domain']}\\{lab['user']}"}
+    return {**https, "ansible_winrm_transport": "basic", "ansible_user": lab["user"]}
+
+
+def sp_media_folder(root: str, build: str) -> str:
+    """The folder holding update.exe inside an SP kit extracted at `root`."""
+    subfolder = SP_SETUP_SUBFOLDER_55 if build.startswith("5.5.") else SP_SETUP_SUBFOLDER_2000
+    return f"{root.rstrip(chr(92))}\\{subfolder}"
+
+
+def _server_build(spec: dict[str, Any]) -> str | None:
+    return fleet_server_build(spec)
+
+
+def inventory_for(fleet: Fleet, layout: StateLayout) -> dict[str, Any]:
+    """An inventory with every variable the playbooks need, so they run with no `-e`."""
+    groups: dict[str, dict[str, Any]] = {"kms_targets": {}, "kms_sources": {}, "exchange_hosts": {}}
+    by_name = {host.name: host for host in fleet.hosts}
+    for host in fleet.hosts:
+        variables: dict[str, Any] = {"ansible_host": host.address}
+        variables.update(_connection_vars(host.connection, fleet.lab, layout))
+        if host.role == "target":
+            variables["kms_source_host"] = host.source
+            wanted = _server_build(by_name[host.source].spec) if host.source else None
+            for root, build in (host.spec.get("media") or {}).items():
+                if wanted is not None and build.split(".")[:3] == wanted.split(".")[:3]:
+                    variables["kms_remediate_sp_media"] = sp_media_folder(root, build)
+        group = {"target": "kms_targets", "source": "kms_sources"}.get(host.role, "exchange_hosts")
+        groups[group][host.name] = variables
+    return {
+        "all": {
+            "vars": {
+                "ansible_connection": "winrm",
+                "ansible_password": fleet.lab["password"],
+                "ansible_winrm_read_timeout_sec": 30,
+                "ansible_winrm_operation_timeout_sec": 20,
+                "kms_startup_password": fleet.lab["kms_startup_password"],
+            },
+            "children": {
+                name: {"hosts": hosts} for name, hosts in groups.items() if hosts
+            },
+        }
+    }

@@ -1,0 +1,217 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The running lab: one background process that serves every host of a state directory.
+
+`exchlab up` starts `python -m exchlab.runtime --state DIR` in a new session and waits for its
+"ready" line. The process loads each host's state, serves WinRM on the host's loopback address,
+runs command lines against the host's state (saving it after every command), answers `show` and
+`fault` requests on a Unix socket in the state directory, and on SIGTERM stops every listener and
+thread, saves, and exits.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import socket
+import socketserver
+import sys
+import threading
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+from .layout import StateLayout
+from .state import HostState
+from .windows.shell import run_command
+from .wsman import CommandResult, WsmanFaults, WsmanServer
+from .wsman.tls import LabCA
+
+log = logging.getLogger("exchlab.runtime")
+
+_WSMAN_FAULT_NAMES = {field.name for field in fields(WsmanFaults)}
+
+
+class LabHost:
+    """One simulated server: the protocol layer's Backend over a HostState kept on disk."""
+
+    def __init__(self, state: HostState, path: Path, user: str, password: str, domain: str) -> None:
+        self.state = state
+        self.path = path
+        self.name = state.name
+        self.address = state.address
+        self._accepted_users = {user.lower(), f"{domain}\\{user}".lower()}
+        self._password = password
+        self._lock = threading.Lock()
+        self._counters_lock = threading.Lock()
+        self.faults = WsmanFaults(
+            **{key: value for key, value in state.faults.items() if key in _WSMAN_FAULT_NAMES}
+        )
+
+    def check_credentials(self, user: str, password: str) -> bool:
+        return user.lower() in self._accepted_users and password == self._password
+
+    def run_command(self, command_line: str, environment: dict[str, str]) -> CommandResult:
+        with self._lock:
+            result = run_command(self.state, command_line, environment)
+            self.state.save(self.path)
+        return CommandResult(result.stdout, result.stderr, result.exit_code)
+
+    def count(self, kind: str) -> None:
+        with self._counters_lock:
+            self.state.requests[kind] = self.state.requests.get(kind, 0) + 1
+
+    def set_faults(self, changes: dict[str, Any]) -> None:
+        with self._lock:
+            for key, value in changes.items():
+                if key in _WSMAN_FAULT_NAMES:
+                    setattr(self.faults, key, value)
+                self.state.faults[key] = value
+            self.state.save(self.path)
+
+    def show(self) -> dict[str, Any]:
+        with self._lock:
+            return self.state.to_show()
+
+    def save(self) -> None:
+        with self._lock:
+            self.state.save(self.path)
+
+
+class _ControlHandler(socketserver.StreamRequestHandler):
+    """One JSON request per connection: {"op": "show"} or {"op": "fault", "host", "faults"}."""
+
+    server: _ControlServer
+
+    def handle(self) -> None:
+        try:
+            request = json.loads(self.rfile.readline())
+            answer = self.server.lab.control(request)
+        except (ValueError, KeyError, TypeError) as exc:
+            answer = {"error": str(exc)}
+        self.wfile.write(json.dumps(answer).encode() + b"\n")
+
+
+class _ControlServer(socketserver.ThreadingUnixStreamServer):
+    daemon_threads = True
+
+    def __init__(self, path: Path, lab: Lab) -> None:
+        self.lab = lab
+        super().__init__(str(path), _ControlHandler)
+
+
+class Lab:
+    """Every host of one state directory, served until stop()."""
+
+    def __init__(self, layout: StateLayout) -> None:
+        self.layout = layout
+        config = json.loads(layout.lab_file.read_text(encoding="utf-8"))
+        self.config = config
+        lab = config["lab"]
+        self.hosts: dict[str, LabHost] = {}
+        for planned in config["hosts"]:
+            path = layout.host_file(planned["name"])
+            self.hosts[planned["name"]] = LabHost(
+                HostState.load(path), path, lab["user"], lab["password"], lab["domain"]
+            )
+        self.ca = LabCA.load_or_create(layout.root)
+        layout.ntlm_users.write_text(
+            # pyspnego's acceptor reads DOMAIN:USER:PASSWORD lines; each form a client may send
+            # (user, DOMAIN\user) needs its own line.
+            f"{lab['domain']}:{lab['user']}:{lab['password']}\n:{lab['user']}:{lab['password']}\n",
+            encoding="utf-8",
+        )
+        os.chmod(layout.ntlm_users, 0o600)
+        self.server = WsmanServer(
+            list(self.hosts.values()),
+            self.ca,
+            http_port=lab["http_port"],
+            https_port=lab["https_port"],
+            ntlm_user_file=str(layout.ntlm_users),
+        )
+        self.control_server: _ControlServer | None = None
+        self._control_thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self.server.start()
+        self.layout.control_socket.unlink(missing_ok=True)
+        self.control_server = _ControlServer(self.layout.control_socket, self)
+        self._control_thread = threading.Thread(
+            target=self.control_server.serve_forever, name="exchlab-control", daemon=True
+        )
+        self._control_thread.start()
+
+    def stop(self) -> None:
+        if self.control_server is not None:
+            self.control_server.shutdown()
+            self.control_server.server_close()
+            self.layout.control_socket.unlink(missing_ok=True)
+        self.server.stop()
+        for host in self.hosts.values():
+            host.save()
+
+    def control(self, request: dict[str, Any]) -> dict[str, Any]:
+        if request["op"] == "show":
+            return {"hosts": {name: host.show() for name, host in self.hosts.items()}}
+        if request["op"] == "fault":
+            host = self.hosts.get(request["host"])
+            if host is None:
+                return {"error": f"no host {request['host']!r} in this lab"}
+            host.set_faults(request["faults"])
+            return {"ok": True, "faults": host.state.faults}
+        return {"error": f"unknown op {request['op']!r}"}
+
+
+def ask(layout: StateLayout, request: dict[str, Any], timeout: float = 10.0) -> dict[str, Any]:
+    """Send one control request to the running lab of `layout`."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
+        client.settimeout(timeout)
+        client.connect(str(layout.control_socket))
+        client.sendall(json.dumps(request).encode() + b"\n")
+        answer = b""
+        while not answer.endswith(b"\n"):
+            chunk = client.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+    return json.loads(answer)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="exchlab.runtime")
+    parser.add_argument("--state", type=Path, required=True)
+    arguments = parser.parse_args(argv)
+    layout = StateLayout(arguments.state)
+    logging.basicConfig(
+        filename=layout.log_file,
+        level=logging.INFO,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+    )
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: stopped.set())
+    signal.signal(signal.SIGINT, lambda _signum, _frame: stopped.set())
+    try:
+        lab = Lab(layout)
+        lab.start()
+    except Exception as exc:  # the edge: tell `exchlab up`, which shows it to the user
+        log.exception("lab failed to start")
+        print(f"error: {exc}", flush=True)
+        return 1
+    layout.pid_file.write_text(f"{os.getpid()}\n", encoding="utf-8")
+    log.info("lab ready: %d hosts", len(lab.hosts))
+    print("ready", flush=True)
+    # `up` has read the line and gone; nothing may write to its pipe again.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.dup2(devnull, sys.stderr.fileno())
+    stopped.wait()
+    log.info("stopping")
+    lab.stop()
+    layout.pid_file.unlink(missing_ok=True)
+    log.info("stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

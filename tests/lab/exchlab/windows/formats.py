@@ -1,0 +1,408 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Windows eras and the exact output shapes of the tools, as text with CRLF line ends.
+
+Every layout here follows /work/shared/domain/windows-output.md (its bytes literals are the
+authority; section numbers are cited beside each shape). Tools build their output from these
+helpers only, so one era difference (reg.exe 3.0 TABs vs Vista+ spaces) lives in one place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from ..state import WIN32_MESSAGES
+
+CRLF = "\r\n"
+# wmic's text-mode CRT turns its own "\r\n" into "\r\r\n" when stdout is a pipe (section 0).
+WMIC_EOL = "\r\r\n"
+
+
+@dataclass(frozen=True)
+class Era:
+    """What differs between Windows versions, as far as the emulated tools show it."""
+
+    name: str
+    windows_version: str  # "10.0.14393"
+    ver_line: str  # what `ver` prints
+    product_name: str  # HKLM\SOFTWARE\Microsoft\Windows NT\CurrentVersion ProductName
+    current_version: str  # ... CurrentVersion ("5.0" = Windows 2000, registry.md section 1)
+    system_root: str  # C:\WINNT, C:\WINDOWS, C:\Windows
+    profiles_root: str  # where WinRS starts: the user's profile folder lives here
+    reg_version: str | None  # "2.0" / "3.0" header of reg.exe before Vista; None from Vista on
+    certutil: str | None  # "spaced" (Windows 7-era "hash of file", spaced hex), "plain" (10+)
+    tools: frozenset[str]  # external programs present in System32 (lower-case file names)
+    x64: bool = True
+
+    @property
+    def vista_or_later(self) -> bool:
+        return self.reg_version is None
+
+
+_COMMON_TOOLS = frozenset({"cmd.exe", "reg.exe", "net.exe", "xcopy.exe", "hostname.exe", "sc.exe"})
+# No wmic on Windows 2000 / NT 4.0 (windows-output.md "Which tool exists"); sc.exe is a Resource
+# Kit tool there and the lab assumes it is installed, or KMS could not get its password (kms.md 3).
+_TOOLS_2000 = _COMMON_TOOLS
+_TOOLS_2003 = _COMMON_TOOLS | {"wmic.exe", "certutil.exe"}
+# robocopy and wevtutil are built in from Vista / Server 2008 on.
+_TOOLS_VISTA = _TOOLS_2003 | {"robocopy.exe", "wevtutil.exe"}
+
+ERAS: dict[str, Era] = {
+    era.name: era
+    for era in (
+        Era(
+            "2000",
+            "5.0.2195",
+            "Microsoft Windows 2000 [Version 5.00.2195]",
+            "Microsoft Windows 2000",
+            "5.0",
+            r"C:\WINNT",
+            r"C:\Documents and Settings",
+            "2.0",
+            None,
+            _TOOLS_2000,
+            x64=False,
+        ),
+        Era(
+            "2003",
+            "5.2.3790",
+            "Microsoft Windows [Version 5.2.3790]",
+            "Microsoft Windows Server 2003",
+            "5.2",
+            r"C:\WINDOWS",
+            r"C:\Documents and Settings",
+            "3.0",
+            "spaced",
+            _TOOLS_2003,
+            x64=False,
+        ),
+        Era(
+            "2008",
+            "6.0.6002",
+            "Microsoft Windows [Version 6.0.6002]",
+            "Windows Server (R) 2008 Standard",
+            "6.0",
+            r"C:\Windows",
+            r"C:\Users",
+            None,
+            "spaced",
+            _TOOLS_VISTA,
+        ),
+        Era(
+            "2012",
+            "6.3.9600",
+            "Microsoft Windows [Version 6.3.9600]",
+            "Windows Server 2012 R2 Standard",
+            "6.3",
+            r"C:\Windows",
+            r"C:\Users",
+            None,
+            "spaced",
+            _TOOLS_VISTA,
+        ),
+        Era(
+            "2016",
+            "10.0.14393",
+            "Microsoft Windows [Version 10.0.14393]",
+            "Windows Server 2016 Standard",
+            "6.3",
+            r"C:\Windows",
+            r"C:\Users",
+            None,
+            "plain",
+            _TOOLS_VISTA,
+        ),
+        Era(
+            "2019",
+            "10.0.17763",
+            "Microsoft Windows [Version 10.0.17763.1]",
+            "Windows Server 2019 Standard",
+            "6.3",
+            r"C:\Windows",
+            r"C:\Users",
+            None,
+            "plain",
+            _TOOLS_VISTA,
+        ),
+        Era(
+            "2022",
+            "10.0.20348",
+            "Microsoft Windows [Version 10.0.20348.587]",
+            "Windows Server 2022 Standard",
+            "6.3",
+            r"C:\Windows",
+            r"C:\Users",
+            None,
+            "plain",
+            _TOOLS_VISTA,
+        ),
+    )
+}
+
+
+def era_of(name: str) -> Era:
+    try:
+        return ERAS[name]
+    except KeyError:
+        raise ValueError(f"unknown Windows era {name!r}; choose from {sorted(ERAS)}") from None
+
+
+# ---------------------------------------------------------------------------------------------
+# Messages
+
+# Win32 error texts (en-US FormatMessage) for the tools that print them; the file-system ones
+# are the state model's own.
+SYSTEM_MESSAGES: dict[int, str] = {
+    **WIN32_MESSAGES,
+    87: "The parameter is incorrect.",
+    1051: "A stop control has been sent to a service that other running services are dependent on.",
+    1052: "The requested control is not valid for this service.",
+    1053: "The service did not respond to the start or control request in a timely fashion.",
+    1056: "An instance of the service is already running.",
+    1058: (
+        "The service cannot be started, either because it is disabled or because it has no "
+        "enabled devices associated with it."
+    ),
+    1060: "The specified service does not exist as an installed service.",
+    1061: "The service cannot accept control messages at this time.",
+    1062: "The service has not been started.",
+    1066: "The service has returned a service-specific error code.",
+    1067: "The process terminated unexpectedly.",
+    1068: "The dependency service or group failed to start.",
+    # NERR_InternalError in the NT-era wording KB Q184420 quotes for a wrong KMS password.
+    2140: "An internal Windows NT error occurred.",
+}
+
+
+def not_recognized(name: str) -> str:
+    """cmd.exe's answer to an unknown command (section 7, E15); exit code 9009."""
+    return (
+        f"'{name}' is not recognized as an internal or external command,{CRLF}"
+        f"operable program or batch file.{CRLF}"
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# reg.exe (section 1)
+
+
+def reg_header(era: Era) -> str:
+    """Vista+: one empty line. reg.exe 3.0 (XP/2003): empty line, version header, empty line.
+
+    Windows 2000's Support Tools reg.exe 2.0 has no published sample (section 1.3): the lab
+    defines it as the 3.0 layout with a "2.0" header.
+    """
+    if era.reg_version is None:
+        return CRLF
+    return f"{CRLF}! REG.EXE VERSION {era.reg_version}{CRLF}{CRLF}"
+
+
+def reg_value_line(era: Era, name: str, kind: str, data: str) -> str:
+    """Vista+: 4 spaces, name, 4 spaces, type, 4 spaces, data (the third separator is printed
+    even for empty data, E2). reg.exe 2.0/3.0: 4 spaces, name, TAB, type, TAB, data (E3)."""
+    if era.reg_version is None:
+        return f"    {name}    {kind}    {data}{CRLF}"
+    return f"    {name}\t{kind}\t{data}{CRLF}"
+
+
+def reg_default_name(era: Era) -> str:
+    # Vista+ "(Default)" (Wine strings), XP "<NO NAME>" (mozilla/addon-sdk activate.bat).
+    return "(Default)" if era.reg_version is None else "<NO NAME>"
+
+
+def reg_data_text(era: Era, kind: str, data: object) -> str:
+    """REG_DWORD `0x%x` lower-case; REG_BINARY upper-case hex pairs; REG_MULTI_SZ joined by the
+    two characters `\\0` (Wine reg_data_to_wchar). reg.exe 3.0 ends a REG_MULTI_SZ with `\\0\\0`
+    (the lab's reading of XP output; no sample in the domain notes)."""
+    if kind in ("REG_DWORD", "REG_DWORD_BIG_ENDIAN", "REG_QWORD"):
+        return f"0x{int(data):x}"  # type: ignore[call-overload]
+    if kind in ("REG_BINARY", "REG_NONE"):
+        return bytes(data).hex().upper()  # type: ignore[call-overload]
+    if kind == "REG_MULTI_SZ":
+        joined = "\\0".join(data)  # type: ignore[call-overload]
+        return joined + ("\\0\\0" if era.reg_version is not None else "")
+    return str(data)
+
+
+REG_NOT_FOUND = f"ERROR: The system was unable to find the specified registry key or value.{CRLF}"
+
+
+# ---------------------------------------------------------------------------------------------
+# sc.exe (section 2)
+
+SERVICE_TYPES = {0x10: "WIN32_OWN_PROCESS", 0x20: "WIN32_SHARE_PROCESS", 0x1: "KERNEL_DRIVER"}
+STATE_NUMBERS = {"STOPPED": 1, "START_PENDING": 2, "STOP_PENDING": 3, "RUNNING": 4}
+START_TYPES = {
+    0: "BOOT_START",
+    1: "SYSTEM_START",
+    2: "AUTO_START",
+    3: "DEMAND_START",
+    4: "DISABLED",
+}
+ERROR_CONTROLS = {0: "IGNORE", 1: "NORMAL", 2: "SEVERE", 3: "CRITICAL"}
+ACCEPTS_STOP = "(STOPPABLE, NOT_PAUSABLE, ACCEPTS_SHUTDOWN)"
+ACCEPTS_NOTHING = "(NOT_STOPPABLE, NOT_PAUSABLE, IGNORES_SHUTDOWN)"
+
+
+def sc_field(label: str, value: str) -> str:
+    """8 spaces, the label padded to 19 characters, ": ", the value (section 2.1)."""
+    return f"        {label:<19}: {value}{CRLF}"
+
+
+def sc_type_text(service_type: int) -> str:
+    return f"{service_type:x}  {SERVICE_TYPES.get(service_type, '')}".rstrip()
+
+
+def sc_status_block(
+    name: str,
+    service_type: int,
+    state: str,
+    controls: str,
+    win32_exit_code: int,
+    service_exit_code: int,
+    wait_hint: int = 0,
+    *,
+    pid: int | None = None,
+    display_name: str | None = None,
+    leading: bool = True,
+) -> str:
+    """The block of `sc query` / `queryex` / `start` / `stop` (E5, E6): an empty line first,
+    one after. `pid` adds the PID and FLAGS lines (queryex, start); FLAGS keeps its trailing
+    space. `display_name` adds DISPLAY_NAME (enumeration without a service name; there one
+    empty line separates the blocks, so each block after the first has no leading one)."""
+    lines = [CRLF if leading else "", f"SERVICE_NAME: {name}{CRLF}"]
+    if display_name is not None:
+        lines.append(f"DISPLAY_NAME: {display_name}{CRLF}")
+    lines.append(sc_field("TYPE", sc_type_text(service_type)))
+    lines.append(sc_field("STATE", f"{STATE_NUMBERS[state]}  {state}"))
+    lines.append(" " * 32 + controls + CRLF)
+    lines.append(sc_field("WIN32_EXIT_CODE", f"{win32_exit_code}  (0x{win32_exit_code:x})"))
+    lines.append(sc_field("SERVICE_EXIT_CODE", f"{service_exit_code}  (0x{service_exit_code:x})"))
+    lines.append(sc_field("CHECKPOINT", "0x0"))
+    lines.append(sc_field("WAIT_HINT", f"0x{wait_hint:x}"))
+    if pid is not None:
+        lines.append(sc_field("PID", str(pid)))
+        lines.append(sc_field("FLAGS", ""))
+    lines.append(CRLF)
+    return "".join(lines)
+
+
+def sc_config_block(
+    name: str,
+    service_type: int,
+    start: int,
+    error_control: int,
+    binary_path: str,
+    display_name: str,
+    dependencies: tuple[str, ...],
+    account: str,
+) -> str:
+    """`sc qc` (E7). Codes are `%-3x ` ("3   DEMAND_START"); empty fields keep ": " with its
+    trailing space; further dependencies go on lines of 27 spaces + ": " (ReactOS config.c)."""
+    lines = [
+        f"[SC] QueryServiceConfig SUCCESS{CRLF}",
+        CRLF,
+        f"SERVICE_NAME: {name}{CRLF}",
+        sc_field("TYPE", f"{service_type:<3x} {SERVICE_TYPES.get(service_type, '')}".rstrip()),
+        sc_field("START_TYPE", f"{start:<3x} {START_TYPES.get(start, '')}"),
+        sc_field("ERROR_CONTROL", f"{error_control:<3x} {ERROR_CONTROLS.get(error_control, '')}"),
+        sc_field("BINARY_PATH_NAME", binary_path),
+        sc_field("LOAD_ORDER_GROUP", ""),
+        sc_field("TAG", "0"),
+        sc_field("DISPLAY_NAME", display_name),
+        sc_field("DEPENDENCIES", dependencies[0] if dependencies else ""),
+    ]
+    lines.extend(" " * 27 + f": {dependency}{CRLF}" for dependency in dependencies[1:])
+    lines.append(sc_field("SERVICE_START_NAME", account))
+    lines.append(CRLF)
+    return "".join(lines)
+
+
+def sc_failure(operation: str, code: int) -> str:
+    """`[SC] <operation> FAILED <n>:`, an empty line, the message, an empty line (E8, E9)."""
+    return f"[SC] {operation} FAILED {code}:{CRLF}{CRLF}{SYSTEM_MESSAGES[code]}{CRLF}{CRLF}"
+
+
+# ---------------------------------------------------------------------------------------------
+# wmic (sections 4 and 5.3)
+
+
+def wmic_values(instances: list[list[tuple[str, str]]]) -> str:
+    """`/value` output: per instance two empty lines, then its `Name=Value` lines; after the
+    last instance three empty lines. One instance gives E11's bytes exactly; the layout between
+    several instances is the lab's reading (no multi-instance capture in the notes)."""
+    parts = []
+    for properties in instances:
+        parts.append(WMIC_EOL * 2)
+        parts.extend(f"{name}={value}{WMIC_EOL}" for name, value in properties)
+    parts.append(WMIC_EOL * 3)
+    return "".join(parts)
+
+
+def wmic_table(header: list[str], rows: list[list[str]]) -> str:
+    """Default (table) output: columns padded to the widest cell plus two spaces."""
+    widths = [
+        max(len(header[index]), *(len(row[index]) for row in rows)) if rows else len(header[index])
+        for index in range(len(header))
+    ]
+
+    def line(cells: list[str]) -> str:
+        return "".join(cell.ljust(width + 2) for cell, width in zip(cells, widths)) + WMIC_EOL
+
+    return line(header) + "".join(line(row) for row in rows) + WMIC_EOL
+
+
+def wmic_csv(node: str, header: list[str], rows: list[list[str]]) -> str:
+    """`/format:csv`: an empty line, then `Node,` + columns (section 5.3; shape only)."""
+    lines = [WMIC_EOL, ",".join(["Node", *header]) + WMIC_EOL]
+    lines.extend(",".join([node, *row]) + WMIC_EOL for row in rows)
+    return "".join(lines)
+
+
+WMIC_NO_INSTANCES = f"No Instance(s) Available.{CRLF}"
+
+
+def cim_datetime(moment: datetime) -> str:
+    """CIM datetime `yyyymmddHHMMSS.ffffff+UUU`; lab hosts run on UTC (offset +000)."""
+    return moment.strftime("%Y%m%d%H%M%S") + ".000000+000"
+
+
+# ---------------------------------------------------------------------------------------------
+# dir (section 6)
+
+
+def dir_timestamp(moment: datetime) -> str:
+    """`dd/mm/yyyy  HH:MM`, the locale of E14 (en-GB style dates, 24-hour time)."""
+    return moment.strftime("%d/%m/%Y  %H:%M")
+
+
+def group_digits(number: int) -> str:
+    return f"{number:,}"
+
+
+def dir_header(drive_letter: str, label: str, serial: str) -> str:
+    volume = (
+        f" Volume in drive {drive_letter} is {label}{CRLF}"
+        if label
+        else f" Volume in drive {drive_letter} has no label.{CRLF}"
+    )
+    return volume + f" Volume Serial Number is {serial}{CRLF}"
+
+
+def dir_entry_line(moment: datetime, name: str, size: int | None, grouped: bool) -> str:
+    """A directory (`size` None) or file line: date, time, `<DIR>` or size right-aligned in 18
+    columns, one space, name (E14)."""
+    if size is None:
+        return f"{dir_timestamp(moment)}    <DIR>          {name}{CRLF}"
+    shown = group_digits(size) if grouped else str(size)
+    return f"{dir_timestamp(moment)}{shown:>18} {name}{CRLF}"
+
+
+def dir_file_total(count: int, size: int, grouped: bool) -> str:
+    shown = group_digits(size) if grouped else str(size)
+    return f"{count:>16} File(s) {shown:>14} bytes{CRLF}"
+
+
+def dir_dir_total(count: int, free: int, grouped: bool) -> str:
+    shown = group_digits(free) if grouped else str(free)
+    return f"{count:>16} Dir(s) {shown:>15} bytes free{CRLF}"

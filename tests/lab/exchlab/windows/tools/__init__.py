@@ -1,0 +1,158 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The emulated programs and cmd.exe internal commands, one module per tool.
+
+Every tool is a function `run(invocation, output) -> exit code`: it reads the host state from the
+`Invocation`, writes text to `Output` (stdout and stderr chunks kept in order, so `2>&1` merges
+them as Windows would) and returns its exit code. External programs are found like cmd.exe finds
+them: a file on PATH (or at the typed path) whose name has a tool here, so a program missing from
+a host's System32 (wmic on Windows 2000) is "not recognized" with no special case.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import functools
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+
+from ...state import FileSystemError, HostState, normalize_path
+from ..cmdline import split_arguments
+from ..formats import CRLF, SYSTEM_MESSAGES, Era
+
+
+class Environment:
+    """Environment variables: names are case-insensitive and keep their first spelling."""
+
+    def __init__(self, values: Mapping[str, str] | None = None) -> None:
+        self._values: dict[str, tuple[str, str]] = {}
+        for name, value in (values or {}).items():
+            self.set(name, value)
+
+    def get(self, name: str) -> str | None:
+        found = self._values.get(name.upper())
+        return found[1] if found else None
+
+    def set(self, name: str, value: str | None) -> None:
+        if value is None or value == "":
+            self._values.pop(name.upper(), None)
+            return
+        existing = self._values.get(name.upper())
+        self._values[name.upper()] = (existing[0] if existing else name, value)
+
+    def items(self) -> list[tuple[str, str]]:
+        """Sorted as `set` prints them (case-insensitive by name)."""
+        return [self._values[key] for key in sorted(self._values)]
+
+    def copy(self) -> Environment:
+        clone = Environment()
+        clone._values = dict(self._values)
+        return clone
+
+
+@dataclass
+class Output:
+    """What a command printed: (1 stdout | 2 stderr, text) chunks in the order printed."""
+
+    chunks: list[tuple[int, str]] = field(default_factory=list)
+
+    def out(self, text: str) -> None:
+        if text:
+            self.chunks.append((1, text))
+
+    def err(self, text: str) -> None:
+        if text:
+            self.chunks.append((2, text))
+
+    @property
+    def stdout(self) -> str:
+        return "".join(text for handle, text in self.chunks if handle == 1)
+
+    @property
+    def stderr(self) -> str:
+        return "".join(text for handle, text in self.chunks if handle == 2)
+
+
+@dataclass
+class Invocation:
+    """One command as a tool sees it."""
+
+    host: HostState
+    era: Era
+    name: str  # as typed: "sc", "xcopy.exe", "D:\\SP3\\ENG\\SERVER\\SETUP\\I386\\update.exe"
+    program: str | None  # the program file that ran (None for a cmd.exe internal command)
+    args: str  # raw text after the name, quotes kept
+    cwd: str
+    env: Environment
+    stdin: str = ""
+
+    @property
+    def argv(self) -> list[str]:
+        return split_arguments(self.args)
+
+    def path(self, text: str) -> str:
+        """An absolute path for a path argument (relative to the current folder)."""
+        return normalize_path(text.strip('"'), self.cwd)
+
+    def expand_wildcards(self, pattern: str) -> list[str]:
+        """Files matching a path whose last part may hold * and ?; [] when nothing matches."""
+        path = self.path(pattern)
+        folder, _separator, mask = path.rpartition("\\")
+        folder = folder + "\\" if len(folder) == 2 else folder
+        if "*" not in mask and "?" not in mask:
+            return [path] if self.host.fs.is_file(path) else []
+        _dirs, files = self.host.fs.children(folder)
+        return [entry.path for entry in files if wildcard_match(mask, entry.name)]
+
+
+def wildcard_match(mask: str, name: str) -> bool:
+    """cmd.exe wildcards, case-insensitive; `*.*` matches names without a dot too."""
+    if mask in ("*", "*.*"):
+        return True
+    return fnmatch.fnmatchcase(name.upper(), mask.upper())
+
+
+def print_error(output: Output, winerror: int | FileSystemError) -> None:
+    if isinstance(winerror, FileSystemError):
+        output.err(winerror.message + CRLF)
+    else:
+        output.err(SYSTEM_MESSAGES[winerror] + CRLF)
+
+
+ToolFunction = Callable[[Invocation, Output], int]
+
+
+# eq=False: no generated __hash__, which would look up `hash` in this package's namespace, where
+# the tool module `hash` (certutil) shadows the built-in once `registry()` has imported it.
+@dataclass(frozen=True, eq=False)
+class Tool:
+    """A program (`file_name` set: it needs that file on PATH) or a cmd.exe internal command.
+
+    `clears_errorlevel`: whether success sets ERRORLEVEL to 0. Programs always set it; among
+    internal commands DIR, TYPE, COPY, MD, VER ... clear it on success while ECHO, SET, IF, FOR,
+    REM never do (the table in dbenham's "Which cmd.exe internal commands clear the ERRORLEVEL
+    to 0 upon success?", Stack Overflow 34936240).
+    """
+
+    names: tuple[str, ...]
+    run: ToolFunction
+    file_name: str | None = None
+    clears_errorlevel: bool = True
+
+
+@functools.cache
+def registry() -> tuple[dict[str, Tool], dict[str, Tool]]:
+    """(internal commands by lower-case name, programs by lower-case file name)."""
+    # Imported here: every tool module imports this package for Invocation and Output.
+    from . import builtins, copy, dir, hash, mkdir, net, reg, sc, type, update, wevtutil, wmic
+
+    tools: list[Tool] = []
+    for module in (builtins, copy, dir, hash, mkdir, net, reg, sc, type, update, wevtutil, wmic):
+        tools.extend(module.TOOLS)
+    internal = {name: tool for tool in tools if tool.file_name is None for name in tool.names}
+    programs = {tool.file_name: tool for tool in tools if tool.file_name is not None}
+    return internal, programs
+
+
+def iter_program_files() -> Iterator[str]:
+    """File names of every emulated program (what a builder puts into System32)."""
+    yield from registry()[1]

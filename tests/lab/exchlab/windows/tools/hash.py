@@ -1,0 +1,86 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""certutil.exe -hashfile FILE [ALGORITHM]: how a KM database backup is verified (KB Q190713
+step 3: "verify that all files have been copied").
+
+Windows 10 / Server 2016 and later print `<ALG> hash of <FILE>:`, the hash as contiguous
+lower-case hex, then `CertUtil: -hashfile command completed successfully.`. Earlier certutil
+(Windows 7 / Server 2008-2012 era) prints `<ALG> hash of file <FILE>:` and hex bytes separated
+by spaces. FILE is echoed as typed. The default algorithm is SHA1. Failures print the HRESULT and
+exit with it (as the unsigned 32-bit process exit code).
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from ...state import FileSystemError
+from ..formats import CRLF
+from . import Invocation, Output, Tool
+
+_ALGORITHMS = {
+    "MD5": "md5",
+    "SHA1": "sha1",
+    "SHA256": "sha256",
+    "SHA384": "sha384",
+    "SHA512": "sha512",
+}
+_DONE = f"CertUtil: -hashfile command completed successfully.{CRLF}"
+
+
+def _failed(output: Output, hresult: int, detail: str, message: str) -> int:
+    output.out(
+        f"CertUtil: -hashfile command FAILED: 0x{hresult:08x} ({detail}){CRLF}"
+        f"CertUtil: {message}{CRLF}"
+    )
+    return hresult
+
+
+def certutil(invocation: Invocation, output: Output) -> int:
+    argv = invocation.argv
+    if not argv or argv[0].lower() not in ("-hashfile", "/hashfile"):
+        verb = argv[0] if argv else ""
+        output.out(f"CertUtil: Unknown arg: {verb}{CRLF}")
+        return 0x80070057
+    if len(argv) < 2:
+        return _failed(
+            output, 0x80070057, "WIN32: 87 ERROR_INVALID_PARAMETER", "The parameter is incorrect."
+        )
+    shown = argv[1]
+    algorithm = argv[2].upper() if len(argv) > 2 else "SHA1"
+    if algorithm not in _ALGORITHMS:
+        return _failed(
+            output, 0x80090008, "-2146893816 NTE_BAD_ALGID", "Invalid algorithm specified."
+        )
+    try:
+        path = invocation.path(shown)
+    except FileSystemError:
+        return _failed(
+            output,
+            0x80070003,
+            "WIN32: 3 ERROR_PATH_NOT_FOUND",
+            "The system cannot find the path specified.",
+        )
+    fs = invocation.host.fs
+    if fs.is_dir(path):
+        return _failed(output, 0x80070005, "WIN32: 5 ERROR_ACCESS_DENIED", "Access is denied.")
+    entry = fs.file_entry(path)
+    if entry is None:
+        return _failed(
+            output,
+            0x80070002,
+            "WIN32: 2 ERROR_FILE_NOT_FOUND",
+            "The system cannot find the file specified.",
+        )
+    if algorithm == "SHA256":
+        digest = entry.sha256()
+    else:
+        digest = hashlib.new(_ALGORITHMS[algorithm], entry.content()).hexdigest()
+    if invocation.era.certutil == "plain":
+        output.out(f"{algorithm} hash of {shown}:{CRLF}{digest}{CRLF}{_DONE}")
+    else:
+        spaced = " ".join(digest[index : index + 2] for index in range(0, len(digest), 2))
+        output.out(f"{algorithm} hash of file {shown}:{CRLF}{spaced}{CRLF}{_DONE}")
+    return 0
+
+
+TOOLS = (Tool(("certutil",), certutil, file_name="certutil.exe"),)

@@ -1,0 +1,257 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""reg.exe query / add / delete, in the format of the host's Windows era (windows-output.md 1).
+
+`reg query KEY [/v NAME | /ve] [/s]`: Vista+ prints an empty line, the key in its full root
+spelling, `    name    TYPE    data` lines, one empty line after a key's values (none for a key
+without values), then the subkeys' paths (E1, E2). reg.exe 3.0 (XP/2003) starts with
+`! REG.EXE VERSION 3.0` and separates name, type and data with TABs (E3). A missing key or value
+prints the ERROR line on stderr and exits 1 (E4). Keys and value names are case-insensitive.
+`\\\\HOST\\HKLM\\...` is accepted for the host itself (the planned jump-host form, DESIGN.md).
+"""
+
+from __future__ import annotations
+
+from ...state import HostState, RegData, RegKey, RegValue, Registry, StateError, canonical_key
+from ..formats import (
+    CRLF,
+    REG_NOT_FOUND,
+    Era,
+    reg_data_text,
+    reg_default_name,
+    reg_header,
+    reg_value_line,
+)
+from . import Invocation, Output, Tool
+
+_SUCCESS = f"The operation completed successfully.{CRLF}"
+
+
+def _usage_error(output: Output, operation: str, what: str = "Invalid syntax.") -> int:
+    output.err(f'ERROR: {what}{CRLF}Type "REG {operation} /?" for usage.{CRLF}')
+    return 1
+
+
+def _resolve_key(host: HostState, text: str, output: Output, operation: str) -> str | None:
+    """The canonical key path, or None after printing the error reg.exe prints."""
+    if text.startswith("\\\\"):
+        machine, _separator, rest = text[2:].partition("\\")
+        if machine.upper() not in (host.computer_name, ".", "LOCALHOST"):
+            output.err(f"ERROR: The network path was not found.{CRLF}{CRLF}")
+            return None
+        text = rest
+    try:
+        return canonical_key(text)
+    except StateError:
+        _usage_error(output, operation, "Invalid key name.")
+        return None
+
+
+def _value_line(era: Era, value: RegValue) -> str:
+    name = value.name or reg_default_name(era)
+    return reg_value_line(era, name, value.type, reg_data_text(era, value.type, value.data))
+
+
+def _default_line(era: Era, key: RegKey) -> str:
+    value = key.values.get("")
+    if value is not None:
+        return _value_line(era, value)
+    # A default value that was never set shows "(value not set)" (Wine strings).
+    return reg_value_line(era, reg_default_name(era), "REG_SZ", "(value not set)")
+
+
+def query(invocation: Invocation, output: Output, argv: list[str]) -> int:
+    host, era = invocation.host, invocation.era
+    if not argv:
+        return _usage_error(output, "QUERY")
+    key_path = _resolve_key(host, argv[0], output, "QUERY")
+    if key_path is None:
+        return 1
+    value_name: str | None = None
+    default_value = recurse = False
+    index = 1
+    while index < len(argv):
+        switch = argv[index].lower()
+        if switch == "/v" and index + 1 < len(argv):
+            value_name = argv[index + 1]
+            index += 2
+            continue
+        if switch == "/ve":
+            default_value = True
+        elif switch == "/s":
+            recurse = True
+        elif switch in ("/reg:32", "/reg:64", "/z", "/se", "/c", "/e", "/k", "/d"):
+            pass
+        else:
+            return _usage_error(output, "QUERY")
+        index += 1
+    if value_name is not None and default_value:
+        return _usage_error(output, "QUERY")
+    registry = host.registry
+    key = registry.key(key_path)
+    if key is None:
+        output.err(REG_NOT_FOUND)
+        return 1
+    header = reg_header(era)
+    if value_name is not None or default_value:
+        wanted = "" if default_value else value_name
+        assert wanted is not None
+        keys = _tree(registry, key) if recurse else [key]
+        blocks = []
+        for each in keys:
+            found = each.values.get(wanted.upper())
+            if default_value and not recurse:
+                line = _default_line(era, each)
+            elif found is not None:
+                line = _value_line(era, found)
+            else:
+                continue
+            blocks.append(f"{each.path}{CRLF}{line}{CRLF}")
+        if not blocks:
+            if era.vista_or_later:
+                output.out(CRLF)
+            output.err(REG_NOT_FOUND)
+            return 1
+        text = header + "".join(blocks)
+        if recurse:
+            text += f"End of search: {len(blocks)} match(es) found.{CRLF}"
+        output.out(text)
+        return 0
+    if recurse:
+        parts = [header]
+        for each in _tree(registry, key):
+            values = "".join(_value_line(era, value) for value in each.values.values())
+            parts.append(f"{each.path}{CRLF}{values}{CRLF}")
+        output.out("".join(parts))
+        return 0
+    values = "".join(_value_line(era, value) for value in key.values.values())
+    subkeys = "".join(f"{sub.path}{CRLF}" for sub in registry.subkeys(key.path))
+    output.out(header + f"{key.path}{CRLF}" + values + (CRLF if values else "") + subkeys)
+    return 0
+
+
+def _tree(registry: Registry, key: RegKey) -> list[RegKey]:
+    """A key and all its subkeys, depth-first in enumeration order."""
+    found = [key]
+    for sub in registry.subkeys(key.path):
+        found.extend(_tree(registry, sub))
+    return found
+
+
+def _parse_data(kind: str, text: str) -> RegData:
+    if kind in ("REG_DWORD", "REG_QWORD", "REG_DWORD_BIG_ENDIAN"):
+        return int(text, 16) if text.lower().startswith("0x") else int(text or "0")
+    if kind == "REG_MULTI_SZ":
+        return tuple(part for part in text.split("\\0") if part)
+    if kind in ("REG_BINARY", "REG_NONE"):
+        return bytes.fromhex(text)
+    return text
+
+
+def add(invocation: Invocation, output: Output, argv: list[str]) -> int:
+    host = invocation.host
+    if not argv:
+        return _usage_error(output, "ADD")
+    key_path = _resolve_key(host, argv[0], output, "ADD")
+    if key_path is None:
+        return 1
+    name: str | None = None
+    kind, data, force = "REG_SZ", "", False
+    index = 1
+    while index < len(argv):
+        switch = argv[index].lower()
+        if switch in ("/v", "/t", "/d", "/s") and index + 1 < len(argv):
+            parameter = argv[index + 1]
+            if switch == "/v":
+                name = parameter
+            elif switch == "/t":
+                kind = parameter.upper()
+            elif switch == "/d":
+                data = parameter
+            index += 2
+            continue
+        if switch == "/ve":
+            name = ""
+        elif switch == "/f":
+            force = True
+        elif switch in ("/reg:32", "/reg:64"):
+            pass
+        else:
+            return _usage_error(output, "ADD")
+        index += 1
+    try:
+        parsed = _parse_data(kind, data)
+        RegValue(name or "", kind, parsed)
+    except (ValueError, StateError):
+        return _usage_error(
+            output, "ADD", "Invalid syntax." if kind.startswith("REG_") else "Invalid type."
+        )
+    registry = host.registry
+    if name is None:
+        registry.ensure_key(key_path)
+        output.out(_SUCCESS)
+        return 0
+    if registry.value(key_path, name) is not None and not force:
+        output.out(f"Value {name or '(Default)'} exists, overwrite(Yes/No)? ")
+        if invocation.stdin.strip()[:1].lower() != "y":
+            output.out(f"The operation was canceled by the user.{CRLF}")
+            return 0
+    registry.set_value(key_path, name, kind, parsed)
+    output.out(_SUCCESS)
+    return 0
+
+
+def delete(invocation: Invocation, output: Output, argv: list[str]) -> int:
+    host = invocation.host
+    if not argv:
+        return _usage_error(output, "DELETE")
+    key_path = _resolve_key(host, argv[0], output, "DELETE")
+    if key_path is None:
+        return 1
+    name: str | None = None
+    force = False
+    index = 1
+    while index < len(argv):
+        switch = argv[index].lower()
+        if switch == "/v" and index + 1 < len(argv):
+            name = argv[index + 1]
+            index += 2
+            continue
+        if switch == "/ve":
+            name = ""
+        elif switch == "/f":
+            force = True
+        else:
+            return _usage_error(output, "DELETE")
+        index += 1
+    registry = host.registry
+    key = registry.key(key_path)
+    if key is None or (name is not None and registry.value(key_path, name) is None):
+        output.err(REG_NOT_FOUND)
+        return 1
+    if not force:
+        question = (
+            f"Delete the registry value {name or '(Default)'} (Yes/No)? "
+            if name is not None
+            else f"Permanently delete the registry key {key.path} (Yes/No)? "
+        )
+        output.out(question)
+        if invocation.stdin.strip()[:1].lower() != "y":
+            return 0
+    if name is not None:
+        registry.delete_value(key_path, name)
+    else:
+        registry.delete_key(key_path)
+    output.out(_SUCCESS)
+    return 0
+
+
+def reg(invocation: Invocation, output: Output) -> int:
+    argv = invocation.argv
+    operations = {"query": query, "add": add, "delete": delete}
+    if not argv or argv[0].lower() not in operations:
+        output.err(f'ERROR: Invalid syntax.{CRLF}Type "REG /?" for usage.{CRLF}')
+        return 1
+    return operations[argv[0].lower()](invocation, output, argv[1:])
+
+
+TOOLS = (Tool(("reg",), reg, file_name="reg.exe"),)

@@ -1,0 +1,500 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""wmic.exe: `ALIAS [where CLAUSE] get PROPS [/value | /format:csv | /format:list]`.
+
+Aliases: datafile (CIM_DataFile: file versions, windows-output.md section 4), ntevent
+(Win32_NTLogEvent, section 5.3), service (Win32_Service), os (Win32_OperatingSystem); or
+`path CLASS`. The where clause is WQL: = <> != < > <= >= LIKE, AND OR NOT, parentheses; strings
+in ' or " with backslash escapes (so paths double their backslashes, `name="C:\\\\EXCHSRVR\\\\..."`;
+a lone backslash before another character is an invalid query). String comparison ignores case.
+
+Output rules: lines end "\\r\\r\\n" (section 0); `/value` prints each instance's properties in
+alphabetical order as Name=Value, a NULL property (a file without a version resource) prints no
+line at all (Selenium issue #11884, section 4); nothing found prints "No Instance(s) Available."
+on stderr and exits 0. Event records come newest first [lab].
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ...state import RUNNING, START_PENDING, STOP_PENDING, STOPPED, HostState, parse_time
+from ..formats import (
+    CRLF,
+    WMIC_NO_INSTANCES,
+    cim_datetime,
+    wmic_csv,
+    wmic_table,
+    wmic_values,
+)
+from . import Invocation, Output, Tool
+
+Instance = dict[str, Any]  # property name (canonical case) -> value (None = NULL)
+
+
+class InvalidQuery(Exception):
+    pass
+
+
+# ---------------------------------------------------------------------------------------------
+# Classes
+
+
+def _datafiles(host: HostState) -> list[Instance]:
+    instances = []
+    for entry in sorted(host.fs.all_files(), key=lambda e: e.path.upper()):
+        path = entry.path.lower()
+        stem, dot, extension = entry.name.lower().rpartition(".")
+        if not dot:
+            stem, extension = entry.name.lower(), ""
+        modified = cim_datetime(parse_time(entry.mtime))
+        instances.append(
+            {
+                "Caption": path,
+                "CreationDate": modified,
+                "Drive": path[:2],
+                "Extension": extension,
+                "FileName": stem,
+                "FileSize": entry.size,
+                "FileType": "Application" if extension == "exe" else f"{extension} File",
+                "LastModified": modified,
+                "Manufacturer": "Microsoft Corporation" if entry.version else None,
+                "Name": path,
+                "Path": path[2:].rsplit("\\", 1)[0] + "\\",
+                "Version": entry.version,
+            }
+        )
+    return instances
+
+
+_EVENT_TYPE_NUMBERS = {
+    "Error": 1,
+    "Warning": 2,
+    "Information": 3,
+    "Audit Success": 4,
+    "Audit Failure": 5,
+}
+_SEVERITY = {"Error": 0xC0000000, "Warning": 0x80000000, "Information": 0x40000000}
+
+
+def _events(host: HostState) -> list[Instance]:
+    instances = []
+    for log, events in host.event_logs.items():
+        for event in reversed(events):
+            moment = cim_datetime(parse_time(event.time))
+            instances.append(
+                {
+                    "Category": event.category,
+                    "CategoryString": None,
+                    "ComputerName": event.computer,
+                    "EventCode": event.event_id,
+                    "EventIdentifier": event.event_id | _SEVERITY.get(event.type, 0),
+                    "EventType": _EVENT_TYPE_NUMBERS.get(event.type, 3),
+                    "Logfile": log,
+                    "Message": event.message,
+                    "RecordNumber": event.record,
+                    "SourceName": event.source,
+                    "TimeGenerated": moment,
+                    "TimeWritten": moment,
+                    "Type": event.type,
+                    "User": None,
+                }
+            )
+    return instances
+
+
+_SERVICE_STATES = {
+    RUNNING: "Running",
+    STOPPED: "Stopped",
+    START_PENDING: "Start Pending",
+    STOP_PENDING: "Stop Pending",
+}
+
+
+def _services(host: HostState) -> list[Instance]:
+    instances = []
+    for name in sorted(host.services, key=str.upper):
+        status = host.services[name]
+        config = host.service_config(name)
+        assert config is not None
+        instances.append(
+            {
+                "DisplayName": config.display_name,
+                "ExitCode": status.win32_exit_code,
+                "Name": name,
+                "PathName": config.image_path,
+                "ProcessId": status.pid,
+                "ServiceSpecificExitCode": status.service_exit_code,
+                "Started": status.state == RUNNING,
+                "StartMode": {2: "Auto", 3: "Manual", 4: "Disabled"}.get(config.start, "Unknown"),
+                "StartName": config.account,
+                "State": _SERVICE_STATES[status.state],
+                "Status": "OK",
+            }
+        )
+    return instances
+
+
+def _operating_system(host: HostState, invocation: Invocation) -> list[Instance]:
+    era = invocation.era
+    return [
+        {
+            "BuildNumber": era.windows_version.split(".")[2],
+            "Caption": (
+                "Microsoft " + era.product_name
+                if not era.product_name.startswith("Microsoft")
+                else era.product_name
+            ),
+            "CSName": host.computer_name,
+            "OSArchitecture": "64-bit" if era.x64 else "32-bit",
+            "ServicePackMajorVersion": 0,
+            "SystemDrive": host.system_drive,
+            "Version": era.windows_version,
+            "WindowsDirectory": era.system_root,
+        }
+    ]
+
+
+_CLASSES: dict[str, Callable[[HostState, Invocation], list[Instance]]] = {
+    "cim_datafile": lambda host, _: _datafiles(host),
+    "win32_ntlogevent": lambda host, _: _events(host),
+    "win32_service": lambda host, _: _services(host),
+    "win32_operatingsystem": _operating_system,
+}
+_ALIASES = {
+    "datafile": "cim_datafile",
+    "ntevent": "win32_ntlogevent",
+    "service": "win32_service",
+    "os": "win32_operatingsystem",
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# WQL where clauses
+
+_TOKEN = re.compile(
+    r"""\s*(?:
+        (?P<string>'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")
+      | (?P<number>-?\d+(?:\.\d+)?)
+      | (?P<op><>|!=|<=|>=|=|<|>)
+      | (?P<paren>[()])
+      | (?P<word>[A-Za-z_][A-Za-z0-9_]*)
+    )""",
+    re.VERBOSE,
+)
+
+
+@dataclass(frozen=True)
+class _Token:
+    kind: str
+    text: str
+
+
+def _tokenize(clause: str) -> list[_Token]:
+    tokens: list[_Token] = []
+    position = 0
+    clause = clause.strip()
+    while position < len(clause):
+        match = _TOKEN.match(clause, position)
+        if not match or match.end() == position:
+            raise InvalidQuery(clause[position:])
+        kind = match.lastgroup
+        assert kind is not None
+        tokens.append(_Token(kind, match.group(kind)))
+        position = match.end()
+        while position < len(clause) and clause[position].isspace():
+            position += 1
+    return tokens
+
+
+def _unquote(literal: str) -> str:
+    body = literal[1:-1]
+    out: list[str] = []
+    index = 0
+    while index < len(body):
+        char = body[index]
+        if char == "\\":
+            if index + 1 >= len(body) or body[index + 1] not in "\\'\"":
+                raise InvalidQuery(literal)
+            out.append(body[index + 1])
+            index += 2
+            continue
+        out.append(char)
+        index += 1
+    return "".join(out)
+
+
+Predicate = Callable[[Instance], bool]
+
+
+def _either(left: Predicate, right: Predicate) -> Predicate:
+    return lambda item: left(item) or right(item)
+
+
+def _both(left: Predicate, right: Predicate) -> Predicate:
+    return lambda item: left(item) and right(item)
+
+
+class _WhereParser:
+    def __init__(self, tokens: list[_Token]) -> None:
+        self.tokens = tokens
+        self.index = 0
+
+    def peek(self) -> _Token | None:
+        return self.tokens[self.index] if self.index < len(self.tokens) else None
+
+    def take(self) -> _Token:
+        token = self.peek()
+        if token is None:
+            raise InvalidQuery("unexpected end")
+        self.index += 1
+        return token
+
+    def is_word(self, word: str) -> bool:
+        token = self.peek()
+        return token is not None and token.kind == "word" and token.text.upper() == word
+
+    def parse(self) -> Predicate:
+        predicate = self.disjunction()
+        if self.peek() is not None:
+            raise InvalidQuery(self.peek().text)  # type: ignore[union-attr]
+        return predicate
+
+    def disjunction(self) -> Predicate:
+        left = self.conjunction()
+        while self.is_word("OR"):
+            self.take()
+            right = self.conjunction()
+            left = _either(left, right)
+        return left
+
+    def conjunction(self) -> Predicate:
+        left = self.negation()
+        while self.is_word("AND"):
+            self.take()
+            right = self.negation()
+            left = _both(left, right)
+        return left
+
+    def negation(self) -> Predicate:
+        if self.is_word("NOT"):
+            self.take()
+            inner = self.negation()
+            return lambda item: not inner(item)
+        token = self.peek()
+        if token is not None and token.text == "(":
+            self.take()
+            inner = self.disjunction()
+            if self.take().text != ")":
+                raise InvalidQuery(")")
+            return inner
+        return self.comparison()
+
+    def comparison(self) -> Predicate:
+        name = self.take()
+        if name.kind != "word":
+            raise InvalidQuery(name.text)
+        if self.is_word("LIKE"):
+            self.take()
+            literal = self.take()
+            if literal.kind != "string":
+                raise InvalidQuery(literal.text)
+            pattern = _like(_unquote(literal.text))
+            return lambda item: _string(_get(item, name.text)) is not None and bool(
+                pattern.match(_string(_get(item, name.text)) or "")
+            )
+        operator = self.take()
+        if operator.kind != "op":
+            raise InvalidQuery(operator.text)
+        literal = self.take()
+        if literal.kind == "string":
+            value: Any = _unquote(literal.text)
+        elif literal.kind == "number":
+            value = float(literal.text) if "." in literal.text else int(literal.text)
+        elif literal.kind == "word" and literal.text.upper() in ("TRUE", "FALSE", "NULL"):
+            value = {"TRUE": True, "FALSE": False, "NULL": None}[literal.text.upper()]
+        else:
+            raise InvalidQuery(literal.text)
+        return lambda item: _compare(_get(item, name.text), operator.text, value)
+
+
+def _get(item: Instance, name: str) -> Any:
+    for key, value in item.items():
+        if key.upper() == name.upper():
+            return value
+    raise InvalidQuery(name)
+
+
+def _string(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _like(pattern: str) -> re.Pattern[str]:
+    regex = "".join(
+        ".*" if char == "%" else "." if char == "_" else re.escape(char) for char in pattern
+    )
+    return re.compile(f"^{regex}$", re.IGNORECASE | re.DOTALL)
+
+
+def _compare(actual: Any, operator: str, expected: Any) -> bool:
+    if actual is None or expected is None:
+        return False
+    if isinstance(actual, bool) or isinstance(expected, bool):
+        left, right = bool(actual), bool(expected)
+    elif isinstance(actual, int) and not isinstance(expected, str):
+        left, right = actual, expected
+    elif isinstance(actual, int):
+        try:
+            left, right = actual, int(expected)
+        except ValueError:
+            return False
+    else:
+        left, right = str(actual).upper(), str(expected).upper()
+    return {
+        "=": left == right,
+        "<>": left != right,
+        "!=": left != right,
+        "<": left < right,
+        ">": left > right,
+        "<=": left <= right,
+        ">=": left >= right,
+    }[operator]
+
+
+def parse_where(clause: str) -> Predicate:
+    return _WhereParser(_tokenize(clause)).parse()
+
+
+# ---------------------------------------------------------------------------------------------
+# Command line
+
+
+def _words(text: str) -> list[str]:
+    """wmic reads its own command line: words split on spaces outside double quotes; a word
+    that is entirely quoted loses its quotes, one with quotes inside keeps them (name="x")."""
+    words: list[str] = []
+    current: list[str] = []
+    quoted = False
+    for char in text:
+        if char == '"':
+            quoted = not quoted
+            current.append(char)
+        elif char.isspace() and not quoted:
+            if current:
+                words.append("".join(current))
+                current = []
+        else:
+            current.append(char)
+    if current:
+        words.append("".join(current))
+    return [
+        w[1:-1] if len(w) >= 2 and w[0] == w[-1] == '"' and w.count('"') == 2 else w for w in words
+    ]
+
+
+def _value_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    return str(value)
+
+
+def wmic(invocation: Invocation, output: Output) -> int:
+    host = invocation.host
+    words = _words(invocation.args)
+    node = host.computer_name
+    while words and words[0].startswith("/") and ":" in words[0]:
+        switch, _colon, value = words.pop(0).partition(":")
+        if switch.lower() == "/node":
+            target = value.strip("'\"")
+            if target.upper() not in (host.computer_name, ".", "LOCALHOST"):
+                output.err(
+                    f"Node - {target.upper()}{CRLF}ERROR:{CRLF}"
+                    f"Description = The RPC server is unavailable.{CRLF}{CRLF}"
+                )
+                return 1
+    if not words:
+        output.err(f"wmic:root\\cli>{CRLF}")
+        return 0
+    if words[0].lower() == "path" and len(words) > 1:
+        class_name = words[1].lower()
+        words = words[2:]
+    else:
+        alias = words.pop(0).lower()
+        if alias not in _ALIASES:
+            output.err(f"{alias} - Alias not found.{CRLF}")
+            return 44210
+        class_name = _ALIASES[alias]
+    if class_name not in _CLASSES:
+        output.err(f"Node - {node}{CRLF}ERROR:{CRLF}Description = Invalid class {CRLF}{CRLF}")
+        return 1
+    where: str | None = None
+    if words and words[0].lower().startswith("where"):
+        first = words.pop(0)
+        clause = first[5:]
+        if not clause and words:
+            clause = words.pop(0)
+        clause = clause.strip()
+        if clause.startswith("(") and clause.endswith(")"):
+            clause = clause[1:-1]
+        where = clause
+    if not words or words[0].lower() not in ("get", "list"):
+        output.err(
+            f"Node - {node}{CRLF}ERROR:{CRLF}Description = Invalid GET Expression.{CRLF}{CRLF}"
+        )
+        return 1
+    verb = words.pop(0).lower()
+    properties_text = " ".join(word for word in words if not word.startswith("/"))
+    switches = [word.lower() for word in words if word.startswith("/")]
+    every = _CLASSES[class_name](host, invocation)
+    known = every[:1]
+    try:
+        instances = every
+        if where is not None:
+            predicate = parse_where(where)
+            instances = [item for item in every if predicate(item)]
+    except InvalidQuery:
+        output.err(f"Node - {node}{CRLF}ERROR:{CRLF}Description = Invalid query{CRLF}{CRLF}")
+        return 1
+    if verb == "list" or not properties_text.strip() or properties_text.strip() == "*":
+        wanted = sorted((known[0] if known else {}).keys(), key=str.upper)
+    else:
+        wanted = [name.strip() for name in properties_text.split(",") if name.strip()]
+    canonical: list[str] = []
+    for name in wanted:
+        match = next(
+            (key for key in (known[0] if known else {}) if key.upper() == name.upper()), None
+        )
+        if match is None and known:
+            output.err(f"Node - {node}{CRLF}ERROR:{CRLF}Description = Invalid query{CRLF}{CRLF}")
+            return 1
+        canonical.append(match or name)
+    canonical = sorted(dict.fromkeys(canonical), key=str.upper)
+    if not instances:
+        output.err(WMIC_NO_INSTANCES)
+        return 0
+    rows = [[(name, item.get(name)) for name in canonical] for item in instances]
+    if "/value" in switches or "/format:list" in switches:
+        output.out(
+            wmic_values(
+                [
+                    [(name, _value_text(value)) for name, value in row if value is not None]
+                    for row in rows
+                ]
+            )
+        )
+    elif any(switch.startswith("/format:csv") or switch.endswith("\\csv") for switch in switches):
+        output.out(
+            wmic_csv(node, canonical, [[_value_text(value) for _name, value in row] for row in rows])
+        )
+    else:
+        output.out(
+            wmic_table(canonical, [[_value_text(value) for _name, value in row] for row in rows])
+        )
+    return 0
+
+
+TOOLS = (Tool(("wmic",), wmic, file_name="wmic.exe"),)

@@ -1,0 +1,74 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The contract between the WS-Management layer and whatever runs the command lines.
+
+The protocol layer knows nothing about Exchange or cmd.exe: it hands a command line and the
+shell's environment to a ``Backend`` and turns the ``CommandResult`` into WinRS Receive
+responses. ``WsmanFaults`` is read on every request, so a lab can flip a fault at run time.
+"""
+
+# Internal to exchops.kms: not a public API; may change in any release.
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+# Operation names accepted by WsmanFaults.drop_connection_on and wsman_fault_on.
+OPERATIONS = ("Create", "Command", "Receive", "Signal", "Delete", "Send")
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """What a command line printed and how it ended, as text (encoded later per code page)."""
+
+    stdout: str
+    stderr: str
+    exit_code: int
+
+
+@dataclass
+class WsmanFaults:
+    """Failure modes of one simulated host; mutable and read on every request.
+
+    ``tls_certificate`` is read only when the HTTPS listener starts: changing it needs a
+    ``WsmanServer.stop()`` and ``start()`` (a real server also needs a restart to swap its
+    certificate binding).
+    """
+
+    # Every auth attempt gets 401, as a wrong password would.
+    auth_refused: bool = False
+    # Added before answering every HTTP request.
+    latency_ms: int = 0
+    # "Create" | "Command" | "Receive" | "Signal" | "Delete": close the TCP connection
+    # without answering (or running) that operation, drop_connection_count times.
+    drop_connection_on: str | None = None
+    drop_connection_count: int = 1
+    # Operation name answered with a WS-Man fault carrying wsman_fault_code instead.
+    wsman_fault_on: str | None = None
+    wsman_fault_code: int = 2150858770
+    # Every command started while this is set never produces output: Receive answers the
+    # TimedOut fault each OperationTimeout until command_lifetime_s ends, then the command
+    # is killed with exit code 1.
+    operation_timeout: bool = False
+    command_lifetime_s: float = 300.0
+    # Windows' MaxShellsPerUser quota (per host, per authenticated user).
+    max_shells_per_user: int = 5
+    # "ok" | "expired" | "wrong_name": which certificate the HTTPS listener presents.
+    tls_certificate: str = "ok"
+
+
+class Backend(Protocol):
+    """One simulated Windows computer, as the protocol layer sees it."""
+
+    name: str  # Windows computer name, e.g. "KMS-NEW" (faults' Machine=, certificates)
+    address: str  # loopback address the host listens on, e.g. "127.0.0.5"
+    faults: WsmanFaults
+
+    def check_credentials(self, user: str, password: str) -> bool:
+        """Return whether Basic credentials are valid for this host."""
+
+    def run_command(self, command_line: str, environment: dict[str, str]) -> CommandResult:
+        """Run one command line; blocking, may take seconds (called in a worker thread)."""
+
+    def count(self, kind: str) -> None:
+        """Count one "http" request, one "shells" creation or one "commands" start."""

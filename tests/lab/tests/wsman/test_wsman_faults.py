@@ -1,0 +1,194 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Injected and natural WS-Man faults reach the clients as Windows' would."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import requests
+import winrm
+import xmltodict
+from pypsrp.client import Client
+from pypsrp.exceptions import WSManFaultError as PsrpFaultError
+from winrm.exceptions import WSManFaultError
+from winrm.protocol import Protocol
+from wsman_support import HTTPS_PORT, PASSWORD, USER, DummyBackend, http_url, https_url
+
+from exchlab.wsman import LabCA, WsmanServer
+
+SHELL_CMD = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/cmd"
+
+
+def _basic(backend: DummyBackend, ca: LabCA) -> Protocol:
+    return Protocol(
+        https_url(backend),
+        transport="basic",
+        username=USER,
+        password=PASSWORD,
+        server_cert_validation="validate",
+        ca_trust_path=str(ca.ca_path),
+    )
+
+
+def test_a_dropped_command_is_a_connection_error_and_the_next_call_works(
+    host: tuple[WsmanServer, DummyBackend],
+) -> None:
+    server, backend = host
+    backend.faults.drop_connection_on = "Command"
+    backend.faults.drop_connection_count = 1
+
+    with pytest.raises(requests.exceptions.ConnectionError):
+        winrm.Session(http_url(backend), auth=(USER, PASSWORD), transport="ntlm").run_cmd("ver")
+    assert backend.faults.drop_connection_count == 0
+    assert backend.command_lines == []
+
+    # A new session, as a caller reconnecting after a network error would open.
+    session = winrm.Session(http_url(backend), auth=(USER, PASSWORD), transport="ntlm")
+    assert session.run_cmd("ver").std_out == b"ran ver\r\n"
+    # The shell of the dropped run stays until Delete or IdleTimeOut, as on Windows.
+    assert server.shell_manager(backend.name).open_shells() == 1
+
+
+@pytest.mark.parametrize(
+    ("code", "reason"),
+    [
+        (2150858770, "The client cannot connect to the destination"),
+        (2147943418, "Illegal operation attempted on a registry key"),
+        (1234567, "The WS-Management service cannot process the request."),
+    ],
+)
+def test_an_injected_wsman_fault_carries_its_code(
+    host: tuple[WsmanServer, DummyBackend], lab_ca: LabCA, code: int, reason: str
+) -> None:
+    _server, backend = host
+    backend.faults.wsman_fault_on = "Create"
+    backend.faults.wsman_fault_code = code
+
+    with pytest.raises(WSManFaultError) as caught:
+        _basic(backend, lab_ca).open_shell()
+
+    assert caught.value.code == 500
+    assert caught.value.wsman_fault_code == code
+    assert caught.value.reason.startswith(reason)
+    assert backend.counts["shells"] == 0
+
+
+def test_pypsrp_sees_an_injected_fault_with_the_machine_name(
+    host: tuple[WsmanServer, DummyBackend], lab_ca: LabCA
+) -> None:
+    _server, backend = host
+    backend.faults.wsman_fault_on = "Command"
+    backend.faults.wsman_fault_code = 2150858770
+    client = Client(
+        backend.address,
+        port=HTTPS_PORT,
+        username=USER,
+        password=PASSWORD,
+        auth="basic",
+        cert_validation=str(lab_ca.ca_path),
+    )
+
+    with pytest.raises(PsrpFaultError) as caught:
+        client.execute_cmd("ver")
+    assert caught.value.code == 2150858770
+    assert caught.value.machine == backend.name
+
+
+def test_the_sixth_open_shell_hits_the_max_shells_per_user_quota(
+    host: tuple[WsmanServer, DummyBackend], lab_ca: LabCA
+) -> None:
+    _server, backend = host
+    protocol = _basic(backend, lab_ca)
+    shells = [protocol.open_shell() for _shell_number in range(5)]
+
+    with pytest.raises(WSManFaultError) as caught:
+        protocol.open_shell()
+    # ERROR_WSMAN_QUOTA_MAX_SHELLS (0x803381A5)
+    assert caught.value.wsman_fault_code == 2150859173
+    assert "maximum number of 5 concurrent shells" in caught.value.reason
+
+    protocol.close_shell(shells.pop(), close_session=False)
+    shells.append(protocol.open_shell())
+    assert backend.counts["shells"] == 6
+
+
+def test_an_unknown_shell_id_is_an_invalid_selectors_fault(
+    host: tuple[WsmanServer, DummyBackend], lab_ca: LabCA
+) -> None:
+    _server, backend = host
+    protocol = _basic(backend, lab_ca)
+    missing = "11111111-1111-1111-1111-111111111111"
+
+    with pytest.raises(WSManFaultError) as caught:
+        protocol.run_command(missing, "ver")
+    assert caught.value.wsman_fault_code == 2150858843
+    assert caught.value.fault_subcode == "w:InvalidSelectors"
+    assert missing in caught.value.response
+
+
+def test_an_unknown_command_id_is_an_invalid_parameter_fault(
+    host: tuple[WsmanServer, DummyBackend], lab_ca: LabCA
+) -> None:
+    _server, backend = host
+    protocol = _basic(backend, lab_ca)
+    shell_id = protocol.open_shell()
+
+    with pytest.raises(WSManFaultError) as caught:
+        protocol.get_command_output_raw(shell_id, "22222222-2222-2222-2222-222222222222")
+    assert caught.value.wsman_fault_code == 87
+
+
+def test_an_unknown_action_is_not_supported(
+    host: tuple[WsmanServer, DummyBackend], lab_ca: LabCA
+) -> None:
+    _server, backend = host
+    protocol = _basic(backend, lab_ca)
+    request = {
+        "env:Envelope": protocol.build_wsman_header(
+            action="http://schemas.xmlsoap.org/ws/2004/09/transfer/Get", resource_uri=SHELL_CMD
+        )
+    }
+    request["env:Envelope"]["env:Body"] = {}
+
+    with pytest.raises(WSManFaultError) as caught:
+        protocol.send_message(xmltodict.unparse(request))
+    assert caught.value.wsman_fault_code == 2150858771
+    assert caught.value.fault_subcode == "a:ActionNotSupported"
+
+
+def test_the_latency_fault_delays_every_request(
+    host: tuple[WsmanServer, DummyBackend], lab_ca: LabCA
+) -> None:
+    _server, backend = host
+    backend.faults.latency_ms = 100
+    session = winrm.Session(
+        https_url(backend),
+        auth=(USER, PASSWORD),
+        transport="basic",
+        server_cert_validation="validate",
+        ca_trust_path=str(lab_ca.ca_path),
+    )
+
+    started = time.monotonic()
+    assert session.run_cmd("ver").std_out == b"ran ver\r\n"
+    # Five requests, each held 100 ms: a lower bound, which no machine load can break.
+    assert time.monotonic() - started >= 0.5
+
+
+def test_an_idle_shell_is_reaped_after_its_idle_timeout(
+    host: tuple[WsmanServer, DummyBackend], lab_ca: LabCA
+) -> None:
+    server, backend = host
+    protocol = _basic(backend, lab_ca)
+    shell_id = protocol.open_shell(idle_timeout="PT1S")
+    manager = server.shell_manager(backend.name)
+
+    deadline = time.monotonic() + 10
+    while manager.open_shells() and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+    assert manager.open_shells() == 0
+    with pytest.raises(WSManFaultError) as caught:
+        protocol.run_command(shell_id, "ver")
+    assert caught.value.wsman_fault_code == 2150858843

@@ -1,0 +1,106 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Shared pieces of the WS-Management layer tests: a dummy backend, addresses, constants.
+
+Every server binds fresh addresses in 127.77.0.0/16 on high ports, so these tests can run next
+to other lab tests (which use other addresses) and next to another run of themselves.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import threading
+from collections import Counter
+from collections.abc import Callable
+
+from exchlab.wsman import CommandResult, WsmanFaults, WsmanServer
+
+HTTP_PORT = 15985
+HTTPS_PORT = 15986
+USER = "labadmin"
+DOMAIN_USER = "LAB\\labadmin"
+PASSWORD = "Lab-Passw0rd"
+
+# Output with cmd-isms the clients must pass through untouched: wmic's \r\r\n, a TAB, and
+# trailing spaces.
+EXACT_BYTES = "Name  \r\r\nKMS-NEW\t\r\r\n\r\r\n"
+
+
+def large_output(size: int) -> str:
+    line = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz!\r\n"
+    return (line * (size // len(line) + 1))[:size]
+
+
+class DummyBackend:
+    """A host that echoes command lines, with a few special commands for the tests.
+
+    ``sleep N`` waits N seconds (cut short when the test ends), ``fail`` writes to stderr with
+    exit code 3, ``exact`` returns EXACT_BYTES, ``cafe`` returns 'café über ✓', ``big N`` returns
+    N bytes, ``env NAME`` prints the shell's variable.
+    """
+
+    def __init__(self, name: str, address: str) -> None:
+        self.name = name
+        self.address = address
+        self.faults = WsmanFaults()
+        self.counts: Counter[str] = Counter()
+        self.command_lines: list[str] = []
+        self.released = threading.Event()
+        self._lock = threading.Lock()
+
+    def check_credentials(self, user: str, password: str) -> bool:
+        return user.lower() in (USER, DOMAIN_USER.lower()) and password == PASSWORD
+
+    def run_command(self, command_line: str, environment: dict[str, str]) -> CommandResult:
+        with self._lock:
+            self.command_lines.append(command_line)
+        verb, _separator, rest = command_line.partition(" ")
+        if verb == "sleep":
+            self.released.wait(float(rest))
+            return CommandResult(f"slept {rest}\r\n", "", 0)
+        if verb == "fail":
+            return CommandResult("partial\r\n", "boom: it failed\r\n", 3)
+        if verb == "exact":
+            return CommandResult(EXACT_BYTES, "", 0)
+        if verb == "cafe":
+            return CommandResult("café über ✓\r\n", "", 0)
+        if verb == "big":
+            return CommandResult(large_output(int(rest)), "", 0)
+        if verb == "env":
+            return CommandResult(f"{rest}={environment.get(rest, '')}\r\n", "", 0)
+        return CommandResult(f"ran {command_line}\r\n", "", 0)
+
+    def count(self, kind: str) -> None:
+        with self._lock:
+            self.counts[kind] += 1
+
+
+class AddressPool:
+    """Hands out unused 127.77.x.y addresses, starting at a random place per test run."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._next = random.Random(os.getpid()).randrange(0, 60000)
+
+    def take(self, count: int = 1) -> list[str]:
+        out = []
+        with self._lock:
+            while len(out) < count:
+                self._next = (self._next + 1) % 65536
+                third, fourth = divmod(self._next, 256)
+                if fourth in (0, 255):
+                    continue
+                out.append(f"127.77.{third}.{fourth}")
+        return out
+
+
+def http_url(backend: DummyBackend) -> str:
+    return f"http://{backend.address}:{HTTP_PORT}/wsman"
+
+
+def https_url(backend: DummyBackend) -> str:
+    return f"https://{backend.address}:{HTTPS_PORT}/wsman"
+
+
+# make_server(count=1, configure=None, **WsmanServer kwargs) -> (server, backends)
+ServerFactory = Callable[..., tuple[WsmanServer, list[DummyBackend]]]
