@@ -1,0 +1,159 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The one batched cmd.exe command line that reads everything exchange_facts needs, and the
+splitting of its answer back into named sections.
+
+Each section runs as `echo ==exchops:begin:NAME== & (COMMAND) 2>&1 && echo ==exchops:end:ok== ||
+echo ==exchops:end:failed==`: its stderr joins its stdout (the streams of several commands would
+otherwise interleave without markers), and cmd's && / || record whether it succeeded. %ERRORLEVEL%
+cannot be used: cmd expands it once, when it reads the whole line. A section whose key, service or
+file is missing is an answer (`failed` with the tool's text), never an error of the probe.
+
+Every builder takes the host to read as a parameter (`remote`): None reads the host the shell
+runs on; a name reads that server from a jump host (`reg query \\\\HOST\\HKLM\\...`, `sc \\\\HOST`,
+`wmic /node:HOST`), for Exchange 5.5 / 2000 servers that cannot run WinRM themselves.
+"""
+
+# Internal to exchops.kms: not a public API; may change in any release.
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+MARKER_PREFIX = "==exchops:"
+# cmd's echo keeps the space before a following `&` or `||`: "==exchops:end:ok== ".
+_BEGIN = re.compile(r"^==exchops:begin:([a-z0-9_]+)==[ \t]*\r?$")
+_END = re.compile(r"^==exchops:end:(ok|failed)==[ \t]*\r?$")
+
+SETUP_KEY_LEGACY = r"HKLM\SOFTWARE\Microsoft\Exchange\Setup"  # 4.0 - 2003 (registry.md §1)
+SETUP_KEY_2007 = r"HKLM\SOFTWARE\Microsoft\Exchange\v8.0\Setup"
+SETUP_KEY_2010 = r"HKLM\SOFTWARE\Microsoft\ExchangeServer\v14\Setup"
+SETUP_KEY_2013_PLUS = r"HKLM\SOFTWARE\Microsoft\ExchangeServer\v15\Setup"
+KMS_SERVICE = "MSExchangeKMS"
+KMS_SERVICE_KEY = rf"HKLM\SYSTEM\CurrentControlSet\Services\{KMS_SERVICE}"
+KMS_SERVER_KEY = r"HKLM\SOFTWARE\Microsoft\Exchange\KMServer"  # MasterPasswordPath (Q196129)
+# Where Exchange 5.5 and 2000 install by default (KB Q235418; registry.md §1). The probe reads
+# Kmserver.exe's version at these paths in the same round trip; a host installed elsewhere gets a
+# second command for its own path (see `files_section`).
+DEFAULT_INSTALL_PATHS = (r"C:\EXCHSRVR", r"C:\Program Files\Exchsrvr")
+
+
+class ProbeError(ValueError):
+    """The probe's answer is not what the probe asked for (truncated, or markers mangled)."""
+
+
+@dataclass(frozen=True)
+class Section:
+    name: str
+    text: str  # the section's output, stdout and stderr together, CRLF intact
+    succeeded: bool  # cmd's && / || verdict on the section's command
+
+
+def _unc(remote: str | None) -> str:
+    return f"\\\\{remote}\\" if remote else ""
+
+
+def reg_query(key: str, remote: str | None = None) -> str:
+    return f'reg query "{_unc(remote)}{key}"'
+
+
+def sc(verb: str, service: str, remote: str | None = None) -> str:
+    server = f"\\\\{remote} " if remote else ""
+    return f"sc {server}{verb} {service}"
+
+
+def _wmic_path(path: str) -> str:
+    # WQL string literal: backslashes doubled, quotes as is (windows-output.md §4).
+    return path.replace("\\", "\\\\")
+
+
+def wmic_file_version(path: str, remote: str | None = None) -> str:
+    node = f"/node:{remote} " if remote else ""
+    # `< NUL`: wmic can hang reading stdin in a non-console remote shell (windows-output.md §4).
+    return f'wmic {node}datafile where name="{_wmic_path(path)}" get Version /value < NUL'
+
+
+def wmic_kms_events(remote: str | None = None) -> str:
+    node = f"/node:{remote} " if remote else ""
+    # wmic ntevent works on XP/2003 and later alike; wevtutil only from Vista on (DESIGN.md).
+    # Match by source and ID later, never by text: 5389 has two wordings (Q259906, Q274321).
+    return (
+        f"wmic {node}ntevent where \"LogFile='Application' and SourceName='{KMS_SERVICE}'\" "
+        "get EventCode,Message,RecordNumber,SourceName,TimeGenerated,Type /value < NUL"
+    )
+
+
+def section(name: str, command: str) -> str:
+    if not re.fullmatch(r"[a-z0-9_]+", name):
+        raise ValueError(f"section name {name!r} must be lower-case letters, digits and _")
+    return (
+        f"echo {MARKER_PREFIX}begin:{name}== & ({command}) 2>&1 "
+        f"&& echo {MARKER_PREFIX}end:ok== || echo {MARKER_PREFIX}end:failed=="
+    )
+
+
+def kms_binary_paths(install_path: str) -> tuple[str, str]:
+    """Kmserver.exe and Kmsmsg.dll of a 5.5 / 2000 install (kms.md §1); they must match (Q151689)."""
+    root = install_path.rstrip("\\")
+    return rf"{root}\BIN\KMSERVER.EXE", rf"{root}\BIN\KMSMSG.DLL"
+
+
+def files_section_names(index: int) -> tuple[str, str, str]:
+    return (f"kmserver_{index}", f"kmsmsg_{index}", f"store_{index}")
+
+
+def files_sections(install_paths: tuple[str, ...], remote: str | None = None) -> list[str]:
+    """Version sections for Kmserver.exe, Kmsmsg.dll and Store.exe under each install path."""
+    parts = []
+    for index, root in enumerate(install_paths):
+        kmserver, kmsmsg = kms_binary_paths(root)
+        store = rf"{root.rstrip(chr(92))}\BIN\STORE.EXE"
+        names = files_section_names(index)
+        for name, path in zip(names, (kmserver, kmsmsg, store)):
+            parts.append(section(name, wmic_file_version(path, remote)))
+    return parts
+
+
+def facts_probe(kms_event_count: int, remote: str | None = None) -> str:
+    """The command line exchange_facts runs: every reading in one round trip."""
+    parts = [
+        section("setup_legacy", reg_query(SETUP_KEY_LEGACY, remote)),
+        section("setup_2007", reg_query(SETUP_KEY_2007, remote)),
+        section("setup_2010", reg_query(SETUP_KEY_2010, remote)),
+        section("setup_2013", reg_query(SETUP_KEY_2013_PLUS, remote)),
+        section("kms_service_key", reg_query(KMS_SERVICE_KEY, remote)),
+        section("kms_server_key", reg_query(KMS_SERVER_KEY, remote)),
+        section("kms_qc", sc("qc", KMS_SERVICE, remote)),
+        section("kms_query", sc("query", KMS_SERVICE, remote)),
+        *files_sections(DEFAULT_INSTALL_PATHS, remote),
+    ]
+    if kms_event_count > 0:
+        parts.append(section("kms_events", wmic_kms_events(remote)))
+    return " & ".join(parts)
+
+
+def split_sections(stdout: str) -> dict[str, Section]:
+    """Cut the probe's stdout into its sections. Lines outside a section are cmd's own noise
+    (e.g. a blank line) and are ignored; a section without its end marker means the answer was
+    cut short."""
+    sections: dict[str, Section] = {}
+    current: str | None = None
+    lines: list[str] = []
+    for line in stdout.split("\n"):
+        begin = _BEGIN.match(line)
+        end = _END.match(line)
+        if begin:
+            if current is not None:
+                raise ProbeError(f"section {current!r} has no end marker before {begin.group(1)!r}")
+            current, lines = begin.group(1), []
+        elif end:
+            if current is None:
+                raise ProbeError("an end marker without a section")
+            text = "".join(f"{line}\n" for line in lines)
+            sections[current] = Section(current, text, end.group(1) == "ok")
+            current = None
+        elif current is not None:
+            lines.append(line)
+    if current is not None:
+        raise ProbeError(f"section {current!r} was cut short (no end marker)")
+    return sections

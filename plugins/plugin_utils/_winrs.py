@@ -1,0 +1,452 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The only code in exchops.kms that speaks WinRM.
+
+It turns a host's ordinary connection settings (the `ansible_winrm_*` variables that
+ansible.windows users already have) into a pywinrm Protocol, opens ONE WinRS cmd shell, runs
+command lines in it, and always deletes it, even on failure: Windows limits shells per user
+(MaxShellsPerUser, 5 on 2008 R2). Failures become one small family of typed errors, each naming
+the host, what went wrong and the setting to change.
+
+Requests: pywinrm's own `run_cmd` costs 8 HTTP requests over NTLM/HTTP; here the Signal is
+skipped (Delete ends the shell's commands, MS-WSMV 3.1.4.11), so one command costs 7.
+"""
+
+# Internal to exchops.kms: not a public API; may change in any release.
+
+from __future__ import annotations
+
+import time
+import typing as t
+from dataclasses import dataclass, field
+
+from ansible.utils.display import Display
+
+try:
+    import requests.exceptions
+    import winrm  # pylint: disable=unused-import # only to learn whether pywinrm is installed
+    from winrm.exceptions import (
+        InvalidCredentialsError,
+        WinRMError,
+        WinRMOperationTimeoutError,
+        WinRMTransportError,
+        WSManFaultError,
+    )
+    from winrm.protocol import Protocol
+except ImportError as exc:  # the action reports it with missing_required_lib("pywinrm")
+    HAS_WINRM = False
+    WINRM_IMPORT_ERROR: ImportError | None = exc
+else:
+    HAS_WINRM = True
+    WINRM_IMPORT_ERROR = None
+
+display = Display()
+
+TRANSPORTS = ("ntlm", "basic", "ssl", "kerberos", "credssp", "certificate")
+# WS-Man fault codes of Windows' quotas (MaxShellsPerUser, MaxConcurrentOperationsPerUser ...).
+QUOTA_FAULT_CODES = frozenset({2150859173, 2150859174, 2150859175, 2150859193})
+DEFAULT_OPERATION_TIMEOUT_SEC = 20
+DEFAULT_READ_TIMEOUT_SEC = 30
+DEFAULT_COMMAND_TIMEOUT_SEC = 300
+# Ansible's winrm plugin uses UTF-8 shells; cmd tools then write UTF-8 where they can.
+DEFAULT_CODEPAGE = 65001
+MASK = "********"
+
+
+class WinrsError(Exception):
+    """A WinRM failure on one host; the message says what to do and never holds a secret."""
+
+    unreachable = False
+
+    def __init__(self, label: str, message: str) -> None:
+        super().__init__(f"{label}: {message}")
+        self.label = label
+
+
+class WinrsConfigError(WinrsError):
+    """The host's connection settings cannot work; nothing was sent."""
+
+
+class WinrsUnreachable(WinrsError):
+    unreachable = True
+
+
+class WinrsAuthError(WinrsError):
+    pass
+
+
+class WinrsTlsError(WinrsError):
+    unreachable = True
+
+
+class WinrsTimeout(WinrsError):
+    pass
+
+
+class WinrsFault(WinrsError):
+    def __init__(self, label: str, message: str, code: int | None, reason: str) -> None:
+        super().__init__(label, message)
+        self.code = code
+        self.reason = reason
+
+
+class WinrsQuotaFault(WinrsFault):
+    pass
+
+
+@dataclass(frozen=True)
+class WinrsTarget:
+    """Where and how to reach one host, from its connection settings."""
+
+    host: str  # the inventory name, for messages
+    address: str
+    port: int
+    scheme: str
+    path: str
+    transport: str
+    user: str | None
+    password: str | None = field(repr=False)
+    server_cert_validation: str = "validate"
+    ca_trust_path: str | None = None
+    message_encryption: str = "auto"
+    operation_timeout_sec: int = DEFAULT_OPERATION_TIMEOUT_SEC
+    read_timeout_sec: int = DEFAULT_READ_TIMEOUT_SEC
+    command_timeout_sec: int = DEFAULT_COMMAND_TIMEOUT_SEC
+    codepage: int = DEFAULT_CODEPAGE
+
+    @property
+    def endpoint(self) -> str:
+        host = f"[{self.address}]" if ":" in self.address else self.address
+        return f"{self.scheme}://{host}:{self.port}{self.path}"
+
+    @property
+    def label(self) -> str:
+        """How messages name the host: `kms02 (https://10.0.0.2:5986/wsman)`."""
+        return f"{self.host} ({self.endpoint})"
+
+
+@dataclass(frozen=True)
+class CommandOutput:
+    stdout: str
+    stderr: str
+    exit_code: int
+    seconds: float
+
+
+def _int_setting(label: str, name: str, value: t.Any, default: int) -> int:
+    if value is None or value == "":
+        return default
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise WinrsConfigError(
+            label, f"{name} is {value!r}, not a whole number of seconds. Set {name} to e.g. {default}."
+        ) from None
+    if number <= 0:
+        raise WinrsConfigError(label, f"{name} is {number}; it must be more than 0. Set e.g. {default}.")
+    return number
+
+
+def target_from_options(
+    host: str,
+    get_option: t.Callable[[str], t.Any],
+    command_timeout_sec: int = DEFAULT_COMMAND_TIMEOUT_SEC,
+) -> WinrsTarget:
+    """Build a WinrsTarget from a winrm connection plugin's options (templated and delegate-aware:
+    `self._connection.get_option`). Refuses settings that cannot work or would leak the password."""
+    extras: dict[str, t.Any] = get_option("_extras") or {}
+    address = get_option("remote_addr") or host
+    port = _int_setting(f"{host} ({address})", "ansible_port", get_option("port"), 5986)
+    scheme = extras.get("ansible_winrm_scheme") or get_option("scheme")
+    if not scheme:
+        # ansible.windows' rule: 5985 means HTTP, anything else HTTPS.
+        scheme = "http" if port == 5985 else "https"
+    scheme = str(scheme).lower()
+    path = get_option("path") or "/wsman"
+    label = f"{host} ({scheme}://{address}:{port}{path})"
+    if scheme not in ("http", "https"):
+        raise WinrsConfigError(label, f"ansible_winrm_scheme is {scheme!r}; set it to http or https.")
+
+    transports = get_option("transport") or ["ntlm"]
+    if isinstance(transports, str):
+        transports = [part.strip() for part in transports.split(",")]
+    transport = str(transports[0] or "ntlm").lower()
+    if transport == "plaintext":
+        transport = "basic"  # pywinrm's old name for Basic
+    if transport not in TRANSPORTS:
+        raise WinrsConfigError(
+            label,
+            f"ansible_winrm_transport is {transport!r}, which pywinrm does not offer. Use one of "
+            f"{', '.join(TRANSPORTS)} (ntlm is the usual choice).",
+        )
+    if transport in ("basic", "ssl") and scheme == "http":
+        raise WinrsConfigError(
+            label,
+            "refusing Basic authentication over plain HTTP: the password would cross the network "
+            "unencrypted. Set ansible_winrm_scheme=https or ansible_winrm_transport=ntlm. "
+            "Nothing was sent.",
+        )
+    user = get_option("remote_user")
+    password = get_option("remote_password")
+    if transport in ("ntlm", "basic", "ssl", "credssp") and (not user or password in (None, "")):
+        missing = "ansible_user" if not user else "ansible_password"
+        raise WinrsConfigError(
+            label, f"{missing} is not set; {transport} authentication needs a user and a password."
+        )
+
+    validation = str(extras.get("ansible_winrm_server_cert_validation", "validate")).lower()
+    if validation not in ("validate", "ignore"):
+        raise WinrsConfigError(
+            label,
+            f"ansible_winrm_server_cert_validation is {validation!r}; set validate (the default) "
+            "or ignore.",
+        )
+    encryption = str(extras.get("ansible_winrm_message_encryption", "auto")).lower()
+    if encryption not in ("auto", "always", "never"):
+        raise WinrsConfigError(
+            label, f"ansible_winrm_message_encryption is {encryption!r}; set auto, always or never."
+        )
+    operation = _int_setting(
+        label,
+        "ansible_winrm_operation_timeout_sec",
+        extras.get("ansible_winrm_operation_timeout_sec"),
+        DEFAULT_OPERATION_TIMEOUT_SEC,
+    )
+    read = _int_setting(
+        label,
+        "ansible_winrm_read_timeout_sec",
+        extras.get("ansible_winrm_read_timeout_sec"),
+        DEFAULT_READ_TIMEOUT_SEC,
+    )
+    if read <= operation:
+        raise WinrsConfigError(
+            label,
+            f"ansible_winrm_read_timeout_sec ({read}) must be more than "
+            f"ansible_winrm_operation_timeout_sec ({operation}): the server may hold each request "
+            f"that long. Set ansible_winrm_read_timeout_sec to {operation + 10}.",
+        )
+    return WinrsTarget(
+        host=host,
+        address=str(address),
+        port=port,
+        scheme=scheme,
+        path=str(path),
+        transport=transport,
+        user=user,
+        password=password,
+        server_cert_validation=validation,
+        ca_trust_path=extras.get("ansible_winrm_ca_trust_path") or None,
+        message_encryption=encryption,
+        operation_timeout_sec=operation,
+        read_timeout_sec=read,
+        command_timeout_sec=command_timeout_sec,
+    )
+
+
+def mask(text: str, secrets: t.Iterable[str]) -> str:
+    """`text` with every non-empty secret replaced by ********."""
+    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
+        text = text.replace(secret, MASK)
+    return text
+
+
+class WinrsShell:
+    """One WinRS cmd shell on one host; use as a context manager so it is always deleted.
+
+        with WinrsShell(target) as shell:
+            output = shell.run("reg query HKLM\\SOFTWARE\\Microsoft\\Exchange\\Setup")
+    """
+
+    def __init__(self, target: WinrsTarget, secrets: t.Sequence[str] = ()) -> None:
+        if not HAS_WINRM:
+            raise RuntimeError("pywinrm is not installed")  # actions check HAS_WINRM first
+        self.target = target
+        self._secrets = tuple(secrets) + ((target.password,) if target.password else ())
+        self._protocol = Protocol(
+            endpoint=target.endpoint,
+            transport=target.transport,  # type: ignore[arg-type]
+            username=target.user,
+            password=target.password,
+            server_cert_validation=target.server_cert_validation,  # type: ignore[arg-type]
+            # None: the system's trust store (never requests' environment-dependent "legacy" mode).
+            ca_trust_path=target.ca_trust_path,  # type: ignore[arg-type]
+            message_encryption=target.message_encryption,  # type: ignore[arg-type]
+            operation_timeout_sec=target.operation_timeout_sec,
+            read_timeout_sec=target.read_timeout_sec,
+        )
+        self._shell_id: str | None = None
+
+    def __enter__(self) -> WinrsShell:
+        display.vvv(f"exchops.kms: opening a WinRS shell on {self.target.label}", host=self.target.host)
+        self._shell_id = self._call(
+            "opening a shell", lambda: self._protocol.open_shell(codepage=self.target.codepage)
+        )
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        shell_id, self._shell_id = self._shell_id, None
+        if shell_id is None:
+            return
+        try:
+            self._protocol.close_shell(shell_id)
+            display.vvv(f"exchops.kms: deleted the WinRS shell on {self.target.label}", host=self.target.host)
+        except Exception as exc:  # pylint: disable=broad-exception-caught
+            # Deleting is best effort: Windows reaps the shell after its idle timeout. A failure
+            # here must not hide the error that may have brought us here.
+            display.warning(
+                f"{self.target.label}: could not delete the WinRS shell ({type(exc).__name__}); "
+                "Windows removes it after its idle timeout (IdleTimeOut, 2 hours by default)."
+            )
+
+    def run(self, command_line: str) -> CommandOutput:
+        """Run one command line in the shell and wait for it, within command_timeout_sec."""
+        if self._shell_id is None:
+            raise RuntimeError("WinrsShell.run outside its `with` block")
+        shell_id = self._shell_id
+        display.vvvv(
+            f"exchops.kms: running on {self.target.host}: {mask(command_line, self._secrets)}",
+            host=self.target.host,
+        )
+        started = time.monotonic()
+        command_id = self._call(
+            "starting a command", lambda: self._protocol.run_command(shell_id, command_line)
+        )
+        stdout, stderr = bytearray(), bytearray()
+        deadline = started + self.target.command_timeout_sec
+        while True:
+            try:
+                out, err, exit_code, done = self._call(
+                    "reading command output",
+                    lambda: self._protocol.get_command_output_raw(shell_id, command_id),
+                )
+            except _OperationTimedOut:
+                # MS-WSMV: no output within OperationTimeout is normal; ask again until our own
+                # deadline (pywinrm alone would re-poll forever).
+                out, err, exit_code, done = b"", b"", 0, False
+            stdout += out
+            stderr += err
+            if done:
+                break
+            if time.monotonic() > deadline:
+                raise WinrsTimeout(
+                    self.target.label,
+                    f"the command did not finish within {self.target.command_timeout_sec} s. It may "
+                    "still be running on the host. Raise the task's timeout option if the host is "
+                    "slow, then run again.",
+                )
+        seconds = time.monotonic() - started
+        encoding = "utf-8" if self.target.codepage == 65001 else f"cp{self.target.codepage}"
+        # Decoded once, here, with the shell's code page (STYLE.md); undecodable bytes stay
+        # visible as U+FFFD instead of failing the whole task.
+        return CommandOutput(
+            stdout.decode(encoding, errors="replace"),
+            stderr.decode(encoding, errors="replace"),
+            exit_code,
+            seconds,
+        )
+
+    def _call(self, doing: str, call: t.Callable[[], t.Any]) -> t.Any:
+        try:
+            return call()
+        except WinRMOperationTimeoutError as exc:
+            raise _OperationTimedOut() from exc
+        except Exception as exc:  # pylint: disable=broad-exception-caught
+            raise translate_error(self.target, doing, exc) from exc
+
+
+class _OperationTimedOut(Exception):
+    """A Receive that found no output within OperationTimeout: not an error, ask again."""
+
+
+def _tls_reason(exc: BaseException) -> str:
+    text = str(exc)
+    for reason in (
+        "self-signed certificate in certificate chain",
+        "self signed certificate in certificate chain",
+        "unable to get local issuer certificate",
+        "certificate has expired",
+        "Hostname mismatch",
+        "IP address mismatch",
+        "self-signed certificate",
+    ):
+        if reason.lower() in text.lower():
+            return reason
+    return text.rsplit("(Caused by", maxsplit=1)[-1].strip(" ()")[:200]
+
+
+def translate_error(target: WinrsTarget, doing: str, exc: BaseException) -> WinrsError:
+    """Turn a pywinrm / requests exception into a WinrsError that says what to do."""
+    label = target.label
+    if isinstance(exc, InvalidCredentialsError):
+        return WinrsAuthError(
+            label,
+            f"the host refused the credentials of {target.user!r} ({target.transport}). Check "
+            "ansible_user and ansible_password (for NTLM a domain account is DOMAIN\\user), and "
+            "that the account may use WinRM on the host. Nothing was changed.",
+        )
+    if isinstance(exc, requests.exceptions.SSLError):
+        reason = _tls_reason(exc)
+        if "expired" in reason:
+            fix = "Renew the host's WinRM HTTPS certificate."
+        elif "mismatch" in reason:
+            fix = (
+                f"Set ansible_host to a name the certificate carries, or reissue the certificate "
+                f"for {target.address}."
+            )
+        else:
+            fix = "Set ansible_winrm_ca_trust_path to the PEM file of the issuing CA."
+        return WinrsTlsError(
+            label, f"TLS certificate not trusted ({reason}). {fix} Nothing was changed."
+        )
+    if isinstance(exc, requests.exceptions.ReadTimeout):
+        return WinrsTimeout(
+            label,
+            f"no answer within ansible_winrm_read_timeout_sec ({target.read_timeout_sec} s) while "
+            f"{doing}. If the host is slow, raise ansible_winrm_read_timeout_sec (e.g. to "
+            f"{target.read_timeout_sec * 2}) and keep it above ansible_winrm_operation_timeout_sec "
+            f"({target.operation_timeout_sec}).",
+        )
+    if isinstance(exc, requests.exceptions.ConnectionError):
+        cause = str(exc)
+        if "Connection refused" in cause:
+            why = f"nothing listens on port {target.port} (connection refused)"
+        elif "timed out" in cause.lower():
+            why = "the connection timed out"
+        elif "RemoteDisconnected" in cause or "Connection aborted" in cause or "reset" in cause:
+            why = f"the host closed the connection while {doing}"
+        else:
+            why = f"cannot connect ({cause.rsplit(':', maxsplit=1)[-1].strip()[:120]})"
+        return WinrsUnreachable(
+            label,
+            f"unreachable: {why}. Check ansible_host, ansible_port and that the WinRM service "
+            "runs and its listener is enabled (winrm enumerate winrm/config/listener).",
+        )
+    if isinstance(exc, WSManFaultError):
+        code = exc.wsman_fault_code
+        reason = (exc.reason or "").strip()
+        if code in QUOTA_FAULT_CODES or "quota" in reason.lower():
+            return WinrsQuotaFault(
+                label,
+                f"the host refused {doing}: a WinRM quota is exhausted (WS-Man fault {code}: "
+                f"{reason[:200]}). Close other WinRM sessions of {target.user!r} or raise "
+                "MaxShellsPerUser / MaxConcurrentOperationsPerUser in winrm/config/winrs, then "
+                "run again.",
+                code,
+                reason,
+            )
+        return WinrsFault(
+            label,
+            f"WS-Man fault {code} while {doing}: {reason[:300]}. Nothing more was run.",
+            code,
+            reason,
+        )
+    if isinstance(exc, WinRMTransportError):
+        return WinrsFault(
+            label,
+            f"HTTP {exc.code} from the WinRM service while {doing}. Check ansible_winrm_path "
+            f"({target.path}) and ansible_winrm_message_encryption ({target.message_encryption}).",
+            None,
+            str(exc.code),
+        )
+    if isinstance(exc, WinRMError):
+        return WinrsFault(label, f"WinRM error while {doing}: {str(exc)[:300]}.", None, str(exc))
+    return WinrsError(label, f"unexpected {type(exc).__name__} while {doing}: {str(exc)[:300]}.")

@@ -1,0 +1,89 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The batched probe command line and the splitting of its answer (plugins/plugin_utils/_probe.py)."""
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.exchops.kms.plugins.plugin_utils._probe import (
+    ProbeError,
+    facts_probe,
+    reg_query,
+    sc,
+    section,
+    split_sections,
+    wmic_file_version,
+)
+
+
+def test_each_section_merges_stderr_and_records_success_without_errorlevel() -> None:
+    line = section("kms_query", "sc query MSExchangeKMS")
+    assert line == (
+        "echo ==exchops:begin:kms_query== & (sc query MSExchangeKMS) 2>&1 "
+        "&& echo ==exchops:end:ok== || echo ==exchops:end:failed=="
+    )
+    assert "%ERRORLEVEL%" not in facts_probe(10)
+
+
+def test_the_probe_reads_every_setup_key_the_kms_service_and_events_in_one_line() -> None:
+    probe = facts_probe(10)
+    for expected in (
+        r'reg query "HKLM\SOFTWARE\Microsoft\Exchange\Setup"',
+        r'reg query "HKLM\SOFTWARE\Microsoft\Exchange\v8.0\Setup"',
+        r'reg query "HKLM\SOFTWARE\Microsoft\ExchangeServer\v14\Setup"',
+        r'reg query "HKLM\SOFTWARE\Microsoft\ExchangeServer\v15\Setup"',
+        r'reg query "HKLM\SYSTEM\CurrentControlSet\Services\MSExchangeKMS"',
+        "sc qc MSExchangeKMS",
+        "sc query MSExchangeKMS",
+        r'wmic datafile where name="C:\\EXCHSRVR\\BIN\\KMSERVER.EXE" get Version /value < NUL',
+        "wmic ntevent where \"LogFile='Application' and SourceName='MSExchangeKMS'\"",
+    ):
+        assert expected in probe
+    assert "\n" not in probe
+
+
+def test_an_event_count_of_zero_skips_the_event_log() -> None:
+    assert "ntevent" not in facts_probe(0)
+
+
+def test_builders_read_a_remote_server_through_a_jump_host() -> None:
+    assert reg_query(r"HKLM\SOFTWARE", "KMS01") == r'reg query "\\KMS01\HKLM\SOFTWARE"'
+    assert sc("query", "MSExchangeKMS", "KMS01") == r"sc \\KMS01 query MSExchangeKMS"
+    assert wmic_file_version(r"C:\A.EXE", "KMS01").startswith("wmic /node:KMS01 datafile")
+    assert "/node:KMS01" in facts_probe(5, remote="KMS01")
+
+
+def test_section_names_are_checked() -> None:
+    with pytest.raises(ValueError, match="lower-case letters"):
+        section("Bad Name", "ver")
+
+
+def test_the_answer_splits_into_sections_with_crlf_intact() -> None:
+    stdout = (
+        "==exchops:begin:one== \r\n"
+        "\r\nSERVICE_NAME: MSExchangeKMS\r\n"
+        "==exchops:end:ok== \r\n"
+        "==exchops:begin:two== \r\n"
+        "ERROR: The system was unable to find the specified registry key or value.\r\n"
+        "==exchops:end:failed==\r\n"
+        "==exchops:begin:three==\r\n"
+        "==exchops:end:ok==\r\n"
+    )
+    sections = split_sections(stdout)
+    assert sections["one"].text == "\r\nSERVICE_NAME: MSExchangeKMS\r\n"
+    assert sections["one"].succeeded
+    assert not sections["two"].succeeded
+    assert sections["two"].text.startswith("ERROR: The system was unable")
+    assert sections["three"].text == ""
+
+
+@pytest.mark.parametrize(
+    ("stdout", "message"),
+    [
+        ("==exchops:begin:one==\r\nhalf an answer\r\n", "'one' was cut short"),
+        ("==exchops:begin:one==\r\n==exchops:begin:two==\r\n", "'one' has no end marker"),
+        ("==exchops:end:ok==\r\n", "an end marker without a section"),
+    ],
+)
+def test_a_mangled_answer_is_a_probe_error(stdout: str, message: str) -> None:
+    with pytest.raises(ProbeError, match=message):
+        split_sections(stdout)
