@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Measure the lab alone: start-up of the 400-host bench fleet, and 100 sequential pywinrm
 run_cmd calls to one host with the requests each costs (read back from `exchlab show`).
