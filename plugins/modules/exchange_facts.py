@@ -18,8 +18,6 @@ description:
   - All readings come from one WinRS shell and one batched command per host.
   - Sets C(ansible_facts.exchange). A host that cannot be read fails with a message naming the
     host, the problem and the setting to change.
-  - In this development version the gathering is not implemented yet; the task fails with a
-    message that says so and changes nothing.
 options:
   kms_event_count:
     description:
@@ -28,6 +26,13 @@ options:
       - V(0) skips reading the event log.
     type: int
     default: 10
+  timeout:
+    description:
+      - Seconds the host may take to answer the probe before the task fails for that host.
+      - Reading a large Application log with C(wmic ntevent) is what takes longest; lower
+        O(kms_event_count) to V(0) to skip it on a slow host.
+    type: int
+    default: 120
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
@@ -146,10 +151,20 @@ ansible_facts:
               type: bool
               sample: true
             service:
-              description: The MSExchangeKMS service.
+              description:
+                - The MSExchangeKMS service. C(state) is running, stopped, start_pending,
+                  stop_pending or absent; C(start_mode) auto, manual or disabled.
+                - C(binary_path) is the service's ImagePath with anything after the program
+                  masked; C(image_path_has_arguments) is V(true) when something follows it, such
+                  as a startup password, which makes the service pack's update.exe fail
+                  (KB Q235418).
               returned: always
               type: dict
-              sample: {"name": "MSExchangeKMS", "state": "stopped", "start_mode": "manual"}
+              sample: {"name": "MSExchangeKMS", "state": "stopped", "start_mode": "manual",
+                       "binary_path": "C:\\Exchsrvr\\Bin\\Kmserver.exe",
+                       "image_path_has_arguments": false, "dependencies": ["MSExchangeDS"],
+                       "account": "EXCHDOM\\ExchSvc",
+                       "display_name": "Microsoft Exchange Key Management Server"}
             binary_build:
               description: File version of Kmserver.exe.
               returned: when KM Server is installed and the file version can be read
@@ -171,12 +186,29 @@ ansible_facts:
               type: list
               elements: dict
               sample: [{"id": 5389, "source": "MSExchangeKMS", "time": "2001-03-14T09:12:40+00:00",
+                        "type": "Information", "record": 4711,
                         "message": "KMS is exiting with error 0."}]
             matches_server:
               description:
                 - Whether Kmserver.exe is on the server's service pack. V(false) is the cause of
                   KB Q259906 when the KM database was last run by the later build.
-              returned: when KM Server is installed
+              returned: when Exchange is installed and Kmserver.exe's version can be read
               type: bool
               sample: false
+        sources:
+          description: Where each reading came from (registry value, file version).
+          returned: always
+          type: dict
+          sample: {"build": "HKLM\\SOFTWARE\\Microsoft\\Exchange\\Setup: Services Version 55, NewestBuild 2650",
+                   "kmserver_version": "file version of C:\\EXCHSRVR\\BIN\\KMSERVER.EXE (wmic datafile)"}
+        inconsistent:
+          description:
+            - Readings that should agree but do not, each with every reading, for example
+              C(ServicePackBuild) against C(NewestBuild) and Store.exe's version, or Kmserver.exe
+              against Kmsmsg.dll (KB Q151689). Empty when all agree. Nothing is silently picked.
+          returned: always
+          type: list
+          elements: dict
+          sample: [{"what": "server build", "readings": {"NewestBuild": 2650, "ServicePackBuild": 2448},
+                    "disagree": ["ServicePackBuild"]}]
 """

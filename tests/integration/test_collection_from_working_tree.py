@@ -19,27 +19,16 @@ def test_ansible_doc_reads_exchange_facts_from_the_working_tree(
     assert "exchange" in doc["return"]["ansible_facts"]["contains"]
 
 
-def test_an_unfinished_exchange_facts_fails_cleanly_naming_the_host(
+def test_a_host_not_reached_over_winrm_is_refused_with_what_to_set(
     ansible_env: dict[str, str], tmp_path: Path
 ) -> None:
-    inventory = tmp_path / "inventory.yml"
-    inventory.write_text(
-        "all:\n  hosts:\n    kms-new:\n      ansible_host: 127.0.0.1\n"
-        "      ansible_connection: winrm\n      ansible_user: labadmin\n"
-        "      ansible_password: not-used-yet\n",
-        encoding="utf-8",
+    result = run_tool(
+        ["ansible", "localhost", "-m", "exchops.kms.exchange_facts"], ansible_env, tmp_path
     )
-    playbook = tmp_path / "facts.yml"
-    playbook.write_text(
-        "- name: Read facts\n  hosts: all\n  gather_facts: false\n  tasks:\n"
-        "    - name: Read Exchange facts\n      exchops.kms.exchange_facts:\n",
-        encoding="utf-8",
-    )
-    result = run_tool(["ansible-playbook", "-i", str(inventory), str(playbook)], ansible_env, tmp_path)
     assert result.returncode == 2, result.stdout + result.stderr
-    assert "kms-new: exchops.kms.exchange_facts is not implemented yet" in result.stdout
+    assert "localhost: exchops.kms.exchange_facts reads the host over WinRM" in result.stdout
+    assert "Set ansible_connection: winrm" in result.stdout
     assert "Traceback" not in result.stdout + result.stderr
-    assert "not-used-yet" not in result.stdout + result.stderr
 
 
 def test_a_negative_event_count_is_refused_with_what_to_do(

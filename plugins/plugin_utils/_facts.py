@@ -1,0 +1,387 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Assemble `ansible_facts.exchange` from the probe's parsed sections (DESIGN.md "Contracts").
+
+The algorithm follows domain/registry.md §4: the v15, v14 and v8.0 setup keys name 2007 and
+later; otherwise the 4.0-2003 `Exchange\\Setup` key does, confirmed by file versions. Every
+reading records where it came from, and readings that disagree are reported as `inconsistent`
+with all of them, never silently resolved.
+"""
+
+# Internal to exchops.kms: not a public API; may change in any release.
+
+from __future__ import annotations
+
+import typing as t
+from dataclasses import dataclass, field
+
+from ._builds import Build, name_build
+from ._probe import (
+    DEFAULT_INSTALL_PATHS,
+    KMS_SERVICE,
+    KMS_SERVICE_KEY,
+    SETUP_KEY_2007,
+    SETUP_KEY_2010,
+    SETUP_KEY_2013_PLUS,
+    SETUP_KEY_LEGACY,
+    Section,
+    files_section_names,
+    kms_binary_paths,
+)
+from ._winout import (
+    ParseError,
+    RegQuery,
+    ScFailure,
+    ToolMissing,
+    parse_reg_query,
+    parse_sc_qc,
+    parse_sc_query,
+    parse_wmic_events,
+    parse_wmic_file_version,
+    split_merged_streams,
+)
+
+# `Services Version` is the product version times ten (registry.md §1).
+_SERVICES_VERSION_FAMILY = {40: (4, 0), 50: (5, 0), 55: (5, 5), 60: (6, 0), 65: (6, 5)}
+# 4.0 and 5.0 keep KM Server under Security\ (kms.md §2); 5.5 and 2000 in Kmsdata.
+_KMS_DATA_FOLDER = {(5, 5): "KMSDATA", (6, 0): "KMSDATA", (4, 0): "SECURITY", (5, 0): "SECURITY"}
+KMS_EVENT_IDS = (5389, 5015, 5057, 5058, 5085)
+
+
+class FactsError(ValueError):
+    """A section could not be understood; the message names the section and the line."""
+
+
+@dataclass
+class Readings:
+    """What the probe found, with where each value came from."""
+
+    facts: dict[str, t.Any]
+    sources: dict[str, str] = field(default_factory=dict)
+    inconsistent: list[dict[str, t.Any]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    # Set when Exchange is installed outside the default paths: the binaries' versions need a
+    # second command for this install path.
+    needs_files_of: str | None = None
+
+
+def _section(sections: dict[str, Section], name: str) -> Section:
+    try:
+        return sections[name]
+    except KeyError:
+        raise FactsError(f"the probe's answer has no section {name!r}") from None
+
+
+def _streams(section: Section) -> tuple[str, str, int]:
+    stdout, stderr = split_merged_streams(section.text)
+    return stdout, stderr, 0 if section.succeeded else 1
+
+
+def _reg(sections: dict[str, Section], name: str, key: str) -> RegQuery:
+    return parse_reg_query(*_streams(_section(sections, name)), section=name, key=key)
+
+
+def _dword(query: RegQuery, key: str, name: str) -> int | None:
+    value = query.value(key, name)
+    return value.data if value is not None and isinstance(value.data, int) else None
+
+
+def _string(query: RegQuery, key: str, name: str) -> str | None:
+    value = query.value(key, name)
+    return value.data if value is not None and isinstance(value.data, str) else None
+
+
+def _file_version(sections: dict[str, Section], name: str, readings: Readings) -> str | None:
+    if name not in sections:
+        return None
+    try:
+        return parse_wmic_file_version(*_streams(sections[name]), section=name)
+    except ToolMissing as exc:
+        # Windows 2000 and NT 4.0 have no wmic (windows-output.md §4): the evidence is then the
+        # registry alone, which is weaker; say so once.
+        message = (
+            f"'{exc.tool}' is not available on this host, so file versions (Kmserver.exe, "
+            "Store.exe) cannot be read; the facts rest on the registry alone."
+        )
+        if message not in readings.warnings:
+            readings.warnings.append(message)
+        readings.sources["file_versions"] = f"unavailable ({exc.tool} missing)"
+        return None
+
+
+def _modern_setup(
+    sections: dict[str, Section], readings: Readings
+) -> tuple[Build, str | None] | None:
+    for name, key in (
+        ("setup_2013", SETUP_KEY_2013_PLUS),
+        ("setup_2010", SETUP_KEY_2010),
+        ("setup_2007", SETUP_KEY_2007),
+    ):
+        query = _reg(sections, name, key)
+        if not query.found:
+            continue
+        parts = [
+            _dword(query, key, value)
+            for value in ("MsiProductMajor", "MsiProductMinor", "MsiBuildMajor", "MsiBuildMinor")
+        ]
+        if None in parts[:3]:
+            readings.warnings.append(
+                f"{key} exists but lacks MsiProductMajor / MsiProductMinor / MsiBuildMajor; "
+                "it is ignored (a leftover of an uninstall?)."
+            )
+            continue
+        major, minor, build, revision = (part or 0 for part in parts)
+        readings.sources["build"] = f"{key}: MsiProductMajor.MsiProductMinor.MsiBuildMajor.MsiBuildMinor"
+        return Build(major, minor, build, revision), _string(query, key, "MsiInstallPath")
+    return None
+
+
+def _legacy_setup(
+    sections: dict[str, Section], readings: Readings
+) -> tuple[Build, str | None, RegQuery] | None:
+    key = SETUP_KEY_LEGACY
+    query = _reg(sections, "setup_legacy", key)
+    if not query.found:
+        return None
+    services_version = _dword(query, key, "Services Version")
+    family = _SERVICES_VERSION_FAMILY.get(services_version or -1)
+    newest = _dword(query, key, "NewestBuild")
+    if family is None or newest is None:
+        readings.warnings.append(
+            f"{key} exists but its Services Version ({services_version}) or NewestBuild "
+            f"({newest}) does not name an Exchange 4.0 - 2003 build; Remove All can leave the key "
+            "behind (KB Q178975)."
+        )
+        return None
+    readings.sources["build"] = f"{key}: Services Version {services_version}, NewestBuild {newest}"
+    return Build(family[0], family[1], newest), _string(query, key, "Services"), query
+
+
+def _check_legacy_readings(
+    build: Build, query: RegQuery, store_version: str | None, readings: Readings
+) -> None:
+    """The SP values and Store.exe must agree with NewestBuild (registry.md §1: an SP writes
+    some of them; which one is not documented, so all are read and compared)."""
+    key = SETUP_KEY_LEGACY
+    observed: dict[str, t.Any] = {"NewestBuild": build.build}
+    sp_build = _dword(query, key, "ServicePackBuild")
+    if sp_build is not None:
+        observed["ServicePackBuild"] = sp_build
+    sp_number = _dword(query, key, "ServicePackNumber")
+    named = name_build(build)
+    if sp_number is not None:
+        observed["ServicePackNumber"] = sp_number
+    if store_version is not None:
+        observed["Store.exe"] = store_version
+    disagreements = []
+    if sp_build is not None and sp_build != build.build:
+        disagreements.append("ServicePackBuild")
+    if sp_number is not None and sp_number != named.service_pack:
+        disagreements.append("ServicePackNumber")
+    if store_version is not None:
+        try:
+            store = Build.parse(store_version)
+        except ValueError:
+            store = None
+        if store is None or name_build(store).service_pack != named.service_pack:
+            disagreements.append("Store.exe")
+    if disagreements:
+        readings.inconsistent.append(
+            {
+                "what": "server build",
+                "readings": observed,
+                "disagree": disagreements,
+            }
+        )
+        readings.warnings.append(
+            f"the server build readings disagree: {observed}; the build is taken from NewestBuild "
+            "(written by the last Setup or Update run, KB Q158956). Check the service pack with "
+            "Store.exe's file version (KB Q278518)."
+        )
+
+
+def _kms_service(sections: dict[str, Section]) -> dict[str, t.Any]:
+    config = parse_sc_qc(*_streams(_section(sections, "kms_qc")), section="kms_qc")
+    status = parse_sc_query(*_streams(_section(sections, "kms_query")), section="kms_query")
+    service: dict[str, t.Any] = {"name": KMS_SERVICE, "state": "absent", "start_mode": None}
+    if isinstance(status, ScFailure):
+        if not status.service_missing:
+            raise FactsError(f"kms_query: sc failed with error {status.error}: {status.message}")
+    else:
+        service["state"] = status.state
+    if isinstance(config, ScFailure):
+        if not config.service_missing:
+            raise FactsError(f"kms_qc: sc failed with error {config.error}: {config.message}")
+        return service
+    executable_args = config.binary_path != config.masked_binary_path
+    service.update(
+        start_mode=config.start_type,
+        display_name=config.display_name,
+        dependencies=list(config.dependencies),
+        account=config.account,
+        binary_path=config.masked_binary_path,
+        # KB Q235418: a startup password in ImagePath makes the SP's update.exe fail.
+        image_path_has_arguments=executable_args,
+    )
+    return service
+
+
+def _events(sections: dict[str, Section], count: int, readings: Readings) -> list[dict[str, t.Any]]:
+    if count <= 0 or "kms_events" not in sections:
+        return []
+    try:
+        records = parse_wmic_events(*_streams(sections["kms_events"]), section="kms_events")
+    except ToolMissing as exc:
+        # NT 4.0 / 2000 have no command-line event reader (windows-output.md §5.1).
+        readings.warnings.append(
+            f"'{exc.tool}' is not available on this host, so the MSExchangeKMS events cannot be "
+            "read; look for event 5389 in the Application log with Event Viewer."
+        )
+        readings.sources["events"] = f"unavailable ({exc.tool} missing)"
+        return []
+    wanted = [record for record in records if record.source.lower() == KMS_SERVICE.lower()]
+    wanted.sort(key=lambda record: (record.time, record.record or 0), reverse=True)
+    return [
+        {
+            "id": record.event_id,
+            "source": record.source,
+            "time": record.time.isoformat(),
+            "type": record.type,
+            "record": record.record,
+            "message": record.message,
+        }
+        for record in wanted[:count]
+    ]
+
+
+def _file_index(install_path: str | None) -> int | None:
+    if install_path is None:
+        return None
+    for index, root in enumerate(DEFAULT_INSTALL_PATHS):
+        if root.lower() == install_path.rstrip("\\").lower():
+            return index
+    return None
+
+
+def assemble(
+    sections: dict[str, Section], kms_event_count: int, files_index: int | None = None
+) -> Readings:
+    """Build the facts from the probe's sections. `files_index` names the file sections to use
+    when the caller probed a non-default install path itself (sections kmserver_N ...)."""
+    try:
+        return _assemble(sections, kms_event_count, files_index)
+    except ParseError as exc:
+        raise FactsError(str(exc)) from exc
+
+
+def _assemble(
+    sections: dict[str, Section], kms_event_count: int, files_index: int | None
+) -> Readings:
+    readings = Readings(facts={})
+    facts = readings.facts
+    kms_service = _kms_service(sections)
+    kms_service_key = _reg(sections, "kms_service_key", KMS_SERVICE_KEY)
+    events = _events(sections, kms_event_count, readings)
+
+    modern = _modern_setup(sections, readings)
+    legacy = None if modern else _legacy_setup(sections, readings)
+    build: Build | None = None
+    install_path: str | None = None
+    if modern:
+        build, install_path = modern
+    elif legacy:
+        build, install_path = legacy[0], legacy[1]
+
+    index = files_index if files_index is not None else _file_index(install_path)
+    if install_path and index is None and build is not None and build.major < 8:
+        readings.needs_files_of = install_path
+    versions: dict[str, str | None] = {"kmserver": None, "kmsmsg": None, "store": None}
+    if index is not None:
+        root = install_path if files_index is not None else DEFAULT_INSTALL_PATHS[index]
+        paths = (*kms_binary_paths(root or ""), rf"{(root or '').rstrip(chr(92))}\BIN\STORE.EXE")
+        for label, name, path in zip(versions, files_section_names(index), paths):
+            versions[label] = _file_version(sections, name, readings)
+            if versions[label]:
+                readings.sources[f"{label}_version"] = f"file version of {path} (wmic datafile)"
+
+    if legacy and build is not None:
+        _check_legacy_readings(build, legacy[2], versions["store"], readings)
+    files_unreadable = "file_versions" in readings.sources
+    installed = build is not None and (
+        build.major >= 8 or versions["store"] is not None or files_unreadable
+    )
+    if build is not None and not installed and readings.needs_files_of is None:
+        readings.warnings.append(
+            f"{SETUP_KEY_LEGACY} names Exchange {build} but Store.exe was not found under "
+            f"{install_path}; treating Exchange as not installed (Remove All can leave the Setup "
+            "key behind, KB Q178975)."
+        )
+    facts["installed"] = bool(installed) or readings.needs_files_of is not None
+    if build is not None and facts["installed"]:
+        named = name_build(build)
+        if named.warning:
+            readings.warnings.append(named.warning)
+        facts.update(
+            product=named.product,
+            version=named.version,
+            build=str(build),
+            build_number=build.build,
+            service_pack=named.service_pack,
+            release=named.release,
+            install_path=install_path,
+        )
+    facts["kms"] = _kms_facts(build, install_path, versions, kms_service, kms_service_key, events, readings)
+    facts["sources"] = readings.sources
+    facts["inconsistent"] = readings.inconsistent
+    return readings
+
+
+def _kms_facts(
+    build: Build | None,
+    install_path: str | None,
+    versions: dict[str, str | None],
+    service: dict[str, t.Any],
+    service_key: RegQuery,
+    events: list[dict[str, t.Any]],
+    readings: Readings,
+) -> dict[str, t.Any]:
+    kms: dict[str, t.Any] = {"installed": False, "service": service, "events": events}
+    present = {
+        "service": service["state"] != "absent",
+        "service key": service_key.found,
+    }
+    if "file_versions" not in readings.sources:
+        present["Kmserver.exe"] = versions["kmserver"] is not None
+    if any(present.values()) and not all(present.values()):
+        if readings.needs_files_of is None:
+            missing = [name for name, here in present.items() if not here]
+            readings.warnings.append(
+                f"KM Server is only partly installed (missing: {', '.join(missing)}); a service "
+                "pack fails on such a host (KB Q196171, Q182814, Q290226). Repair or remove KM "
+                "Server before reapplying a service pack."
+            )
+    kms["installed"] = all(present.values())
+    if build is not None and install_path and (build.family in _KMS_DATA_FOLDER):
+        kms["database_path"] = f"{install_path.rstrip(chr(92))}\\{_KMS_DATA_FOLDER[build.family]}"
+    binary = versions["kmserver"]
+    if binary is None:
+        return kms
+    kms["binary_build"] = binary
+    binary_build = Build.parse(binary)
+    binary_named = name_build(binary_build)
+    kms["binary_release"] = binary_named.release
+    if versions["kmsmsg"] and versions["kmsmsg"] != binary:
+        # KB Q151689: Kmsmsg.dll and Kmserver.exe must carry the same version.
+        readings.inconsistent.append(
+            {"what": "KM Server binaries", "readings": {"Kmserver.exe": binary, "Kmsmsg.dll": versions["kmsmsg"]}}
+        )
+        readings.warnings.append(
+            f"Kmserver.exe is {binary} but Kmsmsg.dll is {versions['kmsmsg']}; they must match "
+            "(KB Q151689). Reapply the service pack."
+        )
+    if build is not None:
+        server_named = name_build(build)
+        kms["matches_server"] = (
+            binary_build.family == build.family
+            and binary_named.service_pack == server_named.service_pack
+        )
+    return kms

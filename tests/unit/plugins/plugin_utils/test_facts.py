@@ -1,0 +1,114 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Facts assembled from recorded probe answers (plugins/plugin_utils/_facts.py).
+
+The answers in tests/unit/fixtures/probe/ were recorded from the lab answering the real probe
+line; variants below edit one reading to create the disagreements real hosts can show."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ansible_collections.exchops.kms.plugins.plugin_utils._facts import FactsError, assemble
+from ansible_collections.exchops.kms.plugins.plugin_utils._probe import split_sections
+
+FIXTURES = Path(__file__).resolve().parents[3] / "unit" / "fixtures" / "probe"
+
+
+def answer(name: str) -> str:
+    return (FIXTURES / f"{name}.bin").read_bytes().decode("utf-8")
+
+
+def facts(text: str, events: int = 10):
+    return assemble(split_sections(text), events)
+
+
+def test_the_kb_target_is_sp3_with_rtm_km_binaries_that_do_not_match() -> None:
+    readings = facts(answer("kb_target"))
+    exchange = readings.facts
+    assert exchange["release"] == "Exchange Server 5.5 SP3"
+    assert (exchange["build"], exchange["build_number"], exchange["service_pack"]) == ("5.5.2650.0", 2650, 3)
+    assert exchange["kms"]["binary_build"] == "5.5.1960.8"
+    assert exchange["kms"]["matches_server"] is False
+    assert exchange["kms"]["service"]["state"] == "stopped"
+    assert [event["id"] for event in exchange["kms"]["events"]] == [5389]
+    assert readings.warnings == []
+    assert readings.needs_files_of is None
+
+
+def test_the_kb_source_matches_its_own_service_pack() -> None:
+    exchange = facts(answer("kb_source")).facts
+    assert exchange["kms"]["matches_server"] is True
+    assert exchange["kms"]["binary_release"] == "Exchange Server 5.5 SP3"
+
+
+def test_a_host_without_exchange_is_an_answer_not_an_error() -> None:
+    exchange = facts(answer("no_exchange")).facts
+    assert exchange["installed"] is False
+    assert exchange["kms"] == {
+        "installed": False,
+        "service": {"name": "MSExchangeKMS", "state": "absent", "start_mode": None},
+        "events": [],
+    }
+
+
+def test_exchange_2016_is_named_from_the_v15_setup_key() -> None:
+    exchange = facts(answer("exchange2016")).facts
+    assert (exchange["release"], exchange["build"]) == ("Exchange Server 2016 CU23", "15.1.2507.6")
+    assert "v15" in exchange["sources"]["build"]
+
+
+def test_without_wmic_the_facts_rest_on_the_registry_and_say_so() -> None:
+    readings = facts(answer("windows2000"))
+    assert readings.facts["release"] == "Exchange Server 5.5 SP3"
+    assert "binary_build" not in readings.facts["kms"]
+    assert readings.facts["sources"]["file_versions"] == "unavailable (wmic missing)"
+    assert any("'wmic' is not available" in warning for warning in readings.warnings)
+
+
+def test_an_sp_build_that_disagrees_with_newestbuild_is_reported_with_both_readings() -> None:
+    text = answer("kb_source").replace(
+        "ServicePackBuild\tREG_DWORD\t0xa5a", "ServicePackBuild\tREG_DWORD\t0x990", 1
+    )
+    readings = facts(text)
+    (inconsistency,) = readings.facts["inconsistent"]
+    assert inconsistency["what"] == "server build"
+    assert inconsistency["readings"]["NewestBuild"] == 2650
+    assert inconsistency["readings"]["ServicePackBuild"] == 2448
+    assert inconsistency["disagree"] == ["ServicePackBuild"]
+    assert readings.facts["build"] == "5.5.2650.0"
+    assert any("disagree" in warning for warning in readings.warnings)
+
+
+def test_a_km_server_without_its_service_is_partly_installed() -> None:
+    text = answer("kb_target")
+    start = text.index("==exchops:begin:kms_qc==")
+    end = text.index("==exchops:begin:kmserver_0==")
+    missing = (
+        "==exchops:begin:kms_qc== \r\n[SC] OpenService FAILED 1060:\r\n\r\n"
+        "The specified service does not exist as an installed service.\r\n\r\n"
+        "==exchops:end:failed== \r\n==exchops:begin:kms_query== \r\n"
+        "[SC] EnumQueryServicesStatus:OpenService FAILED 1060:\r\n\r\n"
+        "The specified service does not exist as an installed service.\r\n\r\n"
+        "==exchops:end:failed== \r\n"
+    )
+    readings = facts(text[:start] + missing + text[end:])
+    assert readings.facts["kms"]["installed"] is False
+    assert readings.facts["kms"]["service"]["state"] == "absent"
+    assert any("only partly installed" in warning for warning in readings.warnings)
+
+
+def test_an_exchange_installed_elsewhere_asks_for_its_binaries() -> None:
+    text = answer("kb_source").replace("Services\tREG_SZ\tC:\\EXCHSRVR", "Services\tREG_SZ\tE:\\EXCHSRVR", 1)
+    readings = facts(text)
+    assert readings.needs_files_of == "E:\\EXCHSRVR"
+
+
+def test_zero_events_skips_the_event_section() -> None:
+    assert facts(answer("kb_target"), events=0).facts["kms"]["events"] == []
+
+
+def test_a_garbled_section_names_itself() -> None:
+    text = answer("kb_target").replace("        STATE              : 1  STOPPED", "        STATE : sideways", 1)
+    with pytest.raises(FactsError, match="kms_query"):
+        facts(text)
