@@ -179,11 +179,10 @@ def down(state_dir: Path) -> str:
         return f"exchlab: no lab running in {state_dir}"
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + STOP_TIMEOUT_S
-    while time.monotonic() < deadline and _running_pid(layout) == pid:
-        if _reaped_or_gone(pid):
-            break
+    # Wait for the process itself, not its pid file: the file goes before the interpreter exits.
+    while time.monotonic() < deadline and not _reaped_or_gone(pid):
         time.sleep(0.05)
-    if _running_pid(layout) == pid and not _reaped_or_gone(pid):
+    if not _reaped_or_gone(pid):
         os.kill(pid, signal.SIGKILL)
         layout.pid_file.unlink(missing_ok=True)
         return f"exchlab: lab pid {pid} did not stop in {STOP_TIMEOUT_S:.0f} s and was killed"
