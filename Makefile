@@ -4,7 +4,7 @@ SHELL := /bin/bash
 VENV := .venv
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help setup demo test unit lab-test integration sanity lint build-check changelog-lint lock clean
+.PHONY: help setup demo test unit lab-test integration molecule sanity lint build-check changelog-lint lock clean
 
 help:
 	@echo "make demo   set up .venv, start the lab, run the remediation, show the result"
@@ -27,6 +27,8 @@ lab-test: setup
 	@$(VENV)/bin/python hacking/run_checks.py lab
 integration: setup
 	@$(VENV)/bin/python hacking/run_checks.py integration
+molecule: setup
+	@$(VENV)/bin/python hacking/run_checks.py molecule
 sanity: setup
 	@$(VENV)/bin/python hacking/run_checks.py sanity
 lint: setup

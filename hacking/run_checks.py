@@ -136,10 +136,29 @@ def build_and_install() -> Outcome:
     return Outcome(passed=1)
 
 
+def molecule() -> Outcome:
+    """Every scenario in extensions/molecule, each with its own Ansible home (molecule installs
+    the built collection there)."""
+    scenarios = sorted(p.parent.name for p in (ROOT / "extensions/molecule").glob("*/molecule.yml"))
+    outcome = Outcome()
+    for scenario in scenarios:
+        with tempfile.TemporaryDirectory(prefix="exchops-molecule-") as home:
+            env = dict(os.environ, ANSIBLE_HOME=home, ANSIBLE_NOCOLOR="1", NO_COLOR="1")
+            if run(["molecule", "test", "-s", scenario], env=env) == 0:
+                outcome.passed += 1
+            else:
+                outcome.failed += 1
+                outcome.detail += f"{scenario} failed; "
+    if not scenarios:
+        outcome.failed, outcome.detail = 1, "no scenario found"
+    return outcome
+
+
 STAGES: dict[str, Callable[[], Outcome]] = {
     "unit": pytest_stage("unit", "tests/unit"),
     "lab": pytest_stage("lab", "tests/lab/tests"),
     "integration": pytest_stage("integration", "tests/integration"),
+    "molecule": molecule,
     "sanity": sanity,
     # ansible-lint installs its own copy into .ansible/; hide the one linked into .venv.
     "lint": command_stage(

@@ -1,0 +1,117 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The check_kms_move gate, run as CI runs it: `ansible-playbook exchops.kms.check_kms_move`."""
+from __future__ import annotations
+
+import json
+import subprocess
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import jsonschema
+import pytest
+from conftest import REPO, RunningLab, run_tool
+
+SCHEMA = json.loads((REPO / "docs/schemas/kms_report.schema.json").read_text(encoding="utf-8"))
+# ansible-playbook's own exit codes, which the gate's README documents.
+ALL_MATCH, NOT_A_MATCH, UNREACHABLE = 0, 2, 4
+
+
+def gate(
+    lab: RunningLab, env: dict[str, str], tmp_path: Path, *extra: str
+) -> tuple[subprocess.CompletedProcess[str], dict, str, ET.Element]:
+    reports = tmp_path / f"report-{len(list(tmp_path.glob('report-*')))}"
+    result = run_tool(
+        [
+            "ansible-playbook", "exchops.kms.check_kms_move", "-i", str(lab.inventory),
+            "-e", f"kms_report_dir={reports}", *extra,
+        ],
+        env,
+        tmp_path,
+    )
+    report = json.loads((reports / "report.json").read_text(encoding="utf-8"))
+    jsonschema.validate(report, SCHEMA)
+    markdown = (reports / "report.md").read_text(encoding="utf-8")
+    junit = ET.parse(reports / "junit.xml").getroot()
+    return result, report, markdown, junit
+
+
+def test_the_kb_fleet_fails_the_gate_naming_both_hosts_builds_kb_and_fix(
+    lab_factory, ansible_env: dict[str, str], tmp_path: Path
+) -> None:
+    lab = lab_factory("q259906.yml")
+    result, report, markdown, junit = gate(lab, ansible_env, tmp_path)
+    assert result.returncode == NOT_A_MATCH, result.stdout
+    expected = (
+        "kms-new runs Exchange 5.5 SP3 (5.5.2650) but its KM Server binaries are Exchange 5.5 RTM "
+        "(5.5.1960) while kms-old last ran the KM database on 5.5.2650: KMS will exit with event "
+        "5389 (KB Q259906). Reapply Exchange 5.5 SP3 on kms-new (playbook "
+        "exchops.kms.remediate_kms_move)."
+    )
+    assert expected in result.stdout
+    (pair,) = report["pairs"]
+    assert (pair["target"], pair["source"], pair["status"]) == ("kms-new", "kms-old", "mismatch")
+    assert (pair["target_build"], pair["source_build"], pair["kms_binary_build"]) == (
+        "5.5.2650.0", "5.5.2650.0", "5.5.1960.8",
+    )
+    for text in ("kms-new", "kms-old", "5.5.2650.0", "5.5.1960.8", "KB Q259906", "Reapply Exchange 5.5 SP3 on kms-new"):
+        assert text in markdown
+    assert junit.find("testsuite").get("failures") == "1"
+    assert report["result"] == "fail" and report["partial"] is False
+
+
+def test_a_matched_move_passes_and_a_second_run_changes_nothing(
+    lab_factory, ansible_env: dict[str, str], tmp_path: Path
+) -> None:
+    lab = lab_factory("matched.yml")
+    before = lab.show()
+    result, report, markdown, _junit = gate(lab, ansible_env, tmp_path)
+    assert result.returncode == ALL_MATCH, result.stdout
+    assert report["result"] == "pass" and report["pairs"][0]["status"] == "match"
+    assert "✅ match" in markdown
+    again, _report, _markdown, _junit = gate(lab, ansible_env, tmp_path, "--check")
+    assert again.returncode == ALL_MATCH
+    assert "changed=0" in again.stdout and "changed=1" not in again.stdout
+    after = lab.show()
+    for host in before:
+        assert after[host]["services"] == before[host]["services"]
+        assert after[host]["kms_database"] == before[host]["kms_database"]
+
+
+@pytest.mark.parametrize(("allow", "code", "status"), [(False, NOT_A_MATCH, "mismatch"), (True, ALL_MATCH, "match")])
+def test_a_newer_target_passes_only_when_allowed(
+    lab_factory, ansible_env: dict[str, str], tmp_path: Path, allow: bool, code: int, status: str
+) -> None:
+    lab = lab_factory("target_newer.yml")
+    extra = ["-e", "sp_parity_allow_newer_target=true"] if allow else []
+    result, report, _markdown, _junit = gate(lab, ansible_env, tmp_path, *extra)
+    assert result.returncode == code, result.stdout
+    assert report["pairs"][0]["status"] == status
+    assert "5.5.2653" in report["pairs"][0]["reason"]
+
+
+def test_an_exchange_2000_move_with_rtm_km_binaries_fails(
+    lab_factory, ansible_env: dict[str, str], tmp_path: Path
+) -> None:
+    lab = lab_factory("exchange2000.yml")
+    result, report, _markdown, _junit = gate(lab, ansible_env, tmp_path)
+    assert result.returncode == NOT_A_MATCH
+    assert (
+        "e2k-kms-new runs Exchange 2000 Server SP3 (6.0.6249) but its KM Server binaries are "
+        "Exchange 2000 Server RTM (6.0.4417)"
+    ) in report["pairs"][0]["reason"]
+
+
+def test_ten_pairs_with_one_unreachable_report_every_pair_and_exit_unreachable(
+    lab_factory, ansible_env: dict[str, str], tmp_path: Path
+) -> None:
+    lab = lab_factory("mixed10.yml")
+    result, report, markdown, junit = gate(lab, ansible_env, tmp_path)
+    assert result.returncode == UNREACHABLE, result.stdout
+    statuses = {pair["target"]: pair["status"] for pair in report["pairs"]}
+    assert len(statuses) == 10
+    assert report["counts"] == {"match": 7, "mismatch": 2, "unreachable": 1, "error": 0}
+    assert statuses["dead-new"] == "unreachable"
+    assert "certificate has expired" in next(p["reason"] for p in report["pairs"] if p["target"] == "dead-new")
+    assert len([line for line in markdown.splitlines() if line.startswith("| ") and "new" in line.split("|")[1]]) == 10
+    suite = junit.find("testsuite")
+    assert (suite.get("tests"), suite.get("failures"), suite.get("errors")) == ("10", "2", "1")
