@@ -35,7 +35,9 @@ def run_tool(command: list[str], env: dict[str, str], cwd: Path) -> subprocess.C
 
 
 FLEETS = REPO / "tests" / "lab" / "fleets"
-_NEXT_OCTET = iter(range(100, 140))
+# Labs of one test run take 127.0.N.x for N from here on; set EXCHOPS_TEST_OCTET to run two test
+# sessions side by side without their labs colliding.
+_NEXT_OCTET = iter(range(int(os.environ.get("EXCHOPS_TEST_OCTET", "100")), 256))
 
 
 class RunningLab:
