@@ -115,3 +115,19 @@ def test_ten_pairs_with_one_unreachable_report_every_pair_and_exit_unreachable(
     assert len([line for line in markdown.splitlines() if line.startswith("| ") and "new" in line.split("|")[1]]) == 10
     suite = junit.find("testsuite")
     assert (suite.get("tests"), suite.get("failures"), suite.get("errors")) == ("10", "2", "1")
+
+
+def test_an_inventory_without_targets_fails_the_gate_instead_of_passing_nothing(
+    ansible_env: dict[str, str], tmp_path: Path
+) -> None:
+    inventory = tmp_path / "empty.yml"
+    inventory.write_text("all:\n  hosts:\n    some-server:\n      ansible_host: 127.0.0.1\n", encoding="utf-8")
+    result = run_tool(
+        ["ansible-playbook", "exchops.kms.check_kms_move", "-i", str(inventory), "-e", f"kms_report_dir={tmp_path}/r"],
+        ansible_env,
+        tmp_path,
+    )
+    assert result.returncode == NOT_A_MATCH, result.stdout
+    assert "The inventory has no host in the group kms_targets" in result.stdout
+    report = json.loads((tmp_path / "r" / "report.json").read_text(encoding="utf-8"))
+    assert report["pairs"] == [] and report["result"] == "fail"
