@@ -46,6 +46,10 @@ class PairVerdict:
     target_release: str | None = None
     source_release: str | None = None
     findings: tuple[str, ...] = field(default=())
+    # What fixes a mismatch, for the remediation: "reapply_sp" (install `remedy_build`, the
+    # source's build, on the target) or None when reapplying a service pack cannot help.
+    remedy: str | None = None
+    remedy_build: str | None = None
 
     def to_dict(self) -> dict[str, t.Any]:
         data = asdict(self)
@@ -154,8 +158,12 @@ def judge_pair(
         for inconsistency in facts.get("inconsistent") or []:
             findings.append(f"{side}: {inconsistency.get('what')} readings disagree: {inconsistency.get('readings')}")
 
-    def judged(status: str, reason: str, fix: str) -> PairVerdict:
-        return verdict(status, reason, fix, findings=tuple(findings), **builds)
+    def judged(status: str, reason: str, fix: str, remedy: str | None = None) -> PairVerdict:
+        remedy_build = Build.parse(source_facts["build"]).short if remedy else None
+        return verdict(
+            status, reason, fix, findings=tuple(findings), remedy=remedy, remedy_build=remedy_build,
+            **builds,
+        )
 
     for name, facts, kms in ((source, source_facts, source_kms), (target, target_facts, target_kms)):
         if not facts.get("installed"):
@@ -200,6 +208,7 @@ def judge_pair(
             f"{source_release} ({source_build.short}) and last ran the KM database on "
             f"{database_build}: KMS will exit with event 5389 (KB Q259906).",
             reapply,
+            remedy="reapply_sp",
         )
     binary = target_kms.get("binary_build")
     if not binary:
@@ -223,6 +232,7 @@ def judge_pair(
             f"ran the KM database on {database_build}: KMS will exit with event 5389 "
             "(KB Q259906).",
             reapply,
+            remedy="reapply_sp",
         )
     if target_build.sp_key > source_build.sp_key:
         if allow_newer_target:

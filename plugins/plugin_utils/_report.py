@@ -47,7 +47,7 @@ def build_report(
                 "fix": "Fix what the Ansible output says for this host, then run the gate again.",
             }
         pair = {key: verdict.get(key) for key in PAIR_KEYS}
-        for key in ("target_release", "source_release", "findings"):
+        for key in ("target_release", "source_release", "findings", "remedy", "remedy_build"):
             if key in verdict:
                 pair[key] = verdict[key]
         pairs.append(pair)

@@ -188,3 +188,18 @@ def test_junit_has_a_testcase_per_pair_with_failures_and_errors() -> None:
     cases = suite.findall("testcase")
     assert [case.get("name") for case in cases] == ["new-0 matches old-0", "new-1 matches old-1", "new-2 matches old-2"]
     assert cases[1].find("failure") is not None and cases[2].find("error") is not None
+
+
+@pytest.mark.parametrize(
+    ("target", "remedy", "remedy_build"),
+    [
+        (read(kms_binary="5.5.1960.8"), "reapply_sp", "5.5.2650"),
+        (read("5.5.2448.0", "5.5.2448.0"), "reapply_sp", "5.5.2650"),
+        (read("5.5.2653.0", "5.5.2653.12"), None, None),
+        (read("6.0.6249.0", "6.0.6249.0"), None, None),
+        (read(), None, None),
+    ],
+)
+def test_only_mismatches_a_service_pack_fixes_carry_a_remedy(target: dict, remedy: str | None, remedy_build: str | None) -> None:
+    verdict = judge_pair("kms-new", "kms-old", target, read())
+    assert (verdict.remedy, verdict.remedy_build) == (remedy, remedy_build)
