@@ -1402,3 +1402,617 @@ def split_merged_streams(text: str) -> tuple[str, str]:
         bare = line.rstrip("\r\n")
         (stderr if any(pattern.match(bare) for pattern in _STDERR_LINES) else stdout).append(line)
     return "".join(stdout), "".join(stderr)
+
+
+# ---------------------------------------------------------------------------------------------
+# Backing up the KM database (exchops.kms.kms_backup): `dir /-c /s /a` (§6), xcopy, and dir's
+# own messages inside a `2>&1`-merged answer
+
+# dir's answers that are not a listing (§6 "File Not Found"; the system messages of
+# ERROR_FILE_NOT_FOUND / ERROR_PATH_NOT_FOUND / ERROR_ACCESS_DENIED), written to stderr.
+_DIR_STDERR_LINES = (
+    *_STDERR_LINES,
+    re.compile(r"^File Not Found\s*$"),
+    re.compile(r"^The system cannot find the (?:file|path) specified\.\s*$"),
+    re.compile(r"^Access is denied\.\s*$"),
+)
+
+
+def split_merged_dir_streams(text: str) -> tuple[str, str]:
+    """`split_merged_streams` for `dir`: also moves dir's "File Not Found", "The system cannot
+    find the path specified." and "Access is denied." lines to stderr, where dir writes them, so
+    `parse_dir` / `parse_dir_tree` see the streams as the tool wrote them. A listing line never
+    looks like these: it starts with a date, a space or a digit."""
+    stdout, stderr = [], []
+    for line in text.splitlines(keepends=True):
+        bare = line.rstrip("\r\n")
+        (stderr if any(pattern.match(bare) for pattern in _DIR_STDERR_LINES) else stdout).append(
+            line
+        )
+    return "".join(stdout), "".join(stderr)
+
+
+_DIR_TOTAL_LISTED = re.compile(r"^\s+Total Files Listed:\s*$")
+
+
+@dataclass(frozen=True)
+class DirTree:
+    """`dir /-c /s [/a] PATH` (§6 layout, one block per folder): `folders` are the per-folder
+    listings in output order (each with its own File(s) total; `free_bytes` None), then the
+    "Total Files Listed:" totals and the free bytes of the drive. `found` is False for
+    "File Not Found" / "The system cannot find the path specified." (no folders then)."""
+
+    found: bool
+    folders: tuple[DirListing, ...] = ()
+    file_count: int = 0
+    total_bytes: int = 0
+    dir_count: int = 0
+    free_bytes: int | None = None
+    volume_label: str | None = None
+    serial_number: str | None = None
+
+    @property
+    def root(self) -> str | None:
+        """The first folder listed: PATH itself when PATH is a folder (its parent when PATH is a
+        file, since `dir /s FILE` lists the folders holding files of that name)."""
+        return self.folders[0].directory if self.folders else None
+
+    def files(self) -> tuple[tuple[str, DirEntry], ...]:
+        """(full path, entry) of every file, folder by folder in output order."""
+        return tuple(
+            (_join_path(folder.directory or "", entry.name), entry)
+            for folder in self.folders
+            for entry in folder.files
+        )
+
+
+def _join_path(folder: str, name: str) -> str:
+    return folder + name if folder.endswith("\\") else f"{folder}\\{name}"
+
+
+class _TreeBlock(NamedTuple):
+    directory: str
+    line: _Line
+    entries: list[DirEntry]
+
+
+def _tree_block(section: str, block: _TreeBlock, total: re.Match[str], line: _Line) -> DirListing:
+    listing = DirListing(
+        found=True,
+        directory=block.directory,
+        entries=tuple(block.entries),
+        file_count=int(total.group("count")),
+        total_bytes=int(total.group("bytes")),
+        dir_count=sum(1 for entry in block.entries if entry.is_dir),
+    )
+    listed = (len(listing.files), sum(entry.size or 0 for entry in listing.files))
+    if listed != (listing.file_count, listing.total_bytes):
+        raise _fail(
+            section,
+            f"the File(s) line of {block.directory} ({listing.file_count} files, "
+            f"{listing.total_bytes} bytes) does not match its entries ({listed[0]} files, "
+            f"{listed[1]} bytes)",
+            line,
+        )
+    return listing
+
+
+def parse_dir_tree(stdout: str, stderr: str, exit_code: int, section: str = "dir /s") -> DirTree:
+    """Parse `dir /-c /s [/a] PATH`: per folder ` Directory of X`, its entries and its File(s)
+    line; then `Total Files Listed:`, the grand File(s) line and the Dir(s) line with the free
+    bytes. Every File(s) line is checked against the entries it sums up, and the grand totals
+    against the folders. A missing path is the answer `found=False`; other stderr text
+    ("Access is denied." for an unreadable subfolder) raises `CommandFailed`: a listing with a
+    folder left out must never pass for the whole tree."""
+    _raise_if_missing(section, stderr, exit_code)
+    errors = _nonblank(stderr, "stderr")
+    missing = [line for line in errors if line.text.strip() in _DIR_NOT_FOUND]
+    other = [line for line in errors if line.text.strip() not in _DIR_NOT_FOUND]
+    if other:
+        raise _failed(section, exit_code, other)
+    label = serial = None
+    folders: list[DirListing] = []
+    block: _TreeBlock | None = None
+    listed_line: _Line | None = None
+    grand: re.Match[str] | None = None
+    dirs: re.Match[str] | None = None
+    for line in _lines(stdout):
+        text = line.text
+        if not text.strip():
+            continue
+        volume, serial_match = _DIR_VOLUME.match(text), _DIR_SERIAL.match(text)
+        directory, entry = _DIR_OF.match(text), _DIR_ENTRY.match(text)
+        files_total = _DIR_FILES.match(text)
+        if volume and label is None and not folders and block is None:
+            label = volume.group("label") or ""
+        elif serial_match and serial is None and not folders and block is None:
+            serial = serial_match.group("serial")
+        elif directory and block is None and listed_line is None:
+            block = _TreeBlock(directory.group("path"), line, [])
+        elif entry and block is not None:
+            dirname, size = entry.group("dirname"), entry.group("size")
+            block.entries.append(
+                DirEntry(
+                    name=dirname if dirname is not None else entry.group("filename"),
+                    size=None if size is None else int(size),
+                    is_dir=dirname is not None,
+                    date=entry.group("date"),
+                    time=entry.group("time"),
+                )
+            )
+        elif files_total and block is not None:
+            folders.append(_tree_block(section, block, files_total, line))
+            block = None
+        elif _DIR_TOTAL_LISTED.match(text) and block is None and folders and listed_line is None:
+            listed_line = line
+        elif files_total and listed_line is not None and grand is None:
+            grand = files_total
+        elif _DIR_DIRS.match(text) and grand is not None and dirs is None:
+            dirs = _DIR_DIRS.match(text)
+        elif _DIR_GROUPED.match(text):
+            raise _fail(section, "sizes carry digit grouping: run dir with /-c", line)
+        elif directory and block is not None:
+            raise _fail(section, "a folder's listing ends without its File(s) line", line)
+        else:
+            raise _fail(section, "not a line of a dir /s listing", line)
+    if missing:
+        if folders or block is not None:
+            raise _fail(section, "a listing and 'File Not Found' together")
+        return DirTree(False, volume_label=label, serial_number=serial)
+    if block is not None:
+        raise _fail(section, f"the listing of {block.directory} was cut short", block.line)
+    if not folders or grand is None or dirs is None:
+        raise _fail(
+            section,
+            f"no ' Directory of', 'Total Files Listed:' or Dir(s) line (exit code {exit_code})",
+        )
+    tree = DirTree(
+        found=True,
+        folders=tuple(folders),
+        file_count=int(grand.group("count")),
+        total_bytes=int(grand.group("bytes")),
+        dir_count=int(dirs.group("count")),
+        free_bytes=int(dirs.group("free")),
+        volume_label=label,
+        serial_number=serial,
+    )
+    summed = (
+        sum(folder.file_count for folder in folders),
+        sum(folder.total_bytes for folder in folders),
+        sum(folder.dir_count for folder in folders),
+    )
+    if summed != (tree.file_count, tree.total_bytes, tree.dir_count):
+        raise _fail(
+            section,
+            f"the totals ({tree.file_count} files, {tree.total_bytes} bytes, {tree.dir_count} "
+            f"dirs) do not match the folders ({summed[0]} files, {summed[1]} bytes, "
+            f"{summed[2]} dirs)",
+            listed_line,
+        )
+    return tree
+
+
+# xcopy.exe: with /Q it prints no file names, only "<n> File(s) copied" (stdout) and its own
+# messages ("Insufficient disk space", "File creation error - ...", "Access denied", "Sharing
+# violation", "File not found - X", "Unable to create directory - X", "Invalid switch - X",
+# "Cannot perform a cyclic copy"). Exit codes, KB Q120829: 0 copied without error, 1 no files
+# found to copy, 2 stopped with CTRL+C, 4 initialization error (not enough memory or disk
+# space, invalid drive or syntax), 5 disk write error.
+_XCOPY_COUNT = re.compile(r"^\s*(?P<count>[0-9]+) File\(s\) copied\s*$")
+XCOPY_EXIT_MEANINGS = {
+    0: "files were copied without error",
+    1: "no files were found to copy",
+    2: "the copy was stopped with CTRL+C",
+    4: "initialization error: not enough memory or disk space, an invalid drive or bad syntax",
+    5: "disk write error",
+}
+
+
+@dataclass(frozen=True)
+class XcopyResult:
+    """What `xcopy SRC DST ... /Q` said: the files it copied (None when it printed no count
+    line), its messages in output order (stdout and stderr), and its exit code. `ok` only
+    when it exited 0, printed a count and nothing else."""
+
+    copied: int | None
+    messages: tuple[str, ...]
+    exit_code: int
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0 and self.copied is not None and not self.messages
+
+    @property
+    def meaning(self) -> str:
+        return XCOPY_EXIT_MEANINGS.get(self.exit_code, "not an exit code xcopy documents")
+
+
+def parse_xcopy(stdout: str, stderr: str, exit_code: int, section: str = "xcopy") -> XcopyResult:
+    """Parse `xcopy SRC DST /E /I /H /K /Y /Q` (run as its own command, streams apart): the
+    `<n> File(s) copied` count and every other line as xcopy's message. cmd's "is not
+    recognized" raises `ToolMissing`; exit code 0 without a count line raises `ParseError`."""
+    _raise_if_missing(section, stderr, exit_code)
+    copied: int | None = None
+    messages: list[str] = []
+    for line in _nonblank(stdout, "stdout") + _nonblank(stderr, "stderr"):
+        count = _XCOPY_COUNT.match(line.text)
+        if count and copied is None:
+            copied = int(count.group("count"))
+        else:
+            messages.append(_shown(line.text.strip()))
+    if exit_code == 0 and copied is None:
+        raise _fail(section, "exit code 0 but no '<n> File(s) copied' line")
+    return XcopyResult(copied, tuple(messages), exit_code)
+
+
+__all__ += [
+    "XCOPY_EXIT_MEANINGS",
+    "DirTree",
+    "XcopyResult",
+    "parse_dir_tree",
+    "parse_xcopy",
+    "split_merged_dir_streams",
+]
+
+
+# ---------------------------------------------------------------------------------------------
+# net stop (§3, E10)
+
+_NET_DEPENDENTS = re.compile(r"^The following services are dependent on the (?P<name>.+) service\.\s*$")
+_NET_ALSO_STOP = re.compile(r"^Stopping the .+ service will also stop these services\.\s*$")
+_NET_LISTED = re.compile(r"^ {2,}(?P<name>\S.*?)\s*$")
+_NET_CONFIRM = re.compile(r"^Do you want to continue this operation\? \(Y/N\) \[N\]:\s*(?P<answer>\S*)\s*$")
+# net prints progress dots after "is stopping" while it waits (§3 "…").
+_NET_STOPPING = re.compile(r"^The (?P<name>.+) service is stopping\.*\s*$")
+_NET_STOPPED = re.compile(r"^\.*The (?P<name>.+) service was stopped successfully\.\s*$")
+_NET_NOT_STOPPED = re.compile(r"^\.*The (?P<name>.+) service could not be stopped\.\s*$")
+_NET_NOT_STARTED = re.compile(r"^The (?P<name>.+) service is not started\.\s*$")
+_NET_HELPMSG = re.compile(r"^More help is available by typing NET HELPMSG (?P<number>[0-9]+)\.\s*$")
+_NET_SYSTEM_ERROR = re.compile(r"^System error (?P<number>[0-9]+) has occurred\.\s*$")
+_NET_SYNTAX = "The syntax of this command is:"
+# NERR_ numbers of the fixed texts (LAN Manager apperr.h; `net helpmsg N` prints them).
+_NET_FIXED = {
+    "The service name is invalid.": 2185,
+    "The service is starting or stopping.  Please try again later.": 3533,
+}
+NERR_SERVICE_NOT_STARTED = 3521
+NERR_SERVICE_PENDING = 3533
+NERR_BAD_SERVICE_NAME = 2185
+
+
+@dataclass(frozen=True)
+class NetStop:
+    """What `net stop NAME /y` reported (§3, E10). Services are named by their display names,
+    as net prints them.
+
+    `dependents`: the services net listed as depending on NAME (it stops them first, `/y`
+    confirming); `stopped` / `not_stopped`: each "was stopped successfully" / "could not be
+    stopped", in order; `not_started`: "The ... service is not started." (NERR 3521, an answer:
+    there was nothing to stop); `declined`: net asked "(Y/N)" and got no "y" (`/y` missing);
+    `error`: the NET HELPMSG or "System error" number of a failure (5 = access denied, 2185 = no
+    such service, 3533 = starting or stopping), None when net reported none; `message`: net's
+    failure text, joined with spaces ("" when there is none).
+    """
+
+    dependents: tuple[str, ...] = ()
+    stopped: tuple[str, ...] = ()
+    not_stopped: tuple[str, ...] = ()
+    not_started: bool = False
+    declined: bool = False
+    error: int | None = None
+    message: str = ""
+
+
+def parse_net_stop(stdout: str, stderr: str, exit_code: int, section: str = "net stop") -> NetStop:
+    """Parse `net stop NAME /y` (§3, E10; both streams, merged or not). Lines this parser does not
+    know are kept as failure text when net reported an error number, and raise ParseError
+    otherwise. net's usage text raises CommandFailed; cmd's "is not recognized" ToolMissing."""
+    _raise_if_missing(section, stderr, exit_code)
+    dependents: list[str] = []
+    stopped: list[str] = []
+    not_stopped: list[str] = []
+    failure: list[str] = []
+    unknown: list[_Line] = []
+    not_started = declined = listing = False
+    error: int | None = None
+    lines = _nonblank(stdout, "stdout") + _nonblank(stderr, "stderr")
+    for line in lines:
+        text = line.text.rstrip()
+        if text.strip() == _NET_SYNTAX:
+            raise _failed(section, exit_code, [line])
+        if listing and (listed := _NET_LISTED.match(text)):
+            dependents.append(listed.group("name"))
+            continue
+        if listing and _NET_ALSO_STOP.match(text):
+            continue
+        listing = False
+        if match := _NET_DEPENDENTS.match(text):
+            listing = True
+        elif _NET_STOPPING.match(text):
+            continue
+        elif match := _NET_CONFIRM.match(text):
+            declined = not match.group("answer").lower().startswith("y")
+        elif match := _NET_STOPPED.match(text):
+            stopped.append(match.group("name"))
+        elif match := _NET_NOT_STOPPED.match(text):
+            not_stopped.append(match.group("name"))
+            failure.append(text.strip())
+        elif match := _NET_NOT_STARTED.match(text):
+            not_started = True
+            failure.append(text.strip())
+        elif match := _NET_HELPMSG.match(text):
+            error = error if error is not None else int(match.group("number"))
+        elif match := _NET_SYSTEM_ERROR.match(text):
+            error = int(match.group("number"))
+            failure.append(text.strip())
+        elif text.strip() in _NET_FIXED:
+            error = error if error is not None else _NET_FIXED[text.strip()]
+            failure.append(text.strip())
+        else:
+            unknown.append(line)
+            failure.append(text.strip())
+    if unknown and error is None:
+        raise _fail(section, "not a line net stop prints", unknown[0])
+    if not lines and exit_code != 0:
+        raise CommandFailed(section, "the command printed nothing", exit_code)
+    return NetStop(
+        dependents=tuple(dependents),
+        stopped=tuple(stopped),
+        not_stopped=tuple(not_stopped),
+        not_started=not_started,
+        declined=declined,
+        error=error,
+        message=" ".join(failure),
+    )
+
+
+__all__ += [
+    "NERR_BAD_SERVICE_NAME",
+    "NERR_SERVICE_NOT_STARTED",
+    "NERR_SERVICE_PENDING",
+    "NetStop",
+    "parse_net_stop",
+]
+
+
+# ---------------------------------------------------------------------------------------------
+# Reapplying a service pack (exchops.kms.exchange_service_pack): `sc config`, wmic's service
+# StartMode, `tasklist /fo csv`, `type FILE`, and the Exchange setup log
+
+_SC_CONFIG_SUCCESS = re.compile(r"^\[SC\] ChangeServiceConfig2? SUCCESS\s*$")
+
+
+def parse_sc_config(
+    stdout: str, stderr: str, exit_code: int, section: str = "sc config"
+) -> ScFailure | None:
+    """Parse `sc config NAME start= TYPE` (§2.3): None for "[SC] ChangeServiceConfig SUCCESS",
+    the `ScFailure` of "[SC] OpenService FAILED 1060:" (or any other "[SC] ... FAILED n:") with
+    its message. sc's usage text or any other line raises ParseError."""
+    _raise_if_missing(section, stderr, exit_code)
+    failure: tuple[str, int] | None = None
+    message: list[str] = []
+    succeeded = False
+    for line in _nonblank(stdout, "stdout") + _nonblank(stderr, "stderr"):
+        if failure is not None:
+            message.append(line.text.strip())
+        elif failed := _SC_FAILED.match(line.text):
+            failure = (failed.group("operation"), int(failed.group("error")))
+        elif _SC_CONFIG_SUCCESS.match(line.text) and not succeeded:
+            succeeded = True
+        else:
+            raise _fail(
+                section, "expected '[SC] ChangeServiceConfig SUCCESS' or '[SC] ... FAILED n:'", line
+            )
+    if failure is not None:
+        if succeeded:
+            raise _fail(section, "both SUCCESS and FAILED")
+        return ScFailure(failure[0], failure[1], " ".join(message))
+    if not succeeded:
+        raise _fail(section, f"no [SC] line (exit code {exit_code})")
+    return None
+
+
+# Win32_Service.StartMode (§4) as `sc qc` names the start type (START_TYPES).
+_WMIC_START_MODES = {
+    "auto": "auto",
+    "manual": "manual",
+    "disabled": "disabled",
+    "boot": "boot",
+    "system": "system",
+}
+
+
+def parse_wmic_service_start_modes(
+    stdout: str, stderr: str, exit_code: int, section: str = "wmic service"
+) -> dict[str, str]:
+    """Parse `wmic service get Name,StartMode /value < NUL` (§4): {service name: start type},
+    the start type named as `sc qc` names it (auto, manual, disabled, boot, system; a delayed
+    auto start is "Auto" to wmic). A StartMode outside these ("Unknown") raises ParseError."""
+    lines = _wmic_lines(section, stdout, stderr, exit_code)
+    if lines is None:
+        return {}
+    modes: dict[str, str] = {}
+    for record in _wmic_records_by_properties(section, lines, ("Name", "StartMode")):
+        name, mode = record["Name"], record["StartMode"]
+        start_type = _WMIC_START_MODES.get(mode.value.strip().lower())
+        if start_type is None:
+            raise _fail(
+                section, "StartMode is not Auto, Manual, Disabled, Boot or System", mode.line
+            )
+        if name.value.strip() in modes:
+            raise _fail(section, "the same service is listed twice", name.line)
+        modes[name.value.strip()] = start_type
+    return modes
+
+
+# tasklist.exe (Windows XP / Server 2003 and later): `/fo csv /nh` prints one quoted line per
+# process: "Image Name","PID","Session Name","Session#","Mem Usage" (the memory with the locale's
+# digit grouping and " K"). A filter that matches nothing prints an INFO line instead: "No tasks
+# are running which match the specified criteria." (Vista and later), "No tasks running with the
+# specified criteria." (XP / 2003).
+_TASKLIST_NONE = re.compile(
+    r"^INFO: No tasks (?:are )?running (?:which match|with) the specified criteria\.\s*$"
+)
+_TASKLIST_ROW = re.compile(r'^"(?P<fields>[^"]*(?:","[^"]*)*)"\s*$')
+_TASKLIST_HEADER = ("Image Name", "PID", "Session Name", "Session#", "Mem Usage")
+
+
+class TaskEntry(NamedTuple):
+    """One process of `tasklist /fo csv`: the memory usage is the locale's text, uninterpreted."""
+
+    image: str
+    pid: int
+    session_name: str
+    session: int
+    memory: str
+
+
+def parse_tasklist_csv(
+    stdout: str, stderr: str, exit_code: int, section: str = "tasklist"
+) -> tuple[TaskEntry, ...]:
+    """Parse `tasklist [/fi "imagename eq NAME"] /fo csv [/nh]`: the processes in output order,
+    `()` for the INFO line of a filter that matched nothing (on either stream). tasklist's
+    "ERROR: ..." lines raise CommandFailed; cmd's "is not recognized" raises ToolMissing."""
+    _raise_if_missing(section, stderr, exit_code)
+    errors = [line for line in _nonblank(stderr, "stderr") if not _TASKLIST_NONE.match(line.text)]
+    errors += [line for line in _nonblank(stdout, "stdout") if line.text.startswith("ERROR:")]
+    if errors:
+        raise _failed(section, exit_code, errors)
+    entries: list[TaskEntry] = []
+    nothing = False
+    for line in _nonblank(stdout, "stdout"):
+        if _TASKLIST_NONE.match(line.text):
+            nothing = True
+            continue
+        row = _TASKLIST_ROW.match(line.text)
+        fields = tuple(row.group("fields").split('","')) if row else ()
+        if fields == _TASKLIST_HEADER:
+            continue
+        if len(fields) != 5 or not _DECIMAL.match(fields[1]) or not _DECIMAL.match(fields[3]):
+            raise _fail(section, 'expected "image","PID","session name","session#","memory"', line)
+        entries.append(TaskEntry(fields[0], int(fields[1]), fields[2], int(fields[3]), fields[4]))
+    if nothing and entries:
+        raise _fail(section, "processes and 'No tasks are running' together")
+    if not nothing and not entries and exit_code != 0:
+        raise CommandFailed(section, "the command printed nothing", exit_code)
+    return tuple(entries)
+
+
+# `type FILE` writes the file's bytes unchanged; a missing file or folder is one of these lines
+# on stderr (the system messages of ERROR_FILE_NOT_FOUND / ERROR_PATH_NOT_FOUND) and exit code 1.
+_TYPE_MISSING = (
+    "The system cannot find the file specified.",
+    "The system cannot find the path specified.",
+)
+
+
+def parse_type(stdout: str, stderr: str, exit_code: int, section: str = "type") -> str | None:
+    """Parse `type FILE`: the file's text verbatim (CRLF kept), or None when the file or its
+    folder does not exist. Run with `2>&1`, the "cannot find" line arrives in stdout: a failed
+    command whose only lines are that message is None too. Any other failure ("Access is
+    denied.", a file in use) raises CommandFailed."""
+    _raise_if_missing(section, stderr, exit_code)
+    if exit_code == 0 and not stderr.strip():
+        return stdout
+    lines = _nonblank(stdout, "stdout") + _nonblank(stderr, "stderr")
+    if lines and all(line.text.strip() in _TYPE_MISSING for line in lines):
+        return None
+    if not lines:
+        raise CommandFailed(section, "the command printed nothing", exit_code)
+    errors = [line for line in lines if line.stream == "stderr"]
+    raise _failed(section, exit_code, errors or lines)
+
+
+# "Exchange Server Setup.log" (5.5: at the root of the Exchange drive, Q158545 / Q182518) and
+# "Exchange Server Setup Progress.log" (2000 / 2003, Q178975). Every run of Setup or of an SP's
+# update.exe is appended and opens with the "initialized" line (Q158545, Q290226); errors carry
+# Setup's "ID no: 0xc0020002" (Q290226, Q182814, Q248487). No source shows the other lines of a
+# 5.5 run: "Setup completed successfully." and "Setup failed." are the lab's wording, and the
+# restart request is a guess; the versions, not the log, prove that a service pack is in place
+# (service-packs.md).
+SETUP_LOG_INITIALIZED = "++++ Microsoft Exchange Setup initialized ++++"
+_SETUP_TIME = re.compile(r"^\[[0-9]{1,2}:[0-9]{2}(?::[0-9]{2})?\]\s*")
+_SETUP_ERROR_ID = re.compile(r"(?i)\bID no\.?:?\s*0x(?P<id>[0-9a-f]{8})\b")
+_SETUP_FAILED = re.compile(r"(?i)^setup (?:failed|was not completed|did not complete)\b")
+_SETUP_COMPLETED = re.compile(r"(?i)^setup completed successfully\.?$")
+# "restart"/"reboot" then, in the same sentence, the computer: "Restart your computer ...".
+# ("was not restarted" does not match: \b after "restart".)
+_SETUP_RESTART = re.compile(
+    r"(?i)\b(?:restart|reboot)\b[^.]*\b(?:computer|server|system|machine)\b"
+)
+
+
+@dataclass(frozen=True)
+class SetupRun:
+    """One run in an Exchange setup log: its lines (CR dropped, blank lines dropped), whether
+    it opened with the "initialized" line, and what its lines say. `failed` is set by a "Setup
+    failed" line or an "ID no: 0x..." error; `completed` by "Setup completed successfully."."""
+
+    lines: tuple[str, ...]
+    started: bool
+    completed: bool
+    failed: bool
+    error_ids: tuple[int, ...]
+    restart_required: bool
+
+    @property
+    def last_line(self) -> str | None:
+        return self.lines[-1] if self.lines else None
+
+
+def _setup_run(lines: list[str], started: bool) -> SetupRun:
+    completed = failed = restart = False
+    error_ids: list[int] = []
+    for line in lines:
+        text = _SETUP_TIME.sub("", line).strip()
+        completed = completed or bool(_SETUP_COMPLETED.match(text))
+        failed = failed or bool(_SETUP_FAILED.match(text))
+        restart = restart or bool(_SETUP_RESTART.search(text))
+        for match in _SETUP_ERROR_ID.finditer(text):
+            error_ids.append(int(match.group("id"), 16))
+    failed = failed or bool(error_ids)
+    return SetupRun(tuple(lines), started, completed and not failed, failed, tuple(error_ids), restart)
+
+
+def parse_setup_log(text: str) -> tuple[SetupRun, ...]:
+    """Cut an Exchange setup log (or the part of it appended since a known size) into runs at
+    each "++++ Microsoft Exchange Setup initialized ++++" line. Lines before the first one form
+    a run with `started` False (the end of a run that began earlier). Never raises: a log is
+    free text."""
+    runs: list[SetupRun] = []
+    current: list[str] = []
+    started = False
+    for line in _lines(text):
+        bare = line.text.strip()
+        if bare == SETUP_LOG_INITIALIZED:
+            if current or started:
+                runs.append(_setup_run(current, started))
+            current, started = [bare], True
+        elif bare:
+            current.append(line.text.rstrip())
+    if current or started:
+        runs.append(_setup_run(current, started))
+    return tuple(runs)
+
+
+def setup_log_appended(text: str, size_before: int) -> str:
+    """What was appended to a setup log that was `size_before` bytes long when last measured
+    (`dir`), given its whole text now (`type`). Setup logs are ASCII (Q158545: read them with
+    Notepad / Fixedsys), so a byte offset is a character offset. A log now shorter than before was
+    replaced: all of it is new."""
+    if size_before <= 0 or len(text) < size_before:
+        return text
+    return text[size_before:]
+
+
+__all__ += [
+    "SETUP_LOG_INITIALIZED",
+    "SetupRun",
+    "TaskEntry",
+    "parse_sc_config",
+    "parse_setup_log",
+    "parse_tasklist_csv",
+    "parse_type",
+    "parse_wmic_service_start_modes",
+    "setup_log_appended",
+]

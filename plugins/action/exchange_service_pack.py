@@ -1,0 +1,153 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Action plugin for exchops.kms.exchange_service_pack (documentation in plugins/modules)."""
+
+from __future__ import annotations
+
+import dataclasses
+import typing as t
+
+from ansible.errors import AnsibleActionFail
+from ansible.module_utils.basic import missing_required_lib
+from ansible.plugins.action import ActionBase
+from ansible.utils.display import Display
+
+from ..plugin_utils._builds import Build
+from ..plugin_utils._servicepack import (
+    READ_TIMEOUT_S,
+    Options,
+    Refusal,
+    ServicePackError,
+    ServicePackJob,
+    check_arguments,
+    describe,
+)
+from ..plugin_utils._winrs import (
+    HAS_WINRM,
+    WINRM_IMPORT_ERROR,
+    WinrsError,
+    WinrsShell,
+    target_from_options,
+)
+
+display = Display()
+
+# Mirrors DOCUMENTATION in plugins/modules/exchange_service_pack.py (a unit test keeps them equal).
+ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = {
+    "media": {"type": "str", "required": True},
+    "build": {"type": "str", "default": ""},
+    "arguments": {"type": "list", "elements": "str", "default": []},
+    "success_exit_codes": {"type": "list", "elements": "int", "default": [0]},
+    "timeout": {"type": "int", "default": 3600},
+    "poll_interval": {"type": "int", "default": 15},
+    "progress_interval": {"type": "int", "default": 60},
+}
+
+
+def _diff_text(build: str | None, kms_binary: str | None) -> str:
+    def shown(text: str | None) -> str:
+        return describe(Build.parse(text)) if text else "not installed or not readable"
+
+    return f"Exchange build: {shown(build)}\nKmserver.exe: {shown(kms_binary)}\n"
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _requires_connection = False
+
+    def run(
+        self, tmp: str | None = None, task_vars: dict[str, t.Any] | None = None
+    ) -> dict[str, t.Any]:
+        result = super().run(tmp, task_vars)
+        del tmp
+        _validation, arguments = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        host = self._task.delegate_to or (task_vars or {}).get("inventory_hostname", "this host")
+        options = self._options(host, arguments)
+        if not HAS_WINRM:
+            raise AnsibleActionFail(
+                f"{host}: {missing_required_lib('pywinrm')}", orig_exc=WINRM_IMPORT_ERROR
+            )
+        if getattr(self._connection, "_load_name", None) not in ("winrm", "ansible.builtin.winrm"):
+            raise AnsibleActionFail(
+                f"{host}: exchops.kms.exchange_service_pack works on the host over WinRM and needs "
+                f"ansible_connection=winrm (this host uses {self._connection.transport!r}). "
+                "Set ansible_connection: winrm and the ansible_winrm_* settings for it. "
+                "Nothing was changed."
+            )
+
+        try:
+            target = target_from_options(host, self._connection.get_option, READ_TIMEOUT_S)
+
+            def open_shell(command_timeout_sec: int) -> WinrsShell:
+                return WinrsShell(
+                    dataclasses.replace(target, command_timeout_sec=command_timeout_sec)
+                )
+
+            job = ServicePackJob(host, open_shell, options, say=display.display, verbose=display.vv)
+            report = job.run()
+        except WinrsError as exc:
+            if exc.unreachable:
+                return {**result, "unreachable": True, "msg": str(exc), "changed": False}
+            # from None: Ansible would append each chained cause to msg; the message is complete.
+            raise AnsibleActionFail(f"{exc} Nothing was changed.") from None
+        except Refusal as exc:
+            raise AnsibleActionFail(f"{host}: {exc}", result=exc.result) from None
+        except ServicePackError as exc:
+            raise AnsibleActionFail(f"{host}: {exc}. Nothing was changed.") from None
+
+        shaped = {**result, **report.result()}
+        if report.warnings:
+            shaped["warnings"] = [f"{host}: {warning}" for warning in report.warnings]
+        if self._task.diff:
+            shaped["diff"] = {
+                "before_header": f"{host}: before",
+                "after_header": f"{host}: after"
+                + (" (predicted)" if self._task.check_mode else ""),
+                "before": _diff_text(report.build_before, report.kms_binary_before),
+                "after": _diff_text(report.build_after, report.kms_binary_after),
+            }
+        if report.failed:
+            raise AnsibleActionFail(f"{host}: {report.message}", result=shaped) from None
+        return shaped
+
+    def _options(self, host: str, arguments: dict[str, t.Any]) -> Options:
+        for name in ("timeout", "poll_interval", "progress_interval"):
+            if arguments[name] <= 0:
+                raise AnsibleActionFail(
+                    f"{host}: {name} is {arguments[name]}, it must be more than 0 seconds. "
+                    "Nothing was changed."
+                )
+        if not arguments["media"].strip():
+            raise AnsibleActionFail(
+                f"{host}: media is empty. Set it to the folder on the host that holds the service "
+                "pack's update.exe (e.g. D:\\EXCH55SP3\\ENG\\SERVER\\SETUP\\I386). Nothing was "
+                "changed."
+            )
+        if not arguments["success_exit_codes"]:
+            raise AnsibleActionFail(
+                f"{host}: success_exit_codes is empty, so no run could succeed. Leave it at [0] "
+                "or list the exit codes that mean success for this kit. Nothing was changed."
+            )
+        wanted = None
+        if arguments["build"].strip():
+            try:
+                wanted = Build.parse(arguments["build"], family=None)
+            except ValueError as exc:
+                raise AnsibleActionFail(
+                    f"{host}: build is {arguments['build']!r}: {exc}. Set it to the build the "
+                    "service pack installs, e.g. 5.5.2650 for Exchange 5.5 SP3. Nothing was "
+                    "changed."
+                ) from None
+        try:
+            check_arguments(arguments["arguments"])
+        except ValueError as exc:
+            raise AnsibleActionFail(f"{host}: arguments: {exc}. Nothing was changed.") from None
+        return Options(
+            media=arguments["media"].strip(),
+            build=wanted,
+            arguments=tuple(arguments["arguments"]),
+            success_exit_codes=tuple(arguments["success_exit_codes"]),
+            timeout=arguments["timeout"],
+            poll_interval=arguments["poll_interval"],
+            progress_interval=arguments["progress_interval"],
+            check_mode=bool(self._task.check_mode),
+        )

@@ -1,0 +1,217 @@
+#!/usr/bin/python
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Documentation for the exchops.kms.exchange_service action plugin (the code is in plugins/action)."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: exchange_service
+short_description: Start, stop or restart an Exchange service over WinRM, KMS with its startup password
+version_added: 0.1.0
+description:
+  - Changes the host. Starts, stops or restarts one Windows service, above all the Key Management
+    Server service C(MSExchangeKMS), and after a start proves that it stays up.
+  - "Start: C(sc start NAME), for C(MSExchangeKMS) C(sc start MSExchangeKMS <startup password>):
+    the password is the service's start parameter, as in the Services console's Start parameters
+    box. It is never passed to C(net start) and never written into the service's ImagePath, where
+    it would make the service pack's update.exe fail (KB Q235418). The service manager starts the
+    dependencies first (C(MSExchangeDS), which needs C(MSExchangeSA))."
+  - After C(sc start), C(sc query) is polled until the service is RUNNING or STOPPED. Then the
+    service must stay RUNNING for O(watch) seconds, and no new C(MSExchangeKMS) event 5389, 5057,
+    5058, 5015 or 5085 may appear in the Application log. Only events newer than the newest one
+    noted before the start count, so old 5389s of a KB Q259906 server do not.
+  - On a failed start the task names the event, what it means and what to do; for example 5389
+    (KM binaries older than the KM database, KB Q259906) points to reapplying the service pack, and
+    5057 to a wrong startup password.
+  - "Stop: C(net stop NAME /y), which first stops the running services that depend on NAME and
+    names them; then C(sc query) is polled until STOPPED. A service that hangs in STOP_PENDING fails
+    the task after O(timeout), naming the state."
+  - Idempotent. A service already in the wanted state is only queried. V(restarted) always stops
+    and starts again.
+  - Runs on the Ansible controller and talks to the host over WinRM itself with plain C(cmd.exe)
+    tools (C(sc), C(net), C(wmic)); the host needs WinRM only, never PowerShell.
+options:
+  name:
+    description:
+      - The service's key name, as C(sc query) prints it after C(SERVICE_NAME), for example
+        C(MSExchangeKMS), C(MSExchangeDS) or C(MSExchangeIS). Not the display name.
+    type: str
+    required: true
+  state:
+    description:
+      - V(started) starts the service if it is not running and proves it stays up.
+      - V(stopped) stops it, with the services that depend on it.
+      - V(restarted) stops it if it runs, then starts it and proves it stays up; always a change.
+      - A service found START_PENDING or STOP_PENDING is first waited for. A paused service fails
+        the task; resume it with C(sc continue) first.
+    type: str
+    required: true
+    choices: [started, stopped, restarted]
+  startup_password:
+    description:
+      - The KMS startup password (the one written down when KM Server was installed; KB Q184420),
+        passed to C(MSExchangeKMS) as its start parameter. Case-sensitive.
+      - Required to start or restart C(MSExchangeKMS); without it the task fails before anything
+        is sent. Ignored, with a warning, for other services.
+      - Never shown in results, messages or C(-vvvv) output. Keep it in Ansible Vault, for
+        example in the variable C(kms_startup_password).
+      - It must not hold spaces, quotes or other characters that C(cmd.exe) interprets
+        (ampersand, pipe, angle brackets, caret, percent, exclamation mark, parentheses, comma,
+        semicolon, equals sign); such a password is refused before anything is sent.
+      - Pass it from a variable, not as a literal. When an ad hoc task fails, C(ansible) shows the
+        start of its raw arguments (C(-a)) in the error, before any plugin can mask them.
+    type: str
+  watch:
+    description:
+      - Seconds the service must stay RUNNING after it started, checked every few seconds. A new
+        failure event during this time fails the task too.
+      - V(0) checks the state and the events once, right after the service reached RUNNING.
+    type: int
+    default: 15
+  timeout:
+    description:
+      - Seconds the service may take to reach RUNNING after C(sc start), or STOPPED after
+        C(net stop); also the longest a single command on the host may take.
+    type: int
+    default: 300
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.flow
+attributes:
+  action:
+    support: full
+  async:
+    support: none
+  bypass_host_loop:
+    support: none
+  check_mode:
+    support: full
+    details: Only queries the service (C(sc query), C(sc qc)) and predicts RV(changed) and RV(state).
+  diff_mode:
+    support: full
+    details: Returns the service's state before and after (predicted in check mode).
+  platform:
+    platforms: windows
+notes:
+  - The connection is the host's own WinRM settings, the same variables C(ansible.windows) uses
+    (C(ansible_host), C(ansible_port), C(ansible_user), C(ansible_password),
+    C(ansible_winrm_transport), C(ansible_winrm_scheme), C(ansible_winrm_path),
+    C(ansible_winrm_server_cert_validation), C(ansible_winrm_ca_trust_path),
+    C(ansible_winrm_message_encryption), C(ansible_winrm_operation_timeout_sec),
+    C(ansible_winrm_read_timeout_sec)) with C(ansible_connection=winrm). Under C(delegate_to)
+    the delegated host's settings are used.
+  - "Use C(gather_facts: false) in the play: Ansible's own fact gathering needs PowerShell."
+  - The account needs the right to start and stop services and to read the Application event
+    log; a local administrator has both.
+  - The KM database is never opened or changed by this module. KMS itself writes to it when it
+    starts (a newer Kmserver.exe stamps its build into it, which is why an older one then fails
+    with event 5389, KB Q259906). Back it up first with C(exchops.kms.kms_backup); the role
+    C(exchops.kms.kms_remediate) does the backup, the service pack and this restart in order.
+  - Duration. A start takes the service's start time plus O(watch) seconds (15 by default); a stop
+    takes as long as the service and its dependents need. O(timeout) bounds both.
+  - C(changed) is V(true) whenever a start or a stop was sent, also when the task then fails
+    (dependencies may have been started, the service may have run briefly).
+  - Stopping a service stops the services that depend on it (RV(dependents_stopped)); V(restarted)
+    does not start those again. Start them with this module afterwards.
+  - Starting uses C(sc.exe), which is a Resource Kit tool on Windows 2000 and NT 4.0. Where
+    C(wmic) is missing (Windows 2000), the Application log cannot be read; then only the state
+    is watched, and a warning says so.
+  - The controller needs the Python package C(pywinrm) (with C(pyspnego) for NTLM).
+seealso:
+  - module: exchops.kms.exchange_facts
+  - name: KB Q259906 - Event ID 5389 when KM Server is moved to a new server
+    description: The Exchange 5.5 problem this collection checks for and fixes.
+    link: https://github.com/jeffpar/kbarchive/blob/master/kb/259/Q259906/README.md
+  - name: KB Q184420 - KM Server startup password and error 2140 / event 5057
+    description: Where the startup password comes from and what a wrong one looks like.
+    link: https://github.com/jeffpar/kbarchive/blob/master/kb/184/Q184420/README.md
+author:
+  - exchops.kms maintainers (@exchops)
+"""
+
+EXAMPLES = r"""
+- name: Start MSExchangeKMS with its startup password and prove it stays up
+  exchops.kms.exchange_service:
+    name: MSExchangeKMS
+    state: started
+    startup_password: "{{ kms_startup_password }}"
+  no_log: true
+
+- name: Stop MSExchangeKMS before copying the KM database
+  exchops.kms.exchange_service:
+    name: MSExchangeKMS
+    state: stopped
+
+- name: Restart KMS and watch it for a minute
+  exchops.kms.exchange_service:
+    name: MSExchangeKMS
+    state: restarted
+    startup_password: "{{ kms_startup_password }}"
+    watch: 60
+  no_log: true
+
+- name: Restart the Directory service (this stops KMS, IS and MTA, which depend on it)
+  exchops.kms.exchange_service:
+    name: MSExchangeDS
+    state: restarted
+  register: directory
+
+- name: Show which services the restart stopped
+  ansible.builtin.debug:
+    msg: "Stopped with the Directory: {{ directory.dependents_stopped | join(', ') }}"
+"""
+
+RETURN = r"""
+name:
+  description: The service's name, as given.
+  returned: always
+  type: str
+  sample: MSExchangeKMS
+state:
+  description:
+    - The service's state at the end (running, stopped, start_pending, stop_pending, ...); in check
+      mode the state it would have.
+  returned: always
+  type: str
+  sample: running
+previous_state:
+  description: The service's state before the task.
+  returned: always
+  type: str
+  sample: stopped
+changed:
+  description: Whether the service was (or, in check mode, would be) started or stopped.
+  returned: always
+  type: bool
+  sample: true
+events:
+  description:
+    - The service's new Application-log events (source = the service's name), newest first, read
+      after a start; empty when nothing was started or nothing new was logged.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"id": 5389, "source": "MSExchangeKMS", "time": "2001-03-14T09:12:40+00:00",
+            "type": "Information", "record": 4712, "message": "KMS is exiting with error 0."}]
+dependencies_started:
+  description: Services the service depends on that were not running before the start and run after it.
+  returned: when a start was sent
+  type: list
+  elements: str
+  sample: [MSExchangeSA, MSExchangeDS]
+dependents_stopped:
+  description:
+    - Services that depended on the service and were stopped with it, by display name (as
+      C(net stop) names them).
+  returned: when a stop was sent
+  type: list
+  elements: str
+  sample: [Microsoft Exchange Key Management Server]
+diff:
+  description: The service's state before and after.
+  returned: with C(--diff)
+  type: dict
+  sample: {"before": {"name": "MSExchangeKMS", "state": "stopped"},
+           "after": {"name": "MSExchangeKMS", "state": "running"}}
+"""

@@ -1,0 +1,218 @@
+#!/usr/bin/python
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Documentation for the exchops.kms.kms_backup action plugin (the code is in plugins/action)."""
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: kms_backup
+short_description: Back up the KM Server database (Kmsdata) to a new folder on the host and verify the copy
+version_added: 0.1.0
+description:
+  - Changes the host. Copies the whole Key Management (KM) Server database folder (C(Kmsdata),
+    which holds the users' private encryption keys) to a new folder on the same host, proves the
+    copy, and leaves C(MSExchangeKMS) as it found it. This is the offline backup of KB Q190713;
+    an online Exchange backup does not include Kmsdata.
+  - "Steps: read C(MSExchangeKMS)'s state, list the KM database (C(dir /s /a): hidden and system
+    files too) and the free space of the destination drive; stop C(MSExchangeKMS) if it runs;
+    list the database again (stopping may flush its logs); copy it with
+    C(xcopy SRC DST /E /I /H /K /Y /Q) (every file and subfolder, hidden and system files,
+    attributes kept); verify that the copy has the same file list, the same sizes and the same
+    SHA256 (C(certutil -hashfile) on both sides) as the database; start C(MSExchangeKMS) again
+    with O(startup_password) if it was running, and wait until it is RUNNING."
+  - Refuses, before anything is changed, when the KM database folder does not exist or holds no
+    files, when the destination already exists, when the destination drive lacks room for the
+    copy plus a margin (a tenth of the copy, at least 64 MiB), or when C(MSExchangeKMS) is running
+    and O(startup_password) is not set.
+  - The KM database is only ever read. Nothing is deleted, ever, not even a failed copy; a
+    failure says where the partial copy is, lists the KM database again to show it is unchanged,
+    and starts C(MSExchangeKMS) again if it was running.
+  - Runs on the Ansible controller and talks to the host over WinRM itself with plain C(cmd.exe)
+    tools (C(reg query), C(sc), C(dir), C(xcopy), C(certutil)); the host needs WinRM only, never
+    PowerShell.
+options:
+  database_path:
+    description:
+      - The KM database folder on the host, for example C(C:\EXCHSRVR\KMSDATA).
+      - Empty (the default) reads it from the registry, the C(Services) value of
+        C(HKLM\SOFTWARE\Microsoft\Exchange\Setup) (the Exchange folder) plus C(\KMSDATA)
+        (KB Q201271). Exchange 4.0 and 5.0 keep the KM data under C(Security) instead (KB Q155216),
+        so set it to that folder there.
+      - A full path on a drive of the host (C(X:\...)); UNC paths are refused.
+    type: str
+    default: ""
+  destination:
+    description:
+      - The new folder to copy the KM database into. It must not exist yet, and must not be
+        inside the KM database folder.
+      - Empty (the default) is a folder beside the KM database named after the controller's UTC
+        time, for example C(C:\EXCHSRVR\KMSDATA.backup-20240131-221500).
+      - A full path on a drive of the host (C(X:\...)). UNC paths are refused, because the host
+        cannot pass the WinRM credentials on to another server; copy the folder off the host
+        afterwards with your usual backup tools.
+      - The copy takes the permissions of the folder it is created in; choose a parent folder
+        as well protected as the Exchange folder. Whoever can read the copy and knows the
+        startup password can read the users' private keys.
+    type: str
+    default: ""
+  startup_password:
+    description:
+      - The KMS startup password (the one written down when KM Server was installed, KB Q184420),
+        needed only to start C(MSExchangeKMS) again when it was running. It is passed as the
+        service's start parameter (C(sc start MSExchangeKMS "<password>")), never written into
+        the service's ImagePath (KB Q235418).
+      - Required when C(MSExchangeKMS) is running; without it the task fails before anything is
+        changed. Not used when KMS is stopped or not installed.
+      - Never shown in results, messages or C(-vvvv) output. Keep it in Ansible Vault, for
+        example in the variable C(kms_startup_password).
+      - A password with spaces, double quotes, percent signs or control characters is refused
+        before anything is sent.
+      - Pass it from a variable, not as a literal. When an ad hoc task fails, C(ansible) shows the
+        start of its raw arguments (C(-a)) in the error, before any plugin can mask them.
+    type: str
+  timeout:
+    description:
+      - Seconds any one step may take on the host; the copy and the hashing of a large database
+        are the longest. Also how long C(MSExchangeKMS) may take to stop, and to start again.
+    type: int
+    default: 600
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.flow
+attributes:
+  action:
+    support: full
+  async:
+    support: none
+  bypass_host_loop:
+    support: none
+  check_mode:
+    support: full
+    details:
+      - Read-only. Lists the KM database, checks the destination and the free space and reports
+        the plan (files, sizes, destination, whether C(MSExchangeKMS) would be stopped) with
+        C(changed=true). Nothing is stopped, created or copied. The refusals apply in check mode
+        too.
+  diff_mode:
+    support: none
+  platform:
+    platforms: windows
+notes:
+  - The account needs local administrator rights on the host to stop and start C(MSExchangeKMS),
+    read the KM database folder and create the destination folder.
+  - While the database is copied and verified C(MSExchangeKMS) is stopped, so no certificates
+    can be issued or revoked. For a KM database of a few MB this takes seconds plus WinRM round
+    trips; each file is hashed twice.
+  - A backup is useless without the KMS startup password or startup disk (KB Q154531); keep it
+    with the backup.
+  - "The controller needs the Python package C(pywinrm) (with C(pyspnego) for NTLM). Use
+    C(gather_facts: false) in the play: Ansible's own fact gathering needs PowerShell."
+  - Under C(delegate_to) the delegated host's connection settings are used, and the delegated
+    host is backed up.
+seealso:
+  - name: KB Q190713 - Key Management Server Backup and Disaster Recovery
+    description: Why and how the Kmsdata folder is backed up offline.
+    link: https://github.com/jeffpar/kbarchive/blob/master/kb/190/Q190713/README.md
+  - name: KB Q259906 - Event ID 5389 when KM Server is moved to a new server
+    description: The Exchange 5.5 problem whose fix (reapplying the service pack) needs this backup first.
+    link: https://github.com/jeffpar/kbarchive/blob/master/kb/259/Q259906/README.md
+  - module: exchops.kms.exchange_facts
+    description: Finds the KM database folder and the state of MSExchangeKMS without changing anything.
+  - module: exchops.kms.exchange_service
+    description: Starts MSExchangeKMS with its startup password if a backup could not restart it.
+author:
+  - exchops.kms maintainers (@exchops)
+"""
+
+EXAMPLES = r"""
+- name: Back up the KM database beside Kmsdata, stopping and restarting KMS if it runs
+  exchops.kms.kms_backup:
+    startup_password: "{{ kms_startup_password }}"
+  register: kms_backup
+
+- name: Show where the backup is
+  ansible.builtin.debug:
+    msg: "{{ kms_backup.files }} files, {{ kms_backup.bytes }} bytes in {{ kms_backup.backup_path }}"
+
+- name: Back up a KM database outside the default folder to another drive
+  exchops.kms.kms_backup:
+    database_path: D:\EXCHSRVR\KMSDATA
+    destination: E:\KMS-BACKUP\before-sp4
+    startup_password: "{{ kms_startup_password }}"
+
+- name: Show what a backup would do, without stopping or copying anything
+  exchops.kms.kms_backup:
+  check_mode: true
+"""
+
+RETURN = r"""
+backup_path:
+  description:
+    - The folder that holds the copy (in check mode, the folder that would be created).
+    - On a failed copy the partial copy, if any, is here; the message says how much it holds.
+  returned: success, and on failure once the copy had started
+  type: str
+  sample: C:\EXCHSRVR\KMSDATA.backup-20240131-221500
+database_path:
+  description: The KM database folder that was copied.
+  returned: success
+  type: str
+  sample: C:\EXCHSRVR\KMSDATA
+manifest:
+  description:
+    - Every file of the copy, with its path relative to the KM database folder, its size in bytes
+      and its SHA256 (lower-case hex), equal on both sides (null when RV(verification) is
+      C(sizes)).
+    - In check mode the files that would be copied, without C(sha256).
+  returned: success
+  type: list
+  elements: dict
+  sample: [{"name": "edb.chk", "size": 8192, "sha256": "fbefe80c275d59cccb0530c67514bc8980a19622f45919a0922c3aedeaca1f78"},
+           {"name": "Kmsmdb.edb", "size": 2105344, "sha256": "3f0a77c1f7d4e9a8b2c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4"}]
+verification:
+  description:
+    - How the copy was proven. C(sha256) is the file list, the sizes and the SHA256 of every file
+      on both sides. C(sizes) is the file list and the sizes only, on a host without
+      C(certutil) (Windows 2000, NT 4.0), with a warning; the manifest's C(sha256) is then null.
+  returned: success, not in check mode
+  type: str
+  sample: sha256
+files:
+  description: How many files were copied (would be copied, in check mode).
+  returned: success
+  type: int
+  sample: 3
+bytes:
+  description: Their total size in bytes.
+  returned: success
+  type: int
+  sample: 3162112
+free_bytes:
+  description: Free bytes on the destination drive before the copy, as C(dir) reported them.
+  returned: success
+  type: int
+  sample: 1234567890
+required_bytes:
+  description: The free bytes the copy needed (its size plus the margin).
+  returned: success
+  type: int
+  sample: 70270976
+kms_stop_required:
+  description: Whether C(MSExchangeKMS) was (in check mode, would be) stopped for the copy.
+  returned: success
+  type: bool
+  sample: false
+kms_state_before:
+  description: The state of C(MSExchangeKMS) before the backup, C(running), C(stopped) or C(absent) (not installed).
+  returned: success, and on failure once something was changed
+  type: str
+  sample: running
+kms_state_after:
+  description:
+    - The state of C(MSExchangeKMS) after the backup, read from the host. Equal to
+      RV(kms_state_before) on success. In check mode the predicted state.
+    - On a failure, C(unknown) when it could not be read.
+  returned: success, and on failure once something was changed
+  type: str
+  sample: running
+"""

@@ -1,0 +1,1068 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Back up the KM database folder (Kmsdata) on its host, the way KB Q190713 says, and prove the
+copy: "1. Stop the Microsoft Exchange Key Management Server service. 2. Run backup or make a copy
+of the Kmsdata directory. 3. ... verify that all files have been copied. 4. Restart the
+Microsoft Exchange Key Management Server service." (domain/kms.md §6).
+
+The steps, each one WinRS command line (several commands share a line as `_probe` sections):
+
+1. locate (only without `database_path`): `reg query HKLM\\SOFTWARE\\Microsoft\\Exchange\\Setup`;
+   the database is `<Services>\\KMSDATA` (KB Q201271).
+2. survey: `sc query MSExchangeKMS`, `dir /-c /s /a KMSDATA` (/a: hidden and system files too),
+   `dir /-c /a DEST`, `dir /-c /a X:\\` (free bytes of the destination drive) -> `make_plan`,
+   which refuses (BackupRefused: nothing was changed) a missing or empty Kmsdata, an existing
+   destination, too little free space, or a running KMS without its startup password.
+3. stop (KMS running): `sc stop MSExchangeKMS` and the survey again in the same line, the survey
+   repeated until KMS is STOPPED. The listing taken with KMS stopped is the one copied: stopping
+   may flush the Jet logs and the checkpoint (kms.md §2). The plan is checked again.
+4. copy: `xcopy SRC DST /E /I /H /K /Y /Q < NUL` as a command of its own, for its exact exit code.
+5. verify: MSExchangeKMS's state, both trees listed again, `certutil -hashfile F SHA256` of every
+   non-empty file on both sides (lines kept under COMMAND_LINE_BUDGET) -> `verify_copy`.
+6. restore: `sc start MSExchangeKMS "<password>"` and `sc query`, polled to RUNNING or STOPPED.
+
+Safety rules. Nothing here writes to, moves or deletes anything in the KM database folder: xcopy
+only reads its source, and no command of this module deletes anything anywhere. A failed or
+unverified copy stays where it is and the failure names it, with a fresh listing of the KM
+database to show it is unchanged: a delete aimed at the wrong path is the one way to lose the
+keys. Every failure after KMS was stopped tries to start it again. The startup password appears
+only on the `sc start` line (the shell masks it in -vvvv output) and never in a message.
+"""
+
+# Internal to exchops.kms: not a public API; may change in any release.
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+import typing as t
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from ._probe import (
+    KMS_SERVICE,
+    SETUP_KEY_LEGACY,
+    ProbeError,
+    Section,
+    reg_query,
+    sc,
+    section,
+    split_sections,
+)
+from ._winout import (
+    ERROR_SERVICE_ALREADY_RUNNING,
+    ERROR_SERVICE_NOT_ACTIVE,
+    CommandFailed,
+    DirTree,
+    ParseError,
+    ScFailure,
+    ServiceStatus,
+    ToolMissing,
+    XcopyResult,
+    parse_certutil_hash,
+    parse_dir,
+    parse_dir_tree,
+    parse_reg_query,
+    parse_sc_query,
+    parse_xcopy,
+    split_merged_dir_streams,
+    split_merged_streams,
+)
+from ._winrs import CommandOutput, WinrsError
+
+# Free space the destination drive must keep after the copy: a tenth of the copy, at least
+# 64 MiB. Exchange keeps its databases and logs on the same drives, and a full log drive stops
+# the Information Store, so the backup must not be what fills it.
+FREE_SPACE_MARGIN_MIN = 64 * 1024 * 1024
+FREE_SPACE_MARGIN_DIVISOR = 10
+# cmd.exe takes at most 8191 characters per line; batched lines stay well below.
+COMMAND_LINE_BUDGET = 6000
+POLL_INTERVAL_S = 1.0
+# certutil on older Windows fails on an empty file; an empty file's content is known anyway.
+EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+# xcopy: /E every subfolder, empty ones too; /I the destination is a folder; /H hidden and
+# system files too; /K keep attributes (read-only); /Y never prompt; /Q no file names. `< NUL`:
+# a WinRS shell has no console, and xcopy must find end-of-input rather than wait for a key.
+XCOPY_SWITCHES = "/E /I /H /K /Y /Q"
+KMSDATA_FOLDER = "KMSDATA"  # under the Services folder (KB Q201271)
+# What `sc query` says about a service that stopped after a start (kms.md §3-§5).
+_ERROR_WRONG_PASSWORD = 2140
+_ERROR_SERVICE_SPECIFIC = 1066
+
+_DRIVE_PATH = re.compile(r"^[A-Za-z]:\\")
+_UNSAFE_PATH_CHARACTERS = frozenset('"*?<>|%/')
+
+
+class BackupError(Exception):
+    """A backup that cannot be made or did not complete; the text says what to do and never
+    holds the startup password."""
+
+
+class BackupRefused(BackupError):
+    """Refused before anything was changed on the host. `reason` is the text without the
+    closing "Nothing was changed.", for callers that changed something after all."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"{reason} Nothing was changed.")
+        self.reason = reason
+
+
+class BackupFailed(BackupError):
+    """Failed after something was changed (KMS stopped, a copy started). `result` holds what a
+    task result should still say (backup_path, kms_state_before / after, ...)."""
+
+    def __init__(self, message: str, result: dict[str, t.Any]) -> None:
+        super().__init__(message)
+        self.result = result
+
+
+class CopyFailed(BackupError):
+    def __init__(self, source: str, destination: str, xcopy: XcopyResult, planned: int) -> None:
+        said = "; ".join(xcopy.messages) or "no message"
+        copied = "an unknown number of" if xcopy.copied is None else str(xcopy.copied)
+        super().__init__(
+            f"xcopy could not copy {source} to {destination}: {said} (exit code "
+            f"{xcopy.exit_code}: {xcopy.meaning}); it copied {copied} of {planned} files"
+        )
+        self.xcopy = xcopy
+
+
+class VerificationFailed(BackupError):
+    def __init__(self, destination: str, problems: Sequence[str]) -> None:
+        shown = "; ".join(problems[:6])
+        if len(problems) > 6:
+            shown += f"; and {len(problems) - 6} more"
+        super().__init__(f"the copy in {destination} does not match the KM database: {shown}")
+        self.problems = tuple(problems)
+
+
+class ServiceError(BackupError):
+    """MSExchangeKMS did not do what was asked (stop, start)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Options
+
+
+def check_host_path(option: str, value: str) -> str:
+    """A folder path on the host, checked so that it can be quoted on a cmd.exe line and
+    compared with another: `X:\\...`, none of `" * ? < > | % /`, no empty, `.` or `..` part.
+    Returns it with trailing backslashes removed and the drive letter in upper case. Raises
+    ValueError with the option's name."""
+    text = value.strip()
+    if text.startswith("\\\\"):
+        raise ValueError(
+            f"{option} is {value!r}, a UNC path. The copy runs on the host itself, which cannot "
+            "pass the WinRM credentials on to another server (the second hop). Give a folder on "
+            "a drive of the host, such as C:\\KMS-BACKUP"
+        )
+    if not _DRIVE_PATH.match(text):
+        raise ValueError(
+            f"{option} is {value!r}, not a full path on a drive of the host. Give a folder such "
+            "as C:\\EXCHSRVR\\KMSDATA"
+        )
+    unsafe = sorted({char for char in text if char in _UNSAFE_PATH_CHARACTERS or ord(char) < 32})
+    if unsafe:
+        shown = " ".join(repr(char) for char in unsafe)
+        raise ValueError(
+            f"{option} is {value!r}, which holds {shown}: Windows does not allow these in a "
+            "folder name, or cmd.exe would change them. Give the folder's plain path"
+        )
+    trimmed = text.rstrip("\\")
+    parts = trimmed[3:].split("\\") if len(trimmed) > 2 else []
+    if not parts:
+        raise ValueError(f"{option} is {value!r}, a whole drive. Give a folder on it")
+    if any(part.strip() in ("", ".", "..") for part in parts):
+        raise ValueError(
+            f"{option} is {value!r}, which has an empty, '.' or '..' part. Give the folder's "
+            "plain full path"
+        )
+    return trimmed[0].upper() + trimmed[1:]
+
+
+def check_startup_password(value: str) -> None:
+    """Refuse a password that `sc start MSExchangeKMS "<password>"` would not pass unchanged.
+    The message never repeats the password."""
+    if any(char.isspace() or char in '"%' or not char.isprintable() for char in value):
+        raise ValueError(
+            "startup_password holds a space, a double quote, a % or a control character, which "
+            "cmd.exe cannot pass to sc start unchanged (KM Server passwords are letters, KB "
+            "Q184420). Check the value of startup_password"
+        )
+
+
+def default_destination(database_path: str, now: datetime) -> str:
+    """Beside the KM database: `C:\\EXCHSRVR\\KMSDATA.backup-20240131-221500` (`now` in UTC)."""
+    return f"{database_path}.backup-{now:%Y%m%d-%H%M%S}"
+
+
+def drive_root(path: str) -> str:
+    return path[:2].upper() + "\\"
+
+
+def _is_under(path: str, folder: str) -> bool:
+    return path.casefold().startswith(folder.casefold().rstrip("\\") + "\\")
+
+
+def check_destination(database_path: str, destination: str) -> None:
+    """The copy must be a folder of its own, apart from the KM database folder."""
+    if destination.casefold() == database_path.casefold():
+        raise BackupRefused(
+            f"destination {destination} is the KM database folder itself. The backup is a copy "
+            "in a new folder. Leave destination empty for a timestamped folder beside it."
+        )
+    if _is_under(destination, database_path):
+        raise BackupRefused(
+            f"destination {destination} lies inside the KM database folder {database_path}. "
+            "xcopy would copy the folder into itself, and the backup would become part of the "
+            "database. Choose a folder outside it, or leave destination empty."
+        )
+    if _is_under(database_path, destination):
+        raise BackupRefused(
+            f"destination {destination} holds the KM database folder {database_path}. The "
+            "backup is a copy in a new folder. Choose a folder outside it, or leave destination "
+            "empty."
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# Command lines
+
+
+def locate_line() -> str:
+    return section("setup", reg_query(SETUP_KEY_LEGACY))
+
+
+def kms_query_section(name: str = "kms") -> str:
+    return section(name, sc("query", KMS_SERVICE))
+
+
+def tree_section(name: str, folder: str) -> str:
+    # /a: hidden and system files too; /s: every subfolder; /-c: sizes without separators.
+    return section(name, f'dir /-c /s /a "{folder}"')
+
+
+def survey_sections(database_path: str, destination: str) -> list[str]:
+    return [
+        kms_query_section(),
+        tree_section("source", database_path),
+        section("target", f'dir /-c /a "{destination}"'),
+        # The root, unquoted: a quoted "C:\" would end in an escaped quote (CommandLineToArgvW).
+        section("volume", f"dir /-c /a {drive_root(destination)}"),
+    ]
+
+
+def stop_sections() -> list[str]:
+    return [section("stop", sc("stop", KMS_SERVICE))]
+
+
+def start_sections(password: str) -> list[str]:
+    # `sc start NAME ARG` passes ARG as the start parameter: how KMS takes its startup password
+    # from a command line (kms.md §3). Never into ImagePath (KB Q235418).
+    return [section("start", f'{sc("start", KMS_SERVICE)} "{password}"'), kms_query_section()]
+
+
+def copy_line(database_path: str, destination: str) -> str:
+    return f'xcopy "{database_path}" "{destination}" {XCOPY_SWITCHES} < NUL'
+
+
+def hash_section(name: str, path: str) -> str:
+    return section(name, f'certutil -hashfile "{path}" SHA256')
+
+
+def batch(parts: Sequence[str], budget: int = COMMAND_LINE_BUDGET) -> list[str]:
+    """Join sections with ` & ` into as few lines as keep each under `budget` characters."""
+    lines: list[str] = []
+    current: list[str] = []
+    for part in parts:
+        if current and len(" & ".join([*current, part])) > budget:
+            lines.append(" & ".join(current))
+            current = []
+        current.append(part)
+    if current:
+        lines.append(" & ".join(current))
+    return lines
+
+
+# ---------------------------------------------------------------------------------------------
+# Readings
+
+
+@dataclass(frozen=True)
+class FileItem:
+    """One file of a tree: `name` relative to the tree's folder ("Kmsmdb.edb", "sub\\a.log")."""
+
+    name: str
+    size: int
+
+
+@dataclass(frozen=True)
+class TreeReading:
+    files: tuple[FileItem, ...]
+    folders: tuple[str, ...]  # subfolders, relative ("sub", "sub\\deeper"); the root left out
+
+    @property
+    def bytes(self) -> int:
+        return sum(item.size for item in self.files)
+
+
+@dataclass(frozen=True)
+class Survey:
+    kms_state: str  # running, stopped, start_pending, stop_pending, paused ... or absent
+    source: TreeReading | None  # None: the folder does not exist (or is a file, see below)
+    source_is_file: bool
+    destination_exists: bool
+    drive_found: bool
+    free_bytes: int | None
+
+
+def _section(sections: dict[str, Section], name: str) -> Section:
+    try:
+        return sections[name]
+    except KeyError:
+        raise ProbeError(f"the answer has no section {name!r}") from None
+
+
+def _streams(found: Section, dir_output: bool = False) -> tuple[str, str, int]:
+    split = split_merged_dir_streams if dir_output else split_merged_streams
+    stdout, stderr = split(found.text)
+    return stdout, stderr, 0 if found.succeeded else 1
+
+
+def read_services_folder(sections: dict[str, Section]) -> str | None:
+    """The `Services` value of the Exchange Setup key (the Exchange folder), or None."""
+    query = parse_reg_query(
+        *_streams(_section(sections, "setup")), section="setup", key=SETUP_KEY_LEGACY
+    )
+    value = query.value(SETUP_KEY_LEGACY, "Services") if query.found else None
+    if value is None or not isinstance(value.data, str) or not value.data.strip():
+        return None
+    return value.data
+
+
+def read_kms_status(sections: dict[str, Section], name: str = "kms") -> ServiceStatus | None:
+    """MSExchangeKMS's status, None when the service does not exist. Other sc failures
+    (access denied ...) raise CommandFailed."""
+    answer = parse_sc_query(*_streams(_section(sections, name)), section=name)
+    if isinstance(answer, ScFailure):
+        if answer.service_missing:
+            return None
+        raise CommandFailed(
+            name, f"[SC] {answer.operation} FAILED {answer.error}: {answer.message}", answer.error
+        )
+    return answer
+
+
+def read_kms_state(sections: dict[str, Section], name: str = "kms") -> str:
+    status = read_kms_status(sections, name)
+    return "absent" if status is None else status.state
+
+
+def tree_reading(tree: DirTree, root: str, name: str) -> TreeReading:
+    """Files and subfolders of a `dir /s` listing, relative to `root`."""
+    files: list[FileItem] = []
+    folders: list[str] = []
+    for folder in tree.folders:
+        directory = (folder.directory or "").rstrip("\\")
+        if directory.casefold() == root.casefold():
+            relative = ""
+        elif _is_under(directory, root):
+            relative = directory[len(root) + 1 :]
+            folders.append(relative)
+        else:
+            raise ParseError(name, f"the listing shows {directory}, which is not under {root}")
+        for entry in folder.files:
+            files.append(
+                FileItem(f"{relative}\\{entry.name}" if relative else entry.name, entry.size or 0)
+            )
+    return TreeReading(tuple(files), tuple(folders))
+
+
+def read_tree(
+    sections: dict[str, Section], name: str, root: str
+) -> tuple[TreeReading | None, bool]:
+    """(reading, is_file): None when `root` does not exist; is_file when it names a file."""
+    tree = parse_dir_tree(*_streams(_section(sections, name), dir_output=True), section=name)
+    if not tree.found:
+        return None, False
+    if (tree.root or "").rstrip("\\").casefold() != root.casefold():
+        return None, True  # `dir /s FILE` lists the folders holding files of that name
+    return tree_reading(tree, root, name), False
+
+
+def read_survey(sections: dict[str, Section], database_path: str) -> Survey:
+    source, source_is_file = read_tree(sections, "source", database_path)
+    target = parse_dir(*_streams(_section(sections, "target"), dir_output=True), section="target")
+    volume = parse_dir(*_streams(_section(sections, "volume"), dir_output=True), section="volume")
+    return Survey(
+        kms_state=read_kms_state(sections),
+        source=source,
+        source_is_file=source_is_file,
+        destination_exists=target.found,
+        drive_found=volume.found,
+        free_bytes=volume.free_bytes if volume.found else None,
+    )
+
+
+def read_hash(sections: dict[str, Section], name: str) -> str:
+    return parse_certutil_hash(*_streams(_section(sections, name)), section=name)
+
+
+# ---------------------------------------------------------------------------------------------
+# The plan
+
+
+def margin_bytes(total: int) -> int:
+    return max(FREE_SPACE_MARGIN_MIN, total // FREE_SPACE_MARGIN_DIVISOR)
+
+
+@dataclass(frozen=True)
+class Plan:
+    database_path: str
+    destination: str
+    files: tuple[FileItem, ...]
+    folders: tuple[str, ...]
+    free_bytes: int
+    kms_state: str
+
+    @property
+    def bytes(self) -> int:
+        return sum(item.size for item in self.files)
+
+    @property
+    def required_bytes(self) -> int:
+        return self.bytes + margin_bytes(self.bytes)
+
+    @property
+    def stop_kms(self) -> bool:
+        return self.kms_state == "running"
+
+    def summary(self) -> str:
+        return f"{len(self.files)} files, {self.bytes} bytes"
+
+
+def make_plan(
+    survey: Survey,
+    database_path: str,
+    destination: str,
+    *,
+    have_password: bool,
+    from_registry: bool = False,
+) -> Plan:
+    """The backup to make, or BackupRefused (nothing changed) with the first reason not to."""
+    if survey.source_is_file:
+        raise BackupRefused(
+            f"{database_path} is a file, not the KM database folder. The backup copies the "
+            "whole Kmsdata folder (KB Q190713). Set database_path to the folder."
+        )
+    if survey.source is None:
+        where = (
+            "Exchange's Services folder (HKLM\\SOFTWARE\\Microsoft\\Exchange\\Setup) plus "
+            "KMSDATA"
+            if from_registry
+            else "database_path"
+        )
+        raise BackupRefused(
+            f"the KM database folder {database_path} does not exist (taken from {where}). There "
+            "is nothing to back up: Kmsdata holds the KM database only where KM Server is "
+            "installed (KB Q201271); Exchange 4.0 and 5.0 keep it under Security instead (KB "
+            "Q155216). Set database_path to the folder that holds Kmsmdb.edb."
+        )
+    if not survey.source.files:
+        raise BackupRefused(
+            f"the KM database folder {database_path} holds no files "
+            f"({len(survey.source.folders)} subfolders). A backup of it would restore nothing: "
+            "the folder is empty unless KM Server was installed (KB Q201271). Check "
+            "database_path, or whether this is the KM Server."
+        )
+    if survey.destination_exists:
+        raise BackupRefused(
+            f"destination {destination} already exists. The backup only ever writes into a new "
+            "folder, so no earlier backup is overwritten or mixed with this one. Choose another "
+            "destination, or leave destination empty for a new timestamped folder."
+        )
+    drive = destination[:2].upper()
+    if not survey.drive_found or survey.free_bytes is None:
+        raise BackupRefused(
+            f"drive {drive} of destination {destination} does not exist on the host, or dir "
+            f"shows no free space for it. Choose a destination on a local drive of the host."
+        )
+    plan = Plan(
+        database_path,
+        destination,
+        survey.source.files,
+        survey.source.folders,
+        survey.free_bytes,
+        survey.kms_state,
+    )
+    if survey.free_bytes < plan.required_bytes:
+        raise BackupRefused(
+            f"drive {drive} has {survey.free_bytes} bytes free, but the copy needs "
+            f"{plan.bytes} bytes plus a margin of {margin_bytes(plan.bytes)} "
+            f"({plan.required_bytes} bytes). A full drive can stop the Exchange services that "
+            f"keep their data on it. Free space on {drive}, or set destination to a folder on "
+            "a drive with more room."
+        )
+    if survey.kms_state not in ("running", "stopped", "absent"):
+        shown = survey.kms_state.upper()
+        raise BackupRefused(
+            f"MSExchangeKMS is {shown}. The KM database is copied only with KMS stopped (KB "
+            f"Q190713), and a service in {shown} cannot be stopped or started reliably. Wait "
+            "until it is RUNNING or STOPPED (sc query MSExchangeKMS), then run again."
+        )
+    if survey.kms_state == "running" and not have_password:
+        raise BackupRefused(
+            "MSExchangeKMS is running and startup_password is not set. The KM database is "
+            "copied only with KMS stopped (KB Q190713), and KMS cannot be started again "
+            "without its startup password (KB Q184420). Set startup_password (for example to "
+            "the vaulted kms_startup_password), or stop KMS yourself first."
+        )
+    return plan
+
+
+# ---------------------------------------------------------------------------------------------
+# Verification
+
+
+@dataclass(frozen=True)
+class ManifestEntry:
+    name: str
+    size: int
+    sha256: str | None  # None: the host has no certutil, only sizes were compared
+
+    def to_json(self) -> dict[str, t.Any]:
+        return {"name": self.name, "size": self.size, "sha256": self.sha256}
+
+
+def _by_name(files: Sequence[FileItem]) -> dict[str, FileItem]:
+    return {item.name.casefold(): item for item in files}
+
+
+def compare_trees(
+    expected: TreeReading, found: TreeReading, found_is: str, expected_is: str
+) -> list[str]:
+    """What differs between two listings (names compared case-insensitively, as NTFS does)."""
+    problems: list[str] = []
+    wanted, have = _by_name(expected.files), _by_name(found.files)
+    for key, item in wanted.items():
+        other = have.get(key)
+        if other is None:
+            problems.append(f"{item.name} is missing from {found_is}")
+        elif other.size != item.size:
+            problems.append(
+                f"{item.name} is {other.size} bytes in {found_is} but {item.size} bytes in "
+                f"{expected_is}"
+            )
+    for key, item in have.items():
+        if key not in wanted:
+            problems.append(f"{found_is} holds {item.name}, which {expected_is} does not")
+    wanted_folders = {name.casefold(): name for name in expected.folders}
+    have_folders = {name.casefold() for name in found.folders}
+    for key, name in wanted_folders.items():
+        if key not in have_folders:
+            problems.append(f"folder {name} is missing from {found_is}")
+    return problems
+
+
+def verify_copy(
+    plan: Plan,
+    source_after: TreeReading | None,
+    copy: TreeReading | None,
+    source_hashes: dict[str, str],
+    copy_hashes: dict[str, str],
+    *,
+    hash_errors: dict[str, str] | None = None,
+    hashing: bool = True,
+) -> tuple[ManifestEntry, ...]:
+    """The manifest when the copy holds exactly the planned files with the same sizes and the
+    same SHA256 as the KM database, else VerificationFailed naming every difference.
+
+    Hashes are keyed by the planned names; empty files need none (their SHA256 is known).
+    `hash_errors` says why a hash is missing ("copy:Kmsmdb.edb" -> certutil's text). Without
+    `hashing` (no certutil on the host) only the file list and sizes are compared and the
+    manifest's `sha256` is None."""
+    planned = TreeReading(plan.files, plan.folders)
+    problems: list[str] = []
+    if source_after is None:
+        problems.append(f"the KM database folder {plan.database_path} could not be listed again")
+    else:
+        problems += compare_trees(
+            planned, source_after, "the KM database now", "its listing before the copy"
+        )
+    if copy is None:
+        problems.append(f"the copy folder {plan.destination} does not exist")
+    else:
+        problems += compare_trees(planned, copy, "the copy", "the KM database")
+    manifest: list[ManifestEntry] = []
+    for item in plan.files:
+        if item.size == 0:
+            manifest.append(ManifestEntry(item.name, 0, EMPTY_SHA256))
+            continue
+        if not hashing:
+            manifest.append(ManifestEntry(item.name, item.size, None))
+            continue
+        source_hash, copy_hash = source_hashes.get(item.name), copy_hashes.get(item.name)
+        if source_hash is None or copy_hash is None:
+            side = "source" if source_hash is None else "copy"
+            why = (hash_errors or {}).get(f"{side}:{item.name}", "no answer")
+            where = "the KM database" if side == "source" else "the copy"
+            problems.append(f"the SHA256 of {item.name} in {where} could not be read ({why})")
+        elif source_hash != copy_hash:
+            problems.append(
+                f"{item.name} differs: SHA256 {copy_hash[:16]}... in the copy, "
+                f"{source_hash[:16]}... in the KM database"
+            )
+        else:
+            manifest.append(ManifestEntry(item.name, item.size, source_hash))
+    if problems:
+        raise VerificationFailed(plan.destination, problems)
+    return tuple(manifest)
+
+
+def verify_sections(plan: Plan) -> tuple[list[str], dict[str, str]]:
+    """The verification sections, and which file each hash section reads ("src_sha_0" ->
+    "Kmsmdb.edb"; the copy's as "dst_sha_0")."""
+    parts = [
+        kms_query_section(),
+        tree_section("source", plan.database_path),
+        tree_section("copy", plan.destination),
+    ]
+    names: dict[str, str] = {}
+    for index, item in enumerate(plan.files):
+        if item.size == 0:
+            continue
+        for prefix, folder in (("src", plan.database_path), ("dst", plan.destination)):
+            name = f"{prefix}_sha_{index}"
+            names[name] = item.name
+            parts.append(hash_section(name, f"{folder}\\{item.name}"))
+    return parts, names
+
+
+# ---------------------------------------------------------------------------------------------
+# KMS start outcome (kms.md §3-§5)
+
+
+def start_failure_meaning(status: ServiceStatus) -> str:
+    code = status.win32_exit_code
+    if code == _ERROR_WRONG_PASSWORD:
+        return (
+            "Win32 error 2140: the startup password was not accepted (event 5057, KB Q184420); "
+            "check startup_password"
+        )
+    if code == _ERROR_SERVICE_SPECIFIC:
+        return (
+            f"service-specific error {status.service_exit_code} (a damaged or incomplete KM "
+            "database logs event 5058, KB Q190698)"
+        )
+    if code == 0:
+        return (
+            "it exited without an error code; with event 5389 in the Application log this is "
+            "KB Q259906: Kmserver.exe is older than the build that last ran the KM database"
+        )
+    return f"Win32 error {code}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Results
+
+
+def plan_result(plan: Plan) -> dict[str, t.Any]:
+    """What check mode returns: the backup that would be made."""
+    steps = []
+    if plan.stop_kms:
+        steps.append("stop MSExchangeKMS")
+    steps.append(f"copy {plan.summary()} from {plan.database_path} to {plan.destination}")
+    steps.append("verify file list, sizes and SHA256")
+    if plan.stop_kms:
+        steps.append("start MSExchangeKMS again")
+    return {
+        "changed": True,
+        "msg": "Would " + ", ".join(steps) + ".",
+        "database_path": plan.database_path,
+        "backup_path": plan.destination,
+        "manifest": [{"name": item.name, "size": item.size} for item in plan.files],
+        "files": len(plan.files),
+        "bytes": plan.bytes,
+        "free_bytes": plan.free_bytes,
+        "required_bytes": plan.required_bytes,
+        "kms_stop_required": plan.stop_kms,
+        "kms_state_before": plan.kms_state,
+        "kms_state_after": plan.kms_state,
+    }
+
+
+@dataclass(frozen=True)
+class Outcome:
+    plan: Plan  # the plan that was copied (taken again once KMS had stopped)
+    manifest: tuple[ManifestEntry, ...]
+    kms_state_before: str
+    kms_state_after: str
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def verification(self) -> str:
+        """Either "sha256" (file list, sizes and hashes) or "sizes" (no certutil on the host)."""
+        hashed = all(entry.sha256 is not None for entry in self.manifest)
+        return "sha256" if hashed else "sizes"
+
+
+def outcome_result(outcome: Outcome) -> dict[str, t.Any]:
+    plan = outcome.plan
+    if plan.stop_kms:
+        service = "MSExchangeKMS was stopped for the copy and is running again"
+    elif outcome.kms_state_before == "absent":
+        service = "MSExchangeKMS is not installed on this host"
+    else:
+        service = f"MSExchangeKMS was {outcome.kms_state_before} and was not touched"
+    proof = "sizes and SHA256" if outcome.verification == "sha256" else "sizes (no SHA256)"
+    return {
+        "changed": True,
+        "msg": (
+            f"Backed up {plan.summary()} from {plan.database_path} to {plan.destination}; the "
+            f"copy has the same files, {proof}. {service}."
+        ),
+        "verification": outcome.verification,
+        "database_path": plan.database_path,
+        "backup_path": plan.destination,
+        "manifest": [entry.to_json() for entry in outcome.manifest],
+        "files": len(plan.files),
+        "bytes": plan.bytes,
+        "free_bytes": plan.free_bytes,
+        "required_bytes": plan.required_bytes,
+        "kms_stop_required": plan.stop_kms,
+        "kms_state_before": outcome.kms_state_before,
+        "kms_state_after": outcome.kms_state_after,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Running it on a host
+
+Run = Callable[[str], CommandOutput]
+
+
+class KmsBackup:
+    """One backup on one host, through `run` (WinrsShell.run: one command line, its output).
+
+    `plan()` only reads. `execute(plan)` changes the host and raises BackupRefused (nothing
+    changed), or BackupFailed (something changed: the message says what, where the copy is and
+    in which state MSExchangeKMS was left).
+    """
+
+    def __init__(
+        self,
+        run: Run,
+        *,
+        database_path: str = "",
+        destination: str = "",
+        startup_password: str = "",
+        timeout: int = 600,
+        now: datetime,
+        log: Callable[[str], None] = lambda message: None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._run = run
+        self._database_path = database_path
+        self._destination = destination
+        self._password = startup_password
+        self._timeout = timeout
+        self._now = now
+        self._log = log
+        self._sleep = sleep
+        self._clock = clock
+        self._from_registry = not database_path
+        self._state_after_copy: str | None = None
+
+    def _sections(self, parts: Sequence[str]) -> dict[str, Section]:
+        found: dict[str, Section] = {}
+        for line in batch(parts):
+            found.update(split_sections(self._run(line).stdout))
+        return found
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def plan(self) -> Plan:
+        database_path = self._database_path
+        if not database_path:
+            self._log("reading the Exchange folder from HKLM\\SOFTWARE\\Microsoft\\Exchange\\Setup")
+            services = read_services_folder(self._sections([locate_line()]))
+            if services is None:
+                raise BackupRefused(
+                    "the KM database folder is not known: HKLM\\SOFTWARE\\Microsoft\\Exchange\\"
+                    "Setup has no Services value, so Exchange 4.0-2003 is not installed here "
+                    "or its Setup key is damaged. Set database_path to the folder that holds "
+                    "Kmsmdb.edb (such as C:\\EXCHSRVR\\KMSDATA)."
+                )
+            try:
+                database_path = check_host_path(
+                    "the Services value of HKLM\\SOFTWARE\\Microsoft\\Exchange\\Setup",
+                    services.rstrip("\\") + "\\" + KMSDATA_FOLDER,
+                )
+            except ValueError as exc:
+                raise BackupRefused(
+                    f"{exc}. Set database_path to the KM database folder."
+                ) from None
+            self._database_path = database_path
+        destination = self._destination or default_destination(database_path, self._now)
+        self._destination = destination
+        check_destination(database_path, destination)
+        self._log(f"surveying {database_path}, {destination} and MSExchangeKMS")
+        survey = read_survey(
+            self._sections(survey_sections(database_path, destination)), database_path
+        )
+        return make_plan(
+            survey,
+            database_path,
+            destination,
+            have_password=bool(self._password),
+            from_registry=self._from_registry,
+        )
+
+    # -- changing -------------------------------------------------------------------------------
+
+    def execute(self, plan: Plan) -> Outcome:
+        before = plan.kms_state
+        current = plan
+        copying = False
+        try:
+            if plan.stop_kms:
+                first_poll = self._request_stop(plan)
+                current = self._wait_stopped_and_plan_again(plan, first_poll)
+            copying = True
+            self._copy(current)
+            manifest, warnings = self._verify(current)
+        except BackupRefused:
+            raise  # sc refused to stop KMS: nothing was changed
+        except (BackupError, ValueError, WinrsError) as exc:
+            # Including a connection lost right after `sc stop` was sent: KMS may be stopping.
+            raise self._failure(current, before, exc, copying) from None
+        after, note = self._restore(before, seen=self._state_after_copy)
+        if before == "running" and after != "running":
+            result = outcome_result(Outcome(current, manifest, before, after, warnings))
+            del result["msg"]
+            proof = "SHA256" if result["verification"] == "sha256" else "sizes"
+            raise BackupFailed(
+                f"the backup in {current.destination} is complete and verified "
+                f"({current.summary()}, same {proof}). {note}",
+                result,
+            )
+        return Outcome(current, manifest, before, after, warnings)
+
+    def _request_stop(self, plan: Plan) -> dict[str, Section]:
+        """`sc stop`, with the first poll (state and survey) on the same line."""
+        self._log("stopping MSExchangeKMS (KB Q190713: the KM database is copied offline)")
+        sections = self._sections(
+            stop_sections() + survey_sections(plan.database_path, plan.destination)
+        )
+        answer = parse_sc_query(*_streams(_section(sections, "stop")), section="stop")
+        if isinstance(answer, ScFailure) and answer.error != ERROR_SERVICE_NOT_ACTIVE:
+            raise BackupRefused(
+                f"MSExchangeKMS could not be stopped: sc stop failed with error {answer.error} "
+                f"({answer.message}). The KM database is copied only with KMS stopped (KB "
+                "Q190713). Fix what the error names (1051: stop the services that depend on "
+                "KMS first; 5: use an administrator account), then run again."
+            )
+        return sections
+
+    def _wait_stopped_and_plan_again(self, plan: Plan, sections: dict[str, Section]) -> Plan:
+        deadline = self._clock() + self._timeout
+        survey = read_survey(sections, plan.database_path)
+        while survey.kms_state in ("running", "stop_pending") and self._clock() < deadline:
+            self._sleep(POLL_INTERVAL_S)
+            survey = read_survey(
+                self._sections(survey_sections(plan.database_path, plan.destination)),
+                plan.database_path,
+            )
+        if survey.kms_state != "stopped":
+            raise ServiceError(
+                f"MSExchangeKMS did not stop within {self._timeout} s after sc stop (it is "
+                f"{survey.kms_state.upper()})"
+            )
+        self._log("MSExchangeKMS is stopped; listing the KM database again")
+        try:
+            again = make_plan(survey, plan.database_path, plan.destination, have_password=True)
+        except BackupRefused as exc:
+            raise BackupError(f"once MSExchangeKMS had stopped, {exc.reason}") from None
+        # The plan keeps the state KMS had before the backup: the one to restore.
+        return replace(again, kms_state=plan.kms_state)
+
+    def _copy(self, plan: Plan) -> None:
+        self._log(f"copying {plan.summary()} from {plan.database_path} to {plan.destination}")
+        output = self._run(copy_line(plan.database_path, plan.destination))
+        xcopy = parse_xcopy(output.stdout, output.stderr, output.exit_code)
+        if not xcopy.ok:
+            raise CopyFailed(plan.database_path, plan.destination, xcopy, len(plan.files))
+
+    def _verify(self, plan: Plan) -> tuple[tuple[ManifestEntry, ...], tuple[str, ...]]:
+        """(manifest, warnings)."""
+        self._log(f"verifying {plan.destination}: file list, sizes and SHA256 on both sides")
+        parts, hashed = verify_sections(plan)
+        sections = self._sections(parts)
+        state = read_kms_state(sections)
+        self._state_after_copy = state
+        if state not in ("stopped", "absent"):
+            raise VerificationFailed(
+                plan.destination,
+                [
+                    f"MSExchangeKMS is {state.upper()} after the copy: something started it "
+                    "while the KM database was being copied, so the copy may not be consistent"
+                ],
+            )
+        source_after, _is_file = read_tree(sections, "source", plan.database_path)
+        copy, _copy_is_file = read_tree(sections, "copy", plan.destination)
+        hashes: dict[str, dict[str, str]] = {"source": {}, "copy": {}}
+        errors: dict[str, str] = {}
+        missing_tool: str | None = None
+        for name, file_name in hashed.items():
+            side = "source" if name.startswith("src_") else "copy"
+            try:
+                hashes[side][file_name] = read_hash(sections, name)
+            except ToolMissing as exc:
+                missing_tool = exc.tool
+            except ParseError as exc:
+                errors[f"{side}:{file_name}"] = str(exc)  # verify_copy names the file
+        if missing_tool is None:
+            manifest = verify_copy(
+                plan, source_after, copy, hashes["source"], hashes["copy"], hash_errors=errors
+            )
+            return manifest, ()
+        # Windows 2000 and NT 4.0 have no certutil: Q190713's "verify that all files have been
+        # copied" is then the file list and the sizes, and the operator is told so.
+        manifest = verify_copy(plan, source_after, copy, {}, {}, hashing=False)
+        return manifest, (
+            f"'{missing_tool}' is not available on this host (Windows 2000 and NT 4.0 have no "
+            f"certutil), so the copy in {plan.destination} was verified by its file list and "
+            "sizes only, not by SHA256. Compare the files byte by byte (fc /b) before relying "
+            "on it.",
+        )
+
+    # -- restoring ------------------------------------------------------------------------------
+
+    def _start_kms(self) -> ServiceStatus:
+        self._log("starting MSExchangeKMS with its startup password")
+        sections = self._sections(start_sections(self._password))
+        answer = parse_sc_query(*_streams(_section(sections, "start")), section="start")
+        if isinstance(answer, ScFailure) and answer.error != ERROR_SERVICE_ALREADY_RUNNING:
+            raise ServiceError(f"sc start failed with error {answer.error} ({answer.message})")
+        deadline = self._clock() + self._timeout
+        status = read_kms_status(sections)
+        while status is not None and status.state == "start_pending" and self._clock() < deadline:
+            self._sleep(POLL_INTERVAL_S)
+            status = read_kms_status(self._sections([kms_query_section()]))
+        if status is None:
+            raise ServiceError("the service no longer exists")
+        return status
+
+    def _restore(self, before: str, seen: str | None = None) -> tuple[str, str]:
+        """Put MSExchangeKMS back as it was: (state now, a sentence saying so). `seen` is a
+        state just read (by the verification), which spares a round trip."""
+        if before != "running":
+            try:
+                state = seen or read_kms_state(self._sections([kms_query_section()]))
+            except (ValueError, WinrsError):
+                state = "unknown"
+            if before == "absent" and state == "absent":
+                return state, "MSExchangeKMS is not installed on this host."
+            return state, (
+                f"MSExchangeKMS was {before.upper()} before the backup and was not started "
+                f"(it is {state.upper()})."
+            )
+        try:
+            status = self._start_kms()
+        except (BackupError, ValueError, WinrsError) as exc:
+            return "unknown", (
+                f"MSExchangeKMS was RUNNING before the backup but could not be started again: "
+                f"{exc}. Start it with exchops.kms.exchange_service and its startup_password."
+            )
+        if status.state == "running":
+            return "running", "MSExchangeKMS was RUNNING before the backup and is RUNNING again."
+        if status.state == "start_pending":
+            return "start_pending", (
+                f"MSExchangeKMS was RUNNING before the backup and is still START_PENDING after "
+                f"{self._timeout} s. Watch it with sc query MSExchangeKMS."
+            )
+        return status.state, (
+            f"MSExchangeKMS was RUNNING before the backup but did not start again: it is "
+            f"{status.state.upper()}, {start_failure_meaning(status)}. Read the KMS events "
+            "(exchops.kms.exchange_facts), fix the cause, then start it with "
+            "exchops.kms.exchange_service."
+        )
+
+    def _describe_copy(self, plan: Plan) -> str:
+        """A fresh look at the copy and the KM database after a failure."""
+        try:
+            sections = self._sections(
+                [tree_section("copy", plan.destination), tree_section("source", plan.database_path)]
+            )
+            copy, _copy_is_file = read_tree(sections, "copy", plan.destination)
+            source, _source_is_file = read_tree(sections, "source", plan.database_path)
+        except (ValueError, WinrsError) as exc:
+            return (
+                f"Anything copied is in {plan.destination}; it could not be listed ({exc}). It "
+                f"is not a usable backup. The KM database in {plan.database_path} was only read."
+            )
+        delete = (
+            f"it is NOT a usable backup; delete that folder (never the KM database folder "
+            f"{plan.database_path}) before the next run."
+        )
+        if copy is None:
+            partial = f"Nothing was left in {plan.destination}."
+        elif len(copy.files) < len(plan.files) or copy.bytes < plan.bytes:
+            partial = (
+                f"The partial copy is in {plan.destination} ({len(copy.files)} of "
+                f"{len(plan.files)} files, {copy.bytes} of {plan.bytes} bytes): {delete}"
+            )
+        else:
+            partial = (
+                f"The copy is in {plan.destination} ({len(copy.files)} files, {copy.bytes} "
+                f"bytes), but {delete}"
+            )
+        planned = TreeReading(plan.files, plan.folders)
+        changes = (
+            ["the folder is gone"]
+            if source is None
+            else compare_trees(
+                planned, source, "the KM database now", "its listing before the copy"
+            )
+        )
+        if changes:
+            original = (
+                f"WARNING: the KM database in {plan.database_path} differs from its listing "
+                f"before the copy ({'; '.join(changes[:4])}); this backup only read it, so "
+                "something else changed it. Keep the KMS startup password and your last good "
+                "backup at hand."
+            )
+        else:
+            original = (
+                f"The KM database in {plan.database_path} was only read and still holds its "
+                f"{len(plan.files)} files with the same sizes."
+            )
+        return f"{partial} {original}"
+
+    def _failure(self, plan: Plan, before: str, exc: BaseException, copying: bool) -> BackupFailed:
+        if isinstance(exc, WinrsError):
+            what = f"the connection failed during the backup: {exc}"
+        elif isinstance(exc, ValueError):
+            what = (
+                f"the host answered in an unexpected form during the backup ({exc}); run with "
+                "-vvvv to see the commands and report it"
+            )
+        else:
+            what = str(exc)
+        parts = [what.rstrip(".") + "."]
+        parts.append(self._describe_copy(plan) if copying else "Nothing was copied.")
+        after, note = self._restore(before)
+        parts.append(note)
+        return BackupFailed(
+            " ".join(parts),
+            {
+                "changed": True,
+                "database_path": plan.database_path,
+                "backup_path": plan.destination if copying else None,
+                "kms_stop_required": plan.stop_kms,
+                "kms_state_before": before,
+                "kms_state_after": after,
+            },
+        )

@@ -1,0 +1,760 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Start, stop and restart a Windows service with plain cmd.exe tools, and prove that a started
+service stays up (domain notes kms.md §3-§5, windows-output.md §2-§3).
+
+- Start: `sc start NAME [startup password]`. For MSExchangeKMS the password is the service's start
+  parameter, exactly what the Services "Start parameters" box passes (kms.md §3): never `net start`
+  (whether KMS takes a `/`-prefixed word is unknown), never into ImagePath (KB Q235418 breaks SP
+  Update). The service manager starts the dependencies (MSExchangeDS, which needs MSExchangeSA).
+  `sc start` returns at START_PENDING; `sc query` is polled until RUNNING or STOPPED.
+- Proof (kms.md §4): the service must stay RUNNING for the watch period, and no new MSExchangeKMS
+  event 5389 / 5057 / 5058 / 5015 / 5085 may appear. "New" means a RecordNumber above the newest
+  one of the service's event source noted before the start, never "anything in the log": the
+  log of a Q259906 server already holds old 5389s.
+- Stop: `net stop NAME /y`: it stops the running dependents first (a WinRS shell cannot answer
+  net's Y/N question, windows-output.md §3), names them, and waits. `sc query` is then polled
+  until STOPPED; a service that hangs in STOP_PENDING fails after the timeout, by name.
+
+`ServiceControl` does the work through a `run(command_line)` callable (a `WinrsShell.run`), so it
+never touches WinRM; every read is a batch of `_probe.section`s, one round trip each. It raises
+`ServiceError` (message complete but for the host prefix, which the action adds) and lets
+`ParseError` / `ProbeError` through; `acted` says whether a command that changes the host ran.
+"""
+
+# Internal to exchops.kms: not a public API; may change in any release.
+
+from __future__ import annotations
+
+import re
+import time
+import typing as t
+from dataclasses import dataclass, field
+
+from ._parity import EVENT_MEANINGS
+from ._probe import KMS_SERVICE, Section, sc, section, split_sections
+from ._winout import (
+    ERROR_ACCESS_DENIED,
+    ERROR_SERVICE_ALREADY_RUNNING,
+    EventRecord,
+    ScFailure,
+    ServiceConfig,
+    ServiceStatus,
+    ToolMissing,
+    parse_net_stop,
+    parse_sc_qc,
+    parse_sc_query,
+    parse_wmic_events,
+    parse_wmic_values,
+    split_merged_streams,
+)
+
+STATES = ("started", "stopped", "restarted")
+RUNNING, STOPPED = "running", "stopped"
+START_PENDING, STOP_PENDING = "start_pending", "stop_pending"
+# The KMS failure events of kms.md §5, with their meanings from the parity gate (one wording).
+FAILURE_EVENT_IDS = frozenset(EVENT_MEANINGS)
+# What the operator does about each (kms.md §5; the KBs named in EVENT_MEANINGS).
+EVENT_FIXES: dict[int, str] = {
+    5389: "Back up the KM database, then reapply the Exchange service pack so Kmserver.exe matches "
+    "the server (playbook exchops.kms.remediate_kms_move, role exchops.kms.kms_remediate)",
+    5057: "Check kms_startup_password: it is case-sensitive and must be the password written down "
+    "when KM Server was installed; set startup_password to it",
+    5058: "Restore the Kmsdata folder from an offline backup (exchops.kms.kms_backup makes one), "
+    "then start MSExchangeKMS again",
+    5015: "Give the service account back its rights (a local administrator, the same account as "
+    "the Directory service, KB Q274321), then start MSExchangeKMS again",
+    5085: "Back up the KM database, run eseutil /d on it (KB 818952), then start MSExchangeKMS "
+    "again",
+}
+# How often sc query is asked while waiting and watching ("every few seconds", kms.md §4).
+POLL_SECONDS = 3.0
+# How deep the dependency walk goes (MSExchangeKMS -> MSExchangeDS -> MSExchangeSA is 2).
+MAX_DEPENDENCY_DEPTH = 8
+# A service key name: letters, digits and a few safe marks. Anything else would be read by cmd.exe
+# (& | < > ^ % ...) or split into more words.
+_SERVICE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.$-]{0,255}$")
+# Characters cmd.exe interprets inside our command line (or sc splits on); a startup password
+# holding one could not reach KMS intact, and could run something else.
+_UNSAFE_PASSWORD = re.compile(r"[\s&|<>^%!()\"',;=]")
+
+
+class ServiceError(Exception):
+    """A service operation failed. The message says what is wrong, why, and what to do; it
+    never holds the startup password. `result` carries what is known (state, events, ...)."""
+
+    def __init__(self, message: str, result: dict[str, t.Any] | None = None) -> None:
+        super().__init__(message)
+        self.result = result or {}
+
+
+def is_kms(name: str) -> bool:
+    return name.upper() == KMS_SERVICE.upper()
+
+
+def check_arguments(
+    name: str, state: str, startup_password: str | None, watch: int, timeout: int
+) -> list[str]:
+    """Refuse arguments that cannot work, before anything is sent (raises ValueError with the
+    whole message); return warnings about arguments that will be ignored."""
+    if not _SERVICE_NAME.match(name):
+        raise ValueError(
+            f"name {name!r} is not a service key name (letters, digits, '_', '.', '-', '$'). "
+            "Use the key name that sc query prints after SERVICE_NAME, e.g. MSExchangeKMS, "
+            "not the display name. Nothing was changed."
+        )
+    if state not in STATES:
+        raise ValueError(
+            f"state is {state!r}; use one of {', '.join(STATES)}. Nothing was changed."
+        )
+    if watch < 0:
+        raise ValueError(
+            f"watch is {watch}; it must be 0 or more seconds (0 checks once, right after the "
+            "start). Nothing was changed."
+        )
+    if timeout <= 0:
+        raise ValueError(
+            f"timeout is {timeout}; it must be more than 0 seconds. Nothing was changed."
+        )
+    warnings = []
+    if is_kms(name) and state != "stopped":
+        if not startup_password:
+            raise ValueError(
+                f"state={state} for {name} needs startup_password: KMS decrypts the KM database "
+                "with it, and without it exits with event 5057 (KB Q184420). Set "
+                "startup_password (for example to the vaulted variable kms_startup_password). "
+                "Nothing was changed."
+            )
+        if _UNSAFE_PASSWORD.search(startup_password):
+            raise ValueError(
+                "startup_password holds a space or one of & | < > ^ % ! ( ) \" ' , ; =, which "
+                "cmd.exe would interpret on the sc start command line, so KMS would not receive "
+                "it intact. Start MSExchangeKMS from the Services console with this password. "
+                "Nothing was changed."
+            )
+    elif startup_password:
+        warnings.append(
+            f"startup_password is used only for {KMS_SERVICE}; it was not passed to {name}."
+        )
+    return warnings
+
+
+def steps_for(wanted: str, state: str) -> tuple[str, ...]:
+    """What to do to a service in a settled `state` ("running" or "stopped") for `wanted`."""
+    if wanted == "started":
+        return () if state == RUNNING else ("start",)
+    if wanted == "stopped":
+        return ("stop",) if state == RUNNING else ()
+    return ("stop", "start") if state == RUNNING else ("start",)
+
+
+def settles_to(state: str) -> str | None:
+    """The state a pending service is on its way to; None for states this module does not
+    drive (paused and its transitions)."""
+    return {
+        RUNNING: RUNNING,
+        STOPPED: STOPPED,
+        START_PENDING: RUNNING,
+        STOP_PENDING: STOPPED,
+    }.get(state)
+
+
+def sc_start(name: str, startup_password: str | None = None, remote: str | None = None) -> str:
+    """`sc start NAME [password]`: the password is KMS's start parameter (kms.md §3)."""
+    command = sc("start", name, remote)
+    return f"{command} {startup_password}" if startup_password else command
+
+
+def net_stop(name: str) -> str:
+    """`net stop NAME /y`: `/y` answers net's "stop the dependents too?" (windows-output.md §3).
+    net has no remote form; from a jump host, stop the dependents with `sc \\\\HOST stop`."""
+    return f"net stop {name} /y"
+
+
+def wmic_event_records(source: str, after: int | None = None, remote: str | None = None) -> str:
+    """The service's Application-log events (RecordNumber only, or every field of those after
+    record `after`). Matched by source and ID later, never by text (DESIGN.md "Events")."""
+    node = f"/node:{remote} " if remote else ""
+    where = f"LogFile='Application' and SourceName='{source}'"
+    if after is None:
+        return f'wmic {node}ntevent where "{where}" get RecordNumber /value < NUL'
+    return (
+        f'wmic {node}ntevent where "{where} and RecordNumber > {after}" '
+        "get EventCode,Message,RecordNumber,SourceName,TimeGenerated,Type /value < NUL"
+    )
+
+
+def event_dict(record: EventRecord) -> dict[str, t.Any]:
+    """An event as exchange_facts returns it."""
+    return {
+        "id": record.event_id,
+        "source": record.source,
+        "time": record.time.isoformat(),
+        "type": record.type,
+        "record": record.record,
+        "message": record.message,
+    }
+
+
+def failure_events(name: str, events: t.Sequence[EventRecord]) -> list[EventRecord]:
+    """The KMS failure events among `events` (oldest first); none for other services."""
+    if not is_kms(name):
+        return []
+    found = [
+        event
+        for event in events
+        if event.source.upper() == KMS_SERVICE.upper() and event.event_id in FAILURE_EVENT_IDS
+    ]
+    return sorted(found, key=lambda event: event.record or 0)
+
+
+def explain_events(failures: t.Sequence[EventRecord]) -> str:
+    """`logged event 5389 (record 7, "KMS is exiting with error 0."): <meaning>. <fix>.`"""
+    parts = []
+    for event in failures:
+        parts.append(
+            f"event {event.event_id} (record {event.record}, {event.time.isoformat()}, "
+            f'"{event.message[:160]}"): {EVENT_MEANINGS[event.event_id]}'
+        )
+    text = "logged " + "; and ".join(parts) + "."
+    ids = {event.event_id for event in failures}
+    if {5389, 5015} <= ids:
+        # Q274321: both together point at the service account, not only at the build.
+        return (
+            f"{text} Events 5389 and 5015 together point to the service account's rights "
+            f"(KB Q274321). {EVENT_FIXES[5015]}."
+        )
+    first = failures[0].event_id
+    return f"{text} {EVENT_FIXES[first]}."
+
+
+def exit_code_hint(name: str, status: ServiceStatus) -> str:
+    """Why a service that stopped without a known event may have stopped."""
+    codes = (
+        f"WIN32_EXIT_CODE {status.win32_exit_code}, SERVICE_EXIT_CODE {status.service_exit_code}"
+    )
+    if is_kms(name) and status.win32_exit_code == 2140:
+        # Q184420: a missing or wrong startup password gives "Error 2140" and event 5057.
+        return (
+            f"({codes}: error 2140 is KMS's answer to a wrong or missing startup password, "
+            f"KB Q184420). {EVENT_FIXES[5057]}."
+        )
+    return f"({codes}). Read the Application and System logs on the host for the reason."
+
+
+_START_FIXES = {
+    5: "The account may not start services on this host: use a local administrator.",
+    2: "Its program is missing: compare BINARY_PATH_NAME (sc qc {name}) with the files on disk.",
+    1053: "It did not answer the service manager in time: read the Application log, then start "
+    "it again.",
+    1058: "It is disabled: set a start type first (sc config {name} start= demand).",
+    1068: "A service it depends on did not start ({deps}): start that one and read its events.",
+    1069: "Its account could not log on: check the account and its password (sc qc {name}).",
+}
+
+
+@dataclass
+class Progress:
+    """What the run has done so far; the action turns it into the task result."""
+
+    name: str
+    previous_state: str | None = None
+    state: str | None = None
+    display_name: str | None = None
+    dependencies_started: list[str] | None = None
+    dependents_stopped: list[str] | None = None
+    events: list[dict[str, t.Any]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def result(self) -> dict[str, t.Any]:
+        result: dict[str, t.Any] = {
+            "name": self.name,
+            "state": self.state,
+            "previous_state": self.previous_state,
+            "events": self.events,
+        }
+        if self.dependencies_started is not None:
+            result["dependencies_started"] = self.dependencies_started
+        if self.dependents_stopped is not None:
+            result["dependents_stopped"] = self.dependents_stopped
+        return result
+
+
+class ServiceControl:
+    """Drive one service on one host to a wanted state through `run` (see the module doc)."""
+
+    def __init__(
+        self,
+        run: t.Callable[[str], t.Any],
+        name: str,
+        *,
+        startup_password: str | None = None,
+        watch: int = 15,
+        timeout: int = 300,
+        clock: t.Callable[[], float] = time.monotonic,
+        sleep: t.Callable[[float], None] = time.sleep,
+        log: t.Callable[[str], None] = lambda message: None,
+    ) -> None:
+        self._run = run
+        self.name = name
+        self._password = startup_password if is_kms(name) else None
+        self.watch = watch
+        self.timeout = timeout
+        self._clock = clock
+        self._sleep = sleep
+        self._log = log
+        self.acted = False  # a command that changes the host was sent
+        self.progress = Progress(name)
+        self._config: ServiceConfig | None = None
+        self._events_readable = True
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def _batch(self, commands: dict[str, str]) -> dict[str, Section]:
+        output = self._run(" & ".join(section(key, command) for key, command in commands.items()))
+        sections = split_sections(output.stdout)
+        missing = [key for key in commands if key not in sections]
+        if missing:
+            raise ServiceError(
+                f"the answer lacks the section(s) {', '.join(missing)}: the command line was cut "
+                "short. Run again; report it with -vvvv output if it repeats."
+            )
+        return sections
+
+    @staticmethod
+    def _streams(part: Section) -> tuple[str, str, int]:
+        stdout, stderr = split_merged_streams(part.text)
+        return stdout, stderr, 0 if part.succeeded else 1
+
+    def _status(self, part: Section, name: str | None = None) -> ServiceStatus | ScFailure:
+        try:
+            return parse_sc_query(*self._streams(part), section=part.name)
+        except ToolMissing as exc:
+            raise ServiceError(
+                f"'{exc.tool}' is not available on this host, so {name or self.name} cannot be "
+                "queried or controlled. Install sc.exe (Windows Resource Kit on Windows 2000 / NT "
+                f"4.0) into the system folder.{self._nothing()}",
+                self.progress.result(),
+            ) from None
+
+    def _own_status(self, part: Section) -> ServiceStatus:
+        status = self._status(part)
+        if isinstance(status, ScFailure):
+            if status.service_missing:
+                raise ServiceError(
+                    f"there is no service named {self.name} (sc query: error {status.error}, "
+                    f"{status.message}). Use the service's key name, e.g. {KMS_SERVICE}, not its "
+                    f"display name.{self._nothing()}",
+                    self.progress.result(),
+                )
+            raise ServiceError(
+                f"sc query {self.name} failed with error {status.error} ({status.message}). "
+                "The account may lack the right to query services: use a local administrator."
+                f"{self._nothing()}",
+                self.progress.result(),
+            )
+        return status
+
+    def _nothing(self) -> str:
+        return "" if self.acted else " Nothing was changed."
+
+    def read(self) -> tuple[ServiceStatus, ServiceConfig]:
+        """The service's status and configuration (one round trip)."""
+        sections = self._batch({"query": sc("query", self.name), "qc": sc("qc", self.name)})
+        status = self._own_status(sections["query"])
+        config = parse_sc_qc(*self._streams(sections["qc"]), section="qc")
+        if isinstance(config, ScFailure):
+            raise ServiceError(
+                f"sc qc {self.name} failed with error {config.error} ({config.message}) though "
+                "sc query found the service. Run again; the account may lack the right to read "
+                "service configuration. Nothing was changed."
+            )
+        self._config = config
+        self.progress.display_name = config.display_name
+        self.progress.previous_state = self.progress.state = status.state
+        if is_kms(self.name) and config.binary_path != config.masked_binary_path:
+            self.progress.warnings.append(
+                f"{self.name}'s ImagePath holds arguments after the program "
+                f"({config.masked_binary_path}); a startup password there makes the service "
+                f"pack's update.exe fail (KB Q235418). Remove them with: sc config {self.name} "
+                "binPath= <the program alone>."
+            )
+        return status, config
+
+    def _query(self) -> ServiceStatus:
+        return self._own_status(self._batch({"query": sc("query", self.name)})["query"])
+
+    def _baseline_records(self, part: Section) -> int | None:
+        """The newest RecordNumber of the service's events; None when events cannot be read."""
+        try:
+            rows = parse_wmic_values(
+                *self._streams(part), section=part.name, properties=("RecordNumber",)
+            )
+        except ToolMissing as exc:
+            self._no_events(exc.tool)
+            return None
+        numbers = [row["RecordNumber"].strip() for row in rows]
+        if not all(number.isdigit() for number in numbers):
+            # Guessing 0 would make every old event (a Q259906 server's 5389s) look new.
+            raise ServiceError(
+                f"wmic gave a RecordNumber that is not a number ({', '.join(numbers)[:80]}), so "
+                f"new {self.name} events could not be told from old ones. Report it with -vvvv "
+                "output. Nothing was changed."
+            )
+        return max((int(number) for number in numbers), default=0)
+
+    def _no_events(self, tool: str) -> None:
+        self._events_readable = False
+        self.progress.warnings.append(
+            f"'{tool}' is not available on this host, so the Application log cannot be read: "
+            f"only the state of {self.name} was watched. Look for new {self.name} events in "
+            "Event Viewer."
+        )
+
+    def _new_events(self, part: Section | None, baseline: int | None) -> list[EventRecord]:
+        if part is None or baseline is None:
+            return []
+        try:
+            records = parse_wmic_events(*self._streams(part), section=part.name)
+        except ToolMissing as exc:
+            self._no_events(exc.tool)
+            return []
+        fresh = [record for record in records if (record.record or 0) > baseline]
+        fresh.sort(key=lambda record: record.record or 0, reverse=True)
+        # Newest first, as exchange_facts returns events.
+        self.progress.events = [event_dict(record) for record in fresh]
+        return fresh
+
+    def _dependencies(
+        self, roots: t.Sequence[str], extra: dict[str, str]
+    ) -> tuple[dict[str, str], dict[str, Section]]:
+        """States of the dependencies (walking on through those not running), with the
+        sections of `extra` run in the first round trip."""
+        states: dict[str, str] = {}
+        pending = [name for name in dict.fromkeys(roots) if not name.startswith("+")]
+        first: dict[str, Section] = {}
+        for depth in range(MAX_DEPENDENCY_DEPTH):
+            if not pending and depth > 0:
+                break
+            commands = dict(extra) if depth == 0 else {}
+            for index, dependency in enumerate(pending):
+                commands[f"dep{index}_query"] = sc("query", dependency)
+                commands[f"dep{index}_qc"] = sc("qc", dependency)
+            if not commands:
+                break
+            sections = self._batch(commands)
+            if depth == 0:
+                first = {key: sections[key] for key in extra}
+            following: list[str] = []
+            for index, dependency in enumerate(pending):
+                status = self._status(sections[f"dep{index}_query"], dependency)
+                if isinstance(status, ScFailure):
+                    states[dependency] = "absent" if status.service_missing else "unknown"
+                    continue
+                states[dependency] = status.state
+                if status.state == RUNNING:
+                    continue  # a running service's own dependencies run too
+                config = parse_sc_qc(
+                    *self._streams(sections[f"dep{index}_qc"]), section=f"dep{index}_qc"
+                )
+                if isinstance(config, ServiceConfig):
+                    following += [
+                        name
+                        for name in config.dependencies
+                        if not name.startswith("+") and name not in states and name not in following
+                    ]
+            pending = following
+        return states, first
+
+    # -- waiting -----------------------------------------------------------------------------
+
+    def _wait(self, status: ServiceStatus, goals: tuple[str, ...], after: str) -> ServiceStatus:
+        """Poll sc query until the state is one of `goals`, within the timeout."""
+        started = self._clock()
+        pause = 1.0
+        while status.state not in goals:
+            waited = self._clock() - started
+            if waited >= self.timeout:
+                self.progress.state = status.state
+                raise _StillPending(status, int(waited))
+            self._log(f"{self.name} is {status.state} {int(waited)} s after {after}; waiting")
+            self._sleep(min(pause, max(self.timeout - waited, 0.1)))
+            pause = min(pause + 1.0, POLL_SECONDS)
+            status = self._query()
+        self.progress.state = status.state
+        return status
+
+    def settle(self, status: ServiceStatus) -> ServiceStatus:
+        """Wait out a START_PENDING / STOP_PENDING found before anything was done."""
+        if status.state in (RUNNING, STOPPED):
+            return status
+        if settles_to(status.state) is None:
+            raise ServiceError(
+                f"{self.name} is {status.state.upper()}: this module starts and stops services "
+                f"but does not resume a paused one. Resume it with sc continue {self.name}, or "
+                f"stop it, then run again.{self._nothing()}",
+                self.progress.result(),
+            )
+        try:
+            return self._wait(status, (RUNNING, STOPPED), f"finding it {status.state.upper()}")
+        except _StillPending as pending:
+            raise ServiceError(
+                f"{self.name} was already {status.state.upper()} when the task began and is still "
+                f"{pending.status.state.upper()} {pending.waited} s later (timeout "
+                f"{self.timeout} s): a start or stop sent earlier does not finish, and its process "
+                f"may be hung. {self._hung_advice()}{self._nothing()}",
+                self.progress.result(),
+            ) from None
+
+    def _hung_advice(self) -> str:
+        advice = (
+            "Read the Application log, then run again with a larger timeout; ending the process "
+            f"(sc queryex {self.name} shows the PID) is the last resort."
+        )
+        if is_kms(self.name):
+            # Q190713: only an offline copy of Kmsdata is a backup; a process ended mid-write
+            # may leave the KM database damaged (then event 5058, Q190698).
+            advice += (
+                " Before ending MSExchangeKMS, make sure an offline backup of the KM database "
+                "exists (KB Q190713): a process ended mid-write can damage it."
+            )
+        return advice
+
+    # -- stopping ----------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        display = self.progress.display_name or self.name
+        self._log(f"stopping {self.name} (net stop /y, which stops its dependents first)")
+        self.acted = True
+        sections = self._batch({"stop": net_stop(self.name), "query": sc("query", self.name)})
+        answer = parse_net_stop(*self._streams(sections["stop"]), section="stop")
+        status = self._own_status(sections["query"])
+        dependents = [item for item in answer.stopped if item.casefold() != display.casefold()]
+        self.progress.dependents_stopped = dependents
+        also = (
+            f" It stopped the dependent service(s) {', '.join(dependents)} first."
+            if dependents
+            else ""
+        )
+        others = [item for item in answer.not_stopped if item.casefold() != display.casefold()]
+        if status.state == RUNNING:
+            # net gave up before the service even began to stop: say what net said.
+            self.progress.state = status.state
+            if others:
+                why = f"the dependent service(s) {', '.join(others)} could not be stopped"
+                fix = "Stop those first, or find what holds them in the Application log"
+            elif answer.declined:
+                why = "net asked to confirm stopping the dependents and got no answer"
+                fix = "Report this: the command passes /y"
+            elif answer.error == ERROR_ACCESS_DENIED:
+                why = answer.message
+                fix = "The account may not stop services: use a local administrator"
+            else:
+                why = answer.message or "net stop reported no reason"
+                fix = "Read the System log for why the stop was refused"
+            raise ServiceError(
+                f"{self.name} is still RUNNING after net stop {self.name} /y: {why}.{also} {fix}, "
+                "then run again.",
+                self.progress.result(),
+            )
+        try:
+            self._wait(status, (STOPPED,), f"net stop {self.name} /y")
+        except _StillPending as pending:
+            raise ServiceError(
+                f"{self.name} is still {pending.status.state.upper()} {pending.waited} s after "
+                f"net stop {self.name} /y (timeout {self.timeout} s): it accepted the stop but "
+                f"did not finish, and its process may be hung.{also} {self._hung_advice()}",
+                self.progress.result(),
+            ) from None
+
+    # -- starting ----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        config = self._config
+        if config is None:
+            raise RuntimeError("ServiceControl.read() must run before start()")
+        self._refuse_disabled(config)
+        before, first = self._dependencies(
+            config.dependencies, {"records": wmic_event_records(self.name)}
+        )
+        baseline = self._baseline_records(first["records"])
+        # Deepest first: the order the service manager starts them in (MSExchangeSA, then DS).
+        waiting = [name for name, state in reversed(before.items()) if state != RUNNING]
+        self._log(
+            f"starting {self.name} with sc start"
+            + (" and the startup password" if self._password else "")
+            + (f"; the service manager starts {', '.join(waiting)} first" if waiting else "")
+        )
+        self.acted = True
+        sections = self._batch(
+            {"start": sc_start(self.name, self._password), "query": sc("query", self.name)}
+        )
+        answer = self._status(sections["start"])
+        status = self._own_status(sections["query"])
+        if isinstance(answer, ScFailure) and answer.error != ERROR_SERVICE_ALREADY_RUNNING:
+            self.progress.state = status.state
+            self._started_dependencies(waiting)
+            fix = _START_FIXES.get(answer.error, "Read the System log on the host for the reason.")
+            not_running = [
+                name for name in waiting if name not in (self.progress.dependencies_started or [])
+            ]
+            raise ServiceError(
+                f"sc start {self.name} failed with error {answer.error} ({answer.message}). "
+                + fix.format(name=self.name, deps=", ".join(not_running) or "see sc qc")
+                + self._dependencies_note(),
+                self.progress.result(),
+            )
+        try:
+            status = self._wait(status, (RUNNING, STOPPED), f"sc start {self.name}")
+        except _StillPending as pending:
+            events = self._final_read(baseline, waiting)[1]
+            raise ServiceError(
+                f"{self.name} is still {pending.status.state.upper()} {pending.waited} s after sc "
+                f"start (timeout {self.timeout} s): it did not finish starting. "
+                + (explain_events(events) + " " if events else "")
+                + "Read the Application log, then run again with a larger timeout."
+                + self._dependencies_note(),
+                self.progress.result(),
+            ) from None
+        if status.state == STOPPED:
+            self._fail_stopped(status, baseline, waiting, "right after sc start")
+        self._watch(baseline, waiting)
+
+    def _watch(self, baseline: int | None, waiting: list[str]) -> None:
+        """RUNNING for `watch` seconds, and no new failure event (kms.md §4)."""
+        running_since = self._clock()
+        while True:
+            remaining = self.watch - (self._clock() - running_since)
+            if remaining <= 0:
+                break
+            self._sleep(min(POLL_SECONDS, remaining))
+            if self.watch - (self._clock() - running_since) <= 0:
+                break
+            status = self._query()
+            if status.state != RUNNING:
+                self._fail_stopped(
+                    status,
+                    baseline,
+                    waiting,
+                    f"{int(self._clock() - running_since)} s after " "reaching RUNNING",
+                )
+        status, events = self._final_read(baseline, waiting)
+        if status.state != RUNNING:
+            self._fail_stopped(
+                status, baseline, waiting, f"within the {self.watch} s watch", events
+            )
+        failures = failure_events(self.name, events)
+        if failures:
+            raise ServiceError(
+                f"{self.name} is running but {explain_events(failures)}"
+                + self._dependencies_note(),
+                self.progress.result(),
+            )
+
+    def _final_read(
+        self, baseline: int | None, waiting: list[str]
+    ) -> tuple[ServiceStatus, list[EventRecord]]:
+        """The service's state, its new events and its dependencies' states, in one round trip."""
+        commands = {"query": sc("query", self.name)}
+        if baseline is not None and self._events_readable:
+            commands["events"] = wmic_event_records(self.name, baseline)
+        for index, dependency in enumerate(waiting):
+            commands[f"dep{index}_query"] = sc("query", dependency)
+        sections = self._batch(commands)
+        status = self._own_status(sections["query"])
+        self.progress.state = status.state
+        events = self._new_events(sections.get("events"), baseline)
+        self._record_dependencies(waiting, sections)
+        return status, events
+
+    def _started_dependencies(self, waiting: list[str]) -> None:
+        if not waiting:
+            self.progress.dependencies_started = []
+            return
+        commands = {f"dep{index}_query": sc("query", name) for index, name in enumerate(waiting)}
+        self._record_dependencies(waiting, self._batch(commands))
+
+    def _record_dependencies(self, waiting: list[str], sections: dict[str, Section]) -> None:
+        started = []
+        for index, dependency in enumerate(waiting):
+            status = self._status(sections[f"dep{index}_query"], dependency)
+            if isinstance(status, ServiceStatus) and status.state == RUNNING:
+                started.append(dependency)
+        self.progress.dependencies_started = started
+
+    def _dependencies_note(self) -> str:
+        started = self.progress.dependencies_started
+        if not started:
+            return ""
+        return f" The service manager started {', '.join(started)} for it; they keep running."
+
+    def _fail_stopped(
+        self,
+        status: ServiceStatus,
+        baseline: int | None,
+        waiting: list[str],
+        when: str,
+        events: list[EventRecord] | None = None,
+    ) -> t.NoReturn:
+        if events is None:
+            status, events = self._final_read(baseline, waiting)
+        failures = failure_events(self.name, events)
+        state = status.state.upper()
+        if failures:
+            cause = explain_events(failures)
+        elif events:
+            logged = ", ".join(f"{event.event_id} (record {event.record})" for event in events)
+            cause = f"logged event(s) {logged} {exit_code_hint(self.name, status)}"
+        elif self._events_readable:
+            cause = f"logged no new {self.name} event {exit_code_hint(self.name, status)}"
+        else:
+            cause = exit_code_hint(self.name, status)
+        raise ServiceError(
+            f"{self.name} started but was {state} again {when}: it {cause}"
+            + self._dependencies_note(),
+            self.progress.result(),
+        )
+
+    # -- the whole run -----------------------------------------------------------------------
+
+    def _refuse_disabled(self, config: ServiceConfig) -> None:
+        if config.start_type == "disabled":
+            raise ServiceError(
+                f"{self.name} is disabled (START_TYPE 4 DISABLED), so it cannot be started. Set a "
+                f"start type first: sc config {self.name} start= demand.{self._nothing()}",
+                self.progress.result(),
+            )
+
+    def ensure(self, wanted: str, check_mode: bool = False) -> bool:
+        """Bring the service to `wanted` (started / stopped / restarted); return `changed`.
+        In check mode only read (one round trip), and predict."""
+        status, config = self.read()
+        settled = settles_to(status.state)
+        if settled is None:
+            self.settle(status)  # raises: this module does not resume a paused service
+        steps = steps_for(wanted, settled or status.state)
+        if "start" in steps:
+            self._refuse_disabled(config)
+        if check_mode:
+            if steps:
+                self.progress.state = RUNNING if "start" in steps else STOPPED
+            return bool(steps)
+        status = self.settle(status)
+        steps = steps_for(wanted, status.state)
+        if "stop" in steps:
+            self.stop()
+        if "start" in steps:
+            self.start()
+        if wanted == "restarted" and self.progress.dependents_stopped:
+            self.progress.warnings.append(
+                f"restarting {self.name} stopped {', '.join(self.progress.dependents_stopped)}, "
+                "which depend on it; they were not started again. Start them with "
+                "exchops.kms.exchange_service."
+            )
+        return bool(steps)
+
+
+class _StillPending(Exception):
+    def __init__(self, status: ServiceStatus, waited: int) -> None:
+        super().__init__(status.state)
+        self.status = status
+        self.waited = waited

@@ -1,0 +1,361 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""exchops.kms.exchange_service with the real `ansible` command against the lab.
+
+Each test sets the scene in a fleet (or with `exchlab fault`), runs the module, and reads the
+result back both from Ansible (the tree callback's per-host JSON) and from the host
+(`exchlab show`): the service states, the event log, the KM database, the request counts.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import RunningLab, run_tool, tree_results
+
+KMS = "MSExchangeKMS"
+KMS_DISPLAY = "Microsoft Exchange Key Management Server"
+# The lab's KMS startup password (exchlab fleet LAB_DEFAULTS: the example of KB Q184420).
+PASSWORD = "HZGYYHACWLQACTI"
+FROM_INVENTORY = "startup_password={{ kms_startup_password }}"
+
+
+def service(
+    lab: RunningLab,
+    pattern: str,
+    module_args: str,
+    env: dict[str, str],
+    tmp_path: Path,
+    *extra: str,
+) -> tuple[subprocess.CompletedProcess[str], dict[str, dict]]:
+    """`ansible PATTERN -m exchops.kms.exchange_service -a ARGS` with per-host JSON results
+    (conftest's `adhoc` runs exchange_facts only)."""
+    tree = tmp_path / f"tree-{len(list(tmp_path.glob('tree-*')))}"
+    tree.mkdir()
+    tree_env = dict(
+        env,
+        ANSIBLE_CALLBACKS_ENABLED="ansible.builtin.tree",
+        ANSIBLE_CALLBACK_TREE_DIR=str(tree),
+        ANSIBLE_LOAD_CALLBACK_PLUGINS="True",
+        ANSIBLE_DEPRECATION_WARNINGS="False",
+    )
+    command = ["ansible", "-i", str(lab.inventory), pattern, "-m", "exchops.kms.exchange_service"]
+    result = run_tool([*command, "-a", module_args, *extra], tree_env, tmp_path)
+    return result, tree_results(tree)
+
+
+def override(tmp_path: Path, host: str, **variables: object) -> list[str]:
+    """Inventory arguments that change some of one host's variables (a later -i wins)."""
+    extra = tmp_path / f"override-{host}-{len(list(tmp_path.glob('override-*')))}.yml"
+    extra.write_text(yaml.safe_dump({"all": {"hosts": {host: variables}}}), encoding="utf-8")
+    return ["-i", str(extra)]
+
+
+def kms_state(lab: RunningLab, host: str) -> str:
+    return lab.show(host)["services"][KMS]["state"]
+
+
+def host_state(lab: RunningLab, host: str) -> dict:
+    """What a task may change on a host (not the request counters)."""
+    shown = lab.show(host)
+    return {key: value for key, value in shown.items() if key != "requests"}
+
+
+@pytest.fixture(scope="module")
+def matched_lab(lab_factory) -> RunningLab:
+    return lab_factory("matched.yml")
+
+
+@pytest.fixture(scope="module")
+def kb_lab(lab_factory) -> RunningLab:
+    return lab_factory("q259906.yml")
+
+
+@pytest.fixture(scope="module")
+def faults_lab(lab_factory) -> RunningLab:
+    return lab_factory("service_faults.yml")
+
+
+# ---------------------------------------------------------------------------------------------
+# matched.yml: kms-old has KMS stopped (SP3 binaries), kms-new has it running
+
+
+def test_kms_starts_with_the_inventory_password_stays_up_and_a_second_run_changes_nothing(
+    matched_lab: RunningLab, ansible_env: dict[str, str], tmp_path: Path
+) -> None:
+    assert kms_state(matched_lab, "kms-old") == "stopped"
+    events_before = matched_lab.show("kms-old")["events"]
+
+    args = f"name={KMS} state=started {FROM_INVENTORY}"  # the default watch: 15 s
+    result, results = service(matched_lab, "kms-old", args, ansible_env, tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    started = results["kms-old"]
+    assert started["changed"] is True
+    assert (started["name"], started["previous_state"], started["state"]) == (
+        KMS,
+        "stopped",
+        "running",
+    )
+    assert started["events"] == []
+    assert started["dependencies_started"] == []
+    assert kms_state(matched_lab, "kms-old") == "running"
+    assert matched_lab.show("kms-old")["events"] == events_before
+    assert matched_lab.show("kms-old")["kms_database"]["intact"] is True
+
+    commands = matched_lab.show("kms-old")["requests"]["commands"]
+    result, results = service(matched_lab, "kms-old", args, ansible_env, tmp_path)
+    assert result.returncode == 0, result.stdout
+    assert results["kms-old"]["changed"] is False
+    assert results["kms-old"]["state"] == "running"
+    # Nothing run but the query: one command line (sc query + sc qc).
+    assert matched_lab.show("kms-old")["requests"]["commands"] - commands == 1
+
+
+def test_kms_stops_and_restarts_and_the_directory_takes_its_dependents_along(
+    matched_lab: RunningLab, ansible_env: dict[str, str], tmp_path: Path
+) -> None:
+    result, results = service(
+        matched_lab, "kms-new", f"name={KMS} state=stopped", ansible_env, tmp_path
+    )
+    assert result.returncode == 0, result.stdout
+    assert (results["kms-new"]["changed"], results["kms-new"]["state"]) == (True, "stopped")
+    assert results["kms-new"]["dependents_stopped"] == []
+    assert kms_state(matched_lab, "kms-new") == "stopped"
+
+    result, results = service(
+        matched_lab, "kms-new", f"name={KMS} state=stopped", ansible_env, tmp_path
+    )
+    assert results["kms-new"]["changed"] is False
+
+    restart = f"name={KMS} state=restarted watch=2 {FROM_INVENTORY}"
+    for previous in ("stopped", "running"):
+        result, results = service(matched_lab, "kms-new", restart, ansible_env, tmp_path)
+        assert result.returncode == 0, result.stdout
+        assert results["kms-new"]["changed"] is True
+        assert (results["kms-new"]["previous_state"], results["kms-new"]["state"]) == (
+            previous,
+            "running",
+        )
+        assert kms_state(matched_lab, "kms-new") == "running"
+
+    # Stopping the Directory stops KMS (it depends on MSExchangeDS, kms.md §1) ...
+    result, results = service(
+        matched_lab, "kms-new", "name=MSExchangeDS state=stopped", ansible_env, tmp_path
+    )
+    assert result.returncode == 0, result.stdout
+    assert KMS_DISPLAY in results["kms-new"]["dependents_stopped"]
+    assert "Microsoft Exchange Information Store" in results["kms-new"]["dependents_stopped"]
+    services = matched_lab.show("kms-new")["services"]
+    assert (services["MSExchangeDS"]["state"], services[KMS]["state"]) == ("stopped", "stopped")
+
+    # ... and starting KMS has the service manager start the Directory first.
+    result, results = service(
+        matched_lab,
+        "kms-new",
+        f"name={KMS} state=started watch=1 {FROM_INVENTORY}",
+        ansible_env,
+        tmp_path,
+    )
+    assert result.returncode == 0, result.stdout
+    assert results["kms-new"]["dependencies_started"] == ["MSExchangeDS"]
+    assert matched_lab.show("kms-new")["services"]["MSExchangeDS"]["state"] == "running"
+
+
+def test_check_mode_predicts_the_change_and_changes_nothing(
+    matched_lab: RunningLab, ansible_env: dict[str, str], tmp_path: Path
+) -> None:
+    stop = f"name={KMS} state=stopped"
+    result, results = service(
+        matched_lab,
+        "kms-new",
+        f"name={KMS} state=started watch=0 {FROM_INVENTORY}",
+        ansible_env,
+        tmp_path,
+    )
+    assert result.returncode == 0, result.stdout
+    before = host_state(matched_lab, "kms-new")
+    assert before["services"][KMS]["state"] == "running"
+
+    result, results = service(
+        matched_lab, "kms-new", stop, ansible_env, tmp_path, "--check", "--diff"
+    )
+    assert result.returncode == 0, result.stdout
+    assert results["kms-new"]["changed"] is True
+    assert (results["kms-new"]["previous_state"], results["kms-new"]["state"]) == (
+        "running",
+        "stopped",
+    )
+    # --diff prints the state before and after (the tree callback keeps no diff).
+    assert '-    "state": "running"' in result.stdout
+    assert '+    "state": "stopped"' in result.stdout
+    restart = f"name={KMS} state=restarted {FROM_INVENTORY}"
+    result, results = service(matched_lab, "kms-new", restart, ansible_env, tmp_path, "--check")
+    assert result.returncode == 0, result.stdout
+    assert results["kms-new"]["changed"] is True
+    assert host_state(matched_lab, "kms-new") == before
+
+
+def test_no_password_reaches_the_output_even_at_vvvv(
+    matched_lab: RunningLab, kb_lab: RunningLab, ansible_env: dict[str, str], tmp_path: Path
+) -> None:
+    runs = [
+        service(
+            matched_lab,
+            "kms-old",
+            f"name={KMS} state=restarted watch=1 {FROM_INVENTORY}",
+            ansible_env,
+            tmp_path,
+            "-vvvv",
+        ),
+        service(
+            kb_lab,
+            "kms-new",
+            f"name={KMS} state=started watch=1 {FROM_INVENTORY}",
+            ansible_env,
+            tmp_path,
+            "-vvvv",
+        ),
+    ]
+    assert runs[0][0].returncode == 0, runs[0][0].stdout
+    assert runs[1][0].returncode != 0  # event 5389: the failure path is covered too
+    for result, results in runs:
+        output = result.stdout + result.stderr + repr(results)
+        assert "sc start MSExchangeKMS ********" in output  # -vvvv shows the commands, masked
+        assert PASSWORD not in output
+        assert "Lab-Passw0rd!" not in output  # nor the WinRM account's password
+
+
+# ---------------------------------------------------------------------------------------------
+# q259906.yml: kms-new has RTM Kmserver.exe under a database last run by SP3
+
+
+def test_the_kb_target_fails_naming_event_5389_its_meaning_and_the_fix(
+    kb_lab: RunningLab, ansible_env: dict[str, str], tmp_path: Path
+) -> None:
+    database = kb_lab.show("kms-new")["kms_database"]
+    args = f"name={KMS} state=started watch=2 {FROM_INVENTORY}"
+    result, results = service(kb_lab, "kms-new", args, ansible_env, tmp_path)
+    assert result.returncode != 0
+    failed = results["kms-new"]
+    message = failed["msg"]
+    assert message.startswith("kms-new: MSExchangeKMS started but was STOPPED again")
+    assert "event 5389" in message and "KB Q259906" in message
+    assert "reapply the Exchange service pack" in message
+    assert "exchops.kms.remediate_kms_move" in message
+    assert [(event["id"], event["source"]) for event in failed["events"]] == [(5389, KMS)]
+    assert failed["state"] == "stopped"
+    # The fleet's old 5389 is not among the new events: only records after the start count.
+    assert failed["events"][0]["record"] > min(
+        event["record"] for event in kb_lab.show("kms-new")["events"]
+    )
+    assert kms_state(kb_lab, "kms-new") == "stopped"
+    assert kb_lab.show("kms-new")["kms_database"] == database  # intact, stamp unchanged
+
+
+def test_a_wrong_startup_password_fails_naming_event_5057(
+    kb_lab: RunningLab, ansible_env: dict[str, str], tmp_path: Path
+) -> None:
+    wrong = override(tmp_path, "kms-old", kms_startup_password="NOTTHEPASSWORD")
+    args = f"name={KMS} state=restarted watch=1 {FROM_INVENTORY}"
+    result, results = service(kb_lab, "kms-old", args, ansible_env, tmp_path, *wrong)
+    assert result.returncode != 0
+    message = results["kms-old"]["msg"]
+    assert "event 5057" in message and "startup password was wrong or missing" in message
+    assert "Check kms_startup_password" in message
+    assert "NOTTHEPASSWORD" not in result.stdout + result.stderr + repr(results)
+    assert kms_state(kb_lab, "kms-old") == "stopped"
+    assert kb_lab.show("kms-old")["kms_database"]["intact"] is True
+
+    # The lab's fault: KMS refuses even the right password.
+    kb_lab.fault("kms-old", "wrong_kms_password=true")
+    try:
+        result, results = service(kb_lab, "kms-old", args, ansible_env, tmp_path)
+    finally:
+        kb_lab.fault("kms-old", "wrong_kms_password=false")
+    assert result.returncode != 0
+    assert "event 5057" in results["kms-old"]["msg"]
+
+    result, results = service(kb_lab, "kms-old", args, ansible_env, tmp_path)
+    assert result.returncode == 0, result.stdout
+    assert kms_state(kb_lab, "kms-old") == "running"
+
+
+def test_starting_kms_without_a_password_is_refused_before_anything_is_sent(
+    kb_lab: RunningLab, ansible_env: dict[str, str], tmp_path: Path
+) -> None:
+    before = kb_lab.show("kms-new")
+    result, results = service(kb_lab, "kms-new", f"name={KMS} state=started", ansible_env, tmp_path)
+    assert result.returncode != 0
+    assert results["kms-new"]["changed"] is False
+    assert results["kms-new"]["msg"] == (
+        "kms-new: state=started for MSExchangeKMS needs startup_password: KMS decrypts the KM "
+        "database with it, and without it exits with event 5057 (KB Q184420). Set "
+        "startup_password (for example to the vaulted variable kms_startup_password). Nothing "
+        "was changed."
+    )
+    after = kb_lab.show("kms-new")
+    assert after["requests"] == before["requests"]  # not even a connection
+    assert after["services"] == before["services"]
+
+
+def test_a_service_that_does_not_exist_fails_with_nothing_changed(
+    kb_lab: RunningLab, ansible_env: dict[str, str], tmp_path: Path
+) -> None:
+    result, results = service(
+        kb_lab, "kms-new", "name=MSExchangeXYZ state=stopped", ansible_env, tmp_path
+    )
+    assert result.returncode != 0
+    assert results["kms-new"]["msg"].startswith("kms-new: there is no service named MSExchangeXYZ")
+    assert results["kms-new"]["msg"].endswith("Nothing was changed.")
+
+
+def test_a_slow_start_is_polled_until_kms_runs(
+    kb_lab: RunningLab, ansible_env: dict[str, str], tmp_path: Path
+) -> None:
+    stopped = service(kb_lab, "kms-old", f"name={KMS} state=stopped", ansible_env, tmp_path)[0]
+    assert stopped.returncode == 0, stopped.stdout
+    kb_lab.fault("kms-old", "pending_polls=3")
+    try:
+        args = f"name={KMS} state=started watch=1 {FROM_INVENTORY}"
+        result, results = service(kb_lab, "kms-old", args, ansible_env, tmp_path, "-vv")
+    finally:
+        kb_lab.fault("kms-old", "pending_polls=0")
+    assert result.returncode == 0, result.stdout
+    assert results["kms-old"]["state"] == "running"
+    assert "MSExchangeKMS is start_pending" in result.stdout  # the -vv progress lines
+
+
+# ---------------------------------------------------------------------------------------------
+# service_faults.yml
+
+
+def test_a_stop_that_hangs_fails_naming_stop_pending(
+    faults_lab: RunningLab, ansible_env: dict[str, str], tmp_path: Path
+) -> None:
+    result, results = service(
+        faults_lab, "kms-hangs", f"name={KMS} state=stopped timeout=4", ansible_env, tmp_path
+    )
+    assert result.returncode != 0
+    failed = results["kms-hangs"]
+    assert failed["msg"].startswith(
+        "kms-hangs: MSExchangeKMS is still STOP_PENDING 4 s after net stop MSExchangeKMS /y "
+        "(timeout 4 s)"
+    )
+    assert "offline backup of the KM database" in failed["msg"]
+    assert (failed["changed"], failed["state"]) == (True, "stop_pending")
+    assert kms_state(faults_lab, "kms-hangs") == "stop_pending"
+    assert faults_lab.show("kms-hangs")["kms_database"]["intact"] is True
+
+
+def test_without_wmic_kms_is_watched_by_state_alone_with_a_warning(
+    faults_lab: RunningLab, ansible_env: dict[str, str], tmp_path: Path
+) -> None:
+    args = f"name={KMS} state=started watch=2 {FROM_INVENTORY}"
+    result, results = service(faults_lab, "kms-win2000", args, ansible_env, tmp_path)
+    assert result.returncode == 0, result.stdout
+    assert results["kms-win2000"]["state"] == "running"
+    assert results["kms-win2000"]["events"] == []
+    assert "'wmic' is not available on this host" in result.stdout + result.stderr
+    assert kms_state(faults_lab, "kms-win2000") == "running"

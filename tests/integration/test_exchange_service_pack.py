@@ -1,0 +1,270 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""exchops.kms.exchange_service_pack with the real `ansible` command against the lab.
+
+The KB fleet (q259906.yml): kms-new runs 5.5 SP3 with Kmserver.exe from the 5.5 CD (RTM) and has
+the SP3 kit at kms_remediate_sp_media. The tests run in file order on one lab: check mode, a
+refused wrong build, the run, and the second run. tests/lab/fleets/sp_faults.yml holds the hard
+cases, one host each.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import RunningLab, run_tool, tree_results
+
+SP3 = r"D:\EXCH55SP3\ENG\SERVER\SETUP\I386"
+SP2 = r"D:\EXCH55SP2\ENG\SERVER\SETUP\I386"
+FAILED_COPY_ID = 0xC0070020  # the lab's update.exe failing half-way (KB-style "ID no")
+
+
+@pytest.fixture(scope="module")
+def kb_lab(lab_factory) -> RunningLab:
+    return lab_factory("q259906.yml")
+
+
+@pytest.fixture(scope="module")
+def faults_lab(lab_factory) -> RunningLab:
+    return lab_factory("sp_faults.yml")
+
+
+def service_pack(
+    lab: RunningLab,
+    pattern: str,
+    module_args: str,
+    env: dict[str, str],
+    tmp_path: Path,
+    *extra: str,
+) -> tuple[Any, dict[str, dict]]:
+    """`ansible PATTERN -m exchops.kms.exchange_service_pack -a ARGS` with per-host JSON results."""
+    tree = tmp_path / f"tree-{len(list(tmp_path.iterdir()))}"
+    tree.mkdir()
+    tree_env = dict(
+        env,
+        ANSIBLE_CALLBACKS_ENABLED="ansible.builtin.tree",
+        ANSIBLE_CALLBACK_TREE_DIR=str(tree),
+        ANSIBLE_LOAD_CALLBACK_PLUGINS="True",
+        ANSIBLE_DEPRECATION_WARNINGS="False",
+    )
+    command = [
+        "ansible",
+        "-i",
+        str(lab.inventory),
+        pattern,
+        "-m",
+        "exchops.kms.exchange_service_pack",
+    ]
+    result = run_tool([*command, "-a", module_args, *extra], tree_env, tmp_path)
+    return result, tree_results(tree)
+
+
+def without_requests(shown: dict) -> dict:
+    """A host's `exchlab show` without its request counters (reads count requests too)."""
+    return {key: value for key, value in shown.items() if key != "requests"}
+
+
+def test_check_mode_reads_everything_changes_nothing_and_diffs_the_builds(
+    kb_lab: RunningLab, ansible_env: dict[str, str], tmp_path: Path
+) -> None:
+    before = without_requests(kb_lab.show("kms-new"))
+    result, results = service_pack(
+        kb_lab,
+        "kms-new",
+        "media={{ kms_remediate_sp_media }} build=5.5.2650",
+        ansible_env,
+        tmp_path,
+        "--check",
+        "--diff",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    target = results["kms-new"]
+    assert (target["changed"], target["outcome"], target["exit_code"]) == (True, "not_run", None)
+    assert (target["build_before"], target["kms_binary_before"]) == ("5.5.2650.0", "5.5.1960.8")
+    assert target["media_build"] == "5.5.2650.0"
+    assert "-Kmserver.exe: 5.5.1960.8 (5.5 RTM)" in result.stdout
+    assert "+Kmserver.exe: 5.5.2650 (5.5 SP3)" in result.stdout
+    assert " Exchange build: 5.5.2650 (5.5 SP3)" in result.stdout
+    assert without_requests(kb_lab.show("kms-new")) == before
+
+
+def test_media_of_another_build_than_asked_is_refused_with_nothing_changed(
+    kb_lab: RunningLab, ansible_env: dict[str, str], tmp_path: Path
+) -> None:
+    before = without_requests(kb_lab.show("kms-new"))
+    result, results = service_pack(
+        kb_lab, "kms-new", f"media={SP3} build=5.5.2653", ansible_env, tmp_path
+    )
+    assert result.returncode != 0
+    target = results["kms-new"]
+    assert target["outcome"] == "refused" and target["changed"] is False
+    assert target["msg"].startswith(
+        f"kms-new: the media at {SP3} holds update.exe 5.5.2650 (5.5 SP3) but build asks for 5.5.2653 (5.5 SP4)."
+    )
+    assert target["msg"].endswith("Nothing was changed.")
+    assert without_requests(kb_lab.show("kms-new")) == before
+
+
+def test_the_kb_target_gets_sp3_with_its_km_database_untouched_and_start_types_set_back(
+    kb_lab: RunningLab, ansible_env: dict[str, str], tmp_path: Path
+) -> None:
+    database = kb_lab.show("kms-new")["kms_database"]
+    # Exchange Setup is known to change other services' start types (issue 6): let this run of
+    # update.exe leave the Information Store on manual.
+    kb_lab.fault("kms-new", "sp_start_types={MSExchangeIS: manual}")
+    result, results = service_pack(
+        kb_lab,
+        "kms-new",
+        "media={{ kms_remediate_sp_media }} build=5.5.2650",
+        ansible_env,
+        tmp_path,
+        "--diff",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    target = results["kms-new"]
+    assert (target["outcome"], target["changed"], target["exit_code"]) == ("ok", True, 0)
+    assert target["kms_binary_after"].startswith("5.5.2650.")
+    assert target["build_after"] == "5.5.2650.0"
+    assert target["setup_log_tail"][-1].endswith("Setup completed successfully.")
+    assert target["start_types_restored"] == {
+        "MSExchangeIS": {"before": "auto", "after_setup": "manual", "restored": True}
+    }
+    assert "Start MSExchangeKMS with its startup password" in target["remedy"]
+    assert f"kms-new: starting update.exe from {SP3} to install 5.5.2650 (5.5 SP3)" in result.stdout
+    assert "+Kmserver.exe: 5.5.2650.12 (5.5 SP3)" in result.stdout
+
+    shown = kb_lab.show("kms-new")
+    exchange = shown["exchange"]
+    assert (exchange["build"], exchange["service_pack"]) == ("5.5.2650", 3)
+    assert exchange["kms_binary_build"].startswith("5.5.2650.")
+    assert exchange["binaries"]["KMSMSG.DLL"] == exchange["kms_binary_build"]
+    assert [run["outcome"] for run in exchange["updates"]] == ["succeeded"]
+    assert shown["kms_database"] == database and database["intact"] is True
+    assert shown["services"]["MSExchangeIS"]["start_mode"] == "auto"
+
+
+def test_a_second_run_finds_sp3_in_place_and_runs_nothing(
+    kb_lab: RunningLab, ansible_env: dict[str, str], tmp_path: Path
+) -> None:
+    result, results = service_pack(
+        kb_lab,
+        "kms-new",
+        "media={{ kms_remediate_sp_media }} build=5.5.2650",
+        ansible_env,
+        tmp_path,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    target = results["kms-new"]
+    assert (target["changed"], target["outcome"], target["exit_code"]) == (False, "ok", None)
+    assert target["remedy"].startswith(
+        "None: Exchange and Kmserver.exe are already on 5.5.2650 (5.5 SP3)"
+    )
+    assert len(kb_lab.show("kms-new")["exchange"]["updates"]) == 1
+
+
+def test_media_older_than_the_server_is_refused_as_a_downgrade(
+    faults_lab: RunningLab, ansible_env: dict[str, str], tmp_path: Path
+) -> None:
+    before = without_requests(faults_lab.show("sp-downgrade"))
+    result, results = service_pack(
+        faults_lab, "sp-downgrade", f"media={SP2}", ansible_env, tmp_path
+    )
+    assert result.returncode != 0
+    host = results["sp-downgrade"]
+    assert (host["outcome"], host["changed"], host["media_build"]) == (
+        "refused",
+        False,
+        "5.5.2448.0",
+    )
+    assert (
+        "installs 5.5.2448 (5.5 SP2) but Exchange is already 5.5.2650 (5.5 SP3): update.exe would "
+        "downgrade the server" in host["msg"]
+    )
+    assert host["msg"].endswith("Use the media of 5.5 SP3 or later. Nothing was changed.")
+    assert without_requests(faults_lab.show("sp-downgrade")) == before
+
+
+def test_a_failing_installer_ends_failed_with_the_log_tail_a_remedy_and_the_km_database_intact(
+    faults_lab: RunningLab, ansible_env: dict[str, str], tmp_path: Path
+) -> None:
+    database = faults_lab.show("sp-fails")["kms_database"]
+    result, results = service_pack(
+        faults_lab, "sp-fails", f"media={SP3} build=5.5.2650", ansible_env, tmp_path
+    )
+    assert result.returncode != 0
+    host = results["sp-fails"]
+    assert (host["outcome"], host["changed"], host["exit_code"]) == ("failed", True, FAILED_COPY_ID)
+    assert (
+        "Setup failed." in host["setup_log_tail"][-1]
+        and "ID no: 0xc0070020" in host["setup_log_tail"][-1]
+    )
+    assert host["setup_log_tail"][0] == "++++ Microsoft Exchange Setup initialized ++++"
+    assert (
+        "fix the cause" in host["remedy"] and "The KM database was not touched." in host["remedy"]
+    )
+    assert host["msg"].startswith(f"sp-fails: update.exe from {SP3} ended with outcome failed:")
+    assert "exit code 0xC0070020" in host["msg"]
+    assert host["kms_binary_after"] == "5.5.1960.8"
+    shown = faults_lab.show("sp-fails")
+    assert shown["kms_database"] == database and database["intact"] is True
+    assert len(shown["exchange"]["updates"]) == 1
+
+
+def test_a_connection_lost_mid_install_is_survived_by_polling_and_update_exe_runs_once(
+    faults_lab: RunningLab, ansible_env: dict[str, str], tmp_path: Path
+) -> None:
+    # sp-lost answers each request 1.1 s late; with these timeouts only the Receive that waits
+    # for the 5 s update.exe misses ansible_winrm_read_timeout_sec, which loses its connection.
+    quick = [
+        "-e",
+        "ansible_winrm_operation_timeout_sec=1",
+        "-e",
+        "ansible_winrm_read_timeout_sec=2",
+    ]
+    result, results = service_pack(
+        faults_lab,
+        "sp-lost",
+        f"media={SP3} build=5.5.2650 poll_interval=30 progress_interval=2",
+        ansible_env,
+        tmp_path,
+        *quick,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    host = results["sp-lost"]
+    assert (host["outcome"], host["changed"], host["exit_code"]) == ("ok", True, None)
+    assert host["kms_binary_after"].startswith("5.5.2650.")
+    assert "sp-lost: lost the connection to update.exe" in result.stdout
+    assert "update.exe is not started again" in result.stdout
+    shown = faults_lab.show("sp-lost")
+    assert [run["outcome"] for run in shown["exchange"]["updates"]] == ["succeeded"]
+    assert shown["exchange"]["kms_binary_build"].startswith("5.5.2650.")
+    assert shown["kms_database"]["intact"] is True
+
+
+def test_a_connection_dropped_before_anything_ran_is_unreachable_with_nothing_run(
+    faults_lab: RunningLab, ansible_env: dict[str, str], tmp_path: Path
+) -> None:
+    result, results = service_pack(faults_lab, "sp-drop", f"media={SP3}", ansible_env, tmp_path)
+    assert result.returncode != 0
+    host = results["sp-drop"]
+    assert host["unreachable"] is True and host["changed"] is False
+    assert "the host closed the connection while reading command output" in host["msg"]
+    assert faults_lab.show("sp-drop")["exchange"]["updates"] == []
+
+
+def test_a_startup_password_in_image_path_is_refused_without_ever_being_shown(
+    faults_lab: RunningLab, ansible_env: dict[str, str], tmp_path: Path
+) -> None:
+    result, results = service_pack(
+        faults_lab, "sp-imagepath", f"media={SP3} build=5.5.2650", ansible_env, tmp_path, "-vvvv"
+    )
+    assert result.returncode != 0
+    host = results["sp-imagepath"]
+    assert (host["outcome"], host["changed"]) == ("refused", False)
+    assert r"(C:\Exchsrvr\Bin\Kmserver.exe ********)" in host["msg"]
+    assert "KB Q235418" in host["msg"] and host["msg"].endswith("Nothing was changed.")
+    # The lab's KMS startup password (KB Q184420's example) and the account password.
+    for secret in ("HZGYYHACWLQACTI", "Lab-Passw0rd!"):
+        assert secret not in result.stdout + result.stderr
+    assert faults_lab.show("sp-imagepath")["exchange"]["updates"] == []

@@ -1,0 +1,306 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""exchops.kms.kms_backup with the real `ansible` command against the lab.
+
+Each test reads the host back with `exchlab show`: the backup folder (`backups`, with
+`matches_database` computed by the lab from its own files), the KM database (`intact`), the
+state of MSExchangeKMS and the event log.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from conftest import RunningLab, run_tool, tree_results
+from exchlab.layout import StateLayout
+from exchlab.state import HostState
+
+KMSDATA = "C:\\EXCHSRVR\\KMSDATA"
+STARTUP_PASSWORD = "HZGYYHACWLQACTI"  # the lab's kms_startup_password (KB Q184420's example)
+ACCOUNT_PASSWORD = "Lab-Passw0rd!"  # the lab's ansible_password
+WITH_PASSWORD = "startup_password={{ kms_startup_password }}"
+
+
+@pytest.fixture(scope="module")
+def kb_lab(lab_factory) -> RunningLab:
+    return lab_factory("q259906.yml")
+
+
+@pytest.fixture(scope="module")
+def faults_lab(lab_factory) -> RunningLab:
+    return lab_factory("backup_faults.yml")
+
+
+def backup(
+    lab: RunningLab,
+    host: str,
+    module_args: str,
+    env: dict[str, str],
+    tmp_path: Path,
+    *extra: str,
+) -> tuple[subprocess.CompletedProcess[str], dict]:
+    """`ansible HOST -m exchops.kms.kms_backup -a ARGS` and the host's result (tree callback)."""
+    tree = tmp_path / f"tree-{len(list(tmp_path.iterdir()))}"
+    tree.mkdir()
+    tree_env = dict(
+        env,
+        ANSIBLE_CALLBACKS_ENABLED="ansible.builtin.tree",
+        ANSIBLE_CALLBACK_TREE_DIR=str(tree),
+        ANSIBLE_LOAD_CALLBACK_PLUGINS="True",
+        ANSIBLE_DEPRECATION_WARNINGS="False",
+    )
+    command = ["ansible", "-i", str(lab.inventory), host, "-m", "exchops.kms.kms_backup"]
+    if module_args:
+        command += ["-a", module_args]
+    result = run_tool([*command, *extra], tree_env, tmp_path)
+    return result, tree_results(tree)[host]
+
+
+def without_counters(shown: dict) -> dict:
+    return {key: value for key, value in shown.items() if key != "requests"}
+
+
+def live_sha256(lab: RunningLab, host: str) -> dict[str, str]:
+    """The SHA256 of each file of the host's KM database, computed by the lab from its own state
+    (not through any command the plugin runs)."""
+    state = HostState.load(StateLayout(lab.state).host_file(host))
+    assert state.kms_database is not None
+    prefix = len(state.kms_database.path) + 1
+    return {entry.path[prefix:]: entry.sha256() for entry in state.kms_database_files()}
+
+
+def assert_no_secret(text: str) -> None:
+    assert STARTUP_PASSWORD not in text
+    assert ACCOUNT_PASSWORD not in text
+
+
+def test_the_kb_target_with_kms_stopped_is_copied_and_verified_by_sha256(
+    kb_lab: RunningLab, ansible_env: dict[str, str], tmp_path: Path
+) -> None:
+    before = kb_lab.show("kms-new")
+    result, answer = backup(kb_lab, "kms-new", "", ansible_env, tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+    assert answer["changed"] is True
+    assert answer["database_path"] == KMSDATA
+    assert answer["backup_path"].startswith(KMSDATA + ".backup-")
+    assert len(answer["backup_path"]) == len(KMSDATA + ".backup-YYYYMMDD-HHMMSS")
+    assert (answer["kms_state_before"], answer["kms_state_after"]) == ("stopped", "stopped")
+    assert answer["kms_stop_required"] is False
+    assert answer["verification"] == "sha256"
+    assert (answer["files"], answer["bytes"]) == (3, 3162112)
+    manifest = {entry["name"]: entry for entry in answer["manifest"]}
+    assert sorted(manifest) == ["Kmsmdb.edb", "edb.chk", "edb.log"]
+    assert {name: entry["sha256"] for name, entry in manifest.items()} == live_sha256(
+        kb_lab, "kms-new"
+    )
+    assert sum(entry["size"] for entry in manifest.values()) == answer["bytes"]
+
+    after = kb_lab.show("kms-new")
+    assert after["backups"] == [
+        {"path": answer["backup_path"], "files": 3, "bytes": 3162112, "matches_database": True}
+    ]
+    assert after["kms_database"] == before["kms_database"]
+    assert after["kms_database"]["intact"] is True
+    assert after["services"] == before["services"]
+    assert after["events"] == before["events"]
+
+
+def test_the_kb_source_with_kms_running_is_stopped_copied_and_started_again(
+    kb_lab: RunningLab, ansible_env: dict[str, str], tmp_path: Path
+) -> None:
+    before = kb_lab.show("kms-old")
+    assert before["services"]["MSExchangeKMS"]["state"] == "running"
+    result, answer = backup(kb_lab, "kms-old", WITH_PASSWORD, ansible_env, tmp_path, "-vvvv")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+    assert answer["kms_stop_required"] is True
+    assert (answer["kms_state_before"], answer["kms_state_after"]) == ("running", "running")
+    assert {entry["name"]: entry["sha256"] for entry in answer["manifest"]} == live_sha256(
+        kb_lab, "kms-old"
+    )
+    after = kb_lab.show("kms-old")
+    assert after["services"]["MSExchangeKMS"]["state"] == "running"
+    assert after["services"]["MSExchangeKMS"]["pid"] != before["services"]["MSExchangeKMS"]["pid"]
+    assert [backup["path"] for backup in after["backups"] if backup["matches_database"]] == [
+        answer["backup_path"]
+    ]
+    assert after["kms_database"]["intact"] is True
+    assert after["events"] == before["events"]  # no 5057 / 5058 / 5389 from the restart
+    # -vvvv shows every command line, the sc start one masked.
+    output = result.stdout + result.stderr
+    assert 'sc start MSExchangeKMS "********"' in output
+    assert_no_secret(output)
+    assert_no_secret(str(answer))
+
+
+def test_check_mode_reports_the_plan_and_changes_nothing_on_the_host(
+    faults_lab: RunningLab, ansible_env: dict[str, str], tmp_path: Path
+) -> None:
+    before = faults_lab.show("kms-readonly")
+    result, answer = backup(
+        faults_lab, "kms-readonly", WITH_PASSWORD, ansible_env, tmp_path, "--check"
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+    assert answer["changed"] is True
+    assert answer["kms_stop_required"] is True
+    assert [entry["name"] for entry in answer["manifest"]] == ["edb.chk", "edb.log", "Kmsmdb.edb"]
+    assert "sha256" not in answer["manifest"][0]
+    assert answer["msg"].startswith("Would stop MSExchangeKMS, copy 3 files, 3162112 bytes")
+    after = faults_lab.show("kms-readonly")
+    assert without_counters(after) == without_counters(before)
+    assert after["requests"]["commands"] > before["requests"]["commands"]  # it did read
+
+
+def test_an_existing_destination_is_refused_before_anything_changes(
+    faults_lab: RunningLab, ansible_env: dict[str, str], tmp_path: Path
+) -> None:
+    before = faults_lab.show("kms-readonly")
+    result, answer = backup(
+        faults_lab,
+        "kms-readonly",
+        f"{WITH_PASSWORD} destination=C:\\EXCHSRVR\\BIN",
+        ansible_env,
+        tmp_path,
+    )
+    assert result.returncode != 0
+    assert answer["changed"] is False
+    assert answer["msg"].startswith("kms-readonly: destination C:\\EXCHSRVR\\BIN already exists.")
+    assert answer["msg"].endswith("Nothing was changed.")
+    assert without_counters(faults_lab.show("kms-readonly")) == without_counters(before)
+
+
+def test_running_kms_without_a_startup_password_is_refused_before_anything_changes(
+    faults_lab: RunningLab, ansible_env: dict[str, str], tmp_path: Path
+) -> None:
+    before = faults_lab.show("kms-readonly")
+    result, answer = backup(faults_lab, "kms-readonly", "", ansible_env, tmp_path)
+    assert result.returncode != 0
+    assert answer["changed"] is False
+    assert "MSExchangeKMS is running and startup_password is not set" in answer["msg"]
+    assert answer["msg"].endswith("Nothing was changed.")
+    after = faults_lab.show("kms-readonly")
+    assert without_counters(after) == without_counters(before)
+    assert after["services"]["MSExchangeKMS"]["state"] == "running"
+
+
+def test_a_full_disk_is_refused_before_kms_is_stopped(
+    faults_lab: RunningLab, ansible_env: dict[str, str], tmp_path: Path
+) -> None:
+    faults_lab.fault("kms-full-early", "disk_full=true")
+    try:
+        before = faults_lab.show("kms-full-early")
+        result, answer = backup(faults_lab, "kms-full-early", WITH_PASSWORD, ansible_env, tmp_path)
+        after = faults_lab.show("kms-full-early")
+    finally:
+        faults_lab.fault("kms-full-early", "disk_full=false")
+    assert result.returncode != 0
+    assert answer["changed"] is False
+    assert "kms-full-early: drive C: has 10240 bytes free, but the copy needs 3162112 bytes" in (
+        answer["msg"]
+    )
+    assert answer["msg"].endswith("Nothing was changed.")
+    assert without_counters(after) == without_counters(before)
+    assert after["services"]["MSExchangeKMS"]["state"] == "running"
+
+
+class FaultWhenKmsStops(threading.Thread):
+    """Fills the disk once MSExchangeKMS has stopped: after the plugin's last look at the free
+    space and before xcopy runs. The lab's `dir` reports free space truthfully, so a disk that
+    fills during the backup is the only way to make xcopy fail half-way; latency on every WinRM
+    request gives the thread its window."""
+
+    def __init__(self, lab: RunningLab, host: str, *settings: str) -> None:
+        super().__init__(daemon=True)
+        self.lab, self.host, self.settings = lab, host, settings
+        self.done = threading.Event()
+        self.stop_watching = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop_watching.is_set():
+            if self.lab.show(self.host)["services"]["MSExchangeKMS"]["state"] == "stopped":
+                self.lab.fault(self.host, *self.settings, "latency_ms=0")
+                self.done.set()
+                return
+            time.sleep(0.05)
+
+
+def test_a_disk_that_fills_during_the_copy_fails_naming_the_partial_copy_and_restarts_kms(
+    faults_lab: RunningLab, ansible_env: dict[str, str], tmp_path: Path
+) -> None:
+    host = "kms-full-late"
+    before = faults_lab.show(host)
+    # Room for edb.chk and edb.log (1056768 bytes), not for Kmsmdb.edb.
+    watcher = FaultWhenKmsStops(faults_lab, host, "disk_full=true", "disk_full_free_bytes=1100000")
+    faults_lab.fault(host, "latency_ms=1000")
+    watcher.start()
+    try:
+        result, answer = backup(faults_lab, host, WITH_PASSWORD, ansible_env, tmp_path)
+    finally:
+        watcher.stop_watching.set()
+        watcher.join(timeout=10)
+        faults_lab.fault(host, "disk_full=false", "latency_ms=0")
+    assert watcher.done.is_set(), "the disk was never filled: KMS was not seen stopped"
+    assert result.returncode != 0
+    message = answer["msg"]
+    assert_no_secret(message)
+    path = answer["backup_path"]
+    assert path.startswith(KMSDATA + ".backup-")
+    assert message.startswith(
+        f"{host}: xcopy could not copy {KMSDATA} to {path}: Insufficient disk space (exit code 4"
+    )
+    assert "it copied 2 of 3 files" in message
+    assert (
+        f"The partial copy is in {path} (2 of 3 files, 1056768 of 3162112 bytes): it is NOT a "
+        "usable backup" in message
+    )
+    assert f"The KM database in {KMSDATA} was only read and still holds its 3 files" in message
+    assert message.endswith("MSExchangeKMS was RUNNING before the backup and is RUNNING again.")
+    assert answer["changed"] is True
+    assert (answer["kms_state_before"], answer["kms_state_after"]) == ("running", "running")
+
+    after = faults_lab.show(host)
+    assert after["kms_database"]["intact"] is True
+    assert after["kms_database"] == before["kms_database"]
+    assert after["services"]["MSExchangeKMS"]["state"] == "running"
+    assert after["backups"] == []  # the partial copy has no Kmsmdb.edb
+    assert after["events"] == before["events"]
+
+
+def test_a_refused_startup_password_leaves_a_verified_backup_and_says_kms_is_stopped(
+    faults_lab: RunningLab, ansible_env: dict[str, str], tmp_path: Path
+) -> None:
+    faults_lab.fault("kms-badpw", "wrong_kms_password=true")
+    try:
+        result, answer = backup(faults_lab, "kms-badpw", WITH_PASSWORD, ansible_env, tmp_path)
+    finally:
+        faults_lab.fault("kms-badpw", "wrong_kms_password=false")
+    assert result.returncode != 0
+    message = answer["msg"]
+    assert_no_secret(message + str(answer))
+    assert f"kms-badpw: the backup in {answer['backup_path']} is complete and verified" in message
+    assert "Win32 error 2140: the startup password was not accepted (event 5057" in message
+    assert (answer["kms_state_before"], answer["kms_state_after"]) == ("running", "stopped")
+    assert len(answer["manifest"]) == 3
+    after = faults_lab.show("kms-badpw")
+    assert after["services"]["MSExchangeKMS"]["state"] == "stopped"
+    assert after["kms_database"]["intact"] is True
+    assert [b["path"] for b in after["backups"] if b["matches_database"]] == [answer["backup_path"]]
+    assert 5057 in [event["id"] for event in after["events"]]
+
+
+def test_a_windows_2000_host_without_certutil_is_verified_by_sizes_with_a_warning(
+    faults_lab: RunningLab, ansible_env: dict[str, str], tmp_path: Path
+) -> None:
+    result, answer = backup(faults_lab, "kms-win2000", "", ansible_env, tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert answer["verification"] == "sizes"
+    assert all(entry["sha256"] is None for entry in answer["manifest"])
+    # Ansible shows warnings and drops them from the stored result.
+    assert "kms-win2000: 'certutil' is not available on this host" in result.stdout + result.stderr
+    after = faults_lab.show("kms-win2000")
+    assert [b["matches_database"] for b in after["backups"]] == [True]

@@ -1,0 +1,821 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Planning, verification and the step sequence of kms_backup (plugins/plugin_utils/_kmsbackup.py).
+
+Host answers are Windows output in the layouts of windows-output.md (E5 `sc query`, E14 `dir`,
+§2.3 sc failures) and the lab's certutil / xcopy text, framed by `_probe` section markers as cmd
+prints them. A scripted host replays them for the paths the lab cannot reach (a service stuck
+in STOP_PENDING, a connection lost mid-copy, a copy whose bytes differ).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import pytest
+import yaml
+
+from ansible_collections.exchops.kms.plugins.modules import kms_backup as stub
+from ansible_collections.exchops.kms.plugins.plugin_utils._kmsbackup import (
+    EMPTY_SHA256,
+    FREE_SPACE_MARGIN_MIN,
+    BackupFailed,
+    BackupRefused,
+    FileItem,
+    KmsBackup,
+    ManifestEntry,
+    Outcome,
+    Plan,
+    Survey,
+    TreeReading,
+    VerificationFailed,
+    batch,
+    check_destination,
+    check_host_path,
+    check_startup_password,
+    copy_line,
+    default_destination,
+    make_plan,
+    margin_bytes,
+    outcome_result,
+    plan_result,
+    read_survey,
+    start_failure_meaning,
+    survey_sections,
+    tree_reading,
+    verify_copy,
+)
+from ansible_collections.exchops.kms.plugins.plugin_utils._probe import split_sections
+from ansible_collections.exchops.kms.plugins.plugin_utils._winout import (
+    ParseError,
+    ServiceStatus,
+    parse_dir_tree,
+)
+from ansible_collections.exchops.kms.plugins.plugin_utils._winrs import (
+    CommandOutput,
+    WinrsUnreachable,
+)
+
+KMSDATA = "C:\\EXCHSRVR\\KMSDATA"
+DEST = "C:\\EXCHSRVR\\KMSDATA.backup-20240131-221500"
+PASSWORD = "HZGYYHACWLQACTI"  # the example KM Server startup password of KB Q184420
+FILES = (FileItem("edb.chk", 8192), FileItem("edb.log", 1048576), FileItem("Kmsmdb.edb", 2105344))
+HASHES = {
+    "edb.chk": "fbefe80c275d59cccb0530c67514bc8980a19622f45919a0922c3aedeaca1f78",
+    "edb.log": "b865afe5d878e2bc047b74140ba546278181f26a4c7ffc0b6ceccf11b56ae522",
+    "Kmsmdb.edb": "76282cacd87dcbd492b3cdf8f9b91c6f39a7a72050b451d1980c83bbe2f97d50",
+}
+FREE = 1_234_567_890
+
+
+def survey(**changes: object) -> Survey:
+    values: dict[str, object] = {
+        "kms_state": "stopped",
+        "source": TreeReading(FILES, ()),
+        "source_is_file": False,
+        "destination_exists": False,
+        "drive_found": True,
+        "free_bytes": FREE,
+    }
+    values.update(changes)
+    return Survey(**values)  # type: ignore[arg-type]
+
+
+def plan(**changes: object) -> Plan:
+    values: dict[str, object] = {
+        "database_path": KMSDATA,
+        "destination": DEST,
+        "files": FILES,
+        "folders": (),
+        "free_bytes": FREE,
+        "kms_state": "stopped",
+    }
+    values.update(changes)
+    return Plan(**values)  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------------------------------------
+# Options
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("C:\\EXCHSRVR\\KMSDATA", "C:\\EXCHSRVR\\KMSDATA"),
+        ("c:\\exchsrvr\\kmsdata\\", "C:\\exchsrvr\\kmsdata"),
+        ("  D:\\KMS backups\\before SP4  ", "D:\\KMS backups\\before SP4"),
+        (
+            "C:\\Program Files (x86)\\Exchsrvr\\KMSDATA",
+            "C:\\Program Files (x86)\\Exchsrvr\\KMSDATA",
+        ),
+    ],
+)
+def test_host_paths_are_normalised(value: str, expected: str) -> None:
+    assert check_host_path("database_path", value) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("\\\\backup01\\kms", "a UNC path. The copy runs on the host itself"),
+        ("KMSDATA", "not a full path on a drive of the host"),
+        ("/exchsrvr/kmsdata", "not a full path on a drive of the host"),
+        ("C:", "not a full path on a drive of the host"),
+        ("C:\\", "a whole drive"),
+        ("C:\\\\", "a whole drive"),
+        ('C:\\EXCH"SRVR', "holds '\"'"),
+        ("C:\\EXCH%SRVR%", "holds '%'"),
+        ("C:\\EXCHSRVR/KMSDATA", "holds '/'"),
+        ("C:\\KMS*", "holds '\\*'"),
+        ("C:\\KMS\tDATA", "holds '\\\\t'"),
+        ("C:\\EXCHSRVR\\..\\KMSDATA", "has an empty, '.' or '..' part"),
+        ("C:\\EXCHSRVR\\\\KMSDATA", "has an empty, '.' or '..' part"),
+    ],
+)
+def test_host_paths_that_cmd_or_the_host_cannot_use_are_refused(value: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message) as caught:
+        check_host_path("destination", value)
+    assert str(caught.value).startswith("destination is ")
+
+
+def test_a_usable_startup_password_passes() -> None:
+    check_startup_password(PASSWORD)
+    check_startup_password("Ab1&|<>^()!,;=")  # quoted on the sc line, cmd passes these as is
+
+
+@pytest.mark.parametrize("password", ["HZGY YHAC", 'HZGY"YHAC', "HZGY%PATH%", "HZGY\nYHAC"])
+def test_a_startup_password_cmd_would_change_is_refused_without_repeating_it(
+    password: str,
+) -> None:
+    with pytest.raises(ValueError, match="cmd.exe cannot pass to sc start unchanged") as caught:
+        check_startup_password(password)
+    assert password not in str(caught.value)
+
+
+def test_the_default_destination_is_beside_kmsdata_named_by_the_controllers_utc_time() -> None:
+    now = datetime(2024, 1, 31, 22, 15, 0, tzinfo=timezone.utc)
+    assert default_destination(KMSDATA, now) == DEST
+
+
+@pytest.mark.parametrize(
+    ("destination", "message"),
+    [
+        ("c:\\exchsrvr\\kmsdata", "is the KM database folder itself"),
+        ("C:\\EXCHSRVR\\KMSDATA\\backup", "lies inside the KM database folder"),
+        ("C:\\EXCHSRVR", "holds the KM database folder"),
+    ],
+)
+def test_a_destination_that_overlaps_the_database_is_refused(
+    destination: str, message: str
+) -> None:
+    with pytest.raises(BackupRefused, match=message) as caught:
+        check_destination(KMSDATA, destination)
+    assert str(caught.value).endswith("Nothing was changed.")
+
+
+def test_a_destination_beside_the_database_is_fine() -> None:
+    check_destination(KMSDATA, DEST)
+    check_destination(KMSDATA, "C:\\EXCHSRVR\\KMSDATA2")
+
+
+# ---------------------------------------------------------------------------------------------
+# Command lines
+
+
+def test_the_copy_keeps_hidden_files_subfolders_and_attributes_and_never_prompts() -> None:
+    assert copy_line(KMSDATA, DEST) == (f'xcopy "{KMSDATA}" "{DEST}" /E /I /H /K /Y /Q < NUL')
+
+
+def test_the_survey_lists_hidden_files_and_reads_the_destination_drive_root_unquoted() -> None:
+    line = " & ".join(survey_sections(KMSDATA, "E:\\KMS\\one"))
+    assert 'dir /-c /s /a "C:\\EXCHSRVR\\KMSDATA"' in line
+    assert 'dir /-c /a "E:\\KMS\\one"' in line
+    assert "(dir /-c /a E:\\)" in line  # a quoted "E:\" would end in an escaped quote
+    assert "sc query MSExchangeKMS" in line
+
+
+def test_batches_stay_under_the_budget_and_keep_every_part_in_order() -> None:
+    parts = [f"echo part{index:03d}" + "x" * 80 for index in range(100)]
+    lines = batch(parts, budget=1000)
+    assert all(len(line) <= 1000 for line in lines)
+    assert " & ".join(lines) == " & ".join(parts)
+    assert len(lines) > 1
+    assert batch(["y" * 2000, "z"], budget=1000) == ["y" * 2000, "z"]
+    assert batch([]) == []
+
+
+# ---------------------------------------------------------------------------------------------
+# Planning
+
+
+def test_a_stopped_kms_is_copied_without_touching_the_service() -> None:
+    made = make_plan(survey(), KMSDATA, DEST, have_password=False)
+    assert (made.bytes, made.stop_kms, made.kms_state) == (3162112, False, "stopped")
+    assert made.required_bytes == 3162112 + FREE_SPACE_MARGIN_MIN
+
+
+def test_a_running_kms_with_its_password_is_stopped_for_the_copy() -> None:
+    made = make_plan(survey(kms_state="running"), KMSDATA, DEST, have_password=True)
+    assert made.stop_kms is True
+
+
+def test_a_host_without_the_kms_service_is_backed_up_as_is() -> None:
+    assert (
+        make_plan(survey(kms_state="absent"), KMSDATA, DEST, have_password=False).stop_kms is False
+    )
+
+
+@pytest.mark.parametrize(
+    ("total", "margin"),
+    [(0, FREE_SPACE_MARGIN_MIN), (3162112, FREE_SPACE_MARGIN_MIN), (10 * 1024**3, 1024**3)],
+)
+def test_the_free_space_margin_is_a_tenth_of_the_copy_and_at_least_64_mib(
+    total: int, margin: int
+) -> None:
+    assert margin_bytes(total) == margin
+
+
+def test_free_space_exactly_at_the_requirement_is_enough() -> None:
+    needed = 3162112 + FREE_SPACE_MARGIN_MIN
+    assert make_plan(survey(free_bytes=needed), KMSDATA, DEST, have_password=False)
+    with pytest.raises(BackupRefused, match=f"drive C: has {needed - 1} bytes free"):
+        make_plan(survey(free_bytes=needed - 1), KMSDATA, DEST, have_password=False)
+
+
+@pytest.mark.parametrize(
+    ("changes", "have_password", "message"),
+    [
+        ({"source_is_file": True, "source": None}, True, "is a file, not the KM database folder"),
+        ({"source": None}, True, "the KM database folder C:\\\\EXCHSRVR\\\\KMSDATA does not exist"),
+        (
+            {"source": TreeReading((), ("empty",))},
+            True,
+            "holds no files \\(1 subfolders\\)",
+        ),
+        ({"destination_exists": True}, True, "already exists"),
+        ({"drive_found": False, "free_bytes": None}, True, "drive C: of destination"),
+        (
+            {"free_bytes": 10240},
+            True,
+            "drive C: has 10240 bytes free, but the copy needs 3162112 bytes plus a margin of "
+            "67108864 \\(70270976 bytes\\)",
+        ),
+        ({"kms_state": "stop_pending"}, True, "MSExchangeKMS is STOP_PENDING"),
+        ({"kms_state": "start_pending"}, True, "MSExchangeKMS is START_PENDING"),
+        ({"kms_state": "paused"}, True, "MSExchangeKMS is PAUSED"),
+        (
+            {"kms_state": "running"},
+            False,
+            "MSExchangeKMS is running and startup_password is not set",
+        ),
+    ],
+)
+def test_each_reason_not_to_back_up_is_refused_before_anything_changes(
+    changes: dict[str, object], have_password: bool, message: str
+) -> None:
+    with pytest.raises(BackupRefused, match=message) as caught:
+        make_plan(survey(**changes), KMSDATA, DEST, have_password=have_password)
+    assert str(caught.value).endswith("Nothing was changed.")
+    assert not caught.value.reason.endswith("Nothing was changed.")
+
+
+def test_a_missing_folder_found_through_the_registry_says_where_it_came_from() -> None:
+    with pytest.raises(BackupRefused, match="taken from Exchange's Services folder"):
+        make_plan(survey(source=None), KMSDATA, DEST, have_password=True, from_registry=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Readings
+
+SC_STATES = {1: "STOPPED", 2: "START_PENDING", 3: "STOP_PENDING", 4: "RUNNING"}
+
+
+def sc_block(code: int, win32: int = 0, service: int = 0) -> str:
+    """`sc query MSExchangeKMS` (windows-output.md E5 layout)."""
+    return (
+        "\r\nSERVICE_NAME: MSExchangeKMS\r\n"
+        "        TYPE               : 10  WIN32_OWN_PROCESS\r\n"
+        f"        STATE              : {code}  {SC_STATES[code]}\r\n"
+        "                                (STOPPABLE, NOT_PAUSABLE, ACCEPTS_SHUTDOWN)\r\n"
+        f"        WIN32_EXIT_CODE    : {win32}  (0x{win32:x})\r\n"
+        f"        SERVICE_EXIT_CODE  : {service}  (0x{service:x})\r\n"
+        "        CHECKPOINT         : 0x0\r\n"
+        "        WAIT_HINT          : 0x0\r\n\r\n"
+    )
+
+
+def sc_failed(operation: str, error: int, message: str) -> str:
+    """`[SC] <operation> FAILED <n>:` (windows-output.md §2.3)."""
+    return f"[SC] {operation} FAILED {error}:\r\n\r\n{message}\r\n\r\n"
+
+
+HEAD = " Volume in drive C is EXCHANGE\r\n Volume Serial Number is 1A2B-3C4D\r\n\r\n"
+
+
+def tree(folder: str, files: dict[str, int], free: int = FREE) -> str:
+    """`dir /-c /s /a FOLDER` of one folder (E14 layout, dir /s totals)."""
+    lines = [
+        f" Directory of {folder}\r\n\r\n",
+        "14/03/2001  09:12    <DIR>          .\r\n",
+        "14/03/2001  09:12    <DIR>          ..\r\n",
+    ]
+    lines += [f"14/03/2001  09:12{size:>18} {name}\r\n" for name, size in files.items()]
+    total = f"{len(files):>16} File(s) {sum(files.values()):>14} bytes\r\n"
+    return (
+        HEAD
+        + "".join(lines)
+        + total
+        + "\r\n     Total Files Listed:\r\n"
+        + total
+        + f"{2:>16} Dir(s) {free:>15} bytes free\r\n"
+    )
+
+
+def not_found(parent: str) -> str:
+    return HEAD + f" Directory of {parent}\r\n\r\nFile Not Found\r\n"
+
+
+def root(free: int = FREE) -> str:
+    return (
+        HEAD
+        + " Directory of C:\\\r\n\r\n"
+        + "14/03/2001  09:12    <DIR>          EXCHSRVR\r\n"
+        + f"{0:>16} File(s) {0:>14} bytes\r\n"
+        + f"{1:>16} Dir(s) {free:>15} bytes free\r\n"
+    )
+
+
+def certutil(path: str, digest: str) -> str:
+    return f"SHA256 hash of {path}:\r\n{digest}\r\nCertUtil: -hashfile command completed successfully.\r\n"
+
+
+def framed(**sections: str | tuple[str, bool]) -> str:
+    """What cmd prints for `_probe` sections (echo keeps the space before `&` / `||`)."""
+    out = []
+    for name, answer in sections.items():
+        text, ok = answer if isinstance(answer, tuple) else (answer, True)
+        end = "ok" if ok else "failed"
+        out.append(f"==exchops:begin:{name}== \r\n{text}==exchops:end:{end}== \r\n")
+    return "".join(out)
+
+
+KMS_FILES = {"edb.chk": 8192, "edb.log": 1048576, "Kmsmdb.edb": 2105344}
+
+
+def survey_answer(code: int = 1, free: int = FREE) -> str:
+    return framed(
+        kms=sc_block(code),
+        source=tree(KMSDATA, KMS_FILES, free),
+        target=(not_found("C:\\EXCHSRVR"), False),
+        volume=root(free),
+    )
+
+
+def test_a_survey_is_read_from_one_batched_answer() -> None:
+    read = read_survey(split_sections(survey_answer(code=4)), KMSDATA)
+    assert read == Survey(
+        kms_state="running",
+        source=TreeReading(FILES, ()),
+        source_is_file=False,
+        destination_exists=False,
+        drive_found=True,
+        free_bytes=FREE,
+    )
+
+
+def test_a_survey_names_a_missing_kms_service_absent_and_a_file_as_not_a_folder() -> None:
+    answer = framed(
+        kms=(
+            sc_failed(
+                "EnumQueryServicesStatus:OpenService",
+                1060,
+                "The specified service does not exist as an installed service.",
+            ),
+            False,
+        ),
+        source=tree("C:\\EXCHSRVR", {"KMSDATA": 5}),
+        target=(not_found("C:\\EXCHSRVR"), False),
+        volume=root(),
+    )
+    read = read_survey(split_sections(answer), KMSDATA)
+    assert (read.kms_state, read.source, read.source_is_file) == ("absent", None, True)
+
+
+def test_a_tree_is_read_relative_to_its_folder_with_subfolders() -> None:
+    listing = (
+        HEAD
+        + f" Directory of {KMSDATA}\r\n\r\n"
+        + "14/03/2001  09:12    <DIR>          .\r\n14/03/2001  09:12    <DIR>          ..\r\n"
+        + "14/03/2001  09:12              8192 edb.chk\r\n"
+        + "14/03/2001  09:12    <DIR>          Old\r\n"
+        + f"{1:>16} File(s) {8192:>14} bytes\r\n\r\n"
+        + f" Directory of {KMSDATA}\\Old\r\n\r\n"
+        + "14/03/2001  09:12    <DIR>          .\r\n14/03/2001  09:12    <DIR>          ..\r\n"
+        + "14/03/2001  09:12                 0 res1.log\r\n"
+        + f"{1:>16} File(s) {0:>14} bytes\r\n\r\n"
+        + "     Total Files Listed:\r\n"
+        + f"{2:>16} File(s) {8192:>14} bytes\r\n"
+        + f"{5:>16} Dir(s) {FREE:>15} bytes free\r\n"
+    )
+    read = tree_reading(parse_dir_tree(listing, "", 0), "c:\\exchsrvr\\kmsdata", "source")
+    assert read == TreeReading((FileItem("edb.chk", 8192), FileItem("Old\\res1.log", 0)), ("Old",))
+    with pytest.raises(ParseError, match="which is not under C:\\\\OTHER"):
+        tree_reading(parse_dir_tree(listing, "", 0), "C:\\OTHER", "source")
+
+
+# ---------------------------------------------------------------------------------------------
+# Verification
+
+
+def good(**changes: dict[str, str]) -> dict[str, dict[str, str]]:
+    return {"source": dict(HASHES), "copy": dict(HASHES), **changes}
+
+
+def test_an_identical_copy_gives_the_manifest() -> None:
+    manifest = verify_copy(plan(), TreeReading(FILES, ()), TreeReading(FILES, ()), HASHES, HASHES)
+    assert manifest == tuple(ManifestEntry(f.name, f.size, HASHES[f.name]) for f in FILES)
+
+
+def test_names_are_compared_as_ntfs_does_case_insensitively() -> None:
+    copy = TreeReading(tuple(FileItem(f.name.upper(), f.size) for f in FILES), ())
+    assert len(verify_copy(plan(), TreeReading(FILES, ()), copy, HASHES, HASHES)) == 3
+
+
+@pytest.mark.parametrize(
+    ("copy_files", "copy_hashes", "message"),
+    [
+        pytest.param(FILES[:2], HASHES, "Kmsmdb.edb is missing from the copy", id="missing file"),
+        pytest.param(
+            (FILES[0], FILES[1], FileItem("Kmsmdb.edb", 2097152)),
+            HASHES,
+            "Kmsmdb.edb is 2097152 bytes in the copy but 2105344 bytes in the KM database",
+            id="size mismatch",
+        ),
+        pytest.param(
+            FILES,
+            {**HASHES, "Kmsmdb.edb": "0" * 64},
+            "Kmsmdb.edb differs: SHA256 0000000000000000... in the copy, 76282cacd87dcbd4... in "
+            "the KM database",
+            id="hash mismatch",
+        ),
+        pytest.param(
+            (*FILES, FileItem("stray.tmp", 1)),
+            HASHES,
+            "the copy holds stray.tmp, which the KM database does not",
+            id="extra file",
+        ),
+        pytest.param(
+            FILES,
+            {key: value for key, value in HASHES.items() if key != "edb.log"},
+            "the SHA256 of edb.log in the copy could not be read \\(no answer\\)",
+            id="hash unreadable",
+        ),
+    ],
+)
+def test_a_copy_that_differs_is_named_file_by_file(
+    copy_files: tuple[FileItem, ...], copy_hashes: dict[str, str], message: str
+) -> None:
+    with pytest.raises(VerificationFailed, match=message) as caught:
+        verify_copy(
+            plan(), TreeReading(FILES, ()), TreeReading(copy_files, ()), HASHES, copy_hashes
+        )
+    assert str(caught.value).startswith(f"the copy in {DEST} does not match the KM database: ")
+
+
+def test_a_database_that_changed_during_the_copy_fails_verification() -> None:
+    changed = (FILES[0], FileItem("edb.log", 2097152), FILES[2])
+    with pytest.raises(VerificationFailed, match="edb.log is 2097152 bytes in the KM database now"):
+        verify_copy(plan(), TreeReading(changed, ()), TreeReading(FILES, ()), HASHES, HASHES)
+
+
+def test_a_missing_copy_folder_and_missing_subfolders_fail_verification() -> None:
+    with pytest.raises(VerificationFailed, match="the copy folder .* does not exist"):
+        verify_copy(plan(), TreeReading(FILES, ()), None, HASHES, HASHES)
+    with_folder = plan(folders=("Old",))
+    with pytest.raises(VerificationFailed, match="folder Old is missing from the copy"):
+        verify_copy(
+            with_folder, TreeReading(FILES, ("Old",)), TreeReading(FILES, ()), HASHES, HASHES
+        )
+
+
+def test_why_a_hash_is_missing_is_said() -> None:
+    errors = {
+        "copy:edb.log": "certutil: the command failed (exit code 1): CertUtil: -hashfile command FAILED"
+    }
+    copy_hashes = {key: value for key, value in HASHES.items() if key != "edb.log"}
+    with pytest.raises(VerificationFailed, match="-hashfile command FAILED"):
+        verify_copy(
+            plan(),
+            TreeReading(FILES, ()),
+            TreeReading(FILES, ()),
+            HASHES,
+            copy_hashes,
+            hash_errors=errors,
+        )
+
+
+def test_empty_files_need_no_certutil_and_get_the_known_empty_sha256() -> None:
+    files = (*FILES, FileItem("res1.log", 0))
+    manifest = verify_copy(
+        plan(files=files), TreeReading(files, ()), TreeReading(files, ()), HASHES, HASHES
+    )
+    assert manifest[-1] == ManifestEntry("res1.log", 0, EMPTY_SHA256)
+    assert EMPTY_SHA256 == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
+
+def test_without_certutil_only_the_list_and_sizes_are_compared() -> None:
+    manifest = verify_copy(
+        plan(), TreeReading(FILES, ()), TreeReading(FILES, ()), {}, {}, hashing=False
+    )
+    assert [entry.sha256 for entry in manifest] == [None, None, None]
+    with pytest.raises(VerificationFailed, match="is missing from the copy"):
+        verify_copy(
+            plan(), TreeReading(FILES, ()), TreeReading(FILES[:1], ()), {}, {}, hashing=False
+        )
+
+
+def test_many_differences_are_summed_up() -> None:
+    many = tuple(FileItem(f"edb{index:05d}.log", 1) for index in range(10))
+    with pytest.raises(VerificationFailed, match="; and 4 more$"):
+        verify_copy(
+            plan(files=many), TreeReading(many, ()), TreeReading((), ()), {}, {}, hashing=False
+        )
+
+
+@pytest.mark.parametrize(
+    ("win32", "service", "meaning"),
+    [
+        (2140, 0, "the startup password was not accepted \\(event 5057, KB Q184420\\)"),
+        (1066, 1, "service-specific error 1 .*event 5058, KB Q190698"),
+        (0, 0, "KB Q259906"),
+        (1068, 0, "Win32 error 1068"),
+    ],
+)
+def test_a_kms_that_stopped_after_its_start_is_explained(
+    win32: int, service: int, meaning: str
+) -> None:
+    status = ServiceStatus("MSExchangeKMS", 0x10, "stopped", 1, (), win32, service, 0, 0)
+    assert re.search(meaning, start_failure_meaning(status))
+
+
+# ---------------------------------------------------------------------------------------------
+# Results
+
+
+def documented_returns() -> set[str]:
+    return set(yaml.safe_load(stub.RETURN))
+
+
+def test_check_mode_results_are_documented_and_say_what_would_happen() -> None:
+    result = plan_result(plan(kms_state="running"))
+    assert set(result) - {"changed", "msg"} <= documented_returns()
+    assert result["changed"] is True
+    assert result["msg"] == (
+        f"Would stop MSExchangeKMS, copy 3 files, 3162112 bytes from {KMSDATA} to {DEST}, verify "
+        "file list, sizes and SHA256, start MSExchangeKMS again."
+    )
+    assert result["manifest"] == [{"name": f.name, "size": f.size} for f in FILES]
+
+
+def test_backup_results_are_documented() -> None:
+    manifest = tuple(ManifestEntry(f.name, f.size, HASHES[f.name]) for f in FILES)
+    result = outcome_result(Outcome(plan(), manifest, "stopped", "stopped"))
+    assert set(result) - {"changed", "msg"} == documented_returns()
+    assert result["verification"] == "sha256"
+    assert result["manifest"][2] == {
+        "name": "Kmsmdb.edb",
+        "size": 2105344,
+        "sha256": HASHES["Kmsmdb.edb"],
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# The steps, against a scripted host
+
+
+@dataclass
+class ScriptedHost:
+    """Answers each command line with the next scripted answer whose pattern it contains."""
+
+    script: list[tuple[str, CommandOutput | Exception]]
+    lines: list[str] = field(default_factory=list)
+
+    def run(self, line: str) -> CommandOutput:
+        self.lines.append(line)
+        assert self.script, f"no answer scripted for: {line}"
+        pattern, answer = self.script.pop(0)
+        assert pattern in line, f"expected {pattern!r} in {line!r}"
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+
+def out(stdout: str, stderr: str = "", exit_code: int = 0) -> CommandOutput:
+    return CommandOutput(stdout, stderr, exit_code, 0.01)
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def run_backup(
+    script: list[tuple[str, CommandOutput | Exception]],
+    *,
+    password: str = PASSWORD,
+    timeout: int = 5,
+) -> tuple[ScriptedHost, KmsBackup]:
+    host = ScriptedHost(script)
+    clock = FakeClock()
+    backup = KmsBackup(
+        host.run,
+        database_path=KMSDATA,
+        destination=DEST,
+        startup_password=password,
+        timeout=timeout,
+        now=datetime(2024, 1, 31, 22, 15, tzinfo=timezone.utc),
+        sleep=clock.sleep,
+        clock=clock,
+    )
+    return host, backup
+
+
+def verify_answer(copy_digest: str = HASHES["Kmsmdb.edb"]) -> CommandOutput:
+    hashes = {}
+    for index, name in enumerate(KMS_FILES):
+        hashes[f"src_sha_{index}"] = certutil(f"{KMSDATA}\\{name}", HASHES[name])
+        digest = copy_digest if name == "Kmsmdb.edb" else HASHES[name]
+        hashes[f"dst_sha_{index}"] = certutil(f"{DEST}\\{name}", digest)
+    return out(
+        framed(
+            kms=sc_block(1),
+            source=tree(KMSDATA, KMS_FILES),
+            copy=tree(DEST, KMS_FILES),
+            **hashes,
+        )
+    )
+
+
+def test_a_stopped_kms_takes_three_round_trips_and_never_sees_the_password() -> None:
+    host, backup = run_backup(
+        [
+            ("sc query MSExchangeKMS", out(survey_answer())),
+            ("xcopy", out("3 File(s) copied\r\n")),
+            ("certutil", verify_answer()),
+        ]
+    )
+    outcome = backup.execute(backup.plan())
+    assert (outcome.kms_state_before, outcome.kms_state_after) == ("stopped", "stopped")
+    assert [entry.sha256 for entry in outcome.manifest] == list(HASHES.values())
+    assert not any(PASSWORD in line for line in host.lines)
+    assert not any(word in line for line in host.lines for word in ("del ", "rd ", "rmdir", "move"))
+
+
+def test_a_running_kms_is_stopped_then_started_with_its_password_on_the_start_line_only() -> None:
+    host, backup = run_backup(
+        [
+            ("sc query MSExchangeKMS", out(survey_answer(code=4))),
+            ("sc stop MSExchangeKMS", out(framed(stop=sc_block(3)) + survey_answer(code=3))),
+            ("sc query MSExchangeKMS", out(survey_answer(code=1))),
+            ("xcopy", out("3 File(s) copied\r\n")),
+            ("certutil", verify_answer()),
+            ("sc start MSExchangeKMS", out(framed(start=sc_block(2), kms=sc_block(2)))),
+            ("sc query MSExchangeKMS", out(framed(kms=sc_block(4)))),
+        ]
+    )
+    outcome = backup.execute(backup.plan())
+    assert (outcome.kms_state_before, outcome.kms_state_after) == ("running", "running")
+    assert outcome.plan.stop_kms is True
+    assert [line for line in host.lines if PASSWORD in line] == [
+        line for line in host.lines if "sc start" in line
+    ]
+    assert f'sc start MSExchangeKMS "{PASSWORD}"' in host.lines[-2]
+
+
+def test_sc_refusing_to_stop_kms_is_refused_with_nothing_changed() -> None:
+    refusal = sc_failed(
+        "ControlService",
+        1051,
+        "A stop control has been sent to a service that other running services are dependent on.",
+    )
+    host, backup = run_backup(
+        [
+            ("sc query MSExchangeKMS", out(survey_answer(code=4))),
+            ("sc stop", out(framed(stop=(refusal, False)) + survey_answer(code=4))),
+        ]
+    )
+    with pytest.raises(
+        BackupRefused, match="sc stop failed with error 1051.*Nothing was changed.$"
+    ):
+        backup.execute(backup.plan())
+    assert not host.script
+
+
+def test_kms_stuck_stopping_is_never_copied_and_the_failure_says_so() -> None:
+    still = out(survey_answer(code=3))
+    not_now = sc_failed(
+        "StartService", 1061, "The service cannot accept control messages at this time."
+    )
+    host, backup = run_backup(
+        [
+            ("sc query MSExchangeKMS", out(survey_answer(code=4))),
+            ("sc stop", out(framed(stop=sc_block(3)) + survey_answer(code=3))),
+            *[("sc query MSExchangeKMS", still)] * 5,
+            ("sc start", out(framed(start=(not_now, False), kms=sc_block(3)))),
+        ],
+        timeout=5,
+    )
+    with pytest.raises(BackupFailed) as caught:
+        backup.execute(backup.plan())
+    message = str(caught.value)
+    assert message.startswith(
+        "MSExchangeKMS did not stop within 5 s after sc stop (it is STOP_PENDING). Nothing was copied."
+    )
+    assert "could not be started again: sc start failed with error 1061" in message
+    assert caught.value.result["backup_path"] is None
+    assert caught.value.result["kms_state_after"] == "unknown"
+    assert not any("xcopy" in line for line in host.lines)
+    assert PASSWORD not in message
+
+
+def test_a_connection_lost_during_the_copy_names_the_copy_folder_and_what_is_unknown() -> None:
+    lost = WinrsUnreachable(
+        "kms02 (http://10.0.0.2:5985/wsman)", "unreachable: the connection timed out."
+    )
+    host, backup = run_backup(
+        [
+            ("sc query MSExchangeKMS", out(survey_answer())),
+            ("xcopy", lost),
+            ("dir /-c /s /a", lost),
+            ("sc query MSExchangeKMS", lost),
+        ]
+    )
+    with pytest.raises(BackupFailed) as caught:
+        backup.execute(backup.plan())
+    message = str(caught.value)
+    assert message.startswith(
+        "the connection failed during the backup: kms02 (http://10.0.0.2:5985/wsman): unreachable"
+    )
+    assert f"Anything copied is in {DEST}; it could not be listed" in message
+    assert message.endswith(
+        "MSExchangeKMS was STOPPED before the backup and was not started (it is UNKNOWN)."
+    )
+    assert caught.value.result["backup_path"] == DEST
+
+
+def test_a_copy_with_different_bytes_is_not_a_backup_and_kms_is_started_again() -> None:
+    host, backup = run_backup(
+        [
+            ("sc query MSExchangeKMS", out(survey_answer(code=4))),
+            ("sc stop", out(framed(stop=sc_block(3)) + survey_answer(code=1))),
+            ("xcopy", out("3 File(s) copied\r\n")),
+            ("certutil", verify_answer(copy_digest="ab" * 32)),
+            (
+                "dir /-c /s /a",
+                out(framed(copy=tree(DEST, KMS_FILES), source=tree(KMSDATA, KMS_FILES))),
+            ),
+            ("sc start", out(framed(start=sc_block(2), kms=sc_block(4)))),
+        ]
+    )
+    with pytest.raises(BackupFailed) as caught:
+        backup.execute(backup.plan())
+    message = str(caught.value)
+    assert message.startswith(
+        f"the copy in {DEST} does not match the KM database: Kmsmdb.edb differs"
+    )
+    assert (
+        f"The copy is in {DEST} (3 files, 3162112 bytes), but it is NOT a usable backup" in message
+    )
+    assert f"The KM database in {KMSDATA} was only read and still holds its 3 files" in message
+    assert message.endswith("MSExchangeKMS was RUNNING before the backup and is RUNNING again.")
+    assert (caught.value.result["kms_state_before"], caught.value.result["kms_state_after"]) == (
+        "running",
+        "running",
+    )
+    assert not host.script
+
+
+def test_a_plan_refused_once_kms_stopped_starts_kms_again() -> None:
+    host, backup = run_backup(
+        [
+            ("sc query MSExchangeKMS", out(survey_answer(code=4))),
+            # Stopping flushed the logs: the database grew past the free space.
+            ("sc stop", out(framed(stop=sc_block(3)) + survey_answer(code=1, free=10240))),
+            ("sc start", out(framed(start=sc_block(2), kms=sc_block(4)))),
+        ]
+    )
+    with pytest.raises(BackupFailed) as caught:
+        backup.execute(backup.plan())
+    message = str(caught.value)
+    assert message.startswith("once MSExchangeKMS had stopped, drive C: has 10240 bytes free")
+    assert "Nothing was copied." in message
+    assert "Nothing was changed" not in message
+    assert message.endswith("is RUNNING again.")
+    assert not any("xcopy" in line for line in host.lines)

@@ -1,0 +1,1323 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Reapplying a service pack (plugins/plugin_utils/_servicepack.py): command lines, readings,
+the refusal grid (builds compared as integers), the outcome classification, start types, and
+the job run through fake shells that answer with recorded lab output (ANSWERS, at the end)."""
+
+from __future__ import annotations
+
+import threading
+import typing as t
+
+import pytest
+
+from ansible_collections.exchops.kms.plugins.plugin_utils._builds import Build
+from ansible_collections.exchops.kms.plugins.plugin_utils._probe import split_sections
+from ansible_collections.exchops.kms.plugins.plugin_utils._servicepack import (
+    HostReadings,
+    LogDetails,
+    Options,
+    PollReading,
+    Refusal,
+    ServicePackJob,
+    classify,
+    detail_command,
+    format_elapsed,
+    log_tail,
+    plan,
+    poll_command,
+    read_command,
+    readings_from,
+    restore_command,
+    setup_log_path,
+    start_type_changes,
+    update_command,
+    verify,
+    watched_services,
+)
+from ansible_collections.exchops.kms.plugins.plugin_utils._facts import assemble
+from ansible_collections.exchops.kms.plugins.plugin_utils._winout import (
+    SETUP_LOG_INITIALIZED,
+    parse_setup_log,
+)
+from ansible_collections.exchops.kms.plugins.plugin_utils._winrs import (
+    CommandOutput,
+    WinrsUnreachable,
+)
+
+MEDIA = r"D:\EXCH55SP3\ENG\SERVER\SETUP\I386"
+UPDATE = '"D:\\EXCH55SP3\\ENG\\SERVER\\SETUP\\I386\\update.exe"'
+# The lab's hosts answer as Windows Server 2003 does.
+NO_TASKS = "INFO: No tasks running with the specified criteria."
+
+
+# ---------------------------------------------------------------------------------------------
+# Command lines
+
+
+def test_update_exe_runs_from_the_media_folder_with_the_switches_as_given() -> None:
+    assert update_command(MEDIA + "\\", []) == UPDATE
+    assert update_command(MEDIA, ["/R", "-s"]) == UPDATE + " /R -s"
+
+
+def test_switches_with_spaces_or_cmd_syntax_are_quoted() -> None:
+    assert (
+        update_command(MEDIA, ["/log C:\\sp log.txt", "a&b"])
+        == UPDATE + ' "/log C:\\sp log.txt" "a&b"'
+    )
+
+
+@pytest.mark.parametrize("argument", ['/x"y', "%TEMP%", "!x!", "a\nb", "", "  "])
+def test_switches_cmd_would_expand_or_split_are_refused(argument: str) -> None:
+    with pytest.raises(ValueError, match="argument"):
+        update_command(MEDIA, [argument])
+
+
+def test_no_command_line_ever_names_the_km_database() -> None:
+    lines = [
+        read_command(MEDIA),
+        detail_command(r"C:\Exchange Server Setup.log", ("MSExchangeKMS", "MSExchangeSA"), True),
+        poll_command(r"C:\Exchange Server Setup.log"),
+        update_command(MEDIA, ["/R"]),
+        restore_command({"MSExchangeIS": "auto", "MSExchangeKMS": "manual"}),
+    ]
+    assert all("kmsdata" not in line.lower() for line in lines)
+
+
+def test_the_read_command_asks_for_the_media_version_the_services_and_update_exe() -> None:
+    line = read_command(MEDIA)
+    assert (
+        'wmic datafile where name="D:\\\\EXCH55SP3\\\\ENG\\\\SERVER\\\\SETUP\\\\I386\\\\update.exe" get Version'
+        in line
+    )
+    assert "wmic service get Name,StartMode /value < NUL" in line
+    assert 'tasklist /fi "imagename eq update.exe" /fo csv /nh' in line
+    assert "%" not in line
+
+
+@pytest.mark.parametrize(
+    ("build", "install_path", "expected"),
+    [
+        ("5.5.2650", r"C:\EXCHSRVR", r"C:\Exchange Server Setup.log"),
+        ("5.5.2650", r"E:\exchsrvr", r"E:\Exchange Server Setup.log"),
+        (
+            "6.0.6249",
+            r"C:\Program Files\Exchsrvr",
+            r"%SystemDrive%\Exchange Server Setup Progress.log",
+        ),
+    ],
+)
+def test_the_setup_log_is_where_each_version_writes_it(
+    build: str, install_path: str, expected: str
+) -> None:
+    assert setup_log_path(Build.parse(build), install_path) == expected
+
+
+def test_start_types_are_set_back_with_the_words_sc_config_takes() -> None:
+    line = restore_command(
+        {"MSExchangeIS": "auto", "MSExchangeKMS": "manual", "Tlntsvr": "disabled"}
+    )
+    assert "sc config MSExchangeIS start= auto" in line
+    assert "sc config MSExchangeKMS start= demand" in line
+    assert "sc config Tlntsvr start= disabled" in line
+
+
+# ---------------------------------------------------------------------------------------------
+# Readings from the recorded answers
+
+
+def _sections(answer: str, **replace: str) -> dict:
+    for old, new in replace.items():
+        answer = answer.replace(old, new)
+    return split_sections(answer)
+
+
+def _readings(answer: str) -> HostReadings:
+    sections = split_sections(answer)
+    facts = assemble(sections, 0)
+    return readings_from(sections, facts.facts, facts.warnings)
+
+
+def test_the_kb_target_reads_as_sp3_with_rtm_km_binaries_and_sp3_media() -> None:
+    readings = _readings(ANSWERS["read_before"])
+    assert readings.server_build == Build(5, 5, 2650)
+    assert readings.kms_binary == Build(5, 5, 1960, 8)
+    assert readings.media_version == Build(5, 5, 2650)
+    assert readings.kms_installed and not readings.kms_half_installed
+    assert readings.kms_state == "stopped" and not readings.image_path_has_arguments
+    assert readings.update_pids == ()
+    assert readings.exchange_services == (
+        "MSExchangeDS",
+        "MSExchangeIS",
+        "MSExchangeKMS",
+        "MSExchangeMTA",
+        "MSExchangeSA",
+    )
+    assert readings.start_types["MSExchangeKMS"] == "manual"
+
+
+def test_media_without_update_exe_reads_as_no_media_build() -> None:
+    answer = (
+        ANSWERS["read_before"]
+        .replace("Version=5.5.2650.0\r\r\n", "")
+        .replace(
+            "==exchops:begin:sp_media== \r\n",
+            "==exchops:begin:sp_media== \r\nNo Instance(s) Available.\r\n",
+        )
+    )
+    assert _readings(answer).media_version is None
+
+
+def test_a_running_update_exe_is_seen_with_its_pid() -> None:
+    answer = ANSWERS["read_before"].replace(
+        NO_TASKS,
+        '"update.exe","2468","Services","0","12,345 K"',
+    )
+    assert _readings(answer).update_pids == (2468,)
+
+
+def test_a_host_without_tasklist_cannot_tell_whether_update_exe_runs() -> None:
+    answer = ANSWERS["read_before"].replace(
+        NO_TASKS,
+        "'tasklist' is not recognized as an internal or external command,\r\noperable program or batch file.",
+    )
+    assert _readings(answer).update_pids is None
+
+
+def test_km_server_without_its_kmserver_key_is_half_installed() -> None:
+    start = ANSWERS["read_before"].index("==exchops:begin:kms_server_key==")
+    end = ANSWERS["read_before"].index("==exchops:end:ok==", start)
+    answer = (
+        ANSWERS["read_before"][: start + len("==exchops:begin:kms_server_key== \r\n")]
+        + "ERROR: The system was unable to find the specified registry key or value.\r\n==exchops:end:failed=="
+        + ANSWERS["read_before"][end + len("==exchops:end:ok==") :]
+    )
+    readings = _readings(answer)
+    assert readings.kms_half_installed
+    assert dict(readings.kms_parts)[r"HKLM\SOFTWARE\Microsoft\Exchange\KMServer"] is False
+
+
+# ---------------------------------------------------------------------------------------------
+# The plan: refusals and idempotence
+
+
+def _host(
+    server: str | None = "5.5.2650",
+    kms: str | None = "5.5.1960.8",
+    media: str | None = "5.5.2650.0",
+    **changes: t.Any,
+) -> HostReadings:
+    values: dict[str, t.Any] = {
+        "facts": {},
+        "warnings": (),
+        "server_build": Build.parse(server) if server else None,
+        "install_path": r"C:\EXCHSRVR",
+        "kms_installed": kms is not None,
+        "kms_parts": (("service", kms is not None), ("Kmserver.exe", kms is not None)),
+        "kms_binary": Build.parse(kms) if kms else None,
+        "kms_state": "stopped" if kms else "absent",
+        "image_path_has_arguments": False,
+        "kms_image_path": r"C:\Exchsrvr\Bin\Kmserver.exe",
+        "media_version": Build.parse(media) if media else None,
+        "update_pids": (),
+        "start_types": {},
+    }
+    values.update(changes)
+    return HostReadings(**values)
+
+
+@pytest.mark.parametrize(
+    ("host", "wanted", "install"),
+    [
+        pytest.param(_host(), "5.5.2650", True, id="the KB case: SP3 server, RTM Kmserver.exe"),
+        pytest.param(_host(), None, True, id="no build asked: the media's SP"),
+        pytest.param(_host(kms="5.5.2650.12"), "5.5.2650", False, id="both on SP3 already"),
+        pytest.param(
+            _host(kms="5.5.2650.12", media="5.5.2650.9"),
+            None,
+            False,
+            id="revision 9 vs 12: same SP, not a downgrade",
+        ),
+        pytest.param(_host(server="5.5.2448", kms="5.5.2448.0"), "5.5.2650", True, id="SP2 to SP3"),
+        pytest.param(
+            _host(server="5.5.2448", kms="5.5.2606.0"),
+            None,
+            True,
+            id="SP2 + KMS hotfix 2606 is older than SP3",
+        ),
+        pytest.param(
+            _host(server="5.5.2448", kms=None), None, True, id="no KM Server: the server alone"
+        ),
+        pytest.param(
+            _host(server="5.5.2650", kms=None), None, False, id="no KM Server, server on SP3"
+        ),
+        pytest.param(
+            _host(kms="5.5.2650.12", image_path_has_arguments=True),
+            None,
+            False,
+            id="nothing to do: ImagePath not in the way",
+        ),
+    ],
+)
+def test_the_plan_installs_only_what_is_older_than_the_media(
+    host: HostReadings, wanted: str | None, install: bool
+) -> None:
+    decision = plan(host, MEDIA, Build.parse(wanted) if wanted else None)
+    assert decision.install is install
+    assert decision.media_build == host.media_version
+
+
+@pytest.mark.parametrize(
+    ("host", "wanted", "match"),
+    [
+        pytest.param(
+            _host(),
+            "5.5.2653",
+            "holds update.exe 5.5.2650 \\(5.5 SP3\\) but build asks for 5.5.2653 \\(5.5 SP4\\)",
+            id="wrong build",
+        ),
+        pytest.param(_host(), "6.0.6249", "build asks for 6.0.6249", id="another product asked"),
+        pytest.param(
+            _host(media="5.5.2448.0"),
+            None,
+            "installs 5.5.2448 \\(5.5 SP2\\) but Exchange is already 5.5.2650 \\(5.5 SP3\\)",
+            id="media older than the server",
+        ),
+        pytest.param(
+            _host(media="5.5.2448.0"),
+            "5.5.2448",
+            "downgrade the server",
+            id="a downgrade even when asked for",
+        ),
+        pytest.param(
+            _host(server="5.5.2448", kms="5.5.2606.0", media="5.5.2448.0"),
+            None,
+            "Kmserver.exe is already 5.5.2606 \\(5.5 SP2 \\+ hotfix\\).*media that installs 5.5.2606 or later",
+            id="media older than Kmserver.exe",
+        ),
+        pytest.param(
+            _host(server="5.5.2650", kms="5.5.2653.1", media="5.5.2650.0"),
+            None,
+            "downgrade the KM Server binaries",
+            id="Kmserver.exe newer than SP3 media",
+        ),
+        pytest.param(
+            _host(media="6.0.6249.0"),
+            None,
+            "another Exchange version",
+            id="Exchange 2000 media on 5.5",
+        ),
+        pytest.param(_host(media=None), None, "no update.exe with a version", id="no update.exe"),
+        pytest.param(_host(server=None), None, "no Exchange 4.0 - 2003 install", id="no Exchange"),
+        pytest.param(
+            _host(server="15.1.2507.6", kms=None),
+            None,
+            "later versions are updated with their own Setup",
+            id="Exchange 2016",
+        ),
+        pytest.param(
+            _host(
+                image_path_has_arguments=True,
+                kms_image_path=r"C:\Exchsrvr\Bin\Kmserver.exe ********",
+            ),
+            None,
+            "Q235418",
+            id="password in ImagePath",
+        ),
+        pytest.param(
+            _host(kms_parts=(("service", True), ("KMServer key", False))),
+            None,
+            "only partly installed .*missing: KMServer key.*Q290226",
+            id="half-installed KMS",
+        ),
+        pytest.param(
+            _host(kms_state="running"), None, "MSExchangeKMS is running", id="KMS running"
+        ),
+        pytest.param(
+            _host(kms_state="start_pending"),
+            None,
+            "MSExchangeKMS is start pending",
+            id="KMS starting",
+        ),
+        pytest.param(
+            _host(update_pids=(2468,)),
+            None,
+            "update.exe is already running \\(PID 2468\\)",
+            id="update.exe running",
+        ),
+        pytest.param(
+            _host(kms=None, kms_installed=True),
+            None,
+            "Kmserver.exe's file version cannot be read",
+            id="Kmserver.exe unreadable",
+        ),
+    ],
+)
+def test_the_plan_refuses_with_nothing_changed(
+    host: HostReadings, wanted: str | None, match: str
+) -> None:
+    with pytest.raises(Refusal, match=match) as refused:
+        plan(host, MEDIA, Build.parse(wanted) if wanted else None)
+    assert str(refused.value).endswith("Nothing was changed.")
+    assert "HZGY" not in str(refused.value)
+
+
+# ---------------------------------------------------------------------------------------------
+# Outcome classification
+
+OK_RUN = (
+    f"{SETUP_LOG_INITIALIZED}\r\n"
+    "[10:42:01] Installed C:\\EXCHSRVR\\BIN\\KMSERVER.EXE (version 5.5.2650.12)\r\n"
+    "[10:42:04] Setup completed successfully.\r\n"
+)
+FAILED_RUN = (
+    f"{SETUP_LOG_INITIALIZED}\r\n[10:42:01] Setup failed. An error occurred while copying C:\\EXCHSRVR\\BIN\\KMSERVER.EXE: "
+    "The process cannot access the file because it is being used by another process. ID no: 0xc0070020\r\n"
+)
+HALF_REMOVED_RUN = f"{SETUP_LOG_INITIALIZED}\r\n"
+OPEN_RUN = f"{SETUP_LOG_INITIALIZED}\r\n[10:42:01] Stopping service MSExchangeIS\r\n"
+REBOOT_RUN = OK_RUN + "[10:42:05] You must restart your computer to complete the installation.\r\n"
+
+
+@pytest.mark.parametrize(
+    ("exit_code", "success", "log", "still_running", "expected"),
+    [
+        pytest.param(0, (0,), OK_RUN, False, "ok", id="exit 0, completed"),
+        pytest.param(0, (0,), REBOOT_RUN, False, "ok_reboot_required", id="log asks for a restart"),
+        pytest.param(3010, (0, 3010), OK_RUN, False, "ok_reboot_required", id="listed 3010"),
+        pytest.param(3010, (0,), OK_RUN, False, "unknown", id="3010 not listed, log completed"),
+        pytest.param(0xC0070020, (0,), FAILED_RUN, False, "failed", id="error ID and exit code"),
+        pytest.param(0, (0,), FAILED_RUN, False, "failed", id="log failure outweighs exit 0"),
+        pytest.param(
+            0xC0020002, (0,), HALF_REMOVED_RUN, False, "failed", id="Q290226: only the first line"
+        ),
+        pytest.param(1, (0,), "", False, "failed", id="exit 1, nothing logged"),
+        pytest.param(0, (0,), "", False, "unknown", id="exit 0, nothing logged"),
+        pytest.param(0, (0,), OPEN_RUN, False, "unknown", id="exit 0, no end line"),
+        pytest.param(None, (0,), OK_RUN, False, "ok", id="connection lost, log completed"),
+        pytest.param(None, (0,), FAILED_RUN, False, "failed", id="connection lost, log failed"),
+        pytest.param(None, (0,), "", False, "unknown", id="connection lost, nothing logged"),
+        pytest.param(None, (0,), OPEN_RUN, True, "still_running", id="timeout"),
+    ],
+)
+def test_outcomes_come_from_the_log_and_the_exit_code_together(
+    exit_code: int | None, success: tuple[int, ...], log: str, still_running: bool, expected: str
+) -> None:
+    outcome = classify(exit_code, success, parse_setup_log(log), still_running)
+    assert outcome.outcome == expected
+    assert outcome.remedy.endswith(".") and len(outcome.remedy) > 40
+    assert outcome.detail
+
+
+def test_the_exit_code_is_shown_in_hex_when_it_is_an_error_id() -> None:
+    outcome = classify(0xC0070020, (0,), parse_setup_log(FAILED_RUN), False)
+    assert "0xC0070020" in outcome.detail and "0xc0070020" in outcome.detail
+
+
+def test_the_tail_is_the_last_lines_of_the_appended_runs() -> None:
+    runs = parse_setup_log(OK_RUN + FAILED_RUN)
+    assert log_tail(runs, 2) == [SETUP_LOG_INITIALIZED, parse_setup_log(FAILED_RUN)[0].lines[-1]]
+
+
+# ---------------------------------------------------------------------------------------------
+# Verification and start types
+
+
+@pytest.mark.parametrize(
+    ("server", "kms", "expected"),
+    [
+        ("5.5.2650", "5.5.2650.12", []),
+        ("5.5.2650", "5.5.1960.8", ["Kmserver.exe's file version is 5.5.1960.8 (5.5 RTM)"]),
+        (
+            "5.5.2448",
+            "5.5.2650.12",
+            ["the registry (Setup key, NewestBuild) says 5.5.2448 (5.5 SP2)"],
+        ),
+        ("5.5.2650", None, ["Kmserver.exe's file version cannot be read"]),
+    ],
+)
+def test_verification_names_each_reading_not_on_the_media_sp(
+    server: str, kms: str | None, expected: list[str]
+) -> None:
+    after = _host(server=server, kms=kms)
+    assert verify(Build(5, 5, 2650), after, kms_expected=True) == expected
+
+
+def test_start_types_of_exchange_services_and_their_dependencies_are_watched() -> None:
+    readings = _host(
+        start_types={
+            "MSExchangeSA": "auto",
+            "MSExchangeIS": "auto",
+            "RPCSS": "auto",
+            "Spooler": "auto",
+        }
+    )
+    details = LogDetails(
+        "C:\\x.log",
+        0,
+        None,
+        {"MSExchangeSA": ("RPCSS", "+NetworkProvider"), "MSExchangeIS": ("MSExchangeSA",)},
+    )
+    assert watched_services(readings, details) == ("MSExchangeIS", "MSExchangeSA", "RPCSS")
+
+
+def test_only_changed_start_types_are_reported() -> None:
+    before = {"MSExchangeIS": "auto", "MSExchangeKMS": "manual", "RPCSS": "auto", "Spooler": "auto"}
+    after = {
+        "MSExchangeIS": "manual",
+        "MSExchangeKMS": "manual",
+        "RPCSS": "auto",
+        "Spooler": "disabled",
+    }
+    assert start_type_changes(before, after, ("MSExchangeIS", "MSExchangeKMS", "RPCSS")) == {
+        "MSExchangeIS": ("auto", "manual")
+    }
+
+
+def test_elapsed_time_reads_as_minutes_and_seconds() -> None:
+    assert [format_elapsed(seconds) for seconds in (5, 65, 3600.9)] == ["5s", "1m05s", "60m00s"]
+
+
+# ---------------------------------------------------------------------------------------------
+# The job, through fake shells that answer with the recorded lab output
+
+
+class FakeHost:
+    """Answers the job's command lines as the lab did; counts update.exe runs."""
+
+    def __init__(
+        self,
+        *,
+        lose_update: bool = False,
+        hang_update: bool = False,
+        setup_sets_is_manual: bool = False,
+        setup_skips_kmserver: bool = False,
+    ) -> None:
+        self.lose_update = lose_update
+        self.hang_update = hang_update
+        self.setup_sets_is_manual = setup_sets_is_manual
+        self.setup_skips_kmserver = setup_skips_kmserver
+        self.update_runs = 0
+        self.updated = False
+        self.commands: list[str] = []
+        self.shells: list[FakeShell] = []
+        self.release = threading.Event()
+
+    def open(self, command_timeout: int) -> FakeShell:
+        shell = FakeShell(self, command_timeout)
+        self.shells.append(shell)
+        return shell
+
+    def answer(self, command_line: str) -> CommandOutput:
+        self.commands.append(command_line)
+        if command_line.startswith(UPDATE):
+            self.update_runs += 1
+            if self.hang_update:
+                self.release.wait(10)
+                raise WinrsUnreachable(
+                    "kms-new (http://127.0.0.2:5985/wsman)", "unreachable: the test ended."
+                )
+            self.updated = True
+            if self.lose_update:
+                raise WinrsUnreachable(
+                    "kms-new (http://127.0.0.2:5985/wsman)",
+                    "unreachable: the host closed the connection while reading command output.",
+                )
+            return CommandOutput("", "", 0, 1.0)
+        if "sp_config_" in command_line:
+            return CommandOutput(
+                "==exchops:begin:sp_config_0== \r\n[SC] ChangeServiceConfig SUCCESS\r\n==exchops:end:ok== \r\n",
+                "",
+                0,
+                0.1,
+            )
+        if "sp_media" in command_line:
+            answer = ANSWERS["read_after" if self.updated else "read_before"]
+            if self.updated and self.setup_skips_kmserver:
+                answer = answer.replace("Version=5.5.2650.12", "Version=5.5.1960.8", 1)
+            if self.updated and self.setup_sets_is_manual:
+                answer = answer.replace(
+                    "Name=MSExchangeIS\r\r\nStartMode=Auto",
+                    "Name=MSExchangeIS\r\r\nStartMode=Manual",
+                )
+            if self.hang_update and self.update_runs:
+                answer = answer.replace(NO_TASKS, '"update.exe","2468","Services","0","9,876 K"')
+            return CommandOutput(answer, "", 0, 0.1)
+        if "sp_log_dir" in command_line:
+            return CommandOutput(
+                ANSWERS["detail_after" if "sp_log_text" in command_line else "detail_before"],
+                "",
+                0,
+                0.1,
+            )
+        if "sp_log_text" in command_line and "sp_tasks" in command_line:
+            answer = ANSWERS["poll_after"]
+            if self.hang_update:
+                answer = ANSWERS["poll_after"].replace(
+                    NO_TASKS, '"update.exe","2468","Services","0","9,876 K"'
+                )
+                answer = (
+                    answer[: answer.index("[", answer.index("==exchops:begin:sp_log_text=="))]
+                    + "==exchops:end:ok== \r\n"
+                )
+            return CommandOutput(answer, "", 0, 0.1)
+        raise AssertionError(f"unexpected command: {command_line}")
+
+
+class FakeShell:
+    def __init__(self, host: FakeHost, command_timeout: int) -> None:
+        self.host = host
+        self.command_timeout = command_timeout
+        self.closed = False
+        self.ran: list[str] = []
+
+    def __enter__(self) -> FakeShell:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.closed = True
+
+    def run(self, command_line: str) -> CommandOutput:
+        self.ran.append(command_line)
+        return self.host.answer(command_line)
+
+    @property
+    def ran_update(self) -> bool:
+        return any(command.startswith(UPDATE) for command in self.ran)
+
+
+def _job(host: FakeHost, said: list[str], **options: t.Any) -> ServicePackJob:
+    values = {
+        "media": MEDIA,
+        "build": Build(5, 5, 2650),
+        "arguments": (),
+        "success_exit_codes": (0,),
+        "timeout": 60,
+        "poll_interval": 1,
+        "progress_interval": 1,
+    }
+    values.update(options)
+    return ServicePackJob(
+        "kms-new", host.open, Options(**values), say=said.append, verbose=said.append
+    )
+
+
+def test_the_kb_target_gets_sp3_once_and_reads_back_sp3_binaries() -> None:
+    host, said = FakeHost(), []
+    report = _job(host, said).run()
+    assert (report.outcome, report.changed, report.failed, report.exit_code) == (
+        "ok",
+        True,
+        False,
+        0,
+    )
+    assert (report.build_before, report.kms_binary_before) == ("5.5.2650.0", "5.5.1960.8")
+    assert (report.build_after, report.kms_binary_after) == ("5.5.2650.0", "5.5.2650.12")
+    assert host.update_runs == 1
+    assert report.setup_log_tail[-1].endswith("Setup completed successfully.")
+    assert len(report.setup_log_tail) == 20  # the newest lines of the run, at most 20
+    assert "Installing into C:\\EXCHSRVR" not in " ".join(
+        report.setup_log_tail
+    )  # the old run is not read
+    assert report.start_types_restored == {}
+    assert any("starting update.exe" in line for line in said)
+    assert all(shell.closed for shell in host.shells)
+
+
+def test_check_mode_reads_predicts_and_runs_nothing() -> None:
+    host, said = FakeHost(), []
+    report = _job(host, said, check_mode=True).run()
+    assert (report.outcome, report.changed, report.build_after, report.kms_binary_after) == (
+        "not_run",
+        True,
+        "5.5.2650.0",
+        "5.5.2650.0",
+    )
+    assert host.update_runs == 0
+    assert all("sp_media" in command or "sp_log_dir" in command for command in host.commands)
+
+
+def test_a_lost_connection_is_followed_by_polls_through_a_new_shell_never_a_second_run() -> None:
+    host, said = FakeHost(lose_update=True), []
+    report = _job(host, said).run()
+    assert host.update_runs == 1
+    assert (report.outcome, report.failed, report.exit_code) == ("ok", False, None)
+    assert report.kms_binary_after == "5.5.2650.12"
+    (update_shell,) = [shell for shell in host.shells if shell.ran_update]
+    poll_shells = [
+        shell
+        for shell in host.shells
+        if any("sp_tasks" in c and "sp_log_text" in c for c in shell.ran)
+    ]
+    assert poll_shells and update_shell not in poll_shells, "the polls run in a shell of their own"
+    assert any("lost the connection to update.exe" in line for line in said)
+
+
+def test_setup_changing_a_start_type_is_set_back_and_reported() -> None:
+    host, said = FakeHost(setup_sets_is_manual=True), []
+    report = _job(host, said).run()
+    assert report.start_types_restored == {
+        "MSExchangeIS": {"before": "auto", "after_setup": "manual", "restored": True}
+    }
+    assert any("sc config MSExchangeIS start= auto" in command for command in host.commands)
+    assert not report.failed
+
+
+def test_success_reported_by_setup_fails_the_task_when_kmserver_exe_is_still_old() -> None:
+    host, said = FakeHost(setup_skips_kmserver=True), []
+    report = _job(host, said).run()
+    assert (report.outcome, report.failed, report.kms_binary_after) == ("ok", True, "5.5.1960.8")
+    assert report.message.startswith(
+        "update.exe reported success (exit code 0; the setup log shows a completed run) but "
+        "Kmserver.exe's file version is 5.5.1960.8 (5.5 RTM), not 5.5.2650 (5.5 SP3)."
+    )
+    assert host.update_runs == 1
+
+
+def test_a_timeout_leaves_update_exe_and_its_shell_alone() -> None:
+    host, said = FakeHost(hang_update=True), []
+    try:
+        report = _job(host, said, timeout=2).run()
+    finally:
+        host.release.set()
+    assert (report.outcome, report.failed, report.changed) == ("still_running", True, True)
+    (update_shell,) = [shell for shell in host.shells if shell.ran_update]
+    assert not update_shell.closed, "deleting the shell would end update.exe"
+    assert host.update_runs == 1
+    assert any("elapsed, update.exe running" in line for line in said)
+
+
+def test_poll_readings_know_when_the_run_ended() -> None:
+    ended = PollReading(False, parse_setup_log(OK_RUN))
+    running = PollReading(True, parse_setup_log(OPEN_RUN))
+    assert ended.ended and not running.ended
+    assert running.last_line == "[10:42:01] Stopping service MSExchangeIS"
+    assert PollReading(None, ()).last_line is None
+
+
+# Recorded from the lab (tests/lab/fleets/q259906.yml, host kms-new): the answers to the job's
+# command lines before and after update.exe ran (exit code 0, stdout and stderr empty).
+ANSWERS = {
+    "read_before": (
+        "==exchops:begin:setup_legacy== \r\n"
+        "\r\n"
+        "! REG.EXE VERSION 3.0\r\n"
+        "\r\n"
+        "HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\Exchange\\Setup\r\n"
+        "    Services\tREG_SZ\tC:\\EXCHSRVR\r\n"
+        "    Services Version\tREG_DWORD\t0x37\r\n"
+        "    ServicePackNumber\tREG_DWORD\t0x3\r\n"
+        "    ServicePackBuild\tREG_DWORD\t0xa5a\r\n"
+        "    NewestBuild\tREG_DWORD\t0xa5a\r\n"
+        "    Build\tREG_DWORD\t0x7a8\r\n"
+        "\r\n"
+        "HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\Exchange\\Setup\\Key Management Server\r\n"
+        "==exchops:end:ok== \r\n"
+        "==exchops:begin:setup_2007== \r\n"
+        "ERROR: The system was unable to find the specified registry key or value.\r\n"
+        "==exchops:end:failed== \r\n"
+        "==exchops:begin:setup_2010== \r\n"
+        "ERROR: The system was unable to find the specified registry key or value.\r\n"
+        "==exchops:end:failed== \r\n"
+        "==exchops:begin:setup_2013== \r\n"
+        "ERROR: The system was unable to find the specified registry key or value.\r\n"
+        "==exchops:end:failed== \r\n"
+        "==exchops:begin:kms_service_key== \r\n"
+        "\r\n"
+        "! REG.EXE VERSION 3.0\r\n"
+        "\r\n"
+        "HKEY_LOCAL_MACHINE\\SYSTEM\\CurrentControlSet\\Services\\MSExchangeKMS\r\n"
+        "    Type\tREG_DWORD\t0x10\r\n"
+        "    Start\tREG_DWORD\t0x3\r\n"
+        "    ErrorControl\tREG_DWORD\t0x1\r\n"
+        "    ImagePath\tREG_EXPAND_SZ\tC:\\Exchsrvr\\Bin\\Kmserver.exe\r\n"
+        "    DisplayName\tREG_SZ\tMicrosoft Exchange Key Management Server\r\n"
+        "    DependOnService\tREG_MULTI_SZ\tMSExchangeDS\\0\\0\r\n"
+        "    ObjectName\tREG_SZ\tLAB\\ExchSvc\r\n"
+        "\r\n"
+        "==exchops:end:ok== \r\n"
+        "==exchops:begin:kms_server_key== \r\n"
+        "\r\n"
+        "! REG.EXE VERSION 3.0\r\n"
+        "\r\n"
+        "HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\Exchange\\KMServer\r\n"
+        "    MasterPasswordPath\tREG_SZ\t\r\n"
+        "    BackupPasswordPath\tREG_SZ\t\r\n"
+        "\r\n"
+        "==exchops:end:ok== \r\n"
+        "==exchops:begin:kms_qc== \r\n"
+        "[SC] QueryServiceConfig SUCCESS\r\n"
+        "\r\n"
+        "SERVICE_NAME: MSExchangeKMS\r\n"
+        "        TYPE               : 10  WIN32_OWN_PROCESS\r\n"
+        "        START_TYPE         : 3   DEMAND_START\r\n"
+        "        ERROR_CONTROL      : 1   NORMAL\r\n"
+        "        BINARY_PATH_NAME   : C:\\Exchsrvr\\Bin\\Kmserver.exe\r\n"
+        "        LOAD_ORDER_GROUP   : \r\n"
+        "        TAG                : 0\r\n"
+        "        DISPLAY_NAME       : Microsoft Exchange Key Management Server\r\n"
+        "        DEPENDENCIES       : MSExchangeDS\r\n"
+        "        SERVICE_START_NAME : LAB\\ExchSvc\r\n"
+        "\r\n"
+        "==exchops:end:ok== \r\n"
+        "==exchops:begin:kms_query== \r\n"
+        "\r\n"
+        "SERVICE_NAME: MSExchangeKMS\r\n"
+        "        TYPE               : 10  WIN32_OWN_PROCESS\r\n"
+        "        STATE              : 1  STOPPED\r\n"
+        "                                (NOT_STOPPABLE, NOT_PAUSABLE, IGNORES_SHUTDOWN)\r\n"
+        "        WIN32_EXIT_CODE    : 0  (0x0)\r\n"
+        "        SERVICE_EXIT_CODE  : 0  (0x0)\r\n"
+        "        CHECKPOINT         : 0x0\r\n"
+        "        WAIT_HINT          : 0x0\r\n"
+        "\r\n"
+        "==exchops:end:ok== \r\n"
+        "==exchops:begin:kmserver_0== \r\n"
+        "\r"
+        "\r\n"
+        "\r"
+        "\r\n"
+        "Version=5.5.1960.8\r"
+        "\r\n"
+        "\r"
+        "\r\n"
+        "\r"
+        "\r\n"
+        "\r"
+        "\r\n"
+        "==exchops:end:ok== \r\n"
+        "==exchops:begin:kmsmsg_0== \r\n"
+        "\r"
+        "\r\n"
+        "\r"
+        "\r\n"
+        "Version=5.5.1960.8\r"
+        "\r\n"
+        "\r"
+        "\r\n"
+        "\r"
+        "\r\n"
+        "\r"
+        "\r\n"
+        "==exchops:end:ok== \r\n"
+        "==exchops:begin:store_0== \r\n"
+        "\r"
+        "\r\n"
+        "\r"
+        "\r\n"
+        "Version=5.5.2650.23\r"
+        "\r\n"
+        "\r"
+        "\r\n"
+        "\r"
+        "\r\n"
+        "\r"
+        "\r\n"
+        "==exchops:end:ok== \r\n"
+        "==exchops:begin:kmserver_1== \r\n"
+        "No Instance(s) Available.\r\n"
+        "==exchops:end:ok== \r\n"
+        "==exchops:begin:kmsmsg_1== \r\n"
+        "No Instance(s) Available.\r\n"
+        "==exchops:end:ok== \r\n"
+        "==exchops:begin:store_1== \r\n"
+        "No Instance(s) Available.\r\n"
+        "==exchops:end:ok== \r\n"
+        "==exchops:begin:sp_media== \r\n"
+        "\r"
+        "\r\n"
+        "\r"
+        "\r\n"
+        "Version=5.5.2650.0\r"
+        "\r\n"
+        "\r"
+        "\r\n"
+        "\r"
+        "\r\n"
+        "\r"
+        "\r\n"
+        "==exchops:end:ok== \r\n"
+        "==exchops:begin:sp_services== \r\n"
+        "\r"
+        "\r\n"
+        "\r"
+        "\r\n"
+        "Name=MSExchangeDS\r"
+        "\r\n"
+        "StartMode=Auto\r"
+        "\r\n"
+        "\r"
+        "\r\n"
+        "\r"
+        "\r\n"
+        "Name=MSExchangeIS\r"
+        "\r\n"
+        "StartMode=Auto\r"
+        "\r\n"
+        "\r"
+        "\r\n"
+        "\r"
+        "\r\n"
+        "Name=MSExchangeKMS\r"
+        "\r\n"
+        "StartMode=Manual\r"
+        "\r\n"
+        "\r"
+        "\r\n"
+        "\r"
+        "\r\n"
+        "Name=MSExchangeMTA\r"
+        "\r\n"
+        "StartMode=Auto\r"
+        "\r\n"
+        "\r"
+        "\r\n"
+        "\r"
+        "\r\n"
+        "Name=MSExchangeSA\r"
+        "\r\n"
+        "StartMode=Auto\r"
+        "\r\n"
+        "\r"
+        "\r\n"
+        "\r"
+        "\r\n"
+        "\r"
+        "\r\n"
+        "==exchops:end:ok== \r\n"
+        "==exchops:begin:sp_tasks== \r\n"
+        "INFO: No tasks running with the specified criteria.\r\n"
+        "==exchops:end:ok== \r\n"
+    ),
+    "detail_before": (
+        "==exchops:begin:sp_log_dir== \r\n"
+        " Volume in drive C is EXCHANGE\r\n"
+        " Volume Serial Number is 1A2B-3C4D\r\n"
+        "\r\n"
+        " Directory of C:\\\r\n"
+        "\r\n"
+        "14/03/2001  09:12               228 Exchange Server Setup.log\r\n"
+        "               1 File(s)            228 bytes\r\n"
+        "               0 Dir(s)      1234567890 bytes free\r\n"
+        "==exchops:end:ok== \r\n"
+        "==exchops:begin:sp_qc_0== \r\n"
+        "[SC] QueryServiceConfig SUCCESS\r\n"
+        "\r\n"
+        "SERVICE_NAME: MSExchangeDS\r\n"
+        "        TYPE               : 10  WIN32_OWN_PROCESS\r\n"
+        "        START_TYPE         : 2   AUTO_START\r\n"
+        "        ERROR_CONTROL      : 1   NORMAL\r\n"
+        "        BINARY_PATH_NAME   : C:\\EXCHSRVR\\bin\\dsamain.exe\r\n"
+        "        LOAD_ORDER_GROUP   : \r\n"
+        "        TAG                : 0\r\n"
+        "        DISPLAY_NAME       : Microsoft Exchange Directory\r\n"
+        "        DEPENDENCIES       : MSExchangeSA\r\n"
+        "        SERVICE_START_NAME : LAB\\ExchSvc\r\n"
+        "\r\n"
+        "==exchops:end:ok== \r\n"
+        "==exchops:begin:sp_qc_1== \r\n"
+        "[SC] QueryServiceConfig SUCCESS\r\n"
+        "\r\n"
+        "SERVICE_NAME: MSExchangeIS\r\n"
+        "        TYPE               : 10  WIN32_OWN_PROCESS\r\n"
+        "        START_TYPE         : 2   AUTO_START\r\n"
+        "        ERROR_CONTROL      : 1   NORMAL\r\n"
+        "        BINARY_PATH_NAME   : C:\\EXCHSRVR\\bin\\store.exe\r\n"
+        "        LOAD_ORDER_GROUP   : \r\n"
+        "        TAG                : 0\r\n"
+        "        DISPLAY_NAME       : Microsoft Exchange Information Store\r\n"
+        "        DEPENDENCIES       : MSExchangeDS\r\n"
+        "        SERVICE_START_NAME : LAB\\ExchSvc\r\n"
+        "\r\n"
+        "==exchops:end:ok== \r\n"
+        "==exchops:begin:sp_qc_2== \r\n"
+        "[SC] QueryServiceConfig SUCCESS\r\n"
+        "\r\n"
+        "SERVICE_NAME: MSExchangeKMS\r\n"
+        "        TYPE               : 10  WIN32_OWN_PROCESS\r\n"
+        "        START_TYPE         : 3   DEMAND_START\r\n"
+        "        ERROR_CONTROL      : 1   NORMAL\r\n"
+        "        BINARY_PATH_NAME   : C:\\Exchsrvr\\Bin\\Kmserver.exe\r\n"
+        "        LOAD_ORDER_GROUP   : \r\n"
+        "        TAG                : 0\r\n"
+        "        DISPLAY_NAME       : Microsoft Exchange Key Management Server\r\n"
+        "        DEPENDENCIES       : MSExchangeDS\r\n"
+        "        SERVICE_START_NAME : LAB\\ExchSvc\r\n"
+        "\r\n"
+        "==exchops:end:ok== \r\n"
+        "==exchops:begin:sp_qc_3== \r\n"
+        "[SC] QueryServiceConfig SUCCESS\r\n"
+        "\r\n"
+        "SERVICE_NAME: MSExchangeMTA\r\n"
+        "        TYPE               : 10  WIN32_OWN_PROCESS\r\n"
+        "        START_TYPE         : 2   AUTO_START\r\n"
+        "        ERROR_CONTROL      : 1   NORMAL\r\n"
+        "        BINARY_PATH_NAME   : C:\\EXCHSRVR\\bin\\emsmta.exe\r\n"
+        "        LOAD_ORDER_GROUP   : \r\n"
+        "        TAG                : 0\r\n"
+        "        DISPLAY_NAME       : Microsoft Exchange Message Transfer Agent\r\n"
+        "        DEPENDENCIES       : MSExchangeDS\r\n"
+        "        SERVICE_START_NAME : LAB\\ExchSvc\r\n"
+        "\r\n"
+        "==exchops:end:ok== \r\n"
+        "==exchops:begin:sp_qc_4== \r\n"
+        "[SC] QueryServiceConfig SUCCESS\r\n"
+        "\r\n"
+        "SERVICE_NAME: MSExchangeSA\r\n"
+        "        TYPE               : 10  WIN32_OWN_PROCESS\r\n"
+        "        START_TYPE         : 2   AUTO_START\r\n"
+        "        ERROR_CONTROL      : 1   NORMAL\r\n"
+        "        BINARY_PATH_NAME   : C:\\EXCHSRVR\\bin\\mad.exe\r\n"
+        "        LOAD_ORDER_GROUP   : \r\n"
+        "        TAG                : 0\r\n"
+        "        DISPLAY_NAME       : Microsoft Exchange System Attendant\r\n"
+        "        DEPENDENCIES       : \r\n"
+        "        SERVICE_START_NAME : LAB\\ExchSvc\r\n"
+        "\r\n"
+        "==exchops:end:ok== \r\n"
+    ),
+    "poll_after": (
+        "==exchops:begin:sp_tasks== \r\n"
+        "INFO: No tasks running with the specified criteria.\r\n"
+        "==exchops:end:ok== \r\n"
+        "==exchops:begin:sp_log_text== \r\n"
+        "++++ Microsoft Exchange Setup initialized ++++\r\n"
+        "[05:50:00] Setup mode: complete installation of Microsoft Exchange Server, Key Management Server\r\n"
+        "[05:50:00] Installing into C:\\EXCHSRVR\r\n"
+        "[05:50:00] Setup completed successfully.\r\n"
+        "++++ Microsoft Exchange Setup initialized ++++\r\n"
+        "[06:19:51] Microsoft Exchange Server 5.5 Service Pack 3 (build 5.5.2650); command line: update.exe\r\n"
+        "[06:19:51] Installed: Exchange 5.5 build 2650, in C:\\EXCHSRVR\r\n"
+        "[06:19:51] Checking the installed version of C:\\Exchsrvr\\Bin\\Kmserver.exe\r\n"
+        "[06:19:51] Setup will reinstall Microsoft Exchange Server files for your current Setup Configuration. Existing databases will be preserved.\r\n"
+        "[06:19:51] Stopping service MSExchangeIS\r\n"
+        "[06:19:51] Stopping service MSExchangeMTA\r\n"
+        "[06:19:51] Stopping service MSExchangeDS\r\n"
+        "[06:19:51] Stopping service MSExchangeSA\r\n"
+        "[06:19:51] Installed C:\\EXCHSRVR\\BIN\\STORE.EXE (version 5.5.2650.23)\r\n"
+        "[06:19:51] Installed C:\\EXCHSRVR\\BIN\\MAD.EXE (version 5.5.2650.24)\r\n"
+        "[06:19:51] Installed C:\\EXCHSRVR\\BIN\\DSAMAIN.EXE (version 5.5.2650.14)\r\n"
+        "[06:19:51] Installed C:\\EXCHSRVR\\BIN\\EMSMTA.EXE (version 5.5.2650.14)\r\n"
+        "[06:19:51] Installed C:\\EXCHSRVR\\BIN\\KMSERVER.EXE (version 5.5.2650.12)\r\n"
+        "[06:19:51] Installed C:\\EXCHSRVR\\BIN\\KMSMSG.DLL (version 5.5.2650.12)\r\n"
+        "[06:19:51] Installed C:\\EXCHSRVR\\BIN\\KMSADMIN.DLL (version 5.5.2650.12)\r\n"
+        "[06:19:51] Installed C:\\EXCHSRVR\\BIN\\SECKM.DLL (version 5.5.2650.12)\r\n"
+        "[06:19:51] Updating registry key HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\Exchange\\Setup\r\n"
+        "[06:19:52] Starting service MSExchangeSA\r\n"
+        "[06:19:52] Starting service MSExchangeDS\r\n"
+        "[06:19:52] Starting service MSExchangeMTA\r\n"
+        "[06:19:52] Starting service MSExchangeIS\r\n"
+        "[06:19:52] Microsoft Exchange Server 5.5 Service Pack 3 was installed successfully.\r\n"
+        "[06:19:52] Setup completed successfully.\r\n"
+        "\r\n"
+        "==exchops:end:ok== \r\n"
+    ),
+    "read_after": (
+        "==exchops:begin:setup_legacy== \r\n"
+        "\r\n"
+        "! REG.EXE VERSION 3.0\r\n"
+        "\r\n"
+        "HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\Exchange\\Setup\r\n"
+        "    Services\tREG_SZ\tC:\\EXCHSRVR\r\n"
+        "    Services Version\tREG_DWORD\t0x37\r\n"
+        "    ServicePackNumber\tREG_DWORD\t0x3\r\n"
+        "    ServicePackBuild\tREG_DWORD\t0xa5a\r\n"
+        "    NewestBuild\tREG_DWORD\t0xa5a\r\n"
+        "    Build\tREG_DWORD\t0x7a8\r\n"
+        "\r\n"
+        "HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\Exchange\\Setup\\Key Management Server\r\n"
+        "==exchops:end:ok== \r\n"
+        "==exchops:begin:setup_2007== \r\n"
+        "ERROR: The system was unable to find the specified registry key or value.\r\n"
+        "==exchops:end:failed== \r\n"
+        "==exchops:begin:setup_2010== \r\n"
+        "ERROR: The system was unable to find the specified registry key or value.\r\n"
+        "==exchops:end:failed== \r\n"
+        "==exchops:begin:setup_2013== \r\n"
+        "ERROR: The system was unable to find the specified registry key or value.\r\n"
+        "==exchops:end:failed== \r\n"
+        "==exchops:begin:kms_service_key== \r\n"
+        "\r\n"
+        "! REG.EXE VERSION 3.0\r\n"
+        "\r\n"
+        "HKEY_LOCAL_MACHINE\\SYSTEM\\CurrentControlSet\\Services\\MSExchangeKMS\r\n"
+        "    Type\tREG_DWORD\t0x10\r\n"
+        "    Start\tREG_DWORD\t0x3\r\n"
+        "    ErrorControl\tREG_DWORD\t0x1\r\n"
+        "    ImagePath\tREG_EXPAND_SZ\tC:\\Exchsrvr\\Bin\\Kmserver.exe\r\n"
+        "    DisplayName\tREG_SZ\tMicrosoft Exchange Key Management Server\r\n"
+        "    DependOnService\tREG_MULTI_SZ\tMSExchangeDS\\0\\0\r\n"
+        "    ObjectName\tREG_SZ\tLAB\\ExchSvc\r\n"
+        "\r\n"
+        "==exchops:end:ok== \r\n"
+        "==exchops:begin:kms_server_key== \r\n"
+        "\r\n"
+        "! REG.EXE VERSION 3.0\r\n"
+        "\r\n"
+        "HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\Exchange\\KMServer\r\n"
+        "    MasterPasswordPath\tREG_SZ\t\r\n"
+        "    BackupPasswordPath\tREG_SZ\t\r\n"
+        "\r\n"
+        "==exchops:end:ok== \r\n"
+        "==exchops:begin:kms_qc== \r\n"
+        "[SC] QueryServiceConfig SUCCESS\r\n"
+        "\r\n"
+        "SERVICE_NAME: MSExchangeKMS\r\n"
+        "        TYPE               : 10  WIN32_OWN_PROCESS\r\n"
+        "        START_TYPE         : 3   DEMAND_START\r\n"
+        "        ERROR_CONTROL      : 1   NORMAL\r\n"
+        "        BINARY_PATH_NAME   : C:\\Exchsrvr\\Bin\\Kmserver.exe\r\n"
+        "        LOAD_ORDER_GROUP   : \r\n"
+        "        TAG                : 0\r\n"
+        "        DISPLAY_NAME       : Microsoft Exchange Key Management Server\r\n"
+        "        DEPENDENCIES       : MSExchangeDS\r\n"
+        "        SERVICE_START_NAME : LAB\\ExchSvc\r\n"
+        "\r\n"
+        "==exchops:end:ok== \r\n"
+        "==exchops:begin:kms_query== \r\n"
+        "\r\n"
+        "SERVICE_NAME: MSExchangeKMS\r\n"
+        "        TYPE               : 10  WIN32_OWN_PROCESS\r\n"
+        "        STATE              : 1  STOPPED\r\n"
+        "                                (NOT_STOPPABLE, NOT_PAUSABLE, IGNORES_SHUTDOWN)\r\n"
+        "        WIN32_EXIT_CODE    : 0  (0x0)\r\n"
+        "        SERVICE_EXIT_CODE  : 0  (0x0)\r\n"
+        "        CHECKPOINT         : 0x0\r\n"
+        "        WAIT_HINT          : 0x0\r\n"
+        "\r\n"
+        "==exchops:end:ok== \r\n"
+        "==exchops:begin:kmserver_0== \r\n"
+        "\r"
+        "\r\n"
+        "\r"
+        "\r\n"
+        "Version=5.5.2650.12\r"
+        "\r\n"
+        "\r"
+        "\r\n"
+        "\r"
+        "\r\n"
+        "\r"
+        "\r\n"
+        "==exchops:end:ok== \r\n"
+        "==exchops:begin:kmsmsg_0== \r\n"
+        "\r"
+        "\r\n"
+        "\r"
+        "\r\n"
+        "Version=5.5.2650.12\r"
+        "\r\n"
+        "\r"
+        "\r\n"
+        "\r"
+        "\r\n"
+        "\r"
+        "\r\n"
+        "==exchops:end:ok== \r\n"
+        "==exchops:begin:store_0== \r\n"
+        "\r"
+        "\r\n"
+        "\r"
+        "\r\n"
+        "Version=5.5.2650.23\r"
+        "\r\n"
+        "\r"
+        "\r\n"
+        "\r"
+        "\r\n"
+        "\r"
+        "\r\n"
+        "==exchops:end:ok== \r\n"
+        "==exchops:begin:kmserver_1== \r\n"
+        "No Instance(s) Available.\r\n"
+        "==exchops:end:ok== \r\n"
+        "==exchops:begin:kmsmsg_1== \r\n"
+        "No Instance(s) Available.\r\n"
+        "==exchops:end:ok== \r\n"
+        "==exchops:begin:store_1== \r\n"
+        "No Instance(s) Available.\r\n"
+        "==exchops:end:ok== \r\n"
+        "==exchops:begin:sp_media== \r\n"
+        "\r"
+        "\r\n"
+        "\r"
+        "\r\n"
+        "Version=5.5.2650.0\r"
+        "\r\n"
+        "\r"
+        "\r\n"
+        "\r"
+        "\r\n"
+        "\r"
+        "\r\n"
+        "==exchops:end:ok== \r\n"
+        "==exchops:begin:sp_services== \r\n"
+        "\r"
+        "\r\n"
+        "\r"
+        "\r\n"
+        "Name=MSExchangeDS\r"
+        "\r\n"
+        "StartMode=Auto\r"
+        "\r\n"
+        "\r"
+        "\r\n"
+        "\r"
+        "\r\n"
+        "Name=MSExchangeIS\r"
+        "\r\n"
+        "StartMode=Auto\r"
+        "\r\n"
+        "\r"
+        "\r\n"
+        "\r"
+        "\r\n"
+        "Name=MSExchangeKMS\r"
+        "\r\n"
+        "StartMode=Manual\r"
+        "\r\n"
+        "\r"
+        "\r\n"
+        "\r"
+        "\r\n"
+        "Name=MSExchangeMTA\r"
+        "\r\n"
+        "StartMode=Auto\r"
+        "\r\n"
+        "\r"
+        "\r\n"
+        "\r"
+        "\r\n"
+        "Name=MSExchangeSA\r"
+        "\r\n"
+        "StartMode=Auto\r"
+        "\r\n"
+        "\r"
+        "\r\n"
+        "\r"
+        "\r\n"
+        "\r"
+        "\r\n"
+        "==exchops:end:ok== \r\n"
+        "==exchops:begin:sp_tasks== \r\n"
+        "INFO: No tasks running with the specified criteria.\r\n"
+        "==exchops:end:ok== \r\n"
+    ),
+    "detail_after": (
+        "==exchops:begin:sp_log_dir== \r\n"
+        " Volume in drive C is EXCHANGE\r\n"
+        " Volume Serial Number is 1A2B-3C4D\r\n"
+        "\r\n"
+        " Directory of C:\\\r\n"
+        "\r\n"
+        "27/11/2026  06:19              1775 Exchange Server Setup.log\r\n"
+        "               1 File(s)           1775 bytes\r\n"
+        "               0 Dir(s)      1234522183 bytes free\r\n"
+        "==exchops:end:ok== \r\n"
+        "==exchops:begin:sp_log_text== \r\n"
+        "++++ Microsoft Exchange Setup initialized ++++\r\n"
+        "[05:50:00] Setup mode: complete installation of Microsoft Exchange Server, Key Management Server\r\n"
+        "[05:50:00] Installing into C:\\EXCHSRVR\r\n"
+        "[05:50:00] Setup completed successfully.\r\n"
+        "++++ Microsoft Exchange Setup initialized ++++\r\n"
+        "[06:19:51] Microsoft Exchange Server 5.5 Service Pack 3 (build 5.5.2650); command line: update.exe\r\n"
+        "[06:19:51] Installed: Exchange 5.5 build 2650, in C:\\EXCHSRVR\r\n"
+        "[06:19:51] Checking the installed version of C:\\Exchsrvr\\Bin\\Kmserver.exe\r\n"
+        "[06:19:51] Setup will reinstall Microsoft Exchange Server files for your current Setup Configuration. Existing databases will be preserved.\r\n"
+        "[06:19:51] Stopping service MSExchangeIS\r\n"
+        "[06:19:51] Stopping service MSExchangeMTA\r\n"
+        "[06:19:51] Stopping service MSExchangeDS\r\n"
+        "[06:19:51] Stopping service MSExchangeSA\r\n"
+        "[06:19:51] Installed C:\\EXCHSRVR\\BIN\\STORE.EXE (version 5.5.2650.23)\r\n"
+        "[06:19:51] Installed C:\\EXCHSRVR\\BIN\\MAD.EXE (version 5.5.2650.24)\r\n"
+        "[06:19:51] Installed C:\\EXCHSRVR\\BIN\\DSAMAIN.EXE (version 5.5.2650.14)\r\n"
+        "[06:19:51] Installed C:\\EXCHSRVR\\BIN\\EMSMTA.EXE (version 5.5.2650.14)\r\n"
+        "[06:19:51] Installed C:\\EXCHSRVR\\BIN\\KMSERVER.EXE (version 5.5.2650.12)\r\n"
+        "[06:19:51] Installed C:\\EXCHSRVR\\BIN\\KMSMSG.DLL (version 5.5.2650.12)\r\n"
+        "[06:19:51] Installed C:\\EXCHSRVR\\BIN\\KMSADMIN.DLL (version 5.5.2650.12)\r\n"
+        "[06:19:51] Installed C:\\EXCHSRVR\\BIN\\SECKM.DLL (version 5.5.2650.12)\r\n"
+        "[06:19:51] Updating registry key HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\Exchange\\Setup\r\n"
+        "[06:19:52] Starting service MSExchangeSA\r\n"
+        "[06:19:52] Starting service MSExchangeDS\r\n"
+        "[06:19:52] Starting service MSExchangeMTA\r\n"
+        "[06:19:52] Starting service MSExchangeIS\r\n"
+        "[06:19:52] Microsoft Exchange Server 5.5 Service Pack 3 was installed successfully.\r\n"
+        "[06:19:52] Setup completed successfully.\r\n"
+        "\r\n"
+        "==exchops:end:ok== \r\n"
+        "==exchops:begin:sp_qc_0== \r\n"
+        "[SC] QueryServiceConfig SUCCESS\r\n"
+        "\r\n"
+        "SERVICE_NAME: MSExchangeDS\r\n"
+        "        TYPE               : 10  WIN32_OWN_PROCESS\r\n"
+        "        START_TYPE         : 2   AUTO_START\r\n"
+        "        ERROR_CONTROL      : 1   NORMAL\r\n"
+        "        BINARY_PATH_NAME   : C:\\EXCHSRVR\\bin\\dsamain.exe\r\n"
+        "        LOAD_ORDER_GROUP   : \r\n"
+        "        TAG                : 0\r\n"
+        "        DISPLAY_NAME       : Microsoft Exchange Directory\r\n"
+        "        DEPENDENCIES       : MSExchangeSA\r\n"
+        "        SERVICE_START_NAME : LAB\\ExchSvc\r\n"
+        "\r\n"
+        "==exchops:end:ok== \r\n"
+        "==exchops:begin:sp_qc_1== \r\n"
+        "[SC] QueryServiceConfig SUCCESS\r\n"
+        "\r\n"
+        "SERVICE_NAME: MSExchangeIS\r\n"
+        "        TYPE               : 10  WIN32_OWN_PROCESS\r\n"
+        "        START_TYPE         : 2   AUTO_START\r\n"
+        "        ERROR_CONTROL      : 1   NORMAL\r\n"
+        "        BINARY_PATH_NAME   : C:\\EXCHSRVR\\bin\\store.exe\r\n"
+        "        LOAD_ORDER_GROUP   : \r\n"
+        "        TAG                : 0\r\n"
+        "        DISPLAY_NAME       : Microsoft Exchange Information Store\r\n"
+        "        DEPENDENCIES       : MSExchangeDS\r\n"
+        "        SERVICE_START_NAME : LAB\\ExchSvc\r\n"
+        "\r\n"
+        "==exchops:end:ok== \r\n"
+        "==exchops:begin:sp_qc_2== \r\n"
+        "[SC] QueryServiceConfig SUCCESS\r\n"
+        "\r\n"
+        "SERVICE_NAME: MSExchangeKMS\r\n"
+        "        TYPE               : 10  WIN32_OWN_PROCESS\r\n"
+        "        START_TYPE         : 3   DEMAND_START\r\n"
+        "        ERROR_CONTROL      : 1   NORMAL\r\n"
+        "        BINARY_PATH_NAME   : C:\\Exchsrvr\\Bin\\Kmserver.exe\r\n"
+        "        LOAD_ORDER_GROUP   : \r\n"
+        "        TAG                : 0\r\n"
+        "        DISPLAY_NAME       : Microsoft Exchange Key Management Server\r\n"
+        "        DEPENDENCIES       : MSExchangeDS\r\n"
+        "        SERVICE_START_NAME : LAB\\ExchSvc\r\n"
+        "\r\n"
+        "==exchops:end:ok== \r\n"
+        "==exchops:begin:sp_qc_3== \r\n"
+        "[SC] QueryServiceConfig SUCCESS\r\n"
+        "\r\n"
+        "SERVICE_NAME: MSExchangeMTA\r\n"
+        "        TYPE               : 10  WIN32_OWN_PROCESS\r\n"
+        "        START_TYPE         : 2   AUTO_START\r\n"
+        "        ERROR_CONTROL      : 1   NORMAL\r\n"
+        "        BINARY_PATH_NAME   : C:\\EXCHSRVR\\bin\\emsmta.exe\r\n"
+        "        LOAD_ORDER_GROUP   : \r\n"
+        "        TAG                : 0\r\n"
+        "        DISPLAY_NAME       : Microsoft Exchange Message Transfer Agent\r\n"
+        "        DEPENDENCIES       : MSExchangeDS\r\n"
+        "        SERVICE_START_NAME : LAB\\ExchSvc\r\n"
+        "\r\n"
+        "==exchops:end:ok== \r\n"
+        "==exchops:begin:sp_qc_4== \r\n"
+        "[SC] QueryServiceConfig SUCCESS\r\n"
+        "\r\n"
+        "SERVICE_NAME: MSExchangeSA\r\n"
+        "        TYPE               : 10  WIN32_OWN_PROCESS\r\n"
+        "        START_TYPE         : 2   AUTO_START\r\n"
+        "        ERROR_CONTROL      : 1   NORMAL\r\n"
+        "        BINARY_PATH_NAME   : C:\\EXCHSRVR\\bin\\mad.exe\r\n"
+        "        LOAD_ORDER_GROUP   : \r\n"
+        "        TAG                : 0\r\n"
+        "        DISPLAY_NAME       : Microsoft Exchange System Attendant\r\n"
+        "        DEPENDENCIES       : \r\n"
+        "        SERVICE_START_NAME : LAB\\ExchSvc\r\n"
+        "\r\n"
+        "==exchops:end:ok== \r\n"
+    ),
+}
