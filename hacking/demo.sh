@@ -1,24 +1,57 @@
 #!/usr/bin/env bash
-# `make demo`: start the lab, run what the collection can do against it, show the result.
-set -euo pipefail
-cd "$(dirname "$0")/.."
+# `make demo`: the KB Q259906 case end to end against the lab: gate fails, remediation, gate passes.
+set -uo pipefail
+cd "$(dirname "$0")/.." || exit 1
 export PATH="$PWD/.venv/bin:$PATH"
-export ANSIBLE_NOCOLOR=1
-state="$PWD/tests/output/demo-lab"
-mkdir -p tests/output
+export ANSIBLE_NOCOLOR=1 ANSIBLE_DEPRECATION_WARNINGS=False
+out="$PWD/tests/output/demo"
+state="$out/lab"
+mkdir -p "$out"
+started=$SECONDS
 
-echo "== Starting the lab: the KB Q259906 pair (tests/lab/fleets/q259906.yml)"
-exchlab down --state "$state" >/dev/null
-exchlab up --fleet tests/lab/fleets/q259906.yml --state "$state" --fresh
-trap 'exchlab down --state "$state"' EXIT
-
-echo
-echo "== The new KM Server as the lab shows it (state kept in $state)"
-exchlab show --state "$state" kms-new | python3 -c '
+kms_state() {
+    exchlab show --state "$state" kms-new | python3 -c '
 import json, sys
 host = json.load(sys.stdin)["hosts"]["kms-new"]
-print("  MSExchangeKMS:", host["services"]["MSExchangeKMS"]["state"])
-print("  KM database stamp:", host["kms_database"]["stamp_build"], "intact:", host["kms_database"]["intact"])
-for event in host["events"]:
-    print("  event", event["id"], event["source"], event["message"])
-'
+kms = host["services"]["MSExchangeKMS"]["state"]
+database = host["kms_database"]
+print("  MSExchangeKMS on kms-new:", kms, "| KM database intact:", database["intact"],
+      "stamp", database["stamp_build"], "| backups:", len(host["backups"]))'
+}
+
+echo "== 1. Start the lab: the KB Q259906 pair (tests/lab/fleets/q259906.yml)"
+exchlab down --state "$state" >/dev/null
+exchlab up --fleet tests/lab/fleets/q259906.yml --state "$state" --fresh || exit 1
+trap 'exchlab down --state "$state"' EXIT
+kms_state
+
+echo
+echo "== 2. The gate: ansible-playbook exchops.kms.check_kms_move (expected to fail)"
+ansible-playbook exchops.kms.check_kms_move -i "$state/inventory.yml" -e "kms_report_dir=$out/before" >"$out/gate-before.log" 2>&1
+echo "  exit code $? (2 = a pair does not match)"
+cat "$out/before/report.md"
+
+echo "== 3. The remediation: ansible-playbook exchops.kms.remediate_kms_move"
+if ! ansible-playbook exchops.kms.remediate_kms_move -i "$state/inventory.yml" >"$out/remediate.log" 2>&1; then
+    tail -30 "$out/remediate.log"; echo "remediation failed (log: $out/remediate.log)"; exit 1
+fi
+grep -E "KM database backed up|PLAY RECAP|kms-new +:" "$out/remediate.log" | sed 's/^/  /'
+kms_state
+
+echo
+echo "== 4. The gate again (expected to pass)"
+ansible-playbook exchops.kms.check_kms_move -i "$state/inventory.yml" -e "kms_report_dir=$out/after" >"$out/gate-after.log" 2>&1
+code=$?
+echo "  exit code $code (0 = every pair matches)"
+cat "$out/after/report.md"
+
+echo "== Before / after (kms-new)"
+python3 - "$out/before/report.json" "$out/after/report.json" <<'PY'
+import json, sys
+before, after = (json.load(open(path))["pairs"][0] for path in sys.argv[1:3])
+print(f"  {'':16} {'before':14} {'after':14}")
+for key in ("status", "target_build", "kms_binary_build", "source_build"):
+    print(f"  {key:16} {str(before[key]):14} {str(after[key]):14}")
+PY
+echo "== Done in $((SECONDS - started)) s; logs and reports in $out"
+exit $code
