@@ -6,15 +6,12 @@ import typing as t
 
 from ansible.errors import AnsibleActionFail
 from ansible.module_utils.common.text.converters import to_text
-from ansible.module_utils.basic import missing_required_lib
-from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
+from ..plugin_utils._action import WinrsAction
 from ..plugin_utils._facts import FactsError, assemble
 from ..plugin_utils._probe import ProbeError, facts_probe, files_sections, split_sections
 from ..plugin_utils._winrs import (
-    HAS_WINRM,
-    WINRM_IMPORT_ERROR,
     WinrsError,
     WinrsShell,
     target_from_options,
@@ -29,9 +26,9 @@ ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = {
 }
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
-    _requires_connection = False
+class ActionModule(WinrsAction):
+    MODULE_NAME = "exchops.kms.exchange_facts"
+    WINRM_PURPOSE = "reads the host"
 
     def run(
         self, tmp: str | None = None, task_vars: dict[str, t.Any] | None = None
@@ -39,7 +36,7 @@ class ActionModule(ActionBase):
         result = super().run(tmp, task_vars)
         del tmp
         _validation, arguments = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
-        host = self._task.delegate_to or (task_vars or {}).get("inventory_hostname", "this host")
+        host = self._task_host(task_vars)
         if arguments["kms_event_count"] < 0:
             raise AnsibleActionFail(
                 f"{host}: kms_event_count is {arguments['kms_event_count']}, it must be 0 or more. "
@@ -49,16 +46,7 @@ class ActionModule(ActionBase):
             raise AnsibleActionFail(
                 f"{host}: timeout is {arguments['timeout']}, it must be more than 0 seconds."
             )
-        if not HAS_WINRM:
-            raise AnsibleActionFail(
-                f"{host}: {missing_required_lib('pywinrm')}", orig_exc=WINRM_IMPORT_ERROR
-            )
-        if getattr(self._connection, "_load_name", None) not in ("winrm", "ansible.builtin.winrm"):
-            raise AnsibleActionFail(
-                f"{host}: exchops.kms.exchange_facts reads the host over WinRM and needs "
-                f"ansible_connection=winrm (this host uses {self._connection.transport!r}). "
-                "Set ansible_connection: winrm and the ansible_winrm_* settings for it."
-            )
+        self._require_winrm(host)
 
         try:
             target = target_from_options(host, self._connection.get_option, arguments["timeout"])

@@ -6,17 +6,14 @@ from __future__ import annotations
 import typing as t
 
 from ansible.errors import AnsibleActionFail
-from ansible.module_utils.basic import missing_required_lib
 from ansible.module_utils.common.text.converters import to_text
-from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
+from ..plugin_utils._action import WinrsAction
 from ..plugin_utils._probe import ProbeError
 from ..plugin_utils._service import ServiceControl, ServiceError, check_arguments
 from ..plugin_utils._winout import ParseError
 from ..plugin_utils._winrs import (
-    HAS_WINRM,
-    WINRM_IMPORT_ERROR,
     WinrsError,
     WinrsShell,
     mask,
@@ -37,9 +34,9 @@ ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = {
 }
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
-    _requires_connection = False
+class ActionModule(WinrsAction):
+    MODULE_NAME = "exchops.kms.exchange_service"
+    WINRM_PURPOSE = "controls the service"
 
     def run(
         self, tmp: str | None = None, task_vars: dict[str, t.Any] | None = None
@@ -47,7 +44,7 @@ class ActionModule(ActionBase):
         result = super().run(tmp, task_vars)
         del tmp
         _validation, arguments = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
-        host = self._task.delegate_to or (task_vars or {}).get("inventory_hostname", "this host")
+        host = self._task_host(task_vars)
         name, wanted = arguments["name"], arguments["state"]
         password = arguments["startup_password"]
         secrets = (password,) if password else ()
@@ -57,17 +54,7 @@ class ActionModule(ActionBase):
             )
         except ValueError as exc:
             raise AnsibleActionFail(mask(f"{host}: {exc}", secrets)) from None
-        if not HAS_WINRM:
-            raise AnsibleActionFail(
-                f"{host}: {missing_required_lib('pywinrm')}", orig_exc=WINRM_IMPORT_ERROR
-            )
-        if getattr(self._connection, "_load_name", None) not in ("winrm", "ansible.builtin.winrm"):
-            raise AnsibleActionFail(
-                f"{host}: exchops.kms.exchange_service controls the service over WinRM and needs "
-                f"ansible_connection=winrm (this host uses {self._connection.transport!r}). "
-                "Set ansible_connection: winrm and the ansible_winrm_* settings for it. "
-                "Nothing was changed."
-            )
+        self._require_winrm(host)
 
         def log(message: str) -> None:
             display.vv(mask(f"{host}: {message}", secrets), host=host)

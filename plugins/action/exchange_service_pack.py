@@ -7,10 +7,9 @@ import dataclasses
 import typing as t
 
 from ansible.errors import AnsibleActionFail
-from ansible.module_utils.basic import missing_required_lib
-from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
+from ..plugin_utils._action import WinrsAction
 from ..plugin_utils._builds import Build
 from ..plugin_utils._servicepack import (
     READ_TIMEOUT_S,
@@ -22,8 +21,6 @@ from ..plugin_utils._servicepack import (
     describe,
 )
 from ..plugin_utils._winrs import (
-    HAS_WINRM,
-    WINRM_IMPORT_ERROR,
     WinrsError,
     WinrsShell,
     target_from_options,
@@ -50,9 +47,9 @@ def _diff_text(build: str | None, kms_binary: str | None) -> str:
     return f"Exchange build: {shown(build)}\nKmserver.exe: {shown(kms_binary)}\n"
 
 
-class ActionModule(ActionBase):
-    TRANSFERS_FILES = False
-    _requires_connection = False
+class ActionModule(WinrsAction):
+    MODULE_NAME = "exchops.kms.exchange_service_pack"
+    WINRM_PURPOSE = "works on the host"
 
     def run(
         self, tmp: str | None = None, task_vars: dict[str, t.Any] | None = None
@@ -60,19 +57,9 @@ class ActionModule(ActionBase):
         result = super().run(tmp, task_vars)
         del tmp
         _validation, arguments = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
-        host = self._task.delegate_to or (task_vars or {}).get("inventory_hostname", "this host")
+        host = self._task_host(task_vars)
         options = self._options(host, arguments)
-        if not HAS_WINRM:
-            raise AnsibleActionFail(
-                f"{host}: {missing_required_lib('pywinrm')}", orig_exc=WINRM_IMPORT_ERROR
-            )
-        if getattr(self._connection, "_load_name", None) not in ("winrm", "ansible.builtin.winrm"):
-            raise AnsibleActionFail(
-                f"{host}: exchops.kms.exchange_service_pack works on the host over WinRM and needs "
-                f"ansible_connection=winrm (this host uses {self._connection.transport!r}). "
-                "Set ansible_connection: winrm and the ansible_winrm_* settings for it. "
-                "Nothing was changed."
-            )
+        self._require_winrm(host)
 
         try:
             target = target_from_options(host, self._connection.get_option, READ_TIMEOUT_S)
