@@ -43,6 +43,7 @@ _FAULTS = {
         "disk_full": {"type": "boolean"},
         "service_wont_stop": {"type": "array", "items": {"type": "string"}},
         "update_duration_s": {"type": "number", "minimum": 0},
+        "wrong_kms_password": {"type": "boolean"},
     },
 }
 _HOST = {
