@@ -36,6 +36,7 @@ options:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
+  - exchops.kms.winrm
   - ansible.builtin.action_common_attributes.facts
 attributes:
   action:
@@ -54,18 +55,9 @@ attributes:
   platform:
     platforms: windows
 notes:
-  - The connection is the host's own WinRM settings, the same variables C(ansible.windows) uses
-    (C(ansible_host), C(ansible_port), C(ansible_user), C(ansible_password),
-    C(ansible_winrm_transport), C(ansible_winrm_scheme), C(ansible_winrm_path),
-    C(ansible_winrm_server_cert_validation), C(ansible_winrm_ca_trust_path),
-    C(ansible_winrm_message_encryption), C(ansible_winrm_operation_timeout_sec),
-    C(ansible_winrm_read_timeout_sec)) with C(ansible_connection=winrm). Under C(delegate_to)
-    the delegated host's settings are used.
-  - "Use C(gather_facts: false) in the play: Ansible's own fact gathering needs PowerShell."
   - The account needs the right to read C(HKLM\SOFTWARE\Microsoft\Exchange), query services
     and read the Application event log; a local administrator has all three.
   - The KM database is never opened or changed; only its folder is located.
-  - The controller needs the Python package C(pywinrm) (with C(pyspnego) for NTLM).
 seealso:
   - name: KB Q259906 - Event ID 5389 when KM Server is moved to a new server
     description: The Exchange 5.5 problem this collection checks for and fixes.

@@ -78,6 +78,7 @@ options:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
+  - exchops.kms.winrm
 attributes:
   action:
     support: full
@@ -94,14 +95,6 @@ attributes:
   platform:
     platforms: windows
 notes:
-  - The connection is the host's own WinRM settings, the same variables C(ansible.windows) uses
-    (C(ansible_host), C(ansible_port), C(ansible_user), C(ansible_password),
-    C(ansible_winrm_transport), C(ansible_winrm_scheme), C(ansible_winrm_path),
-    C(ansible_winrm_server_cert_validation), C(ansible_winrm_ca_trust_path),
-    C(ansible_winrm_message_encryption), C(ansible_winrm_operation_timeout_sec),
-    C(ansible_winrm_read_timeout_sec)) with C(ansible_connection=winrm). Under C(delegate_to)
-    the delegated host's settings are used.
-  - "Use C(gather_facts: false) in the play: Ansible's own fact gathering needs PowerShell."
   - The account needs the right to start and stop services and to read the Application event
     log; a local administrator has both.
   - The KM database is never opened or changed by this module. KMS itself writes to it when it
@@ -117,7 +110,6 @@ notes:
   - Starting uses C(sc.exe), which is a Resource Kit tool on Windows 2000 and NT 4.0. Where
     C(wmic) is missing (Windows 2000), the Application log cannot be read; then only the state
     is watched, and a warning says so.
-  - The controller needs the Python package C(pywinrm) (with C(pyspnego) for NTLM).
 seealso:
   - module: exchops.kms.exchange_facts
   - name: KB Q259906 - Event ID 5389 when KM Server is moved to a new server

@@ -97,6 +97,7 @@ options:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
+  - exchops.kms.winrm
 attributes:
   action:
     support: full
@@ -126,10 +127,6 @@ notes:
     O(timeout). Its WinRS shell is then left open, because deleting a shell ends the processes
     it started; Windows closes it after the shell idle timeout (2 hours by default).
   - A restart is never performed; V(ok_reboot_required) asks for one.
-  - The connection is the host's own WinRM settings (C(ansible_host), C(ansible_user),
-    C(ansible_password), C(ansible_winrm_*)) with C(ansible_connection=winrm), as for
-    M(exchops.kms.exchange_facts). The controller needs C(pywinrm).
-  - "Use C(gather_facts: false) in the play: Ansible's own fact gathering needs PowerShell."
 seealso:
   - name: KB Q259906 - Event ID 5389 when KM Server is moved to a new server
     description: Reapply the current service pack after installing KM Server from the CD.

@@ -79,6 +79,7 @@ options:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
+  - exchops.kms.winrm
 attributes:
   action:
     support: full
@@ -105,10 +106,7 @@ notes:
     trips; each file is hashed twice.
   - A backup is useless without the KMS startup password or startup disk (KB Q154531); keep it
     with the backup.
-  - "The controller needs the Python package C(pywinrm) (with C(pyspnego) for NTLM). Use
-    C(gather_facts: false) in the play: Ansible's own fact gathering needs PowerShell."
-  - Under C(delegate_to) the delegated host's connection settings are used, and the delegated
-    host is backed up.
+  - Under C(delegate_to) the delegated host is backed up.
 seealso:
   - name: KB Q190713 - Key Management Server Backup and Disaster Recovery
     description: Why and how the Kmsdata folder is backed up offline.
