@@ -136,19 +136,53 @@ def build_and_install() -> Outcome:
     return Outcome(passed=1)
 
 
+def run_scanned(command: list[str], env: dict[str, str], secrets: dict[str, str]) -> tuple[int, list[str]]:
+    """Run `command`, echoing its output, and return its exit code and the names of the
+    secrets its output held (shown by name only; the secrets themselves never)."""
+    print(f"$ {' '.join(command)}", flush=True)
+    with subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    ) as process:
+        assert process.stdout is not None
+        output = bytearray()
+        for line in process.stdout:
+            sys.stdout.buffer.write(line)
+            output += line
+        code = process.wait()
+    sys.stdout.flush()
+    text = output.decode("utf-8", "replace")
+    leaked = [name for secret, name in secrets.items() if secret in text]
+    print(
+        f"secret scan: {len(output)} bytes of output searched for {len(secrets)} passwords: "
+        + (f"found {', '.join(leaked)}" if leaked else "none found"),
+        flush=True,
+    )
+    return code, leaked
+
+
 def molecule() -> Outcome:
     """Every scenario in extensions/molecule, each with its own Ansible home (molecule installs
-    the built collection there)."""
+    the built collection there), at -vvvv, its output searched for the lab's passwords."""
+    from exchlab.fleet import LAB_DEFAULTS  # pylint: disable=import-outside-toplevel
+
+    secrets = {
+        LAB_DEFAULTS["password"]: "the lab's account password",
+        LAB_DEFAULTS["kms_startup_password"]: "the lab's KMS startup password",
+    }
     scenarios = sorted(p.parent.name for p in (ROOT / "extensions/molecule").glob("*/molecule.yml"))
     outcome = Outcome()
     for scenario in scenarios:
         with tempfile.TemporaryDirectory(prefix="exchops-molecule-") as home:
-            env = dict(os.environ, ANSIBLE_HOME=home, ANSIBLE_NOCOLOR="1", NO_COLOR="1")
-            if run(["molecule", "test", "-s", scenario], env=env) == 0:
+            env = dict(
+                os.environ, ANSIBLE_HOME=home, ANSIBLE_NOCOLOR="1", NO_COLOR="1", ANSIBLE_VERBOSITY="4"
+            )
+            code, leaked = run_scanned(["molecule", "test", "-s", scenario], env, secrets)
+            if code == 0 and not leaked:
                 outcome.passed += 1
             else:
                 outcome.failed += 1
-                outcome.detail += f"{scenario} failed; "
+                outcome.detail += f"{scenario} failed (exit {code}); " if code else ""
+                outcome.detail += f"{scenario} output holds {', '.join(leaked)}; " if leaked else ""
     if not scenarios:
         outcome.failed, outcome.detail = 1, "no scenario found"
     return outcome

@@ -107,7 +107,10 @@ attributes:
     support: none
   check_mode:
     support: full
-    details: Check mode does every read and every refusal, predicts C(changed) and runs nothing.
+    details: >-
+      Check mode does every read and every refusal but one, predicts C(changed) and runs
+      nothing. A running C(MSExchangeKMS) is only a warning in check mode (the run it predicts
+      comes after the backup, which stops KMS); without check mode it is refused.
   diff_mode:
     support: full
     details: The diff shows the Exchange build and C(Kmserver.exe)'s version before and after (predicted in check mode).

@@ -425,9 +425,13 @@ def _nothing_changed(text: str) -> str:
     return f"{text} Nothing was changed."
 
 
-def plan(readings: HostReadings, media: str, wanted: Build | None) -> Plan:
+def plan(
+    readings: HostReadings, media: str, wanted: Build | None, kms_may_run: bool = False
+) -> Plan:
     """Decide whether update.exe from `media` may run, must run, or need not run. Raises
-    `Refusal` with a complete message when it must not."""
+    `Refusal` with a complete message when it must not. `kms_may_run` (check mode) lets a
+    running MSExchangeKMS through: a plan predicts the run that follows the backup, which
+    stops KMS; the caller warns about it."""
     server = readings.server_build
     if server is None or server.major >= 8:
         found = f"Exchange {describe(server)}" if server else "no Exchange 4.0 - 2003 install"
@@ -506,7 +510,7 @@ def plan(readings: HostReadings, media: str, wanted: Build | None) -> Plan:
             media_build,
             f"{what} already on {describe(media_build)}, the media's service pack",
         )
-    _refuse_unsafe_run(readings, media_build)
+    _refuse_unsafe_run(readings, media_build, kms_may_run)
     reasons = []
     if server.sp_key != media_build.sp_key:
         reasons.append(f"Exchange is {describe(server)}")
@@ -517,7 +521,12 @@ def plan(readings: HostReadings, media: str, wanted: Build | None) -> Plan:
     )
 
 
-def _refuse_unsafe_run(readings: HostReadings, media_build: Build) -> None:
+def kms_is_open(readings: HostReadings) -> bool:
+    """Whether MSExchangeKMS may have its database open (anything but stopped or absent)."""
+    return readings.kms_installed and readings.kms_state not in ("stopped", "absent")
+
+
+def _refuse_unsafe_run(readings: HostReadings, media_build: Build, kms_may_run: bool) -> None:
     if readings.kms_half_installed:
         present = [name for name, here in readings.kms_parts if here]
         missing = [name for name, here in readings.kms_parts if not here]
@@ -540,7 +549,7 @@ def _refuse_unsafe_run(readings: HostReadings, media_build: Build) -> None:
                 "give the password when starting the service, then run again."
             )
         )
-    if readings.kms_installed and readings.kms_state not in ("stopped", "absent"):
+    if kms_is_open(readings) and not kms_may_run:
         raise Refusal(
             _nothing_changed(
                 f"{KMS_SERVICE} is {readings.kms_state.replace('_', ' ')}. A service pack must "
@@ -897,7 +906,9 @@ class ServicePackJob:
                 warnings=list(before.warnings),
             )
             try:
-                decision = plan(before, options.media, options.build)
+                decision = plan(
+                    before, options.media, options.build, kms_may_run=options.check_mode
+                )
             except Refusal as exc:
                 base.remedy = str(exc)
                 raise Refusal(str(exc), base.result()) from None
@@ -915,6 +926,12 @@ class ServicePackJob:
                 "running cannot be seen; make sure no service pack setup runs there."
             )
         if options.check_mode:
+            if kms_is_open(before):
+                base.warnings.append(
+                    f"{KMS_SERVICE} is {before.kms_state.replace('_', ' ')}: a run without check "
+                    f"mode refuses until it is stopped (exchops.kms.kms_remediate stops it "
+                    "after the backup)."
+                )
             base.outcome, base.changed = "not_run", True
             base.remedy = (
                 f"Run without check mode to install {describe(decision.media_build)}: "
@@ -1026,8 +1043,9 @@ class ServicePackJob:
                         if last_poll and last_poll.last_line
                         else "nothing new yet"
                     )
+                    seen = _process_seen(last_poll)
                     self.say(
-                        f"{self.host}: {format_elapsed(now - start)} elapsed, {phase}; "
+                        f"{self.host}: {format_elapsed(now - start)} elapsed, {phase}{seen}; "
                         f"setup log: {line}"
                     )
                     while next_progress <= now:
@@ -1180,6 +1198,15 @@ class ServicePackJob:
 
 def _error(result: _RunnerResult) -> str | None:
     return None if result.error is None else str(result.error)
+
+
+def _process_seen(reading: PollReading | None) -> str:
+    """What the last poll's tasklist said of update.exe, for the progress line."""
+    if reading is None or reading.process_running is None:
+        return ""
+    return " (tasklist: update.exe running)" if reading.process_running else (
+        " (tasklist: no update.exe)"
+    )
 
 
 def _ended_while_lost(reading: PollReading, idle_polls: int) -> tuple[bool, int]:

@@ -2,15 +2,22 @@
 """Shared helpers for integration tests: run the real Ansible command-line tools from .venv."""
 from __future__ import annotations
 
+import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import yaml
+from exchlab.fleet import LAB_DEFAULTS
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
+# Every command of this suite runs at -vvvv (ANSIBLE_VERBOSITY) unless a test asks for less, so
+# the secret scan below reads the most Ansible ever prints.
+SCAN_VERBOSITY = "4"
 
 
 @pytest.fixture
@@ -24,14 +31,126 @@ def ansible_env(tmp_path: Path) -> dict[str, str]:
         ANSIBLE_FORCE_COLOR="0",
         ANSIBLE_HOST_KEY_CHECKING="False",
         ANSIBLE_RETRY_FILES_ENABLED="False",
+        ANSIBLE_VERBOSITY=SCAN_VERBOSITY,
     )
     return env
 
 
 def run_tool(command: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
+    """Run one command-line tool; fail the test if its output or a file it wrote holds a secret."""
+    started = _files_under(cwd)
+    result = subprocess.run(
         command, env=env, cwd=cwd, capture_output=True, text=True, timeout=300, check=False
     )
+    SECRET_SCAN.check(command, result, cwd, started)
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+# The secret scan: every password a command could know, searched for in all it left behind.
+
+_PASSWORD_ARGUMENT = re.compile(r"(?:^|\s)(\w*password\w*)=(\S+)", re.IGNORECASE)
+_SCANNED_FILE_LIMIT = 20 * 1024 * 1024
+
+
+def _files_under(folder: Path) -> dict[Path, float]:
+    return {path: path.stat().st_mtime for path in folder.rglob("*") if path.is_file()}
+
+
+def _passwords_in(value: object, found: dict[str, str]) -> None:
+    """Collect the values of every *password* key in a parsed inventory."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(item, str) and "password" in str(key).lower() and item:
+                found.setdefault(item, str(key))
+            else:
+                _passwords_in(item, found)
+    elif isinstance(value, list):
+        for item in value:
+            _passwords_in(item, found)
+
+
+class SecretScan:
+    """Counts what was scanned over the whole session, for the summary line."""
+
+    def __init__(self) -> None:
+        self.commands = 0
+        self.output_bytes = 0
+        self.files = 0
+        self.file_bytes = 0
+        self.secrets: set[str] = set()
+
+    def secrets_of(self, command: list[str]) -> dict[str, str]:
+        """secret -> where it comes from: the lab's, the inventories' and -e/-a key=value ones."""
+        found = {
+            LAB_DEFAULTS["password"]: "the lab's account password",
+            LAB_DEFAULTS["kms_startup_password"]: "the lab's KMS startup password",
+        }
+        for flag, value in zip(command, command[1:]):
+            if flag in ("-i", "--inventory") and Path(value).is_file():
+                inventory = yaml.safe_load(Path(value).read_text(encoding="utf-8"))
+                _passwords_in(inventory, found)
+            if flag in ("-e", "--extra-vars", "-a", "--args"):
+                for key, secret in _PASSWORD_ARGUMENT.findall(value):
+                    if "{{" not in secret:
+                        found.setdefault(secret, key)
+        return found
+
+    def check(
+        self,
+        command: list[str],
+        result: subprocess.CompletedProcess[str],
+        cwd: Path,
+        before: dict[Path, float],
+    ) -> None:
+        secrets = self.secrets_of(command)
+        inventories = {Path(v) for f, v in zip(command, command[1:]) if f in ("-i", "--inventory")}
+        texts = {"stdout": result.stdout or "", "stderr": result.stderr or ""}
+        self.output_bytes += sum(len(text.encode()) for text in texts.values())
+        for path, mtime in _files_under(cwd).items():
+            if path in inventories or before.get(path) == mtime:
+                continue  # the command's input, or a file it did not write
+            if path.stat().st_size > _SCANNED_FILE_LIMIT:
+                continue
+            texts[str(path.relative_to(cwd))] = path.read_bytes().decode("utf-8", "replace")
+            self.files += 1
+            self.file_bytes += path.stat().st_size
+        self.commands += 1
+        self.secrets.update(secrets)
+        leaks = [
+            f"{origin} ({secret[:2]}...) in {where}"
+            for secret, origin in secrets.items()
+            for where, text in texts.items()
+            if secret in text
+        ]
+        assert not leaks, f"{' '.join(command[:3])} ... leaked: " + "; ".join(leaks)
+
+    def summary(self) -> dict[str, int]:
+        return {
+            "commands": self.commands,
+            "output_bytes": self.output_bytes,
+            "files": self.files,
+            "file_bytes": self.file_bytes,
+            "secrets": len(self.secrets),
+        }
+
+
+SECRET_SCAN = SecretScan()
+
+
+def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untyped-def]
+    """One line (and tests/output/secret-scan.json) saying how much was scanned."""
+    if not SECRET_SCAN.commands:
+        return
+    figures = SECRET_SCAN.summary()
+    terminalreporter.write_line(
+        f"secret scan: {figures['commands']} commands at -vvvv, {figures['output_bytes']} bytes "
+        f"of output and {figures['files']} files ({figures['file_bytes']} bytes) searched for "
+        f"{figures['secrets']} passwords; a leak fails the test that caused it"
+    )
+    output = REPO / "tests" / "output"
+    output.mkdir(parents=True, exist_ok=True)
+    (output / "secret-scan.json").write_text(json.dumps(figures, indent=1) + "\n", encoding="utf-8")
 
 
 FLEETS = REPO / "tests" / "lab" / "fleets"

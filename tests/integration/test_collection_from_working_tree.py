@@ -11,7 +11,8 @@ from conftest import REPO, run_tool
 def test_ansible_doc_reads_exchange_facts_from_the_working_tree(
     ansible_env: dict[str, str], tmp_path: Path
 ) -> None:
-    result = run_tool(["ansible-doc", "--json", "exchops.kms.exchange_facts"], ansible_env, tmp_path)
+    quiet = dict(ansible_env, ANSIBLE_VERBOSITY="0")  # verbose lines would break the JSON
+    result = run_tool(["ansible-doc", "--json", "exchops.kms.exchange_facts"], quiet, tmp_path)
     assert result.returncode == 0, result.stderr
     doc = json.loads(result.stdout)["exchops.kms.exchange_facts"]
     assert Path(doc["doc"]["filename"]).resolve() == REPO / "plugins/modules/exchange_facts.py"

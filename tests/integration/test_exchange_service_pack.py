@@ -242,6 +242,32 @@ def test_a_connection_lost_mid_install_is_survived_by_polling_and_update_exe_run
     assert shown["kms_database"]["intact"] is True
 
 
+def test_a_tcp_connection_cut_mid_install_is_survived_by_polling_new_shells(
+    faults_lab: RunningLab, ansible_env: dict[str, str], tmp_path: Path
+) -> None:
+    # sp-cut's network drops the connection of the Receive waiting for update.exe; update.exe
+    # goes on for 6 s on the host, where the polls (new shells) see it in tasklist.
+    result, results = service_pack(
+        faults_lab,
+        "sp-cut",
+        f"media={SP3} build=5.5.2650 poll_interval=1 progress_interval=1",
+        ansible_env,
+        tmp_path,
+        "-v",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    host = results["sp-cut"]
+    assert (host["outcome"], host["changed"]) == ("ok", True), host
+    assert host["kms_binary_after"].startswith("5.5.2650.")
+    assert "sp-cut: lost the connection to update.exe" in result.stdout
+    assert "update.exe is not started again" in result.stdout
+    # A poll saw update.exe still running, then its end in the setup log.
+    assert "(tasklist: update.exe running)" in result.stdout, result.stdout
+    shown = faults_lab.show("sp-cut")
+    assert [run["outcome"] for run in shown["exchange"]["updates"]] == ["succeeded"]
+    assert shown["kms_database"]["intact"] is True
+
+
 def test_a_connection_dropped_before_anything_ran_is_unreachable_with_nothing_run(
     faults_lab: RunningLab, ansible_env: dict[str, str], tmp_path: Path
 ) -> None:

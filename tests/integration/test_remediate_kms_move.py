@@ -22,7 +22,13 @@ def test_the_kb_move_is_planned_then_fixed_once_and_left_alone_after(
     assert planned.returncode == 0, planned.stdout
     assert lab.show() == {**before, **{h: {**before[h], "requests": lab.show()[h]["requests"]} for h in before}}
     plan = json.loads((tmp_path / "reports" / "plan-kms-new.json").read_text(encoding="utf-8"))
-    assert (plan["kms_binary_before"], plan["build_after"]) == ("5.5.1960.8", "5.5.2650")
+    assert (plan["kms_binary_before"], plan["media_build"]) == ("5.5.1960.8", "5.5.2650.0")
+    assert (plan["build_after"], plan["kms_binary_after"]) == ("5.5.2650.0", "5.5.2650.0")
+    # --diff: the service pack step's predicted builds, before and after.
+    assert "--- before: kms-new: before" in planned.stdout, planned.stdout
+    assert "+++ after: kms-new: after (predicted)" in planned.stdout
+    assert "-Kmserver.exe: 5.5.1960.8 (5.5 RTM)" in planned.stdout
+    assert "+Kmserver.exe: 5.5.2650 (5.5 SP3)" in planned.stdout
     assert [step["step"].split()[0] for step in plan["steps"]] == ["back", "stop", "reapply", "start", "check"]
 
     fixed = run_tool([*playbook, "-vvvv"], ansible_env, tmp_path)

@@ -43,7 +43,6 @@ update.exe (service-packs.md section 1)
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -72,6 +71,7 @@ from .state import (
     ServiceStatus,
     format_time,
     normalize_path,
+    wait_unlocked,
 )
 from .windows.formats import era_of
 
@@ -1077,23 +1077,36 @@ ID_DISK_FULL = 0xC0070070
 
 
 class _SetupLog:
-    """Lines of one run, appended to the host's setup log when the run ends."""
+    """Lines of one run, appended to the host's setup log as the run goes (`flush`), so a poll
+    from another shell reads the progress while update.exe still runs."""
 
-    def __init__(self, host: HostState) -> None:
+    def __init__(self, host: HostState, path: str | None) -> None:
         self.host = host
+        self.path = path
         self.lines = [SETUP_LOG_INITIALIZED]
+        self._written = 0
 
     def add(self, message: str) -> None:
         self.lines.append(f"[{self.host.now().strftime('%H:%M:%S')}] {message}")
 
-    def write(self, path: str) -> None:
-        existing = self.host.fs.file_entry(path)
+    def flush(self) -> None:
+        if self.path is None or self._written == len(self.lines):
+            return
+        existing = self.host.fs.file_entry(self.path)
         before = existing.content() if existing else b""
-        text = "".join(line + "\r\n" for line in self.lines).encode("ascii", errors="replace")
+        new_lines = self.lines[self._written :]
+        text = "".join(line + "\r\n" for line in new_lines).encode("ascii", errors="replace")
         try:
-            self.host.write_file(path, data=before + text)
+            self.host.write_file(self.path, data=before + text)
         except FileSystemError:
             pass  # a full disk loses the log, as it would on Windows
+        self._written = len(self.lines)
+
+
+def _wait(host: HostState, log: _SetupLog, seconds: float) -> None:
+    """update.exe works for `seconds`: its log so far is on disk and other commands may run."""
+    log.flush()
+    wait_unlocked(seconds)
 
 
 def find_media(host: HostState, program: str) -> Media | None:
@@ -1112,11 +1125,17 @@ def run_update(host: HostState, program: str, switches: Sequence[str]) -> Update
         result = UpdateResult(ID_FILE_NOT_FOUND, f"{program} is not an Exchange SP kit")
         host.installer_runs.append(_run_record(started, program, "", switches, result))
         return result
-    log = _SetupLog(host)
-    result = _update(host, media, tuple(switches), log)
     found = installed_product(host)
     root = found[1] if found else host.system_drive
-    log.write(_setup_log_path(host, root, media.product))
+    log = _SetupLog(host, _setup_log_path(host, root, media.product))
+    pid = host.next_pid
+    host.next_pid += 4
+    host.processes.append(("update.exe", pid))
+    try:
+        result = _update(host, media, tuple(switches), log)
+    finally:
+        host.processes.remove(("update.exe", pid))
+    log.flush()
     host.installer_runs.append(_run_record(started, program, media.root, switches, result))
     return result
 
@@ -1206,7 +1225,7 @@ def _update(
             return _fail(
                 log, ID_SERVICE_WONT_STOP, f"Setup was unable to stop the {display} service."
             )
-    time.sleep(faults.update_duration_s / 2)
+    _wait(host, log, faults.update_duration_s / 2)
     kms_installed = host.registry.key(KMS_COMPONENT_KEY) is not None
     kms_names = {name for name, _version in release(media.product, media.service_pack).kms_files}
     files = [
@@ -1247,7 +1266,7 @@ def _update(
                 SERVICES_KEY + "\\" + canonical, "Start", "REG_DWORD", int(start)
             )
             log.add(f"Set the start type of {canonical} to {start}")
-    time.sleep(faults.update_duration_s / 2)
+    _wait(host, log, faults.update_duration_s / 2)
     forklift = any(switch.lower() in ("/r", "-r") for switch in switches)
     if not forklift:
         for name in list(reversed(stop_order(host, was_running))):

@@ -33,6 +33,7 @@ _FAULTS = {
         "latency_ms": {"type": "integer", "minimum": 0, "maximum": 60000},
         "drop_connection_on": {"enum": ["Create", "Command", "Receive", "Signal", "Delete", None]},
         "drop_connection_count": {"type": "integer", "minimum": 0},
+        "drop_receive_for": {"type": ["string", "null"], "minLength": 1},
         "wsman_fault_on": {"enum": ["Create", "Command", "Receive", "Signal", "Delete", None]},
         "wsman_fault_code": {"type": "integer", "minimum": 0},
         "operation_timeout": {"type": "boolean"},

@@ -18,12 +18,13 @@ import socket
 import socketserver
 import sys
 import threading
+import time
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 from .layout import StateLayout
-from .state import HostState
+from .state import HostState, waiting_releases
 from .windows.shell import run_command
 from .wsman import CommandResult, WsmanFaults, WsmanServer
 from .wsman.tls import LabCA
@@ -53,10 +54,20 @@ class LabHost:
         return user.lower() in self._accepted_users and password == self._password
 
     def run_command(self, command_line: str, environment: dict[str, str]) -> CommandResult:
-        with self._lock:
+        with self._lock, waiting_releases(self._wait_unlocked):
             result = run_command(self.state, command_line, environment)
             self.state.save(self.path)
         return CommandResult(result.stdout, result.stderr, result.exit_code)
+
+    def _wait_unlocked(self, seconds: float) -> None:
+        # Called with self._lock held, from the thread running a command: save what the command
+        # did so far (the setup log it wrote), then let other commands in while time passes.
+        self.state.save(self.path)
+        self._lock.release()
+        try:
+            time.sleep(seconds)
+        finally:
+            self._lock.acquire()
 
     def count(self, kind: str) -> None:
         with self._counters_lock:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import contextvars
 import copy
 import fcntl
 import functools
@@ -33,7 +34,8 @@ import random
 import re
 import tempfile
 import threading
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -926,6 +928,9 @@ class HostState:
     )
     next_pid: int = 1320
     command_seq: int = 0
+    # Programs started by a command that are still running (image name, PID), e.g. update.exe
+    # while it waits: tasklist shows them. Not saved: they end with the lab process.
+    processes: list[tuple[str, int]] = field(default_factory=list)
 
     @property
     def computer_name(self) -> str:
@@ -1399,6 +1404,38 @@ def _scrub(value: Any, secrets: list[str]) -> Any:
     if isinstance(value, list):
         return [_scrub(item, secrets) for item in value]
     return value
+
+
+# ---------------------------------------------------------------------------------------------
+# Waiting: a long-running program (update.exe) lets the host's other commands run meanwhile.
+
+_WAIT_HOOK: contextvars.ContextVar[Callable[[float], None] | None] = contextvars.ContextVar(
+    "exchlab_wait_hook", default=None
+)
+
+
+def wait_unlocked(seconds: float) -> None:
+    """Let `seconds` pass inside a command; other shells' commands run on the host meanwhile.
+
+    The server that runs the command installs a hook (`waiting_releases`) that saves the host and
+    lets go of its lock while time passes, as Windows runs other processes beside a long
+    install; without one (unit tests, one command at a time) this is a plain sleep.
+    """
+    hook = _WAIT_HOOK.get()
+    if hook is None:
+        time.sleep(seconds)
+    else:
+        hook(seconds)
+
+
+@contextlib.contextmanager
+def waiting_releases(hook: Callable[[float], None]) -> Iterator[None]:
+    """Make `wait_unlocked` call `hook(seconds)` in this thread until the block ends."""
+    token = _WAIT_HOOK.set(hook)
+    try:
+        yield
+    finally:
+        _WAIT_HOOK.reset(token)
 
 
 # ---------------------------------------------------------------------------------------------

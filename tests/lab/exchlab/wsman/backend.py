@@ -43,6 +43,10 @@ class WsmanFaults:
     # without answering (or running) that operation, drop_connection_count times.
     drop_connection_on: str | None = None
     drop_connection_count: int = 1
+    # Case-insensitive text: a Receive for a command whose line contains it loses its TCP
+    # connection (drop_connection_count times) while the command keeps running on the host, as
+    # when a network blip cuts a long install (the shell and its process survive on Windows).
+    drop_receive_for: str | None = None
     # Operation name answered with a WS-Man fault carrying wsman_fault_code instead.
     wsman_fault_on: str | None = None
     wsman_fault_code: int = 2150858770

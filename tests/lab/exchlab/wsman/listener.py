@@ -323,6 +323,11 @@ class _Connection:
         if operation is not None and faults.drop_connection_on == operation:
             if self.server.take_drop(faults):
                 raise _Drop()
+        if operation == "Receive" and faults.drop_receive_for:
+            line = self.host.manager.command_line_of(request)
+            if line is not None and faults.drop_receive_for.lower() in line.lower():
+                if self.server.take_drop(faults):
+                    raise _Drop()
         try:
             if operation is not None and faults.wsman_fault_on == operation:
                 raise WsmanFault(int(faults.wsman_fault_code))

@@ -149,6 +149,20 @@ class ShellManager:
         body: str = handler(request, user, client_ip, endpoint)
         return request.action + "Response", body
 
+    def command_line_of(self, request: WsmanRequest) -> str | None:
+        """The command line a Receive or Signal request is about; None when unknown."""
+        found = request.body.find(".//" + _q("DesiredStream")) if request.body is not None else None
+        if found is None:
+            return None
+        with self._lock:
+            shell_id = request.selectors.get("ShellId", "")
+            shell = self._shells.get(shell_id.upper()) or self._shells.get(shell_id)
+            if shell is None:
+                return None
+            command_id = found.get("CommandId", "")
+            command = shell.commands.get(command_id) or shell.commands.get(command_id.upper())
+            return command.command_line if command else None
+
     # Operations ----------------------------------------------------------------------------
 
     def _op_create(self, request: WsmanRequest, user: str, client_ip: str, endpoint: str) -> str:

@@ -361,6 +361,18 @@ def test_the_plan_refuses_with_nothing_changed(
     assert "HZGY" not in str(refused.value)
 
 
+@pytest.mark.parametrize("state", ["running", "start_pending"])
+def test_a_plan_for_check_mode_lets_a_running_kms_through_but_keeps_every_other_refusal(
+    state: str,
+) -> None:
+    # The remediation's check-mode plan predicts the run that follows its backup, which stops
+    # KMS; everything else that blocks the run still blocks the plan.
+    decided = plan(_host(kms_state=state), MEDIA, None, kms_may_run=True)
+    assert decided.install and decided.media_build == Build.parse("5.5.2650.0")
+    with pytest.raises(Refusal, match="already running \\(PID 2468\\)"):
+        plan(_host(kms_state=state, update_pids=(2468,)), MEDIA, None, kms_may_run=True)
+
+
 # ---------------------------------------------------------------------------------------------
 # Outcome classification
 

@@ -7,9 +7,8 @@ Supported: `/fi "imagename eq NAME"` (NAME may end in *), `/fi "pid eq N"`, `/fo
 "5,432 K". A filter that matches nothing prints "INFO: No tasks are running which match the
 specified criteria." (XP / 2003: "INFO: No tasks running with the specified criteria.").
 
-[lab] The process table is the running services (their PIDs) and a few system processes. Every
-command runs alone on a host (its lock), so tasklist never sees an update.exe that a command of
-another shell runs. Registered as a cmd.exe internal command so that no era's System32 list has
+[lab] The process table is the running services (their PIDs), programs a command of another shell
+still runs (update.exe while it installs) and a few system processes. Registered as a cmd.exe internal command so that no era's System32 list has
 to change: the lab's Windows 2000 hosts have it too, real ones do not.
 """
 
@@ -50,6 +49,7 @@ def _processes(invocation: Invocation) -> list[tuple[str, int, int]]:
         if config is None or status.state != RUNNING or not status.pid:
             continue
         rows.append((leaf_name(config.executable), status.pid, 8_192 + (status.pid % 97) * 64))
+    rows.extend((image, pid, 21_504) for image, pid in host.processes)
     rows.append(("cmd.exe", host.next_pid, 2_876))
     rows.append(("tasklist.exe", host.next_pid + 4, 5_432))
     return rows
