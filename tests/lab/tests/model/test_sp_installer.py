@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 
 from exchlab.exchange import SETUP_KEY, KMS_COMPONENT_KEY
-from exchlab.state import HostState
+from exchlab.state import HostState, waiting_releases
 from exchlab.windows.shell import CommandResult
 
 Run = Callable[[HostState, str], CommandResult]
@@ -85,6 +85,27 @@ def test_update_takes_its_configured_time(run: Run, make_host: Make) -> None:
     started = time.monotonic()
     assert run(host, UPDATE_55).exit_code == 0
     assert time.monotonic() - started >= 0.2
+
+
+def test_while_update_waits_other_commands_see_its_process_and_its_log_so_far(
+    run: Run, make_host: Make
+) -> None:
+    host = make_host(sp=2, database_stamp="5.5.2448", media={"D:\\EXCH55SP3": "5.5.2650"})
+    seen: list[tuple[str, list[str]]] = []
+
+    def meanwhile(_seconds: float) -> None:
+        # What a poll from another shell reads during update.exe's two waits.
+        tasks = run(host, 'tasklist /fi "imagename eq update.exe" /fo csv /nh').stdout
+        seen.append((tasks, last_run(host)))
+
+    with waiting_releases(meanwhile):
+        assert run(host, UPDATE_55).exit_code == 0
+    assert len(seen) == 2
+    assert all(tasks.startswith('"update.exe",') for tasks, _log in seen)
+    assert seen[0][1][-1].endswith("Stopping service MSExchangeSA")
+    assert "Setup completed successfully." not in seen[1][1][-1]
+    assert last_run(host)[-1].endswith("Setup completed successfully.")
+    assert "No tasks" in run(host, 'tasklist /fi "imagename eq update.exe"').stdout
 
 
 def test_update_refuses_a_password_in_the_kms_image_path(run: Run, make_host: Make) -> None:

@@ -50,6 +50,27 @@ def test_a_dropped_command_is_a_connection_error_and_the_next_call_works(
     assert server.shell_manager(backend.name).open_shells() == 1
 
 
+def test_a_cut_receive_leaves_its_command_running_and_other_shells_working(
+    host: tuple[WsmanServer, DummyBackend],
+) -> None:
+    server, backend = host
+    backend.faults.drop_receive_for = "SLEEP 1.5"
+    backend.faults.drop_connection_count = 1
+    protocol = Protocol(http_url(backend), transport="ntlm", username=USER, password=PASSWORD)
+    shell = protocol.open_shell()
+    command = protocol.run_command(shell, "sleep 1.5")
+
+    with pytest.raises(requests.exceptions.ConnectionError):
+        protocol.get_command_output(shell, command)
+    assert backend.faults.drop_connection_count == 0
+    # The command goes on; another connection and shell are served meanwhile.
+    other = winrm.Session(http_url(backend), auth=(USER, PASSWORD), transport="ntlm")
+    assert other.run_cmd("ver").std_out == b"ran ver\r\n"
+    backend.released.set()
+    assert backend.command_lines == ["sleep 1.5", "ver"]
+    assert server.shell_manager(backend.name).open_shells() == 1  # the cut one, until reaped
+
+
 @pytest.mark.parametrize(
     ("code", "reason"),
     [
