@@ -35,8 +35,8 @@ class ActionModule(WinrsAction):
     ) -> dict[str, t.Any]:
         result = super().run(tmp, task_vars)
         del tmp
-        _validation, arguments = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
         host = self._task_host(task_vars)
+        arguments = self._validated_arguments(host, ARGUMENT_SPEC)
         if arguments["kms_event_count"] < 0:
             raise AnsibleActionFail(
                 f"{host}: kms_event_count is {arguments['kms_event_count']}, it must be 0 or more. "
@@ -60,17 +60,22 @@ class ActionModule(WinrsAction):
                     extra = shell.run(" & ".join(files_sections((readings.needs_files_of,))))
                     sections.update(split_sections(extra.stdout))
                     readings = assemble(sections, arguments["kms_event_count"], files_index=0)
+        # A host that cannot be read is a failed result, not an exception: ansible-core 2.19
+        # applies failed_when / ignore_errors only to results, and the gate reads every pair
+        # with failed_when: false so that one bad host cannot hide the others' verdicts.
         except WinrsError as exc:
             if exc.unreachable:
                 return {**result, "unreachable": True, "msg": str(exc), "changed": False}
-            # from None: Ansible would append each chained cause to msg; the message is complete.
-            raise AnsibleActionFail(str(exc)) from None
+            return {**result, "failed": True, "msg": str(exc), "changed": False}
         except (ProbeError, FactsError) as exc:
-            raise AnsibleActionFail(
-                f"{host}: could not read the Exchange facts: {to_text(exc)}. The host answered in "
-                "an unexpected form; run with -vvvv to see the command and report it. Nothing was "
-                "changed."
-            ) from None
+            return {
+                **result,
+                "failed": True,
+                "changed": False,
+                "msg": f"{host}: could not read the Exchange facts: {to_text(exc)}. The host "
+                "answered in an unexpected form; run with -vvvv to see the command and report it. "
+                "Nothing was changed.",
+            }
 
         return {
             **result,

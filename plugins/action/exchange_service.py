@@ -43,8 +43,8 @@ class ActionModule(WinrsAction):
     ) -> dict[str, t.Any]:
         result = super().run(tmp, task_vars)
         del tmp
-        _validation, arguments = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
         host = self._task_host(task_vars)
+        arguments = self._validated_arguments(host, ARGUMENT_SPEC)
         name, wanted = arguments["name"], arguments["state"]
         password = arguments["startup_password"]
         secrets = (password,) if password else ()

@@ -56,8 +56,8 @@ class ActionModule(WinrsAction):
     ) -> dict[str, t.Any]:
         result = super().run(tmp, task_vars)
         del tmp
-        _validation, arguments = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
         host = self._task_host(task_vars)
+        arguments = self._validated_arguments(host, ARGUMENT_SPEC)
         options = self._options(host, arguments)
         self._require_winrm(host)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import typing as t
 
 from ansible.errors import AnsibleFilterError
+from ansible.module_utils.parsing.convert_bool import boolean
 
 from ..plugin_utils._parity import judge_pair
 from ..plugin_utils._report import build_report, to_junit, to_markdown
@@ -24,28 +25,61 @@ def kms_parity(
 ) -> dict[str, t.Any]:
     if not isinstance(target, str) or not target:
         raise AnsibleFilterError("kms_parity: the target host name must be a non-empty string")
+    try:
+        allow_newer = boolean(allow_newer_target, strict=True)
+    except TypeError:
+        raise AnsibleFilterError(
+            f"kms_parity: allow_newer_target is {allow_newer_target!r}, not true or false"
+        ) from None
     verdict = judge_pair(
         target,
         source or None,
         target_read,
         source_read,
-        bool(allow_newer_target),
+        allow_newer,
         bool(source_in_inventory),
     )
     return verdict.to_dict()
 
 
 def kms_report(
-    verdicts: t.Sequence[t.Mapping[str, t.Any] | None],
+    verdicts: t.Sequence[t.Mapping[str, t.Any] | None] | t.Mapping[str, t.Any],
     targets: t.Sequence[str],
     generated: str,
     sources: t.Mapping[str, str | None] | None = None,
 ) -> dict[str, t.Any]:
+    if isinstance(verdicts, t.Mapping):
+        # hostvars: each target's sp_parity_result, None where the target has none (a host
+        # that failed or was cut short before its verdict: Jinja cannot ask hostvars for a
+        # variable a host may lack without failing).
+        hostvars = verdicts
+        verdicts = [
+            (hostvars[target].get("sp_parity_result") if target in hostvars else None)
+            for target in targets
+        ]
+        sources = sources or {
+            target: hostvars[target].get("kms_source_host") if target in hostvars else None
+            for target in targets
+        }
     if len(verdicts) != len(targets):
         raise AnsibleFilterError(
             f"kms_report: {len(verdicts)} verdicts for {len(targets)} targets; give one (or none) per target"
         )
     return build_report(list(verdicts), list(targets), generated, sources)
+
+
+def kms_inventory_pairs(
+    hostvars: t.Mapping[str, t.Any], targets: t.Sequence[str]
+) -> list[list[str]]:
+    """[target, its kms_source_host, the address it is reached at] for each target. Read in
+    Python: Jinja cannot ask hostvars for a variable some hosts lack without failing."""
+    listed = []
+    for target in targets:
+        host_vars = hostvars[target] if target in hostvars else {}
+        source = host_vars.get("kms_source_host") or ""
+        address = host_vars.get("ansible_host") or target
+        listed.append([target, str(source), str(address)])
+    return listed
 
 
 def kms_report_markdown(report: t.Mapping[str, t.Any]) -> str:
@@ -61,6 +95,7 @@ class FilterModule:
         return {
             "kms_parity": kms_parity,
             "kms_report": kms_report,
+            "kms_inventory_pairs": kms_inventory_pairs,
             "kms_report_markdown": kms_report_markdown,
             "kms_report_junit": kms_report_junit,
         }

@@ -73,7 +73,9 @@ options:
   timeout:
     description:
       - Seconds any one step may take on the host; the copy and the hashing of a large database
-        are the longest. Also how long C(MSExchangeKMS) may take to stop, and to start again.
+        are the longest. Also how long C(MSExchangeKMS) may take to stop, and to start again;
+        a stop whose C(sc query) checkpoint does not move for 30 s (or its wait hint, if longer)
+        is taken as hung sooner, and the task fails saying so.
     type: int
     default: 600
 extends_documentation_fragment:

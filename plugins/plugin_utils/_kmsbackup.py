@@ -79,6 +79,10 @@ FREE_SPACE_MARGIN_DIVISOR = 10
 # cmd.exe takes at most 8191 characters per line; batched lines stay well below.
 COMMAND_LINE_BUDGET = 6000
 POLL_INTERVAL_S = 1.0
+# A stop that makes no progress is hung: Microsoft's service stop sample ("Stopping a Service",
+# SvcStopService) gives up after 30 s, and a service whose sc query CHECKPOINT has not moved for
+# that long (or for its WAIT_HINT, when longer) is not going to stop, whatever `timeout` allows.
+STOP_STALL_S = 30.0
 # certutil on older Windows fails on an empty file; an empty file's content is known anyway.
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 # xcopy: /E every subfolder, empty ones too; /I the destination is a folder; /H hidden and
@@ -139,6 +143,14 @@ class VerificationFailed(BackupError):
 
 class ServiceError(BackupError):
     """MSExchangeKMS did not do what was asked (stop, start)."""
+
+
+class StopNotFinished(ServiceError):
+    """`sc stop` was accepted but MSExchangeKMS did not reach STOPPED; `state` is its last one."""
+
+    def __init__(self, message: str, state: str) -> None:
+        super().__init__(message)
+        self.state = state
 
 
 # ---------------------------------------------------------------------------------------------
@@ -643,6 +655,16 @@ def verify_sections(plan: Plan) -> tuple[list[str], dict[str, str]]:
 # KMS start outcome (kms.md §3-§5)
 
 
+def _stop_progress(status: ServiceStatus | None) -> tuple[str, int] | None:
+    """What moves while a service stops: its state, then its CHECKPOINT within STOP_PENDING."""
+    return None if status is None else (status.state, status.checkpoint)
+
+
+def _stall_limit(status: ServiceStatus) -> float:
+    """Seconds without progress after which a stop is hung (STOP_STALL_S, or a longer WAIT_HINT)."""
+    return max(STOP_STALL_S, status.wait_hint / 1000)
+
+
 def start_failure_meaning(status: ServiceStatus) -> str:
     code = status.win32_exit_code
     if code == _ERROR_WRONG_PASSWORD:
@@ -867,18 +889,32 @@ class KmsBackup:
         return sections
 
     def _wait_stopped_and_plan_again(self, plan: Plan, sections: dict[str, Section]) -> Plan:
-        deadline = self._clock() + self._timeout
+        started = self._clock()
+        deadline = started + self._timeout
         survey = read_survey(sections, plan.database_path)
+        status = read_kms_status(sections)
+        progress = _stop_progress(status)
+        moved = started
         while survey.kms_state in ("running", "stop_pending") and self._clock() < deadline:
+            stalled_for = self._clock() - moved
+            if status is not None and stalled_for >= _stall_limit(status):
+                raise StopNotFinished(
+                    f"MSExchangeKMS has been {survey.kms_state.upper()} for {stalled_for:.0f} s "
+                    f"after sc stop without progress (CHECKPOINT {status.checkpoint:#x}, "
+                    f"WAIT_HINT {status.wait_hint} ms): its process hangs while stopping",
+                    survey.kms_state,
+                )
             self._sleep(POLL_INTERVAL_S)
-            survey = read_survey(
-                self._sections(survey_sections(plan.database_path, plan.destination)),
-                plan.database_path,
-            )
+            sections = self._sections(survey_sections(plan.database_path, plan.destination))
+            survey = read_survey(sections, plan.database_path)
+            status = read_kms_status(sections)
+            if _stop_progress(status) != progress:
+                progress, moved = _stop_progress(status), self._clock()
         if survey.kms_state != "stopped":
-            raise ServiceError(
+            raise StopNotFinished(
                 f"MSExchangeKMS did not stop within {self._timeout} s after sc stop (it is "
-                f"{survey.kms_state.upper()})"
+                f"{survey.kms_state.upper()})",
+                survey.kms_state,
             )
         self._log("MSExchangeKMS is stopped; listing the KM database again")
         try:
@@ -1053,7 +1089,16 @@ class KmsBackup:
             what = str(exc)
         parts = [what.rstrip(".") + "."]
         parts.append(self._describe_copy(plan) if copying else "Nothing was copied.")
-        after, note = self._restore(before)
+        if isinstance(exc, StopNotFinished) and exc.state == "stop_pending":
+            # A start cannot succeed before the stop ends, and would only queue behind it.
+            after, note = exc.state, (
+                f"MSExchangeKMS was {before.upper()} before the backup and is still STOP_PENDING, "
+                "so it was not started again. Its process (Kmserver.exe) hangs: end it or "
+                "restart the server, check that MSExchangeKMS is STOPPED (sc query "
+                "MSExchangeKMS), then run again."
+            )
+        else:
+            after, note = self._restore(before)
         parts.append(note)
         return BackupFailed(
             " ".join(parts),

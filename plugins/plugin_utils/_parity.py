@@ -135,9 +135,9 @@ def judge_pair(
         if problem:
             status, message = problem
             fix = (
-                f"Make {name} reachable over WinRM (see the message), then run the gate again."
+                f"Make {name} reachable over WinRM (see the message), then run again."
                 if status == "unreachable"
-                else f"Fix what the message says on {name}, then run the gate again."
+                else f"Fix what the message says on {name}, then run again."
             )
             return verdict(status, message, fix, target_build=None, source_build=None, kms_binary_build=None)
 

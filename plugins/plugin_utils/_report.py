@@ -138,3 +138,147 @@ def to_junit(report: t.Mapping[str, t.Any]) -> str:
             ET.SubElement(case, "system-out").text = detail
     ET.indent(suites)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
+
+
+# ---------------------------------------------------------------------------------------------
+# The remediate_kms_move report: how each pair's remediation ended.
+
+# remediated: the SP was reapplied and the pair matches now; unchanged: it matched already;
+# planned: check mode wrote its plan; failed: a step stopped it (`step` and `reason` say which
+# and why); not_run: the host never reached the role's end nor a recorded failure.
+REMEDIATION_OUTCOMES = ("remediated", "unchanged", "planned", "failed", "not_run")
+_REMEDIATION_ICONS = {
+    "remediated": "✅ remediated",
+    "unchanged": "✅ unchanged",
+    "planned": "📝 planned",
+    "failed": "❌ failed",
+    "not_run": "❌ not run",
+}
+
+
+def remediation_outcome(
+    target: str,
+    host_vars: t.Mapping[str, t.Any] | None,
+    check_mode: bool,
+) -> dict[str, t.Any]:
+    """One pair's row, from what its host recorded: `kms_remediate_result` (the role's end),
+    `kms_remediate_failure` (the playbook's rescue) and `sp_parity_result` (its last check)."""
+    host_vars = host_vars or {}
+    parity = host_vars.get("sp_parity_result") or {}
+    done = host_vars.get("kms_remediate_result") or {}
+    failure = host_vars.get("kms_remediate_failure") or {}
+    row: dict[str, t.Any] = {
+        "target": target,
+        "source": parity.get("source") or host_vars.get("kms_source_host") or "(unknown)",
+        "outcome": "not_run",
+        "step": None,
+        "reason": "",
+        "backup_path": done.get("backup_path") or failure.get("backup_path"),
+        "build_before": done.get("build_before"),
+        "build_after": done.get("build_after"),
+        "kms_binary_before": done.get("kms_binary_before") or parity.get("kms_binary_build"),
+        "kms_binary_after": done.get("kms_binary_after"),
+    }
+    if failure:
+        reason = str(failure.get("reason") or "the remediation failed").strip()
+        row.update(outcome="failed", step=failure.get("step"), reason=reason)
+    elif done:
+        row.update(outcome="remediated", reason=done.get("reason") or "")
+    elif parity.get("status") == "match" and check_mode and _kms_stopped(host_vars):
+        row.update(
+            outcome="planned",
+            reason=f"{parity.get('reason') or ''} MSExchangeKMS is stopped: a run starts it.".strip(),
+        )
+    elif parity.get("status") == "match":
+        row.update(outcome="unchanged", reason=parity.get("reason") or "")
+    elif check_mode and parity:
+        row.update(outcome="planned", reason=parity.get("reason") or "")
+    else:
+        row["reason"] = (
+            f"{target}: the remediation did not finish and recorded no failure (the run was cut "
+            "short, or the host was left out by --limit); see the Ansible output for this host."
+        )
+    return row
+
+
+def _kms_stopped(host_vars: t.Mapping[str, t.Any]) -> bool:
+    """Whether the target's last facts show KM Server installed with its service not running."""
+    facts = host_vars.get("ansible_facts") or {}
+    kms = (facts.get("exchange") or {}).get("kms") or {}
+    state = (kms.get("service") or {}).get("state")
+    return bool(kms.get("installed")) and state not in (None, "running", "absent")
+
+
+def build_remediation_report(
+    rows: t.Iterable[t.Mapping[str, t.Any]], generated: str, check_mode: bool
+) -> dict[str, t.Any]:
+    pairs = [dict(row) for row in rows]
+    counts = {
+        outcome: sum(1 for pair in pairs if pair["outcome"] == outcome)
+        for outcome in REMEDIATION_OUTCOMES
+    }
+    ok = counts["remediated"] + counts["unchanged"] + counts["planned"]
+    return {
+        "generated": generated,
+        "check_mode": bool(check_mode),
+        "result": "pass" if pairs and ok == len(pairs) else "fail",
+        "counts": counts,
+        "pairs": pairs,
+    }
+
+
+def remediation_markdown(report: t.Mapping[str, t.Any]) -> str:
+    counts = report["counts"]
+    summary = ", ".join(f"{counts[outcome]} {outcome.replace('_', ' ')}" for outcome in REMEDIATION_OUTCOMES)
+    lines = [
+        "# KM Server move remediation (KB Q259906)" + (" — check mode" if report["check_mode"] else ""),
+        "",
+        f"Generated {report['generated']}. Result: **{report['result'].upper()}** — {summary}.",
+        "",
+        "| target | source | outcome | step | Kmserver.exe before | after | backup | reason |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for pair in report["pairs"]:
+        cells = (
+            pair["target"],
+            pair["source"],
+            _REMEDIATION_ICONS.get(pair["outcome"], pair["outcome"]),
+            pair["step"],
+            pair["kms_binary_before"],
+            pair["kms_binary_after"],
+            pair["backup_path"],
+            pair["reason"],
+        )
+        lines.append("| " + " | ".join(_cell(value) for value in cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def remediation_junit(report: t.Mapping[str, t.Any]) -> str:
+    pairs = report["pairs"]
+    suites = ET.Element("testsuites", name="exchops.kms.remediate_kms_move")
+    suite = ET.SubElement(
+        suites,
+        "testsuite",
+        name="KM Server move remediation (KB Q259906)",
+        tests=str(len(pairs)),
+        failures=str(report["counts"]["failed"]),
+        errors=str(report["counts"]["not_run"]),
+        skipped="0",
+        timestamp=str(report["generated"]),
+    )
+    for pair in pairs:
+        case = ET.SubElement(
+            suite,
+            "testcase",
+            classname="exchops.kms.remediate_kms_move",
+            name=f"{pair['target']} remediated against {pair['source']}",
+        )
+        detail = pair["reason"] + (f"\nBackup: {pair['backup_path']}" if pair["backup_path"] else "")
+        if pair["outcome"] == "failed":
+            ET.SubElement(case, "failure", message=pair["reason"], type=str(pair["step"])).text = detail
+        elif pair["outcome"] == "not_run":
+            ET.SubElement(case, "error", message=pair["reason"], type="not_run").text = detail
+        else:
+            ET.SubElement(case, "system-out").text = f"{pair['outcome']}: {detail}"
+    ET.indent(suites)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"

@@ -330,8 +330,9 @@ class WinrsShell:
                 raise WinrsTimeout(
                     self.target.label,
                     f"the command did not finish within {self.target.command_timeout_sec} s. It may "
-                    "still be running on the host. Raise the task's timeout option if the host is "
-                    "slow, then run again.",
+                    "still be running on the host. Raise the task's timeout option (in the roles: "
+                    "sp_parity_timeout for reads, kms_remediate_sp_timeout for the service pack) "
+                    "if the host is slow, then run again.",
                 )
         seconds = time.monotonic() - started
         encoding = "utf-8" if self.target.codepage == 65001 else f"cp{self.target.codepage}"
@@ -350,7 +351,14 @@ class WinrsShell:
         except WinRMOperationTimeoutError as exc:
             raise _OperationTimedOut() from exc
         except Exception as exc:  # pylint: disable=broad-exception-caught
-            raise translate_error(self.target, doing, exc) from exc
+            error = translate_error(self.target, doing, exc)
+            if error.unreachable:
+                # The NTLM context (and its message encryption) belonged to the lost TCP
+                # connection: without a new session the next request (a listing after the
+                # failure, the shell's Delete) would be sent sealed on a new connection that
+                # never authenticated, and WinRM answers HTTP 400. The shell itself lives on.
+                self._protocol.transport.close_session()
+            raise error from exc
 
 
 class _OperationTimedOut(Exception):
@@ -373,13 +381,23 @@ def _tls_reason(exc: BaseException) -> str:
     return text.rsplit("(Caused by", maxsplit=1)[-1].strip(" ()")[:200]
 
 
+def _first_sentences(text: str, limit: int = 300) -> str:
+    """Windows' fault text cut to whole sentences within `limit` characters (its long advice
+    about WinRM configuration would drown the message)."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text if text.endswith(".") else text + "."
+    cut = text.rfind(". ", 0, limit)
+    return text[: cut + 1] if cut > 0 else text[:limit].rsplit(" ", 1)[0] + "..."
+
+
 def translate_error(target: WinrsTarget, doing: str, exc: BaseException) -> WinrsError:
     """Turn a pywinrm / requests exception into a WinrsError that says what to do."""
     label = target.label
     if isinstance(exc, InvalidCredentialsError):
         return WinrsAuthError(
             label,
-            f"the host refused the credentials of {target.user!r} ({target.transport}). Check "
+            f"the host refused the credentials of '{target.user}' ({target.transport}). Check "
             "ansible_user and ansible_password (for NTLM a domain account is DOMAIN\\user), and "
             "that the account may use WinRM on the host. Nothing was changed.",
         )
@@ -435,7 +453,7 @@ def translate_error(target: WinrsTarget, doing: str, exc: BaseException) -> Winr
             )
         return WinrsFault(
             label,
-            f"WS-Man fault {code} while {doing}: {reason[:300]}. Nothing more was run.",
+            f"WS-Man fault {code} while {doing}: {_first_sentences(reason)} Nothing more was run.",
             code,
             reason,
         )

@@ -53,4 +53,7 @@ def test_an_unknown_option_is_refused_by_the_argument_spec(
         tmp_path,
     )
     assert result.returncode == 2
-    assert "Unsupported parameters" in result.stdout and "kms_events" in result.stdout
+    assert (
+        "localhost: exchops.kms.exchange_facts: unknown option 'kms_events' (did you mean "
+        "'kms_event_count'?)"
+    ) in result.stdout

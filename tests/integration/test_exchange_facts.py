@@ -161,7 +161,7 @@ def test_connection_failures_fail_only_their_host_with_the_setting_to_change(
     assert result.returncode != 0
     assert "kms-new | FAILED!" in result.stdout
     assert "kms-new (http://" in results["kms-new"]["msg"]
-    assert "refused the credentials of 'LAB\\\\labadmin'" in results["kms-new"]["msg"]
+    assert "refused the credentials of 'LAB\\labadmin'" in results["kms-new"]["msg"]
     assert "Check ansible_user and ansible_password" in results["kms-new"]["msg"]
     assert "ansible_facts" in results["kms-old"]
 

@@ -5,8 +5,19 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import jsonschema
 import yaml
-from conftest import run_tool
+from conftest import REPO, run_tool
+
+SCHEMA = json.loads((REPO / "docs/schemas/kms_remediation.schema.json").read_text(encoding="utf-8"))
+
+
+def remediation_report(folder: Path) -> dict:
+    """remediation.json, checked against its schema; its .md and junit siblings exist too."""
+    report = json.loads((folder / "remediation.json").read_text(encoding="utf-8"))
+    jsonschema.validate(report, SCHEMA)
+    assert (folder / "remediation.md").is_file() and (folder / "remediation-junit.xml").is_file()
+    return report
 
 
 def test_the_kb_move_is_planned_then_fixed_once_and_left_alone_after(
@@ -31,7 +42,11 @@ def test_the_kb_move_is_planned_then_fixed_once_and_left_alone_after(
     assert "+Kmserver.exe: 5.5.2650 (5.5 SP3)" in planned.stdout
     assert [step["step"].split()[0] for step in plan["steps"]] == ["back", "stop", "reapply", "start", "check"]
 
-    fixed = run_tool([*playbook, "-vvvv"], ansible_env, tmp_path)
+    assert [(p["target"], p["outcome"]) for p in remediation_report(tmp_path / "reports")["pairs"]] == [
+        ("kms-new", "planned")
+    ]
+
+    fixed = run_tool([*playbook, *reports, "-vvvv"], ansible_env, tmp_path)
     assert fixed.returncode == 0, fixed.stdout[-3000:]
     assert "KM database backed up to C:\\\\EXCHSRVR\\\\KMSDATA.backup-" in fixed.stdout
     for secret in (secrets["ansible_password"], secrets["kms_startup_password"]):
@@ -43,10 +58,44 @@ def test_the_kb_move_is_planned_then_fixed_once_and_left_alone_after(
     assert [backup["matches_database"] for backup in target["backups"]] == [True]
     assert all(event["id"] != 5389 for event in target["events"][1:]), target["events"]
 
-    again = run_tool(playbook, ansible_env, tmp_path)
+    (fixed_row,) = remediation_report(tmp_path / "reports")["pairs"]
+    assert fixed_row["outcome"] == "remediated"
+    assert (fixed_row["kms_binary_before"], fixed_row["kms_binary_after"]) == ("5.5.1960.8", "5.5.2650.12")
+    assert fixed_row["backup_path"] == target["backups"][0]["path"]
+
+    again = run_tool([*playbook, *reports], ansible_env, tmp_path)
     assert again.returncode == 0
     assert "changed=0" in again.stdout and "failed=0" in again.stdout
     assert len(lab.show("kms-new")["backups"]) == 1
+    assert remediation_report(tmp_path / "reports")["pairs"][0]["outcome"] == "unchanged"
 
     gate = run_tool(["ansible-playbook", "exchops.kms.check_kms_move", "-i", str(lab.inventory), *reports], ansible_env, tmp_path)
     assert gate.returncode == 0, gate.stdout[-2000:]
+
+
+def test_every_faulted_pair_is_reported_with_its_step_and_no_database_is_lost(
+    lab_factory, ansible_env: dict[str, str], tmp_path: Path
+) -> None:
+    # Three pairs, each failing at another step: the backup (disk full), the service pack
+    # (installer fails half-way), the restart (KMS refuses the password). None may hide another.
+    lab = lab_factory("remediation_faults.yml")
+    result = run_tool(
+        ["ansible-playbook", "exchops.kms.remediate_kms_move", "-i", str(lab.inventory),
+         "-e", f"kms_report_dir={tmp_path / 'reports'}", "--forks", "6"],
+        ansible_env,
+        tmp_path,
+    )
+    assert result.returncode == 2, result.stdout[-3000:]
+    report = remediation_report(tmp_path / "reports")
+    assert report["result"] == "fail" and report["counts"]["failed"] == 3
+    steps = {pair["target"]: pair["step"] for pair in report["pairs"]}
+    assert steps == {
+        "inst-new": "Reapply the source's service pack on the new KM Server",
+        "disk-new": "Back up the KM database before anything changes",
+        "pw-new": "Start MSExchangeKMS and prove it stays up",
+    }
+    for pair in report["pairs"]:
+        assert pair["reason"].startswith(pair["target"] + ": ")
+        assert f"fatal: [{pair['target']}]: FAILED!" in result.stdout
+        assert lab.show(pair["target"])["kms_database"]["intact"] is True
+    assert report["pairs"][0]["backup_path"] and not report["pairs"][1]["backup_path"]

@@ -170,6 +170,8 @@ class Lab:
             if host is None:
                 return {"error": f"no host {request['host']!r} in this lab"}
             host.set_faults(request["faults"])
+            if "tls_certificate" in request["faults"]:
+                self.server.renew_certificate(host.name)
             return {"ok": True, "faults": host.state.faults}
         return {"error": f"unknown op {request['op']!r}"}
 

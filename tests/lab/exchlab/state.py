@@ -672,7 +672,8 @@ class PendingTransition:
     Rule (the lab's, no source describes timing): a transition settles at the start of the next
     command after `remaining` further commands (`remaining` comes from the `pending_polls`
     fault, default 0: the very next command, even on the same command line, sees the outcome).
-    A transition with `hangs` never settles (fault `service_wont_stop`).
+    A transition with `hangs` never settles while its service is in the fault
+    `service_wont_stop`; clearing the fault lets it settle like any other.
     """
 
     to_state: str
@@ -1137,8 +1138,13 @@ class HostState:
     def begin_command(self) -> None:
         """Called before each command runs: time moves on and earlier transitions settle."""
         self.command_seq += 1
+        hung = {name.upper() for name in self.host_faults.service_wont_stop}
         for name, status in self.services.items():
             pending = status.pending
+            if pending is not None and pending.hangs and name.upper() not in hung:
+                # The fault was cleared: as when an operator ends the hung process, the stop
+                # that was waiting completes.
+                status.pending = pending = replace(pending, hangs=False)
             if pending is None or pending.hangs or pending.created_seq >= self.command_seq:
                 continue
             if pending.remaining > 0:

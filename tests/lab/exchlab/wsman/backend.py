@@ -30,9 +30,9 @@ class CommandResult:
 class WsmanFaults:
     """Failure modes of one simulated host; mutable and read on every request.
 
-    ``tls_certificate`` is read only when the HTTPS listener starts: changing it needs a
-    ``WsmanServer.stop()`` and ``start()`` (a real server also needs a restart to swap its
-    certificate binding).
+    ``tls_certificate`` is read when the HTTPS listener starts and by
+    ``WsmanServer.renew_certificate()`` (`exchlab fault` calls it), as a Windows listener
+    presents a new certificate once it is bound.
     """
 
     # Every auth attempt gets 401, as a wrong password would.

@@ -347,7 +347,8 @@ class WsmanServer:
 
     Each backend gets ``address:http_port`` (Negotiate/NTLM, message encryption required) and
     ``address:https_port`` (Basic, or Negotiate/NTLM with channel binding checked), presenting
-    the certificate chosen by ``faults.tls_certificate`` at start(). ``ntlm_user_file`` is put
+    the certificate chosen by ``faults.tls_certificate`` at start() (or renew_certificate()).
+    ``ntlm_user_file`` is put
     in the NTLM_USER_FILE environment variable at start() (pyspnego's acceptor reads it; it is
     process-wide). ``allow_basic_over_http`` models AllowUnencrypted=true with Basic enabled:
     clear-text SOAP and Basic are then accepted on HTTP too.
@@ -500,6 +501,20 @@ class WsmanServer:
     def certificate(self, name: str) -> ServerCertificate:
         """The certificate the HTTPS listener of host ``name`` presents."""
         return self._hosts[name.lower()].certificate
+
+    def renew_certificate(self, name: str) -> None:
+        """Present the certificate ``faults.tls_certificate`` now names on host ``name``'s
+        HTTPS listener, from its next TLS connection on (as binding a renewed certificate to a
+        Windows listener does; open connections keep the old one)."""
+        host = self._hosts[name.lower()]
+        certificate = self.ca.issue_server_certificate(
+            host.backend.name, host.backend.address, host.backend.faults.tls_certificate
+        )
+        # Channel binding first: a connection accepted meanwhile must never pair the new
+        # certificate with the old binding data.
+        host.channel_binding_data = certificate.channel_binding_data()
+        host.ssl_context = certificate.ssl_context()
+        host.certificate = certificate
 
     def __enter__(self) -> WsmanServer:
         self.start()

@@ -245,3 +245,13 @@ def test_update_runs_from_its_own_folder_as_cmd_finds_it(run: Run, make_host: Ma
     assert result.exit_code == 0
     assert versions(host)["KMSERVER.EXE"] == "5.5.2650.12"
     assert host.installer_runs[-1].installer == r"D:\EXCH55SP3\ENG\SERVER\SETUP\I386\UPDATE.EXE"
+
+
+def test_clearing_the_hang_fault_lets_the_pending_stop_finish(run: Run, make_host: Make) -> None:
+    host = make_host(kms_state="running", faults={"service_wont_stop": ["MSExchangeKMS"]})
+    run(host, "sc stop MSExchangeKMS")
+    assert "STATE              : 3  STOP_PENDING" in run(host, "sc query MSExchangeKMS").stdout
+
+    # As when the operator ends the hung process: the stop that was waiting completes.
+    host.faults["service_wont_stop"] = []
+    assert "STATE              : 1  STOPPED" in run(host, "sc query MSExchangeKMS").stdout

@@ -79,3 +79,33 @@ def test_a_changed_certificate_fault_takes_effect_at_the_next_start(
     assert server.certificate(backend.name).variant == "expired"
     with pytest.raises(Exception, match="certificate has expired"):
         session(backend).run_cmd("ver")
+
+
+def test_a_renewed_certificate_is_presented_to_the_next_connection(
+    make_server: ServerFactory, lab_ca: LabCA
+) -> None:
+    server, (backend,) = make_server()
+
+    def run_ver() -> int:
+        return (
+            winrm.Session(
+                https_url(backend),
+                auth=(USER, PASSWORD),
+                transport="basic",
+                server_cert_validation="validate",
+                ca_trust_path=str(lab_ca.ca_path),
+            )
+            .run_cmd("ver")
+            .status_code
+        )
+
+    backend.faults.tls_certificate = "wrong_name"
+    server.renew_certificate(backend.name)
+    with pytest.raises(Exception, match="mismatch"):
+        run_ver()
+
+    # `exchlab fault HOST tls_certificate=ok` does this: the fault cleared, no restart.
+    backend.faults.tls_certificate = "ok"
+    server.renew_certificate(backend.name)
+    assert server.certificate(backend.name).variant == "ok"
+    assert run_ver() == 0

@@ -291,7 +291,9 @@ def test_a_missing_folder_found_through_the_registry_says_where_it_came_from() -
 SC_STATES = {1: "STOPPED", 2: "START_PENDING", 3: "STOP_PENDING", 4: "RUNNING"}
 
 
-def sc_block(code: int, win32: int = 0, service: int = 0) -> str:
+def sc_block(
+    code: int, win32: int = 0, service: int = 0, checkpoint: int = 0, wait_hint: int = 0
+) -> str:
     """`sc query MSExchangeKMS` (windows-output.md E5 layout)."""
     return (
         "\r\nSERVICE_NAME: MSExchangeKMS\r\n"
@@ -300,8 +302,8 @@ def sc_block(code: int, win32: int = 0, service: int = 0) -> str:
         "                                (STOPPABLE, NOT_PAUSABLE, ACCEPTS_SHUTDOWN)\r\n"
         f"        WIN32_EXIT_CODE    : {win32}  (0x{win32:x})\r\n"
         f"        SERVICE_EXIT_CODE  : {service}  (0x{service:x})\r\n"
-        "        CHECKPOINT         : 0x0\r\n"
-        "        WAIT_HINT          : 0x0\r\n\r\n"
+        f"        CHECKPOINT         : 0x{checkpoint:x}\r\n"
+        f"        WAIT_HINT          : 0x{wait_hint:x}\r\n\r\n"
     )
 
 
@@ -363,9 +365,9 @@ def framed(**sections: str | tuple[str, bool]) -> str:
 KMS_FILES = {"edb.chk": 8192, "edb.log": 1048576, "Kmsmdb.edb": 2105344}
 
 
-def survey_answer(code: int = 1, free: int = FREE) -> str:
+def survey_answer(code: int = 1, free: int = FREE, checkpoint: int = 0, wait_hint: int = 0) -> str:
     return framed(
-        kms=sc_block(code),
+        kms=sc_block(code, checkpoint=checkpoint, wait_hint=wait_hint),
         source=tree(KMSDATA, KMS_FILES, free),
         target=(not_found("C:\\EXCHSRVR"), False),
         volume=root(free),
@@ -718,17 +720,13 @@ def test_sc_refusing_to_stop_kms_is_refused_with_nothing_changed() -> None:
     assert not host.script
 
 
-def test_kms_stuck_stopping_is_never_copied_and_the_failure_says_so() -> None:
+def test_kms_stuck_stopping_is_never_copied_nor_started_and_the_failure_says_so() -> None:
     still = out(survey_answer(code=3))
-    not_now = sc_failed(
-        "StartService", 1061, "The service cannot accept control messages at this time."
-    )
     host, backup = run_backup(
         [
             ("sc query MSExchangeKMS", out(survey_answer(code=4))),
             ("sc stop", out(framed(stop=sc_block(3)) + survey_answer(code=3))),
             *[("sc query MSExchangeKMS", still)] * 5,
-            ("sc start", out(framed(start=(not_now, False), kms=sc_block(3)))),
         ],
         timeout=5,
     )
@@ -738,11 +736,64 @@ def test_kms_stuck_stopping_is_never_copied_and_the_failure_says_so() -> None:
     assert message.startswith(
         "MSExchangeKMS did not stop within 5 s after sc stop (it is STOP_PENDING). Nothing was copied."
     )
-    assert "could not be started again: sc start failed with error 1061" in message
+    # A start would only queue behind the hung stop: none is sent, and the message says why.
+    assert message.endswith(
+        "MSExchangeKMS was RUNNING before the backup and is still STOP_PENDING, so it was not "
+        "started again. Its process (Kmserver.exe) hangs: end it or restart the server, check "
+        "that MSExchangeKMS is STOPPED (sc query MSExchangeKMS), then run again."
+    )
     assert caught.value.result["backup_path"] is None
-    assert caught.value.result["kms_state_after"] == "unknown"
-    assert not any("xcopy" in line for line in host.lines)
+    assert caught.value.result["kms_state_after"] == "stop_pending"
+    assert not any("xcopy" in line or "sc start" in line for line in host.lines)
+    assert not host.script
     assert PASSWORD not in message
+
+
+@pytest.mark.parametrize(
+    ("wait_hint_ms", "polls"),
+    [(0, 30), (2000, 30), (45000, 45)],
+    ids=["no-wait-hint", "short-wait-hint", "wait-hint-longer-than-30-s"],
+)
+def test_a_stop_without_progress_is_hung_long_before_the_timeout(
+    wait_hint_ms: int, polls: int
+) -> None:
+    still = out(survey_answer(code=3, wait_hint=wait_hint_ms))
+    host, backup = run_backup(
+        [
+            ("sc query MSExchangeKMS", out(survey_answer(code=4))),
+            (
+                "sc stop",
+                out(framed(stop=sc_block(3)) + survey_answer(code=3, wait_hint=wait_hint_ms)),
+            ),
+            *[("sc query MSExchangeKMS", still)] * polls,
+        ],
+        timeout=600,
+    )
+    with pytest.raises(BackupFailed) as caught:
+        backup.execute(backup.plan())
+    assert str(caught.value).startswith(
+        f"MSExchangeKMS has been STOP_PENDING for {polls} s after sc stop without progress "
+        f"(CHECKPOINT 0x0, WAIT_HINT {wait_hint_ms} ms): its process hangs while stopping. "
+        "Nothing was copied."
+    )
+    assert not host.script
+
+
+def test_a_stop_whose_checkpoint_moves_is_waited_for_until_the_timeout() -> None:
+    host, backup = run_backup(
+        [
+            ("sc query MSExchangeKMS", out(survey_answer(code=4))),
+            ("sc stop", out(framed(stop=sc_block(3)) + survey_answer(code=3))),
+            *[
+                ("sc query MSExchangeKMS", out(survey_answer(code=3, checkpoint=step)))
+                for step in range(1, 41)
+            ],
+        ],
+        timeout=40,
+    )
+    with pytest.raises(BackupFailed, match="^MSExchangeKMS did not stop within 40 s"):
+        backup.execute(backup.plan())
+    assert not host.script
 
 
 def test_a_connection_lost_during_the_copy_names_the_copy_folder_and_what_is_unknown() -> None:

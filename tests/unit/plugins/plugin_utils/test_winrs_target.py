@@ -8,6 +8,7 @@ import pytest
 
 from ansible_collections.exchops.kms.plugins.plugin_utils._winrs import (
     WinrsConfigError,
+    _first_sentences,
     mask,
     target_from_options,
 )
@@ -101,3 +102,20 @@ def test_mask_hides_every_secret_longest_first() -> None:
     assert mask("sc start MSExchangeKMS HZGYY HZ", ["HZ", "HZGYY", ""]) == (
         "sc start MSExchangeKMS ******** ********"
     )
+
+
+# Windows' text for fault 2150858770, as WinRM sends it (shortened in the middle).
+WINDOWS_FAULT = (
+    "The client cannot connect to the destination specified in the request. Verify that the service "
+    "on the destination is running and is accepting requests. Consult the logs and documentation for "
+    "the WS-Management service running on the destination, most commonly IIS or WinRM. If the "
+    "destination is the WinRM service, run the following command on the destination to analyze and "
+    "configure the WinRM service: \"winrm quickconfig\"."
+)
+
+
+def test_a_long_fault_text_is_cut_at_a_sentence_end_and_a_short_one_kept_whole() -> None:
+    cut = _first_sentences(WINDOWS_FAULT)
+    assert cut.endswith("most commonly IIS or WinRM.") and len(cut) <= 300
+    assert _first_sentences("Access is denied") == "Access is denied."
+    assert _first_sentences("x" * 50 + " " + "y" * 400).endswith("...")

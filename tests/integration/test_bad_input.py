@@ -1,0 +1,434 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Bad input, as operators type it: every case fails, names the host, says what was wrong and
+what to do, and leaves every server of the lab as it was (request counters aside)."""
+
+from __future__ import annotations
+
+import copy
+import os
+import typing as t
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import FLEETS, RunningLab, run_tool
+
+# ansible / ansible-playbook exit code for a failed host; also the gate's "not a match".
+HOST_FAILED = 2
+MEDIA_SP3 = "D:\\EXCH55SP3\\ENG\\SERVER\\SETUP\\I386"
+# The kits the operator might mistake for the SP3 one; the lab extracts them on kms-new.
+MEDIA_SP2 = "D:\\EXCH55SP2\\ENG\\SERVER\\SETUP\\I386"
+MEDIA_SP4 = "D:\\EXCH55SP4\\ENG\\SERVER\\SETUP\\I386"
+# A folder without write permission stops any user but root; root is stopped by /sys.
+READ_ONLY_FOLDER = "/sys" if os.geteuid() == 0 else "<tmp>/read-only"
+
+Inventory = dict[str, t.Any]
+
+
+@pytest.fixture(scope="module")
+def lab(lab_factory, tmp_path_factory: pytest.TempPathFactory) -> RunningLab:
+    """The KB Q259906 pair, with SP2 and SP4 kits extracted on kms-new beside its SP3 kit."""
+    fleet = yaml.safe_load((FLEETS / "q259906.yml").read_text(encoding="utf-8"))
+    fleet["pairs"][0]["target"]["media"].update(
+        {"D:\\EXCH55SP2": "5.5.2448", "D:\\EXCH55SP4": "5.5.2653"}
+    )
+    path = tmp_path_factory.mktemp("fleet") / "q259906-with-more-kits.yml"
+    path.write_text(yaml.safe_dump(fleet), encoding="utf-8")
+    # An absolute fleet path: FLEETS / path is path itself.
+    return lab_factory(str(path))
+
+
+# ---------------------------------------------------------------------------------------------
+# Inventory changes (applied to a copy of the lab's inventory)
+
+
+def _target(inventory: Inventory) -> dict[str, t.Any]:
+    return inventory["all"]["children"]["kms_targets"]["hosts"]["kms-new"]
+
+
+def set_source(name: str) -> t.Callable[[Inventory], None]:
+    def change(inventory: Inventory) -> None:
+        _target(inventory)["kms_source_host"] = name
+
+    return change
+
+
+def set_password(value: str) -> t.Callable[[Inventory], None]:
+    """An inventory password (ansible-playbook -vvvv prints -e values, so never pass one there)."""
+
+    def change(inventory: Inventory) -> None:
+        inventory["all"]["vars"]["kms_startup_password"] = value
+
+    return change
+
+
+def without_source(inventory: Inventory) -> None:
+    del _target(inventory)["kms_source_host"]
+
+
+def rename_target(alias: str) -> t.Callable[[Inventory], None]:
+    def change(inventory: Inventory) -> None:
+        hosts = inventory["all"]["children"]["kms_targets"]["hosts"]
+        hosts[alias] = hosts.pop("kms-new")
+
+    return change
+
+
+def second_target_for_the_same_source(inventory: Inventory) -> None:
+    """kms-new-b: another new KM Server (no server behind it) that also names kms-old."""
+    twin = {**_target(inventory), "ansible_host": "127.0.0.254"}
+    inventory["all"]["children"]["kms_targets"]["hosts"]["kms-new-b"] = twin
+
+
+def same_target_in_two_groups(inventory: Inventory) -> None:
+    """kms-new under site_a, and again under site_b by another name for the same address."""
+    target = inventory["all"]["children"]["kms_targets"].pop("hosts")["kms-new"]
+    inventory["all"]["children"]["kms_targets"]["children"] = {
+        "site_a": {"hosts": {"kms-new": target}},
+        "site_b": {"hosts": {"kms-new.lab.example": copy.deepcopy(target)}},
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# The cases
+
+
+class Case(t.NamedTuple):
+    command: list[str]  # after the tool: "<tmp>" is this test's folder
+    messages: list[str]  # each must appear in the output
+    inventory: t.Callable[[Inventory], None] | None = None
+    exit_code: int = HOST_FAILED
+
+
+def module(name: str, arguments: str, host: str = "kms-new") -> list[str]:
+    return ["ansible", host, "-m", f"exchops.kms.{name}", "-a", arguments]
+
+
+def gate(*extra: str) -> list[str]:
+    return [
+        "ansible-playbook",
+        "exchops.kms.check_kms_move",
+        "-e",
+        "kms_report_dir=<tmp>/report",
+        *extra,
+    ]
+
+
+def remediate(*extra: str) -> list[str]:
+    return [
+        "ansible-playbook",
+        "exchops.kms.remediate_kms_move",
+        "-e",
+        "kms_report_dir=<tmp>/report",
+        *extra,
+    ]
+
+
+NOTHING = "Nothing was changed."
+KMS_PASSWORD = "startup_password={{ kms_startup_password }}"
+
+CASES = {
+    # Unknown, mistyped and wrongly typed module options.
+    "unknown-option-medai": Case(
+        module("exchange_service_pack", f"medai={MEDIA_SP3}"),
+        [
+            "kms-new: exchops.kms.exchange_service_pack: unknown option 'medai' (did you mean "
+            "'media'?); missing required arguments: media.",
+            "ansible-doc exchops.kms.exchange_service_pack",
+            NOTHING,
+        ],
+    ),
+    "mistyped-option-of-facts": Case(
+        module("exchange_facts", "kms_event_cout=5"),
+        [
+            "kms-new: exchops.kms.exchange_facts: unknown option 'kms_event_cout' (did you mean "
+            "'kms_event_count'?). Its options are kms_event_count, timeout",
+            NOTHING,
+        ],
+    ),
+    "option-of-another-module": Case(
+        module("kms_backup", "media=D:\\EXCH55SP3"),
+        [
+            "kms-new: exchops.kms.kms_backup: unknown option 'media'. Its options are "
+            "database_path, destination, startup_password, timeout",
+            NOTHING,
+        ],
+    ),
+    "timeout-not-a-number": Case(
+        module("exchange_facts", "timeout=abc"),
+        [
+            "kms-new: exchops.kms.exchange_facts: argument 'timeout' is of type str and we were "
+            "unable to convert to int",
+            NOTHING,
+        ],
+    ),
+    "watch-not-a-number-beside-the-password": Case(
+        module("exchange_service", f"name=MSExchangeKMS state=started watch=abc {KMS_PASSWORD}"),
+        ["kms-new: exchops.kms.exchange_service: argument 'watch' is of type str", NOTHING],
+    ),
+    "watch-negative": Case(
+        module("exchange_service", f"name=MSExchangeKMS state=started watch=-5 {KMS_PASSWORD}"),
+        ["kms-new: watch is -5; it must be 0 or more seconds", NOTHING],
+    ),
+    "state-not-a-choice": Case(
+        module("exchange_service", "name=MSExchangeKMS state=running"),
+        [
+            "kms-new: exchops.kms.exchange_service: value of state must be one of: started, "
+            "stopped, restarted, got: running",
+            NOTHING,
+        ],
+    ),
+    "poll-interval-zero": Case(
+        module("exchange_service_pack", f"media={MEDIA_SP3} poll_interval=0"),
+        ["kms-new: poll_interval is 0, it must be more than 0 seconds.", NOTHING],
+    ),
+    "backup-timeout-zero": Case(
+        module("kms_backup", f"timeout=0 {KMS_PASSWORD}"),
+        ["kms-new: timeout is 0, it must be more than 0 seconds.", NOTHING],
+    ),
+    "display-name-instead-of-service-name": Case(
+        module("exchange_service", "name='Microsoft Exchange Key Management Server' state=stopped"),
+        [
+            "kms-new: name 'Microsoft Exchange Key Management Server' is not a service key name",
+            "e.g. MSExchangeKMS",
+            NOTHING,
+        ],
+    ),
+    # Builds and service pack media.
+    "unparseable-build": Case(
+        module("exchange_service_pack", f"media={MEDIA_SP3} build=5.5.x"),
+        [
+            "kms-new: build is '5.5.x'",
+            "Set it to the build the service pack installs, e.g. 5.5.2650",
+            NOTHING,
+        ],
+    ),
+    "media-empty": Case(
+        module("exchange_service_pack", "media=''"),
+        [
+            "kms-new: media is empty. Set it to the folder on the host that holds the service "
+            "pack's update.exe",
+            NOTHING,
+        ],
+    ),
+    "media-missing": Case(
+        module("exchange_service_pack", "media=D:\\EXCH55SP9\\I386"),
+        ["kms-new: no update.exe with a version at D:\\EXCH55SP9\\I386\\update.exe", NOTHING],
+    ),
+    "media-not-an-sp-kit": Case(
+        module("exchange_service_pack", "media=D:\\EXCH55SP3"),
+        [
+            "kms-new: no update.exe with a version at D:\\EXCH55SP3\\update.exe",
+            "<kit>\\ENG\\SERVER\\SETUP\\I386",
+            NOTHING,
+        ],
+    ),
+    "media-of-another-sp-than-build": Case(
+        module("exchange_service_pack", f"media={MEDIA_SP3} build=5.5.2653"),
+        [
+            "kms-new: the media at D:\\EXCH55SP3\\ENG\\SERVER\\SETUP\\I386 holds update.exe "
+            "5.5.2650 (5.5 SP3) but build asks for 5.5.2653 (5.5 SP4).",
+            NOTHING,
+        ],
+    ),
+    "media-path-with-non-ascii": Case(
+        module("exchange_service_pack", "media=D:\\Médias\\EXCH55SP3\\ENG\\SERVER\\SETUP\\I386"),
+        [
+            "kms-new: no update.exe with a version at "
+            "D:\\Médias\\EXCH55SP3\\ENG\\SERVER\\SETUP\\I386\\update.exe",
+            NOTHING,
+        ],
+    ),
+    # Startup passwords and conflicting options.
+    "startup-password-empty": Case(
+        module("exchange_service", "name=MSExchangeKMS state=started startup_password=''"),
+        ["kms-new: state=started for MSExchangeKMS needs startup_password", NOTHING],
+    ),
+    "startup-password-cmd-cannot-pass": Case(
+        module("exchange_service", f"name=MSExchangeKMS state=started {KMS_PASSWORD}"),
+        ["kms-new: startup_password holds a space or one of", NOTHING],
+        inventory=set_password("Bad%Pass"),
+    ),
+    "backup-destination-inside-the-database": Case(
+        module("kms_backup", f"destination=C:\\EXCHSRVR\\KMSDATA\\copy {KMS_PASSWORD}"),
+        [
+            "kms-new: destination C:\\EXCHSRVR\\KMSDATA\\copy lies inside the KM database folder",
+            "Choose a folder outside it, or leave destination empty.",
+            NOTHING,
+        ],
+    ),
+    # The gate (documented exit code 2: a pair is an error) on broken pairs.
+    "gate-target-without-source": Case(
+        gate(),
+        ["kms-new has no kms_source_host", "Set the host variable kms_source_host of kms-new"],
+        inventory=without_source,
+    ),
+    "gate-source-not-in-inventory": Case(
+        gate(),
+        [
+            "kms-new's kms_source_host 'kms-gone' is not a host of this inventory.",
+            "Add kms-gone to the inventory (group kms_sources)",
+        ],
+        inventory=set_source("kms-gone"),
+    ),
+    "gate-target-is-its-own-source": Case(
+        gate(),
+        [
+            "kms-new is its own kms_source_host.",
+            "Set kms_source_host of kms-new to the old KM Server",
+        ],
+        inventory=set_source("kms-new"),
+    ),
+    "gate-non-ascii-source-alias": Case(
+        gate(),
+        ["kms-new's kms_source_host 'kms-ancien-é' is not a host of this inventory."],
+        inventory=set_source("kms-ancien-é"),
+    ),
+    "gate-non-ascii-target-alias": Case(
+        gate(),
+        [
+            "kms-nouveau-é runs Exchange 5.5 SP3 (5.5.2650) but its KM Server binaries are "
+            "Exchange 5.5 RTM (5.5.1960)",
+            "Reapply Exchange 5.5 SP3 on kms-nouveau-é",
+        ],
+        inventory=rename_target("kms-nouveau-é"),
+    ),
+    "gate-two-targets-name-one-source": Case(
+        gate(),
+        [
+            "kms-new and kms-new-b both name kms-old as their kms_source_host",
+            "Keep one new KM Server per kms_source_host in kms_targets",
+        ],
+        inventory=second_target_for_the_same_source,
+    ),
+    "gate-same-target-in-two-groups": Case(
+        gate(),
+        [
+            "kms-new and kms-new.lab.example are the same server",
+            "List each new KM Server once in kms_targets",
+        ],
+        inventory=same_target_in_two_groups,
+    ),
+    "gate-report-dir-is-a-file": Case(
+        gate("-e", "kms_report_dir=<tmp>/a-file"),
+        [
+            "the report folder <tmp>/a-file cannot be written on the controller",
+            "Set kms_report_dir to a folder you can write",
+        ],
+    ),
+    "gate-report-dir-in-read-only-folder": Case(
+        gate("-e", f"kms_report_dir={READ_ONLY_FOLDER}/kms-report"),
+        [
+            f"the report folder {READ_ONLY_FOLDER}/kms-report cannot be written on the controller",
+            "Set kms_report_dir to a folder you can write",
+        ],
+    ),
+    "gate-allow-newer-not-a-boolean": Case(
+        gate("-e", "sp_parity_allow_newer_target=perhaps"),
+        # The entry point's argument spec refuses it (Ansible's words), before any server is read.
+        [
+            "fatal: [kms-new]",
+            "argument 'sp_parity_allow_newer_target' is of type str and we were unable to convert to bool",
+            "The value 'perhaps' is not a valid boolean",
+        ],
+    ),
+    # The remediation: refused before the backup, so nothing changes.
+    "remediate-without-source": Case(
+        remediate(),
+        ["kms-new has no kms_source_host", NOTHING],
+        inventory=without_source,
+    ),
+    "remediate-media-missing": Case(
+        remediate("-e", "kms_remediate_sp_media=D:\\EXCH55SP9\\I386"),
+        ["kms-new: no update.exe with a version at D:\\EXCH55SP9\\I386\\update.exe", NOTHING],
+    ),
+    "remediate-media-not-an-sp-kit": Case(
+        remediate("-e", "kms_remediate_sp_media=D:\\EXCH55SP3"),
+        ["kms-new: no update.exe with a version at D:\\EXCH55SP3\\update.exe", NOTHING],
+    ),
+    "remediate-media-of-another-sp": Case(
+        remediate("-e", f"kms_remediate_sp_media={MEDIA_SP4}"),
+        [
+            f"kms-new: the media at {MEDIA_SP4} holds update.exe 5.5.2653 (5.5 SP4) but build "
+            "asks for 5.5.2650 (5.5 SP3).",
+            NOTHING,
+        ],
+    ),
+    "remediate-media-older-sp": Case(
+        remediate("-e", f"kms_remediate_sp_media={MEDIA_SP2}"),
+        [
+            f"kms-new: the media at {MEDIA_SP2} installs 5.5.2448 (5.5 SP2) but Exchange is "
+            "already 5.5.2650 (5.5 SP3): update.exe would downgrade the server",
+            NOTHING,
+        ],
+    ),
+    "remediate-media-empty": Case(
+        remediate("-e", "kms_remediate_sp_media="),
+        [
+            "To fix it, set kms_remediate_sp_media (the folder on kms-new holding the 5.5.2650 "
+            "service "
+            "pack's update.exe). " + NOTHING
+        ],
+    ),
+    "remediate-media-undefined-variable": Case(
+        remediate("-e", "kms_remediate_sp_media={{ undefined_var }}"),
+        ["undefined_var", "is undefined"],
+    ),
+    "remediate-watch-not-a-number": Case(
+        remediate("-e", "kms_remediate_watch=abc"),
+        ["argument 'kms_remediate_watch' is of type str and we were unable to convert to int"],
+    ),
+    "remediate-startup-password-empty": Case(
+        remediate("-e", "kms_startup_password="),
+        [
+            "kms-new runs Exchange 5.5 SP3",
+            "To fix it, set kms_startup_password (in Vault). " + NOTHING,
+        ],
+    ),
+    "remediate-startup-password-cmd-cannot-pass": Case(
+        remediate(),
+        [
+            "kms-new: startup_password holds a space, a double quote, a % or a control character",
+            NOTHING,
+        ],
+        inventory=set_password("Bad%Pass"),
+    ),
+    "remediate-two-targets-name-one-source": Case(
+        remediate(),
+        ["kms-new and kms-new-b both name kms-old as their kms_source_host", NOTHING],
+        inventory=second_target_for_the_same_source,
+    ),
+}
+
+
+@pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
+def test_bad_input_fails_naming_host_problem_and_fix_with_nothing_changed(
+    lab: RunningLab, ansible_env: dict[str, str], tmp_path: Path, case: Case
+) -> None:
+    inventory = lab.inventory
+    if case.inventory is not None:
+        changed = copy.deepcopy(yaml.safe_load(lab.inventory.read_text(encoding="utf-8")))
+        case.inventory(changed)
+        inventory = tmp_path / "inventory.yml"
+        inventory.write_text(yaml.safe_dump(changed, allow_unicode=True), encoding="utf-8")
+    (tmp_path / "a-file").write_text("not a folder\n", encoding="utf-8")
+    if not READ_ONLY_FOLDER.startswith("/"):
+        (tmp_path / "read-only").mkdir(mode=0o555)
+    tool, *rest = [piece.replace("<tmp>", str(tmp_path)) for piece in case.command]
+    before = _without_requests(lab.show())
+
+    result = run_tool([tool, "-i", str(inventory), *rest], ansible_env, tmp_path)
+
+    output = result.stdout + result.stderr
+    assert result.returncode == case.exit_code, output[-3000:]
+    for message in case.messages:
+        assert message.replace("<tmp>", str(tmp_path)) in output, output[-3000:]
+    assert "Traceback" not in output
+    assert _without_requests(lab.show()) == before
+    assert lab.show("kms-new")["kms_database"]["intact"] is True
+
+
+def _without_requests(hosts: dict[str, dict]) -> dict[str, dict]:
+    return {
+        name: {k: v for k, v in host.items() if k != "requests"} for name, host in hosts.items()
+    }
