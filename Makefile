@@ -4,12 +4,13 @@ SHELL := /bin/bash
 VENV := .venv
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help setup demo test unit lab-test integration molecule sanity lint build-check changelog-lint lock clean
+.PHONY: help setup demo test bench unit lab-test integration molecule sanity lint build-check changelog-lint lock clean
 
 help:
 	@echo "make demo   set up .venv, start the lab, run the remediation, show the result"
 	@echo "make test   set up .venv, then run every test and check (ends with 'N passed, N failed')"
 	@echo "make setup  only create/refresh .venv (pinned) and link this tree as exchops.kms"
+	@echo "make bench  fleet benchmark (50 and 200 KB pairs): benchmarks/results/, last line ratio_vs_floor=..."
 
 setup:
 	@hacking/setup.sh
@@ -19,6 +20,11 @@ demo: setup
 
 test: setup
 	@$(VENV)/bin/python hacking/run_checks.py
+
+# Not part of make test: timings are measured, never asserted. Takes about 5 minutes on 2 cores.
+bench: setup
+	@$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-bench.txt -c constraints.txt
+	@$(VENV)/bin/python benchmarks/fleet.py
 
 # Single stages, for working on one thing (make test runs them all, in this order).
 unit: setup

@@ -1,12 +1,23 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Fleet benchmark: exchops.kms against the lab, beside Ansible doing nothing on the same hosts.
 
-    .venv/bin/python benchmarks/fleet.py [--pairs 200] [--repeat 3] [--forks 20]
+    make bench        (= .venv/bin/python benchmarks/fleet.py [--pairs 50,200] [--repeat 3] [--forks 20])
 
-Starts the lab with N replicated KB Q259906 pairs, then times, over the N targets, (a) the floor:
-`ansible.builtin.debug` (no connection), and (b) `exchops.kms.exchange_facts` and (c) the `check_kms_move` gate; each `--repeat`
-times, taking the median. HTTP requests per host come from `exchlab show`. Figures are printed and
-written to benchmarks/results/; nothing is asserted (timing never belongs in a test).
+For each size N, starts the lab with N replicated KB Q259906 pairs (N targets + N sources), then
+times, each `--repeat` times (the median is kept):
+
+- floor:          `ansible.builtin.debug` on every host of the inventory (2N), no connection;
+- floor_targets:  the same on the N targets only (for reference);
+- lab_alone:      one `cmd /c ver` per host with pywinrm in 20 processes, no Ansible: what the lab
+                  and the WinRM client cost by themselves;
+- facts:          `exchops.kms.exchange_facts` on every host (2N);
+- gate:           the `check_kms_move` playbook (every bench pair mismatches: exit 2 expected).
+
+It reads HTTP requests per host from `exchlab show` and the peak RSS of the largest process of
+each ansible-playbook run (the controller, or one of its forks), writes benchmarks/results/
+fleet-N.json, fleet.json and fleet.png (time against hosts), and ends with the line
+`ratio_vs_floor=X requests_per_host=N hosts=H` for the largest N (X = gate / floor).
+Nothing is asserted: timings belong in a benchmark, never in a test.
 """
 from __future__ import annotations
 
@@ -27,7 +38,17 @@ RESULTS = ROOT / "benchmarks" / "results"
 
 PLAYBOOKS = {
     "floor": """
-- name: Do nothing on every target (Ansible's floor)
+- name: Do nothing on every host (Ansible's floor)
+  hosts: all
+  gather_facts: false
+  tasks:
+    - name: Print nothing
+      ansible.builtin.debug:
+        msg: ""
+      changed_when: false
+""",
+    "floor_targets": """
+- name: Do nothing on every target
   hosts: kms_targets
   gather_facts: false
   tasks:
@@ -37,20 +58,48 @@ PLAYBOOKS = {
       changed_when: false
 """,
     "facts": """
-- name: Read Exchange facts from every target
-  hosts: kms_targets
+- name: Read Exchange facts from every host
+  hosts: all
   gather_facts: false
   tasks:
     - name: Read Exchange facts
       exchops.kms.exchange_facts:
+        kms_event_count: 0
 """,
-    # Every bench pair is the KB case, so the gate ends with exit code 2 (not a match): expected.
     "gate": """
 - name: Run the KM Server move gate
   ansible.builtin.import_playbook: exchops.kms.check_kms_move
 """,
 }
-EXPECTED_EXIT = {"floor": 0, "facts": 0, "gate": 2}
+EXPECTED_EXIT = {"floor": 0, "floor_targets": 0, "facts": 0, "gate": 2}
+
+# Runs a command and prints the largest peak RSS (KiB) among it and the children it waited for.
+_RSS_WRAPPER = (
+    "import resource, subprocess, sys; "
+    "code = subprocess.run(sys.argv[1:], check=False).returncode; "
+    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr); "
+    "sys.exit(code)"
+)
+
+# One `ver` per host through pywinrm, in a pool of processes like Ansible's forks.
+_LAB_ALONE = """
+import multiprocessing, sys, yaml, winrm
+inventory = yaml.safe_load(open(sys.argv[1], encoding="utf-8"))
+common = inventory["all"]["vars"]
+hosts = [
+    host
+    for group in inventory["all"]["children"].values()
+    for host in (group.get("hosts") or {}).values()
+]
+def run(host):
+    url = f"http://{host['ansible_host']}:{host.get('ansible_port', common.get('ansible_port', 5985))}/wsman"
+    user = host.get("ansible_user", common.get("ansible_user"))
+    session = winrm.Session(url, auth=(user, common["ansible_password"]), transport="ntlm")
+    return session.run_cmd("ver").status_code
+with multiprocessing.Pool(int(sys.argv[2])) as pool:
+    codes = pool.map(run, hosts, chunksize=1)
+sys.exit(0 if set(codes) == {0} else 1)
+"""
 
 
 def fleet_file(directory: Path, pairs: int) -> Path:
@@ -66,20 +115,16 @@ def exchlab(*arguments: str) -> str:
     ).stdout
 
 
-def requests_per_target(state: Path) -> dict[str, int]:
+def http_requests(state: Path) -> dict[str, int]:
     hosts = json.loads(exchlab("show", "--state", str(state)))["hosts"]
-    return {name: host["requests"]["http"] for name, host in hosts.items() if "-new-" in name}
+    return {name: host["requests"]["http"] for name, host in hosts.items()}
 
 
-def timed_run(
-    playbook: Path, inventory: Path, forks: int, env: dict[str, str], expected: int
-) -> float:
+def timed(command: list[str], env: dict[str, str], expected: int) -> tuple[float, int]:
+    """Seconds the command took and its largest process's peak RSS in KiB."""
     started = time.monotonic()
     result = subprocess.run(
-        [
-            str(BIN / "ansible-playbook"), "-i", str(inventory), "-f", str(forks),
-            "-e", f"kms_report_dir={playbook.parent / 'kms-report'}", str(playbook),
-        ],
+        [sys.executable, "-c", _RSS_WRAPPER, *command],
         env=env,
         capture_output=True,
         text=True,
@@ -87,8 +132,8 @@ def timed_run(
     )
     seconds = time.monotonic() - started
     if result.returncode != expected:
-        raise SystemExit(f"{playbook.name} failed:\n{result.stdout[-3000:]}")
-    return seconds
+        raise SystemExit(f"{' '.join(command[:3])} exited {result.returncode}:\n{result.stdout[-3000:]}")
+    return seconds, int(result.stderr.strip().splitlines()[-1])
 
 
 def measure(pairs: int, repeat: int, forks: int) -> dict[str, object]:
@@ -97,59 +142,102 @@ def measure(pairs: int, repeat: int, forks: int) -> dict[str, object]:
         state = directory / "lab"
         exchlab("up", "--fleet", str(fleet_file(directory, pairs)), "--state", str(state),
                 "--base-address", "127.0.80.1")
+        inventory = state / "inventory.yml"
         env = {key: value for key, value in os.environ.items() if not key.startswith("ANSIBLE_")}
-        env.update(
-            ANSIBLE_HOME=str(directory / "home"),
-            ANSIBLE_NOCOLOR="1",
-        )
+        env.update(ANSIBLE_HOME=str(directory / "home"), ANSIBLE_NOCOLOR="1")
+        commands = {
+            name: [
+                str(BIN / "ansible-playbook"), "-i", str(inventory), "-f", str(forks),
+                "-e", f"kms_report_dir={directory / 'kms-report'}", str(directory / f"{name}.yml"),
+            ]
+            for name in PLAYBOOKS
+        }
+        commands["lab_alone"] = [sys.executable, "-c", _LAB_ALONE, str(inventory), str(forks)]
+        for name, text in PLAYBOOKS.items():
+            (directory / f"{name}.yml").write_text(text, encoding="utf-8")
+        seconds: dict[str, list[float]] = {}
+        rss: dict[str, int] = {}
+        requests: dict[str, float] = {}
         try:
-            times: dict[str, list[float]] = {}
-            requests: dict[str, float] = {}
-            for name, text in PLAYBOOKS.items():
-                playbook = directory / f"{name}.yml"
-                playbook.write_text(text, encoding="utf-8")
+            for name in ("floor", "floor_targets", "lab_alone", "facts", "gate"):
                 for _attempt in range(repeat):
-                    before = requests_per_target(state)
-                    times.setdefault(name, []).append(
-                        timed_run(
-                            playbook, state / "inventory.yml", forks, env, EXPECTED_EXIT[name]
-                        )
-                    )
-                    after = requests_per_target(state)
+                    before = http_requests(state)
+                    took, peak = timed(commands[name], env, EXPECTED_EXIT.get(name, 0))
+                    after = http_requests(state)
+                    seconds.setdefault(name, []).append(round(took, 3))
+                    rss[name] = max(rss.get(name, 0), peak)
                     requests[name] = statistics.mean(after[h] - before[h] for h in after)
         finally:
             exchlab("down", "--state", str(state))
-    medians = {name: statistics.median(values) for name, values in times.items()}
+    medians = {name: statistics.median(values) for name, values in seconds.items()}
     return {
         "pairs": pairs,
+        "hosts": 2 * pairs,
         "forks": forks,
-        "seconds": times,
-        "median": medians,
+        "seconds": seconds,
+        "median_s": medians,
         "requests_per_host": requests,
-        "ratio_vs_floor": {name: medians[name] / medians["floor"] for name in medians},
+        "peak_rss_mib": {name: round(kib / 1024, 1) for name, kib in rss.items()},
+        "ratio_vs_floor": {name: round(medians[name] / medians["floor"], 2) for name in medians},
     }
+
+
+def plot(runs: list[dict], path: Path) -> bool:
+    """fleet.png: median seconds against hosts, one line per measurement; False without matplotlib."""
+    try:
+        import matplotlib  # pylint: disable=import-outside-toplevel
+
+        matplotlib.use("Agg")
+        from matplotlib import pyplot  # pylint: disable=import-outside-toplevel
+    except ImportError:
+        return False
+    figure, axes = pyplot.subplots(figsize=(7, 4.5))
+    hosts = [run["hosts"] for run in runs]
+    for name in ("floor", "lab_alone", "facts", "gate"):
+        axes.plot(hosts, [run["median_s"][name] for run in runs], marker="o", label=name)
+    axes.set_xlabel("hosts in the inventory (targets + sources)")
+    axes.set_ylabel("median seconds")
+    axes.set_title("exchops.kms against the lab (forks 20)")
+    axes.grid(True, alpha=0.3)
+    axes.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    return True
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    parser.add_argument("--pairs", type=int, default=200)
+    parser.add_argument("--pairs", default="50,200", help="comma-separated sizes (default 50,200)")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--forks", type=int, default=20)
     arguments = parser.parse_args()
-    figures = measure(arguments.pairs, arguments.repeat, arguments.forks)
-    figures["machine"] = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    sizes = sorted(int(size) for size in arguments.pairs.split(","))
+    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"fleet-{arguments.pairs}.json").write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
-    for name, median in figures["median"].items():  # type: ignore[union-attr]
-        print(
-            f"{name:6} median {median:6.2f} s over {arguments.pairs} targets, "
-            f"{figures['requests_per_host'][name]:.1f} requests/host, "  # type: ignore[index]
-            f"{figures['ratio_vs_floor'][name]:.2f}x floor"  # type: ignore[index]
-        )
-    gate = figures["ratio_vs_floor"]["gate"]  # type: ignore[index]
+    runs = []
+    for pairs in sizes:
+        figures = measure(pairs, arguments.repeat, arguments.forks)
+        figures["machine"] = machine
+        (RESULTS / f"fleet-{pairs}.json").write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
+        runs.append(figures)
+        for name, median in figures["median_s"].items():  # type: ignore[union-attr]
+            print(
+                f"{pairs:4} pairs {name:14} median {median:6.2f} s, "
+                f"{figures['requests_per_host'][name]:4.1f} requests/host, "  # type: ignore[index]
+                f"peak RSS {figures['peak_rss_mib'][name]:6.1f} MiB, "  # type: ignore[index]
+                f"{figures['ratio_vs_floor'][name]:5.2f}x floor"  # type: ignore[index]
+            )
+    largest, smallest = runs[-1], runs[0]
+    summary = {"machine": machine, "runs": runs}
+    if len(runs) > 1:
+        summary["gate_scaling"] = round(largest["median_s"]["gate"] / smallest["median_s"]["gate"], 2)
+        print(f"gate {largest['pairs']}/{smallest['pairs']} pairs time ratio: {summary['gate_scaling']}")
+    (RESULTS / "fleet.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    if plot(runs, RESULTS / "fleet.png"):
+        print(f"plot: {RESULTS / 'fleet.png'}")
     print(
-        f"ratio_vs_floor={gate:.2f} requests_per_host={figures['requests_per_host']['gate']:.0f} "  # type: ignore[index]
-        f"hosts={arguments.pairs}"
+        f"ratio_vs_floor={largest['ratio_vs_floor']['gate']:.2f} "
+        f"requests_per_host={largest['requests_per_host']['gate']:.0f} hosts={largest['hosts']}"
     )
     return 0
 

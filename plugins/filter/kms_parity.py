@@ -22,6 +22,7 @@ def kms_parity(
     source: str | None,
     allow_newer_target: bool = False,
     source_in_inventory: bool = True,
+    listed_twice: t.Mapping[str, str] | None = None,
 ) -> dict[str, t.Any]:
     if not isinstance(target, str) or not target:
         raise AnsibleFilterError("kms_parity: the target host name must be a non-empty string")
@@ -39,7 +40,17 @@ def kms_parity(
         allow_newer,
         bool(source_in_inventory),
     )
-    return verdict.to_dict()
+    judged = verdict.to_dict()
+    if listed_twice:
+        # Whatever the builds say, a pair listed twice is not one to act on.
+        judged.update(
+            status="error",
+            remedy=None,
+            remedy_build=None,
+            reason=listed_twice["reason"],
+            fix=listed_twice["fix"],
+        )
+    return judged
 
 
 def kms_report(
@@ -68,18 +79,42 @@ def kms_report(
     return build_report(list(verdicts), list(targets), generated, sources)
 
 
-def kms_inventory_pairs(
+def kms_pairs_listed_twice(
     hostvars: t.Mapping[str, t.Any], targets: t.Sequence[str]
-) -> list[list[str]]:
-    """[target, its kms_source_host, the address it is reached at] for each target. Read in
-    Python: Jinja cannot ask hostvars for a variable some hosts lack without failing."""
-    listed = []
+) -> dict[str, dict[str, str]]:
+    """{target: {reason, fix}} for each target the inventory lists twice: one server under two
+    names (same ansible_host, or inventory name where there is none), or two targets naming the
+    same kms_source_host. One pass over the targets, in Python: Jinja cannot ask hostvars for a
+    variable some hosts lack without failing, and a comparison per pair of targets in a template
+    costs seconds at a few hundred targets."""
+    by_address: dict[str, list[str]] = {}
+    by_source: dict[str, list[str]] = {}
     for target in targets:
         host_vars = hostvars[target] if target in hostvars else {}
-        source = host_vars.get("kms_source_host") or ""
-        address = host_vars.get("ansible_host") or target
-        listed.append([target, str(source), str(address)])
-    return listed
+        by_address.setdefault(str(host_vars.get("ansible_host") or target), []).append(target)
+        source = host_vars.get("kms_source_host")
+        if source:
+            by_source.setdefault(str(source), []).append(target)
+    twins: dict[str, dict[str, str]] = {}
+    for address, names in by_address.items():
+        for name in names if len(names) > 1 else ():
+            others = " and ".join(other for other in names if other != name)
+            twins[name] = {
+                "reason": f"{name} and {others} are the same server ({address}) listed twice in "
+                "kms_targets: its KM Server move would be checked, and remediated, twice at once.",
+                "fix": "List each new KM Server once in kms_targets (remove its other name).",
+            }
+    for source, names in by_source.items():
+        for name in names if len(names) > 1 else ():
+            others = " and ".join(other for other in names if other != name)
+            twins.setdefault(name, {
+                "reason": f"{name} and {others} both name {source} as their kms_source_host, but KM "
+                "Server moves from one old server to one new server: the inventory does not say "
+                "which move is meant.",
+                "fix": "Keep one new KM Server per kms_source_host in kms_targets: correct "
+                "kms_source_host of the others.",
+            })
+    return twins
 
 
 def kms_report_markdown(report: t.Mapping[str, t.Any]) -> str:
@@ -95,7 +130,7 @@ class FilterModule:
         return {
             "kms_parity": kms_parity,
             "kms_report": kms_report,
-            "kms_inventory_pairs": kms_inventory_pairs,
+            "kms_pairs_listed_twice": kms_pairs_listed_twice,
             "kms_report_markdown": kms_report_markdown,
             "kms_report_junit": kms_report_junit,
         }
