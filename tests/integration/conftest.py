@@ -220,6 +220,33 @@ def tree_results(directory: Path) -> dict[str, dict]:
     return {path.name: json.loads(path.read_text(encoding="utf-8")) for path in directory.iterdir()}
 
 
+def run_module(
+    lab: RunningLab,
+    pattern: str,
+    module: str,
+    module_args: str,
+    env: dict[str, str],
+    tmp_path: Path,
+    *extra: str,
+) -> tuple[subprocess.CompletedProcess[str], dict[str, dict]]:
+    """`ansible PATTERN -m MODULE -a ARGS` against the lab, with per-host JSON results (Ansible's
+    tree callback, one folder per call)."""
+    tree = tmp_path / f"tree-{len(list(tmp_path.glob('tree-*')))}"
+    tree.mkdir()
+    tree_env = dict(
+        env,
+        ANSIBLE_CALLBACKS_ENABLED="ansible.builtin.tree",
+        ANSIBLE_CALLBACK_TREE_DIR=str(tree),
+        ANSIBLE_LOAD_CALLBACK_PLUGINS="True",
+        ANSIBLE_DEPRECATION_WARNINGS="False",
+    )
+    command = ["ansible", "-i", str(lab.inventory), pattern, "-m", module]
+    if module_args:
+        command += ["-a", module_args]
+    result = run_tool([*command, *extra], tree_env, tmp_path)
+    return result, tree_results(tree)
+
+
 def adhoc(
     lab: RunningLab,
     pattern: str,
@@ -229,17 +256,16 @@ def adhoc(
     *extra: str,
 ) -> tuple[subprocess.CompletedProcess[str], dict[str, dict]]:
     """`ansible PATTERN -m exchops.kms.exchange_facts` with per-host JSON results."""
-    tree = tmp_path / f"tree-{len(list(tmp_path.iterdir()))}"
-    tree.mkdir()
-    tree_env = dict(
-        env,
-        ANSIBLE_CALLBACKS_ENABLED="ansible.builtin.tree",
-        ANSIBLE_CALLBACK_TREE_DIR=str(tree),
-        ANSIBLE_LOAD_CALLBACK_PLUGINS="True",
-        ANSIBLE_DEPRECATION_WARNINGS="False",
-    )
-    command = ["ansible", "-i", str(lab.inventory), pattern, "-m", "exchops.kms.exchange_facts"]
-    if module_args:
-        command += ["-a", module_args]
-    result = run_tool([*command, *extra], tree_env, tmp_path)
-    return result, tree_results(tree)
+    return run_module(lab, pattern, "exchops.kms.exchange_facts", module_args, env, tmp_path, *extra)
+
+
+def override(tmp_path: Path, host: str, **variables: object) -> list[str]:
+    """Inventory arguments that change some of one host's variables (a later -i wins)."""
+    extra = tmp_path / f"override-{host}-{len(list(tmp_path.glob('override-*')))}.yml"
+    extra.write_text(yaml.safe_dump({"all": {"hosts": {host: variables}}}), encoding="utf-8")
+    return ["-i", str(extra)]
+
+
+def without_requests(shown: dict) -> dict:
+    """A host's `exchlab show` without its request counters (reads count requests too)."""
+    return {key: value for key, value in shown.items() if key != "requests"}

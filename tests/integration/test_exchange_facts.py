@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import trustme
 import yaml
-from conftest import RunningLab, adhoc, run_tool
+from conftest import RunningLab, adhoc, override, run_tool
 
 
 @pytest.fixture(scope="module")
@@ -23,13 +23,6 @@ def mix_lab(lab_factory) -> RunningLab:
 def facts_of(results: dict[str, dict], host: str) -> dict:
     assert "ansible_facts" in results[host], results[host]
     return results[host]["ansible_facts"]["exchange"]
-
-
-def override(tmp_path: Path, lab: RunningLab, host: str, **variables: object) -> list[str]:
-    """Inventory arguments that change some of one host's variables (a later -i wins)."""
-    extra = tmp_path / f"override-{host}.yml"
-    extra.write_text(yaml.safe_dump({"all": {"hosts": {host: variables}}}), encoding="utf-8")
-    return ["-i", str(extra)]
 
 
 def test_the_kb_target_shows_sp3_with_rtm_km_binaries_stopped_kms_and_event_5389(
@@ -156,7 +149,7 @@ def test_connection_failures_fail_only_their_host_with_the_setting_to_change(
     kb_lab: RunningLab, mix_lab: RunningLab, ansible_env: dict[str, str], tmp_path: Path
 ) -> None:
     # Wrong password on the target; the source in the same run still succeeds.
-    wrong = override(tmp_path, kb_lab, "kms-new", ansible_password="Not-The-Password1")
+    wrong = override(tmp_path, "kms-new", ansible_password="Not-The-Password1")
     result, results = adhoc(kb_lab, "all", "", ansible_env, tmp_path, *wrong)
     assert result.returncode != 0
     assert "kms-new | FAILED!" in result.stdout
@@ -168,7 +161,7 @@ def test_connection_failures_fail_only_their_host_with_the_setting_to_change(
     # A CA that did not issue the host's certificate.
     other_ca = tmp_path / "other-ca.pem"
     trustme.CA().cert_pem.write_to_path(str(other_ca))
-    untrusted = override(tmp_path, mix_lab, "e55-sp4-https", ansible_winrm_ca_trust_path=str(other_ca))
+    untrusted = override(tmp_path, "e55-sp4-https", ansible_winrm_ca_trust_path=str(other_ca))
     result, results = adhoc(mix_lab, "e55-sp4-https:e55-sp2-basic", "", ansible_env, tmp_path, *untrusted)
     assert results["e55-sp4-https"]["unreachable"] is True
     assert "TLS certificate not trusted" in results["e55-sp4-https"]["msg"]
@@ -176,7 +169,7 @@ def test_connection_failures_fail_only_their_host_with_the_setting_to_change(
     assert "ansible_facts" in results["e55-sp2-basic"]
 
     # Nothing listens on the port.
-    closed = override(tmp_path, kb_lab, "kms-new", ansible_port=1)
+    closed = override(tmp_path, "kms-new", ansible_port=1)
     result, results = adhoc(kb_lab, "all", "", ansible_env, tmp_path, *closed)
     assert results["kms-new"]["unreachable"] is True
     assert "nothing listens on port 1 (connection refused)" in results["kms-new"]["msg"]
@@ -190,7 +183,6 @@ def test_a_host_that_never_answers_in_time_fails_with_the_timeout_knobs(
     try:
         quick = override(
             tmp_path,
-            kb_lab,
             "kms-new",
             ansible_winrm_operation_timeout_sec=1,
             ansible_winrm_read_timeout_sec=3,
@@ -207,7 +199,7 @@ def test_basic_over_plain_http_is_refused_before_anything_is_sent(
     kb_lab: RunningLab, ansible_env: dict[str, str], tmp_path: Path
 ) -> None:
     before = kb_lab.show("kms-new")["requests"]["http"]
-    basic = override(tmp_path, kb_lab, "kms-new", ansible_winrm_transport="basic")
+    basic = override(tmp_path, "kms-new", ansible_winrm_transport="basic")
     result, results = adhoc(kb_lab, "kms-new", "", ansible_env, tmp_path, *basic)
     assert "refusing Basic authentication over plain HTTP" in results["kms-new"]["msg"]
     assert kb_lab.show("kms-new")["requests"]["http"] == before

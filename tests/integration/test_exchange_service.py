@@ -12,8 +12,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-import yaml
-from conftest import RunningLab, run_tool, tree_results
+from conftest import RunningLab, override, run_module
 
 KMS = "MSExchangeKMS"
 KMS_DISPLAY = "Microsoft Exchange Key Management Server"
@@ -30,27 +29,8 @@ def service(
     tmp_path: Path,
     *extra: str,
 ) -> tuple[subprocess.CompletedProcess[str], dict[str, dict]]:
-    """`ansible PATTERN -m exchops.kms.exchange_service -a ARGS` with per-host JSON results
-    (conftest's `adhoc` runs exchange_facts only)."""
-    tree = tmp_path / f"tree-{len(list(tmp_path.glob('tree-*')))}"
-    tree.mkdir()
-    tree_env = dict(
-        env,
-        ANSIBLE_CALLBACKS_ENABLED="ansible.builtin.tree",
-        ANSIBLE_CALLBACK_TREE_DIR=str(tree),
-        ANSIBLE_LOAD_CALLBACK_PLUGINS="True",
-        ANSIBLE_DEPRECATION_WARNINGS="False",
-    )
-    command = ["ansible", "-i", str(lab.inventory), pattern, "-m", "exchops.kms.exchange_service"]
-    result = run_tool([*command, "-a", module_args, *extra], tree_env, tmp_path)
-    return result, tree_results(tree)
-
-
-def override(tmp_path: Path, host: str, **variables: object) -> list[str]:
-    """Inventory arguments that change some of one host's variables (a later -i wins)."""
-    extra = tmp_path / f"override-{host}-{len(list(tmp_path.glob('override-*')))}.yml"
-    extra.write_text(yaml.safe_dump({"all": {"hosts": {host: variables}}}), encoding="utf-8")
-    return ["-i", str(extra)]
+    """`ansible PATTERN -m exchops.kms.exchange_service -a ARGS` with per-host JSON results."""
+    return run_module(lab, pattern, "exchops.kms.exchange_service", module_args, env, tmp_path, *extra)
 
 
 def kms_state(lab: RunningLab, host: str) -> str:

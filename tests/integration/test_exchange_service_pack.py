@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import RunningLab, run_tool, tree_results
+from conftest import RunningLab, run_module, without_requests
 
 SP3 = r"D:\EXCH55SP3\ENG\SERVER\SETUP\I386"
 SP2 = r"D:\EXCH55SP2\ENG\SERVER\SETUP\I386"
@@ -39,30 +39,9 @@ def service_pack(
     *extra: str,
 ) -> tuple[Any, dict[str, dict]]:
     """`ansible PATTERN -m exchops.kms.exchange_service_pack -a ARGS` with per-host JSON results."""
-    tree = tmp_path / f"tree-{len(list(tmp_path.iterdir()))}"
-    tree.mkdir()
-    tree_env = dict(
-        env,
-        ANSIBLE_CALLBACKS_ENABLED="ansible.builtin.tree",
-        ANSIBLE_CALLBACK_TREE_DIR=str(tree),
-        ANSIBLE_LOAD_CALLBACK_PLUGINS="True",
-        ANSIBLE_DEPRECATION_WARNINGS="False",
+    return run_module(
+        lab, pattern, "exchops.kms.exchange_service_pack", module_args, env, tmp_path, *extra
     )
-    command = [
-        "ansible",
-        "-i",
-        str(lab.inventory),
-        pattern,
-        "-m",
-        "exchops.kms.exchange_service_pack",
-    ]
-    result = run_tool([*command, "-a", module_args, *extra], tree_env, tmp_path)
-    return result, tree_results(tree)
-
-
-def without_requests(shown: dict) -> dict:
-    """A host's `exchlab show` without its request counters (reads count requests too)."""
-    return {key: value for key, value in shown.items() if key != "requests"}
 
 
 def test_check_mode_reads_everything_changes_nothing_and_diffs_the_builds(

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import RunningLab, run_tool, tree_results
+from conftest import RunningLab, run_module, without_requests
 from exchlab.layout import StateLayout
 from exchlab.state import HostState
 
@@ -42,25 +42,9 @@ def backup(
     tmp_path: Path,
     *extra: str,
 ) -> tuple[subprocess.CompletedProcess[str], dict]:
-    """`ansible HOST -m exchops.kms.kms_backup -a ARGS` and the host's result (tree callback)."""
-    tree = tmp_path / f"tree-{len(list(tmp_path.iterdir()))}"
-    tree.mkdir()
-    tree_env = dict(
-        env,
-        ANSIBLE_CALLBACKS_ENABLED="ansible.builtin.tree",
-        ANSIBLE_CALLBACK_TREE_DIR=str(tree),
-        ANSIBLE_LOAD_CALLBACK_PLUGINS="True",
-        ANSIBLE_DEPRECATION_WARNINGS="False",
-    )
-    command = ["ansible", "-i", str(lab.inventory), host, "-m", "exchops.kms.kms_backup"]
-    if module_args:
-        command += ["-a", module_args]
-    result = run_tool([*command, *extra], tree_env, tmp_path)
-    return result, tree_results(tree)[host]
-
-
-def without_counters(shown: dict) -> dict:
-    return {key: value for key, value in shown.items() if key != "requests"}
+    """`ansible HOST -m exchops.kms.kms_backup -a ARGS` and the host's result."""
+    result, results = run_module(lab, host, "exchops.kms.kms_backup", module_args, env, tmp_path, *extra)
+    return result, results[host]
 
 
 def live_sha256(lab: RunningLab, host: str) -> dict[str, str]:
@@ -152,7 +136,7 @@ def test_check_mode_reports_the_plan_and_changes_nothing_on_the_host(
     assert "sha256" not in answer["manifest"][0]
     assert answer["msg"].startswith("Would stop MSExchangeKMS, copy 3 files, 3162112 bytes")
     after = faults_lab.show("kms-readonly")
-    assert without_counters(after) == without_counters(before)
+    assert without_requests(after) == without_requests(before)
     assert after["requests"]["commands"] > before["requests"]["commands"]  # it did read
 
 
@@ -171,7 +155,7 @@ def test_an_existing_destination_is_refused_before_anything_changes(
     assert answer["changed"] is False
     assert answer["msg"].startswith("kms-readonly: destination C:\\EXCHSRVR\\BIN already exists.")
     assert answer["msg"].endswith("Nothing was changed.")
-    assert without_counters(faults_lab.show("kms-readonly")) == without_counters(before)
+    assert without_requests(faults_lab.show("kms-readonly")) == without_requests(before)
 
 
 def test_running_kms_without_a_startup_password_is_refused_before_anything_changes(
@@ -184,7 +168,7 @@ def test_running_kms_without_a_startup_password_is_refused_before_anything_chang
     assert "MSExchangeKMS is running and startup_password is not set" in answer["msg"]
     assert answer["msg"].endswith("Nothing was changed.")
     after = faults_lab.show("kms-readonly")
-    assert without_counters(after) == without_counters(before)
+    assert without_requests(after) == without_requests(before)
     assert after["services"]["MSExchangeKMS"]["state"] == "running"
 
 
@@ -204,7 +188,7 @@ def test_a_full_disk_is_refused_before_kms_is_stopped(
         answer["msg"]
     )
     assert answer["msg"].endswith("Nothing was changed.")
-    assert without_counters(after) == without_counters(before)
+    assert without_requests(after) == without_requests(before)
     assert after["services"]["MSExchangeKMS"]["state"] == "running"
 
 
