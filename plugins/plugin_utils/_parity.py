@@ -88,6 +88,17 @@ def _event_findings(events: t.Iterable[t.Mapping[str, t.Any]]) -> list[str]:
     return findings
 
 
+def _as_history(finding: str) -> str:
+    """A 5389 finding on a pair that now matches with KMS running: from before the fix."""
+    if not finding.startswith("event 5389 at "):
+        return finding
+    when = finding.split(": ", 1)[0]
+    return (
+        f"{when}: MSExchangeKMS exited then (KB Q259906); its KM binaries now match the service "
+        "pack and it runs, so this event is from before the fix"
+    )
+
+
 def _read_problem(name: str, read: t.Mapping[str, t.Any]) -> tuple[str, str] | None:
     if read.get("unreachable"):
         return "unreachable", str(read.get("msg") or f"{name} could not be reached")
@@ -255,6 +266,10 @@ def judge_pair(
             f"Apply {target_release} on {source} too, or set sp_parity_allow_newer_target: true "
             "if a later service pack on the new server is intended.",
         )
+    if (target_kms.get("service") or {}).get("state") == "running":
+        # After the fix the old 5389s are still in the log: say they are history, not a cue to
+        # reapply the service pack again.
+        findings[:] = [_as_history(finding) for finding in findings]
     return judged(
         "match",
         f"{target} and {source} both run {target_release} ({target_build.short}), and {target}'s "

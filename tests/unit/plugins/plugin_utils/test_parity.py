@@ -129,6 +129,19 @@ def test_events_on_the_target_are_explained_and_5015_points_to_q274321() -> None
     assert "KB Q274321" in text and "KB Q184420" in text
 
 
+def test_an_old_5389_on_a_fixed_pair_with_kms_running_is_called_history() -> None:
+    fixed = read(events=[EVENT_5389])
+    fixed["ansible_facts"]["exchange"]["kms"]["service"]["state"] = "running"
+    verdict = judge_pair("kms-new", "kms-old", fixed, read())
+    assert verdict.status == "match"
+    (finding,) = verdict.findings
+    assert finding.startswith("event 5389 at 2001-03-14T09:12:40+00:00: MSExchangeKMS exited then")
+    assert "from before the fix" in finding and "reapply" not in finding
+    # Matched but KMS not running: the 5389 keeps its full meaning.
+    stopped = judge_pair("kms-new", "kms-old", read(events=[EVENT_5389]), read())
+    assert "reapply the SP" in stopped.findings[0]
+
+
 def test_builds_are_compared_as_integers_not_strings() -> None:
     # As strings, "5.5.2650" < "5.5.999" would call SP3 older than a (made-up) build 999.
     target = read("5.5.2650.0")
