@@ -36,27 +36,23 @@ ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 RESULTS = ROOT / "benchmarks" / "results"
 
+
+def _noop_play(hosts: str) -> str:
+    return f"""
+- name: Do nothing on {hosts} (Ansible's floor)
+  hosts: {hosts}
+  gather_facts: false
+  tasks:
+    - name: Print nothing
+      ansible.builtin.debug:
+        msg: ""
+      changed_when: false
+"""
+
+
 PLAYBOOKS = {
-    "floor": """
-- name: Do nothing on every host (Ansible's floor)
-  hosts: all
-  gather_facts: false
-  tasks:
-    - name: Print nothing
-      ansible.builtin.debug:
-        msg: ""
-      changed_when: false
-""",
-    "floor_targets": """
-- name: Do nothing on every target
-  hosts: kms_targets
-  gather_facts: false
-  tasks:
-    - name: Print nothing
-      ansible.builtin.debug:
-        msg: ""
-      changed_when: false
-""",
+    "floor": _noop_play("all"),
+    "floor_targets": _noop_play("kms_targets"),
     "facts": """
 - name: Read Exchange facts from every host
   hosts: all
