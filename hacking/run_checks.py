@@ -163,12 +163,8 @@ def run_scanned(command: list[str], env: dict[str, str], secrets: dict[str, str]
 def molecule() -> Outcome:
     """Every scenario in extensions/molecule, each with its own Ansible home (molecule installs
     the built collection there), at -vvvv, its output searched for the lab's passwords."""
-    from exchlab.fleet import LAB_DEFAULTS  # pylint: disable=import-outside-toplevel
+    from exchlab.fleet import LAB_SECRETS  # pylint: disable=import-outside-toplevel
 
-    secrets = {
-        LAB_DEFAULTS["password"]: "the lab's account password",
-        LAB_DEFAULTS["kms_startup_password"]: "the lab's KMS startup password",
-    }
     scenarios = sorted(p.parent.name for p in (ROOT / "extensions/molecule").glob("*/molecule.yml"))
     outcome = Outcome()
     for scenario in scenarios:
@@ -176,7 +172,7 @@ def molecule() -> Outcome:
             env = dict(
                 os.environ, ANSIBLE_HOME=home, ANSIBLE_NOCOLOR="1", NO_COLOR="1", ANSIBLE_VERBOSITY="4"
             )
-            code, leaked = run_scanned(["molecule", "test", "-s", scenario], env, secrets)
+            code, leaked = run_scanned(["molecule", "test", "-s", scenario], env, LAB_SECRETS)
             if code == 0 and not leaked:
                 outcome.passed += 1
             else:

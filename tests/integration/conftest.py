@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from exchlab.fleet import LAB_DEFAULTS
+from exchlab.fleet import LAB_SECRETS
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -82,10 +82,7 @@ class SecretScan:
 
     def secrets_of(self, command: list[str]) -> dict[str, str]:
         """secret -> where it comes from: the lab's, the inventories' and -e/-a key=value ones."""
-        found = {
-            LAB_DEFAULTS["password"]: "the lab's account password",
-            LAB_DEFAULTS["kms_startup_password"]: "the lab's KMS startup password",
-        }
+        found = dict(LAB_SECRETS)
         for flag, value in zip(command, command[1:]):
             if flag in ("-i", "--inventory") and Path(value).is_file():
                 inventory = yaml.safe_load(Path(value).read_text(encoding="utf-8"))

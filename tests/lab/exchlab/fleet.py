@@ -145,6 +145,13 @@ LAB_DEFAULTS: dict[str, Any] = {
     "os": "2003",
 }
 
+# Every lab password, with what it is, for the test suite's secret scans (the secret is never
+# shown, only what it is).
+LAB_SECRETS: dict[str, str] = {
+    LAB_DEFAULTS["password"]: "the lab's account password",
+    LAB_DEFAULTS["kms_startup_password"]: "the lab's KMS startup password",
+}
+
 
 class FleetError(ValueError):
     """A fleet file that cannot be used; the message names the file, the line and the fix."""
