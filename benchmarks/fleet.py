@@ -1,7 +1,8 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Fleet benchmark: exchops.kms against the lab, beside Ansible doing nothing on the same hosts.
 
-    make bench        (= .venv/bin/python benchmarks/fleet.py [--pairs 50,200] [--repeat 3] [--forks 20])
+    make bench   (= .venv/bin/python benchmarks/fleet.py [--pairs 50,200] [--repeat 3] [--forks 20]
+                                                   [--forks-sweep 5,10,40])
 
 For each size N, starts the lab with N replicated KB Q259906 pairs (N targets + N sources), then
 times, each `--repeat` times (the median is kept):
@@ -13,9 +14,11 @@ times, each `--repeat` times (the median is kept):
 - facts:          `exchops.kms.exchange_facts` on every host (2N);
 - gate:           the `check_kms_move` playbook (every bench pair mismatches: exit 2 expected).
 
-It reads HTTP requests per host from `exchlab show` and the peak RSS of the largest process of
-each ansible-playbook run (the controller, or one of its forks), writes benchmarks/results/
-fleet-N.json, fleet.json and fleet.png (time against hosts), and ends with the line
+At the largest size it also times the floor and the gate once at each other fork count of
+`--forks-sweep` (README's forks advice). It reads HTTP requests per host from `exchlab show` and
+the peak RSS of the largest process of each ansible-playbook run (the controller, or one of its
+forks), writes benchmarks/results/fleet-N.json, fleet.json and fleet.png (time against hosts),
+and ends with the line
 `ratio_vs_floor=X requests_per_host=N hosts=H` for the largest N (X = gate / floor).
 Nothing is asserted: timings belong in a benchmark, never in a test.
 """
@@ -132,7 +135,7 @@ def timed(command: list[str], env: dict[str, str], expected: int) -> tuple[float
     return seconds, int(result.stderr.strip().splitlines()[-1])
 
 
-def measure(pairs: int, repeat: int, forks: int) -> dict[str, object]:
+def measure(pairs: int, repeat: int, forks: int, forks_sweep: tuple[int, ...] = ()) -> dict[str, object]:
     with tempfile.TemporaryDirectory(prefix="exchops-bench-") as scratch:
         directory = Path(scratch)
         state = directory / "lab"
@@ -141,13 +144,14 @@ def measure(pairs: int, repeat: int, forks: int) -> dict[str, object]:
         inventory = state / "inventory.yml"
         env = {key: value for key, value in os.environ.items() if not key.startswith("ANSIBLE_")}
         env.update(ANSIBLE_HOME=str(directory / "home"), ANSIBLE_NOCOLOR="1")
-        commands = {
-            name: [
-                str(BIN / "ansible-playbook"), "-i", str(inventory), "-f", str(forks),
+
+        def playbook(name: str, fork_count: int) -> list[str]:
+            return [
+                str(BIN / "ansible-playbook"), "-i", str(inventory), "-f", str(fork_count),
                 "-e", f"kms_report_dir={directory / 'kms-report'}", str(directory / f"{name}.yml"),
             ]
-            for name in PLAYBOOKS
-        }
+
+        commands = {name: playbook(name, forks) for name in PLAYBOOKS}
         commands["lab_alone"] = [sys.executable, "-c", _LAB_ALONE, str(inventory), str(forks)]
         for name, text in PLAYBOOKS.items():
             (directory / f"{name}.yml").write_text(text, encoding="utf-8")
@@ -163,6 +167,13 @@ def measure(pairs: int, repeat: int, forks: int) -> dict[str, object]:
                     seconds.setdefault(name, []).append(round(took, 3))
                     rss[name] = max(rss.get(name, 0), peak)
                     requests[name] = statistics.mean(after[h] - before[h] for h in after)
+            # The forks advice in README: the floor and the gate at other fork counts, once each.
+            sweep: dict[str, dict[str, float]] = {}
+            for other in forks_sweep:
+                sweep[str(other)] = {}
+                for name in ("floor", "gate"):
+                    took, _peak = timed(playbook(name, other), env, EXPECTED_EXIT.get(name, 0))
+                    sweep[str(other)][name] = round(took, 3)
         finally:
             exchlab("down", "--state", str(state))
     medians = {name: statistics.median(values) for name, values in seconds.items()}
@@ -175,6 +186,7 @@ def measure(pairs: int, repeat: int, forks: int) -> dict[str, object]:
         "requests_per_host": requests,
         "peak_rss_mib": {name: round(kib / 1024, 1) for name, kib in rss.items()},
         "ratio_vs_floor": {name: round(medians[name] / medians["floor"], 2) for name in medians},
+        "forks_sweep_s": sweep,
     }
 
 
@@ -206,13 +218,19 @@ def main() -> int:
     parser.add_argument("--pairs", default="50,200", help="comma-separated sizes (default 50,200)")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--forks", type=int, default=20)
+    parser.add_argument(
+        "--forks-sweep", default="5,10,40",
+        help="other fork counts to time the floor and the gate with, once each, at the largest size "
+        "(default 5,10,40; empty for none)",
+    )
     arguments = parser.parse_args()
     sizes = sorted(int(size) for size in arguments.pairs.split(","))
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     RESULTS.mkdir(parents=True, exist_ok=True)
     runs = []
+    sweep = tuple(int(forks) for forks in arguments.forks_sweep.split(",") if forks)
     for pairs in sizes:
-        figures = measure(pairs, arguments.repeat, arguments.forks)
+        figures = measure(pairs, arguments.repeat, arguments.forks, sweep if pairs == sizes[-1] else ())
         figures["machine"] = machine
         (RESULTS / f"fleet-{pairs}.json").write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
         runs.append(figures)
@@ -224,6 +242,11 @@ def main() -> int:
                 f"{figures['ratio_vs_floor'][name]:5.2f}x floor"  # type: ignore[index]
             )
     largest, smallest = runs[-1], runs[0]
+    for forks, seconds in largest["forks_sweep_s"].items():  # type: ignore[union-attr]
+        print(
+            f"{largest['pairs']:4} pairs forks {forks:>3}: floor {seconds['floor']:6.2f} s, "
+            f"gate {seconds['gate']:6.2f} s, {seconds['gate'] / seconds['floor']:5.2f}x its floor"
+        )
     summary = {"machine": machine, "runs": runs}
     if len(runs) > 1:
         summary["gate_scaling"] = round(largest["median_s"]["gate"] / smallest["median_s"]["gate"], 2)

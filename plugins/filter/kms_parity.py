@@ -11,7 +11,7 @@ import typing as t
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.parsing.convert_bool import boolean
 
-from ..plugin_utils._parity import judge_pair
+from ..plugin_utils._parity import judge_pair, refuse_listed_twice
 from ..plugin_utils._report import build_report, to_junit, to_markdown
 
 
@@ -41,16 +41,7 @@ def kms_parity(
         bool(source_in_inventory),
     )
     judged = verdict.to_dict()
-    if listed_twice:
-        # Whatever the builds say, a pair listed twice is not one to act on.
-        judged.update(
-            status="error",
-            remedy=None,
-            remedy_build=None,
-            reason=listed_twice["reason"],
-            fix=listed_twice["fix"],
-        )
-    return judged
+    return refuse_listed_twice(judged, listed_twice) if listed_twice else judged
 
 
 def kms_report(

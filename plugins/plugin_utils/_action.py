@@ -17,12 +17,18 @@ import typing as t
 from ansible.errors import AnsibleActionFail
 from ansible.module_utils.basic import missing_required_lib
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible.module_utils.common.text.converters import to_text
 from ansible.module_utils.errors import UnsupportedError
 from ansible.plugins.action import ActionBase
+from ansible.utils.display import Display
 
-from ._winrs import HAS_WINRM, WINRM_IMPORT_ERROR
+from ._facts import FactsError, assemble
+from ._probe import ProbeError, facts_probe, files_sections, split_sections
+from ._winrs import HAS_WINRM, WINRM_IMPORT_ERROR, WinrsError, WinrsShell, target_from_options
 
-_WINRM_CONNECTIONS = ("winrm", "ansible.builtin.winrm")
+display = Display()
+
+WINRM_CONNECTIONS = ("winrm", "ansible.builtin.winrm")
 
 
 class WinrsAction(ActionBase):
@@ -72,10 +78,56 @@ class WinrsAction(ActionBase):
             raise AnsibleActionFail(
                 f"{host}: {missing_required_lib('pywinrm')}", orig_exc=WINRM_IMPORT_ERROR
             )
-        if getattr(self._connection, "_load_name", None) not in _WINRM_CONNECTIONS:
+        if getattr(self._connection, "_load_name", None) not in WINRM_CONNECTIONS:
             raise AnsibleActionFail(
                 f"{host}: {self.MODULE_NAME} {self.WINRM_PURPOSE} over WinRM and needs "
                 f"ansible_connection=winrm (this host uses {self._connection.transport!r}). "
                 "Set ansible_connection: winrm and the ansible_winrm_* settings for it. "
                 "Nothing was changed."
             )
+
+    def _check_read_arguments(self, host: str, arguments: t.Mapping[str, t.Any]) -> None:
+        """The limits of the options every reading action shares (kms_event_count, timeout)."""
+        if arguments["kms_event_count"] < 0:
+            raise AnsibleActionFail(
+                f"{host}: kms_event_count is {arguments['kms_event_count']}, it must be 0 or more. "
+                "Set kms_event_count to how many MSExchangeKMS events to read (0 skips the event log)."
+            )
+        if arguments["timeout"] <= 0:
+            raise AnsibleActionFail(
+                f"{host}: timeout is {arguments['timeout']}, it must be more than 0 seconds."
+            )
+
+    def _read_exchange(
+        self, host: str, get_option: t.Callable[[str], t.Any], kms_event_count: int, timeout: int
+    ) -> dict[str, t.Any]:
+        """Read one host's Exchange facts with its winrm connection options, as a task result:
+        `ansible_facts` (and `warnings`) when read, else `unreachable` or `failed` with a `msg`
+        that names the host. Never raises for the host's answers: ansible-core 2.19 applies
+        failed_when / ignore_errors only to results, and a gate must judge every pair even when
+        one host refuses."""
+        try:
+            target = target_from_options(host, get_option, timeout)
+            with WinrsShell(target) as shell:
+                output = shell.run(facts_probe(kms_event_count))
+                sections = split_sections(output.stdout)
+                readings = assemble(sections, kms_event_count)
+                if readings.needs_files_of:
+                    # Exchange lives outside the default paths: read its binaries there.
+                    display.vv(f"{host}: reading Exchange binaries under {readings.needs_files_of}")
+                    extra = shell.run(" & ".join(files_sections((readings.needs_files_of,))))
+                    sections.update(split_sections(extra.stdout))
+                    readings = assemble(sections, kms_event_count, files_index=0)
+        except WinrsError as exc:
+            return {"unreachable": True, "msg": str(exc)} if exc.unreachable else {"failed": True, "msg": str(exc)}
+        except (ProbeError, FactsError) as exc:
+            return {
+                "failed": True,
+                "msg": f"{host}: could not read the Exchange facts: {to_text(exc)}. The host "
+                "answered in an unexpected form; run with -vvvv to see the command and report it. "
+                "Nothing was changed.",
+            }
+        return {
+            "ansible_facts": {"exchange": readings.facts},
+            "warnings": [f"{host}: {warning}" for warning in readings.warnings],
+        }

@@ -276,3 +276,16 @@ def judge_pair(
         f"KM Server binaries ({binary_build.short}) are on that service pack.",
         "Nothing to do.",
     )
+
+
+def refuse_listed_twice(judged: t.Mapping[str, t.Any], listed_twice: t.Mapping[str, str]) -> dict[str, t.Any]:
+    """A judged pair that the inventory lists twice (kms_pairs_listed_twice's reason and fix):
+    whatever the builds say, not a pair to act on."""
+    return {
+        **judged,
+        "status": "error",
+        "remedy": None,
+        "remedy_build": None,
+        "reason": listed_twice["reason"],
+        "fix": listed_twice["fix"],
+    }

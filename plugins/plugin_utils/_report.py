@@ -33,8 +33,13 @@ def build_report(
     pairs = []
     partial = False
     for target, verdict in zip(targets, verdicts):
-        if not verdict:
+        if not verdict or "status" not in verdict:
+            # No verdict, or the task failed before judging (wrong options): its message says why.
             partial = True
+            failure = (
+                f": {verdict['msg']}" if verdict and verdict.get("msg")
+                else " (the run was cut short or the host failed before it was compared)"
+            )
             verdict = {
                 "target": target,
                 "source": (sources or {}).get(target) or "(unknown)",
@@ -42,8 +47,8 @@ def build_report(
                 "target_build": None,
                 "source_build": None,
                 "kms_binary_build": None,
-                "reason": f"{target}: the check did not finish (the run was cut short or the host "
-                "failed before it was compared); see the Ansible output for this host.",
+                "reason": f"{target}: the check did not finish{failure}; see the Ansible output for "
+                "this host.",
                 "fix": "Fix what the Ansible output says for this host, then run the gate again.",
             }
         pair = {key: verdict.get(key) for key in PAIR_KEYS}

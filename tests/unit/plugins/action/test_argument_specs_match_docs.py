@@ -27,8 +27,10 @@ def normalise(options: dict[str, dict[str, t.Any]]) -> dict[str, dict[str, t.Any
     normalised = {}
     for name, spec in options.items():
         entry = {key: spec.get(key, IMPLIED[key]) for key in COMPARED_KEYS}
-        if spec.get("options"):
-            entry["options"] = normalise(spec["options"])
+        # Argument specs nest with `options`, documentation with `suboptions`.
+        nested = spec.get("options") or spec.get("suboptions")
+        if nested:
+            entry["options"] = normalise(nested)
         normalised[name] = entry
     return normalised
 

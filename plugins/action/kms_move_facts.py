@@ -1,0 +1,161 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Action plugin for exchops.kms.kms_move_facts (documentation in plugins/modules).
+
+One task per KM Server move: the target is read with its own connection options, the source with
+the options of its inventory entry (as delegate_to would resolve them), both at once, and the pair
+is judged here. The gate used to spend three tasks per target (read source, read target, judge),
+and Ansible's cost per task and host dominated it at a few hundred pairs (benchmarks/).
+"""
+from __future__ import annotations
+
+import typing as t
+from concurrent.futures import ThreadPoolExecutor
+
+import ansible.constants as C
+from ansible.errors import AnsibleActionFail, AnsibleError
+from ansible.plugins.loader import connection_loader
+
+from ..plugin_utils._action import WINRM_CONNECTIONS, WinrsAction
+from ..plugin_utils._parity import judge_pair, refuse_listed_twice
+
+# Mirrors DOCUMENTATION in plugins/modules/kms_move_facts.py (a unit test keeps them equal).
+ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = {
+    "source_host": {"type": "str", "default": ""},
+    "allow_newer_target": {"type": "bool", "default": False},
+    "kms_event_count": {"type": "int", "default": 10},
+    "timeout": {"type": "int", "default": 120},
+    "fail_on_mismatch": {"type": "bool", "default": False},
+    "listed_twice": {
+        "type": "dict",
+        "options": {
+            "reason": {"type": "str", "required": True},
+            "fix": {"type": "str", "required": True},
+        },
+    },
+}
+
+
+class _SourceSettingsError(Exception):
+    """The source's inventory entry cannot give WinRM settings; the message names it."""
+
+
+class ActionModule(WinrsAction):
+    MODULE_NAME = "exchops.kms.kms_move_facts"
+    WINRM_PURPOSE = "reads the host"
+
+    def run(
+        self, tmp: str | None = None, task_vars: dict[str, t.Any] | None = None
+    ) -> dict[str, t.Any]:
+        result = super().run(tmp, task_vars)
+        del tmp
+        task_vars = task_vars or {}
+        target = self._task_host(task_vars)
+        arguments = self._validated_arguments(target, ARGUMENT_SPEC)
+        self._check_read_arguments(target, arguments)
+        self._require_winrm(target)
+
+        # The collection's inventory convention (DESIGN.md): each target names its source.
+        source = arguments["source_host"] or self._templar.template(task_vars.get("kms_source_host")) or None
+        if source is not None and not isinstance(source, str):
+            raise AnsibleActionFail(
+                f"{target}: kms_source_host is {source!r}; it must be the inventory name of the "
+                "server KM Server moved from. Nothing was read."
+            )
+        hostvars = task_vars.get("hostvars") or {}
+        source_in_inventory = source is not None and source in hostvars
+        count, timeout = arguments["kms_event_count"], arguments["timeout"]
+
+        source_read: dict[str, t.Any] | None = None
+        source_options: t.Callable[[str], t.Any] | None = None
+        if source_in_inventory and source != target:
+            try:
+                source_options = self._source_options(source, hostvars[source])
+            except _SourceSettingsError as exc:
+                source_read = {"failed": True, "msg": str(exc)}
+
+        if source_options is None:
+            target_read = self._read_exchange(target, self._connection.get_option, count, timeout)
+        else:
+            # Both servers at once: a pair then takes as long as its slower server, not the sum.
+            with ThreadPoolExecutor(max_workers=2, thread_name_prefix="kms_move_facts") as pool:
+                reading_source = pool.submit(self._read_exchange, source, source_options, 0, timeout)
+                target_read = self._read_exchange(target, self._connection.get_option, count, timeout)
+                source_read = reading_source.result()
+
+        judged = judge_pair(
+            target, source, target_read, source_read, arguments["allow_newer_target"],
+            source_in_inventory,
+        ).to_dict()
+        if arguments["listed_twice"]:
+            judged = refuse_listed_twice(judged, arguments["listed_twice"])
+
+        reads = {target: target_read, **({source: source_read} if source and source_read else {})}
+        answer: dict[str, t.Any] = {
+            **result,
+            "changed": False,
+            **judged,
+            "source_facts": (source_read or {}).get("ansible_facts", {}).get("exchange"),
+            "unreachable_servers": [name for name, read in reads.items() if read.get("unreachable")],
+            "warnings": [warning for read in reads.values() for warning in read.get("warnings", ())],
+        }
+        if "ansible_facts" in target_read:
+            answer["ansible_facts"] = target_read["ansible_facts"]
+        if arguments["fail_on_mismatch"] and judged["status"] != "match":
+            return self._failed(answer)
+        return answer
+
+    @staticmethod
+    def _failed(answer: dict[str, t.Any]) -> dict[str, t.Any]:
+        """The verdict as a failure of the target, or as unreachable when a server of the pair
+        could not be reached (exit code 4 of ansible-playbook). Facts are left out: Ansible
+        prints a failed result whole, and the verdict is what the reader needs."""
+        findings = answer["findings"]
+        failed = {
+            key: value for key, value in answer.items() if key not in ("ansible_facts", "source_facts")
+        }
+        if answer["status"] == "unreachable":
+            # The reason is WinRM's error, which says already what to change.
+            return {**failed, "unreachable": True, "msg": answer["reason"]}
+        failed["msg"] = " ".join(
+            [answer["reason"], answer["fix"]] + ([f"Also: {'; '.join(findings)}."] if findings else [])
+        )
+        return {**failed, "failed": True}
+
+    def _source_options(
+        self, source: str, source_vars: t.Mapping[str, t.Any]
+    ) -> t.Callable[[str], t.Any]:
+        """The source's winrm connection options, resolved from its inventory entry the way
+        Ansible resolves them for delegate_to: its ansible_* and ansible_winrm_* variables
+        (templated in its own context, vaulted values included), over the task's keywords."""
+        try:
+            connection = source_vars.get("ansible_connection")
+            if connection not in WINRM_CONNECTIONS:
+                raise _SourceSettingsError(
+                    f"{source}: {self.MODULE_NAME} reads the KM source server over WinRM and needs "
+                    f"ansible_connection=winrm for it (its inventory entry says {connection!r}). "
+                    "Set ansible_connection: winrm and the ansible_winrm_* settings for it. "
+                    "Nothing was changed."
+                )
+            plugin = connection_loader.get("ansible.builtin.winrm", self._play_context)
+            # The variable names the winrm plugin reads its options from; ansible-core's
+            # TaskExecutor asks the same registry by the plugin's load name.
+            names = C.config.get_plugin_vars("connection", plugin._load_name)
+            var_options: dict[str, t.Any] = {"_extras": {}}
+            for name in source_vars:
+                if name in names:
+                    var_options[name] = source_vars[name]
+                elif name.startswith(f"ansible_{plugin.extras_prefix}_"):
+                    var_options["_extras"][name] = source_vars[name]
+            task_keys = self._task.dump_attrs()
+            task_keys.pop("retries", None)
+            task_keys["timeout"] = self._play_context.timeout
+            if self._play_context.password:
+                task_keys["password"] = self._play_context.password  # given with -k
+            plugin.set_options(task_keys=task_keys, var_options=var_options)
+        except AnsibleError as exc:
+            # An undefined variable or a bad template in the source's settings.
+            raise _SourceSettingsError(
+                f"{source}: its WinRM settings in the inventory cannot be read: {exc.message}. "
+                "Fix them (ansible-inventory --host NAME shows them). Nothing was changed."
+            ) from None
+        return plugin.get_option
