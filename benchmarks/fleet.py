@@ -5,7 +5,7 @@
                                                    [--forks-sweep 5,10,40])
 
 For each size N, starts the lab with N replicated KB Q259906 pairs (N targets + N sources), then
-times, each `--repeat` times (the median is kept):
+times, in `--repeat` rounds of one run each (the median is kept):
 
 - floor:          `ansible.builtin.debug` on every host of the inventory (2N), no connection;
 - floor_targets:  the same on the N targets only (for reference);
@@ -15,7 +15,8 @@ times, each `--repeat` times (the median is kept):
 - gate:           the `check_kms_move` playbook (every bench pair mismatches: exit 2 expected).
 
 At the largest size it also times the floor and the gate once at each other fork count of
-`--forks-sweep` (README's forks advice). It reads HTTP requests per host from `exchlab show` and
+`--forks-sweep`, then the gate once at each fork count of `--latency-forks` with every WS-Man
+request delayed `--latency-ms` (a network's latency): README's forks advice. It reads HTTP requests per host from `exchlab show` and
 the peak RSS of the largest process of each ansible-playbook run (the controller, or one of its
 forks), writes benchmarks/results/fleet-N.json, fleet.json and fleet.png (time against hosts),
 and ends with the line
@@ -34,6 +35,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from exchlab import runtime
+from exchlab.layout import StateLayout
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -135,7 +139,20 @@ def timed(command: list[str], env: dict[str, str], expected: int) -> tuple[float
     return seconds, int(result.stderr.strip().splitlines()[-1])
 
 
-def measure(pairs: int, repeat: int, forks: int, forks_sweep: tuple[int, ...] = ()) -> dict[str, object]:
+def set_latency(state: Path, hosts: list[str], latency_ms: int) -> None:
+    """The lab's latency fault on every host (each WS-Man request waits that long), set through
+    its control socket: one `exchlab fault` process per host would take minutes at 400 hosts."""
+    layout = StateLayout(state)
+    for host in hosts:
+        answer = runtime.ask(layout, {"op": "fault", "host": host, "faults": {"latency_ms": latency_ms}})
+        if "error" in answer:
+            raise SystemExit(f"exchlab fault {host}: {answer['error']}")
+
+
+def measure(
+    pairs: int, repeat: int, forks: int, forks_sweep: tuple[int, ...] = (), latency_ms: int = 0,
+    latency_forks: tuple[int, ...] = (),
+) -> dict[str, object]:
     with tempfile.TemporaryDirectory(prefix="exchops-bench-") as scratch:
         directory = Path(scratch)
         state = directory / "lab"
@@ -159,8 +176,10 @@ def measure(pairs: int, repeat: int, forks: int, forks_sweep: tuple[int, ...] = 
         rss: dict[str, int] = {}
         requests: dict[str, float] = {}
         try:
-            for name in ("floor", "floor_targets", "lab_alone", "facts", "gate"):
-                for _attempt in range(repeat):
+            # Round by round, each measurement once per round: a machine that slows down or
+            # speeds up during the run then weighs on every measurement alike.
+            for _attempt in range(repeat):
+                for name in ("floor", "floor_targets", "lab_alone", "facts", "gate"):
                     before = http_requests(state)
                     took, peak = timed(commands[name], env, EXPECTED_EXIT.get(name, 0))
                     after = http_requests(state)
@@ -174,6 +193,16 @@ def measure(pairs: int, repeat: int, forks: int, forks_sweep: tuple[int, ...] = 
                 for name in ("floor", "gate"):
                     took, _peak = timed(playbook(name, other), env, EXPECTED_EXIT.get(name, 0))
                     sweep[str(other)][name] = round(took, 3)
+            # With a network's latency the gate waits instead of computing: there the forks
+            # count decides (the lab on loopback has none of its own).
+            latency: dict[str, float] = {}
+            if latency_ms and latency_forks:
+                hosts = list(http_requests(state))
+                set_latency(state, hosts, latency_ms)
+                for other in latency_forks:
+                    took, _peak = timed(playbook("gate", other), env, EXPECTED_EXIT["gate"])
+                    latency[str(other)] = round(took, 3)
+                set_latency(state, hosts, 0)
         finally:
             exchlab("down", "--state", str(state))
     medians = {name: statistics.median(values) for name, values in seconds.items()}
@@ -187,6 +216,8 @@ def measure(pairs: int, repeat: int, forks: int, forks_sweep: tuple[int, ...] = 
         "peak_rss_mib": {name: round(kib / 1024, 1) for name, kib in rss.items()},
         "ratio_vs_floor": {name: round(medians[name] / medians["floor"], 2) for name in medians},
         "forks_sweep_s": sweep,
+        "latency_ms": latency_ms if latency else 0,
+        "gate_with_latency_s": latency,
     }
 
 
@@ -223,6 +254,12 @@ def main() -> int:
         help="other fork counts to time the floor and the gate with, once each, at the largest size "
         "(default 5,10,40; empty for none)",
     )
+    parser.add_argument(
+        "--latency-ms", type=int, default=50,
+        help="latency of every WS-Man request for the last measurement at the largest size: the "
+        "gate at each fork count of --latency-forks (default 50; 0 for none)",
+    )
+    parser.add_argument("--latency-forks", default="5,20,50")
     arguments = parser.parse_args()
     sizes = sorted(int(size) for size in arguments.pairs.split(","))
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
@@ -230,7 +267,12 @@ def main() -> int:
     runs = []
     sweep = tuple(int(forks) for forks in arguments.forks_sweep.split(",") if forks)
     for pairs in sizes:
-        figures = measure(pairs, arguments.repeat, arguments.forks, sweep if pairs == sizes[-1] else ())
+        largest_size = pairs == sizes[-1]
+        figures = measure(
+            pairs, arguments.repeat, arguments.forks, sweep if largest_size else (),
+            arguments.latency_ms if largest_size else 0,
+            tuple(int(forks) for forks in arguments.latency_forks.split(",") if forks),
+        )
         figures["machine"] = machine
         (RESULTS / f"fleet-{pairs}.json").write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
         runs.append(figures)
@@ -247,6 +289,8 @@ def main() -> int:
             f"{largest['pairs']:4} pairs forks {forks:>3}: floor {seconds['floor']:6.2f} s, "
             f"gate {seconds['gate']:6.2f} s, {seconds['gate'] / seconds['floor']:5.2f}x its floor"
         )
+    for forks, seconds in largest["gate_with_latency_s"].items():  # type: ignore[union-attr]
+        print(f"{largest['pairs']:4} pairs, {largest['latency_ms']} ms per request, forks {forks:>3}: gate {seconds:6.2f} s")
     summary = {"machine": machine, "runs": runs}
     if len(runs) > 1:
         summary["gate_scaling"] = round(largest["median_s"]["gate"] / smallest["median_s"]["gate"], 2)

@@ -136,10 +136,14 @@ class ActionModule(WinrsAction):
                     "Set ansible_connection: winrm and the ansible_winrm_* settings for it. "
                     "Nothing was changed."
                 )
-            plugin = connection_loader.get("ansible.builtin.winrm", self._play_context)
-            # The variable names the winrm plugin reads its options from; ansible-core's
-            # TaskExecutor asks the same registry by the plugin's load name.
-            names = C.config.get_plugin_vars("connection", plugin._load_name)
+            # The target's own plugin, loaded by the name the target's connection was loaded by:
+            # by another name, each forked worker would parse the plugin's documentation again
+            # for its option definitions (a fifth of the task's CPU in benchmarks/).
+            load_name = self._connection._load_name  # pylint: disable=protected-access
+            plugin = connection_loader.get(load_name, self._play_context)
+            # The variable names the winrm plugin reads its options from (TaskExecutor asks
+            # the same registry by the same name).
+            names = C.config.get_plugin_vars("connection", load_name)
             var_options: dict[str, t.Any] = {"_extras": {}}
             for name in source_vars:
                 if name in names:

@@ -277,10 +277,16 @@ class WinrsShell:
 
     def __enter__(self) -> WinrsShell:
         display.vvv(f"exchops.kms: opening a WinRS shell on {self.target.label}", host=self.target.host)
-        self._shell_id = self._call(
-            "opening a shell", lambda: self._protocol.open_shell(codepage=self.target.codepage)
-        )
+        self._shell_id = self._call("opening a shell", self._open_shell)
         return self
+
+    def _open_shell(self) -> str:
+        session = self._protocol.transport.build_session()
+        # requests would read the environment's proxy variables again for every request (a scan
+        # of os.environ each time: a tenth of a worker's CPU in benchmarks/); pywinrm resolved
+        # them once for this endpoint when it built the session, and they stay in force.
+        session.trust_env = False
+        return self._protocol.open_shell(codepage=self.target.codepage)
 
     def __exit__(self, *exc_info: object) -> None:
         shell_id, self._shell_id = self._shell_id, None
