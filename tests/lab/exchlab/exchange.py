@@ -78,6 +78,10 @@ from .windows.formats import era_of
 SETUP_KEY = HKLM + r"\SOFTWARE\Microsoft\Exchange\Setup"
 KMS_COMPONENT_KEY = SETUP_KEY + r"\Key Management Server"
 V15_SETUP_KEY = HKLM + r"\SOFTWARE\Microsoft\ExchangeServer\v15\Setup"
+# Exchange 2016, 2019 and Subscription Edition share the v15 layout; SE is 15.2 from build 2562 on
+# (CSS-Exchange build dictionary).
+MODERN_VERSIONS = ("2016", "2019", "SE")
+SE_FIRST_BUILD = 2562
 KMS_SERVICE = "MSExchangeKMS"
 DEFAULT_STARTUP_PASSWORD = "HZGYYHACWLQACTI"  # the example password of KB Q184420
 SETUP_LOG_INITIALIZED = "++++ Microsoft Exchange Setup initialized ++++"
@@ -451,7 +455,7 @@ def build_exchange_host(
     kms.md) or mappings {id, source, type, message, time}. `media` maps extracted SP kits to the
     build they install ({"D:\\\\EXCH55SP3": "5.5.2650"}). `image_path_password` puts the startup
     password into MSExchangeKMS's ImagePath (Q235418); `database_corrupt` damages Kmsmdb.edb.
-    version "2016" / "2019": see `build_modern_exchange_host`; None: no Exchange at all.
+    version "2016" / "2019" / "SE": see `build_modern_exchange_host`; None: no Exchange at all.
     """
     if version is None:
         host = build_windows_host(name, address, os=os, domain=domain, clock=clock)
@@ -460,12 +464,14 @@ def build_exchange_host(
             add_media(host, root, media_build)
         host.faults.update(faults or {})
         return host
-    if version in ("2016", "2019"):
+    if version in MODERN_VERSIONS:
         return build_modern_exchange_host(
             name, address, version, build=build, os=os, domain=domain, clock=clock, faults=faults
         )
     if version not in ("5.5", "2000"):
-        raise ValueError(f"Exchange version {version!r} is not modelled; use 5.5, 2000, 2016, 2019")
+        raise ValueError(
+            f"Exchange version {version!r} is not modelled; use 5.5, 2000, 2016, 2019 or SE"
+        )
     if kms_state not in ("running", "stopped"):
         raise ValueError(f"kms_state must be 'running' or 'stopped', not {kms_state!r}")
     server = release(version, sp)
@@ -644,12 +650,18 @@ def build_modern_exchange_host(
     clock: str | None = None,
     faults: Mapping[str, Any] | None = None,
 ) -> HostState:
-    """Exchange 2016 (default CU23, 15.1.2507.6) or 2019 (CU15, 15.2.1748.10): the v15 Setup key
-    (MsiProductMajor/Minor, MsiBuildMajor/Minor, MsiInstallPath) and ExSetup.exe's version
-    (registry.md section 3). No KMS: Exchange 2003 and later have none (domain README)."""
-    default = {"2016": "15.1.2507.6", "2019": "15.2.1748.10"}[version]
+    """Exchange 2016 (default CU23, 15.1.2507.6), 2019 (CU15, 15.2.1748.10) or Subscription
+    Edition "SE" (RTM, 15.2.2562.17): the v15 Setup key (MsiProductMajor/Minor, MsiBuildMajor/
+    Minor, MsiInstallPath) and ExSetup.exe's version (registry.md section 3). SE keeps 2019's
+    layout; only its build (15.2.2562 and later) tells it apart. No KMS: Exchange 2003 and later
+    have none (domain README)."""
+    default = {"2016": "15.1.2507.6", "2019": "15.2.1748.10", "SE": "15.2.2562.17"}[version]
     text = build or default
     major, minor, build_major = build_tuple(text)
+    if (major, minor) != (15, 1 if version == "2016" else 2) or (
+        version != "2016" and (build_major >= SE_FIRST_BUILD) != (version == "SE")
+    ):
+        raise ValueError(f"build {text} is not an Exchange {version} build")
     revision = int(text.split(".")[3]) if text.count(".") >= 3 else 0
     host = build_windows_host(name, address, os=os, domain=domain, clock=clock, label="EXCHANGE")
     install = "C:\\Program Files\\Microsoft\\Exchange Server\\V15\\"
@@ -846,6 +858,8 @@ def summary(host: HostState) -> dict[str, Any]:
         }
         minor = int(data["MsiProductMinor"] or 0)  # type: ignore[call-overload]
         product = {0: "2013", 1: "2016", 2: "2019"}.get(minor, "15")
+        if minor == 2 and int(data["MsiBuildMajor"] or 0) >= SE_FIRST_BUILD:  # type: ignore[call-overload]
+            product = "Subscription Edition"
         exsetup = host.fs.file_entry(
             normalize_path(str(data["MsiInstallPath"]) + "\\Bin\\ExSetup.exe")
         )

@@ -63,7 +63,7 @@ _HOST = {
                     "additionalProperties": False,
                     "required": ["version"],
                     "properties": {
-                        "version": {"enum": ["5.5", "2000", "2016", "2019"]},
+                        "version": {"enum": ["5.5", "2000", "2016", "2019", "SE"]},
                         "sp": {"type": "integer", "minimum": 0, "maximum": 4},
                         "build": _BUILD,
                     },

@@ -1,0 +1,510 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Fleet-wide build parity: are all Exchange servers of a group (a site, an organisation, a DAG)
+on the same build? The check_exchange_parity report (report.json, report.md, junit.xml).
+
+The whole group is judged once, on the controller, from each host's exchange_facts reading, so
+a run costs one task per host whatever the group's size. Builds are compared as integer tuples
+(_builds.py); servers of different products are never compared, only named.
+"""
+
+# Internal to exchops.kms: not a public API; may change in any release.
+
+from __future__ import annotations
+
+import typing as t
+import xml.etree.ElementTree as ET
+from collections import Counter
+from dataclasses import dataclass
+
+from ._builds import RELEASES, Build, BuildName, name_build
+
+POLICIES = ("exact", "equal_to_max", "max_behind")
+STATUSES = ("ok", "outlier", "unreachable", "error")
+_POLICY_WORDS = {
+    "exact": "every host on the same build",
+    "equal_to_max": "every host on the newest build in the group",
+    "max_behind": "no host more than N releases behind the newest build",
+}
+_ICONS = {"ok": "✅ ok", "outlier": "❌ outlier", "unreachable": "⚠️ unreachable", "error": "❌ error"}
+# Exchange 2003 and earlier record the SP in the build's third part; the fourth differs from file
+# to file within one SP (KB Q243604), so it must not split servers of one SP.
+_LEGACY_MAJOR_LIMIT = 8
+# Exchange SE installs in place over 2019 CU14 or CU15 (Microsoft's SE upgrade guidance).
+_SE_PRODUCT = "Exchange Server Subscription Edition"
+_SE_UPGRADES_FROM = "Exchange Server 2019"
+
+
+class PolicyError(ValueError):
+    """The policy settings cannot be used; the message says what was wrong and what to do."""
+
+
+@dataclass(frozen=True)
+class Policy:
+    name: str  # one of POLICIES
+    max_behind: int | None = None
+
+    def describe(self) -> str:
+        if self.name == "max_behind":
+            return f"max_behind {self.max_behind} (no host more than {self.max_behind} releases behind the newest build)"
+        return f"{self.name} ({_POLICY_WORDS[self.name]})"
+
+
+_FIX_POLICY = (
+    "Set exchange_parity_policy to exact (the default: every host on the same build), "
+    "equal_to_max (every host on the newest build in the group) or max_behind with "
+    "exchange_parity_max_behind: N (no host more than N releases behind the newest build)."
+)
+
+
+def _count(value: t.Any, where: str) -> int:
+    if isinstance(value, bool):
+        raise PolicyError(f"{where} is {value!r}, not a number of releases")
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, str) and value.strip().lstrip("-").isdigit() and value.isascii():
+        number = int(value.strip())  # -e gives strings
+    else:
+        raise PolicyError(f"{where} is {value!r}, not a whole number of releases")
+    if number < 0:
+        raise PolicyError(f"{where} is {number}; it must be 0 or more")
+    return number
+
+
+def parse_policy(policy: t.Any, max_behind: t.Any = None, group: str = "the group") -> Policy:
+    """The policy from exchange_parity_policy (a name, or a mapping {max_behind: N}) and
+    exchange_parity_max_behind, or PolicyError naming the group, the value and the fix."""
+    try:
+        if isinstance(policy, t.Mapping):
+            if set(policy) != {"max_behind"}:
+                raise PolicyError(
+                    f"exchange_parity_policy is the mapping {dict(policy)!r}; the only mapping "
+                    "form is {max_behind: N}"
+                )
+            if max_behind is not None:
+                raise PolicyError(
+                    "exchange_parity_policy {max_behind: N} and exchange_parity_max_behind are "
+                    "both set; set one of them"
+                )
+            return Policy("max_behind", _count(policy["max_behind"], "exchange_parity_policy.max_behind"))
+        if not isinstance(policy, str) or policy.strip() not in POLICIES:
+            raise PolicyError(f"exchange_parity_policy is {policy!r}, which is not a policy")
+        name = policy.strip()
+        if name == "max_behind":
+            if max_behind is None or max_behind == "":
+                raise PolicyError(
+                    "exchange_parity_policy is max_behind but exchange_parity_max_behind is not "
+                    "set, so the number of releases allowed is unknown"
+                )
+            return Policy(name, _count(max_behind, "exchange_parity_max_behind"))
+        if max_behind is not None and max_behind != "":
+            raise PolicyError(
+                f"exchange_parity_max_behind is {max_behind!r} but exchange_parity_policy is "
+                f"{name}, which ignores it"
+            )
+        return Policy(name)
+    except PolicyError as exc:
+        raise PolicyError(
+            f"{group}: {exc}. {_FIX_POLICY} Nothing was read or changed."
+        ) from None
+
+
+def parity_key(build: Build) -> tuple[int, int, int, int]:
+    """What makes two servers' builds the same: major.minor.build up to Exchange 2003 (the fourth
+    part differs per file within one SP), the full build from 2007 on (security updates change
+    only the fourth part: 15.2.1748.10 and .43 are CU15 and CU15 Feb26SU)."""
+    if build.major < _LEGACY_MAJOR_LIMIT:
+        return (build.major, build.minor, build.build, 0)
+    return (build.major, build.minor, build.build, build.revision)
+
+
+def releases_behind(build: Build, newest: Build) -> int:
+    """How many releases of the build table lie after `build` up to `newest` (same product),
+    counting `newest` itself when the table does not list it. 0 when on or past it."""
+    product = name_build(newest).product
+    mine, top = parity_key(build), parity_key(newest)
+    if mine >= top:
+        return 0
+    steps = {
+        parity_key(release.build)
+        for release in RELEASES
+        if release.product == product and mine < parity_key(release.build) <= top
+    }
+    steps.add(top)
+    return len(steps)
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What one host's exchange_facts task gave: a build, or why there is none."""
+
+    host: str
+    status: str  # "read", "unreachable" or "error"
+    build: Build | None = None
+    name: BuildName | None = None
+    kms_binary_build: str | None = None
+    kms_binary_release: str | None = None
+    problem: str = ""
+    finished: bool = True
+
+
+def read_result(host: str, result: t.Mapping[str, t.Any] | None) -> Reading:
+    """A host's registered exchange_facts result as a Reading; never raises for its content."""
+    if not isinstance(result, t.Mapping) or not result:
+        return Reading(
+            host, "error",
+            problem=f"{host}: the read did not finish (the run was cut short or the host failed "
+            "before it was read); see the Ansible output for this host.",
+            finished=False,
+        )
+    message = str(result.get("msg") or "").strip()
+    if result.get("unreachable"):
+        return Reading(host, "unreachable", problem=message or f"{host}: the host could not be reached.")
+    if result.get("skipped"):
+        return Reading(host, "error", problem=f"{host}: its read was skipped, so it was not judged.")
+    facts = (result.get("ansible_facts") or {}).get("exchange")
+    if result.get("failed") or not isinstance(facts, t.Mapping):
+        return Reading(
+            host, "error",
+            problem=message or f"{host}: exchange_facts returned no Exchange facts for this host.",
+        )
+    if not facts.get("installed"):
+        return Reading(
+            host, "error",
+            problem=f"{host}: no Exchange server is installed (neither Exchange Setup key is in the "
+            "registry), so its build cannot be judged",
+        )
+    try:
+        build = Build.parse(str(facts.get("build")))
+    except ValueError as exc:
+        return Reading(host, "error", problem=f"{host}: its Exchange build cannot be judged: {exc}")
+    kms = facts.get("kms") or {}
+    kms_build, kms_release = None, None
+    if kms.get("installed") and kms.get("binary_build"):
+        kms_build = str(kms["binary_build"])
+        kms_release = kms.get("binary_release")
+    return Reading(host, "read", build, name_build(build), kms_build, kms_release)
+
+
+@dataclass(frozen=True)
+class _Reference:
+    product: str
+    build: Build  # the build hosts are judged against (prevailing for exact, else newest)
+    newest: Build  # the newest build of `product` in the group: what to install
+    hosts_on_build: int
+
+
+def _newest_of(readings: t.Sequence[Reading], product: str) -> Build:
+    return max((r.build for r in readings if r.name.product == product), key=parity_key)  # type: ignore[union-attr,arg-type]
+
+
+def _reference(readings: t.Sequence[Reading], policy: Policy) -> _Reference:
+    """exact: the build most hosts run, of the product most hosts run (ties go to the newer), so
+    a single early or late host is the one named. equal_to_max and max_behind: the newest build
+    of the newest product."""
+    if policy.name == "exact":
+        by_product = Counter(r.name.product for r in readings)  # type: ignore[union-attr]
+        product = max(by_product, key=lambda p: (by_product[p], parity_key(_newest_of(readings, p))))
+        by_build = Counter(parity_key(r.build) for r in readings if r.name.product == product)  # type: ignore[union-attr,arg-type]
+        key = max(by_build, key=lambda k: (by_build[k], k))
+    else:
+        newest = max((r.build for r in readings), key=parity_key)  # type: ignore[arg-type]
+        product = name_build(newest).product
+        key = parity_key(newest)
+    build = max(
+        (r.build for r in readings if r.name.product == product and parity_key(r.build) == key),  # type: ignore[union-attr,arg-type]
+    )
+    hosts_on_build = sum(
+        1 for r in readings if r.name.product == product and parity_key(r.build) == key  # type: ignore[union-attr,arg-type]
+    )
+    return _Reference(product, build, _newest_of(readings, product), hosts_on_build)
+
+
+def _show(build: Build) -> str:
+    return f"{name_build(build).release} ({build})"
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def _judge_host(
+    reading: Reading, reference: _Reference, policy: Policy, group: str, judged: int
+) -> dict[str, t.Any]:
+    host, build, name = reading.host, reading.build, reading.name
+    if build is None or name is None:
+        raise ValueError(f"{host}: judged without a build; only readings with a build are judged")
+    install = name_build(reference.newest).release
+    row: dict[str, t.Any] = {
+        "status": "ok",
+        "behind": None,
+        "install": None,
+        "reason": "",
+        "fix": "",
+    }
+    if name.product != reference.product:
+        row.update(status="outlier")
+        row["reason"] = (
+            f"{host} runs {_show(build)}, a different product from {reference.product}, which "
+            f"{'most hosts of ' + group + ' run' if policy.name == 'exact' else 'is the newest product in ' + group}: "
+            "builds of different products are never compared, and no update turns one product "
+            "into another."
+        )
+        if name.product == _SE_UPGRADES_FROM and reference.product == _SE_PRODUCT:
+            row["install"] = install
+            row["fix"] = (
+                f"Upgrade {host} in place to {install} (Subscription Edition installs over "
+                "Exchange 2019 CU14 or CU15), or check it in a group of its own."
+            )
+        else:
+            row["fix"] = (
+                f"Check {host} in a group of its own product (exchange_parity_group), or replace it "
+                f"with a server on {install}."
+            )
+        return row
+    behind = releases_behind(build, reference.newest)
+    row["behind"] = behind
+    on_newest = parity_key(build) == parity_key(reference.newest)
+    if policy.name == "exact":
+        if parity_key(build) == parity_key(reference.build):
+            row["reason"] = f"{host} runs {_show(build)}, the build of {reference.hosts_on_build} of {judged} hosts."
+            return row
+        ahead = parity_key(build) > parity_key(reference.build)
+        row["status"] = "outlier"
+        row["reason"] = (
+            f"{host} runs {_show(build)}, but {reference.hosts_on_build} of {judged} hosts of "
+            f"{group} run {_show(reference.build)}: policy exact wants every host on the same "
+            f"build{' (this host is ahead of them)' if ahead else ''}."
+        )
+        if ahead:
+            row["fix"] = (
+                f"Install {install} on the hosts behind {host} (policy equal_to_max names them), "
+                "or keep them and set exchange_parity_policy to max_behind if the difference is "
+                "intended."
+            )
+        else:
+            row["install"] = install
+            row["fix"] = f"Install {install} on {host} (the newest build in {group})."
+        return row
+    within = on_newest if policy.name == "equal_to_max" else behind <= (policy.max_behind or 0)
+    if within:
+        row["reason"] = (
+            f"{host} runs {_show(build)}, the newest build in {group}." if on_newest
+            else f"{host} runs {_show(build)}, {_plural(behind, 'release')} behind {_show(reference.newest)}, "
+            f"within the {policy.max_behind} allowed."
+        )
+        return row
+    allowed = (
+        "policy equal_to_max wants every host on it" if policy.name == "equal_to_max"
+        else f"policy max_behind allows {policy.max_behind}"
+    )
+    row.update(status="outlier", install=install)
+    row["reason"] = (
+        f"{host} runs {_show(build)}, {_plural(behind, 'release')} behind the newest build in "
+        f"{group}, {_show(reference.newest)}: {allowed}."
+    )
+    row["fix"] = f"Install {install} on {host}."
+    return row
+
+
+def judge_group(
+    group: str,
+    hosts: t.Sequence[str],
+    results: t.Mapping[str, t.Mapping[str, t.Any] | None],
+    policy: Policy,
+    generated: str,
+    left_out: t.Sequence[str] = (),
+) -> dict[str, t.Any]:
+    """The report of one group: a row per host (in inventory order), the builds in the group, the
+    outliers with what to install, and pass only when every host is on the policy's build."""
+    readings = [read_result(host, results.get(host)) for host in hosts]
+    judged = [reading for reading in readings if reading.status == "read"]
+    reference = _reference(judged, policy) if judged else None
+    rows = []
+    for reading in readings:
+        row: dict[str, t.Any] = {
+            "host": reading.host,
+            "status": reading.status if reading.status != "read" else "ok",
+            "build": str(reading.build) if reading.build else None,
+            "release": reading.name.release if reading.name else None,
+            "product": reading.name.product if reading.name else None,
+            "behind": None,
+            "kms_binary_build": reading.kms_binary_build,
+            "kms_binary_release": reading.kms_binary_release,
+            "install": None,
+            "reason": reading.problem,
+            "fix": "",
+        }
+        if reading.status == "read" and reference is not None:
+            row.update(_judge_host(reading, reference, policy, group, len(judged)))
+        elif reading.status == "unreachable":
+            row["fix"] = (
+                f"Make {reading.host} reachable over WinRM (the reason says what failed), then run "
+                "the check again: the group cannot pass while a host is not judged."
+            )
+        else:
+            row["fix"] = (
+                f"Fix what the reason says for {reading.host} (or take it out of the group), then "
+                "run the check again."
+            )
+        rows.append(row)
+    counts = {status: sum(1 for row in rows if row["status"] == status) for status in STATUSES}
+    partial = any(not reading.finished for reading in readings)
+    products = Counter(reading.name.product for reading in judged)  # type: ignore[union-attr]
+    builds: dict[tuple[str, tuple[int, ...]], dict[str, t.Any]] = {}
+    for reading in sorted(judged, key=lambda r: parity_key(r.build), reverse=True):  # type: ignore[arg-type]
+        key = (reading.name.product, parity_key(reading.build))  # type: ignore[union-attr,arg-type]
+        entry = builds.setdefault(
+            key,
+            {"build": str(reading.build), "release": reading.name.release, "product": reading.name.product, "hosts": []},  # type: ignore[union-attr]
+        )
+        entry["hosts"].append(reading.host)
+    result = "pass" if rows and counts["ok"] == len(rows) else "fail"
+    report: dict[str, t.Any] = {
+        "generated": generated,
+        "group": group,
+        "policy": {"name": policy.name, "max_behind": policy.max_behind},
+        "partial": partial,
+        "result": result,
+        "counts": counts,
+        "reference": (
+            {
+                "product": reference.product,
+                "build": str(reference.build),
+                "release": name_build(reference.build).release,
+                "newest_build": str(reference.newest),
+                "newest_release": name_build(reference.newest).release,
+            }
+            if reference else None
+        ),
+        "products": [{"product": product, "hosts": count} for product, count in products.most_common()],
+        "builds": list(builds.values()),
+        "outliers": [
+            {"host": row["host"], "build": row["build"], "install": row["install"], "reason": row["reason"], "fix": row["fix"]}
+            for row in rows if row["status"] == "outlier"
+        ],
+        "left_out": list(left_out),
+        "hosts": rows,
+    }
+    report["summary"] = _summary(report, policy, len(judged))
+    return report
+
+
+def _summary(report: t.Mapping[str, t.Any], policy: Policy, judged: int) -> str:
+    group, counts, reference = report["group"], report["counts"], report["reference"]
+    total = len(report["hosts"])
+    if not total:
+        return (
+            f"{group} has no host in this run, so no build was compared and the check cannot pass. "
+            "Put the Exchange servers in the group (exchange_parity_group names it)."
+        )
+    parts = []
+    if report["result"] == "pass":
+        if policy.name == "max_behind":
+            parts.append(
+                f"All {total} hosts of {group} are within {policy.max_behind} releases of "
+                f"{reference['newest_release']} ({reference['newest_build']})."
+            )
+        else:
+            parts.append(f"All {total} hosts of {group} run {reference['release']} ({reference['build']}).")
+    else:
+        parts.append(
+            f"{group} fails policy {policy.describe()}: {counts['outlier']} of {total} hosts are "
+            f"outliers, {counts['unreachable']} unreachable, {counts['error']} could not be judged."
+        )
+    if len(report["products"]) > 1:
+        mix = ", ".join(f"{entry['product']} ({_plural(entry['hosts'], 'host')})" for entry in report["products"])
+        parts.append(
+            f"The group mixes {len(report['products'])} products: {mix}. Builds of different "
+            f"products are never compared: every host not on {reference['product']} is an outlier, "
+            "and only a migration, not an update, changes that; check each product as its own group."
+        )
+    if reference and report["result"] != "pass" and judged:
+        parts.append(
+            f"Newest build in the group: {reference['newest_release']} ({reference['newest_build']})."
+        )
+    if report["left_out"]:
+        parts.append(f"Not in this run (--limit): {', '.join(report['left_out'])}.")
+    return " ".join(parts)
+
+
+def failures(report: t.Mapping[str, t.Any]) -> dict[str, str]:
+    """{host: message} for each host the run must fail: outliers, and hosts whose reading could
+    not be judged (a read that failed or was unreachable has ended its host already)."""
+    return {
+        row["host"]: f"{row['reason']} {row['fix']}".strip()
+        for row in report["hosts"]
+        if row["status"] in ("outlier", "error")
+    }
+
+
+def _cell(value: t.Any) -> str:
+    text = "" if value is None else str(value)
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\r", " ").replace("\n", " ")
+
+
+def to_markdown(report: t.Mapping[str, t.Any]) -> str:
+    counts = report["counts"]
+    policy = report["policy"]
+    policy_text = policy["name"] + (f" {policy['max_behind']}" if policy["name"] == "max_behind" else "")
+    lines = [
+        f"# Exchange build parity: {report['group']}",
+        "",
+        f"Generated {report['generated']}. Policy: {policy_text}. Result: **{report['result'].upper()}**"
+        + (" (partial: some hosts were not read)" if report["partial"] else "")
+        + f" — {counts['ok']} ok, {counts['outlier']} outlier, {counts['unreachable']} unreachable, "
+        f"{counts['error']} error.",
+        "",
+        _cell(report["summary"]),
+        "",
+        "| host | status | build | release | releases behind | KM binaries | reason | fix |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for row in report["hosts"]:
+        km = f"{row['kms_binary_build']} ({row['kms_binary_release']})" if row["kms_binary_build"] else ""
+        cells = (
+            row["host"], _ICONS.get(row["status"], row["status"]), row["build"], row["release"],
+            row["behind"], km, row["reason"], row["fix"],
+        )
+        lines.append("| " + " | ".join(_cell(value) for value in cells) + " |")
+    if report["builds"]:
+        lines += ["", "## Builds in the group", "", "| build | release | hosts |", "|---|---|---|"]
+        for entry in report["builds"]:
+            lines.append(
+                f"| {_cell(entry['build'])} | {_cell(entry['release'])} | "
+                f"{len(entry['hosts'])}: {_cell(', '.join(entry['hosts']))} |"
+            )
+    if report["outliers"]:
+        lines += ["", "## Outliers", ""]
+        lines += [f"- **{_cell(o['host'])}**: {_cell(o['fix'])}" for o in report["outliers"]]
+    return "\n".join(lines) + "\n"
+
+
+def to_junit(report: t.Mapping[str, t.Any]) -> str:
+    counts = report["counts"]
+    suites = ET.Element("testsuites", name="exchops.kms.check_exchange_parity")
+    suite = ET.SubElement(
+        suites,
+        "testsuite",
+        name=f"Exchange build parity of {report['group']} (policy {report['policy']['name']})",
+        tests=str(len(report["hosts"])),
+        failures=str(counts["outlier"]),
+        errors=str(counts["unreachable"] + counts["error"]),
+        skipped="0",
+        timestamp=str(report["generated"]),
+    )
+    for row in report["hosts"]:
+        case = ET.SubElement(
+            suite,
+            "testcase",
+            classname="exchops.kms.check_exchange_parity",
+            name=f"{row['host']} is on the build of {report['group']}",
+        )
+        detail = f"{row['reason']}\nFix: {row['fix']}" if row["fix"] else row["reason"]
+        if row["status"] == "outlier":
+            ET.SubElement(case, "failure", message=row["reason"], type="outlier").text = detail
+        elif row["status"] in ("unreachable", "error"):
+            ET.SubElement(case, "error", message=row["reason"], type=row["status"]).text = detail
+        else:
+            ET.SubElement(case, "system-out").text = detail
+    ET.indent(suites)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
