@@ -1,7 +1,8 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The `exchlab` command: up / show / fault / down.
+"""The `exchlab` command: up / twin / show / fault / down.
 
     exchlab up --fleet tests/lab/fleets/q259906.yml --state /tmp/lab
+    exchlab twin --facts facts.json --pairs inventory.yml --state /tmp/twin
     exchlab show --state /tmp/lab [HOST]
     exchlab fault --state /tmp/lab kms-new sp_installer_fails=true
     exchlab down --state /tmp/lab
@@ -26,6 +27,16 @@ from .fleet import Fleet, FleetError, load_fleet
 from .hosts import build_host_state, inventory_for
 from .layout import StateLayout
 from .state import HostState
+from .twin import (
+    REPORT,
+    Twin,
+    TwinError,
+    fleet_text,
+    read_input,
+    read_pairs,
+    twin_from_facts,
+    twin_from_report,
+)
 
 START_TIMEOUT_S = 120.0
 STOP_TIMEOUT_S = 20.0
@@ -134,6 +145,79 @@ def up(
     )
 
 
+TWIN_HELP = """\
+Build lab replicas ("twins") of real servers from what was gathered on them, and start them, so
+the gate, the check-mode plan and the remediation can be rehearsed before the change window.
+
+--facts takes either
+  * exchops.kms.exchange_facts results: the folder `ansible ... -m exchops.kms.exchange_facts
+    --tree DIR` wrote (one file per host, named after it); a JSON file mapping host names to
+    results ({"kms-new": {"ansible_facts": {"exchange": ...}}, ...}); the output of
+    ANSIBLE_STDOUT_CALLBACK=ansible.posix.json; or one host's result, named after the file; or
+  * a check_kms_move report.json: builds only, so the twin derives KMS states and events
+    (stopped with event 5389 when Kmserver.exe is older than the source's build, else running).
+
+Pairs (target <- source) for exchange_facts results come from --pairs FILE (a YAML or JSON
+mapping `target: source`, or your YAML inventory: the kms_source_host host variables written in
+it), from --pair TARGET=SOURCE, and from a kms_source_host key beside a host's facts; they must
+agree. A report.json names its own pairs. Hosts in no pair become standalone lab hosts.
+
+The KM database stamp (the build that last ran Kmsdata): a target's is its source's server build,
+because the KM Server moved from the source (KB Q259906), or its own Kmserver.exe build when its
+KMS runs with later binaries; any other host's is its own Kmserver.exe build. Each target gets its
+source's service pack kit (D:\\EXCH55SP<n> or D:\\E2KSP<n>), and the inventory points
+kms_remediate_sp_media at it. Credentials, connection and Windows version are the lab's: facts
+carry none.
+
+A missing or contradictory fact refuses the twin, naming the host, the field and what to do; a
+fact the lab cannot model (another install path, other events) is a warning line. The fleet is
+written to STATE/twin-fleet.yml (with the warnings as comments): read it, or start the same twin
+again with `exchlab up --fleet STATE/twin-fleet.yml --state STATE`. `twin` always starts fresh.
+"""
+
+
+def write_twin(
+    facts_path: Path,
+    state_dir: Path,
+    pairs_file: Path | None = None,
+    pair_arguments: list[str] | None = None,
+) -> tuple[Twin, str]:
+    """Write STATE/twin-fleet.yml from gathered facts or a report.json; (the twin, its origin)."""
+    layout = StateLayout(state_dir)
+    pid = _running_pid(layout)
+    if pid is not None:
+        raise LabError(
+            f"state directory {state_dir} is in use by the lab running as pid {pid}. "
+            f"Run `exchlab down --state {state_dir}` first, or choose another --state."
+        )
+    try:
+        given = read_input(facts_path)
+        pairs = read_pairs(pairs_file) if pairs_file else {}
+        for argument in pair_arguments or []:
+            target, separator, source = argument.partition("=")
+            if not separator or not target or not source:
+                raise TwinError(f"--pair {argument!r} is not TARGET=SOURCE (e.g. kms-new=kms-old).")
+            if pairs.get(target, source) != source:
+                raise TwinError(
+                    f"{target}: --pair names its source {source} but --pairs names {pairs[target]}; "
+                    "keep one."
+                )
+            pairs[target] = source
+        if given.kind == REPORT:
+            if pairs:
+                raise TwinError(
+                    f"{given.origin} is a report.json, which names its own pairs; drop --pairs/--pair."
+                )
+            built = twin_from_report(given)
+        else:
+            built = twin_from_facts(given, pairs)
+    except TwinError as exc:
+        raise LabError(str(exc)) from exc
+    state_dir.mkdir(parents=True, exist_ok=True)
+    layout.twin_fleet.write_text(fleet_text(built), encoding="utf-8")
+    return built, given.origin
+
+
 def show(state_dir: Path, host: str | None) -> dict[str, Any]:
     layout = StateLayout(state_dir)
     if not layout.lab_file.exists():
@@ -218,6 +302,28 @@ def main(argv: list[str] | None = None) -> int:
     )
     up_parser.add_argument("--http-port", type=int, help="WinRM HTTP port (default 5985)")
     up_parser.add_argument("--https-port", type=int, help="WinRM HTTPS port (default 5986)")
+    twin_parser = commands.add_parser(
+        "twin",
+        help="start a lab replica of real servers from their gathered facts or a report.json",
+        description=TWIN_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    twin_parser.add_argument(
+        "--facts",
+        type=Path,
+        required=True,
+        help="exchange_facts results (JSON file or --tree folder) or a check_kms_move report.json",
+    )
+    twin_parser.add_argument("--state", type=Path, required=True, help="state directory")
+    twin_parser.add_argument(
+        "--pairs", type=Path, help="YAML/JSON mapping target: source, or a YAML inventory"
+    )
+    twin_parser.add_argument(
+        "--pair", action="append", default=[], metavar="TARGET=SOURCE", help="one pair (repeatable)"
+    )
+    twin_parser.add_argument("--base-address", help="first loopback address (default 127.0.10.1)")
+    twin_parser.add_argument("--http-port", type=int, help="WinRM HTTP port (default 5985)")
+    twin_parser.add_argument("--https-port", type=int, help="WinRM HTTPS port (default 5986)")
     show_parser = commands.add_parser("show", help="print the hosts' state as JSON")
     show_parser.add_argument("--state", type=Path, required=True)
     show_parser.add_argument("host", nargs="?")
@@ -230,7 +336,8 @@ def main(argv: list[str] | None = None) -> int:
     arguments = parser.parse_args(argv)
 
     try:
-        if arguments.command == "up":
+        overrides: dict[str, Any] = {}
+        if arguments.command in ("up", "twin"):
             overrides = {
                 key: value
                 for key, value in (
@@ -240,9 +347,27 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 if value is not None
             }
+        if arguments.command == "up":
             print(
                 up(arguments.fleet.resolve(), arguments.state.resolve(), arguments.fresh, overrides)
             )
+        elif arguments.command == "twin":
+            state = arguments.state.resolve()
+            built, origin = write_twin(
+                arguments.facts.resolve(),
+                state,
+                arguments.pairs.resolve() if arguments.pairs else None,
+                arguments.pair,
+            )
+            for line in built.warnings:
+                print(f"exchlab twin: warning: {line}", file=sys.stderr)
+            fleet_path = StateLayout(state).twin_fleet
+            print(
+                f"exchlab twin: {built.host_count} host(s), {len(built.fleet.get('pairs', []))} "
+                f"pair(s) from {origin}; fleet: {fleet_path}"
+            )
+            # Always fresh: a twin is what the facts say, not what an earlier rehearsal left.
+            print(up(fleet_path, state, fresh=True, lab_overrides=overrides))
         elif arguments.command == "show":
             print(json.dumps(show(arguments.state.resolve(), arguments.host), indent=2))
         elif arguments.command == "fault":

@@ -16,6 +16,11 @@ class StateLayout:
         return self.root / "lab.json"
 
     @property
+    def twin_fleet(self) -> Path:
+        """The fleet `exchlab twin` derived from gathered facts (start it again with `up`)."""
+        return self.root / "twin-fleet.yml"
+
+    @property
     def hosts_dir(self) -> Path:
         return self.root / "hosts"
 
