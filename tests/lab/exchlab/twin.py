@@ -79,9 +79,11 @@ class Twin:
 class _Server:
     """An Exchange server build as a twin needs it."""
 
-    product: str  # "5.5", "2000", "2016", "2019"
+    product: str  # "5.5", "2000", "2016", "2019", "SE"
     service_pack: int | None
     build3: tuple[int, int, int]
+    # A modern build's fourth part names its security update (15.1.2507.6 is CU23, .66 an SU).
+    revision: int | None = None
 
     @property
     def build_text(self) -> str:
@@ -90,7 +92,8 @@ class _Server:
     @property
     def fleet_exchange(self) -> dict[str, Any]:
         if self.service_pack is None:
-            return {"version": self.product, "build": self.build_text}
+            full = self.build3 + ((self.revision,) if self.revision is not None else ())
+            return {"version": self.product, "build": ".".join(str(part) for part in full)}
         spec: dict[str, Any] = {"version": self.product, "sp": self.service_pack}
         if self.build3[2] != release(self.product, self.service_pack).build:
             spec["build"] = self.build_text  # a post-SP rollup keeps its own build number
@@ -301,14 +304,14 @@ def _server(host: str, field: str, build: tuple[int, ...], service_pack: Any, fi
     major, minor, number = build[:3]
     product = {(5, 5): "5.5", (6, 0): "2000", (15, 1): "2016", (15, 2): "2019"}.get((major, minor))
     if product == "2019" and number >= _SE_FIRST_BUILD:
-        product = None
+        product = "SE"
     if product is None:
         raise _NotModelled(
             f"{host}: {field} {'.'.join(map(str, build))} is an Exchange version the lab does not "
-            "model (it runs 5.5, 2000, 2016 and 2019)"
+            "model (it runs 5.5, 2000, 2016, 2019 and SE)"
         )
-    if product in ("2016", "2019"):
-        return _Server(product, None, (major, minor, number))
+    if product in ("2016", "2019", "SE"):
+        return _Server(product, None, (major, minor, number), build[3] if len(build) > 3 else None)
     named = _sp_of(product, number)
     if named is None:
         raise TwinError(

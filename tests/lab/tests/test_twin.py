@@ -476,7 +476,7 @@ def test_what_the_lab_cannot_model_is_said_in_one_warning_line_each(tmp_path: Pa
         "kms-new: the lab does not model event(s) 101 (ESE97); left out (it models MSExchangeKMS "
         "5389, 5015, 5057, 5058, 5085)",
         "exch2003: exchange.build 6.5.7638.1 is an Exchange version the lab does not model (it runs "
-        "5.5, 2000, 2016 and 2019); left out of the twin",
+        "5.5, 2000, 2016, 2019 and SE); left out of the twin",
         "kms-old.corp.example: the twin names it kms-old (its computer name; the lab takes no DNS names)",
     )
     assert twin.fleet["pairs"][0]["target"]["events"] == [5389]
@@ -508,11 +508,14 @@ def test_hosts_without_exchange_or_with_a_modern_exchange_stand_alone(tmp_path: 
             }
         },
         "exch2016": exchange_facts(build="15.1.2507.6", service_pack=None),
+        # Subscription Edition: 15.2 like 2019, from build 2562 on.
+        "exchse": exchange_facts(build="15.2.2562.17", service_pack=None),
     }
     twin = facts_twin(results)
     assert twin.fleet["hosts"] == [
         {"name": "plain", "exchange": None},
-        {"name": "exch2016", "exchange": {"version": "2016", "build": "15.1.2507"}},
+        {"name": "exch2016", "exchange": {"version": "2016", "build": "15.1.2507.6"}},
+        {"name": "exchse", "exchange": {"version": "SE", "build": "15.2.2562.17"}},
     ]
     started_fleet(twin, tmp_path)
 
