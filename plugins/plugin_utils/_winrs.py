@@ -242,6 +242,25 @@ def target_from_options(
     )
 
 
+# What pip installs the library pywinrm needs for a transport that ships without it.
+_AUTH_EXTRAS = {"kerberos": "pywinrm[kerberos]", "credssp": "pywinrm[credssp]", "ntlm": "requests-ntlm"}
+
+
+def missing_auth_library(transport: str) -> str | None:
+    """The pip requirement that would give pywinrm `transport`, or None when it is there
+    (pywinrm imports its optional auth libraries once and keeps a flag for each)."""
+    if not HAS_WINRM:
+        return "pywinrm"
+    import winrm.transport  # pylint: disable=import-outside-toplevel # pywinrm is present here
+
+    present = {
+        "kerberos": winrm.transport.HAVE_KERBEROS,
+        "credssp": winrm.transport.HAVE_CREDSSP,
+        "ntlm": winrm.transport.HAVE_NTLM,
+    }
+    return None if present.get(transport, True) else _AUTH_EXTRAS[transport]
+
+
 def mask(text: str, secrets: t.Iterable[str]) -> str:
     """`text` with every non-empty secret replaced by ********."""
     for secret in sorted((s for s in secrets if s), key=len, reverse=True):
@@ -256,7 +275,9 @@ class WinrsShell:
             output = shell.run("reg query HKLM\\SOFTWARE\\Microsoft\\Exchange\\Setup")
     """
 
-    def __init__(self, target: WinrsTarget, secrets: t.Sequence[str] = ()) -> None:
+    def __init__(
+        self, target: WinrsTarget, secrets: t.Sequence[str] = (), send_cbt: bool = True
+    ) -> None:
         if not HAS_WINRM:
             raise RuntimeError("pywinrm is not installed")  # actions check HAS_WINRM first
         self.target = target
@@ -272,6 +293,8 @@ class WinrsShell:
             message_encryption=target.message_encryption,  # type: ignore[arg-type]
             operation_timeout_sec=target.operation_timeout_sec,
             read_timeout_sec=target.read_timeout_sec,
+            # Off only when the doctor replays ansible_winrm_send_cbt=false.
+            send_cbt=send_cbt,
         )
         self._shell_id: str | None = None
 

@@ -40,6 +40,8 @@ _FAULTS = {
         "command_lifetime_s": {"type": "number", "exclusiveMinimum": 0},
         "max_shells_per_user": {"type": "integer", "minimum": 1},
         "tls_certificate": {"enum": ["ok", "expired", "wrong_name"]},
+        "shell_codepage": {"type": ["integer", "null"], "enum": [437, 850, 852, 866, 932, 1252, 65001, None]},
+        "clock_skew_s": {"type": "integer", "minimum": -86400, "maximum": 86400},
         "sp_installer_fails": {"type": "boolean"},
         "disk_full": {"type": "boolean"},
         "service_wont_stop": {"type": "array", "items": {"type": "string"}},

@@ -53,9 +53,11 @@ class LabHost:
     def check_credentials(self, user: str, password: str) -> bool:
         return user.lower() in self._accepted_users and password == self._password
 
-    def run_command(self, command_line: str, environment: dict[str, str]) -> CommandResult:
+    def run_command(
+        self, command_line: str, environment: dict[str, str], codepage: int = 437
+    ) -> CommandResult:
         with self._lock, waiting_releases(self._wait_unlocked):
-            result = run_command(self.state, command_line, environment)
+            result = run_command(self.state, command_line, environment, codepage)
             self.state.save(self.path)
         return CommandResult(result.stdout, result.stderr, result.exit_code)
 

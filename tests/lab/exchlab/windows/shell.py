@@ -55,10 +55,14 @@ class CommandResult:
 
 
 def run_command(
-    host: HostState, command_line: str, environment: dict[str, str] | None = None
+    host: HostState,
+    command_line: str,
+    environment: dict[str, str] | None = None,
+    codepage: int = 437,
 ) -> CommandResult:
-    """Run one command line on `host` (mutating it) and return its output and exit code."""
-    return Shell(host, environment).run(command_line)
+    """Run one command line on `host` (mutating it) in a console of `codepage` and return its
+    output and exit code."""
+    return Shell(host, environment, codepage).run(command_line)
 
 
 def default_environment(host: HostState, era: Era, user: str = "Administrator") -> Environment:
@@ -172,8 +176,12 @@ _Handles = dict[int, _Sink]
 class Shell:
     """One `cmd /c` process on a host."""
 
-    def __init__(self, host: HostState, environment: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, host: HostState, environment: dict[str, str] | None = None, codepage: int = 437
+    ) -> None:
         self.host = host
+        # The console's active code page (WinRS sets it from WINRS_CODEPAGE); chcp shows it.
+        self.codepage = codepage
         self.era = era_of(host.os)
         user = (environment or {}).get("USERNAME", "Administrator")
         self.env = default_environment(host, self.era, user)
@@ -518,6 +526,18 @@ def _substitute_for_variable(text: str, variable: str, item: str, shell: Shell) 
             return parts["f"]
         return "".join(parts[m] for m in "dpnx" if m in modifiers)
 
+    def on_path(_match: re.Match[str]) -> str:
+        # %~$PATH:X: the full name of the first file X along PATH, or nothing (cmd.exe since
+        # NT 4; how to look for a program where where.exe does not exist).
+        for folder in (shell.env.get("PATH") or "").split(";"):
+            if not folder.strip():
+                continue
+            candidate = normalize_path(folder.strip() + "\\" + item.strip('"'), shell.cwd)
+            if shell.host.fs.is_file(candidate):
+                return shell.host.fs.display(candidate)
+        return ""
+
+    text = re.sub(r"%~\$PATH:" + re.escape(variable), on_path, text, flags=re.IGNORECASE)
     pattern = re.compile(r"%(?:~([fdpnxz]*))?" + re.escape(variable))
     return pattern.sub(modified, text)
 
@@ -615,6 +635,16 @@ def _exit(shell: Shell, args: str, output: Output, stdin: str) -> int:
     raise _Exit(code)
 
 
+def _chcp(shell: Shell, args: str, output: Output, stdin: str) -> int:
+    # chcp.com is a program on Windows; it lives here because it reports the console's state.
+    # Only the query form is modelled: the plugins never change the code page.
+    if args.strip():
+        output.err(f"exchlab: chcp {args.strip()} is not emulated{CRLF}")
+        return 1
+    output.out(f"Active code page: {shell.codepage}{CRLF}")
+    return 0
+
+
 def _nothing(shell: Shell, args: str, output: Output, stdin: str) -> int:
     return 0
 
@@ -628,6 +658,7 @@ SHELL_BUILTINS: dict[str, ShellBuiltin] = {
     "pushd": _pushd,
     "popd": _popd,
     "exit": _exit,
+    "chcp": _chcp,
     "rem": _nothing,
     "cls": _nothing,
     "title": _nothing,

@@ -59,6 +59,11 @@ class WsmanFaults:
     max_shells_per_user: int = 5
     # "ok" | "expired" | "wrong_name": which certificate the HTTPS listener presents.
     tls_certificate: str = "ok"
+    # A code page every new shell runs in whatever WINRS_CODEPAGE asks (None: honour it), as a
+    # host whose cmd.exe is forced to its OEM code page (850, 932 ...) does.
+    shell_codepage: int | None = None
+    # Seconds added to the Date header of every HTTP response: a host whose clock is off.
+    clock_skew_s: int = 0
 
 
 class Backend(Protocol):
@@ -71,8 +76,11 @@ class Backend(Protocol):
     def check_credentials(self, user: str, password: str) -> bool:
         """Return whether Basic credentials are valid for this host."""
 
-    def run_command(self, command_line: str, environment: dict[str, str]) -> CommandResult:
-        """Run one command line; blocking, may take seconds (called in a worker thread)."""
+    def run_command(
+        self, command_line: str, environment: dict[str, str], codepage: int = 437
+    ) -> CommandResult:
+        """Run one command line in a shell of that code page; blocking, may take seconds
+        (called in a worker thread)."""
 
     def count(self, kind: str) -> None:
         """Count one "http" request, one "shells" creation or one "commands" start."""

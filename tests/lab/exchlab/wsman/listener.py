@@ -150,11 +150,18 @@ def _read_request(rfile: BinaryIO) -> _HttpRequest | None:
     return _HttpRequest(method, target, version, headers, body)
 
 
-def _response(status: int, headers: list[tuple[str, str]], body: bytes, keep_alive: bool) -> bytes:
+def _response(
+    status: int,
+    headers: list[tuple[str, str]],
+    body: bytes,
+    keep_alive: bool,
+    clock_skew_s: int = 0,
+) -> bytes:
     lines = [
         f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}",
         "Server: Microsoft-HTTPAPI/2.0",
-        f"Date: {formatdate(usegmt=True)}",
+        # HTTP.sys stamps the host's own clock: a skewed host shows here first.
+        f"Date: {formatdate(time.time() + clock_skew_s, usegmt=True)}",
     ]
     lines.extend(f"{name}: {value}" for name, value in headers)
     lines.append(f"Content-Length: {len(body)}")
@@ -240,7 +247,8 @@ class _Connection:
         self, status: int, headers: list[tuple[str, str]], body: bytes, keep_alive: bool
     ) -> None:
         # One sendall for headers and body (see the module docstring: Nagle).
-        self.sock.sendall(_response(status, headers, body, keep_alive))
+        skew = int(self.host.backend.faults.clock_skew_s)
+        self.sock.sendall(_response(status, headers, body, keep_alive, skew))
 
     def _handle(self, request: _HttpRequest) -> bool:
         """Answer one request; return whether to keep the connection open."""

@@ -181,7 +181,9 @@ class ShellManager:
                     raise WsmanFault(ERROR_INVALID_PARAMETER) from exc
             input_streams = (shell_xml.findtext(_q("InputStreams")) or input_streams).strip()
             output_streams = (shell_xml.findtext(_q("OutputStreams")) or output_streams).strip()
-        codec = codec_for_codepage(request.options.get("WINRS_CODEPAGE", ""))
+        requested = request.options.get("WINRS_CODEPAGE", "")
+        forced = self.backend.faults.shell_codepage
+        codec = codec_for_codepage(str(forced) if forced else requested)
 
         limit = self.backend.faults.max_shells_per_user
         now = time.monotonic()
@@ -428,7 +430,8 @@ class ShellManager:
     def _run(self, command: _Command, environment: dict[str, str], codec: str) -> None:
         try:
             try:
-                result = self.backend.run_command(command.command_line, environment)
+                codepage = 65001 if codec == "utf-8" else int(codec.removeprefix("cp"))
+                result = self.backend.run_command(command.command_line, environment, codepage)
             except Exception as exc:  # noqa: BLE001 - a backend bug must not hang the client
                 log.exception("%s: backend failed on %r", self.backend.name, command.command_line)
                 result = CommandResult("", f"exchlab backend error: {exc}\r\n", 1)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import time
+from email.utils import parsedate_to_datetime
 
 import pytest
 import requests
@@ -213,3 +214,33 @@ def test_an_idle_shell_is_reaped_after_its_idle_timeout(
     with pytest.raises(WSManFaultError) as caught:
         protocol.run_command(shell_id, "ver")
     assert caught.value.wsman_fault_code == 2150858843
+
+
+def test_the_shell_codepage_fault_overrides_the_requested_code_page(
+    host: tuple[WsmanServer, DummyBackend],
+) -> None:
+    _server, backend = host
+    backend.faults.shell_codepage = 850
+    protocol = Protocol(
+        http_url(backend), transport="ntlm", username=USER, password=PASSWORD
+    )
+    shell_id = protocol.open_shell(codepage=65001)
+    try:
+        command_id = protocol.run_command(shell_id, "chcp")
+        stdout, _stderr, _code = protocol.get_command_output(shell_id, command_id)
+    finally:
+        protocol.close_shell(shell_id)
+
+    assert stdout == b"Active code page: 850\r\n"
+
+
+def test_the_clock_skew_fault_shifts_the_date_header(
+    host: tuple[WsmanServer, DummyBackend],
+) -> None:
+    _server, backend = host
+    backend.faults.clock_skew_s = 3600
+
+    answer = requests.post(http_url(backend), data=b"", timeout=10)
+
+    skew = parsedate_to_datetime(answer.headers["Date"]).timestamp() - time.time()
+    assert 3590 < skew < 3610

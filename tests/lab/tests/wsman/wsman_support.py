@@ -51,7 +51,9 @@ class DummyBackend:
     def check_credentials(self, user: str, password: str) -> bool:
         return user.lower() in (USER, DOMAIN_USER.lower()) and password == PASSWORD
 
-    def run_command(self, command_line: str, environment: dict[str, str]) -> CommandResult:
+    def run_command(
+        self, command_line: str, environment: dict[str, str], codepage: int = 437
+    ) -> CommandResult:
         with self._lock:
             self.command_lines.append(command_line)
         verb, _separator, rest = command_line.partition(" ")
@@ -66,6 +68,8 @@ class DummyBackend:
             return CommandResult("café über ✓\r\n", "", 0)
         if verb == "big":
             return CommandResult(large_output(int(rest)), "", 0)
+        if verb == "chcp":
+            return CommandResult(f"Active code page: {codepage}\r\n", "", 0)
         if verb == "env":
             return CommandResult(f"{rest}={environment.get(rest, '')}\r\n", "", 0)
         return CommandResult(f"ran {command_line}\r\n", "", 0)
