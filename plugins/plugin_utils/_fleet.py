@@ -17,6 +17,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from ._builds import RELEASES, Build, BuildName, name_build
+from ._report import markdown_cell
 
 POLICIES = ("exact", "equal_to_max", "max_behind")
 STATUSES = ("ok", "outlier", "unreachable", "error")
@@ -437,11 +438,6 @@ def failures(report: t.Mapping[str, t.Any]) -> dict[str, str]:
     }
 
 
-def _cell(value: t.Any) -> str:
-    text = "" if value is None else str(value)
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\r", " ").replace("\n", " ")
-
-
 def to_markdown(report: t.Mapping[str, t.Any]) -> str:
     counts = report["counts"]
     policy = report["policy"]
@@ -454,7 +450,7 @@ def to_markdown(report: t.Mapping[str, t.Any]) -> str:
         + f" — {counts['ok']} ok, {counts['outlier']} outlier, {counts['unreachable']} unreachable, "
         f"{counts['error']} error.",
         "",
-        _cell(report["summary"]),
+        markdown_cell(report["summary"]),
         "",
         "| host | status | build | release | releases behind | KM binaries | reason | fix |",
         "|---|---|---|---|---|---|---|---|",
@@ -465,17 +461,17 @@ def to_markdown(report: t.Mapping[str, t.Any]) -> str:
             row["host"], _ICONS.get(row["status"], row["status"]), row["build"], row["release"],
             row["behind"], km, row["reason"], row["fix"],
         )
-        lines.append("| " + " | ".join(_cell(value) for value in cells) + " |")
+        lines.append("| " + " | ".join(markdown_cell(value) for value in cells) + " |")
     if report["builds"]:
         lines += ["", "## Builds in the group", "", "| build | release | hosts |", "|---|---|---|"]
         for entry in report["builds"]:
             lines.append(
-                f"| {_cell(entry['build'])} | {_cell(entry['release'])} | "
-                f"{len(entry['hosts'])}: {_cell(', '.join(entry['hosts']))} |"
+                f"| {markdown_cell(entry['build'])} | {markdown_cell(entry['release'])} | "
+                f"{len(entry['hosts'])}: {markdown_cell(', '.join(entry['hosts']))} |"
             )
     if report["outliers"]:
         lines += ["", "## Outliers", ""]
-        lines += [f"- **{_cell(o['host'])}**: {_cell(o['fix'])}" for o in report["outliers"]]
+        lines += [f"- **{markdown_cell(o['host'])}**: {markdown_cell(o['fix'])}" for o in report["outliers"]]
     return "\n".join(lines) + "\n"
 
 

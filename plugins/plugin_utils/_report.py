@@ -66,7 +66,8 @@ def build_report(
     }
 
 
-def _cell(value: t.Any) -> str:
+def markdown_cell(value: t.Any) -> str:
+    """`value` as one Markdown table cell (also for the fleet parity report)."""
     text = "" if value is None else str(value)
     # A table cell is one line, and | would end it.
     return text.replace("\\", "\\\\").replace("|", "\\|").replace("\r", " ").replace("\n", " ")
@@ -89,7 +90,7 @@ def to_markdown(report: t.Mapping[str, t.Any]) -> str:
         lines.append(
             "| "
             + " | ".join(
-                _cell(value)
+                markdown_cell(value)
                 for value in (
                     pair["target"],
                     pair["source"],
@@ -106,7 +107,7 @@ def to_markdown(report: t.Mapping[str, t.Any]) -> str:
     findings = [(pair["target"], finding) for pair in report["pairs"] for finding in pair.get("findings") or []]
     if findings:
         lines += ["", "## Findings", ""]
-        lines += [f"- **{_cell(target)}**: {_cell(finding)}" for target, finding in findings]
+        lines += [f"- **{markdown_cell(target)}**: {markdown_cell(finding)}" for target, finding in findings]
     return "\n".join(lines) + "\n"
 
 
@@ -254,7 +255,7 @@ def remediation_markdown(report: t.Mapping[str, t.Any]) -> str:
             pair["backup_path"],
             pair["reason"],
         )
-        lines.append("| " + " | ".join(_cell(value) for value in cells) + " |")
+        lines.append("| " + " | ".join(markdown_cell(value) for value in cells) + " |")
     return "\n".join(lines) + "\n"
 
 

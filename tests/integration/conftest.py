@@ -7,8 +7,10 @@ import os
 import re
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import jsonschema
 import pytest
 import yaml
 from exchlab.fleet import LAB_SECRETS
@@ -254,6 +256,32 @@ def adhoc(
 ) -> tuple[subprocess.CompletedProcess[str], dict[str, dict]]:
     """`ansible PATTERN -m exchops.kms.exchange_facts` with per-host JSON results."""
     return run_module(lab, pattern, "exchops.kms.exchange_facts", module_args, env, tmp_path, *extra)
+
+
+def run_report_playbook(
+    playbook: str,
+    report_dir_variable: str,
+    schema: str,
+    lab: RunningLab,
+    env: dict[str, str],
+    tmp_path: Path,
+    *extra: str,
+) -> tuple[subprocess.CompletedProcess[str], dict, str, ET.Element]:
+    """Run a gate playbook (check_kms_move, check_exchange_parity) against the lab into a new
+    report folder; (its result, report.json validated against docs/schemas/SCHEMA, report.md,
+    junit.xml's root)."""
+    reports = tmp_path / f"report-{len(list(tmp_path.glob('report-*')))}"
+    result = run_tool(
+        ["ansible-playbook", playbook, "-i", str(lab.inventory),
+         "-e", f"{report_dir_variable}={reports}", *extra],
+        env,
+        tmp_path,
+    )
+    report = json.loads((reports / "report.json").read_text(encoding="utf-8"))
+    schema_text = (REPO / "docs/schemas" / schema).read_text(encoding="utf-8")
+    jsonschema.validate(report, json.loads(schema_text))
+    markdown = (reports / "report.md").read_text(encoding="utf-8")
+    return result, report, markdown, ET.parse(reports / "junit.xml").getroot()
 
 
 def override(tmp_path: Path, host: str, **variables: object) -> list[str]:

@@ -3,18 +3,13 @@
 exchops.kms.check_exchange_parity` against lab fleets of Exchange 5.5 to Subscription Edition."""
 from __future__ import annotations
 
-import json
 import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-import jsonschema
 import pytest
-from conftest import REPO, RunningLab, run_tool, without_requests
+from conftest import RunningLab, run_report_playbook, run_tool, without_requests
 
-SCHEMA = json.loads(
-    (REPO / "docs/schemas/exchange_parity_report.schema.json").read_text(encoding="utf-8")
-)
 # ansible-playbook's own exit codes, which the README documents.
 PASS, OUTLIER, UNREACHABLE = 0, 2, 4
 
@@ -22,20 +17,10 @@ PASS, OUTLIER, UNREACHABLE = 0, 2, 4
 def parity(
     lab: RunningLab, env: dict[str, str], tmp_path: Path, *extra: str
 ) -> tuple[subprocess.CompletedProcess[str], dict, str, ET.Element]:
-    reports = tmp_path / f"report-{len(list(tmp_path.glob('report-*')))}"
-    result = run_tool(
-        [
-            "ansible-playbook", "exchops.kms.check_exchange_parity", "-i", str(lab.inventory),
-            "-e", f"exchange_parity_report_dir={reports}", *extra,
-        ],
-        env,
-        tmp_path,
+    return run_report_playbook(
+        "exchops.kms.check_exchange_parity", "exchange_parity_report_dir",
+        "exchange_parity_report.schema.json", lab, env, tmp_path, *extra,
     )
-    report = json.loads((reports / "report.json").read_text(encoding="utf-8"))
-    jsonschema.validate(report, SCHEMA)
-    markdown = (reports / "report.md").read_text(encoding="utf-8")
-    junit = ET.parse(reports / "junit.xml").getroot()
-    return result, report, markdown, junit
 
 
 def outliers(report: dict) -> list[str]:

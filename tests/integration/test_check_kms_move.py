@@ -7,11 +7,9 @@ import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-import jsonschema
 import pytest
-from conftest import REPO, RunningLab, run_tool
+from conftest import RunningLab, run_report_playbook, run_tool
 
-SCHEMA = json.loads((REPO / "docs/schemas/kms_report.schema.json").read_text(encoding="utf-8"))
 # ansible-playbook's own exit codes, which the gate's README documents.
 ALL_MATCH, NOT_A_MATCH, UNREACHABLE = 0, 2, 4
 
@@ -19,20 +17,10 @@ ALL_MATCH, NOT_A_MATCH, UNREACHABLE = 0, 2, 4
 def gate(
     lab: RunningLab, env: dict[str, str], tmp_path: Path, *extra: str
 ) -> tuple[subprocess.CompletedProcess[str], dict, str, ET.Element]:
-    reports = tmp_path / f"report-{len(list(tmp_path.glob('report-*')))}"
-    result = run_tool(
-        [
-            "ansible-playbook", "exchops.kms.check_kms_move", "-i", str(lab.inventory),
-            "-e", f"kms_report_dir={reports}", *extra,
-        ],
-        env,
-        tmp_path,
+    return run_report_playbook(
+        "exchops.kms.check_kms_move", "kms_report_dir", "kms_report.schema.json", lab, env, tmp_path,
+        *extra,
     )
-    report = json.loads((reports / "report.json").read_text(encoding="utf-8"))
-    jsonschema.validate(report, SCHEMA)
-    markdown = (reports / "report.md").read_text(encoding="utf-8")
-    junit = ET.parse(reports / "junit.xml").getroot()
-    return result, report, markdown, junit
 
 
 def test_the_kb_fleet_fails_the_gate_naming_both_hosts_builds_kb_and_fix(

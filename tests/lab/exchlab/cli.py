@@ -75,16 +75,21 @@ def _plan_state(fleet: Fleet, layout: StateLayout) -> None:
     layout.lab_file.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
 
 
-def up(
-    fleet_path: Path, state_dir: Path, fresh: bool = False, lab_overrides: dict[str, Any] | None = None
-) -> str:
-    layout = StateLayout(state_dir)
+def _refuse_running(layout: StateLayout, state_dir: Path) -> None:
+    """A state directory belongs to one running lab at a time."""
     pid = _running_pid(layout)
     if pid is not None:
         raise LabError(
             f"state directory {state_dir} is in use by the lab running as pid {pid}. "
             f"Run `exchlab down --state {state_dir}` first, or choose another --state."
         )
+
+
+def up(
+    fleet_path: Path, state_dir: Path, fresh: bool = False, lab_overrides: dict[str, Any] | None = None
+) -> str:
+    layout = StateLayout(state_dir)
+    _refuse_running(layout, state_dir)
     try:
         fleet = load_fleet(fleet_path, lab_overrides)
     except FleetError as exc:
@@ -184,12 +189,7 @@ def write_twin(
 ) -> tuple[Twin, str]:
     """Write STATE/twin-fleet.yml from gathered facts or a report.json; (the twin, its origin)."""
     layout = StateLayout(state_dir)
-    pid = _running_pid(layout)
-    if pid is not None:
-        raise LabError(
-            f"state directory {state_dir} is in use by the lab running as pid {pid}. "
-            f"Run `exchlab down --state {state_dir}` first, or choose another --state."
-        )
+    _refuse_running(layout, state_dir)
     try:
         given = read_input(facts_path)
         pairs = read_pairs(pairs_file) if pairs_file else {}
