@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import typing as t
 
-from ansible.errors import AnsibleActionFail
-
-from ..plugin_utils._action import WINRM_CONNECTIONS, WinrsAction
+from ..plugin_utils._action import WinrsAction
 from ..plugin_utils._doctor import Problem, diagnose
 
 # Mirrors DOCUMENTATION in plugins/modules/winrm_doctor.py (a unit test keeps them equal).
@@ -28,12 +26,9 @@ class ActionModule(WinrsAction):
         del tmp
         host = self._task_host(task_vars)
         arguments = self._validated_arguments(host, ARGUMENT_SPEC)
-        if arguments["timeout"] <= 0:
-            raise AnsibleActionFail(
-                f"{host}: timeout is {arguments['timeout']}, it must be more than 0 seconds."
-            )
+        self._check_timeout(host, arguments["timeout"])
         # Not _require_winrm: a missing pywinrm is one of the problems the doctor reports.
-        if getattr(self._connection, "_load_name", None) not in WINRM_CONNECTIONS:
+        if not self._uses_winrm_connection():
             problems = [
                 Problem(
                     "not_winrm_connection",

@@ -78,13 +78,23 @@ class WinrsAction(ActionBase):
             raise AnsibleActionFail(
                 f"{host}: {missing_required_lib('pywinrm')}", orig_exc=WINRM_IMPORT_ERROR
             )
-        if getattr(self._connection, "_load_name", None) not in WINRM_CONNECTIONS:
+        if not self._uses_winrm_connection():
             raise AnsibleActionFail(
                 f"{host}: {self.MODULE_NAME} {self.WINRM_PURPOSE} over WinRM and needs "
                 f"ansible_connection=winrm (this host uses {self._connection.transport!r}). "
                 "Set ansible_connection: winrm and the ansible_winrm_* settings for it. "
                 "Nothing was changed."
             )
+
+    def _uses_winrm_connection(self) -> bool:
+        """Whether the task's host is reached with the winrm connection, whose options name the
+        endpoint and credentials."""
+        return getattr(self._connection, "_load_name", None) in WINRM_CONNECTIONS
+
+    @staticmethod
+    def _check_timeout(host: str, timeout: int) -> None:
+        if timeout <= 0:
+            raise AnsibleActionFail(f"{host}: timeout is {timeout}, it must be more than 0 seconds.")
 
     def _check_read_arguments(self, host: str, arguments: t.Mapping[str, t.Any]) -> None:
         """The limits of the options every reading action shares (kms_event_count, timeout)."""
@@ -93,10 +103,7 @@ class WinrsAction(ActionBase):
                 f"{host}: kms_event_count is {arguments['kms_event_count']}, it must be 0 or more. "
                 "Set kms_event_count to how many MSExchangeKMS events to read (0 skips the event log)."
             )
-        if arguments["timeout"] <= 0:
-            raise AnsibleActionFail(
-                f"{host}: timeout is {arguments['timeout']}, it must be more than 0 seconds."
-            )
+        self._check_timeout(host, arguments["timeout"])
 
     def _read_exchange(
         self, host: str, get_option: t.Callable[[str], t.Any], kms_event_count: int, timeout: int

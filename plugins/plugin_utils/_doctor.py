@@ -31,6 +31,8 @@ from ansible.utils.display import Display
 
 from ._winrs import (
     DEFAULT_CODEPAGE,
+    DEFAULT_OPERATION_TIMEOUT_SEC,
+    DEFAULT_READ_TIMEOUT_SEC,
     HAS_WINRM,
     WinrsAuthError,
     WinrsConfigError,
@@ -39,7 +41,9 @@ from ._winrs import (
     WinrsShell,
     WinrsTlsError,
     missing_auth_library,
+    read_winrm_settings,
     target_from_options,
+    whole_number,
 )
 
 display = Display()
@@ -125,43 +129,26 @@ class Findings:
 # Reading the settings
 
 
-def _int_or_none(value: t.Any) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
-
-
 def read_settings(host: str, get_option: t.Callable[[str], t.Any]) -> Settings:
-    """The settings the way `target_from_options` reads them, but never refusing: the doctor
-    must see a wrong setting to name it."""
-    extras: dict[str, t.Any] = get_option("_extras") or {}
-    port = _int_or_none(get_option("port"))
-    scheme = str(extras.get("ansible_winrm_scheme") or get_option("scheme") or "").lower()
-    if not scheme:
-        scheme = "http" if port == 5985 else "https"
-    transports = get_option("transport") or ["ntlm"]
-    if isinstance(transports, str):
-        transports = [part.strip() for part in transports.split(",")]
-    transport = str(transports[0] or "ntlm").lower()
-    if transport == "plaintext":
-        transport = "basic"
+    """The settings as every module reads them (`read_winrm_settings`), but never refusing: the
+    doctor must see a wrong setting to name it. The password itself is not kept."""
+    shared = read_winrm_settings(host, get_option)
     try:
-        send_cbt = boolean(extras.get("ansible_winrm_send_cbt", True), strict=False)
+        send_cbt = boolean(shared.send_cbt, strict=False)
     except TypeError:
         send_cbt = True
     return Settings(
-        address=str(get_option("remote_addr") or host),
-        port=port,
-        scheme=scheme,
-        transport=transport,
-        user=str(get_option("remote_user") or ""),
-        has_password=get_option("remote_password") not in (None, ""),
-        cert_validation=str(extras.get("ansible_winrm_server_cert_validation", "validate")).lower(),
-        ca_trust_path=extras.get("ansible_winrm_ca_trust_path") or None,
-        message_encryption=str(extras.get("ansible_winrm_message_encryption", "auto")).lower(),
-        operation_timeout_sec=_int_or_none(extras.get("ansible_winrm_operation_timeout_sec")),
-        read_timeout_sec=_int_or_none(extras.get("ansible_winrm_read_timeout_sec")),
+        address=shared.address,
+        port=whole_number(shared.port),
+        scheme=shared.scheme,
+        transport=shared.transport,
+        user=str(shared.user or ""),
+        has_password=shared.password not in (None, ""),
+        cert_validation=shared.cert_validation,
+        ca_trust_path=shared.ca_trust_path,
+        message_encryption=shared.message_encryption,
+        operation_timeout_sec=whole_number(shared.operation_timeout_sec),
+        read_timeout_sec=whole_number(shared.read_timeout_sec),
         send_cbt=send_cbt,
     )
 
@@ -171,8 +158,8 @@ def _probe_options(
 ) -> t.Callable[[str], t.Any]:
     """get_option with the timeouts put right, so that a timeout mistake (reported on its own)
     does not stop the doctor from trying the connection."""
-    operation = settings.operation_timeout_sec or 20
-    read = settings.read_timeout_sec or 30
+    operation = settings.operation_timeout_sec or DEFAULT_OPERATION_TIMEOUT_SEC
+    read = settings.read_timeout_sec or DEFAULT_READ_TIMEOUT_SEC
     if read > operation:
         return get_option
 

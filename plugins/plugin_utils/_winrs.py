@@ -146,6 +146,67 @@ def _int_setting(label: str, name: str, value: t.Any, default: int) -> int:
     return number
 
 
+def whole_number(value: t.Any) -> int | None:
+    """`value` as an int, or None when it is not one (settings come as text from -e)."""
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+@dataclass(frozen=True)
+class WinrmSettings:
+    """A host's WinRM settings as every exchops.kms plugin reads them from the winrm connection's
+    options, normalised but not judged: target_from_options refuses those that cannot work, the
+    doctor names them. One reading, so the doctor diagnoses what the modules would use."""
+
+    address: str
+    port: t.Any  # as given; target_from_options checks it
+    scheme: str
+    path: str
+    transport: str
+    user: t.Any
+    password: t.Any = field(repr=False)
+    cert_validation: str
+    ca_trust_path: str | None
+    message_encryption: str
+    operation_timeout_sec: t.Any  # as given
+    read_timeout_sec: t.Any  # as given
+    send_cbt: t.Any  # as given
+
+
+def read_winrm_settings(host: str, get_option: t.Callable[[str], t.Any]) -> WinrmSettings:
+    """The settings from a winrm connection plugin's options (templated and delegate-aware:
+    `self._connection.get_option`), with ansible.windows' defaults."""
+    extras: dict[str, t.Any] = get_option("_extras") or {}
+    port = get_option("port")
+    scheme = extras.get("ansible_winrm_scheme") or get_option("scheme")
+    if not scheme:
+        # ansible.windows' rule: 5985 means HTTP, anything else HTTPS.
+        scheme = "http" if whole_number(port) == 5985 else "https"
+    transports = get_option("transport") or ["ntlm"]
+    if isinstance(transports, str):
+        transports = [part.strip() for part in transports.split(",")]
+    transport = str(transports[0] or "ntlm").lower()
+    if transport == "plaintext":
+        transport = "basic"  # pywinrm's old name for Basic
+    return WinrmSettings(
+        address=str(get_option("remote_addr") or host),
+        port=port,
+        scheme=str(scheme).lower(),
+        path=str(get_option("path") or "/wsman"),
+        transport=transport,
+        user=get_option("remote_user"),
+        password=get_option("remote_password"),
+        cert_validation=str(extras.get("ansible_winrm_server_cert_validation", "validate")).lower(),
+        ca_trust_path=extras.get("ansible_winrm_ca_trust_path") or None,
+        message_encryption=str(extras.get("ansible_winrm_message_encryption", "auto")).lower(),
+        operation_timeout_sec=extras.get("ansible_winrm_operation_timeout_sec"),
+        read_timeout_sec=extras.get("ansible_winrm_read_timeout_sec"),
+        send_cbt=extras.get("ansible_winrm_send_cbt", True),
+    )
+
+
 def target_from_options(
     host: str,
     get_option: t.Callable[[str], t.Any],
@@ -153,25 +214,15 @@ def target_from_options(
 ) -> WinrsTarget:
     """Build a WinrsTarget from a winrm connection plugin's options (templated and delegate-aware:
     `self._connection.get_option`). Refuses settings that cannot work or would leak the password."""
-    extras: dict[str, t.Any] = get_option("_extras") or {}
-    address = get_option("remote_addr") or host
-    port = _int_setting(f"{host} ({address})", "ansible_port", get_option("port"), 5986)
-    scheme = extras.get("ansible_winrm_scheme") or get_option("scheme")
-    if not scheme:
-        # ansible.windows' rule: 5985 means HTTP, anything else HTTPS.
-        scheme = "http" if port == 5985 else "https"
-    scheme = str(scheme).lower()
-    path = get_option("path") or "/wsman"
+    settings = read_winrm_settings(host, get_option)
+    address, scheme, path, transport = (
+        settings.address, settings.scheme, settings.path, settings.transport,
+    )
+    port = _int_setting(f"{host} ({address})", "ansible_port", settings.port, 5986)
     label = f"{host} ({scheme}://{address}:{port}{path})"
     if scheme not in ("http", "https"):
         raise WinrsConfigError(label, f"ansible_winrm_scheme is {scheme!r}; set it to http or https.")
 
-    transports = get_option("transport") or ["ntlm"]
-    if isinstance(transports, str):
-        transports = [part.strip() for part in transports.split(",")]
-    transport = str(transports[0] or "ntlm").lower()
-    if transport == "plaintext":
-        transport = "basic"  # pywinrm's old name for Basic
     if transport not in TRANSPORTS:
         raise WinrsConfigError(
             label,
@@ -185,22 +236,21 @@ def target_from_options(
             "unencrypted. Set ansible_winrm_scheme=https or ansible_winrm_transport=ntlm. "
             "Nothing was sent.",
         )
-    user = get_option("remote_user")
-    password = get_option("remote_password")
+    user, password = settings.user, settings.password
     if transport in ("ntlm", "basic", "ssl", "credssp") and (not user or password in (None, "")):
         missing = "ansible_user" if not user else "ansible_password"
         raise WinrsConfigError(
             label, f"{missing} is not set; {transport} authentication needs a user and a password."
         )
 
-    validation = str(extras.get("ansible_winrm_server_cert_validation", "validate")).lower()
+    validation = settings.cert_validation
     if validation not in ("validate", "ignore"):
         raise WinrsConfigError(
             label,
             f"ansible_winrm_server_cert_validation is {validation!r}; set validate (the default) "
             "or ignore.",
         )
-    encryption = str(extras.get("ansible_winrm_message_encryption", "auto")).lower()
+    encryption = settings.message_encryption
     if encryption not in ("auto", "always", "never"):
         raise WinrsConfigError(
             label, f"ansible_winrm_message_encryption is {encryption!r}; set auto, always or never."
@@ -208,13 +258,13 @@ def target_from_options(
     operation = _int_setting(
         label,
         "ansible_winrm_operation_timeout_sec",
-        extras.get("ansible_winrm_operation_timeout_sec"),
+        settings.operation_timeout_sec,
         DEFAULT_OPERATION_TIMEOUT_SEC,
     )
     read = _int_setting(
         label,
         "ansible_winrm_read_timeout_sec",
-        extras.get("ansible_winrm_read_timeout_sec"),
+        settings.read_timeout_sec,
         DEFAULT_READ_TIMEOUT_SEC,
     )
     if read <= operation:
@@ -226,7 +276,7 @@ def target_from_options(
         )
     return WinrsTarget(
         host=host,
-        address=str(address),
+        address=address,
         port=port,
         scheme=scheme,
         path=str(path),
@@ -234,7 +284,7 @@ def target_from_options(
         user=user,
         password=password,
         server_cert_validation=validation,
-        ca_trust_path=extras.get("ansible_winrm_ca_trust_path") or None,
+        ca_trust_path=settings.ca_trust_path,
         message_encryption=encryption,
         operation_timeout_sec=operation,
         read_timeout_sec=read,
