@@ -12,12 +12,11 @@ a run costs one task per host whatever the group's size. Builds are compared as 
 from __future__ import annotations
 
 import typing as t
-import xml.etree.ElementTree as ET
 from collections import Counter
 from dataclasses import dataclass
 
 from ._builds import RELEASES, Build, BuildName, name_build
-from ._report import markdown_cell
+from ._report import JunitCase, junit_xml, markdown_cell
 
 POLICIES = ("exact", "equal_to_max", "max_behind")
 STATUSES = ("ok", "outlier", "unreachable", "error")
@@ -476,31 +475,18 @@ def to_markdown(report: t.Mapping[str, t.Any]) -> str:
 
 
 def to_junit(report: t.Mapping[str, t.Any]) -> str:
-    counts = report["counts"]
-    suites = ET.Element("testsuites", name="exchops.kms.check_exchange_parity")
-    suite = ET.SubElement(
-        suites,
-        "testsuite",
-        name=f"Exchange build parity of {report['group']} (policy {report['policy']['name']})",
-        tests=str(len(report["hosts"])),
-        failures=str(counts["outlier"]),
-        errors=str(counts["unreachable"] + counts["error"]),
-        skipped="0",
-        timestamp=str(report["generated"]),
-    )
-    for row in report["hosts"]:
-        case = ET.SubElement(
-            suite,
-            "testcase",
-            classname="exchops.kms.check_exchange_parity",
-            name=f"{row['host']} is on the build of {report['group']}",
+    cases = [
+        JunitCase(
+            f"{row['host']} is on the build of {report['group']}",
+            {"outlier": "failure", "unreachable": "error", "error": "error"}.get(row["status"]),
+            row["status"],
+            row["reason"],
+            f"{row['reason']}\nFix: {row['fix']}" if row["fix"] else row["reason"],
         )
-        detail = f"{row['reason']}\nFix: {row['fix']}" if row["fix"] else row["reason"]
-        if row["status"] == "outlier":
-            ET.SubElement(case, "failure", message=row["reason"], type="outlier").text = detail
-        elif row["status"] in ("unreachable", "error"):
-            ET.SubElement(case, "error", message=row["reason"], type=row["status"]).text = detail
-        else:
-            ET.SubElement(case, "system-out").text = detail
-    ET.indent(suites)
-    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
+        for row in report["hosts"]
+    ]
+    return junit_xml(
+        "exchops.kms.check_exchange_parity",
+        f"Exchange build parity of {report['group']} (policy {report['policy']['name']})",
+        report["generated"], cases,
+    )

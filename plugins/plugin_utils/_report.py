@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import typing as t
 import xml.etree.ElementTree as ET
+from dataclasses import dataclass
 
 from ._parity import STATUSES
 
@@ -112,36 +113,54 @@ def to_markdown(report: t.Mapping[str, t.Any]) -> str:
 
 
 def to_junit(report: t.Mapping[str, t.Any]) -> str:
-    counts = report["counts"]
-    failures = counts["mismatch"]
-    errors = counts["unreachable"] + counts["error"]
-    suites = ET.Element("testsuites", name="exchops.kms.check_kms_move")
-    suite = ET.SubElement(
-        suites,
-        "testsuite",
-        name="KM Server move service-pack parity (KB Q259906)",
-        tests=str(len(report["pairs"])),
-        failures=str(failures),
-        errors=str(errors),
-        skipped="0",
-        timestamp=str(report["generated"]),
-    )
+    cases = []
     for pair in report["pairs"]:
-        case = ET.SubElement(
-            suite,
-            "testcase",
-            classname="exchops.kms.check_kms_move",
-            name=f"{pair['target']} matches {pair['source']}",
-        )
         detail = f"{pair['reason']}\nFix: {pair['fix']}"
         if pair.get("findings"):
             detail += "\n" + "\n".join(f"- {finding}" for finding in pair["findings"])
-        if pair["status"] == "mismatch":
-            ET.SubElement(case, "failure", message=pair["reason"], type="mismatch").text = detail
-        elif pair["status"] in ("unreachable", "error"):
-            ET.SubElement(case, "error", message=pair["reason"], type=pair["status"]).text = detail
+        outcome = {"mismatch": "failure", "unreachable": "error", "error": "error"}.get(pair["status"])
+        cases.append(JunitCase(
+            f"{pair['target']} matches {pair['source']}", outcome, pair["status"], pair["reason"], detail,
+        ))
+    return junit_xml(
+        "exchops.kms.check_kms_move", "KM Server move service-pack parity (KB Q259906)",
+        report["generated"], cases,
+    )
+
+
+@dataclass(frozen=True)
+class JunitCase:
+    """One testcase: `outcome` "failure", "error" or None (passed; `detail` goes to system-out)."""
+
+    name: str
+    outcome: str | None
+    kind: str  # the failure's or error's type attribute
+    message: str
+    detail: str
+
+
+def junit_xml(
+    suites_name: str, suite_name: str, generated: str, cases: t.Sequence[JunitCase]
+) -> str:
+    """A JUnit XML document of one testsuite: the gates' and the remediation's junit files, which
+    CI systems read for failures (a failed check) and errors (a host that could not be checked)."""
+    suites = ET.Element("testsuites", name=suites_name)
+    suite = ET.SubElement(
+        suites,
+        "testsuite",
+        name=suite_name,
+        tests=str(len(cases)),
+        failures=str(sum(1 for case in cases if case.outcome == "failure")),
+        errors=str(sum(1 for case in cases if case.outcome == "error")),
+        skipped="0",
+        timestamp=str(generated),
+    )
+    for case in cases:
+        element = ET.SubElement(suite, "testcase", classname=suites_name, name=case.name)
+        if case.outcome:
+            ET.SubElement(element, case.outcome, message=case.message, type=case.kind).text = case.detail
         else:
-            ET.SubElement(case, "system-out").text = detail
+            ET.SubElement(element, "system-out").text = case.detail
     ET.indent(suites)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
 
@@ -260,31 +279,18 @@ def remediation_markdown(report: t.Mapping[str, t.Any]) -> str:
 
 
 def remediation_junit(report: t.Mapping[str, t.Any]) -> str:
-    pairs = report["pairs"]
-    suites = ET.Element("testsuites", name="exchops.kms.remediate_kms_move")
-    suite = ET.SubElement(
-        suites,
-        "testsuite",
-        name="KM Server move remediation (KB Q259906)",
-        tests=str(len(pairs)),
-        failures=str(report["counts"]["failed"]),
-        errors=str(report["counts"]["not_run"]),
-        skipped="0",
-        timestamp=str(report["generated"]),
-    )
-    for pair in pairs:
-        case = ET.SubElement(
-            suite,
-            "testcase",
-            classname="exchops.kms.remediate_kms_move",
-            name=f"{pair['target']} remediated against {pair['source']}",
-        )
+    cases = []
+    for pair in report["pairs"]:
         detail = pair["reason"] + (f"\nBackup: {pair['backup_path']}" if pair["backup_path"] else "")
-        if pair["outcome"] == "failed":
-            ET.SubElement(case, "failure", message=pair["reason"], type=str(pair["step"])).text = detail
-        elif pair["outcome"] == "not_run":
-            ET.SubElement(case, "error", message=pair["reason"], type="not_run").text = detail
-        else:
-            ET.SubElement(case, "system-out").text = f"{pair['outcome']}: {detail}"
-    ET.indent(suites)
-    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
+        outcome = {"failed": "failure", "not_run": "error"}.get(pair["outcome"])
+        cases.append(JunitCase(
+            f"{pair['target']} remediated against {pair['source']}",
+            outcome,
+            {"failure": str(pair["step"]), "error": "not_run"}.get(outcome or "", ""),
+            pair["reason"],
+            detail if outcome else f"{pair['outcome']}: {detail}",
+        ))
+    return junit_xml(
+        "exchops.kms.remediate_kms_move", "KM Server move remediation (KB Q259906)",
+        report["generated"], cases,
+    )

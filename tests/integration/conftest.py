@@ -220,7 +220,7 @@ def tree_results(directory: Path) -> dict[str, dict]:
 
 
 def run_module(
-    lab: RunningLab,
+    lab: RunningLab | None,
     pattern: str,
     module: str,
     module_args: str,
@@ -228,8 +228,9 @@ def run_module(
     tmp_path: Path,
     *extra: str,
 ) -> tuple[subprocess.CompletedProcess[str], dict[str, dict]]:
-    """`ansible PATTERN -m MODULE -a ARGS` against the lab, with per-host JSON results (Ansible's
-    tree callback, one folder per call)."""
+    """`ansible PATTERN -m MODULE -a ARGS` against the lab (None: no inventory, for the
+    controller's implicit localhost), with per-host JSON results (Ansible's tree callback, one
+    folder per call)."""
     tree = tmp_path / f"tree-{len(list(tmp_path.glob('tree-*')))}"
     tree.mkdir()
     tree_env = dict(
@@ -239,7 +240,7 @@ def run_module(
         ANSIBLE_LOAD_CALLBACK_PLUGINS="True",
         ANSIBLE_DEPRECATION_WARNINGS="False",
     )
-    command = ["ansible", "-i", str(lab.inventory), pattern, "-m", module]
+    command = ["ansible", *(["-i", str(lab.inventory)] if lab else []), pattern, "-m", module]
     if module_args:
         command += ["-a", module_args]
     result = run_tool([*command, *extra], tree_env, tmp_path)

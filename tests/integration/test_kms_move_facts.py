@@ -128,14 +128,10 @@ def test_the_gate_writes_the_whole_report_under_the_free_strategy_too(
 def report_files(
     env: dict[str, str], tmp_path: Path, arguments: dict, *extra: str
 ) -> tuple[int, dict]:
-    tree = tmp_path / f"tree-{len(list(tmp_path.glob('tree-*')))}"
-    result = run_tool(
-        ["ansible", "localhost", "-m", "exchops.kms.report_files", "-a", json.dumps(arguments), *extra],
-        dict(env, ANSIBLE_CALLBACKS_ENABLED="ansible.builtin.tree", ANSIBLE_CALLBACK_TREE_DIR=str(tree),
-             ANSIBLE_LOAD_CALLBACK_PLUGINS="True"),
-        tmp_path,
+    result, results = run_module(
+        None, "localhost", "exchops.kms.report_files", json.dumps(arguments), env, tmp_path, *extra
     )
-    return result.returncode, json.loads((tree / "localhost").read_text(encoding="utf-8"))
+    return result.returncode, results["localhost"]
 
 
 def test_report_files_writes_each_file_whole_and_leaves_no_temporary_file(
