@@ -23,6 +23,7 @@ and ends with the line
 `ratio_vs_floor=X requests_per_host=N hosts=H` for the largest N (X = gate / floor).
 Nothing is asserted: timings belong in a benchmark, never in a test.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -135,7 +136,9 @@ def timed(command: list[str], env: dict[str, str], expected: int) -> tuple[float
     )
     seconds = time.monotonic() - started
     if result.returncode != expected:
-        raise SystemExit(f"{' '.join(command[:3])} exited {result.returncode}:\n{result.stdout[-3000:]}")
+        raise SystemExit(
+            f"{' '.join(command[:3])} exited {result.returncode}:\n{result.stdout[-3000:]}"
+        )
     return seconds, int(result.stderr.strip().splitlines()[-1])
 
 
@@ -144,28 +147,47 @@ def set_latency(state: Path, hosts: list[str], latency_ms: int) -> None:
     its control socket: one `exchlab fault` process per host would take minutes at 400 hosts."""
     layout = StateLayout(state)
     for host in hosts:
-        answer = runtime.ask(layout, {"op": "fault", "host": host, "faults": {"latency_ms": latency_ms}})
+        answer = runtime.ask(
+            layout, {"op": "fault", "host": host, "faults": {"latency_ms": latency_ms}}
+        )
         if "error" in answer:
             raise SystemExit(f"exchlab fault {host}: {answer['error']}")
 
 
 def measure(
-    pairs: int, repeat: int, forks: int, forks_sweep: tuple[int, ...] = (), latency_ms: int = 0,
+    pairs: int,
+    repeat: int,
+    forks: int,
+    forks_sweep: tuple[int, ...] = (),
+    latency_ms: int = 0,
     latency_forks: tuple[int, ...] = (),
 ) -> dict[str, object]:
     with tempfile.TemporaryDirectory(prefix="exchops-bench-") as scratch:
         directory = Path(scratch)
         state = directory / "lab"
-        exchlab("up", "--fleet", str(fleet_file(directory, pairs)), "--state", str(state),
-                "--base-address", "127.0.80.1")
+        exchlab(
+            "up",
+            "--fleet",
+            str(fleet_file(directory, pairs)),
+            "--state",
+            str(state),
+            "--base-address",
+            "127.0.80.1",
+        )
         inventory = state / "inventory.yml"
         env = {key: value for key, value in os.environ.items() if not key.startswith("ANSIBLE_")}
         env.update(ANSIBLE_HOME=str(directory / "home"), ANSIBLE_NOCOLOR="1")
 
         def playbook(name: str, fork_count: int) -> list[str]:
             return [
-                str(BIN / "ansible-playbook"), "-i", str(inventory), "-f", str(fork_count),
-                "-e", f"kms_report_dir={directory / 'kms-report'}", str(directory / f"{name}.yml"),
+                str(BIN / "ansible-playbook"),
+                "-i",
+                str(inventory),
+                "-f",
+                str(fork_count),
+                "-e",
+                f"kms_report_dir={directory / 'kms-report'}",
+                str(directory / f"{name}.yml"),
             ]
 
         commands = {name: playbook(name, forks) for name in PLAYBOOKS}
@@ -245,17 +267,22 @@ def plot(runs: list[dict], path: Path) -> bool:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     parser.add_argument("--pairs", default="50,200", help="comma-separated sizes (default 50,200)")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--forks", type=int, default=20)
     parser.add_argument(
-        "--forks-sweep", default="5,10,40",
+        "--forks-sweep",
+        default="5,10,40",
         help="other fork counts to time the floor and the gate with, once each, at the largest size "
         "(default 5,10,40; empty for none)",
     )
     parser.add_argument(
-        "--latency-ms", type=int, default=50,
+        "--latency-ms",
+        type=int,
+        default=50,
         help="latency of every WS-Man request for the last measurement at the largest size: the "
         "gate at each fork count of --latency-forks (default 50; 0 for none)",
     )
@@ -269,12 +296,17 @@ def main() -> int:
     for pairs in sizes:
         largest_size = pairs == sizes[-1]
         figures = measure(
-            pairs, arguments.repeat, arguments.forks, sweep if largest_size else (),
+            pairs,
+            arguments.repeat,
+            arguments.forks,
+            sweep if largest_size else (),
             arguments.latency_ms if largest_size else 0,
             tuple(int(forks) for forks in arguments.latency_forks.split(",") if forks),
         )
         figures["machine"] = machine
-        (RESULTS / f"fleet-{pairs}.json").write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
+        (RESULTS / f"fleet-{pairs}.json").write_text(
+            json.dumps(figures, indent=2) + "\n", encoding="utf-8"
+        )
         runs.append(figures)
         for name, median in figures["median_s"].items():  # type: ignore[union-attr]
             print(
@@ -290,11 +322,17 @@ def main() -> int:
             f"gate {seconds['gate']:6.2f} s, {seconds['gate'] / seconds['floor']:5.2f}x its floor"
         )
     for forks, seconds in largest["gate_with_latency_s"].items():  # type: ignore[union-attr]
-        print(f"{largest['pairs']:4} pairs, {largest['latency_ms']} ms per request, forks {forks:>3}: gate {seconds:6.2f} s")
+        print(
+            f"{largest['pairs']:4} pairs, {largest['latency_ms']} ms per request, forks {forks:>3}: gate {seconds:6.2f} s"
+        )
     summary = {"machine": machine, "runs": runs}
     if len(runs) > 1:
-        summary["gate_scaling"] = round(largest["median_s"]["gate"] / smallest["median_s"]["gate"], 2)
-        print(f"gate {largest['pairs']}/{smallest['pairs']} pairs time ratio: {summary['gate_scaling']}")
+        summary["gate_scaling"] = round(
+            largest["median_s"]["gate"] / smallest["median_s"]["gate"], 2
+        )
+        print(
+            f"gate {largest['pairs']}/{smallest['pairs']} pairs time ratio: {summary['gate_scaling']}"
+        )
     (RESULTS / "fleet.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     if plot(runs, RESULTS / "fleet.png"):
         print(f"plot: {RESULTS / 'fleet.png'}")

@@ -6,6 +6,7 @@ run_cmd calls to one host with the requests each costs (read back from `exchlab 
 
 Prints figures; asserts nothing (timing belongs here, not in tests).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,7 +36,9 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="exchlab-bench-") as scratch:
         state = Path(scratch) / "lab"
         started = time.monotonic()
-        exchlab("up", "--fleet", arguments.fleet, "--state", str(state), "--base-address", "127.0.60.1")
+        exchlab(
+            "up", "--fleet", arguments.fleet, "--state", str(state), "--base-address", "127.0.60.1"
+        )
         up_seconds = time.monotonic() - started
         try:
             inventory = yaml.safe_load((state / "inventory.yml").read_text(encoding="utf-8"))["all"]

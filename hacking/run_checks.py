@@ -6,6 +6,7 @@ runs even when an earlier one failed, so one run shows every problem; the exit c
 when any stage failed. pytest stages count their tests (from JUnit XML); every other stage counts
 as one check.
 """
+
 from __future__ import annotations
 
 import os
@@ -136,7 +137,9 @@ def build_and_install() -> Outcome:
     return Outcome(passed=1)
 
 
-def run_scanned(command: list[str], env: dict[str, str], secrets: dict[str, str]) -> tuple[int, list[str]]:
+def run_scanned(
+    command: list[str], env: dict[str, str], secrets: dict[str, str]
+) -> tuple[int, list[str]]:
     """Run `command`, echoing its output, and return its exit code and the names of the
     secrets its output held (shown by name only; the secrets themselves never)."""
     print(f"$ {' '.join(command)}", flush=True)
@@ -170,7 +173,11 @@ def molecule() -> Outcome:
     for scenario in scenarios:
         with tempfile.TemporaryDirectory(prefix="exchops-molecule-") as home:
             env = dict(
-                os.environ, ANSIBLE_HOME=home, ANSIBLE_NOCOLOR="1", NO_COLOR="1", ANSIBLE_VERBOSITY="4"
+                os.environ,
+                ANSIBLE_HOME=home,
+                ANSIBLE_NOCOLOR="1",
+                NO_COLOR="1",
+                ANSIBLE_VERBOSITY="4",
             )
             code, leaked = run_scanned(["molecule", "test", "-s", scenario], env, LAB_SECRETS)
             if code == 0 and not leaked:
@@ -184,7 +191,12 @@ def molecule() -> Outcome:
     return outcome
 
 
+# The Python that STYLE's formatting applies to (settings in pyproject.toml; `make format` fixes).
+FORMATTED = ["plugins", "tests", "hacking", "benchmarks"]
+
 STAGES: dict[str, Callable[[], Outcome]] = {
+    "format": command_stage(["black", "--check", "--quiet", *FORMATTED]),
+    "imports": command_stage(["isort", "--check-only", "--quiet", *FORMATTED]),
     "unit": pytest_stage("unit", "tests/unit"),
     "lab": pytest_stage("lab", "tests/lab/tests"),
     "integration": pytest_stage("integration", "tests/integration"),

@@ -1,5 +1,6 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Action plugin for exchops.kms.exchange_facts (documentation in plugins/modules)."""
+
 from __future__ import annotations
 
 import typing as t

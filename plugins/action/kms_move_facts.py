@@ -6,6 +6,7 @@ the options of its inventory entry (as delegate_to would resolve them), both at 
 is judged here. The gate used to spend three tasks per target (read source, read target, judge),
 and Ansible's cost per task and host dominated it at a few hundred pairs (benchmarks/).
 """
+
 from __future__ import annotations
 
 import typing as t
@@ -55,7 +56,11 @@ class ActionModule(WinrsAction):
         self._require_winrm(target)
 
         # The collection's inventory convention (DESIGN.md): each target names its source.
-        source = arguments["source_host"] or self._templar.template(task_vars.get("kms_source_host")) or None
+        source = (
+            arguments["source_host"]
+            or self._templar.template(task_vars.get("kms_source_host"))
+            or None
+        )
         if source is not None and not isinstance(source, str):
             raise AnsibleActionFail(
                 f"{target}: kms_source_host is {source!r}; it must be the inventory name of the "
@@ -78,12 +83,20 @@ class ActionModule(WinrsAction):
         else:
             # Both servers at once: a pair then takes as long as its slower server, not the sum.
             with ThreadPoolExecutor(max_workers=2, thread_name_prefix="kms_move_facts") as pool:
-                reading_source = pool.submit(self._read_exchange, source, source_options, 0, timeout)
-                target_read = self._read_exchange(target, self._connection.get_option, count, timeout)
+                reading_source = pool.submit(
+                    self._read_exchange, source, source_options, 0, timeout
+                )
+                target_read = self._read_exchange(
+                    target, self._connection.get_option, count, timeout
+                )
                 source_read = reading_source.result()
 
         judged = judge_pair(
-            target, source, target_read, source_read, arguments["allow_newer_target"],
+            target,
+            source,
+            target_read,
+            source_read,
+            arguments["allow_newer_target"],
             source_in_inventory,
         ).to_dict()
         if arguments["listed_twice"]:
@@ -95,8 +108,12 @@ class ActionModule(WinrsAction):
             "changed": False,
             **judged,
             "source_facts": (source_read or {}).get("ansible_facts", {}).get("exchange"),
-            "unreachable_servers": [name for name, read in reads.items() if read.get("unreachable")],
-            "warnings": [warning for read in reads.values() for warning in read.get("warnings", ())],
+            "unreachable_servers": [
+                name for name, read in reads.items() if read.get("unreachable")
+            ],
+            "warnings": [
+                warning for read in reads.values() for warning in read.get("warnings", ())
+            ],
         }
         if "ansible_facts" in target_read:
             answer["ansible_facts"] = target_read["ansible_facts"]
@@ -111,13 +128,16 @@ class ActionModule(WinrsAction):
         prints a failed result whole, and the verdict is what the reader needs."""
         findings = answer["findings"]
         failed = {
-            key: value for key, value in answer.items() if key not in ("ansible_facts", "source_facts")
+            key: value
+            for key, value in answer.items()
+            if key not in ("ansible_facts", "source_facts")
         }
         if answer["status"] == "unreachable":
             # The reason is WinRM's error, which says already what to change.
             return {**failed, "unreachable": True, "msg": answer["reason"]}
         failed["msg"] = " ".join(
-            [answer["reason"], answer["fix"]] + ([f"Also: {'; '.join(findings)}."] if findings else [])
+            [answer["reason"], answer["fix"]]
+            + ([f"Also: {'; '.join(findings)}."] if findings else [])
         )
         return {**failed, "failed": True}
 

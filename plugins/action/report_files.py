@@ -5,6 +5,7 @@ Writes the gate's and the remediation's reports on the controller from the actio
 `ansible.builtin.file` and `copy` start a module process for each folder and each file (about
 0.4 s each on the benchmark machine), which was a fifth of a passing gate's time.
 """
+
 from __future__ import annotations
 
 import os

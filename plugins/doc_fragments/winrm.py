@@ -1,5 +1,6 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Notes every exchops.kms module shares: how it reaches the host over WinRM."""
+
 from __future__ import annotations
 
 

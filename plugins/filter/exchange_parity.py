@@ -5,6 +5,7 @@ exchange_parity*.yml beside this).
 The whole group is judged in Python, once per run (plugin_utils/_fleet.py): a template would
 compare builds as strings, and a task per host per check would cost Ansible ~10 ms per host each.
 """
+
 from __future__ import annotations
 
 import typing as t

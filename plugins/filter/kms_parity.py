@@ -4,6 +4,7 @@
 They keep the comparison of builds and the report formats in Python (plugin_utils), so the role
 holds no logic a template could get wrong (a build is never compared as a string).
 """
+
 from __future__ import annotations
 
 import typing as t
@@ -98,13 +99,16 @@ def kms_pairs_listed_twice(
     for source, names in by_source.items():
         for name in names if len(names) > 1 else ():
             others = " and ".join(other for other in names if other != name)
-            twins.setdefault(name, {
-                "reason": f"{name} and {others} both name {source} as their kms_source_host, but KM "
-                "Server moves from one old server to one new server: the inventory does not say "
-                "which move is meant.",
-                "fix": "Keep one new KM Server per kms_source_host in kms_targets: correct "
-                "kms_source_host of the others.",
-            })
+            twins.setdefault(
+                name,
+                {
+                    "reason": f"{name} and {others} both name {source} as their kms_source_host, but KM "
+                    "Server moves from one old server to one new server: the inventory does not say "
+                    "which move is meant.",
+                    "fix": "Keep one new KM Server per kms_source_host in kms_targets: correct "
+                    "kms_source_host of the others.",
+                },
+            )
     return twins
 
 

@@ -1,5 +1,6 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Filters behind the remediate_kms_move report (docs: kms_remediation_*.yml beside this)."""
+
 from __future__ import annotations
 
 import typing as t
@@ -23,7 +24,9 @@ def kms_remediation_report(
     if isinstance(targets, str):
         raise AnsibleFilterError("kms_remediation_report: targets must be a list of host names")
     rows = [
-        remediation_outcome(target, hostvars[target] if target in hostvars else None, bool(check_mode))
+        remediation_outcome(
+            target, hostvars[target] if target in hostvars else None, bool(check_mode)
+        )
         for target in targets
     ]
     return build_remediation_report(rows, generated, bool(check_mode))

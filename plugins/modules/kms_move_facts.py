@@ -1,6 +1,7 @@
 #!/usr/bin/python
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Documentation for the exchops.kms.kms_move_facts action plugin (the code is in plugins/action)."""
+
 from __future__ import annotations
 
 DOCUMENTATION = r"""

@@ -94,7 +94,9 @@ class WinrsAction(ActionBase):
     @staticmethod
     def _check_timeout(host: str, timeout: int) -> None:
         if timeout <= 0:
-            raise AnsibleActionFail(f"{host}: timeout is {timeout}, it must be more than 0 seconds.")
+            raise AnsibleActionFail(
+                f"{host}: timeout is {timeout}, it must be more than 0 seconds."
+            )
 
     def _check_read_arguments(self, host: str, arguments: t.Mapping[str, t.Any]) -> None:
         """The limits of the options every reading action shares (kms_event_count, timeout)."""
@@ -126,7 +128,11 @@ class WinrsAction(ActionBase):
                     sections.update(split_sections(extra.stdout))
                     readings = assemble(sections, kms_event_count, files_index=0)
         except WinrsError as exc:
-            return {"unreachable": True, "msg": str(exc)} if exc.unreachable else {"failed": True, "msg": str(exc)}
+            return (
+                {"unreachable": True, "msg": str(exc)}
+                if exc.unreachable
+                else {"failed": True, "msg": str(exc)}
+            )
         except (ProbeError, FactsError) as exc:
             return {
                 "failed": True,

@@ -207,11 +207,51 @@ RELEASES: tuple[Release, ...] = (
     _r("15.2.1748.10", "Exchange Server 2019", "CU15", 0, "2025-02-10", _CSS, True),
     _r("15.2.1748.43", "Exchange Server 2019", "CU15 Feb26SU", 0, "2026-02-10", _CSS, True),
     _r("15.2.2562.17", "Exchange Server Subscription Edition", "RTM", 0, "2025-07-01", _CSS, True),
-    _r("15.2.2562.20", "Exchange Server Subscription Edition", "Aug25SU", 0, "2025-08-12", _CSS, True),
-    _r("15.2.2562.27", "Exchange Server Subscription Edition", "Sep25HU", 0, "2025-09-01", _CSS, True),
-    _r("15.2.2562.29", "Exchange Server Subscription Edition", "Oct25SU", 0, "2025-10-14", _CSS, True),
-    _r("15.2.2562.35", "Exchange Server Subscription Edition", "Dec25SU", 0, "2025-12-09", _CSS, True),
-    _r("15.2.2562.37", "Exchange Server Subscription Edition", "Feb26SU", 0, "2026-02-10", _CSS, True),
+    _r(
+        "15.2.2562.20",
+        "Exchange Server Subscription Edition",
+        "Aug25SU",
+        0,
+        "2025-08-12",
+        _CSS,
+        True,
+    ),
+    _r(
+        "15.2.2562.27",
+        "Exchange Server Subscription Edition",
+        "Sep25HU",
+        0,
+        "2025-09-01",
+        _CSS,
+        True,
+    ),
+    _r(
+        "15.2.2562.29",
+        "Exchange Server Subscription Edition",
+        "Oct25SU",
+        0,
+        "2025-10-14",
+        _CSS,
+        True,
+    ),
+    _r(
+        "15.2.2562.35",
+        "Exchange Server Subscription Edition",
+        "Dec25SU",
+        0,
+        "2025-12-09",
+        _CSS,
+        True,
+    ),
+    _r(
+        "15.2.2562.37",
+        "Exchange Server Subscription Edition",
+        "Feb26SU",
+        0,
+        "2026-02-10",
+        _CSS,
+        True,
+    ),
 )
 
 # Product and the short version people use ("5.5 SP3", "2000 SP3", "2016 CU23"), per major.minor.
@@ -272,8 +312,14 @@ def name_build(build: Build) -> BuildName:
     family = family_version(build)
     if family is None:
         return BuildName(
-            build, "unknown product", "unknown", f"unknown Exchange version {build}", "unknown",
-            0, False, None,
+            build,
+            "unknown product",
+            "unknown",
+            f"unknown Exchange version {build}",
+            "unknown",
+            0,
+            False,
+            None,
             f"unknown build {build}: no Exchange release has version {build.major}.{build.minor}",
         )
     product, version = family
@@ -288,22 +334,45 @@ def name_build(build: Build) -> BuildName:
     if exact:
         release = exact[-1]
         return BuildName(
-            build, product, version, release.name, f"{version} {release.label}",
-            release.service_pack, True, release, None,
+            build,
+            product,
+            version,
+            release.name,
+            f"{version} {release.label}",
+            release.service_pack,
+            True,
+            release,
+            None,
         )
     if not candidates:
         return BuildName(
-            build, product, version, f"{product} (build {build})", f"{version} pre-release",
-            build.minor if build.major in _SP_IN_MINOR else 0, False, None,
+            build,
+            product,
+            version,
+            f"{product} (build {build})",
+            f"{version} pre-release",
+            build.minor if build.major in _SP_IN_MINOR else 0,
+            False,
+            None,
             f"unknown build {build}: older than every known {product} release",
         )
     nearest = candidates[-1]
     service_pack = build.minor if build.major in _SP_IN_MINOR else nearest.service_pack
     # For 4.0-2003 a build between two SPs is the lower SP plus a hotfix (KM Server hotfixes
     # carry in-between builds: Kmserver.exe 5.5.2606 is SP2 + hotfix, Q231307).
-    label = f"{nearest.label} + hotfix" if build.major < _LEGACY_MAJOR_LIMIT else f"{nearest.label} or later"
+    label = (
+        f"{nearest.label} + hotfix"
+        if build.major < _LEGACY_MAJOR_LIMIT
+        else f"{nearest.label} or later"
+    )
     return BuildName(
-        build, product, version, f"{product} {label}", f"{version} {label}",
-        service_pack, False, nearest,
+        build,
+        product,
+        version,
+        f"{product} {label}",
+        f"{version} {label}",
+        service_pack,
+        False,
+        nearest,
         f"unknown build {build}, nearest known {nearest.name} ({nearest.build})",
     )

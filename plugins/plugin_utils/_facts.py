@@ -130,7 +130,9 @@ def _modern_setup(
             )
             continue
         major, minor, build, revision = (part or 0 for part in parts)
-        readings.sources["build"] = f"{key}: MsiProductMajor.MsiProductMinor.MsiBuildMajor.MsiBuildMinor"
+        readings.sources["build"] = (
+            f"{key}: MsiProductMajor.MsiProductMinor.MsiBuildMajor.MsiBuildMinor"
+        )
         return Build(major, minor, build, revision), _string(query, key, "MsiInstallPath")
     return None
 
@@ -329,7 +331,9 @@ def _assemble(
             release=named.release,
             install_path=install_path,
         )
-    facts["kms"] = _kms_facts(build, install_path, versions, kms_service, kms_service_key, events, readings)
+    facts["kms"] = _kms_facts(
+        build, install_path, versions, kms_service, kms_service_key, events, readings
+    )
     facts["sources"] = readings.sources
     facts["inconsistent"] = readings.inconsistent
     return readings
@@ -372,7 +376,10 @@ def _kms_facts(
     if versions["kmsmsg"] and versions["kmsmsg"] != binary:
         # KB Q151689: Kmsmsg.dll and Kmserver.exe must carry the same version.
         readings.inconsistent.append(
-            {"what": "KM Server binaries", "readings": {"Kmserver.exe": binary, "Kmsmsg.dll": versions["kmsmsg"]}}
+            {
+                "what": "KM Server binaries",
+                "readings": {"Kmserver.exe": binary, "Kmsmsg.dll": versions["kmsmsg"]},
+            }
         )
         readings.warnings.append(
             f"Kmserver.exe is {binary} but Kmsmsg.dll is {versions['kmsmsg']}; they must match "

@@ -25,7 +25,12 @@ _POLICY_WORDS = {
     "equal_to_max": "every host on the newest build in the group",
     "max_behind": "no host more than N releases behind the newest build",
 }
-_ICONS = {"ok": "✅ ok", "outlier": "❌ outlier", "unreachable": "⚠️ unreachable", "error": "❌ error"}
+_ICONS = {
+    "ok": "✅ ok",
+    "outlier": "❌ outlier",
+    "unreachable": "⚠️ unreachable",
+    "error": "❌ error",
+}
 # Exchange 2003 and earlier record the SP in the build's third part; the fourth differs from file
 # to file within one SP (KB Q243604), so it must not split servers of one SP.
 _LEGACY_MAJOR_LIMIT = 8
@@ -85,7 +90,9 @@ def parse_policy(policy: t.Any, max_behind: t.Any = None, group: str = "the grou
                     "exchange_parity_policy {max_behind: N} and exchange_parity_max_behind are "
                     "both set; set one of them"
                 )
-            return Policy("max_behind", _count(policy["max_behind"], "exchange_parity_policy.max_behind"))
+            return Policy(
+                "max_behind", _count(policy["max_behind"], "exchange_parity_policy.max_behind")
+            )
         if not isinstance(policy, str) or policy.strip() not in POLICIES:
             raise PolicyError(f"exchange_parity_policy is {policy!r}, which is not a policy")
         name = policy.strip()
@@ -103,9 +110,7 @@ def parse_policy(policy: t.Any, max_behind: t.Any = None, group: str = "the grou
             )
         return Policy(name)
     except PolicyError as exc:
-        raise PolicyError(
-            f"{group}: {exc}. {_FIX_POLICY} Nothing was read or changed."
-        ) from None
+        raise PolicyError(f"{group}: {exc}. {_FIX_POLICY} Nothing was read or changed.") from None
 
 
 def parity_key(build: Build) -> tuple[int, int, int, int]:
@@ -151,25 +156,32 @@ def read_result(host: str, result: t.Mapping[str, t.Any] | None) -> Reading:
     """A host's registered exchange_facts result as a Reading; never raises for its content."""
     if not isinstance(result, t.Mapping) or not result:
         return Reading(
-            host, "error",
+            host,
+            "error",
             problem=f"{host}: the read did not finish (the run was cut short or the host failed "
             "before it was read); see the Ansible output for this host.",
             finished=False,
         )
     message = str(result.get("msg") or "").strip()
     if result.get("unreachable"):
-        return Reading(host, "unreachable", problem=message or f"{host}: the host could not be reached.")
+        return Reading(
+            host, "unreachable", problem=message or f"{host}: the host could not be reached."
+        )
     if result.get("skipped"):
-        return Reading(host, "error", problem=f"{host}: its read was skipped, so it was not judged.")
+        return Reading(
+            host, "error", problem=f"{host}: its read was skipped, so it was not judged."
+        )
     facts = (result.get("ansible_facts") or {}).get("exchange")
     if result.get("failed") or not isinstance(facts, t.Mapping):
         return Reading(
-            host, "error",
+            host,
+            "error",
             problem=message or f"{host}: exchange_facts returned no Exchange facts for this host.",
         )
     if not facts.get("installed"):
         return Reading(
-            host, "error",
+            host,
+            "error",
             problem=f"{host}: no Exchange server is installed (neither Exchange Setup key is in the "
             "registry), so its build cannot be judged",
         )
@@ -203,7 +215,9 @@ def _reference(readings: t.Sequence[Reading], policy: Policy) -> _Reference:
     of the newest product."""
     if policy.name == "exact":
         by_product = Counter(r.name.product for r in readings)  # type: ignore[union-attr]
-        product = max(by_product, key=lambda p: (by_product[p], parity_key(_newest_of(readings, p))))
+        product = max(
+            by_product, key=lambda p: (by_product[p], parity_key(_newest_of(readings, p)))
+        )
         by_build = Counter(parity_key(r.build) for r in readings if r.name.product == product)  # type: ignore[union-attr,arg-type]
         key = max(by_build, key=lambda k: (by_build[k], k))
     else:
@@ -266,7 +280,9 @@ def _judge_host(
     on_newest = parity_key(build) == parity_key(reference.newest)
     if policy.name == "exact":
         if parity_key(build) == parity_key(reference.build):
-            row["reason"] = f"{host} runs {_show(build)}, the build of {reference.hosts_on_build} of {judged} hosts."
+            row["reason"] = (
+                f"{host} runs {_show(build)}, the build of {reference.hosts_on_build} of {judged} hosts."
+            )
             return row
         ahead = parity_key(build) > parity_key(reference.build)
         row["status"] = "outlier"
@@ -288,13 +304,15 @@ def _judge_host(
     within = on_newest if policy.name == "equal_to_max" else behind <= (policy.max_behind or 0)
     if within:
         row["reason"] = (
-            f"{host} runs {_show(build)}, the newest build in {group}." if on_newest
+            f"{host} runs {_show(build)}, the newest build in {group}."
+            if on_newest
             else f"{host} runs {_show(build)}, {_plural(behind, 'release')} behind {_show(reference.newest)}, "
             f"within the {policy.max_behind} allowed."
         )
         return row
     allowed = (
-        "policy equal_to_max wants every host on it" if policy.name == "equal_to_max"
+        "policy equal_to_max wants every host on it"
+        if policy.name == "equal_to_max"
         else f"policy max_behind allows {policy.max_behind}"
     )
     row.update(status="outlier", install=install)
@@ -374,13 +392,23 @@ def judge_group(
                 "newest_build": str(reference.newest),
                 "newest_release": name_build(reference.newest).release,
             }
-            if reference else None
+            if reference
+            else None
         ),
-        "products": [{"product": product, "hosts": count} for product, count in products.most_common()],
+        "products": [
+            {"product": product, "hosts": count} for product, count in products.most_common()
+        ],
         "builds": list(builds.values()),
         "outliers": [
-            {"host": row["host"], "build": row["build"], "install": row["install"], "reason": row["reason"], "fix": row["fix"]}
-            for row in rows if row["status"] == "outlier"
+            {
+                "host": row["host"],
+                "build": row["build"],
+                "install": row["install"],
+                "reason": row["reason"],
+                "fix": row["fix"],
+            }
+            for row in rows
+            if row["status"] == "outlier"
         ],
         "left_out": list(left_out),
         "hosts": rows,
@@ -405,14 +433,19 @@ def _summary(report: t.Mapping[str, t.Any], policy: Policy, judged: int) -> str:
                 f"{reference['newest_release']} ({reference['newest_build']})."
             )
         else:
-            parts.append(f"All {total} hosts of {group} run {reference['release']} ({reference['build']}).")
+            parts.append(
+                f"All {total} hosts of {group} run {reference['release']} ({reference['build']})."
+            )
     else:
         parts.append(
             f"{group} fails policy {policy.describe()}: {counts['outlier']} of {total} hosts are "
             f"outliers, {counts['unreachable']} unreachable, {counts['error']} could not be judged."
         )
     if len(report["products"]) > 1:
-        mix = ", ".join(f"{entry['product']} ({_plural(entry['hosts'], 'host')})" for entry in report["products"])
+        mix = ", ".join(
+            f"{entry['product']} ({_plural(entry['hosts'], 'host')})"
+            for entry in report["products"]
+        )
         parts.append(
             f"The group mixes {len(report['products'])} products: {mix}. Builds of different "
             f"products are never compared: every host not on {reference['product']} is an outlier, "
@@ -440,7 +473,9 @@ def failures(report: t.Mapping[str, t.Any]) -> dict[str, str]:
 def to_markdown(report: t.Mapping[str, t.Any]) -> str:
     counts = report["counts"]
     policy = report["policy"]
-    policy_text = policy["name"] + (f" {policy['max_behind']}" if policy["name"] == "max_behind" else "")
+    policy_text = policy["name"] + (
+        f" {policy['max_behind']}" if policy["name"] == "max_behind" else ""
+    )
     lines = [
         f"# Exchange build parity: {report['group']}",
         "",
@@ -455,10 +490,20 @@ def to_markdown(report: t.Mapping[str, t.Any]) -> str:
         "|---|---|---|---|---|---|---|---|",
     ]
     for row in report["hosts"]:
-        km = f"{row['kms_binary_build']} ({row['kms_binary_release']})" if row["kms_binary_build"] else ""
+        km = (
+            f"{row['kms_binary_build']} ({row['kms_binary_release']})"
+            if row["kms_binary_build"]
+            else ""
+        )
         cells = (
-            row["host"], _ICONS.get(row["status"], row["status"]), row["build"], row["release"],
-            row["behind"], km, row["reason"], row["fix"],
+            row["host"],
+            _ICONS.get(row["status"], row["status"]),
+            row["build"],
+            row["release"],
+            row["behind"],
+            km,
+            row["reason"],
+            row["fix"],
         )
         lines.append("| " + " | ".join(markdown_cell(value) for value in cells) + " |")
     if report["builds"]:
@@ -470,7 +515,10 @@ def to_markdown(report: t.Mapping[str, t.Any]) -> str:
             )
     if report["outliers"]:
         lines += ["", "## Outliers", ""]
-        lines += [f"- **{markdown_cell(o['host'])}**: {markdown_cell(o['fix'])}" for o in report["outliers"]]
+        lines += [
+            f"- **{markdown_cell(o['host'])}**: {markdown_cell(o['fix'])}"
+            for o in report["outliers"]
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -488,5 +536,6 @@ def to_junit(report: t.Mapping[str, t.Any]) -> str:
     return junit_xml(
         "exchops.kms.check_exchange_parity",
         f"Exchange build parity of {report['group']} (policy {report['policy']['name']})",
-        report["generated"], cases,
+        report["generated"],
+        cases,
     )

@@ -124,22 +124,31 @@ def judge_pair(
 
     if not source:
         return verdict(
-            "error", f"{target} has no kms_source_host: the gate cannot tell which server it must match.",
+            "error",
+            f"{target} has no kms_source_host: the gate cannot tell which server it must match.",
             f"Set the host variable kms_source_host of {target} to its old KM Server.",
-            target_build=None, source_build=None, kms_binary_build=None,
+            target_build=None,
+            source_build=None,
+            kms_binary_build=None,
         )
     if not source_in_inventory:
         return verdict(
-            "error", f"{target}'s kms_source_host {source!r} is not a host of this inventory.",
+            "error",
+            f"{target}'s kms_source_host {source!r} is not a host of this inventory.",
             f"Add {source} to the inventory (group kms_sources) with its WinRM settings, or fix "
             f"kms_source_host of {target}.",
-            target_build=None, source_build=None, kms_binary_build=None,
+            target_build=None,
+            source_build=None,
+            kms_binary_build=None,
         )
     if source == target:
         return verdict(
-            "error", f"{target} is its own kms_source_host.",
+            "error",
+            f"{target} is its own kms_source_host.",
             f"Set kms_source_host of {target} to the old KM Server it replaces.",
-            target_build=None, source_build=None, kms_binary_build=None,
+            target_build=None,
+            source_build=None,
+            kms_binary_build=None,
         )
     for name, read in ((target, target_read), (source, source_read)):
         problem = _read_problem(name, read or {"failed": True, "msg": f"{name}: not read"})
@@ -150,7 +159,9 @@ def judge_pair(
                 if status == "unreachable"
                 else f"Fix what the message says on {name}, then run again."
             )
-            return verdict(status, message, fix, target_build=None, source_build=None, kms_binary_build=None)
+            return verdict(
+                status, message, fix, target_build=None, source_build=None, kms_binary_build=None
+            )
 
     # Both reads passed _read_problem above, so both hold facts.
     target_facts = (target_read or {})["ansible_facts"]["exchange"]
@@ -167,16 +178,26 @@ def judge_pair(
     findings = _event_findings(target_kms.get("events") or [])
     for side, facts in ((target, target_facts), (source, source_facts)):
         for inconsistency in facts.get("inconsistent") or []:
-            findings.append(f"{side}: {inconsistency.get('what')} readings disagree: {inconsistency.get('readings')}")
+            findings.append(
+                f"{side}: {inconsistency.get('what')} readings disagree: {inconsistency.get('readings')}"
+            )
 
     def judged(status: str, reason: str, fix: str, remedy: str | None = None) -> PairVerdict:
         remedy_build = Build.parse(source_facts["build"]).short if remedy else None
         return verdict(
-            status, reason, fix, findings=tuple(findings), remedy=remedy, remedy_build=remedy_build,
+            status,
+            reason,
+            fix,
+            findings=tuple(findings),
+            remedy=remedy,
+            remedy_build=remedy_build,
             **builds,
         )
 
-    for name, facts, kms in ((source, source_facts, source_kms), (target, target_facts, target_kms)):
+    for name, facts, kms in (
+        (source, source_facts, source_kms),
+        (target, target_facts, target_kms),
+    ):
         if not facts.get("installed"):
             return judged(
                 "error",
@@ -189,10 +210,12 @@ def judge_pair(
                 "error",
                 f"{name} runs {_release_name(facts.get('release'))} but has no KM Server installed "
                 f"(MSExchangeKMS {kms.get('service', {}).get('state', 'absent')}).",
-                f"Install KM Server on {name} from the Exchange CD, then reapply "
-                f"{_release_name(source_facts.get('release'))} (KB Q192044)."
-                if name == target
-                else f"Check that kms_source_host of {target} names the server KM Server moved from.",
+                (
+                    f"Install KM Server on {name} from the Exchange CD, then reapply "
+                    f"{_release_name(source_facts.get('release'))} (KB Q192044)."
+                    if name == target
+                    else f"Check that kms_source_host of {target} names the server KM Server moved from."
+                ),
             )
 
     target_build = Build.parse(target_facts["build"])
@@ -278,7 +301,9 @@ def judge_pair(
     )
 
 
-def refuse_listed_twice(judged: t.Mapping[str, t.Any], listed_twice: t.Mapping[str, str]) -> dict[str, t.Any]:
+def refuse_listed_twice(
+    judged: t.Mapping[str, t.Any], listed_twice: t.Mapping[str, str]
+) -> dict[str, t.Any]:
     """A judged pair that the inventory lists twice (kms_pairs_listed_twice's reason and fix):
     whatever the builds say, not a pair to act on."""
     return {

@@ -18,9 +18,21 @@ from dataclasses import dataclass
 from ._parity import STATUSES
 
 PAIR_KEYS = (
-    "target", "source", "status", "target_build", "source_build", "kms_binary_build", "reason", "fix",
+    "target",
+    "source",
+    "status",
+    "target_build",
+    "source_build",
+    "kms_binary_build",
+    "reason",
+    "fix",
 )
-_ICONS = {"match": "✅ match", "mismatch": "❌ mismatch", "unreachable": "⚠️ unreachable", "error": "❌ error"}
+_ICONS = {
+    "match": "✅ match",
+    "mismatch": "❌ mismatch",
+    "unreachable": "⚠️ unreachable",
+    "error": "❌ error",
+}
 
 
 def build_report(
@@ -38,7 +50,8 @@ def build_report(
             # No verdict, or the task failed before judging (wrong options): its message says why.
             partial = True
             failure = (
-                f": {verdict['msg']}" if verdict and verdict.get("msg")
+                f": {verdict['msg']}"
+                if verdict and verdict.get("msg")
                 else " (the run was cut short or the host failed before it was compared)"
             )
             verdict = {
@@ -105,10 +118,17 @@ def to_markdown(report: t.Mapping[str, t.Any]) -> str:
             )
             + " |"
         )
-    findings = [(pair["target"], finding) for pair in report["pairs"] for finding in pair.get("findings") or []]
+    findings = [
+        (pair["target"], finding)
+        for pair in report["pairs"]
+        for finding in pair.get("findings") or []
+    ]
     if findings:
         lines += ["", "## Findings", ""]
-        lines += [f"- **{markdown_cell(target)}**: {markdown_cell(finding)}" for target, finding in findings]
+        lines += [
+            f"- **{markdown_cell(target)}**: {markdown_cell(finding)}"
+            for target, finding in findings
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -118,13 +138,23 @@ def to_junit(report: t.Mapping[str, t.Any]) -> str:
         detail = f"{pair['reason']}\nFix: {pair['fix']}"
         if pair.get("findings"):
             detail += "\n" + "\n".join(f"- {finding}" for finding in pair["findings"])
-        outcome = {"mismatch": "failure", "unreachable": "error", "error": "error"}.get(pair["status"])
-        cases.append(JunitCase(
-            f"{pair['target']} matches {pair['source']}", outcome, pair["status"], pair["reason"], detail,
-        ))
+        outcome = {"mismatch": "failure", "unreachable": "error", "error": "error"}.get(
+            pair["status"]
+        )
+        cases.append(
+            JunitCase(
+                f"{pair['target']} matches {pair['source']}",
+                outcome,
+                pair["status"],
+                pair["reason"],
+                detail,
+            )
+        )
     return junit_xml(
-        "exchops.kms.check_kms_move", "KM Server move service-pack parity (KB Q259906)",
-        report["generated"], cases,
+        "exchops.kms.check_kms_move",
+        "KM Server move service-pack parity (KB Q259906)",
+        report["generated"],
+        cases,
     )
 
 
@@ -158,11 +188,15 @@ def junit_xml(
     for case in cases:
         element = ET.SubElement(suite, "testcase", classname=suites_name, name=case.name)
         if case.outcome:
-            ET.SubElement(element, case.outcome, message=case.message, type=case.kind).text = case.detail
+            ET.SubElement(element, case.outcome, message=case.message, type=case.kind).text = (
+                case.detail
+            )
         else:
             ET.SubElement(element, "system-out").text = case.detail
     ET.indent(suites)
-    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -254,9 +288,12 @@ def build_remediation_report(
 
 def remediation_markdown(report: t.Mapping[str, t.Any]) -> str:
     counts = report["counts"]
-    summary = ", ".join(f"{counts[outcome]} {outcome.replace('_', ' ')}" for outcome in REMEDIATION_OUTCOMES)
+    summary = ", ".join(
+        f"{counts[outcome]} {outcome.replace('_', ' ')}" for outcome in REMEDIATION_OUTCOMES
+    )
     lines = [
-        "# KM Server move remediation (KB Q259906)" + (" — check mode" if report["check_mode"] else ""),
+        "# KM Server move remediation (KB Q259906)"
+        + (" — check mode" if report["check_mode"] else ""),
         "",
         f"Generated {report['generated']}. Result: **{report['result'].upper()}** — {summary}.",
         "",
@@ -281,16 +318,22 @@ def remediation_markdown(report: t.Mapping[str, t.Any]) -> str:
 def remediation_junit(report: t.Mapping[str, t.Any]) -> str:
     cases = []
     for pair in report["pairs"]:
-        detail = pair["reason"] + (f"\nBackup: {pair['backup_path']}" if pair["backup_path"] else "")
+        detail = pair["reason"] + (
+            f"\nBackup: {pair['backup_path']}" if pair["backup_path"] else ""
+        )
         outcome = {"failed": "failure", "not_run": "error"}.get(pair["outcome"])
-        cases.append(JunitCase(
-            f"{pair['target']} remediated against {pair['source']}",
-            outcome,
-            {"failure": str(pair["step"]), "error": "not_run"}.get(outcome or "", ""),
-            pair["reason"],
-            detail if outcome else f"{pair['outcome']}: {detail}",
-        ))
+        cases.append(
+            JunitCase(
+                f"{pair['target']} remediated against {pair['source']}",
+                outcome,
+                {"failure": str(pair["step"]), "error": "not_run"}.get(outcome or "", ""),
+                pair["reason"],
+                detail if outcome else f"{pair['outcome']}: {detail}",
+            )
+        )
     return junit_xml(
-        "exchops.kms.remediate_kms_move", "KM Server move remediation (KB Q259906)",
-        report["generated"], cases,
+        "exchops.kms.remediate_kms_move",
+        "KM Server move remediation (KB Q259906)",
+        report["generated"],
+        cases,
     )

@@ -1204,8 +1204,10 @@ def _process_seen(reading: PollReading | None) -> str:
     """What the last poll's tasklist said of update.exe, for the progress line."""
     if reading is None or reading.process_running is None:
         return ""
-    return " (tasklist: update.exe running)" if reading.process_running else (
-        " (tasklist: no update.exe)"
+    return (
+        " (tasklist: update.exe running)"
+        if reading.process_running
+        else (" (tasklist: no update.exe)")
     )
 
 

@@ -1658,10 +1658,14 @@ __all__ += [
 # ---------------------------------------------------------------------------------------------
 # net stop (§3, E10)
 
-_NET_DEPENDENTS = re.compile(r"^The following services are dependent on the (?P<name>.+) service\.\s*$")
+_NET_DEPENDENTS = re.compile(
+    r"^The following services are dependent on the (?P<name>.+) service\.\s*$"
+)
 _NET_ALSO_STOP = re.compile(r"^Stopping the .+ service will also stop these services\.\s*$")
 _NET_LISTED = re.compile(r"^ {2,}(?P<name>\S.*?)\s*$")
-_NET_CONFIRM = re.compile(r"^Do you want to continue this operation\? \(Y/N\) \[N\]:\s*(?P<answer>\S*)\s*$")
+_NET_CONFIRM = re.compile(
+    r"^Do you want to continue this operation\? \(Y/N\) \[N\]:\s*(?P<answer>\S*)\s*$"
+)
 # net prints progress dots after "is stopping" while it waits (§3 "…").
 _NET_STOPPING = re.compile(r"^The (?P<name>.+) service is stopping\.*\s*$")
 _NET_STOPPED = re.compile(r"^\.*The (?P<name>.+) service was stopped successfully\.\s*$")
@@ -1971,7 +1975,9 @@ def _setup_run(lines: list[str], started: bool) -> SetupRun:
         for match in _SETUP_ERROR_ID.finditer(text):
             error_ids.append(int(match.group("id"), 16))
     failed = failed or bool(error_ids)
-    return SetupRun(tuple(lines), started, completed and not failed, failed, tuple(error_ids), restart)
+    return SetupRun(
+        tuple(lines), started, completed and not failed, failed, tuple(error_ids), restart
+    )
 
 
 def parse_setup_log(text: str) -> tuple[SetupRun, ...]:

@@ -139,10 +139,13 @@ def _int_setting(label: str, name: str, value: t.Any, default: int) -> int:
         number = int(value)
     except (TypeError, ValueError):
         raise WinrsConfigError(
-            label, f"{name} is {value!r}, not a whole number of seconds. Set {name} to e.g. {default}."
+            label,
+            f"{name} is {value!r}, not a whole number of seconds. Set {name} to e.g. {default}.",
         ) from None
     if number <= 0:
-        raise WinrsConfigError(label, f"{name} is {number}; it must be more than 0. Set e.g. {default}.")
+        raise WinrsConfigError(
+            label, f"{name} is {number}; it must be more than 0. Set e.g. {default}."
+        )
     return number
 
 
@@ -216,12 +219,17 @@ def target_from_options(
     `self._connection.get_option`). Refuses settings that cannot work or would leak the password."""
     settings = read_winrm_settings(host, get_option)
     address, scheme, path, transport = (
-        settings.address, settings.scheme, settings.path, settings.transport,
+        settings.address,
+        settings.scheme,
+        settings.path,
+        settings.transport,
     )
     port = _int_setting(f"{host} ({address})", "ansible_port", settings.port, 5986)
     label = f"{host} ({scheme}://{address}:{port}{path})"
     if scheme not in ("http", "https"):
-        raise WinrsConfigError(label, f"ansible_winrm_scheme is {scheme!r}; set it to http or https.")
+        raise WinrsConfigError(
+            label, f"ansible_winrm_scheme is {scheme!r}; set it to http or https."
+        )
 
     if transport not in TRANSPORTS:
         raise WinrsConfigError(
@@ -293,7 +301,11 @@ def target_from_options(
 
 
 # What pip installs the library pywinrm needs for a transport that ships without it.
-_AUTH_EXTRAS = {"kerberos": "pywinrm[kerberos]", "credssp": "pywinrm[credssp]", "ntlm": "requests-ntlm"}
+_AUTH_EXTRAS = {
+    "kerberos": "pywinrm[kerberos]",
+    "credssp": "pywinrm[credssp]",
+    "ntlm": "requests-ntlm",
+}
 
 
 def missing_auth_library(transport: str) -> str | None:
@@ -321,8 +333,8 @@ def mask(text: str, secrets: t.Iterable[str]) -> str:
 class WinrsShell:
     """One WinRS cmd shell on one host; use as a context manager so it is always deleted.
 
-        with WinrsShell(target) as shell:
-            output = shell.run("reg query HKLM\\SOFTWARE\\Microsoft\\Exchange\\Setup")
+    with WinrsShell(target) as shell:
+        output = shell.run("reg query HKLM\\SOFTWARE\\Microsoft\\Exchange\\Setup")
     """
 
     def __init__(
@@ -349,7 +361,9 @@ class WinrsShell:
         self._shell_id: str | None = None
 
     def __enter__(self) -> WinrsShell:
-        display.vvv(f"exchops.kms: opening a WinRS shell on {self.target.label}", host=self.target.host)
+        display.vvv(
+            f"exchops.kms: opening a WinRS shell on {self.target.label}", host=self.target.host
+        )
         self._shell_id = self._call("opening a shell", self._open_shell)
         return self
 
@@ -367,7 +381,10 @@ class WinrsShell:
             return
         try:
             self._protocol.close_shell(shell_id)
-            display.vvv(f"exchops.kms: deleted the WinRS shell on {self.target.label}", host=self.target.host)
+            display.vvv(
+                f"exchops.kms: deleted the WinRS shell on {self.target.label}",
+                host=self.target.host,
+            )
         except Exception as exc:  # pylint: disable=broad-exception-caught
             # Deleting is best effort: Windows reaps the shell after its idle timeout. A failure
             # here must not hide the error that may have brought us here.

@@ -1,5 +1,6 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Shared helpers for integration tests: run the real Ansible command-line tools from .venv."""
+
 from __future__ import annotations
 
 import json
@@ -13,6 +14,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 import yaml
+
 from exchlab.fleet import LAB_SECRETS
 
 REPO = Path(__file__).resolve().parents[2]
@@ -38,7 +40,9 @@ def ansible_env(tmp_path: Path) -> dict[str, str]:
     return env
 
 
-def run_tool(command: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+def run_tool(
+    command: list[str], env: dict[str, str], cwd: Path
+) -> subprocess.CompletedProcess[str]:
     """Run one command-line tool; fail the test if its output or a file it wrote holds a secret."""
     started = _files_under(cwd)
     result = subprocess.run(
@@ -168,15 +172,29 @@ class RunningLab:
 
     def exchlab(self, *arguments: str) -> str:
         result = subprocess.run(
-            [str(BIN / "exchlab"), *arguments], capture_output=True, text=True, timeout=180, check=False
+            [str(BIN / "exchlab"), *arguments],
+            capture_output=True,
+            text=True,
+            timeout=180,
+            check=False,
         )
         assert result.returncode == 0, f"exchlab {arguments} failed: {result.stderr}"
         return result.stdout
 
     def up(self) -> None:
         self.exchlab(
-            "up", "--fleet", str(FLEETS / self.fleet), "--state", str(self.state), "--fresh",
-            "--base-address", self.base, "--http-port", "35985", "--https-port", "35986",
+            "up",
+            "--fleet",
+            str(FLEETS / self.fleet),
+            "--state",
+            str(self.state),
+            "--fresh",
+            "--base-address",
+            self.base,
+            "--http-port",
+            "35985",
+            "--https-port",
+            "35986",
         )
 
     def down(self) -> None:
@@ -256,7 +274,9 @@ def adhoc(
     *extra: str,
 ) -> tuple[subprocess.CompletedProcess[str], dict[str, dict]]:
     """`ansible PATTERN -m exchops.kms.exchange_facts` with per-host JSON results."""
-    return run_module(lab, pattern, "exchops.kms.exchange_facts", module_args, env, tmp_path, *extra)
+    return run_module(
+        lab, pattern, "exchops.kms.exchange_facts", module_args, env, tmp_path, *extra
+    )
 
 
 def run_report_playbook(
@@ -273,8 +293,15 @@ def run_report_playbook(
     junit.xml's root)."""
     reports = tmp_path / f"report-{len(list(tmp_path.glob('report-*')))}"
     result = run_tool(
-        ["ansible-playbook", playbook, "-i", str(lab.inventory),
-         "-e", f"{report_dir_variable}={reports}", *extra],
+        [
+            "ansible-playbook",
+            playbook,
+            "-i",
+            str(lab.inventory),
+            "-e",
+            f"{report_dir_variable}={reports}",
+            *extra,
+        ],
         env,
         tmp_path,
     )

@@ -3,6 +3,7 @@
 plainly and under ansible-runner (what AWX / AAP run): every pair is reported with its own outcome,
 none goes missing, no KM database is lost, and runner's artifacts are complete and hold no secret.
 """
+
 from __future__ import annotations
 
 import json
@@ -22,13 +23,21 @@ FAULTS: dict[str, tuple[dict, str, str]] = {
     "none": ({}, "target", "remediated"),
     "latency": ({"latency_ms": 150}, "target", "remediated"),
     "cut_mid_install": (
-        {"drop_receive_for": 'I386\\update.exe"', "drop_connection_count": 1, "update_duration_s": 2},
+        {
+            "drop_receive_for": 'I386\\update.exe"',
+            "drop_connection_count": 1,
+            "update_duration_s": 2,
+        },
         "target",
         "remediated",
     ),
     "auth_refused": ({"auth_refused": True}, "target", "failed"),
     "source_auth_refused": ({"auth_refused": True}, "source", "failed"),
-    "wsman_fault": ({"wsman_fault_on": "Create", "wsman_fault_code": 2150858770}, "target", "failed"),
+    "wsman_fault": (
+        {"wsman_fault_on": "Create", "wsman_fault_code": 2150858770},
+        "target",
+        "failed",
+    ),
     "installer_fails": ({"sp_installer_fails": True}, "target", "failed"),
     "disk_full": ({"disk_full": True}, "target", "failed"),
     "wrong_kms_password": ({"wrong_kms_password": True}, "target", "failed"),
@@ -60,7 +69,11 @@ def chaos_fleet() -> tuple[dict, dict[str, str]]:
                 "target": {
                     "name": target,
                     "exchange": {"version": "5.5", "sp": 3},
-                    "kms": {"binary_build": "5.5.1960.8", "state": "stopped", "database_stamp": "5.5.2650"},
+                    "kms": {
+                        "binary_build": "5.5.1960.8",
+                        "state": "stopped",
+                        "database_stamp": "5.5.2650",
+                    },
                     "events": [5389],
                     "media": {"D:\\EXCH55SP3": "5.5.2650"},
                     **({"faults": faults} if where == "target" else {}),
@@ -72,7 +85,9 @@ def chaos_fleet() -> tuple[dict, dict[str, str]]:
 
 
 @pytest.fixture(scope="module")
-def chaos(lab_factory, tmp_path_factory: pytest.TempPathFactory) -> tuple[RunningLab, dict[str, str]]:
+def chaos(
+    lab_factory, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[RunningLab, dict[str, str]]:
     fleet, chosen = chaos_fleet()
     path = tmp_path_factory.mktemp("chaos") / "chaos.yml"
     path.write_text(yaml.safe_dump(fleet, sort_keys=False), encoding="utf-8")
@@ -83,7 +98,9 @@ def chaos(lab_factory, tmp_path_factory: pytest.TempPathFactory) -> tuple[Runnin
 
 def databases_intact(lab: RunningLab) -> list[str]:
     return sorted(
-        name for name, host in lab.show().items() if host["kms_database"] and not host["kms_database"]["intact"]
+        name
+        for name, host in lab.show().items()
+        if host["kms_database"] and not host["kms_database"]["intact"]
     )
 
 
@@ -94,15 +111,24 @@ def test_fifty_faulted_pairs_are_each_gated_remediated_or_failed_and_no_database
     reports = tmp_path / "reports"
     common = ["-i", str(lab.inventory), "-e", f"kms_report_dir={reports}", "--forks", "25"]
 
-    gate = run_tool(["ansible-playbook", "exchops.kms.check_kms_move", *common], ansible_env, tmp_path)
+    gate = run_tool(
+        ["ansible-playbook", "exchops.kms.check_kms_move", *common], ansible_env, tmp_path
+    )
     assert gate.returncode in (2, 4), gate.stdout[-2000:]
-    verdicts = {pair["target"]: pair["status"] for pair in json.loads((reports / "report.json").read_text())["pairs"]}
+    verdicts = {
+        pair["target"]: pair["status"]
+        for pair in json.loads((reports / "report.json").read_text())["pairs"]
+    }
     assert sorted(verdicts) == sorted(chosen), "every pair of the fleet is in report.json"
     assert all(status != "match" for status in verdicts.values())
 
-    fixed = run_tool(["ansible-playbook", "exchops.kms.remediate_kms_move", *common], ansible_env, tmp_path)
+    fixed = run_tool(
+        ["ansible-playbook", "exchops.kms.remediate_kms_move", *common], ansible_env, tmp_path
+    )
     assert fixed.returncode == 2, fixed.stdout[-3000:]
-    outcomes = {p["target"]: p for p in json.loads((reports / "remediation.json").read_text())["pairs"]}
+    outcomes = {
+        p["target"]: p for p in json.loads((reports / "remediation.json").read_text())["pairs"]
+    }
     assert sorted(outcomes) == sorted(chosen), "every pair of the fleet is in remediation.json"
     for target, fault in chosen.items():
         expected = FAULTS[fault][2]
@@ -132,11 +158,22 @@ def test_under_ansible_runner_the_second_run_reports_every_pair_and_its_artifact
         encoding="utf-8",
     )
     reports = tmp_path / "reports"
-    (private / "env" / "extravars").write_text(yaml.safe_dump({"kms_report_dir": str(reports)}), encoding="utf-8")
+    (private / "env" / "extravars").write_text(
+        yaml.safe_dump({"kms_report_dir": str(reports)}), encoding="utf-8"
+    )
     (private / "env" / "cmdline").write_text("--forks 25", encoding="utf-8")
     result = run_tool(
-        ["ansible-runner", "run", str(private), "-p", "remediate.yml", "--inventory", str(lab.inventory),
-         "--ident", "chaos"],
+        [
+            "ansible-runner",
+            "run",
+            str(private),
+            "-p",
+            "remediate.yml",
+            "--inventory",
+            str(lab.inventory),
+            "--ident",
+            "chaos",
+        ],
         ansible_env,
         tmp_path,
     )
@@ -145,13 +182,21 @@ def test_under_ansible_runner_the_second_run_reports_every_pair_and_its_artifact
     assert (artifacts / "status").read_text().strip() == "failed"
     events = [json.loads(path.read_text()) for path in (artifacts / "job_events").glob("*.json")]
     assert events[0]["event"] if events else False
-    seen = {event["event_data"].get("host") for event in events if event.get("event") == "runner_on_ok"}
+    seen = {
+        event["event_data"].get("host") for event in events if event.get("event") == "runner_on_ok"
+    }
     assert set(chosen) <= seen, sorted(set(chosen) - seen)
     # The second run: the pairs fixed before are left alone, the faulted ones fail again.
-    outcomes = {p["target"]: p["outcome"] for p in json.loads((reports / "remediation.json").read_text())["pairs"]}
+    outcomes = {
+        p["target"]: p["outcome"]
+        for p in json.loads((reports / "remediation.json").read_text())["pairs"]
+    }
     assert outcomes == {
-        target: ("unchanged" if FAULTS[fault][2] == "remediated" else "failed") for target, fault in chosen.items()
+        target: ("unchanged" if FAULTS[fault][2] == "remediated" else "failed")
+        for target, fault in chosen.items()
     }
     assert databases_intact(lab) == []
     stats = [event for event in events if event.get("event") == "playbook_on_stats"]
-    assert stats and set(stats[0]["event_data"]["failures"]) == {t for t, o in outcomes.items() if o == "failed"}
+    assert stats and set(stats[0]["event_data"]["failures"]) == {
+        t for t, o in outcomes.items() if o == "failed"
+    }

@@ -1,6 +1,7 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The check_exchange_parity gate, run as CI runs it: `ansible-playbook
 exchops.kms.check_exchange_parity` against lab fleets of Exchange 5.5 to Subscription Edition."""
+
 from __future__ import annotations
 
 import subprocess
@@ -18,8 +19,13 @@ def parity(
     lab: RunningLab, env: dict[str, str], tmp_path: Path, *extra: str
 ) -> tuple[subprocess.CompletedProcess[str], dict, str, ET.Element]:
     return run_report_playbook(
-        "exchops.kms.check_exchange_parity", "exchange_parity_report_dir",
-        "exchange_parity_report.schema.json", lab, env, tmp_path, *extra,
+        "exchops.kms.check_exchange_parity",
+        "exchange_parity_report_dir",
+        "exchange_parity_report.schema.json",
+        lab,
+        env,
+        tmp_path,
+        *extra,
     )
 
 
@@ -63,7 +69,9 @@ def test_the_30_host_mixed_fleet_names_every_outlier_and_a_second_run_is_identic
         assert f"fatal: [{host}]: FAILED!" in result.stdout
     for host in on_reference:
         assert f"fatal: [{host}]" not in result.stdout
-    assert "- **ex19-cu14-01**: Install Exchange Server 2019 CU15 Feb26SU on ex19-cu14-01" in markdown
+    assert (
+        "- **ex19-cu14-01**: Install Exchange Server 2019 CU15 Feb26SU on ex19-cu14-01" in markdown
+    )
     suite = junit.find("testsuite")
     assert (suite.get("tests"), suite.get("failures"), suite.get("errors")) == ("30", "24", "0")
 
@@ -86,7 +94,11 @@ def test_equal_to_max_on_the_mixed_fleet_measures_against_the_newest_product(
     assert result.returncode == OUTLIER
     assert report["reference"]["newest_release"] == "Exchange Server Subscription Edition Feb26SU"
     rows = {row["host"]: row for row in report["hosts"]}
-    assert {host for host, row in rows.items() if row["status"] == "ok"} == {"exse-su-01", "exse-su-02", "exse-su-03"}
+    assert {host for host, row in rows.items() if row["status"] == "ok"} == {
+        "exse-su-01",
+        "exse-su-02",
+        "exse-su-03",
+    }
     assert rows["exse-rtm-01"]["behind"] == 5
     assert rows["ex19-su-01"]["fix"].startswith(
         "Upgrade ex19-su-01 in place to Exchange Server Subscription Edition Feb26SU"
@@ -96,16 +108,35 @@ def test_equal_to_max_on_the_mixed_fleet_measures_against_the_newest_product(
 @pytest.mark.parametrize(
     ("extra", "code", "expected"),
     [
-        (["-e", "exchange_parity_policy=max_behind", "-e", "exchange_parity_max_behind=2"], PASS, []),
-        (["-e", "exchange_parity_policy=max_behind", "-e", "exchange_parity_max_behind=1"], OUTLIER, ["dag-06"]),
-        (["-e", '{"exchange_parity_policy": {"max_behind": 0}}'], OUTLIER, ["dag-04", "dag-05", "dag-06"]),
+        (
+            ["-e", "exchange_parity_policy=max_behind", "-e", "exchange_parity_max_behind=2"],
+            PASS,
+            [],
+        ),
+        (
+            ["-e", "exchange_parity_policy=max_behind", "-e", "exchange_parity_max_behind=1"],
+            OUTLIER,
+            ["dag-06"],
+        ),
+        (
+            ["-e", '{"exchange_parity_policy": {"max_behind": 0}}'],
+            OUTLIER,
+            ["dag-04", "dag-05", "dag-06"],
+        ),
         (["-e", "exchange_parity_policy=equal_to_max"], OUTLIER, ["dag-04", "dag-05", "dag-06"]),
     ],
 )
 def test_max_behind_passes_and_fails_the_dag_where_it_should(
-    dag: RunningLab, ansible_env: dict[str, str], tmp_path: Path, extra: list[str], code: int, expected: list[str]
+    dag: RunningLab,
+    ansible_env: dict[str, str],
+    tmp_path: Path,
+    extra: list[str],
+    code: int,
+    expected: list[str],
 ) -> None:
-    result, report, _markdown, _junit = parity(dag, ansible_env, tmp_path, "-e", "exchange_parity_group=exchange_hosts", *extra)
+    result, report, _markdown, _junit = parity(
+        dag, ansible_env, tmp_path, "-e", "exchange_parity_group=exchange_hosts", *extra
+    )
     assert result.returncode == code, result.stdout
     assert outliers(report) == expected
     assert report["result"] == ("pass" if code == PASS else "fail")
@@ -124,7 +155,9 @@ def test_exact_names_the_canary_where_equal_to_max_names_the_others(
     assert exact.returncode == OUTLIER
     assert outliers(exact_report) == ["canary"]
     assert "this host is ahead of them" in exact_report["outliers"][0]["reason"]
-    to_max, max_report, _md, _junit = parity(lab, ansible_env, tmp_path, "-e", "exchange_parity_policy=equal_to_max")
+    to_max, max_report, _md, _junit = parity(
+        lab, ansible_env, tmp_path, "-e", "exchange_parity_policy=equal_to_max"
+    )
     assert to_max.returncode == OUTLIER
     assert outliers(max_report) == ["site-01", "site-02", "site-03", "site-04"]
     assert {o["install"] for o in max_report["outliers"]} == {"Exchange Server 2016 CU23 Feb26SU"}
@@ -174,8 +207,13 @@ def test_bad_settings_fail_clearly_before_any_server_is_read(
     reports = tmp_path / "report"
     result = run_tool(
         [
-            "ansible-playbook", "exchops.kms.check_exchange_parity", "-i", str(dag.inventory),
-            "-e", f"exchange_parity_report_dir={reports}", *extra,
+            "ansible-playbook",
+            "exchops.kms.check_exchange_parity",
+            "-i",
+            str(dag.inventory),
+            "-e",
+            f"exchange_parity_report_dir={reports}",
+            *extra,
         ],
         ansible_env,
         tmp_path,

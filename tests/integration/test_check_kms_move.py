@@ -1,5 +1,6 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The check_kms_move gate, run as CI runs it: `ansible-playbook exchops.kms.check_kms_move`."""
+
 from __future__ import annotations
 
 import json
@@ -18,7 +19,12 @@ def gate(
     lab: RunningLab, env: dict[str, str], tmp_path: Path, *extra: str
 ) -> tuple[subprocess.CompletedProcess[str], dict, str, ET.Element]:
     return run_report_playbook(
-        "exchops.kms.check_kms_move", "kms_report_dir", "kms_report.schema.json", lab, env, tmp_path,
+        "exchops.kms.check_kms_move",
+        "kms_report_dir",
+        "kms_report.schema.json",
+        lab,
+        env,
+        tmp_path,
         *extra,
     )
 
@@ -39,9 +45,18 @@ def test_the_kb_fleet_fails_the_gate_naming_both_hosts_builds_kb_and_fix(
     (pair,) = report["pairs"]
     assert (pair["target"], pair["source"], pair["status"]) == ("kms-new", "kms-old", "mismatch")
     assert (pair["target_build"], pair["source_build"], pair["kms_binary_build"]) == (
-        "5.5.2650.0", "5.5.2650.0", "5.5.1960.8",
+        "5.5.2650.0",
+        "5.5.2650.0",
+        "5.5.1960.8",
     )
-    for text in ("kms-new", "kms-old", "5.5.2650.0", "5.5.1960.8", "KB Q259906", "Reapply Exchange 5.5 SP3 on kms-new"):
+    for text in (
+        "kms-new",
+        "kms-old",
+        "5.5.2650.0",
+        "5.5.1960.8",
+        "KB Q259906",
+        "Reapply Exchange 5.5 SP3 on kms-new",
+    ):
         assert text in markdown
     assert junit.find("testsuite").get("failures") == "1"
     assert report["result"] == "fail" and report["partial"] is False
@@ -65,7 +80,9 @@ def test_a_matched_move_passes_and_a_second_run_changes_nothing(
         assert after[host]["kms_database"] == before[host]["kms_database"]
 
 
-@pytest.mark.parametrize(("allow", "code", "status"), [(False, NOT_A_MATCH, "mismatch"), (True, ALL_MATCH, "match")])
+@pytest.mark.parametrize(
+    ("allow", "code", "status"), [(False, NOT_A_MATCH, "mismatch"), (True, ALL_MATCH, "match")]
+)
 def test_a_newer_target_passes_only_when_allowed(
     lab_factory, ansible_env: dict[str, str], tmp_path: Path, allow: bool, code: int, status: str
 ) -> None:
@@ -99,8 +116,19 @@ def test_ten_pairs_with_one_unreachable_report_every_pair_and_exit_unreachable(
     assert len(statuses) == 10
     assert report["counts"] == {"match": 7, "mismatch": 2, "unreachable": 1, "error": 0}
     assert statuses["dead-new"] == "unreachable"
-    assert "certificate has expired" in next(p["reason"] for p in report["pairs"] if p["target"] == "dead-new")
-    assert len([line for line in markdown.splitlines() if line.startswith("| ") and "new" in line.split("|")[1]]) == 10
+    assert "certificate has expired" in next(
+        p["reason"] for p in report["pairs"] if p["target"] == "dead-new"
+    )
+    assert (
+        len(
+            [
+                line
+                for line in markdown.splitlines()
+                if line.startswith("| ") and "new" in line.split("|")[1]
+            ]
+        )
+        == 10
+    )
     suite = junit.find("testsuite")
     assert (suite.get("tests"), suite.get("failures"), suite.get("errors")) == ("10", "2", "1")
 
@@ -109,9 +137,18 @@ def test_an_inventory_without_targets_fails_the_gate_instead_of_passing_nothing(
     ansible_env: dict[str, str], tmp_path: Path
 ) -> None:
     inventory = tmp_path / "empty.yml"
-    inventory.write_text("all:\n  hosts:\n    some-server:\n      ansible_host: 127.0.0.1\n", encoding="utf-8")
+    inventory.write_text(
+        "all:\n  hosts:\n    some-server:\n      ansible_host: 127.0.0.1\n", encoding="utf-8"
+    )
     result = run_tool(
-        ["ansible-playbook", "exchops.kms.check_kms_move", "-i", str(inventory), "-e", f"kms_report_dir={tmp_path}/r"],
+        [
+            "ansible-playbook",
+            "exchops.kms.check_kms_move",
+            "-i",
+            str(inventory),
+            "-e",
+            f"kms_report_dir={tmp_path}/r",
+        ],
         ansible_env,
         tmp_path,
     )

@@ -1,5 +1,6 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """exchops.kms.exchange_facts with the real `ansible` / `ansible-playbook` against the lab."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -35,9 +36,15 @@ def test_the_kb_target_shows_sp3_with_rtm_km_binaries_stopped_kms_and_event_5389
     target = facts_of(results, "kms-new")
     assert target["installed"] is True
     assert (target["product"], target["version"], target["release"]) == (
-        "Exchange Server 5.5", "5.5", "Exchange Server 5.5 SP3",
+        "Exchange Server 5.5",
+        "5.5",
+        "Exchange Server 5.5 SP3",
     )
-    assert (target["build"], target["build_number"], target["service_pack"]) == ("5.5.2650.0", 2650, 3)
+    assert (target["build"], target["build_number"], target["service_pack"]) == (
+        "5.5.2650.0",
+        2650,
+        3,
+    )
     assert target["install_path"] == "C:\\EXCHSRVR"
     kms = target["kms"]
     assert kms["installed"] is True
@@ -162,10 +169,15 @@ def test_connection_failures_fail_only_their_host_with_the_setting_to_change(
     other_ca = tmp_path / "other-ca.pem"
     trustme.CA().cert_pem.write_to_path(str(other_ca))
     untrusted = override(tmp_path, "e55-sp4-https", ansible_winrm_ca_trust_path=str(other_ca))
-    result, results = adhoc(mix_lab, "e55-sp4-https:e55-sp2-basic", "", ansible_env, tmp_path, *untrusted)
+    result, results = adhoc(
+        mix_lab, "e55-sp4-https:e55-sp2-basic", "", ansible_env, tmp_path, *untrusted
+    )
     assert results["e55-sp4-https"]["unreachable"] is True
     assert "TLS certificate not trusted" in results["e55-sp4-https"]["msg"]
-    assert "Set ansible_winrm_ca_trust_path to the PEM file of the issuing CA" in results["e55-sp4-https"]["msg"]
+    assert (
+        "Set ansible_winrm_ca_trust_path to the PEM file of the issuing CA"
+        in results["e55-sp4-https"]["msg"]
+    )
     assert "ansible_facts" in results["e55-sp2-basic"]
 
     # Nothing listens on the port.

@@ -30,7 +30,9 @@ def service(
     *extra: str,
 ) -> tuple[subprocess.CompletedProcess[str], dict[str, dict]]:
     """`ansible PATTERN -m exchops.kms.exchange_service -a ARGS` with per-host JSON results."""
-    return run_module(lab, pattern, "exchops.kms.exchange_service", module_args, env, tmp_path, *extra)
+    return run_module(
+        lab, pattern, "exchops.kms.exchange_service", module_args, env, tmp_path, *extra
+    )
 
 
 def kms_state(lab: RunningLab, host: str) -> str:

@@ -164,7 +164,9 @@ class Matrix:
 
     def run(self) -> Run:
         result = run_tool(self.command, self.env, self.workdir)
-        report = json.loads((self.workdir / "reports" / "remediation.json").read_text(encoding="utf-8"))
+        report = json.loads(
+            (self.workdir / "reports" / "remediation.json").read_text(encoding="utf-8")
+        )
         outcomes = {pair["target"]: pair["outcome"] for pair in report["pairs"]}
         return Run(result, failures(result.stdout), recap(result.stdout), self.lab.show(), outcomes)
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from conftest import RunningLab, run_module, without_requests
+
 from exchlab.layout import StateLayout
 from exchlab.state import HostState
 
@@ -43,7 +44,9 @@ def backup(
     *extra: str,
 ) -> tuple[subprocess.CompletedProcess[str], dict]:
     """`ansible HOST -m exchops.kms.kms_backup -a ARGS` and the host's result."""
-    result, results = run_module(lab, host, "exchops.kms.kms_backup", module_args, env, tmp_path, *extra)
+    result, results = run_module(
+        lab, host, "exchops.kms.kms_backup", module_args, env, tmp_path, *extra
+    )
     return result, results[host]
 
 

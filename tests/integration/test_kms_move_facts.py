@@ -1,6 +1,7 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """exchops.kms.kms_move_facts against the lab: both servers of a pair read in one task, the source
 with its own inventory settings; and exchops.kms.report_files on the controller."""
+
 from __future__ import annotations
 
 import json
@@ -25,9 +26,15 @@ def test_one_task_reads_both_servers_with_kms_source_host_and_judges_the_kb_pair
     result, results = run_module(kb_lab, "kms-new", MODULE, "", ansible_env, tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     answer = results["kms-new"]
-    assert (answer["status"], answer["target"], answer["source"]) == ("mismatch", "kms-new", "kms-old")
+    assert (answer["status"], answer["target"], answer["source"]) == (
+        "mismatch",
+        "kms-new",
+        "kms-old",
+    )
     assert (answer["target_build"], answer["source_build"], answer["kms_binary_build"]) == (
-        "5.5.2650.0", "5.5.2650.0", "5.5.1960.8",
+        "5.5.2650.0",
+        "5.5.2650.0",
+        "5.5.1960.8",
     )
     assert answer["remedy"] == "reapply_sp" and answer["remedy_build"] == "5.5.2650"
     assert answer["ansible_facts"]["exchange"]["kms"]["binary_build"] == "5.5.1960.8"
@@ -51,7 +58,9 @@ def test_the_source_is_read_with_its_own_settings_not_the_targets(
     assert result.returncode == 0, result.stdout
     answer = results["kms-new"]
     assert answer["status"] in ("error", "unreachable")
-    assert answer["reason"].startswith("kms-old") and "kms-new" not in answer["reason"].split(":")[0]
+    assert (
+        answer["reason"].startswith("kms-old") and "kms-new" not in answer["reason"].split(":")[0]
+    )
     assert answer["source_facts"] is None
     assert answer["ansible_facts"]["exchange"]["build"] == "5.5.2650.0"
 
@@ -64,19 +73,26 @@ def test_a_source_without_winrm_is_an_error_verdict_naming_it(
     assert result.returncode == 0, result.stdout
     answer = results["kms-new"]
     assert answer["status"] == "error"
-    assert "kms-old: exchops.kms.kms_move_facts reads the KM source server over WinRM" in answer["reason"]
+    assert (
+        "kms-old: exchops.kms.kms_move_facts reads the KM source server over WinRM"
+        in answer["reason"]
+    )
     assert "ansible_connection=winrm" in answer["reason"] and "'local'" in answer["reason"]
 
 
 def test_fail_on_mismatch_fails_the_target_with_the_reason_and_fix_and_no_facts(
     kb_lab: RunningLab, ansible_env: dict[str, str], tmp_path: Path
 ) -> None:
-    result, results = run_module(kb_lab, "kms-new", MODULE, "fail_on_mismatch=true", ansible_env, tmp_path)
+    result, results = run_module(
+        kb_lab, "kms-new", MODULE, "fail_on_mismatch=true", ansible_env, tmp_path
+    )
     assert result.returncode == 2, result.stdout
     assert "kms-new | FAILED!" in result.stdout
     answer = results["kms-new"]
     assert answer["status"] == "mismatch"
-    assert answer["msg"].startswith("kms-new runs Exchange 5.5 SP3 (5.5.2650) but its KM Server binaries")
+    assert answer["msg"].startswith(
+        "kms-new runs Exchange 5.5 SP3 (5.5.2650) but its KM Server binaries"
+    )
     assert "Reapply Exchange 5.5 SP3 on kms-new" in answer["msg"]
     assert "ansible_facts" not in answer and "source_facts" not in answer
 
@@ -101,7 +117,10 @@ def test_a_wrong_option_names_the_host_and_the_options(
     result, results = run_module(kb_lab, "kms-new", MODULE, "source=kms-old", ansible_env, tmp_path)
     assert result.returncode == 2
     message = results["kms-new"]["msg"]
-    assert "kms-new: exchops.kms.kms_move_facts: unknown option 'source' (did you mean 'source_host'?)" in message
+    assert (
+        "kms-new: exchops.kms.kms_move_facts: unknown option 'source' (did you mean 'source_host'?)"
+        in message
+    )
     assert "Nothing was changed." in message
 
 
@@ -112,18 +131,27 @@ def test_the_gate_writes_the_whole_report_under_the_free_strategy_too(
     # the pairs.
     reports = tmp_path / "reports"
     result = run_tool(
-        ["ansible-playbook", "exchops.kms.check_kms_move", "-i", str(kb_lab.inventory),
-         "-e", f"kms_report_dir={reports}"],
+        [
+            "ansible-playbook",
+            "exchops.kms.check_kms_move",
+            "-i",
+            str(kb_lab.inventory),
+            "-e",
+            f"kms_report_dir={reports}",
+        ],
         dict(ansible_env, ANSIBLE_STRATEGY="free"),
         tmp_path,
     )
     assert result.returncode == 2, result.stdout
     report = json.loads((reports / "report.json").read_text(encoding="utf-8"))
-    assert [(pair["target"], pair["status"]) for pair in report["pairs"]] == [("kms-new", "mismatch")]
+    assert [(pair["target"], pair["status"]) for pair in report["pairs"]] == [
+        ("kms-new", "mismatch")
+    ]
     assert report["partial"] is False
 
 
 # --- exchops.kms.report_files: on the controller, whatever the host --------------------------
+
 
 def report_files(
     env: dict[str, str], tmp_path: Path, arguments: dict, *extra: str
@@ -139,7 +167,9 @@ def test_report_files_writes_each_file_whole_and_leaves_no_temporary_file(
 ) -> None:
     folder = tmp_path / "new" / "kms-report"
     code, answer = report_files(
-        ansible_env, tmp_path, {"path": str(folder), "files": {"report.json": "{}\n", "report.md": "# ok\n"}},
+        ansible_env,
+        tmp_path,
+        {"path": str(folder), "files": {"report.json": "{}\n", "report.md": "# ok\n"}},
         "--check",
     )
     assert code == 0 and answer["changed"] is False

@@ -1,5 +1,6 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """exchops.kms.remediate_kms_move on the KB Q259906 fleet, as an operator runs it."""
+
 from __future__ import annotations
 
 import json
@@ -31,7 +32,10 @@ def test_the_kb_move_is_planned_then_fixed_once_and_left_alone_after(
     before = lab.show()
     planned = run_tool([*playbook, *reports, "--check", "--diff"], ansible_env, tmp_path)
     assert planned.returncode == 0, planned.stdout
-    assert lab.show() == {**before, **{h: {**before[h], "requests": lab.show()[h]["requests"]} for h in before}}
+    assert lab.show() == {
+        **before,
+        **{h: {**before[h], "requests": lab.show()[h]["requests"]} for h in before},
+    }
     plan = json.loads((tmp_path / "reports" / "plan-kms-new.json").read_text(encoding="utf-8"))
     assert (plan["kms_binary_before"], plan["media_build"]) == ("5.5.1960.8", "5.5.2650.0")
     assert (plan["build_after"], plan["kms_binary_after"]) == ("5.5.2650.0", "5.5.2650.0")
@@ -40,11 +44,17 @@ def test_the_kb_move_is_planned_then_fixed_once_and_left_alone_after(
     assert "+++ after: kms-new: after (predicted)" in planned.stdout
     assert "-Kmserver.exe: 5.5.1960.8 (5.5 RTM)" in planned.stdout
     assert "+Kmserver.exe: 5.5.2650 (5.5 SP3)" in planned.stdout
-    assert [step["step"].split()[0] for step in plan["steps"]] == ["back", "stop", "reapply", "start", "check"]
-
-    assert [(p["target"], p["outcome"]) for p in remediation_report(tmp_path / "reports")["pairs"]] == [
-        ("kms-new", "planned")
+    assert [step["step"].split()[0] for step in plan["steps"]] == [
+        "back",
+        "stop",
+        "reapply",
+        "start",
+        "check",
     ]
+
+    assert [
+        (p["target"], p["outcome"]) for p in remediation_report(tmp_path / "reports")["pairs"]
+    ] == [("kms-new", "planned")]
 
     fixed = run_tool([*playbook, *reports, "-vvvv"], ansible_env, tmp_path)
     assert fixed.returncode == 0, fixed.stdout[-3000:]
@@ -60,7 +70,10 @@ def test_the_kb_move_is_planned_then_fixed_once_and_left_alone_after(
 
     (fixed_row,) = remediation_report(tmp_path / "reports")["pairs"]
     assert fixed_row["outcome"] == "remediated"
-    assert (fixed_row["kms_binary_before"], fixed_row["kms_binary_after"]) == ("5.5.1960.8", "5.5.2650.12")
+    assert (fixed_row["kms_binary_before"], fixed_row["kms_binary_after"]) == (
+        "5.5.1960.8",
+        "5.5.2650.12",
+    )
     assert fixed_row["backup_path"] == target["backups"][0]["path"]
 
     again = run_tool([*playbook, *reports], ansible_env, tmp_path)
@@ -69,7 +82,11 @@ def test_the_kb_move_is_planned_then_fixed_once_and_left_alone_after(
     assert len(lab.show("kms-new")["backups"]) == 1
     assert remediation_report(tmp_path / "reports")["pairs"][0]["outcome"] == "unchanged"
 
-    gate = run_tool(["ansible-playbook", "exchops.kms.check_kms_move", "-i", str(lab.inventory), *reports], ansible_env, tmp_path)
+    gate = run_tool(
+        ["ansible-playbook", "exchops.kms.check_kms_move", "-i", str(lab.inventory), *reports],
+        ansible_env,
+        tmp_path,
+    )
     assert gate.returncode == 0, gate.stdout[-2000:]
 
 
@@ -80,8 +97,16 @@ def test_every_faulted_pair_is_reported_with_its_step_and_no_database_is_lost(
     # (installer fails half-way), the restart (KMS refuses the password). None may hide another.
     lab = lab_factory("remediation_faults.yml")
     result = run_tool(
-        ["ansible-playbook", "exchops.kms.remediate_kms_move", "-i", str(lab.inventory),
-         "-e", f"kms_report_dir={tmp_path / 'reports'}", "--forks", "6"],
+        [
+            "ansible-playbook",
+            "exchops.kms.remediate_kms_move",
+            "-i",
+            str(lab.inventory),
+            "-e",
+            f"kms_report_dir={tmp_path / 'reports'}",
+            "--forks",
+            "6",
+        ],
         ansible_env,
         tmp_path,
     )

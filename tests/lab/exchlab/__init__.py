@@ -6,4 +6,5 @@ Rooms: `wsman/` is the protocol (knows nothing of Exchange), `windows/` is cmd.e
 disk, `fleet.py` the fleet files, `runtime.py` the running lab process, `cli.py` the command.
 The lab never imports the collection's plugins, and the plugins never import the lab.
 """
+
 from __future__ import annotations

@@ -1,12 +1,13 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The `exchlab` command: up / twin / show / fault / down.
 
-    exchlab up --fleet tests/lab/fleets/q259906.yml --state /tmp/lab
-    exchlab twin --facts facts.json --pairs inventory.yml --state /tmp/twin
-    exchlab show --state /tmp/lab [HOST]
-    exchlab fault --state /tmp/lab kms-new sp_installer_fails=true
-    exchlab down --state /tmp/lab
+exchlab up --fleet tests/lab/fleets/q259906.yml --state /tmp/lab
+exchlab twin --facts facts.json --pairs inventory.yml --state /tmp/twin
+exchlab show --state /tmp/lab [HOST]
+exchlab fault --state /tmp/lab kms-new sp_installer_fails=true
+exchlab down --state /tmp/lab
 """
+
 from __future__ import annotations
 
 import argparse
@@ -86,7 +87,10 @@ def _refuse_running(layout: StateLayout, state_dir: Path) -> None:
 
 
 def up(
-    fleet_path: Path, state_dir: Path, fresh: bool = False, lab_overrides: dict[str, Any] | None = None
+    fleet_path: Path,
+    state_dir: Path,
+    fresh: bool = False,
+    lab_overrides: dict[str, Any] | None = None,
 ) -> str:
     layout = StateLayout(state_dir)
     _refuse_running(layout, state_dir)
@@ -221,7 +225,9 @@ def write_twin(
 def show(state_dir: Path, host: str | None) -> dict[str, Any]:
     layout = StateLayout(state_dir)
     if not layout.lab_file.exists():
-        raise LabError(f"{state_dir} holds no lab. Start one with `exchlab up --fleet FILE --state {state_dir}`.")
+        raise LabError(
+            f"{state_dir} holds no lab. Start one with `exchlab up --fleet FILE --state {state_dir}`."
+        )
     if _running_pid(layout) is not None:
         answer = runtime.ask(layout, {"op": "show"})
     else:
@@ -235,7 +241,9 @@ def show(state_dir: Path, host: str | None) -> dict[str, Any]:
     if host is None:
         return answer
     if host not in answer["hosts"]:
-        raise LabError(f"no host {host!r} in the lab at {state_dir}; hosts: {', '.join(answer['hosts'])}.")
+        raise LabError(
+            f"no host {host!r} in the lab at {state_dir}; hosts: {', '.join(answer['hosts'])}."
+        )
     return {"hosts": {host: answer["hosts"][host]}}
 
 

@@ -6,6 +6,7 @@ A fleet lists KM Server move `pairs` (a `target`, the new server, and its `sourc
 Schema (checked by the jsonschema library); YAML node positions turn its errors into
 "FILE line N: where: what".
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -40,7 +41,10 @@ _FAULTS = {
         "command_lifetime_s": {"type": "number", "exclusiveMinimum": 0},
         "max_shells_per_user": {"type": "integer", "minimum": 1},
         "tls_certificate": {"enum": ["ok", "expired", "wrong_name"]},
-        "shell_codepage": {"type": ["integer", "null"], "enum": [437, 850, 852, 866, 932, 1252, 65001, None]},
+        "shell_codepage": {
+            "type": ["integer", "null"],
+            "enum": [437, 850, 852, 866, 932, 1252, 65001, None],
+        },
         "clock_skew_s": {"type": "integer", "minimum": -86400, "maximum": 86400},
         "sp_installer_fails": {"type": "boolean"},
         "disk_full": {"type": "boolean"},
@@ -290,7 +294,9 @@ def _addresses(base: str) -> Any:
     address = ipaddress.IPv4Address(base)
     while True:
         if address not in ipaddress.IPv4Network("127.0.0.0/8"):
-            raise FleetError(f"the fleet needs more loopback addresses than 127.0.0.0/8 holds after {base}")
+            raise FleetError(
+                f"the fleet needs more loopback addresses than 127.0.0.0/8 holds after {base}"
+            )
         if address.packed[3] not in (0, 255):
             yield str(address)
         address += 1
@@ -302,7 +308,9 @@ def _plan(path: Path, fleet: dict[str, Any], document: Any) -> Fleet:
     planned: list[PlannedHost] = []
     seen: dict[str, list[Any]] = {}
 
-    def add(spec: dict[str, Any], name: str, role: str, source: str | None, where: list[Any]) -> None:
+    def add(
+        spec: dict[str, Any], name: str, role: str, source: str | None, where: list[Any]
+    ) -> None:
         key = name.lower()
         if key in seen:
             raise FleetError(

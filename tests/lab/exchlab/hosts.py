@@ -1,12 +1,13 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """From a fleet's planned hosts to host state and to the Ansible inventory that reaches them."""
+
 from __future__ import annotations
 
 from typing import Any
 
+from .exchange import fleet_server_build, from_fleet_spec
 from .fleet import Fleet, PlannedHost
 from .layout import StateLayout
-from .exchange import fleet_server_build, from_fleet_spec
 from .state import HostState
 
 # Exchange 5.5 SP kits keep update.exe here under the media root (KB Q191013, Q198347).
@@ -42,7 +43,11 @@ def _connection_vars(connection: str, lab: dict[str, Any], layout: StateLayout) 
         "ansible_winrm_ca_trust_path": str(layout.ca_file),
     }
     if connection == "ntlm_https":
-        return {**https, "ansible_winrm_transport": "ntlm", "ansible_user": f"{lab['domain']}\\{lab['user']}"}
+        return {
+            **https,
+            "ansible_winrm_transport": "ntlm",
+            "ansible_user": f"{lab['domain']}\\{lab['user']}",
+        }
     return {**https, "ansible_winrm_transport": "basic", "ansible_user": lab["user"]}
 
 
@@ -80,8 +85,6 @@ def inventory_for(fleet: Fleet, layout: StateLayout) -> dict[str, Any]:
                 "ansible_winrm_operation_timeout_sec": 20,
                 "kms_startup_password": fleet.lab["kms_startup_password"],
             },
-            "children": {
-                name: {"hosts": hosts} for name, hosts in groups.items() if hosts
-            },
+            "children": {name: {"hosts": hosts} for name, hosts in groups.items() if hosts},
         }
     }

@@ -1,5 +1,6 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Where each file of a lab lives inside its state directory."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -7,6 +7,7 @@ runs command lines against the host's state (saving it after every command), ans
 `fault` requests on a Unix socket in the state directory, and on SIGTERM stops every listener and
 thread, saves, and exits.
 """
+
 from __future__ import annotations
 
 import argparse

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from exchlab.cli import main
 from exchlab.fleet import load_fleet
 from exchlab.hosts import inventory_for

@@ -1,5 +1,6 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Fixtures that run the real `exchlab` command and always stop what they start."""
+
 from __future__ import annotations
 
 import itertools
@@ -72,7 +73,9 @@ class Lab:
         )
 
     def show(self, host: str | None = None) -> dict:
-        return json.loads(exchlab("show", "--state", str(self.state), *([host] if host else [])).stdout)
+        return json.loads(
+            exchlab("show", "--state", str(self.state), *([host] if host else [])).stdout
+        )
 
     def down(self) -> subprocess.CompletedProcess[str]:
         return exchlab("down", "--state", str(self.state))

@@ -1,5 +1,6 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """`exchlab up / show / fault / down` as a user runs them, with the real pywinrm client."""
+
 from __future__ import annotations
 
 import socket
@@ -106,7 +107,10 @@ def test_a_bad_fleet_file_names_the_line_and_the_key(tmp_path: Path, lab: Lab) -
     )
     result = exchlab("up", "--fleet", str(fleet), "--state", str(lab.state), check=False)
     assert result.returncode == 1
-    assert f"{fleet} line 4: pairs[0].source.exchange.sp: 'three' is not of type 'integer'" in result.stderr
+    assert (
+        f"{fleet} line 4: pairs[0].source.exchange.sp: 'three' is not of type 'integer'"
+        in result.stderr
+    )
     assert not (lab.state / "lab.json").exists()
 
 
@@ -128,7 +132,13 @@ def test_every_fleet_file_is_valid() -> None:
     from exchlab.fleet import load_fleet  # pylint: disable=import-outside-toplevel
 
     names = sorted(path.name for path in FLEETS.glob("*.yml"))
-    assert {"q259906.yml", "matched.yml", "target_newer.yml", "exchange2000.yml", "bench.yml"} <= set(names)
+    assert {
+        "q259906.yml",
+        "matched.yml",
+        "target_newer.yml",
+        "exchange2000.yml",
+        "bench.yml",
+    } <= set(names)
     bench = load_fleet(FLEETS / "bench.yml")
     assert len(bench.hosts) == 400
     assert len({host.address for host in bench.hosts}) == 400

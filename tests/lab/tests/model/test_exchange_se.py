@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+
 from exchlab.exchange import build_exchange_host
 from exchlab.state import HostState
 from exchlab.windows.shell import CommandResult
@@ -15,7 +16,9 @@ Run = Callable[[HostState, str], CommandResult]
 Make = Callable[..., HostState]
 
 
-def test_an_se_host_has_the_2019_registry_layout_with_an_se_build(run: Run, make_host: Make) -> None:
+def test_an_se_host_has_the_2019_registry_layout_with_an_se_build(
+    run: Run, make_host: Make
+) -> None:
     se = make_host("EXSE", "SE", build="15.2.2562.37")
     setup = run(se, r"reg query HKLM\SOFTWARE\Microsoft\ExchangeServer\v15\Setup").stdout
     assert "    MsiProductMajor    REG_DWORD    0xf\r\n" in setup
@@ -23,7 +26,10 @@ def test_an_se_host_has_the_2019_registry_layout_with_an_se_build(run: Run, make
     assert "    MsiBuildMajor    REG_DWORD    0xa02\r\n" in setup
     assert "    MsiBuildMinor    REG_DWORD    0x25\r\n" in setup
     shown = se.to_show()["exchange"]
-    assert (shown["product"], shown["build"]) == ("Exchange Server Subscription Edition", "15.2.2562.37")
+    assert (shown["product"], shown["build"]) == (
+        "Exchange Server Subscription Edition",
+        "15.2.2562.37",
+    )
 
 
 def test_an_se_host_defaults_to_se_rtm_and_a_2019_host_stays_2019(make_host: Make) -> None:
@@ -34,7 +40,12 @@ def test_an_se_host_defaults_to_se_rtm_and_a_2019_host_stays_2019(make_host: Mak
 
 @pytest.mark.parametrize(
     ("version", "build"),
-    [("SE", "15.2.1748.43"), ("2019", "15.2.2562.17"), ("SE", "15.1.2507.6"), ("2016", "15.2.1748.10")],
+    [
+        ("SE", "15.2.1748.43"),
+        ("2019", "15.2.2562.17"),
+        ("SE", "15.1.2507.6"),
+        ("2016", "15.2.1748.10"),
+    ],
 )
 def test_a_build_of_another_product_is_refused(version: str, build: str) -> None:
     with pytest.raises(ValueError, match=f"build {build} is not an Exchange {version} build"):

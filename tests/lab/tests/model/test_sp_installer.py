@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from exchlab.exchange import SETUP_KEY, KMS_COMPONENT_KEY
+from exchlab.exchange import KMS_COMPONENT_KEY, SETUP_KEY
 from exchlab.state import HostState, waiting_releases
 from exchlab.windows.shell import CommandResult
 

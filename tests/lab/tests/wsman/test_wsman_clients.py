@@ -13,8 +13,8 @@ from winrm.exceptions import InvalidCredentialsError
 from winrm.protocol import Protocol
 from wsman_support import (
     DOMAIN_USER,
-    HTTPS_PORT,
     HTTP_PORT,
+    HTTPS_PORT,
     PASSWORD,
     USER,
     DummyBackend,

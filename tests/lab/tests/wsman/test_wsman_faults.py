@@ -221,9 +221,7 @@ def test_the_shell_codepage_fault_overrides_the_requested_code_page(
 ) -> None:
     _server, backend = host
     backend.faults.shell_codepage = 850
-    protocol = Protocol(
-        http_url(backend), transport="ntlm", username=USER, password=PASSWORD
-    )
+    protocol = Protocol(http_url(backend), transport="ntlm", username=USER, password=PASSWORD)
     shell_id = protocol.open_shell(codepage=65001)
     try:
         command_id = protocol.run_command(shell_id, "chcp")

@@ -16,8 +16,8 @@ import pytest
 import winrm
 from winrm.protocol import Protocol
 from wsman_support import (
-    HTTPS_PORT,
     HTTP_PORT,
+    HTTPS_PORT,
     PASSWORD,
     USER,
     AddressPool,

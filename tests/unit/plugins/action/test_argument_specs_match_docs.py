@@ -4,6 +4,7 @@
 ansible-test's validate-modules skips argument-spec checks for a doc-only stub whose action plugin
 does the work, so nothing else would catch a default or a choice that drifted apart.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -19,8 +20,14 @@ ACTION_NAMES = sorted(info.name for info in pkgutil.iter_modules(action_package.
 # no_log is not compared: ansible-test refuses it in documentation; see the password test below.
 COMPARED_KEYS = ("type", "default", "choices", "required", "elements", "aliases")
 # What Ansible assumes when a key is absent, so "absent" and "explicit default" compare equal.
-IMPLIED = {"type": "str", "default": None, "choices": None, "required": False, "elements": None,
-           "aliases": None}
+IMPLIED = {
+    "type": "str",
+    "default": None,
+    "choices": None,
+    "required": False,
+    "elements": None,
+    "aliases": None,
+}
 
 
 def normalise(options: dict[str, dict[str, t.Any]]) -> dict[str, dict[str, t.Any]]:
@@ -58,7 +65,11 @@ def test_every_documented_option_has_a_description(name: str) -> None:
 @pytest.mark.parametrize("name", ACTION_NAMES)
 def test_every_password_option_is_no_log(name: str) -> None:
     action = importlib.import_module(f"ansible_collections.exchops.kms.plugins.action.{name}")
-    specs = [getattr(action, attribute) for attribute in dir(action) if attribute.endswith("ARGUMENT_SPEC")]
+    specs = [
+        getattr(action, attribute)
+        for attribute in dir(action)
+        if attribute.endswith("ARGUMENT_SPEC")
+    ]
     for spec in specs:
         for option, details in spec.items():
             if "password" in option:

@@ -1,5 +1,6 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Finding the KM Server moves an inventory lists twice (plugins/filter/kms_parity.py)."""
+
 from __future__ import annotations
 
 from ansible_collections.exchops.kms.plugins.filter.kms_parity import kms_pairs_listed_twice

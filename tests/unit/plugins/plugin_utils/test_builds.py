@@ -1,5 +1,6 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Exchange build parsing, ordering and naming (plugins/plugin_utils/_builds.py)."""
+
 from __future__ import annotations
 
 import pytest

@@ -3,6 +3,7 @@
 
 The answers in tests/unit/fixtures/probe/ were recorded from the lab answering the real probe
 line; variants below edit one reading to create the disagreements real hosts can show."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -27,7 +28,11 @@ def test_the_kb_target_is_sp3_with_rtm_km_binaries_that_do_not_match() -> None:
     readings = facts(answer("kb_target"))
     exchange = readings.facts
     assert exchange["release"] == "Exchange Server 5.5 SP3"
-    assert (exchange["build"], exchange["build_number"], exchange["service_pack"]) == ("5.5.2650.0", 2650, 3)
+    assert (exchange["build"], exchange["build_number"], exchange["service_pack"]) == (
+        "5.5.2650.0",
+        2650,
+        3,
+    )
     assert exchange["kms"]["binary_build"] == "5.5.1960.8"
     assert exchange["kms"]["matches_server"] is False
     assert exchange["kms"]["service"]["state"] == "stopped"
@@ -99,7 +104,9 @@ def test_a_km_server_without_its_service_is_partly_installed() -> None:
 
 
 def test_an_exchange_installed_elsewhere_asks_for_its_binaries() -> None:
-    text = answer("kb_source").replace("Services\tREG_SZ\tC:\\EXCHSRVR", "Services\tREG_SZ\tE:\\EXCHSRVR", 1)
+    text = answer("kb_source").replace(
+        "Services\tREG_SZ\tC:\\EXCHSRVR", "Services\tREG_SZ\tE:\\EXCHSRVR", 1
+    )
     readings = facts(text)
     assert readings.needs_files_of == "E:\\EXCHSRVR"
 
@@ -109,6 +116,8 @@ def test_zero_events_skips_the_event_section() -> None:
 
 
 def test_a_garbled_section_names_itself() -> None:
-    text = answer("kb_target").replace("        STATE              : 1  STOPPED", "        STATE : sideways", 1)
+    text = answer("kb_target").replace(
+        "        STATE              : 1  STOPPED", "        STATE : sideways", 1
+    )
     with pytest.raises(FactsError, match="kms_query"):
         facts(text)

@@ -1,5 +1,6 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Fleet-wide build parity (plugins/plugin_utils/_fleet.py) and its report formats."""
+
 from __future__ import annotations
 
 import json
@@ -27,9 +28,9 @@ from ansible_collections.exchops.kms.plugins.plugin_utils._fleet import (
 )
 
 SCHEMA = json.loads(
-    (Path(__file__).resolve().parents[4] / "docs/schemas/exchange_parity_report.schema.json").read_text(
-        encoding="utf-8"
-    )
+    (
+        Path(__file__).resolve().parents[4] / "docs/schemas/exchange_parity_report.schema.json"
+    ).read_text(encoding="utf-8")
 )
 WHEN = "2026-03-01T10:00:00Z"
 
@@ -42,7 +43,9 @@ def read(build: str, kms: str | None = None) -> dict[str, t.Any]:
 
 
 def judge(builds: dict[str, t.Any], policy: Policy) -> dict[str, t.Any]:
-    results = {host: (read(value) if isinstance(value, str) else value) for host, value in builds.items()}
+    results = {
+        host: (read(value) if isinstance(value, str) else value) for host, value in builds.items()
+    }
     report = judge_group("dag1", list(builds), results, policy, WHEN)
     jsonschema.validate(report, SCHEMA)
     return report
@@ -69,13 +72,21 @@ def test_policies_that_can_be_used(policy: t.Any, max_behind: t.Any, expected: P
 @pytest.mark.parametrize(
     ("policy", "max_behind", "message"),
     [
-        ("newest", None, r"dag1: exchange_parity_policy is 'newest', which is not a policy\. Set exchange_parity_policy to exact"),
+        (
+            "newest",
+            None,
+            r"dag1: exchange_parity_policy is 'newest', which is not a policy\. Set exchange_parity_policy to exact",
+        ),
         ("max_behind", None, "exchange_parity_max_behind is not set"),
         ("max_behind", -1, "exchange_parity_max_behind is -1; it must be 0 or more"),
         ("max_behind", "-1", "exchange_parity_max_behind is -1; it must be 0 or more"),
         ("max_behind", "two", "exchange_parity_max_behind is 'two', not a whole number"),
         ("max_behind", True, "exchange_parity_max_behind is True, not a number"),
-        ("exact", 2, "exchange_parity_max_behind is 2 but exchange_parity_policy is exact, which ignores it"),
+        (
+            "exact",
+            2,
+            "exchange_parity_max_behind is 2 but exchange_parity_policy is exact, which ignores it",
+        ),
         ({"max_behind": 1, "x": 2}, None, "the only mapping form is"),
         ({"max_behind": 1}, 1, "both set"),
         (None, None, "exchange_parity_policy is None"),
@@ -129,7 +140,10 @@ def test_a_group_on_one_build_passes_under_every_policy() -> None:
         assert report["result"] == "pass" and report["outliers"] == []
         summaries[policy.name] = report["summary"]
     assert "within 0 releases of Exchange Server 2019 CU15 Feb26SU" in summaries["max_behind"]
-    assert "All 2 hosts of dag1 run Exchange Server 2019 CU15 Feb26SU (15.2.1748.43)." in summaries["exact"]
+    assert (
+        "All 2 hosts of dag1 run Exchange Server 2019 CU15 Feb26SU (15.2.1748.43)."
+        in summaries["exact"]
+    )
 
 
 def test_legacy_servers_on_one_sp_are_the_same_build_whatever_their_fourth_part() -> None:
@@ -138,7 +152,12 @@ def test_legacy_servers_on_one_sp_are_the_same_build_whatever_their_fourth_part(
 
 
 def test_exact_names_the_canary_and_equal_to_max_names_the_others() -> None:
-    builds = {"s1": "15.1.2507.6", "s2": "15.1.2507.6", "s3": "15.1.2507.6", "canary": "15.1.2507.66"}
+    builds = {
+        "s1": "15.1.2507.6",
+        "s2": "15.1.2507.6",
+        "s3": "15.1.2507.6",
+        "canary": "15.1.2507.66",
+    }
     exact = judge(builds, Policy("exact"))
     assert [o["host"] for o in exact["outliers"]] == ["canary"]
     assert "this host is ahead of them" in exact["outliers"][0]["reason"]
@@ -152,8 +171,12 @@ def test_exact_names_the_canary_and_equal_to_max_names_the_others() -> None:
 @pytest.mark.parametrize(("allowed", "outliers"), [(0, ["d4", "d5", "d6"]), (1, ["d6"]), (2, [])])
 def test_max_behind_fails_only_the_hosts_further_behind(allowed: int, outliers: list[str]) -> None:
     builds = {
-        "d1": "15.2.1748.43", "d2": "15.2.1748.43", "d3": "15.2.1748.43",
-        "d4": "15.2.1748.10", "d5": "15.2.1748.10", "d6": "15.2.1544.4",
+        "d1": "15.2.1748.43",
+        "d2": "15.2.1748.43",
+        "d3": "15.2.1748.43",
+        "d4": "15.2.1748.10",
+        "d5": "15.2.1748.10",
+        "d6": "15.2.1544.4",
     }
     report = judge(builds, Policy("max_behind", allowed))
     assert [o["host"] for o in report["outliers"]] == outliers
@@ -175,10 +198,15 @@ def test_different_products_are_named_never_compared() -> None:
 
 
 def test_a_2019_host_in_an_se_group_is_told_to_upgrade_in_place() -> None:
-    report = judge({"se1": "15.2.2562.37", "se2": "15.2.2562.37", "old": "15.2.1748.43"}, Policy("equal_to_max"))
+    report = judge(
+        {"se1": "15.2.2562.37", "se2": "15.2.2562.37", "old": "15.2.1748.43"},
+        Policy("equal_to_max"),
+    )
     row = next(row for row in report["hosts"] if row["host"] == "old")
     assert row["status"] == "outlier"
-    assert row["fix"].startswith("Upgrade old in place to Exchange Server Subscription Edition Feb26SU")
+    assert row["fix"].startswith(
+        "Upgrade old in place to Exchange Server Subscription Edition Feb26SU"
+    )
 
 
 def test_unreachable_failed_missing_and_exchange_less_hosts_are_reported_not_dropped() -> None:
@@ -192,7 +220,12 @@ def test_unreachable_failed_missing_and_exchange_less_hosts_are_reported_not_dro
     }
     report = judge(builds, Policy("exact"))
     assert status(report) == {
-        "ok": "ok", "dark": "unreachable", "refused": "error", "gone": "error", "bare": "error", "odd": "error",
+        "ok": "ok",
+        "dark": "unreachable",
+        "refused": "error",
+        "gone": "error",
+        "bare": "error",
+        "odd": "error",
     }
     assert report["partial"] is True and report["result"] == "fail"
     assert "no Exchange server is installed" in failures(report)["bare"]
@@ -207,14 +240,23 @@ def test_an_empty_group_fails_with_a_summary_that_says_why() -> None:
 
 
 def test_the_filter_keeps_inventory_order_and_lists_hosts_left_out_by_limit() -> None:
-    hostvars = {"b": {"exchange_parity_read": read("15.2.1748.43")}, "a": {"exchange_parity_read": read("15.2.1748.43")}}
-    report = exchange_parity_report(hostvars, ["b", "a", "c"], "dag1", "exact", None, WHEN, play_hosts=["a", "b"])
+    hostvars = {
+        "b": {"exchange_parity_read": read("15.2.1748.43")},
+        "a": {"exchange_parity_read": read("15.2.1748.43")},
+    }
+    report = exchange_parity_report(
+        hostvars, ["b", "a", "c"], "dag1", "exact", None, WHEN, play_hosts=["a", "b"]
+    )
     assert [row["host"] for row in report["hosts"]] == ["b", "a"]
     assert report["left_out"] == ["c"] and report["result"] == "pass"
 
 
 def test_markdown_and_junit_show_every_host_and_the_fix() -> None:
-    builds = {"d1": "15.2.1748.43", "d2": "15.2.1544.4", "dark": {"unreachable": True, "msg": "dark: refused"}}
+    builds = {
+        "d1": "15.2.1748.43",
+        "d2": "15.2.1544.4",
+        "dark": {"unreachable": True, "msg": "dark: refused"},
+    }
     report = judge(builds, Policy("equal_to_max"))
     markdown = to_markdown(report)
     assert "| d2 | ❌ outlier | 15.2.1544.4 | Exchange Server 2019 CU14 | 2 |" in markdown

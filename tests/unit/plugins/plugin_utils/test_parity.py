@@ -1,5 +1,6 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Verdicts on KM Server move pairs (plugins/plugin_utils/_parity.py) and the report formats."""
+
 from __future__ import annotations
 
 import json
@@ -37,7 +38,10 @@ def read(
     kms: bool = True,
     events: list[dict[str, t.Any]] | None = None,
 ) -> dict[str, t.Any]:
-    exchange: dict[str, t.Any] = {"installed": build is not None, "kms": {"installed": kms, "events": events or []}}
+    exchange: dict[str, t.Any] = {
+        "installed": build is not None,
+        "kms": {"installed": kms, "events": events or []},
+    }
     if build:
         exchange.update(build=build, release=RELEASES[build])
     if kms and kms_binary:
@@ -71,28 +75,86 @@ EVENT_5389 = {"id": 5389, "source": "MSExchangeKMS", "time": "2001-03-14T09:12:4
             "kms-new runs Exchange 5.5 SP2 (5.5.2448) but kms-old runs Exchange 5.5 SP3 (5.5.2650)",
             "Reapply Exchange 5.5 SP3 on kms-new",
         ),
-        (read("5.5.2653.0", "5.5.2653.12"), read(), False, "mismatch", "later than kms-old's", "sp_parity_allow_newer_target"),
-        (read("5.5.2653.0", "5.5.2653.12"), read(), True, "match", "which is allowed", "Nothing to do"),
-        (read("6.0.6249.0", None, kms=False), read(), False, "error", "has no KM Server installed", "Install KM Server on kms-new"),
-        (read("6.0.6249.0", "6.0.6249.0"), read(), False, "mismatch", "different Exchange versions", "KB Q154531"),
-        (read(None), read(), False, "error", "kms-new has no Exchange installed", "kms_source_host"),
-        (read(), read(None), False, "error", "kms-old has no Exchange installed", "kms_source_host"),
         (
-            read(), read(kms=False), False, "error",
-            "kms-old runs Exchange 5.5 SP3 but has no KM Server", "names the server KM Server moved from",
+            read("5.5.2653.0", "5.5.2653.12"),
+            read(),
+            False,
+            "mismatch",
+            "later than kms-old's",
+            "sp_parity_allow_newer_target",
+        ),
+        (
+            read("5.5.2653.0", "5.5.2653.12"),
+            read(),
+            True,
+            "match",
+            "which is allowed",
+            "Nothing to do",
+        ),
+        (
+            read("6.0.6249.0", None, kms=False),
+            read(),
+            False,
+            "error",
+            "has no KM Server installed",
+            "Install KM Server on kms-new",
+        ),
+        (
+            read("6.0.6249.0", "6.0.6249.0"),
+            read(),
+            False,
+            "mismatch",
+            "different Exchange versions",
+            "KB Q154531",
+        ),
+        (
+            read(None),
+            read(),
+            False,
+            "error",
+            "kms-new has no Exchange installed",
+            "kms_source_host",
+        ),
+        (
+            read(),
+            read(None),
+            False,
+            "error",
+            "kms-old has no Exchange installed",
+            "kms_source_host",
+        ),
+        (
+            read(),
+            read(kms=False),
+            False,
+            "error",
+            "kms-old runs Exchange 5.5 SP3 but has no KM Server",
+            "names the server KM Server moved from",
         ),
         (read(kms_binary=None), read(), False, "error", "could not be read", "by hand"),
         (
             {"unreachable": True, "msg": "kms-new (http://x): unreachable: connection refused"},
-            read(), False, "unreachable", "connection refused", "Make kms-new reachable",
+            read(),
+            False,
+            "unreachable",
+            "connection refused",
+            "Make kms-new reachable",
         ),
         (
-            read(), {"unreachable": True, "msg": "kms-old: TLS certificate not trusted"},
-            False, "unreachable", "TLS certificate", "Make kms-old reachable",
+            read(),
+            {"unreachable": True, "msg": "kms-old: TLS certificate not trusted"},
+            False,
+            "unreachable",
+            "TLS certificate",
+            "Make kms-old reachable",
         ),
         (
-            read(), {"failed": False, "msg": "kms-old: refused the credentials"}, False, "error",
-            "refused the credentials", "Fix what the message says on kms-old",
+            read(),
+            {"failed": False, "msg": "kms-old: refused the credentials"},
+            False,
+            "error",
+            "refused the credentials",
+            "Fix what the message says on kms-old",
         ),
         (read(), {"skipped": True}, False, "error", "no Exchange facts were read", "kms-old"),
     ],
@@ -115,14 +177,20 @@ def test_each_kind_of_pair_gets_its_verdict_reason_and_fix(
         ("kms-gone", False, "kms_source_host 'kms-gone' is not a host of this inventory"),
     ],
 )
-def test_a_bad_source_is_an_error_naming_the_variable(source: str | None, in_inventory: bool, message: str) -> None:
+def test_a_bad_source_is_an_error_naming_the_variable(
+    source: str | None, in_inventory: bool, message: str
+) -> None:
     verdict = judge_pair("kms-new", source, read(), None, source_in_inventory=in_inventory)
     assert verdict.status == "error"
     assert message in verdict.reason
 
 
 def test_events_on_the_target_are_explained_and_5015_points_to_q274321() -> None:
-    events = [EVENT_5389, {"id": 5015, "source": "MSExchangeKMS", "time": "t"}, {"id": 5057, "source": "msexchangekms", "time": "t"}]
+    events = [
+        EVENT_5389,
+        {"id": 5015, "source": "MSExchangeKMS", "time": "t"},
+        {"id": 5057, "source": "msexchangekms", "time": "t"},
+    ]
     verdict = judge_pair("kms-new", "kms-old", read(kms_binary="5.5.1960.8", events=events), read())
     text = " ".join(verdict.findings)
     assert "event 5389 at 2001-03-14T09:12:40+00:00" in text
@@ -162,7 +230,9 @@ def report_for(*statuses: str | None) -> dict[str, t.Any]:
         if status == "unreachable":
             target = {"unreachable": True, "msg": "down"}
         verdicts.append(judge_pair(f"new-{index}", f"old-{index}", target, read()).to_dict())
-    return build_report(verdicts, [f"new-{index}" for index in range(len(statuses))], "2026-11-27T05:00:00Z")
+    return build_report(
+        verdicts, [f"new-{index}" for index in range(len(statuses))], "2026-11-27T05:00:00Z"
+    )
 
 
 def test_a_report_has_one_valid_pair_per_target_and_fails_unless_all_match() -> None:
@@ -199,7 +269,11 @@ def test_junit_has_a_testcase_per_pair_with_failures_and_errors() -> None:
     assert suite is not None
     assert (suite.get("tests"), suite.get("failures"), suite.get("errors")) == ("3", "1", "1")
     cases = suite.findall("testcase")
-    assert [case.get("name") for case in cases] == ["new-0 matches old-0", "new-1 matches old-1", "new-2 matches old-2"]
+    assert [case.get("name") for case in cases] == [
+        "new-0 matches old-0",
+        "new-1 matches old-1",
+        "new-2 matches old-2",
+    ]
     assert cases[1].find("failure") is not None and cases[2].find("error") is not None
 
 
@@ -213,6 +287,8 @@ def test_junit_has_a_testcase_per_pair_with_failures_and_errors() -> None:
         (read(), None, None),
     ],
 )
-def test_only_mismatches_a_service_pack_fixes_carry_a_remedy(target: dict, remedy: str | None, remedy_build: str | None) -> None:
+def test_only_mismatches_a_service_pack_fixes_carry_a_remedy(
+    target: dict, remedy: str | None, remedy_build: str | None
+) -> None:
     verdict = judge_pair("kms-new", "kms-old", target, read())
     assert (verdict.remedy, verdict.remedy_build) == (remedy, remedy_build)

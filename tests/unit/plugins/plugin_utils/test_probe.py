@@ -1,5 +1,6 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The batched probe command line and the splitting of its answer (plugins/plugin_utils/_probe.py)."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,6 +1,7 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The remediate_kms_move report (plugins/plugin_utils/_report.py): one row per target, whatever
 happened to it, from what its host recorded."""
+
 from __future__ import annotations
 
 import json
@@ -20,8 +21,18 @@ from ansible_collections.exchops.kms.plugins.plugin_utils._report import (
 SCHEMA = json.loads(
     (Path(__file__).resolve().parents[4] / "docs/schemas/kms_remediation.schema.json").read_text()
 )
-MISMATCH = {"source": "kms-old", "status": "mismatch", "reason": "kms-new runs RTM KM binaries.", "kms_binary_build": "5.5.1960.8"}
-MATCH = {"source": "kms-old", "status": "match", "reason": "both on 5.5 SP3.", "kms_binary_build": "5.5.2650.12"}
+MISMATCH = {
+    "source": "kms-old",
+    "status": "mismatch",
+    "reason": "kms-new runs RTM KM binaries.",
+    "kms_binary_build": "5.5.1960.8",
+}
+MATCH = {
+    "source": "kms-old",
+    "status": "match",
+    "reason": "both on 5.5 SP3.",
+    "kms_binary_build": "5.5.2650.12",
+}
 DONE = {
     "reason": "Reapplied the service pack.",
     "backup_path": "C:\\EXCHSRVR\\KMSDATA.backup-20261127-073531",
@@ -31,24 +42,52 @@ DONE = {
     "kms_binary_after": "5.5.2650.12",
 }
 STOPPED_KMS = {"exchange": {"kms": {"installed": True, "service": {"state": "stopped"}}}}
-FAILED = {"step": "Back up the KM database before anything changes", "reason": "kms-new: drive C: is full.  ", "backup_path": None}
+FAILED = {
+    "step": "Back up the KM database before anything changes",
+    "reason": "kms-new: drive C: is full.  ",
+    "backup_path": None,
+}
 
 
 @pytest.mark.parametrize(
     ("host_vars", "check_mode", "outcome"),
     [
-        pytest.param({"sp_parity_result": MATCH, "kms_remediate_result": DONE}, False, "remediated", id="fixed"),
+        pytest.param(
+            {"sp_parity_result": MATCH, "kms_remediate_result": DONE},
+            False,
+            "remediated",
+            id="fixed",
+        ),
         pytest.param({"sp_parity_result": MATCH}, False, "unchanged", id="matched already"),
-        pytest.param({"sp_parity_result": MATCH, "ansible_facts": STOPPED_KMS}, True, "planned", id="check mode, KMS stopped"),
-        pytest.param({"sp_parity_result": MATCH, "ansible_facts": STOPPED_KMS}, False, "unchanged", id="KMS left stopped"),
+        pytest.param(
+            {"sp_parity_result": MATCH, "ansible_facts": STOPPED_KMS},
+            True,
+            "planned",
+            id="check mode, KMS stopped",
+        ),
+        pytest.param(
+            {"sp_parity_result": MATCH, "ansible_facts": STOPPED_KMS},
+            False,
+            "unchanged",
+            id="KMS left stopped",
+        ),
         pytest.param({"sp_parity_result": MISMATCH}, True, "planned", id="check mode"),
-        pytest.param({"sp_parity_result": MISMATCH, "kms_remediate_failure": FAILED}, False, "failed", id="failed"),
-        pytest.param({"sp_parity_result": MISMATCH}, False, "not_run", id="cut short after the check"),
+        pytest.param(
+            {"sp_parity_result": MISMATCH, "kms_remediate_failure": FAILED},
+            False,
+            "failed",
+            id="failed",
+        ),
+        pytest.param(
+            {"sp_parity_result": MISMATCH}, False, "not_run", id="cut short after the check"
+        ),
         pytest.param({"kms_source_host": "kms-old"}, False, "not_run", id="never checked"),
         pytest.param(None, False, "not_run", id="not in hostvars"),
     ],
 )
-def test_every_target_gets_one_outcome(host_vars: dict | None, check_mode: bool, outcome: str) -> None:
+def test_every_target_gets_one_outcome(
+    host_vars: dict | None, check_mode: bool, outcome: str
+) -> None:
     row = remediation_outcome("kms-new", host_vars, check_mode)
     assert row["target"] == "kms-new" and row["outcome"] == outcome
     assert row["source"] == ("kms-old" if host_vars else "(unknown)")
@@ -56,9 +95,13 @@ def test_every_target_gets_one_outcome(host_vars: dict | None, check_mode: bool,
 
 
 def test_a_failure_keeps_its_step_and_a_trimmed_reason_and_a_fix_keeps_its_builds() -> None:
-    failed = remediation_outcome("kms-new", {"sp_parity_result": MISMATCH, "kms_remediate_failure": FAILED}, False)
+    failed = remediation_outcome(
+        "kms-new", {"sp_parity_result": MISMATCH, "kms_remediate_failure": FAILED}, False
+    )
     assert (failed["step"], failed["reason"]) == (FAILED["step"], "kms-new: drive C: is full.")
-    fixed = remediation_outcome("kms-new", {"sp_parity_result": MATCH, "kms_remediate_result": DONE}, False)
+    fixed = remediation_outcome(
+        "kms-new", {"sp_parity_result": MATCH, "kms_remediate_result": DONE}, False
+    )
     assert (fixed["kms_binary_before"], fixed["kms_binary_after"]) == ("5.5.1960.8", "5.5.2650.12")
     assert fixed["backup_path"] == DONE["backup_path"]
 
@@ -72,15 +115,25 @@ def test_the_report_passes_only_when_every_pair_is_fixed_unchanged_or_planned() 
     rows.append(remediation_outcome("c", {"sp_parity_result": MISMATCH}, False))
     report = build_remediation_report(rows, "2026-11-27T07:00:00Z", False)
     assert report["result"] == "fail"
-    assert report["counts"] == {"remediated": 1, "unchanged": 1, "planned": 0, "failed": 0, "not_run": 1}
+    assert report["counts"] == {
+        "remediated": 1,
+        "unchanged": 1,
+        "planned": 0,
+        "failed": 0,
+        "not_run": 1,
+    }
     assert build_remediation_report([], "2026-11-27T07:00:00Z", False)["result"] == "fail"
     jsonschema.validate(json.loads(json.dumps(report)), SCHEMA)
 
 
 def test_markdown_and_junit_show_every_pair_with_failures_as_failures() -> None:
     rows = [
-        remediation_outcome("a|b", {"sp_parity_result": MATCH, "kms_remediate_result": DONE}, False),
-        remediation_outcome("c", {"sp_parity_result": MISMATCH, "kms_remediate_failure": FAILED}, False),
+        remediation_outcome(
+            "a|b", {"sp_parity_result": MATCH, "kms_remediate_result": DONE}, False
+        ),
+        remediation_outcome(
+            "c", {"sp_parity_result": MISMATCH, "kms_remediate_failure": FAILED}, False
+        ),
         remediation_outcome("d", None, False),
     ]
     report = build_remediation_report(rows, "2026-11-27T07:00:00Z", False)

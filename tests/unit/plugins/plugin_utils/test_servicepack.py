@@ -11,6 +11,7 @@ import typing as t
 import pytest
 
 from ansible_collections.exchops.kms.plugins.plugin_utils._builds import Build
+from ansible_collections.exchops.kms.plugins.plugin_utils._facts import assemble
 from ansible_collections.exchops.kms.plugins.plugin_utils._probe import split_sections
 from ansible_collections.exchops.kms.plugins.plugin_utils._servicepack import (
     HostReadings,
@@ -34,7 +35,6 @@ from ansible_collections.exchops.kms.plugins.plugin_utils._servicepack import (
     verify,
     watched_services,
 )
-from ansible_collections.exchops.kms.plugins.plugin_utils._facts import assemble
 from ansible_collections.exchops.kms.plugins.plugin_utils._winout import (
     SETUP_LOG_INITIALIZED,
     parse_setup_log,

@@ -1,5 +1,6 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Connection settings -> WinrsTarget (plugins/plugin_utils/_winrs.py), without a network."""
+
 from __future__ import annotations
 
 import typing as t
@@ -110,7 +111,7 @@ WINDOWS_FAULT = (
     "on the destination is running and is accepting requests. Consult the logs and documentation for "
     "the WS-Management service running on the destination, most commonly IIS or WinRM. If the "
     "destination is the WinRM service, run the following command on the destination to analyze and "
-    "configure the WinRM service: \"winrm quickconfig\"."
+    'configure the WinRM service: "winrm quickconfig".'
 )
 
 

@@ -143,10 +143,38 @@ class Tool:
 def registry() -> tuple[dict[str, Tool], dict[str, Tool]]:
     """(internal commands by lower-case name, programs by lower-case file name)."""
     # Imported here: every tool module imports this package for Invocation and Output.
-    from . import builtins, copy, dir, hash, mkdir, net, reg, sc, tasklist, type, update, wevtutil, wmic
+    from . import (
+        builtins,
+        copy,
+        dir,
+        hash,
+        mkdir,
+        net,
+        reg,
+        sc,
+        tasklist,
+        type,
+        update,
+        wevtutil,
+        wmic,
+    )
 
     tools: list[Tool] = []
-    modules = (builtins, copy, dir, hash, mkdir, net, reg, sc, tasklist, type, update, wevtutil, wmic)
+    modules = (
+        builtins,
+        copy,
+        dir,
+        hash,
+        mkdir,
+        net,
+        reg,
+        sc,
+        tasklist,
+        type,
+        update,
+        wevtutil,
+        wmic,
+    )
     for module in modules:
         tools.extend(module.TOOLS)
     internal = {name: tool for tool in tools if tool.file_name is None for name in tool.names}

@@ -11,7 +11,7 @@ prints the ERROR line on stderr and exits 1 (E4). Keys and value names are case-
 
 from __future__ import annotations
 
-from ...state import HostState, RegData, RegKey, RegValue, Registry, StateError, canonical_key
+from ...state import HostState, RegData, Registry, RegKey, RegValue, StateError, canonical_key
 from ..formats import (
     CRLF,
     REG_NOT_FOUND,

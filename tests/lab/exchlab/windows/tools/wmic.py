@@ -488,7 +488,9 @@ def wmic(invocation: Invocation, output: Output) -> int:
         )
     elif any(switch.startswith("/format:csv") or switch.endswith("\\csv") for switch in switches):
         output.out(
-            wmic_csv(node, canonical, [[_value_text(value) for _name, value in row] for row in rows])
+            wmic_csv(
+                node, canonical, [[_value_text(value) for _name, value in row] for row in rows]
+            )
         )
     else:
         output.out(
