@@ -11,12 +11,12 @@ from ansible.module_utils.common.text.converters import to_text
 from ansible.utils.display import Display
 
 from ..plugin_utils._action import WinrsAction
+from ..plugin_utils._kms import check_startup_password_for_command_line
 from ..plugin_utils._kmsbackup import (
     BackupFailed,
     BackupRefused,
     KmsBackup,
     check_host_path,
-    check_startup_password,
     outcome_result,
     plan_result,
 )
@@ -67,7 +67,7 @@ class ActionModule(WinrsAction):
             if destination:
                 destination = check_host_path("destination", destination)
             if password:
-                check_startup_password(password)
+                check_startup_password_for_command_line(password)
             if arguments["timeout"] <= 0:
                 raise ValueError(
                     f"timeout is {arguments['timeout']}, it must be more than 0 seconds"

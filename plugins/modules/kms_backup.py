@@ -66,8 +66,10 @@ options:
         changed. Not used when KMS is stopped or not installed.
       - Never shown in results, messages or C(-vvvv) output. Keep it in Ansible Vault, for
         example in the variable C(kms_startup_password).
-      - A password with spaces, double quotes, percent signs or control characters is refused
-        before anything is sent.
+      - A password with a space, a double quote, a percent sign, an exclamation mark or a
+        control character, or one that ends with a backslash, is refused before anything is sent, as
+        C(cmd.exe) and C(sc) could not pass it unchanged on the C(sc start) command line, where it
+        travels in double quotes (so C(&), C(|), C(<), C(>), C(^) and parentheses are fine).
       - Pass it from a variable, not as a literal. When an ad hoc task fails, C(ansible) shows the
         start of its raw arguments (C(-a)) in the error, before any plugin can mask them.
     type: str

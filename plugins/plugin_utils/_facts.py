@@ -15,10 +15,9 @@ import typing as t
 from dataclasses import dataclass, field
 
 from ._builds import Build, name_build
+from ._kms import KMS_SERVICE, KMS_SERVICE_KEY, event_dict, is_kms_event
 from ._probe import (
     DEFAULT_INSTALL_PATHS,
-    KMS_SERVICE,
-    KMS_SERVICE_KEY,
     SETUP_KEY_2007,
     SETUP_KEY_2010,
     SETUP_KEY_2013_PLUS,
@@ -44,7 +43,6 @@ from ._winout import (
 _SERVICES_VERSION_FAMILY = {40: (4, 0), 50: (5, 0), 55: (5, 5), 60: (6, 0), 65: (6, 5)}
 # 4.0 and 5.0 keep KM Server under Security\ (kms.md §2); 5.5 and 2000 in Kmsdata.
 _KMS_DATA_FOLDER = {(5, 5): "KMSDATA", (6, 0): "KMSDATA", (4, 0): "SECURITY", (5, 0): "SECURITY"}
-KMS_EVENT_IDS = (5389, 5015, 5057, 5058, 5085)
 
 
 class FactsError(ValueError):
@@ -240,19 +238,9 @@ def _events(sections: dict[str, Section], count: int, readings: Readings) -> lis
         )
         readings.sources["events"] = f"unavailable ({exc.tool} missing)"
         return []
-    wanted = [record for record in records if record.source.lower() == KMS_SERVICE.lower()]
+    wanted = [record for record in records if is_kms_event(record)]
     wanted.sort(key=lambda record: (record.time, record.record or 0), reverse=True)
-    return [
-        {
-            "id": record.event_id,
-            "source": record.source,
-            "time": record.time.isoformat(),
-            "type": record.type,
-            "record": record.record,
-            "message": record.message,
-        }
-        for record in wanted[:count]
-    ]
+    return [event_dict(record) for record in wanted[:count]]
 
 
 def _file_index(install_path: str | None) -> int | None:

@@ -40,8 +40,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from ._kms import KMS_SERVICE, KMSDATA_FOLDER, exit_code_meaning
 from ._probe import (
-    KMS_SERVICE,
     SETUP_KEY_LEGACY,
     ProbeError,
     Section,
@@ -50,6 +50,7 @@ from ._probe import (
     section,
     split_sections,
 )
+from ._service import sc_start
 from ._winout import (
     ERROR_SERVICE_ALREADY_RUNNING,
     ERROR_SERVICE_NOT_ACTIVE,
@@ -89,10 +90,6 @@ EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 # system files too; /K keep attributes (read-only); /Y never prompt; /Q no file names. `< NUL`:
 # a WinRS shell has no console, and xcopy must find end-of-input rather than wait for a key.
 XCOPY_SWITCHES = "/E /I /H /K /Y /Q"
-KMSDATA_FOLDER = "KMSDATA"  # under the Services folder (KB Q201271)
-# What `sc query` says about a service that stopped after a start (kms.md §3-§5).
-_ERROR_WRONG_PASSWORD = 2140
-_ERROR_SERVICE_SPECIFIC = 1066
 
 _DRIVE_PATH = re.compile(r"^[A-Za-z]:\\")
 _UNSAFE_PATH_CHARACTERS = frozenset('"*?<>|%/')
@@ -193,17 +190,6 @@ def check_host_path(option: str, value: str) -> str:
     return trimmed[0].upper() + trimmed[1:]
 
 
-def check_startup_password(value: str) -> None:
-    """Refuse a password that `sc start MSExchangeKMS "<password>"` would not pass unchanged.
-    The message never repeats the password."""
-    if any(char.isspace() or char in '"%' or not char.isprintable() for char in value):
-        raise ValueError(
-            "startup_password holds a space, a double quote, a % or a control character, which "
-            "cmd.exe cannot pass to sc start unchanged (KM Server passwords are letters, KB "
-            "Q184420). Check the value of startup_password"
-        )
-
-
 def default_destination(database_path: str, now: datetime) -> str:
     """Beside the KM database: `C:\\EXCHSRVR\\KMSDATA.backup-20240131-221500` (`now` in UTC)."""
     return f"{database_path}.backup-{now:%Y%m%d-%H%M%S}"
@@ -270,9 +256,7 @@ def stop_sections() -> list[str]:
 
 
 def start_sections(password: str) -> list[str]:
-    # `sc start NAME ARG` passes ARG as the start parameter: how KMS takes its startup password
-    # from a command line (kms.md §3). Never into ImagePath (KB Q235418).
-    return [section("start", f'{sc("start", KMS_SERVICE)} "{password}"'), kms_query_section()]
+    return [section("start", sc_start(KMS_SERVICE, password)), kms_query_section()]
 
 
 def copy_line(database_path: str, destination: str) -> str:
@@ -666,23 +650,9 @@ def _stall_limit(status: ServiceStatus) -> float:
 
 
 def start_failure_meaning(status: ServiceStatus) -> str:
-    code = status.win32_exit_code
-    if code == _ERROR_WRONG_PASSWORD:
-        return (
-            "Win32 error 2140: the startup password was not accepted (event 5057, KB Q184420); "
-            "check startup_password"
-        )
-    if code == _ERROR_SERVICE_SPECIFIC:
-        return (
-            f"service-specific error {status.service_exit_code} (a damaged or incomplete KM "
-            "database logs event 5058, KB Q190698)"
-        )
-    if code == 0:
-        return (
-            "it exited without an error code; with event 5389 in the Application log this is "
-            "KB Q259906: Kmserver.exe is older than the build that last ran the KM database"
-        )
-    return f"Win32 error {code}"
+    """Why KMS stopped after a start, from its exit codes (_kms.exit_code_meaning)."""
+    known = exit_code_meaning(status)
+    return known or f"Win32 error {status.win32_exit_code}"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -16,21 +16,10 @@ import typing as t
 from dataclasses import asdict, dataclass, field
 
 from ._builds import Build, name_build
+from ._kms import EVENTS
 
 STATUSES = ("match", "mismatch", "unreachable", "error")
 REMEDIATE = "playbook exchops.kms.remediate_kms_move"
-
-# What each MSExchangeKMS event on the target means (kms.md §5, kb-q259906.md §2-3).
-EVENT_MEANINGS: dict[int, str] = {
-    5389: "MSExchangeKMS exited; with KM binaries older than the KM database's last build this "
-    "is KB Q259906 (reapply the SP)",
-    5015: "MSExchangeKMS failed logging on as a MAPI client: the service account lost its "
-    "rights (KB Q274321); reapplying a service pack will not fix this",
-    5057: "the KMS startup password was wrong or missing (KB Q184420)",
-    5058: "the Kmsdata folder is corrupt or missing files; restore it from an offline backup "
-    "(KB Q190698)",
-    5085: "KMS cannot mount the key database (KB 818952, Exchange 2000)",
-}
 
 
 @dataclass(frozen=True)
@@ -76,8 +65,9 @@ def _event_findings(events: t.Iterable[t.Mapping[str, t.Any]]) -> list[str]:
     for event in events:
         if str(event.get("source", "")).lower() != "msexchangekms":
             continue
-        meaning = EVENT_MEANINGS.get(int(event.get("id", 0)))
-        if meaning:
+        known = EVENTS.get(int(event.get("id", 0)))
+        if known:
+            meaning = known.meaning
             ids.add(int(event["id"]))
             findings.append(f"event {event['id']} at {event.get('time', '?')}: {meaning}")
     if 5389 in ids and 5015 in ids:

@@ -20,6 +20,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from ._kms import KMS_SERVER_KEY, KMS_SERVICE, KMS_SERVICE_KEY
+
 MARKER_PREFIX = "==exchops:"
 # cmd's echo keeps the space before a following `&` or `||`: "==exchops:end:ok== ".
 _BEGIN = re.compile(r"^==exchops:begin:([a-z0-9_]+)==[ \t]*\r?$")
@@ -29,9 +31,6 @@ SETUP_KEY_LEGACY = r"HKLM\SOFTWARE\Microsoft\Exchange\Setup"  # 4.0 - 2003 (regi
 SETUP_KEY_2007 = r"HKLM\SOFTWARE\Microsoft\Exchange\v8.0\Setup"
 SETUP_KEY_2010 = r"HKLM\SOFTWARE\Microsoft\ExchangeServer\v14\Setup"
 SETUP_KEY_2013_PLUS = r"HKLM\SOFTWARE\Microsoft\ExchangeServer\v15\Setup"
-KMS_SERVICE = "MSExchangeKMS"
-KMS_SERVICE_KEY = rf"HKLM\SYSTEM\CurrentControlSet\Services\{KMS_SERVICE}"
-KMS_SERVER_KEY = r"HKLM\SOFTWARE\Microsoft\Exchange\KMServer"  # MasterPasswordPath (Q196129)
 # Where Exchange 5.5 and 2000 install by default (KB Q235418; registry.md §1). The probe reads
 # Kmserver.exe's version at these paths in the same round trip; a host installed elsewhere gets a
 # second command for its own path (see `files_section`).
@@ -73,14 +72,26 @@ def wmic_file_version(path: str, remote: str | None = None) -> str:
     return f'wmic {node}datafile where name="{_wmic_path(path)}" get Version /value < NUL'
 
 
-def wmic_kms_events(remote: str | None = None) -> str:
+# Every field of an Application-log event that the modules return (_kms.event_dict).
+EVENT_FIELDS = "EventCode,Message,RecordNumber,SourceName,TimeGenerated,Type"
+
+
+def wmic_events(
+    source: str, *, after: int | None = None, fields: str = EVENT_FIELDS, remote: str | None = None
+) -> str:
+    """The Application-log events of one source (those after record `after` only, if given).
+    wmic ntevent works on XP/2003 and later alike, wevtutil only from Vista on; the events are
+    matched by source and ID later, never by text (5389 has two wordings, Q259906 and Q274321)."""
     node = f"/node:{remote} " if remote else ""
-    # wmic ntevent works on XP/2003 and later alike; wevtutil only from Vista on (DESIGN.md).
-    # Match by source and ID later, never by text: 5389 has two wordings (Q259906, Q274321).
-    return (
-        f"wmic {node}ntevent where \"LogFile='Application' and SourceName='{KMS_SERVICE}'\" "
-        "get EventCode,Message,RecordNumber,SourceName,TimeGenerated,Type /value < NUL"
-    )
+    where = f"LogFile='Application' and SourceName='{source}'"
+    if after is not None:
+        where += f" and RecordNumber > {after}"
+    # `< NUL`: wmic can hang reading stdin in a non-console remote shell.
+    return f'wmic {node}ntevent where "{where}" get {fields} /value < NUL'
+
+
+def wmic_kms_events(remote: str | None = None) -> str:
+    return wmic_events(KMS_SERVICE, remote=remote)
 
 
 def section(name: str, command: str) -> str:

@@ -30,8 +30,17 @@ import time
 import typing as t
 from dataclasses import dataclass, field
 
-from ._parity import EVENT_MEANINGS
-from ._probe import KMS_SERVICE, Section, sc, section, split_sections
+from ._kms import (
+    KMS_SERVICE,
+    check_startup_password_for_command_line,
+    event_dict,
+    exit_code_meaning,
+    explain_events,
+    failure_events,
+    is_kms,
+    start_parameter,
+)
+from ._probe import Section, sc, section, split_sections, wmic_events
 from ._winout import (
     ERROR_ACCESS_DENIED,
     ERROR_SERVICE_ALREADY_RUNNING,
@@ -51,21 +60,6 @@ from ._winout import (
 STATES = ("started", "stopped", "restarted")
 RUNNING, STOPPED = "running", "stopped"
 START_PENDING, STOP_PENDING = "start_pending", "stop_pending"
-# The KMS failure events of kms.md §5, with their meanings from the parity gate (one wording).
-FAILURE_EVENT_IDS = frozenset(EVENT_MEANINGS)
-# What the operator does about each (kms.md §5; the KBs named in EVENT_MEANINGS).
-EVENT_FIXES: dict[int, str] = {
-    5389: "Back up the KM database, then reapply the Exchange service pack so Kmserver.exe matches "
-    "the server (playbook exchops.kms.remediate_kms_move, role exchops.kms.kms_remediate)",
-    5057: "Check kms_startup_password: it is case-sensitive and must be the password written down "
-    "when KM Server was installed; set startup_password to it",
-    5058: "Restore the Kmsdata folder from an offline backup (exchops.kms.kms_backup makes one), "
-    "then start MSExchangeKMS again",
-    5015: "Give the service account back its rights (a local administrator, the same account as "
-    "the Directory service, KB Q274321), then start MSExchangeKMS again",
-    5085: "Back up the KM database, run eseutil /d on it (KB 818952), then start MSExchangeKMS "
-    "again",
-}
 # How often sc query is asked while waiting and watching ("every few seconds", kms.md §4).
 POLL_SECONDS = 3.0
 # How deep the dependency walk goes (MSExchangeKMS -> MSExchangeDS -> MSExchangeSA is 2).
@@ -73,9 +67,6 @@ MAX_DEPENDENCY_DEPTH = 8
 # A service key name: letters, digits and a few safe marks. Anything else would be read by cmd.exe
 # (& | < > ^ % ...) or split into more words.
 _SERVICE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.$-]{0,255}$")
-# Characters cmd.exe interprets inside our command line (or sc splits on); a startup password
-# holding one could not reach KMS intact, and could run something else.
-_UNSAFE_PASSWORD = re.compile(r"[\s&|<>^%!()\"',;=]")
 
 
 class ServiceError(Exception):
@@ -85,10 +76,6 @@ class ServiceError(Exception):
     def __init__(self, message: str, result: dict[str, t.Any] | None = None) -> None:
         super().__init__(message)
         self.result = result or {}
-
-
-def is_kms(name: str) -> bool:
-    return name.upper() == KMS_SERVICE.upper()
 
 
 def check_arguments(
@@ -124,13 +111,10 @@ def check_arguments(
                 "startup_password (for example to the vaulted variable kms_startup_password). "
                 "Nothing was changed."
             )
-        if _UNSAFE_PASSWORD.search(startup_password):
-            raise ValueError(
-                "startup_password holds a space or one of & | < > ^ % ! ( ) \" ' , ; =, which "
-                "cmd.exe would interpret on the sc start command line, so KMS would not receive "
-                "it intact. Start MSExchangeKMS from the Services console with this password. "
-                "Nothing was changed."
-            )
+        try:
+            check_startup_password_for_command_line(startup_password)
+        except ValueError as exc:
+            raise ValueError(f"{exc}. Nothing was changed.") from None
     elif startup_password:
         warnings.append(
             f"startup_password is used only for {KMS_SERVICE}; it was not passed to {name}."
@@ -159,9 +143,9 @@ def settles_to(state: str) -> str | None:
 
 
 def sc_start(name: str, startup_password: str | None = None, remote: str | None = None) -> str:
-    """`sc start NAME [password]`: the password is KMS's start parameter (kms.md §3)."""
+    """`sc start NAME ["password"]`: the password is KMS's start parameter (_kms)."""
     command = sc("start", name, remote)
-    return f"{command} {startup_password}" if startup_password else command
+    return f"{command} {start_parameter(startup_password)}" if startup_password else command
 
 
 def net_stop(name: str) -> str:
@@ -171,60 +155,11 @@ def net_stop(name: str) -> str:
 
 
 def wmic_event_records(source: str, after: int | None = None, remote: str | None = None) -> str:
-    """The service's Application-log events (RecordNumber only, or every field of those after
-    record `after`). Matched by source and ID later, never by text (DESIGN.md "Events")."""
-    node = f"/node:{remote} " if remote else ""
-    where = f"LogFile='Application' and SourceName='{source}'"
+    """The service's Application-log events: their RecordNumbers only, or every field of those
+    after record `after`."""
     if after is None:
-        return f'wmic {node}ntevent where "{where}" get RecordNumber /value < NUL'
-    return (
-        f'wmic {node}ntevent where "{where} and RecordNumber > {after}" '
-        "get EventCode,Message,RecordNumber,SourceName,TimeGenerated,Type /value < NUL"
-    )
-
-
-def event_dict(record: EventRecord) -> dict[str, t.Any]:
-    """An event as exchange_facts returns it."""
-    return {
-        "id": record.event_id,
-        "source": record.source,
-        "time": record.time.isoformat(),
-        "type": record.type,
-        "record": record.record,
-        "message": record.message,
-    }
-
-
-def failure_events(name: str, events: t.Sequence[EventRecord]) -> list[EventRecord]:
-    """The KMS failure events among `events` (oldest first); none for other services."""
-    if not is_kms(name):
-        return []
-    found = [
-        event
-        for event in events
-        if event.source.upper() == KMS_SERVICE.upper() and event.event_id in FAILURE_EVENT_IDS
-    ]
-    return sorted(found, key=lambda event: event.record or 0)
-
-
-def explain_events(failures: t.Sequence[EventRecord]) -> str:
-    """`logged event 5389 (record 7, "KMS is exiting with error 0."): <meaning>. <fix>.`"""
-    parts = []
-    for event in failures:
-        parts.append(
-            f"event {event.event_id} (record {event.record}, {event.time.isoformat()}, "
-            f'"{event.message[:160]}"): {EVENT_MEANINGS[event.event_id]}'
-        )
-    text = "logged " + "; and ".join(parts) + "."
-    ids = {event.event_id for event in failures}
-    if {5389, 5015} <= ids:
-        # Q274321: both together point at the service account, not only at the build.
-        return (
-            f"{text} Events 5389 and 5015 together point to the service account's rights "
-            f"(KB Q274321). {EVENT_FIXES[5015]}."
-        )
-    first = failures[0].event_id
-    return f"{text} {EVENT_FIXES[first]}."
+        return wmic_events(source, fields="RecordNumber", remote=remote)
+    return wmic_events(source, after=after, remote=remote)
 
 
 def exit_code_hint(name: str, status: ServiceStatus) -> str:
@@ -232,12 +167,9 @@ def exit_code_hint(name: str, status: ServiceStatus) -> str:
     codes = (
         f"WIN32_EXIT_CODE {status.win32_exit_code}, SERVICE_EXIT_CODE {status.service_exit_code}"
     )
-    if is_kms(name) and status.win32_exit_code == 2140:
-        # Q184420: a missing or wrong startup password gives "Error 2140" and event 5057.
-        return (
-            f"({codes}: error 2140 is KMS's answer to a wrong or missing startup password, "
-            f"KB Q184420). {EVENT_FIXES[5057]}."
-        )
+    meaning = exit_code_meaning(status) if is_kms(name) else None
+    if meaning:
+        return f"({codes}): {meaning}."
     return f"({codes}). Read the Application and System logs on the host for the reason."
 
 
@@ -610,7 +542,7 @@ class ServiceControl:
             raise ServiceError(
                 f"{self.name} is still {pending.status.state.upper()} {pending.waited} s after sc "
                 f"start (timeout {self.timeout} s): it did not finish starting. "
-                + (explain_events(events) + " " if events else "")
+                + (explain_events(failures) + " " if (failures := self._failures(events)) else "")
                 + "Read the Application log, then run again with a larger timeout."
                 + self._dependencies_note(),
                 self.progress.result(),
@@ -642,7 +574,7 @@ class ServiceControl:
             self._fail_stopped(
                 status, baseline, waiting, f"within the {self.watch} s watch", events
             )
-        failures = failure_events(self.name, events)
+        failures = self._failures(events)
         if failures:
             raise ServiceError(
                 f"{self.name} is running but {explain_events(failures)}"
@@ -665,6 +597,10 @@ class ServiceControl:
         events = self._new_events(sections.get("events"), baseline)
         self._record_dependencies(waiting, sections)
         return status, events
+
+    def _failures(self, events: t.Sequence[EventRecord]) -> list[EventRecord]:
+        """The KMS failure events among the service's new events; none for other services."""
+        return failure_events(events) if is_kms(self.name) else []
 
     def _started_dependencies(self, waiting: list[str]) -> None:
         if not waiting:
@@ -697,7 +633,7 @@ class ServiceControl:
     ) -> t.NoReturn:
         if events is None:
             status, events = self._final_read(baseline, waiting)
-        failures = failure_events(self.name, events)
+        failures = self._failures(events)
         state = status.state.upper()
         if failures:
             cause = explain_events(failures)

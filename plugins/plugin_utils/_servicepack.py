@@ -39,10 +39,8 @@ from dataclasses import dataclass, field
 
 from ._builds import Build, name_build
 from ._facts import FactsError, assemble
+from ._kms import KMS_SERVER_KEY, KMS_SERVICE, KMS_SERVICE_KEY
 from ._probe import (
-    KMS_SERVER_KEY,
-    KMS_SERVICE,
-    KMS_SERVICE_KEY,
     SETUP_KEY_LEGACY,
     ProbeError,
     Section,

@@ -246,7 +246,10 @@ CASES = {
     ),
     "startup-password-cmd-cannot-pass": Case(
         module("exchange_service", f"name=MSExchangeKMS state=started {KMS_PASSWORD}"),
-        ["kms-new: startup_password holds a space or one of", NOTHING],
+        [
+            "kms-new: startup_password holds a space, a double quote, a %, a ! or a control character",
+            NOTHING,
+        ],
         inventory=set_password("Bad%Pass"),
     ),
     "backup-destination-inside-the-database": Case(
@@ -388,7 +391,7 @@ CASES = {
     "remediate-startup-password-cmd-cannot-pass": Case(
         remediate(),
         [
-            "kms-new: startup_password holds a space, a double quote, a % or a control character",
+            "kms-new: startup_password holds a space, a double quote, a %, a ! or a control character",
             NOTHING,
         ],
         inventory=set_password("Bad%Pass"),

@@ -204,7 +204,7 @@ def test_no_password_reaches_the_output_even_at_vvvv(
     assert runs[1][0].returncode != 0  # event 5389: the failure path is covered too
     for result, results in runs:
         output = result.stdout + result.stderr + repr(results)
-        assert "sc start MSExchangeKMS ********" in output  # -vvvv shows the commands, masked
+        assert 'sc start MSExchangeKMS "********"' in output  # -vvvv shows the commands, masked
         assert PASSWORD not in output
         assert "Lab-Passw0rd!" not in output  # nor the WinRM account's password
 

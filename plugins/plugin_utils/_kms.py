@@ -1,0 +1,182 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What KM Server is, in one place: its service and registry keys, its events and what each
+means and fixes, what its exit codes mean, and how its startup password reaches it.
+
+Everything else asks this module: the facts (events as results), the parity gate (what an event
+on a target means), service control and the backup (how KMS is started, what a failed start
+means). Sources: KB Q259906, Q274321, Q184420, Q190698, Q190713, Q235418, 818952; the
+Microsoft Learn page of `sc start` (its ServiceArguments are the service's start parameters).
+"""
+
+# Internal to exchops.kms: not a public API; may change in any release.
+
+from __future__ import annotations
+
+import typing as t
+from dataclasses import dataclass
+
+from ._winout import EventRecord, ServiceStatus
+
+KMS_SERVICE = "MSExchangeKMS"
+KMS_SERVICE_KEY = rf"HKLM\SYSTEM\CurrentControlSet\Services\{KMS_SERVICE}"
+# MasterPasswordPath / BackupPasswordPath of a startup floppy (KB Q196129).
+KMS_SERVER_KEY = r"HKLM\SOFTWARE\Microsoft\Exchange\KMServer"
+# The KM database folder of 5.5 and 2000, under Exchange's Services folder (KB Q201271).
+KMSDATA_FOLDER = "KMSDATA"
+
+
+def is_kms(name: str) -> bool:
+    """Whether a service key name is KM Server's (service names are case-insensitive)."""
+    return name.upper() == KMS_SERVICE.upper()
+
+
+# ---------------------------------------------------------------------------------------------
+# Events. Matched by source and ID, never by text: 5389 has two wordings (Q259906, Q274321).
+
+
+@dataclass(frozen=True)
+class KmsEvent:
+    meaning: str  # what the event says about the host, with its KB
+    fix: str  # what the operator does about it (a sentence without its closing period)
+
+
+EVENTS: dict[int, KmsEvent] = {
+    5389: KmsEvent(
+        "MSExchangeKMS exited; with KM binaries older than the KM database's last build this "
+        "is KB Q259906 (reapply the SP)",
+        "Back up the KM database, then reapply the Exchange service pack so Kmserver.exe matches "
+        "the server (playbook exchops.kms.remediate_kms_move, role exchops.kms.kms_remediate)",
+    ),
+    5015: KmsEvent(
+        "MSExchangeKMS failed logging on as a MAPI client: the service account lost its "
+        "rights (KB Q274321); reapplying a service pack will not fix this",
+        "Give the service account back its rights (a local administrator, the same account as "
+        "the Directory service, KB Q274321), then start MSExchangeKMS again",
+    ),
+    5057: KmsEvent(
+        "the KMS startup password was wrong or missing (KB Q184420)",
+        "Check kms_startup_password: it is case-sensitive and must be the password written down "
+        "when KM Server was installed; set startup_password to it",
+    ),
+    5058: KmsEvent(
+        "the Kmsdata folder is corrupt or missing files; restore it from an offline backup "
+        "(KB Q190698)",
+        "Restore the Kmsdata folder from an offline backup (exchops.kms.kms_backup makes one), "
+        "then start MSExchangeKMS again",
+    ),
+    5085: KmsEvent(
+        "KMS cannot mount the key database (KB 818952, Exchange 2000)",
+        "Back up the KM database, run eseutil /d on it (KB 818952), then start MSExchangeKMS "
+        "again",
+    ),
+}
+FAILURE_EVENT_IDS = frozenset(EVENTS)
+# 5389 with 5015 points at the service account's rights, not only at the build (KB Q274321).
+ACCOUNT_RIGHTS_EVENT_IDS = frozenset({5389, 5015})
+
+
+def event_dict(record: EventRecord) -> dict[str, t.Any]:
+    """An event as the modules return it (exchange_facts' `kms.events`, exchange_service's
+    `events`)."""
+    return {
+        "id": record.event_id,
+        "source": record.source,
+        "time": record.time.isoformat(),
+        "type": record.type,
+        "record": record.record,
+        "message": record.message,
+    }
+
+
+def is_kms_event(record: EventRecord) -> bool:
+    # Source names are compared case-insensitively: Q321164 prints "MSexchangekms".
+    return record.source.upper() == KMS_SERVICE.upper()
+
+
+def failure_events(events: t.Sequence[EventRecord]) -> list[EventRecord]:
+    """The KMS failure events among `events`, oldest first."""
+    found = [e for e in events if is_kms_event(e) and e.event_id in FAILURE_EVENT_IDS]
+    return sorted(found, key=lambda event: event.record or 0)
+
+
+def explain_events(failures: t.Sequence[EventRecord]) -> str:
+    """`logged event 5389 (record 7, <time>, "<text>"): <meaning>. <fix>.`"""
+    parts = [
+        f"event {event.event_id} (record {event.record}, {event.time.isoformat()}, "
+        f'"{event.message[:160]}"): {EVENTS[event.event_id].meaning}'
+        for event in failures
+    ]
+    text = "logged " + "; and ".join(parts) + "."
+    if ACCOUNT_RIGHTS_EVENT_IDS <= {event.event_id for event in failures}:
+        return (
+            f"{text} Events 5389 and 5015 together point to the service account's rights "
+            f"(KB Q274321). {EVENTS[5015].fix}."
+        )
+    return f"{text} {EVENTS[failures[0].event_id].fix}."
+
+
+# ---------------------------------------------------------------------------------------------
+# Exit codes of a KMS that stopped (sc query's WIN32_EXIT_CODE / SERVICE_EXIT_CODE).
+
+ERROR_WRONG_PASSWORD = 2140  # "An internal Windows NT error occurred." + event 5057 (Q184420)
+ERROR_SERVICE_SPECIFIC = 1066  # the service's own code is in SERVICE_EXIT_CODE
+
+
+def exit_code_meaning(status: ServiceStatus) -> str | None:
+    """What KMS's exit codes say about why it stopped, with the fix; None when they say
+    nothing known."""
+    if status.win32_exit_code == ERROR_WRONG_PASSWORD:
+        return (
+            "error 2140 is KMS's answer to a wrong or missing startup password (event 5057, KB "
+            f"Q184420). {EVENTS[5057].fix}"
+        )
+    if status.win32_exit_code == ERROR_SERVICE_SPECIFIC:
+        return (
+            f"error 1066 carries KMS's own code {status.service_exit_code}; a damaged or "
+            f"incomplete KM database logs event 5058 (KB Q190698). {EVENTS[5058].fix}"
+        )
+    if status.win32_exit_code == 0:
+        return (
+            "KMS exited without an error code, as it does with event 5389 when Kmserver.exe is "
+            "older than the build that last ran the KM database (KB Q259906). Read its events "
+            "(exchops.kms.exchange_facts) before starting it again"
+        )
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# The startup password. KMS decrypts the KM database with it and takes it as its start parameter,
+# what the Services console's "Start parameters" box passes (KB Q184420); never in ImagePath, which
+# breaks the service pack's update.exe (KB Q235418). It can travel two routes, each with its rule:
+#
+# - A command line (the route used today): `sc start MSExchangeKMS "<password>"`, whose arguments
+#   sc passes to the service as its start parameters (Microsoft Learn, "Sc start"). cmd.exe reads
+#   the line first: inside double quotes it leaves & | < > ^ ( ) , ; = alone, but still expands %
+#   (and ! under delayed expansion); then sc splits its arguments the C runtime's way, where a
+#   quote ends the argument and a backslash before the closing quote escapes it. So a password
+#   must not hold whitespace, a double quote, % or !, nor end with a backslash.
+# - A process's standard input (a jump host's own start, to come): no shell reads it, so nothing
+#   is quoted and only line ends and control characters matter.
+
+_COMMAND_LINE_UNSAFE = frozenset('"%!')
+
+
+def check_startup_password_for_command_line(password: str) -> None:
+    """Refuse (ValueError, a whole sentence without its period, never holding the password) a
+    startup password that the `sc start` command line cannot pass to KMS unchanged."""
+    if any(
+        char.isspace() or char in _COMMAND_LINE_UNSAFE or not char.isprintable()
+        for char in password
+    ) or password.endswith("\\"):
+        raise ValueError(
+            "startup_password holds a space, a double quote, a %, a ! or a control character, "
+            "or ends with a backslash: cmd.exe and sc cannot pass it unchanged on the sc start "
+            "command line (KM Server startup passwords are letters, KB Q184420). Check the value "
+            "of startup_password, or start MSExchangeKMS from the Services console with it"
+        )
+
+
+def start_parameter(password: str) -> str:
+    """The password as `sc start`'s one service argument: in double quotes, so that cmd.exe
+    passes the characters it would otherwise read (& | < > ^ ...) as they are."""
+    return f'"{password}"'

@@ -1,0 +1,112 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What KM Server is (plugins/plugin_utils/_kms.py): the startup password's command-line rule,
+the one quoting of `sc start`, the events' meanings and the exit codes' meanings."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+
+import pytest
+
+from ansible_collections.exchops.kms.plugins.plugin_utils._kms import (
+    EVENTS,
+    check_startup_password_for_command_line,
+    event_dict,
+    exit_code_meaning,
+    explain_events,
+    failure_events,
+    start_parameter,
+)
+from ansible_collections.exchops.kms.plugins.plugin_utils._service import sc_start
+from ansible_collections.exchops.kms.plugins.plugin_utils._winout import EventRecord, ServiceStatus
+
+PASSWORD = "HZGYYHACWLQACTI"  # the example KM Server startup password of KB Q184420
+WHEN = datetime(2024, 1, 31, 22, 15, tzinfo=timezone.utc)
+
+
+def event(event_id: int, record: int, source: str = "MSExchangeKMS") -> EventRecord:
+    return EventRecord(record, event_id, source, WHEN, "Information", f"text of {event_id}")
+
+
+@pytest.mark.parametrize(
+    "password",
+    [PASSWORD, "Ab1&|<>^()", "a,b;c=d", "back\\slash", "caf\u00e9"],
+    ids=["letters", "cmd operators", "cmd separators", "inner backslash", "accented"],
+)
+def test_a_password_the_quoted_sc_start_line_passes_intact_is_accepted(password: str) -> None:
+    check_startup_password_for_command_line(password)
+
+
+@pytest.mark.parametrize(
+    "password",
+    ["HZGY YHAC", "HZGY\tYHAC", 'HZGY"YHAC', "HZGY%PATH%", "HZGY!X!", "HZGY\nYHAC", "HZGY\\"],
+    ids=["space", "tab", "quote", "percent", "exclamation", "line end", "trailing backslash"],
+)
+def test_a_password_cmd_or_sc_would_change_is_refused_without_repeating_it(password: str) -> None:
+    with pytest.raises(ValueError, match="cannot pass it unchanged on the sc start") as caught:
+        check_startup_password_for_command_line(password)
+    assert password not in str(caught.value)
+
+
+def test_the_one_sc_start_line_quotes_the_password_and_only_for_a_password() -> None:
+    assert start_parameter("Ab&c") == '"Ab&c"'
+    assert sc_start("MSExchangeKMS", "Ab&c") == 'sc start MSExchangeKMS "Ab&c"'
+    assert sc_start("MSExchangeKMS", "Ab&c", remote="KMS01") == (
+        'sc \\\\KMS01 start MSExchangeKMS "Ab&c"'
+    )
+    assert sc_start("MSExchangeDS") == "sc start MSExchangeDS"
+
+
+def test_failure_events_are_the_kms_ones_oldest_first_whatever_the_source_case() -> None:
+    events = [
+        event(5057, 9),
+        event(5389, 3, "MSexchangekms"),
+        event(1004, 5),
+        event(5389, 4, "ESE97"),
+    ]
+    assert [(e.event_id, e.record) for e in failure_events(events)] == [(5389, 3), (5057, 9)]
+
+
+def test_each_failure_event_is_explained_with_its_meaning_and_the_first_ones_fix() -> None:
+    text = explain_events([event(5058, 2), event(5057, 3)])
+    assert text.startswith(
+        'logged event 5058 (record 2, 2024-01-31T22:15:00+00:00, "text of 5058")'
+    )
+    assert EVENTS[5058].meaning in text and EVENTS[5057].meaning in text
+    assert text.endswith(f"{EVENTS[5058].fix}.")
+
+
+def test_5389_with_5015_points_to_the_service_accounts_rights() -> None:
+    text = explain_events([event(5389, 1), event(5015, 2)])
+    assert "together point to the service account's rights (KB Q274321)" in text
+    assert text.endswith(f"{EVENTS[5015].fix}.")
+
+
+def test_an_event_is_returned_in_the_modules_shape() -> None:
+    assert event_dict(event(5389, 7)) == {
+        "id": 5389,
+        "source": "MSExchangeKMS",
+        "time": "2024-01-31T22:15:00+00:00",
+        "type": "Information",
+        "record": 7,
+        "message": "text of 5389",
+    }
+
+
+@pytest.mark.parametrize(
+    ("win32", "service", "meaning"),
+    [
+        (2140, 0, r"wrong or missing startup password \(event 5057, KB Q184420\)\. Check kms_"),
+        (1066, 7, r"KMS's own code 7; a damaged .* event 5058 \(KB Q190698\)\. Restore"),
+        (0, 0, r"without an error code, as it does with event 5389 .* \(KB Q259906\)"),
+    ],
+)
+def test_kms_exit_codes_say_why_it_stopped(win32: int, service: int, meaning: str) -> None:
+    status = ServiceStatus("MSExchangeKMS", 0x10, "stopped", 1, (), win32, service, 0, 0)
+    assert re.search(meaning, exit_code_meaning(status) or "")
+
+
+def test_an_exit_code_without_a_known_meaning_says_nothing() -> None:
+    status = ServiceStatus("MSExchangeKMS", 0x10, "stopped", 1, (), 1068, 0, 0, 0)
+    assert exit_code_meaning(status) is None
