@@ -22,8 +22,8 @@ from ansible.module_utils.errors import UnsupportedError
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
-from ._facts import FactsError, assemble
-from ._probe import ProbeError, facts_probe, files_sections, split_sections
+from ._facts import FactsError, read_facts
+from ._probe import ProbeError, facts_probe
 from ._winrs import HAS_WINRM, WINRM_IMPORT_ERROR, WinrsError, WinrsShell, target_from_options
 
 display = Display()
@@ -118,15 +118,12 @@ class WinrsAction(ActionBase):
         try:
             target = target_from_options(host, get_option, timeout)
             with WinrsShell(target) as shell:
-                output = shell.run(facts_probe(kms_event_count))
-                sections = split_sections(output.stdout)
-                readings = assemble(sections, kms_event_count)
-                if readings.needs_files_of:
-                    # Exchange lives outside the default paths: read its binaries there.
-                    display.vv(f"{host}: reading Exchange binaries under {readings.needs_files_of}")
-                    extra = shell.run(" & ".join(files_sections((readings.needs_files_of,))))
-                    sections.update(split_sections(extra.stdout))
-                    readings = assemble(sections, kms_event_count, files_index=0)
+                _sections, readings = read_facts(
+                    shell.run,
+                    facts_probe(kms_event_count),
+                    kms_event_count,
+                    progress=lambda message: display.vv(f"{host}: {message}"),
+                )
         except WinrsError as exc:
             return (
                 {"unreachable": True, "msg": str(exc)}

@@ -22,9 +22,13 @@ from ._probe import (
     SETUP_KEY_2010,
     SETUP_KEY_2013_PLUS,
     SETUP_KEY_LEGACY,
-    Section,
+    Runs,
+    Sections,
     files_section_names,
+    files_sections,
     kms_binary_paths,
+    run_sections,
+    split_sections,
 )
 from ._winout import (
     ParseError,
@@ -36,7 +40,6 @@ from ._winout import (
     parse_sc_query,
     parse_wmic_events,
     parse_wmic_file_version,
-    split_merged_streams,
 )
 
 # `Services Version` is the product version times ten (registry.md §1).
@@ -62,20 +65,8 @@ class Readings:
     needs_files_of: str | None = None
 
 
-def _section(sections: dict[str, Section], name: str) -> Section:
-    try:
-        return sections[name]
-    except KeyError:
-        raise FactsError(f"the probe's answer has no section {name!r}") from None
-
-
-def _streams(section: Section) -> tuple[str, str, int]:
-    stdout, stderr = split_merged_streams(section.text)
-    return stdout, stderr, 0 if section.succeeded else 1
-
-
-def _reg(sections: dict[str, Section], name: str, key: str) -> RegQuery:
-    return parse_reg_query(*_streams(_section(sections, name)), section=name, key=key)
+def _reg(sections: Sections, name: str, key: str) -> RegQuery:
+    return parse_reg_query(*sections.need(name).streams(), section=name, key=key)
 
 
 def _dword(query: RegQuery, key: str, name: str) -> int | None:
@@ -88,11 +79,11 @@ def _string(query: RegQuery, key: str, name: str) -> str | None:
     return value.data if value is not None and isinstance(value.data, str) else None
 
 
-def _file_version(sections: dict[str, Section], name: str, readings: Readings) -> str | None:
+def _file_version(sections: Sections, name: str, readings: Readings) -> str | None:
     if name not in sections:
         return None
     try:
-        return parse_wmic_file_version(*_streams(sections[name]), section=name)
+        return parse_wmic_file_version(*sections[name].streams(), section=name)
     except ToolMissing as exc:
         # Windows 2000 and NT 4.0 have no wmic (windows-output.md §4): the evidence is then the
         # registry alone, which is weaker; say so once.
@@ -106,9 +97,7 @@ def _file_version(sections: dict[str, Section], name: str, readings: Readings) -
         return None
 
 
-def _modern_setup(
-    sections: dict[str, Section], readings: Readings
-) -> tuple[Build, str | None] | None:
+def _modern_setup(sections: Sections, readings: Readings) -> tuple[Build, str | None] | None:
     for name, key in (
         ("setup_2013", SETUP_KEY_2013_PLUS),
         ("setup_2010", SETUP_KEY_2010),
@@ -136,7 +125,7 @@ def _modern_setup(
 
 
 def _legacy_setup(
-    sections: dict[str, Section], readings: Readings
+    sections: Sections, readings: Readings
 ) -> tuple[Build, str | None, RegQuery] | None:
     key = SETUP_KEY_LEGACY
     query = _reg(sections, "setup_legacy", key)
@@ -199,9 +188,9 @@ def _check_legacy_readings(
         )
 
 
-def _kms_service(sections: dict[str, Section]) -> dict[str, t.Any]:
-    config = parse_sc_qc(*_streams(_section(sections, "kms_qc")), section="kms_qc")
-    status = parse_sc_query(*_streams(_section(sections, "kms_query")), section="kms_query")
+def _kms_service(sections: Sections) -> dict[str, t.Any]:
+    config = parse_sc_qc(*sections.need("kms_qc").streams(), section="kms_qc")
+    status = parse_sc_query(*sections.need("kms_query").streams(), section="kms_query")
     service: dict[str, t.Any] = {"name": KMS_SERVICE, "state": "absent", "start_mode": None}
     if isinstance(status, ScFailure):
         if not status.service_missing:
@@ -225,11 +214,11 @@ def _kms_service(sections: dict[str, Section]) -> dict[str, t.Any]:
     return service
 
 
-def _events(sections: dict[str, Section], count: int, readings: Readings) -> list[dict[str, t.Any]]:
+def _events(sections: Sections, count: int, readings: Readings) -> list[dict[str, t.Any]]:
     if count <= 0 or "kms_events" not in sections:
         return []
     try:
-        records = parse_wmic_events(*_streams(sections["kms_events"]), section="kms_events")
+        records = parse_wmic_events(*sections["kms_events"].streams(), section="kms_events")
     except ToolMissing as exc:
         # NT 4.0 / 2000 have no command-line event reader (windows-output.md §5.1).
         readings.warnings.append(
@@ -252,9 +241,25 @@ def _file_index(install_path: str | None) -> int | None:
     return None
 
 
-def assemble(
-    sections: dict[str, Section], kms_event_count: int, files_index: int | None = None
-) -> Readings:
+def read_facts(
+    run: Runs,
+    probe_line: str,
+    kms_event_count: int,
+    progress: t.Callable[[str], None] = lambda message: None,
+) -> tuple[Sections, Readings]:
+    """Run `probe_line` (facts_probe's sections, and any others the caller adds) and assemble
+    the facts; a host that installed Exchange outside the default paths gets a second command
+    for its binaries' versions there. Returns every section read, with the facts."""
+    sections = split_sections(run(probe_line).stdout)
+    readings = assemble(sections, kms_event_count)
+    if readings.needs_files_of:
+        progress(f"reading Exchange binaries under {readings.needs_files_of}")
+        sections.update(run_sections(run, files_sections((readings.needs_files_of,))))
+        readings = assemble(sections, kms_event_count, files_index=0)
+    return sections, readings
+
+
+def assemble(sections: Sections, kms_event_count: int, files_index: int | None = None) -> Readings:
     """Build the facts from the probe's sections. `files_index` names the file sections to use
     when the caller probed a non-default install path itself (sections kmserver_N ...)."""
     try:
@@ -263,9 +268,7 @@ def assemble(
         raise FactsError(str(exc)) from exc
 
 
-def _assemble(
-    sections: dict[str, Section], kms_event_count: int, files_index: int | None
-) -> Readings:
+def _assemble(sections: Sections, kms_event_count: int, files_index: int | None) -> Readings:
     readings = Readings(facts={})
     facts = readings.facts
     kms_service = _kms_service(sections)

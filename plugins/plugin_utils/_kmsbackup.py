@@ -33,6 +33,7 @@ only on the `sc start` line (the shell masks it in -vvvv output) and never in a 
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 import time
 import typing as t
@@ -41,14 +42,14 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from ._kms import KMS_SERVICE, KMSDATA_FOLDER, exit_code_meaning
+from ._poll import Clock, PollStalled, PollTimeout, every, poll_until
 from ._probe import (
     SETUP_KEY_LEGACY,
-    ProbeError,
-    Section,
+    Sections,
     reg_query,
+    run_sections,
     sc,
     section,
-    split_sections,
 )
 from ._service import sc_start
 from ._winout import (
@@ -67,8 +68,6 @@ from ._winout import (
     parse_reg_query,
     parse_sc_query,
     parse_xcopy,
-    split_merged_dir_streams,
-    split_merged_streams,
 )
 from ._winrs import CommandOutput, WinrsError
 
@@ -77,8 +76,6 @@ from ._winrs import CommandOutput, WinrsError
 # the Information Store, so the backup must not be what fills it.
 FREE_SPACE_MARGIN_MIN = 64 * 1024 * 1024
 FREE_SPACE_MARGIN_DIVISOR = 10
-# cmd.exe takes at most 8191 characters per line; batched lines stay well below.
-COMMAND_LINE_BUDGET = 6000
 POLL_INTERVAL_S = 1.0
 # A stop that makes no progress is hung: Microsoft's service stop sample ("Stopping a Service",
 # SvcStopService) gives up after 30 s, and a service whose sc query CHECKPOINT has not moved for
@@ -267,20 +264,6 @@ def hash_section(name: str, path: str) -> str:
     return section(name, f'certutil -hashfile "{path}" SHA256')
 
 
-def batch(parts: Sequence[str], budget: int = COMMAND_LINE_BUDGET) -> list[str]:
-    """Join sections with ` & ` into as few lines as keep each under `budget` characters."""
-    lines: list[str] = []
-    current: list[str] = []
-    for part in parts:
-        if current and len(" & ".join([*current, part])) > budget:
-            lines.append(" & ".join(current))
-            current = []
-        current.append(part)
-    if current:
-        lines.append(" & ".join(current))
-    return lines
-
-
 # ---------------------------------------------------------------------------------------------
 # Readings
 
@@ -313,23 +296,10 @@ class Survey:
     free_bytes: int | None
 
 
-def _section(sections: dict[str, Section], name: str) -> Section:
-    try:
-        return sections[name]
-    except KeyError:
-        raise ProbeError(f"the answer has no section {name!r}") from None
-
-
-def _streams(found: Section, dir_output: bool = False) -> tuple[str, str, int]:
-    split = split_merged_dir_streams if dir_output else split_merged_streams
-    stdout, stderr = split(found.text)
-    return stdout, stderr, 0 if found.succeeded else 1
-
-
-def read_services_folder(sections: dict[str, Section]) -> str | None:
+def read_services_folder(sections: Sections) -> str | None:
     """The `Services` value of the Exchange Setup key (the Exchange folder), or None."""
     query = parse_reg_query(
-        *_streams(_section(sections, "setup")), section="setup", key=SETUP_KEY_LEGACY
+        *sections.need("setup").streams(), section="setup", key=SETUP_KEY_LEGACY
     )
     value = query.value(SETUP_KEY_LEGACY, "Services") if query.found else None
     if value is None or not isinstance(value.data, str) or not value.data.strip():
@@ -337,10 +307,10 @@ def read_services_folder(sections: dict[str, Section]) -> str | None:
     return value.data
 
 
-def read_kms_status(sections: dict[str, Section], name: str = "kms") -> ServiceStatus | None:
+def read_kms_status(sections: Sections, name: str = "kms") -> ServiceStatus | None:
     """MSExchangeKMS's status, None when the service does not exist. Other sc failures
     (access denied ...) raise CommandFailed."""
-    answer = parse_sc_query(*_streams(_section(sections, name)), section=name)
+    answer = parse_sc_query(*sections.need(name).streams(), section=name)
     if isinstance(answer, ScFailure):
         if answer.service_missing:
             return None
@@ -350,7 +320,7 @@ def read_kms_status(sections: dict[str, Section], name: str = "kms") -> ServiceS
     return answer
 
 
-def read_kms_state(sections: dict[str, Section], name: str = "kms") -> str:
+def read_kms_state(sections: Sections, name: str = "kms") -> str:
     status = read_kms_status(sections, name)
     return "absent" if status is None else status.state
 
@@ -375,11 +345,9 @@ def tree_reading(tree: DirTree, root: str, name: str) -> TreeReading:
     return TreeReading(tuple(files), tuple(folders))
 
 
-def read_tree(
-    sections: dict[str, Section], name: str, root: str
-) -> tuple[TreeReading | None, bool]:
+def read_tree(sections: Sections, name: str, root: str) -> tuple[TreeReading | None, bool]:
     """(reading, is_file): None when `root` does not exist; is_file when it names a file."""
-    tree = parse_dir_tree(*_streams(_section(sections, name), dir_output=True), section=name)
+    tree = parse_dir_tree(*sections.need(name).streams(dir_output=True), section=name)
     if not tree.found:
         return None, False
     if (tree.root or "").rstrip("\\").casefold() != root.casefold():
@@ -387,10 +355,10 @@ def read_tree(
     return tree_reading(tree, root, name), False
 
 
-def read_survey(sections: dict[str, Section], database_path: str) -> Survey:
+def read_survey(sections: Sections, database_path: str) -> Survey:
     source, source_is_file = read_tree(sections, "source", database_path)
-    target = parse_dir(*_streams(_section(sections, "target"), dir_output=True), section="target")
-    volume = parse_dir(*_streams(_section(sections, "volume"), dir_output=True), section="volume")
+    target = parse_dir(*sections.need("target").streams(dir_output=True), section="target")
+    volume = parse_dir(*sections.need("volume").streams(dir_output=True), section="volume")
     return Survey(
         kms_state=read_kms_state(sections),
         source=source,
@@ -401,8 +369,8 @@ def read_survey(sections: dict[str, Section], database_path: str) -> Survey:
     )
 
 
-def read_hash(sections: dict[str, Section], name: str) -> str:
-    return parse_certutil_hash(*_streams(_section(sections, name)), section=name)
+def read_hash(sections: Sections, name: str) -> str:
+    return parse_certutil_hash(*sections.need(name).streams(), section=name)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -644,9 +612,10 @@ def _stop_progress(status: ServiceStatus | None) -> tuple[str, int] | None:
     return None if status is None else (status.state, status.checkpoint)
 
 
-def _stall_limit(status: ServiceStatus) -> float:
-    """Seconds without progress after which a stop is hung (STOP_STALL_S, or a longer WAIT_HINT)."""
-    return max(STOP_STALL_S, status.wait_hint / 1000)
+def _stall_limit(status: ServiceStatus | None) -> float:
+    """Seconds without progress after which a stop is hung (STOP_STALL_S, or a longer WAIT_HINT);
+    a service that no longer exists does not hang."""
+    return math.inf if status is None else max(STOP_STALL_S, status.wait_hint / 1000)
 
 
 def start_failure_meaning(status: ServiceStatus) -> str:
@@ -762,16 +731,12 @@ class KmsBackup:
         self._timeout = timeout
         self._now = now
         self._log = log
-        self._sleep = sleep
-        self._clock = clock
+        self._clock = Clock(clock, sleep)
         self._from_registry = not database_path
         self._state_after_copy: str | None = None
 
-    def _sections(self, parts: Sequence[str]) -> dict[str, Section]:
-        found: dict[str, Section] = {}
-        for line in batch(parts):
-            found.update(split_sections(self._run(line).stdout))
-        return found
+    def _sections(self, parts: Sequence[str]) -> Sections:
+        return run_sections(self._run, parts)
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -842,13 +807,13 @@ class KmsBackup:
             )
         return Outcome(current, manifest, before, after, warnings)
 
-    def _request_stop(self, plan: Plan) -> dict[str, Section]:
+    def _request_stop(self, plan: Plan) -> Sections:
         """`sc stop`, with the first poll (state and survey) on the same line."""
         self._log("stopping MSExchangeKMS (KB Q190713: the KM database is copied offline)")
         sections = self._sections(
             stop_sections() + survey_sections(plan.database_path, plan.destination)
         )
-        answer = parse_sc_query(*_streams(_section(sections, "stop")), section="stop")
+        answer = parse_sc_query(*sections.need("stop").streams(), section="stop")
         if isinstance(answer, ScFailure) and answer.error != ERROR_SERVICE_NOT_ACTIVE:
             raise BackupRefused(
                 f"MSExchangeKMS could not be stopped: sc stop failed with error {answer.error} "
@@ -858,28 +823,35 @@ class KmsBackup:
             )
         return sections
 
-    def _wait_stopped_and_plan_again(self, plan: Plan, sections: dict[str, Section]) -> Plan:
-        started = self._clock()
-        deadline = started + self._timeout
-        survey = read_survey(sections, plan.database_path)
-        status = read_kms_status(sections)
-        progress = _stop_progress(status)
-        moved = started
-        while survey.kms_state in ("running", "stop_pending") and self._clock() < deadline:
-            stalled_for = self._clock() - moved
-            if status is not None and stalled_for >= _stall_limit(status):
-                raise StopNotFinished(
-                    f"MSExchangeKMS has been {survey.kms_state.upper()} for {stalled_for:.0f} s "
-                    f"after sc stop without progress (CHECKPOINT {status.checkpoint:#x}, "
-                    f"WAIT_HINT {status.wait_hint} ms): its process hangs while stopping",
-                    survey.kms_state,
-                )
-            self._sleep(POLL_INTERVAL_S)
-            sections = self._sections(survey_sections(plan.database_path, plan.destination))
-            survey = read_survey(sections, plan.database_path)
-            status = read_kms_status(sections)
-            if _stop_progress(status) != progress:
-                progress, moved = _stop_progress(status), self._clock()
+    def _wait_stopped_and_plan_again(self, plan: Plan, sections: Sections) -> Plan:
+        def read(found: Sections) -> tuple[Survey, ServiceStatus | None]:
+            return read_survey(found, plan.database_path), read_kms_status(found)
+
+        def read_again() -> tuple[Survey, ServiceStatus | None]:
+            return read(self._sections(survey_sections(plan.database_path, plan.destination)))
+
+        try:
+            survey, _status = poll_until(
+                read_again,
+                lambda reading: reading[0].kms_state not in ("running", "stop_pending"),
+                first=read(sections),
+                timeout=self._timeout,
+                interval=every(POLL_INTERVAL_S),
+                clock=self._clock,
+                progress=lambda reading: _stop_progress(reading[1]),
+                stall_limit=lambda reading: _stall_limit(reading[1]),
+            )
+        except PollStalled as stalled:
+            survey, status = stalled.last
+            raise StopNotFinished(
+                f"MSExchangeKMS has been {survey.kms_state.upper()} for "
+                f"{stalled.stalled_for:.0f} s after sc stop without progress (CHECKPOINT "
+                f"{status.checkpoint:#x}, WAIT_HINT {status.wait_hint} ms): its process hangs "
+                "while stopping",
+                survey.kms_state,
+            ) from None
+        except PollTimeout as timeout:
+            survey = timeout.last[0]
         if survey.kms_state != "stopped":
             raise StopNotFinished(
                 f"MSExchangeKMS did not stop within {self._timeout} s after sc stop (it is "
@@ -949,14 +921,20 @@ class KmsBackup:
     def _start_kms(self) -> ServiceStatus:
         self._log("starting MSExchangeKMS with its startup password")
         sections = self._sections(start_sections(self._password))
-        answer = parse_sc_query(*_streams(_section(sections, "start")), section="start")
+        answer = parse_sc_query(*sections.need("start").streams(), section="start")
         if isinstance(answer, ScFailure) and answer.error != ERROR_SERVICE_ALREADY_RUNNING:
             raise ServiceError(f"sc start failed with error {answer.error} ({answer.message})")
-        deadline = self._clock() + self._timeout
-        status = read_kms_status(sections)
-        while status is not None and status.state == "start_pending" and self._clock() < deadline:
-            self._sleep(POLL_INTERVAL_S)
-            status = read_kms_status(self._sections([kms_query_section()]))
+        try:
+            status = poll_until(
+                lambda: read_kms_status(self._sections([kms_query_section()])),
+                lambda current: current is None or current.state != "start_pending",
+                first=read_kms_status(sections),
+                timeout=self._timeout,
+                interval=every(POLL_INTERVAL_S),
+                clock=self._clock,
+            )
+        except PollTimeout as timeout:
+            status = timeout.last
         if status is None:
             raise ServiceError("the service no longer exists")
         return status

@@ -18,14 +18,17 @@ runs on; a name reads that server from a jump host (`reg query \\\\HOST\\HKLM\\.
 from __future__ import annotations
 
 import re
+import typing as t
 from dataclasses import dataclass
 
 from ._kms import KMS_SERVER_KEY, KMS_SERVICE, KMS_SERVICE_KEY
+from ._winout import split_merged_dir_streams, split_merged_streams
 
 MARKER_PREFIX = "==exchops:"
 # cmd's echo keeps the space before a following `&` or `||`: "==exchops:end:ok== ".
 _BEGIN = re.compile(r"^==exchops:begin:([a-z0-9_]+)==[ \t]*\r?$")
 _END = re.compile(r"^==exchops:end:(ok|failed)==[ \t]*\r?$")
+_ASKED = re.compile(r"^echo ==exchops:begin:([a-z0-9_]+)== ")
 
 SETUP_KEY_LEGACY = r"HKLM\SOFTWARE\Microsoft\Exchange\Setup"  # 4.0 - 2003 (registry.md §1)
 SETUP_KEY_2007 = r"HKLM\SOFTWARE\Microsoft\Exchange\v8.0\Setup"
@@ -35,6 +38,8 @@ SETUP_KEY_2013_PLUS = r"HKLM\SOFTWARE\Microsoft\ExchangeServer\v15\Setup"
 # Kmserver.exe's version at these paths in the same round trip; a host installed elsewhere gets a
 # second command for its own path (see `files_section`).
 DEFAULT_INSTALL_PATHS = (r"C:\EXCHSRVR", r"C:\Program Files\Exchsrvr")
+# cmd.exe takes at most 8191 characters per line (KB 830473); batched lines stay well below.
+COMMAND_LINE_BUDGET = 6000
 
 
 class ProbeError(ValueError):
@@ -46,6 +51,25 @@ class Section:
     name: str
     text: str  # the section's output, stdout and stderr together, CRLF intact
     succeeded: bool  # cmd's && / || verdict on the section's command
+
+    def streams(self, *, dir_output: bool = False) -> tuple[str, str, int]:
+        """The section as a parser takes it: (stdout, stderr, exit code 0 or 1). The tool's own
+        error lines are told from its output by their text; `dir_output` for dir's answers,
+        whose "File Not Found" and system messages differ from other tools'."""
+        split = split_merged_dir_streams if dir_output else split_merged_streams
+        stdout, stderr = split(self.text)
+        return stdout, stderr, 0 if self.succeeded else 1
+
+
+class Sections(dict[str, Section]):
+    """The sections of one or more answers, by name."""
+
+    def need(self, name: str) -> Section:
+        """The section `name`, or ProbeError when the answer lacks it."""
+        try:
+            return self[name]
+        except KeyError:
+            raise ProbeError(f"the answer has no section {name!r}") from None
 
 
 def _unc(remote: str | None) -> str:
@@ -143,11 +167,11 @@ def facts_probe(kms_event_count: int, remote: str | None = None) -> str:
     return " & ".join(parts)
 
 
-def split_sections(stdout: str) -> dict[str, Section]:
+def split_sections(stdout: str) -> Sections:
     """Cut the probe's stdout into its sections. Lines outside a section are cmd's own noise
     (e.g. a blank line) and are ignored; a section without its end marker means the answer was
     cut short."""
-    sections: dict[str, Section] = {}
+    sections = Sections()
     current: str | None = None
     lines: list[str] = []
     for line in stdout.split("\n"):
@@ -168,3 +192,43 @@ def split_sections(stdout: str) -> dict[str, Section]:
     if current is not None:
         raise ProbeError(f"section {current!r} was cut short (no end marker)")
     return sections
+
+
+def batch(parts: t.Sequence[str], budget: int = COMMAND_LINE_BUDGET) -> list[str]:
+    """Join sections with ` & ` into as few lines as keep each under `budget` characters."""
+    lines: list[str] = []
+    current: list[str] = []
+    for part in parts:
+        if current and len(" & ".join([*current, part])) > budget:
+            lines.append(" & ".join(current))
+            current = []
+        current.append(part)
+    if current:
+        lines.append(" & ".join(current))
+    return lines
+
+
+class Runs(t.Protocol):  # pylint: disable=too-few-public-methods
+    """What runs one command line on a host and returns its output (WinrsShell.run)."""
+
+    def __call__(self, command_line: str) -> t.Any: ...
+
+
+def run_sections(run: Runs, parts: t.Sequence[str]) -> Sections:
+    """Run `section(...)` parts in as few command lines as fit (one round trip each) and return
+    their sections; ProbeError when an asked-for section did not come back (a line cut short)."""
+    found = Sections()
+    for line in batch(parts):
+        found.update(split_sections(run(line).stdout))
+    asked = [match.group(1) for part in parts if (match := _ASKED.match(part))]
+    missing = [name for name in asked if name not in found]
+    if missing:
+        raise ProbeError(
+            f"the answer lacks the section(s) {', '.join(missing)}: the command line was cut short"
+        )
+    return found
+
+
+def run_commands(run: Runs, commands: t.Mapping[str, str]) -> Sections:
+    """run_sections for named commands ({section name: command})."""
+    return run_sections(run, [section(name, command) for name, command in commands.items()])

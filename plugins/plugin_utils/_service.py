@@ -40,7 +40,8 @@ from ._kms import (
     is_kms,
     start_parameter,
 )
-from ._probe import Section, sc, section, split_sections, wmic_events
+from ._poll import Clock, PollTimeout, poll_until, ramp
+from ._probe import Section, Sections, run_commands, sc, wmic_events
 from ._winout import (
     ERROR_ACCESS_DENIED,
     ERROR_SERVICE_ALREADY_RUNNING,
@@ -54,7 +55,6 @@ from ._winout import (
     parse_sc_query,
     parse_wmic_events,
     parse_wmic_values,
-    split_merged_streams,
 )
 
 STATES = ("started", "stopped", "restarted")
@@ -231,8 +231,7 @@ class ServiceControl:
         self._password = startup_password if is_kms(name) else None
         self.watch = watch
         self.timeout = timeout
-        self._clock = clock
-        self._sleep = sleep
+        self._clock = Clock(clock, sleep)
         self._log = log
         self.acted = False  # a command that changes the host was sent
         self.progress = Progress(name)
@@ -241,25 +240,12 @@ class ServiceControl:
 
     # -- reading -----------------------------------------------------------------------------
 
-    def _batch(self, commands: dict[str, str]) -> dict[str, Section]:
-        output = self._run(" & ".join(section(key, command) for key, command in commands.items()))
-        sections = split_sections(output.stdout)
-        missing = [key for key in commands if key not in sections]
-        if missing:
-            raise ServiceError(
-                f"the answer lacks the section(s) {', '.join(missing)}: the command line was cut "
-                "short. Run again; report it with -vvvv output if it repeats."
-            )
-        return sections
-
-    @staticmethod
-    def _streams(part: Section) -> tuple[str, str, int]:
-        stdout, stderr = split_merged_streams(part.text)
-        return stdout, stderr, 0 if part.succeeded else 1
+    def _batch(self, commands: dict[str, str]) -> Sections:
+        return run_commands(self._run, commands)
 
     def _status(self, part: Section, name: str | None = None) -> ServiceStatus | ScFailure:
         try:
-            return parse_sc_query(*self._streams(part), section=part.name)
+            return parse_sc_query(*part.streams(), section=part.name)
         except ToolMissing as exc:
             raise ServiceError(
                 f"'{exc.tool}' is not available on this host, so {name or self.name} cannot be "
@@ -293,7 +279,7 @@ class ServiceControl:
         """The service's status and configuration (one round trip)."""
         sections = self._batch({"query": sc("query", self.name), "qc": sc("qc", self.name)})
         status = self._own_status(sections["query"])
-        config = parse_sc_qc(*self._streams(sections["qc"]), section="qc")
+        config = parse_sc_qc(*sections["qc"].streams(), section="qc")
         if isinstance(config, ScFailure):
             raise ServiceError(
                 f"sc qc {self.name} failed with error {config.error} ({config.message}) though "
@@ -319,7 +305,7 @@ class ServiceControl:
         """The newest RecordNumber of the service's events; None when events cannot be read."""
         try:
             rows = parse_wmic_values(
-                *self._streams(part), section=part.name, properties=("RecordNumber",)
+                *part.streams(), section=part.name, properties=("RecordNumber",)
             )
         except ToolMissing as exc:
             self._no_events(exc.tool)
@@ -346,7 +332,7 @@ class ServiceControl:
         if part is None or baseline is None:
             return []
         try:
-            records = parse_wmic_events(*self._streams(part), section=part.name)
+            records = parse_wmic_events(*part.streams(), section=part.name)
         except ToolMissing as exc:
             self._no_events(exc.tool)
             return []
@@ -386,7 +372,7 @@ class ServiceControl:
                 if status.state == RUNNING:
                     continue  # a running service's own dependencies run too
                 config = parse_sc_qc(
-                    *self._streams(sections[f"dep{index}_qc"]), section=f"dep{index}_qc"
+                    *sections[f"dep{index}_qc"].streams(), section=f"dep{index}_qc"
                 )
                 if isinstance(config, ServiceConfig):
                     following += [
@@ -401,17 +387,23 @@ class ServiceControl:
 
     def _wait(self, status: ServiceStatus, goals: tuple[str, ...], after: str) -> ServiceStatus:
         """Poll sc query until the state is one of `goals`, within the timeout."""
-        started = self._clock()
-        pause = 1.0
-        while status.state not in goals:
-            waited = self._clock() - started
-            if waited >= self.timeout:
-                self.progress.state = status.state
-                raise _StillPending(status, int(waited))
-            self._log(f"{self.name} is {status.state} {int(waited)} s after {after}; waiting")
-            self._sleep(min(pause, max(self.timeout - waited, 0.1)))
-            pause = min(pause + 1.0, POLL_SECONDS)
-            status = self._query()
+
+        def waiting(current: ServiceStatus, waited: float) -> None:
+            self._log(f"{self.name} is {current.state} {int(waited)} s after {after}; waiting")
+
+        try:
+            status = poll_until(
+                self._query,
+                lambda current: current.state in goals,
+                first=status,
+                timeout=self.timeout,
+                interval=ramp(1.0, POLL_SECONDS),
+                clock=self._clock,
+                on_wait=waiting,
+            )
+        except PollTimeout as timeout:
+            self.progress.state = timeout.last.state
+            raise _StillPending(timeout.last, int(timeout.waited)) from None
         self.progress.state = status.state
         return status
 
@@ -458,7 +450,7 @@ class ServiceControl:
         self._log(f"stopping {self.name} (net stop /y, which stops its dependents first)")
         self.acted = True
         sections = self._batch({"stop": net_stop(self.name), "query": sc("query", self.name)})
-        answer = parse_net_stop(*self._streams(sections["stop"]), section="stop")
+        answer = parse_net_stop(*sections["stop"].streams(), section="stop")
         status = self._own_status(sections["query"])
         dependents = [item for item in answer.stopped if item.casefold() != display.casefold()]
         self.progress.dependents_stopped = dependents
@@ -553,13 +545,13 @@ class ServiceControl:
 
     def _watch(self, baseline: int | None, waiting: list[str]) -> None:
         """RUNNING for `watch` seconds, and no new failure event (kms.md §4)."""
-        running_since = self._clock()
+        running_since = self._clock.now()
         while True:
-            remaining = self.watch - (self._clock() - running_since)
+            remaining = self.watch - (self._clock.now() - running_since)
             if remaining <= 0:
                 break
-            self._sleep(min(POLL_SECONDS, remaining))
-            if self.watch - (self._clock() - running_since) <= 0:
+            self._clock.sleep(min(POLL_SECONDS, remaining))
+            if self.watch - (self._clock.now() - running_since) <= 0:
                 break
             status = self._query()
             if status.state != RUNNING:
@@ -567,7 +559,7 @@ class ServiceControl:
                     status,
                     baseline,
                     waiting,
-                    f"{int(self._clock() - running_since)} s after " "reaching RUNNING",
+                    f"{int(self._clock.now() - running_since)} s after " "reaching RUNNING",
                 )
         status, events = self._final_read(baseline, waiting)
         if status.state != RUNNING:
@@ -609,7 +601,7 @@ class ServiceControl:
         commands = {f"dep{index}_query": sc("query", name) for index, name in enumerate(waiting)}
         self._record_dependencies(waiting, self._batch(commands))
 
-    def _record_dependencies(self, waiting: list[str], sections: dict[str, Section]) -> None:
+    def _record_dependencies(self, waiting: list[str], sections: Sections) -> None:
         started = []
         for index, dependency in enumerate(waiting):
             status = self._status(sections[f"dep{index}_query"], dependency)

@@ -38,12 +38,12 @@ from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass, field
 
 from ._builds import Build, name_build
-from ._facts import FactsError, assemble
+from ._facts import FactsError, read_facts
 from ._kms import KMS_SERVER_KEY, KMS_SERVICE, KMS_SERVICE_KEY
 from ._probe import (
     SETUP_KEY_LEGACY,
     ProbeError,
-    Section,
+    Sections,
     facts_probe,
     files_sections,
     sc,
@@ -66,8 +66,6 @@ from ._winout import (
     parse_wmic_file_version,
     parse_wmic_service_start_modes,
     setup_log_appended,
-    split_merged_dir_streams,
-    split_merged_streams,
 )
 from ._winrs import CommandOutput, WinrsError
 
@@ -248,18 +246,6 @@ class LogDetails:
     dependencies: dict[str, tuple[str, ...]]
 
 
-def _streams(found: Section) -> tuple[str, str, int]:
-    stdout, stderr = split_merged_streams(found.text)
-    return stdout, stderr, 0 if found.succeeded else 1
-
-
-def _needed(sections: dict[str, Section], name: str) -> Section:
-    try:
-        return sections[name]
-    except KeyError:
-        raise ProbeError(f"the answer has no section {name!r}") from None
-
-
 def _build_or_none(text: str | None) -> Build | None:
     if not text:
         return None
@@ -270,7 +256,7 @@ def _build_or_none(text: str | None) -> Build | None:
 
 
 def readings_from(
-    sections: dict[str, Section], facts: dict[str, t.Any], warnings: t.Sequence[str]
+    sections: Sections, facts: dict[str, t.Any], warnings: t.Sequence[str]
 ) -> HostReadings:
     """HostReadings from the sections of `read_command` and the facts `assemble` built from them."""
     kms = facts.get("kms") or {}
@@ -278,13 +264,13 @@ def readings_from(
     install_path = facts.get("install_path")
     server_build = _build_or_none(facts.get("build")) if facts.get("installed") else None
     setup = parse_reg_query(
-        *_streams(_needed(sections, "setup_legacy")), section="setup_legacy", key=SETUP_KEY_LEGACY
+        *sections.need("setup_legacy").streams(), section="setup_legacy", key=SETUP_KEY_LEGACY
     )
     kms_server = parse_reg_query(
-        *_streams(_needed(sections, "kms_server_key")), section="kms_server_key", key=KMS_SERVER_KEY
+        *sections.need("kms_server_key").streams(), section="kms_server_key", key=KMS_SERVER_KEY
     )
     service_key = parse_reg_query(
-        *_streams(_needed(sections, "kms_service_key")),
+        *sections.need("kms_service_key").streams(),
         section="kms_service_key",
         key=KMS_SERVICE_KEY,
     )
@@ -306,13 +292,13 @@ def readings_from(
     # None both when there is no update.exe and when it has no version resource (wmic prints no
     # Version line then, windows-output.md section 4): either way the media's build is unknown.
     media_version_text = parse_wmic_file_version(
-        *_streams(_needed(sections, "sp_media")), section="sp_media"
+        *sections.need("sp_media").streams(), section="sp_media"
     )
     start_types = parse_wmic_service_start_modes(
-        *_streams(_needed(sections, "sp_services")), section="sp_services"
+        *sections.need("sp_services").streams(), section="sp_services"
     )
     try:
-        tasks = parse_tasklist_csv(*_streams(_needed(sections, "sp_tasks")), section="sp_tasks")
+        tasks = parse_tasklist_csv(*sections.need("sp_tasks").streams(), section="sp_tasks")
         update_pids: tuple[int, ...] | None = tuple(
             task.pid for task in tasks if task.image.lower() == UPDATE_EXE
         )
@@ -335,24 +321,18 @@ def readings_from(
     )
 
 
-def log_details_from(
-    sections: dict[str, Section], path: str, services: t.Sequence[str]
-) -> LogDetails:
-    found = _needed(sections, "sp_log_dir")
-    stdout, stderr = split_merged_dir_streams(found.text)
-    listing = parse_dir(stdout, stderr, 0 if found.succeeded else 1, section="sp_log_dir")
+def log_details_from(sections: Sections, path: str, services: t.Sequence[str]) -> LogDetails:
+    listing = parse_dir(*sections.need("sp_log_dir").streams(dir_output=True), section="sp_log_dir")
     size = 0
     if listing.found:
         entry = listing.entry(path.rsplit("\\", 1)[-1])
         size = entry.size or 0 if entry is not None else 0
     text = None
     if "sp_log_text" in sections:
-        text = parse_type(*_streams(sections["sp_log_text"]), section="sp_log_text")
+        text = parse_type(*sections["sp_log_text"].streams(), section="sp_log_text")
     dependencies: dict[str, tuple[str, ...]] = {}
     for index, name in enumerate(services):
-        config = parse_sc_qc(
-            *_streams(_needed(sections, f"sp_qc_{index}")), section=f"sp_qc_{index}"
-        )
+        config = parse_sc_qc(*sections.need(f"sp_qc_{index}").streams(), section=f"sp_qc_{index}")
         if not isinstance(config, ScFailure):
             # "+Group" entries name load-order groups, not services.
             dependencies[name] = tuple(
@@ -370,14 +350,8 @@ OpenShell = t.Callable[[int], AbstractContextManager[ShellLike]]
 
 def read_host(shell: ShellLike, media: str) -> HostReadings:
     """Round trip 1 (and the binaries' versions of an install outside the default paths)."""
-    output = shell.run(read_command(media))
     try:
-        sections = split_sections(output.stdout)
-        facts = assemble(sections, 0)
-        if facts.needs_files_of:
-            extra = shell.run(" & ".join(files_sections((facts.needs_files_of,))))
-            sections.update(split_sections(extra.stdout))
-            facts = assemble(sections, 0, files_index=0)
+        sections, facts = read_facts(shell.run, read_command(media), 0)
         return readings_from(sections, facts.facts, facts.warnings)
     except (ProbeError, FactsError, ParseError) as exc:
         raise ServicePackError(
@@ -844,15 +818,11 @@ class _Poller:
             output = self._shell.run(poll_command(self._log_path))
             sections = split_sections(output.stdout)
             try:
-                tasks = parse_tasklist_csv(
-                    *_streams(_needed(sections, "sp_tasks")), section="sp_tasks"
-                )
+                tasks = parse_tasklist_csv(*sections.need("sp_tasks").streams(), section="sp_tasks")
                 running: bool | None = any(task.image.lower() == UPDATE_EXE for task in tasks)
             except ToolMissing:
                 running = None
-            text = (
-                parse_type(*_streams(_needed(sections, "sp_log_text")), section="sp_log_text") or ""
-            )
+            text = parse_type(*sections.need("sp_log_text").streams(), section="sp_log_text") or ""
         except (WinrsError, ProbeError, ParseError) as exc:
             self.failures += 1
             self.last_error = str(exc)
@@ -1173,7 +1143,7 @@ class ServicePackJob:
             sections = split_sections(output.stdout)
             for index, name in enumerate(sorted(wanted)):
                 outcomes[name] = parse_sc_config(
-                    *_streams(_needed(sections, f"sp_config_{index}")), section=f"sp_config_{index}"
+                    *sections.need(f"sp_config_{index}").streams(), section=f"sp_config_{index}"
                 )
         except (WinrsError, ProbeError, ParseError) as exc:
             problems.append(f"setting the start types back failed: {exc}")

@@ -30,7 +30,6 @@ from ansible_collections.exchops.kms.plugins.plugin_utils._kmsbackup import (
     Survey,
     TreeReading,
     VerificationFailed,
-    batch,
     check_destination,
     check_host_path,
     copy_line,
@@ -178,16 +177,6 @@ def test_the_survey_lists_hidden_files_and_reads_the_destination_drive_root_unqu
     assert 'dir /-c /a "E:\\KMS\\one"' in line
     assert "(dir /-c /a E:\\)" in line  # a quoted "E:\" would end in an escaped quote
     assert "sc query MSExchangeKMS" in line
-
-
-def test_batches_stay_under_the_budget_and_keep_every_part_in_order() -> None:
-    parts = [f"echo part{index:03d}" + "x" * 80 for index in range(100)]
-    lines = batch(parts, budget=1000)
-    assert all(len(line) <= 1000 for line in lines)
-    assert " & ".join(lines) == " & ".join(parts)
-    assert len(lines) > 1
-    assert batch(["y" * 2000, "z"], budget=1000) == ["y" * 2000, "z"]
-    assert batch([]) == []
 
 
 # ---------------------------------------------------------------------------------------------

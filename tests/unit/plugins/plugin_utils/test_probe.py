@@ -3,12 +3,16 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 
 from ansible_collections.exchops.kms.plugins.plugin_utils._probe import (
     ProbeError,
+    batch,
     facts_probe,
     reg_query,
+    run_commands,
     sc,
     section,
     split_sections,
@@ -88,3 +92,47 @@ def test_the_answer_splits_into_sections_with_crlf_intact() -> None:
 def test_a_mangled_answer_is_a_probe_error(stdout: str, message: str) -> None:
     with pytest.raises(ProbeError, match=message):
         split_sections(stdout)
+
+
+def test_batches_stay_under_the_budget_and_keep_every_part_in_order() -> None:
+    parts = [f"echo part{index:03d}" + "x" * 80 for index in range(100)]
+    lines = batch(parts, budget=1000)
+    assert all(len(line) <= 1000 for line in lines)
+    assert " & ".join(lines) == " & ".join(parts)
+    assert len(lines) > 1
+    assert batch(["y" * 2000, "z"], budget=1000) == ["y" * 2000, "z"]
+    assert batch([]) == []
+
+
+class Answers:
+    """Answers each command line with the sections it asks for, each saying its command."""
+
+    def __init__(self, drop: str = "") -> None:
+        self.lines: list[str] = []
+        self.drop = drop
+
+    def __call__(self, line: str) -> SimpleNamespace:
+        self.lines.append(line)
+        out = ""
+        for part in line.split(" & echo =="):
+            name = part.split("begin:", 1)[1].split("==", 1)[0]
+            if name != self.drop:
+                out += f"==exchops:begin:{name}==\r\nsaid {name}\r\n==exchops:end:ok== \r\n"
+        return SimpleNamespace(stdout=out)
+
+
+def test_named_commands_come_back_as_sections_with_their_streams() -> None:
+    answers = Answers()
+    sections = run_commands(answers, {"query": "sc query X", "qc": "sc qc X"})
+    assert len(answers.lines) == 1
+    assert sections.need("qc").streams() == ("said qc\r\n", "", 0)
+    assert sections.need("query").name == "query"
+
+
+def test_a_section_that_did_not_come_back_is_a_probe_error() -> None:
+    with pytest.raises(
+        ProbeError, match="lacks the section\\(s\\) qc: the command line was cut short"
+    ):
+        run_commands(Answers(drop="qc"), {"query": "sc query X", "qc": "sc qc X"})
+    with pytest.raises(ProbeError, match="the answer has no section 'other'"):
+        run_commands(Answers(), {"query": "sc query X"}).need("other")
