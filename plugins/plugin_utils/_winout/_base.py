@@ -157,13 +157,15 @@ def _nonblank(text: str, stream: str) -> list[_Line]:
     return [line for line in _lines(text, stream) if line.text.strip()]
 
 
-def _fail(section: str, reason: str, line: _Line | None = None) -> ParseError:
+def _parse_error(section: str, reason: str, line: _Line | None = None) -> ParseError:
+    """The error for output the parser cannot read, pointing at `line` when there is one."""
     if line is None:
         return ParseError(section, reason)
     return ParseError(section, reason, line.number, line.text, line.stream)
 
 
-def _failed(section: str, exit_code: int, lines: Sequence[_Line]) -> CommandFailed:
+def _command_failed(section: str, exit_code: int, lines: Sequence[_Line]) -> CommandFailed:
+    """The error for a failure the tool reported itself: its `lines`, joined, are the reason."""
     first = lines[0]
     text = " ".join(line.text.strip() for line in lines)
     return CommandFailed(section, text, exit_code, first.number, None, first.stream)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 
-from ._base import _fail, _failed, _nonblank, _raise_if_missing
+from ._base import _command_failed, _nonblank, _parse_error, _raise_if_missing
 
 _HASH_LENGTHS = {
     "MD2": 32,
@@ -42,10 +42,10 @@ def parse_certutil_hash(
     _raise_if_missing(section, stderr, exit_code)
     lines = _nonblank(stdout, "stdout") + _nonblank(stderr, "stderr")
     if any(_CERTUTIL_FAILED.match(line.text.strip()) for line in lines):
-        raise _failed(section, exit_code, lines)
+        raise _command_failed(section, exit_code, lines)
     if len(lines) != 3:
         extra = lines[3] if len(lines) > 3 else None
-        raise _fail(
+        raise _parse_error(
             section,
             f"expected 3 lines (header, digest, completion), got {len(lines)} "
             f"(exit code {exit_code})",
@@ -54,14 +54,14 @@ def parse_certutil_hash(
     header, digest, done = lines
     match = _CERTUTIL_HEADER.match(header.text.strip())
     if not match or match.group("algorithm").upper() != expected:
-        raise _fail(section, f"expected '{expected} hash of FILE:'", header)
+        raise _parse_error(section, f"expected '{expected} hash of FILE:'", header)
     if not _CERTUTIL_DIGEST.match(digest.text.strip()):
-        raise _fail(section, "the digest is not hexadecimal byte pairs", digest)
+        raise _parse_error(section, "the digest is not hexadecimal byte pairs", digest)
     hex_digest = digest.text.strip().replace(" ", "").lower()
     if len(hex_digest) != _HASH_LENGTHS[expected]:
-        raise _fail(
+        raise _parse_error(
             section, f"a {expected} digest has {_HASH_LENGTHS[expected]} hex digits", digest
         )
     if done.text.strip() != _CERTUTIL_DONE:
-        raise _fail(section, f"expected '{_CERTUTIL_DONE}'", done)
+        raise _parse_error(section, f"expected '{_CERTUTIL_DONE}'", done)
     return hex_digest

@@ -20,11 +20,11 @@ from typing import NamedTuple
 
 from ._base import (
     _STDERR_LINES,
-    _fail,
-    _failed,
+    _command_failed,
     _Line,
     _lines,
     _nonblank,
+    _parse_error,
     _raise_if_missing,
 )
 
@@ -103,7 +103,7 @@ def parse_dir(stdout: str, stderr: str, exit_code: int, section: str = "dir") ->
     missing = [line for line in errors if line.text.strip() in _DIR_NOT_FOUND]
     other = [line for line in errors if line.text.strip() not in _DIR_NOT_FOUND]
     if other:
-        raise _failed(section, exit_code, other)
+        raise _command_failed(section, exit_code, other)
     head = _DirHead(None, None, None)
     entries: list[DirEntry] = []
     files = dirs = None
@@ -137,15 +137,17 @@ def parse_dir(stdout: str, stderr: str, exit_code: int, section: str = "dir") ->
         elif _DIR_DIRS.match(text) and files is not None and dirs is None:
             dirs = _DIR_DIRS.match(text)
         elif _DIR_GROUPED.match(text):
-            raise _fail(section, "sizes carry digit grouping: run dir with /-c", line)
+            raise _parse_error(section, "sizes carry digit grouping: run dir with /-c", line)
         else:
-            raise _fail(section, "not a line of a single-directory dir listing", line)
+            raise _parse_error(section, "not a line of a single-directory dir listing", line)
     if missing:
         if entries or files is not None:
-            raise _fail(section, "a listing and 'File Not Found' together")
+            raise _parse_error(section, "a listing and 'File Not Found' together")
         return DirListing(False, head.directory, volume_label=head.label, serial_number=head.serial)
     if head.directory is None or files is None or dirs is None:
-        raise _fail(section, f"no ' Directory of', File(s) or Dir(s) line (exit code {exit_code})")
+        raise _parse_error(
+            section, f"no ' Directory of', File(s) or Dir(s) line (exit code {exit_code})"
+        )
     listing = DirListing(
         found=True,
         directory=head.directory,
@@ -170,7 +172,7 @@ def _check_dir_totals(section: str, listing: DirListing, files_line: _Line | Non
     )
     printed = (listing.file_count, listing.total_bytes, listing.dir_count)
     if listed != printed:
-        raise _fail(
+        raise _parse_error(
             section,
             f"the totals ({printed[0]} files, {printed[1]} bytes, {printed[2]} dirs) do not match "
             f"the entries ({listed[0]} files, {listed[1]} bytes, {listed[2]} dirs)",
@@ -260,7 +262,7 @@ def _tree_block(section: str, block: _TreeBlock, total: re.Match[str], line: _Li
     )
     listed = (len(listing.files), sum(entry.size or 0 for entry in listing.files))
     if listed != (listing.file_count, listing.total_bytes):
-        raise _fail(
+        raise _parse_error(
             section,
             f"the File(s) line of {block.directory} ({listing.file_count} files, "
             f"{listing.total_bytes} bytes) does not match its entries ({listed[0]} files, "
@@ -282,7 +284,7 @@ def parse_dir_tree(stdout: str, stderr: str, exit_code: int, section: str = "dir
     missing = [line for line in errors if line.text.strip() in _DIR_NOT_FOUND]
     other = [line for line in errors if line.text.strip() not in _DIR_NOT_FOUND]
     if other:
-        raise _failed(section, exit_code, other)
+        raise _command_failed(section, exit_code, other)
     label = serial = None
     folders: list[DirListing] = []
     block: _TreeBlock | None = None
@@ -323,19 +325,19 @@ def parse_dir_tree(stdout: str, stderr: str, exit_code: int, section: str = "dir
         elif _DIR_DIRS.match(text) and grand is not None and dirs is None:
             dirs = _DIR_DIRS.match(text)
         elif _DIR_GROUPED.match(text):
-            raise _fail(section, "sizes carry digit grouping: run dir with /-c", line)
+            raise _parse_error(section, "sizes carry digit grouping: run dir with /-c", line)
         elif directory and block is not None:
-            raise _fail(section, "a folder's listing ends without its File(s) line", line)
+            raise _parse_error(section, "a folder's listing ends without its File(s) line", line)
         else:
-            raise _fail(section, "not a line of a dir /s listing", line)
+            raise _parse_error(section, "not a line of a dir /s listing", line)
     if missing:
         if folders or block is not None:
-            raise _fail(section, "a listing and 'File Not Found' together")
+            raise _parse_error(section, "a listing and 'File Not Found' together")
         return DirTree(False, volume_label=label, serial_number=serial)
     if block is not None:
-        raise _fail(section, f"the listing of {block.directory} was cut short", block.line)
+        raise _parse_error(section, f"the listing of {block.directory} was cut short", block.line)
     if not folders or grand is None or dirs is None:
-        raise _fail(
+        raise _parse_error(
             section,
             f"no ' Directory of', 'Total Files Listed:' or Dir(s) line (exit code {exit_code})",
         )
@@ -355,7 +357,7 @@ def parse_dir_tree(stdout: str, stderr: str, exit_code: int, section: str = "dir
         sum(folder.dir_count for folder in folders),
     )
     if summed != (tree.file_count, tree.total_bytes, tree.dir_count):
-        raise _fail(
+        raise _parse_error(
             section,
             f"the totals ({tree.file_count} files, {tree.total_bytes} bytes, {tree.dir_count} "
             f"dirs) do not match the folders ({summed[0]} files, {summed[1]} bytes, "

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ._base import CommandFailed, _fail, _failed, _Line, _nonblank, _raise_if_missing
+from ._base import CommandFailed, _command_failed, _Line, _nonblank, _parse_error, _raise_if_missing
 
 _NET_DEPENDENTS = re.compile(
     r"^The following services are dependent on the (?P<name>.+) service\.\s*$"
@@ -80,7 +80,7 @@ def parse_net_stop(stdout: str, stderr: str, exit_code: int, section: str = "net
     for line in lines:
         text = line.text.rstrip()
         if text.strip() == _NET_SYNTAX:
-            raise _failed(section, exit_code, [line])
+            raise _command_failed(section, exit_code, [line])
         if listing and (listed := _NET_LISTED.match(text)):
             dependents.append(listed.group("name"))
             continue
@@ -113,7 +113,7 @@ def parse_net_stop(stdout: str, stderr: str, exit_code: int, section: str = "net
             unknown.append(line)
             failure.append(text.strip())
     if unknown and error is None:
-        raise _fail(section, "not a line net stop prints", unknown[0])
+        raise _parse_error(section, "not a line net stop prints", unknown[0])
     if not lines and exit_code != 0:
         raise CommandFailed(section, "the command printed nothing", exit_code)
     return NetStop(

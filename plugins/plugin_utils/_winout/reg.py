@@ -17,7 +17,15 @@ import re
 from dataclasses import dataclass
 from typing import Union
 
-from ._base import _HEX_INT, _fail, _failed, _Line, _lines, _nonblank, _raise_if_missing
+from ._base import (
+    _HEX_INT,
+    _command_failed,
+    _Line,
+    _lines,
+    _nonblank,
+    _parse_error,
+    _raise_if_missing,
+)
 
 RegData = Union[str, int, bytes, tuple[str, ...]]
 
@@ -138,7 +146,7 @@ def _reg_data(section: str, line: _Line, reg_type: str, text: str) -> RegData:
     if reg_type in _REG_INTS:
         match = _HEX_INT.match(text.strip())
         if not match or int(match.group(1), 16) > _REG_INTS[reg_type]:
-            raise _fail(
+            raise _parse_error(
                 section, f"{reg_type} data is not 0x and a hexadecimal number in range", line
             )
         return int(match.group(1), 16)
@@ -152,9 +160,9 @@ def _reg_data(section: str, line: _Line, reg_type: str, text: str) -> RegData:
     if reg_type in _REG_HEX:
         digits = text.strip()
         if not _HEX_BYTES.match(digits):
-            raise _fail(section, f"{reg_type} data is not pairs of hexadecimal digits", line)
+            raise _parse_error(section, f"{reg_type} data is not pairs of hexadecimal digits", line)
         return bytes.fromhex(digits)
-    raise _fail(section, f"unknown registry type {reg_type}", line)
+    raise _parse_error(section, f"unknown registry type {reg_type}", line)
 
 
 def _reg_value(section: str, line: _Line, tabs_first: bool) -> RegValue | None:
@@ -163,7 +171,7 @@ def _reg_value(section: str, line: _Line, tabs_first: bool) -> RegValue | None:
         layouts = (_REG_VALUE_SPACES, _REG_VALUE_TABS)
     match = layouts[0].match(line.text) or layouts[1].match(line.text)
     if match is None:
-        raise _fail(section, "expected NAME, a REG_ type and data", line)
+        raise _parse_error(section, "expected NAME, a REG_ type and data", line)
     name, reg_type, text = match.group("name"), match.group("type"), match.group("data") or ""
     if name.casefold() in _DEFAULT_NAMES:
         if text == _VALUE_NOT_SET:
@@ -184,26 +192,26 @@ def _reg_keys(section: str, stdout: str) -> tuple[RegKey, ...]:
             continue
         if text.startswith("! REG.EXE VERSION"):
             if not _REG_HEADER.match(text):
-                raise _fail(section, "expected '! REG.EXE VERSION n.n'", line)
+                raise _parse_error(section, "expected '! REG.EXE VERSION n.n'", line)
             tabs_first = True
         elif _REG_KEY.match(text):
             normal = _normal_key(text)
             if normal in seen:
-                raise _fail(section, "the same key is printed twice", line)
+                raise _parse_error(section, "the same key is printed twice", line)
             seen.add(normal)
             keys.append((text.rstrip(), []))
         elif text[0] in " \t":
             if not keys:
-                raise _fail(section, "a value line before any key line", line)
+                raise _parse_error(section, "a value line before any key line", line)
             value = _reg_value(section, line, tabs_first)
             if value is None:
                 continue
             values = keys[-1][1]
             if any(other.name.casefold() == value.name.casefold() for other in values):
-                raise _fail(section, "the same value is printed twice under one key", line)
+                raise _parse_error(section, "the same value is printed twice under one key", line)
             values.append(value)
         else:
-            raise _fail(
+            raise _parse_error(
                 section, "expected a key line (HKEY_...), a value line or an empty line", line
             )
     return tuple(RegKey(path, tuple(values)) for path, values in keys)
@@ -229,13 +237,13 @@ def parse_reg_query(
     not_found = [line for line in errors if line.text.strip() == _REG_NOT_FOUND]
     other = [line for line in errors if line.text.strip() != _REG_NOT_FOUND]
     if other:
-        raise _failed(section, exit_code, other)
+        raise _command_failed(section, exit_code, other)
     keys = _reg_keys(section, stdout)
     if not_found:
         return RegQuery(found=False, keys=keys)
     if not keys and (exit_code != 0 or not stdout):
         # reg prints at least the leading empty line when it succeeds.
-        raise _fail(section, f"no key line in the output (exit code {exit_code})")
+        raise _parse_error(section, f"no key line in the output (exit code {exit_code})")
     query = RegQuery(found=True, keys=keys)
     if key is not None and query.key(key) is None:
         query = RegQuery(found=True, keys=(RegKey(key),) + keys)

@@ -23,10 +23,10 @@ from ._base import (
     _DECIMAL,
     _HEX_INT,
     _MASK,
-    _fail,
     _Line,
     _lines,
     _nonblank,
+    _parse_error,
     _raise_if_missing,
 )
 
@@ -183,24 +183,26 @@ def _sc_block(section: str, stdout: str, stderr: str, labels: Sequence[str]) -> 
             message.append(text.strip())
         elif failed:
             if failure is not None:
-                raise _fail(section, "a second [SC] FAILED line", line)
+                raise _parse_error(section, "a second [SC] FAILED line", line)
             failure = (line, failed.group("operation"), int(failed.group("error")))
         elif _SC_SUCCESS.match(text):
             continue
         elif service := _SC_NAME.match(text):
             if name is not None:
-                raise _fail(section, "a second SERVICE_NAME: only one service is expected", line)
+                raise _parse_error(
+                    section, "a second SERVICE_NAME: only one service is expected", line
+                )
             name, last_label = service.group("value"), None
         elif name is None:
-            raise _fail(section, "expected SERVICE_NAME: or '[SC] ... FAILED n:'", line)
+            raise _parse_error(section, "expected SERVICE_NAME: or '[SC] ... FAILED n:'", line)
         elif (shown := _SC_DISPLAY.match(text)) and display is None and not fields:
             display = shown.group("value")
         elif labelled := _SC_FIELD.match(text):
             label, value = labelled.group("label"), (labelled.group("value") or "").rstrip()
             if label not in labels:
-                raise _fail(section, f"unknown field {label}", line)
+                raise _parse_error(section, f"unknown field {label}", line)
             if label in fields:
-                raise _fail(section, f"field {label} printed twice", line)
+                raise _parse_error(section, f"field {label} printed twice", line)
             fields[label], last_label = (line, value), label
             if label == "DEPENDENCIES" and value:
                 dependencies.append(value)
@@ -213,11 +215,11 @@ def _sc_block(section: str, stdout: str, stderr: str, labels: Sequence[str]) -> 
             if (more.group("value") or "").strip():
                 dependencies.append(more.group("value").rstrip())
         else:
-            raise _fail(section, "expected an indented 'LABEL : value' line", line)
+            raise _parse_error(section, "expected an indented 'LABEL : value' line", line)
     sc_failure = None
     if failure is not None:
         if name is not None:
-            raise _fail(section, "both a service block and a failure", failure[0])
+            raise _parse_error(section, "both a service block and a failure", failure[0])
         sc_failure = ScFailure(failure[1], failure[2], " ".join(message))
     return _ScBlock(name, display, fields, controls, dependencies, sc_failure, first)
 
@@ -226,11 +228,11 @@ def _require(section: str, block: _ScBlock, labels: Sequence[str], exit_code: in
     """The service name, once the block is known to be complete."""
     if block.name is None:
         if block.first is None:
-            raise _fail(section, f"no output (exit code {exit_code})")
-        raise _fail(section, "no SERVICE_NAME: line and no [SC] FAILED line", block.first)
+            raise _parse_error(section, f"no output (exit code {exit_code})")
+        raise _parse_error(section, "no SERVICE_NAME: line and no [SC] FAILED line", block.first)
     missing = [label for label in labels if label not in block.fields]
     if missing:
-        raise _fail(section, f"service {block.name}: missing field(s) {', '.join(missing)}")
+        raise _parse_error(section, f"service {block.name}: missing field(s) {', '.join(missing)}")
     return block.name
 
 
@@ -238,7 +240,7 @@ def _sc_coded(section: str, block: _ScBlock, label: str) -> tuple[int, str, str]
     line, value = block.fields[label]
     match = _SC_CODED.match(value)
     if not match:
-        raise _fail(section, f"{label} is not a number and a NAME", line)
+        raise _parse_error(section, f"{label} is not a number and a NAME", line)
     return int(match.group("code"), 16), match.group("name"), match.group("rest")
 
 
@@ -246,11 +248,11 @@ def _sc_exit(section: str, block: _ScBlock, label: str) -> int:
     line, value = block.fields[label]
     match = _SC_EXIT.match(value)
     if not match:
-        raise _fail(section, f"{label} is not 'decimal  (0xhex)'", line)
+        raise _parse_error(section, f"{label} is not 'decimal  (0xhex)'", line)
     # A DWORD may be printed as a negative decimal; both forms must name the same number.
     number = int(match.group("decimal")) & 0xFFFFFFFF
     if number != int(match.group("hex"), 16):
-        raise _fail(section, f"{label}: the decimal and hexadecimal numbers differ", line)
+        raise _parse_error(section, f"{label}: the decimal and hexadecimal numbers differ", line)
     return number
 
 
@@ -258,14 +260,14 @@ def _sc_hex(section: str, block: _ScBlock, label: str) -> int:
     line, value = block.fields[label]
     match = _HEX_INT.match(value)
     if not match:
-        raise _fail(section, f"{label} is not 0x and a hexadecimal number", line)
+        raise _parse_error(section, f"{label} is not 0x and a hexadecimal number", line)
     return int(match.group(1), 16)
 
 
 def _sc_decimal(section: str, block: _ScBlock, label: str) -> int:
     line, value = block.fields[label]
     if not _DECIMAL.match(value):
-        raise _fail(section, f"{label} is not a decimal number", line)
+        raise _parse_error(section, f"{label} is not a decimal number", line)
     return int(value)
 
 
@@ -285,9 +287,9 @@ def parse_sc_query(
     state_code, state_name, state_rest = _sc_coded(section, block, "STATE")
     state_line = block.fields["STATE"][0]
     if state_code not in SERVICE_STATES or state_name.lower() != SERVICE_STATES[state_code]:
-        raise _fail(section, "STATE: unknown state number or name", state_line)
+        raise _parse_error(section, "STATE: unknown state number or name", state_line)
     if state_rest.strip():
-        raise _fail(section, "STATE: unexpected text after the state name", state_line)
+        raise _parse_error(section, "STATE: unexpected text after the state name", state_line)
     pid = _sc_decimal(section, block, "PID") if "PID" in block.fields else None
     flags = block.fields["FLAGS"][1] if "FLAGS" in block.fields else None
     return ServiceStatus(
@@ -318,7 +320,7 @@ def parse_sc_qc(
     name = _require(section, block, _CONFIG_LABELS, exit_code)
     start_code, start_name, start_rest = _sc_coded(section, block, "START_TYPE")
     if _START_NAMES.get(start_code) != start_name:
-        raise _fail(
+        raise _parse_error(
             section, "START_TYPE: unknown start number or name", block.fields["START_TYPE"][0]
         )
     return ServiceConfig(
@@ -406,13 +408,13 @@ def parse_sc_config(
         elif _SC_CONFIG_SUCCESS.match(line.text) and not succeeded:
             succeeded = True
         else:
-            raise _fail(
+            raise _parse_error(
                 section, "expected '[SC] ChangeServiceConfig SUCCESS' or '[SC] ... FAILED n:'", line
             )
     if failure is not None:
         if succeeded:
-            raise _fail(section, "both SUCCESS and FAILED")
+            raise _parse_error(section, "both SUCCESS and FAILED")
         return ScFailure(failure[0], failure[1], " ".join(message))
     if not succeeded:
-        raise _fail(section, f"no [SC] line (exit code {exit_code})")
+        raise _parse_error(section, f"no [SC] line (exit code {exit_code})")
     return None

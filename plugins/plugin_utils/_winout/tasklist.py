@@ -13,7 +13,14 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
-from ._base import _DECIMAL, CommandFailed, _fail, _failed, _nonblank, _raise_if_missing
+from ._base import (
+    _DECIMAL,
+    CommandFailed,
+    _command_failed,
+    _nonblank,
+    _parse_error,
+    _raise_if_missing,
+)
 
 # tasklist.exe (Windows XP / Server 2003 and later): `/fo csv /nh` prints one quoted line per
 # process: "Image Name","PID","Session Name","Session#","Mem Usage" (the memory with the locale's
@@ -47,7 +54,7 @@ def parse_tasklist_csv(
     errors = [line for line in _nonblank(stderr, "stderr") if not _TASKLIST_NONE.match(line.text)]
     errors += [line for line in _nonblank(stdout, "stdout") if line.text.startswith("ERROR:")]
     if errors:
-        raise _failed(section, exit_code, errors)
+        raise _command_failed(section, exit_code, errors)
     entries: list[TaskEntry] = []
     nothing = False
     for line in _nonblank(stdout, "stdout"):
@@ -59,10 +66,12 @@ def parse_tasklist_csv(
         if fields == _TASKLIST_HEADER:
             continue
         if len(fields) != 5 or not _DECIMAL.match(fields[1]) or not _DECIMAL.match(fields[3]):
-            raise _fail(section, 'expected "image","PID","session name","session#","memory"', line)
+            raise _parse_error(
+                section, 'expected "image","PID","session name","session#","memory"', line
+            )
         entries.append(TaskEntry(fields[0], int(fields[1]), fields[2], int(fields[3]), fields[4]))
     if nothing and entries:
-        raise _fail(section, "processes and 'No tasks are running' together")
+        raise _parse_error(section, "processes and 'No tasks are running' together")
     if not nothing and not entries and exit_code != 0:
         raise CommandFailed(section, "the command printed nothing", exit_code)
     return tuple(entries)

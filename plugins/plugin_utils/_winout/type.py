@@ -10,7 +10,7 @@ recognized" `ToolMissing`.
 
 from __future__ import annotations
 
-from ._base import CommandFailed, _failed, _nonblank, _raise_if_missing
+from ._base import CommandFailed, _command_failed, _nonblank, _raise_if_missing
 
 # `type FILE` writes the file's bytes unchanged; a missing file or folder is one of these lines
 # on stderr (the system messages of ERROR_FILE_NOT_FOUND / ERROR_PATH_NOT_FOUND) and exit code 1.
@@ -34,4 +34,4 @@ def parse_type(stdout: str, stderr: str, exit_code: int, section: str = "type") 
     if not lines:
         raise CommandFailed(section, "the command printed nothing", exit_code)
     errors = [line for line in lines if line.stream == "stderr"]
-    raise _failed(section, exit_code, errors or lines)
+    raise _command_failed(section, exit_code, errors or lines)

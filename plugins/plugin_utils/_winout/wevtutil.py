@@ -16,11 +16,11 @@ from datetime import datetime
 from ._base import (
     _DECIMAL,
     EventRecord,
-    _fail,
-    _failed,
+    _command_failed,
     _Line,
     _lines,
     _nonblank,
+    _parse_error,
     _raise_if_missing,
     _raise_if_silent_failure,
 )
@@ -51,16 +51,16 @@ _ISO_DATE = re.compile(
 def _iso_time(section: str, line: _Line, text: str) -> datetime:
     match = _ISO_DATE.match(text.strip())
     if not match:
-        raise _fail(section, "Date is not ISO 8601", line)
+        raise _parse_error(section, "Date is not ISO 8601", line)
     if match.group("zone") is None:
         # Local time of an unknown zone: refusing beats guessing when callers compare times.
-        raise _fail(section, "Date has no UTC offset", line)
+        raise _parse_error(section, "Date has no UTC offset", line)
     zone = "+00:00" if match.group("zone") == "Z" else match.group("zone")
     micro = (match.group("fraction") or "0")[:6].ljust(6, "0")
     try:
         return datetime.fromisoformat(f"{match.group('date')}T{match.group('time')}.{micro}{zone}")
     except ValueError as exc:
-        raise _fail(section, "Date is not a valid date and time", line) from exc
+        raise _parse_error(section, "Date is not a valid date and time", line) from exc
 
 
 def _wevt_event(
@@ -68,10 +68,10 @@ def _wevt_event(
 ) -> EventRecord:
     missing = [label for label in _WEVT_REQUIRED if label not in fields]
     if missing:
-        raise _fail(section, f"event without {', '.join(missing)}", header)
+        raise _parse_error(section, f"event without {', '.join(missing)}", header)
     id_line, id_text = fields["Event ID"]
     if not _DECIMAL.match(id_text.strip()):
-        raise _fail(section, "Event ID is not a decimal number", id_line)
+        raise _parse_error(section, "Event ID is not a decimal number", id_line)
     return EventRecord(
         record=None,
         event_id=int(id_text.strip()),
@@ -94,7 +94,7 @@ def parse_wevtutil_text(
     _raise_if_silent_failure(section, stdout, stderr, exit_code)
     errors = _nonblank(stderr, "stderr")
     if errors:
-        raise _failed(section, exit_code, errors)
+        raise _command_failed(section, exit_code, errors)
     events: list[EventRecord] = []
     header: _Line | None = None
     fields: dict[str, tuple[_Line, str]] = {}
@@ -110,13 +110,15 @@ def parse_wevtutil_text(
         elif not text.strip():
             continue
         elif header is None or not (match := _WEVT_FIELD.match(text)):
-            raise _fail(section, "expected Event[N]: or an indented 'Label: value' line", line)
+            raise _parse_error(
+                section, "expected Event[N]: or an indented 'Label: value' line", line
+            )
         else:
             label, value = match.group("label"), (match.group("value") or "").rstrip()
             if label not in _WEVT_LABELS:
-                raise _fail(section, f"unknown field {label}", line)
+                raise _parse_error(section, f"unknown field {label}", line)
             if label in fields:
-                raise _fail(section, f"field {label} printed twice", line)
+                raise _parse_error(section, f"field {label} printed twice", line)
             fields[label] = (line, value)
             if label == "Description":
                 description = [value] if value else []

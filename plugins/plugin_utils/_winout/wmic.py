@@ -21,11 +21,11 @@ from typing import NamedTuple
 from ._base import (
     _DECIMAL,
     EventRecord,
-    _fail,
-    _failed,
+    _command_failed,
     _Line,
     _lines,
     _nonblank,
+    _parse_error,
     _raise_if_missing,
     _raise_if_silent_failure,
     _shown,
@@ -45,17 +45,17 @@ def _wmic_lines(section: str, stdout: str, stderr: str, exit_code: int) -> list[
     if any(line.text.strip() == _WMIC_NO_INSTANCE for line in errors):
         rest = [line for line in errors if line.text.strip() != _WMIC_NO_INSTANCE]
         if rest:
-            raise _failed(section, exit_code, rest)
+            raise _command_failed(section, exit_code, rest)
         extra = [line for line in out if line.text.strip()]
         if extra:
-            raise _fail(section, "output besides 'No Instance(s) Available.'", extra[0])
+            raise _parse_error(section, "output besides 'No Instance(s) Available.'", extra[0])
         return None
     if errors:
-        raise _failed(section, exit_code, errors)
+        raise _command_failed(section, exit_code, errors)
     filled = [line for line in out if line.text.strip()]
     if filled and filled[0].text.strip() == _WMIC_NO_INSTANCE:
         if len(filled) > 1:
-            raise _fail(section, "output besides 'No Instance(s) Available.'", filled[1])
+            raise _parse_error(section, "output besides 'No Instance(s) Available.'", filled[1])
         return None
     return out
 
@@ -83,10 +83,10 @@ def _wmic_records_by_blank_lines(section: str, lines: list[_Line]) -> list[_Reco
         if match:
             name = match.group("name")
             if name in current:
-                raise _fail(section, f"property {name} printed twice in one record", line)
+                raise _parse_error(section, f"property {name} printed twice in one record", line)
             current[name], last = _Property(line, match.group("value")), name
         elif last is None:
-            raise _fail(section, "expected Name=Value", line)
+            raise _parse_error(section, "expected Name=Value", line)
         else:
             current[last] = current[last]._replace(value=current[last].value + "\n" + text)
     if current:
@@ -117,7 +117,9 @@ def _wmic_records_by_properties(
             current[name], last, blanks = _Property(line, match.group("value")), name, 0
             continue
         if last is None:
-            raise _fail(section, f"expected one of {', '.join(properties)} as Name=Value", line)
+            raise _parse_error(
+                section, f"expected one of {', '.join(properties)} as Name=Value", line
+            )
         # A line that starts no new property continues the last value (a multi-line Message);
         # empty lines inside it are kept, empty lines at its end are dropped.
         joined = current[last].value + "\n" * (blanks + 1) + text
@@ -128,7 +130,9 @@ def _wmic_records_by_properties(
         missing = [name for name in properties if name not in record]
         if missing:
             first = min(record.values(), key=lambda item: item.line.number).line
-            raise _fail(section, f"the record starting here has no {', '.join(missing)}", first)
+            raise _parse_error(
+                section, f"the record starting here has no {', '.join(missing)}", first
+            )
     return records
 
 
@@ -179,18 +183,22 @@ def parse_wmic_file_version(
         return None
     if len(records) > 1:
         second = min(item.line.number for item in records[1].values())
-        raise _fail(
+        raise _parse_error(
             section, f"{len(records)} files matched; expected one (second at line {second})"
         )
     record = {name.casefold(): item for name, item in records[0].items()}
     if set(record) != {"version"}:
         first = min((item.line for item in record.values()), key=lambda line: line.number)
-        raise _fail(section, f"expected only Version=, got {', '.join(sorted(records[0]))}", first)
+        raise _parse_error(
+            section, f"expected only Version=, got {', '.join(sorted(records[0]))}", first
+        )
     version = record["version"].value.strip()
     if not version:
         return None
     if not _VERSION_TEXT.match(version):
-        raise _fail(section, "Version is not a dotted version number", record["version"].line)
+        raise _parse_error(
+            section, "Version is not a dotted version number", record["version"].line
+        )
     return version
 
 
@@ -225,7 +233,7 @@ _EVENT_PROPERTIES = ("EventCode", "Message", "RecordNumber", "SourceName", "Time
 
 def _event_number(section: str, item: _Property) -> int:
     if not _DECIMAL.match(item.value.strip()):
-        raise _fail(section, "not a decimal number", item.line)
+        raise _parse_error(section, "not a decimal number", item.line)
     return int(item.value.strip())
 
 
@@ -240,7 +248,7 @@ def parse_wmic_events(
         try:
             time = parse_cim_datetime(record["TimeGenerated"].value)
         except ValueError as exc:
-            raise _fail(section, str(exc), record["TimeGenerated"].line) from exc
+            raise _parse_error(section, str(exc), record["TimeGenerated"].line) from exc
         events.append(
             EventRecord(
                 record=_event_number(section, record["RecordNumber"]),
@@ -281,10 +289,10 @@ def parse_wmic_service_start_modes(
         name, mode = record["Name"], record["StartMode"]
         start_type = _WMIC_START_MODES.get(mode.value.strip().lower())
         if start_type is None:
-            raise _fail(
+            raise _parse_error(
                 section, "StartMode is not Auto, Manual, Disabled, Boot or System", mode.line
             )
         if name.value.strip() in modes:
-            raise _fail(section, "the same service is listed twice", name.line)
+            raise _parse_error(section, "the same service is listed twice", name.line)
         modes[name.value.strip()] = start_type
     return modes

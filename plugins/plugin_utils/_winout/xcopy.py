@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ._base import _fail, _nonblank, _raise_if_missing, _shown
+from ._base import _nonblank, _parse_error, _raise_if_missing, _shown
 
 # xcopy.exe: with /Q it prints no file names, only "<n> File(s) copied" (stdout) and its own
 # messages ("Insufficient disk space", "File creation error - ...", "Access denied", "Sharing
@@ -63,5 +63,5 @@ def parse_xcopy(stdout: str, stderr: str, exit_code: int, section: str = "xcopy"
         else:
             messages.append(_shown(line.text.strip()))
     if exit_code == 0 and copied is None:
-        raise _fail(section, "exit code 0 but no '<n> File(s) copied' line")
+        raise _parse_error(section, "exit code 0 but no '<n> File(s) copied' line")
     return XcopyResult(copied, tuple(messages), exit_code)
