@@ -1,0 +1,236 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What every parser of this package shares: its errors, the lines it reads, masking, and
+merged streams.
+
+- `ParseError`: output a parser cannot read; names the section, the line (1-based, in its stream)
+  and the reason. `CommandFailed` (a ParseError): the tool reported a failure that is not an answer
+  about the host. `ToolMissing` (a CommandFailed): cmd.exe's "is not recognized" (§7, exit 9009).
+- Error text quotes at most 200 characters of a line, control characters escaped, and masks
+  everything after `ImagePath` / `BINARY_PATH_NAME`, where a KM Server password may sit
+  (KB Q235418). Errors survive pickling (Ansible's workers pickle what they pass on).
+- Lines (§0): split on LF, every CR dropped (wmic ends lines with CR CR LF).
+- `split_merged_streams`: the stderr lines of a `2>&1`-merged answer, given back to stderr.
+"""
+
+# Internal to exchops.kms: not a public API; may change in any release.
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import NamedTuple
+
+# How much of an offending line an error may quote.
+_SHOWN_MAX = 200
+_MASK = "********"
+
+# Numbers as the tools print them: decimal, and 0x with hexadecimal digits.
+_DECIMAL = re.compile(r"^[0-9]+$")
+_HEX_INT = re.compile(r"^0x([0-9A-Fa-f]+)$")
+
+# ---------------------------------------------------------------------------------------------
+# Errors
+
+
+# Lines that may carry a KM Server password after the executable (KB Q235418): everything after
+# the marker is masked before a line reaches an error message.
+_SECRET_MARKER = re.compile(r"(?i)(imagepath|binary_path_name)")
+
+
+def _shown(line: str) -> str:
+    """The part of a line an error message may quote: secrets masked, control characters escaped,
+    at most 200 characters."""
+    marker = _SECRET_MARKER.search(line)
+    if marker:
+        line = line[: marker.end()] + " " + _MASK
+    escaped = "".join(
+        char if char.isprintable() else char.encode("unicode_escape").decode("ascii")
+        for char in line
+    )
+    if len(escaped) > _SHOWN_MAX:
+        escaped = escaped[: _SHOWN_MAX - 3] + "..."
+    return escaped
+
+
+def _restore_error(cls: type[ParseError], state: dict[str, object], message: str) -> ParseError:
+    """Rebuild a pickled error (Ansible's worker processes pickle what they pass on)."""
+    error = cls.__new__(cls)
+    ValueError.__init__(error, message)
+    error.__dict__.update(state)
+    return error
+
+
+class ParseError(ValueError):
+    """Output that is not in any format this module knows (or is inconsistent in itself).
+
+    `section` names the command ("reg", "sc query", ...); `line_number` (1-based, in `stream`) and
+    `line` (at most 200 characters, secrets masked) point at the offending line when there is one.
+    """
+
+    def __init__(
+        self,
+        section: str,
+        reason: str,
+        line_number: int | None = None,
+        line: str | None = None,
+        stream: str = "stdout",
+    ) -> None:
+        self.section = section
+        self.reason = reason
+        self.line_number = line_number
+        self.line = None if line is None else _shown(line)
+        self.stream = stream
+        super().__init__(self._compose())
+
+    def __reduce__(self) -> tuple[object, tuple[type[ParseError], dict[str, object], str]]:
+        return (_restore_error, (type(self), dict(self.__dict__), str(self)))
+
+    def _where(self) -> str:
+        if self.line_number is None:
+            return ""
+        prefix = "line" if self.stream == "stdout" else f"{self.stream} line"
+        return f"{prefix} {self.line_number}: "
+
+    def _compose(self) -> str:
+        if self.line is None:
+            return f"{self.section}: {self._where()}{self.reason}"
+        return f"{self.section}: {self._where()}cannot read '{self.line}': {self.reason}"
+
+
+class CommandFailed(ParseError):
+    """The tool reported a failure that is not an answer about the host ("ERROR: Access is
+    denied.", a WMI error, certutil's FAILED line). `reason` is the tool's own text."""
+
+    def __init__(
+        self,
+        section: str,
+        reason: str,
+        exit_code: int,
+        line_number: int | None = None,
+        line: str | None = None,
+        stream: str = "stderr",
+    ) -> None:
+        self.exit_code = exit_code
+        super().__init__(section, _shown(reason), line_number, line, stream)
+
+    def _compose(self) -> str:
+        return f"{self.section}: the command failed (exit code {self.exit_code}): {self.reason}"
+
+
+class ToolMissing(CommandFailed):
+    """cmd.exe does not know the tool (§7, exit 9009): e.g. no wmic on Windows 2000, no wevtutil
+    on Server 2003. `tool` is the name cmd printed."""
+
+    def __init__(self, section: str, tool: str, exit_code: int, line_number: int) -> None:
+        self.tool = tool
+        reason = f"'{tool}' is not recognized as an internal or external command"
+        super().__init__(section, reason, exit_code, line_number, None, "stderr")
+
+    def _compose(self) -> str:
+        return (
+            f"{self.section}: '{self.tool}' is missing on this host: cmd.exe does not recognize "
+            f"it (exit code {self.exit_code})"
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# Lines (§0)
+
+
+class _Line(NamedTuple):
+    stream: str
+    number: int
+    text: str
+
+
+def _lines(text: str, stream: str = "stdout") -> list[_Line]:
+    """Split on LF, then drop every CR (CRLF for cmd tools, CR CR LF for wmic, §0)."""
+    return [
+        _Line(stream, number, raw.replace("\r", ""))
+        for number, raw in enumerate(text.split("\n"), start=1)
+    ]
+
+
+def _nonblank(text: str, stream: str) -> list[_Line]:
+    return [line for line in _lines(text, stream) if line.text.strip()]
+
+
+def _parse_error(section: str, reason: str, line: _Line | None = None) -> ParseError:
+    """The error for output the parser cannot read, pointing at `line` when there is one."""
+    if line is None:
+        return ParseError(section, reason)
+    return ParseError(section, reason, line.number, line.text, line.stream)
+
+
+def _command_failed(section: str, exit_code: int, lines: Sequence[_Line]) -> CommandFailed:
+    """The error for a failure the tool reported itself: its `lines`, joined, are the reason."""
+    first = lines[0]
+    text = " ".join(line.text.strip() for line in lines)
+    return CommandFailed(section, text, exit_code, first.number, None, first.stream)
+
+
+_NOT_RECOGNIZED = re.compile(r"^'(.*)' is not recognized as an internal or external command,?\s*$")
+
+
+def parse_not_recognized(stderr: str) -> str | None:
+    """The tool name in cmd's "'X' is not recognized as an internal or external command," (§7,
+    E15), or None when stderr does not say that."""
+    for line in _lines(stderr, "stderr"):
+        match = _NOT_RECOGNIZED.match(line.text)
+        if match:
+            return match.group(1)
+    return None
+
+
+def _raise_if_missing(section: str, stderr: str, exit_code: int) -> None:
+    for line in _lines(stderr, "stderr"):
+        match = _NOT_RECOGNIZED.match(line.text)
+        if match:
+            raise ToolMissing(section, match.group(1), exit_code, line.number)
+
+
+def _raise_if_silent_failure(section: str, stdout: str, stderr: str, exit_code: int) -> None:
+    """For tools whose empty output is an answer (wmic, wevtutil): a non-zero exit code with no
+    text at all is not one."""
+    if exit_code != 0 and not stdout.strip() and not stderr.strip():
+        raise CommandFailed(section, "the command printed nothing", exit_code)
+
+
+# ---------------------------------------------------------------------------------------------
+# Output of a command run with `2>&1` (the batched probe merges each section's streams)
+
+_STDERR_LINES = (
+    re.compile(r"^ERROR: .*$"),  # reg.exe (§1.4) and wmic's one-line errors
+    _NOT_RECOGNIZED,  # cmd (§7, E15), and its second line below
+    re.compile(r"^operable program or batch file\.\s*$"),
+)
+
+
+def split_merged_streams(text: str) -> tuple[str, str]:
+    """Separate what reg and cmd write to stderr from a `2>&1`-merged answer, so each parser
+    sees the streams as the tool wrote them. Lines keep their line ends."""
+    stdout, stderr = [], []
+    for line in text.splitlines(keepends=True):
+        bare = line.rstrip("\r\n")
+        (stderr if any(pattern.match(bare) for pattern in _STDERR_LINES) else stdout).append(line)
+    return "".join(stdout), "".join(stderr)
+
+
+# ---------------------------------------------------------------------------------------------
+# Event records (both wmic ntevent and wevtutil return them)
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    """One event-log record. `record` is the log's record number (None from wevtutil's text
+    format, which does not print it); `time` is aware; `source` is verbatim (compare it
+    case-insensitively); `type` is wmic's Type or wevtutil's Level ("Information", "Error")."""
+
+    record: int | None
+    event_id: int
+    source: str
+    time: datetime
+    type: str
+    message: str
