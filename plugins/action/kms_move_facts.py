@@ -96,8 +96,8 @@ class ActionModule(WinrsAction):
             source,
             target_read,
             source_read,
-            arguments["allow_newer_target"],
-            source_in_inventory,
+            allow_newer_target=arguments["allow_newer_target"],
+            source_in_inventory=source_in_inventory,
         ).to_dict()
         if arguments["listed_twice"]:
             judged = refuse_listed_twice(judged, arguments["listed_twice"])

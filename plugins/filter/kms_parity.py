@@ -38,8 +38,8 @@ def kms_parity(
         source or None,
         target_read,
         source_read,
-        allow_newer,
-        bool(source_in_inventory),
+        allow_newer_target=allow_newer,
+        source_in_inventory=bool(source_in_inventory),
     )
     judged = verdict.to_dict()
     return refuse_listed_twice(judged, listed_twice) if listed_twice else judged

@@ -11,7 +11,14 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from ansible_collections.exchops.kms.plugins.plugin_utils._parity import judge_pair
+from ansible_collections.exchops.kms.plugins.plugin_utils._parity import (
+    PAIR_MESSAGES,
+    PAIR_RULES,
+    Pair,
+    PairVerdict,
+    decide_pair,
+    judge_pair,
+)
 from ansible_collections.exchops.kms.plugins.plugin_utils._report import (
     build_report,
     to_junit,
@@ -51,138 +58,291 @@ def read(
 
 
 EVENT_5389 = {"id": 5389, "source": "MSExchangeKMS", "time": "2001-03-14T09:12:40+00:00"}
+UNREACHABLE = {"unreachable": True, "msg": "kms-new (http://x): unreachable: connection refused"}
+NOT_TRUSTED = {"unreachable": True, "msg": "kms-old: TLS certificate not trusted"}
+REFUSED = {"failed": False, "msg": "kms-old: refused the credentials"}
+
+
+def judge(
+    target: t.Mapping[str, t.Any] | None,
+    source: t.Mapping[str, t.Any] | None,
+    allow_newer: bool = False,
+    *,
+    source_name: str | None = "kms-old",
+    in_inventory: bool = True,
+) -> PairVerdict:
+    return judge_pair(
+        "kms-new",
+        source_name,
+        target,
+        source,
+        allow_newer_target=allow_newer,
+        source_in_inventory=in_inventory,
+    )
+
+
+def rule_of(
+    target: t.Mapping[str, t.Any] | None,
+    source: t.Mapping[str, t.Any] | None,
+    allow_newer: bool = False,
+    *,
+    source_name: str | None = "kms-old",
+    in_inventory: bool = True,
+) -> str:
+    pair = Pair("kms-new", source_name, target, source, allow_newer, in_inventory)
+    return decide_pair(pair).rule.id
 
 
 @pytest.mark.parametrize(
-    ("target", "source", "allow_newer", "status", "reason_part", "fix_part"),
+    ("target", "source", "allow_newer", "rule", "status"),
     [
-        (read(), read(), False, "match", "both run Exchange 5.5 SP3 (5.5.2650)", "Nothing to do"),
-        (
-            read(kms_binary="5.5.1960.8"),
-            read(),
-            False,
-            "mismatch",
-            "kms-new runs Exchange 5.5 SP3 (5.5.2650) but its KM Server binaries are Exchange 5.5 RTM "
-            "(5.5.1960) while kms-old last ran the KM database on 5.5.2650: KMS will exit with event "
-            "5389 (KB Q259906).",
-            "Reapply Exchange 5.5 SP3 on kms-new (playbook exchops.kms.remediate_kms_move).",
-        ),
-        (
-            read("5.5.2448.0", "5.5.2448.0"),
-            read(),
-            False,
-            "mismatch",
-            "kms-new runs Exchange 5.5 SP2 (5.5.2448) but kms-old runs Exchange 5.5 SP3 (5.5.2650)",
-            "Reapply Exchange 5.5 SP3 on kms-new",
-        ),
-        (
-            read("5.5.2653.0", "5.5.2653.12"),
-            read(),
-            False,
-            "mismatch",
-            "later than kms-old's",
-            "sp_parity_allow_newer_target",
-        ),
-        (
-            read("5.5.2653.0", "5.5.2653.12"),
-            read(),
-            True,
-            "match",
-            "which is allowed",
-            "Nothing to do",
-        ),
-        (
-            read("6.0.6249.0", None, kms=False),
-            read(),
-            False,
-            "error",
-            "has no KM Server installed",
-            "Install KM Server on kms-new",
-        ),
-        (
-            read("6.0.6249.0", "6.0.6249.0"),
-            read(),
-            False,
-            "mismatch",
-            "different Exchange versions",
-            "KB Q154531",
-        ),
-        (
-            read(None),
-            read(),
-            False,
-            "error",
-            "kms-new has no Exchange installed",
-            "kms_source_host",
-        ),
-        (
-            read(),
-            read(None),
-            False,
-            "error",
-            "kms-old has no Exchange installed",
-            "kms_source_host",
-        ),
-        (
-            read(),
-            read(kms=False),
-            False,
-            "error",
-            "kms-old runs Exchange 5.5 SP3 but has no KM Server",
-            "names the server KM Server moved from",
-        ),
-        (read(kms_binary=None), read(), False, "error", "could not be read", "by hand"),
-        (
-            {"unreachable": True, "msg": "kms-new (http://x): unreachable: connection refused"},
-            read(),
-            False,
-            "unreachable",
-            "connection refused",
-            "Make kms-new reachable",
-        ),
-        (
-            read(),
-            {"unreachable": True, "msg": "kms-old: TLS certificate not trusted"},
-            False,
-            "unreachable",
-            "TLS certificate",
-            "Make kms-old reachable",
-        ),
-        (
-            read(),
-            {"failed": False, "msg": "kms-old: refused the credentials"},
-            False,
-            "error",
-            "refused the credentials",
-            "Fix what the message says on kms-old",
-        ),
-        (read(), {"skipped": True}, False, "error", "no Exchange facts were read", "kms-old"),
+        (read(), read(), False, "match", "match"),
+        (read(kms_binary="5.5.1960.8"), read(), False, "binary_behind", "mismatch"),
+        (read("5.5.2448.0", "5.5.2448.0"), read(), False, "sp_behind", "mismatch"),
+        (read("5.5.2653.0", "5.5.2653.12"), read(), False, "newer_target", "mismatch"),
+        (read("5.5.2653.0", "5.5.2653.12"), read(), True, "newer_target_allowed", "match"),
+        (read("6.0.6249.0", None, kms=False), read(), False, "target_without_kms", "error"),
+        (read("6.0.6249.0", "6.0.6249.0"), read(), False, "different_family", "mismatch"),
+        (read(None), read(), False, "target_without_exchange", "error"),
+        (read(), read(None), False, "source_without_exchange", "error"),
+        (read(), read(kms=False), False, "source_without_kms", "error"),
+        (read(kms_binary=None), read(), False, "binary_unknown", "error"),
+        (UNREACHABLE, read(), False, "target_unreachable", "unreachable"),
+        (read(), NOT_TRUSTED, False, "source_unreachable", "unreachable"),
+        (read(), REFUSED, False, "source_not_read", "error"),
+        (read(), {"skipped": True}, False, "source_not_read", "error"),
+        (None, read(), False, "target_not_read", "error"),
+        # The order of the rules decides when more than one would apply.
+        ({"failed": True}, NOT_TRUSTED, False, "target_not_read", "error"),
+        (read(None), read(kms=False), False, "source_without_kms", "error"),
+        (read("6.0.6249.0", "5.5.1960.8"), read(), False, "different_family", "mismatch"),
+        (read("5.5.2448.0", None), read(), False, "sp_behind", "mismatch"),
+        (read("5.5.2653.0", "5.5.1960.8"), read(), True, "binary_behind", "mismatch"),
+        (read("5.5.2653.0", None), read(), True, "binary_unknown", "error"),
     ],
 )
-def test_each_kind_of_pair_gets_its_verdict_reason_and_fix(
-    target: dict, source: dict, allow_newer: bool, status: str, reason_part: str, fix_part: str
+def test_each_kind_of_pair_is_decided_by_its_rule(
+    target: dict, source: dict, allow_newer: bool, rule: str, status: str
 ) -> None:
-    verdict = judge_pair("kms-new", "kms-old", target, source, allow_newer)
-    assert verdict.status == status
-    assert reason_part in verdict.reason
-    assert fix_part in verdict.fix
+    assert rule_of(target, source, allow_newer) == rule
+    assert judge(target, source, allow_newer).status == status
+
+
+def test_kms_binaries_the_server_calls_mismatched_are_behind_whatever_their_build() -> None:
+    target = read()
+    target["ansible_facts"]["exchange"]["kms"]["matches_server"] = False
+    assert rule_of(target, read()) == "binary_behind"
+    assert judge(target, read()).remedy == "reapply_sp"
 
 
 @pytest.mark.parametrize(
-    ("source", "in_inventory", "message"),
+    ("source_name", "in_inventory", "rule", "message"),
     [
-        (None, True, "kms-new has no kms_source_host"),
-        ("", True, "kms-new has no kms_source_host"),
-        ("kms-new", True, "kms-new is its own kms_source_host"),
-        ("kms-gone", False, "kms_source_host 'kms-gone' is not a host of this inventory"),
+        (None, True, "no_source", "kms-new has no kms_source_host"),
+        ("", True, "no_source", "kms-new has no kms_source_host"),
+        ("kms-new", True, "own_source", "kms-new is its own kms_source_host"),
+        (
+            "kms-gone",
+            False,
+            "source_not_in_inventory",
+            "kms_source_host 'kms-gone' is not a host of this inventory",
+        ),
     ],
 )
 def test_a_bad_source_is_an_error_naming_the_variable(
-    source: str | None, in_inventory: bool, message: str
+    source_name: str | None, in_inventory: bool, rule: str, message: str
 ) -> None:
-    verdict = judge_pair("kms-new", source, read(), None, source_in_inventory=in_inventory)
+    assert rule_of(read(), None, source_name=source_name, in_inventory=in_inventory) == rule
+    verdict = judge(read(), None, source_name=source_name, in_inventory=in_inventory)
     assert verdict.status == "error"
     assert message in verdict.reason
+    assert (verdict.target_build, verdict.findings, verdict.remedy) == (None, (), None)
+
+
+# One pair per rule, with the reason and fix it gives, word for word.
+WORDING: dict[str, tuple[dict[str, t.Any], tuple[str, str]]] = {
+    "no_source": (
+        {"target": read(), "source": None, "source_name": None},
+        (
+            "kms-new has no kms_source_host: the gate cannot tell which server it must match.",
+            "Set the host variable kms_source_host of kms-new to its old KM Server.",
+        ),
+    ),
+    "source_not_in_inventory": (
+        {"target": read(), "source": None, "source_name": "kms-gone", "in_inventory": False},
+        (
+            "kms-new's kms_source_host 'kms-gone' is not a host of this inventory.",
+            "Add kms-gone to the inventory (group kms_sources) with its WinRM settings, or fix "
+            "kms_source_host of kms-new.",
+        ),
+    ),
+    "own_source": (
+        {"target": read(), "source": None, "source_name": "kms-new"},
+        (
+            "kms-new is its own kms_source_host.",
+            "Set kms_source_host of kms-new to the old KM Server it replaces.",
+        ),
+    ),
+    "target_unreachable": (
+        {"target": UNREACHABLE, "source": read()},
+        (
+            "kms-new (http://x): unreachable: connection refused",
+            "Make kms-new reachable over WinRM (see the message), then run again.",
+        ),
+    ),
+    "target_not_read": (
+        {"target": {"failed": True, "msg": "kms-new: refused the credentials"}, "source": read()},
+        (
+            "kms-new: refused the credentials",
+            "Fix what the message says on kms-new, then run again.",
+        ),
+    ),
+    "source_unreachable": (
+        {"target": read(), "source": NOT_TRUSTED},
+        (
+            "kms-old: TLS certificate not trusted",
+            "Make kms-old reachable over WinRM (see the message), then run again.",
+        ),
+    ),
+    "source_not_read": (
+        {"target": read(), "source": REFUSED},
+        (
+            "kms-old: refused the credentials",
+            "Fix what the message says on kms-old, then run again.",
+        ),
+    ),
+    "source_without_exchange": (
+        {"target": read(), "source": read(None)},
+        (
+            "kms-old has no Exchange installed, so there is nothing to compare.",
+            "Check that kms_source_host of kms-new names the old KM Server, and that kms-old is "
+            "the right host.",
+        ),
+    ),
+    "source_without_kms": (
+        {"target": read(), "source": read(kms=False)},
+        (
+            "kms-old runs Exchange 5.5 SP3 but has no KM Server installed (MSExchangeKMS absent).",
+            "Check that kms_source_host of kms-new names the server KM Server moved from.",
+        ),
+    ),
+    "target_without_exchange": (
+        {"target": read(None), "source": read()},
+        (
+            "kms-new has no Exchange installed, so there is nothing to compare.",
+            "Check that kms_source_host of kms-new names the old KM Server, and that kms-new is "
+            "the right host.",
+        ),
+    ),
+    "target_without_kms": (
+        {"target": read("6.0.6249.0", None, kms=False), "source": read()},
+        (
+            "kms-new runs Exchange 2000 Server SP3 but has no KM Server installed (MSExchangeKMS "
+            "absent).",
+            "Install KM Server on kms-new from the Exchange CD, then reapply Exchange 5.5 SP3 "
+            "(KB Q192044).",
+        ),
+    ),
+    "different_family": (
+        {"target": read("6.0.6249.0", "6.0.6249.0"), "source": read()},
+        (
+            "kms-new runs Exchange 2000 Server SP3 (6.0.6249) but kms-old runs Exchange 5.5 SP3 "
+            "(5.5.2650): they are different Exchange versions, and a KM database moves only "
+            "between servers of the same version and service pack (KB Q259906, Q155216).",
+            "Move KM Server to a server that runs Exchange 5.5 SP3 (KB Q154531).",
+        ),
+    ),
+    "sp_behind": (
+        {"target": read("5.5.2448.0", "5.5.2448.0"), "source": read()},
+        (
+            "kms-new runs Exchange 5.5 SP2 (5.5.2448) but kms-old runs Exchange 5.5 SP3 "
+            "(5.5.2650) and last ran the KM database on 5.5.2650: KMS will exit with event 5389 "
+            "(KB Q259906).",
+            "Reapply Exchange 5.5 SP3 on kms-new (playbook exchops.kms.remediate_kms_move).",
+        ),
+    ),
+    "binary_unknown": (
+        {"target": read(kms_binary=None), "source": read()},
+        (
+            "kms-new runs Exchange 5.5 SP3 but the version of its Kmserver.exe could not be "
+            "read, so the KM binaries cannot be checked against the service pack.",
+            "Check Kmserver.exe's version on kms-new by hand (file properties); if it is older "
+            "than 5.5.2650, reapply Exchange 5.5 SP3 on kms-new (playbook "
+            "exchops.kms.remediate_kms_move).",
+        ),
+    ),
+    "binary_behind": (
+        {"target": read(kms_binary="5.5.1960.8"), "source": read()},
+        (
+            "kms-new runs Exchange 5.5 SP3 (5.5.2650) but its KM Server binaries are Exchange "
+            "5.5 RTM (5.5.1960) while kms-old last ran the KM database on 5.5.2650: KMS will exit "
+            "with event 5389 (KB Q259906).",
+            "Reapply Exchange 5.5 SP3 on kms-new (playbook exchops.kms.remediate_kms_move).",
+        ),
+    ),
+    "newer_target_allowed": (
+        {"target": read("5.5.2653.0", "5.5.2653.12"), "source": read(), "allow_newer": True},
+        (
+            "kms-new runs Exchange 5.5 SP4 (5.5.2653), later than kms-old's Exchange 5.5 SP3 "
+            "(5.5.2650), which is allowed; its KM binaries (5.5.2653) match its service pack.",
+            "Nothing to do.",
+        ),
+    ),
+    "newer_target": (
+        {"target": read("5.5.2653.0", "5.5.2653.12"), "source": read()},
+        (
+            "kms-new runs Exchange 5.5 SP4 (5.5.2653), later than kms-old's Exchange 5.5 SP3 "
+            "(5.5.2650). KB Q259906 asks for the same version and service pack on both servers.",
+            "Apply Exchange 5.5 SP4 on kms-old too, or set sp_parity_allow_newer_target: true if "
+            "a later service pack on the new server is intended.",
+        ),
+    ),
+    "match": (
+        {"target": read(), "source": read()},
+        (
+            "kms-new and kms-old both run Exchange 5.5 SP3 (5.5.2650), and kms-new's KM Server "
+            "binaries (5.5.2650) are on that service pack.",
+            "Nothing to do.",
+        ),
+    ),
+}
+
+
+def test_every_rule_has_its_wording_and_a_pair_here_that_shows_it() -> None:
+    assert [rule.id for rule in PAIR_RULES] == list(PAIR_MESSAGES) == list(WORDING)
+
+
+@pytest.mark.parametrize("rule", list(WORDING))
+def test_each_rule_gives_its_reason_and_fix_word_for_word(rule: str) -> None:
+    case, (reason, fix) = WORDING[rule]
+    assert rule_of(**case) == rule
+    verdict = judge(**case)
+    assert (verdict.reason, verdict.fix) == (reason, fix)
+
+
+def test_a_newer_target_that_is_allowed_says_so_in_its_findings() -> None:
+    verdict = judge(read("5.5.2653.0", "5.5.2653.12"), read(), True)
+    assert verdict.findings == (
+        "kms-new runs a later build (5.5.2653) than kms-old (5.5.2650); allowed by "
+        "sp_parity_allow_newer_target",
+    )
+
+
+@pytest.mark.parametrize(
+    ("target", "source", "reason", "fix"),
+    [
+        ({"unreachable": True}, read(), "kms-new could not be reached", "Make kms-new reachable"),
+        (read(), {"skipped": True}, "kms-old: no Exchange facts were read", "on kms-old,"),
+        (read(), {"changed": False}, "kms-old: no Exchange facts were read", "on kms-old,"),
+        (None, read(), "kms-new: not read", "on kms-new,"),
+    ],
+)
+def test_a_read_without_a_message_is_explained_all_the_same(
+    target: dict | None, source: dict | None, reason: str, fix: str
+) -> None:
+    verdict = judge(target, source)
+    assert verdict.reason == reason
+    assert fix in verdict.fix
 
 
 def test_events_on_the_target_are_explained_and_5015_points_to_q274321() -> None:
@@ -191,7 +351,7 @@ def test_events_on_the_target_are_explained_and_5015_points_to_q274321() -> None
         {"id": 5015, "source": "MSExchangeKMS", "time": "t"},
         {"id": 5057, "source": "msexchangekms", "time": "t"},
     ]
-    verdict = judge_pair("kms-new", "kms-old", read(kms_binary="5.5.1960.8", events=events), read())
+    verdict = judge(read(kms_binary="5.5.1960.8", events=events), read())
     text = " ".join(verdict.findings)
     assert "event 5389 at 2001-03-14T09:12:40+00:00" in text
     assert "KB Q274321" in text and "KB Q184420" in text
@@ -200,13 +360,13 @@ def test_events_on_the_target_are_explained_and_5015_points_to_q274321() -> None
 def test_an_old_5389_on_a_fixed_pair_with_kms_running_is_called_history() -> None:
     fixed = read(events=[EVENT_5389])
     fixed["ansible_facts"]["exchange"]["kms"]["service"]["state"] = "running"
-    verdict = judge_pair("kms-new", "kms-old", fixed, read())
+    verdict = judge(fixed, read())
     assert verdict.status == "match"
     (finding,) = verdict.findings
     assert finding.startswith("event 5389 at 2001-03-14T09:12:40+00:00: MSExchangeKMS exited then")
     assert "from before the fix" in finding and "reapply" not in finding
     # Matched but KMS not running: the 5389 keeps its full meaning.
-    stopped = judge_pair("kms-new", "kms-old", read(events=[EVENT_5389]), read())
+    stopped = judge(read(events=[EVENT_5389]), read())
     assert "reapply the SP" in stopped.findings[0]
 
 
@@ -215,7 +375,7 @@ def test_builds_are_compared_as_integers_not_strings() -> None:
     target = read("5.5.2650.0")
     source = read("5.5.2650.0")
     source["ansible_facts"]["exchange"]["build"] = "5.5.999.0"
-    verdict = judge_pair("kms-new", "kms-old", target, source)
+    verdict = judge(target, source)
     assert verdict.status == "mismatch"
     assert "later than kms-old's" in verdict.reason
 
@@ -229,7 +389,15 @@ def report_for(*statuses: str | None) -> dict[str, t.Any]:
         target = read() if status == "match" else read(kms_binary="5.5.1960.8")
         if status == "unreachable":
             target = {"unreachable": True, "msg": "down"}
-        verdicts.append(judge_pair(f"new-{index}", f"old-{index}", target, read()).to_dict())
+        verdict = judge_pair(
+            f"new-{index}",
+            f"old-{index}",
+            target,
+            read(),
+            allow_newer_target=False,
+            source_in_inventory=True,
+        )
+        verdicts.append(verdict.to_dict())
     return build_report(
         verdicts, [f"new-{index}" for index in range(len(statuses))], "2026-11-27T05:00:00Z"
     )
@@ -290,5 +458,5 @@ def test_junit_has_a_testcase_per_pair_with_failures_and_errors() -> None:
 def test_only_mismatches_a_service_pack_fixes_carry_a_remedy(
     target: dict, remedy: str | None, remedy_build: str | None
 ) -> None:
-    verdict = judge_pair("kms-new", "kms-old", target, read())
+    verdict = judge(target, read())
     assert (verdict.remedy, verdict.remedy_build) == (remedy, remedy_build)
