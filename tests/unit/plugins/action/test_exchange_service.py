@@ -1,0 +1,251 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""exchops.kms.exchange_service as the action plugin behaves today: its refusals, `changed` and
+the unreachable mapping when the shell fails before or after a command that changes the host,
+the masking of the startup password, and check mode, with `sc` and `net` answers recorded in
+fixtures/."""
+
+from __future__ import annotations
+
+import typing as t
+
+import pytest
+
+PASSWORD = "HZGYYHACWLQACTI"  # the example KM Server startup password of KB Q184420
+KMS = {"name": "MSExchangeKMS"}
+RUNNING, STOPPED = "sc_query/e5_kms_running", "sc_query/kms_stopped_no_controls_line"
+CHANGING = ("net stop", "sc start", "sc stop", "sc config")
+OPTIONS = (
+    "Its options are name, startup_password, state, timeout, watch (ansible-doc "
+    "exchops.kms.exchange_service); fix the task and run it again. Nothing was changed."
+)
+
+
+@pytest.fixture
+def kms_host(fake_winrs: t.Any, recorded: t.Callable[..., t.Any]) -> t.Callable[..., t.Any]:
+    """kms_host(*states, qc=): MSExchangeKMS as `sc qc` shows it, and as `sc query` shows it:
+    each of `states` once, in turn, then the last one from then on."""
+
+    def script(*states: str, qc: str = "sc_qc/e7_kms") -> t.Any:
+        states = states or (RUNNING,)
+        for state in states[:-1]:
+            fake_winrs.on_command(r"^sc query MSExchangeKMS$", recorded(state), once=True)
+        fake_winrs.on_command(r"^sc query MSExchangeKMS$", recorded(states[-1]))
+        fake_winrs.on_command(r"^sc qc MSExchangeKMS$", recorded(qc))
+        return fake_winrs
+
+    return script
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        pytest.param(
+            {**KMS, "startup_pasword": PASSWORD},
+            "kms02: exchops.kms.exchange_service: unknown option 'startup_pasword' (did you mean "
+            f"'startup_password'?); missing required arguments: state. {OPTIONS}",
+            id="password under a misspelt option",
+        ),
+        pytest.param(
+            {**KMS, "state": "stoped", "startup_password": PASSWORD},
+            "kms02: exchops.kms.exchange_service: value of state must be one of: started, "
+            f"stopped, restarted, got: stoped. {OPTIONS}",
+            id="choice",
+        ),
+        pytest.param(
+            {"state": "stopped", "startup_password": PASSWORD},
+            f"kms02: exchops.kms.exchange_service: missing required arguments: name. {OPTIONS}",
+            id="required",
+        ),
+        pytest.param(
+            {**KMS, "state": "stopped", "watch": "long", "startup_password": PASSWORD},
+            "kms02: exchops.kms.exchange_service: argument 'watch' is of type str and we were "
+            f"unable to convert to int: \"'long'\" cannot be converted to an int. {OPTIONS}",
+            id="wrong type",
+        ),
+        # pinned: today's wording ("watch is -5; it must be", unlike other modules' ", it must")
+        pytest.param(
+            {**KMS, "state": "started", "watch": -5, "startup_password": PASSWORD},
+            "kms02: watch is -5; it must be 0 or more seconds (0 checks once, right after the "
+            "start). Nothing was changed.",
+            id="watch -5",
+        ),
+        # pinned: today's wording ("timeout is 0; it must be")
+        pytest.param(
+            {**KMS, "state": "started", "timeout": 0, "startup_password": PASSWORD},
+            "kms02: timeout is 0; it must be more than 0 seconds. Nothing was changed.",
+            id="timeout 0",
+        ),
+        pytest.param(
+            {"name": "Microsoft Exchange KMS", "state": "stopped"},
+            "kms02: name 'Microsoft Exchange KMS' is not a service key name (letters, digits, "
+            "'_', '.', '-', '$'). Use the key name that sc query prints after SERVICE_NAME, e.g. "
+            "MSExchangeKMS, not the display name. Nothing was changed.",
+            id="display name",
+        ),
+        pytest.param(
+            {**KMS, "state": "restarted"},
+            "kms02: state=restarted for MSExchangeKMS needs startup_password: KMS decrypts the KM "
+            "database with it, and without it exits with event 5057 (KB Q184420). Set "
+            "startup_password (for example to the vaulted variable kms_startup_password). "
+            "Nothing was changed.",
+            id="no password",
+        ),
+        pytest.param(
+            {**KMS, "state": "started", "startup_password": f"{PASSWORD}&calc"},
+            "kms02: startup_password holds a space or one of & | < > ^ % ! ( ) \" ' , ; =, which "
+            "cmd.exe would interpret on the sc start command line, so KMS would not receive it "
+            "intact. Start MSExchangeKMS from the Services console with this password. Nothing "
+            "was changed.",
+            id="unsafe password",
+        ),
+    ],
+)
+def test_bad_options_are_refused_naming_the_host_and_the_option(
+    refused: t.Callable[..., str], args: dict[str, t.Any], message: str
+) -> None:
+    assert refused("exchange_service", args, "kms02: ", secret=PASSWORD) == message
+
+
+def test_a_host_reached_without_winrm_is_refused_before_anything_is_sent(
+    refused: t.Callable[..., str],
+) -> None:
+    args = {**KMS, "state": "stopped"}
+    assert refused("exchange_service", args, "winrm", connection="ssh") == (
+        "kms02: exchops.kms.exchange_service controls the service over WinRM and needs "
+        "ansible_connection=winrm (this host uses 'ssh'). Set ansible_connection: winrm and the "
+        "ansible_winrm_* settings for it. Nothing was changed."
+    )
+
+
+def test_a_shell_failure_before_any_command_changes_nothing(
+    run_action: t.Callable[..., t.Any], fake_winrs: t.Any, shell_failure: Exception
+) -> None:
+    fake_winrs.refuse_shell(shell_failure)
+    outcome = run_action("exchange_service", {**KMS, "state": "stopped"})
+    unreachable = shell_failure.unreachable  # type: ignore[attr-defined]
+    # Unreachable is returned; every other failure is raised.
+    assert (outcome.raised, outcome.seen) == (
+        not unreachable,
+        (unreachable, not unreachable, False),
+    )
+    # pinned: today's wording; "Nothing was changed." only where the transport wrote it.
+    assert outcome.msg == str(shell_failure)
+
+
+def test_a_shell_failure_after_net_stop_was_sent_reports_changed(
+    run_action: t.Callable[..., t.Any], kms_host: t.Callable[..., t.Any], shell_failure: Exception
+) -> None:
+    kms_host().on_command(r"^net stop MSExchangeKMS /y$", shell_failure)
+    outcome = run_action("exchange_service", {**KMS, "state": "stopped"})
+    unreachable = shell_failure.unreachable  # type: ignore[attr-defined]
+    assert (outcome.raised, outcome.seen) == (not unreachable, (unreachable, not unreachable, True))
+    # pinned: the transport's own "Nothing was changed." (TLS, credentials) stays in the message
+    # although net stop was sent and changed is true.
+    assert outcome.msg == str(shell_failure)
+
+
+def test_the_startup_password_in_a_failure_text_is_masked(
+    run_action: t.Callable[..., t.Any], fake_winrs: t.Any, winrs_error: t.Callable[..., Exception]
+) -> None:
+    fake_winrs.on_command(
+        "sc query", winrs_error("winrm_error", f": sc start MSExchangeKMS {PASSWORD}")
+    )
+    outcome = run_action(
+        "exchange_service", {**KMS, "state": "started", "startup_password": PASSWORD}
+    )
+    assert outcome.seen == (False, True, False)
+    assert outcome.msg == (
+        "kms02 (https://10.0.0.2:5986/wsman): WinRM error while starting a command: the shell "
+        "could not be created: sc start MSExchangeKMS ********."
+    )
+    assert outcome.shows(PASSWORD) == []
+
+
+def test_the_startup_password_is_handed_to_the_shell_as_a_secret(
+    run_action: t.Callable[..., t.Any], kms_host: t.Callable[..., t.Any]
+) -> None:
+    host = kms_host()
+    run_action("exchange_service", {**KMS, "state": "started", "startup_password": PASSWORD})
+    assert [shell.details["secrets"] for shell in host.shells] == [(PASSWORD,)]
+
+
+def test_a_password_the_host_shows_in_image_path_is_masked_in_warnings_and_diff(
+    run_action: t.Callable[..., t.Any], kms_host: t.Callable[..., t.Any]
+) -> None:
+    kms_host(qc="sc_qc/image_path_with_password")
+    outcome = run_action(
+        "exchange_service",
+        {**KMS, "state": "stopped", "startup_password": PASSWORD},
+        check_mode=True,
+        diff=True,
+    )
+    assert outcome.shows(PASSWORD) == []
+    assert outcome.result["warnings"] == [
+        # pinned: today's wording, which contradicts itself when stopping MSExchangeKMS.
+        "kms02: startup_password is used only for MSExchangeKMS; it was not passed to "
+        "MSExchangeKMS.",
+        "kms02: MSExchangeKMS's ImagePath holds arguments after the program "
+        "(C:\\Exchsrvr\\Bin\\Kmserver.exe ********); a startup password there makes the service "
+        "pack's update.exe fail (KB Q235418). Remove them with: sc config MSExchangeKMS binPath= "
+        "<the program alone>.",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("state", "found", "changed", "predicted"),
+    [
+        ("stopped", RUNNING, True, "stopped"),
+        ("stopped", STOPPED, False, "stopped"),
+        ("started", RUNNING, False, "running"),
+        ("started", STOPPED, True, "running"),
+        ("restarted", RUNNING, True, "running"),
+        ("restarted", STOPPED, True, "running"),
+    ],
+)
+def test_check_mode_reads_once_predicts_and_sends_no_change(
+    run_action: t.Callable[..., t.Any],
+    kms_host: t.Callable[..., t.Any],
+    state: str,
+    found: str,
+    changed: bool,
+    predicted: str,
+) -> None:
+    host = kms_host(found)
+    args = {**KMS, "state": state, "startup_password": PASSWORD}
+    outcome = run_action("exchange_service", args, check_mode=True, diff=True)
+    before = "running" if found == RUNNING else "stopped"
+    assert (outcome.raised, outcome.seen) == (False, (False, False, changed))
+    assert {key: outcome.result[key] for key in ("name", "state", "previous_state", "events")} == {
+        "name": "MSExchangeKMS",
+        "state": predicted,
+        "previous_state": before,
+        "events": [],
+    }
+    assert outcome.result["diff"] == {
+        "before": {"name": "MSExchangeKMS", "state": before},
+        "after": {"name": "MSExchangeKMS", "state": predicted},
+    }
+    assert host.commands == ["sc query MSExchangeKMS", "sc qc MSExchangeKMS"]
+    assert len(host.lines) == 1
+
+
+def test_stopping_a_running_kms_returns_changed_with_the_dependents_net_named(
+    run_action: t.Callable[..., t.Any],
+    kms_host: t.Callable[..., t.Any],
+    recorded: t.Callable[..., t.Any],
+) -> None:
+    host = kms_host(RUNNING, STOPPED)
+    host.on_command(r"^net stop MSExchangeKMS /y$", recorded("net_stop/e10_kms_stopped"))
+    outcome = run_action("exchange_service", {**KMS, "state": "stopped"})
+    assert outcome.result == {
+        "changed": True,
+        "name": "MSExchangeKMS",
+        "state": "stopped",
+        "previous_state": "running",
+        "events": [],
+        "dependents_stopped": [],
+        "warnings": [],
+    }
+    assert [command for command in host.commands if command.startswith(CHANGING)] == [
+        "net stop MSExchangeKMS /y"
+    ]
