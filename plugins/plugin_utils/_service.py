@@ -534,7 +534,7 @@ class ServiceControl:
             raise ServiceError(
                 f"{self.name} is still {pending.status.state.upper()} {pending.waited} s after sc "
                 f"start (timeout {self.timeout} s): it did not finish starting. "
-                + (explain_events(failures) + " " if (failures := self._failures(events)) else "")
+                + (explain_events(self._failures(events)) + " " if self._failures(events) else "")
                 + "Read the Application log, then run again with a larger timeout."
                 + self._dependencies_note(),
                 self.progress.result(),

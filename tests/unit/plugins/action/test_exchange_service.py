@@ -91,11 +91,12 @@ def kms_host(fake_winrs: t.Any, recorded: t.Callable[..., t.Any]) -> t.Callable[
             id="no password",
         ),
         pytest.param(
-            {**KMS, "state": "started", "startup_password": f"{PASSWORD}&calc"},
-            "kms02: startup_password holds a space or one of & | < > ^ % ! ( ) \" ' , ; =, which "
-            "cmd.exe would interpret on the sc start command line, so KMS would not receive it "
-            "intact. Start MSExchangeKMS from the Services console with this password. Nothing "
-            "was changed.",
+            {**KMS, "state": "started", "startup_password": f"{PASSWORD}%calc%"},
+            "kms02: startup_password holds a space, a double quote, a %, a ! or a control character, "
+            "or ends with a backslash: cmd.exe and sc cannot pass it unchanged on the sc start "
+            "command line (KM Server startup passwords are letters, KB Q184420). Check the value "
+            "of startup_password, or start MSExchangeKMS from the Services console with it. "
+            "Nothing was changed.",
             id="unsafe password",
         ),
     ],
