@@ -78,7 +78,7 @@ def kms_server(fake_winrs: t.Any, recorded: t.Callable[..., t.Any]) -> t.Callabl
         ),
         pytest.param(
             {"startup_password": f"{PASSWORD} %X%"},
-"kms02: startup_password holds a space, a double quote, a %, a ! or a control character, "
+            "kms02: startup_password holds a space, a double quote, a %, a ! or a control character, "
             "or ends with a backslash: cmd.exe and sc cannot pass it unchanged on the sc start "
             "command line (KM Server startup passwords are letters, KB Q184420). Check the value "
             "of startup_password, or start MSExchangeKMS from the Services console with it. "
