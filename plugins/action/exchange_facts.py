@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typing as t
 
-from ..plugin_utils._action import WinrsAction
+from ..plugin_utils._action import READ_MINIMUMS, Task, WinrsAction
 
 # Mirrors DOCUMENTATION in plugins/modules/exchange_facts.py (a unit test keeps them equal).
 ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = {
@@ -17,18 +17,18 @@ ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = {
 class ActionModule(WinrsAction):
     MODULE_NAME = "exchops.kms.exchange_facts"
     WINRM_PURPOSE = "reads the host"
+    ARGUMENT_SPEC = ARGUMENT_SPEC
+    MINIMUMS = READ_MINIMUMS
 
-    def run(
-        self, tmp: str | None = None, task_vars: dict[str, t.Any] | None = None
-    ) -> dict[str, t.Any]:
-        result = super().run(tmp, task_vars)
-        del tmp
-        host = self._task_host(task_vars)
-        arguments = self._validated_arguments(host, ARGUMENT_SPEC)
-        self._check_read_arguments(host, arguments)
-        self._require_winrm(host)
-
+    def _work(self, task: Task, options: t.Any) -> dict[str, t.Any]:
+        arguments = task.arguments
         read = self._read_exchange(
-            host, self._connection.get_option, arguments["kms_event_count"], arguments["timeout"]
+            task.host,
+            self._connection.get_option,
+            arguments["kms_event_count"],
+            arguments["timeout"],
         )
-        return {**result, "changed": False, **read}
+        if "msg" in read:
+            # Returned, never raised: failed_when / ignore_errors apply (see _read_exchange).
+            read["msg"] = self._said(task, read["msg"])
+        return {"changed": False, **read}

@@ -5,29 +5,16 @@ from __future__ import annotations
 
 import typing as t
 
-from ansible.errors import AnsibleActionFail
-from ansible.module_utils.common.text.converters import to_text
-from ansible.utils.display import Display
-
-from ..plugin_utils._action import WinrsAction
-from ..plugin_utils._probe import ProbeError
-from ..plugin_utils._service import ServiceControl, ServiceError, check_arguments
-from ..plugin_utils._winout import ParseError
-from ..plugin_utils._winrs import (
-    WinrsError,
-    WinrsShell,
-    mask,
-    target_from_options,
-)
-
-display = Display()
+from ..plugin_utils._action import Minimum, Task, WinrsAction
+from ..plugin_utils._errors import StepError
+from ..plugin_utils._service import ServiceControl, check_arguments
 
 # Mirrors DOCUMENTATION in plugins/modules/exchange_service.py (a unit test keeps them equal).
 ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = {
     "name": {"type": "str", "required": True},
     "state": {"type": "str", "required": True, "choices": ["started", "stopped", "restarted"]},
     # no_log here only: the documentation schema has no no_log key (validate-modules rejects it).
-    # The password is also masked by this plugin (WinrsShell secrets, mask()) wherever text leaves.
+    # The password is also masked by the base class and the shell wherever text leaves.
     "startup_password": {"type": "str", "no_log": True},
     "watch": {"type": "int", "default": 15},
     "timeout": {"type": "int", "default": 300},
@@ -37,81 +24,48 @@ ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = {
 class ActionModule(WinrsAction):
     MODULE_NAME = "exchops.kms.exchange_service"
     WINRM_PURPOSE = "controls the service"
+    READING = "the answer about the service"
+    ARGUMENT_SPEC = ARGUMENT_SPEC
+    MINIMUMS = {
+        "watch": Minimum(0, "seconds", "0 checks once, right after the start"),
+        "timeout": Minimum(1, "seconds"),
+    }
+    SECRET_OPTIONS = ("startup_password",)
 
-    def run(
-        self, tmp: str | None = None, task_vars: dict[str, t.Any] | None = None
-    ) -> dict[str, t.Any]:
-        result = super().run(tmp, task_vars)
-        del tmp
-        host = self._task_host(task_vars)
-        arguments = self._validated_arguments(host, ARGUMENT_SPEC)
-        name, wanted = arguments["name"], arguments["state"]
-        password = arguments["startup_password"]
-        secrets = (password,) if password else ()
-        try:
-            warnings = check_arguments(
-                name, wanted, password, arguments["watch"], arguments["timeout"]
-            )
-        except ValueError as exc:
-            raise AnsibleActionFail(mask(f"{host}: {exc}", secrets)) from None
-        self._require_winrm(host)
+    def _options(self, task: Task) -> list[str]:
+        """The warnings about options that will be ignored."""
+        arguments = task.arguments
+        return check_arguments(arguments["name"], arguments["state"], arguments["startup_password"])
 
-        def log(message: str) -> None:
-            display.vv(mask(f"{host}: {message}", secrets), host=host)
-
+    def _work(self, task: Task, options: list[str]) -> dict[str, t.Any]:
+        arguments = task.arguments
+        name = arguments["name"]
         control: ServiceControl | None = None
         try:
-            target = target_from_options(host, self._connection.get_option, arguments["timeout"])
-            with WinrsShell(target, secrets=secrets) as shell:
+            with self._shell(task, arguments["timeout"]) as shell:
                 control = ServiceControl(
                     shell.run,
                     name,
-                    startup_password=password,
+                    startup_password=arguments["startup_password"],
                     watch=arguments["watch"],
                     timeout=arguments["timeout"],
-                    log=log,
+                    log=task.progress,
                 )
-                changed = control.ensure(wanted, check_mode=bool(self._task.check_mode))
-        except WinrsError as exc:
-            acted = bool(control and control.acted)
-            if exc.unreachable:
-                return {
-                    **result,
-                    "unreachable": True,
-                    "msg": mask(str(exc), secrets),
-                    "changed": acted,
-                }
-            # from None: Ansible would append each chained cause to msg; the message is complete.
-            raise AnsibleActionFail(mask(str(exc), secrets), result={"changed": acted}) from None
-        except ServiceError as exc:
-            acted = bool(control and control.acted)
-            details = {**exc.result, "changed": acted}
+                changed = control.ensure(arguments["state"], check_mode=task.check_mode)
+        except StepError as exc:
             if control is not None:
-                details["warnings"] = self._warnings(
-                    host, warnings + control.progress.warnings, secrets
-                )
-            raise AnsibleActionFail(mask(f"{host}: {exc}", secrets), result=details) from None
-        except (ParseError, ProbeError) as exc:
-            acted = bool(control and control.acted)
-            nothing = "" if acted else " Nothing was changed."
-            raise AnsibleActionFail(
-                mask(
-                    f"{host}: could not read the answer about service {name}: {to_text(exc)}. "
-                    "The host answered in an unexpected form; run with -vvvv to see the commands "
-                    f"and report it.{nothing}",
-                    secrets,
-                ),
-                result={"changed": acted},
-            ) from None
-
+                exc.result["warnings"] = self._warnings(task, options + control.progress.warnings)
+            raise
+        finally:
+            # A command that changes the host was sent: a failure after it must say so.
+            self._changed = bool(control and control.acted)
         progress = control.progress
         outcome = {
-            **result,
             **progress.result(),
             "changed": changed,
-            "warnings": self._warnings(host, warnings + progress.warnings, secrets),
+            "warnings": self._warnings(task, options + progress.warnings),
         }
-        if self._task.diff:
+        if task.diff:
             outcome["diff"] = {
                 "before": {"name": name, "state": progress.previous_state},
                 "after": {"name": name, "state": progress.state},
@@ -119,5 +73,5 @@ class ActionModule(WinrsAction):
         return outcome
 
     @staticmethod
-    def _warnings(host: str, warnings: list[str], secrets: tuple[str, ...]) -> list[str]:
-        return [mask(f"{host}: {warning}", secrets) for warning in warnings]
+    def _warnings(task: Task, warnings: list[str]) -> list[str]:
+        return [f"{task.host}: {warning}" for warning in warnings]

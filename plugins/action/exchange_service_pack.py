@@ -9,22 +9,16 @@ import typing as t
 from ansible.errors import AnsibleActionFail
 from ansible.utils.display import Display
 
-from ..plugin_utils._action import WinrsAction
+from ..plugin_utils._action import Minimum, Task, WinrsAction
 from ..plugin_utils._builds import Build
 from ..plugin_utils._servicepack import (
     READ_TIMEOUT_S,
     Options,
-    Refusal,
-    ServicePackError,
     ServicePackJob,
     check_arguments,
     describe,
 )
-from ..plugin_utils._winrs import (
-    WinrsError,
-    WinrsShell,
-    target_from_options,
-)
+from ..plugin_utils._winrs import WinrsShell, target_from_options
 
 display = Display()
 
@@ -49,85 +43,36 @@ def _diff_text(build: str | None, kms_binary: str | None) -> str:
 
 class ActionModule(WinrsAction):
     MODULE_NAME = "exchops.kms.exchange_service_pack"
-    WINRM_PURPOSE = "works on the host"
+    ARGUMENT_SPEC = ARGUMENT_SPEC
+    MINIMUMS = {
+        name: Minimum(1, "seconds") for name in ("timeout", "poll_interval", "progress_interval")
+    }
 
-    def run(
-        self, tmp: str | None = None, task_vars: dict[str, t.Any] | None = None
-    ) -> dict[str, t.Any]:
-        result = super().run(tmp, task_vars)
-        del tmp
-        host = self._task_host(task_vars)
-        arguments = self._validated_arguments(host, ARGUMENT_SPEC)
-        options = self._options(host, arguments)
-        self._require_winrm(host)
-
-        try:
-            target = target_from_options(host, self._connection.get_option, READ_TIMEOUT_S)
-
-            def open_shell(command_timeout_sec: int) -> WinrsShell:
-                return WinrsShell(
-                    dataclasses.replace(target, command_timeout_sec=command_timeout_sec)
-                )
-
-            job = ServicePackJob(host, open_shell, options, say=display.display, verbose=display.vv)
-            report = job.run()
-        except WinrsError as exc:
-            if exc.unreachable:
-                return {**result, "unreachable": True, "msg": str(exc), "changed": False}
-            # from None: Ansible would append each chained cause to msg; the message is complete.
-            raise AnsibleActionFail(f"{exc} Nothing was changed.") from None
-        except Refusal as exc:
-            raise AnsibleActionFail(f"{host}: {exc}", result=exc.result) from None
-        except ServicePackError as exc:
-            raise AnsibleActionFail(f"{host}: {exc}. Nothing was changed.") from None
-
-        shaped = {**result, **report.result()}
-        if report.warnings:
-            shaped["warnings"] = [f"{host}: {warning}" for warning in report.warnings]
-        if self._task.diff:
-            shaped["diff"] = {
-                "before_header": f"{host}: before",
-                "after_header": f"{host}: after"
-                + (" (predicted)" if self._task.check_mode else ""),
-                "before": _diff_text(report.build_before, report.kms_binary_before),
-                "after": _diff_text(report.build_after, report.kms_binary_after),
-            }
-        if report.failed:
-            raise AnsibleActionFail(f"{host}: {report.message}", result=shaped) from None
-        return shaped
-
-    def _options(self, host: str, arguments: dict[str, t.Any]) -> Options:
-        for name in ("timeout", "poll_interval", "progress_interval"):
-            if arguments[name] <= 0:
-                raise AnsibleActionFail(
-                    f"{host}: {name} is {arguments[name]}, it must be more than 0 seconds. "
-                    "Nothing was changed."
-                )
+    def _options(self, task: Task) -> Options:
+        arguments = task.arguments
         if not arguments["media"].strip():
-            raise AnsibleActionFail(
-                f"{host}: media is empty. Set it to the folder on the host that holds the service "
-                "pack's update.exe (e.g. D:\\EXCH55SP3\\ENG\\SERVER\\SETUP\\I386). Nothing was "
-                "changed."
+            raise ValueError(
+                "media is empty. Set it to the folder on the host that holds the service pack's "
+                "update.exe (e.g. D:\\EXCH55SP3\\ENG\\SERVER\\SETUP\\I386)."
             )
         if not arguments["success_exit_codes"]:
-            raise AnsibleActionFail(
-                f"{host}: success_exit_codes is empty, so no run could succeed. Leave it at [0] "
-                "or list the exit codes that mean success for this kit. Nothing was changed."
+            raise ValueError(
+                "success_exit_codes is empty, so no run could succeed. Leave it at [0] or list "
+                "the exit codes that mean success for this kit."
             )
         wanted = None
         if arguments["build"].strip():
             try:
                 wanted = Build.parse(arguments["build"], family=None)
             except ValueError as exc:
-                raise AnsibleActionFail(
-                    f"{host}: build is {arguments['build']!r}: {exc}. Set it to the build the "
-                    "service pack installs, e.g. 5.5.2650 for Exchange 5.5 SP3. Nothing was "
-                    "changed."
+                raise ValueError(
+                    f"build is {arguments['build']!r}: {exc}. Set it to the build the service "
+                    "pack installs, e.g. 5.5.2650 for Exchange 5.5 SP3."
                 ) from None
         try:
             check_arguments(arguments["arguments"])
         except ValueError as exc:
-            raise AnsibleActionFail(f"{host}: arguments: {exc}. Nothing was changed.") from None
+            raise ValueError(f"arguments: {exc}") from None
         return Options(
             media=arguments["media"].strip(),
             build=wanted,
@@ -136,5 +81,28 @@ class ActionModule(WinrsAction):
             timeout=arguments["timeout"],
             poll_interval=arguments["poll_interval"],
             progress_interval=arguments["progress_interval"],
-            check_mode=bool(self._task.check_mode),
+            check_mode=task.check_mode,
         )
+
+    def _work(self, task: Task, options: Options) -> dict[str, t.Any]:
+        host = task.host
+        target = target_from_options(host, self._connection.get_option, READ_TIMEOUT_S)
+
+        def open_shell(command_timeout_sec: int) -> WinrsShell:
+            return WinrsShell(dataclasses.replace(target, command_timeout_sec=command_timeout_sec))
+
+        job = ServicePackJob(host, open_shell, options, say=display.display, verbose=display.vv)
+        report = job.run()
+        shaped = report.result()
+        if report.warnings:
+            shaped["warnings"] = [f"{host}: {warning}" for warning in report.warnings]
+        if task.diff:
+            shaped["diff"] = {
+                "before_header": f"{host}: before",
+                "after_header": f"{host}: after" + (" (predicted)" if task.check_mode else ""),
+                "before": _diff_text(report.build_before, report.kms_binary_before),
+                "after": _diff_text(report.build_after, report.kms_binary_after),
+            }
+        if report.failed:
+            raise AnsibleActionFail(f"{host}: {report.message}", result=shaped) from None
+        return shaped

@@ -13,10 +13,10 @@ import typing as t
 from concurrent.futures import ThreadPoolExecutor
 
 import ansible.constants as C
-from ansible.errors import AnsibleActionFail, AnsibleError
+from ansible.errors import AnsibleError
 from ansible.plugins.loader import connection_loader
 
-from ..plugin_utils._action import WINRM_CONNECTIONS, WinrsAction
+from ..plugin_utils._action import READ_MINIMUMS, WINRM_CONNECTIONS, Task, WinrsAction
 from ..plugin_utils._parity import judge_pair, refuse_listed_twice
 
 # Mirrors DOCUMENTATION in plugins/modules/kms_move_facts.py (a unit test keeps them equal).
@@ -43,33 +43,29 @@ class _SourceSettingsError(Exception):
 class ActionModule(WinrsAction):
     MODULE_NAME = "exchops.kms.kms_move_facts"
     WINRM_PURPOSE = "reads the host"
+    ARGUMENT_SPEC = ARGUMENT_SPEC
+    MINIMUMS = READ_MINIMUMS
 
-    def run(
-        self, tmp: str | None = None, task_vars: dict[str, t.Any] | None = None
-    ) -> dict[str, t.Any]:
-        result = super().run(tmp, task_vars)
-        del tmp
-        task_vars = task_vars or {}
-        target = self._task_host(task_vars)
-        arguments = self._validated_arguments(target, ARGUMENT_SPEC)
-        self._check_read_arguments(target, arguments)
-        self._require_winrm(target)
-
-        # The collection's inventory convention (DESIGN.md): each target names its source.
+    def _options(self, task: Task) -> str | None:
+        """The source's inventory name: source_host, else the collection's inventory convention
+        (DESIGN.md): each target names its source in kms_source_host."""
         source = (
-            arguments["source_host"]
-            or self._templar.template(task_vars.get("kms_source_host"))
+            task.arguments["source_host"]
+            or self._templar.template(task.task_vars.get("kms_source_host"))
             or None
         )
         if source is not None and not isinstance(source, str):
-            raise AnsibleActionFail(
-                f"{target}: kms_source_host is {source!r}; it must be the inventory name of the "
-                "server KM Server moved from. Nothing was read."
+            raise ValueError(
+                f"kms_source_host is {source!r}; it must be the inventory name of the server KM "
+                "Server moved from."
             )
-        hostvars = task_vars.get("hostvars") or {}
+        return source
+
+    def _work(self, task: Task, options: str | None) -> dict[str, t.Any]:
+        target, source, arguments = task.host, options, task.arguments
+        hostvars = task.task_vars.get("hostvars") or {}
         source_in_inventory = source is not None and source in hostvars
         count, timeout = arguments["kms_event_count"], arguments["timeout"]
-
         source_read: dict[str, t.Any] | None = None
         source_options: t.Callable[[str], t.Any] | None = None
         if source_in_inventory and source != target:
@@ -77,7 +73,6 @@ class ActionModule(WinrsAction):
                 source_options = self._source_options(source, hostvars[source])
             except _SourceSettingsError as exc:
                 source_read = {"failed": True, "msg": str(exc)}
-
         if source_options is None:
             target_read = self._read_exchange(target, self._connection.get_option, count, timeout)
         else:
@@ -90,8 +85,7 @@ class ActionModule(WinrsAction):
                     target, self._connection.get_option, count, timeout
                 )
                 source_read = reading_source.result()
-
-        judged = judge_pair(
+        verdict = judge_pair(
             target,
             source,
             target_read,
@@ -100,13 +94,11 @@ class ActionModule(WinrsAction):
             source_in_inventory=source_in_inventory,
         ).to_dict()
         if arguments["listed_twice"]:
-            judged = refuse_listed_twice(judged, arguments["listed_twice"])
-
+            verdict = refuse_listed_twice(verdict, arguments["listed_twice"])
         reads = {target: target_read, **({source: source_read} if source and source_read else {})}
         answer: dict[str, t.Any] = {
-            **result,
             "changed": False,
-            **judged,
+            **verdict,
             "source_facts": (source_read or {}).get("ansible_facts", {}).get("exchange"),
             "unreachable_servers": [
                 name for name, read in reads.items() if read.get("unreachable")
@@ -117,7 +109,7 @@ class ActionModule(WinrsAction):
         }
         if "ansible_facts" in target_read:
             answer["ansible_facts"] = target_read["ansible_facts"]
-        if arguments["fail_on_mismatch"] and judged["status"] != "match":
+        if arguments["fail_on_mismatch"] and verdict["status"] != "match":
             return self._failed(answer)
         return answer
 

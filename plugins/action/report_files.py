@@ -12,10 +12,10 @@ import os
 import tempfile
 import typing as t
 
-from ansible.errors import AnsibleActionFail
 from ansible.module_utils.common.text.converters import to_bytes
 
-from ..plugin_utils._action import WinrsAction
+from ..plugin_utils._action import ExchopsAction, Task
+from ..plugin_utils._errors import StepError
 
 # Mirrors DOCUMENTATION in plugins/modules/report_files.py (a unit test keeps them equal).
 ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = {
@@ -24,24 +24,23 @@ ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = {
 }
 
 
-class ActionModule(WinrsAction):
+class ActionModule(ExchopsAction):
     MODULE_NAME = "exchops.kms.report_files"
+    ARGUMENT_SPEC = ARGUMENT_SPEC
+    NOTHING_DONE = "Nothing was written."
 
-    def run(
-        self, tmp: str | None = None, task_vars: dict[str, t.Any] | None = None
-    ) -> dict[str, t.Any]:
-        result = super().run(tmp, task_vars)
-        del tmp
-        host = self._task_host(task_vars)
-        arguments = self._validated_arguments(host, ARGUMENT_SPEC)
-        folder: str = arguments["path"]
-        files: dict[str, t.Any] = arguments["files"]
-        for name in files:
+    def _options(self, task: Task) -> t.Any:
+        for name in task.arguments["files"]:
             if not name or os.path.basename(name) != name or name in (".", ".."):
-                raise AnsibleActionFail(
-                    f"{host}: {self.MODULE_NAME}: {name!r} is not a file name; give names such as "
-                    "report.json, without a folder. Nothing was written."
+                raise ValueError(
+                    f"{self.MODULE_NAME}: {name!r} is not a file name; give names such as "
+                    "report.json, without a folder."
                 )
+        return task.arguments
+
+    def _work(self, task: Task, options: t.Any) -> dict[str, t.Any]:
+        folder: str = options["path"]
+        files: dict[str, t.Any] = options["files"]
         try:
             if os.path.lexists(folder) and not os.path.isdir(folder):
                 raise NotADirectoryError(0, "it is a file, not a folder")
@@ -51,13 +50,12 @@ class ActionModule(WinrsAction):
             written = [self._write(folder, name, content) for name, content in files.items()]
         except OSError as exc:
             reason = exc.strerror or str(exc)
-            raise AnsibleActionFail(
-                f"{host}: the report folder {folder} cannot be written on the controller "
-                f"({reason}). The report of this run goes there. Set kms_report_dir to a folder "
-                "you can write."
+            raise StepError(
+                f"the report folder {folder} cannot be written on the controller ({reason}). The "
+                "report of this run goes there. Set kms_report_dir to a folder you can write."
             ) from None
         # Output of the run on the controller, written in check mode too: not a change.
-        return {**result, "changed": False, "path": folder, "written": written}
+        return {"changed": False, "path": folder, "written": written}
 
     @staticmethod
     def _write(folder: str, name: str, content: t.Any) -> str:

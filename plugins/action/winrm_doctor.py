@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typing as t
 
-from ..plugin_utils._action import WinrsAction
+from ..plugin_utils._action import Minimum, Task, WinrsAction
 from ..plugin_utils._doctor import Problem, diagnose
 
 # Mirrors DOCUMENTATION in plugins/modules/winrm_doctor.py (a unit test keeps them equal).
@@ -18,16 +18,14 @@ ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = {
 class ActionModule(WinrsAction):
     MODULE_NAME = "exchops.kms.winrm_doctor"
     WINRM_PURPOSE = "diagnoses the host's WinRM connection"
+    ARGUMENT_SPEC = ARGUMENT_SPEC
+    MINIMUMS = {"timeout": Minimum(1, "seconds")}
 
-    def run(
-        self, tmp: str | None = None, task_vars: dict[str, t.Any] | None = None
-    ) -> dict[str, t.Any]:
-        result = super().run(tmp, task_vars)
-        del tmp
-        host = self._task_host(task_vars)
-        arguments = self._validated_arguments(host, ARGUMENT_SPEC)
-        self._check_timeout(host, arguments["timeout"])
-        # Not _require_winrm: a missing pywinrm is one of the problems the doctor reports.
+    def _ready(self, task: Task) -> None:
+        """Nothing: a missing pywinrm or another connection is what the doctor reports."""
+
+    def _work(self, task: Task, options: t.Any) -> dict[str, t.Any]:
+        host = task.host
         if not self._uses_winrm_connection():
             problems = [
                 Problem(
@@ -38,16 +36,15 @@ class ActionModule(WinrsAction):
                 )
             ]
         else:
-            problems = diagnose(host, self._connection.get_option, arguments["timeout"])
+            problems = diagnose(host, self._connection.get_option, task.arguments["timeout"])
         lines = [problem.line for problem in problems]
         shaped: dict[str, t.Any] = {
-            **result,
             "changed": False,
             "ok": not problems,
             "problems": [problem.as_result() for problem in problems],
             "lines": lines,
         }
-        if problems and arguments["fail_on_problems"]:
+        if problems and task.arguments["fail_on_problems"]:
             shaped.update(failed=True, msg="\n".join(lines))
         elif not problems:
             shaped["msg"] = f"{host}: WinRM connection, logon, shell and tools are fine."

@@ -1,10 +1,13 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The base of exchops.kms's action plugins: each works on the task's host over WinRM itself.
+"""The base of exchops.kms's action plugins: one template `run()` for all of them.
 
-Keeps the checks every action makes before it talks to a host in one place: the task's options
-against the module's spec, which host the task names (the delegated one under delegate_to), that
-pywinrm is installed on the controller, and that the host is reached with the winrm connection
-(whose options name the endpoint and credentials).
+`ExchopsAction.run()` owns what every action shares: the task's options checked against the
+module's spec and minimums, the host the task names (the delegated one under delegate_to), check
+mode, secrets masked wherever text leaves, and the translation of the helpers' errors (StepError,
+WinrsError, ParseError / ProbeError) into Ansible results, with the one place that says "Nothing
+was changed.". A module gives ARGUMENT_SPEC (and MINIMUMS, SECRET_OPTIONS), `_options()` (checks
+beyond the spec; a ValueError refuses the task) and `_work()`. `WinrsAction` adds what a module
+that speaks WinRM needs: pywinrm, the winrm connection, and reading a host's Exchange facts.
 """
 
 # Internal to exchops.kms: not a public API; may change in any release.
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import difflib
 import typing as t
+from dataclasses import dataclass
 
 from ansible.errors import AnsibleActionFail
 from ansible.module_utils.basic import missing_required_lib
@@ -22,23 +26,164 @@ from ansible.module_utils.errors import UnsupportedError
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
+from ._errors import Refusal, StepError
 from ._facts import FactsError, read_facts
 from ._probe import ProbeError, facts_probe
-from ._winrs import HAS_WINRM, WINRM_IMPORT_ERROR, WinrsError, WinrsShell, target_from_options
+from ._winout import ParseError
+from ._winrs import HAS_WINRM, WINRM_IMPORT_ERROR, WinrsError, WinrsShell, mask, target_from_options
 
 display = Display()
 
 WINRM_CONNECTIONS = ("winrm", "ansible.builtin.winrm")
+NOTHING_CHANGED = "Nothing was changed."
+# What the host said that no parser understood: the one wording, for every module.
+UNEXPECTED_ANSWER = (
+    "The host answered in an unexpected form; run with -vvvv to see the commands and report it."
+)
 
 
-class WinrsAction(ActionBase):
+@dataclass(frozen=True)
+class Minimum:
+    """The least value of an integer option, and what it means to the operator."""
+
+    least: int
+    unit: str = ""
+    hint: str = ""
+
+    def refusal(self, name: str, value: int) -> str | None:
+        if value >= self.least:
+            return None
+        wanted = "more than 0" if self.least == 1 else f"{self.least} or more"
+        unit = f" {self.unit}" if self.unit else ""
+        hint = f" ({self.hint})" if self.hint else ""
+        return f"{name} is {value}; it must be {wanted}{unit}{hint}."
+
+
+# The limits every reading module shares.
+READ_MINIMUMS = {
+    "kms_event_count": Minimum(0, hint="how many MSExchangeKMS events to read; 0 skips the log"),
+    "timeout": Minimum(1, "seconds"),
+}
+
+
+@dataclass(frozen=True)
+class Task:
+    """What `_work()` is given: the host, the checked options, the secrets among them."""
+
+    host: str
+    arguments: dict[str, t.Any]
+    secrets: tuple[str, ...]
+    check_mode: bool
+    diff: bool
+    task_vars: dict[str, t.Any]
+
+    def mask(self, text: str) -> str:
+        return mask(text, self.secrets)
+
+    def progress(self, message: str) -> None:
+        """A step at -vv, host first, secrets masked."""
+        display.vv(self.mask(f"{self.host}: {message}"), host=self.host)
+
+
+class ExchopsAction(ActionBase):
     TRANSFERS_FILES = False
-    # The plugins open their own WinRS shell; Ansible's connection only supplies its options.
+    # The plugins open their own WinRS shells; Ansible's connection only supplies its options.
     _requires_connection = False
     #: The module's full name, for messages.
     MODULE_NAME = "exchops.kms"
-    #: What the module does over WinRM, for messages: "reads the host", "controls the service".
-    WINRM_PURPOSE = "works on the host"
+    #: Mirrors DOCUMENTATION in plugins/modules/<module>.py (a unit test keeps them equal).
+    ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = {}
+    #: The least value of integer options, checked once here for every module.
+    MINIMUMS: dict[str, Minimum] = {}
+    #: Options whose values are secrets: masked in every message, warning and result.
+    SECRET_OPTIONS: tuple[str, ...] = ()
+    #: What the module reads when the host's answer is not understood ("the Exchange facts").
+    READING = "the host's answer"
+    #: Said once when a task fails before it changed anything.
+    NOTHING_DONE = NOTHING_CHANGED
+
+    def run(
+        self, tmp: str | None = None, task_vars: dict[str, t.Any] | None = None
+    ) -> dict[str, t.Any]:
+        result = super().run(tmp, task_vars)
+        del tmp
+        task_vars = task_vars or {}
+        host = self._task_host(task_vars)
+        arguments = self._validated_arguments(host, self.ARGUMENT_SPEC)
+        secrets = tuple(str(arguments[key]) for key in self.SECRET_OPTIONS if arguments.get(key))
+        task = Task(
+            host, arguments, secrets, bool(self._task.check_mode), bool(self._task.diff), task_vars
+        )
+        self._changed = False
+        try:
+            try:
+                options = self._options(task)
+            except ValueError as exc:
+                raise Refusal(str(exc)) from None
+            self._ready(task)
+            outcome = self._work(task, options)
+        except StepError as exc:
+            self._changed = self._changed or exc.changed
+            raise self._failure(task, f"{host}: {exc}", exc.result) from None
+        except WinrsError as exc:
+            # WinRM's message names the host and its endpoint already.
+            if exc.unreachable:
+                return {
+                    **result,
+                    "unreachable": True,
+                    "msg": self._said(task, str(exc)),
+                    "changed": self._changed,
+                }
+            raise self._failure(task, str(exc)) from None
+        except (ParseError, ProbeError, FactsError) as exc:
+            message = f"{host}: could not read {self.READING}: {to_text(exc)}. {UNEXPECTED_ANSWER}"
+            raise self._failure(task, message) from None
+        return self._masked({**result, **outcome}, task.secrets)
+
+    # -- what a module gives ------------------------------------------------------------------
+
+    def _options(self, task: Task) -> t.Any:
+        """The module's options beyond its spec, checked; a ValueError (a whole sentence, no
+        host) refuses the task before anything is sent."""
+        return task.arguments
+
+    def _ready(self, task: Task) -> None:
+        """What must hold before the work starts (a library, a connection); raises
+        AnsibleActionFail."""
+
+    def _work(self, task: Task, options: t.Any) -> dict[str, t.Any]:
+        """Do the module's job; return the task result. Set `self._changed` as soon as the host
+        is changed, so that a failure after it says so."""
+        raise NotImplementedError
+
+    # -- the edge -------------------------------------------------------------------------------
+
+    def _said(self, task: Task, message: str) -> str:
+        """The message as the user reads it: masked, and saying when nothing was changed."""
+        message = message.rstrip()
+        if not message.endswith((".", "?", "!")):
+            message += "."
+        if not self._changed:
+            message = f"{message} {self.NOTHING_DONE}"
+        return task.mask(message)
+
+    def _failure(
+        self, task: Task, message: str, result: dict[str, t.Any] | None = None
+    ) -> AnsibleActionFail:
+        details = self._masked({**(result or {}), "changed": self._changed}, task.secrets)
+        return AnsibleActionFail(self._said(task, message), result=details)
+
+    @classmethod
+    def _masked(cls, value: t.Any, secrets: tuple[str, ...]) -> t.Any:
+        if not secrets:
+            return value
+        if isinstance(value, str):
+            return mask(value, secrets)
+        if isinstance(value, dict):
+            return {key: cls._masked(item, secrets) for key, item in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [cls._masked(item, secrets) for item in value]
+        return value
 
     def _task_host(self, task_vars: dict[str, t.Any] | None) -> str:
         """The host the task works on: the delegated one under delegate_to."""
@@ -56,8 +201,6 @@ class WinrsAction(ActionBase):
         """
         validation = ArgumentSpecValidator(argument_spec).validate(self._task.args)
         errors = validation.errors.errors
-        if not errors:
-            return validation.validated_parameters
         problems = []
         for name in sorted(validation.unsupported_parameters):
             # A typo of a real option is the usual cause: name it.
@@ -66,24 +209,38 @@ class WinrsAction(ActionBase):
                 f"unknown option {name!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
             )
         problems += [error.msg for error in errors if not isinstance(error, UnsupportedError)]
-        raise AnsibleActionFail(
-            f"{host}: {self.MODULE_NAME}: {'; '.join(problems)}. Its options are "
-            f"{', '.join(sorted(argument_spec))} (ansible-doc {self.MODULE_NAME}); fix the task "
-            "and run it again. Nothing was changed."
-        )
+        if problems:
+            raise AnsibleActionFail(
+                f"{host}: {self.MODULE_NAME}: {'; '.join(problems)}. Its options are "
+                f"{', '.join(sorted(argument_spec))} (ansible-doc {self.MODULE_NAME}); fix the "
+                f"task and run it again. {self.NOTHING_DONE}"
+            )
+        arguments = validation.validated_parameters
+        for name, minimum in self.MINIMUMS.items():
+            refusal = minimum.refusal(name, arguments[name])
+            if refusal:
+                raise AnsibleActionFail(f"{host}: {refusal} {self.NOTHING_DONE}")
+        return arguments
 
-    def _require_winrm(self, host: str) -> None:
+
+class WinrsAction(ExchopsAction):
+    """An action that works on its host over WinRM itself."""
+
+    #: What the module does over WinRM, for messages: "reads the host", "controls the service".
+    WINRM_PURPOSE = "works on the host"
+
+    def _ready(self, task: Task) -> None:
         """Fail, before anything is sent, when pywinrm or a winrm connection is missing."""
         if not HAS_WINRM:
             raise AnsibleActionFail(
-                f"{host}: {missing_required_lib('pywinrm')}", orig_exc=WINRM_IMPORT_ERROR
+                f"{task.host}: {missing_required_lib('pywinrm')}", orig_exc=WINRM_IMPORT_ERROR
             )
         if not self._uses_winrm_connection():
             raise AnsibleActionFail(
-                f"{host}: {self.MODULE_NAME} {self.WINRM_PURPOSE} over WinRM and needs "
+                f"{task.host}: {self.MODULE_NAME} {self.WINRM_PURPOSE} over WinRM and needs "
                 f"ansible_connection=winrm (this host uses {self._connection.transport!r}). "
-                "Set ansible_connection: winrm and the ansible_winrm_* settings for it. "
-                "Nothing was changed."
+                f"Set ansible_connection: winrm and the ansible_winrm_* settings for it. "
+                f"{NOTHING_CHANGED}"
             )
 
     def _uses_winrm_connection(self) -> bool:
@@ -91,28 +248,18 @@ class WinrsAction(ActionBase):
         endpoint and credentials."""
         return getattr(self._connection, "_load_name", None) in WINRM_CONNECTIONS
 
-    @staticmethod
-    def _check_timeout(host: str, timeout: int) -> None:
-        if timeout <= 0:
-            raise AnsibleActionFail(
-                f"{host}: timeout is {timeout}, it must be more than 0 seconds."
-            )
-
-    def _check_read_arguments(self, host: str, arguments: t.Mapping[str, t.Any]) -> None:
-        """The limits of the options every reading action shares (kms_event_count, timeout)."""
-        if arguments["kms_event_count"] < 0:
-            raise AnsibleActionFail(
-                f"{host}: kms_event_count is {arguments['kms_event_count']}, it must be 0 or more. "
-                "Set kms_event_count to how many MSExchangeKMS events to read (0 skips the event log)."
-            )
-        self._check_timeout(host, arguments["timeout"])
+    def _shell(self, task: Task, timeout: int) -> WinrsShell:
+        """A WinRS shell on the task's host with its connection options; secrets masked."""
+        target = target_from_options(task.host, self._connection.get_option, timeout)
+        return WinrsShell(target, secrets=task.secrets)
 
     def _read_exchange(
         self, host: str, get_option: t.Callable[[str], t.Any], kms_event_count: int, timeout: int
     ) -> dict[str, t.Any]:
         """Read one host's Exchange facts with its winrm connection options, as a task result:
         `ansible_facts` (and `warnings`) when read, else `unreachable` or `failed` with a `msg`
-        that names the host. Never raises for the host's answers: ansible-core 2.19 applies
+        that names the host (as a pair's verdict quotes it: the module adds its closing
+        sentence, see `_said`). Never raises for the host's answers: ansible-core 2.19 applies
         failed_when / ignore_errors only to results, and a gate must judge every pair even when
         one host refuses."""
         try:
@@ -125,17 +272,12 @@ class WinrsAction(ActionBase):
                     progress=lambda message: display.vv(f"{host}: {message}"),
                 )
         except WinrsError as exc:
-            return (
-                {"unreachable": True, "msg": str(exc)}
-                if exc.unreachable
-                else {"failed": True, "msg": str(exc)}
-            )
-        except (ProbeError, FactsError) as exc:
+            return {("unreachable" if exc.unreachable else "failed"): True, "msg": str(exc)}
+        except (ProbeError, FactsError, ParseError) as exc:
             return {
                 "failed": True,
-                "msg": f"{host}: could not read the Exchange facts: {to_text(exc)}. The host "
-                "answered in an unexpected form; run with -vvvv to see the command and report it. "
-                "Nothing was changed.",
+                "msg": f"{host}: could not read the Exchange facts: {to_text(exc)}. "
+                f"{UNEXPECTED_ANSWER}",
             }
         return {
             "ansible_facts": {"exchange": readings.facts},

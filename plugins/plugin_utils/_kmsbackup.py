@@ -41,6 +41,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from ._errors import Refusal, StepError
 from ._kms import KMS_SERVICE, KMSDATA_FOLDER, exit_code_meaning
 from ._poll import Clock, PollStalled, PollTimeout, every, poll_until
 from ._probe import (
@@ -92,18 +93,13 @@ _DRIVE_PATH = re.compile(r"^[A-Za-z]:\\")
 _UNSAFE_PATH_CHARACTERS = frozenset('"*?<>|%/')
 
 
-class BackupError(Exception):
-    """A backup that cannot be made or did not complete; the text says what to do and never
-    holds the startup password."""
+class BackupError(StepError):
+    """A backup that cannot be made or did not complete (_errors.StepError); the text says what
+    to do and never holds the startup password."""
 
 
-class BackupRefused(BackupError):
-    """Refused before anything was changed on the host. `reason` is the text without the
-    closing "Nothing was changed.", for callers that changed something after all."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(f"{reason} Nothing was changed.")
-        self.reason = reason
+class BackupRefused(BackupError, Refusal):
+    """Refused before anything was changed on the host."""
 
 
 class BackupFailed(BackupError):
@@ -111,8 +107,7 @@ class BackupFailed(BackupError):
     task result should still say (backup_path, kms_state_before / after, ...)."""
 
     def __init__(self, message: str, result: dict[str, t.Any]) -> None:
-        super().__init__(message)
-        self.result = result
+        super().__init__(message, result, changed=True)
 
 
 class CopyFailed(BackupError):
@@ -135,11 +130,11 @@ class VerificationFailed(BackupError):
         self.problems = tuple(problems)
 
 
-class ServiceError(BackupError):
+class KmsNotControlled(BackupError):
     """MSExchangeKMS did not do what was asked (stop, start)."""
 
 
-class StopNotFinished(ServiceError):
+class StopNotFinished(KmsNotControlled):
     """`sc stop` was accepted but MSExchangeKMS did not reach STOPPED; `state` is its last one."""
 
     def __init__(self, message: str, state: str) -> None:
@@ -862,7 +857,7 @@ class KmsBackup:
         try:
             again = make_plan(survey, plan.database_path, plan.destination, have_password=True)
         except BackupRefused as exc:
-            raise BackupError(f"once MSExchangeKMS had stopped, {exc.reason}") from None
+            raise BackupError(f"once MSExchangeKMS had stopped, {exc}") from None
         # The plan keeps the state KMS had before the backup: the one to restore.
         return replace(again, kms_state=plan.kms_state)
 
@@ -923,7 +918,7 @@ class KmsBackup:
         sections = self._sections(start_sections(self._password))
         answer = parse_sc_query(*sections.need("start").streams(), section="start")
         if isinstance(answer, ScFailure) and answer.error != ERROR_SERVICE_ALREADY_RUNNING:
-            raise ServiceError(f"sc start failed with error {answer.error} ({answer.message})")
+            raise KmsNotControlled(f"sc start failed with error {answer.error} ({answer.message})")
         try:
             status = poll_until(
                 lambda: read_kms_status(self._sections([kms_query_section()])),
@@ -936,7 +931,7 @@ class KmsBackup:
         except PollTimeout as timeout:
             status = timeout.last
         if status is None:
-            raise ServiceError("the service no longer exists")
+            raise KmsNotControlled("the service no longer exists")
         return status
 
     def _restore(self, before: str, seen: str | None = None) -> tuple[str, str]:

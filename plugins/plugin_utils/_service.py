@@ -30,6 +30,7 @@ import time
 import typing as t
 from dataclasses import dataclass, field
 
+from ._errors import StepError
 from ._kms import (
     KMS_SERVICE,
     check_startup_password_for_command_line,
@@ -69,52 +70,34 @@ MAX_DEPENDENCY_DEPTH = 8
 _SERVICE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.$-]{0,255}$")
 
 
-class ServiceError(Exception):
-    """A service operation failed. The message says what is wrong, why, and what to do; it
-    never holds the startup password. `result` carries what is known (state, events, ...)."""
-
-    def __init__(self, message: str, result: dict[str, t.Any] | None = None) -> None:
-        super().__init__(message)
-        self.result = result or {}
+class ServiceError(StepError):
+    """A service operation failed (_errors.StepError); `result` carries what is known (state,
+    events, ...) and `changed` whether a command that changes the host had been sent."""
 
 
-def check_arguments(
-    name: str, state: str, startup_password: str | None, watch: int, timeout: int
-) -> list[str]:
+def check_arguments(name: str, state: str, startup_password: str | None) -> list[str]:
     """Refuse arguments that cannot work, before anything is sent (raises ValueError with the
     whole message); return warnings about arguments that will be ignored."""
     if not _SERVICE_NAME.match(name):
         raise ValueError(
             f"name {name!r} is not a service key name (letters, digits, '_', '.', '-', '$'). "
             "Use the key name that sc query prints after SERVICE_NAME, e.g. MSExchangeKMS, "
-            "not the display name. Nothing was changed."
+            "not the display name."
         )
     if state not in STATES:
-        raise ValueError(
-            f"state is {state!r}; use one of {', '.join(STATES)}. Nothing was changed."
-        )
-    if watch < 0:
-        raise ValueError(
-            f"watch is {watch}; it must be 0 or more seconds (0 checks once, right after the "
-            "start). Nothing was changed."
-        )
-    if timeout <= 0:
-        raise ValueError(
-            f"timeout is {timeout}; it must be more than 0 seconds. Nothing was changed."
-        )
+        raise ValueError(f"state is {state!r}; use one of {', '.join(STATES)}.")
     warnings = []
     if is_kms(name) and state != "stopped":
         if not startup_password:
             raise ValueError(
                 f"state={state} for {name} needs startup_password: KMS decrypts the KM database "
                 "with it, and without it exits with event 5057 (KB Q184420). Set "
-                "startup_password (for example to the vaulted variable kms_startup_password). "
-                "Nothing was changed."
+                "startup_password (for example to the vaulted variable kms_startup_password)."
             )
         try:
             check_startup_password_for_command_line(startup_password)
         except ValueError as exc:
-            raise ValueError(f"{exc}. Nothing was changed.") from None
+            raise ValueError(f"{exc}.") from None
     elif startup_password:
         warnings.append(
             f"startup_password is used only for {KMS_SERVICE}; it was not passed to {name}."
@@ -250,7 +233,7 @@ class ServiceControl:
             raise ServiceError(
                 f"'{exc.tool}' is not available on this host, so {name or self.name} cannot be "
                 "queried or controlled. Install sc.exe (Windows Resource Kit on Windows 2000 / NT "
-                f"4.0) into the system folder.{self._nothing()}",
+                f"4.0) into the system folder.",
                 self.progress.result(),
             ) from None
 
@@ -261,19 +244,16 @@ class ServiceControl:
                 raise ServiceError(
                     f"there is no service named {self.name} (sc query: error {status.error}, "
                     f"{status.message}). Use the service's key name, e.g. {KMS_SERVICE}, not its "
-                    f"display name.{self._nothing()}",
+                    f"display name.",
                     self.progress.result(),
                 )
             raise ServiceError(
                 f"sc query {self.name} failed with error {status.error} ({status.message}). "
                 "The account may lack the right to query services: use a local administrator."
-                f"{self._nothing()}",
+                f"",
                 self.progress.result(),
             )
         return status
-
-    def _nothing(self) -> str:
-        return "" if self.acted else " Nothing was changed."
 
     def read(self) -> tuple[ServiceStatus, ServiceConfig]:
         """The service's status and configuration (one round trip)."""
@@ -284,7 +264,7 @@ class ServiceControl:
             raise ServiceError(
                 f"sc qc {self.name} failed with error {config.error} ({config.message}) though "
                 "sc query found the service. Run again; the account may lack the right to read "
-                "service configuration. Nothing was changed."
+                "service configuration."
             )
         self._config = config
         self.progress.display_name = config.display_name
@@ -316,7 +296,7 @@ class ServiceControl:
             raise ServiceError(
                 f"wmic gave a RecordNumber that is not a number ({', '.join(numbers)[:80]}), so "
                 f"new {self.name} events could not be told from old ones. Report it with -vvvv "
-                "output. Nothing was changed."
+                "output."
             )
         return max((int(number) for number in numbers), default=0)
 
@@ -415,7 +395,7 @@ class ServiceControl:
             raise ServiceError(
                 f"{self.name} is {status.state.upper()}: this module starts and stops services "
                 f"but does not resume a paused one. Resume it with sc continue {self.name}, or "
-                f"stop it, then run again.{self._nothing()}",
+                f"stop it, then run again.",
                 self.progress.result(),
             )
         try:
@@ -425,7 +405,7 @@ class ServiceControl:
                 f"{self.name} was already {status.state.upper()} when the task began and is still "
                 f"{pending.status.state.upper()} {pending.waited} s later (timeout "
                 f"{self.timeout} s): a start or stop sent earlier does not finish, and its process "
-                f"may be hung. {self._hung_advice()}{self._nothing()}",
+                f"may be hung. {self._hung_advice()}",
                 self.progress.result(),
             ) from None
 
@@ -648,13 +628,20 @@ class ServiceControl:
         if config.start_type == "disabled":
             raise ServiceError(
                 f"{self.name} is disabled (START_TYPE 4 DISABLED), so it cannot be started. Set a "
-                f"start type first: sc config {self.name} start= demand.{self._nothing()}",
+                f"start type first: sc config {self.name} start= demand.",
                 self.progress.result(),
             )
 
     def ensure(self, wanted: str, check_mode: bool = False) -> bool:
         """Bring the service to `wanted` (started / stopped / restarted); return `changed`.
         In check mode only read (one round trip), and predict."""
+        try:
+            return self._ensure(wanted, check_mode)
+        except ServiceError as exc:
+            exc.changed = self.acted
+            raise
+
+    def _ensure(self, wanted: str, check_mode: bool) -> bool:
         status, config = self.read()
         settled = settles_to(status.state)
         if settled is None:

@@ -37,7 +37,9 @@ import typing as t
 from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass, field
 
+from . import _errors as errors
 from ._builds import Build, name_build
+from ._errors import StepError
 from ._facts import FactsError, read_facts
 from ._kms import KMS_SERVER_KEY, KMS_SERVICE, KMS_SERVICE_KEY
 from ._probe import (
@@ -97,16 +99,11 @@ READ_TIMEOUT_S = 300
 LOST_POLL_ATTEMPTS = 3
 
 
-class ServicePackError(ValueError):
-    """Something makes the run unsafe or impossible. The message is complete sentences that
-    follow "<host>: "; `result` holds the readings to return with the failure."""
-
-    def __init__(self, message: str, result: dict[str, t.Any] | None = None) -> None:
-        super().__init__(message)
-        self.result = result or {}
+class ServicePackError(StepError):
+    """Something makes the run unsafe or impossible (_errors.StepError)."""
 
 
-class Refusal(ServicePackError):
+class Refusal(ServicePackError, errors.Refusal):
     """The plan refused to run update.exe; nothing was changed."""
 
 
@@ -356,14 +353,14 @@ def read_host(shell: ShellLike, media: str) -> HostReadings:
     except (ProbeError, FactsError, ParseError) as exc:
         raise ServicePackError(
             f"could not read the host: {exc}. The host answered in an unexpected form; run with "
-            "-vvvv to see the command and report it"
+            "-vvvv to see the command and report it."
         ) from None
 
 
 def read_details(shell: ShellLike, readings: HostReadings, with_log_text: bool) -> LogDetails:
     """Round trip 2: the setup log and the Exchange services' dependencies."""
     if readings.server_build is None or not readings.install_path:
-        raise ServicePackError("no Exchange install path to find the setup log under")
+        raise ServicePackError("no Exchange install path to find the setup log under.")
     path = setup_log_path(readings.server_build, readings.install_path)
     services = readings.exchange_services
     output = shell.run(detail_command(path, services, with_log_text))
@@ -372,7 +369,7 @@ def read_details(shell: ShellLike, readings: HostReadings, with_log_text: bool) 
     except (ProbeError, ParseError) as exc:
         raise ServicePackError(
             f"could not read the setup log or the services: {exc}. Run with -vvvv to see the "
-            "command and report it"
+            "command and report it."
         ) from None
 
 
@@ -393,10 +390,6 @@ class Plan:
     reason: str
 
 
-def _nothing_changed(text: str) -> str:
-    return f"{text} Nothing was changed."
-
-
 def plan(
     readings: HostReadings, media: str, wanted: Build | None, kms_may_run: bool = False
 ) -> Plan:
@@ -408,69 +401,55 @@ def plan(
     if server is None or server.major >= 8:
         found = f"Exchange {describe(server)}" if server else "no Exchange 4.0 - 2003 install"
         raise Refusal(
-            _nothing_changed(
-                f"found {found}. This module reapplies Exchange 5.5 / 2000 service packs with "
-                "update.exe; later versions are updated with their own Setup. Run it only "
-                "against the KM Server of an Exchange 5.5 or 2000 site."
-            )
+            f"found {found}. This module reapplies Exchange 5.5 / 2000 service packs with "
+            "update.exe; later versions are updated with their own Setup. Run it only "
+            "against the KM Server of an Exchange 5.5 or 2000 site."
         )
     if readings.media_version is None:
         where = update_exe_path(media)
         raise Refusal(
-            _nothing_changed(
-                f"no update.exe with a version at {where}, so the media's build cannot be "
-                "read, and without it a downgrade cannot be ruled out. Set media to the folder "
-                "of the extracted service pack kit that holds update.exe (5.5: "
-                "<kit>\\ENG\\SERVER\\SETUP\\I386, KB Q191013)."
-            )
+            f"no update.exe with a version at {where}, so the media's build cannot be "
+            "read, and without it a downgrade cannot be ruled out. Set media to the folder "
+            "of the extracted service pack kit that holds update.exe (5.5: "
+            "<kit>\\ENG\\SERVER\\SETUP\\I386, KB Q191013)."
         )
     media_build = readings.media_version
     if media_build.family != server.family:
         raise Refusal(
-            _nothing_changed(
-                f"the media at {media} holds update.exe {describe(media_build)}, a service pack "
-                f"for another Exchange version than the server's {describe(server)}. Point "
-                f"media at a service pack kit for {name_build(server).product}."
-            )
+            f"the media at {media} holds update.exe {describe(media_build)}, a service pack "
+            f"for another Exchange version than the server's {describe(server)}. Point "
+            f"media at a service pack kit for {name_build(server).product}."
         )
     if media_build.sp_key < server.sp_key:
         raise Refusal(
-            _nothing_changed(
-                f"the media at {media} installs {describe(media_build)} but Exchange is "
-                f"already {describe(server)}: update.exe would downgrade the server, and a "
-                "service pack older than the build that last ran the KM database does not fix "
-                f"event 5389 (KB Q259906). Use the media of {name_build(server).short} or later."
-            )
+            f"the media at {media} installs {describe(media_build)} but Exchange is "
+            f"already {describe(server)}: update.exe would downgrade the server, and a "
+            "service pack older than the build that last ran the KM database does not fix "
+            f"event 5389 (KB Q259906). Use the media of {name_build(server).short} or later."
         )
     binary = readings.kms_binary
     if binary is not None and media_build.sp_key < binary.sp_key:
         raise Refusal(
-            _nothing_changed(
-                f"the media at {media} installs {describe(media_build)} but Kmserver.exe is "
-                f"already {describe(binary)}: update.exe would downgrade the KM Server "
-                "binaries below the build that may have last run the KM database (KB Q259906). "
-                f"Use media that installs {binary.short} or later."
-            )
+            f"the media at {media} installs {describe(media_build)} but Kmserver.exe is "
+            f"already {describe(binary)}: update.exe would downgrade the KM Server "
+            "binaries below the build that may have last run the KM database (KB Q259906). "
+            f"Use media that installs {binary.short} or later."
         )
     if wanted is not None and wanted.sp_key != media_build.sp_key:
         raise Refusal(
-            _nothing_changed(
-                f"the media at {media} holds update.exe {describe(media_build)} but build asks "
-                f"for {describe(wanted)}. Installing another service pack than the one asked "
-                "for leaves the KM Server move unfixed (KB Q259906: both servers on the same "
-                f"service pack). Point media at the {name_build(wanted).short} kit, or set "
-                f"build to {media_build.short} if that is the service pack you want."
-            )
+            f"the media at {media} holds update.exe {describe(media_build)} but build asks "
+            f"for {describe(wanted)}. Installing another service pack than the one asked "
+            "for leaves the KM Server move unfixed (KB Q259906: both servers on the same "
+            f"service pack). Point media at the {name_build(wanted).short} kit, or set "
+            f"build to {media_build.short} if that is the service pack you want."
         )
     if readings.kms_installed and binary is None:
         raise Refusal(
-            _nothing_changed(
-                "KM Server is installed but Kmserver.exe's file version cannot be read (no "
-                "wmic on the host?), so neither the need for the service pack nor its success "
-                "can be proven. Read Kmserver.exe's version on the host (its Properties, "
-                "Version tab) and reapply the service pack by hand if it is older than "
-                f"{describe(media_build)}."
-            )
+            "KM Server is installed but Kmserver.exe's file version cannot be read (no "
+            "wmic on the host?), so neither the need for the service pack nor its success "
+            "can be proven. Read Kmserver.exe's version on the host (its Properties, "
+            "Version tab) and reapply the service pack by hand if it is older than "
+            f"{describe(media_build)}."
         )
     km_needed = (
         readings.kms_installed and binary is not None and binary.sp_key != media_build.sp_key
@@ -503,42 +482,34 @@ def _refuse_unsafe_run(readings: HostReadings, media_build: Build, kms_may_run: 
         present = [name for name, here in readings.kms_parts if here]
         missing = [name for name, here in readings.kms_parts if not here]
         raise Refusal(
-            _nothing_changed(
-                f"KM Server is only partly installed (present: {', '.join(present)}; missing: "
-                f"{', '.join(missing)}). update.exe fails on such a host with 0xc0020002 "
-                "(KB Q290226) or tries to upgrade a KM Server that is not there (KB Q196171). "
-                "Repair or remove KM Server first, then run again."
-            )
+            f"KM Server is only partly installed (present: {', '.join(present)}; missing: "
+            f"{', '.join(missing)}). update.exe fails on such a host with 0xc0020002 "
+            "(KB Q290226) or tries to upgrade a KM Server that is not there (KB Q196171). "
+            "Repair or remove KM Server first, then run again."
         )
     if readings.image_path_has_arguments:
         raise Refusal(
-            _nothing_changed(
-                f"the ImagePath of {KMS_SERVICE} has arguments after the program "
-                f"({readings.kms_image_path}), such as the startup password. update.exe reads "
-                "that path to find Kmserver.exe's version and fails with \"The system cannot "
-                'find the file specified." (KB Q235418). Remove everything after Kmserver.exe '
-                f"from ImagePath (HKLM\\SYSTEM\\CurrentControlSet\\Services\\{KMS_SERVICE}), "
-                "give the password when starting the service, then run again."
-            )
+            f"the ImagePath of {KMS_SERVICE} has arguments after the program "
+            f"({readings.kms_image_path}), such as the startup password. update.exe reads "
+            "that path to find Kmserver.exe's version and fails with \"The system cannot "
+            'find the file specified." (KB Q235418). Remove everything after Kmserver.exe '
+            f"from ImagePath (HKLM\\SYSTEM\\CurrentControlSet\\Services\\{KMS_SERVICE}), "
+            "give the password when starting the service, then run again."
         )
     if kms_is_open(readings) and not kms_may_run:
         raise Refusal(
-            _nothing_changed(
-                f"{KMS_SERVICE} is {readings.kms_state.replace('_', ' ')}. A service pack must "
-                "not run while the KM Server has its database open (kb-q259906.md section 5; "
-                f"KB Q190713). Back up the KM database and stop {KMS_SERVICE} "
-                "(exchops.kms.kms_backup, exchops.kms.exchange_service with state=stopped), then "
-                f"run again to install {describe(media_build)}."
-            )
+            f"{KMS_SERVICE} is {readings.kms_state.replace('_', ' ')}. A service pack must "
+            "not run while the KM Server has its database open (kb-q259906.md section 5; "
+            f"KB Q190713). Back up the KM database and stop {KMS_SERVICE} "
+            "(exchops.kms.kms_backup, exchops.kms.exchange_service with state=stopped), then "
+            f"run again to install {describe(media_build)}."
         )
     if readings.update_pids:
         raise Refusal(
-            _nothing_changed(
-                f"update.exe is already running (PID {', '.join(map(str, readings.update_pids))}). "
-                "A second run would race the first one over the same files and registry values. "
-                "Wait until it ends (watch the setup log), then run again: this module checks "
-                "the versions and runs nothing when they already match."
-            )
+            f"update.exe is already running (PID {', '.join(map(str, readings.update_pids))}). "
+            "A second run would race the first one over the same files and registry values. "
+            "Wait until it ends (watch the setup log), then run again: this module checks "
+            "the versions and runs nothing when they already match."
         )
 
 

@@ -495,7 +495,7 @@ def translate_error(target: WinrsTarget, doing: str, exc: BaseException) -> Winr
             label,
             f"the host refused the credentials of '{target.user}' ({target.transport}). Check "
             "ansible_user and ansible_password (for NTLM a domain account is DOMAIN\\user), and "
-            "that the account may use WinRM on the host. Nothing was changed.",
+            "that the account may use WinRM on the host.",
         )
     if isinstance(exc, requests.exceptions.SSLError):
         reason = _tls_reason(exc)
@@ -508,9 +508,7 @@ def translate_error(target: WinrsTarget, doing: str, exc: BaseException) -> Winr
             )
         else:
             fix = "Set ansible_winrm_ca_trust_path to the PEM file of the issuing CA."
-        return WinrsTlsError(
-            label, f"TLS certificate not trusted ({reason}). {fix} Nothing was changed."
-        )
+        return WinrsTlsError(label, f"TLS certificate not trusted ({reason}). {fix}")
     if isinstance(exc, requests.exceptions.ReadTimeout):
         return WinrsTimeout(
             label,

@@ -180,11 +180,11 @@ CASES = {
     ),
     "poll-interval-zero": Case(
         module("exchange_service_pack", f"media={MEDIA_SP3} poll_interval=0"),
-        ["kms-new: poll_interval is 0, it must be more than 0 seconds.", NOTHING],
+        ["kms-new: poll_interval is 0; it must be more than 0 seconds.", NOTHING],
     ),
     "backup-timeout-zero": Case(
         module("kms_backup", f"timeout=0 {KMS_PASSWORD}"),
-        ["kms-new: timeout is 0, it must be more than 0 seconds.", NOTHING],
+        ["kms-new: timeout is 0; it must be more than 0 seconds.", NOTHING],
     ),
     "display-name-instead-of-service-name": Case(
         module("exchange_service", "name='Microsoft Exchange Key Management Server' state=stopped"),

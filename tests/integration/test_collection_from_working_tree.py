@@ -42,7 +42,7 @@ def test_a_negative_event_count_is_refused_with_what_to_do(
         tmp_path,
     )
     assert result.returncode == 2, result.stdout + result.stderr
-    assert "localhost: kms_event_count is -1, it must be 0 or more" in result.stdout
+    assert "localhost: kms_event_count is -1; it must be 0 or more" in result.stdout
 
 
 def test_an_unknown_option_is_refused_by_the_argument_spec(

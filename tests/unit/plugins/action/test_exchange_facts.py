@@ -49,12 +49,15 @@ def test_bad_options_are_refused_naming_the_host_and_the_option(
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        # pinned: today's wording ("timeout is 0, it must be", no "Nothing was changed.")
-        ({"timeout": 0}, "kms02: timeout is 0, it must be more than 0 seconds."),
+        # One wording for every minimum of every module (_action.Minimum).
+        (
+            {"timeout": 0},
+            "kms02: timeout is 0; it must be more than 0 seconds. Nothing was changed.",
+        ),
         (
             {"kms_event_count": -1},
-            "kms02: kms_event_count is -1, it must be 0 or more. Set kms_event_count to how many "
-            "MSExchangeKMS events to read (0 skips the event log).",
+            "kms02: kms_event_count is -1; it must be 0 or more (how many MSExchangeKMS events to "
+            "read; 0 skips the log). Nothing was changed.",
         ),
     ],
 )
@@ -90,7 +93,7 @@ def test_a_shell_failure_is_returned_as_the_shell_worded_it(
     unreachable = shell_failure.unreachable  # type: ignore[attr-defined]
     # Returned, never raised, so that failed_when / ignore_errors apply (see _read_exchange).
     assert (outcome.raised, outcome.seen) == (False, (unreachable, not unreachable, False))
-    assert outcome.msg == str(shell_failure)
+    assert outcome.msg == f"{shell_failure} Nothing was changed."
 
 
 @pytest.mark.parametrize(
@@ -101,7 +104,8 @@ def test_a_shell_failure_is_returned_as_the_shell_worded_it(
             True,
             "kms02 (https://10.0.0.2:5986/wsman): unreachable: nothing listens on port 5986 "
             "(connection refused). Check ansible_host, ansible_port and that the WinRM service "
-            "runs and its listener is enabled (winrm enumerate winrm/config/listener).",
+            "runs and its listener is enabled (winrm enumerate winrm/config/listener). Nothing "
+            "was changed.",
         ),
         (
             "tls_untrusted",
@@ -120,7 +124,7 @@ def test_a_shell_failure_is_returned_as_the_shell_worded_it(
         ),
     ],
 )
-def test_the_unreachable_and_failed_messages_read_as_today(
+def test_the_unreachable_and_failed_messages_say_nothing_was_changed_once(
     run_action: t.Callable[..., t.Any],
     fake_winrs: t.Any,
     winrs_error: t.Callable[..., Exception],
@@ -131,8 +135,7 @@ def test_the_unreachable_and_failed_messages_read_as_today(
     fake_winrs.refuse_shell(winrs_error(kind, doing="opening a shell"))
     outcome = run_action("exchange_facts")
     assert outcome.seen == (unreachable, not unreachable, False)
-    # pinned: today's wording; "Nothing was changed." comes from the transport layer, so an
-    # unreachable host says it for TLS but not for a refused connection.
+    # "Nothing was changed." is said once, by the action, whatever the transport's failure.
     assert outcome.msg == message
 
 
@@ -185,7 +188,9 @@ def test_a_delegated_task_reads_and_names_the_delegated_host(
     run_action: t.Callable[..., t.Any], fake_winrs: t.Any, recorded: t.Callable[..., t.Any]
 ) -> None:
     outcome = run_action("exchange_facts", {"timeout": 0}, delegate_to="jump01")
-    assert outcome.msg == "jump01: timeout is 0, it must be more than 0 seconds."
+    assert (
+        outcome.msg == "jump01: timeout is 0; it must be more than 0 seconds. Nothing was changed."
+    )
     fake_winrs.on_line(PROBE, recorded("probe/kb_target"))
     run_action("exchange_facts", delegate_to="jump01")
     (shell,) = fake_winrs.shells
@@ -223,6 +228,6 @@ def test_an_answer_in_an_unexpected_form_is_returned_failed_naming_the_section(
     assert (outcome.raised, outcome.seen) == (False, (False, True, False))
     assert outcome.msg.startswith("kms02: could not read the Exchange facts: kms_query")
     assert outcome.msg.endswith(
-        "The host answered in an unexpected form; run with -vvvv to see the command and report "
+        "The host answered in an unexpected form; run with -vvvv to see the commands and report "
         "it. Nothing was changed."
     )

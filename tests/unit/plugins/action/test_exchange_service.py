@@ -129,8 +129,8 @@ def test_a_shell_failure_before_any_command_changes_nothing(
         not unreachable,
         (unreachable, not unreachable, False),
     )
-    # pinned: today's wording; "Nothing was changed." only where the transport wrote it.
-    assert outcome.msg == str(shell_failure)
+    # The action says "Nothing was changed." once, whatever the transport's failure.
+    assert outcome.msg == f"{shell_failure} Nothing was changed."
 
 
 def test_a_shell_failure_after_net_stop_was_sent_reports_changed(
@@ -140,9 +140,9 @@ def test_a_shell_failure_after_net_stop_was_sent_reports_changed(
     outcome = run_action("exchange_service", {**KMS, "state": "stopped"})
     unreachable = shell_failure.unreachable  # type: ignore[attr-defined]
     assert (outcome.raised, outcome.seen) == (not unreachable, (unreachable, not unreachable, True))
-    # pinned: the transport's own "Nothing was changed." (TLS, credentials) stays in the message
-    # although net stop was sent and changed is true.
+    # net stop was sent: the message never says "Nothing was changed.".
     assert outcome.msg == str(shell_failure)
+    assert "Nothing was changed" not in outcome.msg
 
 
 def test_the_startup_password_in_a_failure_text_is_masked(
@@ -157,7 +157,7 @@ def test_the_startup_password_in_a_failure_text_is_masked(
     assert outcome.seen == (False, True, False)
     assert outcome.msg == (
         "kms02 (https://10.0.0.2:5986/wsman): WinRM error while starting a command: the shell "
-        "could not be created: sc start MSExchangeKMS ********."
+        "could not be created: sc start MSExchangeKMS ********. Nothing was changed."
     )
     assert outcome.shows(PASSWORD) == []
 

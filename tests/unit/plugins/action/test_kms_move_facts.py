@@ -107,10 +107,9 @@ def test_a_source_host_that_is_not_a_name_is_refused_before_anything_is_read(
     refused: t.Callable[..., str], task_vars: t.Callable[..., t.Any]
 ) -> None:
     variables = task_vars(kms_source_host=["kms01"])
-    # pinned: today's wording ("Nothing was read." where the others say "Nothing was changed.")
     assert refused("kms_move_facts", {}, "kms_source_host", variables=variables) == (
         "kms02: kms_source_host is ['kms01']; it must be the inventory name of the server KM "
-        "Server moved from. Nothing was read."
+        "Server moved from. Nothing was changed."
     )
 
 

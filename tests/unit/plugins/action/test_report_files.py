@@ -15,7 +15,7 @@ PASSWORD = "HZGYYHACWLQACTI"  # the example KM Server startup password of KB Q18
 REPORT = {"report.json": '{"status": "match"}\n', "report.md": "# Gate\n"}
 OPTIONS = (
     "Its options are files, path (ansible-doc exchops.kms.report_files); fix the task and run it "
-    "again. Nothing was changed."
+    "again. Nothing was written."
 )
 
 
@@ -39,7 +39,6 @@ OPTIONS = (
             "such as report.json, without a folder. Nothing was written.",
             id="folder in a name",
         ),
-        # pinned: today's wording ("Nothing was written.")
         pytest.param(
             {"files": {"..": "{}"}},
             "kms02: exchops.kms.report_files: '..' is not a file name; give names such as "
@@ -101,10 +100,9 @@ def test_a_folder_that_is_a_file_fails_naming_kms_report_dir(
     taken = tmp_path / "reports"
     taken.write_text("not a folder")
     outcome = run_action("report_files", {"path": str(taken), "files": REPORT})
-    assert (outcome.raised, outcome.seen) == (True, (False, True, None))
-    # pinned: today's wording (neither "Nothing was changed." nor "Nothing was written.")
+    assert (outcome.raised, outcome.seen) == (True, (False, True, False))
     assert outcome.msg == (
         f"kms02: the report folder {taken} cannot be written on the controller (it is a file, "
         "not a folder). The report of this run goes there. Set kms_report_dir to a folder you "
-        "can write."
+        "can write. Nothing was written."
     )
