@@ -1,7 +1,7 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Reapplying a service pack (plugins/plugin_utils/_servicepack.py): command lines, readings,
 the refusal grid (builds compared as integers), the outcome classification, start types, and
-the job run through fake shells that answer with recorded lab output (ANSWERS, at the end)."""
+the job run through fake shells that answer with recorded lab output (fixtures/servicepack)."""
 
 from __future__ import annotations
 
@@ -124,6 +124,65 @@ def test_start_types_are_set_back_with_the_words_sc_config_takes() -> None:
 # ---------------------------------------------------------------------------------------------
 # Readings from the recorded answers
 
+# Recorded from the lab (tests/lab/fleets/q259906.yml, host kms-new): the answers to the job's
+# command lines (exit code 0, stderr empty). The read, the detail line and the poll are fixture
+# files (fixtures/servicepack/); the read and the detail line after update.exe ran differ from
+# those before it only by what the run changed, named here.
+
+# wmic reads Kmserver.exe and Kmsmsg.dll at SP3 instead of 5.5 RTM.
+KM_BINARIES_TO_SP3 = tuple(
+    (
+        f"==exchops:begin:{section}== \r\n\r\r\n\r\r\nVersion=5.5.1960.8\r\r\n",
+        f"==exchops:begin:{section}== \r\n\r\r\n\r\r\nVersion=5.5.2650.12\r\r\n",
+    )
+    for section in ("kmserver_0", "kmsmsg_0")
+)
+# dir sees the setup log grown by update.exe's run (its date, its size and the free space) ...
+SETUP_LOG_GROWN = (
+    (
+        "14/03/2001  09:12               228 Exchange Server Setup.log\r\n",
+        "27/11/2026  06:19              1775 Exchange Server Setup.log\r\n",
+    ),
+    ("1 File(s)            228 bytes\r\n", "1 File(s)           1775 bytes\r\n"),
+    ("1234567890 bytes free\r\n", "1234522183 bytes free\r\n"),
+)
+# ... and the detail line after the run also types the log: the sp_log_text section the poll read.
+
+
+def _edited(answer: str, edits: t.Iterable[tuple[str, str]]) -> str:
+    for old, new in edits:
+        assert answer.count(old) == 1, f"{old!r} is not in the recording exactly once"
+        answer = answer.replace(old, new)
+    return answer
+
+
+def _framed(answer: str, name: str) -> str:
+    """Section `name` of `answer` with its begin and end lines."""
+    start = answer.index(f"==exchops:begin:{name}== \r\n")
+    end = answer.index("\r\n", answer.index("==exchops:end:", start)) + len("\r\n")
+    return answer[start:end]
+
+
+@pytest.fixture(scope="module")
+def answers(recorded: t.Callable[[str], t.Any]) -> dict[str, str]:
+    """The lab's answers by name: `read_before`, `detail_before`, `poll_after` as recorded,
+    `read_after` and `detail_after` derived as above."""
+    read_before = recorded("servicepack/read_before").stdout
+    detail_before = recorded("servicepack/detail_before").stdout
+    poll_after = recorded("servicepack/poll_after").stdout
+    grown = _edited(detail_before, SETUP_LOG_GROWN)
+    log_dir = _framed(grown, "sp_log_dir")
+    after_log_dir = grown.index(log_dir) + len(log_dir)
+    return {
+        "read_before": read_before,
+        "detail_before": detail_before,
+        "poll_after": poll_after,
+        "read_after": _edited(read_before, KM_BINARIES_TO_SP3),
+        "detail_after": grown[:after_log_dir]
+        + _framed(poll_after, "sp_log_text")
+        + grown[after_log_dir:],
+    }
+
 
 def _sections(answer: str, **replace: str) -> dict:
     for old, new in replace.items():
@@ -137,8 +196,10 @@ def _readings(answer: str) -> HostReadings:
     return readings_from(sections, facts.facts, facts.warnings)
 
 
-def test_the_kb_target_reads_as_sp3_with_rtm_km_binaries_and_sp3_media() -> None:
-    readings = _readings(ANSWERS["read_before"])
+def test_the_kb_target_reads_as_sp3_with_rtm_km_binaries_and_sp3_media(
+    answers: dict[str, str],
+) -> None:
+    readings = _readings(answers["read_before"])
     assert readings.server_build == Build(5, 5, 2650)
     assert readings.kms_binary == Build(5, 5, 1960, 8)
     assert readings.media_version == Build(5, 5, 2650)
@@ -155,9 +216,9 @@ def test_the_kb_target_reads_as_sp3_with_rtm_km_binaries_and_sp3_media() -> None
     assert readings.start_types["MSExchangeKMS"] == "manual"
 
 
-def test_media_without_update_exe_reads_as_no_media_build() -> None:
+def test_media_without_update_exe_reads_as_no_media_build(answers: dict[str, str]) -> None:
     answer = (
-        ANSWERS["read_before"]
+        answers["read_before"]
         .replace("Version=5.5.2650.0\r\r\n", "")
         .replace(
             "==exchops:begin:sp_media== \r\n",
@@ -167,29 +228,31 @@ def test_media_without_update_exe_reads_as_no_media_build() -> None:
     assert _readings(answer).media_version is None
 
 
-def test_a_running_update_exe_is_seen_with_its_pid() -> None:
-    answer = ANSWERS["read_before"].replace(
+def test_a_running_update_exe_is_seen_with_its_pid(answers: dict[str, str]) -> None:
+    answer = answers["read_before"].replace(
         NO_TASKS,
         '"update.exe","2468","Services","0","12,345 K"',
     )
     assert _readings(answer).update_pids == (2468,)
 
 
-def test_a_host_without_tasklist_cannot_tell_whether_update_exe_runs() -> None:
-    answer = ANSWERS["read_before"].replace(
+def test_a_host_without_tasklist_cannot_tell_whether_update_exe_runs(
+    answers: dict[str, str],
+) -> None:
+    answer = answers["read_before"].replace(
         NO_TASKS,
         "'tasklist' is not recognized as an internal or external command,\r\noperable program or batch file.",
     )
     assert _readings(answer).update_pids is None
 
 
-def test_km_server_without_its_kmserver_key_is_half_installed() -> None:
-    start = ANSWERS["read_before"].index("==exchops:begin:kms_server_key==")
-    end = ANSWERS["read_before"].index("==exchops:end:ok==", start)
+def test_km_server_without_its_kmserver_key_is_half_installed(answers: dict[str, str]) -> None:
+    start = answers["read_before"].index("==exchops:begin:kms_server_key==")
+    end = answers["read_before"].index("==exchops:end:ok==", start)
     answer = (
-        ANSWERS["read_before"][: start + len("==exchops:begin:kms_server_key== \r\n")]
+        answers["read_before"][: start + len("==exchops:begin:kms_server_key== \r\n")]
         + "ERROR: The system was unable to find the specified registry key or value.\r\n==exchops:end:failed=="
-        + ANSWERS["read_before"][end + len("==exchops:end:ok==") :]
+        + answers["read_before"][end + len("==exchops:end:ok==") :]
     )
     readings = _readings(answer)
     assert readings.kms_half_installed
@@ -499,12 +562,14 @@ class FakeHost:
 
     def __init__(
         self,
+        answers: dict[str, str],
         *,
         lose_update: bool = False,
         hang_update: bool = False,
         setup_sets_is_manual: bool = False,
         setup_skips_kmserver: bool = False,
     ) -> None:
+        self.answers = answers
         self.lose_update = lose_update
         self.hang_update = hang_update
         self.setup_sets_is_manual = setup_sets_is_manual
@@ -544,7 +609,7 @@ class FakeHost:
                 0.1,
             )
         if "sp_media" in command_line:
-            answer = ANSWERS["read_after" if self.updated else "read_before"]
+            answer = self.answers["read_after" if self.updated else "read_before"]
             if self.updated and self.setup_skips_kmserver:
                 answer = answer.replace("Version=5.5.2650.12", "Version=5.5.1960.8", 1)
             if self.updated and self.setup_sets_is_manual:
@@ -557,15 +622,15 @@ class FakeHost:
             return CommandOutput(answer, "", 0, 0.1)
         if "sp_log_dir" in command_line:
             return CommandOutput(
-                ANSWERS["detail_after" if "sp_log_text" in command_line else "detail_before"],
+                self.answers["detail_after" if "sp_log_text" in command_line else "detail_before"],
                 "",
                 0,
                 0.1,
             )
         if "sp_log_text" in command_line and "sp_tasks" in command_line:
-            answer = ANSWERS["poll_after"]
+            answer = self.answers["poll_after"]
             if self.hang_update:
-                answer = ANSWERS["poll_after"].replace(
+                answer = self.answers["poll_after"].replace(
                     NO_TASKS, '"update.exe","2468","Services","0","9,876 K"'
                 )
                 answer = (
@@ -614,8 +679,8 @@ def _job(host: FakeHost, said: list[str], **options: t.Any) -> ServicePackJob:
     )
 
 
-def test_the_kb_target_gets_sp3_once_and_reads_back_sp3_binaries() -> None:
-    host, said = FakeHost(), []
+def test_the_kb_target_gets_sp3_once_and_reads_back_sp3_binaries(answers: dict[str, str]) -> None:
+    host, said = FakeHost(answers), []
     report = _job(host, said).run()
     assert (report.outcome, report.changed, report.failed, report.exit_code) == (
         "ok",
@@ -636,8 +701,8 @@ def test_the_kb_target_gets_sp3_once_and_reads_back_sp3_binaries() -> None:
     assert all(shell.closed for shell in host.shells)
 
 
-def test_check_mode_reads_predicts_and_runs_nothing() -> None:
-    host, said = FakeHost(), []
+def test_check_mode_reads_predicts_and_runs_nothing(answers: dict[str, str]) -> None:
+    host, said = FakeHost(answers), []
     report = _job(host, said, check_mode=True).run()
     assert (report.outcome, report.changed, report.build_after, report.kms_binary_after) == (
         "not_run",
@@ -649,8 +714,10 @@ def test_check_mode_reads_predicts_and_runs_nothing() -> None:
     assert all("sp_media" in command or "sp_log_dir" in command for command in host.commands)
 
 
-def test_a_lost_connection_is_followed_by_polls_through_a_new_shell_never_a_second_run() -> None:
-    host, said = FakeHost(lose_update=True), []
+def test_a_lost_connection_is_followed_by_polls_through_a_new_shell_never_a_second_run(
+    answers: dict[str, str],
+) -> None:
+    host, said = FakeHost(answers, lose_update=True), []
     report = _job(host, said).run()
     assert host.update_runs == 1
     assert (report.outcome, report.failed, report.exit_code) == ("ok", False, None)
@@ -665,8 +732,8 @@ def test_a_lost_connection_is_followed_by_polls_through_a_new_shell_never_a_seco
     assert any("lost the connection to update.exe" in line for line in said)
 
 
-def test_setup_changing_a_start_type_is_set_back_and_reported() -> None:
-    host, said = FakeHost(setup_sets_is_manual=True), []
+def test_setup_changing_a_start_type_is_set_back_and_reported(answers: dict[str, str]) -> None:
+    host, said = FakeHost(answers, setup_sets_is_manual=True), []
     report = _job(host, said).run()
     assert report.start_types_restored == {
         "MSExchangeIS": {"before": "auto", "after_setup": "manual", "restored": True}
@@ -675,8 +742,10 @@ def test_setup_changing_a_start_type_is_set_back_and_reported() -> None:
     assert not report.failed
 
 
-def test_success_reported_by_setup_fails_the_task_when_kmserver_exe_is_still_old() -> None:
-    host, said = FakeHost(setup_skips_kmserver=True), []
+def test_success_reported_by_setup_fails_the_task_when_kmserver_exe_is_still_old(
+    answers: dict[str, str],
+) -> None:
+    host, said = FakeHost(answers, setup_skips_kmserver=True), []
     report = _job(host, said).run()
     assert (report.outcome, report.failed, report.kms_binary_after) == ("ok", True, "5.5.1960.8")
     assert report.message.startswith(
@@ -686,8 +755,8 @@ def test_success_reported_by_setup_fails_the_task_when_kmserver_exe_is_still_old
     assert host.update_runs == 1
 
 
-def test_a_timeout_leaves_update_exe_and_its_shell_alone() -> None:
-    host, said = FakeHost(hang_update=True), []
+def test_a_timeout_leaves_update_exe_and_its_shell_alone(answers: dict[str, str]) -> None:
+    host, said = FakeHost(answers, hang_update=True), []
     try:
         report = _job(host, said, timeout=2).run()
     finally:
@@ -705,632 +774,3 @@ def test_poll_readings_know_when_the_run_ended() -> None:
     assert ended.ended and not running.ended
     assert running.last_line == "[10:42:01] Stopping service MSExchangeIS"
     assert PollReading(None, ()).last_line is None
-
-
-# Recorded from the lab (tests/lab/fleets/q259906.yml, host kms-new): the answers to the job's
-# command lines before and after update.exe ran (exit code 0, stdout and stderr empty).
-ANSWERS = {
-    "read_before": (
-        "==exchops:begin:setup_legacy== \r\n"
-        "\r\n"
-        "! REG.EXE VERSION 3.0\r\n"
-        "\r\n"
-        "HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\Exchange\\Setup\r\n"
-        "    Services\tREG_SZ\tC:\\EXCHSRVR\r\n"
-        "    Services Version\tREG_DWORD\t0x37\r\n"
-        "    ServicePackNumber\tREG_DWORD\t0x3\r\n"
-        "    ServicePackBuild\tREG_DWORD\t0xa5a\r\n"
-        "    NewestBuild\tREG_DWORD\t0xa5a\r\n"
-        "    Build\tREG_DWORD\t0x7a8\r\n"
-        "\r\n"
-        "HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\Exchange\\Setup\\Key Management Server\r\n"
-        "==exchops:end:ok== \r\n"
-        "==exchops:begin:setup_2007== \r\n"
-        "ERROR: The system was unable to find the specified registry key or value.\r\n"
-        "==exchops:end:failed== \r\n"
-        "==exchops:begin:setup_2010== \r\n"
-        "ERROR: The system was unable to find the specified registry key or value.\r\n"
-        "==exchops:end:failed== \r\n"
-        "==exchops:begin:setup_2013== \r\n"
-        "ERROR: The system was unable to find the specified registry key or value.\r\n"
-        "==exchops:end:failed== \r\n"
-        "==exchops:begin:kms_service_key== \r\n"
-        "\r\n"
-        "! REG.EXE VERSION 3.0\r\n"
-        "\r\n"
-        "HKEY_LOCAL_MACHINE\\SYSTEM\\CurrentControlSet\\Services\\MSExchangeKMS\r\n"
-        "    Type\tREG_DWORD\t0x10\r\n"
-        "    Start\tREG_DWORD\t0x3\r\n"
-        "    ErrorControl\tREG_DWORD\t0x1\r\n"
-        "    ImagePath\tREG_EXPAND_SZ\tC:\\Exchsrvr\\Bin\\Kmserver.exe\r\n"
-        "    DisplayName\tREG_SZ\tMicrosoft Exchange Key Management Server\r\n"
-        "    DependOnService\tREG_MULTI_SZ\tMSExchangeDS\\0\\0\r\n"
-        "    ObjectName\tREG_SZ\tLAB\\ExchSvc\r\n"
-        "\r\n"
-        "==exchops:end:ok== \r\n"
-        "==exchops:begin:kms_server_key== \r\n"
-        "\r\n"
-        "! REG.EXE VERSION 3.0\r\n"
-        "\r\n"
-        "HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\Exchange\\KMServer\r\n"
-        "    MasterPasswordPath\tREG_SZ\t\r\n"
-        "    BackupPasswordPath\tREG_SZ\t\r\n"
-        "\r\n"
-        "==exchops:end:ok== \r\n"
-        "==exchops:begin:kms_qc== \r\n"
-        "[SC] QueryServiceConfig SUCCESS\r\n"
-        "\r\n"
-        "SERVICE_NAME: MSExchangeKMS\r\n"
-        "        TYPE               : 10  WIN32_OWN_PROCESS\r\n"
-        "        START_TYPE         : 3   DEMAND_START\r\n"
-        "        ERROR_CONTROL      : 1   NORMAL\r\n"
-        "        BINARY_PATH_NAME   : C:\\Exchsrvr\\Bin\\Kmserver.exe\r\n"
-        "        LOAD_ORDER_GROUP   : \r\n"
-        "        TAG                : 0\r\n"
-        "        DISPLAY_NAME       : Microsoft Exchange Key Management Server\r\n"
-        "        DEPENDENCIES       : MSExchangeDS\r\n"
-        "        SERVICE_START_NAME : LAB\\ExchSvc\r\n"
-        "\r\n"
-        "==exchops:end:ok== \r\n"
-        "==exchops:begin:kms_query== \r\n"
-        "\r\n"
-        "SERVICE_NAME: MSExchangeKMS\r\n"
-        "        TYPE               : 10  WIN32_OWN_PROCESS\r\n"
-        "        STATE              : 1  STOPPED\r\n"
-        "                                (NOT_STOPPABLE, NOT_PAUSABLE, IGNORES_SHUTDOWN)\r\n"
-        "        WIN32_EXIT_CODE    : 0  (0x0)\r\n"
-        "        SERVICE_EXIT_CODE  : 0  (0x0)\r\n"
-        "        CHECKPOINT         : 0x0\r\n"
-        "        WAIT_HINT          : 0x0\r\n"
-        "\r\n"
-        "==exchops:end:ok== \r\n"
-        "==exchops:begin:kmserver_0== \r\n"
-        "\r"
-        "\r\n"
-        "\r"
-        "\r\n"
-        "Version=5.5.1960.8\r"
-        "\r\n"
-        "\r"
-        "\r\n"
-        "\r"
-        "\r\n"
-        "\r"
-        "\r\n"
-        "==exchops:end:ok== \r\n"
-        "==exchops:begin:kmsmsg_0== \r\n"
-        "\r"
-        "\r\n"
-        "\r"
-        "\r\n"
-        "Version=5.5.1960.8\r"
-        "\r\n"
-        "\r"
-        "\r\n"
-        "\r"
-        "\r\n"
-        "\r"
-        "\r\n"
-        "==exchops:end:ok== \r\n"
-        "==exchops:begin:store_0== \r\n"
-        "\r"
-        "\r\n"
-        "\r"
-        "\r\n"
-        "Version=5.5.2650.23\r"
-        "\r\n"
-        "\r"
-        "\r\n"
-        "\r"
-        "\r\n"
-        "\r"
-        "\r\n"
-        "==exchops:end:ok== \r\n"
-        "==exchops:begin:kmserver_1== \r\n"
-        "No Instance(s) Available.\r\n"
-        "==exchops:end:ok== \r\n"
-        "==exchops:begin:kmsmsg_1== \r\n"
-        "No Instance(s) Available.\r\n"
-        "==exchops:end:ok== \r\n"
-        "==exchops:begin:store_1== \r\n"
-        "No Instance(s) Available.\r\n"
-        "==exchops:end:ok== \r\n"
-        "==exchops:begin:sp_media== \r\n"
-        "\r"
-        "\r\n"
-        "\r"
-        "\r\n"
-        "Version=5.5.2650.0\r"
-        "\r\n"
-        "\r"
-        "\r\n"
-        "\r"
-        "\r\n"
-        "\r"
-        "\r\n"
-        "==exchops:end:ok== \r\n"
-        "==exchops:begin:sp_services== \r\n"
-        "\r"
-        "\r\n"
-        "\r"
-        "\r\n"
-        "Name=MSExchangeDS\r"
-        "\r\n"
-        "StartMode=Auto\r"
-        "\r\n"
-        "\r"
-        "\r\n"
-        "\r"
-        "\r\n"
-        "Name=MSExchangeIS\r"
-        "\r\n"
-        "StartMode=Auto\r"
-        "\r\n"
-        "\r"
-        "\r\n"
-        "\r"
-        "\r\n"
-        "Name=MSExchangeKMS\r"
-        "\r\n"
-        "StartMode=Manual\r"
-        "\r\n"
-        "\r"
-        "\r\n"
-        "\r"
-        "\r\n"
-        "Name=MSExchangeMTA\r"
-        "\r\n"
-        "StartMode=Auto\r"
-        "\r\n"
-        "\r"
-        "\r\n"
-        "\r"
-        "\r\n"
-        "Name=MSExchangeSA\r"
-        "\r\n"
-        "StartMode=Auto\r"
-        "\r\n"
-        "\r"
-        "\r\n"
-        "\r"
-        "\r\n"
-        "\r"
-        "\r\n"
-        "==exchops:end:ok== \r\n"
-        "==exchops:begin:sp_tasks== \r\n"
-        "INFO: No tasks running with the specified criteria.\r\n"
-        "==exchops:end:ok== \r\n"
-    ),
-    "detail_before": (
-        "==exchops:begin:sp_log_dir== \r\n"
-        " Volume in drive C is EXCHANGE\r\n"
-        " Volume Serial Number is 1A2B-3C4D\r\n"
-        "\r\n"
-        " Directory of C:\\\r\n"
-        "\r\n"
-        "14/03/2001  09:12               228 Exchange Server Setup.log\r\n"
-        "               1 File(s)            228 bytes\r\n"
-        "               0 Dir(s)      1234567890 bytes free\r\n"
-        "==exchops:end:ok== \r\n"
-        "==exchops:begin:sp_qc_0== \r\n"
-        "[SC] QueryServiceConfig SUCCESS\r\n"
-        "\r\n"
-        "SERVICE_NAME: MSExchangeDS\r\n"
-        "        TYPE               : 10  WIN32_OWN_PROCESS\r\n"
-        "        START_TYPE         : 2   AUTO_START\r\n"
-        "        ERROR_CONTROL      : 1   NORMAL\r\n"
-        "        BINARY_PATH_NAME   : C:\\EXCHSRVR\\bin\\dsamain.exe\r\n"
-        "        LOAD_ORDER_GROUP   : \r\n"
-        "        TAG                : 0\r\n"
-        "        DISPLAY_NAME       : Microsoft Exchange Directory\r\n"
-        "        DEPENDENCIES       : MSExchangeSA\r\n"
-        "        SERVICE_START_NAME : LAB\\ExchSvc\r\n"
-        "\r\n"
-        "==exchops:end:ok== \r\n"
-        "==exchops:begin:sp_qc_1== \r\n"
-        "[SC] QueryServiceConfig SUCCESS\r\n"
-        "\r\n"
-        "SERVICE_NAME: MSExchangeIS\r\n"
-        "        TYPE               : 10  WIN32_OWN_PROCESS\r\n"
-        "        START_TYPE         : 2   AUTO_START\r\n"
-        "        ERROR_CONTROL      : 1   NORMAL\r\n"
-        "        BINARY_PATH_NAME   : C:\\EXCHSRVR\\bin\\store.exe\r\n"
-        "        LOAD_ORDER_GROUP   : \r\n"
-        "        TAG                : 0\r\n"
-        "        DISPLAY_NAME       : Microsoft Exchange Information Store\r\n"
-        "        DEPENDENCIES       : MSExchangeDS\r\n"
-        "        SERVICE_START_NAME : LAB\\ExchSvc\r\n"
-        "\r\n"
-        "==exchops:end:ok== \r\n"
-        "==exchops:begin:sp_qc_2== \r\n"
-        "[SC] QueryServiceConfig SUCCESS\r\n"
-        "\r\n"
-        "SERVICE_NAME: MSExchangeKMS\r\n"
-        "        TYPE               : 10  WIN32_OWN_PROCESS\r\n"
-        "        START_TYPE         : 3   DEMAND_START\r\n"
-        "        ERROR_CONTROL      : 1   NORMAL\r\n"
-        "        BINARY_PATH_NAME   : C:\\Exchsrvr\\Bin\\Kmserver.exe\r\n"
-        "        LOAD_ORDER_GROUP   : \r\n"
-        "        TAG                : 0\r\n"
-        "        DISPLAY_NAME       : Microsoft Exchange Key Management Server\r\n"
-        "        DEPENDENCIES       : MSExchangeDS\r\n"
-        "        SERVICE_START_NAME : LAB\\ExchSvc\r\n"
-        "\r\n"
-        "==exchops:end:ok== \r\n"
-        "==exchops:begin:sp_qc_3== \r\n"
-        "[SC] QueryServiceConfig SUCCESS\r\n"
-        "\r\n"
-        "SERVICE_NAME: MSExchangeMTA\r\n"
-        "        TYPE               : 10  WIN32_OWN_PROCESS\r\n"
-        "        START_TYPE         : 2   AUTO_START\r\n"
-        "        ERROR_CONTROL      : 1   NORMAL\r\n"
-        "        BINARY_PATH_NAME   : C:\\EXCHSRVR\\bin\\emsmta.exe\r\n"
-        "        LOAD_ORDER_GROUP   : \r\n"
-        "        TAG                : 0\r\n"
-        "        DISPLAY_NAME       : Microsoft Exchange Message Transfer Agent\r\n"
-        "        DEPENDENCIES       : MSExchangeDS\r\n"
-        "        SERVICE_START_NAME : LAB\\ExchSvc\r\n"
-        "\r\n"
-        "==exchops:end:ok== \r\n"
-        "==exchops:begin:sp_qc_4== \r\n"
-        "[SC] QueryServiceConfig SUCCESS\r\n"
-        "\r\n"
-        "SERVICE_NAME: MSExchangeSA\r\n"
-        "        TYPE               : 10  WIN32_OWN_PROCESS\r\n"
-        "        START_TYPE         : 2   AUTO_START\r\n"
-        "        ERROR_CONTROL      : 1   NORMAL\r\n"
-        "        BINARY_PATH_NAME   : C:\\EXCHSRVR\\bin\\mad.exe\r\n"
-        "        LOAD_ORDER_GROUP   : \r\n"
-        "        TAG                : 0\r\n"
-        "        DISPLAY_NAME       : Microsoft Exchange System Attendant\r\n"
-        "        DEPENDENCIES       : \r\n"
-        "        SERVICE_START_NAME : LAB\\ExchSvc\r\n"
-        "\r\n"
-        "==exchops:end:ok== \r\n"
-    ),
-    "poll_after": (
-        "==exchops:begin:sp_tasks== \r\n"
-        "INFO: No tasks running with the specified criteria.\r\n"
-        "==exchops:end:ok== \r\n"
-        "==exchops:begin:sp_log_text== \r\n"
-        "++++ Microsoft Exchange Setup initialized ++++\r\n"
-        "[05:50:00] Setup mode: complete installation of Microsoft Exchange Server, Key Management Server\r\n"
-        "[05:50:00] Installing into C:\\EXCHSRVR\r\n"
-        "[05:50:00] Setup completed successfully.\r\n"
-        "++++ Microsoft Exchange Setup initialized ++++\r\n"
-        "[06:19:51] Microsoft Exchange Server 5.5 Service Pack 3 (build 5.5.2650); command line: update.exe\r\n"
-        "[06:19:51] Installed: Exchange 5.5 build 2650, in C:\\EXCHSRVR\r\n"
-        "[06:19:51] Checking the installed version of C:\\Exchsrvr\\Bin\\Kmserver.exe\r\n"
-        "[06:19:51] Setup will reinstall Microsoft Exchange Server files for your current Setup Configuration. Existing databases will be preserved.\r\n"
-        "[06:19:51] Stopping service MSExchangeIS\r\n"
-        "[06:19:51] Stopping service MSExchangeMTA\r\n"
-        "[06:19:51] Stopping service MSExchangeDS\r\n"
-        "[06:19:51] Stopping service MSExchangeSA\r\n"
-        "[06:19:51] Installed C:\\EXCHSRVR\\BIN\\STORE.EXE (version 5.5.2650.23)\r\n"
-        "[06:19:51] Installed C:\\EXCHSRVR\\BIN\\MAD.EXE (version 5.5.2650.24)\r\n"
-        "[06:19:51] Installed C:\\EXCHSRVR\\BIN\\DSAMAIN.EXE (version 5.5.2650.14)\r\n"
-        "[06:19:51] Installed C:\\EXCHSRVR\\BIN\\EMSMTA.EXE (version 5.5.2650.14)\r\n"
-        "[06:19:51] Installed C:\\EXCHSRVR\\BIN\\KMSERVER.EXE (version 5.5.2650.12)\r\n"
-        "[06:19:51] Installed C:\\EXCHSRVR\\BIN\\KMSMSG.DLL (version 5.5.2650.12)\r\n"
-        "[06:19:51] Installed C:\\EXCHSRVR\\BIN\\KMSADMIN.DLL (version 5.5.2650.12)\r\n"
-        "[06:19:51] Installed C:\\EXCHSRVR\\BIN\\SECKM.DLL (version 5.5.2650.12)\r\n"
-        "[06:19:51] Updating registry key HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\Exchange\\Setup\r\n"
-        "[06:19:52] Starting service MSExchangeSA\r\n"
-        "[06:19:52] Starting service MSExchangeDS\r\n"
-        "[06:19:52] Starting service MSExchangeMTA\r\n"
-        "[06:19:52] Starting service MSExchangeIS\r\n"
-        "[06:19:52] Microsoft Exchange Server 5.5 Service Pack 3 was installed successfully.\r\n"
-        "[06:19:52] Setup completed successfully.\r\n"
-        "\r\n"
-        "==exchops:end:ok== \r\n"
-    ),
-    "read_after": (
-        "==exchops:begin:setup_legacy== \r\n"
-        "\r\n"
-        "! REG.EXE VERSION 3.0\r\n"
-        "\r\n"
-        "HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\Exchange\\Setup\r\n"
-        "    Services\tREG_SZ\tC:\\EXCHSRVR\r\n"
-        "    Services Version\tREG_DWORD\t0x37\r\n"
-        "    ServicePackNumber\tREG_DWORD\t0x3\r\n"
-        "    ServicePackBuild\tREG_DWORD\t0xa5a\r\n"
-        "    NewestBuild\tREG_DWORD\t0xa5a\r\n"
-        "    Build\tREG_DWORD\t0x7a8\r\n"
-        "\r\n"
-        "HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\Exchange\\Setup\\Key Management Server\r\n"
-        "==exchops:end:ok== \r\n"
-        "==exchops:begin:setup_2007== \r\n"
-        "ERROR: The system was unable to find the specified registry key or value.\r\n"
-        "==exchops:end:failed== \r\n"
-        "==exchops:begin:setup_2010== \r\n"
-        "ERROR: The system was unable to find the specified registry key or value.\r\n"
-        "==exchops:end:failed== \r\n"
-        "==exchops:begin:setup_2013== \r\n"
-        "ERROR: The system was unable to find the specified registry key or value.\r\n"
-        "==exchops:end:failed== \r\n"
-        "==exchops:begin:kms_service_key== \r\n"
-        "\r\n"
-        "! REG.EXE VERSION 3.0\r\n"
-        "\r\n"
-        "HKEY_LOCAL_MACHINE\\SYSTEM\\CurrentControlSet\\Services\\MSExchangeKMS\r\n"
-        "    Type\tREG_DWORD\t0x10\r\n"
-        "    Start\tREG_DWORD\t0x3\r\n"
-        "    ErrorControl\tREG_DWORD\t0x1\r\n"
-        "    ImagePath\tREG_EXPAND_SZ\tC:\\Exchsrvr\\Bin\\Kmserver.exe\r\n"
-        "    DisplayName\tREG_SZ\tMicrosoft Exchange Key Management Server\r\n"
-        "    DependOnService\tREG_MULTI_SZ\tMSExchangeDS\\0\\0\r\n"
-        "    ObjectName\tREG_SZ\tLAB\\ExchSvc\r\n"
-        "\r\n"
-        "==exchops:end:ok== \r\n"
-        "==exchops:begin:kms_server_key== \r\n"
-        "\r\n"
-        "! REG.EXE VERSION 3.0\r\n"
-        "\r\n"
-        "HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\Exchange\\KMServer\r\n"
-        "    MasterPasswordPath\tREG_SZ\t\r\n"
-        "    BackupPasswordPath\tREG_SZ\t\r\n"
-        "\r\n"
-        "==exchops:end:ok== \r\n"
-        "==exchops:begin:kms_qc== \r\n"
-        "[SC] QueryServiceConfig SUCCESS\r\n"
-        "\r\n"
-        "SERVICE_NAME: MSExchangeKMS\r\n"
-        "        TYPE               : 10  WIN32_OWN_PROCESS\r\n"
-        "        START_TYPE         : 3   DEMAND_START\r\n"
-        "        ERROR_CONTROL      : 1   NORMAL\r\n"
-        "        BINARY_PATH_NAME   : C:\\Exchsrvr\\Bin\\Kmserver.exe\r\n"
-        "        LOAD_ORDER_GROUP   : \r\n"
-        "        TAG                : 0\r\n"
-        "        DISPLAY_NAME       : Microsoft Exchange Key Management Server\r\n"
-        "        DEPENDENCIES       : MSExchangeDS\r\n"
-        "        SERVICE_START_NAME : LAB\\ExchSvc\r\n"
-        "\r\n"
-        "==exchops:end:ok== \r\n"
-        "==exchops:begin:kms_query== \r\n"
-        "\r\n"
-        "SERVICE_NAME: MSExchangeKMS\r\n"
-        "        TYPE               : 10  WIN32_OWN_PROCESS\r\n"
-        "        STATE              : 1  STOPPED\r\n"
-        "                                (NOT_STOPPABLE, NOT_PAUSABLE, IGNORES_SHUTDOWN)\r\n"
-        "        WIN32_EXIT_CODE    : 0  (0x0)\r\n"
-        "        SERVICE_EXIT_CODE  : 0  (0x0)\r\n"
-        "        CHECKPOINT         : 0x0\r\n"
-        "        WAIT_HINT          : 0x0\r\n"
-        "\r\n"
-        "==exchops:end:ok== \r\n"
-        "==exchops:begin:kmserver_0== \r\n"
-        "\r"
-        "\r\n"
-        "\r"
-        "\r\n"
-        "Version=5.5.2650.12\r"
-        "\r\n"
-        "\r"
-        "\r\n"
-        "\r"
-        "\r\n"
-        "\r"
-        "\r\n"
-        "==exchops:end:ok== \r\n"
-        "==exchops:begin:kmsmsg_0== \r\n"
-        "\r"
-        "\r\n"
-        "\r"
-        "\r\n"
-        "Version=5.5.2650.12\r"
-        "\r\n"
-        "\r"
-        "\r\n"
-        "\r"
-        "\r\n"
-        "\r"
-        "\r\n"
-        "==exchops:end:ok== \r\n"
-        "==exchops:begin:store_0== \r\n"
-        "\r"
-        "\r\n"
-        "\r"
-        "\r\n"
-        "Version=5.5.2650.23\r"
-        "\r\n"
-        "\r"
-        "\r\n"
-        "\r"
-        "\r\n"
-        "\r"
-        "\r\n"
-        "==exchops:end:ok== \r\n"
-        "==exchops:begin:kmserver_1== \r\n"
-        "No Instance(s) Available.\r\n"
-        "==exchops:end:ok== \r\n"
-        "==exchops:begin:kmsmsg_1== \r\n"
-        "No Instance(s) Available.\r\n"
-        "==exchops:end:ok== \r\n"
-        "==exchops:begin:store_1== \r\n"
-        "No Instance(s) Available.\r\n"
-        "==exchops:end:ok== \r\n"
-        "==exchops:begin:sp_media== \r\n"
-        "\r"
-        "\r\n"
-        "\r"
-        "\r\n"
-        "Version=5.5.2650.0\r"
-        "\r\n"
-        "\r"
-        "\r\n"
-        "\r"
-        "\r\n"
-        "\r"
-        "\r\n"
-        "==exchops:end:ok== \r\n"
-        "==exchops:begin:sp_services== \r\n"
-        "\r"
-        "\r\n"
-        "\r"
-        "\r\n"
-        "Name=MSExchangeDS\r"
-        "\r\n"
-        "StartMode=Auto\r"
-        "\r\n"
-        "\r"
-        "\r\n"
-        "\r"
-        "\r\n"
-        "Name=MSExchangeIS\r"
-        "\r\n"
-        "StartMode=Auto\r"
-        "\r\n"
-        "\r"
-        "\r\n"
-        "\r"
-        "\r\n"
-        "Name=MSExchangeKMS\r"
-        "\r\n"
-        "StartMode=Manual\r"
-        "\r\n"
-        "\r"
-        "\r\n"
-        "\r"
-        "\r\n"
-        "Name=MSExchangeMTA\r"
-        "\r\n"
-        "StartMode=Auto\r"
-        "\r\n"
-        "\r"
-        "\r\n"
-        "\r"
-        "\r\n"
-        "Name=MSExchangeSA\r"
-        "\r\n"
-        "StartMode=Auto\r"
-        "\r\n"
-        "\r"
-        "\r\n"
-        "\r"
-        "\r\n"
-        "\r"
-        "\r\n"
-        "==exchops:end:ok== \r\n"
-        "==exchops:begin:sp_tasks== \r\n"
-        "INFO: No tasks running with the specified criteria.\r\n"
-        "==exchops:end:ok== \r\n"
-    ),
-    "detail_after": (
-        "==exchops:begin:sp_log_dir== \r\n"
-        " Volume in drive C is EXCHANGE\r\n"
-        " Volume Serial Number is 1A2B-3C4D\r\n"
-        "\r\n"
-        " Directory of C:\\\r\n"
-        "\r\n"
-        "27/11/2026  06:19              1775 Exchange Server Setup.log\r\n"
-        "               1 File(s)           1775 bytes\r\n"
-        "               0 Dir(s)      1234522183 bytes free\r\n"
-        "==exchops:end:ok== \r\n"
-        "==exchops:begin:sp_log_text== \r\n"
-        "++++ Microsoft Exchange Setup initialized ++++\r\n"
-        "[05:50:00] Setup mode: complete installation of Microsoft Exchange Server, Key Management Server\r\n"
-        "[05:50:00] Installing into C:\\EXCHSRVR\r\n"
-        "[05:50:00] Setup completed successfully.\r\n"
-        "++++ Microsoft Exchange Setup initialized ++++\r\n"
-        "[06:19:51] Microsoft Exchange Server 5.5 Service Pack 3 (build 5.5.2650); command line: update.exe\r\n"
-        "[06:19:51] Installed: Exchange 5.5 build 2650, in C:\\EXCHSRVR\r\n"
-        "[06:19:51] Checking the installed version of C:\\Exchsrvr\\Bin\\Kmserver.exe\r\n"
-        "[06:19:51] Setup will reinstall Microsoft Exchange Server files for your current Setup Configuration. Existing databases will be preserved.\r\n"
-        "[06:19:51] Stopping service MSExchangeIS\r\n"
-        "[06:19:51] Stopping service MSExchangeMTA\r\n"
-        "[06:19:51] Stopping service MSExchangeDS\r\n"
-        "[06:19:51] Stopping service MSExchangeSA\r\n"
-        "[06:19:51] Installed C:\\EXCHSRVR\\BIN\\STORE.EXE (version 5.5.2650.23)\r\n"
-        "[06:19:51] Installed C:\\EXCHSRVR\\BIN\\MAD.EXE (version 5.5.2650.24)\r\n"
-        "[06:19:51] Installed C:\\EXCHSRVR\\BIN\\DSAMAIN.EXE (version 5.5.2650.14)\r\n"
-        "[06:19:51] Installed C:\\EXCHSRVR\\BIN\\EMSMTA.EXE (version 5.5.2650.14)\r\n"
-        "[06:19:51] Installed C:\\EXCHSRVR\\BIN\\KMSERVER.EXE (version 5.5.2650.12)\r\n"
-        "[06:19:51] Installed C:\\EXCHSRVR\\BIN\\KMSMSG.DLL (version 5.5.2650.12)\r\n"
-        "[06:19:51] Installed C:\\EXCHSRVR\\BIN\\KMSADMIN.DLL (version 5.5.2650.12)\r\n"
-        "[06:19:51] Installed C:\\EXCHSRVR\\BIN\\SECKM.DLL (version 5.5.2650.12)\r\n"
-        "[06:19:51] Updating registry key HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\Exchange\\Setup\r\n"
-        "[06:19:52] Starting service MSExchangeSA\r\n"
-        "[06:19:52] Starting service MSExchangeDS\r\n"
-        "[06:19:52] Starting service MSExchangeMTA\r\n"
-        "[06:19:52] Starting service MSExchangeIS\r\n"
-        "[06:19:52] Microsoft Exchange Server 5.5 Service Pack 3 was installed successfully.\r\n"
-        "[06:19:52] Setup completed successfully.\r\n"
-        "\r\n"
-        "==exchops:end:ok== \r\n"
-        "==exchops:begin:sp_qc_0== \r\n"
-        "[SC] QueryServiceConfig SUCCESS\r\n"
-        "\r\n"
-        "SERVICE_NAME: MSExchangeDS\r\n"
-        "        TYPE               : 10  WIN32_OWN_PROCESS\r\n"
-        "        START_TYPE         : 2   AUTO_START\r\n"
-        "        ERROR_CONTROL      : 1   NORMAL\r\n"
-        "        BINARY_PATH_NAME   : C:\\EXCHSRVR\\bin\\dsamain.exe\r\n"
-        "        LOAD_ORDER_GROUP   : \r\n"
-        "        TAG                : 0\r\n"
-        "        DISPLAY_NAME       : Microsoft Exchange Directory\r\n"
-        "        DEPENDENCIES       : MSExchangeSA\r\n"
-        "        SERVICE_START_NAME : LAB\\ExchSvc\r\n"
-        "\r\n"
-        "==exchops:end:ok== \r\n"
-        "==exchops:begin:sp_qc_1== \r\n"
-        "[SC] QueryServiceConfig SUCCESS\r\n"
-        "\r\n"
-        "SERVICE_NAME: MSExchangeIS\r\n"
-        "        TYPE               : 10  WIN32_OWN_PROCESS\r\n"
-        "        START_TYPE         : 2   AUTO_START\r\n"
-        "        ERROR_CONTROL      : 1   NORMAL\r\n"
-        "        BINARY_PATH_NAME   : C:\\EXCHSRVR\\bin\\store.exe\r\n"
-        "        LOAD_ORDER_GROUP   : \r\n"
-        "        TAG                : 0\r\n"
-        "        DISPLAY_NAME       : Microsoft Exchange Information Store\r\n"
-        "        DEPENDENCIES       : MSExchangeDS\r\n"
-        "        SERVICE_START_NAME : LAB\\ExchSvc\r\n"
-        "\r\n"
-        "==exchops:end:ok== \r\n"
-        "==exchops:begin:sp_qc_2== \r\n"
-        "[SC] QueryServiceConfig SUCCESS\r\n"
-        "\r\n"
-        "SERVICE_NAME: MSExchangeKMS\r\n"
-        "        TYPE               : 10  WIN32_OWN_PROCESS\r\n"
-        "        START_TYPE         : 3   DEMAND_START\r\n"
-        "        ERROR_CONTROL      : 1   NORMAL\r\n"
-        "        BINARY_PATH_NAME   : C:\\Exchsrvr\\Bin\\Kmserver.exe\r\n"
-        "        LOAD_ORDER_GROUP   : \r\n"
-        "        TAG                : 0\r\n"
-        "        DISPLAY_NAME       : Microsoft Exchange Key Management Server\r\n"
-        "        DEPENDENCIES       : MSExchangeDS\r\n"
-        "        SERVICE_START_NAME : LAB\\ExchSvc\r\n"
-        "\r\n"
-        "==exchops:end:ok== \r\n"
-        "==exchops:begin:sp_qc_3== \r\n"
-        "[SC] QueryServiceConfig SUCCESS\r\n"
-        "\r\n"
-        "SERVICE_NAME: MSExchangeMTA\r\n"
-        "        TYPE               : 10  WIN32_OWN_PROCESS\r\n"
-        "        START_TYPE         : 2   AUTO_START\r\n"
-        "        ERROR_CONTROL      : 1   NORMAL\r\n"
-        "        BINARY_PATH_NAME   : C:\\EXCHSRVR\\bin\\emsmta.exe\r\n"
-        "        LOAD_ORDER_GROUP   : \r\n"
-        "        TAG                : 0\r\n"
-        "        DISPLAY_NAME       : Microsoft Exchange Message Transfer Agent\r\n"
-        "        DEPENDENCIES       : MSExchangeDS\r\n"
-        "        SERVICE_START_NAME : LAB\\ExchSvc\r\n"
-        "\r\n"
-        "==exchops:end:ok== \r\n"
-        "==exchops:begin:sp_qc_4== \r\n"
-        "[SC] QueryServiceConfig SUCCESS\r\n"
-        "\r\n"
-        "SERVICE_NAME: MSExchangeSA\r\n"
-        "        TYPE               : 10  WIN32_OWN_PROCESS\r\n"
-        "        START_TYPE         : 2   AUTO_START\r\n"
-        "        ERROR_CONTROL      : 1   NORMAL\r\n"
-        "        BINARY_PATH_NAME   : C:\\EXCHSRVR\\bin\\mad.exe\r\n"
-        "        LOAD_ORDER_GROUP   : \r\n"
-        "        TAG                : 0\r\n"
-        "        DISPLAY_NAME       : Microsoft Exchange System Attendant\r\n"
-        "        DEPENDENCIES       : \r\n"
-        "        SERVICE_START_NAME : LAB\\ExchSvc\r\n"
-        "\r\n"
-        "==exchops:end:ok== \r\n"
-    ),
-}
