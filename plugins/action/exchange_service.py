@@ -7,7 +7,7 @@ import typing as t
 
 from ..plugin_utils._action import Minimum, Task, WinrsAction
 from ..plugin_utils._errors import StepError
-from ..plugin_utils._service import ServiceControl, check_arguments
+from ..plugin_utils._service import ServiceControl, check_service_arguments
 
 # Mirrors DOCUMENTATION in plugins/modules/exchange_service.py (a unit test keeps them equal).
 ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = {
@@ -35,7 +35,9 @@ class ActionModule(WinrsAction):
     def _options(self, task: Task) -> list[str]:
         """The warnings about options that will be ignored."""
         arguments = task.arguments
-        return check_arguments(arguments["name"], arguments["state"], arguments["startup_password"])
+        return check_service_arguments(
+            arguments["name"], arguments["state"], arguments["startup_password"]
+        )
 
     def _work(self, task: Task, options: list[str]) -> dict[str, t.Any]:
         arguments = task.arguments

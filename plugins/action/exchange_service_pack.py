@@ -15,7 +15,7 @@ from ..plugin_utils._servicepack import (
     READ_TIMEOUT_S,
     Options,
     ServicePackJob,
-    check_arguments,
+    check_update_arguments,
     describe,
 )
 from ..plugin_utils._winrs import WinrsShell, target_from_options
@@ -70,7 +70,7 @@ class ActionModule(WinrsAction):
                     "pack installs, e.g. 5.5.2650 for Exchange 5.5 SP3."
                 ) from None
         try:
-            check_arguments(arguments["arguments"])
+            check_update_arguments(arguments["arguments"])
         except ValueError as exc:
             raise ValueError(f"arguments: {exc}") from None
         return Options(

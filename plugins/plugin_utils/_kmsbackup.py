@@ -377,7 +377,7 @@ def margin_bytes(total: int) -> int:
 
 
 @dataclass(frozen=True)
-class Plan:
+class BackupPlan:
     database_path: str
     destination: str
     files: tuple[FileItem, ...]
@@ -408,7 +408,7 @@ def make_plan(
     *,
     have_password: bool,
     from_registry: bool = False,
-) -> Plan:
+) -> BackupPlan:
     """The backup to make, or BackupRefused (nothing changed) with the first reason not to."""
     if survey.source_is_file:
         raise BackupRefused(
@@ -447,7 +447,7 @@ def make_plan(
             f"drive {drive} of destination {destination} does not exist on the host, or dir "
             f"shows no free space for it. Choose a destination on a local drive of the host."
         )
-    plan = Plan(
+    plan = BackupPlan(
         database_path,
         destination,
         survey.source.files,
@@ -525,7 +525,7 @@ def compare_trees(
 
 
 def verify_copy(
-    plan: Plan,
+    plan: BackupPlan,
     source_after: TreeReading | None,
     copy: TreeReading | None,
     source_hashes: dict[str, str],
@@ -579,7 +579,7 @@ def verify_copy(
     return tuple(manifest)
 
 
-def verify_sections(plan: Plan) -> tuple[list[str], dict[str, str]]:
+def verify_sections(plan: BackupPlan) -> tuple[list[str], dict[str, str]]:
     """The verification sections, and which file each hash section reads ("src_sha_0" ->
     "Kmsmdb.edb"; the copy's as "dst_sha_0")."""
     parts = [
@@ -623,7 +623,7 @@ def start_failure_meaning(status: ServiceStatus) -> str:
 # Results
 
 
-def plan_result(plan: Plan) -> dict[str, t.Any]:
+def plan_result(plan: BackupPlan) -> dict[str, t.Any]:
     """What check mode returns: the backup that would be made."""
     steps = []
     if plan.stop_kms:
@@ -649,8 +649,8 @@ def plan_result(plan: Plan) -> dict[str, t.Any]:
 
 
 @dataclass(frozen=True)
-class Outcome:
-    plan: Plan  # the plan that was copied (taken again once KMS had stopped)
+class BackupOutcome:
+    plan: BackupPlan  # the plan that was copied (taken again once KMS had stopped)
     manifest: tuple[ManifestEntry, ...]
     kms_state_before: str
     kms_state_after: str
@@ -663,7 +663,7 @@ class Outcome:
         return "sha256" if hashed else "sizes"
 
 
-def outcome_result(outcome: Outcome) -> dict[str, t.Any]:
+def outcome_result(outcome: BackupOutcome) -> dict[str, t.Any]:
     plan = outcome.plan
     if plan.stop_kms:
         service = "MSExchangeKMS was stopped for the copy and is running again"
@@ -735,7 +735,7 @@ class KmsBackup:
 
     # -- reading ------------------------------------------------------------------------------
 
-    def plan(self) -> Plan:
+    def plan(self) -> BackupPlan:
         database_path = self._database_path
         if not database_path:
             self._log("reading the Exchange folder from HKLM\\SOFTWARE\\Microsoft\\Exchange\\Setup")
@@ -774,7 +774,7 @@ class KmsBackup:
 
     # -- changing -------------------------------------------------------------------------------
 
-    def execute(self, plan: Plan) -> Outcome:
+    def execute(self, plan: BackupPlan) -> BackupOutcome:
         before = plan.kms_state
         current = plan
         copying = False
@@ -792,7 +792,7 @@ class KmsBackup:
             raise self._failure(current, before, exc, copying) from None
         after, note = self._restore(before, seen=self._state_after_copy)
         if before == "running" and after != "running":
-            result = outcome_result(Outcome(current, manifest, before, after, warnings))
+            result = outcome_result(BackupOutcome(current, manifest, before, after, warnings))
             del result["msg"]
             proof = "SHA256" if result["verification"] == "sha256" else "sizes"
             raise BackupFailed(
@@ -800,9 +800,9 @@ class KmsBackup:
                 f"({current.summary()}, same {proof}). {note}",
                 result,
             )
-        return Outcome(current, manifest, before, after, warnings)
+        return BackupOutcome(current, manifest, before, after, warnings)
 
-    def _request_stop(self, plan: Plan) -> Sections:
+    def _request_stop(self, plan: BackupPlan) -> Sections:
         """`sc stop`, with the first poll (state and survey) on the same line."""
         self._log("stopping MSExchangeKMS (KB Q190713: the KM database is copied offline)")
         sections = self._sections(
@@ -818,7 +818,7 @@ class KmsBackup:
             )
         return sections
 
-    def _wait_stopped_and_plan_again(self, plan: Plan, sections: Sections) -> Plan:
+    def _wait_stopped_and_plan_again(self, plan: BackupPlan, sections: Sections) -> BackupPlan:
         def read(found: Sections) -> tuple[Survey, ServiceStatus | None]:
             return read_survey(found, plan.database_path), read_kms_status(found)
 
@@ -861,14 +861,14 @@ class KmsBackup:
         # The plan keeps the state KMS had before the backup: the one to restore.
         return replace(again, kms_state=plan.kms_state)
 
-    def _copy(self, plan: Plan) -> None:
+    def _copy(self, plan: BackupPlan) -> None:
         self._log(f"copying {plan.summary()} from {plan.database_path} to {plan.destination}")
         output = self._run(copy_line(plan.database_path, plan.destination))
         xcopy = parse_xcopy(output.stdout, output.stderr, output.exit_code)
         if not xcopy.ok:
             raise CopyFailed(plan.database_path, plan.destination, xcopy, len(plan.files))
 
-    def _verify(self, plan: Plan) -> tuple[tuple[ManifestEntry, ...], tuple[str, ...]]:
+    def _verify(self, plan: BackupPlan) -> tuple[tuple[ManifestEntry, ...], tuple[str, ...]]:
         """(manifest, warnings)."""
         self._log(f"verifying {plan.destination}: file list, sizes and SHA256 on both sides")
         parts, hashed = verify_sections(plan)
@@ -969,7 +969,7 @@ class KmsBackup:
             "exchops.kms.exchange_service."
         )
 
-    def _describe_copy(self, plan: Plan) -> str:
+    def _describe_copy(self, plan: BackupPlan) -> str:
         """A fresh look at the copy and the KM database after a failure."""
         try:
             sections = self._sections(
@@ -1020,7 +1020,9 @@ class KmsBackup:
             )
         return f"{partial} {original}"
 
-    def _failure(self, plan: Plan, before: str, exc: BaseException, copying: bool) -> BackupFailed:
+    def _failure(
+        self, plan: BackupPlan, before: str, exc: BaseException, copying: bool
+    ) -> BackupFailed:
         if isinstance(exc, WinrsError):
             what = f"the connection failed during the backup: {exc}"
         elif isinstance(exc, ValueError):

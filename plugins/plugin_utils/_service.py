@@ -75,7 +75,7 @@ class ServiceError(StepError):
     events, ...) and `changed` whether a command that changes the host had been sent."""
 
 
-def check_arguments(name: str, state: str, startup_password: str | None) -> list[str]:
+def check_service_arguments(name: str, state: str, startup_password: str | None) -> list[str]:
     """Refuse arguments that cannot work, before anything is sent (raises ValueError with the
     whole message); return warnings about arguments that will be ignored."""
     if not _SERVICE_NAME.match(name):

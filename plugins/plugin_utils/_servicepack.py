@@ -116,7 +116,7 @@ def update_exe_path(media: str) -> str:
     return media.strip().rstrip("\\") + "\\" + UPDATE_EXE
 
 
-def check_arguments(arguments: t.Sequence[str]) -> None:
+def check_update_arguments(arguments: t.Sequence[str]) -> None:
     """Refuse arguments cmd.exe would change: quotes, % and ! (variable expansion), line ends."""
     for argument in arguments:
         if _UNSAFE_ARGUMENT.search(argument):
@@ -130,7 +130,7 @@ def check_arguments(arguments: t.Sequence[str]) -> None:
 
 def update_command(media: str, arguments: t.Sequence[str]) -> str:
     """The command line that runs update.exe from the media with the configured switches."""
-    check_arguments(arguments)
+    check_update_arguments(arguments)
     parts = [f'"{update_exe_path(media)}"']
     for argument in arguments:
         parts.append(f'"{argument}"' if _NEEDS_QUOTES.search(argument) else argument)
@@ -384,15 +384,15 @@ def describe(build: Build) -> str:
 
 
 @dataclass(frozen=True)
-class Plan:
+class SpPlan:
     install: bool
     media_build: Build
     reason: str
 
 
-def plan(
+def decide_install(
     readings: HostReadings, media: str, wanted: Build | None, kms_may_run: bool = False
-) -> Plan:
+) -> SpPlan:
     """Decide whether update.exe from `media` may run, must run, or need not run. Raises
     `Refusal` with a complete message when it must not. `kms_may_run` (check mode) lets a
     running MSExchangeKMS through: a plan predicts the run that follows the backup, which
@@ -456,7 +456,7 @@ def plan(
     )
     if server.sp_key == media_build.sp_key and not km_needed:
         what = "Exchange and Kmserver.exe are" if readings.kms_installed else "Exchange is"
-        return Plan(
+        return SpPlan(
             False,
             media_build,
             f"{what} already on {describe(media_build)}, the media's service pack",
@@ -467,7 +467,7 @@ def plan(
         reasons.append(f"Exchange is {describe(server)}")
     if km_needed and binary is not None:
         reasons.append(f"Kmserver.exe is {describe(binary)}")
-    return Plan(
+    return SpPlan(
         True, media_build, f"{' and '.join(reasons)}; the media installs {describe(media_build)}"
     )
 
@@ -518,7 +518,7 @@ def _refuse_unsafe_run(readings: HostReadings, media_build: Build, kms_may_run: 
 
 
 @dataclass(frozen=True)
-class Outcome:
+class SpOutcome:
     outcome: str
     remedy: str
     detail: str  # one sentence on the evidence: exit code, log lines
@@ -536,7 +536,7 @@ def classify(
     runs: t.Sequence[SetupRun],
     still_running: bool,
     process_running: bool | None = None,
-) -> Outcome:
+) -> SpOutcome:
     """Classify a run of update.exe from its exit code (None when the connection to it was
     lost), the runs it appended to the setup log, and whether it is still running. Neither the
     exit codes nor the log lines of a 5.5 SP are documented (service-packs.md): a log's
@@ -546,7 +546,7 @@ def classify(
     code_text = exit_code_text(exit_code)
     listed = exit_code is not None and exit_code in success_exit_codes
     if still_running:
-        return Outcome(
+        return SpOutcome(
             "still_running",
             "update.exe is still running after the timeout; it may be waiting at a dialog (no "
             "unattended switch is documented for the 5.5 update.exe). Look at the host's "
@@ -559,7 +559,7 @@ def classify(
         )
     if run is not None and run.failed:
         ids = ", ".join(f"0x{number:08x}" for number in run.error_ids) or "none"
-        return Outcome(
+        return SpOutcome(
             "failed",
             "Read the setup log lines returned here and the whole setup log on the host, fix "
             "the cause (KB Q235978: stop the Exchange services, Performance Monitor and "
@@ -571,7 +571,7 @@ def classify(
         )
     if exit_code is not None and not listed:
         if run is not None and run.completed:
-            return Outcome(
+            return SpOutcome(
                 "unknown",
                 f"The setup log says the service pack was installed but update.exe exited with "
                 f"{code_text}, which is not in success_exit_codes. Check the versions "
@@ -579,7 +579,7 @@ def classify(
                 "kit, add it to success_exit_codes.",
                 f"exit code {code_text} with a completed run in the setup log.",
             )
-        return Outcome(
+        return SpOutcome(
             "failed",
             "update.exe ended with an exit code that is not in success_exit_codes and the "
             "setup log shows no completed run. Read the setup log on the host (Setup shows its "
@@ -589,20 +589,20 @@ def classify(
         )
     if run is not None and run.completed:
         if run.restart_required or exit_code in REBOOT_EXIT_CODES:
-            return Outcome(
+            return SpOutcome(
                 "ok_reboot_required",
                 "The service pack is installed and asks for a restart. Restart the server in a "
                 "maintenance window (this module never restarts it), then start MSExchangeKMS "
                 "with its startup password (exchops.kms.exchange_service).",
                 f"exit code {code_text}; the setup log asks for a restart.",
             )
-        return Outcome(
+        return SpOutcome(
             "ok",
             "None for the service pack. Start MSExchangeKMS with its startup password "
             "(exchops.kms.exchange_service) and check that it stays running.",
             f"exit code {code_text}; the setup log shows a completed run.",
         )
-    return Outcome(
+    return SpOutcome(
         "unknown",
         "update.exe ended but the setup log shows no completed or failed run (it may have been "
         "closed at a dialog, or may not have started). Read the setup log on the host and "
@@ -845,7 +845,7 @@ class ServicePackJob:
                 warnings=list(before.warnings),
             )
             try:
-                decision = plan(
+                decision = decide_install(
                     before, options.media, options.build, kms_may_run=options.check_mode
                 )
             except Refusal as exc:
@@ -886,7 +886,7 @@ class ServicePackJob:
 
     # -- running update.exe --------------------------------------------------------------------
 
-    def _install(self, decision: Plan, details: LogDetails) -> Waited:
+    def _install(self, decision: SpPlan, details: LogDetails) -> Waited:
         options = self.options
         command = update_command(options.media, options.arguments)
         result = _RunnerResult()
@@ -912,7 +912,7 @@ class ServicePackJob:
         return waited
 
     def _wait(
-        self, runner: threading.Thread, result: _RunnerResult, decision: Plan, details: LogDetails
+        self, runner: threading.Thread, result: _RunnerResult, decision: SpPlan, details: LogDetails
     ) -> Waited:
         options = self.options
         start = self.clock()
@@ -1005,7 +1005,7 @@ class ServicePackJob:
         base: Report,
         before: HostReadings,
         details: LogDetails,
-        decision: Plan,
+        decision: SpPlan,
         waited: Waited,
     ) -> Report:
         report = base

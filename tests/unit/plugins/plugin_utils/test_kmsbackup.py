@@ -21,12 +21,12 @@ from ansible_collections.exchops.kms.plugins.plugin_utils._kmsbackup import (
     EMPTY_SHA256,
     FREE_SPACE_MARGIN_MIN,
     BackupFailed,
+    BackupOutcome,
+    BackupPlan,
     BackupRefused,
     FileItem,
     KmsBackup,
     ManifestEntry,
-    Outcome,
-    Plan,
     Survey,
     TreeReading,
     VerificationFailed,
@@ -80,7 +80,7 @@ def survey(**changes: object) -> Survey:
     return Survey(**values)  # type: ignore[arg-type]
 
 
-def plan(**changes: object) -> Plan:
+def plan(**changes: object) -> BackupPlan:
     values: dict[str, object] = {
         "database_path": KMSDATA,
         "destination": DEST,
@@ -90,7 +90,7 @@ def plan(**changes: object) -> Plan:
         "kms_state": "stopped",
     }
     values.update(changes)
-    return Plan(**values)  # type: ignore[arg-type]
+    return BackupPlan(**values)  # type: ignore[arg-type]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -557,7 +557,7 @@ def test_check_mode_results_are_documented_and_say_what_would_happen() -> None:
 
 def test_backup_results_are_documented() -> None:
     manifest = tuple(ManifestEntry(f.name, f.size, HASHES[f.name]) for f in FILES)
-    result = outcome_result(Outcome(plan(), manifest, "stopped", "stopped"))
+    result = outcome_result(BackupOutcome(plan(), manifest, "stopped", "stopped"))
     assert set(result) - {"changed", "msg"} == documented_returns()
     assert result["verification"] == "sha256"
     assert result["manifest"][2] == {

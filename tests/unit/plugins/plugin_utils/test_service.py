@@ -21,7 +21,7 @@ from ansible_collections.exchops.kms.plugins.plugin_utils._service import (
     POLL_SECONDS,
     ServiceControl,
     ServiceError,
-    check_arguments,
+    check_service_arguments,
     net_stop,
     sc_start,
     settles_to,
@@ -470,7 +470,7 @@ def test_arguments_that_cannot_work_are_refused_before_anything_is_sent(
     name: str, state: str, password: str | None, match: str
 ) -> None:
     with pytest.raises(ValueError, match=match) as caught:
-        check_arguments(name, state, password)
+        check_service_arguments(name, state, password)
     assert str(caught.value).endswith(".")
     if password:
         assert password not in str(caught.value)
@@ -494,7 +494,7 @@ def test_arguments_that_cannot_work_are_refused_before_anything_is_sent(
 def test_valid_arguments_pass_with_a_warning_for_a_password_that_is_ignored(
     name: str, state: str, password: str | None, warnings: list[str]
 ) -> None:
-    assert check_arguments(name, state, password) == warnings
+    assert check_service_arguments(name, state, password) == warnings
 
 
 # ---------------------------------------------------------------------------------------------

@@ -21,10 +21,10 @@ from ansible_collections.exchops.kms.plugins.plugin_utils._servicepack import (
     Refusal,
     ServicePackJob,
     classify,
+    decide_install,
     detail_command,
     format_elapsed,
     log_tail,
-    plan,
     poll_command,
     read_command,
     readings_from,
@@ -324,7 +324,7 @@ def _host(
 def test_the_plan_installs_only_what_is_older_than_the_media(
     host: HostReadings, wanted: str | None, install: bool
 ) -> None:
-    decision = plan(host, MEDIA, Build.parse(wanted) if wanted else None)
+    decision = decide_install(host, MEDIA, Build.parse(wanted) if wanted else None)
     assert decision.install is install
     assert decision.media_build == host.media_version
 
@@ -419,7 +419,7 @@ def test_the_plan_refuses_with_nothing_changed(
     host: HostReadings, wanted: str | None, match: str
 ) -> None:
     with pytest.raises(Refusal, match=match) as refused:
-        plan(host, MEDIA, Build.parse(wanted) if wanted else None)
+        decide_install(host, MEDIA, Build.parse(wanted) if wanted else None)
     assert refused.value.changed is False
     assert "Nothing was changed" not in str(refused.value)  # the action edge says it, once
     assert "HZGY" not in str(refused.value)
@@ -431,14 +431,14 @@ def test_a_plan_for_check_mode_lets_a_running_kms_through_but_keeps_every_other_
 ) -> None:
     # The remediation's check-mode plan predicts the run that follows its backup, which stops
     # KMS; everything else that blocks the run still blocks the plan.
-    decided = plan(_host(kms_state=state), MEDIA, None, kms_may_run=True)
+    decided = decide_install(_host(kms_state=state), MEDIA, None, kms_may_run=True)
     assert decided.install and decided.media_build == Build.parse("5.5.2650.0")
     with pytest.raises(Refusal, match="already running \\(PID 2468\\)"):
-        plan(_host(kms_state=state, update_pids=(2468,)), MEDIA, None, kms_may_run=True)
+        decide_install(_host(kms_state=state, update_pids=(2468,)), MEDIA, None, kms_may_run=True)
 
 
 # ---------------------------------------------------------------------------------------------
-# Outcome classification
+# SpOutcome classification
 
 OK_RUN = (
     f"{SETUP_LOG_INITIALIZED}\r\n"
