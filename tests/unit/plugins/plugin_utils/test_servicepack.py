@@ -438,7 +438,7 @@ def test_a_plan_for_check_mode_lets_a_running_kms_through_but_keeps_every_other_
 
 
 # ---------------------------------------------------------------------------------------------
-# SpOutcome classification
+# Outcome classification
 
 OK_RUN = (
     f"{SETUP_LOG_INITIALIZED}\r\n"
