@@ -1244,60 +1244,63 @@ E14_ENTRIES = (
         (
             "e14_kmsdata",
             DirListing(
-                True,
-                "C:\\EXCHSRVR\\KMSDATA",
-                E14_ENTRIES,
-                3,
-                3162112,
-                2,
-                1234567890,
-                "EXCHANGE",
-                "1A2B-3C4D",
+                found=True,
+                directory="C:\\EXCHSRVR\\KMSDATA",
+                entries=E14_ENTRIES,
+                file_count=3,
+                total_bytes=3162112,
+                dir_count=2,
+                free_bytes=1234567890,
+                volume_label="EXCHANGE",
+                serial_number="1A2B-3C4D",
             ),
         ),
         (
             "us_12_hour_no_label",
             DirListing(
-                True,
-                "C:\\Exchsrvr\\KMSDATA",
-                (
+                found=True,
+                directory="C:\\Exchsrvr\\KMSDATA",
+                entries=(
                     DirEntry(".", None, True, "03/14/2001", "09:12 AM"),
                     DirEntry("..", None, True, "03/14/2001", "09:12 AM"),
                     DirEntry("edb.chk", 8192, False, "03/14/2001", "09:12 AM"),
                     DirEntry("Kmsmdb.edb", 2105344, False, "03/14/2001", "01:47 PM"),
                 ),
-                2,
-                2113536,
-                2,
-                1234567890,
-                "",
-                "1A2B-3C4D",
+                file_count=2,
+                total_bytes=2113536,
+                dir_count=2,
+                free_bytes=1234567890,
+                volume_label="",
+                serial_number="1A2B-3C4D",
             ),
         ),
         (
             "iso_date_subdirectory",
             DirListing(
-                True,
-                "C:\\EXCHSRVR",
-                tuple(
+                found=True,
+                directory="C:\\EXCHSRVR",
+                entries=tuple(
                     DirEntry(name, None, True, "2001-03-14", "09:12")
                     for name in (".", "..", "KMSDATA", "Program Files Backup")
                 ),
-                0,
-                0,
-                4,
-                1234567890,
-                "EXCHANGE",
-                "1A2B-3C4D",
+                file_count=0,
+                total_bytes=0,
+                dir_count=4,
+                free_bytes=1234567890,
+                volume_label="EXCHANGE",
+                serial_number="1A2B-3C4D",
             ),
         ),
         (
             "file_not_found",
             DirListing(
-                False, "C:\\EXCHSRVR\\KMSDATA", volume_label="EXCHANGE", serial_number="1A2B-3C4D"
+                found=False,
+                directory="C:\\EXCHSRVR\\KMSDATA",
+                volume_label="EXCHANGE",
+                serial_number="1A2B-3C4D",
             ),
         ),
-        ("path_not_found", DirListing(False, None)),
+        ("path_not_found", DirListing(found=False, directory=None)),
     ],
 )
 def test_dir_listings_are_read_with_sizes_and_totals(case: str, expected: DirListing) -> None:
