@@ -26,12 +26,12 @@ from __future__ import annotations
 
 from ._base import (
     CommandFailed,
-    EventRecord,
     ParseError,
     ToolMissing,
     parse_not_recognized,
     split_merged_streams,
 )
+from ._events import EventRecord
 from .certutil import parse_certutil_hash
 from .dir import DirEntry, DirListing, DirTree, parse_dir, parse_dir_tree, split_merged_dir_streams
 from .net import (

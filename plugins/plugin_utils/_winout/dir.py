@@ -21,12 +21,12 @@ from typing import Any, NamedTuple
 
 from ._base import (
     _STDERR_LINES,
-    _command_failed,
+    _by_name,
     _Line,
     _lines,
-    _nonblank,
     _parse_error,
-    _raise_if_missing,
+    _split_streams,
+    _stderr_answers,
 )
 
 _DIR_NOT_FOUND = (
@@ -88,11 +88,7 @@ class DirListing(_DirTotals):
 
     def entry(self, name: str) -> DirEntry | None:
         """The entry called `name`, compared case-insensitively (as NTFS and FAT do)."""
-        wanted = name.casefold()
-        for entry in self.entries:
-            if entry.name.casefold() == wanted:
-                return entry
-        return None
+        return _by_name(self.entries, name)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -239,17 +235,6 @@ class _DirRead:
         }
 
 
-def _missing(section: str, stderr: str, exit_code: int) -> bool:
-    """Whether dir said the file or path does not exist; any other stderr text raises
-    CommandFailed (cmd's "is not recognized" ToolMissing)."""
-    _raise_if_missing(section, stderr, exit_code)
-    errors = _nonblank(stderr, "stderr")
-    other = [line for line in errors if line.text.strip() not in _DIR_NOT_FOUND]
-    if other:
-        raise _command_failed(section, exit_code, other)
-    return bool(errors)
-
-
 def _counted(entries: Sequence[DirEntry]) -> tuple[int, int, int]:
     """(files, the bytes in them, folders) among `entries`."""
     files = [entry for entry in entries if not entry.is_dir]
@@ -289,7 +274,7 @@ def parse_dir(stdout: str, stderr: str, exit_code: int, section: str = "dir") ->
     """Parse `dir /-c PATH` (§6, E14): entries, the File(s) and Dir(s) totals (checked against
     the entries) and the free bytes. Sizes with digit grouping are refused (use /-c). A missing
     file or path is the answer `found=False`; other stderr text raises `CommandFailed`."""
-    missing = _missing(section, stderr, exit_code)
+    missing = _stderr_answers(section, stderr, exit_code, _DIR_NOT_FOUND)
     read = _DirRead(section, tree=False).read(stdout)
     if missing:
         if read.folders or (read.block is not None and read.block.entries):
@@ -316,7 +301,7 @@ def parse_dir_tree(stdout: str, stderr: str, exit_code: int, section: str = "dir
     against the folders. A missing path is the answer `found=False`; other stderr text
     ("Access is denied." for an unreadable subfolder) raises `CommandFailed`: a listing with a
     folder left out must never pass for the whole tree."""
-    missing = _missing(section, stderr, exit_code)
+    missing = _stderr_answers(section, stderr, exit_code, _DIR_NOT_FOUND)
     read = _DirRead(section, tree=True).read(stdout)
     if missing:
         if read.folders or read.block is not None:
@@ -359,10 +344,4 @@ def split_merged_dir_streams(text: str) -> tuple[str, str]:
     find the path specified." and "Access is denied." lines to stderr, where dir writes them, so
     `parse_dir` / `parse_dir_tree` see the streams as the tool wrote them. A listing line never
     looks like these: it starts with a date, a space or a digit."""
-    stdout, stderr = [], []
-    for line in text.splitlines(keepends=True):
-        bare = line.rstrip("\r\n")
-        (stderr if any(pattern.match(bare) for pattern in _DIR_STDERR_LINES) else stdout).append(
-            line
-        )
-    return "".join(stdout), "".join(stderr)
+    return _split_streams(text, _DIR_STDERR_LINES)

@@ -17,15 +17,7 @@ import re
 from dataclasses import dataclass
 from typing import Union
 
-from ._base import (
-    _HEX_INT,
-    _command_failed,
-    _Line,
-    _lines,
-    _nonblank,
-    _parse_error,
-    _raise_if_missing,
-)
+from ._base import _HEX_INT, _by_name, _Line, _lines, _parse_error, _stderr_answers
 
 RegData = Union[str, int, bytes, tuple[str, ...]]
 
@@ -101,11 +93,7 @@ class RegKey:
     values: tuple[RegValue, ...] = ()
 
     def value(self, name: str) -> RegValue | None:
-        wanted = name.casefold()
-        for value in self.values:
-            if value.name.casefold() == wanted:
-                return value
-        return None
+        return _by_name(self.values, name)
 
 
 @dataclass(frozen=True)
@@ -232,12 +220,7 @@ def parse_reg_query(
     nothing but the leading empty line for a key with neither (§1.1, Wine's query_all). Pass the
     queried `key` so that the answer still lists it (first, with no values).
     """
-    _raise_if_missing(section, stderr, exit_code)
-    errors = _nonblank(stderr, "stderr")
-    not_found = [line for line in errors if line.text.strip() == _REG_NOT_FOUND]
-    other = [line for line in errors if line.text.strip() != _REG_NOT_FOUND]
-    if other:
-        raise _command_failed(section, exit_code, other)
+    not_found = _stderr_answers(section, stderr, exit_code, (_REG_NOT_FOUND,))
     keys = _reg_keys(section, stdout)
     if not_found:
         return RegQuery(found=False, keys=keys)

@@ -15,15 +15,13 @@ from datetime import datetime
 
 from ._base import (
     _DECIMAL,
-    EventRecord,
-    _command_failed,
     _Line,
     _lines,
-    _nonblank,
     _parse_error,
-    _raise_if_missing,
     _raise_if_silent_failure,
+    _stderr_answers,
 )
+from ._events import EventRecord
 
 _WEVT_HEADER = re.compile(r"^Event\[[0-9]+\]:?\s*$")
 _WEVT_FIELD = re.compile(r"^[ \t]+(?P<label>[A-Za-z][A-Za-z ]*?):(?:[ \t](?P<value>.*))?$")
@@ -90,11 +88,8 @@ def parse_wevtutil_text(
     follow; the message follows `Description:` unindented, up to the next `Event[N]:` (trailing
     empty lines dropped). A Date without a UTC offset is refused. No events: empty stdout, `[]`.
     stderr text raises `CommandFailed`."""
-    _raise_if_missing(section, stderr, exit_code)
+    _stderr_answers(section, stderr, exit_code)
     _raise_if_silent_failure(section, stdout, stderr, exit_code)
-    errors = _nonblank(stderr, "stderr")
-    if errors:
-        raise _command_failed(section, exit_code, errors)
     events: list[EventRecord] = []
     header: _Line | None = None
     fields: dict[str, tuple[_Line, str]] = {}

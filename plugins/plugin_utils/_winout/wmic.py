@@ -20,16 +20,14 @@ from typing import NamedTuple
 
 from ._base import (
     _DECIMAL,
-    EventRecord,
-    _command_failed,
     _Line,
     _lines,
-    _nonblank,
     _parse_error,
-    _raise_if_missing,
     _raise_if_silent_failure,
     _shown,
+    _stderr_answers,
 )
+from ._events import EventRecord
 
 _WMIC_NO_INSTANCE = "No Instance(s) Available."
 _WMIC_PROPERTY = re.compile(r"^(?P<name>[A-Za-z_][A-Za-z0-9_]*)=(?P<value>.*)$")
@@ -38,20 +36,14 @@ _VERSION_TEXT = re.compile(r"^[0-9]+(?:\.[0-9]+){1,3}$")
 
 def _wmic_lines(section: str, stdout: str, stderr: str, exit_code: int) -> list[_Line] | None:
     """The stdout lines to read, or None for "No Instance(s) Available." on either stream."""
-    _raise_if_missing(section, stderr, exit_code)
+    no_instance = _stderr_answers(section, stderr, exit_code, (_WMIC_NO_INSTANCE,))
     _raise_if_silent_failure(section, stdout, stderr, exit_code)
-    errors = _nonblank(stderr, "stderr")
     out = _lines(stdout)
-    if any(line.text.strip() == _WMIC_NO_INSTANCE for line in errors):
-        rest = [line for line in errors if line.text.strip() != _WMIC_NO_INSTANCE]
-        if rest:
-            raise _command_failed(section, exit_code, rest)
+    if no_instance:
         extra = [line for line in out if line.text.strip()]
         if extra:
             raise _parse_error(section, "output besides 'No Instance(s) Available.'", extra[0])
         return None
-    if errors:
-        raise _command_failed(section, exit_code, errors)
     filled = [line for line in out if line.text.strip()]
     if filled and filled[0].text.strip() == _WMIC_NO_INSTANCE:
         if len(filled) > 1:
