@@ -1,5 +1,5 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""`parse_net_stop` (plugins/plugin_utils/_winout.py), the parser exchops.kms.exchange_service adds.
+"""`parse_net_stop` (plugins/plugin_utils/_winout/net.py).
 
 Inputs: the E10 fixture of windows-output.md §3 (tests/unit/fixtures/net_stop), and bytes literals
 built from §3's table (net names services by display name; NET HELPMSG 3521 "is not started",
@@ -10,10 +10,8 @@ Exchange 5.5 services. Each literal says which §3 row it follows.
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
+from conftest import load
 
 from ansible_collections.exchops.kms.plugins.plugin_utils._winout import (
     CommandFailed,
@@ -24,7 +22,6 @@ from ansible_collections.exchops.kms.plugins.plugin_utils._winout import (
     split_merged_streams,
 )
 
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 KMS = "Microsoft Exchange Key Management Server"
 DS = "Microsoft Exchange Directory"
 IS = "Microsoft Exchange Information Store"
@@ -88,9 +85,7 @@ def text(data: bytes) -> str:
 
 
 def test_e10_a_stop_without_dependents_names_only_the_service() -> None:
-    meta = json.loads((FIXTURES / "net_stop" / "e10_kms_stopped.meta.json").read_text("utf-8"))
-    stdout = (FIXTURES / "net_stop" / "e10_kms_stopped.bin").read_bytes().decode(meta["encoding"])
-    assert parse_net_stop(stdout, "", meta["exit_code"]) == NetStop(stopped=(KMS,))
+    assert parse_net_stop(*load("net_stop", "e10_kms_stopped")) == NetStop(stopped=(KMS,))
 
 
 @pytest.mark.parametrize(
