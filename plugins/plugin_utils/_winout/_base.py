@@ -4,11 +4,13 @@ merged streams.
 
 - `ParseError`: output a parser cannot read; names the section, the line (1-based, in its stream)
   and the reason. `CommandFailed` (a ParseError): the tool reported a failure that is not an answer
-  about the host. `ToolMissing` (a CommandFailed): cmd.exe's "is not recognized" (§7, exit 9009).
+  about the host. `ToolMissing` (a CommandFailed): cmd.exe's "is not recognized" (exit 9009,
+  docs/windows-output.md#not-recognized).
 - Error text quotes at most 200 characters of a line, control characters escaped, and masks
   everything after `ImagePath` / `BINARY_PATH_NAME`, where a KM Server password may sit
   (KB Q235418). Errors survive pickling (Ansible's workers pickle what they pass on).
-- Lines (§0): split on LF, every CR dropped (wmic ends lines with CR CR LF).
+- Lines: split on LF, every CR dropped (wmic ends lines with CR CR LF;
+  docs/windows-output.md#every-command).
 - `split_merged_streams`: the stderr lines of a `2>&1`-merged answer, given back to stderr.
 - `_stderr_answers`: the stderr lines a tool prints as an answer; any other stderr text raises.
 """
@@ -119,8 +121,8 @@ class CommandFailed(ParseError):
 
 
 class ToolMissing(CommandFailed):
-    """cmd.exe does not know the tool (§7, exit 9009): e.g. no wmic on Windows 2000, no wevtutil
-    on Server 2003. `tool` is the name cmd printed."""
+    """cmd.exe does not know the tool (exit 9009, docs/windows-output.md#not-recognized): e.g. no
+    wmic on Windows 2000, no wevtutil on Server 2003. `tool` is the name cmd printed."""
 
     def __init__(self, section: str, tool: str, exit_code: int, line_number: int) -> None:
         self.tool = tool
@@ -135,7 +137,7 @@ class ToolMissing(CommandFailed):
 
 
 # ---------------------------------------------------------------------------------------------
-# Lines (§0)
+# Lines (docs/windows-output.md#every-command)
 
 
 class _Line(NamedTuple):
@@ -145,7 +147,7 @@ class _Line(NamedTuple):
 
 
 def _lines(text: str, stream: str = "stdout") -> list[_Line]:
-    """Split on LF, then drop every CR (CRLF for cmd tools, CR CR LF for wmic, §0)."""
+    """Split on LF, then drop every CR (CRLF for cmd tools, CR CR LF for wmic)."""
     return [
         _Line(stream, number, raw.replace("\r", ""))
         for number, raw in enumerate(text.split("\n"), start=1)
@@ -174,8 +176,8 @@ _NOT_RECOGNIZED = re.compile(r"^'(.*)' is not recognized as an internal or exter
 
 
 def parse_not_recognized(stderr: str) -> str | None:
-    """The tool name in cmd's "'X' is not recognized as an internal or external command," (§7,
-    E15), or None when stderr does not say that."""
+    """The tool name in cmd's "'X' is not recognized as an internal or external command,"
+    (docs/windows-output.md#e15), or None when stderr does not say that."""
     for line in _lines(stderr, "stderr"):
         match = _NOT_RECOGNIZED.match(line.text)
         if match:
@@ -213,9 +215,11 @@ def _raise_if_silent_failure(section: str, stdout: str, stderr: str, exit_code: 
 # ---------------------------------------------------------------------------------------------
 # Output of a command run with `2>&1` (the batched probe merges each section's streams)
 
+# reg.exe's "ERROR: ..." (docs/windows-output.md#reg-errors) and wmic's one-line errors; cmd's
+# "is not recognized" (docs/windows-output.md#e15) and its second line.
 _STDERR_LINES = (
-    re.compile(r"^ERROR: .*$"),  # reg.exe (§1.4) and wmic's one-line errors
-    _NOT_RECOGNIZED,  # cmd (§7, E15), and its second line below
+    re.compile(r"^ERROR: .*$"),
+    _NOT_RECOGNIZED,
     re.compile(r"^operable program or batch file\.\s*$"),
 )
 

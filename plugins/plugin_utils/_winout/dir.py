@@ -1,7 +1,7 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Parse `dir` output (§6): one folder, `dir /-c PATH` (`parse_dir` -> `DirListing`); a tree,
-`dir /-c /s [/a] PATH` (`parse_dir_tree` -> `DirTree`); and dir's own messages given back to
-stderr from a `2>&1`-merged answer (`split_merged_dir_streams`).
+"""Parse `dir` output (docs/windows-output.md#dir): one folder, `dir /-c PATH` (`parse_dir` ->
+`DirListing`); a tree, `dir /-c /s [/a] PATH` (`parse_dir_tree` -> `DirTree`); and dir's own
+messages given back to stderr from a `2>&1`-merged answer (`split_merged_dir_streams`).
 
 A missing file or path ("File Not Found", "The system cannot find the path specified.") is the
 answer `found=False`. Every File(s) and Dir(s) line is checked against the entries it sums up, and
@@ -77,7 +77,8 @@ class _DirTotals:
 
 @dataclass(frozen=True, kw_only=True)
 class DirListing(_DirTotals):
-    """`dir /-c PATH` (§6, E14): one folder, its entries, the File(s) and Dir(s) totals."""
+    """`dir /-c PATH` (docs/windows-output.md#e14): one folder, its entries, the File(s) and Dir(s)
+    totals."""
 
     directory: str | None
     entries: tuple[DirEntry, ...] = ()
@@ -93,9 +94,10 @@ class DirListing(_DirTotals):
 
 @dataclass(frozen=True, kw_only=True)
 class DirTree(_DirTotals):
-    """`dir /-c /s [/a] PATH` (§6 layout, one block per folder): `folders` are the per-folder
-    listings in output order (each with its own File(s) total; `free_bytes` None), then the
-    "Total Files Listed:" totals and the free bytes of the drive (no folders when not found)."""
+    """`dir /-c /s [/a] PATH` (the layout of `dir /-c PATH`, one block per folder): `folders` are
+    the per-folder listings in output order (each with its own File(s) total; `free_bytes` None),
+    then the "Total Files Listed:" totals and the free bytes of the drive (no folders when not
+    found)."""
 
     folders: tuple[DirListing, ...] = ()
 
@@ -271,9 +273,10 @@ def _check_totals(
 
 
 def parse_dir(stdout: str, stderr: str, exit_code: int, section: str = "dir") -> DirListing:
-    """Parse `dir /-c PATH` (§6, E14): entries, the File(s) and Dir(s) totals (checked against
-    the entries) and the free bytes. Sizes with digit grouping are refused (use /-c). A missing
-    file or path is the answer `found=False`; other stderr text raises `CommandFailed`."""
+    """Parse `dir /-c PATH` (docs/windows-output.md#e14): entries, the File(s) and Dir(s) totals
+    (checked against the entries) and the free bytes. Sizes with digit grouping are refused (use
+    /-c). A missing file or path is the answer `found=False`; other stderr text raises
+    `CommandFailed`."""
     missing = _stderr_answers(section, stderr, exit_code, _DIR_NOT_FOUND)
     read = _DirRead(section, tree=False).read(stdout)
     if missing:
@@ -329,8 +332,8 @@ def parse_dir_tree(stdout: str, stderr: str, exit_code: int, section: str = "dir
 # ---------------------------------------------------------------------------------------------
 # dir's messages inside a `2>&1`-merged answer
 
-# dir's answers that are not a listing (§6 "File Not Found"; the system messages of
-# ERROR_FILE_NOT_FOUND / ERROR_PATH_NOT_FOUND / ERROR_ACCESS_DENIED), written to stderr.
+# dir's answers that are not a listing ("File Not Found", docs/windows-output.md#dir; the system
+# messages of ERROR_FILE_NOT_FOUND / ERROR_PATH_NOT_FOUND / ERROR_ACCESS_DENIED), written to stderr.
 _DIR_STDERR_LINES = (
     *_STDERR_LINES,
     re.compile(r"^File Not Found\s*$"),

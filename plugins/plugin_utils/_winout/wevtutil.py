@@ -1,6 +1,6 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Parse `wevtutil qe LOG /q:"..." /f:text` (§5.2, Vista and later): `parse_wevtutil_text` ->
-a list of `EventRecord`, `[]` when there are none.
+"""Parse `wevtutil qe LOG /q:"..." /f:text` (docs/windows-output.md#wevtutil, Vista and later):
+`parse_wevtutil_text` -> a list of `EventRecord`, `[]` when there are none.
 
 stderr text raises `CommandFailed`; cmd's "is not recognized" (no wevtutil before Vista)
 `ToolMissing`; a line that is not an event's, or a Date without a UTC offset, `ParseError`.
@@ -83,11 +83,11 @@ def _wevt_event(
 def parse_wevtutil_text(
     stdout: str, stderr: str, exit_code: int, section: str = "wevtutil"
 ) -> list[EventRecord]:
-    """Parse `wevtutil qe LOG /q:"..." /f:text` (§5.2, E13), Vista and later: events in output
-    order (`/rd:true` = newest first). Each starts with `Event[N]:`; indented `Label: value` fields
-    follow; the message follows `Description:` unindented, up to the next `Event[N]:` (trailing
-    empty lines dropped). A Date without a UTC offset is refused. No events: empty stdout, `[]`.
-    stderr text raises `CommandFailed`."""
+    """Parse `wevtutil qe LOG /q:"..." /f:text` (docs/windows-output.md#e13), Vista and later:
+    events in output order (`/rd:true` = newest first). Each starts with `Event[N]:`; indented
+    `Label: value` fields follow; the message follows `Description:` unindented, up to the next
+    `Event[N]:` (trailing empty lines dropped). A Date without a UTC offset is refused. No events:
+    empty stdout, `[]`. stderr text raises `CommandFailed`."""
     _stderr_answers(section, stderr, exit_code)
     _raise_if_silent_failure(section, stdout, stderr, exit_code)
     events: list[EventRecord] = []

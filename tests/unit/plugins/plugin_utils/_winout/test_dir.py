@@ -2,10 +2,10 @@
 """`parse_dir`, `parse_dir_tree` and `split_merged_dir_streams`
 (plugins/plugin_utils/_winout/dir.py).
 
-`dir /-c`: the dir fixtures (windows-output.md E14, §6). `dir /-c /s /a`: bytes literals in the
-layout of §6 (E14: columns, `/-c`, totals) extended by `dir /s`'s documented shape (one block per
-folder, then "Total Files Listed:"), as the lab prints them; file names and sizes are those of
-E14 (KB Q201271).
+`dir /-c`: the dir fixtures (docs/windows-output.md#dir, #e14). `dir /-c /s /a`: bytes literals in
+the layout of #e14 (columns, `/-c`, totals) extended by `dir /s`'s documented shape (one block per
+folder, then "Total Files Listed:"), as the lab prints them; file names and sizes are those of E14
+(KB Q201271).
 """
 
 from __future__ import annotations

@@ -25,6 +25,6 @@ def test_fixtures_keep_windows_line_ends(command: str, case: str) -> None:
     data = (FIXTURES / command / f"{case}.bin").read_bytes()
     # Every LF ends a CRLF; a checkout that converts line ends would break this.
     assert data.count(b"\n") == data.count(b"\r\n")
-    # wmic's own stdout ends every line with CR CR LF (windows-output.md §0).
+    # wmic's own stdout ends every line with CR CR LF (docs/windows-output.md#every-command).
     if command.startswith("wmic") and meta_of(command, case)["stream"] == "stdout":
         assert data.count(b"\n") == data.count(b"\r\r\n")

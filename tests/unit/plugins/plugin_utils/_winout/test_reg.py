@@ -1,6 +1,6 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""`parse_reg_query` (plugins/plugin_utils/_winout/reg.py) on the reg_query fixtures (examples
-E1-E4 of windows-output.md and the variants its rules allow) and on generated output.
+"""`parse_reg_query` (plugins/plugin_utils/_winout/reg.py) on the reg_query fixtures (examples E1-E4
+of docs/windows-output.md#reg-examples and the variants its rules allow) and on generated output.
 """
 
 from __future__ import annotations
@@ -185,7 +185,8 @@ def test_reg_accepts_a_remote_key_line() -> None:
 
 
 def test_reg_trusts_the_text_over_the_exit_code() -> None:
-    # XP's reg.exe may exit 1 for `/ve` and `/v name /s` queries that succeed (§1.2).
+    # XP's reg.exe may exit 1 for `/ve` and `/v name /s` queries that succeed
+    # (docs/windows-output.md#reg-xp).
     stdout, stderr, _code = load("reg_query", "e3_services_version_xp")
     value = parse_reg_query(stdout, stderr, 1).value(SETUP, "Services Version")
     assert value is not None and value.data == 55

@@ -2,9 +2,10 @@
 """`parse_sc_query`, `parse_sc_qc`, `parse_sc_config` and the image-path helpers
 (plugins/plugin_utils/_winout/sc.py).
 
-Inputs: the sc_query, sc_start, sc_stop and sc_qc fixtures (windows-output.md E5-E9 and the
-variants of §2), and sc config's "[SC] ChangeServiceConfig SUCCESS" / "[SC] OpenService FAILED
-1060:" written inline (§2.3).
+Inputs: the sc_query, sc_start, sc_stop and sc_qc fixtures (E5-E9 of
+docs/windows-output.md#sc-examples and the variants #sc allows), and sc config's
+"[SC] ChangeServiceConfig SUCCESS" / "[SC] OpenService FAILED 1060:" written inline
+(#sc-failures).
 """
 
 from __future__ import annotations
@@ -152,7 +153,8 @@ def test_the_sc_error_number_comes_from_the_text_not_the_exit_code() -> None:
     assert isinstance(result, ScFailure) and result.error == 1062 and not result.service_missing
     missing = parse_sc_query(*load("sc_query", "missing_service_1060"))
     assert isinstance(missing, ScFailure) and missing.service_missing
-    # The [SC] text on stderr instead of stdout (the stream is not established, §0).
+    # The [SC] text on stderr instead of stdout (the stream is not established,
+    # docs/windows-output.md#every-command).
     stdout, stderr, exit_code = load("sc_qc", "e8_missing_1060")
     assert parse_sc_qc(stderr, stdout, exit_code) == parse_sc_qc(stdout, stderr, exit_code)
 

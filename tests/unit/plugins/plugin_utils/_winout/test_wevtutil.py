@@ -1,6 +1,6 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """`parse_wevtutil_text` (plugins/plugin_utils/_winout/wevtutil.py) on the wevtutil_qe
-fixtures (windows-output.md E13, §5.2) and on output written inline.
+fixtures (docs/windows-output.md#wevtutil, #e13) and on output written inline.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from ansible_collections.exchops.kms.plugins.plugin_utils._winout import (
 UTC = timezone.utc
 KMS_EXIT = "KMS is exiting with error 0."
 MAPI = "Microsoft Exchange Key Management service failed logging on as a MAPI client."
-# The event of windows-output.md E13 (the Q259906 wording).
+# The event of docs/windows-output.md#e13 (the Q259906 wording).
 E13_EVENT = EventRecord(
     None,
     5389,

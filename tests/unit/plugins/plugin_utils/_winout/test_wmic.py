@@ -2,8 +2,8 @@
 """The wmic parsers (plugins/plugin_utils/_winout/wmic.py): `/value` records, datafile
 versions, ntevent records and CIM datetimes, and services' StartMode.
 
-Inputs: the wmic_datafile and wmic_ntevent fixtures (windows-output.md E11, E12, §5.3) and
-`/value` output written inline with wmic's CR CR LF line ends (§4).
+Inputs: the wmic_datafile and wmic_ntevent fixtures (docs/windows-output.md#e11, #e12,
+#wmic-ntevent) and `/value` output written inline with wmic's CR CR LF line ends (#wmic-value).
 """
 
 from __future__ import annotations
