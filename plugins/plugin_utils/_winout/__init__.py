@@ -16,8 +16,8 @@ CRLF intact, as `_winrs.py` decoded it with the shell's code page) and returns a
 - Error text never quotes more than 200 characters of a line, and masks everything after
   `ImagePath` / `BINARY_PATH_NAME`, where a KM Server password may sit (KB Q235418).
 
-The formats and their sources: `domain/windows-output.md` (cited in the modules by section, e.g.
-"§1.5"; examples as E1..E15).
+The formats and their sources: docs/windows-output.md. The modules cite its sections by anchor
+(docs/windows-output.md#reg-parser-rules), and mark a rule no source states [I], as it does.
 """
 
 # Internal to exchops.kms: not a public API; may change in any release.
@@ -26,12 +26,12 @@ from __future__ import annotations
 
 from ._base import (
     CommandFailed,
-    EventRecord,
     ParseError,
     ToolMissing,
     parse_not_recognized,
     split_merged_streams,
 )
+from ._events import EventRecord
 from .certutil import parse_certutil_hash
 from .dir import DirEntry, DirListing, DirTree, parse_dir, parse_dir_tree, split_merged_dir_streams
 from .net import (

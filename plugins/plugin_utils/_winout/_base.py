@@ -4,12 +4,15 @@ merged streams.
 
 - `ParseError`: output a parser cannot read; names the section, the line (1-based, in its stream)
   and the reason. `CommandFailed` (a ParseError): the tool reported a failure that is not an answer
-  about the host. `ToolMissing` (a CommandFailed): cmd.exe's "is not recognized" (§7, exit 9009).
+  about the host. `ToolMissing` (a CommandFailed): cmd.exe's "is not recognized" (exit 9009,
+  docs/windows-output.md#not-recognized).
 - Error text quotes at most 200 characters of a line, control characters escaped, and masks
   everything after `ImagePath` / `BINARY_PATH_NAME`, where a KM Server password may sit
   (KB Q235418). Errors survive pickling (Ansible's workers pickle what they pass on).
-- Lines (§0): split on LF, every CR dropped (wmic ends lines with CR CR LF).
+- Lines: split on LF, every CR dropped (wmic ends lines with CR CR LF;
+  docs/windows-output.md#every-command).
 - `split_merged_streams`: the stderr lines of a `2>&1`-merged answer, given back to stderr.
+- `_stderr_answers`: the stderr lines a tool prints as an answer; any other stderr text raises.
 """
 
 # Internal to exchops.kms: not a public API; may change in any release.
@@ -17,10 +20,8 @@ merged streams.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
-from typing import NamedTuple
+from collections.abc import Container, Iterable, Sequence
+from typing import NamedTuple, Protocol, TypeVar
 
 # How much of an offending line an error may quote.
 _SHOWN_MAX = 200
@@ -120,8 +121,8 @@ class CommandFailed(ParseError):
 
 
 class ToolMissing(CommandFailed):
-    """cmd.exe does not know the tool (§7, exit 9009): e.g. no wmic on Windows 2000, no wevtutil
-    on Server 2003. `tool` is the name cmd printed."""
+    """cmd.exe does not know the tool (exit 9009, docs/windows-output.md#not-recognized): e.g. no
+    wmic on Windows 2000, no wevtutil on Server 2003. `tool` is the name cmd printed."""
 
     def __init__(self, section: str, tool: str, exit_code: int, line_number: int) -> None:
         self.tool = tool
@@ -136,7 +137,7 @@ class ToolMissing(CommandFailed):
 
 
 # ---------------------------------------------------------------------------------------------
-# Lines (§0)
+# Lines (docs/windows-output.md#every-command)
 
 
 class _Line(NamedTuple):
@@ -146,7 +147,7 @@ class _Line(NamedTuple):
 
 
 def _lines(text: str, stream: str = "stdout") -> list[_Line]:
-    """Split on LF, then drop every CR (CRLF for cmd tools, CR CR LF for wmic, §0)."""
+    """Split on LF, then drop every CR (CRLF for cmd tools, CR CR LF for wmic)."""
     return [
         _Line(stream, number, raw.replace("\r", ""))
         for number, raw in enumerate(text.split("\n"), start=1)
@@ -175,8 +176,8 @@ _NOT_RECOGNIZED = re.compile(r"^'(.*)' is not recognized as an internal or exter
 
 
 def parse_not_recognized(stderr: str) -> str | None:
-    """The tool name in cmd's "'X' is not recognized as an internal or external command," (§7,
-    E15), or None when stderr does not say that."""
+    """The tool name in cmd's "'X' is not recognized as an internal or external command,"
+    (docs/windows-output.md#e15), or None when stderr does not say that."""
     for line in _lines(stderr, "stderr"):
         match = _NOT_RECOGNIZED.match(line.text)
         if match:
@@ -191,6 +192,19 @@ def _raise_if_missing(section: str, stderr: str, exit_code: int) -> None:
             raise ToolMissing(section, match.group(1), exit_code, line.number)
 
 
+def _stderr_answers(
+    section: str, stderr: str, exit_code: int, answers: Container[str] = ()
+) -> list[_Line]:
+    """The stderr lines that are among the tool's `answers` (compared stripped). cmd's "is not
+    recognized" raises ToolMissing, and any other stderr text CommandFailed."""
+    _raise_if_missing(section, stderr, exit_code)
+    errors = _nonblank(stderr, "stderr")
+    other = [line for line in errors if line.text.strip() not in answers]
+    if other:
+        raise _command_failed(section, exit_code, other)
+    return errors
+
+
 def _raise_if_silent_failure(section: str, stdout: str, stderr: str, exit_code: int) -> None:
     """For tools whose empty output is an answer (wmic, wevtutil): a non-zero exit code with no
     text at all is not one."""
@@ -201,9 +215,11 @@ def _raise_if_silent_failure(section: str, stdout: str, stderr: str, exit_code: 
 # ---------------------------------------------------------------------------------------------
 # Output of a command run with `2>&1` (the batched probe merges each section's streams)
 
+# reg.exe's "ERROR: ..." (docs/windows-output.md#reg-errors) and wmic's one-line errors; cmd's
+# "is not recognized" (docs/windows-output.md#e15) and its second line.
 _STDERR_LINES = (
-    re.compile(r"^ERROR: .*$"),  # reg.exe (§1.4) and wmic's one-line errors
-    _NOT_RECOGNIZED,  # cmd (§7, E15), and its second line below
+    re.compile(r"^ERROR: .*$"),
+    _NOT_RECOGNIZED,
     re.compile(r"^operable program or batch file\.\s*$"),
 )
 
@@ -211,26 +227,28 @@ _STDERR_LINES = (
 def split_merged_streams(text: str) -> tuple[str, str]:
     """Separate what reg and cmd write to stderr from a `2>&1`-merged answer, so each parser
     sees the streams as the tool wrote them. Lines keep their line ends."""
+    return _split_streams(text, _STDERR_LINES)
+
+
+def _split_streams(text: str, stderr_lines: Sequence[re.Pattern[str]]) -> tuple[str, str]:
+    """`text` cut into (the lines no pattern matches, the lines one does), line ends kept."""
     stdout, stderr = [], []
     for line in text.splitlines(keepends=True):
         bare = line.rstrip("\r\n")
-        (stderr if any(pattern.match(bare) for pattern in _STDERR_LINES) else stdout).append(line)
+        (stderr if any(pattern.match(bare) for pattern in stderr_lines) else stdout).append(line)
     return "".join(stdout), "".join(stderr)
 
 
-# ---------------------------------------------------------------------------------------------
-# Event records (both wmic ntevent and wevtutil return them)
+class _Named(Protocol):
+    @property
+    def name(self) -> str: ...
 
 
-@dataclass(frozen=True)
-class EventRecord:
-    """One event-log record. `record` is the log's record number (None from wevtutil's text
-    format, which does not print it); `time` is aware; `source` is verbatim (compare it
-    case-insensitively); `type` is wmic's Type or wevtutil's Level ("Information", "Error")."""
+_NamedT = TypeVar("_NamedT", bound=_Named)
 
-    record: int | None
-    event_id: int
-    source: str
-    time: datetime
-    type: str
-    message: str
+
+def _by_name(items: Iterable[_NamedT], name: str) -> _NamedT | None:
+    """The first of `items` called `name`, compared case-insensitively (as Windows compares
+    registry value names and file names)."""
+    wanted = name.casefold()
+    return next((item for item in items if item.name.casefold() == wanted), None)

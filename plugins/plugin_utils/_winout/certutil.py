@@ -1,8 +1,8 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Parse `certutil -hashfile FILE SHA256`: `parse_certutil_hash` -> the digest in lower-case hex.
 
-windows-output.md has no example: the layout is Windows' "<ALG> hash of <file>:", the digest,
-"CertUtil: -hashfile command completed successfully."; Windows 7 / 2008 R2 say "hash of file
+docs/windows-output.md has no section on it: the layout is Windows' "<ALG> hash of <file>:", the
+digest, "CertUtil: -hashfile command completed successfully."; Windows 7 / 2008 R2 say "hash of file
 <file>:" and space the byte pairs. certutil's "FAILED" text (file missing, in use) raises
 `CommandFailed`; cmd's "is not recognized" `ToolMissing`; anything else `ParseError`.
 """

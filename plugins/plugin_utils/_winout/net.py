@@ -1,5 +1,5 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Parse `net stop NAME /y` (§3, E10): `parse_net_stop` -> `NetStop`.
+"""Parse `net stop NAME /y` (docs/windows-output.md#net, #e10): `parse_net_stop` -> `NetStop`.
 
 A failure net reports with an error number (not started, no such service, access denied) is an
 answer. net's usage text raises `CommandFailed`; cmd's "is not recognized" `ToolMissing`; a line
@@ -23,7 +23,7 @@ _NET_LISTED = re.compile(r"^ {2,}(?P<name>\S.*?)\s*$")
 _NET_CONFIRM = re.compile(
     r"^Do you want to continue this operation\? \(Y/N\) \[N\]:\s*(?P<answer>\S*)\s*$"
 )
-# net prints progress dots after "is stopping" while it waits (§3 "…").
+# net prints progress dots after "is stopping" while it waits (docs/windows-output.md#net, "…").
 _NET_STOPPING = re.compile(r"^The (?P<name>.+) service is stopping\.*\s*$")
 _NET_STOPPED = re.compile(r"^\.*The (?P<name>.+) service was stopped successfully\.\s*$")
 _NET_NOT_STOPPED = re.compile(r"^\.*The (?P<name>.+) service could not be stopped\.\s*$")
@@ -43,8 +43,8 @@ NERR_BAD_SERVICE_NAME = 2185
 
 @dataclass(frozen=True)
 class NetStop:
-    """What `net stop NAME /y` reported (§3, E10). Services are named by their display names,
-    as net prints them.
+    """What `net stop NAME /y` reported (docs/windows-output.md#net, #e10). Services are named
+    by their display names, as net prints them.
 
     `dependents`: the services net listed as depending on NAME (it stops them first, `/y`
     confirming); `stopped` / `not_stopped`: each "was stopped successfully" / "could not be
@@ -65,9 +65,9 @@ class NetStop:
 
 
 def parse_net_stop(stdout: str, stderr: str, exit_code: int, section: str = "net stop") -> NetStop:
-    """Parse `net stop NAME /y` (§3, E10; both streams, merged or not). Lines this parser does not
-    know are kept as failure text when net reported an error number, and raise ParseError
-    otherwise. net's usage text raises CommandFailed; cmd's "is not recognized" ToolMissing."""
+    """Parse `net stop NAME /y` (both streams, merged or not). Lines this parser does not know are
+    kept as failure text when net reported an error number, and raise ParseError otherwise. net's
+    usage text raises CommandFailed; cmd's "is not recognized" ToolMissing."""
     _raise_if_missing(section, stderr, exit_code)
     dependents: list[str] = []
     stopped: list[str] = []

@@ -1,12 +1,12 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Parse `reg query` output (§1): `parse_reg_query(stdout, stderr, exit_code, section, key)` ->
-`RegQuery`.
+"""Parse `reg query` output (docs/windows-output.md#reg-query): `parse_reg_query(stdout, stderr,
+exit_code, section, key)` -> `RegQuery`.
 
 Reads the Vista+ layout (4-space separators, `(Default)`) and the XP/2003 reg.exe 3.0 layout
-(`! REG.EXE VERSION 3.0` header, TAB separators, `<NO NAME>`); any `! REG.EXE VERSION n.n` header
-is accepted (Windows 2000's reg.exe 2.0 output is undocumented, §1.3). A missing key or value is
-the answer `RegQuery.found` False (§1.4). Any other stderr text raises `CommandFailed`; cmd's "is
-not recognized" `ToolMissing`; a line that is not reg's `ParseError`.
+(`! REG.EXE VERSION 3.0` header, TAB separators, `<NO NAME>`); any `! REG.EXE VERSION n.n` header is
+accepted (Windows 2000's reg.exe 2.0 output is undocumented, #reg-windows-2000). A missing key or
+value is the answer `RegQuery.found` False (#reg-errors). Any other stderr text raises
+`CommandFailed`; cmd's "is not recognized" `ToolMissing`; a line that is not reg's `ParseError`.
 """
 
 # Internal to exchops.kms: not a public API; may change in any release.
@@ -17,31 +17,25 @@ import re
 from dataclasses import dataclass
 from typing import Union
 
-from ._base import (
-    _HEX_INT,
-    _command_failed,
-    _Line,
-    _lines,
-    _nonblank,
-    _parse_error,
-    _raise_if_missing,
-)
+from ._base import _HEX_INT, _by_name, _Line, _lines, _parse_error, _stderr_answers
 
 RegData = Union[str, int, bytes, tuple[str, ...]]
 
 _REG_NOT_FOUND = "ERROR: The system was unable to find the specified registry key or value."
 _REG_HEADER = re.compile(r"^! REG\.EXE VERSION [0-9]+\.[0-9]+\s*$")
-# A key line: the full root name (§1.1), optionally behind \\HOST\ for a remote query.
+# A key line: the full root name (docs/windows-output.md#reg-vista), optionally behind \\HOST\ for a
+# remote query.
 _REG_KEY = re.compile(r"^(?:\\\\[^\\]+\\)?HKEY_[A-Z_]+(?:\\.*)?$")
 # Vista+: 4 spaces, name, 4 spaces, type, 4 spaces, data. Data may be missing when a layer has
-# trimmed the trailing spaces of an empty value (§1.5).
+# trimmed the trailing spaces of an empty value (docs/windows-output.md#reg-parser-rules).
 _REG_VALUE_SPACES = re.compile(
     r"^    (?P<name>.+?)    (?P<type>REG_[A-Z_]+)(?:    (?P<data>.*)|[ \t]*)$"
 )
-# XP/2003 reg.exe 3.0: 4 spaces, name, TAB, type, TAB, data (§1.2).
+# XP/2003 reg.exe 3.0: 4 spaces, name, TAB, type, TAB, data (docs/windows-output.md#reg-xp).
 _REG_VALUE_TABS = re.compile(r"^    (?P<name>[^\t]+)\t(?P<type>REG_[A-Z_]+)(?:\t(?P<data>.*))?$")
 _DEFAULT_NAMES = ("(default)", "<no name>")
-# Printed as the data of a default value that does not exist (§1.1): not a value.
+# Printed as the data of a default value that does not exist (docs/windows-output.md#reg-vista): not
+# a value.
 _VALUE_NOT_SET = "(value not set)"
 _HEX_BYTES = re.compile(r"^(?:[0-9A-Fa-f]{2})*$")
 _REG_ROOTS = {
@@ -52,14 +46,16 @@ _REG_ROOTS = {
     "HKCC": "HKEY_CURRENT_CONFIG",
 }
 _REG_STRINGS = ("REG_SZ", "REG_EXPAND_SZ")
-# `0x%x` (§1.1, Wine's reg_data_to_wchar). REG_QWORD: the same form, 64 bits [I].
+# `0x%x` (docs/windows-output.md#reg-vista, Wine's reg_data_to_wchar). REG_QWORD: the same form,
+# 64 bits [I].
 _REG_INTS = {
     "REG_DWORD": 0xFFFFFFFF,
     "REG_DWORD_BIG_ENDIAN": 0xFFFFFFFF,
     "REG_QWORD": 0xFFFFFFFFFFFFFFFF,
 }
-# Contiguous `%02X` pairs (§1.1, Wine's reg_data_to_wchar). No source shows how reg prints
-# REG_LINK or the REG_RESOURCE_* types, so they are refused as unknown rather than guessed.
+# Contiguous `%02X` pairs (docs/windows-output.md#reg-vista, Wine's reg_data_to_wchar). No source
+# shows how reg prints REG_LINK or the REG_RESOURCE_* types, so they are refused as unknown rather
+# than guessed.
 _REG_HEX = ("REG_NONE", "REG_BINARY")
 # Printed after `reg query KEY /v NAME /s` (Wine's STRING_MATCHES_FOUND).
 _REG_MATCHES = re.compile(r"^End of search: [0-9]+ match\(es\) found\.\s*$")
@@ -101,17 +97,14 @@ class RegKey:
     values: tuple[RegValue, ...] = ()
 
     def value(self, name: str) -> RegValue | None:
-        wanted = name.casefold()
-        for value in self.values:
-            if value.name.casefold() == wanted:
-                return value
-        return None
+        return _by_name(self.values, name)
 
 
 @dataclass(frozen=True)
 class RegQuery:
     """The answer of one `reg query`. `found` is False when reg said the key or value does not
-    exist (§1.4); `keys` are the key lines in output order (with `/s`, every key below)."""
+    exist (docs/windows-output.md#reg-errors); `keys` are the key lines in output order (with `/s`,
+    every key below)."""
 
     found: bool
     keys: tuple[RegKey, ...] = ()
@@ -151,8 +144,9 @@ def _reg_data(section: str, line: _Line, reg_type: str, text: str) -> RegData:
             )
         return int(match.group(1), 16)
     if reg_type == "REG_MULTI_SZ":
-        # Items are joined by the two characters \0 (§1.1); an empty item cannot occur inside a
-        # REG_MULTI_SZ (it would end the list), so empty trailing pieces are dropped.
+        # Items are joined by the two characters \0 (docs/windows-output.md#reg-vista); an empty
+        # item cannot occur inside a REG_MULTI_SZ (it would end the list), so empty trailing pieces
+        # are dropped.
         items = text.split("\\0") if text else []
         while items and items[-1] == "":
             items.pop()
@@ -220,24 +214,20 @@ def _reg_keys(section: str, stdout: str) -> tuple[RegKey, ...]:
 def parse_reg_query(
     stdout: str, stderr: str, exit_code: int, section: str = "reg", key: str | None = None
 ) -> RegQuery:
-    """Parse `reg query KEY [/v NAME | /ve] [/s]` output of any era (§1, E1-E4).
+    """Parse `reg query KEY [/v NAME | /ve] [/s]` output of any era
+    (docs/windows-output.md#reg-query, #e1 to #e4).
 
     A missing key or value (stderr "ERROR: The system was unable to find the specified registry
     key or value.") is the answer `found=False`, with whatever keys stdout printed before it. Any
     other stderr text ("ERROR: Access is denied.", "ERROR: Invalid syntax.") raises
-    `CommandFailed`. The exit code is not trusted (XP exits 1 for some successful queries, §1.2),
+    `CommandFailed`. The exit code is not trusted (XP exits 1 for some successful queries, #reg-xp),
     except when nothing at all was printed.
 
     Without /s, reg prints no key line for a key that has no values, only its subkeys' paths, and
-    nothing but the leading empty line for a key with neither (§1.1, Wine's query_all). Pass the
-    queried `key` so that the answer still lists it (first, with no values).
+    nothing but the leading empty line for a key with neither (#reg-vista, Wine's query_all). Pass
+    the queried `key` so that the answer still lists it (first, with no values).
     """
-    _raise_if_missing(section, stderr, exit_code)
-    errors = _nonblank(stderr, "stderr")
-    not_found = [line for line in errors if line.text.strip() == _REG_NOT_FOUND]
-    other = [line for line in errors if line.text.strip() != _REG_NOT_FOUND]
-    if other:
-        raise _command_failed(section, exit_code, other)
+    not_found = _stderr_answers(section, stderr, exit_code, (_REG_NOT_FOUND,))
     keys = _reg_keys(section, stdout)
     if not_found:
         return RegQuery(found=False, keys=keys)

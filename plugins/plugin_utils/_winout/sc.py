@@ -1,13 +1,13 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Parse `sc` output (§2): the status block of `sc query`, `sc queryex`, `sc start` and `sc stop`
-(`parse_sc_query` -> `ServiceStatus`), `sc qc` (`parse_sc_qc` -> `ServiceConfig`) and `sc config`
-(`parse_sc_config` -> None); split or mask a service's image path.
+"""Parse `sc` output (docs/windows-output.md#sc): the status block of `sc query`, `sc queryex`,
+`sc start` and `sc stop` (`parse_sc_query` -> `ServiceStatus`), `sc qc` (`parse_sc_qc` ->
+`ServiceConfig`) and `sc config` (`parse_sc_config` -> None); split or mask a service's image path.
 
-`[SC] <operation> FAILED <n>:` is an answer, `ScFailure` (1060 no such service, 1062 not
-started, ...; §2.3), its number read from the text, never only from the exit code (§0). cmd's "is
-not recognized" raises `ToolMissing`; anything else sc does not print `ParseError`. An image path
-may carry a KM Server password (KB Q235418): `ServiceConfig` keeps it out of repr(), and
-`mask_image_path` hides it.
+`[SC] <operation> FAILED <n>:` is an answer, `ScFailure` (1060 no such service, 1062 not started,
+...; #sc-failures), its number read from the text, never only from the exit code
+(#every-command). cmd's "is not recognized" raises `ToolMissing`; anything else sc does not print
+`ParseError`. An image path may carry a KM Server password (KB Q235418): `ServiceConfig` keeps it
+out of repr(), and `mask_image_path` hides it.
 """
 
 # Internal to exchops.kms: not a public API; may change in any release.
@@ -30,7 +30,8 @@ from ._base import (
     _raise_if_missing,
 )
 
-# Win32 error numbers that `sc` prints in "[SC] ... FAILED <n>:" (§2.3).
+# Win32 error numbers that `sc` prints in "[SC] ... FAILED <n>:"
+# (docs/windows-output.md#sc-failures).
 ERROR_ACCESS_DENIED = 5
 ERROR_DEPENDENT_SERVICES_RUNNING = 1051
 ERROR_SERVICE_REQUEST_TIMEOUT = 1053
@@ -60,7 +61,8 @@ _SC_FAILED = re.compile(r"^\[SC\] (?P<operation>.+?) FAILED (?P<error>[0-9]+):\s
 _SC_SUCCESS = re.compile(r"^\[SC\] \S+ SUCCESS\s*$")
 _SC_NAME = re.compile(r"^SERVICE_NAME:[ \t]*(?P<value>\S.*?)[ \t]*$")
 _SC_DISPLAY = re.compile(r"^DISPLAY_NAME:[ \t]*(?P<value>.*?)[ \t]*$")
-# Indent (spaces, or a TAB in ReactOS's clone), label padded with spaces, ':', value (§2.5).
+# Indent (spaces, or a TAB in ReactOS's clone), label padded with spaces, ':', value
+# (docs/windows-output.md#sc-parser-rules).
 _SC_FIELD = re.compile(r"^[ \t]+(?P<label>[A-Z][A-Z0-9_]*)[ \t]*:(?:[ \t](?P<value>.*))?$")
 _SC_CONTROLS = re.compile(r"^[ \t]+\((?P<value>[^()]*)\)[ \t]*$")
 _SC_MORE = re.compile(r"^[ \t]+:(?:[ \t](?P<value>.*))?$")
@@ -90,7 +92,8 @@ _CONFIG_LABELS = (
 
 @dataclass(frozen=True)
 class ScFailure:
-    """`[SC] <operation> FAILED <error>:` and its message (§2.3): an answer, not an exception.
+    """`[SC] <operation> FAILED <error>:` and its message (docs/windows-output.md#sc-failures): an
+    answer, not an exception.
     `error` is the Win32 error number from the text (1060 = no such service)."""
 
     operation: str
@@ -104,7 +107,8 @@ class ScFailure:
 
 @dataclass(frozen=True)
 class ServiceStatus:
-    """The status block of `sc query` / `sc queryex` / `sc start` / `sc stop` (§2.1, E5, E6).
+    """The status block of `sc query` / `sc queryex` / `sc start` / `sc stop`
+    (docs/windows-output.md#sc-status, #e5, #e6).
 
     `state` is one of SERVICE_STATES' names ("running", "stopped", "start_pending", ...);
     `controls` the words in parentheses (empty when sc printed no controls line); exit codes are
@@ -127,8 +131,9 @@ class ServiceStatus:
 
 @dataclass(frozen=True)
 class ServiceConfig:
-    """The block of `sc qc` (§2.2, E7). `start_type` is "boot", "system", "auto", "manual" or
-    "disabled" (`start_code` the number sc printed); `delayed` marks "AUTO_START (DELAYED)".
+    """The block of `sc qc` (docs/windows-output.md#sc-qc, #e7). `start_type` is "boot", "system",
+    "auto", "manual" or "disabled" (`start_code` the number sc printed); `delayed` marks
+    "AUTO_START (DELAYED)".
 
     `binary_path` is the ImagePath as stored, so it may carry a KM Server password after the
     executable (KB Q235418): it is left out of repr(); show it only through `mask_image_path`.
@@ -164,7 +169,7 @@ class _ScBlock(NamedTuple):
 
 def _sc_block(section: str, stdout: str, stderr: str, labels: Sequence[str]) -> _ScBlock:
     """Read one sc block or one failure, from stdout then stderr (the failure stream is not
-    established, §0)."""
+    established, docs/windows-output.md#every-command)."""
     name = display = None
     fields: dict[str, tuple[_Line, str]] = {}
     controls: tuple[str, ...] | None = None
@@ -274,10 +279,10 @@ def _sc_decimal(section: str, block: _ScBlock, label: str) -> int:
 def parse_sc_query(
     stdout: str, stderr: str, exit_code: int, section: str = "sc query"
 ) -> ServiceStatus | ScFailure:
-    """Parse the output of `sc query NAME`, `sc queryex NAME`, `sc start NAME ...` or
-    `sc stop NAME` (§2.1, §2.3, E5, E6, E9): one service's status block, or the `[SC] ... FAILED
-    <n>:` answer (1060 no such service, 1056 already running, 1062 not started, ...). The error
-    number comes from the text; the exit code is not trusted (§0)."""
+    """Parse the output of `sc query NAME`, `sc queryex NAME`, `sc start NAME ...` or `sc stop NAME`
+    (docs/windows-output.md#sc-status, #sc-failures, #e5, #e6, #e9): one service's status block, or
+    the `[SC] ... FAILED <n>:` answer (1060 no such service, 1056 already running, 1062 not started,
+    ...). The error number comes from the text; the exit code is not trusted (#every-command)."""
     _raise_if_missing(section, stderr, exit_code)
     block = _sc_block(section, stdout, stderr, _STATUS_LABELS + _STATUS_OPTIONAL)
     if block.failure is not None:
@@ -311,8 +316,8 @@ def parse_sc_query(
 def parse_sc_qc(
     stdout: str, stderr: str, exit_code: int, section: str = "sc qc"
 ) -> ServiceConfig | ScFailure:
-    """Parse `sc qc NAME` (§2.2, E7, E8): the service's configuration, or the `[SC] OpenService
-    FAILED 1060:` answer when the service does not exist."""
+    """Parse `sc qc NAME` (docs/windows-output.md#sc-qc, #e7, #e8): the service's configuration, or
+    the `[SC] OpenService FAILED 1060:` answer when the service does not exist."""
     _raise_if_missing(section, stderr, exit_code)
     block = _sc_block(section, stdout, stderr, _CONFIG_LABELS)
     if block.failure is not None:
@@ -393,9 +398,10 @@ _SC_CONFIG_SUCCESS = re.compile(r"^\[SC\] ChangeServiceConfig2? SUCCESS\s*$")
 def parse_sc_config(
     stdout: str, stderr: str, exit_code: int, section: str = "sc config"
 ) -> ScFailure | None:
-    """Parse `sc config NAME start= TYPE` (§2.3): None for "[SC] ChangeServiceConfig SUCCESS",
-    the `ScFailure` of "[SC] OpenService FAILED 1060:" (or any other "[SC] ... FAILED n:") with
-    its message. sc's usage text or any other line raises ParseError."""
+    """Parse `sc config NAME start= TYPE` (docs/windows-output.md#sc-failures): None for
+    "[SC] ChangeServiceConfig SUCCESS", the `ScFailure` of "[SC] OpenService FAILED 1060:" (or any
+    other "[SC] ... FAILED n:") with its message. sc's usage text or any other line raises
+    ParseError."""
     _raise_if_missing(section, stderr, exit_code)
     failure: tuple[str, int] | None = None
     message: list[str] = []

@@ -19,7 +19,7 @@ from ._base import _lines
 # Setup's "ID no: 0xc0020002" (Q290226, Q182814, Q248487). No source shows the other lines of a
 # 5.5 run: "Setup completed successfully." and "Setup failed." are the lab's wording, and the
 # restart request is a guess; the versions, not the log, prove that a service pack is in place
-# (service-packs.md).
+# [I]: no source documents how a 5.5 SP's update.exe reports its outcome.
 SETUP_LOG_INITIALIZED = "++++ Microsoft Exchange Setup initialized ++++"
 _SETUP_TIME = re.compile(r"^\[[0-9]{1,2}:[0-9]{2}(?::[0-9]{2})?\]\s*")
 _SETUP_ERROR_ID = re.compile(r"(?i)\bID no\.?:?\s*0x(?P<id>[0-9a-f]{8})\b")

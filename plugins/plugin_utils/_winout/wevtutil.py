@@ -1,6 +1,6 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Parse `wevtutil qe LOG /q:"..." /f:text` (§5.2, Vista and later): `parse_wevtutil_text` ->
-a list of `EventRecord`, `[]` when there are none.
+"""Parse `wevtutil qe LOG /q:"..." /f:text` (docs/windows-output.md#wevtutil, Vista and later):
+`parse_wevtutil_text` -> a list of `EventRecord`, `[]` when there are none.
 
 stderr text raises `CommandFailed`; cmd's "is not recognized" (no wevtutil before Vista)
 `ToolMissing`; a line that is not an event's, or a Date without a UTC offset, `ParseError`.
@@ -15,15 +15,13 @@ from datetime import datetime
 
 from ._base import (
     _DECIMAL,
-    EventRecord,
-    _command_failed,
     _Line,
     _lines,
-    _nonblank,
     _parse_error,
-    _raise_if_missing,
     _raise_if_silent_failure,
+    _stderr_answers,
 )
+from ._events import EventRecord
 
 _WEVT_HEADER = re.compile(r"^Event\[[0-9]+\]:?\s*$")
 _WEVT_FIELD = re.compile(r"^[ \t]+(?P<label>[A-Za-z][A-Za-z ]*?):(?:[ \t](?P<value>.*))?$")
@@ -85,16 +83,13 @@ def _wevt_event(
 def parse_wevtutil_text(
     stdout: str, stderr: str, exit_code: int, section: str = "wevtutil"
 ) -> list[EventRecord]:
-    """Parse `wevtutil qe LOG /q:"..." /f:text` (§5.2, E13), Vista and later: events in output
-    order (`/rd:true` = newest first). Each starts with `Event[N]:`; indented `Label: value` fields
-    follow; the message follows `Description:` unindented, up to the next `Event[N]:` (trailing
-    empty lines dropped). A Date without a UTC offset is refused. No events: empty stdout, `[]`.
-    stderr text raises `CommandFailed`."""
-    _raise_if_missing(section, stderr, exit_code)
+    """Parse `wevtutil qe LOG /q:"..." /f:text` (docs/windows-output.md#e13), Vista and later:
+    events in output order (`/rd:true` = newest first). Each starts with `Event[N]:`; indented
+    `Label: value` fields follow; the message follows `Description:` unindented, up to the next
+    `Event[N]:` (trailing empty lines dropped). A Date without a UTC offset is refused. No events:
+    empty stdout, `[]`. stderr text raises `CommandFailed`."""
+    _stderr_answers(section, stderr, exit_code)
     _raise_if_silent_failure(section, stdout, stderr, exit_code)
-    errors = _nonblank(stderr, "stderr")
-    if errors:
-        raise _command_failed(section, exit_code, errors)
     events: list[EventRecord] = []
     header: _Line | None = None
     fields: dict[str, tuple[_Line, str]] = {}

@@ -1,7 +1,8 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Parse `wmic ... /value` output (§4, §5.3): records (`parse_wmic_values`), a file's version
-(`parse_wmic_file_version`), event-log records (`parse_wmic_events`), the services' start modes
-(`parse_wmic_service_start_modes`); and CIM datetimes (`parse_cim_datetime`).
+"""Parse `wmic ... /value` output (docs/windows-output.md#wmic-value, #wmic-ntevent): records
+(`parse_wmic_values`), a file's version (`parse_wmic_file_version`), event-log records
+(`parse_wmic_events`), the services' start modes (`parse_wmic_service_start_modes`); and CIM
+datetimes (`parse_cim_datetime`).
 
 "No Instance(s) Available." (on either stream) is an answer: no records, no version. Any other
 stderr text (a WMI error), or a non-zero exit code with no text at all, raises `CommandFailed`;
@@ -20,16 +21,14 @@ from typing import NamedTuple
 
 from ._base import (
     _DECIMAL,
-    EventRecord,
-    _command_failed,
     _Line,
     _lines,
-    _nonblank,
     _parse_error,
-    _raise_if_missing,
     _raise_if_silent_failure,
     _shown,
+    _stderr_answers,
 )
+from ._events import EventRecord
 
 _WMIC_NO_INSTANCE = "No Instance(s) Available."
 _WMIC_PROPERTY = re.compile(r"^(?P<name>[A-Za-z_][A-Za-z0-9_]*)=(?P<value>.*)$")
@@ -38,20 +37,14 @@ _VERSION_TEXT = re.compile(r"^[0-9]+(?:\.[0-9]+){1,3}$")
 
 def _wmic_lines(section: str, stdout: str, stderr: str, exit_code: int) -> list[_Line] | None:
     """The stdout lines to read, or None for "No Instance(s) Available." on either stream."""
-    _raise_if_missing(section, stderr, exit_code)
+    no_instance = _stderr_answers(section, stderr, exit_code, (_WMIC_NO_INSTANCE,))
     _raise_if_silent_failure(section, stdout, stderr, exit_code)
-    errors = _nonblank(stderr, "stderr")
     out = _lines(stdout)
-    if any(line.text.strip() == _WMIC_NO_INSTANCE for line in errors):
-        rest = [line for line in errors if line.text.strip() != _WMIC_NO_INSTANCE]
-        if rest:
-            raise _command_failed(section, exit_code, rest)
+    if no_instance:
         extra = [line for line in out if line.text.strip()]
         if extra:
             raise _parse_error(section, "output besides 'No Instance(s) Available.'", extra[0])
         return None
-    if errors:
-        raise _command_failed(section, exit_code, errors)
     filled = [line for line in out if line.text.strip()]
     if filled and filled[0].text.strip() == _WMIC_NO_INSTANCE:
         if len(filled) > 1:
@@ -158,8 +151,9 @@ def parse_wmic_values(
     section: str = "wmic",
     properties: Sequence[str] | None = None,
 ) -> list[dict[str, str]]:
-    """Parse `wmic ... get A,B /value` (§4): one dict per instance, `Name=Value` split on the
-    first "=", values verbatim. "No Instance(s) Available." (on either stream) is `[]`.
+    """Parse `wmic ... get A,B /value` (docs/windows-output.md#wmic-value): one dict per instance,
+    `Name=Value` split on the first "=", values verbatim. "No Instance(s) Available." (on either
+    stream) is `[]`.
 
     A line without "=" continues the previous value (joined with "\\n"). Without `properties`,
     records are separated by empty lines and a name printed twice in one record is an error. With
@@ -175,9 +169,9 @@ def parse_wmic_values(
 def parse_wmic_file_version(
     stdout: str, stderr: str, exit_code: int, section: str = "wmic datafile"
 ) -> str | None:
-    """Parse `wmic datafile where name="..." get Version /value` (§4, E11, E12): the file
-    version ("5.5.2650.23"), or None when the file is missing ("No Instance(s) Available.") or
-    has no version resource (no `Version=` line, or an empty value)."""
+    """Parse `wmic datafile where name="..." get Version /value` (docs/windows-output.md#e11, #e12):
+    the file version ("5.5.2650.23"), or None when the file is missing ("No Instance(s) Available.")
+    or has no version resource (no `Version=` line, or an empty value)."""
     records = _wmic_records(section, stdout, stderr, exit_code, None)
     if not records:
         return None
@@ -210,8 +204,9 @@ _CIM_DATETIME = re.compile(
 
 
 def parse_cim_datetime(text: str) -> datetime:
-    """A CIM datetime `yyyymmddHHMMSS.ffffff+UUU` (UUU = UTC offset in minutes, §5.3) as an aware
-    datetime. Raises ValueError for anything else (wildcards such as `*****` included)."""
+    """A CIM datetime `yyyymmddHHMMSS.ffffff+UUU` (UUU = UTC offset in minutes,
+    docs/windows-output.md#wmic-ntevent) as an aware datetime. Raises ValueError for anything else
+    (wildcards such as `*****` included)."""
     match = _CIM_DATETIME.match(text.strip())
     if not match:
         raise ValueError(f"not a CIM datetime (yyyymmddHHMMSS.ffffff+UUU): {_shown(text)!r}")
@@ -241,8 +236,9 @@ def parse_wmic_events(
     stdout: str, stderr: str, exit_code: int, section: str = "wmic ntevent"
 ) -> list[EventRecord]:
     """Parse `wmic ntevent where "..." get EventCode,Message,RecordNumber,SourceName,
-    TimeGenerated,Type /value < NUL` (§5.3): records in output order. "No Instance(s)
-    Available." is `[]`. A multi-line Message is joined with "\\n", trailing empty lines dropped."""
+    TimeGenerated,Type /value < NUL` (docs/windows-output.md#wmic-ntevent): records in output order.
+    "No Instance(s) Available." is `[]`. A multi-line Message is joined with "\\n", trailing empty
+    lines dropped."""
     events = []
     for record in _wmic_records(section, stdout, stderr, exit_code, _EVENT_PROPERTIES):
         try:
@@ -265,7 +261,8 @@ def parse_wmic_events(
 # ---------------------------------------------------------------------------------------------
 # wmic service get Name,StartMode /value
 
-# Win32_Service.StartMode (§4) as `sc qc` names the start type (START_TYPES).
+# Win32_Service.StartMode (docs/windows-output.md#wmic-value) as `sc qc` names the start type
+# (START_TYPES).
 _WMIC_START_MODES = {
     "auto": "auto",
     "manual": "manual",
@@ -278,9 +275,10 @@ _WMIC_START_MODES = {
 def parse_wmic_service_start_modes(
     stdout: str, stderr: str, exit_code: int, section: str = "wmic service"
 ) -> dict[str, str]:
-    """Parse `wmic service get Name,StartMode /value < NUL` (§4): {service name: start type},
-    the start type named as `sc qc` names it (auto, manual, disabled, boot, system; a delayed
-    auto start is "Auto" to wmic). A StartMode outside these ("Unknown") raises ParseError."""
+    """Parse `wmic service get Name,StartMode /value < NUL` (docs/windows-output.md#wmic-value):
+    {service name: start type}, the start type named as `sc qc` names it (auto, manual, disabled,
+    boot, system; a delayed auto start is "Auto" to wmic). A StartMode outside these ("Unknown")
+    raises ParseError."""
     lines = _wmic_lines(section, stdout, stderr, exit_code)
     if lines is None:
         return {}

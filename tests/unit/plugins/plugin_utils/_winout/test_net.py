@@ -1,19 +1,17 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""`parse_net_stop` (plugins/plugin_utils/_winout.py), the parser exchops.kms.exchange_service adds.
+"""`parse_net_stop` (plugins/plugin_utils/_winout/net.py).
 
-Inputs: the E10 fixture of windows-output.md §3 (tests/unit/fixtures/net_stop), and bytes literals
-built from §3's table (net names services by display name; NET HELPMSG 3521 "is not started",
-2185 "service name is invalid", 3533 "starting or stopping"; `System error 5` + "Access is
-denied."; the dependents list and the (Y/N) question) with the display names of kms.md §1 and the
-Exchange 5.5 services. Each literal says which §3 row it follows.
+Inputs: the fixture of docs/windows-output.md#e10 (tests/unit/fixtures/net_stop), and bytes literals
+built from the table of docs/windows-output.md#net (net names services by display name; NET HELPMSG
+3521 "is not started", 2185 "service name is invalid", 3533 "starting or stopping"; `System error 5`
++ "Access is denied."; the dependents list and the (Y/N) question) with the display names of the
+Exchange 5.5 services (KMS: KB Q143380). Each literal says which row of that table it follows.
 """
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
+from conftest import load
 
 from ansible_collections.exchops.kms.plugins.plugin_utils._winout import (
     CommandFailed,
@@ -24,13 +22,12 @@ from ansible_collections.exchops.kms.plugins.plugin_utils._winout import (
     split_merged_streams,
 )
 
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 KMS = "Microsoft Exchange Key Management Server"
 DS = "Microsoft Exchange Directory"
 IS = "Microsoft Exchange Information Store"
 MTA = "Microsoft Exchange Message Transfer Agent"
 
-# §3 "Dependent services" (+ the lab's order of the messages: dependents first, then the service).
+# "Dependent services" (+ the lab's order of the messages: dependents first, then the service).
 DS_WITH_DEPENDENTS = (
     b"The following services are dependent on the Microsoft Exchange Directory service.\r\n"
     b"Stopping the Microsoft Exchange Directory service will also stop these services.\r\n\r\n"
@@ -46,26 +43,26 @@ DS_WITH_DEPENDENTS = (
     b"The Microsoft Exchange Directory service is stopping.\r\n"
     b"The Microsoft Exchange Directory service was stopped successfully.\r\n\r\n"
 )
-# §3 "Stop a stopped service" (stderr, exit 2).
+# "Stop a stopped service" (stderr, exit 2).
 NOT_STARTED = (
     b"The Microsoft Exchange Key Management Server service is not started.\r\n\r\n"
     b"More help is available by typing NET HELPMSG 3521.\r\n\r\n"
 )
-# §3 "Unknown service".
+# "Unknown service".
 INVALID_NAME = b"The service name is invalid.\r\n\r\nMore help is available by typing NET HELPMSG 2185.\r\n\r\n"
-# §3 "No rights".
+# "No rights".
 ACCESS_DENIED = b"System error 5 has occurred.\r\n\r\nAccess is denied.\r\n\r\n"
 # A stop that did not finish (net's "could not be stopped", NERR 3528 text).
 HUNG = (
     b"The Microsoft Exchange Key Management Server service is stopping.\r\n"
     b"The Microsoft Exchange Key Management Server service could not be stopped.\r\n\r\n"
 )
-# net waiting prints progress dots (§3 "…").
+# net waiting prints progress dots ("…").
 WITH_DOTS = (
     b"The Microsoft Exchange Key Management Server service is stopping......\r\n"
     b"The Microsoft Exchange Key Management Server service was stopped successfully.\r\n\r\n"
 )
-# Without /y net asks, and a WinRS shell has no console to answer (§3).
+# Without /y net asks, and a WinRS shell has no console to answer ("Dependent services").
 DECLINED = (
     b"The following services are dependent on the Microsoft Exchange Directory service.\r\n"
     b"Stopping the Microsoft Exchange Directory service will also stop these services.\r\n\r\n"
@@ -88,9 +85,7 @@ def text(data: bytes) -> str:
 
 
 def test_e10_a_stop_without_dependents_names_only_the_service() -> None:
-    meta = json.loads((FIXTURES / "net_stop" / "e10_kms_stopped.meta.json").read_text("utf-8"))
-    stdout = (FIXTURES / "net_stop" / "e10_kms_stopped.bin").read_bytes().decode(meta["encoding"])
-    assert parse_net_stop(stdout, "", meta["exit_code"]) == NetStop(stopped=(KMS,))
+    assert parse_net_stop(*load("net_stop", "e10_kms_stopped")) == NetStop(stopped=(KMS,))
 
 
 @pytest.mark.parametrize(

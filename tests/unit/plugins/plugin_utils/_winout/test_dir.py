@@ -1,25 +1,143 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The parsers kms_backup adds to _winout.py: `dir /-c /s /a`, xcopy /Q, and dir's messages in
-a `2>&1`-merged section.
+"""`parse_dir`, `parse_dir_tree` and `split_merged_dir_streams`
+(plugins/plugin_utils/_winout/dir.py).
 
-The outputs are bytes literals in the layout of windows-output.md §6 (E14: columns, `/-c`,
-totals) extended by `dir /s`'s documented shape (one block per folder, then "Total Files
-Listed:"), as the lab prints them; file names and sizes are those of E14 (KB Q201271).
+`dir /-c`: the dir fixtures (docs/windows-output.md#dir, #e14). `dir /-c /s /a`: bytes literals in
+the layout of #e14 (columns, `/-c`, totals) extended by `dir /s`'s documented shape (one block per
+folder, then "Total Files Listed:"), as the lab prints them; file names and sizes are those of E14
+(KB Q201271).
 """
 
 from __future__ import annotations
 
 import pytest
+from conftest import load
 
 from ansible_collections.exchops.kms.plugins.plugin_utils._winout import (
     CommandFailed,
+    DirEntry,
+    DirListing,
     ParseError,
     ToolMissing,
     parse_dir,
     parse_dir_tree,
-    parse_xcopy,
     split_merged_dir_streams,
 )
+
+# ---------------------------------------------------------------------------------------------
+# dir /-c
+
+
+E14_ENTRIES = (
+    DirEntry(".", None, True, "14/03/2001", "09:12"),
+    DirEntry("..", None, True, "14/03/2001", "09:12"),
+    DirEntry("edb.chk", 8192, False, "14/03/2001", "09:12"),
+    DirEntry("edb.log", 1048576, False, "14/03/2001", "09:12"),
+    DirEntry("Kmsmdb.edb", 2105344, False, "14/03/2001", "09:12"),
+)
+
+
+@pytest.mark.parametrize(
+    ("case", "expected"),
+    [
+        (
+            "e14_kmsdata",
+            DirListing(
+                found=True,
+                directory="C:\\EXCHSRVR\\KMSDATA",
+                entries=E14_ENTRIES,
+                file_count=3,
+                total_bytes=3162112,
+                dir_count=2,
+                free_bytes=1234567890,
+                volume_label="EXCHANGE",
+                serial_number="1A2B-3C4D",
+            ),
+        ),
+        (
+            "us_12_hour_no_label",
+            DirListing(
+                found=True,
+                directory="C:\\Exchsrvr\\KMSDATA",
+                entries=(
+                    DirEntry(".", None, True, "03/14/2001", "09:12 AM"),
+                    DirEntry("..", None, True, "03/14/2001", "09:12 AM"),
+                    DirEntry("edb.chk", 8192, False, "03/14/2001", "09:12 AM"),
+                    DirEntry("Kmsmdb.edb", 2105344, False, "03/14/2001", "01:47 PM"),
+                ),
+                file_count=2,
+                total_bytes=2113536,
+                dir_count=2,
+                free_bytes=1234567890,
+                volume_label="",
+                serial_number="1A2B-3C4D",
+            ),
+        ),
+        (
+            "iso_date_subdirectory",
+            DirListing(
+                found=True,
+                directory="C:\\EXCHSRVR",
+                entries=tuple(
+                    DirEntry(name, None, True, "2001-03-14", "09:12")
+                    for name in (".", "..", "KMSDATA", "Program Files Backup")
+                ),
+                file_count=0,
+                total_bytes=0,
+                dir_count=4,
+                free_bytes=1234567890,
+                volume_label="EXCHANGE",
+                serial_number="1A2B-3C4D",
+            ),
+        ),
+        (
+            "file_not_found",
+            DirListing(
+                found=False,
+                directory="C:\\EXCHSRVR\\KMSDATA",
+                volume_label="EXCHANGE",
+                serial_number="1A2B-3C4D",
+            ),
+        ),
+        ("path_not_found", DirListing(found=False, directory=None)),
+    ],
+)
+def test_dir_listings_are_read_with_sizes_and_totals(case: str, expected: DirListing) -> None:
+    assert parse_dir(*load("dir", case)) == expected
+
+
+def test_dir_entries_are_found_case_insensitively() -> None:
+    listing = parse_dir(*load("dir", "e14_kmsdata"))
+    assert listing.entry("KMSMDB.EDB") == E14_ENTRIES[4]
+    assert listing.entry("missing.edb") is None
+    assert [entry.name for entry in listing.files] == ["edb.chk", "edb.log", "Kmsmdb.edb"]
+
+
+@pytest.mark.parametrize(
+    ("stdout", "stderr", "message"),
+    [
+        ("", "", "no ' Directory of', File"),
+        (" Directory of C:\\X\r\n\r\n", "", "no ' Directory of', File"),
+        (
+            "",
+            "The device is not ready.\r\n",
+            r"the command failed \(exit code 0\): The device is not ready\.",
+        ),
+        (
+            " Directory of C:\\X\r\n\r\n14/03/2001  09:12              8192 edb.chk\r\n",
+            "File Not Found\r\n",
+            "a listing and 'File Not Found' together",
+        ),
+    ],
+)
+def test_dir_edge_output_is_refused_with_a_reason(stdout: str, stderr: str, message: str) -> None:
+    with pytest.raises(ParseError, match=message):
+        parse_dir(stdout, stderr, 0)
+
+
+# ---------------------------------------------------------------------------------------------
+# dir /-c /s /a, and dir's messages inside a `2>&1`-merged answer
+
 
 HEAD = b" Volume in drive C is EXCHANGE\r\n Volume Serial Number is 1A2B-3C4D\r\n\r\n"
 KMSDATA_TREE = (
@@ -177,50 +295,3 @@ def test_merged_dir_output_gets_its_messages_back_on_stderr() -> None:
 def test_merged_dir_output_keeps_listing_lines_on_stdout() -> None:
     stdout, stderr = split_merged_dir_streams(text(LAB_ONE_FOLDER))
     assert (stdout, stderr) == (text(LAB_ONE_FOLDER), "")
-
-
-def test_xcopy_that_copied_everything_is_ok() -> None:
-    result = parse_xcopy("3 File(s) copied\r\n", "", 0)
-    assert (result.copied, result.messages, result.ok) == (3, (), True)
-    assert result.meaning == "files were copied without error"
-
-
-def test_xcopy_that_ran_out_of_disk_says_how_far_it_got() -> None:
-    # The lab's answer to a copy that did not fit: message on stderr, count on stdout, exit 4.
-    result = parse_xcopy("2 File(s) copied\r\n", "Insufficient disk space\r\n", 4)
-    assert result.ok is False
-    assert (result.copied, result.messages) == (2, ("Insufficient disk space",))
-    assert "not enough memory or disk space" in result.meaning
-
-
-@pytest.mark.parametrize(
-    ("stdout", "stderr", "exit_code", "copied", "messages"),
-    [
-        (
-            "0 File(s) copied\r\n",
-            "File not found - KMSDATA\r\n",
-            4,
-            0,
-            ("File not found - KMSDATA",),
-        ),
-        ("", "Invalid number of parameters\r\n", 4, None, ("Invalid number of parameters",)),
-        ("1 File(s) copied\r\n", "", 5, 1, ()),
-        ("3 File(s) copied\r\nSharing violation\r\n", "", 0, 3, ("Sharing violation",)),
-    ],
-)
-def test_any_xcopy_message_or_non_zero_exit_is_not_ok(
-    stdout: str, stderr: str, exit_code: int, copied: int | None, messages: tuple[str, ...]
-) -> None:
-    result = parse_xcopy(stdout, stderr, exit_code)
-    assert (result.copied, result.messages, result.ok) == (copied, messages, False)
-
-
-def test_xcopy_exit_0_without_a_count_is_refused() -> None:
-    with pytest.raises(ParseError, match="no '<n> File\\(s\\) copied' line"):
-        parse_xcopy("\r\n", "", 0)
-
-
-def test_a_missing_xcopy_is_a_missing_tool() -> None:
-    stderr = "'xcopy' is not recognized as an internal or external command,\r\noperable program or batch file.\r\n"
-    with pytest.raises(ToolMissing, match="'xcopy' is missing"):
-        parse_xcopy("", stderr, 9009)
