@@ -446,17 +446,12 @@ PAIR_MESSAGES: dict[str, Wording] = {
 }
 
 
-class PairDecision(t.NamedTuple):
-    rule: PairRule
-    values: Values
-
-
-def decide_pair(pair: Pair) -> PairDecision:
+def decide_pair(pair: Pair) -> tuple[PairRule, Values]:
     """The first rule that applies to the pair, with the values its wording needs."""
     for rule in PAIR_RULES:
         values = rule.applies(pair)
         if values is not None:
-            return PairDecision(rule, values)
+            return rule, values
     raise AssertionError(f"{pair.target}: no rule of PAIR_RULES applies; every pair must meet one")
 
 

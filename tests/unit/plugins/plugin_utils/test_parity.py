@@ -90,7 +90,8 @@ def rule_of(
     in_inventory: bool = True,
 ) -> str:
     pair = Pair("kms-new", source_name, target, source, allow_newer, in_inventory)
-    return decide_pair(pair).rule.id
+    rule, _values = decide_pair(pair)
+    return rule.id
 
 
 @pytest.mark.parametrize(
