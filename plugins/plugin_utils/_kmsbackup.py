@@ -840,7 +840,7 @@ class KmsBackup:
             survey, status = stalled.last
             raise StopNotFinished(
                 f"MSExchangeKMS has been {survey.kms_state.upper()} for "
-                f"{stalled.stalled_for:.0f} s after sc stop without progress (CHECKPOINT "
+                f"{stalled.limit:.0f} s after sc stop without progress (CHECKPOINT "
                 f"{status.checkpoint:#x}, WAIT_HINT {status.wait_hint} ms): its process hangs "
                 "while stopping",
                 survey.kms_state,

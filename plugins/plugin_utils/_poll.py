@@ -38,12 +38,15 @@ class PollTimeout(Exception):
 
 
 class PollStalled(Exception):
-    """The readings' progress did not change for the stall limit. `last` is the last reading."""
+    """The readings' progress did not change for the stall limit. `last` is the last reading;
+    `limit` the limit it crossed (what a message should quote: `stalled_for` is the limit plus
+    however long the last reading took, which varies with the host's load)."""
 
-    def __init__(self, last: t.Any, stalled_for: float) -> None:
+    def __init__(self, last: t.Any, stalled_for: float, limit: float) -> None:
         super().__init__(f"no progress for {stalled_for:.0f} s")
         self.last = last
         self.stalled_for = stalled_for
+        self.limit = limit
 
 
 def every(seconds: float) -> t.Callable[[int, float], float]:
@@ -84,7 +87,7 @@ def poll_until(
         if waited >= timeout:
             raise PollTimeout(reading, waited)
         if stall_limit is not None and now - moved >= stall_limit(reading):
-            raise PollStalled(reading, now - moved)
+            raise PollStalled(reading, now - moved, stall_limit(reading))
         if on_wait is not None:
             on_wait(reading, waited)
         clock.sleep(interval(waits, timeout - waited))

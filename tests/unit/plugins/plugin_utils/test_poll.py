@@ -86,7 +86,7 @@ def test_readings_whose_progress_stands_still_stall_before_the_timeout() -> None
             progress=lambda v: v[1],
             stall_limit=lambda v: 30,
         )
-    assert caught.value.stalled_for == 30
+    assert (caught.value.stalled_for, caught.value.limit) == (30, 30)
     assert caught.value.last == ("stop_pending", 7)
 
 
