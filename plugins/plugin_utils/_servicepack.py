@@ -47,7 +47,6 @@ from ._probe import (
     ProbeError,
     Sections,
     facts_probe,
-    files_sections,
     sc,
     section,
     split_sections,
