@@ -5,6 +5,11 @@ on the same build? The check_exchange_parity report (report.json, report.md, jun
 The whole group is judged once, on the controller, from each host's exchange_facts reading, so
 a run costs one task per host whatever the group's size. Builds are compared as integer tuples
 (_builds.py); servers of different products are never compared, only named.
+
+judge_group(group, hosts, results, policy, generated, left_out) takes each host's registered
+exchange_facts result and returns the report. HOST_RULES are tried in order under the group's
+policy and the first whose predicate returns values decides a host's row; HOST_MESSAGES words its
+reason and fix from those values. Adding an outcome is adding one row to each and one predicate.
 """
 
 # Internal to exchops.kms: not a public API; may change in any release.
@@ -14,6 +19,7 @@ from __future__ import annotations
 import typing as t
 from collections import Counter
 from dataclasses import dataclass
+from functools import cached_property
 
 from ._builds import RELEASES, Build, BuildName, name_build
 from ._report import JunitCase, junit_xml, markdown_cell
@@ -241,87 +247,302 @@ def _plural(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
 
 
-def _judge_host(
-    reading: Reading, reference: _Reference, policy: Policy, group: str, judged: int
-) -> dict[str, t.Any]:
-    host, build, name = reading.host, reading.build, reading.name
-    if build is None or name is None:
-        raise ValueError(f"{host}: judged without a build; only readings with a build are judged")
-    install = name_build(reference.newest).release
-    row: dict[str, t.Any] = {
-        "status": "ok",
-        "behind": None,
-        "install": None,
-        "reason": "",
-        "fix": "",
+# ---------------------------------------------------------------------------------------------
+# What the rules read: one host's reading, the group's reference build and the policy.
+
+Values = dict[str, t.Any]
+
+
+@dataclass(frozen=True)
+class HostCase:
+    """One host of the group as the rules see it."""
+
+    reading: Reading
+    reference: _Reference | None  # None when no host of the group was read
+    policy: Policy
+    group: str
+    judged: int  # how many hosts of the group were read
+
+    @property
+    def product(self) -> str | None:
+        return self.reading.name.product if self.reading.name else None
+
+    @property
+    def build(self) -> Build:
+        if self.reading.build is None:
+            raise ValueError(
+                f"{self.reading.host}: judged without a build; only readings with a build are judged"
+            )
+        return self.reading.build
+
+    @property
+    def name(self) -> BuildName:
+        if self.reading.name is None:
+            raise ValueError(f"{self.reading.host}: judged without a name for its build")
+        return self.reading.name
+
+    @property
+    def ref(self) -> _Reference:
+        """The reference build, which every group with a host that was read has."""
+        if self.reference is None:
+            raise ValueError(f"{self.reading.host}: judged without a reference build")
+        return self.reference
+
+    @property
+    def same_product(self) -> bool:
+        return self.product is not None and self.product == self.ref.product
+
+    @property
+    def other_product(self) -> bool:
+        return self.product is not None and self.product != self.ref.product
+
+    @cached_property
+    def behind(self) -> int | None:
+        """Releases behind the newest build of the reference product; None when not comparable."""
+        return releases_behind(self.build, self.ref.newest) if self.same_product else None
+
+    @property
+    def on_newest(self) -> bool:
+        return parity_key(self.build) == parity_key(self.ref.newest)
+
+    @property
+    def against_reference(self) -> int:
+        """-1 behind the reference build, 0 on it, 1 ahead of it."""
+        key, reference = parity_key(self.build), parity_key(self.ref.build)
+        return (key > reference) - (key < reference)
+
+    @property
+    def install(self) -> str:
+        """What to install on a host behind: the newest release of the reference product."""
+        return name_build(self.ref.newest).release
+
+    def seen(self, **more: t.Any) -> Values:
+        """The values a read host's row is worded with: its build, what to install, and `more`."""
+        return {"build": _show(self.build), "install": self.install, **more}
+
+
+# ---------------------------------------------------------------------------------------------
+# The rules' predicates: each returns the values its wording needs when its rule decides the
+# host's row, or None.
+
+
+def unreachable(case: HostCase) -> Values | None:
+    return {"problem": case.reading.problem} if case.reading.status == "unreachable" else None
+
+
+def not_judged(case: HostCase) -> Values | None:
+    return {"problem": case.reading.problem} if case.reading.status == "error" else None
+
+
+def _product_values(case: HostCase) -> Values:
+    chosen = _PRODUCT_CHOSEN[case.policy.name].format(group=case.group)
+    return case.seen(product=case.ref.product, chosen=chosen)
+
+
+def upgrade_to_se(case: HostCase) -> Values | None:
+    if not case.other_product:
+        return None
+    upgrades = (case.product, case.ref.product) == (_SE_UPGRADES_FROM, _SE_PRODUCT)
+    return _product_values(case) if upgrades else None
+
+
+def other_product(case: HostCase) -> Values | None:
+    return _product_values(case) if case.other_product else None
+
+
+def _reference_values(case: HostCase, against: int) -> Values | None:
+    if not case.same_product or case.against_reference != against:
+        return None
+    return case.seen(
+        reference=_show(case.ref.build),
+        hosts_on_build=case.ref.hosts_on_build,
+        judged=case.judged,
+    )
+
+
+def on_reference(case: HostCase) -> Values | None:
+    return _reference_values(case, 0)
+
+
+def ahead_of_reference(case: HostCase) -> Values | None:
+    return _reference_values(case, 1)
+
+
+def behind_reference(case: HostCase) -> Values | None:
+    return _reference_values(case, -1)
+
+
+def _behind_newest(case: HostCase) -> Values:
+    return case.seen(
+        newest=_show(case.ref.newest),
+        behind=_plural(case.behind or 0, "release"),
+        max_behind=case.policy.max_behind,
+    )
+
+
+def on_newest(case: HostCase) -> Values | None:
+    return case.seen() if case.same_product and case.on_newest else None
+
+
+def within_allowed(case: HostCase) -> Values | None:
+    if not case.same_product or case.on_newest:
+        return None
+    return _behind_newest(case) if (case.behind or 0) <= (case.policy.max_behind or 0) else None
+
+
+def not_newest(case: HostCase) -> Values | None:
+    return _behind_newest(case) if case.same_product and not case.on_newest else None
+
+
+def too_far_behind(case: HostCase) -> Values | None:
+    if not case.same_product:
+        return None
+    return _behind_newest(case) if (case.behind or 0) > (case.policy.max_behind or 0) else None
+
+
+# ---------------------------------------------------------------------------------------------
+# The rules, in the order they are tried: the first that holds under the group's policy and whose
+# predicate returns values decides the host's row. Adding an outcome is adding one row here, its
+# predicate above and its wording below.
+
+
+@dataclass(frozen=True)
+class HostRule:
+    id: str
+    status: str  # one of STATUSES
+    applies: t.Callable[[HostCase], Values | None]
+    policies: tuple[str, ...] = POLICIES  # the policies under which the rule is tried
+    installs: bool = False  # the row names the newest release of the group as what to install
+
+
+_NEWEST = ("equal_to_max", "max_behind")
+
+HOST_RULES: tuple[HostRule, ...] = (
+    # A host that was not read is reported, not judged.
+    HostRule("unreachable", "unreachable", unreachable),
+    HostRule("not_judged", "error", not_judged),
+    # Builds of different products are never compared.
+    HostRule("upgrade_to_se", "outlier", upgrade_to_se, installs=True),
+    HostRule("other_product", "outlier", other_product),
+    # exact: every host on the build most hosts run.
+    HostRule("on_reference", "ok", on_reference, policies=("exact",)),
+    HostRule("ahead_of_reference", "outlier", ahead_of_reference, policies=("exact",)),
+    HostRule("behind_reference", "outlier", behind_reference, policies=("exact",), installs=True),
+    # equal_to_max and max_behind: measured from the newest build.
+    HostRule("on_newest", "ok", on_newest, policies=_NEWEST),
+    HostRule("within_allowed", "ok", within_allowed, policies=("max_behind",)),
+    HostRule("not_newest", "outlier", not_newest, policies=("equal_to_max",), installs=True),
+    HostRule("too_far_behind", "outlier", too_far_behind, policies=("max_behind",), installs=True),
+)
+
+# How the policy chose the reference product, as the product rules' reasons say it.
+_PRODUCT_CHOSEN = {
+    "exact": "most hosts of {group} run",
+    "equal_to_max": "is the newest product in {group}",
+    "max_behind": "is the newest product in {group}",
+}
+_OTHER_PRODUCT = (
+    "{host} runs {build}, a different product from {product}, which {chosen}: builds of different "
+    "products are never compared, and no update turns one product into another."
+)
+_NOT_ON_REFERENCE = (
+    "{host} runs {build}, but {hosts_on_build} of {judged} hosts of {group} run {reference}: "
+    "policy exact wants every host on the same build"
+)
+_BEHIND_NEWEST = "{host} runs {build}, {behind} behind the newest build in {group}, {newest}: "
+
+# (reason, fix) per rule: str.format templates over the predicate's values, {host} and {group}.
+HOST_MESSAGES: dict[str, tuple[str, str]] = {
+    "unreachable": (
+        "{problem}",
+        "Make {host} reachable over WinRM (the reason says what failed), then run the check "
+        "again: the group cannot pass while a host is not judged.",
+    ),
+    "not_judged": (
+        "{problem}",
+        "Fix what the reason says for {host} (or take it out of the group), then run the check "
+        "again.",
+    ),
+    "upgrade_to_se": (
+        _OTHER_PRODUCT,
+        "Upgrade {host} in place to {install} (Subscription Edition installs over Exchange 2019 "
+        "CU14 or CU15), or check it in a group of its own.",
+    ),
+    "other_product": (
+        _OTHER_PRODUCT,
+        "Check {host} in a group of its own product (exchange_parity_group), or replace it with "
+        "a server on {install}.",
+    ),
+    "on_reference": ("{host} runs {build}, the build of {hosts_on_build} of {judged} hosts.", ""),
+    "ahead_of_reference": (
+        _NOT_ON_REFERENCE + " (this host is ahead of them).",
+        "Install {install} on the hosts behind {host} (policy equal_to_max names them), or keep "
+        "them and set exchange_parity_policy to max_behind if the difference is intended.",
+    ),
+    "behind_reference": (
+        _NOT_ON_REFERENCE + ".",
+        "Install {install} on {host} (the newest build in {group}).",
+    ),
+    "on_newest": ("{host} runs {build}, the newest build in {group}.", ""),
+    "within_allowed": (
+        "{host} runs {build}, {behind} behind {newest}, within the {max_behind} allowed.",
+        "",
+    ),
+    "not_newest": (
+        _BEHIND_NEWEST + "policy equal_to_max wants every host on it.",
+        "Install {install} on {host}.",
+    ),
+    "too_far_behind": (
+        _BEHIND_NEWEST + "policy max_behind allows {max_behind}.",
+        "Install {install} on {host}.",
+    ),
+}
+
+
+def decide_host(case: HostCase) -> tuple[HostRule, Values]:
+    """The first rule that applies to the host under the group's policy, with its values."""
+    for rule in HOST_RULES:
+        if case.policy.name not in rule.policies:
+            continue
+        values = rule.applies(case)
+        if values is not None:
+            return rule, values
+    raise AssertionError(
+        f"{case.reading.host}: no rule of HOST_RULES applies; every host must meet one"
+    )
+
+
+def host_cases(
+    group: str,
+    hosts: t.Sequence[str],
+    results: t.Mapping[str, t.Mapping[str, t.Any] | None],
+    policy: Policy,
+) -> list[HostCase]:
+    """Each host's reading (in inventory order) against the reference build of the hosts read."""
+    readings = [read_result(host, results.get(host)) for host in hosts]
+    judged = [reading for reading in readings if reading.status == "read"]
+    reference = _reference(judged, policy) if judged else None
+    return [HostCase(reading, reference, policy, group, len(judged)) for reading in readings]
+
+
+def _row(case: HostCase) -> dict[str, t.Any]:
+    rule, values = decide_host(case)
+    reason, fix = HOST_MESSAGES[rule.id]
+    values = {"host": case.reading.host, "group": case.group, **values}
+    reading = case.reading
+    return {
+        "host": reading.host,
+        "status": rule.status,
+        "build": str(reading.build) if reading.build else None,
+        "release": reading.name.release if reading.name else None,
+        "product": reading.name.product if reading.name else None,
+        "behind": case.behind,
+        "kms_binary_build": reading.kms_binary_build,
+        "kms_binary_release": reading.kms_binary_release,
+        "install": case.install if rule.installs else None,
+        "reason": reason.format(**values),
+        "fix": fix.format(**values),
     }
-    if name.product != reference.product:
-        row.update(status="outlier")
-        row["reason"] = (
-            f"{host} runs {_show(build)}, a different product from {reference.product}, which "
-            f"{'most hosts of ' + group + ' run' if policy.name == 'exact' else 'is the newest product in ' + group}: "
-            "builds of different products are never compared, and no update turns one product "
-            "into another."
-        )
-        if name.product == _SE_UPGRADES_FROM and reference.product == _SE_PRODUCT:
-            row["install"] = install
-            row["fix"] = (
-                f"Upgrade {host} in place to {install} (Subscription Edition installs over "
-                "Exchange 2019 CU14 or CU15), or check it in a group of its own."
-            )
-        else:
-            row["fix"] = (
-                f"Check {host} in a group of its own product (exchange_parity_group), or replace it "
-                f"with a server on {install}."
-            )
-        return row
-    behind = releases_behind(build, reference.newest)
-    row["behind"] = behind
-    on_newest = parity_key(build) == parity_key(reference.newest)
-    if policy.name == "exact":
-        if parity_key(build) == parity_key(reference.build):
-            row["reason"] = (
-                f"{host} runs {_show(build)}, the build of {reference.hosts_on_build} of {judged} hosts."
-            )
-            return row
-        ahead = parity_key(build) > parity_key(reference.build)
-        row["status"] = "outlier"
-        row["reason"] = (
-            f"{host} runs {_show(build)}, but {reference.hosts_on_build} of {judged} hosts of "
-            f"{group} run {_show(reference.build)}: policy exact wants every host on the same "
-            f"build{' (this host is ahead of them)' if ahead else ''}."
-        )
-        if ahead:
-            row["fix"] = (
-                f"Install {install} on the hosts behind {host} (policy equal_to_max names them), "
-                "or keep them and set exchange_parity_policy to max_behind if the difference is "
-                "intended."
-            )
-        else:
-            row["install"] = install
-            row["fix"] = f"Install {install} on {host} (the newest build in {group})."
-        return row
-    within = on_newest if policy.name == "equal_to_max" else behind <= (policy.max_behind or 0)
-    if within:
-        row["reason"] = (
-            f"{host} runs {_show(build)}, the newest build in {group}."
-            if on_newest
-            else f"{host} runs {_show(build)}, {_plural(behind, 'release')} behind {_show(reference.newest)}, "
-            f"within the {policy.max_behind} allowed."
-        )
-        return row
-    allowed = (
-        "policy equal_to_max wants every host on it"
-        if policy.name == "equal_to_max"
-        else f"policy max_behind allows {policy.max_behind}"
-    )
-    row.update(status="outlier", install=install)
-    row["reason"] = (
-        f"{host} runs {_show(build)}, {_plural(behind, 'release')} behind the newest build in "
-        f"{group}, {_show(reference.newest)}: {allowed}."
-    )
-    row["fix"] = f"Install {install} on {host}."
-    return row
 
 
 def judge_group(
@@ -334,79 +555,26 @@ def judge_group(
 ) -> dict[str, t.Any]:
     """The report of one group: a row per host (in inventory order), the builds in the group, the
     outliers with what to install, and pass only when every host is on the policy's build."""
-    readings = [read_result(host, results.get(host)) for host in hosts]
-    judged = [reading for reading in readings if reading.status == "read"]
-    reference = _reference(judged, policy) if judged else None
-    rows = []
-    for reading in readings:
-        row: dict[str, t.Any] = {
-            "host": reading.host,
-            "status": reading.status if reading.status != "read" else "ok",
-            "build": str(reading.build) if reading.build else None,
-            "release": reading.name.release if reading.name else None,
-            "product": reading.name.product if reading.name else None,
-            "behind": None,
-            "kms_binary_build": reading.kms_binary_build,
-            "kms_binary_release": reading.kms_binary_release,
-            "install": None,
-            "reason": reading.problem,
-            "fix": "",
-        }
-        if reading.status == "read" and reference is not None:
-            row.update(_judge_host(reading, reference, policy, group, len(judged)))
-        elif reading.status == "unreachable":
-            row["fix"] = (
-                f"Make {reading.host} reachable over WinRM (the reason says what failed), then run "
-                "the check again: the group cannot pass while a host is not judged."
-            )
-        else:
-            row["fix"] = (
-                f"Fix what the reason says for {reading.host} (or take it out of the group), then "
-                "run the check again."
-            )
-        rows.append(row)
+    cases = host_cases(group, hosts, results, policy)
+    rows = [_row(case) for case in cases]
+    judged = [case for case in cases if case.reading.status == "read"]
+    reference = cases[0].reference if cases else None
     counts = {status: sum(1 for row in rows if row["status"] == status) for status in STATUSES}
-    partial = any(not reading.finished for reading in readings)
-    products = Counter(reading.name.product for reading in judged)  # type: ignore[union-attr]
-    builds: dict[tuple[str, tuple[int, ...]], dict[str, t.Any]] = {}
-    for reading in sorted(judged, key=lambda r: parity_key(r.build), reverse=True):  # type: ignore[arg-type]
-        key = (reading.name.product, parity_key(reading.build))  # type: ignore[union-attr,arg-type]
-        entry = builds.setdefault(
-            key,
-            {"build": str(reading.build), "release": reading.name.release, "product": reading.name.product, "hosts": []},  # type: ignore[union-attr]
-        )
-        entry["hosts"].append(reading.host)
-    result = "pass" if rows and counts["ok"] == len(rows) else "fail"
+    products = Counter(case.name.product for case in judged)
     report: dict[str, t.Any] = {
         "generated": generated,
         "group": group,
         "policy": {"name": policy.name, "max_behind": policy.max_behind},
-        "partial": partial,
-        "result": result,
+        "partial": any(not case.reading.finished for case in cases),
+        "result": "pass" if rows and counts["ok"] == len(rows) else "fail",
         "counts": counts,
-        "reference": (
-            {
-                "product": reference.product,
-                "build": str(reference.build),
-                "release": name_build(reference.build).release,
-                "newest_build": str(reference.newest),
-                "newest_release": name_build(reference.newest).release,
-            }
-            if reference
-            else None
-        ),
+        "reference": _reference_entry(reference) if reference else None,
         "products": [
             {"product": product, "hosts": count} for product, count in products.most_common()
         ],
-        "builds": list(builds.values()),
+        "builds": _builds_in_group(judged),
         "outliers": [
-            {
-                "host": row["host"],
-                "build": row["build"],
-                "install": row["install"],
-                "reason": row["reason"],
-                "fix": row["fix"],
-            }
+            {key: row[key] for key in ("host", "build", "install", "reason", "fix")}
             for row in rows
             if row["status"] == "outlier"
         ],
@@ -415,6 +583,34 @@ def judge_group(
     }
     report["summary"] = _summary(report, policy, len(judged))
     return report
+
+
+def _reference_entry(reference: _Reference) -> dict[str, str]:
+    return {
+        "product": reference.product,
+        "build": str(reference.build),
+        "release": name_build(reference.build).release,
+        "newest_build": str(reference.newest),
+        "newest_release": name_build(reference.newest).release,
+    }
+
+
+def _builds_in_group(judged: t.Sequence[HostCase]) -> list[dict[str, t.Any]]:
+    """Each build the hosts read run, newest first, with its hosts."""
+    builds: dict[tuple[str, tuple[int, ...]], dict[str, t.Any]] = {}
+    for case in sorted(judged, key=lambda case: parity_key(case.build), reverse=True):
+        name = case.name
+        entry = builds.setdefault(
+            (name.product, parity_key(case.build)),
+            {
+                "build": str(case.build),
+                "release": name.release,
+                "product": name.product,
+                "hosts": [],
+            },
+        )
+        entry["hosts"].append(case.reading.host)
+    return list(builds.values())
 
 
 def _summary(report: t.Mapping[str, t.Any], policy: Policy, judged: int) -> str:

@@ -25,6 +25,7 @@ from ._builds import Build, name_build
 from ._kms import EVENTS
 
 STATUSES = ("match", "mismatch", "unreachable", "error")
+REMEDIATE = "playbook exchops.kms.remediate_kms_move"
 
 
 @dataclass(frozen=True)
@@ -368,7 +369,7 @@ _WITHOUT_EXCHANGE = Wording(
     "right host.",
 )
 _WITHOUT_KMS = "{host} runs {release} but has no KM Server installed (MSExchangeKMS {state})."
-_REAPPLY = "Reapply {source_release} on {target} (playbook exchops.kms.remediate_kms_move)."
+_REAPPLY = "Reapply {source_release} on {target} (" + REMEDIATE + ")."
 
 PAIR_MESSAGES: dict[str, Wording] = {
     "no_source": Wording(
@@ -415,8 +416,7 @@ PAIR_MESSAGES: dict[str, Wording] = {
         "{target} runs {target_release} but the version of its Kmserver.exe could not be read, "
         "so the KM binaries cannot be checked against the service pack.",
         "Check Kmserver.exe's version on {target} by hand (file properties); if it is older than "
-        "{target_build}, reapply {source_release} on {target} (playbook "
-        "exchops.kms.remediate_kms_move).",
+        "{target_build}, reapply {source_release} on {target} (" + REMEDIATE + ").",
     ),
     "binary_behind": Wording(
         "{target} runs {target_release} ({target_build}) but its KM Server binaries are "

@@ -17,9 +17,13 @@ from ansible_collections.exchops.kms.plugins.filter.exchange_parity import (
 )
 from ansible_collections.exchops.kms.plugins.plugin_utils._builds import Build
 from ansible_collections.exchops.kms.plugins.plugin_utils._fleet import (
+    HOST_MESSAGES,
+    HOST_RULES,
     Policy,
     PolicyError,
+    decide_host,
     failures,
+    host_cases,
     judge_group,
     parse_policy,
     releases_behind,
@@ -42,17 +46,255 @@ def read(build: str, kms: str | None = None) -> dict[str, t.Any]:
     return {"changed": False, "ansible_facts": {"exchange": facts}}
 
 
-def judge(builds: dict[str, t.Any], policy: Policy) -> dict[str, t.Any]:
-    results = {
+def results_of(builds: dict[str, t.Any]) -> dict[str, t.Any]:
+    return {
         host: (read(value) if isinstance(value, str) else value) for host, value in builds.items()
     }
-    report = judge_group("dag1", list(builds), results, policy, WHEN)
+
+
+def judge(builds: dict[str, t.Any], policy: Policy) -> dict[str, t.Any]:
+    report = judge_group("dag1", list(builds), results_of(builds), policy, WHEN)
     jsonschema.validate(report, SCHEMA)
     return report
 
 
 def status(report: dict[str, t.Any]) -> dict[str, str]:
     return {row["host"]: row["status"] for row in report["hosts"]}
+
+
+def decided(builds: dict[str, t.Any], policy: Policy) -> dict[str, tuple[str, str]]:
+    """{host: (rule id, row status)}"""
+    cases = host_cases("dag1", list(builds), results_of(builds), policy)
+    rules = {case.reading.host: decide_host(case)[0].id for case in cases}
+    return {host: (rules[host], row) for host, row in status(judge(builds, policy)).items()}
+
+
+DAG = {"d1": "15.2.1748.43", "d2": "15.2.1748.43", "d4": "15.2.1748.10", "d6": "15.2.1544.4"}
+CANARY = {"s1": "15.1.2507.6", "s2": "15.1.2507.6", "s3": "15.1.2507.6", "canary": "15.1.2507.66"}
+MIXED = {"e55": "5.5.2650.0", "a": "15.2.1748.43", "b": "15.2.1748.43"}
+SE = {"se1": "15.2.2562.37", "se2": "15.2.2562.37", "old": "15.2.1748.43"}
+UNREAD = {
+    "ok": "15.2.1748.43",
+    "dark": {"unreachable": True, "msg": "dark: connection refused"},
+    "refused": {"failed": True, "msg": "refused: authentication refused"},
+    "gone": None,
+}
+# (rule id, row status)
+ON_REFERENCE, AHEAD = ("on_reference", "ok"), ("ahead_of_reference", "outlier")
+BEHIND_REFERENCE = ("behind_reference", "outlier")
+ON_NEWEST, WITHIN = ("on_newest", "ok"), ("within_allowed", "ok")
+NOT_NEWEST, TOO_FAR = ("not_newest", "outlier"), ("too_far_behind", "outlier")
+OTHER_PRODUCT, UPGRADE = ("other_product", "outlier"), ("upgrade_to_se", "outlier")
+
+
+@pytest.mark.parametrize(
+    ("builds", "policy", "expected"),
+    [
+        (
+            CANARY,
+            Policy("exact"),
+            {"s1": ON_REFERENCE, "s2": ON_REFERENCE, "s3": ON_REFERENCE, "canary": AHEAD},
+        ),
+        (
+            CANARY,
+            Policy("equal_to_max"),
+            {"s1": NOT_NEWEST, "s2": NOT_NEWEST, "s3": NOT_NEWEST, "canary": ON_NEWEST},
+        ),
+        (
+            DAG,
+            Policy("exact"),
+            {
+                "d1": ON_REFERENCE,
+                "d2": ON_REFERENCE,
+                "d4": BEHIND_REFERENCE,
+                "d6": BEHIND_REFERENCE,
+            },
+        ),
+        (
+            DAG,
+            Policy("max_behind", 1),
+            {"d1": ON_NEWEST, "d2": ON_NEWEST, "d4": WITHIN, "d6": TOO_FAR},
+        ),
+        (
+            DAG,
+            Policy("max_behind", 0),
+            {"d1": ON_NEWEST, "d2": ON_NEWEST, "d4": TOO_FAR, "d6": TOO_FAR},
+        ),
+        (MIXED, Policy("exact"), {"e55": OTHER_PRODUCT, "a": ON_REFERENCE, "b": ON_REFERENCE}),
+        (MIXED, Policy("equal_to_max"), {"e55": OTHER_PRODUCT, "a": ON_NEWEST, "b": ON_NEWEST}),
+        (SE, Policy("max_behind", 3), {"se1": ON_NEWEST, "se2": ON_NEWEST, "old": UPGRADE}),
+        (
+            UNREAD,
+            Policy("exact"),
+            {
+                "ok": ON_REFERENCE,
+                "dark": ("unreachable", "unreachable"),
+                "refused": ("not_judged", "error"),
+                "gone": ("not_judged", "error"),
+            },
+        ),
+    ],
+)
+def test_each_host_is_decided_by_its_rule_under_each_policy(
+    builds: dict[str, t.Any], policy: Policy, expected: dict[str, tuple[str, str]]
+) -> None:
+    assert decided(builds, policy) == expected
+
+
+# One host per rule (two for other_product, whose reason names how the policy chose the
+# reference product), with the reason and fix of its row, word for word.
+WORDING: list[tuple[str, dict[str, t.Any], Policy, str, str, str]] = [
+    (
+        "unreachable",
+        UNREAD,
+        Policy("exact"),
+        "dark",
+        "dark: connection refused",
+        "Make dark reachable over WinRM (the reason says what failed), then run the check again: "
+        "the group cannot pass while a host is not judged.",
+    ),
+    (
+        "not_judged",
+        UNREAD,
+        Policy("exact"),
+        "refused",
+        "refused: authentication refused",
+        "Fix what the reason says for refused (or take it out of the group), then run the check "
+        "again.",
+    ),
+    (
+        "upgrade_to_se",
+        SE,
+        Policy("equal_to_max"),
+        "old",
+        "old runs Exchange Server 2019 CU15 Feb26SU (15.2.1748.43), a different product from "
+        "Exchange Server Subscription Edition, which is the newest product in dag1: builds of "
+        "different products are never compared, and no update turns one product into another.",
+        "Upgrade old in place to Exchange Server Subscription Edition Feb26SU (Subscription "
+        "Edition installs over Exchange 2019 CU14 or CU15), or check it in a group of its own.",
+    ),
+    (
+        "other_product",
+        MIXED,
+        Policy("equal_to_max"),
+        "e55",
+        "e55 runs Exchange Server 5.5 SP3 (5.5.2650.0), a different product from Exchange Server "
+        "2019, which is the newest product in dag1: builds of different products are never "
+        "compared, and no update turns one product into another.",
+        "Check e55 in a group of its own product (exchange_parity_group), or replace it with a "
+        "server on Exchange Server 2019 CU15 Feb26SU.",
+    ),
+    (
+        "other_product",
+        MIXED,
+        Policy("exact"),
+        "e55",
+        "e55 runs Exchange Server 5.5 SP3 (5.5.2650.0), a different product from Exchange Server "
+        "2019, which most hosts of dag1 run: builds of different products are never compared, "
+        "and no update turns one product into another.",
+        "Check e55 in a group of its own product (exchange_parity_group), or replace it with a "
+        "server on Exchange Server 2019 CU15 Feb26SU.",
+    ),
+    (
+        "on_reference",
+        CANARY,
+        Policy("exact"),
+        "s1",
+        "s1 runs Exchange Server 2016 CU23 (15.1.2507.6), the build of 3 of 4 hosts.",
+        "",
+    ),
+    (
+        "ahead_of_reference",
+        CANARY,
+        Policy("exact"),
+        "canary",
+        "canary runs Exchange Server 2016 CU23 Feb26SU (15.1.2507.66), but 3 of 4 hosts of dag1 "
+        "run Exchange Server 2016 CU23 (15.1.2507.6): policy exact wants every host on the same "
+        "build (this host is ahead of them).",
+        "Install Exchange Server 2016 CU23 Feb26SU on the hosts behind canary (policy "
+        "equal_to_max names them), or keep them and set exchange_parity_policy to max_behind if "
+        "the difference is intended.",
+    ),
+    (
+        "behind_reference",
+        DAG,
+        Policy("exact"),
+        "d6",
+        "d6 runs Exchange Server 2019 CU14 (15.2.1544.4), but 2 of 4 hosts of dag1 run Exchange "
+        "Server 2019 CU15 Feb26SU (15.2.1748.43): policy exact wants every host on the same build.",
+        "Install Exchange Server 2019 CU15 Feb26SU on d6 (the newest build in dag1).",
+    ),
+    (
+        "on_newest",
+        DAG,
+        Policy("equal_to_max"),
+        "d1",
+        "d1 runs Exchange Server 2019 CU15 Feb26SU (15.2.1748.43), the newest build in dag1.",
+        "",
+    ),
+    (
+        "within_allowed",
+        DAG,
+        Policy("max_behind", 1),
+        "d4",
+        "d4 runs Exchange Server 2019 CU15 (15.2.1748.10), 1 release behind Exchange Server 2019 "
+        "CU15 Feb26SU (15.2.1748.43), within the 1 allowed.",
+        "",
+    ),
+    (
+        "not_newest",
+        CANARY,
+        Policy("equal_to_max"),
+        "s1",
+        "s1 runs Exchange Server 2016 CU23 (15.1.2507.6), 1 release behind the newest build in "
+        "dag1, Exchange Server 2016 CU23 Feb26SU (15.1.2507.66): policy equal_to_max wants every "
+        "host on it.",
+        "Install Exchange Server 2016 CU23 Feb26SU on s1.",
+    ),
+    (
+        "too_far_behind",
+        DAG,
+        Policy("max_behind", 1),
+        "d6",
+        "d6 runs Exchange Server 2019 CU14 (15.2.1544.4), 2 releases behind the newest build in "
+        "dag1, Exchange Server 2019 CU15 Feb26SU (15.2.1748.43): policy max_behind allows 1.",
+        "Install Exchange Server 2019 CU15 Feb26SU on d6.",
+    ),
+]
+
+
+def test_every_rule_has_its_wording_and_a_host_here_that_shows_it() -> None:
+    ids = [rule.id for rule in HOST_RULES]
+    assert ids == list(HOST_MESSAGES)
+    assert ids == list(dict.fromkeys(entry[0] for entry in WORDING))
+
+
+@pytest.mark.parametrize(("rule", "builds", "policy", "host", "reason", "fix"), WORDING)
+def test_each_rule_gives_its_reason_and_fix_word_for_word(
+    rule: str, builds: dict[str, t.Any], policy: Policy, host: str, reason: str, fix: str
+) -> None:
+    assert decided(builds, policy)[host][0] == rule
+    row = next(row for row in judge(builds, policy)["hosts"] if row["host"] == host)
+    assert (row["reason"], row["fix"]) == (reason, fix)
+
+
+@pytest.mark.parametrize(
+    ("builds", "policy", "host", "install", "behind"),
+    [
+        (SE, Policy("equal_to_max"), "old", "Exchange Server Subscription Edition Feb26SU", None),
+        (MIXED, Policy("equal_to_max"), "e55", None, None),
+        (CANARY, Policy("exact"), "canary", None, 0),
+        (DAG, Policy("exact"), "d6", "Exchange Server 2019 CU15 Feb26SU", 2),
+        (DAG, Policy("max_behind", 1), "d4", None, 1),
+        (DAG, Policy("max_behind", 1), "d6", "Exchange Server 2019 CU15 Feb26SU", 2),
+        (UNREAD, Policy("exact"), "dark", None, None),
+    ],
+)
+def test_only_outliers_an_update_fixes_name_what_to_install(
+    builds: dict[str, t.Any], policy: Policy, host: str, install: str | None, behind: int | None
+) -> None:
+    row = next(row for row in judge(builds, policy)["hosts"] if row["host"] == host)
+    assert (row["install"], row["behind"]) == (install, behind)
 
 
 @pytest.mark.parametrize(
