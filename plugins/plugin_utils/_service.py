@@ -98,7 +98,7 @@ def check_service_arguments(name: str, state: str, startup_password: str | None)
             check_startup_password_for_command_line(startup_password)
         except ValueError as exc:
             raise ValueError(f"{exc}.") from None
-    elif startup_password:
+    elif startup_password and not is_kms(name):
         warnings.append(
             f"startup_password is used only for {KMS_SERVICE}; it was not passed to {name}."
         )

@@ -182,9 +182,7 @@ def test_a_password_the_host_shows_in_image_path_is_masked_in_warnings_and_diff(
     )
     assert outcome.shows(PASSWORD) == []
     assert outcome.result["warnings"] == [
-        # pinned: today's wording, which contradicts itself when stopping MSExchangeKMS.
-        "kms02: startup_password is used only for MSExchangeKMS; it was not passed to "
-        "MSExchangeKMS.",
+        # No "used only for MSExchangeKMS" warning: stopping KMS needs no password.
         "kms02: MSExchangeKMS's ImagePath holds arguments after the program "
         "(C:\\Exchsrvr\\Bin\\Kmserver.exe ********); a startup password there makes the service "
         "pack's update.exe fail (KB Q235418). Remove them with: sc config MSExchangeKMS binPath= "
