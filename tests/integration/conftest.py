@@ -3,12 +3,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import jsonschema
@@ -24,13 +27,13 @@ BIN = Path(sys.executable).parent
 SCAN_VERBOSITY = "4"
 
 
-@pytest.fixture
-def ansible_env(tmp_path: Path) -> dict[str, str]:
-    """Environment for ansible-* commands: this venv's tools, no user config, a private home."""
+def ansible_environment(folder: Path) -> dict[str, str]:
+    """Environment for ansible-* commands: this venv's tools, no user config, a private home in
+    FOLDER."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("ANSIBLE_")}
     env.update(
         PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}",
-        ANSIBLE_HOME=str(tmp_path / "ansible-home"),
+        ANSIBLE_HOME=str(folder / "ansible-home"),
         ANSIBLE_NOCOLOR="1",
         ANSIBLE_FORCE_COLOR="0",
         ANSIBLE_HOST_KEY_CHECKING="False",
@@ -38,6 +41,12 @@ def ansible_env(tmp_path: Path) -> dict[str, str]:
         ANSIBLE_VERBOSITY=SCAN_VERBOSITY,
     )
     return env
+
+
+@pytest.fixture
+def ansible_env(tmp_path: Path) -> dict[str, str]:
+    """The environment for this test's ansible-* commands (ansible_environment in tmp_path)."""
+    return ansible_environment(tmp_path)
 
 
 def run_tool(
@@ -205,17 +214,30 @@ class RunningLab:
         return self.state / "inventory.yml"
 
     def show(self, host: str | None = None) -> dict:
-        import json  # pylint: disable=import-outside-toplevel
-
         hosts = json.loads(self.exchlab("show", "--state", str(self.state)))["hosts"]
         return hosts[host] if host else hosts
 
     def fault(self, host: str, *settings: str) -> None:
         self.exchlab("fault", "--state", str(self.state), host, *settings)
 
+    @contextlib.contextmanager
+    def faulted(self, host: str, *settings: str, clear: Iterable[str]) -> Iterator[None]:
+        """`exchlab fault HOST SETTINGS...` for the block; `exchlab fault HOST CLEAR...` after
+        it, however it ends."""
+        self.fault(host, *settings)
+        try:
+            yield
+        finally:
+            self.fault(host, *clear)
+
+
+LabFactory = Callable[[str], RunningLab]
+
 
 @pytest.fixture(scope="module")
-def lab_factory(tmp_path_factory: pytest.TempPathFactory):
+def lab_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabFactory]:
+    """Start a lab of a fleet (a file of tests/lab/fleets, or an absolute path): one lab per call,
+    all of a test module's labs stopped when the module ends."""
     started: list[RunningLab] = []
 
     def start(fleet: str) -> RunningLab:
@@ -230,86 +252,106 @@ def lab_factory(tmp_path_factory: pytest.TempPathFactory):
         assert not (lab.state / "exchlab.pid").exists(), f"lab of {lab.fleet} still running"
 
 
+def module_lab(name: str, fleet: str) -> Callable[..., RunningLab]:
+    """A fixture NAME: a lab of FLEET for the tests of one module, in file order. What one test
+    changes, the later tests of that module see, and no other module does (module scope)."""
+
+    @pytest.fixture(scope="module", name=name)
+    def lab(lab_factory: LabFactory) -> RunningLab:
+        return lab_factory(fleet)
+
+    return lab
+
+
+# The fleets several test modules run on (tests/lab/fleets says what each holds).
+kb_lab = module_lab("kb_lab", "q259906.yml")  # KB Q259906: kms-new has SP3 but RTM Kmserver.exe
+matched_lab = module_lab("matched_lab", "matched.yml")
+service_faults_lab = module_lab("service_faults_lab", "service_faults.yml")
+sp_faults_lab = module_lab("sp_faults_lab", "sp_faults.yml")
+backup_faults_lab = module_lab("backup_faults_lab", "backup_faults.yml")
+
+
 def tree_results(directory: Path) -> dict[str, dict]:
     """Per-host results written by Ansible's tree callback."""
-    import json  # pylint: disable=import-outside-toplevel
-
     return {path.name: json.loads(path.read_text(encoding="utf-8")) for path in directory.iterdir()}
 
 
-def run_module(
-    lab: RunningLab | None,
-    pattern: str,
-    module: str,
-    module_args: str,
-    env: dict[str, str],
-    tmp_path: Path,
-    *extra: str,
-) -> tuple[subprocess.CompletedProcess[str], dict[str, dict]]:
-    """`ansible PATTERN -m MODULE -a ARGS` against the lab (None: no inventory, for the
-    controller's implicit localhost), with per-host JSON results (Ansible's tree callback, one
-    folder per call)."""
-    tree = tmp_path / f"tree-{len(list(tmp_path.glob('tree-*')))}"
-    tree.mkdir()
-    tree_env = dict(
-        env,
-        ANSIBLE_CALLBACKS_ENABLED="ansible.builtin.tree",
-        ANSIBLE_CALLBACK_TREE_DIR=str(tree),
-        ANSIBLE_LOAD_CALLBACK_PLUGINS="True",
-        ANSIBLE_DEPRECATION_WARNINGS="False",
-    )
-    command = ["ansible", *(["-i", str(lab.inventory)] if lab else []), pattern, "-m", module]
-    if module_args:
-        command += ["-a", module_args]
-    result = run_tool([*command, *extra], tree_env, tmp_path)
-    return result, tree_results(tree)
+# run(lab, pattern, module, module_args, *extra) -> (the command's result, per-host JSON results)
+RunModule = Callable[..., tuple[subprocess.CompletedProcess[str], dict[str, dict]]]
 
 
-def adhoc(
-    lab: RunningLab,
-    pattern: str,
-    module_args: str,
-    env: dict[str, str],
-    tmp_path: Path,
-    *extra: str,
-) -> tuple[subprocess.CompletedProcess[str], dict[str, dict]]:
-    """`ansible PATTERN -m exchops.kms.exchange_facts` with per-host JSON results."""
-    return run_module(
-        lab, pattern, "exchops.kms.exchange_facts", module_args, env, tmp_path, *extra
-    )
+@pytest.fixture
+def ansible_module(ansible_env: dict[str, str], tmp_path: Path) -> RunModule:
+    """`ansible PATTERN -m MODULE [-a ARGS] EXTRA...` in this test's environment and folder.
+
+    `lab` None runs without an inventory, for the controller's implicit localhost. The per-host
+    JSON results come from Ansible's tree callback, one folder per call. A test that needs other
+    settings for all its commands changes `ansible_env` (the same dict) before it runs them.
+    """
+
+    def run(
+        lab: RunningLab | None, pattern: str, module: str, module_args: str, *extra: str
+    ) -> tuple[subprocess.CompletedProcess[str], dict[str, dict]]:
+        tree = tmp_path / f"tree-{len(list(tmp_path.glob('tree-*')))}"
+        tree.mkdir()
+        tree_env = dict(
+            ansible_env,
+            ANSIBLE_CALLBACKS_ENABLED="ansible.builtin.tree",
+            ANSIBLE_CALLBACK_TREE_DIR=str(tree),
+            ANSIBLE_LOAD_CALLBACK_PLUGINS="True",
+            ANSIBLE_DEPRECATION_WARNINGS="False",
+        )
+        command = ["ansible", *(["-i", str(lab.inventory)] if lab else []), pattern, "-m", module]
+        if module_args:
+            command += ["-a", module_args]
+        result = run_tool([*command, *extra], tree_env, tmp_path)
+        return result, tree_results(tree)
+
+    return run
 
 
-def run_report_playbook(
-    playbook: str,
-    report_dir_variable: str,
-    schema: str,
-    lab: RunningLab,
-    env: dict[str, str],
-    tmp_path: Path,
-    *extra: str,
-) -> tuple[subprocess.CompletedProcess[str], dict, str, ET.Element]:
-    """Run a gate playbook (check_kms_move, check_exchange_parity) against the lab into a new
-    report folder; (its result, report.json validated against docs/schemas/SCHEMA, report.md,
-    junit.xml's root)."""
-    reports = tmp_path / f"report-{len(list(tmp_path.glob('report-*')))}"
-    result = run_tool(
-        [
-            "ansible-playbook",
-            playbook,
-            "-i",
-            str(lab.inventory),
-            "-e",
-            f"{report_dir_variable}={reports}",
-            *extra,
-        ],
-        env,
-        tmp_path,
-    )
-    report = json.loads((reports / "report.json").read_text(encoding="utf-8"))
-    schema_text = (REPO / "docs/schemas" / schema).read_text(encoding="utf-8")
-    jsonschema.validate(report, json.loads(schema_text))
-    markdown = (reports / "report.md").read_text(encoding="utf-8")
-    return result, report, markdown, ET.parse(reports / "junit.xml").getroot()
+# The gate playbooks: the variable that names their report folder, and their report's schema.
+GATES = {
+    "exchops.kms.check_kms_move": ("kms_report_dir", "kms_report.schema.json"),
+    "exchops.kms.check_exchange_parity": (
+        "exchange_parity_report_dir",
+        "exchange_parity_report.schema.json",
+    ),
+}
+# run(playbook, lab, *extra) -> (its result, report.json, report.md, junit.xml's root)
+RunGate = Callable[..., tuple[subprocess.CompletedProcess[str], dict, str, ET.Element]]
+
+
+@pytest.fixture
+def gate_playbook(ansible_env: dict[str, str], tmp_path: Path) -> RunGate:
+    """`ansible-playbook GATE -i LAB's inventory EXTRA...` in this test's environment and folder,
+    into a new report folder; report.json is validated against the gate's schema."""
+
+    def run(
+        playbook: str, lab: RunningLab, *extra: str
+    ) -> tuple[subprocess.CompletedProcess[str], dict, str, ET.Element]:
+        report_dir_variable, schema = GATES[playbook]
+        reports = tmp_path / f"report-{len(list(tmp_path.glob('report-*')))}"
+        result = run_tool(
+            [
+                "ansible-playbook",
+                playbook,
+                "-i",
+                str(lab.inventory),
+                "-e",
+                f"{report_dir_variable}={reports}",
+                *extra,
+            ],
+            ansible_env,
+            tmp_path,
+        )
+        report = json.loads((reports / "report.json").read_text(encoding="utf-8"))
+        schema_text = (REPO / "docs/schemas" / schema).read_text(encoding="utf-8")
+        jsonschema.validate(report, json.loads(schema_text))
+        markdown = (reports / "report.md").read_text(encoding="utf-8")
+        return result, report, markdown, ET.parse(reports / "junit.xml").getroot()
+
+    return run
 
 
 def override(tmp_path: Path, host: str, **variables: object) -> list[str]:
@@ -322,3 +364,28 @@ def override(tmp_path: Path, host: str, **variables: object) -> list[str]:
 def without_requests(shown: dict) -> dict:
     """A host's `exchlab show` without its request counters (reads count requests too)."""
     return {key: value for key, value in shown.items() if key != "requests"}
+
+
+@dataclass
+class Shown:
+    """`exchlab show` of some hosts, by host: before a block, and after it once it has ended."""
+
+    before: dict[str, dict]
+    after: dict[str, dict] = field(default_factory=dict)
+
+
+@contextlib.contextmanager
+def lab_unchanged(lab: RunningLab, *hosts: str) -> Iterator[Shown]:
+    """Fail unless the block leaves the hosts (every host of the lab if none is named) as
+    `exchlab show` showed them before it, request counters aside (reads count requests too)."""
+
+    def show() -> dict[str, dict]:
+        every_host = lab.show()
+        return {host: every_host[host] for host in hosts} if hosts else every_host
+
+    shown = Shown(show())
+    yield shown
+    shown.after = show()
+    assert {host: without_requests(state) for host, state in shown.after.items()} == {
+        host: without_requests(state) for host, state in shown.before.items()
+    }

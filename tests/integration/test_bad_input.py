@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import FLEETS, RunningLab, run_tool
+from conftest import FLEETS, RunningLab, lab_unchanged, run_tool
 
 # ansible / ansible-playbook exit code for a failed host; also the gate's "not a match".
 HOST_FAILED = 2
@@ -418,20 +418,13 @@ def test_bad_input_fails_naming_host_problem_and_fix_with_nothing_changed(
     if not READ_ONLY_FOLDER.startswith("/"):
         (tmp_path / "read-only").mkdir(mode=0o555)
     tool, *rest = [piece.replace("<tmp>", str(tmp_path)) for piece in case.command]
-    before = _without_requests(lab.show())
 
-    result = run_tool([tool, "-i", str(inventory), *rest], ansible_env, tmp_path)
+    with lab_unchanged(lab) as shown:
+        result = run_tool([tool, "-i", str(inventory), *rest], ansible_env, tmp_path)
 
-    output = result.stdout + result.stderr
-    assert result.returncode == case.exit_code, output[-3000:]
-    for message in case.messages:
-        assert message.replace("<tmp>", str(tmp_path)) in output, output[-3000:]
-    assert "Traceback" not in output
-    assert _without_requests(lab.show()) == before
-    assert lab.show("kms-new")["kms_database"]["intact"] is True
-
-
-def _without_requests(hosts: dict[str, dict]) -> dict[str, dict]:
-    return {
-        name: {k: v for k, v in host.items() if k != "requests"} for name, host in hosts.items()
-    }
+        output = result.stdout + result.stderr
+        assert result.returncode == case.exit_code, output[-3000:]
+        for message in case.messages:
+            assert message.replace("<tmp>", str(tmp_path)) in output, output[-3000:]
+        assert "Traceback" not in output
+    assert shown.after["kms-new"]["kms_database"]["intact"] is True

@@ -4,29 +4,14 @@ exchops.kms.check_exchange_parity` against lab fleets of Exchange 5.5 to Subscri
 
 from __future__ import annotations
 
-import subprocess
-import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from conftest import RunningLab, run_report_playbook, run_tool, without_requests
+from conftest import RunGate, RunningLab, lab_unchanged, run_tool
 
+PARITY = "exchops.kms.check_exchange_parity"
 # ansible-playbook's own exit codes, which the README documents.
 PASS, OUTLIER, UNREACHABLE = 0, 2, 4
-
-
-def parity(
-    lab: RunningLab, env: dict[str, str], tmp_path: Path, *extra: str
-) -> tuple[subprocess.CompletedProcess[str], dict, str, ET.Element]:
-    return run_report_playbook(
-        "exchops.kms.check_exchange_parity",
-        "exchange_parity_report_dir",
-        "exchange_parity_report.schema.json",
-        lab,
-        env,
-        tmp_path,
-        *extra,
-    )
 
 
 def outliers(report: dict) -> list[str]:
@@ -44,10 +29,11 @@ def dag(lab_factory) -> RunningLab:
 
 
 def test_the_30_host_mixed_fleet_names_every_outlier_and_a_second_run_is_identical(
-    mixed30: RunningLab, ansible_env: dict[str, str], tmp_path: Path
+    mixed30: RunningLab, gate_playbook: RunGate
 ) -> None:
-    before = {host: without_requests(shown) for host, shown in mixed30.show().items()}
-    result, report, markdown, junit = parity(mixed30, ansible_env, tmp_path)
+    with lab_unchanged(mixed30):
+        result, report, markdown, junit = gate_playbook(PARITY, mixed30)
+        again, second, _markdown, _junit = gate_playbook(PARITY, mixed30)
     assert result.returncode == OUTLIER, result.stdout
     assert len(report["hosts"]) == 30
     # exact: 2019 is the product most hosts run, CU15 Feb26SU the build most 2019 hosts run.
@@ -75,21 +61,18 @@ def test_the_30_host_mixed_fleet_names_every_outlier_and_a_second_run_is_identic
     suite = junit.find("testsuite")
     assert (suite.get("tests"), suite.get("failures"), suite.get("errors")) == ("30", "24", "0")
 
-    again, second, _markdown, _junit = parity(mixed30, ansible_env, tmp_path)
     assert again.returncode == OUTLIER
     assert "changed=1" not in again.stdout and "changed=0" in again.stdout
     assert {k: v for k, v in second.items() if k != "generated"} == {
         k: v for k, v in report.items() if k != "generated"
     }
-    after = {host: without_requests(shown) for host, shown in mixed30.show().items()}
-    assert after == before
 
 
 def test_equal_to_max_on_the_mixed_fleet_measures_against_the_newest_product(
-    mixed30: RunningLab, ansible_env: dict[str, str], tmp_path: Path
+    mixed30: RunningLab, gate_playbook: RunGate
 ) -> None:
-    result, report, _markdown, _junit = parity(
-        mixed30, ansible_env, tmp_path, "-e", "exchange_parity_policy=equal_to_max"
+    result, report, _markdown, _junit = gate_playbook(
+        PARITY, mixed30, "-e", "exchange_parity_policy=equal_to_max"
     )
     assert result.returncode == OUTLIER
     assert report["reference"]["newest_release"] == "Exchange Server Subscription Edition Feb26SU"
@@ -128,14 +111,13 @@ def test_equal_to_max_on_the_mixed_fleet_measures_against_the_newest_product(
 )
 def test_max_behind_passes_and_fails_the_dag_where_it_should(
     dag: RunningLab,
-    ansible_env: dict[str, str],
-    tmp_path: Path,
+    gate_playbook: RunGate,
     extra: list[str],
     code: int,
     expected: list[str],
 ) -> None:
-    result, report, _markdown, _junit = parity(
-        dag, ansible_env, tmp_path, "-e", "exchange_parity_group=exchange_hosts", *extra
+    result, report, _markdown, _junit = gate_playbook(
+        PARITY, dag, "-e", "exchange_parity_group=exchange_hosts", *extra
     )
     assert result.returncode == code, result.stdout
     assert outliers(report) == expected
@@ -148,15 +130,15 @@ def test_max_behind_passes_and_fails_the_dag_where_it_should(
 
 
 def test_exact_names_the_canary_where_equal_to_max_names_the_others(
-    lab_factory, ansible_env: dict[str, str], tmp_path: Path
+    lab_factory, gate_playbook: RunGate
 ) -> None:
     lab = lab_factory("parity_canary.yml")
-    exact, exact_report, _md, _junit = parity(lab, ansible_env, tmp_path)
+    exact, exact_report, _md, _junit = gate_playbook(PARITY, lab)
     assert exact.returncode == OUTLIER
     assert outliers(exact_report) == ["canary"]
     assert "this host is ahead of them" in exact_report["outliers"][0]["reason"]
-    to_max, max_report, _md, _junit = parity(
-        lab, ansible_env, tmp_path, "-e", "exchange_parity_policy=equal_to_max"
+    to_max, max_report, _md, _junit = gate_playbook(
+        PARITY, lab, "-e", "exchange_parity_policy=equal_to_max"
     )
     assert to_max.returncode == OUTLIER
     assert outliers(max_report) == ["site-01", "site-02", "site-03", "site-04"]
@@ -164,10 +146,10 @@ def test_exact_names_the_canary_where_equal_to_max_names_the_others(
 
 
 def test_an_unreachable_host_exits_4_with_the_report_written(
-    lab_factory, ansible_env: dict[str, str], tmp_path: Path
+    lab_factory, gate_playbook: RunGate
 ) -> None:
     lab = lab_factory("parity_unreachable.yml")
-    result, report, markdown, junit = parity(lab, ansible_env, tmp_path)
+    result, report, markdown, junit = gate_playbook(PARITY, lab)
     assert result.returncode == UNREACHABLE, result.stdout
     rows = {row["host"]: row for row in report["hosts"]}
     assert rows["se-dead"]["status"] == "unreachable"

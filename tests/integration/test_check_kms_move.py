@@ -4,36 +4,21 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from conftest import RunningLab, run_report_playbook, run_tool
+from conftest import RunGate, run_tool
 
+GATE = "exchops.kms.check_kms_move"
 # ansible-playbook's own exit codes, which the gate's README documents.
 ALL_MATCH, NOT_A_MATCH, UNREACHABLE = 0, 2, 4
 
 
-def gate(
-    lab: RunningLab, env: dict[str, str], tmp_path: Path, *extra: str
-) -> tuple[subprocess.CompletedProcess[str], dict, str, ET.Element]:
-    return run_report_playbook(
-        "exchops.kms.check_kms_move",
-        "kms_report_dir",
-        "kms_report.schema.json",
-        lab,
-        env,
-        tmp_path,
-        *extra,
-    )
-
-
 def test_the_kb_fleet_fails_the_gate_naming_both_hosts_builds_kb_and_fix(
-    lab_factory, ansible_env: dict[str, str], tmp_path: Path
+    lab_factory, gate_playbook: RunGate
 ) -> None:
     lab = lab_factory("q259906.yml")
-    result, report, markdown, junit = gate(lab, ansible_env, tmp_path)
+    result, report, markdown, junit = gate_playbook(GATE, lab)
     assert result.returncode == NOT_A_MATCH, result.stdout
     expected = (
         "kms-new runs Exchange 5.5 SP3 (5.5.2650) but its KM Server binaries are Exchange 5.5 RTM "
@@ -63,15 +48,15 @@ def test_the_kb_fleet_fails_the_gate_naming_both_hosts_builds_kb_and_fix(
 
 
 def test_a_matched_move_passes_and_a_second_run_changes_nothing(
-    lab_factory, ansible_env: dict[str, str], tmp_path: Path
+    lab_factory, gate_playbook: RunGate
 ) -> None:
     lab = lab_factory("matched.yml")
     before = lab.show()
-    result, report, markdown, _junit = gate(lab, ansible_env, tmp_path)
+    result, report, markdown, _junit = gate_playbook(GATE, lab)
     assert result.returncode == ALL_MATCH, result.stdout
     assert report["result"] == "pass" and report["pairs"][0]["status"] == "match"
     assert "✅ match" in markdown
-    again, _report, _markdown, _junit = gate(lab, ansible_env, tmp_path, "--check")
+    again, _report, _markdown, _junit = gate_playbook(GATE, lab, "--check")
     assert again.returncode == ALL_MATCH
     assert "changed=0" in again.stdout and "changed=1" not in again.stdout
     after = lab.show()
@@ -84,21 +69,21 @@ def test_a_matched_move_passes_and_a_second_run_changes_nothing(
     ("allow", "code", "status"), [(False, NOT_A_MATCH, "mismatch"), (True, ALL_MATCH, "match")]
 )
 def test_a_newer_target_passes_only_when_allowed(
-    lab_factory, ansible_env: dict[str, str], tmp_path: Path, allow: bool, code: int, status: str
+    lab_factory, gate_playbook: RunGate, allow: bool, code: int, status: str
 ) -> None:
     lab = lab_factory("target_newer.yml")
     extra = ["-e", "sp_parity_allow_newer_target=true"] if allow else []
-    result, report, _markdown, _junit = gate(lab, ansible_env, tmp_path, *extra)
+    result, report, _markdown, _junit = gate_playbook(GATE, lab, *extra)
     assert result.returncode == code, result.stdout
     assert report["pairs"][0]["status"] == status
     assert "5.5.2653" in report["pairs"][0]["reason"]
 
 
 def test_an_exchange_2000_move_with_rtm_km_binaries_fails(
-    lab_factory, ansible_env: dict[str, str], tmp_path: Path
+    lab_factory, gate_playbook: RunGate
 ) -> None:
     lab = lab_factory("exchange2000.yml")
-    result, report, _markdown, _junit = gate(lab, ansible_env, tmp_path)
+    result, report, _markdown, _junit = gate_playbook(GATE, lab)
     assert result.returncode == NOT_A_MATCH
     assert (
         "e2k-kms-new runs Exchange 2000 Server SP3 (6.0.6249) but its KM Server binaries are "
@@ -107,10 +92,10 @@ def test_an_exchange_2000_move_with_rtm_km_binaries_fails(
 
 
 def test_ten_pairs_with_one_unreachable_report_every_pair_and_exit_unreachable(
-    lab_factory, ansible_env: dict[str, str], tmp_path: Path
+    lab_factory, gate_playbook: RunGate
 ) -> None:
     lab = lab_factory("mixed10.yml")
-    result, report, markdown, junit = gate(lab, ansible_env, tmp_path)
+    result, report, markdown, junit = gate_playbook(GATE, lab)
     assert result.returncode == UNREACHABLE, result.stdout
     statuses = {pair["target"]: pair["status"] for pair in report["pairs"]}
     assert len(statuses) == 10

@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import REPO, run_tool
+from conftest import REPO, RunModule, run_tool
+
+FACTS = "exchops.kms.exchange_facts"
 
 
 def test_ansible_doc_reads_exchange_facts_from_the_working_tree(
@@ -22,37 +24,23 @@ def test_ansible_doc_reads_exchange_facts_from_the_working_tree(
 
 
 def test_a_host_not_reached_over_winrm_is_refused_with_what_to_set(
-    ansible_env: dict[str, str], tmp_path: Path
+    ansible_module: RunModule,
 ) -> None:
-    result = run_tool(
-        ["ansible", "localhost", "-m", "exchops.kms.exchange_facts"], ansible_env, tmp_path
-    )
+    result, _results = ansible_module(None, "localhost", FACTS, "")
     assert result.returncode == 2, result.stdout + result.stderr
     assert "localhost: exchops.kms.exchange_facts reads the host over WinRM" in result.stdout
     assert "Set ansible_connection: winrm" in result.stdout
     assert "Traceback" not in result.stdout + result.stderr
 
 
-def test_a_negative_event_count_is_refused_with_what_to_do(
-    ansible_env: dict[str, str], tmp_path: Path
-) -> None:
-    result = run_tool(
-        ["ansible", "localhost", "-m", "exchops.kms.exchange_facts", "-a", "kms_event_count=-1"],
-        ansible_env,
-        tmp_path,
-    )
+def test_a_negative_event_count_is_refused_with_what_to_do(ansible_module: RunModule) -> None:
+    result, _results = ansible_module(None, "localhost", FACTS, "kms_event_count=-1")
     assert result.returncode == 2, result.stdout + result.stderr
     assert "localhost: kms_event_count is -1; it must be 0 or more" in result.stdout
 
 
-def test_an_unknown_option_is_refused_by_the_argument_spec(
-    ansible_env: dict[str, str], tmp_path: Path
-) -> None:
-    result = run_tool(
-        ["ansible", "localhost", "-m", "exchops.kms.exchange_facts", "-a", "kms_events=3"],
-        ansible_env,
-        tmp_path,
-    )
+def test_an_unknown_option_is_refused_by_the_argument_spec(ansible_module: RunModule) -> None:
+    result, _results = ansible_module(None, "localhost", FACTS, "kms_events=3")
     assert result.returncode == 2
     assert (
         "localhost: exchops.kms.exchange_facts: unknown option 'kms_events' (did you mean "

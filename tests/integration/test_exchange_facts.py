@@ -8,12 +8,9 @@ from pathlib import Path
 import pytest
 import trustme
 import yaml
-from conftest import RunningLab, adhoc, override, run_tool
+from conftest import RunModule, RunningLab, override, run_tool
 
-
-@pytest.fixture(scope="module")
-def kb_lab(lab_factory) -> RunningLab:
-    return lab_factory("q259906.yml")
+FACTS = "exchops.kms.exchange_facts"
 
 
 @pytest.fixture(scope="module")
@@ -27,10 +24,10 @@ def facts_of(results: dict[str, dict], host: str) -> dict:
 
 
 def test_the_kb_target_shows_sp3_with_rtm_km_binaries_stopped_kms_and_event_5389(
-    kb_lab: RunningLab, ansible_env: dict[str, str], tmp_path: Path
+    kb_lab: RunningLab, ansible_module: RunModule
 ) -> None:
     before = kb_lab.show("kms-new")["requests"]["http"]
-    result, results = adhoc(kb_lab, "all", "", ansible_env, tmp_path)
+    result, results = ansible_module(kb_lab, "all", FACTS, "")
     assert result.returncode == 0, result.stdout + result.stderr
 
     target = facts_of(results, "kms-new")
@@ -68,10 +65,10 @@ def test_the_kb_target_shows_sp3_with_rtm_km_binaries_stopped_kms_and_event_5389
 
 
 def test_check_mode_reads_the_same_facts_and_changes_nothing(
-    kb_lab: RunningLab, ansible_env: dict[str, str], tmp_path: Path
+    kb_lab: RunningLab, ansible_module: RunModule
 ) -> None:
     before = kb_lab.show("kms-new")
-    result, results = adhoc(kb_lab, "kms-new", "", ansible_env, tmp_path, "--check")
+    result, results = ansible_module(kb_lab, "kms-new", FACTS, "", "--check")
     assert result.returncode == 0
     assert facts_of(results, "kms-new")["kms"]["binary_build"] == "5.5.1960.8"
     after = kb_lab.show("kms-new")
@@ -81,9 +78,9 @@ def test_check_mode_reads_the_same_facts_and_changes_nothing(
 
 
 def test_each_kind_of_host_is_named_over_each_kind_of_connection(
-    mix_lab: RunningLab, ansible_env: dict[str, str], tmp_path: Path
+    mix_lab: RunningLab, ansible_module: RunModule
 ) -> None:
-    result, results = adhoc(mix_lab, "all", "kms_event_count=5", ansible_env, tmp_path)
+    result, results = ansible_module(mix_lab, "all", FACTS, "kms_event_count=5")
     assert result.returncode == 0, result.stdout
 
     nothing = facts_of(results, "no-exchange")
@@ -109,10 +106,10 @@ def test_each_kind_of_host_is_named_over_each_kind_of_connection(
 
 
 def test_exchange_2000_km_binaries_from_the_rtm_cd_do_not_match_sp3(
-    lab_factory, ansible_env: dict[str, str], tmp_path: Path
+    lab_factory, ansible_module: RunModule
 ) -> None:
     lab = lab_factory("exchange2000.yml")
-    result, results = adhoc(lab, "all", "", ansible_env, tmp_path)
+    result, results = ansible_module(lab, "all", FACTS, "")
     assert result.returncode == 0, result.stdout
     target = facts_of(results, "e2k-kms-new")
     assert (target["version"], target["release"]) == ("2000", "Exchange 2000 Server SP3")
@@ -153,11 +150,11 @@ def test_facts_of_a_source_land_under_its_own_name_with_delegate_facts(
 
 
 def test_connection_failures_fail_only_their_host_with_the_setting_to_change(
-    kb_lab: RunningLab, mix_lab: RunningLab, ansible_env: dict[str, str], tmp_path: Path
+    kb_lab: RunningLab, mix_lab: RunningLab, ansible_module: RunModule, tmp_path: Path
 ) -> None:
     # Wrong password on the target; the source in the same run still succeeds.
     wrong = override(tmp_path, "kms-new", ansible_password="Not-The-Password1")
-    result, results = adhoc(kb_lab, "all", "", ansible_env, tmp_path, *wrong)
+    result, results = ansible_module(kb_lab, "all", FACTS, "", *wrong)
     assert result.returncode != 0
     assert "kms-new | FAILED!" in result.stdout
     assert "kms-new (http://" in results["kms-new"]["msg"]
@@ -169,9 +166,7 @@ def test_connection_failures_fail_only_their_host_with_the_setting_to_change(
     other_ca = tmp_path / "other-ca.pem"
     trustme.CA().cert_pem.write_to_path(str(other_ca))
     untrusted = override(tmp_path, "e55-sp4-https", ansible_winrm_ca_trust_path=str(other_ca))
-    result, results = adhoc(
-        mix_lab, "e55-sp4-https:e55-sp2-basic", "", ansible_env, tmp_path, *untrusted
-    )
+    result, results = ansible_module(mix_lab, "e55-sp4-https:e55-sp2-basic", FACTS, "", *untrusted)
     assert results["e55-sp4-https"]["unreachable"] is True
     assert "TLS certificate not trusted" in results["e55-sp4-https"]["msg"]
     assert (
@@ -182,46 +177,44 @@ def test_connection_failures_fail_only_their_host_with_the_setting_to_change(
 
     # Nothing listens on the port.
     closed = override(tmp_path, "kms-new", ansible_port=1)
-    result, results = adhoc(kb_lab, "all", "", ansible_env, tmp_path, *closed)
+    result, results = ansible_module(kb_lab, "all", FACTS, "", *closed)
     assert results["kms-new"]["unreachable"] is True
     assert "nothing listens on port 1 (connection refused)" in results["kms-new"]["msg"]
     assert "ansible_facts" in results["kms-old"]
 
 
 def test_a_host_that_never_answers_in_time_fails_with_the_timeout_knobs(
-    kb_lab: RunningLab, ansible_env: dict[str, str], tmp_path: Path
+    kb_lab: RunningLab, ansible_module: RunModule, tmp_path: Path
 ) -> None:
-    kb_lab.fault("kms-new", "operation_timeout=true", "command_lifetime_s=30")
-    try:
-        quick = override(
-            tmp_path,
-            "kms-new",
-            ansible_winrm_operation_timeout_sec=1,
-            ansible_winrm_read_timeout_sec=3,
-        )
-        result, results = adhoc(kb_lab, "all", "timeout=3", ansible_env, tmp_path, *quick)
-    finally:
-        kb_lab.fault("kms-new", "operation_timeout=false")
+    quick = override(
+        tmp_path,
+        "kms-new",
+        ansible_winrm_operation_timeout_sec=1,
+        ansible_winrm_read_timeout_sec=3,
+    )
+    faults = ("operation_timeout=true", "command_lifetime_s=30")
+    with kb_lab.faulted("kms-new", *faults, clear=["operation_timeout=false"]):
+        result, results = ansible_module(kb_lab, "all", FACTS, "timeout=3", *quick)
     assert "kms-new | FAILED!" in result.stdout
     assert "did not finish within 3 s" in results["kms-new"]["msg"]
     assert "ansible_facts" in results["kms-old"]
 
 
 def test_basic_over_plain_http_is_refused_before_anything_is_sent(
-    kb_lab: RunningLab, ansible_env: dict[str, str], tmp_path: Path
+    kb_lab: RunningLab, ansible_module: RunModule, tmp_path: Path
 ) -> None:
     before = kb_lab.show("kms-new")["requests"]["http"]
     basic = override(tmp_path, "kms-new", ansible_winrm_transport="basic")
-    result, results = adhoc(kb_lab, "kms-new", "", ansible_env, tmp_path, *basic)
+    result, results = ansible_module(kb_lab, "kms-new", FACTS, "", *basic)
     assert "refusing Basic authentication over plain HTTP" in results["kms-new"]["msg"]
     assert kb_lab.show("kms-new")["requests"]["http"] == before
 
 
 def test_no_password_reaches_the_output_even_at_vvvv(
-    kb_lab: RunningLab, ansible_env: dict[str, str], tmp_path: Path
+    kb_lab: RunningLab, ansible_module: RunModule
 ) -> None:
     inventory = yaml.safe_load(kb_lab.inventory.read_text(encoding="utf-8"))["all"]["vars"]
-    result, results = adhoc(kb_lab, "all", "", ansible_env, tmp_path, "-vvvv")
+    result, results = ansible_module(kb_lab, "all", FACTS, "", "-vvvv")
     assert result.returncode == 0
     everything = result.stdout + result.stderr + repr(results)
     assert inventory["ansible_password"] not in everything

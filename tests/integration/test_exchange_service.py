@@ -8,56 +8,20 @@ result back both from Ansible (the tree callback's per-host JSON) and from the h
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
-import pytest
-from conftest import RunningLab, override, run_module
+from conftest import RunModule, RunningLab, lab_unchanged, override
 
 KMS = "MSExchangeKMS"
 KMS_DISPLAY = "Microsoft Exchange Key Management Server"
 # The lab's KMS startup password (exchlab fleet LAB_DEFAULTS: the example of KB Q184420).
 PASSWORD = "HZGYYHACWLQACTI"
 FROM_INVENTORY = "startup_password={{ kms_startup_password }}"
-
-
-def service(
-    lab: RunningLab,
-    pattern: str,
-    module_args: str,
-    env: dict[str, str],
-    tmp_path: Path,
-    *extra: str,
-) -> tuple[subprocess.CompletedProcess[str], dict[str, dict]]:
-    """`ansible PATTERN -m exchops.kms.exchange_service -a ARGS` with per-host JSON results."""
-    return run_module(
-        lab, pattern, "exchops.kms.exchange_service", module_args, env, tmp_path, *extra
-    )
+SERVICE = "exchops.kms.exchange_service"
 
 
 def kms_state(lab: RunningLab, host: str) -> str:
     return lab.show(host)["services"][KMS]["state"]
-
-
-def host_state(lab: RunningLab, host: str) -> dict:
-    """What a task may change on a host (not the request counters)."""
-    shown = lab.show(host)
-    return {key: value for key, value in shown.items() if key != "requests"}
-
-
-@pytest.fixture(scope="module")
-def matched_lab(lab_factory) -> RunningLab:
-    return lab_factory("matched.yml")
-
-
-@pytest.fixture(scope="module")
-def kb_lab(lab_factory) -> RunningLab:
-    return lab_factory("q259906.yml")
-
-
-@pytest.fixture(scope="module")
-def faults_lab(lab_factory) -> RunningLab:
-    return lab_factory("service_faults.yml")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -65,13 +29,13 @@ def faults_lab(lab_factory) -> RunningLab:
 
 
 def test_kms_starts_with_the_inventory_password_stays_up_and_a_second_run_changes_nothing(
-    matched_lab: RunningLab, ansible_env: dict[str, str], tmp_path: Path
+    matched_lab: RunningLab, ansible_module: RunModule
 ) -> None:
     assert kms_state(matched_lab, "kms-old") == "stopped"
     events_before = matched_lab.show("kms-old")["events"]
 
     args = f"name={KMS} state=started {FROM_INVENTORY}"  # the default watch: 15 s
-    result, results = service(matched_lab, "kms-old", args, ansible_env, tmp_path)
+    result, results = ansible_module(matched_lab, "kms-old", SERVICE, args)
     assert result.returncode == 0, result.stdout + result.stderr
     started = results["kms-old"]
     assert started["changed"] is True
@@ -87,7 +51,7 @@ def test_kms_starts_with_the_inventory_password_stays_up_and_a_second_run_change
     assert matched_lab.show("kms-old")["kms_database"]["intact"] is True
 
     commands = matched_lab.show("kms-old")["requests"]["commands"]
-    result, results = service(matched_lab, "kms-old", args, ansible_env, tmp_path)
+    result, results = ansible_module(matched_lab, "kms-old", SERVICE, args)
     assert result.returncode == 0, result.stdout
     assert results["kms-old"]["changed"] is False
     assert results["kms-old"]["state"] == "running"
@@ -96,24 +60,20 @@ def test_kms_starts_with_the_inventory_password_stays_up_and_a_second_run_change
 
 
 def test_kms_stops_and_restarts_and_the_directory_takes_its_dependents_along(
-    matched_lab: RunningLab, ansible_env: dict[str, str], tmp_path: Path
+    matched_lab: RunningLab, ansible_module: RunModule
 ) -> None:
-    result, results = service(
-        matched_lab, "kms-new", f"name={KMS} state=stopped", ansible_env, tmp_path
-    )
+    result, results = ansible_module(matched_lab, "kms-new", SERVICE, f"name={KMS} state=stopped")
     assert result.returncode == 0, result.stdout
     assert (results["kms-new"]["changed"], results["kms-new"]["state"]) == (True, "stopped")
     assert results["kms-new"]["dependents_stopped"] == []
     assert kms_state(matched_lab, "kms-new") == "stopped"
 
-    result, results = service(
-        matched_lab, "kms-new", f"name={KMS} state=stopped", ansible_env, tmp_path
-    )
+    result, results = ansible_module(matched_lab, "kms-new", SERVICE, f"name={KMS} state=stopped")
     assert results["kms-new"]["changed"] is False
 
     restart = f"name={KMS} state=restarted watch=2 {FROM_INVENTORY}"
     for previous in ("stopped", "running"):
-        result, results = service(matched_lab, "kms-new", restart, ansible_env, tmp_path)
+        result, results = ansible_module(matched_lab, "kms-new", SERVICE, restart)
         assert result.returncode == 0, result.stdout
         assert results["kms-new"]["changed"] is True
         assert (results["kms-new"]["previous_state"], results["kms-new"]["state"]) == (
@@ -123,8 +83,8 @@ def test_kms_stops_and_restarts_and_the_directory_takes_its_dependents_along(
         assert kms_state(matched_lab, "kms-new") == "running"
 
     # Stopping the Directory stops KMS (it depends on MSExchangeDS, kms.md §1) ...
-    result, results = service(
-        matched_lab, "kms-new", "name=MSExchangeDS state=stopped", ansible_env, tmp_path
+    result, results = ansible_module(
+        matched_lab, "kms-new", SERVICE, "name=MSExchangeDS state=stopped"
     )
     assert result.returncode == 0, result.stdout
     assert KMS_DISPLAY in results["kms-new"]["dependents_stopped"]
@@ -133,70 +93,55 @@ def test_kms_stops_and_restarts_and_the_directory_takes_its_dependents_along(
     assert (services["MSExchangeDS"]["state"], services[KMS]["state"]) == ("stopped", "stopped")
 
     # ... and starting KMS has the service manager start the Directory first.
-    result, results = service(
-        matched_lab,
-        "kms-new",
-        f"name={KMS} state=started watch=1 {FROM_INVENTORY}",
-        ansible_env,
-        tmp_path,
-    )
+    start = f"name={KMS} state=started watch=1 {FROM_INVENTORY}"
+    result, results = ansible_module(matched_lab, "kms-new", SERVICE, start)
     assert result.returncode == 0, result.stdout
     assert results["kms-new"]["dependencies_started"] == ["MSExchangeDS"]
     assert matched_lab.show("kms-new")["services"]["MSExchangeDS"]["state"] == "running"
 
 
 def test_check_mode_predicts_the_change_and_changes_nothing(
-    matched_lab: RunningLab, ansible_env: dict[str, str], tmp_path: Path
+    matched_lab: RunningLab, ansible_module: RunModule
 ) -> None:
+    start = f"name={KMS} state=started watch=0 {FROM_INVENTORY}"
     stop = f"name={KMS} state=stopped"
-    result, results = service(
-        matched_lab,
-        "kms-new",
-        f"name={KMS} state=started watch=0 {FROM_INVENTORY}",
-        ansible_env,
-        tmp_path,
-    )
+    result, results = ansible_module(matched_lab, "kms-new", SERVICE, start)
     assert result.returncode == 0, result.stdout
-    before = host_state(matched_lab, "kms-new")
-    assert before["services"][KMS]["state"] == "running"
 
-    result, results = service(
-        matched_lab, "kms-new", stop, ansible_env, tmp_path, "--check", "--diff"
-    )
-    assert result.returncode == 0, result.stdout
-    assert results["kms-new"]["changed"] is True
-    assert (results["kms-new"]["previous_state"], results["kms-new"]["state"]) == (
-        "running",
-        "stopped",
-    )
-    # --diff prints the state before and after (the tree callback keeps no diff).
-    assert '-    "state": "running"' in result.stdout
-    assert '+    "state": "stopped"' in result.stdout
-    restart = f"name={KMS} state=restarted {FROM_INVENTORY}"
-    result, results = service(matched_lab, "kms-new", restart, ansible_env, tmp_path, "--check")
-    assert result.returncode == 0, result.stdout
-    assert results["kms-new"]["changed"] is True
-    assert host_state(matched_lab, "kms-new") == before
+    with lab_unchanged(matched_lab, "kms-new") as shown:
+        assert shown.before["kms-new"]["services"][KMS]["state"] == "running"
+        result, results = ansible_module(matched_lab, "kms-new", SERVICE, stop, "--check", "--diff")
+        assert result.returncode == 0, result.stdout
+        assert results["kms-new"]["changed"] is True
+        assert (results["kms-new"]["previous_state"], results["kms-new"]["state"]) == (
+            "running",
+            "stopped",
+        )
+        # --diff prints the state before and after (the tree callback keeps no diff).
+        assert '-    "state": "running"' in result.stdout
+        assert '+    "state": "stopped"' in result.stdout
+        restart = f"name={KMS} state=restarted {FROM_INVENTORY}"
+        result, results = ansible_module(matched_lab, "kms-new", SERVICE, restart, "--check")
+        assert result.returncode == 0, result.stdout
+        assert results["kms-new"]["changed"] is True
 
 
 def test_no_password_reaches_the_output_even_at_vvvv(
-    matched_lab: RunningLab, kb_lab: RunningLab, ansible_env: dict[str, str], tmp_path: Path
+    matched_lab: RunningLab, kb_lab: RunningLab, ansible_module: RunModule
 ) -> None:
     runs = [
-        service(
+        ansible_module(
             matched_lab,
             "kms-old",
+            SERVICE,
             f"name={KMS} state=restarted watch=1 {FROM_INVENTORY}",
-            ansible_env,
-            tmp_path,
             "-vvvv",
         ),
-        service(
+        ansible_module(
             kb_lab,
             "kms-new",
+            SERVICE,
             f"name={KMS} state=started watch=1 {FROM_INVENTORY}",
-            ansible_env,
-            tmp_path,
             "-vvvv",
         ),
     ]
@@ -214,11 +159,11 @@ def test_no_password_reaches_the_output_even_at_vvvv(
 
 
 def test_the_kb_target_fails_naming_event_5389_its_meaning_and_the_fix(
-    kb_lab: RunningLab, ansible_env: dict[str, str], tmp_path: Path
+    kb_lab: RunningLab, ansible_module: RunModule
 ) -> None:
     database = kb_lab.show("kms-new")["kms_database"]
     args = f"name={KMS} state=started watch=2 {FROM_INVENTORY}"
-    result, results = service(kb_lab, "kms-new", args, ansible_env, tmp_path)
+    result, results = ansible_module(kb_lab, "kms-new", SERVICE, args)
     assert result.returncode != 0
     failed = results["kms-new"]
     message = failed["msg"]
@@ -237,11 +182,11 @@ def test_the_kb_target_fails_naming_event_5389_its_meaning_and_the_fix(
 
 
 def test_a_wrong_startup_password_fails_naming_event_5057(
-    kb_lab: RunningLab, ansible_env: dict[str, str], tmp_path: Path
+    kb_lab: RunningLab, ansible_module: RunModule, tmp_path: Path
 ) -> None:
     wrong = override(tmp_path, "kms-old", kms_startup_password="NOTTHEPASSWORD")
     args = f"name={KMS} state=restarted watch=1 {FROM_INVENTORY}"
-    result, results = service(kb_lab, "kms-old", args, ansible_env, tmp_path, *wrong)
+    result, results = ansible_module(kb_lab, "kms-old", SERVICE, args, *wrong)
     assert result.returncode != 0
     message = results["kms-old"]["msg"]
     assert "event 5057" in message and "startup password was wrong or missing" in message
@@ -251,24 +196,21 @@ def test_a_wrong_startup_password_fails_naming_event_5057(
     assert kb_lab.show("kms-old")["kms_database"]["intact"] is True
 
     # The lab's fault: KMS refuses even the right password.
-    kb_lab.fault("kms-old", "wrong_kms_password=true")
-    try:
-        result, results = service(kb_lab, "kms-old", args, ansible_env, tmp_path)
-    finally:
-        kb_lab.fault("kms-old", "wrong_kms_password=false")
+    with kb_lab.faulted("kms-old", "wrong_kms_password=true", clear=["wrong_kms_password=false"]):
+        result, results = ansible_module(kb_lab, "kms-old", SERVICE, args)
     assert result.returncode != 0
     assert "event 5057" in results["kms-old"]["msg"]
 
-    result, results = service(kb_lab, "kms-old", args, ansible_env, tmp_path)
+    result, results = ansible_module(kb_lab, "kms-old", SERVICE, args)
     assert result.returncode == 0, result.stdout
     assert kms_state(kb_lab, "kms-old") == "running"
 
 
 def test_starting_kms_without_a_password_is_refused_before_anything_is_sent(
-    kb_lab: RunningLab, ansible_env: dict[str, str], tmp_path: Path
+    kb_lab: RunningLab, ansible_module: RunModule
 ) -> None:
     before = kb_lab.show("kms-new")
-    result, results = service(kb_lab, "kms-new", f"name={KMS} state=started", ansible_env, tmp_path)
+    result, results = ansible_module(kb_lab, "kms-new", SERVICE, f"name={KMS} state=started")
     assert result.returncode != 0
     assert results["kms-new"]["changed"] is False
     assert results["kms-new"]["msg"] == (
@@ -283,27 +225,22 @@ def test_starting_kms_without_a_password_is_refused_before_anything_is_sent(
 
 
 def test_a_service_that_does_not_exist_fails_with_nothing_changed(
-    kb_lab: RunningLab, ansible_env: dict[str, str], tmp_path: Path
+    kb_lab: RunningLab, ansible_module: RunModule
 ) -> None:
-    result, results = service(
-        kb_lab, "kms-new", "name=MSExchangeXYZ state=stopped", ansible_env, tmp_path
-    )
+    result, results = ansible_module(kb_lab, "kms-new", SERVICE, "name=MSExchangeXYZ state=stopped")
     assert result.returncode != 0
     assert results["kms-new"]["msg"].startswith("kms-new: there is no service named MSExchangeXYZ")
     assert results["kms-new"]["msg"].endswith("Nothing was changed.")
 
 
 def test_a_slow_start_is_polled_until_kms_runs(
-    kb_lab: RunningLab, ansible_env: dict[str, str], tmp_path: Path
+    kb_lab: RunningLab, ansible_module: RunModule
 ) -> None:
-    stopped = service(kb_lab, "kms-old", f"name={KMS} state=stopped", ansible_env, tmp_path)[0]
+    stopped = ansible_module(kb_lab, "kms-old", SERVICE, f"name={KMS} state=stopped")[0]
     assert stopped.returncode == 0, stopped.stdout
-    kb_lab.fault("kms-old", "pending_polls=3")
-    try:
-        args = f"name={KMS} state=started watch=1 {FROM_INVENTORY}"
-        result, results = service(kb_lab, "kms-old", args, ansible_env, tmp_path, "-vv")
-    finally:
-        kb_lab.fault("kms-old", "pending_polls=0")
+    args = f"name={KMS} state=started watch=1 {FROM_INVENTORY}"
+    with kb_lab.faulted("kms-old", "pending_polls=3", clear=["pending_polls=0"]):
+        result, results = ansible_module(kb_lab, "kms-old", SERVICE, args, "-vv")
     assert result.returncode == 0, result.stdout
     assert results["kms-old"]["state"] == "running"
     assert "MSExchangeKMS is start_pending" in result.stdout  # the -vv progress lines
@@ -314,10 +251,10 @@ def test_a_slow_start_is_polled_until_kms_runs(
 
 
 def test_a_stop_that_hangs_fails_naming_stop_pending(
-    faults_lab: RunningLab, ansible_env: dict[str, str], tmp_path: Path
+    service_faults_lab: RunningLab, ansible_module: RunModule
 ) -> None:
-    result, results = service(
-        faults_lab, "kms-hangs", f"name={KMS} state=stopped timeout=4", ansible_env, tmp_path
+    result, results = ansible_module(
+        service_faults_lab, "kms-hangs", SERVICE, f"name={KMS} state=stopped timeout=4"
     )
     assert result.returncode != 0
     failed = results["kms-hangs"]
@@ -327,17 +264,17 @@ def test_a_stop_that_hangs_fails_naming_stop_pending(
     )
     assert "offline backup of the KM database" in failed["msg"]
     assert (failed["changed"], failed["state"]) == (True, "stop_pending")
-    assert kms_state(faults_lab, "kms-hangs") == "stop_pending"
-    assert faults_lab.show("kms-hangs")["kms_database"]["intact"] is True
+    assert kms_state(service_faults_lab, "kms-hangs") == "stop_pending"
+    assert service_faults_lab.show("kms-hangs")["kms_database"]["intact"] is True
 
 
 def test_without_wmic_kms_is_watched_by_state_alone_with_a_warning(
-    faults_lab: RunningLab, ansible_env: dict[str, str], tmp_path: Path
+    service_faults_lab: RunningLab, ansible_module: RunModule
 ) -> None:
     args = f"name={KMS} state=started watch=2 {FROM_INVENTORY}"
-    result, results = service(faults_lab, "kms-win2000", args, ansible_env, tmp_path)
+    result, results = ansible_module(service_faults_lab, "kms-win2000", SERVICE, args)
     assert result.returncode == 0, result.stdout
     assert results["kms-win2000"]["state"] == "running"
     assert results["kms-win2000"]["events"] == []
     assert "'wmic' is not available on this host" in result.stdout + result.stderr
-    assert kms_state(faults_lab, "kms-win2000") == "running"
+    assert kms_state(service_faults_lab, "kms-win2000") == "running"

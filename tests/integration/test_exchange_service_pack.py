@@ -9,54 +9,23 @@ cases, one host each.
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
-
-import pytest
-from conftest import RunningLab, run_module, without_requests
+from conftest import RunModule, RunningLab, lab_unchanged
 
 SP3 = r"D:\EXCH55SP3\ENG\SERVER\SETUP\I386"
 SP2 = r"D:\EXCH55SP2\ENG\SERVER\SETUP\I386"
 FAILED_COPY_ID = 0xC0070020  # the lab's update.exe failing half-way (KB-style "ID no")
-
-
-@pytest.fixture(scope="module")
-def kb_lab(lab_factory) -> RunningLab:
-    return lab_factory("q259906.yml")
-
-
-@pytest.fixture(scope="module")
-def faults_lab(lab_factory) -> RunningLab:
-    return lab_factory("sp_faults.yml")
-
-
-def service_pack(
-    lab: RunningLab,
-    pattern: str,
-    module_args: str,
-    env: dict[str, str],
-    tmp_path: Path,
-    *extra: str,
-) -> tuple[Any, dict[str, dict]]:
-    """`ansible PATTERN -m exchops.kms.exchange_service_pack -a ARGS` with per-host JSON results."""
-    return run_module(
-        lab, pattern, "exchops.kms.exchange_service_pack", module_args, env, tmp_path, *extra
-    )
+SERVICE_PACK = "exchops.kms.exchange_service_pack"
+# The SP3 kit the inventory names for kms-new, and the build it must install.
+INVENTORY_KIT = "media={{ kms_remediate_sp_media }} build=5.5.2650"
 
 
 def test_check_mode_reads_everything_changes_nothing_and_diffs_the_builds(
-    kb_lab: RunningLab, ansible_env: dict[str, str], tmp_path: Path
+    kb_lab: RunningLab, ansible_module: RunModule
 ) -> None:
-    before = without_requests(kb_lab.show("kms-new"))
-    result, results = service_pack(
-        kb_lab,
-        "kms-new",
-        "media={{ kms_remediate_sp_media }} build=5.5.2650",
-        ansible_env,
-        tmp_path,
-        "--check",
-        "--diff",
-    )
+    with lab_unchanged(kb_lab, "kms-new"):
+        result, results = ansible_module(
+            kb_lab, "kms-new", SERVICE_PACK, INVENTORY_KIT, "--check", "--diff"
+        )
     assert result.returncode == 0, result.stdout + result.stderr
     target = results["kms-new"]
     assert (target["changed"], target["outcome"], target["exit_code"]) == (True, "not_run", None)
@@ -65,41 +34,33 @@ def test_check_mode_reads_everything_changes_nothing_and_diffs_the_builds(
     assert "-Kmserver.exe: 5.5.1960.8 (5.5 RTM)" in result.stdout
     assert "+Kmserver.exe: 5.5.2650 (5.5 SP3)" in result.stdout
     assert " Exchange build: 5.5.2650 (5.5 SP3)" in result.stdout
-    assert without_requests(kb_lab.show("kms-new")) == before
 
 
 def test_media_of_another_build_than_asked_is_refused_with_nothing_changed(
-    kb_lab: RunningLab, ansible_env: dict[str, str], tmp_path: Path
+    kb_lab: RunningLab, ansible_module: RunModule
 ) -> None:
-    before = without_requests(kb_lab.show("kms-new"))
-    result, results = service_pack(
-        kb_lab, "kms-new", f"media={SP3} build=5.5.2653", ansible_env, tmp_path
-    )
+    with lab_unchanged(kb_lab, "kms-new"):
+        result, results = ansible_module(
+            kb_lab, "kms-new", SERVICE_PACK, f"media={SP3} build=5.5.2653"
+        )
     assert result.returncode != 0
     target = results["kms-new"]
     assert target["outcome"] == "refused" and target["changed"] is False
     assert target["msg"].startswith(
-        f"kms-new: the media at {SP3} holds update.exe 5.5.2650 (5.5 SP3) but build asks for 5.5.2653 (5.5 SP4)."
+        f"kms-new: the media at {SP3} holds update.exe 5.5.2650 (5.5 SP3) but build asks for "
+        "5.5.2653 (5.5 SP4)."
     )
     assert target["msg"].endswith("Nothing was changed.")
-    assert without_requests(kb_lab.show("kms-new")) == before
 
 
 def test_the_kb_target_gets_sp3_with_its_km_database_untouched_and_start_types_set_back(
-    kb_lab: RunningLab, ansible_env: dict[str, str], tmp_path: Path
+    kb_lab: RunningLab, ansible_module: RunModule
 ) -> None:
     database = kb_lab.show("kms-new")["kms_database"]
     # Exchange Setup is known to change other services' start types (issue 6): let this run of
     # update.exe leave the Information Store on manual.
     kb_lab.fault("kms-new", "sp_start_types={MSExchangeIS: manual}")
-    result, results = service_pack(
-        kb_lab,
-        "kms-new",
-        "media={{ kms_remediate_sp_media }} build=5.5.2650",
-        ansible_env,
-        tmp_path,
-        "--diff",
-    )
+    result, results = ansible_module(kb_lab, "kms-new", SERVICE_PACK, INVENTORY_KIT, "--diff")
     assert result.returncode == 0, result.stdout + result.stderr
     target = results["kms-new"]
     assert (target["outcome"], target["changed"], target["exit_code"]) == ("ok", True, 0)
@@ -124,15 +85,9 @@ def test_the_kb_target_gets_sp3_with_its_km_database_untouched_and_start_types_s
 
 
 def test_a_second_run_finds_sp3_in_place_and_runs_nothing(
-    kb_lab: RunningLab, ansible_env: dict[str, str], tmp_path: Path
+    kb_lab: RunningLab, ansible_module: RunModule
 ) -> None:
-    result, results = service_pack(
-        kb_lab,
-        "kms-new",
-        "media={{ kms_remediate_sp_media }} build=5.5.2650",
-        ansible_env,
-        tmp_path,
-    )
+    result, results = ansible_module(kb_lab, "kms-new", SERVICE_PACK, INVENTORY_KIT)
     assert result.returncode == 0, result.stdout + result.stderr
     target = results["kms-new"]
     assert (target["changed"], target["outcome"], target["exit_code"]) == (False, "ok", None)
@@ -143,12 +98,12 @@ def test_a_second_run_finds_sp3_in_place_and_runs_nothing(
 
 
 def test_media_older_than_the_server_is_refused_as_a_downgrade(
-    faults_lab: RunningLab, ansible_env: dict[str, str], tmp_path: Path
+    sp_faults_lab: RunningLab, ansible_module: RunModule
 ) -> None:
-    before = without_requests(faults_lab.show("sp-downgrade"))
-    result, results = service_pack(
-        faults_lab, "sp-downgrade", f"media={SP2}", ansible_env, tmp_path
-    )
+    with lab_unchanged(sp_faults_lab, "sp-downgrade"):
+        result, results = ansible_module(
+            sp_faults_lab, "sp-downgrade", SERVICE_PACK, f"media={SP2}"
+        )
     assert result.returncode != 0
     host = results["sp-downgrade"]
     assert (host["outcome"], host["changed"], host["media_build"]) == (
@@ -161,15 +116,14 @@ def test_media_older_than_the_server_is_refused_as_a_downgrade(
         "downgrade the server" in host["msg"]
     )
     assert host["msg"].endswith("Use the media of 5.5 SP3 or later. Nothing was changed.")
-    assert without_requests(faults_lab.show("sp-downgrade")) == before
 
 
 def test_a_failing_installer_ends_failed_with_the_log_tail_a_remedy_and_the_km_database_intact(
-    faults_lab: RunningLab, ansible_env: dict[str, str], tmp_path: Path
+    sp_faults_lab: RunningLab, ansible_module: RunModule
 ) -> None:
-    database = faults_lab.show("sp-fails")["kms_database"]
-    result, results = service_pack(
-        faults_lab, "sp-fails", f"media={SP3} build=5.5.2650", ansible_env, tmp_path
+    database = sp_faults_lab.show("sp-fails")["kms_database"]
+    result, results = ansible_module(
+        sp_faults_lab, "sp-fails", SERVICE_PACK, f"media={SP3} build=5.5.2650"
     )
     assert result.returncode != 0
     host = results["sp-fails"]
@@ -185,13 +139,13 @@ def test_a_failing_installer_ends_failed_with_the_log_tail_a_remedy_and_the_km_d
     assert host["msg"].startswith(f"sp-fails: update.exe from {SP3} ended with outcome failed:")
     assert "exit code 0xC0070020" in host["msg"]
     assert host["kms_binary_after"] == "5.5.1960.8"
-    shown = faults_lab.show("sp-fails")
+    shown = sp_faults_lab.show("sp-fails")
     assert shown["kms_database"] == database and database["intact"] is True
     assert len(shown["exchange"]["updates"]) == 1
 
 
 def test_a_connection_lost_mid_install_is_survived_by_polling_and_update_exe_runs_once(
-    faults_lab: RunningLab, ansible_env: dict[str, str], tmp_path: Path
+    sp_faults_lab: RunningLab, ansible_module: RunModule
 ) -> None:
     # sp-lost answers each request 1.1 s late; with these timeouts only the Receive that waits
     # for the 5 s update.exe misses ansible_winrm_read_timeout_sec, which loses its connection.
@@ -201,12 +155,11 @@ def test_a_connection_lost_mid_install_is_survived_by_polling_and_update_exe_run
         "-e",
         "ansible_winrm_read_timeout_sec=2",
     ]
-    result, results = service_pack(
-        faults_lab,
+    result, results = ansible_module(
+        sp_faults_lab,
         "sp-lost",
+        SERVICE_PACK,
         f"media={SP3} build=5.5.2650 poll_interval=30 progress_interval=2",
-        ansible_env,
-        tmp_path,
         *quick,
     )
     assert result.returncode == 0, result.stdout + result.stderr
@@ -215,23 +168,22 @@ def test_a_connection_lost_mid_install_is_survived_by_polling_and_update_exe_run
     assert host["kms_binary_after"].startswith("5.5.2650.")
     assert "sp-lost: lost the connection to update.exe" in result.stdout
     assert "update.exe is not started again" in result.stdout
-    shown = faults_lab.show("sp-lost")
+    shown = sp_faults_lab.show("sp-lost")
     assert [run["outcome"] for run in shown["exchange"]["updates"]] == ["succeeded"]
     assert shown["exchange"]["kms_binary_build"].startswith("5.5.2650.")
     assert shown["kms_database"]["intact"] is True
 
 
 def test_a_tcp_connection_cut_mid_install_is_survived_by_polling_new_shells(
-    faults_lab: RunningLab, ansible_env: dict[str, str], tmp_path: Path
+    sp_faults_lab: RunningLab, ansible_module: RunModule
 ) -> None:
     # sp-cut's network drops the connection of the Receive waiting for update.exe; update.exe
     # goes on for 6 s on the host, where the polls (new shells) see it in tasklist.
-    result, results = service_pack(
-        faults_lab,
+    result, results = ansible_module(
+        sp_faults_lab,
         "sp-cut",
+        SERVICE_PACK,
         f"media={SP3} build=5.5.2650 poll_interval=1 progress_interval=1",
-        ansible_env,
-        tmp_path,
         "-v",
     )
     assert result.returncode == 0, result.stdout + result.stderr
@@ -242,27 +194,27 @@ def test_a_tcp_connection_cut_mid_install_is_survived_by_polling_new_shells(
     assert "update.exe is not started again" in result.stdout
     # A poll saw update.exe still running, then its end in the setup log.
     assert "(tasklist: update.exe running)" in result.stdout, result.stdout
-    shown = faults_lab.show("sp-cut")
+    shown = sp_faults_lab.show("sp-cut")
     assert [run["outcome"] for run in shown["exchange"]["updates"]] == ["succeeded"]
     assert shown["kms_database"]["intact"] is True
 
 
 def test_a_connection_dropped_before_anything_ran_is_unreachable_with_nothing_run(
-    faults_lab: RunningLab, ansible_env: dict[str, str], tmp_path: Path
+    sp_faults_lab: RunningLab, ansible_module: RunModule
 ) -> None:
-    result, results = service_pack(faults_lab, "sp-drop", f"media={SP3}", ansible_env, tmp_path)
+    result, results = ansible_module(sp_faults_lab, "sp-drop", SERVICE_PACK, f"media={SP3}")
     assert result.returncode != 0
     host = results["sp-drop"]
     assert host["unreachable"] is True and host["changed"] is False
     assert "the host closed the connection while reading command output" in host["msg"]
-    assert faults_lab.show("sp-drop")["exchange"]["updates"] == []
+    assert sp_faults_lab.show("sp-drop")["exchange"]["updates"] == []
 
 
 def test_a_startup_password_in_image_path_is_refused_without_ever_being_shown(
-    faults_lab: RunningLab, ansible_env: dict[str, str], tmp_path: Path
+    sp_faults_lab: RunningLab, ansible_module: RunModule
 ) -> None:
-    result, results = service_pack(
-        faults_lab, "sp-imagepath", f"media={SP3} build=5.5.2650", ansible_env, tmp_path, "-vvvv"
+    result, results = ansible_module(
+        sp_faults_lab, "sp-imagepath", SERVICE_PACK, f"media={SP3} build=5.5.2650", "-vvvv"
     )
     assert result.returncode != 0
     host = results["sp-imagepath"]
@@ -272,4 +224,4 @@ def test_a_startup_password_in_image_path_is_refused_without_ever_being_shown(
     # The lab's KMS startup password (KB Q184420's example) and the account password.
     for secret in ("HZGYYHACWLQACTI", "Lab-Passw0rd!"):
         assert secret not in result.stdout + result.stderr
-    assert faults_lab.show("sp-imagepath")["exchange"]["updates"] == []
+    assert sp_faults_lab.show("sp-imagepath")["exchange"]["updates"] == []

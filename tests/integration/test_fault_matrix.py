@@ -9,7 +9,6 @@ cleared with `exchlab fault`, a rerun remediates every pair, and a third run cha
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 from dataclasses import dataclass
@@ -17,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import BIN, SCAN_VERBOSITY, RunningLab, run_tool
+from conftest import RunningLab, ansible_environment, run_tool
 
 TARGETS = (
     "ok-new", "auth-new", "tlsx-new", "tlsn-new", "drop-new", "wsf-new",
@@ -150,17 +149,7 @@ class Matrix:
             "-e", "kms_remediate_watch=3",
             "-e", f"kms_report_dir={workdir / 'reports'}",
         ]  # fmt: skip
-        self.env = {
-            key: value for key, value in os.environ.items() if not key.startswith("ANSIBLE_")
-        }
-        self.env.update(
-            PATH=f"{BIN}{os.pathsep}{self.env.get('PATH', '')}",
-            ANSIBLE_HOME=str(workdir / "ansible-home"),
-            ANSIBLE_NOCOLOR="1",
-            ANSIBLE_FORCE_COLOR="0",
-            ANSIBLE_RETRY_FILES_ENABLED="False",
-            ANSIBLE_VERBOSITY=SCAN_VERBOSITY,
-        )
+        self.env = ansible_environment(workdir)
 
     def run(self) -> Run:
         result = run_tool(self.command, self.env, self.workdir)

@@ -8,13 +8,10 @@ state of MSExchangeKMS and the event log.
 
 from __future__ import annotations
 
-import subprocess
 import threading
 import time
-from pathlib import Path
 
-import pytest
-from conftest import RunningLab, run_module, without_requests
+from conftest import RunModule, RunningLab, lab_unchanged
 
 from exchlab.layout import StateLayout
 from exchlab.state import HostState
@@ -23,31 +20,7 @@ KMSDATA = "C:\\EXCHSRVR\\KMSDATA"
 STARTUP_PASSWORD = "HZGYYHACWLQACTI"  # the lab's kms_startup_password (KB Q184420's example)
 ACCOUNT_PASSWORD = "Lab-Passw0rd!"  # the lab's ansible_password
 WITH_PASSWORD = "startup_password={{ kms_startup_password }}"
-
-
-@pytest.fixture(scope="module")
-def kb_lab(lab_factory) -> RunningLab:
-    return lab_factory("q259906.yml")
-
-
-@pytest.fixture(scope="module")
-def faults_lab(lab_factory) -> RunningLab:
-    return lab_factory("backup_faults.yml")
-
-
-def backup(
-    lab: RunningLab,
-    host: str,
-    module_args: str,
-    env: dict[str, str],
-    tmp_path: Path,
-    *extra: str,
-) -> tuple[subprocess.CompletedProcess[str], dict]:
-    """`ansible HOST -m exchops.kms.kms_backup -a ARGS` and the host's result."""
-    result, results = run_module(
-        lab, host, "exchops.kms.kms_backup", module_args, env, tmp_path, *extra
-    )
-    return result, results[host]
+BACKUP = "exchops.kms.kms_backup"
 
 
 def live_sha256(lab: RunningLab, host: str) -> dict[str, str]:
@@ -65,11 +38,12 @@ def assert_no_secret(text: str) -> None:
 
 
 def test_the_kb_target_with_kms_stopped_is_copied_and_verified_by_sha256(
-    kb_lab: RunningLab, ansible_env: dict[str, str], tmp_path: Path
+    kb_lab: RunningLab, ansible_module: RunModule
 ) -> None:
     before = kb_lab.show("kms-new")
-    result, answer = backup(kb_lab, "kms-new", "", ansible_env, tmp_path)
+    result, results = ansible_module(kb_lab, "kms-new", BACKUP, "")
     assert result.returncode == 0, result.stdout + result.stderr
+    answer = results["kms-new"]
 
     assert answer["changed"] is True
     assert answer["database_path"] == KMSDATA
@@ -97,12 +71,13 @@ def test_the_kb_target_with_kms_stopped_is_copied_and_verified_by_sha256(
 
 
 def test_the_kb_source_with_kms_running_is_stopped_copied_and_started_again(
-    kb_lab: RunningLab, ansible_env: dict[str, str], tmp_path: Path
+    kb_lab: RunningLab, ansible_module: RunModule
 ) -> None:
     before = kb_lab.show("kms-old")
     assert before["services"]["MSExchangeKMS"]["state"] == "running"
-    result, answer = backup(kb_lab, "kms-old", WITH_PASSWORD, ansible_env, tmp_path, "-vvvv")
+    result, results = ansible_module(kb_lab, "kms-old", BACKUP, WITH_PASSWORD, "-vvvv")
     assert result.returncode == 0, result.stdout + result.stderr
+    answer = results["kms-old"]
 
     assert answer["kms_stop_required"] is True
     assert (answer["kms_state_before"], answer["kms_state_after"]) == ("running", "running")
@@ -125,74 +100,68 @@ def test_the_kb_source_with_kms_running_is_stopped_copied_and_started_again(
 
 
 def test_check_mode_reports_the_plan_and_changes_nothing_on_the_host(
-    faults_lab: RunningLab, ansible_env: dict[str, str], tmp_path: Path
+    backup_faults_lab: RunningLab, ansible_module: RunModule
 ) -> None:
-    before = faults_lab.show("kms-readonly")
-    result, answer = backup(
-        faults_lab, "kms-readonly", WITH_PASSWORD, ansible_env, tmp_path, "--check"
-    )
+    with lab_unchanged(backup_faults_lab, "kms-readonly") as shown:
+        result, results = ansible_module(
+            backup_faults_lab, "kms-readonly", BACKUP, WITH_PASSWORD, "--check"
+        )
     assert result.returncode == 0, result.stdout + result.stderr
 
+    answer = results["kms-readonly"]
     assert answer["changed"] is True
     assert answer["kms_stop_required"] is True
     assert [entry["name"] for entry in answer["manifest"]] == ["edb.chk", "edb.log", "Kmsmdb.edb"]
     assert "sha256" not in answer["manifest"][0]
     assert answer["msg"].startswith("Would stop MSExchangeKMS, copy 3 files, 3162112 bytes")
-    after = faults_lab.show("kms-readonly")
-    assert without_requests(after) == without_requests(before)
+    before, after = shown.before["kms-readonly"], shown.after["kms-readonly"]
     assert after["requests"]["commands"] > before["requests"]["commands"]  # it did read
 
 
 def test_an_existing_destination_is_refused_before_anything_changes(
-    faults_lab: RunningLab, ansible_env: dict[str, str], tmp_path: Path
+    backup_faults_lab: RunningLab, ansible_module: RunModule
 ) -> None:
-    before = faults_lab.show("kms-readonly")
-    result, answer = backup(
-        faults_lab,
-        "kms-readonly",
-        f"{WITH_PASSWORD} destination=C:\\EXCHSRVR\\BIN",
-        ansible_env,
-        tmp_path,
-    )
+    with lab_unchanged(backup_faults_lab, "kms-readonly"):
+        result, results = ansible_module(
+            backup_faults_lab,
+            "kms-readonly",
+            BACKUP,
+            f"{WITH_PASSWORD} destination=C:\\EXCHSRVR\\BIN",
+        )
     assert result.returncode != 0
+    answer = results["kms-readonly"]
     assert answer["changed"] is False
     assert answer["msg"].startswith("kms-readonly: destination C:\\EXCHSRVR\\BIN already exists.")
     assert answer["msg"].endswith("Nothing was changed.")
-    assert without_requests(faults_lab.show("kms-readonly")) == without_requests(before)
 
 
 def test_running_kms_without_a_startup_password_is_refused_before_anything_changes(
-    faults_lab: RunningLab, ansible_env: dict[str, str], tmp_path: Path
+    backup_faults_lab: RunningLab, ansible_module: RunModule
 ) -> None:
-    before = faults_lab.show("kms-readonly")
-    result, answer = backup(faults_lab, "kms-readonly", "", ansible_env, tmp_path)
+    with lab_unchanged(backup_faults_lab, "kms-readonly") as shown:
+        result, results = ansible_module(backup_faults_lab, "kms-readonly", BACKUP, "")
     assert result.returncode != 0
+    answer = results["kms-readonly"]
     assert answer["changed"] is False
     assert "MSExchangeKMS is running and startup_password is not set" in answer["msg"]
     assert answer["msg"].endswith("Nothing was changed.")
-    after = faults_lab.show("kms-readonly")
-    assert without_requests(after) == without_requests(before)
-    assert after["services"]["MSExchangeKMS"]["state"] == "running"
+    assert shown.after["kms-readonly"]["services"]["MSExchangeKMS"]["state"] == "running"
 
 
 def test_a_full_disk_is_refused_before_kms_is_stopped(
-    faults_lab: RunningLab, ansible_env: dict[str, str], tmp_path: Path
+    backup_faults_lab: RunningLab, ansible_module: RunModule
 ) -> None:
-    faults_lab.fault("kms-full-early", "disk_full=true")
-    try:
-        before = faults_lab.show("kms-full-early")
-        result, answer = backup(faults_lab, "kms-full-early", WITH_PASSWORD, ansible_env, tmp_path)
-        after = faults_lab.show("kms-full-early")
-    finally:
-        faults_lab.fault("kms-full-early", "disk_full=false")
+    full = backup_faults_lab.faulted("kms-full-early", "disk_full=true", clear=["disk_full=false"])
+    with full, lab_unchanged(backup_faults_lab, "kms-full-early") as shown:
+        result, results = ansible_module(backup_faults_lab, "kms-full-early", BACKUP, WITH_PASSWORD)
     assert result.returncode != 0
+    answer = results["kms-full-early"]
     assert answer["changed"] is False
     assert "kms-full-early: drive C: has 10240 bytes free, but the copy needs 3162112 bytes" in (
         answer["msg"]
     )
     assert answer["msg"].endswith("Nothing was changed.")
-    assert without_requests(after) == without_requests(before)
-    assert after["services"]["MSExchangeKMS"]["state"] == "running"
+    assert shown.after["kms-full-early"]["services"]["MSExchangeKMS"]["state"] == "running"
 
 
 class FaultWhenKmsStops(threading.Thread):
@@ -217,22 +186,26 @@ class FaultWhenKmsStops(threading.Thread):
 
 
 def test_a_disk_that_fills_during_the_copy_fails_naming_the_partial_copy_and_restarts_kms(
-    faults_lab: RunningLab, ansible_env: dict[str, str], tmp_path: Path
+    backup_faults_lab: RunningLab, ansible_module: RunModule
 ) -> None:
     host = "kms-full-late"
-    before = faults_lab.show(host)
+    before = backup_faults_lab.show(host)
     # Room for edb.chk and edb.log (1056768 bytes), not for Kmsmdb.edb.
-    watcher = FaultWhenKmsStops(faults_lab, host, "disk_full=true", "disk_full_free_bytes=1100000")
-    faults_lab.fault(host, "latency_ms=1000")
-    watcher.start()
-    try:
-        result, answer = backup(faults_lab, host, WITH_PASSWORD, ansible_env, tmp_path)
-    finally:
-        watcher.stop_watching.set()
-        watcher.join(timeout=10)
-        faults_lab.fault(host, "disk_full=false", "latency_ms=0")
+    watcher = FaultWhenKmsStops(
+        backup_faults_lab, host, "disk_full=true", "disk_full_free_bytes=1100000"
+    )
+    with backup_faults_lab.faulted(
+        host, "latency_ms=1000", clear=["disk_full=false", "latency_ms=0"]
+    ):
+        watcher.start()
+        try:
+            result, results = ansible_module(backup_faults_lab, host, BACKUP, WITH_PASSWORD)
+        finally:
+            watcher.stop_watching.set()
+            watcher.join(timeout=10)
     assert watcher.done.is_set(), "the disk was never filled: KMS was not seen stopped"
     assert result.returncode != 0
+    answer = results[host]
     message = answer["msg"]
     assert_no_secret(message)
     path = answer["backup_path"]
@@ -250,7 +223,7 @@ def test_a_disk_that_fills_during_the_copy_fails_naming_the_partial_copy_and_res
     assert answer["changed"] is True
     assert (answer["kms_state_before"], answer["kms_state_after"]) == ("running", "running")
 
-    after = faults_lab.show(host)
+    after = backup_faults_lab.show(host)
     assert after["kms_database"]["intact"] is True
     assert after["kms_database"] == before["kms_database"]
     assert after["services"]["MSExchangeKMS"]["state"] == "running"
@@ -259,14 +232,13 @@ def test_a_disk_that_fills_during_the_copy_fails_naming_the_partial_copy_and_res
 
 
 def test_a_refused_startup_password_leaves_a_verified_backup_and_says_kms_is_stopped(
-    faults_lab: RunningLab, ansible_env: dict[str, str], tmp_path: Path
+    backup_faults_lab: RunningLab, ansible_module: RunModule
 ) -> None:
-    faults_lab.fault("kms-badpw", "wrong_kms_password=true")
-    try:
-        result, answer = backup(faults_lab, "kms-badpw", WITH_PASSWORD, ansible_env, tmp_path)
-    finally:
-        faults_lab.fault("kms-badpw", "wrong_kms_password=false")
+    refusing = ("wrong_kms_password=true",)
+    with backup_faults_lab.faulted("kms-badpw", *refusing, clear=["wrong_kms_password=false"]):
+        result, results = ansible_module(backup_faults_lab, "kms-badpw", BACKUP, WITH_PASSWORD)
     assert result.returncode != 0
+    answer = results["kms-badpw"]
     message = answer["msg"]
     assert_no_secret(message + str(answer))
     assert f"kms-badpw: the backup in {answer['backup_path']} is complete and verified" in message
@@ -275,7 +247,7 @@ def test_a_refused_startup_password_leaves_a_verified_backup_and_says_kms_is_sto
     )
     assert (answer["kms_state_before"], answer["kms_state_after"]) == ("running", "stopped")
     assert len(answer["manifest"]) == 3
-    after = faults_lab.show("kms-badpw")
+    after = backup_faults_lab.show("kms-badpw")
     assert after["services"]["MSExchangeKMS"]["state"] == "stopped"
     assert after["kms_database"]["intact"] is True
     assert [b["path"] for b in after["backups"] if b["matches_database"]] == [answer["backup_path"]]
@@ -283,13 +255,14 @@ def test_a_refused_startup_password_leaves_a_verified_backup_and_says_kms_is_sto
 
 
 def test_a_windows_2000_host_without_certutil_is_verified_by_sizes_with_a_warning(
-    faults_lab: RunningLab, ansible_env: dict[str, str], tmp_path: Path
+    backup_faults_lab: RunningLab, ansible_module: RunModule
 ) -> None:
-    result, answer = backup(faults_lab, "kms-win2000", "", ansible_env, tmp_path)
+    result, results = ansible_module(backup_faults_lab, "kms-win2000", BACKUP, "")
     assert result.returncode == 0, result.stdout + result.stderr
+    answer = results["kms-win2000"]
     assert answer["verification"] == "sizes"
     assert all(entry["sha256"] is None for entry in answer["manifest"])
     # Ansible shows warnings and drops them from the stored result.
     assert "kms-win2000: 'certutil' is not available on this host" in result.stdout + result.stderr
-    after = faults_lab.show("kms-win2000")
+    after = backup_faults_lab.show("kms-win2000")
     assert [b["matches_database"] for b in after["backups"]] == [True]

@@ -9,21 +9,17 @@ import os
 from pathlib import Path
 
 import pytest
-from conftest import RunningLab, override, run_module, run_tool, without_requests
+from conftest import RunModule, RunningLab, lab_unchanged, override, run_tool
 
 MODULE = "exchops.kms.kms_move_facts"
 
 
-@pytest.fixture(scope="module")
-def kb_lab(lab_factory) -> RunningLab:
-    return lab_factory("q259906.yml")
-
-
 def test_one_task_reads_both_servers_with_kms_source_host_and_judges_the_kb_pair(
-    kb_lab: RunningLab, ansible_env: dict[str, str], tmp_path: Path
+    kb_lab: RunningLab, ansible_module: RunModule
 ) -> None:
-    before = kb_lab.show()
-    result, results = run_module(kb_lab, "kms-new", MODULE, "", ansible_env, tmp_path)
+    # Read, never changed.
+    with lab_unchanged(kb_lab, "kms-new", "kms-old") as shown:
+        result, results = ansible_module(kb_lab, "kms-new", MODULE, "")
     assert result.returncode == 0, result.stdout + result.stderr
     answer = results["kms-new"]
     assert (answer["status"], answer["target"], answer["source"]) == (
@@ -40,21 +36,20 @@ def test_one_task_reads_both_servers_with_kms_source_host_and_judges_the_kb_pair
     assert answer["ansible_facts"]["exchange"]["kms"]["binary_build"] == "5.5.1960.8"
     assert answer["source_facts"]["kms"]["binary_build"] == "5.5.2650.12"
     assert answer["unreachable_servers"] == [] and answer["changed"] is False
-    after = kb_lab.show()
+    before, after = shown.before, shown.after
     for host in ("kms-new", "kms-old"):
-        # Read, never changed; each server answered its own shell (one probe each).
-        assert without_requests(after[host]) == without_requests(before[host])
+        # Each server answered its own shell (one probe each).
         assert after[host]["requests"]["commands"] - before[host]["requests"]["commands"] == 1
         assert after[host]["requests"]["http"] - before[host]["requests"]["http"] <= 7
 
 
 def test_the_source_is_read_with_its_own_settings_not_the_targets(
-    kb_lab: RunningLab, ansible_env: dict[str, str], tmp_path: Path
+    kb_lab: RunningLab, ansible_module: RunModule, tmp_path: Path
 ) -> None:
     # Only the source's inventory entry gets a wrong password: the target reads, the source is
     # refused, and the verdict names the source.
     wrong = override(tmp_path, "kms-old", ansible_password="not-the-password-9")
-    result, results = run_module(kb_lab, "kms-new", MODULE, "", ansible_env, tmp_path, *wrong)
+    result, results = ansible_module(kb_lab, "kms-new", MODULE, "", *wrong)
     assert result.returncode == 0, result.stdout
     answer = results["kms-new"]
     assert answer["status"] in ("error", "unreachable")
@@ -66,10 +61,10 @@ def test_the_source_is_read_with_its_own_settings_not_the_targets(
 
 
 def test_a_source_without_winrm_is_an_error_verdict_naming_it(
-    kb_lab: RunningLab, ansible_env: dict[str, str], tmp_path: Path
+    kb_lab: RunningLab, ansible_module: RunModule, tmp_path: Path
 ) -> None:
     local = override(tmp_path, "kms-old", ansible_connection="local")
-    result, results = run_module(kb_lab, "kms-new", MODULE, "", ansible_env, tmp_path, *local)
+    result, results = ansible_module(kb_lab, "kms-new", MODULE, "", *local)
     assert result.returncode == 0, result.stdout
     answer = results["kms-new"]
     assert answer["status"] == "error"
@@ -81,11 +76,9 @@ def test_a_source_without_winrm_is_an_error_verdict_naming_it(
 
 
 def test_fail_on_mismatch_fails_the_target_with_the_reason_and_fix_and_no_facts(
-    kb_lab: RunningLab, ansible_env: dict[str, str], tmp_path: Path
+    kb_lab: RunningLab, ansible_module: RunModule
 ) -> None:
-    result, results = run_module(
-        kb_lab, "kms-new", MODULE, "fail_on_mismatch=true", ansible_env, tmp_path
-    )
+    result, results = ansible_module(kb_lab, "kms-new", MODULE, "fail_on_mismatch=true")
     assert result.returncode == 2, result.stdout
     assert "kms-new | FAILED!" in result.stdout
     answer = results["kms-new"]
@@ -98,11 +91,11 @@ def test_fail_on_mismatch_fails_the_target_with_the_reason_and_fix_and_no_facts(
 
 
 def test_fail_on_mismatch_ends_the_target_unreachable_when_its_source_cannot_be_reached(
-    kb_lab: RunningLab, ansible_env: dict[str, str], tmp_path: Path
+    kb_lab: RunningLab, ansible_module: RunModule, tmp_path: Path
 ) -> None:
     closed = override(tmp_path, "kms-old", ansible_port=9)  # discard: nothing listens there
-    result, results = run_module(
-        kb_lab, "kms-new", MODULE, "fail_on_mismatch=true timeout=5", ansible_env, tmp_path, *closed
+    result, results = ansible_module(
+        kb_lab, "kms-new", MODULE, "fail_on_mismatch=true timeout=5", *closed
     )
     assert result.returncode == 4, result.stdout
     answer = results["kms-new"]
@@ -112,9 +105,9 @@ def test_fail_on_mismatch_ends_the_target_unreachable_when_its_source_cannot_be_
 
 
 def test_a_wrong_option_names_the_host_and_the_options(
-    kb_lab: RunningLab, ansible_env: dict[str, str], tmp_path: Path
+    kb_lab: RunningLab, ansible_module: RunModule
 ) -> None:
-    result, results = run_module(kb_lab, "kms-new", MODULE, "source=kms-old", ansible_env, tmp_path)
+    result, results = ansible_module(kb_lab, "kms-new", MODULE, "source=kms-old")
     assert result.returncode == 2
     message = results["kms-new"]["msg"]
     assert (
@@ -153,26 +146,18 @@ def test_the_gate_writes_the_whole_report_under_the_free_strategy_too(
 # --- exchops.kms.report_files: on the controller, whatever the host --------------------------
 
 
-def report_files(
-    env: dict[str, str], tmp_path: Path, arguments: dict, *extra: str
-) -> tuple[int, dict]:
-    result, results = run_module(
-        None, "localhost", "exchops.kms.report_files", json.dumps(arguments), env, tmp_path, *extra
-    )
-    return result.returncode, results["localhost"]
+REPORT_FILES = "exchops.kms.report_files"
 
 
 def test_report_files_writes_each_file_whole_and_leaves_no_temporary_file(
-    ansible_env: dict[str, str], tmp_path: Path
+    ansible_module: RunModule, tmp_path: Path
 ) -> None:
     folder = tmp_path / "new" / "kms-report"
-    code, answer = report_files(
-        ansible_env,
-        tmp_path,
-        {"path": str(folder), "files": {"report.json": "{}\n", "report.md": "# ok\n"}},
-        "--check",
-    )
-    assert code == 0 and answer["changed"] is False
+    files = {"report.json": "{}\n", "report.md": "# ok\n"}
+    arguments = json.dumps({"path": str(folder), "files": files})
+    result, results = ansible_module(None, "localhost", REPORT_FILES, arguments, "--check")
+    answer = results["localhost"]
+    assert result.returncode == 0 and answer["changed"] is False
     assert answer["written"] == [str(folder / "report.json"), str(folder / "report.md")]
     assert (folder / "report.json").read_text(encoding="utf-8") == "{}\n"
     assert sorted(path.name for path in folder.iterdir()) == ["report.json", "report.md"]
@@ -188,7 +173,7 @@ def test_report_files_writes_each_file_whole_and_leaves_no_temporary_file(
     ],
 )
 def test_report_files_refuses_clearly_and_writes_nothing(
-    ansible_env: dict[str, str], tmp_path: Path, setup: str, files: dict, expected: str
+    ansible_module: RunModule, tmp_path: Path, setup: str, files: dict, expected: str
 ) -> None:
     target = tmp_path / "target"
     if setup == "file":
@@ -200,8 +185,10 @@ def test_report_files_refuses_clearly_and_writes_nothing(
             target.mkdir(mode=0o555)
     else:
         target.mkdir()
-    code, answer = report_files(ansible_env, tmp_path, {"path": str(target), "files": files})
-    assert code == 2
+    arguments = json.dumps({"path": str(target), "files": files})
+    result, results = ansible_module(None, "localhost", REPORT_FILES, arguments)
+    answer = results["localhost"]
+    assert result.returncode == 2
     assert expected in answer["msg"] and answer["msg"].startswith("localhost:")
     assert "Set kms_report_dir to a folder you can write" in answer["msg"] or setup == "folder"
     if setup == "folder":

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import jsonschema
 import yaml
-from conftest import REPO, run_tool
+from conftest import REPO, lab_unchanged, run_tool
 
 SCHEMA = json.loads((REPO / "docs/schemas/kms_remediation.schema.json").read_text(encoding="utf-8"))
 
@@ -29,13 +29,9 @@ def test_the_kb_move_is_planned_then_fixed_once_and_left_alone_after(
     playbook = ["ansible-playbook", "exchops.kms.remediate_kms_move", "-i", str(lab.inventory)]
     reports = ["-e", f"kms_report_dir={tmp_path / 'reports'}"]
 
-    before = lab.show()
-    planned = run_tool([*playbook, *reports, "--check", "--diff"], ansible_env, tmp_path)
-    assert planned.returncode == 0, planned.stdout
-    assert lab.show() == {
-        **before,
-        **{h: {**before[h], "requests": lab.show()[h]["requests"]} for h in before},
-    }
+    with lab_unchanged(lab):
+        planned = run_tool([*playbook, *reports, "--check", "--diff"], ansible_env, tmp_path)
+        assert planned.returncode == 0, planned.stdout
     plan = json.loads((tmp_path / "reports" / "plan-kms-new.json").read_text(encoding="utf-8"))
     assert (plan["kms_binary_before"], plan["media_build"]) == ("5.5.1960.8", "5.5.2650.0")
     assert (plan["build_after"], plan["kms_binary_after"]) == ("5.5.2650.0", "5.5.2650.0")

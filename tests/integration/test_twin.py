@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import BIN, RunningLab, run_module, run_tool
+from conftest import BIN, RunModule, RunningLab, lab_unchanged, run_tool
 
 # ansible-playbook's own exit codes, which the gate's README documents.
 ALL_MATCH, NOT_A_MATCH = 0, 2
@@ -106,17 +106,9 @@ def rehearse(twin: RunningLab, env: dict[str, str], cwd: Path, reports: Path) ->
         "-e",
         f"kms_report_dir={reports / 'remediation'}",
     ]
-    before = {
-        host: {k: v for k, v in shown.items() if k != "requests"}
-        for host, shown in twin.show().items()
-    }
-    planned = run_tool([*playbook, "--check"], env, cwd)
-    assert planned.returncode == 0, planned.stdout[-3000:]
-    after_plan = {
-        host: {k: v for k, v in shown.items() if k != "requests"}
-        for host, shown in twin.show().items()
-    }
-    assert after_plan == before, "check mode changed the twin"
+    with lab_unchanged(twin):  # check mode changes nothing on the twin
+        planned = run_tool([*playbook, "--check"], env, cwd)
+        assert planned.returncode == 0, planned.stdout[-3000:]
     plan = json.loads((reports / "remediation" / "plan-kms-new.json").read_text(encoding="utf-8"))
     assert (plan["kms_binary_before"], plan["media_build"], plan["kms_binary_after"]) == (
         "5.5.1960.8",
@@ -140,12 +132,15 @@ def rehearse(twin: RunningLab, env: dict[str, str], cwd: Path, reports: Path) ->
 
 
 def test_a_twin_of_the_kb_fleets_gathered_facts_fails_like_it_and_is_remediated(
-    lab_factory, twins, ansible_env: dict[str, str], tmp_path: Path, tmp_path_factory
+    lab_factory,
+    twins,
+    ansible_module: RunModule,
+    ansible_env: dict[str, str],
+    tmp_path: Path,
+    tmp_path_factory,
 ) -> None:
     fleet = lab_factory("q259906.yml")
-    gathered, results = run_module(
-        fleet, "all", "exchops.kms.exchange_facts", "", ansible_env, tmp_path
-    )
+    gathered, results = ansible_module(fleet, "all", "exchops.kms.exchange_facts", "")
     assert gathered.returncode == 0, gathered.stdout[-3000:]
     # One file mapping each host to its result, as an admin collects them from the real servers.
     facts = tmp_path / "facts.json"

@@ -77,27 +77,27 @@ class For:
 
 
 @dataclass(frozen=True)
-class Sequence:
+class _Joined:
+    """Two commands joined by an operator; the subclass is the operator."""
+
     left: Node
     right: Node
 
 
-@dataclass(frozen=True)
-class AndThen:
-    left: Node
-    right: Node
+class Sequence(_Joined):
+    """`left & right`: right runs after left, whatever left's exit code."""
 
 
-@dataclass(frozen=True)
-class OrElse:
-    left: Node
-    right: Node
+class AndThen(_Joined):
+    """`left && right`: right runs if left succeeded."""
 
 
-@dataclass(frozen=True)
-class Pipe:
-    left: Node
-    right: Node
+class OrElse(_Joined):
+    """`left || right`: right runs if left failed."""
+
+
+class Pipe(_Joined):
+    """`left | right`: left's stdout is right's stdin."""
 
 
 Node = Simple | Block | If | For | Sequence | AndThen | OrElse | Pipe
@@ -148,8 +148,9 @@ class _Parser:
         self.pos = end
         return True
 
-    def word(self) -> str:
-        """A space-separated token; a quoted part keeps its quotes."""
+    def word(self, until: str | None = None) -> str:
+        """A space-separated token; a quoted part keeps its quotes. Outside quotes, `until` ends
+        it too (IF's `==`, which needs no spaces around it)."""
         self.skip_space()
         start = self.pos
         quoted = False
@@ -157,7 +158,7 @@ class _Parser:
             char = self.text[self.pos]
             if char == '"':
                 quoted = not quoted
-            elif not quoted and char in WHITESPACE:
+            elif not quoted and (char in WHITESPACE or (until is not None and self.peek(until))):
                 break
             self.pos += 1
         return self.text[start : self.pos]
@@ -357,17 +358,7 @@ class _Parser:
         return If(negate, ignore_case, kind, operands, then, otherwise)
 
     def comparison(self) -> tuple[str, str, str]:
-        self.skip_space()
-        start = self.pos
-        quoted = False
-        while self.pos < len(self.text):
-            char = self.text[self.pos]
-            if char == '"':
-                quoted = not quoted
-            elif not quoted and (char in WHITESPACE or self.peek("==")):
-                break
-            self.pos += 1
-        left = self.text[start : self.pos]
+        left = self.word(until="==")
         self.skip_space()
         if self.peek("=="):
             self.pos += 2

@@ -18,27 +18,6 @@ CRLF = "\r\n"
 WMIC_EOL = "\r\r\n"
 
 
-@dataclass(frozen=True)
-class Era:
-    """What differs between Windows versions, as far as the emulated tools show it."""
-
-    name: str
-    windows_version: str  # "10.0.14393"
-    ver_line: str  # what `ver` prints
-    product_name: str  # HKLM\SOFTWARE\Microsoft\Windows NT\CurrentVersion ProductName
-    current_version: str  # ... CurrentVersion ("5.0" = Windows 2000, registry.md section 1)
-    system_root: str  # C:\WINNT, C:\WINDOWS, C:\Windows
-    profiles_root: str  # where WinRS starts: the user's profile folder lives here
-    reg_version: str | None  # "2.0" / "3.0" header of reg.exe before Vista; None from Vista on
-    certutil: str | None  # "spaced" (Windows 7-era "hash of file", spaced hex), "plain" (10+)
-    tools: frozenset[str]  # external programs present in System32 (lower-case file names)
-    x64: bool = True
-
-    @property
-    def vista_or_later(self) -> bool:
-        return self.reg_version is None
-
-
 _COMMON_TOOLS = frozenset({"cmd.exe", "reg.exe", "net.exe", "xcopy.exe", "hostname.exe", "sc.exe"})
 # No wmic on Windows 2000 / NT 4.0 (windows-output.md "Which tool exists"); sc.exe is a Resource
 # Kit tool there and the lab assumes it is installed, or KMS could not get its password (kms.md 3).
@@ -46,6 +25,29 @@ _TOOLS_2000 = _COMMON_TOOLS
 _TOOLS_2003 = _COMMON_TOOLS | {"wmic.exe", "certutil.exe"}
 # robocopy and wevtutil are built in from Vista / Server 2008 on.
 _TOOLS_VISTA = _TOOLS_2003 | {"robocopy.exe", "wevtutil.exe"}
+
+
+@dataclass(frozen=True)
+class Era:
+    """What differs between Windows versions, as far as the emulated tools show it. The defaults
+    are those of Vista / Server 2008 and later; Windows 2000 and 2003 set their own."""
+
+    name: str
+    windows_version: str  # "10.0.14393"
+    ver_line: str  # what `ver` prints
+    product_name: str  # HKLM\SOFTWARE\Microsoft\Windows NT\CurrentVersion ProductName
+    current_version: str  # ... CurrentVersion ("5.0" = Windows 2000, registry.md section 1)
+    certutil: str | None  # "spaced" (Windows 7-era "hash of file", spaced hex), "plain" (10+)
+    system_root: str = r"C:\Windows"  # C:\WINNT, C:\WINDOWS, C:\Windows
+    profiles_root: str = r"C:\Users"  # where WinRS starts: the user's profile folder lives here
+    reg_version: str | None = None  # "2.0" / "3.0" header of reg.exe before Vista
+    tools: frozenset[str] = _TOOLS_VISTA  # external programs in System32 (lower-case file names)
+    x64: bool = True
+
+    @property
+    def vista_or_later(self) -> bool:
+        return self.reg_version is None
+
 
 ERAS: dict[str, Era] = {
     era.name: era
@@ -56,11 +58,11 @@ ERAS: dict[str, Era] = {
             "Microsoft Windows 2000 [Version 5.00.2195]",
             "Microsoft Windows 2000",
             "5.0",
-            r"C:\WINNT",
-            r"C:\Documents and Settings",
-            "2.0",
             None,
-            _TOOLS_2000,
+            system_root=r"C:\WINNT",
+            profiles_root=r"C:\Documents and Settings",
+            reg_version="2.0",
+            tools=_TOOLS_2000,
             x64=False,
         ),
         Era(
@@ -69,11 +71,11 @@ ERAS: dict[str, Era] = {
             "Microsoft Windows [Version 5.2.3790]",
             "Microsoft Windows Server 2003",
             "5.2",
-            r"C:\WINDOWS",
-            r"C:\Documents and Settings",
-            "3.0",
             "spaced",
-            _TOOLS_2003,
+            system_root=r"C:\WINDOWS",
+            profiles_root=r"C:\Documents and Settings",
+            reg_version="3.0",
+            tools=_TOOLS_2003,
             x64=False,
         ),
         Era(
@@ -82,11 +84,7 @@ ERAS: dict[str, Era] = {
             "Microsoft Windows [Version 6.0.6002]",
             "Windows Server (R) 2008 Standard",
             "6.0",
-            r"C:\Windows",
-            r"C:\Users",
-            None,
             "spaced",
-            _TOOLS_VISTA,
         ),
         Era(
             "2012",
@@ -94,11 +92,7 @@ ERAS: dict[str, Era] = {
             "Microsoft Windows [Version 6.3.9600]",
             "Windows Server 2012 R2 Standard",
             "6.3",
-            r"C:\Windows",
-            r"C:\Users",
-            None,
             "spaced",
-            _TOOLS_VISTA,
         ),
         Era(
             "2016",
@@ -106,11 +100,7 @@ ERAS: dict[str, Era] = {
             "Microsoft Windows [Version 10.0.14393]",
             "Windows Server 2016 Standard",
             "6.3",
-            r"C:\Windows",
-            r"C:\Users",
-            None,
             "plain",
-            _TOOLS_VISTA,
         ),
         Era(
             "2019",
@@ -118,11 +108,7 @@ ERAS: dict[str, Era] = {
             "Microsoft Windows [Version 10.0.17763.1]",
             "Windows Server 2019 Standard",
             "6.3",
-            r"C:\Windows",
-            r"C:\Users",
-            None,
             "plain",
-            _TOOLS_VISTA,
         ),
         Era(
             "2022",
@@ -130,11 +116,7 @@ ERAS: dict[str, Era] = {
             "Microsoft Windows [Version 10.0.20348.587]",
             "Windows Server 2022 Standard",
             "6.3",
-            r"C:\Windows",
-            r"C:\Users",
-            None,
             "plain",
-            _TOOLS_VISTA,
         ),
     )
 }

@@ -77,6 +77,34 @@ def _write_public(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
+def _write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
+    """A private key as unencrypted PKCS#8 PEM, readable by its owner only."""
+    _write_private(
+        path,
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ),
+    )
+
+
+def _key_usage(signs_certificates: bool) -> x509.KeyUsage:
+    """Digital signature (ECDHE key exchange) for every certificate; certificate and CRL signing
+    for the CA's own."""
+    return x509.KeyUsage(
+        digital_signature=True,
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=signs_certificates,
+        crl_sign=signs_certificates,
+        encipher_only=False,
+        decipher_only=False,
+    )
+
+
 class LabCA:
     """A persistent test CA that issues per-host server certificates."""
 
@@ -128,31 +156,11 @@ class LabCA:
             .not_valid_before(now - datetime.timedelta(days=1))
             .not_valid_after(now + datetime.timedelta(days=3650))
             .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .add_extension(
-                x509.KeyUsage(
-                    digital_signature=True,
-                    content_commitment=False,
-                    key_encipherment=False,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    key_cert_sign=True,
-                    crl_sign=True,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
-                critical=True,
-            )
+            .add_extension(_key_usage(signs_certificates=True), critical=True)
             .add_extension(ski, critical=False)
             .sign(ca_key, hashes.SHA256())
         )
-        _write_private(
-            key_path,
-            ca_key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            ),
-        )
+        _write_key(key_path, ca_key)
         _write_public(cert_path, ca_cert.public_bytes(serialization.Encoding.PEM))
         return cls(state_dir, ca_cert, ca_key)
 
@@ -193,20 +201,7 @@ class LabCA:
             .not_valid_before(not_before)
             .not_valid_after(not_after)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(
-                x509.KeyUsage(
-                    digital_signature=True,
-                    content_commitment=False,
-                    key_encipherment=False,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    key_cert_sign=False,
-                    crl_sign=False,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
-                critical=True,
-            )
+            .add_extension(_key_usage(signs_certificates=False), critical=True)
             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
             .add_extension(
                 x509.SubjectAlternativeName([x509.DNSName(dns_name), x509.IPAddress(ip)]),
@@ -226,14 +221,7 @@ class LabCA:
         stem = f"{name.lower()}-{address}-{variant}"
         cert_path = cert_dir / f"{stem}.pem"
         key_path = cert_dir / f"{stem}-key.pem"
-        _write_private(
-            key_path,
-            key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            ),
-        )
+        _write_key(key_path, key)
         _write_public(cert_path, cert.public_bytes(serialization.Encoding.PEM))
         return ServerCertificate(
             cert_path=cert_path,

@@ -95,3 +95,9 @@ def make_server(
 def host(make_server: ServerFactory) -> tuple[WsmanServer, DummyBackend]:
     server, backends = make_server()
     return server, backends[0]
+
+
+@pytest.fixture
+def backend(host: tuple[WsmanServer, DummyBackend]) -> DummyBackend:
+    """The dummy host of `host`, for the tests that need nothing of its server."""
+    return host[1]

@@ -6,31 +6,29 @@ from __future__ import annotations
 import pytest
 import requests
 import winrm
-from pypsrp.client import Client
 from pypsrp.shell import WinRS
 from pypsrp.wsman import WSMan
 from winrm.exceptions import InvalidCredentialsError
-from winrm.protocol import Protocol
 from wsman_support import (
     DOMAIN_USER,
     HTTP_PORT,
-    HTTPS_PORT,
     PASSWORD,
     USER,
     DummyBackend,
     ServerFactory,
-    http_url,
     https_url,
+    pypsrp_client,
+    pywinrm_protocol,
+    pywinrm_session,
 )
 
 from exchlab.wsman import LabCA, WsmanServer
 
 
 def test_pywinrm_ntlm_over_http_returns_exact_output_with_message_encryption(
-    host: tuple[WsmanServer, DummyBackend],
+    backend: DummyBackend,
 ) -> None:
-    _server, backend = host
-    session = winrm.Session(http_url(backend), auth=(USER, PASSWORD), transport="ntlm")
+    session = pywinrm_session(backend)
 
     result = session.run_cmd("fail", ["--now"])
 
@@ -47,9 +45,7 @@ def test_pywinrm_protocol_runs_three_commands_in_one_shell(
     host: tuple[WsmanServer, DummyBackend],
 ) -> None:
     server, backend = host
-    protocol = Protocol(
-        http_url(backend), transport="ntlm", username=DOMAIN_USER, password=PASSWORD
-    )
+    protocol = pywinrm_protocol(backend, user=DOMAIN_USER)
     shell_id = protocol.open_shell()
     outputs = []
     for line in ("reg query HKLM", "sc query MSExchangeKMS", "ver"):
@@ -70,16 +66,9 @@ def test_pywinrm_protocol_runs_three_commands_in_one_shell(
 
 
 def test_pywinrm_basic_over_https_validates_the_lab_certificate(
-    host: tuple[WsmanServer, DummyBackend], lab_ca: LabCA
+    backend: DummyBackend, lab_ca: LabCA
 ) -> None:
-    _server, backend = host
-    session = winrm.Session(
-        https_url(backend),
-        auth=(USER, PASSWORD),
-        transport="basic",
-        server_cert_validation="validate",
-        ca_trust_path=str(lab_ca.ca_path),
-    )
+    session = pywinrm_session(backend, "basic", lab_ca)
 
     result = session.run_cmd("hostname")
 
@@ -89,16 +78,9 @@ def test_pywinrm_basic_over_https_validates_the_lab_certificate(
 
 
 def test_pywinrm_ntlm_over_https_passes_channel_binding(
-    host: tuple[WsmanServer, DummyBackend], lab_ca: LabCA
+    backend: DummyBackend, lab_ca: LabCA
 ) -> None:
-    _server, backend = host
-    session = winrm.Session(
-        https_url(backend),
-        auth=(DOMAIN_USER, PASSWORD),
-        transport="ntlm",
-        server_cert_validation="validate",
-        ca_trust_path=str(lab_ca.ca_path),
-    )
+    session = pywinrm_session(backend, "ntlm", lab_ca, user=DOMAIN_USER)
 
     result = session.run_cmd("hostname")
 
@@ -108,17 +90,9 @@ def test_pywinrm_ntlm_over_https_passes_channel_binding(
 
 
 def test_ntlm_over_https_without_channel_binding_is_refused(
-    host: tuple[WsmanServer, DummyBackend], lab_ca: LabCA
+    backend: DummyBackend, lab_ca: LabCA
 ) -> None:
-    _server, backend = host
-    session = winrm.Session(
-        https_url(backend),
-        auth=(USER, PASSWORD),
-        transport="ntlm",
-        server_cert_validation="validate",
-        ca_trust_path=str(lab_ca.ca_path),
-        send_cbt=False,
-    )
+    session = pywinrm_session(backend, "ntlm", lab_ca, send_cbt=False)
 
     with pytest.raises(InvalidCredentialsError):
         session.run_cmd("hostname")
@@ -126,9 +100,8 @@ def test_ntlm_over_https_without_channel_binding_is_refused(
 
 
 def test_https_with_a_ca_that_did_not_issue_the_certificate_fails_validation(
-    host: tuple[WsmanServer, DummyBackend], tmp_path_factory: pytest.TempPathFactory
+    backend: DummyBackend, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    _server, backend = host
     other_ca = LabCA.load_or_create(tmp_path_factory.mktemp("other-ca"))
     for trust in (str(other_ca.ca_path), None):
         session = winrm.Session(
@@ -157,13 +130,7 @@ def test_https_with_a_bad_certificate_fails_validation(
         backend.faults.tls_certificate = variant
 
     _server, (backend,) = make_server(configure=configure)
-    session = winrm.Session(
-        https_url(backend),
-        auth=(USER, PASSWORD),
-        transport="basic",
-        server_cert_validation="validate",
-        ca_trust_path=str(lab_ca.ca_path),
-    )
+    session = pywinrm_session(backend, "basic", lab_ca)
 
     with pytest.raises(requests.exceptions.SSLError, match=message):
         session.run_cmd("hostname")
@@ -178,17 +145,9 @@ def test_https_with_a_bad_certificate_fails_validation(
 
 
 def test_pypsrp_negotiate_over_http_reuses_one_authenticated_connection(
-    host: tuple[WsmanServer, DummyBackend],
+    backend: DummyBackend,
 ) -> None:
-    _server, backend = host
-    client = Client(
-        backend.address,
-        port=HTTP_PORT,
-        username=USER,
-        password=PASSWORD,
-        ssl=False,
-        auth="negotiate",
-    )
+    client = pypsrp_client(backend, auth="negotiate")
 
     first = client.execute_cmd("fail")
     second = client.execute_cmd("hostname", environment={"KMS_ROLE": "target"})
@@ -200,27 +159,15 @@ def test_pypsrp_negotiate_over_http_reuses_one_authenticated_connection(
 
 
 def test_pypsrp_basic_over_https_validates_the_lab_certificate(
-    host: tuple[WsmanServer, DummyBackend], lab_ca: LabCA
+    backend: DummyBackend, lab_ca: LabCA
 ) -> None:
-    _server, backend = host
-    client = Client(
-        backend.address,
-        port=HTTPS_PORT,
-        username=USER,
-        password=PASSWORD,
-        ssl=True,
-        auth="basic",
-        cert_validation=str(lab_ca.ca_path),
-    )
+    client = pypsrp_client(backend, lab_ca, auth="basic")
 
     assert client.execute_cmd("ver") == ("ran ver\r\n", "", 0)
     assert backend.counts == {"http": 5, "shells": 1, "commands": 1}
 
 
-def test_create_answers_a_windows_shaped_shell_block(
-    host: tuple[WsmanServer, DummyBackend],
-) -> None:
-    _server, backend = host
+def test_create_answers_a_windows_shaped_shell_block(backend: DummyBackend) -> None:
     wsman = WSMan(backend.address, port=HTTP_PORT, username=USER, password=PASSWORD, ssl=False)
     with wsman, WinRS(wsman, idle_time_out=600) as shell:
         assert shell.id is not None and shell.id == shell.id.upper()

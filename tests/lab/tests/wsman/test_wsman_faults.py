@@ -8,28 +8,14 @@ from email.utils import parsedate_to_datetime
 
 import pytest
 import requests
-import winrm
 import xmltodict
-from pypsrp.client import Client
 from pypsrp.exceptions import WSManFaultError as PsrpFaultError
 from winrm.exceptions import WSManFaultError
-from winrm.protocol import Protocol
-from wsman_support import HTTPS_PORT, PASSWORD, USER, DummyBackend, http_url, https_url
+from wsman_support import DummyBackend, http_url, pypsrp_client, pywinrm_protocol, pywinrm_session
 
 from exchlab.wsman import LabCA, WsmanServer
 
 SHELL_CMD = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/cmd"
-
-
-def _basic(backend: DummyBackend, ca: LabCA) -> Protocol:
-    return Protocol(
-        https_url(backend),
-        transport="basic",
-        username=USER,
-        password=PASSWORD,
-        server_cert_validation="validate",
-        ca_trust_path=str(ca.ca_path),
-    )
 
 
 def test_a_dropped_command_is_a_connection_error_and_the_next_call_works(
@@ -40,12 +26,12 @@ def test_a_dropped_command_is_a_connection_error_and_the_next_call_works(
     backend.faults.drop_connection_count = 1
 
     with pytest.raises(requests.exceptions.ConnectionError):
-        winrm.Session(http_url(backend), auth=(USER, PASSWORD), transport="ntlm").run_cmd("ver")
+        pywinrm_session(backend).run_cmd("ver")
     assert backend.faults.drop_connection_count == 0
     assert backend.command_lines == []
 
     # A new session, as a caller reconnecting after a network error would open.
-    session = winrm.Session(http_url(backend), auth=(USER, PASSWORD), transport="ntlm")
+    session = pywinrm_session(backend)
     assert session.run_cmd("ver").std_out == b"ran ver\r\n"
     # The shell of the dropped run stays until Delete or IdleTimeOut, as on Windows.
     assert server.shell_manager(backend.name).open_shells() == 1
@@ -57,7 +43,7 @@ def test_a_cut_receive_leaves_its_command_running_and_other_shells_working(
     server, backend = host
     backend.faults.drop_receive_for = "SLEEP 1.5"
     backend.faults.drop_connection_count = 1
-    protocol = Protocol(http_url(backend), transport="ntlm", username=USER, password=PASSWORD)
+    protocol = pywinrm_protocol(backend)
     shell = protocol.open_shell()
     command = protocol.run_command(shell, "sleep 1.5")
 
@@ -65,7 +51,7 @@ def test_a_cut_receive_leaves_its_command_running_and_other_shells_working(
         protocol.get_command_output(shell, command)
     assert backend.faults.drop_connection_count == 0
     # The command goes on; another connection and shell are served meanwhile.
-    other = winrm.Session(http_url(backend), auth=(USER, PASSWORD), transport="ntlm")
+    other = pywinrm_session(backend)
     assert other.run_cmd("ver").std_out == b"ran ver\r\n"
     backend.released.set()
     assert backend.command_lines == ["sleep 1.5", "ver"]
@@ -81,14 +67,13 @@ def test_a_cut_receive_leaves_its_command_running_and_other_shells_working(
     ],
 )
 def test_an_injected_wsman_fault_carries_its_code(
-    host: tuple[WsmanServer, DummyBackend], lab_ca: LabCA, code: int, reason: str
+    backend: DummyBackend, lab_ca: LabCA, code: int, reason: str
 ) -> None:
-    _server, backend = host
     backend.faults.wsman_fault_on = "Create"
     backend.faults.wsman_fault_code = code
 
     with pytest.raises(WSManFaultError) as caught:
-        _basic(backend, lab_ca).open_shell()
+        pywinrm_protocol(backend, "basic", lab_ca).open_shell()
 
     assert caught.value.code == 500
     assert caught.value.wsman_fault_code == code
@@ -97,19 +82,11 @@ def test_an_injected_wsman_fault_carries_its_code(
 
 
 def test_pypsrp_sees_an_injected_fault_with_the_machine_name(
-    host: tuple[WsmanServer, DummyBackend], lab_ca: LabCA
+    backend: DummyBackend, lab_ca: LabCA
 ) -> None:
-    _server, backend = host
     backend.faults.wsman_fault_on = "Command"
     backend.faults.wsman_fault_code = 2150858770
-    client = Client(
-        backend.address,
-        port=HTTPS_PORT,
-        username=USER,
-        password=PASSWORD,
-        auth="basic",
-        cert_validation=str(lab_ca.ca_path),
-    )
+    client = pypsrp_client(backend, lab_ca, auth="basic")
 
     with pytest.raises(PsrpFaultError) as caught:
         client.execute_cmd("ver")
@@ -118,10 +95,9 @@ def test_pypsrp_sees_an_injected_fault_with_the_machine_name(
 
 
 def test_the_sixth_open_shell_hits_the_max_shells_per_user_quota(
-    host: tuple[WsmanServer, DummyBackend], lab_ca: LabCA
+    backend: DummyBackend, lab_ca: LabCA
 ) -> None:
-    _server, backend = host
-    protocol = _basic(backend, lab_ca)
+    protocol = pywinrm_protocol(backend, "basic", lab_ca)
     shells = [protocol.open_shell() for _shell_number in range(5)]
 
     with pytest.raises(WSManFaultError) as caught:
@@ -136,10 +112,9 @@ def test_the_sixth_open_shell_hits_the_max_shells_per_user_quota(
 
 
 def test_an_unknown_shell_id_is_an_invalid_selectors_fault(
-    host: tuple[WsmanServer, DummyBackend], lab_ca: LabCA
+    backend: DummyBackend, lab_ca: LabCA
 ) -> None:
-    _server, backend = host
-    protocol = _basic(backend, lab_ca)
+    protocol = pywinrm_protocol(backend, "basic", lab_ca)
     missing = "11111111-1111-1111-1111-111111111111"
 
     with pytest.raises(WSManFaultError) as caught:
@@ -150,10 +125,9 @@ def test_an_unknown_shell_id_is_an_invalid_selectors_fault(
 
 
 def test_an_unknown_command_id_is_an_invalid_parameter_fault(
-    host: tuple[WsmanServer, DummyBackend], lab_ca: LabCA
+    backend: DummyBackend, lab_ca: LabCA
 ) -> None:
-    _server, backend = host
-    protocol = _basic(backend, lab_ca)
+    protocol = pywinrm_protocol(backend, "basic", lab_ca)
     shell_id = protocol.open_shell()
 
     with pytest.raises(WSManFaultError) as caught:
@@ -161,11 +135,8 @@ def test_an_unknown_command_id_is_an_invalid_parameter_fault(
     assert caught.value.wsman_fault_code == 87
 
 
-def test_an_unknown_action_is_not_supported(
-    host: tuple[WsmanServer, DummyBackend], lab_ca: LabCA
-) -> None:
-    _server, backend = host
-    protocol = _basic(backend, lab_ca)
+def test_an_unknown_action_is_not_supported(backend: DummyBackend, lab_ca: LabCA) -> None:
+    protocol = pywinrm_protocol(backend, "basic", lab_ca)
     request = {
         "env:Envelope": protocol.build_wsman_header(
             action="http://schemas.xmlsoap.org/ws/2004/09/transfer/Get", resource_uri=SHELL_CMD
@@ -179,18 +150,9 @@ def test_an_unknown_action_is_not_supported(
     assert caught.value.fault_subcode == "a:ActionNotSupported"
 
 
-def test_the_latency_fault_delays_every_request(
-    host: tuple[WsmanServer, DummyBackend], lab_ca: LabCA
-) -> None:
-    _server, backend = host
+def test_the_latency_fault_delays_every_request(backend: DummyBackend, lab_ca: LabCA) -> None:
     backend.faults.latency_ms = 100
-    session = winrm.Session(
-        https_url(backend),
-        auth=(USER, PASSWORD),
-        transport="basic",
-        server_cert_validation="validate",
-        ca_trust_path=str(lab_ca.ca_path),
-    )
+    session = pywinrm_session(backend, "basic", lab_ca)
 
     started = time.monotonic()
     assert session.run_cmd("ver").std_out == b"ran ver\r\n"
@@ -202,7 +164,7 @@ def test_an_idle_shell_is_reaped_after_its_idle_timeout(
     host: tuple[WsmanServer, DummyBackend], lab_ca: LabCA
 ) -> None:
     server, backend = host
-    protocol = _basic(backend, lab_ca)
+    protocol = pywinrm_protocol(backend, "basic", lab_ca)
     shell_id = protocol.open_shell(idle_timeout="PT1S")
     manager = server.shell_manager(backend.name)
 
@@ -216,12 +178,9 @@ def test_an_idle_shell_is_reaped_after_its_idle_timeout(
     assert caught.value.wsman_fault_code == 2150858843
 
 
-def test_the_shell_codepage_fault_overrides_the_requested_code_page(
-    host: tuple[WsmanServer, DummyBackend],
-) -> None:
-    _server, backend = host
+def test_the_shell_codepage_fault_overrides_the_requested_code_page(backend: DummyBackend) -> None:
     backend.faults.shell_codepage = 850
-    protocol = Protocol(http_url(backend), transport="ntlm", username=USER, password=PASSWORD)
+    protocol = pywinrm_protocol(backend)
     shell_id = protocol.open_shell(codepage=65001)
     try:
         command_id = protocol.run_command(shell_id, "chcp")
@@ -232,10 +191,7 @@ def test_the_shell_codepage_fault_overrides_the_requested_code_page(
     assert stdout == b"Active code page: 850\r\n"
 
 
-def test_the_clock_skew_fault_shifts_the_date_header(
-    host: tuple[WsmanServer, DummyBackend],
-) -> None:
-    _server, backend = host
+def test_the_clock_skew_fault_shifts_the_date_header(backend: DummyBackend) -> None:
     backend.faults.clock_skew_s = 3600
 
     answer = requests.post(http_url(backend), data=b"", timeout=10)

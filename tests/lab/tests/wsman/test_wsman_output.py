@@ -6,32 +6,19 @@ from __future__ import annotations
 import time
 
 import pytest
-import winrm
-from pypsrp.client import Client
 from winrm.exceptions import WinRMOperationTimeoutError
-from winrm.protocol import Protocol
 from wsman_support import (
     EXACT_BYTES,
-    HTTP_PORT,
-    PASSWORD,
-    USER,
     DummyBackend,
-    http_url,
     large_output,
+    pypsrp_client,
+    pywinrm_protocol,
+    pywinrm_session,
 )
 
-from exchlab.wsman import WsmanServer
 
-
-def _protocol(backend: DummyBackend, **kwargs: object) -> Protocol:
-    return Protocol(http_url(backend), transport="ntlm", username=USER, password=PASSWORD, **kwargs)
-
-
-def test_a_million_bytes_arrive_byte_exact_in_64_kib_receives(
-    host: tuple[WsmanServer, DummyBackend],
-) -> None:
-    _server, backend = host
-    session = winrm.Session(http_url(backend), auth=(USER, PASSWORD), transport="ntlm")
+def test_a_million_bytes_arrive_byte_exact_in_64_kib_receives(backend: DummyBackend) -> None:
+    session = pywinrm_session(backend)
 
     result = session.run_cmd("big", ["1000000"])
 
@@ -40,7 +27,7 @@ def test_a_million_bytes_arrive_byte_exact_in_64_kib_receives(
     # ceil(1,000,000 / 65,536) = 16 Receives instead of 1: 8 + 15 requests.
     assert backend.counts["http"] == 23
 
-    client = Client(backend.address, port=HTTP_PORT, username=USER, password=PASSWORD, ssl=False)
+    client = pypsrp_client(backend)
     stdout, stderr, rc = client.execute_cmd("big 1000000")
     assert (stdout, stderr, rc) == (large_output(1_000_000), "", 0)
 
@@ -54,10 +41,9 @@ def test_a_million_bytes_arrive_byte_exact_in_64_kib_receives(
     ],
 )
 def test_output_is_encoded_in_the_shells_code_page(
-    host: tuple[WsmanServer, DummyBackend], codepage: int, expected: bytes
+    backend: DummyBackend, codepage: int, expected: bytes
 ) -> None:
-    _server, backend = host
-    protocol = _protocol(backend)
+    protocol = pywinrm_protocol(backend)
     shell_id = protocol.open_shell(codepage=codepage)
     command_id = protocol.run_command(shell_id, "cafe")
 
@@ -66,28 +52,23 @@ def test_output_is_encoded_in_the_shells_code_page(
     protocol.close_shell(shell_id)
 
 
-def test_a_shell_without_a_code_page_gets_437(host: tuple[WsmanServer, DummyBackend]) -> None:
-    _server, backend = host
-    client = Client(backend.address, port=HTTP_PORT, username=USER, password=PASSWORD, ssl=False)
+def test_a_shell_without_a_code_page_gets_437(backend: DummyBackend) -> None:
+    client = pypsrp_client(backend)
 
     # pypsrp's execute_cmd sends no WINRS_CODEPAGE and decodes as 437, like an en-US host.
     assert client.execute_cmd("cafe") == ("café über ?\r\n", "", 0)
 
 
-def test_cr_cr_lf_tabs_and_trailing_spaces_survive(
-    host: tuple[WsmanServer, DummyBackend],
-) -> None:
-    _server, backend = host
-    session = winrm.Session(http_url(backend), auth=(USER, PASSWORD), transport="ntlm")
+def test_cr_cr_lf_tabs_and_trailing_spaces_survive(backend: DummyBackend) -> None:
+    session = pywinrm_session(backend)
 
     assert session.run_cmd("exact").std_out == EXACT_BYTES.encode("ascii")
 
 
 def test_xml_special_characters_in_command_lines_and_environment_round_trip(
-    host: tuple[WsmanServer, DummyBackend],
+    backend: DummyBackend,
 ) -> None:
-    _server, backend = host
-    protocol = _protocol(backend)
+    protocol = pywinrm_protocol(backend)
     shell_id = protocol.open_shell(env_vars={"KMS_PATH": 'C:\\Exch & "KM" <5.5>'})
     command_id = protocol.run_command(shell_id, "env", ["KMS_PATH"])
     env_out = protocol.get_command_output(shell_id, command_id)
@@ -100,17 +81,8 @@ def test_xml_special_characters_in_command_lines_and_environment_round_trip(
     assert echo_out[0] == 'ran echo a&b <c> "d" é\r\n'.encode("cp437")
 
 
-def test_a_command_longer_than_operation_timeout_still_returns(
-    host: tuple[WsmanServer, DummyBackend],
-) -> None:
-    _server, backend = host
-    session = winrm.Session(
-        http_url(backend),
-        auth=(USER, PASSWORD),
-        transport="ntlm",
-        operation_timeout_sec=1,
-        read_timeout_sec=3,
-    )
+def test_a_command_longer_than_operation_timeout_still_returns(backend: DummyBackend) -> None:
+    session = pywinrm_session(backend, operation_timeout_sec=1, read_timeout_sec=3)
 
     result = session.run_cmd("sleep", ["3"])
 
@@ -120,12 +92,11 @@ def test_a_command_longer_than_operation_timeout_still_returns(
 
 
 def test_the_operation_timeout_fault_times_out_every_receive_until_the_lifetime_ends(
-    host: tuple[WsmanServer, DummyBackend],
+    backend: DummyBackend,
 ) -> None:
-    _server, backend = host
     backend.faults.operation_timeout = True
     backend.faults.command_lifetime_s = 2.5
-    protocol = _protocol(backend, operation_timeout_sec=1, read_timeout_sec=3)
+    protocol = pywinrm_protocol(backend, operation_timeout_sec=1, read_timeout_sec=3)
     shell_id = protocol.open_shell()
     command_id = protocol.run_command(shell_id, "reg query HKLM\\SOFTWARE")
 
@@ -141,12 +112,9 @@ def test_the_operation_timeout_fault_times_out_every_receive_until_the_lifetime_
     assert backend.counts["commands"] == 1
 
 
-def test_a_command_that_outlives_its_lifetime_is_killed(
-    host: tuple[WsmanServer, DummyBackend],
-) -> None:
-    _server, backend = host
+def test_a_command_that_outlives_its_lifetime_is_killed(backend: DummyBackend) -> None:
     backend.faults.command_lifetime_s = 1.0
-    session = winrm.Session(http_url(backend), auth=(USER, PASSWORD), transport="ntlm")
+    session = pywinrm_session(backend)
 
     started = time.monotonic()
     result = session.run_cmd("sleep", ["30"])

@@ -13,18 +13,14 @@ import threading
 import time
 
 import pytest
-import winrm
-from winrm.protocol import Protocol
 from wsman_support import (
     HTTP_PORT,
     HTTPS_PORT,
-    PASSWORD,
-    USER,
     AddressPool,
     DummyBackend,
     ServerFactory,
-    http_url,
-    https_url,
+    pywinrm_protocol,
+    pywinrm_session,
 )
 
 from exchlab.wsman import LabCA, ListenerBindError, WsmanServer
@@ -69,7 +65,7 @@ def test_four_hundred_hosts_start_listen_and_stop_cleanly(
                     pass
         # A real request on the last host, to see the whole chain at this scale.
         last = backends[-1]
-        session = winrm.Session(http_url(last), auth=(USER, PASSWORD), transport="ntlm")
+        session = pywinrm_session(last)
         assert session.run_cmd("ver").std_out == b"ran ver\r\n"
     finally:
         stopped = time.perf_counter()
@@ -105,7 +101,7 @@ def test_stop_ends_a_receive_that_is_waiting_for_output(
     threads_before = set(threading.enumerate())
     server, (backend,) = make_server()
     backend.faults.operation_timeout = True  # the command never answers: Receive long-polls
-    protocol = Protocol(http_url(backend), transport="ntlm", username=USER, password=PASSWORD)
+    protocol = pywinrm_protocol(backend)
     shell_id = protocol.open_shell()
     command_id = protocol.run_command(shell_id, "ver")
     outcome: list[BaseException] = []
@@ -136,15 +132,8 @@ def test_stop_closes_idle_keep_alive_connections_on_both_listeners(
 ) -> None:
     threads_before = set(threading.enumerate())
     server, (backend,) = make_server()
-    https = Protocol(
-        https_url(backend),
-        transport="basic",
-        username=USER,
-        password=PASSWORD,
-        server_cert_validation="validate",
-        ca_trust_path=str(lab_ca.ca_path),
-    )
-    http = Protocol(http_url(backend), transport="ntlm", username=USER, password=PASSWORD)
+    https = pywinrm_protocol(backend, "basic", lab_ca)
+    http = pywinrm_protocol(backend)
     https.open_shell()
     http.open_shell()
     # Two keep-alive connections, each with a server thread blocked reading the next request.
@@ -159,32 +148,25 @@ def test_stop_closes_idle_keep_alive_connections_on_both_listeners(
 
 
 def test_a_hundred_sequential_run_cmd_calls(
-    host: tuple[WsmanServer, DummyBackend], lab_ca: LabCA, capsys: pytest.CaptureFixture[str]
+    backend: DummyBackend, lab_ca: LabCA, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    _server, backend = host
     figures = []
 
-    session = winrm.Session(http_url(backend), auth=(USER, PASSWORD), transport="ntlm")
+    session = pywinrm_session(backend)
     started = time.perf_counter()
     for n in range(100):
         assert session.run_cmd("echo", [str(n)]).std_out == f"ran echo {n}\r\n".encode()
     figures.append(f"pywinrm run_cmd NTLM/HTTP {time.perf_counter() - started:.2f} s")
     assert backend.counts["http"] == 800
 
-    session = winrm.Session(
-        https_url(backend),
-        auth=(USER, PASSWORD),
-        transport="basic",
-        server_cert_validation="validate",
-        ca_trust_path=str(lab_ca.ca_path),
-    )
+    session = pywinrm_session(backend, "basic", lab_ca)
     started = time.perf_counter()
     for n in range(100):
         assert session.run_cmd("echo", [str(n)]).status_code == 0
     figures.append(f"pywinrm run_cmd Basic/HTTPS {time.perf_counter() - started:.2f} s")
     assert backend.counts["http"] == 800 + 500
 
-    protocol = Protocol(http_url(backend), transport="ntlm", username=USER, password=PASSWORD)
+    protocol = pywinrm_protocol(backend)
     shell_id = protocol.open_shell()
     started = time.perf_counter()
     for n in range(100):

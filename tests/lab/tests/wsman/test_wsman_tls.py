@@ -9,9 +9,8 @@ import stat
 from pathlib import Path
 
 import pytest
-import winrm
 from cryptography import x509
-from wsman_support import PASSWORD, USER, DummyBackend, ServerFactory, https_url
+from wsman_support import ServerFactory, pywinrm_session
 
 from exchlab.wsman import LabCA
 
@@ -62,23 +61,15 @@ def test_a_changed_certificate_fault_takes_effect_at_the_next_start(
 ) -> None:
     server, (backend,) = make_server()
 
-    def session(backend: DummyBackend) -> winrm.Session:
-        return winrm.Session(
-            https_url(backend),
-            auth=(USER, PASSWORD),
-            transport="basic",
-            server_cert_validation="validate",
-            ca_trust_path=str(lab_ca.ca_path),
-        )
-
     backend.faults.tls_certificate = "expired"
-    assert session(backend).run_cmd("ver").status_code == 0  # still the certificate it started with
+    # Still the certificate it started with.
+    assert pywinrm_session(backend, "basic", lab_ca).run_cmd("ver").status_code == 0
 
     server.stop()
     server.start()
     assert server.certificate(backend.name).variant == "expired"
     with pytest.raises(Exception, match="certificate has expired"):
-        session(backend).run_cmd("ver")
+        pywinrm_session(backend, "basic", lab_ca).run_cmd("ver")
 
 
 def test_a_renewed_certificate_is_presented_to_the_next_connection(
@@ -87,17 +78,7 @@ def test_a_renewed_certificate_is_presented_to_the_next_connection(
     server, (backend,) = make_server()
 
     def run_ver() -> int:
-        return (
-            winrm.Session(
-                https_url(backend),
-                auth=(USER, PASSWORD),
-                transport="basic",
-                server_cert_validation="validate",
-                ca_trust_path=str(lab_ca.ca_path),
-            )
-            .run_cmd("ver")
-            .status_code
-        )
+        return pywinrm_session(backend, "basic", lab_ca).run_cmd("ver").status_code
 
     backend.faults.tls_certificate = "wrong_name"
     server.renew_certificate(backend.name)

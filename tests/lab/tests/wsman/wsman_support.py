@@ -12,8 +12,13 @@ import random
 import threading
 from collections import Counter
 from collections.abc import Callable
+from typing import Any
 
-from exchlab.wsman import CommandResult, WsmanFaults, WsmanServer
+import winrm
+from pypsrp.client import Client
+from winrm.protocol import Protocol
+
+from exchlab.wsman import CommandResult, LabCA, WsmanFaults, WsmanServer
 
 HTTP_PORT = 15985
 HTTPS_PORT = 15986
@@ -104,6 +109,49 @@ def http_url(backend: DummyBackend) -> str:
 
 def https_url(backend: DummyBackend) -> str:
     return f"https://{backend.address}:{HTTPS_PORT}/wsman"
+
+
+def _endpoint(backend: DummyBackend, ca: LabCA | None) -> tuple[str, dict[str, str]]:
+    """The URL, and pywinrm's certificate options: HTTP without a CA, HTTPS validated with one."""
+    if ca is None:
+        return http_url(backend), {}
+    return https_url(backend), {
+        "server_cert_validation": "validate",
+        "ca_trust_path": str(ca.ca_path),
+    }
+
+
+def pywinrm_session(
+    backend: DummyBackend,
+    transport: str = "ntlm",
+    ca: LabCA | None = None,
+    *,
+    user: str = USER,
+    password: str = PASSWORD,
+    **options: Any,
+) -> winrm.Session:
+    """An unmodified pywinrm Session to the backend's listener: plain HTTP, or HTTPS checking the
+    certificate against `ca`. `options` go to pywinrm as they are."""
+    url, tls = _endpoint(backend, ca)
+    return winrm.Session(url, auth=(user, password), transport=transport, **tls, **options)
+
+
+def pywinrm_protocol(backend: DummyBackend, *args: Any, **options: Any) -> Protocol:
+    """pywinrm's lower-level Protocol (one shell, several commands), as `pywinrm_session` with
+    the same arguments builds it."""
+    return pywinrm_session(backend, *args, **options).protocol
+
+
+def pypsrp_client(backend: DummyBackend, ca: LabCA | None = None, **options: Any) -> Client:
+    """An unmodified pypsrp Client to the backend: plain HTTP, or HTTPS checking the certificate
+    against `ca`. `options` go to pypsrp as they are."""
+    if ca is None:
+        options.update(port=HTTP_PORT, ssl=False)
+    else:
+        options.update(port=HTTPS_PORT, ssl=True, cert_validation=str(ca.ca_path))
+    options.setdefault("username", USER)
+    options.setdefault("password", PASSWORD)
+    return Client(backend.address, **options)
 
 
 # make_server(count=1, configure=None, **WsmanServer kwargs) -> (server, backends)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import fnmatch
 import functools
+import importlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
@@ -93,6 +94,14 @@ class Invocation:
         """An absolute path for a path argument (relative to the current folder)."""
         return normalize_path(text.strip('"'), self.cwd)
 
+    def path_or_error(self, text: str, output: Output) -> str | None:
+        """`path(text)`, or None after printing why it is no path (the file system's message)."""
+        try:
+            return self.path(text)
+        except FileSystemError as exc:
+            output.err(exc.message + CRLF)
+            return None
+
     def expand_wildcards(self, pattern: str) -> list[str]:
         """Files matching a path whose last part may hold * and ?; [] when nothing matches."""
         path = self.path(pattern)
@@ -109,6 +118,12 @@ def wildcard_match(mask: str, name: str) -> bool:
     if mask in ("*", "*.*"):
         return True
     return fnmatch.fnmatchcase(name.upper(), mask.upper())
+
+
+def syntax_error(output: Output) -> int:
+    """What cmd.exe's internal commands print for arguments they cannot take; exit code 1."""
+    output.err(f"The syntax of the command is incorrect.{CRLF}")
+    return 1
 
 
 def print_error(output: Output, winerror: int | FileSystemError) -> None:
@@ -139,44 +154,31 @@ class Tool:
     clears_errorlevel: bool = True
 
 
+# One module per tool, each with its TOOLS.
+_TOOL_MODULES = (
+    "builtins",
+    "copy",
+    "dir",
+    "hash",
+    "mkdir",
+    "net",
+    "reg",
+    "sc",
+    "tasklist",
+    "type",
+    "update",
+    "wevtutil",
+    "wmic",
+)
+
+
 @functools.cache
 def registry() -> tuple[dict[str, Tool], dict[str, Tool]]:
     """(internal commands by lower-case name, programs by lower-case file name)."""
     # Imported here: every tool module imports this package for Invocation and Output.
-    from . import (
-        builtins,
-        copy,
-        dir,
-        hash,
-        mkdir,
-        net,
-        reg,
-        sc,
-        tasklist,
-        type,
-        update,
-        wevtutil,
-        wmic,
-    )
-
     tools: list[Tool] = []
-    modules = (
-        builtins,
-        copy,
-        dir,
-        hash,
-        mkdir,
-        net,
-        reg,
-        sc,
-        tasklist,
-        type,
-        update,
-        wevtutil,
-        wmic,
-    )
-    for module in modules:
-        tools.extend(module.TOOLS)
+    for name in _TOOL_MODULES:
+        tools.extend(importlib.import_module(f"{__name__}.{name}").TOOLS)
     internal = {name: tool for tool in tools if tool.file_name is None for name in tool.names}
     programs = {tool.file_name: tool for tool in tools if tool.file_name is not None}
     return internal, programs

@@ -3,10 +3,9 @@
 
 from __future__ import annotations
 
-from ...state import FileSystemError
 from ..cmdline import split_arguments
 from ..formats import CRLF
-from . import Invocation, Output, Tool
+from . import Invocation, Output, Tool, syntax_error
 
 
 def ver(invocation: Invocation, output: Output) -> int:
@@ -41,15 +40,12 @@ def delete(invocation: Invocation, output: Output) -> int:
     """`del [/f] [/q] FILE...`: a missing file is reported, yet ERRORLEVEL stays 0 (cmd.exe)."""
     names = [arg for arg in split_arguments(invocation.args) if not arg.startswith("/")]
     if not names:
-        output.err(f"The syntax of the command is incorrect.{CRLF}")
-        return 1
+        return syntax_error(output)
     for name in names:
-        try:
-            matches = invocation.expand_wildcards(name)
-            path = invocation.path(name)
-        except FileSystemError as exc:
-            output.err(exc.message + CRLF)
+        path = invocation.path_or_error(name, output)
+        if path is None:
             continue
+        matches = invocation.expand_wildcards(name)
         if not matches:
             output.err(f"Could Not Find {invocation.host.fs.display(path)}{CRLF}")
         for match in matches:

@@ -28,7 +28,7 @@ from ...state import (
 )
 from ..cmdline import split_arguments
 from ..formats import CRLF, SYSTEM_MESSAGES
-from . import Invocation, Output, Tool, wildcard_match
+from . import Invocation, Output, Tool, syntax_error, wildcard_match
 
 
 def _copy_file(host: HostState, source: FileEntry, destination: str) -> FileSystemError | None:
@@ -61,8 +61,7 @@ def copy(invocation: Invocation, output: Output) -> int:
         else:
             names.append(arg)
     if not names or len(names) > 2:
-        output.err(f"The syntax of the command is incorrect.{CRLF}")
-        return 1
+        return syntax_error(output)
     host = invocation.host
     try:
         source_path = invocation.path(names[0])

@@ -14,7 +14,6 @@ from ...state import (
     DirEntry,
     FileEntry,
     FileSystem,
-    FileSystemError,
     leaf_name,
     parent_path,
     parse_time,
@@ -62,10 +61,8 @@ def run_dir(invocation: Invocation, output: Output) -> int:
 def _list(invocation: Invocation, output: Output, target: str, options: _Options) -> int:
     host = invocation.host
     fs = host.fs
-    try:
-        path = invocation.path(target)
-    except FileSystemError as exc:
-        output.err(exc.message + CRLF)
+    path = invocation.path_or_error(target, output)
+    if path is None:
         return 1
     drive = host.drive_of(path)
     if drive is None:

@@ -3,24 +3,21 @@
 
 from __future__ import annotations
 
-from ...state import FileSystemError, parent_path
+from ...state import parent_path
 from ..cmdline import split_arguments
 from ..formats import CRLF
-from . import Invocation, Output, Tool
+from . import Invocation, Output, Tool, syntax_error
 
 
 def mkdir(invocation: Invocation, output: Output) -> int:
     names = split_arguments(invocation.args)
     if not names:
-        output.err(f"The syntax of the command is incorrect.{CRLF}")
-        return 1
+        return syntax_error(output)
     fs = invocation.host.fs
     code = 0
     for name in names:
-        try:
-            path = invocation.path(name)
-        except FileSystemError as exc:
-            output.err(exc.message + CRLF)
+        path = invocation.path_or_error(name, output)
+        if path is None:
             code = 1
             continue
         if fs.exists(path):

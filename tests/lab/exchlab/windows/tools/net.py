@@ -38,6 +38,28 @@ def _display(host: HostState, name: str) -> str:
     return config.display_name if config else name
 
 
+def _settled_service(host: HostState, names: list[str], output: Output) -> str | None:
+    """The service the words name, if it is RUNNING or STOPPED; None after printing net.exe's
+    error for an unknown service or one that is starting or stopping."""
+    canonical = _find(host, " ".join(names))
+    if canonical is None:
+        output.err(f"The service name is invalid.{CRLF}{CRLF}" + _helpmsg(2185))
+        return None
+    if host.services[canonical].state not in (RUNNING, STOPPED):
+        output.err(
+            f"The service is starting or stopping.  Please try again later.{CRLF}{CRLF}"
+            + _helpmsg(3533)
+        )
+        return None
+    return canonical
+
+
+def _system_error(code: int) -> str:
+    return (
+        f"System error {code} has occurred.{CRLF}{CRLF}{SYSTEM_MESSAGES.get(code, '')}{CRLF}{CRLF}"
+    )
+
+
 def _list_started(host: HostState, output: Output) -> int:
     names = sorted(
         (_display(host, name) for name, status in host.services.items() if status.state == RUNNING),
@@ -55,27 +77,16 @@ def _start(invocation: Invocation, output: Output, words: list[str]) -> int:
     parameters = [word for word in words if word.startswith("/")]
     if not names:
         return _list_started(host, output)
-    canonical = _find(host, " ".join(names))
+    canonical = _settled_service(host, names, output)
     if canonical is None:
-        output.err(f"The service name is invalid.{CRLF}{CRLF}" + _helpmsg(2185))
         return 2
     display = _display(host, canonical)
-    state = host.services[canonical].state
-    if state == RUNNING:
+    if host.services[canonical].state == RUNNING:
         output.err(f"The requested service has already been started.{CRLF}{CRLF}" + _helpmsg(2182))
-        return 2
-    if state != STOPPED:
-        output.err(
-            f"The service is starting or stopping.  Please try again later.{CRLF}{CRLF}"
-            + _helpmsg(3533)
-        )
         return 2
     result = start_service(host, canonical, parameters, wait=True)
     if result.error:
-        output.err(
-            f"System error {result.error} has occurred.{CRLF}{CRLF}"
-            f"{SYSTEM_MESSAGES.get(result.error, '')}{CRLF}{CRLF}"
-        )
+        output.err(_system_error(result.error))
         return 2
     output.out(f"The {display} service is starting.{CRLF}")
     status = host.services[canonical]
@@ -91,11 +102,7 @@ def _start(invocation: Invocation, output: Output, words: list[str]) -> int:
             + _helpmsg(3547)
         )
     else:
-        code = status.win32_exit_code
-        text += (
-            f"A system error has occurred.{CRLF}{CRLF}System error {code} has occurred.{CRLF}{CRLF}"
-            f"{SYSTEM_MESSAGES.get(code, '')}{CRLF}{CRLF}"
-        )
+        text += f"A system error has occurred.{CRLF}{CRLF}" + _system_error(status.win32_exit_code)
     output.err(text)
     return 2
 
@@ -119,20 +126,12 @@ def _stop(invocation: Invocation, output: Output, words: list[str]) -> int:
     if not names:
         output.err(f"The syntax of this command is:{CRLF}{CRLF}NET STOP{CRLF}service{CRLF}{CRLF}")
         return 1
-    canonical = _find(host, " ".join(names))
+    canonical = _settled_service(host, names, output)
     if canonical is None:
-        output.err(f"The service name is invalid.{CRLF}{CRLF}" + _helpmsg(2185))
         return 2
     display = _display(host, canonical)
-    state = host.services[canonical].state
-    if state == STOPPED:
+    if host.services[canonical].state == STOPPED:
         output.err(f"The {display} service is not started.{CRLF}{CRLF}" + _helpmsg(3521))
-        return 2
-    if state != RUNNING:
-        output.err(
-            f"The service is starting or stopping.  Please try again later.{CRLF}{CRLF}"
-            + _helpmsg(3533)
-        )
         return 2
     dependents = _running_dependents(host, canonical)
     if dependents:

@@ -46,6 +46,39 @@ def _resolve_key(host: HostState, text: str, output: Output, operation: str) -> 
         return None
 
 
+def _key_and_switches(
+    host: HostState,
+    output: Output,
+    argv: list[str],
+    operation: str,
+    with_parameter: tuple[str, ...],
+    flags: tuple[str, ...],
+) -> tuple[str, list[tuple[str, str]]] | None:
+    """The canonical key of `reg OPERATION KEY [switches]` and its switches in the order typed,
+    lower-case: (`/v`, NAME) for those in with_parameter, (flag, "") for the others; None after
+    printing the error reg.exe prints for a missing or bad key or an unknown switch."""
+    if not argv:
+        _usage_error(output, operation)
+        return None
+    key_path = _resolve_key(host, argv[0], output, operation)
+    if key_path is None:
+        return None
+    switches: list[tuple[str, str]] = []
+    index = 1
+    while index < len(argv):
+        switch = argv[index].lower()
+        if switch in with_parameter and index + 1 < len(argv):
+            switches.append((switch, argv[index + 1]))
+            index += 2
+        elif switch in flags:
+            switches.append((switch, ""))
+            index += 1
+        else:
+            _usage_error(output, operation)
+            return None
+    return key_path, switches
+
+
 def _value_line(era: Era, value: RegValue) -> str:
     name = value.name or reg_default_name(era)
     return reg_value_line(era, name, value.type, reg_data_text(era, value.type, value.data))
@@ -61,29 +94,20 @@ def _default_line(era: Era, key: RegKey) -> str:
 
 def query(invocation: Invocation, output: Output, argv: list[str]) -> int:
     host, era = invocation.host, invocation.era
-    if not argv:
-        return _usage_error(output, "QUERY")
-    key_path = _resolve_key(host, argv[0], output, "QUERY")
-    if key_path is None:
+    ignored = ("/reg:32", "/reg:64", "/z", "/se", "/c", "/e", "/k", "/d")
+    parsed = _key_and_switches(host, output, argv, "QUERY", ("/v",), ("/ve", "/s", *ignored))
+    if parsed is None:
         return 1
+    key_path, switches = parsed
     value_name: str | None = None
     default_value = recurse = False
-    index = 1
-    while index < len(argv):
-        switch = argv[index].lower()
-        if switch == "/v" and index + 1 < len(argv):
-            value_name = argv[index + 1]
-            index += 2
-            continue
-        if switch == "/ve":
+    for switch, parameter in switches:
+        if switch == "/v":
+            value_name = parameter
+        elif switch == "/ve":
             default_value = True
         elif switch == "/s":
             recurse = True
-        elif switch in ("/reg:32", "/reg:64", "/z", "/se", "/c", "/e", "/k", "/d"):
-            pass
-        else:
-            return _usage_error(output, "QUERY")
-        index += 1
     if value_name is not None and default_value:
         return _usage_error(output, "QUERY")
     registry = host.registry
@@ -149,35 +173,25 @@ def _parse_data(kind: str, text: str) -> RegData:
 
 def add(invocation: Invocation, output: Output, argv: list[str]) -> int:
     host = invocation.host
-    if not argv:
-        return _usage_error(output, "ADD")
-    key_path = _resolve_key(host, argv[0], output, "ADD")
-    if key_path is None:
+    parsed = _key_and_switches(
+        host, output, argv, "ADD", ("/v", "/t", "/d", "/s"), ("/ve", "/f", "/reg:32", "/reg:64")
+    )
+    if parsed is None:
         return 1
+    key_path, switches = parsed
     name: str | None = None
     kind, data, force = "REG_SZ", "", False
-    index = 1
-    while index < len(argv):
-        switch = argv[index].lower()
-        if switch in ("/v", "/t", "/d", "/s") and index + 1 < len(argv):
-            parameter = argv[index + 1]
-            if switch == "/v":
-                name = parameter
-            elif switch == "/t":
-                kind = parameter.upper()
-            elif switch == "/d":
-                data = parameter
-            index += 2
-            continue
-        if switch == "/ve":
+    for switch, parameter in switches:
+        if switch == "/v":
+            name = parameter
+        elif switch == "/t":
+            kind = parameter.upper()
+        elif switch == "/d":
+            data = parameter
+        elif switch == "/ve":
             name = ""
         elif switch == "/f":
             force = True
-        elif switch in ("/reg:32", "/reg:64"):
-            pass
-        else:
-            return _usage_error(output, "ADD")
-        index += 1
     try:
         parsed = _parse_data(kind, data)
         RegValue(name or "", kind, parsed)
@@ -202,27 +216,19 @@ def add(invocation: Invocation, output: Output, argv: list[str]) -> int:
 
 def delete(invocation: Invocation, output: Output, argv: list[str]) -> int:
     host = invocation.host
-    if not argv:
-        return _usage_error(output, "DELETE")
-    key_path = _resolve_key(host, argv[0], output, "DELETE")
-    if key_path is None:
+    parsed = _key_and_switches(host, output, argv, "DELETE", ("/v",), ("/ve", "/f"))
+    if parsed is None:
         return 1
+    key_path, switches = parsed
     name: str | None = None
     force = False
-    index = 1
-    while index < len(argv):
-        switch = argv[index].lower()
-        if switch == "/v" and index + 1 < len(argv):
-            name = argv[index + 1]
-            index += 2
-            continue
-        if switch == "/ve":
+    for switch, parameter in switches:
+        if switch == "/v":
+            name = parameter
+        elif switch == "/ve":
             name = ""
         elif switch == "/f":
             force = True
-        else:
-            return _usage_error(output, "DELETE")
-        index += 1
     registry = host.registry
     key = registry.key(key_path)
     if key is None or (name is not None and registry.value(key_path, name) is None):

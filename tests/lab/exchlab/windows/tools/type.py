@@ -3,28 +3,25 @@
 
 from __future__ import annotations
 
-from ...state import FileSystemError, leaf_name, parent_path
+from ...state import leaf_name, parent_path
 from ..cmdline import split_arguments
 from ..formats import CRLF
-from . import Invocation, Output, Tool
+from . import Invocation, Output, Tool, syntax_error
 
 
 def type_file(invocation: Invocation, output: Output) -> int:
     names = split_arguments(invocation.args)
     if not names:
-        output.err(f"The syntax of the command is incorrect.{CRLF}")
-        return 1
+        return syntax_error(output)
     fs = invocation.host.fs
     code = 0
     several = len(names) > 1 or any("*" in name or "?" in name for name in names)
     for name in names:
-        try:
-            path = invocation.path(name)
-            matches = invocation.expand_wildcards(name)
-        except FileSystemError as exc:
-            output.err(exc.message + CRLF)
+        path = invocation.path_or_error(name, output)
+        if path is None:
             code = 1
             continue
+        matches = invocation.expand_wildcards(name)
         if fs.is_dir(path):
             output.err(f"Access is denied.{CRLF}")
             code = 1
