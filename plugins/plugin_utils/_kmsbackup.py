@@ -2,7 +2,7 @@
 """Back up the KM database folder (Kmsdata) on its host, the way KB Q190713 says, and prove the
 copy: "1. Stop the Microsoft Exchange Key Management Server service. 2. Run backup or make a copy
 of the Kmsdata directory. 3. ... verify that all files have been copied. 4. Restart the
-Microsoft Exchange Key Management Server service." (domain/kms.md §6).
+Microsoft Exchange Key Management Server service."
 
 The steps, each one WinRS command line (several commands share a line as `_probe` sections):
 
@@ -14,7 +14,7 @@ The steps, each one WinRS command line (several commands share a line as `_probe
    destination, too little free space, or a running KMS without its startup password.
 3. stop (KMS running): `sc stop MSExchangeKMS` and the survey again in the same line, the survey
    repeated until KMS is STOPPED. The listing taken with KMS stopped is the one copied: stopping
-   may flush the Jet logs and the checkpoint (kms.md §2). The plan is checked again.
+   may flush the Jet logs and the checkpoint (the database runs under ESE97, KB Q274321). The plan is checked again.
 4. copy: `xcopy SRC DST /E /I /H /K /Y /Q < NUL` as a command of its own, for its exact exit code.
 5. verify: MSExchangeKMS's state, both trees listed again, `certutil -hashfile F SHA256` of every
    non-empty file on both sides (lines kept under COMMAND_LINE_BUDGET) -> `verify_copy`.
@@ -599,7 +599,7 @@ def verify_sections(plan: BackupPlan) -> tuple[list[str], dict[str, str]]:
 
 
 # ---------------------------------------------------------------------------------------------
-# KMS start outcome (kms.md §3-§5)
+# KMS start outcome (KB Q184420, Q190698, Q259906; meanings in _kms)
 
 
 def _stop_progress(status: ServiceStatus | None) -> tuple[str, int] | None:

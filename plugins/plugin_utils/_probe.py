@@ -128,7 +128,7 @@ def section(name: str, command: str) -> str:
 
 
 def kms_binary_paths(install_path: str) -> tuple[str, str]:
-    """Kmserver.exe and Kmsmsg.dll of a 5.5 / 2000 install (kms.md §1); they must match (Q151689)."""
+    """Kmserver.exe and Kmsmsg.dll of a 5.5 / 2000 install (KB Q235418); they must match (Q151689)."""
     root = install_path.rstrip("\\")
     return rf"{root}\BIN\KMSERVER.EXE", rf"{root}\BIN\KMSMSG.DLL"
 

@@ -1,13 +1,13 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Start, stop and restart a Windows service with plain cmd.exe tools, and prove that a started
-service stays up (domain notes kms.md §3-§5, windows-output.md §2-§3).
+service stays up (KB Q184420, Q259906, Q190713; docs/windows-output.md for sc and net).
 
 - Start: `sc start NAME [startup password]`. For MSExchangeKMS the password is the service's start
-  parameter, exactly what the Services "Start parameters" box passes (kms.md §3): never `net start`
+  parameter, exactly what the Services "Start parameters" box passes (KB Q184420; Microsoft Learn, "Sc start"): never `net start`
   (whether KMS takes a `/`-prefixed word is unknown), never into ImagePath (KB Q235418 breaks SP
   Update). The service manager starts the dependencies (MSExchangeDS, which needs MSExchangeSA).
   `sc start` returns at START_PENDING; `sc query` is polled until RUNNING or STOPPED.
-- Proof (kms.md §4): the service must stay RUNNING for the watch period, and no new MSExchangeKMS
+- Proof (an inference from KB Q259906, which names event 5389 as the symptom): the service must stay RUNNING for the watch period, and no new MSExchangeKMS
   event 5389 / 5057 / 5058 / 5015 / 5085 may appear. "New" means a RecordNumber above the newest
   one of the service's event source noted before the start, never "anything in the log": the
   log of a Q259906 server already holds old 5389s.
@@ -61,7 +61,7 @@ from ._winout import (
 STATES = ("started", "stopped", "restarted")
 RUNNING, STOPPED = "running", "stopped"
 START_PENDING, STOP_PENDING = "start_pending", "stop_pending"
-# How often sc query is asked while waiting and watching ("every few seconds", kms.md §4).
+# How often sc query is asked while waiting and watching (no source gives a cadence: a few seconds, like the Services console).
 POLL_SECONDS = 3.0
 # How deep the dependency walk goes (MSExchangeKMS -> MSExchangeDS -> MSExchangeSA is 2).
 MAX_DEPENDENCY_DEPTH = 8
@@ -510,11 +510,11 @@ class ServiceControl:
         try:
             status = self._wait(status, (RUNNING, STOPPED), f"sc start {self.name}")
         except _StillPending as pending:
-            events = self._final_read(baseline, waiting)[1]
+            failures = self._failures(self._final_read(baseline, waiting)[1])
             raise ServiceError(
                 f"{self.name} is still {pending.status.state.upper()} {pending.waited} s after sc "
                 f"start (timeout {self.timeout} s): it did not finish starting. "
-                + (explain_events(self._failures(events)) + " " if self._failures(events) else "")
+                + (explain_events(failures) + " " if failures else "")
                 + "Read the Application log, then run again with a larger timeout."
                 + self._dependencies_note(),
                 self.progress.result(),
@@ -524,7 +524,7 @@ class ServiceControl:
         self._watch(baseline, waiting)
 
     def _watch(self, baseline: int | None, waiting: list[str]) -> None:
-        """RUNNING for `watch` seconds, and no new failure event (kms.md §4)."""
+        """RUNNING for `watch` seconds, and no new failure event (KB Q259906: KMS exits with event 5389)."""
         running_since = self._clock.now()
         while True:
             remaining = self.watch - (self._clock.now() - running_since)
