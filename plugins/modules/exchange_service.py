@@ -24,13 +24,15 @@ description:
   - On a failed start the task names the event, what it means and what to do; for example 5389
     (KM binaries older than the KM database, KB Q259906) points to reapplying the service pack, and
     5057 to a wrong startup password.
-  - "Stop: C(net stop NAME /y), which first stops the running services that depend on NAME and
-    names them; then C(sc query) is polled until STOPPED. A service that hangs in STOP_PENDING fails
-    the task after O(timeout), naming the state."
+  - "Stop: C(sc enumdepend NAME) lists the services that depend on NAME; each running one is
+    stopped with C(sc stop), dependents first, and C(sc query) polled until it is STOPPED; then NAME
+    the same way. A stop whose C(sc query) CHECKPOINT does not move for 30 seconds (or the
+    service's longer WAIT_HINT) hangs and fails the task then; any other fails after O(timeout).
+    Either way the message names the service and its state."
   - Idempotent. A service already in the wanted state is only queried. V(restarted) always stops
     and starts again.
   - Runs on the Ansible controller and talks to the host over WinRM itself with plain C(cmd.exe)
-    tools (C(sc), C(net), C(wmic)); the host needs WinRM only, never PowerShell.
+    tools (C(sc), C(wmic)); the host needs WinRM only, never PowerShell.
 options:
   name:
     description:
@@ -72,8 +74,8 @@ options:
     default: 15
   timeout:
     description:
-      - Seconds the service may take to reach RUNNING after C(sc start), or STOPPED after
-        C(net stop); also the longest a single command on the host may take.
+      - Seconds the service may take to reach RUNNING after C(sc start), or each service to
+        reach STOPPED after C(sc stop); also the longest a single command on the host may take.
     type: int
     default: 300
 extends_documentation_fragment:
@@ -195,12 +197,12 @@ dependencies_started:
   sample: [MSExchangeSA, MSExchangeDS]
 dependents_stopped:
   description:
-    - Services that depended on the service and were stopped with it, by display name (as
-      C(net stop) names them).
+    - Services that depended on the service and were stopped before it, by service name, in the
+      order they were stopped.
   returned: when a stop was sent
   type: list
   elements: str
-  sample: [Microsoft Exchange Key Management Server]
+  sample: [MSExchangeIS, MSExchangeKMS]
 diff:
   description: The service's state before and after.
   returned: with C(--diff)

@@ -11,9 +11,11 @@ service stays up (KB Q184420, Q259906, Q190713; docs/windows-output.md for sc an
   event 5389 / 5057 / 5058 / 5015 / 5085 may appear. "New" means a RecordNumber above the newest
   one of the service's event source noted before the start, never "anything in the log": the
   log of a Q259906 server already holds old 5389s.
-- Stop: `net stop NAME /y`: it stops the running dependents first (a WinRS shell cannot answer
-  net's Y/N question, windows-output.md §3), names them, and waits. `sc query` is then polled
-  until STOPPED; a service that hangs in STOP_PENDING fails after the timeout, by name.
+- Stop: `sc enumdepend NAME` lists the services that depend on it, dependents first; each running
+  one is stopped with `sc stop` and `sc query` polled until STOPPED, then the service itself, as
+  Microsoft's "Stopping a Service" sample does (docs/windows-output.md#sc-enumdepend). `sc` takes
+  `\\\\HOST`, `net stop` does not. A stop whose CHECKPOINT does not move for STOP_STALL_S (or
+  a longer WAIT_HINT) is hung and fails early, by name; any other fails after the timeout.
 
 `ServiceControl` does the work through a `run(command_line)` callable (a `WinrsShell.run`), so it
 never touches WinRM; every read is a batch of `_probe.section`s, one round trip each. It raises
@@ -41,17 +43,19 @@ from ._kms import (
     is_kms,
     start_parameter,
 )
-from ._poll import Clock, PollTimeout, poll_until, ramp
+from ._poll import Clock, PollStalled, PollTimeout, poll_until, ramp
 from ._probe import Section, Sections, run_commands, sc, wmic_events
 from ._winout import (
     ERROR_ACCESS_DENIED,
+    ERROR_DEPENDENT_SERVICES_RUNNING,
     ERROR_SERVICE_ALREADY_RUNNING,
+    ERROR_SERVICE_NOT_ACTIVE,
     EventRecord,
     ScFailure,
     ServiceConfig,
     ServiceStatus,
     ToolMissing,
-    parse_net_stop,
+    parse_sc_enumdepend,
     parse_sc_qc,
     parse_sc_query,
     parse_wmic_events,
@@ -63,6 +67,14 @@ RUNNING, STOPPED = "running", "stopped"
 START_PENDING, STOP_PENDING = "start_pending", "stop_pending"
 # How often sc query is asked while waiting and watching (no source gives a cadence: a few seconds, like the Services console).
 POLL_SECONDS = 3.0
+# A stop that makes no progress is hung: Microsoft's "Stopping a Service" sample
+# (https://learn.microsoft.com/windows/win32/services/stopping-a-service) gives up after 30 s, and
+# a service whose sc query CHECKPOINT has not moved for that long (or for its WAIT_HINT, when
+# longer) is not going to stop, whatever `timeout` allows.
+STOP_STALL_S = 30.0
+# sc enumdepend's buffer: EnumDependentServices' array is at most 64,000 bytes, and the default
+# 1,024 may not hold every Exchange service (docs/windows-output.md#sc-enumdepend).
+ENUMDEPEND_BUFFER = 64000
 # How deep the dependency walk goes (MSExchangeKMS -> MSExchangeDS -> MSExchangeSA is 2).
 MAX_DEPENDENCY_DEPTH = 8
 # A service key name: letters, digits and a few safe marks. Anything else would be read by cmd.exe
@@ -131,10 +143,29 @@ def sc_start(name: str, startup_password: str | None = None, remote: str | None 
     return f"{command} {start_parameter(startup_password)}" if startup_password else command
 
 
-def net_stop(name: str) -> str:
-    """`net stop NAME /y`: `/y` answers net's "stop the dependents too?" (windows-output.md §3).
-    net has no remote form; from a jump host, stop the dependents with `sc \\\\HOST stop`."""
-    return f"net stop {name} /y"
+def sc_enumdepend(name: str, remote: str | None = None) -> str:
+    """`sc enumdepend NAME 64000`: every service that depends on NAME, dependents first."""
+    return f"{sc('enumdepend', name, remote)} {ENUMDEPEND_BUFFER}"
+
+
+def stop_progress(status: ServiceStatus) -> tuple[str, int]:
+    """What moves while a service stops: its state, then its CHECKPOINT within STOP_PENDING."""
+    return status.state, status.checkpoint
+
+
+def stall_limit(status: ServiceStatus) -> float:
+    """Seconds without progress after which a stop is hung: STOP_STALL_S, or a longer WAIT_HINT."""
+    return max(STOP_STALL_S, status.wait_hint / 1000)
+
+
+_STOP_FIXES = {
+    ERROR_ACCESS_DENIED: "The account may not stop services: use a local administrator",
+    ERROR_DEPENDENT_SERVICES_RUNNING: "A service that depends on it was started meanwhile: find "
+    "which (sc enumdepend {name}) and what starts it",
+    1052: "It does not accept a stop (NOT_STOPPABLE in sc query {name})",
+    1061: "It cannot take a stop now (it is starting or stopping): wait until sc query {name} "
+    "shows it settled",
+}
 
 
 def wmic_event_records(source: str, after: int | None = None, remote: str | None = None) -> str:
@@ -237,18 +268,20 @@ class ServiceControl:
                 self.progress.result(),
             ) from None
 
-    def _own_status(self, part: Section) -> ServiceStatus:
-        status = self._status(part)
+    def _own_status(self, part: Section, name: str | None = None) -> ServiceStatus:
+        """The status of the service (or of `name`), or the ServiceError that says why not."""
+        name = name or self.name
+        status = self._status(part, name)
         if isinstance(status, ScFailure):
             if status.service_missing:
                 raise ServiceError(
-                    f"there is no service named {self.name} (sc query: error {status.error}, "
+                    f"there is no service named {name} (sc query: error {status.error}, "
                     f"{status.message}). Use the service's key name, e.g. {KMS_SERVICE}, not its "
                     f"display name.",
                     self.progress.result(),
                 )
             raise ServiceError(
-                f"sc query {self.name} failed with error {status.error} ({status.message}). "
+                f"sc query {name} failed with error {status.error} ({status.message}). "
                 "The account may lack the right to query services: use a local administrator."
                 f"",
                 self.progress.result(),
@@ -409,12 +442,13 @@ class ServiceControl:
                 self.progress.result(),
             ) from None
 
-    def _hung_advice(self) -> str:
+    def _hung_advice(self, name: str | None = None) -> str:
+        name = name or self.name
         advice = (
             "Read the Application log, then run again with a larger timeout; ending the process "
-            f"(sc queryex {self.name} shows the PID) is the last resort."
+            f"(sc queryex {name} shows the PID) is the last resort."
         )
-        if is_kms(self.name):
+        if is_kms(name):
             # Q190713: only an offline copy of Kmsdata is a backup; a process ended mid-write
             # may leave the KM database damaged (then event 5058, Q190698).
             advice += (
@@ -426,49 +460,100 @@ class ServiceControl:
     # -- stopping ----------------------------------------------------------------------------
 
     def stop(self) -> None:
-        display = self.progress.display_name or self.name
-        self._log(f"stopping {self.name} (net stop /y, which stops its dependents first)")
-        self.acted = True
-        sections = self._batch({"stop": net_stop(self.name), "query": sc("query", self.name)})
-        answer = parse_net_stop(*sections["stop"].streams(), section="stop")
-        status = self._own_status(sections["query"])
-        dependents = [item for item in answer.stopped if item.casefold() != display.casefold()]
-        self.progress.dependents_stopped = dependents
-        also = (
-            f" It stopped the dependent service(s) {', '.join(dependents)} first."
-            if dependents
-            else ""
+        """Stop the running services that depend on this one (dependents first), then it."""
+        sections = self._batch(
+            {"dependents": sc_enumdepend(self.name), "query": sc("query", self.name)}
         )
-        others = [item for item in answer.not_stopped if item.casefold() != display.casefold()]
-        if status.state == RUNNING:
-            # net gave up before the service even began to stop: say what net said.
-            self.progress.state = status.state
-            if others:
-                why = f"the dependent service(s) {', '.join(others)} could not be stopped"
-                fix = "Stop those first, or find what holds them in the Application log"
-            elif answer.declined:
-                why = "net asked to confirm stopping the dependents and got no answer"
-                fix = "Report this: the command passes /y"
-            elif answer.error == ERROR_ACCESS_DENIED:
-                why = answer.message
-                fix = "The account may not stop services: use a local administrator"
-            else:
-                why = answer.message or "net stop reported no reason"
-                fix = "Read the System log for why the stop was refused"
+        status = self._own_status(sections["query"])
+        running = self._running_dependents(sections["dependents"])
+        self.progress.dependents_stopped = []
+        if running:
+            self._log(f"stopping {', '.join(running)} first: they depend on {self.name}")
+        for dependent in running:
+            self._stop_one(dependent)
+            self.progress.dependents_stopped.append(dependent)
+        self._stop_one(self.name, status)
+
+    def _running_dependents(self, part: Section) -> list[str]:
+        answer = parse_sc_enumdepend(*part.streams(), section=part.name)
+        if isinstance(answer, ScFailure):
             raise ServiceError(
-                f"{self.name} is still RUNNING after net stop {self.name} /y: {why}.{also} {fix}, "
-                "then run again.",
+                f"sc enumdepend {self.name} failed with error {answer.error} ({answer.message}), "
+                f"so the services that depend on {self.name} are unknown and it was not stopped. "
+                "Run again with an administrator account; report it if it persists.",
                 self.progress.result(),
             )
+        return [item.name for item in answer if item.state != STOPPED]
+
+    def _stopped_first(self) -> str:
+        stopped = self.progress.dependents_stopped
+        if not stopped:
+            return ""
+        return f" It stopped {', '.join(stopped)}, which depend on {self.name}, first."
+
+    def _stop_one(self, name: str, status: ServiceStatus | None = None) -> None:
+        """`sc stop NAME` and its state on the same line, then wait until STOPPED."""
+        self._log(f"stopping {name} with sc stop")
+        self.acted = True  # until the answer shows otherwise: a lost connection may hide a stop
+        sections = self._batch({"stop": sc("stop", name), "query": sc("query", name)})
+        answer = self._status(sections["stop"], name)
+        status = self._own_status(sections["query"], name)
+        if isinstance(answer, ScFailure) and answer.error != ERROR_SERVICE_NOT_ACTIVE:
+            if status.state == RUNNING:
+                # Refused: only the dependents stopped before it changed anything.
+                self.acted = bool(self.progress.dependents_stopped)
+                self._note_state(name, status)
+                fix = _STOP_FIXES.get(answer.error, "Read the System log for why it was refused")
+                raise ServiceError(
+                    f"{name} is still RUNNING: sc stop {name} failed with error {answer.error} "
+                    f"({answer.message}).{self._stopped_first()} {fix.format(name=name)}, then "
+                    "run again.",
+                    self.progress.result(),
+                )
+        self._wait_stopped(name, status)
+
+    def _wait_stopped(self, name: str, status: ServiceStatus) -> None:
+        def waiting(current: ServiceStatus, waited: float) -> None:
+            self._log(f"{name} is {current.state} {int(waited)} s after sc stop; waiting")
+
+        def query() -> ServiceStatus:
+            return self._own_status(self._batch({"query": sc("query", name)})["query"], name)
+
         try:
-            self._wait(status, (STOPPED,), f"net stop {self.name} /y")
-        except _StillPending as pending:
+            status = poll_until(
+                query,
+                lambda current: current.state == STOPPED,
+                first=status,
+                timeout=self.timeout,
+                interval=ramp(1.0, POLL_SECONDS),
+                clock=self._clock,
+                on_wait=waiting,
+                progress=stop_progress,
+                stall_limit=stall_limit,
+            )
+        except PollStalled as stalled:
+            last = stalled.last
+            self._note_state(name, last)
             raise ServiceError(
-                f"{self.name} is still {pending.status.state.upper()} {pending.waited} s after "
-                f"net stop {self.name} /y (timeout {self.timeout} s): it accepted the stop but "
-                f"did not finish, and its process may be hung.{also} {self._hung_advice()}",
+                f"{name} has been {last.state.upper()} for {stalled.limit:.0f} s after sc stop "
+                f"without progress (CHECKPOINT {last.checkpoint:#x}, WAIT_HINT {last.wait_hint} "
+                f"ms): its process hangs while stopping.{self._stopped_first()} "
+                + self._hung_advice(name),
                 self.progress.result(),
             ) from None
+        except PollTimeout as timeout:
+            self._note_state(name, timeout.last)
+            raise ServiceError(
+                f"{name} is still {timeout.last.state.upper()} {int(timeout.waited)} s after sc "
+                f"stop (timeout {self.timeout} s): it accepted the stop but did not finish, and "
+                f"its process may be hung.{self._stopped_first()} {self._hung_advice(name)}",
+                self.progress.result(),
+            ) from None
+        self._note_state(name, status)
+
+    def _note_state(self, name: str, status: ServiceStatus) -> None:
+        if name == self.name:
+            self.progress.state = status.state
 
     # -- starting ----------------------------------------------------------------------------
 

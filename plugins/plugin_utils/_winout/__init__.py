@@ -1,6 +1,6 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Pure parsers of the Windows command output that the collection reads over WinRS, one module
-per tool (`reg`, `sc`, `wmic`, `wevtutil`, `dir`, `certutil`, `xcopy`, `net`, `tasklist`, `type`,
+per tool (`reg`, `sc`, `wmic`, `wevtutil`, `dir`, `certutil`, `xcopy`, `tasklist`, `type`,
 the Exchange setup log); `_base` holds what they share.
 
 Contract: `parse_<form>(stdout, stderr, exit_code, section=...)` takes the decoded output (`str`,
@@ -34,17 +34,11 @@ from ._base import (
 from ._events import EventRecord
 from .certutil import parse_certutil_hash
 from .dir import DirEntry, DirListing, DirTree, parse_dir, parse_dir_tree, split_merged_dir_streams
-from .net import (
-    NERR_BAD_SERVICE_NAME,
-    NERR_SERVICE_NOT_STARTED,
-    NERR_SERVICE_PENDING,
-    NetStop,
-    parse_net_stop,
-)
 from .reg import RegKey, RegQuery, RegValue, parse_reg_query
 from .sc import (
     ERROR_ACCESS_DENIED,
     ERROR_DEPENDENT_SERVICES_RUNNING,
+    ERROR_MORE_DATA,
     ERROR_SERVICE_ALREADY_RUNNING,
     ERROR_SERVICE_DOES_NOT_EXIST,
     ERROR_SERVICE_NOT_ACTIVE,
@@ -56,6 +50,7 @@ from .sc import (
     ServiceStatus,
     mask_image_path,
     parse_sc_config,
+    parse_sc_enumdepend,
     parse_sc_qc,
     parse_sc_query,
     split_image_path,
@@ -76,13 +71,11 @@ from .xcopy import XCOPY_EXIT_MEANINGS, XcopyResult, parse_xcopy
 __all__ = [
     "ERROR_ACCESS_DENIED",
     "ERROR_DEPENDENT_SERVICES_RUNNING",
+    "ERROR_MORE_DATA",
     "ERROR_SERVICE_ALREADY_RUNNING",
     "ERROR_SERVICE_DOES_NOT_EXIST",
     "ERROR_SERVICE_NOT_ACTIVE",
     "ERROR_SERVICE_REQUEST_TIMEOUT",
-    "NERR_BAD_SERVICE_NAME",
-    "NERR_SERVICE_NOT_STARTED",
-    "NERR_SERVICE_PENDING",
     "SERVICE_STATES",
     "SETUP_LOG_INITIALIZED",
     "START_TYPES",
@@ -92,7 +85,6 @@ __all__ = [
     "DirListing",
     "DirTree",
     "EventRecord",
-    "NetStop",
     "ParseError",
     "RegKey",
     "RegQuery",
@@ -109,10 +101,10 @@ __all__ = [
     "parse_cim_datetime",
     "parse_dir",
     "parse_dir_tree",
-    "parse_net_stop",
     "parse_not_recognized",
     "parse_reg_query",
     "parse_sc_config",
+    "parse_sc_enumdepend",
     "parse_sc_qc",
     "parse_sc_query",
     "parse_setup_log",

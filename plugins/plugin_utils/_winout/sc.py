@@ -1,7 +1,8 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Parse `sc` output (docs/windows-output.md#sc): the status block of `sc query`, `sc queryex`,
 `sc start` and `sc stop` (`parse_sc_query` -> `ServiceStatus`), `sc qc` (`parse_sc_qc` ->
-`ServiceConfig`) and `sc config` (`parse_sc_config` -> None); split or mask a service's image path.
+`ServiceConfig`), `sc enumdepend` (`parse_sc_enumdepend` -> a `ServiceStatus` per dependent) and
+`sc config` (`parse_sc_config` -> None); split or mask a service's image path.
 
 `[SC] <operation> FAILED <n>:` is an answer, `ScFailure` (1060 no such service, 1062 not started,
 ...; #sc-failures), its number read from the text, never only from the exit code
@@ -38,6 +39,8 @@ ERROR_SERVICE_REQUEST_TIMEOUT = 1053
 ERROR_SERVICE_ALREADY_RUNNING = 1056
 ERROR_SERVICE_DOES_NOT_EXIST = 1060
 ERROR_SERVICE_NOT_ACTIVE = 1062
+# What `sc enumdepend` reports as "more data, need <n> bytes" (the Win32 error behind it).
+ERROR_MORE_DATA = 234
 
 SERVICE_STATES = {
     1: "stopped",
@@ -342,6 +345,56 @@ def parse_sc_qc(
         dependencies=tuple(block.dependencies),
         account=block.fields["SERVICE_START_NAME"][1],
     )
+
+
+_SC_ENUM_COUNT = re.compile(r"^Enum: entriesRead = (?P<count>[0-9]+)\s*$")
+_SC_MORE_DATA = re.compile(
+    r"^\[SC\] EnumDependentServices: more data, need (?P<bytes>[0-9]+) bytes"
+)
+
+
+def parse_sc_enumdepend(
+    stdout: str, stderr: str, exit_code: int, section: str = "sc enumdepend"
+) -> tuple[ServiceStatus, ...] | ScFailure:
+    """Parse `sc enumdepend NAME [buffer]` (docs/windows-output.md#sc-enumdepend): the status of
+    every service that depends on NAME, directly or not, in the order to stop them (dependents
+    first), or the `[SC] ... FAILED <n>:` answer; a buffer too small is ScFailure 234
+    (ERROR_MORE_DATA) with the bytes it needs."""
+    _raise_if_missing(section, stderr, exit_code)
+    lines = _nonblank(stdout, "stdout")
+    if not lines:
+        raise _parse_error(section, f"no output (exit code {exit_code})")
+    if more := _SC_MORE_DATA.match(lines[0].text):
+        return ScFailure(
+            "EnumDependentServices", ERROR_MORE_DATA, f"more data, need {more['bytes']} bytes"
+        )
+    counted = _SC_ENUM_COUNT.match(lines[0].text)
+    if counted is None:
+        if not _SC_FAILED.match(lines[0].text):
+            raise _parse_error(
+                section, "expected 'Enum: entriesRead = n' or '[SC] ... FAILED n:'", lines[0]
+            )
+        failure = _sc_block(section, stdout, stderr, ()).failure
+        assert failure is not None  # the first line is one
+        return failure
+    entries: list[list[str]] = []
+    for line in lines[1:]:
+        if _SC_NAME.match(line.text):
+            entries.append([])
+        elif not entries:
+            raise _parse_error(section, "expected SERVICE_NAME: after the count", line)
+        entries[-1].append(line.text)
+    if len(entries) != int(counted["count"]):
+        raise _parse_error(
+            section, f"{counted['count']} entries announced, {len(entries)} printed", lines[0]
+        )
+    statuses = []
+    for entry in entries:
+        status = parse_sc_query("\n".join(entry), "", 0, section)
+        if isinstance(status, ScFailure):
+            raise _parse_error(section, f"[SC] FAILED inside the list: {status.message}")
+        statuses.append(status)
+    return tuple(statuses)
 
 
 # An unquoted image path ends at the first ".exe" / ".sys" followed by whitespace or the end: the

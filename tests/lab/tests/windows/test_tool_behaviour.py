@@ -215,6 +215,29 @@ def test_sc_start_starts_stopped_dependencies_first(run: Run, sp3: HostState) ->
     assert states["MSExchangeIS"] == "STOPPED"
 
 
+def test_sc_enumdepend_lists_every_dependent_dependents_first(
+    run: Run, sp3_running: HostState
+) -> None:
+    result = run(sp3_running, "sc enumdepend MSExchangeSA 64000")
+    lines = result.stdout.splitlines()
+    names = [line.split(": ", 1)[1] for line in lines if line.startswith("SERVICE_NAME:")]
+    assert (lines[0], result.exit_code) == (f"Enum: entriesRead = {len(names)}", 0)
+    # KMS, IS and MTA need the Directory, which needs the System Attendant: all of them are
+    # listed, and each one before the services it depends on (the order to stop them in).
+    assert set(names) >= {"MSExchangeDS", "MSExchangeIS", "MSExchangeMTA", "MSExchangeKMS"}
+    assert names.index("MSExchangeKMS") < names.index("MSExchangeDS")
+    assert "DISPLAY_NAME: Microsoft Exchange Directory" in lines
+    assert run(sp3_running, "sc enumdepend MSExchangeKMS").stdout == "Enum: entriesRead = 0\r\n"
+
+
+def test_sc_enumdepend_of_a_missing_service_fails_with_1060(run: Run, sp3: HostState) -> None:
+    result = run(sp3, "sc enumdepend NoSuchService")
+    assert (result.stdout.splitlines()[0], result.exit_code) == (
+        "[SC] OpenService FAILED 1060:",
+        1060,
+    )
+
+
 def test_sc_start_fails_with_1068_when_a_dependency_is_disabled(run: Run, sp3: HostState) -> None:
     run(sp3, "net stop MSExchangeDS /y & sc config MSExchangeDS start= disabled")
     result = run(sp3, "sc start MSExchangeKMS HZGYYHACWLQACTI")

@@ -13,7 +13,7 @@ import pytest
 PASSWORD = "HZGYYHACWLQACTI"  # the example KM Server startup password of KB Q184420
 KMS = {"name": "MSExchangeKMS"}
 RUNNING, STOPPED = "sc_query/e5_kms_running", "sc_query/kms_stopped_no_controls_line"
-CHANGING = ("net stop", "sc start", "sc stop", "sc config")
+CHANGING = ("sc start", "sc stop", "sc config")
 OPTIONS = (
     "Its options are name, startup_password, state, timeout, watch (ansible-doc "
     "exchops.kms.exchange_service); fix the task and run it again. Nothing was changed."
@@ -31,6 +31,9 @@ def kms_host(fake_winrs: t.Any, recorded: t.Callable[..., t.Any]) -> t.Callable[
             fake_winrs.on_command(r"^sc query MSExchangeKMS$", recorded(state), once=True)
         fake_winrs.on_command(r"^sc query MSExchangeKMS$", recorded(states[-1]))
         fake_winrs.on_command(r"^sc qc MSExchangeKMS$", recorded(qc))
+        fake_winrs.on_command(
+            r"^sc enumdepend MSExchangeKMS 64000$", recorded("sc_enumdepend/no_dependents")
+        )
         return fake_winrs
 
     return script
@@ -133,14 +136,14 @@ def test_a_shell_failure_before_any_command_changes_nothing(
     assert outcome.msg == f"{shell_failure} Nothing was changed."
 
 
-def test_a_shell_failure_after_net_stop_was_sent_reports_changed(
+def test_a_shell_failure_after_sc_stop_was_sent_reports_changed(
     run_action: t.Callable[..., t.Any], kms_host: t.Callable[..., t.Any], shell_failure: Exception
 ) -> None:
-    kms_host().on_command(r"^net stop MSExchangeKMS /y$", shell_failure)
+    kms_host().on_command(r"^sc stop MSExchangeKMS$", shell_failure)
     outcome = run_action("exchange_service", {**KMS, "state": "stopped"})
     unreachable = shell_failure.unreachable  # type: ignore[attr-defined]
     assert (outcome.raised, outcome.seen) == (not unreachable, (unreachable, not unreachable, True))
-    # net stop was sent: the message never says "Nothing was changed.".
+    # sc stop was sent: the message never says "Nothing was changed.".
     assert outcome.msg == str(shell_failure)
     assert "Nothing was changed" not in outcome.msg
 
@@ -228,13 +231,13 @@ def test_check_mode_reads_once_predicts_and_sends_no_change(
     assert len(host.lines) == 1
 
 
-def test_stopping_a_running_kms_returns_changed_with_the_dependents_net_named(
+def test_stopping_a_running_kms_returns_changed_with_its_dependents_none(
     run_action: t.Callable[..., t.Any],
     kms_host: t.Callable[..., t.Any],
     recorded: t.Callable[..., t.Any],
 ) -> None:
     host = kms_host(RUNNING, STOPPED)
-    host.on_command(r"^net stop MSExchangeKMS /y$", recorded("net_stop/e10_kms_stopped"))
+    host.on_command(r"^sc stop MSExchangeKMS$", recorded("sc_stop/stop_pending"))
     outcome = run_action("exchange_service", {**KMS, "state": "stopped"})
     assert outcome.result == {
         "changed": True,
@@ -246,5 +249,5 @@ def test_stopping_a_running_kms_returns_changed_with_the_dependents_net_named(
         "warnings": [],
     }
     assert [command for command in host.commands if command.startswith(CHANGING)] == [
-        "net stop MSExchangeKMS /y"
+        "sc stop MSExchangeKMS"
     ]

@@ -3,7 +3,7 @@
 
 `ServiceControl` gets a `run(command_line)` callable. Here that is `ScriptedHost`, which reads the
 batched sections our code sends and answers each command in Windows' formats (windows-output.md
-§2 E5/E6/E7 and §2.3 for sc, §3 for net, §5.3 for wmic with its CR CR LF line ends), from a small
+§2 E5/E6/E7, §2.3 and #sc-enumdepend for sc, §5.3 for wmic with its CR CR LF line ends), from a small
 model: services with states, dependencies and display names, an Application log with record
 numbers, and scripted outcomes (a KMS start that ends in event 5389, a start that stays pending, a
 service that dies during the watch, a stop that hangs). Time is a fake clock that `sleep` moves.
@@ -22,7 +22,7 @@ from ansible_collections.exchops.kms.plugins.plugin_utils._service import (
     ServiceControl,
     ServiceError,
     check_service_arguments,
-    net_stop,
+    sc_enumdepend,
     sc_start,
     settles_to,
     steps_for,
@@ -53,6 +53,9 @@ STATE_CODES = {
     "paused": 7,
 }
 SC_MESSAGES = {
+    5: "Access is denied.",
+    1051: "A stop control has been sent to a service that other running services are dependent "
+    "on.",
     1056: "An instance of the service is already running.",
     1058: "The service cannot be started, either because it is disabled or because it has no "
     "enabled devices associated with it.",
@@ -93,6 +96,7 @@ class Service:
     image_path: str = ""
     outcome: Outcome = field(default_factory=Outcome)
     hangs_on_stop: bool = False
+    refuses_stop: int = 0  # sc stop fails with this Win32 error
     win32_exit_code: int = 0
     # Runtime bookkeeping
     pending: int = 0
@@ -140,8 +144,6 @@ class ScriptedHost:
         words = command.split()
         if words[0] == "sc":
             return self.sc(words[1], words[2], words[3:])
-        if words[0] == "net" and words[1] == "stop":
-            return self.net_stop(words[2])
         if words[0] == "wmic":
             if not self.wmic:
                 return (
@@ -167,6 +169,10 @@ class ScriptedHost:
             return _sc_qc(service), True
         if verb == "start":
             return self.start(service, rest)
+        if verb == "stop":
+            return self.stop(service)
+        if verb == "enumdepend":
+            return self.enumdepend(service)
         raise AssertionError(verb)
 
     def _advance(self, service: Service) -> None:
@@ -212,39 +218,43 @@ class ScriptedHost:
         service.running_queries = 0
         return _sc_status(service, pid=1320), True
 
-    def net_stop(self, name: str) -> tuple[str, bool]:
-        service = self.services[name.upper()]
-        if service.state == "stopped":
-            return (
-                f"The {service.display} service is not started.{CRLF}{CRLF}"
-                f"More help is available by typing NET HELPMSG 3521.{CRLF}{CRLF}",
-                False,
-            )
-        dependents = [
+    def dependents(self, service: Service) -> list[Service]:
+        """Every service that depends on `service`, directly or not, dependents first."""
+        direct = [
             other
             for other in self.services.values()
-            if name.upper() in (dep.upper() for dep in other.dependencies)
-            and other.state == "running"
+            if service.name.upper() in (dep.upper() for dep in other.dependencies)
         ]
-        text = ""
-        if dependents:
-            text += (
-                f"The following services are dependent on the {service.display} service.{CRLF}"
-                f"Stopping the {service.display} service will also stop these services.{CRLF}{CRLF}"
-                + "".join(f"   {other.display}{CRLF}" for other in dependents)
-                + CRLF
+        found: list[Service] = []
+        for other in direct:
+            for item in [*self.dependents(other), other]:
+                if item not in found:
+                    found.append(item)
+        return found
+
+    def enumdepend(self, service: Service) -> tuple[str, bool]:
+        found = self.dependents(service)
+        text = f"Enum: entriesRead = {len(found)}{CRLF}"
+        for other in found:
+            block = _sc_status(other)
+            text += block.replace(
+                f"SERVICE_NAME: {other.name}{CRLF}",
+                f"SERVICE_NAME: {other.name}{CRLF}DISPLAY_NAME: {other.display}{CRLF}",
             )
-        for other in [*dependents, service]:
-            text += f"The {other.display} service is stopping.{CRLF}"
-            if other.hangs_on_stop:
-                other.state = "stop_pending"
-                return (
-                    text + f"The {other.display} service could not be stopped.{CRLF}{CRLF}",
-                    False,
-                )
-            other.state = "stopped"
-            text += f"The {other.display} service was stopped successfully.{CRLF}{CRLF}"
         return text, True
+
+    def stop(self, service: Service) -> tuple[str, bool]:
+        if service.state == "stopped":
+            return _sc_failure("ControlService", 1062), False
+        if service.refuses_stop:
+            return _sc_failure("ControlService", service.refuses_stop), False
+        if any(other.state != "stopped" for other in self.dependents(service)):
+            return _sc_failure("ControlService", 1051), False
+        service.state = "stop_pending"
+        answer = _sc_status(service)
+        if not service.hangs_on_stop:
+            service.state = "stopped"  # the next sc query sees it stopped
+        return answer, True
 
     def wmic_events(self, command: str) -> tuple[str, bool]:
         source = re.search(r"SourceName='([^']+)'", command).group(1)
@@ -405,7 +415,8 @@ def test_command_builders_pass_the_password_only_to_sc_start() -> None:
     assert sc_start(KMS, PASSWORD) == f'sc start {KMS} "{PASSWORD}"'
     assert sc_start("MSExchangeDS") == "sc start MSExchangeDS"
     assert sc_start(KMS, PASSWORD, remote="KMSOLD") == f'sc \\\\KMSOLD start {KMS} "{PASSWORD}"'
-    assert net_stop(KMS) == f"net stop {KMS} /y"
+    assert sc_enumdepend("MSExchangeDS") == "sc enumdepend MSExchangeDS 64000"
+    assert sc_enumdepend(KMS, remote="KMSOLD") == f"sc \\\\KMSOLD enumdepend {KMS} 64000"
     assert wmic_event_records(KMS) == (
         "wmic ntevent where \"LogFile='Application' and SourceName='MSExchangeKMS'\" "
         "get RecordNumber /value < NUL"
@@ -726,21 +737,28 @@ def test_a_password_in_imagepath_is_warned_about_masked() -> None:
 # Stopping and restarting
 
 
-def test_a_stop_uses_net_stop_y_and_names_the_dependents_it_stopped() -> None:
+def test_a_stop_stops_the_running_dependents_first_with_sc_stop_and_names_them() -> None:
     host = ScriptedHost(*exchange_55(kms_state="running"))
     service = control(host, name="MSExchangeDS", password=None)
     assert service.ensure("stopped") is True
-    assert "net stop MSExchangeDS /y" in host.commands()
+    stops = [command for command in host.commands() if command.startswith("sc stop")]
+    assert stops == ["sc stop MSExchangeIS", f"sc stop {KMS}", "sc stop MSExchangeDS"]
+    assert host.commands()[2] == "sc enumdepend MSExchangeDS 64000"
     assert service.progress.result() == {
         "name": "MSExchangeDS",
         "state": "stopped",
         "previous_state": "running",
         "events": [],
-        "dependents_stopped": [
-            "Microsoft Exchange Information Store",
-            "Microsoft Exchange Key Management Server",
-        ],
+        "dependents_stopped": ["MSExchangeIS", KMS],
     }
+
+
+def test_a_stop_leaves_dependents_that_are_already_stopped_alone() -> None:
+    host = ScriptedHost(*exchange_55(kms_state="stopped"))
+    service = control(host, name="MSExchangeDS", password=None)
+    service.ensure("stopped")
+    assert service.progress.dependents_stopped == ["MSExchangeIS"]
+    assert f"sc stop {KMS}" not in host.commands()
 
 
 def test_a_stop_that_hangs_in_stop_pending_fails_after_the_timeout_naming_the_state() -> None:
@@ -749,10 +767,55 @@ def test_a_stop_that_hangs_in_stop_pending_fails_after_the_timeout_naming_the_st
         control(host, timeout=10).ensure("stopped")
     message = str(caught.value)
     assert message.startswith(
-        "MSExchangeKMS is still STOP_PENDING 10 s after net stop MSExchangeKMS /y (timeout 10 s)"
+        "MSExchangeKMS is still STOP_PENDING 10 s after sc stop (timeout 10 s): it accepted the stop"
     )
     assert "offline backup of the KM database" in message
     assert caught.value.result["state"] == "stop_pending"
+    assert caught.value.changed is True
+
+
+def test_a_stop_whose_checkpoint_never_moves_is_hung_before_the_timeout() -> None:
+    host = ScriptedHost(*exchange_55(kms_state="running", hangs_on_stop=True))
+    with pytest.raises(ServiceError) as caught:
+        control(host, timeout=600).ensure("stopped")
+    assert str(caught.value).startswith(
+        "MSExchangeKMS has been STOP_PENDING for 30 s after sc stop without progress "
+        "(CHECKPOINT 0x0, WAIT_HINT 2000 ms): its process hangs while stopping."
+    )
+    assert host.now - 1000.0 < 60  # gave up at the stall, not at the 600 s timeout
+
+
+@pytest.mark.parametrize(
+    ("error", "fix"),
+    [
+        (5, "The account may not stop services: use a local administrator, then run again."),
+        (1061, "wait until sc query MSExchangeKMS shows it settled, then run again."),
+    ],
+)
+def test_a_refused_stop_changes_nothing_and_says_why(error: int, fix: str) -> None:
+    SC_MESSAGES.setdefault(1061, "The service cannot accept control messages at this time.")
+    host = ScriptedHost(*exchange_55(kms_state="running", refuses_stop=error))
+    with pytest.raises(ServiceError) as caught:
+        control(host).ensure("stopped")
+    message = str(caught.value)
+    assert message.startswith(
+        f"MSExchangeKMS is still RUNNING: sc stop MSExchangeKMS failed with error {error} ("
+    )
+    assert message.endswith(fix)
+    assert caught.value.changed is False
+    assert caught.value.result["state"] == "running"
+
+
+def test_a_dependent_that_will_not_stop_is_named_and_the_service_is_left_running() -> None:
+    services = exchange_55(kms_state="running")
+    services[2].refuses_stop = 5  # MSExchangeIS
+    host = ScriptedHost(*services)
+    with pytest.raises(ServiceError) as caught:
+        control(host, name="MSExchangeDS", password=None).ensure("stopped")
+    assert str(caught.value).startswith(
+        "MSExchangeIS is still RUNNING: sc stop MSExchangeIS failed"
+    )
+    assert "sc stop MSExchangeDS" not in host.commands()
 
 
 def test_a_service_found_stop_pending_is_waited_for_and_named_when_it_never_stops() -> None:
@@ -769,7 +832,7 @@ def test_a_restart_stops_then_starts_and_is_always_a_change() -> None:
     service = control(host, watch=0)
     assert service.ensure("restarted") is True
     commands = host.commands()
-    assert commands.index(f"net stop {KMS} /y") < commands.index(f'sc start {KMS} "{PASSWORD}"')
+    assert commands.index(f"sc stop {KMS}") < commands.index(f'sc start {KMS} "{PASSWORD}"')
     assert service.progress.result()["state"] == "running"
     assert service.progress.result()["previous_state"] == "running"
 
@@ -777,7 +840,7 @@ def test_a_restart_stops_then_starts_and_is_always_a_change() -> None:
 def test_a_restart_of_a_stopped_service_only_starts_it() -> None:
     host = ScriptedHost(*exchange_55())
     assert control(host, watch=0).ensure("restarted") is True
-    assert not any(command.startswith("net stop") for command in host.commands())
+    assert not any(command.startswith("sc stop") for command in host.commands())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -815,9 +878,8 @@ def test_restarting_the_directory_warns_that_its_dependents_stay_stopped() -> No
     assert service.ensure("restarted") is True
     assert service.progress.state == "running"
     assert service.progress.warnings == [
-        "restarting MSExchangeDS stopped Microsoft Exchange Information Store, Microsoft Exchange "
-        "Key Management Server, which depend on it; they were not started again. Start them with "
-        "exchops.kms.exchange_service."
+        "restarting MSExchangeDS stopped MSExchangeIS, MSExchangeKMS, which depend on it; they "
+        "were not started again. Start them with exchops.kms.exchange_service."
     ]
     assert host.services["MSEXCHANGEKMS"].state == "stopped"
 

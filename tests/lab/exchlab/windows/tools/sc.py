@@ -1,5 +1,5 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""sc.exe query / queryex / qc / start / stop / config (windows-output.md section 2).
+"""sc.exe query / queryex / qc / start / stop / config / enumdepend (docs/windows-output.md#sc).
 
 sc.exe exits with the Win32 error number and prints `[SC] <call> FAILED <n>:`, an empty line and
 the message (section 2.3). Its failure text goes to stdout here: the stream is not established
@@ -9,7 +9,7 @@ START_PENDING and prints PID and FLAGS (E6); the outcome is seen by the next com
 
 from __future__ import annotations
 
-from ...exchange import start_service, stop_service
+from ...exchange import start_service, stop_order, stop_service
 from ...state import RUNNING, START_PENDING, STOP_PENDING, STOPPED, HostState
 from ..formats import (
     ACCEPTS_NOTHING,
@@ -157,6 +157,30 @@ def _stop(invocation: Invocation, output: Output, argv: list[str]) -> int:
     return 0
 
 
+def _enumdepend(invocation: Invocation, output: Output, argv: list[str]) -> int:
+    """`sc enumdepend NAME [buffer]`: every service that depends on NAME, directly or not, in any
+    state, in the reverse of their start order (EnumDependentServices with SERVICE_STATE_ALL, as
+    ReactOS's sc prints it: "Enum: entriesRead = N", then per service an empty line, SERVICE_NAME,
+    DISPLAY_NAME and the status lines). [lab] ignores the buffer size: every list fits."""
+    host = invocation.host
+    canonical = host.service_name(argv[0]) if argv else None
+    if canonical is None:
+        output.out(sc_failure("OpenService", 1060))
+        return 1060
+    found: list[str] = []
+    pending = [canonical]
+    while pending:
+        for dependent in host.dependents(pending.pop()):
+            if dependent not in found:
+                found.append(dependent)
+                pending.append(dependent)
+    output.out(f"Enum: entriesRead = {len(found)}{CRLF}")
+    for name in stop_order(host, found):
+        text = _status_text(host, name, extended=False, enumerate_=True, leading=True)
+        output.out(text[: -len(CRLF)])  # one empty line between entries, as before each
+    return 0
+
+
 def _config(invocation: Invocation, output: Output, argv: list[str]) -> int:
     """`sc config NAME start= demand binPath= "..."` (the "= " form: value after a space)."""
     host = invocation.host
@@ -219,6 +243,8 @@ def sc(invocation: Invocation, output: Output) -> int:
         return _stop(invocation, output, rest)
     if command == "config":
         return _config(invocation, output, rest)
+    if command == "enumdepend":
+        return _enumdepend(invocation, output, rest)
     output.out(f"[SC] {argv[0]} is not a command the lab's sc.exe knows.{CRLF}")
     return 1
 

@@ -158,11 +158,10 @@ REFUSED: list[tuple[Callable[..., object], str, str, type[ParseError], str]] = [
     ),
     (
         parse_sc_query,
-        "net_stop",
-        "e10_kms_stopped",
+        "sc_enumdepend",
+        "no_dependents",
         ParseError,
-        r"^sc query: line 1: cannot read 'The Microsoft Exchange Key Management Server "
-        r"service is stopping\.'",
+        r"^sc query: line 1: cannot read 'Enum: entriesRead = 0'",
     ),
     (
         parse_sc_query,
@@ -192,7 +191,7 @@ REFUSED: list[tuple[Callable[..., object], str, str, type[ParseError], str]] = [
         ParseError,
         r"^sc qc: line 4: .*unknown field STATE",
     ),
-    (parse_sc_qc, "net_stop", "e10_kms_stopped", ParseError, r"^sc qc: line 1: "),
+    (parse_sc_qc, "sc_enumdepend", "no_dependents", ParseError, r"^sc qc: line 1: "),
     (
         parse_wmic_file_version,
         "wmic_datafile",

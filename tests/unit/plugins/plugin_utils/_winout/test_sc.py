@@ -1,8 +1,8 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""`parse_sc_query`, `parse_sc_qc`, `parse_sc_config` and the image-path helpers
+"""`parse_sc_query`, `parse_sc_qc`, `parse_sc_enumdepend`, `parse_sc_config` and the image-path helpers
 (plugins/plugin_utils/_winout/sc.py).
 
-Inputs: the sc_query, sc_start, sc_stop and sc_qc fixtures (E5-E9 of
+Inputs: the sc_query, sc_start, sc_stop, sc_enumdepend and sc_qc fixtures (E5-E9 of
 docs/windows-output.md#sc-examples and the variants #sc allows), and sc config's
 "[SC] ChangeServiceConfig SUCCESS" / "[SC] OpenService FAILED 1060:" written inline
 (#sc-failures).
@@ -25,6 +25,7 @@ from ansible_collections.exchops.kms.plugins.plugin_utils._winout import (
     mask_image_path,
     parse_reg_query,
     parse_sc_config,
+    parse_sc_enumdepend,
     parse_sc_qc,
     parse_sc_query,
     split_image_path,
@@ -413,3 +414,54 @@ def test_sc_config_refuses_output_it_does_not_know(
 ) -> None:
     with pytest.raises(ParseError, match=match):
         parse_sc_config(stdout, stderr, code)
+
+
+# ---------------------------------------------------------------------------------------------
+# sc enumdepend
+
+
+def test_sc_enumdepend_lists_the_dependents_in_stopping_order() -> None:
+    dependents = parse_sc_enumdepend(*load("sc_enumdepend", "exchange_sa_dependents"))
+    assert isinstance(dependents, tuple)
+    assert [(item.name, item.state) for item in dependents] == [
+        ("MSExchangeKMS", "stopped"),
+        ("MSExchangeMTA", "running"),
+        ("MSExchangeIS", "running"),
+        ("MSExchangeDS", "running"),
+    ]
+    assert dependents[3].display_name == "Microsoft Exchange Directory"
+    assert parse_sc_enumdepend(*load("sc_enumdepend", "no_dependents")) == ()
+
+
+@pytest.mark.parametrize(
+    ("case", "error", "message"),
+    [
+        ("more_data", 234, "more data, need 6971 bytes"),
+        (
+            "missing_service_1060",
+            1060,
+            "The specified service does not exist as an installed service.",
+        ),
+    ],
+)
+def test_sc_enumdepend_failures_are_answers(case: str, error: int, message: str) -> None:
+    failure = parse_sc_enumdepend(*load("sc_enumdepend", case))
+    assert isinstance(failure, ScFailure)
+    assert (failure.error, failure.message) == (error, message)
+
+
+@pytest.mark.parametrize(
+    ("stdout", "reason"),
+    [
+        ("", "no output"),
+        ("Enumerating...\r\n", "expected 'Enum: entriesRead = n'"),
+        ("Enum: entriesRead = 2\r\n", "2 entries announced, 0 printed"),
+        (
+            "Enum: entriesRead = 1\r\n        TYPE : 10\r\n",
+            "expected SERVICE_NAME: after the count",
+        ),
+    ],
+)
+def test_sc_enumdepend_refuses_output_it_cannot_read(stdout: str, reason: str) -> None:
+    with pytest.raises(ParseError, match=reason):
+        parse_sc_enumdepend(stdout, "", 0)
