@@ -354,6 +354,19 @@ def gate_playbook(ansible_env: dict[str, str], tmp_path: Path) -> RunGate:
     return run
 
 
+@pytest.fixture
+def gate_on_new_lab(lab_factory: LabFactory, gate_playbook: RunGate) -> RunGate:
+    """gate_playbook on a lab of a fleet started for this one run: run(playbook, fleet, *extra),
+    for the tests that need nothing of the lab but the gate's answer."""
+
+    def run(
+        playbook: str, fleet: str, *extra: str
+    ) -> tuple[subprocess.CompletedProcess[str], dict, str, ET.Element]:
+        return gate_playbook(playbook, lab_factory(fleet), *extra)
+
+    return run
+
+
 def override(tmp_path: Path, host: str, **variables: object) -> list[str]:
     """Inventory arguments that change some of one host's variables (a later -i wins)."""
     extra = tmp_path / f"override-{host}-{len(list(tmp_path.glob('override-*')))}.yml"

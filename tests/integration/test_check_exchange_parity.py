@@ -145,11 +145,8 @@ def test_exact_names_the_canary_where_equal_to_max_names_the_others(
     assert {o["install"] for o in max_report["outliers"]} == {"Exchange Server 2016 CU23 Feb26SU"}
 
 
-def test_an_unreachable_host_exits_4_with_the_report_written(
-    lab_factory, gate_playbook: RunGate
-) -> None:
-    lab = lab_factory("parity_unreachable.yml")
-    result, report, markdown, junit = gate_playbook(PARITY, lab)
+def test_an_unreachable_host_exits_4_with_the_report_written(gate_on_new_lab: RunGate) -> None:
+    result, report, markdown, junit = gate_on_new_lab(PARITY, "parity_unreachable.yml")
     assert result.returncode == UNREACHABLE, result.stdout
     rows = {row["host"]: row for row in report["hosts"]}
     assert rows["se-dead"]["status"] == "unreachable"

@@ -15,10 +15,9 @@ ALL_MATCH, NOT_A_MATCH, UNREACHABLE = 0, 2, 4
 
 
 def test_the_kb_fleet_fails_the_gate_naming_both_hosts_builds_kb_and_fix(
-    lab_factory, gate_playbook: RunGate
+    gate_on_new_lab: RunGate,
 ) -> None:
-    lab = lab_factory("q259906.yml")
-    result, report, markdown, junit = gate_playbook(GATE, lab)
+    result, report, markdown, junit = gate_on_new_lab(GATE, "q259906.yml")
     assert result.returncode == NOT_A_MATCH, result.stdout
     expected = (
         "kms-new runs Exchange 5.5 SP3 (5.5.2650) but its KM Server binaries are Exchange 5.5 RTM "
@@ -69,21 +68,17 @@ def test_a_matched_move_passes_and_a_second_run_changes_nothing(
     ("allow", "code", "status"), [(False, NOT_A_MATCH, "mismatch"), (True, ALL_MATCH, "match")]
 )
 def test_a_newer_target_passes_only_when_allowed(
-    lab_factory, gate_playbook: RunGate, allow: bool, code: int, status: str
+    gate_on_new_lab: RunGate, allow: bool, code: int, status: str
 ) -> None:
-    lab = lab_factory("target_newer.yml")
     extra = ["-e", "sp_parity_allow_newer_target=true"] if allow else []
-    result, report, _markdown, _junit = gate_playbook(GATE, lab, *extra)
+    result, report, _markdown, _junit = gate_on_new_lab(GATE, "target_newer.yml", *extra)
     assert result.returncode == code, result.stdout
     assert report["pairs"][0]["status"] == status
     assert "5.5.2653" in report["pairs"][0]["reason"]
 
 
-def test_an_exchange_2000_move_with_rtm_km_binaries_fails(
-    lab_factory, gate_playbook: RunGate
-) -> None:
-    lab = lab_factory("exchange2000.yml")
-    result, report, _markdown, _junit = gate_playbook(GATE, lab)
+def test_an_exchange_2000_move_with_rtm_km_binaries_fails(gate_on_new_lab: RunGate) -> None:
+    result, report, _markdown, _junit = gate_on_new_lab(GATE, "exchange2000.yml")
     assert result.returncode == NOT_A_MATCH
     assert (
         "e2k-kms-new runs Exchange 2000 Server SP3 (6.0.6249) but its KM Server binaries are "
@@ -92,10 +87,9 @@ def test_an_exchange_2000_move_with_rtm_km_binaries_fails(
 
 
 def test_ten_pairs_with_one_unreachable_report_every_pair_and_exit_unreachable(
-    lab_factory, gate_playbook: RunGate
+    gate_on_new_lab: RunGate,
 ) -> None:
-    lab = lab_factory("mixed10.yml")
-    result, report, markdown, junit = gate_playbook(GATE, lab)
+    result, report, markdown, junit = gate_on_new_lab(GATE, "mixed10.yml")
     assert result.returncode == UNREACHABLE, result.stdout
     statuses = {pair["target"]: pair["status"] for pair in report["pairs"]}
     assert len(statuses) == 10

@@ -8,6 +8,7 @@ controller's settings are one changed connection variable on a clean host (`over
 from __future__ import annotations
 
 import re
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,6 +18,8 @@ from conftest import BIN, RunModule, RunningLab, lab_unchanged, override, run_to
 DOCTOR = "exchops.kms.winrm_doctor"
 # diagnose(host, **connection variables to override) -> the problems found, by id
 Diagnose = Callable[..., dict[str, dict]]
+# doctor_playbook(limit) -> the result of `ansible-playbook exchops.kms.doctor -l LIMIT`
+RunDoctor = Callable[[str], subprocess.CompletedProcess[str]]
 
 
 @pytest.fixture(scope="module")
@@ -59,15 +62,25 @@ def assert_problem(
         assert re.fullmatch(pattern, found, re.DOTALL), f"{problem_id}'s {part} is {found!r}"
 
 
-def test_a_healthy_host_has_no_problem_and_the_playbook_exits_0(
-    lab: RunningLab, diagnose: Diagnose, ansible_env: dict[str, str], tmp_path: Path
-) -> None:
-    with lab_unchanged(lab, "healthy"):
-        result = run_tool(
-            ["ansible-playbook", "exchops.kms.doctor", "-i", str(lab.inventory), "-l", "healthy"],
+@pytest.fixture
+def doctor_playbook(lab: RunningLab, ansible_env: dict[str, str], tmp_path: Path) -> RunDoctor:
+    """`ansible-playbook exchops.kms.doctor` on the hosts a limit (-l) names."""
+
+    def run(limit: str) -> subprocess.CompletedProcess[str]:
+        return run_tool(
+            ["ansible-playbook", "exchops.kms.doctor", "-i", str(lab.inventory), "-l", limit],
             ansible_env,
             tmp_path,
         )
+
+    return run
+
+
+def test_a_healthy_host_has_no_problem_and_the_playbook_exits_0(
+    lab: RunningLab, diagnose: Diagnose, doctor_playbook: RunDoctor
+) -> None:
+    with lab_unchanged(lab, "healthy"):
+        result = doctor_playbook("healthy")
 
         assert result.returncode == 0, result.stdout + result.stderr
         assert "healthy                    : ok=1    changed=0" in result.stdout
@@ -75,29 +88,13 @@ def test_a_healthy_host_has_no_problem_and_the_playbook_exits_0(
 
 
 def test_the_playbook_prints_one_line_per_problem_and_exits_2(
-    lab: RunningLab, ansible_env: dict[str, str], tmp_path: Path
+    doctor_playbook: RunDoctor,
 ) -> None:
-    result = run_tool(
-        ["ansible-playbook", "exchops.kms.doctor", "-i", str(lab.inventory), "-l", "win2000:cp850"],
-        ansible_env,
-        tmp_path,
-    )
+    result = doctor_playbook("win2000:cp850")
 
     assert result.returncode == 2, result.stdout + result.stderr
     assert "\"win2000: wmic.exe is not on the host's PATH" in result.stdout
     assert "\"cp850: the host's shells run in code page 850" in result.stdout
-
-
-def test_basic_over_plain_http_is_named_with_the_scheme_to_set(diagnose: Diagnose) -> None:
-    problems = diagnose("healthy", ansible_winrm_transport="basic", ansible_user="labadmin")
-
-    assert list(problems) == ["basic_over_http"]
-    assert_problem(
-        problems,
-        "basic_over_http",
-        "...would send the password in clear text...",
-        "Set ansible_winrm_scheme=https...",
-    )
 
 
 def test_basic_with_a_domain_account_is_named_with_ntlm_as_the_fix(diagnose: Diagnose) -> None:
@@ -109,17 +106,6 @@ def test_basic_with_a_domain_account_is_named_with_ntlm_as_the_fix(diagnose: Dia
         "ansible_user is the domain account 'LAB\\labadmin', but Windows' Basic authentication "
         "only accepts local accounts.",
         "Set ansible_winrm_transport=ntlm for the domain account...",
-    )
-
-
-def test_http_without_message_encryption_is_named_and_not_blamed_on_the_password(
-    diagnose: Diagnose,
-) -> None:
-    problems = diagnose("healthy", ansible_winrm_message_encryption="never")
-
-    assert list(problems) == ["unencrypted_http"]
-    assert_problem(
-        problems, "unencrypted_http", None, "Set ansible_winrm_message_encryption=auto..."
     )
 
 
@@ -144,112 +130,146 @@ def test_ntlm_works_when_openssl_has_no_md4_through_pyspnegos_own(
     assert diagnose("healthy") == {}
 
 
-def test_an_untrusted_ca_is_named_with_ansible_winrm_ca_trust_path(diagnose: Diagnose) -> None:
-    problems = diagnose("ntlm-https", ansible_winrm_ca_trust_path="")
-
-    assert list(problems) == ["ca_not_trusted"]
-    assert_problem(
-        problems,
-        "ca_not_trusted",
-        "the host's WinRM certificate is not trusted by the controller (unable to get local "
-        "issuer certificate).",
-        "Set ansible_winrm_ca_trust_path to the PEM file of the CA that issued it.",
-    )
-
-
-def test_a_certificate_for_another_name_is_a_name_mismatch_not_an_untrusted_ca(
-    lab: RunningLab, diagnose: Diagnose
-) -> None:
-    problems = diagnose("wrong-name")
-    address = lab.show("wrong-name")["address"]
-
-    assert list(problems) == ["certificate_name_mismatch"]
-    assert_problem(
-        problems,
-        "certificate_name_mismatch",
-        f"the host's WinRM certificate is not issued to {address} (IP address mismatch...",
-        "Set ansible_host to a name the certificate carries...",
-    )
-
-
-def test_a_channel_binding_token_left_out_is_named_when_the_host_requires_it(
+# One fault per case: the host and the connection variables that bring it, then the one problem
+# the doctor finds, with its message and fix (see assert_problem; None leaves that part unchecked).
+@pytest.mark.parametrize(
+    ("host", "variables", "problem_id", "message", "fix"),
+    [
+        pytest.param(
+            "healthy",
+            {"ansible_winrm_transport": "basic", "ansible_user": "labadmin"},
+            "basic_over_http",
+            "...would send the password in clear text...",
+            "Set ansible_winrm_scheme=https...",
+            id="basic over plain http is named with the scheme to set",
+        ),
+        pytest.param(
+            "healthy",
+            {"ansible_winrm_message_encryption": "never"},
+            "unencrypted_http",
+            None,
+            "Set ansible_winrm_message_encryption=auto...",
+            id="http without message encryption is named and not blamed on the password",
+        ),
+        pytest.param(
+            "ntlm-https",
+            {"ansible_winrm_ca_trust_path": ""},
+            "ca_not_trusted",
+            "the host's WinRM certificate is not trusted by the controller (unable to get local "
+            "issuer certificate).",
+            "Set ansible_winrm_ca_trust_path to the PEM file of the CA that issued it.",
+            id="an untrusted CA is named with ansible_winrm_ca_trust_path",
+        ),
+        pytest.param(
+            "ntlm-https",
+            {"ansible_winrm_send_cbt": False},
+            "channel_binding_refused",
+            "...CbtHardeningLevel=Strict...",
+            "Remove ansible_winrm_send_cbt (or set it to true).",
+            id="a channel binding token left out is named when the host requires it",
+        ),
+        pytest.param(
+            "cp850",
+            {},
+            "wrong_codepage",
+            "the host's shells run in code page 850 although WinRS asked for 65001...",
+            "...Command Processor...",
+            id="a shell code page other than 65001 or 437 is named",
+        ),
+        pytest.param(
+            "shell-quota",
+            {},
+            "shell_quota",
+            "...MaxShellsPerUser (WS-Man fault 2150859173)...",
+            '...winrm set winrm/config/winrs @{MaxShellsPerUser="30"}.',
+            id="the shell quota fault names MaxShellsPerUser",
+        ),
+        pytest.param(
+            "op-quota",
+            {},
+            "operation_quota",
+            "...MaxConcurrentOperationsPerUser (WS-Man fault 2150859174)...",
+            '...winrm set winrm/config/service @{MaxConcurrentOperationsPerUser="1500"}.',
+            id="the operation quota fault names MaxConcurrentOperationsPerUser",
+        ),
+        pytest.param(
+            "healthy",
+            {"ansible_winrm_operation_timeout_sec": 20, "ansible_winrm_read_timeout_sec": 20},
+            "timeouts_inverted",
+            "ansible_winrm_read_timeout_sec (20) is not more than ansible_winrm_operation_timeout_sec "
+            "(20)...",
+            "Set ansible_winrm_read_timeout_sec=30 (always above the operation timeout).",
+            id="a read timeout not above the operation timeout is named",
+        ),
+        # Real: this controller's Python has no pykerberos, so pywinrm cannot do Kerberos here.
+        pytest.param(
+            "healthy",
+            {"ansible_winrm_transport": "kerberos"},
+            "auth_library_missing",
+            "ansible_winrm_transport=kerberos needs pywinrm[kerberos], which is not installed...",
+            "Run pip install 'pywinrm[kerberos]'...",
+            id="kerberos without its library names the pip requirement",
+        ),
+        pytest.param(
+            "win2000",
+            {},
+            "wmic_missing",
+            "wmic.exe is not on the host's PATH...",
+            None,
+            id="a Windows 2000 host without wmic is named",
+        ),
+    ],
+)
+def test_a_fault_is_named_alone_with_its_fix(
     diagnose: Diagnose,
+    host: str,
+    variables: dict[str, object],
+    problem_id: str,
+    message: str | None,
+    fix: str | None,
 ) -> None:
-    problems = diagnose("ntlm-https", ansible_winrm_send_cbt=False)
+    problems = diagnose(host, **variables)
 
-    assert list(problems) == ["channel_binding_refused"]
-    assert_problem(
-        problems,
-        "channel_binding_refused",
-        "...CbtHardeningLevel=Strict...",
-        "Remove ansible_winrm_send_cbt (or set it to true).",
-    )
+    assert list(problems) == [problem_id]
+    assert_problem(problems, problem_id, message, fix)
 
 
-def test_a_shell_code_page_other_than_65001_or_437_is_named(diagnose: Diagnose) -> None:
-    problems = diagnose("cp850")
-
-    assert list(problems) == ["wrong_codepage"]
-    assert_problem(
-        problems,
-        "wrong_codepage",
-        "the host's shells run in code page 850 although WinRS asked for 65001...",
-        "...Command Processor...",
-    )
-
-
-def test_the_shell_quota_fault_names_max_shells_per_user(diagnose: Diagnose) -> None:
-    problems = diagnose("shell-quota")
-
-    assert list(problems) == ["shell_quota"]
-    assert_problem(
-        problems,
-        "shell_quota",
-        "...MaxShellsPerUser (WS-Man fault 2150859173)...",
-        '...winrm set winrm/config/winrs @{MaxShellsPerUser="30"}.',
-    )
-
-
-def test_the_operation_quota_fault_names_max_concurrent_operations_per_user(
+# As above, where the message names the host's address ({address}).
+@pytest.mark.parametrize(
+    ("host", "variables", "problem_id", "message", "fix"),
+    [
+        pytest.param(
+            "wrong-name",
+            {},
+            "certificate_name_mismatch",
+            "the host's WinRM certificate is not issued to {address} (IP address mismatch...",
+            "Set ansible_host to a name the certificate carries...",
+            id="a certificate for another name is a name mismatch, not an untrusted CA",
+        ),
+        pytest.param(
+            "healthy",
+            {"ansible_port": 35999},
+            "port_unreachable",
+            "cannot open a TCP connection to {address}:35999 (connection refused).",
+            "...winrm enumerate winrm/config/listener...",
+            id="a port where nothing listens is named with the listener check",
+        ),
+    ],
+)
+def test_a_fault_at_the_hosts_address_is_named_alone_with_its_fix(
+    lab: RunningLab,
     diagnose: Diagnose,
+    host: str,
+    variables: dict[str, object],
+    problem_id: str,
+    message: str,
+    fix: str,
 ) -> None:
-    problems = diagnose("op-quota")
+    problems = diagnose(host, **variables)
+    address = lab.show(host)["address"]
 
-    assert list(problems) == ["operation_quota"]
-    assert_problem(
-        problems,
-        "operation_quota",
-        "...MaxConcurrentOperationsPerUser (WS-Man fault 2150859174)...",
-        '...winrm set winrm/config/service @{MaxConcurrentOperationsPerUser="1500"}.',
-    )
-
-
-def test_a_read_timeout_not_above_the_operation_timeout_is_named(diagnose: Diagnose) -> None:
-    problems = diagnose(
-        "healthy", ansible_winrm_operation_timeout_sec=20, ansible_winrm_read_timeout_sec=20
-    )
-
-    assert list(problems) == ["timeouts_inverted"]
-    assert_problem(
-        problems,
-        "timeouts_inverted",
-        "ansible_winrm_read_timeout_sec (20) is not more than ansible_winrm_operation_timeout_sec "
-        "(20)...",
-        "Set ansible_winrm_read_timeout_sec=30 (always above the operation timeout).",
-    )
-
-
-def test_kerberos_without_its_library_names_the_pip_requirement(diagnose: Diagnose) -> None:
-    # Real: this controller's Python has no pykerberos, so pywinrm cannot do Kerberos here.
-    problems = diagnose("healthy", ansible_winrm_transport="kerberos")
-
-    assert list(problems) == ["auth_library_missing"]
-    assert_problem(
-        problems,
-        "auth_library_missing",
-        "ansible_winrm_transport=kerberos needs pywinrm[kerberos], which is not installed...",
-        "Run pip install 'pywinrm[kerberos]'...",
-    )
+    assert list(problems) == [problem_id]
+    assert_problem(problems, problem_id, message.format(address=address), fix)
 
 
 def test_kerberos_to_a_host_whose_clock_is_an_hour_ahead_names_the_skew(
@@ -262,25 +282,3 @@ def test_kerberos_to_a_host_whose_clock_is_an_hour_ahead_names_the_skew(
     skew = int(message.split("clock is ")[1].split(" s ")[0])
     assert 3590 <= skew <= 3610 and "ahead of the controller's" in message
     assert_problem(problems, "kerberos_clock_skew", None, "...w32tm /resync...")
-
-
-def test_a_windows_2000_host_without_wmic_is_named(diagnose: Diagnose) -> None:
-    problems = diagnose("win2000")
-
-    assert list(problems) == ["wmic_missing"]
-    assert_problem(problems, "wmic_missing", "wmic.exe is not on the host's PATH...", None)
-
-
-def test_a_port_where_nothing_listens_is_named_with_the_listener_check(
-    lab: RunningLab, diagnose: Diagnose
-) -> None:
-    problems = diagnose("healthy", ansible_port=35999)
-    address = lab.show("healthy")["address"]
-
-    assert list(problems) == ["port_unreachable"]
-    assert_problem(
-        problems,
-        "port_unreachable",
-        f"cannot open a TCP connection to {address}:35999 (connection refused).",
-        "...winrm enumerate winrm/config/listener...",
-    )

@@ -9,6 +9,9 @@ cases, one host each.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import pytest
 from conftest import RunModule, RunningLab, lab_unchanged
 
 SP3 = r"D:\EXCH55SP3\ENG\SERVER\SETUP\I386"
@@ -17,6 +20,22 @@ FAILED_COPY_ID = 0xC0070020  # the lab's update.exe failing half-way (KB-style "
 SERVICE_PACK = "exchops.kms.exchange_service_pack"
 # The SP3 kit the inventory names for kms-new, and the build it must install.
 INVENTORY_KIT = "media={{ kms_remediate_sp_media }} build=5.5.2650"
+# refused(lab, host, module_args) -> the host's result
+Refused = Callable[[RunningLab, str, str], dict]
+
+
+@pytest.fixture
+def refused(ansible_module: RunModule) -> Refused:
+    """The service pack run on one host, which must fail it and leave it as `exchlab show`
+    showed it before (request counters aside)."""
+
+    def run(lab: RunningLab, host: str, module_args: str) -> dict:
+        with lab_unchanged(lab, host):
+            result, results = ansible_module(lab, host, SERVICE_PACK, module_args)
+        assert result.returncode != 0
+        return results[host]
+
+    return run
 
 
 def test_check_mode_reads_everything_changes_nothing_and_diffs_the_builds(
@@ -37,14 +56,9 @@ def test_check_mode_reads_everything_changes_nothing_and_diffs_the_builds(
 
 
 def test_media_of_another_build_than_asked_is_refused_with_nothing_changed(
-    kb_lab: RunningLab, ansible_module: RunModule
+    kb_lab: RunningLab, refused: Refused
 ) -> None:
-    with lab_unchanged(kb_lab, "kms-new"):
-        result, results = ansible_module(
-            kb_lab, "kms-new", SERVICE_PACK, f"media={SP3} build=5.5.2653"
-        )
-    assert result.returncode != 0
-    target = results["kms-new"]
+    target = refused(kb_lab, "kms-new", f"media={SP3} build=5.5.2653")
     assert target["outcome"] == "refused" and target["changed"] is False
     assert target["msg"].startswith(
         f"kms-new: the media at {SP3} holds update.exe 5.5.2650 (5.5 SP3) but build asks for "
@@ -98,14 +112,9 @@ def test_a_second_run_finds_sp3_in_place_and_runs_nothing(
 
 
 def test_media_older_than_the_server_is_refused_as_a_downgrade(
-    sp_faults_lab: RunningLab, ansible_module: RunModule
+    sp_faults_lab: RunningLab, refused: Refused
 ) -> None:
-    with lab_unchanged(sp_faults_lab, "sp-downgrade"):
-        result, results = ansible_module(
-            sp_faults_lab, "sp-downgrade", SERVICE_PACK, f"media={SP2}"
-        )
-    assert result.returncode != 0
-    host = results["sp-downgrade"]
+    host = refused(sp_faults_lab, "sp-downgrade", f"media={SP2}")
     assert (host["outcome"], host["changed"], host["media_build"]) == (
         "refused",
         False,

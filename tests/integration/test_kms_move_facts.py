@@ -6,12 +6,33 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from conftest import RunModule, RunningLab, lab_unchanged, override, run_tool
 
 MODULE = "exchops.kms.kms_move_facts"
+# read_with_source_settings(module_args="", **variables) -> (the command's result, kms-new's answer)
+ReadPair = Callable[..., tuple[subprocess.CompletedProcess[str], dict]]
+
+
+@pytest.fixture
+def read_with_source_settings(
+    kb_lab: RunningLab, ansible_module: RunModule, tmp_path: Path
+) -> ReadPair:
+    """kms_move_facts on kms-new of the KB lab, with some of its source kms-old's inventory
+    variables changed (the target's stay as they are)."""
+
+    def run(
+        module_args: str = "", **source_variables: object
+    ) -> tuple[subprocess.CompletedProcess[str], dict]:
+        changed = override(tmp_path, "kms-old", **source_variables)
+        result, results = ansible_module(kb_lab, "kms-new", MODULE, module_args, *changed)
+        return result, results["kms-new"]
+
+    return run
 
 
 def test_one_task_reads_both_servers_with_kms_source_host_and_judges_the_kb_pair(
@@ -44,14 +65,12 @@ def test_one_task_reads_both_servers_with_kms_source_host_and_judges_the_kb_pair
 
 
 def test_the_source_is_read_with_its_own_settings_not_the_targets(
-    kb_lab: RunningLab, ansible_module: RunModule, tmp_path: Path
+    read_with_source_settings: ReadPair,
 ) -> None:
     # Only the source's inventory entry gets a wrong password: the target reads, the source is
     # refused, and the verdict names the source.
-    wrong = override(tmp_path, "kms-old", ansible_password="not-the-password-9")
-    result, results = ansible_module(kb_lab, "kms-new", MODULE, "", *wrong)
+    result, answer = read_with_source_settings(ansible_password="not-the-password-9")
     assert result.returncode == 0, result.stdout
-    answer = results["kms-new"]
     assert answer["status"] in ("error", "unreachable")
     assert (
         answer["reason"].startswith("kms-old") and "kms-new" not in answer["reason"].split(":")[0]
@@ -61,12 +80,10 @@ def test_the_source_is_read_with_its_own_settings_not_the_targets(
 
 
 def test_a_source_without_winrm_is_an_error_verdict_naming_it(
-    kb_lab: RunningLab, ansible_module: RunModule, tmp_path: Path
+    read_with_source_settings: ReadPair,
 ) -> None:
-    local = override(tmp_path, "kms-old", ansible_connection="local")
-    result, results = ansible_module(kb_lab, "kms-new", MODULE, "", *local)
+    result, answer = read_with_source_settings(ansible_connection="local")
     assert result.returncode == 0, result.stdout
-    answer = results["kms-new"]
     assert answer["status"] == "error"
     assert (
         "kms-old: exchops.kms.kms_move_facts reads the KM source server over WinRM"
@@ -91,14 +108,11 @@ def test_fail_on_mismatch_fails_the_target_with_the_reason_and_fix_and_no_facts(
 
 
 def test_fail_on_mismatch_ends_the_target_unreachable_when_its_source_cannot_be_reached(
-    kb_lab: RunningLab, ansible_module: RunModule, tmp_path: Path
+    read_with_source_settings: ReadPair,
 ) -> None:
-    closed = override(tmp_path, "kms-old", ansible_port=9)  # discard: nothing listens there
-    result, results = ansible_module(
-        kb_lab, "kms-new", MODULE, "fail_on_mismatch=true timeout=5", *closed
-    )
+    # Port 9 (discard): nothing listens there.
+    result, answer = read_with_source_settings("fail_on_mismatch=true timeout=5", ansible_port=9)
     assert result.returncode == 4, result.stdout
-    answer = results["kms-new"]
     assert answer["unreachable"] is True and answer["status"] == "unreachable"
     assert answer["unreachable_servers"] == ["kms-old"]
     assert answer["msg"].startswith("kms-old")

@@ -24,6 +24,8 @@ import pytest
 from ansible_collections.exchops.kms.plugins.plugin_utils._winrs import CommandOutput
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
+# The JSON schemas of the reports (docs/schemas).
+SCHEMAS = Path(__file__).resolve().parents[2] / "docs" / "schemas"
 # A `_probe.section` as it reaches cmd.exe.
 _SECTION = re.compile(
     r"echo ==exchops:begin:([a-z0-9_]+)== & \((.*?)\) 2>&1 "
@@ -203,3 +205,13 @@ def scripted_host() -> ScriptedHost:
 def recorded() -> t.Callable[[str], Recording]:
     """`recorded("sc_query/e5_kms_running")`: a fixture file as the shell would decode it."""
     return load_recording
+
+
+@pytest.fixture
+def report_schema() -> t.Callable[[str], dict[str, t.Any]]:
+    """report_schema(name): the JSON schema docs/schemas/NAME, which that report must follow."""
+
+    def load(name: str) -> dict[str, t.Any]:
+        return json.loads((SCHEMAS / name).read_text(encoding="utf-8"))
+
+    return load

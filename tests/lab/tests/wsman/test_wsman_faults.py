@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 from email.utils import parsedate_to_datetime
 
 import pytest
@@ -18,16 +20,24 @@ from exchlab.wsman import LabCA, WsmanServer
 SHELL_CMD = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/cmd"
 
 
+@contextlib.contextmanager
+def one_connection_dropped(backend: DummyBackend) -> Iterator[None]:
+    """Allow the backend's drop fault one connection: the block must lose its connection
+    (requests' ConnectionError) and use that one drop up."""
+    backend.faults.drop_connection_count = 1
+    with pytest.raises(requests.exceptions.ConnectionError):
+        yield
+    assert backend.faults.drop_connection_count == 0
+
+
 def test_a_dropped_command_is_a_connection_error_and_the_next_call_works(
     host: tuple[WsmanServer, DummyBackend],
 ) -> None:
     server, backend = host
     backend.faults.drop_connection_on = "Command"
-    backend.faults.drop_connection_count = 1
 
-    with pytest.raises(requests.exceptions.ConnectionError):
+    with one_connection_dropped(backend):
         pywinrm_session(backend).run_cmd("ver")
-    assert backend.faults.drop_connection_count == 0
     assert backend.command_lines == []
 
     # A new session, as a caller reconnecting after a network error would open.
@@ -42,14 +52,12 @@ def test_a_cut_receive_leaves_its_command_running_and_other_shells_working(
 ) -> None:
     server, backend = host
     backend.faults.drop_receive_for = "SLEEP 1.5"
-    backend.faults.drop_connection_count = 1
     protocol = pywinrm_protocol(backend)
     shell = protocol.open_shell()
     command = protocol.run_command(shell, "sleep 1.5")
 
-    with pytest.raises(requests.exceptions.ConnectionError):
+    with one_connection_dropped(backend):
         protocol.get_command_output(shell, command)
-    assert backend.faults.drop_connection_count == 0
     # The command goes on; another connection and shell are served meanwhile.
     other = pywinrm_session(backend)
     assert other.run_cmd("ver").std_out == b"ran ver\r\n"

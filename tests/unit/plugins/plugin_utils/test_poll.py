@@ -73,19 +73,25 @@ def test_the_ramp_never_pauses_past_the_timeout() -> None:
     assert (caught.value.last, caught.value.waited) == ("pending", 4.0)
 
 
+def watch_a_stop(fake: FakeClock, read, first: tuple[str, int]):
+    """poll_until as a service stop is watched: (state, checkpoint) readings, done at "stopped",
+    every second for up to 600 s, stalled when the checkpoint stands still for 30 s."""
+    return poll_until(
+        read,
+        lambda v: v[0] == "stopped",
+        first=first,
+        timeout=600,
+        interval=every(1),
+        clock=fake.clock,
+        progress=lambda v: v[1],
+        stall_limit=lambda v: 30,
+    )
+
+
 def test_readings_whose_progress_stands_still_stall_before_the_timeout() -> None:
     fake = FakeClock()
     with pytest.raises(PollStalled) as caught:
-        poll_until(
-            lambda: ("stop_pending", 7),
-            lambda v: v[0] == "stopped",
-            first=("stop_pending", 7),
-            timeout=600,
-            interval=every(1),
-            clock=fake.clock,
-            progress=lambda v: v[1],
-            stall_limit=lambda v: 30,
-        )
+        watch_a_stop(fake, lambda: ("stop_pending", 7), first=("stop_pending", 7))
     assert (caught.value.stalled_for, caught.value.limit) == (30, 30)
     assert caught.value.last == ("stop_pending", 7)
 
@@ -93,15 +99,10 @@ def test_readings_whose_progress_stands_still_stall_before_the_timeout() -> None
 def test_moving_progress_restarts_the_stall_limit() -> None:
     fake = FakeClock()
     checkpoints = iter(range(1, 100))
-    found = poll_until(
+    found = watch_a_stop(
+        fake,
         lambda: ("stop_pending", next(checkpoints)) if fake.time < 50 else ("stopped", 0),
-        lambda v: v[0] == "stopped",
         first=("stop_pending", 0),
-        timeout=600,
-        interval=every(1),
-        clock=fake.clock,
-        progress=lambda v: v[1],
-        stall_limit=lambda v: 30,
     )
     assert found == ("stopped", 0)
     assert fake.time == 50

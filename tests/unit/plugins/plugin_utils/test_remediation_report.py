@@ -5,8 +5,8 @@ happened to it, from what its host recorded."""
 from __future__ import annotations
 
 import json
+import typing as t
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
 import jsonschema
 import pytest
@@ -18,9 +18,7 @@ from ansible_collections.exchops.kms.plugins.plugin_utils._report import (
     remediation_outcome,
 )
 
-SCHEMA = json.loads(
-    (Path(__file__).resolve().parents[4] / "docs/schemas/kms_remediation.schema.json").read_text()
-)
+SCHEMA = "kms_remediation.schema.json"
 MISMATCH = {
     "source": "kms-old",
     "status": "mismatch",
@@ -106,7 +104,9 @@ def test_a_failure_keeps_its_step_and_a_trimmed_reason_and_a_fix_keeps_its_build
     assert fixed["backup_path"] == DONE["backup_path"]
 
 
-def test_the_report_passes_only_when_every_pair_is_fixed_unchanged_or_planned() -> None:
+def test_the_report_passes_only_when_every_pair_is_fixed_unchanged_or_planned(
+    report_schema: t.Callable[[str], dict[str, t.Any]],
+) -> None:
     rows = [
         remediation_outcome("a", {"sp_parity_result": MATCH, "kms_remediate_result": DONE}, False),
         remediation_outcome("b", {"sp_parity_result": MATCH}, False),
@@ -123,7 +123,7 @@ def test_the_report_passes_only_when_every_pair_is_fixed_unchanged_or_planned() 
         "not_run": 1,
     }
     assert build_remediation_report([], "2026-11-27T07:00:00Z", False)["result"] == "fail"
-    jsonschema.validate(json.loads(json.dumps(report)), SCHEMA)
+    jsonschema.validate(json.loads(json.dumps(report)), report_schema(SCHEMA))
 
 
 def test_markdown_and_junit_show_every_pair_with_failures_as_failures() -> None:

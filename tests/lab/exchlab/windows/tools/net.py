@@ -38,18 +38,32 @@ def _display(host: HostState, name: str) -> str:
     return config.display_name if config else name
 
 
-def _settled_service(host: HostState, names: list[str], output: Output) -> str | None:
-    """The service the words name, if it is RUNNING or STOPPED; None after printing net.exe's
-    error for an unknown service or one that is starting or stopping."""
+# What net.exe says of a service that already is where it was asked to go, and its message
+# number: {display} is the service's display name.
+_ALREADY = {
+    RUNNING: ("The requested service has already been started.", 2182),
+    STOPPED: ("The {display} service is not started.", 3521),
+}
+
+
+def _settled_service(host: HostState, names: list[str], output: Output, goal: str) -> str | None:
+    """The service the words name, if it is RUNNING or STOPPED and not already at `goal` (one of
+    the two); None after printing net.exe's error for an unknown service, one that is starting
+    or stopping, or one already at `goal`."""
     canonical = _find(host, " ".join(names))
     if canonical is None:
         output.err(f"The service name is invalid.{CRLF}{CRLF}" + _helpmsg(2185))
         return None
-    if host.services[canonical].state not in (RUNNING, STOPPED):
+    state = host.services[canonical].state
+    if state not in (RUNNING, STOPPED):
         output.err(
             f"The service is starting or stopping.  Please try again later.{CRLF}{CRLF}"
             + _helpmsg(3533)
         )
+        return None
+    if state == goal:
+        text, number = _ALREADY[goal]
+        output.err(text.format(display=_display(host, canonical)) + CRLF + CRLF + _helpmsg(number))
         return None
     return canonical
 
@@ -77,13 +91,10 @@ def _start(invocation: Invocation, output: Output, words: list[str]) -> int:
     parameters = [word for word in words if word.startswith("/")]
     if not names:
         return _list_started(host, output)
-    canonical = _settled_service(host, names, output)
+    canonical = _settled_service(host, names, output, RUNNING)
     if canonical is None:
         return 2
     display = _display(host, canonical)
-    if host.services[canonical].state == RUNNING:
-        output.err(f"The requested service has already been started.{CRLF}{CRLF}" + _helpmsg(2182))
-        return 2
     result = start_service(host, canonical, parameters, wait=True)
     if result.error:
         output.err(_system_error(result.error))
@@ -126,13 +137,10 @@ def _stop(invocation: Invocation, output: Output, words: list[str]) -> int:
     if not names:
         output.err(f"The syntax of this command is:{CRLF}{CRLF}NET STOP{CRLF}service{CRLF}{CRLF}")
         return 1
-    canonical = _settled_service(host, names, output)
+    canonical = _settled_service(host, names, output, STOPPED)
     if canonical is None:
         return 2
     display = _display(host, canonical)
-    if host.services[canonical].state == STOPPED:
-        output.err(f"The {display} service is not started.{CRLF}{CRLF}" + _helpmsg(3521))
-        return 2
     dependents = _running_dependents(host, canonical)
     if dependents:
         output.out(
