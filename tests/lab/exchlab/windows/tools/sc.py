@@ -1,5 +1,5 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""sc.exe query / queryex / qc / start / stop / config (windows-output.md section 2).
+"""sc.exe query / queryex / qc / start / stop / config (docs/windows-output.md section 2).
 
 sc.exe exits with the Win32 error number and prints `[SC] <call> FAILED <n>:`, an empty line and
 the message (section 2.3). Its failure text goes to stdout here: the stream is not established
@@ -100,7 +100,8 @@ def _qc(invocation: Invocation, output: Output, argv: list[str]) -> int:
 
 def _start(invocation: Invocation, output: Output, argv: list[str]) -> int:
     """`sc start NAME [arguments...]`: the arguments reach the service as start parameters, which
-    is how KMS gets its startup password from a command line (kms.md section 3)."""
+    is how KMS gets its startup password from a command line (Microsoft Learn "Sc start"; the
+    password is a start parameter, KB Q184420; that KMS takes it this way is unsourced)."""
     if not argv:
         output.out(
             f"DESCRIPTION:{CRLF}        Starts a service running.{CRLF}USAGE:{CRLF}"
