@@ -191,7 +191,7 @@ def molecule() -> Outcome:
     return outcome
 
 
-# The Python that STYLE's formatting applies to (settings in pyproject.toml; `make format` fixes).
+# The Python that the formatting applies to (settings in pyproject.toml; `make format` fixes).
 FORMATTED = ["plugins", "tests", "hacking", "benchmarks"]
 
 STAGES: dict[str, Callable[[], Outcome]] = {

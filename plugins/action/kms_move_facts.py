@@ -48,7 +48,7 @@ class ActionModule(WinrsAction):
 
     def _options(self, task: Task) -> str | None:
         """The source's inventory name: source_host, else the collection's inventory convention
-        (DESIGN.md): each target names its source in kms_source_host."""
+        (README.md, examples/inventory.yml): each target names its source in kms_source_host."""
         source = (
             task.arguments["source_host"]
             or self._templar.template(task.task_vars.get("kms_source_host"))

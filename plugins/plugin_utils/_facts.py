@@ -1,10 +1,11 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Assemble `ansible_facts.exchange` from the probe's parsed sections (DESIGN.md "Contracts").
+"""Assemble `ansible_facts.exchange` (its shape: RETURN of plugins/modules/exchange_facts.py)
+from the probe's parsed sections.
 
-The algorithm follows domain/registry.md §4: the v15, v14 and v8.0 setup keys name 2007 and
-later; otherwise the 4.0-2003 `Exchange\\Setup` key does, confirmed by file versions. Every
-reading records where it came from, and readings that disagree are reported as `inconsistent`
-with all of them, never silently resolved.
+The registry readings and their sources are in docs/registry.md: the v15, v14 and v8.0 setup keys
+name 2007 and later; otherwise the 4.0-2003 `Exchange\\Setup` key does, confirmed by file
+versions. Every reading records where it came from, and readings that disagree are reported as
+`inconsistent` with all of them, never silently resolved.
 """
 
 # Internal to exchops.kms: not a public API; may change in any release.
@@ -42,9 +43,10 @@ from ._winout import (
     parse_wmic_file_version,
 )
 
-# `Services Version` is the product version times ten (registry.md §1).
+# `Services Version` is the product version times ten (docs/registry.md#setup-key).
 _SERVICES_VERSION_FAMILY = {40: (4, 0), 50: (5, 0), 55: (5, 5), 60: (6, 0), 65: (6, 5)}
-# 4.0 and 5.0 keep KM Server under Security\ (kms.md §2); 5.5 and 2000 in Kmsdata.
+# 4.0 and 5.0 keep KM Server under Security\ (KB Q155216); 5.5 and 2000 in Kmsdata (KB Q201271,
+# KB 818952).
 _KMS_DATA_FOLDER = {(5, 5): "KMSDATA", (6, 0): "KMSDATA", (4, 0): "SECURITY", (5, 0): "SECURITY"}
 
 
@@ -85,8 +87,8 @@ def _file_version(sections: Sections, name: str, readings: Readings) -> str | No
     try:
         return parse_wmic_file_version(*sections[name].streams(), section=name)
     except ToolMissing as exc:
-        # Windows 2000 and NT 4.0 have no wmic (windows-output.md §4): the evidence is then the
-        # registry alone, which is weaker; say so once.
+        # Windows 2000 and NT 4.0 have no wmic (docs/windows-output.md#which-tool-exists): the
+        # evidence is then the registry alone, which is weaker; say so once.
         message = (
             f"'{exc.tool}' is not available on this host, so file versions (Kmserver.exe, "
             "Store.exe) cannot be read; the facts rest on the registry alone."
@@ -148,8 +150,8 @@ def _legacy_setup(
 def _check_legacy_readings(
     build: Build, query: RegQuery, store_version: str | None, readings: Readings
 ) -> None:
-    """The SP values and Store.exe must agree with NewestBuild (registry.md §1: an SP writes
-    some of them; which one is not documented, so all are read and compared)."""
+    """The SP values and Store.exe must agree with NewestBuild (which of them an SP writes is not
+    documented, docs/registry.md#which-value-an-sp-writes: so all are read and compared)."""
     key = SETUP_KEY_LEGACY
     observed: dict[str, t.Any] = {"NewestBuild": build.build}
     sp_build = _dword(query, key, "ServicePackBuild")
@@ -220,7 +222,7 @@ def _events(sections: Sections, count: int, readings: Readings) -> list[dict[str
     try:
         records = parse_wmic_events(*sections["kms_events"].streams(), section="kms_events")
     except ToolMissing as exc:
-        # NT 4.0 / 2000 have no command-line event reader (windows-output.md §5.1).
+        # NT 4.0 / 2000 have no command-line event reader (docs/windows-output.md#event-log-tools).
         readings.warnings.append(
             f"'{exc.tool}' is not available on this host, so the MSExchangeKMS events cannot be "
             "read; look for event 5389 in the Application log with Event Viewer."

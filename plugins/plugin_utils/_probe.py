@@ -30,13 +30,14 @@ _BEGIN = re.compile(r"^==exchops:begin:([a-z0-9_]+)==[ \t]*\r?$")
 _END = re.compile(r"^==exchops:end:(ok|failed)==[ \t]*\r?$")
 _ASKED = re.compile(r"^echo ==exchops:begin:([a-z0-9_]+)== ")
 
-SETUP_KEY_LEGACY = r"HKLM\SOFTWARE\Microsoft\Exchange\Setup"  # 4.0 - 2003 (registry.md §1)
+SETUP_KEY_LEGACY = r"HKLM\SOFTWARE\Microsoft\Exchange\Setup"  # 4.0 - 2003 (KB Q147374)
 SETUP_KEY_2007 = r"HKLM\SOFTWARE\Microsoft\Exchange\v8.0\Setup"
 SETUP_KEY_2010 = r"HKLM\SOFTWARE\Microsoft\ExchangeServer\v14\Setup"
 SETUP_KEY_2013_PLUS = r"HKLM\SOFTWARE\Microsoft\ExchangeServer\v15\Setup"
-# Where Exchange 5.5 and 2000 install by default (KB Q235418; registry.md §1). The probe reads
-# Kmserver.exe's version at these paths in the same round trip; a host installed elsewhere gets a
-# second command for its own path (see `files_section`).
+# Where Exchange 5.5 (KB Q149205, Q235418) and 2000 (unsourced) install by default: see
+# docs/registry.md#install-roots. The probe reads Kmserver.exe's version at these paths in the
+# same round trip; a host installed elsewhere gets a second command for its own path (see
+# `files_sections`).
 DEFAULT_INSTALL_PATHS = (r"C:\EXCHSRVR", r"C:\Program Files\Exchsrvr")
 # cmd.exe takes at most 8191 characters per line (KB 830473); batched lines stay well below.
 COMMAND_LINE_BUDGET = 6000
@@ -86,13 +87,14 @@ def sc(verb: str, service: str, remote: str | None = None) -> str:
 
 
 def _wmic_path(path: str) -> str:
-    # WQL string literal: backslashes doubled, quotes as is (windows-output.md §4).
+    # WQL string literal: backslashes doubled, quotes as is (docs/windows-output.md#wmic-value).
     return path.replace("\\", "\\\\")
 
 
 def wmic_file_version(path: str, remote: str | None = None) -> str:
     node = f"/node:{remote} " if remote else ""
-    # `< NUL`: wmic can hang reading stdin in a non-console remote shell (windows-output.md §4).
+    # `< NUL`: wmic can hang reading stdin in a non-console remote shell
+    # (docs/windows-output.md#wmic-value).
     return f'wmic {node}datafile where name="{_wmic_path(path)}" get Version /value < NUL'
 
 

@@ -1,6 +1,6 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The check_kms_move report: report.json (DESIGN.md "Contracts"), report.md for people and
-junit.xml for CI systems, one row / testcase per pair, unreachable ones included.
+"""The check_kms_move report: report.json (schema docs/schemas/kms_report.schema.json), report.md
+for people and junit.xml for CI systems, one row / testcase per pair, unreachable ones included.
 
 Ansible's own junit callback drops unreachable hosts; here every target of the inventory gets a
 row, and a target that produced no verdict (its play was cut short) is an `error` row and marks

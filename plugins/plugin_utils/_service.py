@@ -1,6 +1,6 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Start, stop and restart a Windows service with plain cmd.exe tools, and prove that a started
-service stays up (KB Q184420, Q259906, Q190713; docs/windows-output.md for sc and net).
+service stays up (KB Q184420, Q259906, Q190713; docs/windows-output.md#sc for sc).
 
 - Start: `sc start NAME [startup password]`. For MSExchangeKMS the password is the service's start
   parameter, exactly what the Services "Start parameters" box passes (KB Q184420; Microsoft Learn, "Sc start"): never `net start`

@@ -432,8 +432,8 @@ class WinrsShell:
                 )
         seconds = time.monotonic() - started
         encoding = "utf-8" if self.target.codepage == 65001 else f"cp{self.target.codepage}"
-        # Decoded once, here, with the shell's code page (STYLE.md); undecodable bytes stay
-        # visible as U+FFFD instead of failing the whole task.
+        # Decoded once, here, with the shell's code page (docs/windows-output.md#code-pages);
+        # undecodable bytes stay visible as U+FFFD instead of failing the whole task.
         return CommandOutput(
             stdout.decode(encoding, errors="replace"),
             stderr.decode(encoding, errors="replace"),

@@ -1,5 +1,6 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The working tree is the collection exchops.kms for Ansible's own tools (DESIGN.md contract)."""
+"""The working tree is the collection exchops.kms for Ansible's own tools (README.md, "Using the
+working tree")."""
 
 from __future__ import annotations
 

@@ -81,7 +81,7 @@ def test_kms_stops_and_restarts_and_the_directory_takes_its_dependents_along(
         )
         assert kms_state(matched_lab, "kms-new") == "running"
 
-    # Stopping the Directory stops KMS (it depends on MSExchangeDS, kms.md §1) ...
+    # Stopping the Directory stops KMS (it depends on MSExchangeDS, KB Q143380) ...
     result, results = ansible_module(
         matched_lab, "kms-new", SERVICE, "name=MSExchangeDS state=stopped"
     )

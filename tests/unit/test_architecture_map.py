@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-MAP = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+MAP = (ROOT / "docs/architecture.md").read_text(encoding="utf-8")
 MODULES = sorted(
     path.relative_to(ROOT / "plugins")
     for path in (ROOT / "plugins").rglob("*.py")

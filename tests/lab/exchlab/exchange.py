@@ -9,11 +9,11 @@ Service control (the SCM rules the KB relies on)
   started prior to the starting of the service itself"). MSExchangeKMS depends on MSExchangeDS
   (KB Q143380), MSExchangeDS on MSExchangeSA.
 - Stopping a service with running dependents fails with 1051 unless the caller stops them first
-  (Q245230); `net stop ... /y` does (windows-output.md section 3).
+  (Q245230); `net stop ... /y` does (docs/windows-output.md#net).
 - `sc start` returns at START_PENDING; the outcome settles when the next command starts (see
   `state.PendingTransition`) [lab]. `net start` / `net stop` wait for the outcome.
 
-KM Server start (kms.md section 4, kb-q259906.md), checked in this order [lab]:
+KM Server start (KB Q259906; each check names its KB), checked in this order [lab]:
 1. The KM database must be intact (all files, recorded hashes), else event 5058 (Q190698;
    Exchange 2000: 5085, KB 818952) and the service stops.
 2. The startup password (first start parameter, else anything after the program in ImagePath
@@ -25,20 +25,21 @@ KM Server start (kms.md section 4, kb-q259906.md), checked in this order [lab]:
    0." and the service stops (Q259906; Q274321 shows 101 beside 5389).
 4. Otherwise it runs, and the stamp becomes the running build when that is later (never lower).
 
-update.exe (service-packs.md section 1)
+update.exe (where it lives: KB Q191013, Q198347; no source gives its switches or exit codes)
 - Refuses when ImagePath of MSExchangeKMS has anything after the program: "The system cannot
   find the file specified." (Q235418). Refuses, logging only the "initialized" line, when the
   KMS component is half-removed (Q290226, 0xc0020002). Refuses to downgrade [lab].
 - Stops the Exchange services ("the Microsoft Exchange services will be stopped during the
   reinstall", Q290226), lays down the media's binaries for the installed components, writes
-  ServicePackNumber / ServicePackBuild / NewestBuild (registry.md section 1), applies the
-  media's start types [lab option], and restarts the services that were running before,
+  NewestBuild (Q158956) and ServicePackNumber / ServicePackBuild (which of them a real SP writes
+  is not documented, docs/registry.md) [lab], applies the media's start types [lab option], and
+  restarts the services that were running before,
   except MSExchangeKMS, which needs its startup password (Q184420; Performance Optimizer cannot
   restart it either, Q263718) [lab]. `/R` (forklift, Q148992) restarts nothing.
 - Appends each run to "Exchange Server Setup.log" at the root of the Exchange drive, opening
   with "++++ Microsoft Exchange Setup initialized ++++" (Q158545, Q290226); the other lines and
-  the exit codes (0, or the "ID no" of the error) are the lab's definition (service-packs.md:
-  not documented). Never touches Kmsdata.
+  the exit codes (0, or the "ID no" of the error) are the lab's definition [lab]: no source
+  documents them. Never touches Kmsdata.
 """
 
 from __future__ import annotations
@@ -90,7 +91,8 @@ INSTALL_TIME = "2001-03-14T09:12:00"
 
 
 # ---------------------------------------------------------------------------------------------
-# Releases and their files (builds.md)
+# Releases and their files (builds: Microsoft, "Exchange Server build numbers and release dates";
+# file versions: KB Q243604)
 
 
 @dataclass(frozen=True)
@@ -129,9 +131,9 @@ class Release:
 
 # Exchange 5.5: Store.exe, Mad.exe, Dsamain.exe, Kmsadmin.dll, Seckm.dll revisions per SP are from
 # KB Q243604 (RTM to SP3) and Q176812 (RTM "1960.8"); Emsmta.exe, Kmserver.exe and Kmsmsg.dll
-# revisions, and all of SP4, are [lab] (builds.md: "no KB lists them"). EXCACSP.DLL 5.5.1928.0 is
-# the RTM file (Q176737); Kmsupgrd.dll 5.5.2418.0 came with SP2 (Q193567). Exchange 2000 builds
-# are from builds.md; its SP3 KMS binary is "6.0.6249.0" (KB 818952); other revisions [lab].
+# revisions, and all of SP4, are [lab] (no KB lists them). EXCACSP.DLL 5.5.1928.0 is the RTM
+# file (Q176737); Kmsupgrd.dll 5.5.2418.0 came with SP2 (Q193567). Exchange 2000 builds are
+# Microsoft's (same page); its SP3 KMS binary is "6.0.6249.0" (KB 818952); other revisions [lab].
 # (product, SP): (build, release date, server files, KM Server files); a file is "NAME:revision"
 # (of the release's build) or "NAME=full version".
 _RELEASE_TABLE: dict[tuple[str, int], tuple[int, str, str, str]] = {
@@ -276,7 +278,8 @@ def _binary_seed(name: str, version: str) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# Event texts (kms.md section 5)
+# Event texts as the KBs quote them: 5389 Q259906, 5015 and ESE97's 101 Q274321, 5057 Q184420,
+# 5058 Q190698, 5085 KB 818952. The KBs give no type for 5057 and 5058: "Error" is [lab].
 
 
 @dataclass(frozen=True)
@@ -308,7 +311,7 @@ EVENT_TEXTS: dict[int, EventText] = {
     101: EventText("ESE97", "Information", "MSExchangeKMS (2480) The database engine stopped."),
 }
 # Q274321's wording of 5389 (same ID, other text): used on Exchange 2000 hosts, so nothing can
-# match the event by text (DESIGN.md "Events").
+# match the event by text.
 EVENT_5389_LONG = "Microsoft Exchange Key Management service is exiting with return code 0."
 
 
@@ -388,7 +391,7 @@ _SERVICES_55 = (
     ("MSExchangeMTA", "Microsoft Exchange Message Transfer Agent", "EMSMTA.EXE", ("MSExchangeDS",)),
 )
 # Exchange 2000 has no MSExchangeDS (the directory moved to Active Directory); KMS's dependency
-# there is not documented (kms.md section 1): the lab makes it MSExchangeSA.
+# there is unsourced: the lab makes it MSExchangeSA [lab].
 _SERVICES_2000 = (
     ("MSExchangeSA", "Microsoft Exchange System Attendant", "MAD.EXE", ()),
     ("MSExchangeIS", "Microsoft Exchange Information Store", "STORE.EXE", ("MSExchangeSA",)),
@@ -396,7 +399,7 @@ _SERVICES_2000 = (
 )
 KMS_DISPLAY_NAMES = {
     "5.5": "Microsoft Exchange Key Management Server",  # Q143380, Q184420
-    "2000": "Microsoft Exchange Key Management Service",  # kms.md: [?]
+    "2000": "Microsoft Exchange Key Management Service",  # after KB 818952; no sc qc sample [?]
 }
 
 
@@ -452,8 +455,8 @@ def build_exchange_host(
     `km_binary_build` is Kmserver.exe's version (None: the SP's own files; "5.5.1960.8" is the
     KB case, the CD's RTM binaries installed after the SP). `database_stamp` is the build that last
     ran the KM database (default: the server build). `events` are event IDs (texts from
-    kms.md) or mappings {id, source, type, message, time}. `media` maps extracted SP kits to the
-    build they install ({"D:\\\\EXCH55SP3": "5.5.2650"}). `image_path_password` puts the startup
+    EVENT_TEXTS) or mappings {id, source, type, message, time}. `media` maps extracted SP kits to
+    the build they install ({"D:\\\\EXCH55SP3": "5.5.2650"}). `image_path_password` puts the startup
     password into MSExchangeKMS's ImagePath (Q235418); `database_corrupt` damages Kmsmdb.edb.
     version "2016" / "2019" / "SE": see `build_modern_exchange_host`; None: no Exchange at all.
     """
@@ -491,7 +494,8 @@ def build_exchange_host(
             version=file_version,
             mtime=installed,
         )
-    # Setup key (registry.md section 1). Value order as E1 shows it, with ServicePackBuild added.
+    # Setup key (docs/registry.md#setup-key). Value order as E1 shows it, with ServicePackBuild
+    # added.
     first = release(version, 0)
     host.registry.set_value(SETUP_KEY, "Services", "REG_SZ", root)
     host.registry.set_value(
@@ -652,9 +656,9 @@ def build_modern_exchange_host(
 ) -> HostState:
     """Exchange 2016 (default CU23, 15.1.2507.6), 2019 (CU15, 15.2.1748.10) or Subscription
     Edition "SE" (RTM, 15.2.2562.17): the v15 Setup key (MsiProductMajor/Minor, MsiBuildMajor/
-    Minor, MsiInstallPath) and ExSetup.exe's version (registry.md section 3). SE keeps 2019's
+    Minor, MsiInstallPath: docs/registry.md#v8-v14-v15) and ExSetup.exe's version. SE keeps 2019's
     layout; only its build (15.2.2562 and later) tells it apart. No KMS: Exchange 2003 and later
-    have none (domain README)."""
+    have none (TechNet cc759249, "Migrating Exchange KMS to Windows Server 2003 CA")."""
     default = {"2016": "15.1.2507.6", "2019": "15.2.1748.10", "SE": "15.2.2562.17"}[version]
     text = build or default
     major, minor, build_major = build_tuple(text)
@@ -722,7 +726,8 @@ def add_media(
     """An SP kit extracted at `root` that installs `build` ("5.5.2650" = 5.5 SP3).
 
     5.5 kits keep update.exe in ENG\\SERVER\\SETUP\\I386 (KB Q191013, Q198347); 2000 kits in
-    I386 (assumed from 2003 SP2's \\i386\\update.exe, service-packs.md section 2)."""
+    I386 [lab]: unsourced for 2000; a 2003 SP2 harness runs \\i386\\update.exe (gagomes/xenrt,
+    scripts/remote/loadsim.remote)."""
     major, minor, number = build_tuple(build)
     product = {(5, 5): "5.5", (6, 0): "2000"}.get((major, minor))
     if product is None:

@@ -1245,7 +1245,7 @@ class HostState:
     # -- show -----------------------------------------------------------------------------
 
     def to_show(self) -> dict[str, Any]:
-        """This host's part of `exchlab show` (DESIGN.md "Contracts"), as the host will settle.
+        """This host's part of `exchlab show` (README.md, "The lab"), as the host will settle.
 
         Pending transitions are shown settled (on a copy: showing changes nothing). Secrets are
         left out: the KM startup password, and anything after the program in a service's

@@ -39,7 +39,8 @@ MODELLED_EVENTS = (5389, 5015, 5057, 5058, 5085)
 KMS_EVENT_SOURCE = "msexchangekms"
 # Where the lab installs each product (exchange.py), to say when a real server differs.
 LAB_INSTALL_PATHS = {"5.5": r"C:\EXCHSRVR", "2000": r"C:\Program Files\Exchsrvr"}
-# Exchange 2019 ends where Subscription Edition starts (builds.md, "Naming a build").
+# Exchange 2019 ends where Subscription Edition starts (microsoft/CSS-Exchange,
+# Shared/Get-ExchangeBuildVersionInformation.ps1: 15.2 from build 2562 on is SE).
 _SE_FIRST_BUILD = 2562
 _COMPUTER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,14}$")
 _BUILD = re.compile(r"^([0-9]+)\.([0-9]+)\.([0-9]+)(?:\.([0-9]+))?$")

@@ -1,8 +1,8 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Windows eras and the exact output shapes of the tools, as text with CRLF line ends.
 
-Every layout here follows /work/shared/domain/windows-output.md (its bytes literals are the
-authority; section numbers are cited beside each shape). Tools build their output from these
+Every layout here follows docs/windows-output.md (its bytes literals are the authority; its
+section numbers are cited beside each shape). Tools build their output from these
 helpers only, so one era difference (reg.exe 3.0 TABs vs Vista+ spaces) lives in one place.
 """
 
@@ -19,8 +19,9 @@ WMIC_EOL = "\r\r\n"
 
 
 _COMMON_TOOLS = frozenset({"cmd.exe", "reg.exe", "net.exe", "xcopy.exe", "hostname.exe", "sc.exe"})
-# No wmic on Windows 2000 / NT 4.0 (windows-output.md "Which tool exists"); sc.exe is a Resource
-# Kit tool there and the lab assumes it is installed, or KMS could not get its password (kms.md 3).
+# No wmic on Windows 2000 / NT 4.0 (docs/windows-output.md#which-tool-exists); sc.exe is a
+# Resource Kit tool there (unsourced) and the lab assumes it is installed, or KMS could not get its
+# password from a command line (`sc start`, Microsoft Learn "Sc start"; KB Q184420) [lab].
 _TOOLS_2000 = _COMMON_TOOLS
 _TOOLS_2003 = _COMMON_TOOLS | {"wmic.exe", "certutil.exe"}
 # robocopy and wevtutil are built in from Vista / Server 2008 on.
@@ -36,7 +37,7 @@ class Era:
     windows_version: str  # "10.0.14393"
     ver_line: str  # what `ver` prints
     product_name: str  # HKLM\SOFTWARE\Microsoft\Windows NT\CurrentVersion ProductName
-    current_version: str  # ... CurrentVersion ("5.0" = Windows 2000, registry.md section 1)
+    current_version: str  # ... CurrentVersion, "5.0" = Windows 2000 (docs/registry.md)
     certutil: str | None  # "spaced" (Windows 7-era "hash of file", spaced hex), "plain" (10+)
     system_root: str = r"C:\Windows"  # C:\WINNT, C:\WINDOWS, C:\Windows
     profiles_root: str = r"C:\Users"  # where WinRS starts: the user's profile folder lives here
@@ -195,7 +196,7 @@ def reg_default_name(era: Era) -> str:
 def reg_data_text(era: Era, kind: str, data: object) -> str:
     """REG_DWORD `0x%x` lower-case; REG_BINARY upper-case hex pairs; REG_MULTI_SZ joined by the
     two characters `\\0` (Wine reg_data_to_wchar). reg.exe 3.0 ends a REG_MULTI_SZ with `\\0\\0`
-    (the lab's reading of XP output; no sample in the domain notes)."""
+    (the lab's reading of XP output; no published sample) [lab]."""
     if kind in ("REG_DWORD", "REG_DWORD_BIG_ENDIAN", "REG_QWORD"):
         return f"0x{int(data):x}"  # type: ignore[call-overload]
     if kind in ("REG_BINARY", "REG_NONE"):
@@ -312,7 +313,7 @@ def sc_failure(operation: str, code: int) -> str:
 def wmic_values(instances: list[list[tuple[str, str]]]) -> str:
     """`/value` output: per instance two empty lines, then its `Name=Value` lines; after the
     last instance three empty lines. One instance gives E11's bytes exactly; the layout between
-    several instances is the lab's reading (no multi-instance capture in the notes)."""
+    several instances is the lab's reading (no published multi-instance capture) [lab]."""
     parts = []
     for properties in instances:
         parts.append(WMIC_EOL * 2)

@@ -1,5 +1,5 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Windows' exact output bytes: examples E1-E15 of /work/shared/domain/windows-output.md.
+"""Windows' exact output bytes: examples E1-E15 of docs/windows-output.md.
 
 The expected values are that document's bytes literals (the authority), split at line ends only.
 Each test builds the state its example describes and compares every byte: CRLF, TABs, trailing
@@ -154,7 +154,7 @@ E15 = (
 
 
 def test_e1_reg_query_of_the_setup_key_on_vista_and_later(run: Run, sp3: HostState) -> None:
-    # E1's host records no ServicePackBuild (registry.md: check which values exist).
+    # E1's host records no ServicePackBuild (a real host may lack some values, docs/registry.md).
     sp3.registry.delete_value(SETUP_KEY, "ServicePackBuild")
     result = run(sp3, r"reg query HKLM\SOFTWARE\Microsoft\Exchange\Setup")
     assert (result.stdout.encode(), result.stderr, result.exit_code) == (E1, "", 0)

@@ -1,8 +1,8 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The server as a process component: scale, clean stop, bind errors, throughput figures.
 
-Timings are printed, never asserted (STYLE.md section 5); run with -s or read the captured
-output to see them.
+Timings are printed, never asserted (timing belongs in benchmarks/); run with -s or read the
+captured output to see them.
 """
 
 from __future__ import annotations

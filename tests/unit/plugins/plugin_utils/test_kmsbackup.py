@@ -1,8 +1,8 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Planning, verification and the step sequence of kms_backup (plugins/plugin_utils/_kmsbackup.py).
 
-Host answers are Windows output in the layouts of windows-output.md (E5 `sc query`, E14 `dir`,
-§2.3 sc failures) and the lab's certutil / xcopy text, framed by `_probe` section markers as cmd
+Host answers are Windows output in the layouts of docs/windows-output.md (#e5 `sc query`, #e14
+`dir`, #sc-failures) and the lab's certutil / xcopy text, framed by `_probe` section markers as cmd
 prints them. A scripted host replays them for the paths the lab cannot reach (a service stuck
 in STOP_PENDING, a connection lost mid-copy, a copy whose bytes differ).
 """
@@ -269,7 +269,7 @@ SC_STATES = {1: "STOPPED", 2: "START_PENDING", 3: "STOP_PENDING", 4: "RUNNING"}
 def sc_block(
     code: int, win32: int = 0, service: int = 0, checkpoint: int = 0, wait_hint: int = 0
 ) -> str:
-    """`sc query MSExchangeKMS` (windows-output.md E5 layout)."""
+    """`sc query MSExchangeKMS` (docs/windows-output.md#e5 layout)."""
     return (
         "\r\nSERVICE_NAME: MSExchangeKMS\r\n"
         "        TYPE               : 10  WIN32_OWN_PROCESS\r\n"
@@ -283,7 +283,7 @@ def sc_block(
 
 
 def sc_failed(operation: str, error: int, message: str) -> str:
-    """`[SC] <operation> FAILED <n>:` (windows-output.md §2.3)."""
+    """`[SC] <operation> FAILED <n>:` (docs/windows-output.md#sc-failures)."""
     return f"[SC] {operation} FAILED {error}:\r\n\r\n{message}\r\n\r\n"
 
 

@@ -2,11 +2,12 @@
 """Starting, stopping and watching a service (plugins/plugin_utils/_service.py).
 
 `ServiceControl` gets a `run(command_line)` callable. Here that is `ScriptedHost`, which reads the
-batched sections our code sends and answers each command in Windows' formats (windows-output.md
-§2 E5/E6/E7, §2.3 and #sc-enumdepend for sc, §5.3 for wmic with its CR CR LF line ends), from a small
-model: services with states, dependencies and display names, an Application log with record
-numbers, and scripted outcomes (a KMS start that ends in event 5389, a start that stays pending, a
-service that dies during the watch, a stop that hangs). Time is a fake clock that `sleep` moves.
+batched sections our code sends and answers each command in Windows' formats
+(docs/windows-output.md: #e5, #e6, #e7, #sc-failures and #sc-enumdepend for sc, #wmic-ntevent for
+wmic with its CR CR LF line ends), from a small model: services with states, dependencies and
+display names, an Application log with record numbers, and scripted outcomes (a KMS start that
+ends in event 5389, a start that stays pending, a service that dies during the watch, a stop that
+hangs). Time is a fake clock that `sleep` moves.
 """
 
 from __future__ import annotations
@@ -194,7 +195,7 @@ class ScriptedHost:
         service.state = outcome.state
         service.win32_exit_code = outcome.win32_exit_code
         for event_id in outcome.events + outcome.events_while_running:
-            # ESE's "database engine stopped" comes from source ESE97 (kms.md §5).
+            # ESE's "database engine stopped" comes from source ESE97 (KB Q274321).
             self.add_event(event_id, "ESE97" if event_id == 101 else outcome.source)
 
     def start(self, service: Service, arguments: list[str]) -> tuple[str, bool]:
@@ -343,7 +344,7 @@ def _sc_failure(operation: str, code: int) -> str:
 def exchange_55(
     kms_state: str = "stopped", ds_state: str = "running", sa_state: str = "running", **kms: object
 ) -> list[Service]:
-    """The Exchange 5.5 services of kms.md §1 (KMS depends on DS, DS on SA)."""
+    """The Exchange 5.5 services (KMS depends on DS, KB Q143380; DS on SA)."""
     return [
         Service("MSExchangeSA", "Microsoft Exchange System Attendant", sa_state),
         Service("MSExchangeDS", "Microsoft Exchange Directory", ds_state, ("MSExchangeSA",)),

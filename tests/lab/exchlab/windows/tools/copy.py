@@ -294,7 +294,7 @@ def robocopy(invocation: Invocation, output: Output) -> int:
     [/NP]. Exit code bits: 1 files copied, 2 extra files, 4 mismatches, 8 failures, 16 fatal.
 
     The job header and summary follow the Vista+ layout as far as it is known; the lab does
-    not claim byte-exactness for them (no capture in the domain notes). Use /NJH /NJS for
+    not claim byte-exactness for them (no published capture) [lab]. Use /NJH /NJS for
     output a parser can rely on.
     """
     args = split_arguments(invocation.args)

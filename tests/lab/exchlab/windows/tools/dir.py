@@ -1,5 +1,5 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""`dir [/-c] [/b] [/s] [path]`: folder listings in the layout of windows-output.md section 6.
+"""`dir [/-c] [/b] [/s] [path]`: folder listings in the layout of docs/windows-output.md section 6.
 
 Entries come in NTFS order (folders and files together, case-insensitive by name) after `.` and
 `..`; sizes and totals are grouped with commas unless `/-c` (E14 is `dir /-c`). Never a source of

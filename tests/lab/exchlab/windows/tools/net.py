@@ -1,5 +1,5 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""net.exe start / stop (windows-output.md section 3): waits for the outcome, names the service
+"""net.exe start / stop (docs/windows-output.md section 3): waits for the outcome, names the service
 by its display name, exits 2 on failure with the message on stderr.
 
 Texts are net.exe's message table (APE_* in the LAN Manager apperr.h: 3521 "The %1 service is

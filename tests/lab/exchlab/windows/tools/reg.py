@@ -1,12 +1,14 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""reg.exe query / add / delete, in the format of the host's Windows era (windows-output.md 1).
+"""reg.exe query / add / delete, in the format of the host's Windows era (docs/windows-output.md
+section 1).
 
 `reg query KEY [/v NAME | /ve] [/s]`: Vista+ prints an empty line, the key in its full root
 spelling, `    name    TYPE    data` lines, one empty line after a key's values (none for a key
 without values), then the subkeys' paths (E1, E2). reg.exe 3.0 (XP/2003) starts with
 `! REG.EXE VERSION 3.0` and separates name, type and data with TABs (E3). A missing key or value
 prints the ERROR line on stderr and exits 1 (E4). Keys and value names are case-insensitive.
-`\\\\HOST\\HKLM\\...` is accepted for the host itself (the planned jump-host form, DESIGN.md).
+`\\\\HOST\\HKLM\\...` is accepted for the host itself (the remote form the collection
+sends through a jump host).
 """
 
 from __future__ import annotations

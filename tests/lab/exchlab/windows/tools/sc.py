@@ -100,7 +100,8 @@ def _qc(invocation: Invocation, output: Output, argv: list[str]) -> int:
 
 def _start(invocation: Invocation, output: Output, argv: list[str]) -> int:
     """`sc start NAME [arguments...]`: the arguments reach the service as start parameters, which
-    is how KMS gets its startup password from a command line (kms.md section 3)."""
+    is how KMS gets its startup password from a command line (Microsoft Learn "Sc start"; the
+    password is a start parameter, KB Q184420; that KMS takes it this way is unsourced)."""
     if not argv:
         output.out(
             f"DESCRIPTION:{CRLF}        Starts a service running.{CRLF}USAGE:{CRLF}"

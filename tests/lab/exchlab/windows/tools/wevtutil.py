@@ -2,7 +2,7 @@
 """wevtutil.exe qe LOG [/q:XPATH] [/f:text|xml] [/c:N] [/rd:true] (Vista and later only;
 on 2003 and earlier cmd.exe answers "not recognized", E15).
 
-`/f:text` prints each event as E13 shows it (windows-output.md 5.2): `Event[N]:`, two-space
+`/f:text` prints each event as E13 shows it (docs/windows-output.md 5.2): `Event[N]:`, two-space
 indented fields, `Description: ` with its trailing space, the message unindented. The XPath
 filter understands what the collection needs: `Provider[@Name='X']`, `EventID=N` (joined with
 `or`), `EventRecordID>N` (and the other comparisons); anything else is ignored [lab].

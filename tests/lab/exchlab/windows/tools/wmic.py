@@ -1,7 +1,7 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """wmic.exe: `ALIAS [where CLAUSE] get PROPS [/value | /format:csv | /format:list]`.
 
-Aliases: datafile (CIM_DataFile: file versions, windows-output.md section 4), ntevent
+Aliases: datafile (CIM_DataFile: file versions, docs/windows-output.md section 4), ntevent
 (Win32_NTLogEvent, section 5.3), service (Win32_Service), os (Win32_OperatingSystem); or
 `path CLASS`. The where clause is WQL: = <> != < > <= >= LIKE, AND OR NOT, parentheses; strings
 in ' or " with backslash escapes (so paths double their backslashes, `name="C:\\\\EXCHSRVR\\\\..."`;
