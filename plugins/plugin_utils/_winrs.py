@@ -218,19 +218,37 @@ def target_from_options(
     """Build a WinrsTarget from a winrm connection plugin's options (templated and delegate-aware:
     `self._connection.get_option`). Refuses settings that cannot work or would leak the password."""
     settings = read_winrm_settings(host, get_option)
-    address, scheme, path, transport = (
-        settings.address,
-        settings.scheme,
-        settings.path,
-        settings.transport,
+    port = _int_setting(f"{host} ({settings.address})", "ansible_port", settings.port, 5986)
+    label = f"{host} ({settings.scheme}://{settings.address}:{port}{settings.path})"
+    _refuse_unusable_scheme_or_transport(label, settings)
+    _refuse_missing_credentials(label, settings)
+    _refuse_unknown_protection(label, settings)
+    operation, read = _timeouts(label, settings)
+    return WinrsTarget(
+        host=host,
+        address=settings.address,
+        port=port,
+        scheme=settings.scheme,
+        path=str(settings.path),
+        transport=settings.transport,
+        user=settings.user,
+        password=settings.password,
+        server_cert_validation=settings.cert_validation,
+        ca_trust_path=settings.ca_trust_path,
+        message_encryption=settings.message_encryption,
+        operation_timeout_sec=operation,
+        read_timeout_sec=read,
+        command_timeout_sec=command_timeout_sec,
     )
-    port = _int_setting(f"{host} ({address})", "ansible_port", settings.port, 5986)
-    label = f"{host} ({scheme}://{address}:{port}{path})"
+
+
+def _refuse_unusable_scheme_or_transport(label: str, settings: WinrmSettings) -> None:
+    """A scheme other than HTTP(S), a transport pywinrm lacks, or Basic over plain HTTP."""
+    scheme, transport = settings.scheme, settings.transport
     if scheme not in ("http", "https"):
         raise WinrsConfigError(
             label, f"ansible_winrm_scheme is {scheme!r}; set it to http or https."
         )
-
     if transport not in TRANSPORTS:
         raise WinrsConfigError(
             label,
@@ -244,13 +262,20 @@ def target_from_options(
             "unencrypted. Set ansible_winrm_scheme=https or ansible_winrm_transport=ntlm. "
             "Nothing was sent.",
         )
-    user, password = settings.user, settings.password
+
+
+def _refuse_missing_credentials(label: str, settings: WinrmSettings) -> None:
+    """A transport that authenticates with a password, without a user or a password."""
+    user, password, transport = settings.user, settings.password, settings.transport
     if transport in ("ntlm", "basic", "ssl", "credssp") and (not user or password in (None, "")):
         missing = "ansible_user" if not user else "ansible_password"
         raise WinrsConfigError(
             label, f"{missing} is not set; {transport} authentication needs a user and a password."
         )
 
+
+def _refuse_unknown_protection(label: str, settings: WinrmSettings) -> None:
+    """Certificate validation or message encryption set to a value pywinrm does not know."""
     validation = settings.cert_validation
     if validation not in ("validate", "ignore"):
         raise WinrsConfigError(
@@ -263,6 +288,10 @@ def target_from_options(
         raise WinrsConfigError(
             label, f"ansible_winrm_message_encryption is {encryption!r}; set auto, always or never."
         )
+
+
+def _timeouts(label: str, settings: WinrmSettings) -> tuple[int, int]:
+    """(operation, read) timeouts in seconds; the read timeout must outlast the operation one."""
     operation = _int_setting(
         label,
         "ansible_winrm_operation_timeout_sec",
@@ -282,22 +311,7 @@ def target_from_options(
             f"ansible_winrm_operation_timeout_sec ({operation}): the server may hold each request "
             f"that long. Set ansible_winrm_read_timeout_sec to {operation + 10}.",
         )
-    return WinrsTarget(
-        host=host,
-        address=address,
-        port=port,
-        scheme=scheme,
-        path=str(path),
-        transport=transport,
-        user=user,
-        password=password,
-        server_cert_validation=validation,
-        ca_trust_path=settings.ca_trust_path,
-        message_encryption=encryption,
-        operation_timeout_sec=operation,
-        read_timeout_sec=read,
-        command_timeout_sec=command_timeout_sec,
-    )
+    return operation, read
 
 
 # What pip installs the library pywinrm needs for a transport that ships without it.
