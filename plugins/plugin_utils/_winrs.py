@@ -5,7 +5,9 @@ It turns a host's ordinary connection settings (the `ansible_winrm_*` variables 
 ansible.windows users already have) into a pywinrm Protocol, opens ONE WinRS cmd shell, runs
 command lines in it, and always deletes it, even on failure: Windows limits shells per user
 (MaxShellsPerUser, 5 on 2008 R2). Failures become one small family of typed errors, each naming
-the host, what went wrong and the setting to change.
+the host, what went wrong and the setting to change. It is also the one place that reads
+connection variables: `inventory_host_options` resolves another inventory host's settings (the
+KM source server of kms_move_facts) as delegate_to would.
 
 Requests: pywinrm's own `run_cmd` costs 8 HTTP requests over NTLM/HTTP; here the Signal is
 skipped (Delete ends the shell's commands, MS-WSMV 3.1.4.11), so one command costs 7.
@@ -19,6 +21,9 @@ import time
 import typing as t
 from dataclasses import dataclass, field
 
+import ansible.constants as C
+from ansible.errors import AnsibleError
+from ansible.plugins.loader import connection_loader
 from ansible.utils.display import Display
 
 try:
@@ -41,6 +46,8 @@ else:
 
 display = Display()
 
+# The names a task's winrm connection plugin is loaded by.
+WINRM_CONNECTIONS = ("winrm", "ansible.builtin.winrm")
 TRANSPORTS = ("ntlm", "basic", "ssl", "kerberos", "credssp", "certificate")
 # WS-Man fault codes of Windows' quotas (MaxShellsPerUser, MaxConcurrentOperationsPerUser ...).
 QUOTA_FAULT_CODES = frozenset({2150859173, 2150859174, 2150859175, 2150859193})
@@ -312,6 +319,72 @@ def _timeouts(label: str, settings: WinrmSettings) -> tuple[int, int]:
             f"that long. Set ansible_winrm_read_timeout_sec to {operation + 10}.",
         )
     return operation, read
+
+
+def inventory_host_options(
+    host: str,
+    host_vars: t.Mapping[str, t.Any],
+    connection: t.Any,
+    play_context: t.Any,
+    task: t.Any,
+    purpose: str,
+) -> t.Callable[[str], t.Any]:
+    """The winrm connection options of another inventory host, resolved from its inventory
+    entry (`host_vars`) the way Ansible resolves them for delegate_to: its ansible_* and
+    ansible_winrm_* variables (templated in its own context, vaulted values included), over the
+    task's keywords. `connection`, `play_context` and `task` are the running task's own (an
+    action's `_connection`, `_play_context`, `_task`); `purpose` says in messages who needs the
+    host and why ("exchops.kms.kms_move_facts reads the KM source server"). Raises
+    WinrsConfigError naming `host` when its entry cannot give WinRM settings."""
+    try:
+        connection_name = host_vars.get("ansible_connection")
+        if connection_name not in WINRM_CONNECTIONS:
+            raise WinrsConfigError(
+                host,
+                f"{purpose} over WinRM and needs ansible_connection=winrm for it (its inventory "
+                f"entry says {connection_name!r}). Set ansible_connection: winrm and the "
+                "ansible_winrm_* settings for it.",
+            )
+        # The task's own plugin, loaded by the name the task's connection was loaded by: by
+        # another name, each forked worker would parse the plugin's documentation again for its
+        # option definitions (a fifth of the task's CPU in benchmarks/).
+        load_name = connection._load_name  # pylint: disable=protected-access
+        plugin = connection_loader.get(load_name, play_context)
+        var_options = _var_options(host_vars, load_name, plugin.extras_prefix)
+        plugin.set_options(task_keys=_task_keys(play_context, task), var_options=var_options)
+    except AnsibleError as exc:
+        # An undefined variable or a bad template in the host's settings.
+        raise WinrsConfigError(
+            host,
+            f"its WinRM settings in the inventory cannot be read: {exc.message}. Fix them "
+            "(ansible-inventory --host NAME shows them).",
+        ) from None
+    return plugin.get_option
+
+
+def _var_options(
+    host_vars: t.Mapping[str, t.Any], load_name: str, extras_prefix: str
+) -> dict[str, t.Any]:
+    """The host's variables the connection plugin reads: its options' variables by name
+    (TaskExecutor asks the same registry by the same name), and ansible_<prefix>_* as extras."""
+    names = C.config.get_plugin_vars("connection", load_name)
+    var_options: dict[str, t.Any] = {"_extras": {}}
+    for name in host_vars:
+        if name in names:
+            var_options[name] = host_vars[name]
+        elif name.startswith(f"ansible_{extras_prefix}_"):
+            var_options["_extras"][name] = host_vars[name]
+    return var_options
+
+
+def _task_keys(play_context: t.Any, task: t.Any) -> dict[str, t.Any]:
+    """The task's keywords as TaskExecutor gives them to a connection plugin."""
+    task_keys: dict[str, t.Any] = task.dump_attrs()
+    task_keys.pop("retries", None)
+    task_keys["timeout"] = play_context.timeout
+    if play_context.password:
+        task_keys["password"] = play_context.password  # given with -k
+    return task_keys
 
 
 # What pip installs the library pywinrm needs for a transport that ships without it.
