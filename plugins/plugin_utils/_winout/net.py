@@ -13,7 +13,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ._base import CommandFailed, _command_failed, _Line, _nonblank, _parse_error, _raise_if_missing
+from ._base import (
+    _command_failed,
+    _Line,
+    _nonblank,
+    _parse_error,
+    _raise_if_missing,
+    _raise_if_silent_failure,
+)
 
 _NET_DEPENDENTS = re.compile(
     r"^The following services are dependent on the (?P<name>.+) service\.\s*$"
@@ -114,8 +121,7 @@ def parse_net_stop(stdout: str, stderr: str, exit_code: int, section: str = "net
             failure.append(text.strip())
     if unknown and error is None:
         raise _parse_error(section, "not a line net stop prints", unknown[0])
-    if not lines and exit_code != 0:
-        raise CommandFailed(section, "the command printed nothing", exit_code)
+    _raise_if_silent_failure(section, stdout, stderr, exit_code)
     return NetStop(
         dependents=tuple(dependents),
         stopped=tuple(stopped),

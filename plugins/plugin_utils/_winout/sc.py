@@ -28,6 +28,7 @@ from ._base import (
     _nonblank,
     _parse_error,
     _raise_if_missing,
+    _record_field,
 )
 
 # Win32 error numbers that `sc` prints in "[SC] ... FAILED <n>:"
@@ -203,12 +204,8 @@ def _sc_block(section: str, stdout: str, stderr: str, labels: Sequence[str]) -> 
         elif (shown := _SC_DISPLAY.match(text)) and display is None and not fields:
             display = shown.group("value")
         elif labelled := _SC_FIELD.match(text):
-            label, value = labelled.group("label"), (labelled.group("value") or "").rstrip()
-            if label not in labels:
-                raise _parse_error(section, f"unknown field {label}", line)
-            if label in fields:
-                raise _parse_error(section, f"field {label} printed twice", line)
-            fields[label], last_label = (line, value), label
+            label, value = _record_field(section, fields, labels, line, labelled)
+            last_label = label
             if label == "DEPENDENCIES" and value:
                 dependencies.append(value)
         elif (words := _SC_CONTROLS.match(text)) and last_label == "STATE":
