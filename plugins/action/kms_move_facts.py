@@ -12,12 +12,9 @@ from __future__ import annotations
 import typing as t
 from concurrent.futures import ThreadPoolExecutor
 
-import ansible.constants as C
-from ansible.errors import AnsibleError
-from ansible.plugins.loader import connection_loader
-
-from ..plugin_utils._action import READ_MINIMUMS, WINRM_CONNECTIONS, Task, WinrsAction
+from ..plugin_utils._action import NOTHING_CHANGED, READ_MINIMUMS, Task, WinrsAction
 from ..plugin_utils._parity import judge_pair, refuse_listed_twice
+from ..plugin_utils._winrs import WinrsConfigError, inventory_host_options
 
 # Mirrors DOCUMENTATION in plugins/modules/kms_move_facts.py (a unit test keeps them equal).
 ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = {
@@ -34,10 +31,6 @@ ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = {
         },
     },
 }
-
-
-class _SourceSettingsError(Exception):
-    """The source's inventory entry cannot give WinRM settings; the message names it."""
 
 
 class ActionModule(WinrsAction):
@@ -70,9 +63,16 @@ class ActionModule(WinrsAction):
         source_options: t.Callable[[str], t.Any] | None = None
         if source_in_inventory and source != target:
             try:
-                source_options = self._source_options(source, hostvars[source])
-            except _SourceSettingsError as exc:
-                source_read = {"failed": True, "msg": str(exc)}
+                source_options = inventory_host_options(
+                    source,
+                    hostvars[source],
+                    self._connection,
+                    self._play_context,
+                    self._task,
+                    purpose=f"{self.MODULE_NAME} reads the KM source server",
+                )
+            except WinrsConfigError as exc:
+                source_read = {"failed": True, "msg": f"{exc} {NOTHING_CHANGED}"}
         if source_options is None:
             target_read = self._read_exchange(target, self._connection.get_option, count, timeout)
         else:
@@ -132,46 +132,3 @@ class ActionModule(WinrsAction):
             + ([f"Also: {'; '.join(findings)}."] if findings else [])
         )
         return {**failed, "failed": True}
-
-    def _source_options(
-        self, source: str, source_vars: t.Mapping[str, t.Any]
-    ) -> t.Callable[[str], t.Any]:
-        """The source's winrm connection options, resolved from its inventory entry the way
-        Ansible resolves them for delegate_to: its ansible_* and ansible_winrm_* variables
-        (templated in its own context, vaulted values included), over the task's keywords."""
-        try:
-            connection = source_vars.get("ansible_connection")
-            if connection not in WINRM_CONNECTIONS:
-                raise _SourceSettingsError(
-                    f"{source}: {self.MODULE_NAME} reads the KM source server over WinRM and needs "
-                    f"ansible_connection=winrm for it (its inventory entry says {connection!r}). "
-                    "Set ansible_connection: winrm and the ansible_winrm_* settings for it. "
-                    "Nothing was changed."
-                )
-            # The target's own plugin, loaded by the name the target's connection was loaded by:
-            # by another name, each forked worker would parse the plugin's documentation again
-            # for its option definitions (a fifth of the task's CPU in benchmarks/).
-            load_name = self._connection._load_name  # pylint: disable=protected-access
-            plugin = connection_loader.get(load_name, self._play_context)
-            # The variable names the winrm plugin reads its options from (TaskExecutor asks
-            # the same registry by the same name).
-            names = C.config.get_plugin_vars("connection", load_name)
-            var_options: dict[str, t.Any] = {"_extras": {}}
-            for name in source_vars:
-                if name in names:
-                    var_options[name] = source_vars[name]
-                elif name.startswith(f"ansible_{plugin.extras_prefix}_"):
-                    var_options["_extras"][name] = source_vars[name]
-            task_keys = self._task.dump_attrs()
-            task_keys.pop("retries", None)
-            task_keys["timeout"] = self._play_context.timeout
-            if self._play_context.password:
-                task_keys["password"] = self._play_context.password  # given with -k
-            plugin.set_options(task_keys=task_keys, var_options=var_options)
-        except AnsibleError as exc:
-            # An undefined variable or a bad template in the source's settings.
-            raise _SourceSettingsError(
-                f"{source}: its WinRM settings in the inventory cannot be read: {exc.message}. "
-                "Fix them (ansible-inventory --host NAME shows them). Nothing was changed."
-            ) from None
-        return plugin.get_option

@@ -37,15 +37,11 @@ options:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
+  - exchops.kms.attributes
+  - exchops.kms.attributes.windows
   - exchops.kms.winrm
   - ansible.builtin.action_common_attributes.facts
 attributes:
-  action:
-    support: full
-  async:
-    support: none
-  bypass_host_loop:
-    support: none
   check_mode:
     support: full
     details: Read-only; check mode gathers the same facts.
@@ -53,8 +49,6 @@ attributes:
     support: none
   facts:
     support: full
-  platform:
-    platforms: windows
 notes:
   - The account needs the right to read C(HKLM\SOFTWARE\Microsoft\Exchange), query services
     and read the Application event log; a local administrator has all three.

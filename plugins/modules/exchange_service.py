@@ -81,22 +81,16 @@ options:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
+  - exchops.kms.attributes
+  - exchops.kms.attributes.windows
   - exchops.kms.winrm
 attributes:
-  action:
-    support: full
-  async:
-    support: none
-  bypass_host_loop:
-    support: none
   check_mode:
     support: full
     details: Only queries the service (C(sc query), C(sc qc)) and predicts RV(changed) and RV(state).
   diff_mode:
     support: full
     details: Returns the service's state before and after (predicted in check mode).
-  platform:
-    platforms: windows
 notes:
   - The account needs the right to start and stop services and to read the Application event
     log; a local administrator has both.

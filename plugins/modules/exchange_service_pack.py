@@ -97,14 +97,10 @@ options:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
+  - exchops.kms.attributes
+  - exchops.kms.attributes.windows
   - exchops.kms.winrm
 attributes:
-  action:
-    support: full
-  async:
-    support: none
-  bypass_host_loop:
-    support: none
   check_mode:
     support: full
     details: >-
@@ -114,8 +110,6 @@ attributes:
   diff_mode:
     support: full
     details: The diff shows the Exchange build and C(Kmserver.exe)'s version before and after (predicted in check mode).
-  platform:
-    platforms: windows
 notes:
   - The account needs local administrator rights on the host (to run Setup, read the registry
     and configure services).

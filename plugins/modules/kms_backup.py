@@ -84,14 +84,10 @@ options:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
+  - exchops.kms.attributes
+  - exchops.kms.attributes.windows
   - exchops.kms.winrm
 attributes:
-  action:
-    support: full
-  async:
-    support: none
-  bypass_host_loop:
-    support: none
   check_mode:
     support: full
     details:
@@ -101,8 +97,6 @@ attributes:
         too.
   diff_mode:
     support: none
-  platform:
-    platforms: windows
 notes:
   - The account needs local administrator rights on the host to stop and start C(MSExchangeKMS),
     read the KM database folder and create the destination folder.

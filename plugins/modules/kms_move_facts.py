@@ -80,15 +80,11 @@ options:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
+  - exchops.kms.attributes
+  - exchops.kms.attributes.windows
   - exchops.kms.winrm
   - ansible.builtin.action_common_attributes.facts
 attributes:
-  action:
-    support: full
-  async:
-    support: none
-  bypass_host_loop:
-    support: none
   check_mode:
     support: full
     details: Read-only; check mode reads and judges the same.
@@ -97,8 +93,6 @@ attributes:
   facts:
     support: full
     details: Sets the target's C(ansible_facts.exchange); the source's facts are in RV(source_facts).
-  platform:
-    platforms: windows
 notes:
   - Builds are compared as numbers, never as text (5.5.2650 is later than 5.5.1960).
   - The KM database is never opened or changed on either server.

@@ -42,21 +42,15 @@ options:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
+  - exchops.kms.attributes
+  - exchops.kms.attributes.windows
   - exchops.kms.winrm
 attributes:
-  action:
-    support: full
-  async:
-    support: none
-  bypass_host_loop:
-    support: none
   check_mode:
     support: full
     details: Read-only; check mode runs the same checks.
   diff_mode:
     support: none
-  platform:
-    platforms: windows
 notes:
   - Any account that may open a WinRM shell can run it; no administrator rights are needed to
     run C(chcp) and C(for).

@@ -30,11 +30,18 @@ from ._errors import Refusal, StepError
 from ._facts import FactsError, read_facts
 from ._probe import ProbeError, facts_probe
 from ._winout import ParseError
-from ._winrs import HAS_WINRM, WINRM_IMPORT_ERROR, WinrsError, WinrsShell, mask, target_from_options
+from ._winrs import (
+    HAS_WINRM,
+    WINRM_CONNECTIONS,
+    WINRM_IMPORT_ERROR,
+    WinrsError,
+    WinrsShell,
+    mask,
+    target_from_options,
+)
 
 display = Display()
 
-WINRM_CONNECTIONS = ("winrm", "ansible.builtin.winrm")
 NOTHING_CHANGED = "Nothing was changed."
 # What the host said that no parser understood: the one wording, for every module.
 UNEXPECTED_ANSWER = (

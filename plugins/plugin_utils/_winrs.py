@@ -5,7 +5,9 @@ It turns a host's ordinary connection settings (the `ansible_winrm_*` variables 
 ansible.windows users already have) into a pywinrm Protocol, opens ONE WinRS cmd shell, runs
 command lines in it, and always deletes it, even on failure: Windows limits shells per user
 (MaxShellsPerUser, 5 on 2008 R2). Failures become one small family of typed errors, each naming
-the host, what went wrong and the setting to change.
+the host, what went wrong and the setting to change. It is also the one place that reads
+connection variables: `inventory_host_options` resolves another inventory host's settings (the
+KM source server of kms_move_facts) as delegate_to would.
 
 Requests: pywinrm's own `run_cmd` costs 8 HTTP requests over NTLM/HTTP; here the Signal is
 skipped (Delete ends the shell's commands, MS-WSMV 3.1.4.11), so one command costs 7.
@@ -19,6 +21,9 @@ import time
 import typing as t
 from dataclasses import dataclass, field
 
+import ansible.constants as C
+from ansible.errors import AnsibleError
+from ansible.plugins.loader import connection_loader
 from ansible.utils.display import Display
 
 try:
@@ -41,6 +46,8 @@ else:
 
 display = Display()
 
+# The names a task's winrm connection plugin is loaded by.
+WINRM_CONNECTIONS = ("winrm", "ansible.builtin.winrm")
 TRANSPORTS = ("ntlm", "basic", "ssl", "kerberos", "credssp", "certificate")
 # WS-Man fault codes of Windows' quotas (MaxShellsPerUser, MaxConcurrentOperationsPerUser ...).
 QUOTA_FAULT_CODES = frozenset({2150859173, 2150859174, 2150859175, 2150859193})
@@ -218,19 +225,37 @@ def target_from_options(
     """Build a WinrsTarget from a winrm connection plugin's options (templated and delegate-aware:
     `self._connection.get_option`). Refuses settings that cannot work or would leak the password."""
     settings = read_winrm_settings(host, get_option)
-    address, scheme, path, transport = (
-        settings.address,
-        settings.scheme,
-        settings.path,
-        settings.transport,
+    port = _int_setting(f"{host} ({settings.address})", "ansible_port", settings.port, 5986)
+    label = f"{host} ({settings.scheme}://{settings.address}:{port}{settings.path})"
+    _refuse_unusable_scheme_or_transport(label, settings)
+    _refuse_missing_credentials(label, settings)
+    _refuse_unknown_protection(label, settings)
+    operation, read = _timeouts(label, settings)
+    return WinrsTarget(
+        host=host,
+        address=settings.address,
+        port=port,
+        scheme=settings.scheme,
+        path=str(settings.path),
+        transport=settings.transport,
+        user=settings.user,
+        password=settings.password,
+        server_cert_validation=settings.cert_validation,
+        ca_trust_path=settings.ca_trust_path,
+        message_encryption=settings.message_encryption,
+        operation_timeout_sec=operation,
+        read_timeout_sec=read,
+        command_timeout_sec=command_timeout_sec,
     )
-    port = _int_setting(f"{host} ({address})", "ansible_port", settings.port, 5986)
-    label = f"{host} ({scheme}://{address}:{port}{path})"
+
+
+def _refuse_unusable_scheme_or_transport(label: str, settings: WinrmSettings) -> None:
+    """A scheme other than HTTP(S), a transport pywinrm lacks, or Basic over plain HTTP."""
+    scheme, transport = settings.scheme, settings.transport
     if scheme not in ("http", "https"):
         raise WinrsConfigError(
             label, f"ansible_winrm_scheme is {scheme!r}; set it to http or https."
         )
-
     if transport not in TRANSPORTS:
         raise WinrsConfigError(
             label,
@@ -244,13 +269,20 @@ def target_from_options(
             "unencrypted. Set ansible_winrm_scheme=https or ansible_winrm_transport=ntlm. "
             "Nothing was sent.",
         )
-    user, password = settings.user, settings.password
+
+
+def _refuse_missing_credentials(label: str, settings: WinrmSettings) -> None:
+    """A transport that authenticates with a password, without a user or a password."""
+    user, password, transport = settings.user, settings.password, settings.transport
     if transport in ("ntlm", "basic", "ssl", "credssp") and (not user or password in (None, "")):
         missing = "ansible_user" if not user else "ansible_password"
         raise WinrsConfigError(
             label, f"{missing} is not set; {transport} authentication needs a user and a password."
         )
 
+
+def _refuse_unknown_protection(label: str, settings: WinrmSettings) -> None:
+    """Certificate validation or message encryption set to a value pywinrm does not know."""
     validation = settings.cert_validation
     if validation not in ("validate", "ignore"):
         raise WinrsConfigError(
@@ -263,6 +295,10 @@ def target_from_options(
         raise WinrsConfigError(
             label, f"ansible_winrm_message_encryption is {encryption!r}; set auto, always or never."
         )
+
+
+def _timeouts(label: str, settings: WinrmSettings) -> tuple[int, int]:
+    """(operation, read) timeouts in seconds; the read timeout must outlast the operation one."""
     operation = _int_setting(
         label,
         "ansible_winrm_operation_timeout_sec",
@@ -282,22 +318,73 @@ def target_from_options(
             f"ansible_winrm_operation_timeout_sec ({operation}): the server may hold each request "
             f"that long. Set ansible_winrm_read_timeout_sec to {operation + 10}.",
         )
-    return WinrsTarget(
-        host=host,
-        address=address,
-        port=port,
-        scheme=scheme,
-        path=str(path),
-        transport=transport,
-        user=user,
-        password=password,
-        server_cert_validation=validation,
-        ca_trust_path=settings.ca_trust_path,
-        message_encryption=encryption,
-        operation_timeout_sec=operation,
-        read_timeout_sec=read,
-        command_timeout_sec=command_timeout_sec,
-    )
+    return operation, read
+
+
+def inventory_host_options(
+    host: str,
+    host_vars: t.Mapping[str, t.Any],
+    connection: t.Any,
+    play_context: t.Any,
+    task: t.Any,
+    purpose: str,
+) -> t.Callable[[str], t.Any]:
+    """The winrm connection options of another inventory host, resolved from its inventory
+    entry (`host_vars`) the way Ansible resolves them for delegate_to: its ansible_* and
+    ansible_winrm_* variables (templated in its own context, vaulted values included), over the
+    task's keywords. `connection`, `play_context` and `task` are the running task's own (an
+    action's `_connection`, `_play_context`, `_task`); `purpose` says in messages who needs the
+    host and why ("exchops.kms.kms_move_facts reads the KM source server"). Raises
+    WinrsConfigError naming `host` when its entry cannot give WinRM settings."""
+    try:
+        connection_name = host_vars.get("ansible_connection")
+        if connection_name not in WINRM_CONNECTIONS:
+            raise WinrsConfigError(
+                host,
+                f"{purpose} over WinRM and needs ansible_connection=winrm for it (its inventory "
+                f"entry says {connection_name!r}). Set ansible_connection: winrm and the "
+                "ansible_winrm_* settings for it.",
+            )
+        # The task's own plugin, loaded by the name the task's connection was loaded by: by
+        # another name, each forked worker would parse the plugin's documentation again for its
+        # option definitions (a fifth of the task's CPU in benchmarks/).
+        load_name = connection._load_name  # pylint: disable=protected-access
+        plugin = connection_loader.get(load_name, play_context)
+        var_options = _var_options(host_vars, load_name, plugin.extras_prefix)
+        plugin.set_options(task_keys=_task_keys(play_context, task), var_options=var_options)
+    except AnsibleError as exc:
+        # An undefined variable or a bad template in the host's settings.
+        raise WinrsConfigError(
+            host,
+            f"its WinRM settings in the inventory cannot be read: {exc.message}. Fix them "
+            "(ansible-inventory --host NAME shows them).",
+        ) from None
+    return plugin.get_option
+
+
+def _var_options(
+    host_vars: t.Mapping[str, t.Any], load_name: str, extras_prefix: str
+) -> dict[str, t.Any]:
+    """The host's variables the connection plugin reads: its options' variables by name
+    (TaskExecutor asks the same registry by the same name), and ansible_<prefix>_* as extras."""
+    names = C.config.get_plugin_vars("connection", load_name)
+    var_options: dict[str, t.Any] = {"_extras": {}}
+    for name in host_vars:
+        if name in names:
+            var_options[name] = host_vars[name]
+        elif name.startswith(f"ansible_{extras_prefix}_"):
+            var_options["_extras"][name] = host_vars[name]
+    return var_options
+
+
+def _task_keys(play_context: t.Any, task: t.Any) -> dict[str, t.Any]:
+    """The task's keywords as TaskExecutor gives them to a connection plugin."""
+    task_keys: dict[str, t.Any] = task.dump_attrs()
+    task_keys.pop("retries", None)
+    task_keys["timeout"] = play_context.timeout
+    if play_context.password:
+        task_keys["password"] = play_context.password  # given with -k
+    return task_keys
 
 
 # What pip installs the library pywinrm needs for a transport that ships without it.

@@ -13,6 +13,7 @@ merged streams.
   docs/windows-output.md#every-command).
 - `split_merged_streams`: the stderr lines of a `2>&1`-merged answer, given back to stderr.
 - `_stderr_answers`: the stderr lines a tool prints as an answer; any other stderr text raises.
+- `_record_field`: one `label: value` line of a block, its label known and printed once.
 """
 
 # Internal to exchops.kms: not a public API; may change in any release.
@@ -172,6 +173,25 @@ def _command_failed(section: str, exit_code: int, lines: Sequence[_Line]) -> Com
     return CommandFailed(section, text, exit_code, first.number, None, first.stream)
 
 
+def _record_field(
+    section: str,
+    fields: dict[str, tuple[_Line, str]],
+    labels: Container[str],
+    line: _Line,
+    match: re.Match[str],
+) -> tuple[str, str]:
+    """Record one `label: value` line of a block (an sc service's fields, a wevtutil event's) in
+    `fields` and return its label and value (`match`'s groups, trailing whitespace dropped). A
+    label not among `labels`, or one the block printed already, raises ParseError."""
+    label, value = match.group("label"), (match.group("value") or "").rstrip()
+    if label not in labels:
+        raise _parse_error(section, f"unknown field {label}", line)
+    if label in fields:
+        raise _parse_error(section, f"field {label} printed twice", line)
+    fields[label] = (line, value)
+    return label, value
+
+
 _NOT_RECOGNIZED = re.compile(r"^'(.*)' is not recognized as an internal or external command,?\s*$")
 
 
@@ -206,8 +226,8 @@ def _stderr_answers(
 
 
 def _raise_if_silent_failure(section: str, stdout: str, stderr: str, exit_code: int) -> None:
-    """For tools whose empty output is an answer (wmic, wevtutil): a non-zero exit code with no
-    text at all is not one."""
+    """For tools whose empty output is an answer (wmic, wevtutil, net, type): a non-zero exit code
+    with no text at all is not one."""
     if exit_code != 0 and not stdout.strip() and not stderr.strip():
         raise CommandFailed(section, "the command printed nothing", exit_code)
 

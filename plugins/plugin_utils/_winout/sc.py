@@ -29,6 +29,7 @@ from ._base import (
     _nonblank,
     _parse_error,
     _raise_if_missing,
+    _record_field,
 )
 
 # Win32 error numbers that `sc` prints in "[SC] ... FAILED <n>:"
@@ -206,12 +207,8 @@ def _sc_block(section: str, stdout: str, stderr: str, labels: Sequence[str]) -> 
         elif (shown := _SC_DISPLAY.match(text)) and display is None and not fields:
             display = shown.group("value")
         elif labelled := _SC_FIELD.match(text):
-            label, value = labelled.group("label"), (labelled.group("value") or "").rstrip()
-            if label not in labels:
-                raise _parse_error(section, f"unknown field {label}", line)
-            if label in fields:
-                raise _parse_error(section, f"field {label} printed twice", line)
-            fields[label], last_label = (line, value), label
+            label, value = _record_field(section, fields, labels, line, labelled)
+            last_label = label
             if label == "DEPENDENCIES" and value:
                 dependencies.append(value)
         elif (words := _SC_CONTROLS.match(text)) and last_label == "STATE":
@@ -370,12 +367,15 @@ def parse_sc_enumdepend(
         )
     counted = _SC_ENUM_COUNT.match(lines[0].text)
     if counted is None:
-        if not _SC_FAILED.match(lines[0].text):
+        failure = (
+            _sc_block(section, stdout, stderr, ()).failure
+            if _SC_FAILED.match(lines[0].text)
+            else None
+        )
+        if failure is None:
             raise _parse_error(
                 section, "expected 'Enum: entriesRead = n' or '[SC] ... FAILED n:'", lines[0]
             )
-        failure = _sc_block(section, stdout, stderr, ()).failure
-        assert failure is not None  # the first line is one
         return failure
     entries: list[list[str]] = []
     for line in lines[1:]:

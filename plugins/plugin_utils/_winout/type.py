@@ -10,7 +10,7 @@ recognized" `ToolMissing`.
 
 from __future__ import annotations
 
-from ._base import CommandFailed, _command_failed, _nonblank, _raise_if_missing
+from ._base import _command_failed, _nonblank, _raise_if_missing, _raise_if_silent_failure
 
 # `type FILE` writes the file's bytes unchanged; a missing file or folder is one of these lines
 # on stderr (the system messages of ERROR_FILE_NOT_FOUND / ERROR_PATH_NOT_FOUND) and exit code 1.
@@ -31,7 +31,6 @@ def parse_type(stdout: str, stderr: str, exit_code: int, section: str = "type") 
     lines = _nonblank(stdout, "stdout") + _nonblank(stderr, "stderr")
     if lines and all(line.text.strip() in _TYPE_MISSING for line in lines):
         return None
-    if not lines:
-        raise CommandFailed(section, "the command printed nothing", exit_code)
+    _raise_if_silent_failure(section, stdout, stderr, exit_code)
     errors = [line for line in lines if line.stream == "stderr"]
     raise _command_failed(section, exit_code, errors or lines)

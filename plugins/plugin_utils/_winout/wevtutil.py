@@ -19,6 +19,7 @@ from ._base import (
     _lines,
     _parse_error,
     _raise_if_silent_failure,
+    _record_field,
     _stderr_answers,
 )
 from ._events import EventRecord
@@ -109,12 +110,7 @@ def parse_wevtutil_text(
                 section, "expected Event[N]: or an indented 'Label: value' line", line
             )
         else:
-            label, value = match.group("label"), (match.group("value") or "").rstrip()
-            if label not in _WEVT_LABELS:
-                raise _parse_error(section, f"unknown field {label}", line)
-            if label in fields:
-                raise _parse_error(section, f"field {label} printed twice", line)
-            fields[label] = (line, value)
+            label, value = _record_field(section, fields, _WEVT_LABELS, line, match)
             if label == "Description":
                 description = [value] if value else []
     if header is not None:

@@ -236,6 +236,22 @@ def test_a_source_not_reached_with_winrm_is_not_read(
     assert [shell.name for shell in fake_winrs.shells] == ["kms02"]
 
 
+def test_a_source_whose_settings_cannot_be_read_is_named_and_not_read(
+    run_action: t.Callable[..., t.Any],
+    fake_winrs: t.Any,
+    pair: t.Callable[..., dict[str, t.Any]],
+) -> None:
+    outcome = run_action("kms_move_facts", {}, pair(ansible_port="five"))
+    assert (outcome.result["status"], outcome.result["reason"]) == (
+        "error",
+        "kms01: its WinRM settings in the inventory cannot be read: Config 'port' for 'winrm' "
+        "connection plugin from 'var: ansible_port' has an invalid value: Invalid value provided "
+        "for 'integer': 'five'. Fix them (ansible-inventory --host NAME shows them). Nothing was "
+        "changed.",
+    )
+    assert [shell.name for shell in fake_winrs.shells] == ["kms02"]
+
+
 def test_a_source_outside_the_inventory_is_named_and_only_the_target_is_read(
     run_action: t.Callable[..., t.Any],
     fake_winrs: t.Any,
