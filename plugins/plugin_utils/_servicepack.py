@@ -20,10 +20,11 @@ assembled from parsed sections (only `_winout.py` knows output formats), the pla
 idempotence, builds compared as integer tuples), the outcome classification, and `ServicePackJob`,
 which drives the run through shells it is handed (the action gives it `WinrsShell`s). update.exe
 runs in its own shell on a worker thread while this thread polls the host through another one and
-shows progress; if the connection of update.exe's shell is lost, the job polls through NEW shells
-(a pywinrm session does not survive a dropped connection) and never starts update.exe again.
-That shell is not deleted while update.exe may still run in it: deleting a WinRS shell ends the
-processes it started.
+shows progress (`_poll.poll_until`; a pause ends early when update.exe's command returns). If
+the connection of update.exe's shell is lost, the job polls through NEW shells (a pywinrm
+session does not survive a dropped connection) and never starts update.exe again. That shell is
+not deleted while update.exe may still run in it: deleting a WinRS shell ends the processes it
+started.
 """
 
 # Internal to exchops.kms: not a public API; may change in any release.
@@ -32,7 +33,6 @@ from __future__ import annotations
 
 import re
 import threading
-import time
 import typing as t
 from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass, field
@@ -42,6 +42,7 @@ from ._builds import Build, name_build
 from ._errors import StepError
 from ._facts import FactsError, read_facts
 from ._kms import KMS_SERVER_KEY, KMS_SERVICE, KMS_SERVICE_KEY
+from ._poll import SYSTEM_CLOCK, Clock, PollTimeout, poll_until
 from ._probe import (
     SETUP_KEY_LEGACY,
     ProbeError,
@@ -806,6 +807,132 @@ class _Poller:
         self._stack.close()
 
 
+def _over(waited: Waited | None) -> bool:
+    return waited is not None
+
+
+class _Watch:
+    """The wait for update.exe: its worker thread, the polls of the host and the progress lines.
+    `look()` is one reading of `poll_until`: how the wait ended, or None while it goes on. Until
+    the connection to update.exe is lost, polls only show progress (one failure stops them); after,
+    only polls can tell that update.exe ended, through new shells."""
+
+    def __init__(
+        self,
+        job: ServicePackJob,
+        runner: threading.Thread,
+        result: _RunnerResult,
+        details: LogDetails,
+    ) -> None:
+        self.job, self.runner, self.result = job, runner, result
+        self.poller = _Poller(job.open_shell, details.path, details.size)
+        self.start = job.clock.now()
+        self.deadline = self.start + job.options.timeout
+        self.next_poll = self.start + job.options.poll_interval
+        self.next_progress = self.start + job.options.progress_interval
+        self.phase = "update.exe running"
+        self.last_poll: PollReading | None = None
+        self.lost = False
+        self.polling = True
+        self.idle_polls = 0
+
+    def look(self) -> Waited | None:
+        if not self.runner.is_alive() and not self.lost:
+            if self.result.output is not None:
+                return Waited(
+                    self.result.output.exit_code,
+                    lost=False,
+                    still_running=False,
+                    process_running=False,
+                    last_poll=self.last_poll,
+                    ended=True,
+                )
+            self._lose()
+        now = self.job.clock.now()
+        if now >= self.deadline or now < self.next_poll or not (self.polling or self.lost):
+            return None
+        waited = self._poll(max(60, int(self.deadline - now) + 30))
+        self.next_poll = self.job.clock.now() + self.job.options.poll_interval
+        return waited
+
+    def _lose(self) -> None:
+        self.lost, self.phase = True, "connection to update.exe lost, polling the host"
+        self.job.say(
+            f"{self.job.host}: lost the connection to update.exe ({self.result.error}); "
+            "update.exe is not started again: polling the setup log and the process "
+            "through a new shell"
+        )
+        self.next_poll = self.job.clock.now()
+
+    def _poll(self, command_timeout: int) -> Waited | None:
+        reading = self.poller.poll(command_timeout)
+        if reading is None:
+            if not self.lost:
+                self.polling = False  # progress only: do not keep opening shells
+                self.job.verbose(f"{self.job.host}: polling stopped: {self.poller.last_error}")
+            elif self.poller.failures >= LOST_POLL_ATTEMPTS:
+                return Waited(
+                    None,
+                    lost=True,
+                    still_running=False,
+                    process_running=None,
+                    last_poll=self.last_poll,
+                    error=self.poller.last_error,
+                )
+            return None
+        self.last_poll = reading
+        if self.lost:
+            ended, self.idle_polls = _ended_while_lost(reading, self.idle_polls)
+            if ended:
+                return Waited(
+                    None,
+                    lost=True,
+                    still_running=False,
+                    process_running=reading.process_running,
+                    last_poll=reading,
+                    error=_error(self.result),
+                    ended=True,
+                )
+        return None
+
+    def timed_out(self) -> Waited:
+        running = self.last_poll.process_running if self.last_poll else None
+        # Without a lost connection, update.exe's command has not returned: it runs.
+        still = not self.lost or running is not False
+        return Waited(
+            None,
+            lost=self.lost,
+            still_running=still,
+            process_running=running,
+            last_poll=self.last_poll,
+            error=_error(self.result),
+            ended=not still,
+        )
+
+    def pause(self, _pauses: int, remaining: float) -> float:
+        """Until the next poll or progress line, or the timeout; never more than 5 s."""
+        wake = min(
+            self.next_progress, self.next_poll if self.polling or self.lost else self.deadline
+        )
+        return max(0.0, min(wake - self.job.clock.now(), remaining, 5.0))
+
+    def show_progress(self, _waited: Waited | None, _seconds: float) -> None:
+        now = self.job.clock.now()
+        if now < self.next_progress:
+            return
+        last_poll = self.last_poll
+        line = last_poll.last_line if last_poll and last_poll.last_line else "nothing new yet"
+        self.job.say(
+            f"{self.job.host}: {format_elapsed(now - self.start)} elapsed, {self.phase}"
+            f"{_process_seen(last_poll)}; setup log: {line}"
+        )
+        while self.next_progress <= now:
+            self.next_progress += self.job.options.progress_interval
+
+    def close(self) -> None:
+        self.poller.close()
+
+
 class ServicePackJob:
     """One host's service pack run, through shells from `open_shell(command_timeout_s)`.
     `say` shows progress to the operator; `verbose` logs steps (-vv)."""
@@ -817,8 +944,7 @@ class ServicePackJob:
         options: Options,
         say: t.Callable[[str], None],
         verbose: t.Callable[[str], None],
-        clock: t.Callable[[], float] = time.monotonic,
-        sleep: t.Callable[[float], None] = time.sleep,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.host = host
         self.open_shell = open_shell
@@ -826,7 +952,6 @@ class ServicePackJob:
         self.say = say
         self.verbose = verbose
         self.clock = clock
-        self.sleep = sleep
 
     # -- the whole task ------------------------------------------------------------------------
 
@@ -914,88 +1039,27 @@ class ServicePackJob:
         self, runner: threading.Thread, result: _RunnerResult, decision: SpPlan, details: LogDetails
     ) -> Waited:
         options = self.options
-        start = self.clock()
-        deadline = start + options.timeout
-        next_poll = start + options.poll_interval
-        next_progress = start + options.progress_interval
-        poller = _Poller(self.open_shell, details.path, details.size)
-        phase = "update.exe running"
-        last_poll: PollReading | None = None
-        lost = False
-        polling = True
-        idle_polls = 0
-        media_text = describe(decision.media_build)
         self.say(
-            f"{self.host}: starting update.exe from {options.media} to install {media_text} "
-            f"(timeout {options.timeout} s)"
+            f"{self.host}: starting update.exe from {options.media} to install "
+            f"{describe(decision.media_build)} (timeout {options.timeout} s)"
         )
+        watch = _Watch(self, runner, result, details)
         try:
-            while True:
-                if not runner.is_alive() and not lost:
-                    if result.output is not None:
-                        return Waited(
-                            result.output.exit_code, False, False, False, last_poll, ended=True
-                        )
-                    lost, phase = True, "connection to update.exe lost, polling the host"
-                    self.say(
-                        f"{self.host}: lost the connection to update.exe ({result.error}); "
-                        "update.exe is not started again: polling the setup log and the process "
-                        "through a new shell"
-                    )
-                    next_poll = self.clock()
-                now = self.clock()
-                if now >= deadline:
-                    running = last_poll.process_running if last_poll else None
-                    # Without a lost connection, update.exe's command has not returned: it runs.
-                    still = not lost or running is not False
-                    return Waited(
-                        None, lost, still, running, last_poll, _error(result), ended=not still
-                    )
-                if now >= next_poll and (polling or lost):
-                    reading = poller.poll(max(60, int(deadline - now) + 30))
-                    if reading is None:
-                        if not lost:
-                            polling = False  # progress only: do not keep opening shells
-                            self.verbose(f"{self.host}: polling stopped: {poller.last_error}")
-                        elif poller.failures >= LOST_POLL_ATTEMPTS:
-                            return Waited(None, True, False, None, last_poll, poller.last_error)
-                    else:
-                        last_poll = reading
-                        if lost:
-                            ended, idle_polls = _ended_while_lost(reading, idle_polls)
-                            if ended:
-                                return Waited(
-                                    None,
-                                    True,
-                                    False,
-                                    reading.process_running,
-                                    reading,
-                                    _error(result),
-                                    ended=True,
-                                )
-                    next_poll = self.clock() + options.poll_interval
-                now = self.clock()
-                if now >= next_progress:
-                    line = (
-                        last_poll.last_line
-                        if last_poll and last_poll.last_line
-                        else "nothing new yet"
-                    )
-                    seen = _process_seen(last_poll)
-                    self.say(
-                        f"{self.host}: {format_elapsed(now - start)} elapsed, {phase}{seen}; "
-                        f"setup log: {line}"
-                    )
-                    while next_progress <= now:
-                        next_progress += options.progress_interval
-                wake = min(next_progress, deadline, next_poll if (polling or lost) else deadline)
-                pause = max(0.0, min(wake - self.clock(), 5.0))
-                if runner.is_alive():
-                    runner.join(pause)
-                else:
-                    self.sleep(pause)
+            waited = poll_until(
+                watch.look,
+                _over,
+                first=watch.look(),
+                timeout=options.timeout,
+                interval=watch.pause,
+                # A pause ends as soon as update.exe's command returns.
+                clock=self.clock.woken_by(runner),
+                on_wait=watch.show_progress,
+            )
+        except PollTimeout:
+            return watch.timed_out()
         finally:
-            poller.close()
+            watch.close()
+        return t.cast(Waited, waited)
 
     # -- after the run -------------------------------------------------------------------------
 

@@ -568,12 +568,14 @@ class FakeHost:
         hang_update: bool = False,
         setup_sets_is_manual: bool = False,
         setup_skips_kmserver: bool = False,
+        failing_polls: int = 0,
     ) -> None:
         self.answers = answers
         self.lose_update = lose_update
         self.hang_update = hang_update
         self.setup_sets_is_manual = setup_sets_is_manual
         self.setup_skips_kmserver = setup_skips_kmserver
+        self.failing_polls = failing_polls  # polls that fail before one is answered
         self.update_runs = 0
         self.updated = False
         self.commands: list[str] = []
@@ -628,6 +630,11 @@ class FakeHost:
                 0.1,
             )
         if "sp_log_text" in command_line and "sp_tasks" in command_line:
+            if self.failing_polls:
+                self.failing_polls -= 1
+                raise WinrsUnreachable(
+                    "kms-new (http://127.0.0.2:5985/wsman)", "unreachable: no route."
+                )
             answer = self.answers["poll_after"]
             if self.hang_update:
                 answer = self.answers["poll_after"].replace(
@@ -663,7 +670,8 @@ class FakeShell:
         return any(command.startswith(UPDATE) for command in self.ran)
 
 
-def _job(host: FakeHost, said: list[str], **options: t.Any) -> ServicePackJob:
+def _job(host: FakeHost, said: list[str], clock: t.Any, **options: t.Any) -> ServicePackJob:
+    """The job on the fake clock (tests/unit/conftest.py): no wait sleeps for real."""
     values = {
         "media": MEDIA,
         "build": Build(5, 5, 2650),
@@ -675,13 +683,15 @@ def _job(host: FakeHost, said: list[str], **options: t.Any) -> ServicePackJob:
     }
     values.update(options)
     return ServicePackJob(
-        "kms-new", host.open, Options(**values), say=said.append, verbose=said.append
+        "kms-new", host.open, Options(**values), say=said.append, verbose=said.append, clock=clock
     )
 
 
-def test_the_kb_target_gets_sp3_once_and_reads_back_sp3_binaries(answers: dict[str, str]) -> None:
+def test_the_kb_target_gets_sp3_once_and_reads_back_sp3_binaries(
+    answers: dict[str, str], fake_clock: t.Any
+) -> None:
     host, said = FakeHost(answers), []
-    report = _job(host, said).run()
+    report = _job(host, said, fake_clock.clock).run()
     assert (report.outcome, report.changed, report.failed, report.exit_code) == (
         "ok",
         True,
@@ -701,9 +711,11 @@ def test_the_kb_target_gets_sp3_once_and_reads_back_sp3_binaries(answers: dict[s
     assert all(shell.closed for shell in host.shells)
 
 
-def test_check_mode_reads_predicts_and_runs_nothing(answers: dict[str, str]) -> None:
+def test_check_mode_reads_predicts_and_runs_nothing(
+    answers: dict[str, str], fake_clock: t.Any
+) -> None:
     host, said = FakeHost(answers), []
-    report = _job(host, said, check_mode=True).run()
+    report = _job(host, said, fake_clock.clock, check_mode=True).run()
     assert (report.outcome, report.changed, report.build_after, report.kms_binary_after) == (
         "not_run",
         True,
@@ -715,10 +727,10 @@ def test_check_mode_reads_predicts_and_runs_nothing(answers: dict[str, str]) -> 
 
 
 def test_a_lost_connection_is_followed_by_polls_through_a_new_shell_never_a_second_run(
-    answers: dict[str, str],
+    answers: dict[str, str], fake_clock: t.Any
 ) -> None:
     host, said = FakeHost(answers, lose_update=True), []
-    report = _job(host, said).run()
+    report = _job(host, said, fake_clock.clock).run()
     assert host.update_runs == 1
     assert (report.outcome, report.failed, report.exit_code) == ("ok", False, None)
     assert report.kms_binary_after == "5.5.2650.12"
@@ -732,9 +744,22 @@ def test_a_lost_connection_is_followed_by_polls_through_a_new_shell_never_a_seco
     assert any("lost the connection to update.exe" in line for line in said)
 
 
-def test_setup_changing_a_start_type_is_set_back_and_reported(answers: dict[str, str]) -> None:
+def test_polls_that_keep_failing_after_a_lost_connection_end_the_wait_after_three_tries(
+    answers: dict[str, str], fake_clock: t.Any
+) -> None:
+    host, said = FakeHost(answers, lose_update=True, failing_polls=5), []
+    report = _job(host, said, fake_clock.clock, poll_interval=7, progress_interval=60).run()
+    polls = [c for c in host.commands if "sp_tasks" in c and "sp_log_text" in c]
+    assert (len(polls), fake_clock.time) == (3, 14.0)  # at 0, 7 and 14 s, each in a new shell
+    assert host.update_runs == 1
+    assert (report.outcome, report.kms_binary_after) == ("ok", "5.5.2650.12")
+
+
+def test_setup_changing_a_start_type_is_set_back_and_reported(
+    answers: dict[str, str], fake_clock: t.Any
+) -> None:
     host, said = FakeHost(answers, setup_sets_is_manual=True), []
-    report = _job(host, said).run()
+    report = _job(host, said, fake_clock.clock).run()
     assert report.start_types_restored == {
         "MSExchangeIS": {"before": "auto", "after_setup": "manual", "restored": True}
     }
@@ -743,10 +768,10 @@ def test_setup_changing_a_start_type_is_set_back_and_reported(answers: dict[str,
 
 
 def test_success_reported_by_setup_fails_the_task_when_kmserver_exe_is_still_old(
-    answers: dict[str, str],
+    answers: dict[str, str], fake_clock: t.Any
 ) -> None:
     host, said = FakeHost(answers, setup_skips_kmserver=True), []
-    report = _job(host, said).run()
+    report = _job(host, said, fake_clock.clock).run()
     assert (report.outcome, report.failed, report.kms_binary_after) == ("ok", True, "5.5.1960.8")
     assert report.message.startswith(
         "update.exe reported success (exit code 0; the setup log shows a completed run) but "
@@ -755,17 +780,24 @@ def test_success_reported_by_setup_fails_the_task_when_kmserver_exe_is_still_old
     assert host.update_runs == 1
 
 
-def test_a_timeout_leaves_update_exe_and_its_shell_alone(answers: dict[str, str]) -> None:
+def test_a_timeout_leaves_update_exe_and_its_shell_alone(
+    answers: dict[str, str], fake_clock: t.Any
+) -> None:
     host, said = FakeHost(answers, hang_update=True), []
+    fake_clock.thread_grace = 0.0  # update.exe hangs until the test ends
     try:
-        report = _job(host, said, timeout=2).run()
+        report = _job(host, said, fake_clock.clock, timeout=2).run()
     finally:
         host.release.set()
     assert (report.outcome, report.failed, report.changed) == ("still_running", True, True)
     (update_shell,) = [shell for shell in host.shells if shell.ran_update]
     assert not update_shell.closed, "deleting the shell would end update.exe"
     assert host.update_runs == 1
-    assert any("elapsed, update.exe running" in line for line in said)
+    assert fake_clock.time == 2.0
+    assert said[-1] == (
+        "kms-new: 1s elapsed, update.exe running (tasklist: update.exe running); setup log: "
+        "++++ Microsoft Exchange Setup initialized ++++"
+    )
 
 
 def test_poll_readings_know_when_the_run_ended() -> None:
