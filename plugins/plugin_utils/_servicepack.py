@@ -33,6 +33,7 @@ from ._servicepack_plan import (
     LogDetails,
     Refusal,
     ServicePackError,
+    SpOutcome,
     SpPlan,
     classify,
     decide_install,
@@ -56,7 +57,7 @@ from ._servicepack_probe import (
     runs_appended,
     update_command,
 )
-from ._winout import ParseError, ScFailure
+from ._winout import ParseError, ScFailure, SetupRun
 from ._winrs import CommandOutput, WinrsError
 
 READ_TIMEOUT_S = 300
@@ -449,36 +450,12 @@ class ServicePackJob:
         report.changed = True
         report.exit_code = waited.exit_code
         if waited.still_running:
-            runs = waited.last_poll.runs if waited.last_poll else ()
-            outcome = classify(
-                None, self.options.success_exit_codes, runs, True, waited.process_running
-            )
-            report.outcome, report.remedy = outcome.outcome, outcome.remedy
-            report.setup_log_tail = log_tail(runs)
-            report.failed = True
-            report.message = (
-                f"update.exe from {self.options.media} did not end within "
-                f"{self.options.timeout} s. "
-                f"{outcome.remedy}"
-            )
-            return report
+            return self._still_running(report, waited)
         after, after_details, shell_error = self._read_after(before)
         if after is None or after_details is None:
-            report.outcome = "unknown"
-            report.remedy = (
-                "update.exe ran but the host could not be read afterwards. Check the versions with "
-                "exchops.kms.exchange_facts and the setup log on the host, then run this task "
-                "again; it runs nothing when the versions already match."
-            )
-            report.failed = True
-            report.message = (
-                f"update.exe ran, then reading the host failed: {shell_error}. {report.remedy}"
-            )
-            return report
+            return _not_read_after(report, shell_error)
         runs = runs_appended(after_details.text, details.size)
-        outcome = classify(
-            waited.exit_code, self.options.success_exit_codes, runs, False, waited.process_running
-        )
+        outcome = self._classify(waited, runs)
         report.outcome, report.remedy = outcome.outcome, outcome.remedy
         report.setup_log_tail = log_tail(runs)
         report.build_after = _text(after.server_build)
@@ -515,6 +492,29 @@ class ServicePackJob:
         if restore_problem:
             report.failed = True
             report.message = f"{report.message} {restore_problem}".strip()
+        return report
+
+    def _classify(self, waited: Waited, runs: t.Sequence[SetupRun]) -> SpOutcome:
+        return classify(
+            waited.exit_code,
+            self.options.success_exit_codes,
+            runs,
+            still_running=waited.still_running,
+            process_running=waited.process_running,
+        )
+
+    def _still_running(self, report: Report, waited: Waited) -> Report:
+        """update.exe did not end within the timeout: the last poll's log lines are all there is."""
+        runs = waited.last_poll.runs if waited.last_poll else ()
+        outcome = self._classify(waited, runs)
+        report.outcome, report.remedy = outcome.outcome, outcome.remedy
+        report.setup_log_tail = log_tail(runs)
+        report.failed = True
+        report.message = (
+            f"update.exe from {self.options.media} did not end within "
+            f"{self.options.timeout} s. "
+            f"{outcome.remedy}"
+        )
         return report
 
     def _read_after(
@@ -567,6 +567,18 @@ class ServicePackJob:
                 + "). Set them with sc config NAME start= TYPE (see start_types_restored)."
             )
         return ""
+
+
+def _not_read_after(report: Report, shell_error: str | None) -> Report:
+    report.outcome = "unknown"
+    report.remedy = (
+        "update.exe ran but the host could not be read afterwards. Check the versions with "
+        "exchops.kms.exchange_facts and the setup log on the host, then run this task "
+        "again; it runs nothing when the versions already match."
+    )
+    report.failed = True
+    report.message = f"update.exe ran, then reading the host failed: {shell_error}. {report.remedy}"
+    return report
 
 
 def _error(result: _RunnerResult) -> str | None:

@@ -274,6 +274,7 @@ class FakeHost:
         setup_sets_is_manual: bool = False,
         setup_skips_kmserver: bool = False,
         failing_polls: int = 0,
+        unreadable_after: bool = False,
     ) -> None:
         self.answers = answers
         self.lose_update = lose_update
@@ -281,6 +282,7 @@ class FakeHost:
         self.setup_sets_is_manual = setup_sets_is_manual
         self.setup_skips_kmserver = setup_skips_kmserver
         self.failing_polls = failing_polls  # polls that fail before one is answered
+        self.unreadable_after = unreadable_after  # reading the host fails once update.exe ran
         self.update_runs = 0
         self.updated = False
         self.commands: list[str] = []
@@ -316,6 +318,10 @@ class FakeHost:
                 0.1,
             )
         if "sp_media" in command_line:
+            if self.updated and self.unreadable_after:
+                raise WinrsUnreachable(
+                    "kms-new (http://127.0.0.2:5985/wsman)", "unreachable: no route."
+                )
             answer = self.answers["read_after" if self.updated else "read_before"]
             if self.updated and self.setup_skips_kmserver:
                 answer = answer.replace("Version=5.5.2650.12", "Version=5.5.1960.8", 1)
@@ -458,6 +464,25 @@ def test_polls_that_keep_failing_after_a_lost_connection_end_the_wait_after_thre
     assert (len(polls), fake_clock.time) == (3, 14.0)  # at 0, 7 and 14 s, each in a new shell
     assert host.update_runs == 1
     assert (report.outcome, report.kms_binary_after) == ("ok", "5.5.2650.12")
+
+
+def test_a_host_that_cannot_be_read_after_the_run_ends_unknown_with_what_to_check(
+    answers: dict[str, str], fake_clock: t.Any
+) -> None:
+    host, said = FakeHost(answers, unreadable_after=True), []
+    report = _job(host, said, fake_clock.clock).run()
+    assert (report.outcome, report.failed, report.changed, host.update_runs) == (
+        "unknown",
+        True,
+        True,
+        1,
+    )
+    assert report.message == (
+        "update.exe ran, then reading the host failed: kms-new (http://127.0.0.2:5985/wsman): "
+        "unreachable: no route.. update.exe ran but the host could not be read afterwards. "
+        "Check the versions with exchops.kms.exchange_facts and the setup log on the host, then "
+        "run this task again; it runs nothing when the versions already match."
+    )
 
 
 def test_setup_changing_a_start_type_is_set_back_and_reported(
