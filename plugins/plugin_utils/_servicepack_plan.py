@@ -117,7 +117,7 @@ class LogDetails:
 
 
 # ---------------------------------------------------------------------------------------------
-# The plan: refusals and idempotence (builds compare as integer tuples, builds.md)
+# The plan: refusals and idempotence (builds compare as integer tuples, `Build.sp_key`)
 #
 # INSTALL_RULES are tried in order and the first whose predicate returns values decides: refuse
 # (Refusal, nothing runs), skip (nothing to do) or install. INSTALL_MESSAGES words each from
@@ -409,8 +409,9 @@ def decide_install(
 # ---------------------------------------------------------------------------------------------
 # The outcome
 #
-# Neither the exit codes nor the log lines of a 5.5 SP are documented (service-packs.md): a log's
-# "Setup failed" / "ID no: 0x..." outweighs a success exit code, and success needs the log's
+# Neither the exit codes nor the log lines of a 5.5 SP are documented (the SP readmes, KB Q191013
+# and Q198347, say only to run Update; KB Q158545 and Q290226 show the log and its error IDs): a
+# log's "Setup failed" / "ID no: 0x..." outweighs a success exit code, and success needs the log's
 # completion line as well as a listed exit code (or none, after a lost connection). OUTCOME_RULES
 # are tried in order; OUTCOME_MESSAGES words the remedy and the evidence (detail) of each.
 

@@ -195,7 +195,8 @@ def readings_from(
     if not files_unknown:
         parts.append(("Kmserver.exe", kms_binary_text is not None))
     # None both when there is no update.exe and when it has no version resource (wmic prints no
-    # Version line then, windows-output.md section 4): either way the media's build is unknown.
+    # Version line then, docs/windows-output.md section 4): either way the media's build is
+    # unknown.
     media_version_text = parse_wmic_file_version(
         *sections.need("sp_media").streams(), section="sp_media"
     )
