@@ -372,7 +372,7 @@ INSTALL_MESSAGES: dict[str, str] = {
     ),
     "kms_running": (
         "{service} is {state}. A service pack must not run while the KM Server has its database "
-        "open (kb-q259906.md section 5; KB Q190713). Back up the KM database and stop {service} "
+        "open (KB Q235978, Q190713). Back up the KM database and stop {service} "
         "(exchops.kms.kms_backup, exchops.kms.exchange_service with state=stopped), then run "
         "again to install {media_build}."
     ),

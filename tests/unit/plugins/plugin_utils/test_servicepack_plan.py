@@ -299,7 +299,7 @@ INSTALL_WORDING: dict[str, tuple[HostReadings, str | None, str]] = {
         _host(kms_state="running"),
         None,
         "MSExchangeKMS is running. A service pack must not run while the KM Server has its "
-        "database open (kb-q259906.md section 5; KB Q190713). Back up the KM database and stop "
+        "database open (KB Q235978, Q190713). Back up the KM database and stop "
         "MSExchangeKMS (exchops.kms.kms_backup, exchops.kms.exchange_service with "
         "state=stopped), then run again to install 5.5.2650 (5.5 SP3).",
     ),
