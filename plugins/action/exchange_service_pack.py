@@ -11,13 +11,8 @@ from ansible.utils.display import Display
 
 from ..plugin_utils._action import Minimum, Task, WinrsAction
 from ..plugin_utils._builds import Build
-from ..plugin_utils._servicepack import (
-    READ_TIMEOUT_S,
-    Options,
-    ServicePackJob,
-    check_update_arguments,
-    describe,
-)
+from ..plugin_utils._servicepack import READ_TIMEOUT_S, Options, ServicePackJob
+from ..plugin_utils._servicepack_plan import check_update_arguments, describe
 from ..plugin_utils._winrs import WinrsShell, target_from_options
 
 display = Display()

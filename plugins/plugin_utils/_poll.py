@@ -5,24 +5,47 @@ timeout, and give up early when nothing moves.
 `poll_until(read, done, first=..., timeout=..., interval=...)` returns the first reading that is
 `done`, raises PollTimeout when the timeout runs out first, and PollStalled when `progress` of
 the readings has not changed for `stall_limit` seconds. Time comes from one injectable `Clock`,
-so tests run the waits on a fake clock.
+so tests run the waits on a fake clock. A runner that waits for a worker thread while it polls
+(update.exe runs in one) pauses on `clock.woken_by(thread)`, whose pauses end when the thread does.
 """
 
 # Internal to exchops.kms: not a public API; may change in any release.
 
 from __future__ import annotations
 
+import threading
 import time
 import typing as t
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 T = t.TypeVar("T")
 
 
+def _join(thread: threading.Thread, seconds: float) -> None:
+    thread.join(seconds)
+
+
 @dataclass(frozen=True)
 class Clock:
+    """Monotonic time and the two ways to let it pass: `sleep(seconds)`, and `wait_for(thread,
+    seconds)`, which returns as soon as `thread` ends. A fake clock moves its time in both
+    without waiting."""
+
     now: t.Callable[[], float] = time.monotonic
     sleep: t.Callable[[float], None] = time.sleep
+    wait_for: t.Callable[[threading.Thread, float], None] = _join
+
+    def woken_by(self, thread: threading.Thread) -> Clock:
+        """This clock, with pauses that end early when `thread` ends, and plain sleeps once it
+        has ended: for `poll_until` while a worker thread runs (its end is then seen at once)."""
+
+        def pause(seconds: float) -> None:
+            if thread.is_alive():
+                self.wait_for(thread, seconds)
+            else:
+                self.sleep(seconds)
+
+        return replace(self, sleep=pause)
 
 
 SYSTEM_CLOCK = Clock()

@@ -1,6 +1,6 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""What every unit test may share: the recorded Windows output in `fixtures/`, and a scripted
-Windows host that answers command lines the way a WinRS shell's `run` does.
+"""What every unit test may share: the recorded Windows output in `fixtures/`, a scripted
+Windows host that answers command lines the way a WinRS shell's `run` does, and a fake clock.
 
 `ScriptedHost` plays one or more hosts. A command line is answered by the first line rule whose
 pattern it matches (`re.search`), with the whole stdout, stderr and exit code; a line made of
@@ -8,6 +8,9 @@ pattern it matches (`re.search`), with the whole stdout, stderr and exit code; a
 command by the first command rule that matches it, framed the way cmd.exe prints the section
 markers. An answer may also be an exception, raised as the shell would raise it. Nothing is
 answered by default: an unscripted command fails the test and names the command.
+
+`FakeClock` (fixture `fake_clock`) is time that passes only when the code under test waits: its
+`clock` is the `_poll.Clock` to hand to a runner, and no wait sleeps for real.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+from ansible_collections.exchops.kms.plugins.plugin_utils._poll import Clock
 from ansible_collections.exchops.kms.plugins.plugin_utils._winrs import CommandOutput
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -215,3 +219,37 @@ def report_schema() -> t.Callable[[str], dict[str, t.Any]]:
         return json.loads((SCHEMAS / name).read_text(encoding="utf-8"))
 
     return load
+
+
+class FakeClock:
+    """Time that moves only by the waits of the code under test: `sleep` adds its seconds (kept in
+    `pauses`), and so does `wait_for(thread, seconds)` while the thread runs. `wait_for` joins the
+    thread for at most `thread_grace` real seconds: a thread that ends by then ended at once (no
+    time passes), one that does not runs through the whole wait (set `thread_grace` to 0 for a
+    thread the test keeps hanging)."""
+
+    def __init__(self, start: float = 0.0, thread_grace: float = 5.0) -> None:
+        self.time = start
+        self.thread_grace = thread_grace
+        self.pauses: list[float] = []
+
+    def now(self) -> float:
+        return self.time
+
+    def sleep(self, seconds: float) -> None:
+        self.pauses.append(seconds)
+        self.time += seconds
+
+    def wait_for(self, thread: threading.Thread, seconds: float) -> None:
+        thread.join(self.thread_grace)
+        if thread.is_alive():
+            self.sleep(seconds)
+
+    @property
+    def clock(self) -> Clock:
+        return Clock(self.now, self.sleep, self.wait_for)
+
+
+@pytest.fixture
+def fake_clock() -> FakeClock:
+    return FakeClock()

@@ -34,14 +34,6 @@ MD_NAME = re.compile(
 )
 OUTSIDE_NOTES = re.compile(r"(?:\.\./|/work/)shared\b")
 
-# Files whose citations other changes are rewriting right now; each is skipped until then.
-# Empty this list when those changes are merged (test_known_files_still_need_their_exemption
-# fails as soon as an entry is clean).
-KNOWN_UNFIXED = {
-    # domain/service-packs.md, kb-q259906.md, builds.md, windows-output.md without docs/
-    "plugins/plugin_utils/_servicepack.py",
-}
-
 
 def scanned_files() -> list[Path]:
     files = []
@@ -101,11 +93,7 @@ def file_problems(path: Path) -> list[str]:
     return found
 
 
-FILES = [
-    path
-    for path in scanned_files()
-    if path.relative_to(ROOT).as_posix() not in KNOWN_UNFIXED | {THIS_FILE}
-]
+FILES = [path for path in scanned_files() if path.relative_to(ROOT).as_posix() != THIS_FILE]
 
 
 def test_the_scan_sees_the_code_docs_and_fixtures() -> None:
@@ -181,12 +169,3 @@ def test_what_counts_as_a_citation(line: str, folder: Path, expected: list[str])
 def test_every_cited_markdown_file_is_in_the_repository(path: Path) -> None:
     problems = file_problems(path)
     assert not problems, "cite a KB, a URL or a docs/ page instead:\n" + "\n".join(problems)
-
-
-@pytest.mark.parametrize("name", sorted(KNOWN_UNFIXED))
-def test_known_files_still_need_their_exemption(name: str) -> None:
-    path = ROOT / name
-    assert path.is_file(), f"{name} is gone: remove it from KNOWN_UNFIXED"
-    assert file_problems(
-        path
-    ), f"{name} cites only repository files now: remove it from KNOWN_UNFIXED"

@@ -1,7 +1,8 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Reapplying a service pack (plugins/plugin_utils/_servicepack.py): command lines, readings,
-the refusal grid (builds compared as integers), the outcome classification, start types, and
-the job run through fake shells that answer with recorded lab output (fixtures/servicepack)."""
+"""Reapplying a service pack: the command lines and readings (plugins/plugin_utils/
+_servicepack_probe.py), and the job (_servicepack.py) run through fake shells that answer with
+recorded lab output (fixtures/servicepack), on the fake clock. The decisions it takes
+(_servicepack_plan.py) are tested in test_servicepack_plan.py."""
 
 from __future__ import annotations
 
@@ -14,26 +15,20 @@ from ansible_collections.exchops.kms.plugins.plugin_utils._builds import Build
 from ansible_collections.exchops.kms.plugins.plugin_utils._facts import assemble
 from ansible_collections.exchops.kms.plugins.plugin_utils._probe import split_sections
 from ansible_collections.exchops.kms.plugins.plugin_utils._servicepack import (
-    HostReadings,
-    LogDetails,
     Options,
-    PollReading,
-    Refusal,
     ServicePackJob,
-    classify,
-    decide_install,
-    detail_command,
     format_elapsed,
-    log_tail,
+)
+from ansible_collections.exchops.kms.plugins.plugin_utils._servicepack_plan import HostReadings
+from ansible_collections.exchops.kms.plugins.plugin_utils._servicepack_probe import (
+    PollReading,
+    detail_command,
     poll_command,
     read_command,
     readings_from,
     restore_command,
     setup_log_path,
-    start_type_changes,
     update_command,
-    verify,
-    watched_services,
 )
 from ansible_collections.exchops.kms.plugins.plugin_utils._winout import (
     SETUP_LOG_INITIALIZED,
@@ -259,296 +254,6 @@ def test_km_server_without_its_kmserver_key_is_half_installed(answers: dict[str,
     assert dict(readings.kms_parts)[r"HKLM\SOFTWARE\Microsoft\Exchange\KMServer"] is False
 
 
-# ---------------------------------------------------------------------------------------------
-# The plan: refusals and idempotence
-
-
-def _host(
-    server: str | None = "5.5.2650",
-    kms: str | None = "5.5.1960.8",
-    media: str | None = "5.5.2650.0",
-    **changes: t.Any,
-) -> HostReadings:
-    values: dict[str, t.Any] = {
-        "facts": {},
-        "warnings": (),
-        "server_build": Build.parse(server) if server else None,
-        "install_path": r"C:\EXCHSRVR",
-        "kms_installed": kms is not None,
-        "kms_parts": (("service", kms is not None), ("Kmserver.exe", kms is not None)),
-        "kms_binary": Build.parse(kms) if kms else None,
-        "kms_state": "stopped" if kms else "absent",
-        "image_path_has_arguments": False,
-        "kms_image_path": r"C:\Exchsrvr\Bin\Kmserver.exe",
-        "media_version": Build.parse(media) if media else None,
-        "update_pids": (),
-        "start_types": {},
-    }
-    values.update(changes)
-    return HostReadings(**values)
-
-
-@pytest.mark.parametrize(
-    ("host", "wanted", "install"),
-    [
-        pytest.param(_host(), "5.5.2650", True, id="the KB case: SP3 server, RTM Kmserver.exe"),
-        pytest.param(_host(), None, True, id="no build asked: the media's SP"),
-        pytest.param(_host(kms="5.5.2650.12"), "5.5.2650", False, id="both on SP3 already"),
-        pytest.param(
-            _host(kms="5.5.2650.12", media="5.5.2650.9"),
-            None,
-            False,
-            id="revision 9 vs 12: same SP, not a downgrade",
-        ),
-        pytest.param(_host(server="5.5.2448", kms="5.5.2448.0"), "5.5.2650", True, id="SP2 to SP3"),
-        pytest.param(
-            _host(server="5.5.2448", kms="5.5.2606.0"),
-            None,
-            True,
-            id="SP2 + KMS hotfix 2606 is older than SP3",
-        ),
-        pytest.param(
-            _host(server="5.5.2448", kms=None), None, True, id="no KM Server: the server alone"
-        ),
-        pytest.param(
-            _host(server="5.5.2650", kms=None), None, False, id="no KM Server, server on SP3"
-        ),
-        pytest.param(
-            _host(kms="5.5.2650.12", image_path_has_arguments=True),
-            None,
-            False,
-            id="nothing to do: ImagePath not in the way",
-        ),
-    ],
-)
-def test_the_plan_installs_only_what_is_older_than_the_media(
-    host: HostReadings, wanted: str | None, install: bool
-) -> None:
-    decision = decide_install(host, MEDIA, Build.parse(wanted) if wanted else None)
-    assert decision.install is install
-    assert decision.media_build == host.media_version
-
-
-@pytest.mark.parametrize(
-    ("host", "wanted", "match"),
-    [
-        pytest.param(
-            _host(),
-            "5.5.2653",
-            "holds update.exe 5.5.2650 \\(5.5 SP3\\) but build asks for 5.5.2653 \\(5.5 SP4\\)",
-            id="wrong build",
-        ),
-        pytest.param(_host(), "6.0.6249", "build asks for 6.0.6249", id="another product asked"),
-        pytest.param(
-            _host(media="5.5.2448.0"),
-            None,
-            "installs 5.5.2448 \\(5.5 SP2\\) but Exchange is already 5.5.2650 \\(5.5 SP3\\)",
-            id="media older than the server",
-        ),
-        pytest.param(
-            _host(media="5.5.2448.0"),
-            "5.5.2448",
-            "downgrade the server",
-            id="a downgrade even when asked for",
-        ),
-        pytest.param(
-            _host(server="5.5.2448", kms="5.5.2606.0", media="5.5.2448.0"),
-            None,
-            "Kmserver.exe is already 5.5.2606 \\(5.5 SP2 \\+ hotfix\\).*media that installs 5.5.2606 or later",
-            id="media older than Kmserver.exe",
-        ),
-        pytest.param(
-            _host(server="5.5.2650", kms="5.5.2653.1", media="5.5.2650.0"),
-            None,
-            "downgrade the KM Server binaries",
-            id="Kmserver.exe newer than SP3 media",
-        ),
-        pytest.param(
-            _host(media="6.0.6249.0"),
-            None,
-            "another Exchange version",
-            id="Exchange 2000 media on 5.5",
-        ),
-        pytest.param(_host(media=None), None, "no update.exe with a version", id="no update.exe"),
-        pytest.param(_host(server=None), None, "no Exchange 4.0 - 2003 install", id="no Exchange"),
-        pytest.param(
-            _host(server="15.1.2507.6", kms=None),
-            None,
-            "later versions are updated with their own Setup",
-            id="Exchange 2016",
-        ),
-        pytest.param(
-            _host(
-                image_path_has_arguments=True,
-                kms_image_path=r"C:\Exchsrvr\Bin\Kmserver.exe ********",
-            ),
-            None,
-            "Q235418",
-            id="password in ImagePath",
-        ),
-        pytest.param(
-            _host(kms_parts=(("service", True), ("KMServer key", False))),
-            None,
-            "only partly installed .*missing: KMServer key.*Q290226",
-            id="half-installed KMS",
-        ),
-        pytest.param(
-            _host(kms_state="running"), None, "MSExchangeKMS is running", id="KMS running"
-        ),
-        pytest.param(
-            _host(kms_state="start_pending"),
-            None,
-            "MSExchangeKMS is start pending",
-            id="KMS starting",
-        ),
-        pytest.param(
-            _host(update_pids=(2468,)),
-            None,
-            "update.exe is already running \\(PID 2468\\)",
-            id="update.exe running",
-        ),
-        pytest.param(
-            _host(kms=None, kms_installed=True),
-            None,
-            "Kmserver.exe's file version cannot be read",
-            id="Kmserver.exe unreadable",
-        ),
-    ],
-)
-def test_the_plan_refuses_with_nothing_changed(
-    host: HostReadings, wanted: str | None, match: str
-) -> None:
-    with pytest.raises(Refusal, match=match) as refused:
-        decide_install(host, MEDIA, Build.parse(wanted) if wanted else None)
-    assert refused.value.changed is False
-    assert "Nothing was changed" not in str(refused.value)  # the action edge says it, once
-    assert "HZGY" not in str(refused.value)
-
-
-@pytest.mark.parametrize("state", ["running", "start_pending"])
-def test_a_plan_for_check_mode_lets_a_running_kms_through_but_keeps_every_other_refusal(
-    state: str,
-) -> None:
-    # The remediation's check-mode plan predicts the run that follows its backup, which stops
-    # KMS; everything else that blocks the run still blocks the plan.
-    decided = decide_install(_host(kms_state=state), MEDIA, None, kms_may_run=True)
-    assert decided.install and decided.media_build == Build.parse("5.5.2650.0")
-    with pytest.raises(Refusal, match="already running \\(PID 2468\\)"):
-        decide_install(_host(kms_state=state, update_pids=(2468,)), MEDIA, None, kms_may_run=True)
-
-
-# ---------------------------------------------------------------------------------------------
-# Outcome classification
-
-OK_RUN = (
-    f"{SETUP_LOG_INITIALIZED}\r\n"
-    "[10:42:01] Installed C:\\EXCHSRVR\\BIN\\KMSERVER.EXE (version 5.5.2650.12)\r\n"
-    "[10:42:04] Setup completed successfully.\r\n"
-)
-FAILED_RUN = (
-    f"{SETUP_LOG_INITIALIZED}\r\n[10:42:01] Setup failed. An error occurred while copying C:\\EXCHSRVR\\BIN\\KMSERVER.EXE: "
-    "The process cannot access the file because it is being used by another process. ID no: 0xc0070020\r\n"
-)
-HALF_REMOVED_RUN = f"{SETUP_LOG_INITIALIZED}\r\n"
-OPEN_RUN = f"{SETUP_LOG_INITIALIZED}\r\n[10:42:01] Stopping service MSExchangeIS\r\n"
-REBOOT_RUN = OK_RUN + "[10:42:05] You must restart your computer to complete the installation.\r\n"
-
-
-@pytest.mark.parametrize(
-    ("exit_code", "success", "log", "still_running", "expected"),
-    [
-        pytest.param(0, (0,), OK_RUN, False, "ok", id="exit 0, completed"),
-        pytest.param(0, (0,), REBOOT_RUN, False, "ok_reboot_required", id="log asks for a restart"),
-        pytest.param(3010, (0, 3010), OK_RUN, False, "ok_reboot_required", id="listed 3010"),
-        pytest.param(3010, (0,), OK_RUN, False, "unknown", id="3010 not listed, log completed"),
-        pytest.param(0xC0070020, (0,), FAILED_RUN, False, "failed", id="error ID and exit code"),
-        pytest.param(0, (0,), FAILED_RUN, False, "failed", id="log failure outweighs exit 0"),
-        pytest.param(
-            0xC0020002, (0,), HALF_REMOVED_RUN, False, "failed", id="Q290226: only the first line"
-        ),
-        pytest.param(1, (0,), "", False, "failed", id="exit 1, nothing logged"),
-        pytest.param(0, (0,), "", False, "unknown", id="exit 0, nothing logged"),
-        pytest.param(0, (0,), OPEN_RUN, False, "unknown", id="exit 0, no end line"),
-        pytest.param(None, (0,), OK_RUN, False, "ok", id="connection lost, log completed"),
-        pytest.param(None, (0,), FAILED_RUN, False, "failed", id="connection lost, log failed"),
-        pytest.param(None, (0,), "", False, "unknown", id="connection lost, nothing logged"),
-        pytest.param(None, (0,), OPEN_RUN, True, "still_running", id="timeout"),
-    ],
-)
-def test_outcomes_come_from_the_log_and_the_exit_code_together(
-    exit_code: int | None, success: tuple[int, ...], log: str, still_running: bool, expected: str
-) -> None:
-    outcome = classify(exit_code, success, parse_setup_log(log), still_running)
-    assert outcome.outcome == expected
-    assert outcome.remedy.endswith(".") and len(outcome.remedy) > 40
-    assert outcome.detail
-
-
-def test_the_exit_code_is_shown_in_hex_when_it_is_an_error_id() -> None:
-    outcome = classify(0xC0070020, (0,), parse_setup_log(FAILED_RUN), False)
-    assert "0xC0070020" in outcome.detail and "0xc0070020" in outcome.detail
-
-
-def test_the_tail_is_the_last_lines_of_the_appended_runs() -> None:
-    runs = parse_setup_log(OK_RUN + FAILED_RUN)
-    assert log_tail(runs, 2) == [SETUP_LOG_INITIALIZED, parse_setup_log(FAILED_RUN)[0].lines[-1]]
-
-
-# ---------------------------------------------------------------------------------------------
-# Verification and start types
-
-
-@pytest.mark.parametrize(
-    ("server", "kms", "expected"),
-    [
-        ("5.5.2650", "5.5.2650.12", []),
-        ("5.5.2650", "5.5.1960.8", ["Kmserver.exe's file version is 5.5.1960.8 (5.5 RTM)"]),
-        (
-            "5.5.2448",
-            "5.5.2650.12",
-            ["the registry (Setup key, NewestBuild) says 5.5.2448 (5.5 SP2)"],
-        ),
-        ("5.5.2650", None, ["Kmserver.exe's file version cannot be read"]),
-    ],
-)
-def test_verification_names_each_reading_not_on_the_media_sp(
-    server: str, kms: str | None, expected: list[str]
-) -> None:
-    after = _host(server=server, kms=kms)
-    assert verify(Build(5, 5, 2650), after, kms_expected=True) == expected
-
-
-def test_start_types_of_exchange_services_and_their_dependencies_are_watched() -> None:
-    readings = _host(
-        start_types={
-            "MSExchangeSA": "auto",
-            "MSExchangeIS": "auto",
-            "RPCSS": "auto",
-            "Spooler": "auto",
-        }
-    )
-    details = LogDetails(
-        "C:\\x.log",
-        0,
-        None,
-        {"MSExchangeSA": ("RPCSS", "+NetworkProvider"), "MSExchangeIS": ("MSExchangeSA",)},
-    )
-    assert watched_services(readings, details) == ("MSExchangeIS", "MSExchangeSA", "RPCSS")
-
-
-def test_only_changed_start_types_are_reported() -> None:
-    before = {"MSExchangeIS": "auto", "MSExchangeKMS": "manual", "RPCSS": "auto", "Spooler": "auto"}
-    after = {
-        "MSExchangeIS": "manual",
-        "MSExchangeKMS": "manual",
-        "RPCSS": "auto",
-        "Spooler": "disabled",
-    }
-    assert start_type_changes(before, after, ("MSExchangeIS", "MSExchangeKMS", "RPCSS")) == {
-        "MSExchangeIS": ("auto", "manual")
-    }
-
-
 def test_elapsed_time_reads_as_minutes_and_seconds() -> None:
     assert [format_elapsed(seconds) for seconds in (5, 65, 3600.9)] == ["5s", "1m05s", "60m00s"]
 
@@ -568,12 +273,16 @@ class FakeHost:
         hang_update: bool = False,
         setup_sets_is_manual: bool = False,
         setup_skips_kmserver: bool = False,
+        failing_polls: int = 0,
+        unreadable_after: bool = False,
     ) -> None:
         self.answers = answers
         self.lose_update = lose_update
         self.hang_update = hang_update
         self.setup_sets_is_manual = setup_sets_is_manual
         self.setup_skips_kmserver = setup_skips_kmserver
+        self.failing_polls = failing_polls  # polls that fail before one is answered
+        self.unreadable_after = unreadable_after  # reading the host fails once update.exe ran
         self.update_runs = 0
         self.updated = False
         self.commands: list[str] = []
@@ -609,6 +318,10 @@ class FakeHost:
                 0.1,
             )
         if "sp_media" in command_line:
+            if self.updated and self.unreadable_after:
+                raise WinrsUnreachable(
+                    "kms-new (http://127.0.0.2:5985/wsman)", "unreachable: no route."
+                )
             answer = self.answers["read_after" if self.updated else "read_before"]
             if self.updated and self.setup_skips_kmserver:
                 answer = answer.replace("Version=5.5.2650.12", "Version=5.5.1960.8", 1)
@@ -628,6 +341,11 @@ class FakeHost:
                 0.1,
             )
         if "sp_log_text" in command_line and "sp_tasks" in command_line:
+            if self.failing_polls:
+                self.failing_polls -= 1
+                raise WinrsUnreachable(
+                    "kms-new (http://127.0.0.2:5985/wsman)", "unreachable: no route."
+                )
             answer = self.answers["poll_after"]
             if self.hang_update:
                 answer = self.answers["poll_after"].replace(
@@ -663,7 +381,8 @@ class FakeShell:
         return any(command.startswith(UPDATE) for command in self.ran)
 
 
-def _job(host: FakeHost, said: list[str], **options: t.Any) -> ServicePackJob:
+def _job(host: FakeHost, said: list[str], clock: t.Any, **options: t.Any) -> ServicePackJob:
+    """The job on the fake clock (tests/unit/conftest.py): no wait sleeps for real."""
     values = {
         "media": MEDIA,
         "build": Build(5, 5, 2650),
@@ -675,13 +394,15 @@ def _job(host: FakeHost, said: list[str], **options: t.Any) -> ServicePackJob:
     }
     values.update(options)
     return ServicePackJob(
-        "kms-new", host.open, Options(**values), say=said.append, verbose=said.append
+        "kms-new", host.open, Options(**values), say=said.append, verbose=said.append, clock=clock
     )
 
 
-def test_the_kb_target_gets_sp3_once_and_reads_back_sp3_binaries(answers: dict[str, str]) -> None:
+def test_the_kb_target_gets_sp3_once_and_reads_back_sp3_binaries(
+    answers: dict[str, str], fake_clock: t.Any
+) -> None:
     host, said = FakeHost(answers), []
-    report = _job(host, said).run()
+    report = _job(host, said, fake_clock.clock).run()
     assert (report.outcome, report.changed, report.failed, report.exit_code) == (
         "ok",
         True,
@@ -701,9 +422,11 @@ def test_the_kb_target_gets_sp3_once_and_reads_back_sp3_binaries(answers: dict[s
     assert all(shell.closed for shell in host.shells)
 
 
-def test_check_mode_reads_predicts_and_runs_nothing(answers: dict[str, str]) -> None:
+def test_check_mode_reads_predicts_and_runs_nothing(
+    answers: dict[str, str], fake_clock: t.Any
+) -> None:
     host, said = FakeHost(answers), []
-    report = _job(host, said, check_mode=True).run()
+    report = _job(host, said, fake_clock.clock, check_mode=True).run()
     assert (report.outcome, report.changed, report.build_after, report.kms_binary_after) == (
         "not_run",
         True,
@@ -715,10 +438,10 @@ def test_check_mode_reads_predicts_and_runs_nothing(answers: dict[str, str]) -> 
 
 
 def test_a_lost_connection_is_followed_by_polls_through_a_new_shell_never_a_second_run(
-    answers: dict[str, str],
+    answers: dict[str, str], fake_clock: t.Any
 ) -> None:
     host, said = FakeHost(answers, lose_update=True), []
-    report = _job(host, said).run()
+    report = _job(host, said, fake_clock.clock).run()
     assert host.update_runs == 1
     assert (report.outcome, report.failed, report.exit_code) == ("ok", False, None)
     assert report.kms_binary_after == "5.5.2650.12"
@@ -732,9 +455,41 @@ def test_a_lost_connection_is_followed_by_polls_through_a_new_shell_never_a_seco
     assert any("lost the connection to update.exe" in line for line in said)
 
 
-def test_setup_changing_a_start_type_is_set_back_and_reported(answers: dict[str, str]) -> None:
+def test_polls_that_keep_failing_after_a_lost_connection_end_the_wait_after_three_tries(
+    answers: dict[str, str], fake_clock: t.Any
+) -> None:
+    host, said = FakeHost(answers, lose_update=True, failing_polls=5), []
+    report = _job(host, said, fake_clock.clock, poll_interval=7, progress_interval=60).run()
+    polls = [c for c in host.commands if "sp_tasks" in c and "sp_log_text" in c]
+    assert (len(polls), fake_clock.time) == (3, 14.0)  # at 0, 7 and 14 s, each in a new shell
+    assert host.update_runs == 1
+    assert (report.outcome, report.kms_binary_after) == ("ok", "5.5.2650.12")
+
+
+def test_a_host_that_cannot_be_read_after_the_run_ends_unknown_with_what_to_check(
+    answers: dict[str, str], fake_clock: t.Any
+) -> None:
+    host, said = FakeHost(answers, unreadable_after=True), []
+    report = _job(host, said, fake_clock.clock).run()
+    assert (report.outcome, report.failed, report.changed, host.update_runs) == (
+        "unknown",
+        True,
+        True,
+        1,
+    )
+    assert report.message == (
+        "update.exe ran, then reading the host failed: kms-new (http://127.0.0.2:5985/wsman): "
+        "unreachable: no route.. update.exe ran but the host could not be read afterwards. "
+        "Check the versions with exchops.kms.exchange_facts and the setup log on the host, then "
+        "run this task again; it runs nothing when the versions already match."
+    )
+
+
+def test_setup_changing_a_start_type_is_set_back_and_reported(
+    answers: dict[str, str], fake_clock: t.Any
+) -> None:
     host, said = FakeHost(answers, setup_sets_is_manual=True), []
-    report = _job(host, said).run()
+    report = _job(host, said, fake_clock.clock).run()
     assert report.start_types_restored == {
         "MSExchangeIS": {"before": "auto", "after_setup": "manual", "restored": True}
     }
@@ -743,10 +498,10 @@ def test_setup_changing_a_start_type_is_set_back_and_reported(answers: dict[str,
 
 
 def test_success_reported_by_setup_fails_the_task_when_kmserver_exe_is_still_old(
-    answers: dict[str, str],
+    answers: dict[str, str], fake_clock: t.Any
 ) -> None:
     host, said = FakeHost(answers, setup_skips_kmserver=True), []
-    report = _job(host, said).run()
+    report = _job(host, said, fake_clock.clock).run()
     assert (report.outcome, report.failed, report.kms_binary_after) == ("ok", True, "5.5.1960.8")
     assert report.message.startswith(
         "update.exe reported success (exit code 0; the setup log shows a completed run) but "
@@ -755,22 +510,35 @@ def test_success_reported_by_setup_fails_the_task_when_kmserver_exe_is_still_old
     assert host.update_runs == 1
 
 
-def test_a_timeout_leaves_update_exe_and_its_shell_alone(answers: dict[str, str]) -> None:
+def test_a_timeout_leaves_update_exe_and_its_shell_alone(
+    answers: dict[str, str], fake_clock: t.Any
+) -> None:
     host, said = FakeHost(answers, hang_update=True), []
+    fake_clock.thread_grace = 0.0  # update.exe hangs until the test ends
     try:
-        report = _job(host, said, timeout=2).run()
+        report = _job(host, said, fake_clock.clock, timeout=2).run()
     finally:
         host.release.set()
     assert (report.outcome, report.failed, report.changed) == ("still_running", True, True)
     (update_shell,) = [shell for shell in host.shells if shell.ran_update]
     assert not update_shell.closed, "deleting the shell would end update.exe"
     assert host.update_runs == 1
-    assert any("elapsed, update.exe running" in line for line in said)
+    assert fake_clock.time == 2.0
+    assert said[-1] == (
+        "kms-new: 1s elapsed, update.exe running (tasklist: update.exe running); setup log: "
+        "++++ Microsoft Exchange Setup initialized ++++"
+    )
 
 
 def test_poll_readings_know_when_the_run_ended() -> None:
-    ended = PollReading(False, parse_setup_log(OK_RUN))
-    running = PollReading(True, parse_setup_log(OPEN_RUN))
+    ended = PollReading(
+        False,
+        parse_setup_log(f"{SETUP_LOG_INITIALIZED}\r\n[10:42:04] Setup completed successfully.\r\n"),
+    )
+    running = PollReading(
+        True,
+        parse_setup_log(f"{SETUP_LOG_INITIALIZED}\r\n[10:42:01] Stopping service MSExchangeIS\r\n"),
+    )
     assert ended.ended and not running.ended
     assert running.last_line == "[10:42:01] Stopping service MSExchangeIS"
     assert PollReading(None, ()).last_line is None

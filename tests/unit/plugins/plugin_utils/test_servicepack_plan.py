@@ -1,0 +1,530 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The decisions of a service pack run (plugins/plugin_utils/_servicepack_plan.py): the refusal
+grid (builds compared as integers), the outcome classification, each rule's wording word for
+word, the verification after a run, and the start types Setup changed."""
+
+from __future__ import annotations
+
+import typing as t
+
+import pytest
+
+from ansible_collections.exchops.kms.plugins.plugin_utils._builds import Build
+from ansible_collections.exchops.kms.plugins.plugin_utils._servicepack_plan import (
+    INSTALL_MESSAGES,
+    INSTALL_RULES,
+    OUTCOME_MESSAGES,
+    OUTCOME_RULES,
+    HostReadings,
+    InstallCase,
+    LogDetails,
+    Refusal,
+    SpOutcome,
+    classify,
+    decide_install,
+    install_rule,
+    log_tail,
+    start_type_changes,
+    verify,
+    watched_services,
+)
+from ansible_collections.exchops.kms.plugins.plugin_utils._winout import (
+    SETUP_LOG_INITIALIZED,
+    parse_setup_log,
+)
+
+MEDIA = r"D:\EXCH55SP3\ENG\SERVER\SETUP\I386"
+
+
+# ---------------------------------------------------------------------------------------------
+# The plan: refusals and idempotence
+
+
+def _host(
+    server: str | None = "5.5.2650",
+    kms: str | None = "5.5.1960.8",
+    media: str | None = "5.5.2650.0",
+    **changes: t.Any,
+) -> HostReadings:
+    values: dict[str, t.Any] = {
+        "facts": {},
+        "warnings": (),
+        "server_build": Build.parse(server) if server else None,
+        "install_path": r"C:\EXCHSRVR",
+        "kms_installed": kms is not None,
+        "kms_parts": (("service", kms is not None), ("Kmserver.exe", kms is not None)),
+        "kms_binary": Build.parse(kms) if kms else None,
+        "kms_state": "stopped" if kms else "absent",
+        "image_path_has_arguments": False,
+        "kms_image_path": r"C:\Exchsrvr\Bin\Kmserver.exe",
+        "media_version": Build.parse(media) if media else None,
+        "update_pids": (),
+        "start_types": {},
+    }
+    values.update(changes)
+    return HostReadings(**values)
+
+
+@pytest.mark.parametrize(
+    ("host", "wanted", "install"),
+    [
+        pytest.param(_host(), "5.5.2650", True, id="the KB case: SP3 server, RTM Kmserver.exe"),
+        pytest.param(_host(), None, True, id="no build asked: the media's SP"),
+        pytest.param(_host(kms="5.5.2650.12"), "5.5.2650", False, id="both on SP3 already"),
+        pytest.param(
+            _host(kms="5.5.2650.12", media="5.5.2650.9"),
+            None,
+            False,
+            id="revision 9 vs 12: same SP, not a downgrade",
+        ),
+        pytest.param(_host(server="5.5.2448", kms="5.5.2448.0"), "5.5.2650", True, id="SP2 to SP3"),
+        pytest.param(
+            _host(server="5.5.2448", kms="5.5.2606.0"),
+            None,
+            True,
+            id="SP2 + KMS hotfix 2606 is older than SP3",
+        ),
+        pytest.param(
+            _host(server="5.5.2448", kms=None), None, True, id="no KM Server: the server alone"
+        ),
+        pytest.param(
+            _host(server="5.5.2650", kms=None), None, False, id="no KM Server, server on SP3"
+        ),
+        pytest.param(
+            _host(kms="5.5.2650.12", image_path_has_arguments=True),
+            None,
+            False,
+            id="nothing to do: ImagePath not in the way",
+        ),
+    ],
+)
+def test_the_plan_installs_only_what_is_older_than_the_media(
+    host: HostReadings, wanted: str | None, install: bool
+) -> None:
+    decision = decide_install(host, MEDIA, Build.parse(wanted) if wanted else None)
+    assert decision.install is install
+    assert decision.media_build == host.media_version
+
+
+@pytest.mark.parametrize(
+    ("host", "wanted", "match"),
+    [
+        pytest.param(
+            _host(),
+            "5.5.2653",
+            "holds update.exe 5.5.2650 \\(5.5 SP3\\) but build asks for 5.5.2653 \\(5.5 SP4\\)",
+            id="wrong build",
+        ),
+        pytest.param(_host(), "6.0.6249", "build asks for 6.0.6249", id="another product asked"),
+        pytest.param(
+            _host(media="5.5.2448.0"),
+            None,
+            "installs 5.5.2448 \\(5.5 SP2\\) but Exchange is already 5.5.2650 \\(5.5 SP3\\)",
+            id="media older than the server",
+        ),
+        pytest.param(
+            _host(media="5.5.2448.0"),
+            "5.5.2448",
+            "downgrade the server",
+            id="a downgrade even when asked for",
+        ),
+        pytest.param(
+            _host(server="5.5.2448", kms="5.5.2606.0", media="5.5.2448.0"),
+            None,
+            "Kmserver.exe is already 5.5.2606 \\(5.5 SP2 \\+ hotfix\\).*media that installs 5.5.2606 or later",
+            id="media older than Kmserver.exe",
+        ),
+        pytest.param(
+            _host(server="5.5.2650", kms="5.5.2653.1", media="5.5.2650.0"),
+            None,
+            "downgrade the KM Server binaries",
+            id="Kmserver.exe newer than SP3 media",
+        ),
+        pytest.param(
+            _host(media="6.0.6249.0"),
+            None,
+            "another Exchange version",
+            id="Exchange 2000 media on 5.5",
+        ),
+        pytest.param(_host(media=None), None, "no update.exe with a version", id="no update.exe"),
+        pytest.param(_host(server=None), None, "no Exchange 4.0 - 2003 install", id="no Exchange"),
+        pytest.param(
+            _host(server="15.1.2507.6", kms=None),
+            None,
+            "later versions are updated with their own Setup",
+            id="Exchange 2016",
+        ),
+        pytest.param(
+            _host(
+                image_path_has_arguments=True,
+                kms_image_path=r"C:\Exchsrvr\Bin\Kmserver.exe ********",
+            ),
+            None,
+            "Q235418",
+            id="password in ImagePath",
+        ),
+        pytest.param(
+            _host(kms_parts=(("service", True), ("KMServer key", False))),
+            None,
+            "only partly installed .*missing: KMServer key.*Q290226",
+            id="half-installed KMS",
+        ),
+        pytest.param(
+            _host(kms_state="running"), None, "MSExchangeKMS is running", id="KMS running"
+        ),
+        pytest.param(
+            _host(kms_state="start_pending"),
+            None,
+            "MSExchangeKMS is start pending",
+            id="KMS starting",
+        ),
+        pytest.param(
+            _host(update_pids=(2468,)),
+            None,
+            "update.exe is already running \\(PID 2468\\)",
+            id="update.exe running",
+        ),
+        pytest.param(
+            _host(kms=None, kms_installed=True),
+            None,
+            "Kmserver.exe's file version cannot be read",
+            id="Kmserver.exe unreadable",
+        ),
+    ],
+)
+def test_the_plan_refuses_with_nothing_changed(
+    host: HostReadings, wanted: str | None, match: str
+) -> None:
+    with pytest.raises(Refusal, match=match) as refused:
+        decide_install(host, MEDIA, Build.parse(wanted) if wanted else None)
+    assert refused.value.changed is False
+    assert "Nothing was changed" not in str(refused.value)  # the action edge says it, once
+    assert "HZGY" not in str(refused.value)
+
+
+@pytest.mark.parametrize("state", ["running", "start_pending"])
+def test_a_plan_for_check_mode_lets_a_running_kms_through_but_keeps_every_other_refusal(
+    state: str,
+) -> None:
+    # The remediation's check-mode plan predicts the run that follows its backup, which stops
+    # KMS; everything else that blocks the run still blocks the plan.
+    decided = decide_install(_host(kms_state=state), MEDIA, None, kms_may_run=True)
+    assert decided.install and decided.media_build == Build.parse("5.5.2650.0")
+    with pytest.raises(Refusal, match="already running \\(PID 2468\\)"):
+        decide_install(_host(kms_state=state, update_pids=(2468,)), MEDIA, None, kms_may_run=True)
+
+
+PASSWORD_IN_IMAGE_PATH = r"C:\Exchsrvr\Bin\Kmserver.exe ********"
+
+# Each rule of INSTALL_RULES: a host it decides (with the build asked for), and its wording.
+INSTALL_WORDING: dict[str, tuple[HostReadings, str | None, str]] = {
+    "not_exchange_55_or_2000": (
+        _host(server="15.1.2507.6", kms=None),
+        None,
+        "found Exchange 15.1.2507.6 (2016 CU23). This module reapplies Exchange 5.5 / 2000 "
+        "service packs with update.exe; later versions are updated with their own Setup. Run it "
+        "only against the KM Server of an Exchange 5.5 or 2000 site.",
+    ),
+    "media_build_unknown": (
+        _host(media=None),
+        None,
+        "no update.exe with a version at D:\\EXCH55SP3\\ENG\\SERVER\\SETUP\\I386\\update.exe, so "
+        "the media's build cannot be read, and without it a downgrade cannot be ruled out. Set "
+        "media to the folder of the extracted service pack kit that holds update.exe (5.5: "
+        "<kit>\\ENG\\SERVER\\SETUP\\I386, KB Q191013).",
+    ),
+    "other_exchange_version": (
+        _host(media="6.0.6249.0"),
+        None,
+        "the media at D:\\EXCH55SP3\\ENG\\SERVER\\SETUP\\I386 holds update.exe 6.0.6249 (2000 "
+        "SP3), a service pack for another Exchange version than the server's 5.5.2650 (5.5 SP3). "
+        "Point media at a service pack kit for Exchange Server 5.5.",
+    ),
+    "downgrades_server": (
+        _host(media="5.5.2448.0"),
+        None,
+        "the media at D:\\EXCH55SP3\\ENG\\SERVER\\SETUP\\I386 installs 5.5.2448 (5.5 SP2) but "
+        "Exchange is already 5.5.2650 (5.5 SP3): update.exe would downgrade the server, and a "
+        "service pack older than the build that last ran the KM database does not fix event 5389 "
+        "(KB Q259906). Use the media of 5.5 SP3 or later.",
+    ),
+    "downgrades_kms_binaries": (
+        _host(server="5.5.2448", kms="5.5.2606.0", media="5.5.2448.0"),
+        None,
+        "the media at D:\\EXCH55SP3\\ENG\\SERVER\\SETUP\\I386 installs 5.5.2448 (5.5 SP2) but "
+        "Kmserver.exe is already 5.5.2606 (5.5 SP2 + hotfix): update.exe would downgrade the KM "
+        "Server binaries below the build that may have last run the KM database (KB Q259906). "
+        "Use media that installs 5.5.2606 or later.",
+    ),
+    "not_the_wanted_build": (
+        _host(),
+        "5.5.2653",
+        "the media at D:\\EXCH55SP3\\ENG\\SERVER\\SETUP\\I386 holds update.exe 5.5.2650 (5.5 "
+        "SP3) but build asks for 5.5.2653 (5.5 SP4). Installing another service pack than the "
+        "one asked for leaves the KM Server move unfixed (KB Q259906: both servers on the same "
+        "service pack). Point media at the 5.5 SP4 kit, or set build to 5.5.2650 if that is the "
+        "service pack you want.",
+    ),
+    "kms_binary_unknown": (
+        _host(kms=None, kms_installed=True),
+        None,
+        "KM Server is installed but Kmserver.exe's file version cannot be read (no wmic on the "
+        "host?), so neither the need for the service pack nor its success can be proven. Read "
+        "Kmserver.exe's version on the host (its Properties, Version tab) and reapply the "
+        "service pack by hand if it is older than 5.5.2650 (5.5 SP3).",
+    ),
+    "already_on_media": (
+        _host(kms="5.5.2650.12"),
+        None,
+        "Exchange and Kmserver.exe are already on 5.5.2650 (5.5 SP3), the media's service pack",
+    ),
+    "kms_half_installed": (
+        _host(kms_parts=(("service", True), ("KMServer key", False))),
+        None,
+        "KM Server is only partly installed (present: service; missing: KMServer key). "
+        "update.exe fails on such a host with 0xc0020002 (KB Q290226) or tries to upgrade a KM "
+        "Server that is not there (KB Q196171). Repair or remove KM Server first, then run again.",
+    ),
+    "password_in_image_path": (
+        _host(image_path_has_arguments=True, kms_image_path=PASSWORD_IN_IMAGE_PATH),
+        None,
+        "the ImagePath of MSExchangeKMS has arguments after the program "
+        "(C:\\Exchsrvr\\Bin\\Kmserver.exe ********), such as the startup password. update.exe "
+        "reads that path to find Kmserver.exe's version and fails with \"The system cannot find "
+        'the file specified." (KB Q235418). Remove everything after Kmserver.exe from ImagePath '
+        "(HKLM\\SYSTEM\\CurrentControlSet\\Services\\MSExchangeKMS), give the password when "
+        "starting the service, then run again.",
+    ),
+    "kms_running": (
+        _host(kms_state="running"),
+        None,
+        "MSExchangeKMS is running. A service pack must not run while the KM Server has its "
+        "database open (KB Q235978, Q190713). Back up the KM database and stop "
+        "MSExchangeKMS (exchops.kms.kms_backup, exchops.kms.exchange_service with "
+        "state=stopped), then run again to install 5.5.2650 (5.5 SP3).",
+    ),
+    "update_exe_running": (
+        _host(update_pids=(2468, 2470)),
+        None,
+        "update.exe is already running (PID 2468, 2470). A second run would race the first one "
+        "over the same files and registry values. Wait until it ends (watch the setup log), then "
+        "run again: this module checks the versions and runs nothing when they already match.",
+    ),
+    "behind_media": (
+        _host(server="5.5.2448", kms="5.5.2448.0"),
+        None,
+        "Exchange is 5.5.2448 (5.5 SP2) and Kmserver.exe is 5.5.2448 (5.5 SP2); the media "
+        "installs 5.5.2650 (5.5 SP3)",
+    ),
+}
+
+
+def test_every_install_rule_has_its_wording_and_a_host_here_that_shows_it() -> None:
+    assert [rule.id for rule in INSTALL_RULES] == list(INSTALL_MESSAGES) == list(INSTALL_WORDING)
+
+
+@pytest.mark.parametrize("rule", list(INSTALL_WORDING))
+def test_each_install_rule_words_its_decision_word_for_word(rule: str) -> None:
+    host, wanted, text = INSTALL_WORDING[rule]
+    build = Build.parse(wanted) if wanted else None
+    decided, _values = install_rule(InstallCase(host, MEDIA, build, kms_may_run=False))
+    assert decided.id == rule
+    if decided.decides == "refuse":
+        with pytest.raises(Refusal) as refused:
+            decide_install(host, MEDIA, build)
+        assert str(refused.value) == text
+    else:
+        plan = decide_install(host, MEDIA, build)
+        assert (plan.install, plan.reason, plan.rule) == (decided.decides == "install", text, rule)
+
+
+# ---------------------------------------------------------------------------------------------
+# Outcome classification
+
+OK_RUN = (
+    f"{SETUP_LOG_INITIALIZED}\r\n"
+    "[10:42:01] Installed C:\\EXCHSRVR\\BIN\\KMSERVER.EXE (version 5.5.2650.12)\r\n"
+    "[10:42:04] Setup completed successfully.\r\n"
+)
+FAILED_RUN = (
+    f"{SETUP_LOG_INITIALIZED}\r\n[10:42:01] Setup failed. An error occurred while copying C:\\EXCHSRVR\\BIN\\KMSERVER.EXE: "
+    "The process cannot access the file because it is being used by another process. ID no: 0xc0070020\r\n"
+)
+HALF_REMOVED_RUN = f"{SETUP_LOG_INITIALIZED}\r\n"
+OPEN_RUN = f"{SETUP_LOG_INITIALIZED}\r\n[10:42:01] Stopping service MSExchangeIS\r\n"
+REBOOT_RUN = OK_RUN + "[10:42:05] You must restart your computer to complete the installation.\r\n"
+
+
+@pytest.mark.parametrize(
+    ("exit_code", "success", "log", "still_running", "expected"),
+    [
+        pytest.param(0, (0,), OK_RUN, False, "ok", id="exit 0, completed"),
+        pytest.param(0, (0,), REBOOT_RUN, False, "ok_reboot_required", id="log asks for a restart"),
+        pytest.param(3010, (0, 3010), OK_RUN, False, "ok_reboot_required", id="listed 3010"),
+        pytest.param(3010, (0,), OK_RUN, False, "unknown", id="3010 not listed, log completed"),
+        pytest.param(0xC0070020, (0,), FAILED_RUN, False, "failed", id="error ID and exit code"),
+        pytest.param(0, (0,), FAILED_RUN, False, "failed", id="log failure outweighs exit 0"),
+        pytest.param(
+            0xC0020002, (0,), HALF_REMOVED_RUN, False, "failed", id="Q290226: only the first line"
+        ),
+        pytest.param(1, (0,), "", False, "failed", id="exit 1, nothing logged"),
+        pytest.param(0, (0,), "", False, "unknown", id="exit 0, nothing logged"),
+        pytest.param(0, (0,), OPEN_RUN, False, "unknown", id="exit 0, no end line"),
+        pytest.param(None, (0,), OK_RUN, False, "ok", id="connection lost, log completed"),
+        pytest.param(None, (0,), FAILED_RUN, False, "failed", id="connection lost, log failed"),
+        pytest.param(None, (0,), "", False, "unknown", id="connection lost, nothing logged"),
+        pytest.param(None, (0,), OPEN_RUN, True, "still_running", id="timeout"),
+    ],
+)
+def test_outcomes_come_from_the_log_and_the_exit_code_together(
+    exit_code: int | None, success: tuple[int, ...], log: str, still_running: bool, expected: str
+) -> None:
+    outcome = classify(exit_code, success, parse_setup_log(log), still_running)
+    assert outcome.outcome == expected
+    assert outcome.remedy.endswith(".") and len(outcome.remedy) > 40
+    assert outcome.detail
+
+
+def test_the_exit_code_is_shown_in_hex_when_it_is_an_error_id() -> None:
+    outcome = classify(0xC0070020, (0,), parse_setup_log(FAILED_RUN), False)
+    assert "0xC0070020" in outcome.detail and "0xc0070020" in outcome.detail
+
+
+def test_the_tail_is_the_last_lines_of_the_appended_runs() -> None:
+    runs = parse_setup_log(OK_RUN + FAILED_RUN)
+    assert log_tail(runs, 2) == [SETUP_LOG_INITIALIZED, parse_setup_log(FAILED_RUN)[0].lines[-1]]
+
+
+# Each rule of OUTCOME_RULES: a run it decides (exit code, success exit codes, setup log, still
+# running, process seen), the outcome, and its remedy and evidence.
+OUTCOME_WORDING: dict[str, tuple[tuple[t.Any, ...], str, str, str]] = {
+    "still_running": (
+        (None, (0,), OPEN_RUN, True, True),
+        "still_running",
+        "update.exe is still running after the timeout; it may be waiting at a dialog (no "
+        "unattended switch is documented for the 5.5 update.exe). Look at the host's console and "
+        "the setup log; when update.exe has ended, run this task again: it checks the versions "
+        "and does not start update.exe while one runs. Its WinRS shell is left open, since "
+        "deleting it would end update.exe; Windows closes it after the shell idle timeout (2 "
+        "hours by default).",
+        "update.exe was still running (process seen: yes); exit code not known yet.",
+    ),
+    "log_failed": (
+        (0xC0070020, (0,), FAILED_RUN, False, None),
+        "failed",
+        "Read the setup log lines returned here and the whole setup log on the host, fix the "
+        "cause (KB Q235978: stop the Exchange services, Performance Monitor and monitoring tools "
+        "first; Q290226 for 0xc0020002), then run this task again; it installs again as long as "
+        "the versions are not the media's. Setup may have left the Exchange services stopped: "
+        "start them once the cause is fixed. The KM database was not touched.",
+        "update.exe logged a failure (ID no: 0xc0070020); exit code 0xC0070020.",
+    ),
+    "completed_but_exit_not_listed": (
+        (3010, (0,), OK_RUN, False, None),
+        "unknown",
+        "The setup log says the service pack was installed but update.exe exited with 3010, "
+        "which is not in success_exit_codes. Check the versions (returned here) and the setup "
+        "log; if this exit code means success for this kit, add it to success_exit_codes.",
+        "exit code 3010 with a completed run in the setup log.",
+    ),
+    "exit_not_listed": (
+        (1, (0,), "", False, None),
+        "failed",
+        "update.exe ended with an exit code that is not in success_exit_codes and the setup log "
+        "shows no completed run. Read the setup log on the host (Setup shows its errors as "
+        "dialogs with an ID no, KB Q290226), fix the cause, then run this task again. The KM "
+        "database was not touched.",
+        "exit code 1; setup log: nothing appended.",
+    ),
+    "completed_asking_restart": (
+        (0, (0,), REBOOT_RUN, False, None),
+        "ok_reboot_required",
+        "The service pack is installed and asks for a restart. Restart the server in a "
+        "maintenance window (this module never restarts it), then start MSExchangeKMS with its "
+        "startup password (exchops.kms.exchange_service).",
+        "exit code 0; the setup log asks for a restart.",
+    ),
+    "completed": (
+        (0, (0,), OK_RUN, False, None),
+        "ok",
+        "None for the service pack. Start MSExchangeKMS with its startup password "
+        "(exchops.kms.exchange_service) and check that it stays running.",
+        "exit code 0; the setup log shows a completed run.",
+    ),
+    "no_end_line": (
+        (None, (0,), OPEN_RUN, False, False),
+        "unknown",
+        "update.exe ended but the setup log shows no completed or failed run (it may have been "
+        "closed at a dialog, or may not have started). Read the setup log on the host and check "
+        "the versions with exchops.kms.exchange_facts; running this task again is safe: it runs "
+        "nothing when the versions match, and refuses while update.exe runs.",
+        "exit code unknown (the connection to update.exe was lost); setup log: no completion "
+        "line.",
+    ),
+}
+
+
+def test_every_outcome_rule_has_its_wording_and_a_run_here_that_shows_it() -> None:
+    assert [rule.id for rule in OUTCOME_RULES] == list(OUTCOME_MESSAGES) == list(OUTCOME_WORDING)
+
+
+@pytest.mark.parametrize("rule", list(OUTCOME_WORDING))
+def test_each_outcome_rule_gives_its_remedy_and_evidence_word_for_word(rule: str) -> None:
+    (exit_code, success, log, still_running, seen), outcome, remedy, detail = OUTCOME_WORDING[rule]
+    classified = classify(exit_code, success, parse_setup_log(log), still_running, seen)
+    assert classified == SpOutcome(outcome, remedy, detail, rule)
+
+
+# ---------------------------------------------------------------------------------------------
+# Verification and start types
+
+
+@pytest.mark.parametrize(
+    ("server", "kms", "expected"),
+    [
+        ("5.5.2650", "5.5.2650.12", []),
+        ("5.5.2650", "5.5.1960.8", ["Kmserver.exe's file version is 5.5.1960.8 (5.5 RTM)"]),
+        (
+            "5.5.2448",
+            "5.5.2650.12",
+            ["the registry (Setup key, NewestBuild) says 5.5.2448 (5.5 SP2)"],
+        ),
+        ("5.5.2650", None, ["Kmserver.exe's file version cannot be read"]),
+    ],
+)
+def test_verification_names_each_reading_not_on_the_media_sp(
+    server: str, kms: str | None, expected: list[str]
+) -> None:
+    after = _host(server=server, kms=kms)
+    assert verify(Build(5, 5, 2650), after, kms_expected=True) == expected
+
+
+def test_start_types_of_exchange_services_and_their_dependencies_are_watched() -> None:
+    readings = _host(
+        start_types={
+            "MSExchangeSA": "auto",
+            "MSExchangeIS": "auto",
+            "RPCSS": "auto",
+            "Spooler": "auto",
+        }
+    )
+    details = LogDetails(
+        "C:\\x.log",
+        0,
+        None,
+        {"MSExchangeSA": ("RPCSS", "+NetworkProvider"), "MSExchangeIS": ("MSExchangeSA",)},
+    )
+    assert watched_services(readings, details) == ("MSExchangeIS", "MSExchangeSA", "RPCSS")
+
+
+def test_only_changed_start_types_are_reported() -> None:
+    before = {"MSExchangeIS": "auto", "MSExchangeKMS": "manual", "RPCSS": "auto", "Spooler": "auto"}
+    after = {
+        "MSExchangeIS": "manual",
+        "MSExchangeKMS": "manual",
+        "RPCSS": "auto",
+        "Spooler": "disabled",
+    }
+    assert start_type_changes(before, after, ("MSExchangeIS", "MSExchangeKMS", "RPCSS")) == {
+        "MSExchangeIS": ("auto", "manual")
+    }
