@@ -8,8 +8,6 @@ state of MSExchangeKMS and the event log.
 
 from __future__ import annotations
 
-import threading
-import time
 
 from conftest import RunModule, RunningLab, lab_unchanged
 
@@ -164,46 +162,18 @@ def test_a_full_disk_is_refused_before_kms_is_stopped(
     assert shown.after["kms-full-early"]["services"]["MSExchangeKMS"]["state"] == "running"
 
 
-class FaultWhenKmsStops(threading.Thread):
-    """Fills the disk once MSExchangeKMS has stopped: after the plugin's last look at the free
-    space and before xcopy runs. The lab's `dir` reports free space truthfully, so a disk that
-    fills during the backup is the only way to make xcopy fail half-way; latency on every WinRM
-    request gives the thread its window."""
-
-    def __init__(self, lab: RunningLab, host: str, *settings: str) -> None:
-        super().__init__(daemon=True)
-        self.lab, self.host, self.settings = lab, host, settings
-        self.done = threading.Event()
-        self.stop_watching = threading.Event()
-
-    def run(self) -> None:
-        while not self.stop_watching.is_set():
-            if self.lab.show(self.host)["services"]["MSExchangeKMS"]["state"] == "stopped":
-                self.lab.fault(self.host, *self.settings, "latency_ms=0")
-                self.done.set()
-                return
-            time.sleep(0.05)
-
-
 def test_a_disk_that_fills_during_the_copy_fails_naming_the_partial_copy_and_restarts_kms(
     backup_faults_lab: RunningLab, ansible_module: RunModule
 ) -> None:
     host = "kms-full-late"
     before = backup_faults_lab.show(host)
-    # Room for edb.chk and edb.log (1056768 bytes), not for Kmsmdb.edb.
-    watcher = FaultWhenKmsStops(
-        backup_faults_lab, host, "disk_full=true", "disk_full_free_bytes=1100000"
+    # Every free-space check passes; then another writer leaves room for edb.chk and edb.log
+    # (1056768 bytes), not for Kmsmdb.edb, so xcopy fails half-way.
+    filling = backup_faults_lab.faulted(
+        host, "disk_fills_after_bytes=1100000", clear=["disk_fills_after_bytes=-1"]
     )
-    with backup_faults_lab.faulted(
-        host, "latency_ms=1000", clear=["disk_full=false", "latency_ms=0"]
-    ):
-        watcher.start()
-        try:
-            result, results = ansible_module(backup_faults_lab, host, BACKUP, WITH_PASSWORD)
-        finally:
-            watcher.stop_watching.set()
-            watcher.join(timeout=10)
-    assert watcher.done.is_set(), "the disk was never filled: KMS was not seen stopped"
+    with filling:
+        result, results = ansible_module(backup_faults_lab, host, BACKUP, WITH_PASSWORD)
     assert result.returncode != 0
     answer = results[host]
     message = answer["msg"]

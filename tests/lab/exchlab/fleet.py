@@ -48,6 +48,7 @@ _FAULTS = {
         "clock_skew_s": {"type": "integer", "minimum": -86400, "maximum": 86400},
         "sp_installer_fails": {"type": "boolean"},
         "disk_full": {"type": "boolean"},
+        "disk_fills_after_bytes": {"type": "integer"},
         "service_wont_stop": {"type": "array", "items": {"type": "string"}},
         "update_duration_s": {"type": "number", "minimum": 0},
         "wrong_kms_password": {"type": "boolean"},

@@ -840,6 +840,10 @@ class HostFaults:
     service_wont_stop: tuple[str, ...] = ()
     # Seconds update.exe runs.
     update_duration_s: float = 1.0
+    # [lab] Another writer fills the drive: `dir` shows the real free space, but writes fail
+    # with ERROR_DISK_FULL once this many more bytes have been written (negative: off). The
+    # deterministic way to make a copy fail half-way after every free-space check passed.
+    disk_fills_after_bytes: int = -1
     # MSExchangeKMS rejects every startup password (event 5057).
     wrong_kms_password: bool = False
     # Commands that still see START_PENDING / STOP_PENDING before a transition settles.
@@ -853,6 +857,7 @@ class HostFaults:
             int(raw.get("disk_full_free_bytes", 10240)),
             tuple(raw.get("service_wont_stop") or ()),
             float(raw.get("update_duration_s", 1.0)),
+            int(raw.get("disk_fills_after_bytes", -1)),
             bool(raw.get("wrong_kms_password", False)),
             int(raw.get("pending_polls", 0)),
         )
@@ -996,6 +1001,11 @@ class HostState:
         growth = size - (old.size if old else 0)
         if growth > self.free_bytes(path):
             raise fs_error(ERROR_DISK_FULL, path)
+        room = self.host_faults.disk_fills_after_bytes
+        if room >= 0 and growth > 0:
+            if growth > room:
+                raise fs_error(ERROR_DISK_FULL, path)
+            self.faults["disk_fills_after_bytes"] = room - growth
         entry = self.fs.put_file(
             FileEntry(path, size, mtime or self.now_text(), version, data, seed)
         )
