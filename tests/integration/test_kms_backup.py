@@ -8,7 +8,6 @@ state of MSExchangeKMS and the event log.
 
 from __future__ import annotations
 
-
 from conftest import RunModule, RunningLab, lab_unchanged
 
 from exchlab.layout import StateLayout
