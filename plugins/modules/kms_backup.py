@@ -15,8 +15,10 @@ description:
     copy, and leaves C(MSExchangeKMS) as it found it. This is the offline backup of KB Q190713;
     an online Exchange backup does not include Kmsdata.
   - "Steps: read C(MSExchangeKMS)'s state, list the KM database (C(dir /s /a): hidden and system
-    files too) and the free space of the destination drive; stop C(MSExchangeKMS) if it runs;
-    list the database again (stopping may flush its logs); copy it with
+    files too) and the free space of the destination drive; stop C(MSExchangeKMS) if it runs,
+    the way M(exchops.kms.exchange_service) stops it (C(sc enumdepend), any running service that
+    depends on it stopped first, then C(sc stop)); list the database again (stopping may flush
+    its logs); copy it with
     C(xcopy SRC DST /E /I /H /K /Y /Q) (every file and subfolder, hidden and system files,
     attributes kept); verify that the copy has the same file list, the same sizes and the same
     SHA256 (C(certutil -hashfile) on both sides) as the database; start C(MSExchangeKMS) again

@@ -13,6 +13,7 @@ import time
 
 from conftest import RunModule, RunningLab, lab_unchanged
 
+from exchlab import runtime
 from exchlab.layout import StateLayout
 from exchlab.state import HostState
 
@@ -165,24 +166,35 @@ def test_a_full_disk_is_refused_before_kms_is_stopped(
 
 
 class FaultWhenKmsStops(threading.Thread):
-    """Fills the disk once MSExchangeKMS has stopped: after the plugin's last look at the free
-    space and before xcopy runs. The lab's `dir` reports free space truthfully, so a disk that
-    fills during the backup is the only way to make xcopy fail half-way; latency on every WinRM
-    request gives the thread its window."""
+    """Fills the disk once MSExchangeKMS has stopped and the plugin's next command, the survey
+    taken with KMS stopped, has run: after the plugin's last look at the free space and before
+    xcopy runs. The lab's `dir` reports free space truthfully, so a disk that fills during the
+    backup is the only way to make xcopy fail half-way; latency on every WinRM request gives the
+    thread its window (the next command is two delayed requests later). The thread asks the lab
+    over its control socket, as `exchlab show` and `exchlab fault` do, without their start-up
+    time, which that window cannot afford."""
 
-    def __init__(self, lab: RunningLab, host: str, *settings: str) -> None:
+    def __init__(self, lab: RunningLab, host: str, **faults: object) -> None:
         super().__init__(daemon=True)
-        self.lab, self.host, self.settings = lab, host, settings
+        self.layout, self.host, self.faults = StateLayout(lab.state), host, faults
         self.done = threading.Event()
         self.stop_watching = threading.Event()
 
     def run(self) -> None:
+        stopped_at: int | None = None  # the lab's command count when KMS was seen stopped
         while not self.stop_watching.is_set():
-            if self.lab.show(self.host)["services"]["MSExchangeKMS"]["state"] == "stopped":
-                self.lab.fault(self.host, *self.settings, "latency_ms=0")
+            # The lab answers between commands, never while one runs.
+            shown = runtime.ask(self.layout, {"op": "show"})["hosts"][self.host]
+            commands = shown["requests"]["commands"]
+            if stopped_at is None and shown["services"]["MSExchangeKMS"]["state"] == "stopped":
+                stopped_at = commands
+            if stopped_at is not None and commands > stopped_at:
+                time.sleep(0.3)  # the survey, counted as it started, has run by now
+                faults = {**self.faults, "latency_ms": 0}
+                runtime.ask(self.layout, {"op": "fault", "host": self.host, "faults": faults})
                 self.done.set()
                 return
-            time.sleep(0.05)
+            time.sleep(0.02)
 
 
 def test_a_disk_that_fills_during_the_copy_fails_naming_the_partial_copy_and_restarts_kms(
@@ -192,7 +204,7 @@ def test_a_disk_that_fills_during_the_copy_fails_naming_the_partial_copy_and_res
     before = backup_faults_lab.show(host)
     # Room for edb.chk and edb.log (1056768 bytes), not for Kmsmdb.edb.
     watcher = FaultWhenKmsStops(
-        backup_faults_lab, host, "disk_full=true", "disk_full_free_bytes=1100000"
+        backup_faults_lab, host, disk_full=True, disk_full_free_bytes=1100000
     )
     with backup_faults_lab.faulted(
         host, "latency_ms=1000", clear=["disk_full=false", "latency_ms=0"]
