@@ -22,7 +22,13 @@ The steps, each one WinRS command line (several commands share a line as `_probe
 4. copy: `xcopy SRC DST /E /I /H /K /Y /Q < NUL` as a command of its own, for its exact exit code.
 5. verify: MSExchangeKMS's state, both trees listed again, `certutil -hashfile F SHA256` of every
    non-empty file on both sides (lines kept under COMMAND_LINE_BUDGET) -> `verify_copy`.
-6. restore: `sc start MSExchangeKMS "<password>"` and `sc query`, polled to RUNNING or STOPPED.
+6. restore (KMS was running): `ServiceControl(..., watch=0).ensure("started")`, as
+   exchange_service starts it: `sc query` and `sc qc`; the newest RecordNumber of MSExchangeKMS's
+   events (wmic) with the state of the services it depends on; `sc start MSExchangeKMS
+   "<password>"` and `sc query`, polled to RUNNING or STOPPED; then, once, its state and its new
+   events. A new KMS failure event (5389, 5057, 5058, 5015, 5085) fails the start even while KMS
+   runs, with the event's meaning and fix (_kms); a KMS that stopped is explained by its events
+   or its exit codes.
 
 Safety rules. Nothing here writes to, moves or deletes anything in the KM database folder: xcopy
 only reads its source, and no command of this module deletes anything anywhere. A failed or
@@ -49,8 +55,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from ._errors import Refusal, StepError
-from ._kms import KMS_SERVICE, KMSDATA_FOLDER, exit_code_meaning
-from ._poll import Clock, PollTimeout, every, poll_until
+from ._kms import KMS_SERVICE, KMSDATA_FOLDER
+from ._poll import Clock
 from ._probe import (
     SETUP_KEY_LEGACY,
     Sections,
@@ -59,9 +65,8 @@ from ._probe import (
     sc,
     section,
 )
-from ._service import ServiceControl, ServiceError, sc_start
+from ._service import ServiceControl, ServiceError
 from ._winout import (
-    ERROR_SERVICE_ALREADY_RUNNING,
     CommandFailed,
     DirTree,
     ParseError,
@@ -83,7 +88,6 @@ from ._winrs import CommandOutput, WinrsError
 # the Information Store, so the backup must not be what fills it.
 FREE_SPACE_MARGIN_MIN = 64 * 1024 * 1024
 FREE_SPACE_MARGIN_DIVISOR = 10
-POLL_INTERVAL_S = 1.0
 # certutil on older Windows fails on an empty file; an empty file's content is known anyway.
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 # xcopy: /E every subfolder, empty ones too; /I the destination is a folder; /H hidden and
@@ -243,10 +247,6 @@ def survey_sections(database_path: str, destination: str) -> list[str]:
         # The root, unquoted: a quoted "C:\" would end in an escaped quote (CommandLineToArgvW).
         section("volume", f"dir /-c /a {drive_root(destination)}"),
     ]
-
-
-def start_sections(password: str) -> list[str]:
-    return [section("start", sc_start(KMS_SERVICE, password)), kms_query_section()]
 
 
 def copy_line(database_path: str, destination: str) -> str:
@@ -597,16 +597,6 @@ def verify_sections(plan: BackupPlan) -> tuple[list[str], dict[str, str]]:
 
 
 # ---------------------------------------------------------------------------------------------
-# KMS start outcome (KB Q184420, Q190698, Q259906; meanings in _kms)
-
-
-def start_failure_meaning(status: ServiceStatus) -> str:
-    """Why KMS stopped after a start, from its exit codes (_kms.exit_code_meaning)."""
-    known = exit_code_meaning(status)
-    return known or f"Win32 error {status.win32_exit_code}"
-
-
-# ---------------------------------------------------------------------------------------------
 # Results
 
 
@@ -683,6 +673,15 @@ def outcome_result(outcome: BackupOutcome) -> dict[str, t.Any]:
 # Running it on a host
 
 Run = Callable[[str], CommandOutput]
+
+
+class Restored(t.NamedTuple):
+    """MSExchangeKMS after the backup: its state, a sentence saying so, and whether it is back
+    as it was (a KMS that was running runs again and logged no new failure event)."""
+
+    state: str
+    note: str
+    as_before: bool = True
 
 
 class KmsBackup:
@@ -781,18 +780,19 @@ class KmsBackup:
                 raise  # lost or unreadable before sc stop was sent: nothing was changed
             # Including a connection lost right after `sc stop` was sent: KMS may be stopping.
             raise self._failure(current, before, exc, copying) from None
-        after, note = self._restore(before, seen=self._state_after_copy)
+        restored = self._restore(before, seen=self._state_after_copy)
         warnings = (*self._warnings, *checked)
-        if before == "running" and after != "running":
-            result = outcome_result(BackupOutcome(current, manifest, before, after, warnings))
+        outcome = BackupOutcome(current, manifest, before, restored.state, warnings)
+        if not restored.as_before:
+            result = outcome_result(outcome)
             del result["msg"]
             proof = "SHA256" if result["verification"] == "sha256" else "sizes"
             raise BackupFailed(
                 f"the backup in {current.destination} is complete and verified "
-                f"({current.summary()}, same {proof}). {note}",
+                f"({current.summary()}, same {proof}). {restored.note}",
                 result,
             )
-        return BackupOutcome(current, manifest, before, after, warnings)
+        return outcome
 
     def _stop_kms(self) -> None:
         """Stop MSExchangeKMS the way exchange_service does (ServiceControl.stop: the services
@@ -900,60 +900,46 @@ class KmsBackup:
 
     # -- restoring ------------------------------------------------------------------------------
 
-    def _start_kms(self) -> ServiceStatus:
-        self._log("starting MSExchangeKMS with its startup password")
-        sections = self._sections(start_sections(self._password))
-        answer = parse_sc_query(*sections.need("start").streams(), section="start")
-        if isinstance(answer, ScFailure) and answer.error != ERROR_SERVICE_ALREADY_RUNNING:
-            raise KmsNotControlled(f"sc start failed with error {answer.error} ({answer.message})")
+    def _restore(self, before: str, seen: str | None = None) -> Restored:
+        """Put MSExchangeKMS back as it was. `seen` is a state just read (by the verification),
+        which spares a round trip."""
+        if before == "running":
+            return self._start_kms()
         try:
-            status = poll_until(
-                lambda: read_kms_status(self._sections([kms_query_section()])),
-                lambda current: current is None or current.state != "start_pending",
-                first=read_kms_status(sections),
-                timeout=self._timeout,
-                interval=every(POLL_INTERVAL_S),
-                clock=self._clock,
-            )
-        except PollTimeout as timeout:
-            status = timeout.last
-        if status is None:
-            raise KmsNotControlled("the service no longer exists")
-        return status
+            state = seen or read_kms_state(self._sections([kms_query_section()]))
+        except (ValueError, WinrsError):
+            state = "unknown"
+        if before == "absent" and state == "absent":
+            return Restored(state, "MSExchangeKMS is not installed on this host.")
+        return Restored(
+            state,
+            f"MSExchangeKMS was {before.upper()} before the backup and was not started "
+            f"(it is {state.upper()}).",
+        )
 
-    def _restore(self, before: str, seen: str | None = None) -> tuple[str, str]:
-        """Put MSExchangeKMS back as it was: (state now, a sentence saying so). `seen` is a
-        state just read (by the verification), which spares a round trip."""
-        if before != "running":
-            try:
-                state = seen or read_kms_state(self._sections([kms_query_section()]))
-            except (ValueError, WinrsError):
-                state = "unknown"
-            if before == "absent" and state == "absent":
-                return state, "MSExchangeKMS is not installed on this host."
-            return state, (
-                f"MSExchangeKMS was {before.upper()} before the backup and was not started "
-                f"(it is {state.upper()})."
-            )
+    def _start_kms(self) -> Restored:
+        """Start MSExchangeKMS as exchange_service does (ServiceControl.ensure("started")), with
+        watch=0: its state and its new KMS failure events are checked once, right after
+        RUNNING."""
+        control = self._service_control(startup_password=self._password, watch=0)
         try:
-            status = self._start_kms()
-        except (BackupError, ValueError, WinrsError) as exc:
-            return "unknown", (
-                f"MSExchangeKMS was RUNNING before the backup but could not be started again: "
-                f"{exc}. Start it with exchops.kms.exchange_service and its startup_password."
+            control.ensure("started")
+        except ServiceError as exc:
+            return Restored(
+                control.progress.state or "unknown",
+                f"MSExchangeKMS was RUNNING before the backup but did not start again: {exc}",
+                as_before=False,
             )
-        if status.state == "running":
-            return "running", "MSExchangeKMS was RUNNING before the backup and is RUNNING again."
-        if status.state == "start_pending":
-            return "start_pending", (
-                f"MSExchangeKMS was RUNNING before the backup and is still START_PENDING after "
-                f"{self._timeout} s. Watch it with sc query MSExchangeKMS."
+        except (ValueError, WinrsError) as exc:
+            return Restored(
+                "unknown",
+                "MSExchangeKMS was RUNNING before the backup but could not be started again: "
+                f"{exc}. Start it with exchops.kms.exchange_service and its startup_password.",
+                as_before=False,
             )
-        return status.state, (
-            f"MSExchangeKMS was RUNNING before the backup but did not start again: it is "
-            f"{status.state.upper()}, {start_failure_meaning(status)}. Read the KMS events "
-            "(exchops.kms.exchange_facts), fix the cause, then start it with "
-            "exchops.kms.exchange_service."
+        self._warnings += control.progress.warnings
+        return Restored(
+            "running", "MSExchangeKMS was RUNNING before the backup and is RUNNING again."
         )
 
     def _describe_copy(self, plan: BackupPlan) -> str:
@@ -1030,7 +1016,7 @@ class KmsBackup:
                 "query MSExchangeKMS shows it STOPPED, run the backup again."
             )
         else:
-            after, note = self._restore(before)
+            after, note, _as_before = self._restore(before)
         parts.append(note)
         return BackupFailed(
             " ".join(parts),

@@ -39,17 +39,12 @@ from ansible_collections.exchops.kms.plugins.plugin_utils._kmsbackup import (
     outcome_result,
     plan_result,
     read_survey,
-    start_failure_meaning,
     survey_sections,
     tree_reading,
     verify_copy,
 )
 from ansible_collections.exchops.kms.plugins.plugin_utils._probe import split_sections
-from ansible_collections.exchops.kms.plugins.plugin_utils._winout import (
-    ParseError,
-    ServiceStatus,
-    parse_dir_tree,
-)
+from ansible_collections.exchops.kms.plugins.plugin_utils._winout import ParseError, parse_dir_tree
 from ansible_collections.exchops.kms.plugins.plugin_utils._winrs import (
     CommandOutput,
     WinrsUnreachable,
@@ -525,22 +520,6 @@ def test_many_differences_are_summed_up() -> None:
         )
 
 
-@pytest.mark.parametrize(
-    ("win32", "service", "meaning"),
-    [
-        (2140, 0, "wrong or missing startup password \\(event 5057, KB Q184420\\)"),
-        (1066, 1, "KMS's own code 1; .*event 5058 \\(KB Q190698\\)"),
-        (0, 0, "KB Q259906"),
-        (1068, 0, "Win32 error 1068"),
-    ],
-)
-def test_a_kms_that_stopped_after_its_start_is_explained(
-    win32: int, service: int, meaning: str
-) -> None:
-    status = ServiceStatus("MSExchangeKMS", 0x10, "stopped", 1, (), win32, service, 0, 0)
-    assert re.search(meaning, start_failure_meaning(status))
-
-
 # ---------------------------------------------------------------------------------------------
 # Results
 
@@ -683,10 +662,19 @@ class KmsHost:
                 )
         return self
 
-    def restart(self, *polls: int) -> KmsHost:
-        """sc start (START_PENDING) and sc query, then the polls."""
+    def restart(self, *polls: t.Any, events: str = "wmic_ntevent/no_instance") -> KmsHost:
+        """ServiceControl.ensure("started"): sc query and sc qc (STOPPED); the newest event
+        record with MSExchangeDS's state; sc start and sc query (START_PENDING); the polls
+        (RUNNING if none are given); then, once, sc query (the last poll's answer again) and
+        the events after the newest record (none: "No Instance(s) Available.")."""
+        polls = polls or (4,)
+        self.kms(1).answer(r"^sc qc MSExchangeKMS$", self.recorded("sc_qc/e7_kms"))
+        self.answer(r"get RecordNumber /value < NUL$", self.recorded("wmic_ntevent/no_instance"))
+        self.answer(r"^sc query MSExchangeDS$", sc_block(4, name="MSExchangeDS"))
+        self.answer(r"^sc qc MSExchangeDS$", DS_QC)
         self.answer(r"^sc start MSExchangeKMS ", self.recorded("sc_start/e6_start_pending"))
-        return self.kms(2, *polls)
+        self.kms(2, *polls, polls[-1])
+        return self.answer(r"and RecordNumber > 0\" get EventCode,", self.recorded(events))
 
     def backup(self, password: str = PASSWORD, timeout: int = 5) -> KmsBackup:
         return KmsBackup(
@@ -701,7 +689,33 @@ class KmsHost:
         )
 
 
-RESTART = ['sc start MSExchangeKMS "HZGYYHACWLQACTI"', "sc query MSExchangeKMS"]
+EVENTS = "wmic ntevent where \"LogFile='Application' and SourceName='MSExchangeKMS'"
+READ = ["sc query MSExchangeKMS", "sc qc MSExchangeKMS"]
+START = [
+    f'{EVENTS}" get RecordNumber /value < NUL',
+    "sc query MSExchangeDS",
+    "sc qc MSExchangeDS",
+    f'sc start MSExchangeKMS "{PASSWORD}"',
+    "sc query MSExchangeKMS",
+]
+NEW_EVENTS = [
+    "sc query MSExchangeKMS",
+    f'{EVENTS} and RecordNumber > 0" get EventCode,Message,RecordNumber,SourceName,'
+    "TimeGenerated,Type /value < NUL",
+]
+RESTART = READ + START + POLL + NEW_EVENTS
+DS_QC = (
+    "[SC] QueryServiceConfig SUCCESS\r\n\r\nSERVICE_NAME: MSExchangeDS\r\n"
+    "        TYPE               : 10  WIN32_OWN_PROCESS\r\n"
+    "        START_TYPE         : 2   AUTO_START\r\n"
+    "        ERROR_CONTROL      : 1   NORMAL\r\n"
+    "        BINARY_PATH_NAME   : C:\\Exchsrvr\\Bin\\dsamain.exe\r\n"
+    "        LOAD_ORDER_GROUP   : \r\n"
+    "        TAG                : 0\r\n"
+    "        DISPLAY_NAME       : Microsoft Exchange Directory\r\n"
+    "        DEPENDENCIES       : MSExchangeSA\r\n"
+    "        SERVICE_START_NAME : EXCHDOM\\ExchSvc\r\n\r\n"
+)
 
 
 @pytest.fixture
@@ -727,17 +741,18 @@ def test_a_stopped_kms_takes_three_round_trips_and_never_sees_the_password(
 def test_a_running_kms_is_stopped_then_started_with_its_password_on_the_start_line_only(
     kms_host: KmsHost,
 ) -> None:
-    kms_host.survey(code=4).stop().kms(1).survey().copy().verify().restart(4)
+    kms_host.survey(code=4).stop().kms(1).survey().copy().verify().restart()
     backup = kms_host.backup()
     outcome = backup.execute(backup.plan())
     assert (outcome.kms_state_before, outcome.kms_state_after) == ("running", "running")
     assert outcome.plan.stop_kms is True
     assert outcome.warnings == ()
-    assert kms_host.commands == SURVEY + STOP + POLL + SURVEY + COPY + VERIFY + RESTART + POLL
-    assert [line for line in kms_host.lines if PASSWORD in line] == [
-        line for line in kms_host.lines if "sc start" in line
-    ]
-    assert f'sc start MSExchangeKMS "{PASSWORD}"' in kms_host.lines[-2]
+    assert kms_host.commands == SURVEY + STOP + POLL + SURVEY + COPY + VERIFY + RESTART
+    assert len(kms_host.lines) == 12
+    with_password = [line for line in kms_host.lines if PASSWORD in line]
+    assert with_password == [line for line in kms_host.lines if "sc start" in line]
+    assert len(with_password) == 1
+    assert f'sc start MSExchangeKMS "{PASSWORD}"' in with_password[0]
 
 
 def test_sc_refusing_to_stop_kms_is_refused_with_nothing_changed(kms_host: KmsHost) -> None:
@@ -853,7 +868,7 @@ def test_a_copy_with_different_bytes_is_not_a_backup_and_kms_is_started_again(
     kms_host.survey(code=4).stop().kms(1).survey().copy().verify(copy_digest="ab" * 32)
     kms_host.answer(rf'^dir /-c /s /a "{re.escape(DEST)}"$', tree(DEST, KMS_FILES))
     kms_host.answer(r'^dir /-c /s /a "C:\\EXCHSRVR\\KMSDATA"$', tree(KMSDATA, KMS_FILES))
-    kms_host.restart(4)
+    kms_host.restart()
     backup = kms_host.backup()
     with pytest.raises(BackupFailed) as caught:
         backup.execute(backup.plan())
@@ -872,13 +887,13 @@ def test_a_copy_with_different_bytes_is_not_a_backup_and_kms_is_started_again(
     )
     described = [f'dir /-c /s /a "{DEST}"', f'dir /-c /s /a "{KMSDATA}"']
     assert kms_host.commands == (
-        SURVEY + STOP + POLL + SURVEY + COPY + VERIFY + described + RESTART + POLL
+        SURVEY + STOP + POLL + SURVEY + COPY + VERIFY + described + RESTART
     )
 
 
 def test_a_plan_refused_once_kms_stopped_starts_kms_again(kms_host: KmsHost) -> None:
     # Stopping flushed the logs: the database grew past the free space.
-    kms_host.survey(code=4).stop().kms(1).survey(free=10240).restart(4)
+    kms_host.survey(code=4).stop().kms(1).survey(free=10240).restart()
     backup = kms_host.backup()
     with pytest.raises(BackupFailed) as caught:
         backup.execute(backup.plan())
@@ -887,14 +902,14 @@ def test_a_plan_refused_once_kms_stopped_starts_kms_again(kms_host: KmsHost) -> 
     assert "Nothing was copied." in message
     assert "Nothing was changed" not in message
     assert message.endswith("is RUNNING again.")
-    assert kms_host.commands == SURVEY + STOP + POLL + SURVEY + RESTART + POLL
+    assert kms_host.commands == SURVEY + STOP + POLL + SURVEY + RESTART
 
 
 def test_kms_started_again_by_someone_else_after_the_stop_is_not_copied(
     kms_host: KmsHost,
 ) -> None:
     kms_host.survey(code=4).stop().kms(1).survey(code=4)
-    kms_host.answer(r"^sc start ", kms_host.recorded("sc_start/already_running_1056")).kms(4)
+    kms_host.kms(4).answer(r"^sc qc MSExchangeKMS$", kms_host.recorded("sc_qc/e7_kms"))
     backup = kms_host.backup()
     with pytest.raises(BackupFailed) as caught:
         backup.execute(backup.plan())
@@ -904,7 +919,7 @@ def test_kms_started_again_by_someone_else_after_the_stop_is_not_copied(
         "started it while the backup ran. Nothing was copied."
     )
     assert message.endswith("MSExchangeKMS was RUNNING before the backup and is RUNNING again.")
-    assert not any(command.startswith("xcopy") for command in kms_host.commands)
+    assert kms_host.commands == SURVEY + STOP + POLL + SURVEY + READ  # no xcopy, no sc start
 
 
 def test_dependents_stopped_with_kms_are_named_in_a_warning(kms_host: KmsHost) -> None:
@@ -920,7 +935,7 @@ def test_dependents_stopped_with_kms_are_named_in_a_warning(kms_host: KmsHost) -
     kms_host.answer(r"^sc query KMSAudit$", sc_block(1, name="KMSAudit"))
     kms_host.answer(r"^sc stop MSExchangeKMS$", kms_host.recorded("sc_stop/stop_pending"))
     kms_host.kms(kms_host.recorded("sc_stop/stop_pending"), 1)
-    kms_host.survey().copy().verify().restart(4)
+    kms_host.survey().copy().verify().restart()
     backup = kms_host.backup()
     outcome = backup.execute(backup.plan())
     assert outcome.warnings == (
@@ -936,3 +951,69 @@ def test_dependents_stopped_with_kms_are_named_in_a_warning(kms_host: KmsHost) -
         "sc stop MSExchangeKMS",
         "sc query MSExchangeKMS",
     ]
+
+
+def running_backup_whose_restart(kms_host: KmsHost, *polls: t.Any, **events: str) -> BackupFailed:
+    """A backup of a running KMS, complete and verified, whose restart ends as scripted."""
+    kms_host.survey(code=4).stop().kms(1).survey().copy().verify().restart(*polls, **events)
+    backup = kms_host.backup()
+    with pytest.raises(BackupFailed) as caught:
+        backup.execute(backup.plan())
+    assert kms_host.commands == SURVEY + STOP + POLL + SURVEY + COPY + VERIFY + RESTART
+    assert caught.value.result["manifest"][2]["sha256"] == HASHES["Kmsmdb.edb"]
+    assert PASSWORD not in str(caught.value)
+    return caught.value
+
+
+@pytest.mark.parametrize(
+    ("win32", "service", "meaning"),
+    [
+        (
+            2140,
+            0,
+            "error 2140 is KMS's answer to a wrong or missing startup password \\(event "
+            "5057, KB Q184420\\)",
+        ),
+        (1066, 1, "error 1066 carries KMS's own code 1; .*event 5058 \\(KB Q190698\\)"),
+        (0, 0, "KMS exited without an error code, .*KB Q259906"),
+        (
+            1068,
+            0,
+            "\\(WIN32_EXIT_CODE 1068, SERVICE_EXIT_CODE 0\\). Read the Application and "
+            "System logs",
+        ),
+    ],
+)
+def test_a_kms_that_stopped_after_its_start_is_explained_by_its_exit_codes(
+    kms_host: KmsHost, win32: int, service: int, meaning: str
+) -> None:
+    failed = running_backup_whose_restart(kms_host, sc_block(1, win32=win32, service=service))
+    message = str(failed)
+    assert message.startswith(
+        f"the backup in {DEST} is complete and verified (3 files, 3162112 bytes, same SHA256). "
+        "MSExchangeKMS was RUNNING before the backup but did not start again: MSExchangeKMS "
+        "started but was STOPPED again right after sc start: it logged no new MSExchangeKMS event "
+    )
+    assert re.search(meaning, message)
+    assert (failed.result["kms_state_before"], failed.result["kms_state_after"]) == (
+        "running",
+        "stopped",
+    )
+
+
+def test_new_kms_failure_events_right_after_running_fail_the_restart_with_their_meaning(
+    kms_host: KmsHost,
+) -> None:
+    failed = running_backup_whose_restart(kms_host, events="wmic_ntevent/three_events")
+    message = str(failed)
+    assert (
+        "MSExchangeKMS was RUNNING before the backup but did not start again: MSExchangeKMS is "
+        "running but logged event 5015 (record 1206, " in message
+    )
+    assert "; and event 5389 (record 1207, " in message
+    assert message.endswith(
+        "Events 5389 and 5015 together point to the service account's rights (KB Q274321). Give "
+        "the service account back its rights (a local administrator, the same account as the "
+        "Directory service, KB Q274321), then start MSExchangeKMS again."
+    )
+    assert failed.result["kms_state_after"] == "running"
