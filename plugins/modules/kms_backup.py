@@ -15,12 +15,17 @@ description:
     copy, and leaves C(MSExchangeKMS) as it found it. This is the offline backup of KB Q190713;
     an online Exchange backup does not include Kmsdata.
   - "Steps: read C(MSExchangeKMS)'s state, list the KM database (C(dir /s /a): hidden and system
-    files too) and the free space of the destination drive; stop C(MSExchangeKMS) if it runs;
-    list the database again (stopping may flush its logs); copy it with
+    files too) and the free space of the destination drive; stop C(MSExchangeKMS) if it runs,
+    the way M(exchops.kms.exchange_service) stops it (C(sc enumdepend), any running service that
+    depends on it stopped first, then C(sc stop)); list the database again (stopping may flush
+    its logs); copy it with
     C(xcopy SRC DST /E /I /H /K /Y /Q) (every file and subfolder, hidden and system files,
     attributes kept); verify that the copy has the same file list, the same sizes and the same
     SHA256 (C(certutil -hashfile) on both sides) as the database; start C(MSExchangeKMS) again
-    with O(startup_password) if it was running, and wait until it is RUNNING."
+    with O(startup_password) if it was running, the way M(exchops.kms.exchange_service) starts
+    it, wait until it is RUNNING, then check once that it still runs and logged no new KMS
+    failure event (5389, 5057, 5058, 5015, 5085); such an event fails the task with its meaning
+    and fix, though the verified backup is kept and named."
   - Refuses, before anything is changed, when the KM database folder does not exist or holds no
     files, when the destination already exists, when the destination drive lacks room for the
     copy plus a margin (a tenth of the copy, at least 64 MiB), or when C(MSExchangeKMS) is running

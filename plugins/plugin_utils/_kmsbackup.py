@@ -12,20 +12,34 @@ The steps, each one WinRS command line (several commands share a line as `_probe
    `dir /-c /a DEST`, `dir /-c /a X:\\` (free bytes of the destination drive) -> `make_plan`,
    which refuses (BackupRefused: nothing was changed) a missing or empty Kmsdata, an existing
    destination, too little free space, or a running KMS without its startup password.
-3. stop (KMS running): `sc stop MSExchangeKMS` and the survey again in the same line, the survey
-   repeated until KMS is STOPPED. The listing taken with KMS stopped is the one copied: stopping
-   may flush the Jet logs and the checkpoint (the database runs under ESE97, KB Q274321). The plan is checked again.
+3. stop (KMS running): `_service.ServiceControl.stop()`, as exchange_service stops it:
+   `sc enumdepend MSExchangeKMS 64000` and `sc query`, each running dependent stopped first, then
+   `sc stop MSExchangeKMS` and `sc query`, then `sc query` polled until STOPPED; a stop whose
+   CHECKPOINT does not move for 30 s (or a longer WAIT_HINT) is hung and fails early. Then the
+   survey again, one line: the listing taken with KMS stopped is the one copied, as stopping may
+   flush the Jet logs and the checkpoint (the database runs under ESE97, KB Q274321). The plan
+   is checked again and keeps the state KMS had before the backup.
 4. copy: `xcopy SRC DST /E /I /H /K /Y /Q < NUL` as a command of its own, for its exact exit code.
 5. verify: MSExchangeKMS's state, both trees listed again, `certutil -hashfile F SHA256` of every
    non-empty file on both sides (lines kept under COMMAND_LINE_BUDGET) -> `verify_copy`.
-6. restore: `sc start MSExchangeKMS "<password>"` and `sc query`, polled to RUNNING or STOPPED.
+6. restore (KMS was running): `ServiceControl(..., watch=0).ensure("started")`, as
+   exchange_service starts it: `sc query` and `sc qc`; the newest RecordNumber of MSExchangeKMS's
+   events (wmic) with the state of the services it depends on; `sc start MSExchangeKMS
+   "<password>"` and `sc query`, polled to RUNNING or STOPPED; then, once, its state and its new
+   events. A new KMS failure event (5389, 5057, 5058, 5015, 5085) fails the start even while KMS
+   runs, with the event's meaning and fix (_kms); a KMS that stopped is explained by its events
+   or its exit codes.
 
 Safety rules. Nothing here writes to, moves or deletes anything in the KM database folder: xcopy
 only reads its source, and no command of this module deletes anything anywhere. A failed or
 unverified copy stays where it is and the failure names it, with a fresh listing of the KM
 database to show it is unchanged: a delete aimed at the wrong path is the one way to lose the
-keys. Every failure after KMS was stopped tries to start it again. The startup password appears
-only on the `sc start` line (the shell masks it in -vvvv output) and never in a message.
+keys. A stop that changed nothing (ServiceControl.acted false: sc refused it while every
+service stayed RUNNING, or the line was lost before any `sc stop` was sent) fails saying so and
+is not followed by a start. Every failure after a stop may have taken effect tries to start KMS
+again, except while it is still STOP_PENDING: a start would only queue behind the hung stop. The
+startup password appears only on the `sc start` line (the shell masks it in -vvvv output) and
+never in a message.
 """
 
 # Internal to exchops.kms: not a public API; may change in any release.
@@ -33,7 +47,6 @@ only on the `sc start` line (the shell masks it in -vvvv output) and never in a 
 from __future__ import annotations
 
 import hashlib
-import math
 import re
 import time
 import typing as t
@@ -42,8 +55,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from ._errors import Refusal, StepError
-from ._kms import KMS_SERVICE, KMSDATA_FOLDER, exit_code_meaning
-from ._poll import Clock, PollStalled, PollTimeout, every, poll_until
+from ._kms import KMS_SERVICE, KMSDATA_FOLDER
+from ._poll import Clock
 from ._probe import (
     SETUP_KEY_LEGACY,
     Sections,
@@ -52,10 +65,8 @@ from ._probe import (
     sc,
     section,
 )
-from ._service import sc_start
+from ._service import ServiceControl, ServiceError
 from ._winout import (
-    ERROR_SERVICE_ALREADY_RUNNING,
-    ERROR_SERVICE_NOT_ACTIVE,
     CommandFailed,
     DirTree,
     ParseError,
@@ -77,11 +88,6 @@ from ._winrs import CommandOutput, WinrsError
 # the Information Store, so the backup must not be what fills it.
 FREE_SPACE_MARGIN_MIN = 64 * 1024 * 1024
 FREE_SPACE_MARGIN_DIVISOR = 10
-POLL_INTERVAL_S = 1.0
-# A stop that makes no progress is hung: Microsoft's service stop sample ("Stopping a Service",
-# SvcStopService) gives up after 30 s, and a service whose sc query CHECKPOINT has not moved for
-# that long (or for its WAIT_HINT, when longer) is not going to stop, whatever `timeout` allows.
-STOP_STALL_S = 30.0
 # certutil on older Windows fails on an empty file; an empty file's content is known anyway.
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 # xcopy: /E every subfolder, empty ones too; /I the destination is a folder; /H hidden and
@@ -241,14 +247,6 @@ def survey_sections(database_path: str, destination: str) -> list[str]:
         # The root, unquoted: a quoted "C:\" would end in an escaped quote (CommandLineToArgvW).
         section("volume", f"dir /-c /a {drive_root(destination)}"),
     ]
-
-
-def stop_sections() -> list[str]:
-    return [section("stop", sc("stop", KMS_SERVICE))]
-
-
-def start_sections(password: str) -> list[str]:
-    return [section("start", sc_start(KMS_SERVICE, password)), kms_query_section()]
 
 
 def copy_line(database_path: str, destination: str) -> str:
@@ -599,27 +597,6 @@ def verify_sections(plan: BackupPlan) -> tuple[list[str], dict[str, str]]:
 
 
 # ---------------------------------------------------------------------------------------------
-# KMS start outcome (KB Q184420, Q190698, Q259906; meanings in _kms)
-
-
-def _stop_progress(status: ServiceStatus | None) -> tuple[str, int] | None:
-    """What moves while a service stops: its state, then its CHECKPOINT within STOP_PENDING."""
-    return None if status is None else (status.state, status.checkpoint)
-
-
-def _stall_limit(status: ServiceStatus | None) -> float:
-    """Seconds without progress after which a stop is hung (STOP_STALL_S, or a longer WAIT_HINT);
-    a service that no longer exists does not hang."""
-    return math.inf if status is None else max(STOP_STALL_S, status.wait_hint / 1000)
-
-
-def start_failure_meaning(status: ServiceStatus) -> str:
-    """Why KMS stopped after a start, from its exit codes (_kms.exit_code_meaning)."""
-    known = exit_code_meaning(status)
-    return known or f"Win32 error {status.win32_exit_code}"
-
-
-# ---------------------------------------------------------------------------------------------
 # Results
 
 
@@ -698,6 +675,15 @@ def outcome_result(outcome: BackupOutcome) -> dict[str, t.Any]:
 Run = Callable[[str], CommandOutput]
 
 
+class Restored(t.NamedTuple):
+    """MSExchangeKMS after the backup: its state, a sentence saying so, and whether it is back
+    as it was (a KMS that was running runs again and logged no new failure event)."""
+
+    state: str
+    note: str
+    as_before: bool = True
+
+
 class KmsBackup:
     """One backup on one host, through `run` (WinrsShell.run: one command line, its output).
 
@@ -729,6 +715,8 @@ class KmsBackup:
         self._clock = Clock(clock, sleep)
         self._from_registry = not database_path
         self._state_after_copy: str | None = None
+        self._stopper: ServiceControl | None = None
+        self._warnings: list[str] = []
 
     def _sections(self, parts: Sequence[str]) -> Sections:
         return run_sections(self._run, parts)
@@ -780,86 +768,85 @@ class KmsBackup:
         copying = False
         try:
             if plan.stop_kms:
-                first_poll = self._request_stop(plan)
-                current = self._wait_stopped_and_plan_again(plan, first_poll)
+                self._stop_kms()
+                current = self._plan_again(plan)
             copying = True
             self._copy(current)
-            manifest, warnings = self._verify(current)
+            manifest, checked = self._verify(current)
         except BackupRefused:
             raise  # sc refused to stop KMS: nothing was changed
         except (BackupError, ValueError, WinrsError) as exc:
+            if self._stopper is not None and not self._stopper.acted:
+                raise  # lost or unreadable before sc stop was sent: nothing was changed
             # Including a connection lost right after `sc stop` was sent: KMS may be stopping.
             raise self._failure(current, before, exc, copying) from None
-        after, note = self._restore(before, seen=self._state_after_copy)
-        if before == "running" and after != "running":
-            result = outcome_result(BackupOutcome(current, manifest, before, after, warnings))
+        restored = self._restore(before, seen=self._state_after_copy)
+        warnings = (*self._warnings, *checked)
+        outcome = BackupOutcome(current, manifest, before, restored.state, warnings)
+        if not restored.as_before:
+            result = outcome_result(outcome)
             del result["msg"]
             proof = "SHA256" if result["verification"] == "sha256" else "sizes"
             raise BackupFailed(
                 f"the backup in {current.destination} is complete and verified "
-                f"({current.summary()}, same {proof}). {note}",
+                f"({current.summary()}, same {proof}). {restored.note}",
                 result,
             )
-        return BackupOutcome(current, manifest, before, after, warnings)
+        return outcome
 
-    def _request_stop(self, plan: BackupPlan) -> Sections:
-        """`sc stop`, with the first poll (state and survey) on the same line."""
+    def _stop_kms(self) -> None:
+        """Stop MSExchangeKMS the way exchange_service does (ServiceControl.stop: the services
+        that depend on it first, each waited for, a stop whose CHECKPOINT does not move is hung).
+        BackupRefused when nothing was changed; StopNotFinished with its last state when the
+        stop was sent but did not end in STOPPED."""
         self._log("stopping MSExchangeKMS (KB Q190713: the KM database is copied offline)")
-        sections = self._sections(
-            stop_sections() + survey_sections(plan.database_path, plan.destination)
-        )
-        answer = parse_sc_query(*sections.need("stop").streams(), section="stop")
-        if isinstance(answer, ScFailure) and answer.error != ERROR_SERVICE_NOT_ACTIVE:
-            raise BackupRefused(
-                f"MSExchangeKMS could not be stopped: sc stop failed with error {answer.error} "
-                f"({answer.message}). The KM database is copied only with KMS stopped (KB "
-                "Q190713). Fix what the error names (1051: stop the services that depend on "
-                "KMS first; 5: use an administrator account), then run again."
-            )
-        return sections
-
-    def _wait_stopped_and_plan_again(self, plan: BackupPlan, sections: Sections) -> BackupPlan:
-        def read(found: Sections) -> tuple[Survey, ServiceStatus | None]:
-            return read_survey(found, plan.database_path), read_kms_status(found)
-
-        def read_again() -> tuple[Survey, ServiceStatus | None]:
-            return read(self._sections(survey_sections(plan.database_path, plan.destination)))
-
+        control = self._service_control()
+        self._stopper = control
         try:
-            survey, _status = poll_until(
-                read_again,
-                lambda reading: reading[0].kms_state not in ("running", "stop_pending"),
-                first=read(sections),
-                timeout=self._timeout,
-                interval=every(POLL_INTERVAL_S),
-                clock=self._clock,
-                progress=lambda reading: _stop_progress(reading[1]),
-                stall_limit=lambda reading: _stall_limit(reading[1]),
+            control.stop()
+        except ServiceError as exc:
+            if not control.acted:
+                raise BackupRefused(
+                    "MSExchangeKMS could not be stopped, and the KM database is copied only with "
+                    f"KMS stopped (KB Q190713). {exc}"
+                ) from None
+            raise StopNotFinished(str(exc), control.progress.state or "unknown") from None
+        stopped = control.progress.dependents_stopped
+        if stopped:
+            self._warnings.append(
+                f"stopping MSExchangeKMS stopped {', '.join(stopped)}, which depend on it; they "
+                "were not started again. Start them with exchops.kms.exchange_service."
             )
-        except PollStalled as stalled:
-            survey, status = stalled.last
-            raise StopNotFinished(
-                f"MSExchangeKMS has been {survey.kms_state.upper()} for "
-                f"{stalled.limit:.0f} s after sc stop without progress (CHECKPOINT "
-                f"{status.checkpoint:#x}, WAIT_HINT {status.wait_hint} ms): its process hangs "
-                "while stopping",
-                survey.kms_state,
-            ) from None
-        except PollTimeout as timeout:
-            survey = timeout.last[0]
+
+    def _plan_again(self, plan: BackupPlan) -> BackupPlan:
+        """The survey again, with KMS stopped (one round trip): the listing copied."""
+        self._log("MSExchangeKMS is stopped; listing the KM database again")
+        survey = read_survey(
+            self._sections(survey_sections(plan.database_path, plan.destination)),
+            plan.database_path,
+        )
         if survey.kms_state != "stopped":
             raise StopNotFinished(
-                f"MSExchangeKMS did not stop within {self._timeout} s after sc stop (it is "
-                f"{survey.kms_state.upper()})",
+                f"MSExchangeKMS stopped, but the listing taken next shows it "
+                f"{survey.kms_state.upper()}: something else started it while the backup ran",
                 survey.kms_state,
             )
-        self._log("MSExchangeKMS is stopped; listing the KM database again")
         try:
             again = make_plan(survey, plan.database_path, plan.destination, have_password=True)
         except BackupRefused as exc:
             raise BackupError(f"once MSExchangeKMS had stopped, {exc}") from None
         # The plan keeps the state KMS had before the backup: the one to restore.
         return replace(again, kms_state=plan.kms_state)
+
+    def _service_control(self, **options: t.Any) -> ServiceControl:
+        return ServiceControl(
+            self._run,
+            KMS_SERVICE,
+            timeout=self._timeout,
+            clock=self._clock,
+            log=self._log,
+            **options,
+        )
 
     def _copy(self, plan: BackupPlan) -> None:
         self._log(f"copying {plan.summary()} from {plan.database_path} to {plan.destination}")
@@ -913,60 +900,46 @@ class KmsBackup:
 
     # -- restoring ------------------------------------------------------------------------------
 
-    def _start_kms(self) -> ServiceStatus:
-        self._log("starting MSExchangeKMS with its startup password")
-        sections = self._sections(start_sections(self._password))
-        answer = parse_sc_query(*sections.need("start").streams(), section="start")
-        if isinstance(answer, ScFailure) and answer.error != ERROR_SERVICE_ALREADY_RUNNING:
-            raise KmsNotControlled(f"sc start failed with error {answer.error} ({answer.message})")
+    def _restore(self, before: str, seen: str | None = None) -> Restored:
+        """Put MSExchangeKMS back as it was. `seen` is a state just read (by the verification),
+        which spares a round trip."""
+        if before == "running":
+            return self._start_kms()
         try:
-            status = poll_until(
-                lambda: read_kms_status(self._sections([kms_query_section()])),
-                lambda current: current is None or current.state != "start_pending",
-                first=read_kms_status(sections),
-                timeout=self._timeout,
-                interval=every(POLL_INTERVAL_S),
-                clock=self._clock,
-            )
-        except PollTimeout as timeout:
-            status = timeout.last
-        if status is None:
-            raise KmsNotControlled("the service no longer exists")
-        return status
+            state = seen or read_kms_state(self._sections([kms_query_section()]))
+        except (ValueError, WinrsError):
+            state = "unknown"
+        if before == "absent" and state == "absent":
+            return Restored(state, "MSExchangeKMS is not installed on this host.")
+        return Restored(
+            state,
+            f"MSExchangeKMS was {before.upper()} before the backup and was not started "
+            f"(it is {state.upper()}).",
+        )
 
-    def _restore(self, before: str, seen: str | None = None) -> tuple[str, str]:
-        """Put MSExchangeKMS back as it was: (state now, a sentence saying so). `seen` is a
-        state just read (by the verification), which spares a round trip."""
-        if before != "running":
-            try:
-                state = seen or read_kms_state(self._sections([kms_query_section()]))
-            except (ValueError, WinrsError):
-                state = "unknown"
-            if before == "absent" and state == "absent":
-                return state, "MSExchangeKMS is not installed on this host."
-            return state, (
-                f"MSExchangeKMS was {before.upper()} before the backup and was not started "
-                f"(it is {state.upper()})."
-            )
+    def _start_kms(self) -> Restored:
+        """Start MSExchangeKMS as exchange_service does (ServiceControl.ensure("started")), with
+        watch=0: its state and its new KMS failure events are checked once, right after
+        RUNNING."""
+        control = self._service_control(startup_password=self._password, watch=0)
         try:
-            status = self._start_kms()
-        except (BackupError, ValueError, WinrsError) as exc:
-            return "unknown", (
-                f"MSExchangeKMS was RUNNING before the backup but could not be started again: "
-                f"{exc}. Start it with exchops.kms.exchange_service and its startup_password."
+            control.ensure("started")
+        except ServiceError as exc:
+            return Restored(
+                control.progress.state or "unknown",
+                f"MSExchangeKMS was RUNNING before the backup but did not start again: {exc}",
+                as_before=False,
             )
-        if status.state == "running":
-            return "running", "MSExchangeKMS was RUNNING before the backup and is RUNNING again."
-        if status.state == "start_pending":
-            return "start_pending", (
-                f"MSExchangeKMS was RUNNING before the backup and is still START_PENDING after "
-                f"{self._timeout} s. Watch it with sc query MSExchangeKMS."
+        except (ValueError, WinrsError) as exc:
+            return Restored(
+                "unknown",
+                "MSExchangeKMS was RUNNING before the backup but could not be started again: "
+                f"{exc}. Start it with exchops.kms.exchange_service and its startup_password.",
+                as_before=False,
             )
-        return status.state, (
-            f"MSExchangeKMS was RUNNING before the backup but did not start again: it is "
-            f"{status.state.upper()}, {start_failure_meaning(status)}. Read the KMS events "
-            "(exchops.kms.exchange_facts), fix the cause, then start it with "
-            "exchops.kms.exchange_service."
+        self._warnings += control.progress.warnings
+        return Restored(
+            "running", "MSExchangeKMS was RUNNING before the backup and is RUNNING again."
         )
 
     def _describe_copy(self, plan: BackupPlan) -> str:
@@ -1035,15 +1008,15 @@ class KmsBackup:
         parts = [what.rstrip(".") + "."]
         parts.append(self._describe_copy(plan) if copying else "Nothing was copied.")
         if isinstance(exc, StopNotFinished) and exc.state == "stop_pending":
-            # A start cannot succeed before the stop ends, and would only queue behind it.
+            # A start cannot succeed before the stop ends, and would only queue behind it. What
+            # to do about the hung process is ServiceControl's advice, already in `what`.
             after, note = exc.state, (
                 f"MSExchangeKMS was {before.upper()} before the backup and is still STOP_PENDING, "
-                "so it was not started again. Its process (Kmserver.exe) hangs: end it or "
-                "restart the server, check that MSExchangeKMS is STOPPED (sc query "
-                "MSExchangeKMS), then run again."
+                "so it was not started again: a start would only queue behind the stop. Once sc "
+                "query MSExchangeKMS shows it STOPPED, run the backup again."
             )
         else:
-            after, note = self._restore(before)
+            after, note, _as_before = self._restore(before)
         parts.append(note)
         return BackupFailed(
             " ".join(parts),

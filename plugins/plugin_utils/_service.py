@@ -236,16 +236,18 @@ class ServiceControl:
         startup_password: str | None = None,
         watch: int = 15,
         timeout: int = 300,
-        clock: t.Callable[[], float] = time.monotonic,
+        clock: Clock | t.Callable[[], float] = time.monotonic,
         sleep: t.Callable[[float], None] = time.sleep,
         log: t.Callable[[str], None] = lambda message: None,
     ) -> None:
+        """`clock` is a `_poll.Clock` (its own sleep; `sleep` is then not used) or a function
+        that tells the time, with `sleep` to wait."""
         self._run = run
         self.name = name
         self._password = startup_password if is_kms(name) else None
         self.watch = watch
         self.timeout = timeout
-        self._clock = Clock(clock, sleep)
+        self._clock = clock if isinstance(clock, Clock) else Clock(clock, sleep)
         self._log = log
         self.acted = False  # a command that changes the host was sent
         self.progress = Progress(name)
@@ -465,6 +467,10 @@ class ServiceControl:
             {"dependents": sc_enumdepend(self.name), "query": sc("query", self.name)}
         )
         status = self._own_status(sections["query"])
+        # Known from here on, whatever fails next (a dependent that will not stop, a lost line).
+        self._note_state(self.name, status)
+        if self.progress.previous_state is None:
+            self.progress.previous_state = status.state
         running = self._running_dependents(sections["dependents"])
         self.progress.dependents_stopped = []
         if running:

@@ -211,8 +211,15 @@ def test_a_refused_startup_password_leaves_a_verified_backup_and_says_kms_is_sto
     message = answer["msg"]
     assert_no_secret(message + str(answer))
     assert f"kms-badpw: the backup in {answer['backup_path']} is complete and verified" in message
+    # The restart reads the new KMS events once: the wrong password is named by its event 5057.
     assert (
-        "error 2140 is KMS's answer to a wrong or missing startup password (event 5057" in message
+        "MSExchangeKMS was RUNNING before the backup but did not start again: MSExchangeKMS "
+        "started but was STOPPED again right after sc start: it logged event 5057 (record "
+    ) in message
+    assert message.endswith(
+        "the KMS startup password was wrong or missing (KB Q184420). Check kms_startup_password: "
+        "it is case-sensitive and must be the password written down when KM Server was "
+        "installed; set startup_password to it."
     )
     assert (answer["kms_state_before"], answer["kms_state_after"]) == ("running", "stopped")
     assert len(answer["manifest"]) == 3

@@ -271,3 +271,25 @@ def test_a_running_kms_without_its_password_is_refused_with_nothing_changed_once
         "kms_startup_password), or stop KMS yourself first. Nothing was changed."
     )
     assert not [command for command in host.commands if command.startswith(CHANGING)]
+
+
+def test_a_stop_that_sc_refuses_fails_with_nothing_changed_once(
+    run_action: t.Callable[..., t.Any],
+    kms_server: t.Callable[..., t.Any],
+    recorded: t.Callable[..., t.Any],
+) -> None:
+    host = kms_server()
+    host.on_command(r"^sc enumdepend MSExchangeKMS 64000$", recorded("sc_enumdepend/no_dependents"))
+    host.on_command(r"^sc stop MSExchangeKMS$", recorded("sc_stop/dependent_services_1051"))
+    outcome = run_action("kms_backup", {**PATHS, "startup_password": PASSWORD})
+    assert (outcome.raised, outcome.seen) == (True, (False, True, False))
+    assert outcome.msg == (
+        "kms02: MSExchangeKMS could not be stopped, and the KM database is copied only with KMS "
+        "stopped (KB Q190713). MSExchangeKMS is still RUNNING: sc stop MSExchangeKMS failed with "
+        "error 1051 (A stop control has been sent to a service that other running services are "
+        "dependent on.). A service that depends on it was started meanwhile: find which (sc "
+        "enumdepend MSExchangeKMS) and what starts it, then run again. Nothing was changed."
+    )
+    assert [command for command in host.commands if command.startswith(CHANGING)] == [
+        "sc stop MSExchangeKMS"
+    ]

@@ -10,7 +10,7 @@ in STOP_PENDING, a connection lost mid-copy, a copy whose bytes differ).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+import typing as t
 from datetime import datetime, timezone
 
 import pytest
@@ -39,17 +39,12 @@ from ansible_collections.exchops.kms.plugins.plugin_utils._kmsbackup import (
     outcome_result,
     plan_result,
     read_survey,
-    start_failure_meaning,
     survey_sections,
     tree_reading,
     verify_copy,
 )
 from ansible_collections.exchops.kms.plugins.plugin_utils._probe import split_sections
-from ansible_collections.exchops.kms.plugins.plugin_utils._winout import (
-    ParseError,
-    ServiceStatus,
-    parse_dir_tree,
-)
+from ansible_collections.exchops.kms.plugins.plugin_utils._winout import ParseError, parse_dir_tree
 from ansible_collections.exchops.kms.plugins.plugin_utils._winrs import (
     CommandOutput,
     WinrsUnreachable,
@@ -267,11 +262,16 @@ SC_STATES = {1: "STOPPED", 2: "START_PENDING", 3: "STOP_PENDING", 4: "RUNNING"}
 
 
 def sc_block(
-    code: int, win32: int = 0, service: int = 0, checkpoint: int = 0, wait_hint: int = 0
+    code: int,
+    win32: int = 0,
+    service: int = 0,
+    checkpoint: int = 0,
+    wait_hint: int = 0,
+    name: str = "MSExchangeKMS",
 ) -> str:
-    """`sc query MSExchangeKMS` (docs/windows-output.md#e5 layout)."""
+    """`sc query NAME` (docs/windows-output.md#e5 layout)."""
     return (
-        "\r\nSERVICE_NAME: MSExchangeKMS\r\n"
+        f"\r\nSERVICE_NAME: {name}\r\n"
         "        TYPE               : 10  WIN32_OWN_PROCESS\r\n"
         f"        STATE              : {code}  {SC_STATES[code]}\r\n"
         "                                (STOPPABLE, NOT_PAUSABLE, ACCEPTS_SHUTDOWN)\r\n"
@@ -520,22 +520,6 @@ def test_many_differences_are_summed_up() -> None:
         )
 
 
-@pytest.mark.parametrize(
-    ("win32", "service", "meaning"),
-    [
-        (2140, 0, "wrong or missing startup password \\(event 5057, KB Q184420\\)"),
-        (1066, 1, "KMS's own code 1; .*event 5058 \\(KB Q190698\\)"),
-        (0, 0, "KB Q259906"),
-        (1068, 0, "Win32 error 1068"),
-    ],
-)
-def test_a_kms_that_stopped_after_its_start_is_explained(
-    win32: int, service: int, meaning: str
-) -> None:
-    status = ServiceStatus("MSExchangeKMS", 0x10, "stopped", 1, (), win32, service, 0, 0)
-    assert re.search(meaning, start_failure_meaning(status))
-
-
 # ---------------------------------------------------------------------------------------------
 # Results
 
@@ -568,24 +552,35 @@ def test_backup_results_are_documented() -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# The steps, against a scripted host
+# The steps, against the scripted host of tests/unit/conftest.py. Each command's answers are
+# taken in the order scripted (a command asked again gets its next answer); every test then
+# compares the commands sent, in order, with the ones expected.
 
-
-@dataclass
-class ScriptedHost:
-    """Answers each command line with the next scripted answer whose pattern it contains."""
-
-    script: list[tuple[str, CommandOutput | Exception]]
-    lines: list[str] = field(default_factory=list)
-
-    def run(self, line: str) -> CommandOutput:
-        self.lines.append(line)
-        assert self.script, f"no answer scripted for: {line}"
-        pattern, answer = self.script.pop(0)
-        assert pattern in line, f"expected {pattern!r} in {line!r}"
-        if isinstance(answer, Exception):
-            raise answer
-        return answer
+KMS_QUERY = r"^sc query MSExchangeKMS$"
+SURVEY = [
+    "sc query MSExchangeKMS",
+    f'dir /-c /s /a "{KMSDATA}"',
+    f'dir /-c /a "{DEST}"',
+    "dir /-c /a C:\\",
+]
+STOP = [
+    "sc enumdepend MSExchangeKMS 64000",
+    "sc query MSExchangeKMS",
+    "sc stop MSExchangeKMS",
+    "sc query MSExchangeKMS",
+]
+COPY = [f'xcopy "{KMSDATA}" "{DEST}" /E /I /H /K /Y /Q < NUL']
+VERIFY = [
+    "sc query MSExchangeKMS",
+    f'dir /-c /s /a "{KMSDATA}"',
+    f'dir /-c /s /a "{DEST}"',
+    *[
+        f'certutil -hashfile "{folder}\\{name}" SHA256'
+        for name in KMS_FILES
+        for folder in (KMSDATA, DEST)
+    ],
+]
+POLL = ["sc query MSExchangeKMS"]
 
 
 def out(stdout: str, stderr: str = "", exit_code: int = 0) -> CommandOutput:
@@ -603,184 +598,257 @@ class FakeClock:
         self.now += seconds
 
 
-def run_backup(
-    script: list[tuple[str, CommandOutput | Exception]],
-    *,
-    password: str = PASSWORD,
-    timeout: int = 5,
-) -> tuple[ScriptedHost, KmsBackup]:
-    host = ScriptedHost(script)
-    clock = FakeClock()
-    backup = KmsBackup(
-        host.run,
-        database_path=KMSDATA,
-        destination=DEST,
-        startup_password=password,
-        timeout=timeout,
-        now=datetime(2024, 1, 31, 22, 15, tzinfo=timezone.utc),
-        sleep=clock.sleep,
-        clock=clock,
-    )
-    return host, backup
+class KmsHost:
+    """The scripted host with the answers of a KM Server, scripted in the order the backup asks."""
 
+    def __init__(self, host: t.Any, recorded: t.Callable[[str], t.Any]) -> None:
+        self.host = host
+        self.recorded = recorded
+        self.clock = FakeClock()
 
-def verify_answer(copy_digest: str = HASHES["Kmsmdb.edb"]) -> CommandOutput:
-    hashes = {}
-    for index, name in enumerate(KMS_FILES):
-        hashes[f"src_sha_{index}"] = certutil(f"{KMSDATA}\\{name}", HASHES[name])
-        digest = copy_digest if name == "Kmsmdb.edb" else HASHES[name]
-        hashes[f"dst_sha_{index}"] = certutil(f"{DEST}\\{name}", digest)
-    return out(
-        framed(
-            kms=sc_block(1),
-            source=tree(KMSDATA, KMS_FILES),
-            copy=tree(DEST, KMS_FILES),
-            **hashes,
+    @property
+    def commands(self) -> list[str]:
+        return list(self.host.commands)
+
+    @property
+    def lines(self) -> list[str]:
+        return list(self.host.lines)
+
+    def answer(self, pattern: str, answer: t.Any) -> KmsHost:
+        self.host.on_command(pattern, answer, once=True)
+        return self
+
+    def kms(self, *answers: t.Any) -> KmsHost:
+        """`sc query MSExchangeKMS`, once per answer (sc_block codes, or text)."""
+        for answer in answers:
+            self.answer(KMS_QUERY, sc_block(answer) if isinstance(answer, int) else answer)
+        return self
+
+    def survey(self, code: int = 1, free: int = FREE) -> KmsHost:
+        self.kms(code)
+        self.answer(r'^dir /-c /s /a "C:\\EXCHSRVR\\KMSDATA"$', tree(KMSDATA, KMS_FILES, free))
+        self.answer(
+            rf'^dir /-c /a "{re.escape(DEST)}"$', out(not_found("C:\\EXCHSRVR"), exit_code=1)
         )
-    )
+        return self.answer(r"^dir /-c /a C:\\$", root(free))
+
+    def stop(self, stop: t.Any = None, *, dependents: t.Any = None) -> KmsHost:
+        """sc enumdepend and sc query (RUNNING), then sc stop and sc query (STOP_PENDING):
+        follow with kms(...) for the polls."""
+        self.answer(
+            r"^sc enumdepend MSExchangeKMS 64000$",
+            dependents or self.recorded("sc_enumdepend/no_dependents"),
+        )
+        self.kms(self.recorded("sc_query/e5_kms_running"))
+        self.answer(r"^sc stop MSExchangeKMS$", stop or self.recorded("sc_stop/stop_pending"))
+        if stop is None:
+            self.kms(self.recorded("sc_stop/stop_pending"))
+        return self
+
+    def copy(self, answer: t.Any = "3 File(s) copied\r\n") -> KmsHost:
+        self.host.on_line("^xcopy ", answer, once=True)
+        return self
+
+    def verify(self, copy_digest: str = HASHES["Kmsmdb.edb"]) -> KmsHost:
+        self.kms(1)
+        self.answer(r'^dir /-c /s /a "C:\\EXCHSRVR\\KMSDATA"$', tree(KMSDATA, KMS_FILES))
+        self.answer(rf'^dir /-c /s /a "{re.escape(DEST)}"$', tree(DEST, KMS_FILES))
+        for name in KMS_FILES:
+            digest = copy_digest if name == "Kmsmdb.edb" else HASHES[name]
+            for folder, value in ((KMSDATA, HASHES[name]), (DEST, digest)):
+                path = f"{folder}\\{name}"
+                self.answer(
+                    rf'^certutil -hashfile "{re.escape(path)}" SHA256$', certutil(path, value)
+                )
+        return self
+
+    def restart(self, *polls: t.Any, events: str = "wmic_ntevent/no_instance") -> KmsHost:
+        """ServiceControl.ensure("started"): sc query and sc qc (STOPPED); the newest event
+        record with MSExchangeDS's state; sc start and sc query (START_PENDING); the polls
+        (RUNNING if none are given); then, once, sc query (the last poll's answer again) and
+        the events after the newest record (none: "No Instance(s) Available.")."""
+        polls = polls or (4,)
+        self.kms(1).answer(r"^sc qc MSExchangeKMS$", self.recorded("sc_qc/e7_kms"))
+        self.answer(r"get RecordNumber /value < NUL$", self.recorded("wmic_ntevent/no_instance"))
+        self.answer(r"^sc query MSExchangeDS$", sc_block(4, name="MSExchangeDS"))
+        self.answer(r"^sc qc MSExchangeDS$", DS_QC)
+        self.answer(r"^sc start MSExchangeKMS ", self.recorded("sc_start/e6_start_pending"))
+        self.kms(2, *polls, polls[-1])
+        return self.answer(r"and RecordNumber > 0\" get EventCode,", self.recorded(events))
+
+    def backup(self, password: str = PASSWORD, timeout: int = 5) -> KmsBackup:
+        return KmsBackup(
+            self.host.run,
+            database_path=KMSDATA,
+            destination=DEST,
+            startup_password=password,
+            timeout=timeout,
+            now=datetime(2024, 1, 31, 22, 15, tzinfo=timezone.utc),
+            sleep=self.clock.sleep,
+            clock=self.clock,
+        )
 
 
-def test_a_stopped_kms_takes_three_round_trips_and_never_sees_the_password() -> None:
-    host, backup = run_backup(
-        [
-            ("sc query MSExchangeKMS", out(survey_answer())),
-            ("xcopy", out("3 File(s) copied\r\n")),
-            ("certutil", verify_answer()),
-        ]
-    )
+EVENTS = "wmic ntevent where \"LogFile='Application' and SourceName='MSExchangeKMS'"
+READ = ["sc query MSExchangeKMS", "sc qc MSExchangeKMS"]
+START = [
+    f'{EVENTS}" get RecordNumber /value < NUL',
+    "sc query MSExchangeDS",
+    "sc qc MSExchangeDS",
+    f'sc start MSExchangeKMS "{PASSWORD}"',
+    "sc query MSExchangeKMS",
+]
+NEW_EVENTS = [
+    "sc query MSExchangeKMS",
+    f'{EVENTS} and RecordNumber > 0" get EventCode,Message,RecordNumber,SourceName,'
+    "TimeGenerated,Type /value < NUL",
+]
+RESTART = READ + START + POLL + NEW_EVENTS
+DS_QC = (
+    "[SC] QueryServiceConfig SUCCESS\r\n\r\nSERVICE_NAME: MSExchangeDS\r\n"
+    "        TYPE               : 10  WIN32_OWN_PROCESS\r\n"
+    "        START_TYPE         : 2   AUTO_START\r\n"
+    "        ERROR_CONTROL      : 1   NORMAL\r\n"
+    "        BINARY_PATH_NAME   : C:\\Exchsrvr\\Bin\\dsamain.exe\r\n"
+    "        LOAD_ORDER_GROUP   : \r\n"
+    "        TAG                : 0\r\n"
+    "        DISPLAY_NAME       : Microsoft Exchange Directory\r\n"
+    "        DEPENDENCIES       : MSExchangeSA\r\n"
+    "        SERVICE_START_NAME : EXCHDOM\\ExchSvc\r\n\r\n"
+)
+
+
+@pytest.fixture
+def kms_host(scripted_host: t.Any, recorded: t.Callable[[str], t.Any]) -> KmsHost:
+    return KmsHost(scripted_host, recorded)
+
+
+def test_a_stopped_kms_takes_three_round_trips_and_never_sees_the_password(
+    kms_host: KmsHost,
+) -> None:
+    backup = kms_host.survey().copy().verify().backup()
     outcome = backup.execute(backup.plan())
     assert (outcome.kms_state_before, outcome.kms_state_after) == ("stopped", "stopped")
     assert [entry.sha256 for entry in outcome.manifest] == list(HASHES.values())
-    assert not any(PASSWORD in line for line in host.lines)
-    assert not any(word in line for line in host.lines for word in ("del ", "rd ", "rmdir", "move"))
-
-
-def test_a_running_kms_is_stopped_then_started_with_its_password_on_the_start_line_only() -> None:
-    host, backup = run_backup(
-        [
-            ("sc query MSExchangeKMS", out(survey_answer(code=4))),
-            ("sc stop MSExchangeKMS", out(framed(stop=sc_block(3)) + survey_answer(code=3))),
-            ("sc query MSExchangeKMS", out(survey_answer(code=1))),
-            ("xcopy", out("3 File(s) copied\r\n")),
-            ("certutil", verify_answer()),
-            ("sc start MSExchangeKMS", out(framed(start=sc_block(2), kms=sc_block(2)))),
-            ("sc query MSExchangeKMS", out(framed(kms=sc_block(4)))),
-        ]
+    assert kms_host.commands == SURVEY + COPY + VERIFY
+    assert len(kms_host.lines) == 3
+    assert not any(PASSWORD in line for line in kms_host.lines)
+    assert not any(
+        word in line for line in kms_host.lines for word in ("del ", "rd ", "rmdir", "move")
     )
+
+
+def test_a_running_kms_is_stopped_then_started_with_its_password_on_the_start_line_only(
+    kms_host: KmsHost,
+) -> None:
+    kms_host.survey(code=4).stop().kms(1).survey().copy().verify().restart()
+    backup = kms_host.backup()
     outcome = backup.execute(backup.plan())
     assert (outcome.kms_state_before, outcome.kms_state_after) == ("running", "running")
     assert outcome.plan.stop_kms is True
-    assert [line for line in host.lines if PASSWORD in line] == [
-        line for line in host.lines if "sc start" in line
-    ]
-    assert f'sc start MSExchangeKMS "{PASSWORD}"' in host.lines[-2]
+    assert outcome.warnings == ()
+    assert kms_host.commands == SURVEY + STOP + POLL + SURVEY + COPY + VERIFY + RESTART
+    assert len(kms_host.lines) == 12
+    with_password = [line for line in kms_host.lines if PASSWORD in line]
+    assert with_password == [line for line in kms_host.lines if "sc start" in line]
+    assert len(with_password) == 1
+    assert f'sc start MSExchangeKMS "{PASSWORD}"' in with_password[0]
 
 
-def test_sc_refusing_to_stop_kms_is_refused_with_nothing_changed() -> None:
-    refusal = sc_failed(
-        "ControlService",
-        1051,
-        "A stop control has been sent to a service that other running services are dependent on.",
-    )
-    host, backup = run_backup(
-        [
-            ("sc query MSExchangeKMS", out(survey_answer(code=4))),
-            ("sc stop", out(framed(stop=(refusal, False)) + survey_answer(code=4))),
-        ]
-    )
-    with pytest.raises(BackupRefused, match="sc stop failed with error 1051.*then run again.$"):
+def test_sc_refusing_to_stop_kms_is_refused_with_nothing_changed(kms_host: KmsHost) -> None:
+    refusal = kms_host.recorded("sc_stop/dependent_services_1051")
+    kms_host.survey(code=4).stop(refusal).kms(kms_host.recorded("sc_query/e5_kms_running"))
+    backup = kms_host.backup()
+    with pytest.raises(BackupRefused) as caught:
         backup.execute(backup.plan())
-    assert not host.script
-
-
-def test_kms_stuck_stopping_is_never_copied_nor_started_and_the_failure_says_so() -> None:
-    still = out(survey_answer(code=3))
-    host, backup = run_backup(
-        [
-            ("sc query MSExchangeKMS", out(survey_answer(code=4))),
-            ("sc stop", out(framed(stop=sc_block(3)) + survey_answer(code=3))),
-            *[("sc query MSExchangeKMS", still)] * 5,
-        ],
-        timeout=5,
+    message = str(caught.value)
+    assert message.startswith(
+        "MSExchangeKMS could not be stopped, and the KM database is copied only with KMS stopped "
+        "(KB Q190713). MSExchangeKMS is still RUNNING: sc stop MSExchangeKMS failed with error "
+        "1051 ("
     )
+    assert message.endswith(
+        "find which (sc enumdepend MSExchangeKMS) and what starts it, then run again."
+    )
+    assert caught.value.changed is False
+    assert kms_host.commands == SURVEY + STOP
+
+
+def test_a_connection_lost_before_sc_stop_was_sent_changes_nothing(kms_host: KmsHost) -> None:
+    lost = WinrsUnreachable(
+        "kms02 (http://10.0.0.2:5985/wsman)", "unreachable: the connection timed out."
+    )
+    kms_host.survey(code=4).answer(r"^sc enumdepend ", lost)
+    backup = kms_host.backup()
+    with pytest.raises(WinrsUnreachable):  # raised as it is: the action edge says nothing changed
+        backup.execute(backup.plan())
+    assert kms_host.commands == SURVEY + STOP[:2]
+
+
+def test_kms_stuck_stopping_is_never_copied_nor_started_and_the_failure_says_so(
+    kms_host: KmsHost,
+) -> None:
+    still = kms_host.recorded("sc_stop/stop_pending")
+    kms_host.survey(code=4).stop().kms(*[still] * 3)
+    backup = kms_host.backup(timeout=5)
     with pytest.raises(BackupFailed) as caught:
         backup.execute(backup.plan())
     message = str(caught.value)
     assert message.startswith(
-        "MSExchangeKMS did not stop within 5 s after sc stop (it is STOP_PENDING). Nothing was copied."
+        "MSExchangeKMS is still STOP_PENDING 5 s after sc stop (timeout 5 s): it accepted the "
+        "stop but did not finish, and its process may be hung. "
     )
+    assert "offline backup of the KM database exists (KB Q190713)" in message
     # A start would only queue behind the hung stop: none is sent, and the message says why.
     assert message.endswith(
-        "MSExchangeKMS was RUNNING before the backup and is still STOP_PENDING, so it was not "
-        "started again. Its process (Kmserver.exe) hangs: end it or restart the server, check "
-        "that MSExchangeKMS is STOPPED (sc query MSExchangeKMS), then run again."
+        "Nothing was copied. MSExchangeKMS was RUNNING before the backup and is still "
+        "STOP_PENDING, so it was not started again: a start would only queue behind the stop. "
+        "Once sc query MSExchangeKMS shows it STOPPED, run the backup again."
     )
     assert caught.value.result["backup_path"] is None
     assert caught.value.result["kms_state_after"] == "stop_pending"
-    assert not any("xcopy" in line or "sc start" in line for line in host.lines)
-    assert not host.script
+    assert kms_host.commands == SURVEY + STOP + POLL * 3
     assert PASSWORD not in message
 
 
 @pytest.mark.parametrize(
-    ("wait_hint_ms", "polls"),
-    [(0, 30), (2000, 30), (45000, 45)],
+    ("wait_hint_ms", "limit", "polls"),
+    [(0, 30, 11), (2000, 30, 11), (45000, 45, 16)],
     ids=["no-wait-hint", "short-wait-hint", "wait-hint-longer-than-30-s"],
 )
 def test_a_stop_without_progress_is_hung_long_before_the_timeout(
-    wait_hint_ms: int, polls: int
+    kms_host: KmsHost, wait_hint_ms: int, limit: int, polls: int
 ) -> None:
-    still = out(survey_answer(code=3, wait_hint=wait_hint_ms))
-    host, backup = run_backup(
-        [
-            ("sc query MSExchangeKMS", out(survey_answer(code=4))),
-            (
-                "sc stop",
-                out(framed(stop=sc_block(3)) + survey_answer(code=3, wait_hint=wait_hint_ms)),
-            ),
-            *[("sc query MSExchangeKMS", still)] * polls,
-        ],
-        timeout=600,
-    )
+    still = sc_block(3, wait_hint=wait_hint_ms)
+    kms_host.survey(code=4).stop(sc_block(3, wait_hint=wait_hint_ms)).kms(*[still] * (polls + 1))
+    backup = kms_host.backup(timeout=600)
     with pytest.raises(BackupFailed) as caught:
         backup.execute(backup.plan())
     assert str(caught.value).startswith(
-        f"MSExchangeKMS has been STOP_PENDING for {polls} s after sc stop without progress "
+        f"MSExchangeKMS has been STOP_PENDING for {limit} s after sc stop without progress "
         f"(CHECKPOINT 0x0, WAIT_HINT {wait_hint_ms} ms): its process hangs while stopping. "
-        "Nothing was copied."
     )
-    assert not host.script
+    assert "Nothing was copied." in str(caught.value)
+    assert kms_host.commands == SURVEY + STOP + POLL * polls
+    assert kms_host.clock.now == limit  # long before the 600 s timeout
 
 
-def test_a_stop_whose_checkpoint_moves_is_waited_for_until_the_timeout() -> None:
-    host, backup = run_backup(
-        [
-            ("sc query MSExchangeKMS", out(survey_answer(code=4))),
-            ("sc stop", out(framed(stop=sc_block(3)) + survey_answer(code=3))),
-            *[
-                ("sc query MSExchangeKMS", out(survey_answer(code=3, checkpoint=step)))
-                for step in range(1, 41)
-            ],
-        ],
-        timeout=40,
-    )
-    with pytest.raises(BackupFailed, match="^MSExchangeKMS did not stop within 40 s"):
+def test_a_stop_whose_checkpoint_moves_is_waited_for_until_the_timeout(kms_host: KmsHost) -> None:
+    kms_host.survey(code=4).stop().kms(*[sc_block(3, checkpoint=step) for step in range(1, 16)])
+    backup = kms_host.backup(timeout=40)
+    with pytest.raises(BackupFailed, match="^MSExchangeKMS is still STOP_PENDING 40 s after"):
         backup.execute(backup.plan())
-    assert not host.script
+    assert kms_host.commands == SURVEY + STOP + POLL * 15
 
 
-def test_a_connection_lost_during_the_copy_names_the_copy_folder_and_what_is_unknown() -> None:
+def test_a_connection_lost_during_the_copy_names_the_copy_folder_and_what_is_unknown(
+    kms_host: KmsHost,
+) -> None:
     lost = WinrsUnreachable(
         "kms02 (http://10.0.0.2:5985/wsman)", "unreachable: the connection timed out."
     )
-    host, backup = run_backup(
-        [
-            ("sc query MSExchangeKMS", out(survey_answer())),
-            ("xcopy", lost),
-            ("dir /-c /s /a", lost),
-            ("sc query MSExchangeKMS", lost),
-        ]
-    )
+    kms_host.survey().copy(lost).answer(r"^dir /-c /s /a ", lost).answer(KMS_QUERY, lost)
+    backup = kms_host.backup()
     with pytest.raises(BackupFailed) as caught:
         backup.execute(backup.plan())
     message = str(caught.value)
@@ -794,20 +862,14 @@ def test_a_connection_lost_during_the_copy_names_the_copy_folder_and_what_is_unk
     assert caught.value.result["backup_path"] == DEST
 
 
-def test_a_copy_with_different_bytes_is_not_a_backup_and_kms_is_started_again() -> None:
-    host, backup = run_backup(
-        [
-            ("sc query MSExchangeKMS", out(survey_answer(code=4))),
-            ("sc stop", out(framed(stop=sc_block(3)) + survey_answer(code=1))),
-            ("xcopy", out("3 File(s) copied\r\n")),
-            ("certutil", verify_answer(copy_digest="ab" * 32)),
-            (
-                "dir /-c /s /a",
-                out(framed(copy=tree(DEST, KMS_FILES), source=tree(KMSDATA, KMS_FILES))),
-            ),
-            ("sc start", out(framed(start=sc_block(2), kms=sc_block(4)))),
-        ]
-    )
+def test_a_copy_with_different_bytes_is_not_a_backup_and_kms_is_started_again(
+    kms_host: KmsHost,
+) -> None:
+    kms_host.survey(code=4).stop().kms(1).survey().copy().verify(copy_digest="ab" * 32)
+    kms_host.answer(rf'^dir /-c /s /a "{re.escape(DEST)}"$', tree(DEST, KMS_FILES))
+    kms_host.answer(r'^dir /-c /s /a "C:\\EXCHSRVR\\KMSDATA"$', tree(KMSDATA, KMS_FILES))
+    kms_host.restart()
+    backup = kms_host.backup()
     with pytest.raises(BackupFailed) as caught:
         backup.execute(backup.plan())
     message = str(caught.value)
@@ -823,18 +885,16 @@ def test_a_copy_with_different_bytes_is_not_a_backup_and_kms_is_started_again() 
         "running",
         "running",
     )
-    assert not host.script
-
-
-def test_a_plan_refused_once_kms_stopped_starts_kms_again() -> None:
-    host, backup = run_backup(
-        [
-            ("sc query MSExchangeKMS", out(survey_answer(code=4))),
-            # Stopping flushed the logs: the database grew past the free space.
-            ("sc stop", out(framed(stop=sc_block(3)) + survey_answer(code=1, free=10240))),
-            ("sc start", out(framed(start=sc_block(2), kms=sc_block(4)))),
-        ]
+    described = [f'dir /-c /s /a "{DEST}"', f'dir /-c /s /a "{KMSDATA}"']
+    assert kms_host.commands == (
+        SURVEY + STOP + POLL + SURVEY + COPY + VERIFY + described + RESTART
     )
+
+
+def test_a_plan_refused_once_kms_stopped_starts_kms_again(kms_host: KmsHost) -> None:
+    # Stopping flushed the logs: the database grew past the free space.
+    kms_host.survey(code=4).stop().kms(1).survey(free=10240).restart()
+    backup = kms_host.backup()
     with pytest.raises(BackupFailed) as caught:
         backup.execute(backup.plan())
     message = str(caught.value)
@@ -842,4 +902,118 @@ def test_a_plan_refused_once_kms_stopped_starts_kms_again() -> None:
     assert "Nothing was copied." in message
     assert "Nothing was changed" not in message
     assert message.endswith("is RUNNING again.")
-    assert not any("xcopy" in line for line in host.lines)
+    assert kms_host.commands == SURVEY + STOP + POLL + SURVEY + RESTART
+
+
+def test_kms_started_again_by_someone_else_after_the_stop_is_not_copied(
+    kms_host: KmsHost,
+) -> None:
+    kms_host.survey(code=4).stop().kms(1).survey(code=4)
+    kms_host.kms(4).answer(r"^sc qc MSExchangeKMS$", kms_host.recorded("sc_qc/e7_kms"))
+    backup = kms_host.backup()
+    with pytest.raises(BackupFailed) as caught:
+        backup.execute(backup.plan())
+    message = str(caught.value)
+    assert message.startswith(
+        "MSExchangeKMS stopped, but the listing taken next shows it RUNNING: something else "
+        "started it while the backup ran. Nothing was copied."
+    )
+    assert message.endswith("MSExchangeKMS was RUNNING before the backup and is RUNNING again.")
+    assert kms_host.commands == SURVEY + STOP + POLL + SURVEY + READ  # no xcopy, no sc start
+
+
+def test_dependents_stopped_with_kms_are_named_in_a_warning(kms_host: KmsHost) -> None:
+    # Illustrative: no Exchange service depends on MSExchangeKMS, but the stop walks them all.
+    dependent = sc_block(4, name="KMSAudit").replace(
+        "SERVICE_NAME: KMSAudit\r\n", "SERVICE_NAME: KMSAudit\r\nDISPLAY_NAME: KMS Audit\r\n"
+    )
+    kms_host.survey(code=4)
+    kms_host.answer(r"^sc enumdepend MSExchangeKMS 64000$", f"Enum: entriesRead = 1\r\n{dependent}")
+    kms_host.kms(kms_host.recorded("sc_query/e5_kms_running"))
+    kms_host.answer(r"^sc stop KMSAudit$", sc_block(3, name="KMSAudit"))
+    kms_host.answer(r"^sc query KMSAudit$", sc_block(3, name="KMSAudit"))
+    kms_host.answer(r"^sc query KMSAudit$", sc_block(1, name="KMSAudit"))
+    kms_host.answer(r"^sc stop MSExchangeKMS$", kms_host.recorded("sc_stop/stop_pending"))
+    kms_host.kms(kms_host.recorded("sc_stop/stop_pending"), 1)
+    kms_host.survey().copy().verify().restart()
+    backup = kms_host.backup()
+    outcome = backup.execute(backup.plan())
+    assert outcome.warnings == (
+        "stopping MSExchangeKMS stopped KMSAudit, which depend on it; they were not started "
+        "again. Start them with exchops.kms.exchange_service.",
+    )
+    assert kms_host.commands[4:11] == [
+        "sc enumdepend MSExchangeKMS 64000",
+        "sc query MSExchangeKMS",
+        "sc stop KMSAudit",
+        "sc query KMSAudit",
+        "sc query KMSAudit",
+        "sc stop MSExchangeKMS",
+        "sc query MSExchangeKMS",
+    ]
+
+
+def running_backup_whose_restart(kms_host: KmsHost, *polls: t.Any, **events: str) -> BackupFailed:
+    """A backup of a running KMS, complete and verified, whose restart ends as scripted."""
+    kms_host.survey(code=4).stop().kms(1).survey().copy().verify().restart(*polls, **events)
+    backup = kms_host.backup()
+    with pytest.raises(BackupFailed) as caught:
+        backup.execute(backup.plan())
+    assert kms_host.commands == SURVEY + STOP + POLL + SURVEY + COPY + VERIFY + RESTART
+    assert caught.value.result["manifest"][2]["sha256"] == HASHES["Kmsmdb.edb"]
+    assert PASSWORD not in str(caught.value)
+    return caught.value
+
+
+@pytest.mark.parametrize(
+    ("win32", "service", "meaning"),
+    [
+        (
+            2140,
+            0,
+            "error 2140 is KMS's answer to a wrong or missing startup password \\(event "
+            "5057, KB Q184420\\)",
+        ),
+        (1066, 1, "error 1066 carries KMS's own code 1; .*event 5058 \\(KB Q190698\\)"),
+        (0, 0, "KMS exited without an error code, .*KB Q259906"),
+        (
+            1068,
+            0,
+            "\\(WIN32_EXIT_CODE 1068, SERVICE_EXIT_CODE 0\\). Read the Application and "
+            "System logs",
+        ),
+    ],
+)
+def test_a_kms_that_stopped_after_its_start_is_explained_by_its_exit_codes(
+    kms_host: KmsHost, win32: int, service: int, meaning: str
+) -> None:
+    failed = running_backup_whose_restart(kms_host, sc_block(1, win32=win32, service=service))
+    message = str(failed)
+    assert message.startswith(
+        f"the backup in {DEST} is complete and verified (3 files, 3162112 bytes, same SHA256). "
+        "MSExchangeKMS was RUNNING before the backup but did not start again: MSExchangeKMS "
+        "started but was STOPPED again right after sc start: it logged no new MSExchangeKMS event "
+    )
+    assert re.search(meaning, message)
+    assert (failed.result["kms_state_before"], failed.result["kms_state_after"]) == (
+        "running",
+        "stopped",
+    )
+
+
+def test_new_kms_failure_events_right_after_running_fail_the_restart_with_their_meaning(
+    kms_host: KmsHost,
+) -> None:
+    failed = running_backup_whose_restart(kms_host, events="wmic_ntevent/three_events")
+    message = str(failed)
+    assert (
+        "MSExchangeKMS was RUNNING before the backup but did not start again: MSExchangeKMS is "
+        "running but logged event 5015 (record 1206, " in message
+    )
+    assert "; and event 5389 (record 1207, " in message
+    assert message.endswith(
+        "Events 5389 and 5015 together point to the service account's rights (KB Q274321). Give "
+        "the service account back its rights (a local administrator, the same account as the "
+        "Directory service, KB Q274321), then start MSExchangeKMS again."
+    )
+    assert failed.result["kms_state_after"] == "running"

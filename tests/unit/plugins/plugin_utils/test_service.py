@@ -18,6 +18,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from ansible_collections.exchops.kms.plugins.plugin_utils._poll import Clock
 from ansible_collections.exchops.kms.plugins.plugin_utils._service import (
     POLL_SECONDS,
     ServiceControl,
@@ -817,6 +818,19 @@ def test_a_dependent_that_will_not_stop_is_named_and_the_service_is_left_running
         "MSExchangeIS is still RUNNING: sc stop MSExchangeIS failed"
     )
     assert "sc stop MSExchangeDS" not in host.commands()
+
+
+def test_a_stop_alone_knows_the_services_own_state_from_its_first_query() -> None:
+    services = exchange_55(kms_state="running")
+    services[2].refuses_stop = 5  # MSExchangeIS: the stop fails before DS is touched
+    host = ScriptedHost(*services)
+    service = ServiceControl(
+        host.run, "MSExchangeDS", timeout=60, clock=Clock(host.clock, host.sleep)
+    )
+    with pytest.raises(ServiceError):
+        service.stop()  # no read() first, as kms_backup stops KMS
+    assert (service.progress.previous_state, service.progress.state) == ("running", "running")
+    assert service.acted is False
 
 
 def test_a_service_found_stop_pending_is_waited_for_and_named_when_it_never_stops() -> None:
