@@ -6,6 +6,11 @@ The registry readings and their sources are in docs/registry.md: the v15, v14 an
 name 2007 and later; otherwise the 4.0-2003 `Exchange\\Setup` key does, confirmed by file
 versions. Every reading records where it came from, and readings that disagree are reported as
 `inconsistent` with all of them, never silently resolved.
+
+A section that looks for one generation's setup key (`setup_2013` on an Exchange 5.5 host) and
+cannot be read never sinks the facts of the generation the host shows: those stand, and a warning
+quotes the unreadable answer and names the section. When no installed generation is found and
+such a section could not be read, the facts are refused: the unreadable one may be the one there.
 """
 
 # Internal to exchops.kms: not a public API; may change in any release.
@@ -50,8 +55,41 @@ _SERVICES_VERSION_FAMILY = {40: (4, 0), 50: (5, 0), 55: (5, 5), 60: (6, 0), 65: 
 _KMS_DATA_FOLDER = {(5, 5): "KMSDATA", (6, 0): "KMSDATA", (4, 0): "SECURITY", (5, 0): "SECURITY"}
 
 
+# The sections that look for one Exchange generation's setup key, newest first, and what each
+# looks for (docs/registry.md#v8-v14-v15, #setup-key).
+_MODERN_SECTIONS = (
+    ("setup_2013", SETUP_KEY_2013_PLUS, "Exchange 2013 or later"),
+    ("setup_2010", SETUP_KEY_2010, "Exchange 2010"),
+    ("setup_2007", SETUP_KEY_2007, "Exchange 2007"),
+)
+_LEGACY_SECTION = ("setup_legacy", SETUP_KEY_LEGACY, "Exchange 4.0 to 2003")
+# How much of an unreadable answer a warning quotes (already masked by the parser).
+_QUOTED_MAX = 120
+
+
 class FactsError(ValueError):
     """A section could not be understood; the message names the section and the line."""
+
+
+@dataclass(frozen=True)
+class _Unreadable:
+    """A generation's section whose answer could not be read."""
+
+    section: str
+    key: str
+    looks_for: str
+    error: ParseError
+
+    def quoted(self) -> str:
+        """The answer's offending line and why it is not read, or the tool's own failure text,
+        as the parser masked them; the line at most 120 characters."""
+        if self.error.line is None:
+            return f"'{_cut(self.error.reason)}'"
+        return f"'{_cut(self.error.line)}': {self.error.reason}"
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= _QUOTED_MAX else text[: _QUOTED_MAX - 3] + "..."
 
 
 @dataclass
@@ -65,10 +103,24 @@ class Readings:
     # Set when Exchange is installed outside the default paths: the binaries' versions need a
     # second command for this install path.
     needs_files_of: str | None = None
+    # Generation sections whose answer could not be read (see the module docstring).
+    unreadable: list[_Unreadable] = field(default_factory=list)
 
 
 def _reg(sections: Sections, name: str, key: str) -> RegQuery:
     return parse_reg_query(*sections.need(name).streams(), section=name, key=key)
+
+
+def _generation_key(
+    sections: Sections, readings: Readings, name: str, key: str, looks_for: str
+) -> RegQuery | None:
+    """One generation's setup key, or None when its answer cannot be read (kept in
+    `readings.unreadable`: `_assemble` decides whether that sinks the facts)."""
+    try:
+        return _reg(sections, name, key)
+    except ParseError as exc:
+        readings.unreadable.append(_Unreadable(name, key, looks_for, exc))
+        return None
 
 
 def _dword(query: RegQuery, key: str, name: str) -> int | None:
@@ -100,13 +152,9 @@ def _file_version(sections: Sections, name: str, readings: Readings) -> str | No
 
 
 def _modern_setup(sections: Sections, readings: Readings) -> tuple[Build, str | None] | None:
-    for name, key in (
-        ("setup_2013", SETUP_KEY_2013_PLUS),
-        ("setup_2010", SETUP_KEY_2010),
-        ("setup_2007", SETUP_KEY_2007),
-    ):
-        query = _reg(sections, name, key)
-        if not query.found:
+    for name, key, looks_for in _MODERN_SECTIONS:
+        query = _generation_key(sections, readings, name, key, looks_for)
+        if query is None or not query.found:
             continue
         parts = [
             _dword(query, key, value)
@@ -129,9 +177,9 @@ def _modern_setup(sections: Sections, readings: Readings) -> tuple[Build, str | 
 def _legacy_setup(
     sections: Sections, readings: Readings
 ) -> tuple[Build, str | None, RegQuery] | None:
-    key = SETUP_KEY_LEGACY
-    query = _reg(sections, "setup_legacy", key)
-    if not query.found:
+    name, key, looks_for = _LEGACY_SECTION
+    query = _generation_key(sections, readings, name, key, looks_for)
+    if query is None or not query.found:
         return None
     services_version = _dword(query, key, "Services Version")
     family = _SERVICES_VERSION_FAMILY.get(services_version or -1)
@@ -311,6 +359,7 @@ def _assemble(sections: Sections, kms_event_count: int, files_index: int | None)
             "key behind, KB Q178975)."
         )
     facts["installed"] = bool(installed) or readings.needs_files_of is not None
+    _judge_unreadable(readings, build if facts["installed"] else None)
     if build is not None and facts["installed"]:
         named = name_build(build)
         if named.warning:
@@ -330,6 +379,24 @@ def _assemble(sections: Sections, kms_event_count: int, files_index: int | None)
     facts["sources"] = readings.sources
     facts["inconsistent"] = readings.inconsistent
     return readings
+
+
+def _judge_unreadable(readings: Readings, installed: Build | None) -> None:
+    """Generation sections that could not be read: with no installed generation found, one of them
+    may be the one there, so the facts are refused (the parser's own message, as before); next to
+    an installed generation, each is a warning that quotes its answer."""
+    if not readings.unreadable:
+        return
+    if installed is None:
+        raise readings.unreadable[0].error
+    shows = name_build(installed).product
+    for unreadable in readings.unreadable:
+        readings.warnings.append(
+            f"{unreadable.section}: the answer to {unreadable.key}, which looks for "
+            f"{unreadable.looks_for}, could not be read ({unreadable.quoted()}). This host "
+            f"shows {shows}, so its facts stand; if {unreadable.looks_for} may be installed "
+            "here too, read that key by hand."
+        )
 
 
 def _kms_facts(

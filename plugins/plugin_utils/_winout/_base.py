@@ -26,6 +26,8 @@ from typing import NamedTuple, Protocol, TypeVar
 
 # How much of an offending line an error may quote.
 _SHOWN_MAX = 200
+# cmd.exe's exit code for a command it cannot find (docs/windows-output.md#not-recognized).
+_CMD_NOT_FOUND = 9009
 _MASK = "********"
 
 # Numbers as the tools print them: decimal, and 0x with hexadecimal digits.
@@ -118,7 +120,12 @@ class CommandFailed(ParseError):
         super().__init__(section, _shown(reason), line_number, line, stream)
 
     def _compose(self) -> str:
-        return f"{self.section}: the command failed (exit code {self.exit_code}): {self.reason}"
+        code = f"exit code {self.exit_code}"
+        if self.exit_code == _CMD_NOT_FOUND:
+            # cmd.exe's "is not recognized" in words the parsers do not know (another language;
+            # Server 2003's wording is not sourced, docs/windows-output.md#tool-messages).
+            code += ", cmd.exe's code for a command it cannot find"
+        return f"{self.section}: the command failed ({code}): {self.reason}"
 
 
 class ToolMissing(CommandFailed):

@@ -5,8 +5,10 @@ exit_code, section, key)` -> `RegQuery`.
 Reads the Vista+ layout (4-space separators, `(Default)`) and the XP/2003 reg.exe 3.0 layout
 (`! REG.EXE VERSION 3.0` header, TAB separators, `<NO NAME>`); any `! REG.EXE VERSION n.n` header is
 accepted (Windows 2000's reg.exe 2.0 output is undocumented, #reg-windows-2000). A missing key or
-value is the answer `RegQuery.found` False (#reg-errors). Any other stderr text raises
-`CommandFailed`; cmd's "is not recognized" `ToolMissing`; a line that is not reg's `ParseError`.
+value is the answer `RegQuery.found` False, in Vista+'s words ("ERROR: ... value.") or reg.exe
+3.0's ("Error:  ... value"), on either stream (#reg-errors). Any other error line or stderr text
+raises `CommandFailed`; cmd's "is not recognized" `ToolMissing`; a line that is not reg's
+`ParseError`.
 """
 
 # Internal to exchops.kms: not a public API; may change in any release.
@@ -17,11 +19,29 @@ import re
 from dataclasses import dataclass
 from typing import Union
 
-from ._base import _HEX_INT, _by_name, _Line, _lines, _parse_error, _stderr_answers
+from ._base import (
+    _HEX_INT,
+    _by_name,
+    _command_failed,
+    _Line,
+    _lines,
+    _nonblank,
+    _parse_error,
+    _raise_if_missing,
+)
 
 RegData = Union[str, int, bytes, tuple[str, ...]]
 
-_REG_NOT_FOUND = "ERROR: The system was unable to find the specified registry key or value."
+# reg's own error lines (docs/windows-output.md#reg-errors): Vista and later print "ERROR: <text>"
+# on stderr; reg.exe 3.0 (XP / Server 2003) prints "Error:  <text>" (two spaces, and no period
+# after "...key or value"). One rule for both eras: "error:" in any case, then spaces and the
+# text; the missing key or value is that text, compared case-insensitively, its period optional.
+# Through the probe's `2>&1` a reg.exe 3.0 line stays among the stdout lines, so both streams
+# are read for it.
+_REG_ERROR = re.compile(r"^error:[ \t]+(?P<text>\S.*?)[ \t]*$", re.IGNORECASE)
+_REG_NOT_FOUND = re.compile(
+    r"^the system was unable to find the specified registry key or value\.?$", re.IGNORECASE
+)
 _REG_HEADER = re.compile(r"^! REG\.EXE VERSION [0-9]+\.[0-9]+\s*$")
 # A key line: the full root name (docs/windows-output.md#reg-vista), optionally behind \\HOST\ for a
 # remote query.
@@ -174,13 +194,38 @@ def _reg_value(section: str, line: _Line, tabs_first: bool) -> RegValue | None:
     return RegValue(name, reg_type, _reg_data(section, line, reg_type, text))
 
 
+def _is_reg_error(text: str) -> bool:
+    """`text` is one of reg's own "ERROR: ..." / "Error:  ..." lines (either era)."""
+    return _REG_ERROR.match(text) is not None
+
+
+def _is_not_found(text: str) -> bool:
+    """`text` is reg's missing key or value line, in Vista+'s or reg.exe 3.0's words."""
+    match = _REG_ERROR.match(text)
+    return match is not None and _REG_NOT_FOUND.match(match.group("text")) is not None
+
+
+def _reg_errors(section: str, stdout: str, stderr: str, exit_code: int) -> bool:
+    """Whether reg said the key or value is missing. Every stderr line and every error line of
+    stdout must be that answer; any other raises CommandFailed with reg's text (cmd's "is not
+    recognized" ToolMissing)."""
+    _raise_if_missing(section, stderr, exit_code)
+    said = _nonblank(stderr, "stderr")
+    said += [line for line in _lines(stdout) if _is_reg_error(line.text)]
+    other = [line for line in said if not _is_not_found(line.text)]
+    if other:
+        raise _command_failed(section, exit_code, other)
+    return bool(said)
+
+
 def _reg_keys(section: str, stdout: str) -> tuple[RegKey, ...]:
     tabs_first = False
     keys: list[tuple[str, list[RegValue]]] = []
     seen: set[str] = set()
     for line in _lines(stdout):
         text = line.text
-        if not text.strip():
+        if not text.strip() or _is_reg_error(text):
+            # reg's error lines were read by _reg_errors.
             continue
         if _REG_MATCHES.match(text):
             continue
@@ -215,19 +260,20 @@ def parse_reg_query(
     stdout: str, stderr: str, exit_code: int, section: str = "reg", key: str | None = None
 ) -> RegQuery:
     """Parse `reg query KEY [/v NAME | /ve] [/s]` output of any era
-    (docs/windows-output.md#reg-query, #e1 to #e4).
+    (docs/windows-output.md#reg-query, #e1 to #e4, #e16).
 
-    A missing key or value (stderr "ERROR: The system was unable to find the specified registry
-    key or value.") is the answer `found=False`, with whatever keys stdout printed before it. Any
-    other stderr text ("ERROR: Access is denied.", "ERROR: Invalid syntax.") raises
-    `CommandFailed`. The exit code is not trusted (XP exits 1 for some successful queries, #reg-xp),
-    except when nothing at all was printed.
+    A missing key or value is the answer `found=False`, with whatever keys stdout printed before
+    it: Vista+'s "ERROR: The system was unable to find the specified registry key or value." or
+    reg.exe 3.0's "Error:  The system was unable to find the specified registry key or value", on
+    either stream (#reg-errors). Any other error line or stderr text ("ERROR: Access is denied.",
+    "ERROR: Invalid syntax.") raises `CommandFailed`. The exit code is not trusted (XP exits 1 for
+    some successful queries, #reg-xp), except when nothing at all was printed.
 
     Without /s, reg prints no key line for a key that has no values, only its subkeys' paths, and
     nothing but the leading empty line for a key with neither (#reg-vista, Wine's query_all). Pass
     the queried `key` so that the answer still lists it (first, with no values).
     """
-    not_found = _stderr_answers(section, stderr, exit_code, (_REG_NOT_FOUND,))
+    not_found = _reg_errors(section, stdout, stderr, exit_code)
     keys = _reg_keys(section, stdout)
     if not_found:
         return RegQuery(found=False, keys=keys)

@@ -26,7 +26,8 @@ from ._base import (
 # process: "Image Name","PID","Session Name","Session#","Mem Usage" (the memory with the locale's
 # digit grouping and " K"). A filter that matches nothing prints an INFO line instead: "No tasks
 # are running which match the specified criteria." (Vista and later), "No tasks running with the
-# specified criteria." (XP / 2003).
+# specified criteria." (XP / 2003); sources and eras: docs/windows-output.md#tool-messages. An INFO
+# line in other words is refused as such, not guessed to mean "none".
 _TASKLIST_NONE = re.compile(
     r"^INFO: No tasks (?:are )?running (?:which match|with) the specified criteria\.\s*$"
 )
@@ -61,6 +62,13 @@ def parse_tasklist_csv(
         if _TASKLIST_NONE.match(line.text):
             nothing = True
             continue
+        if line.text.startswith("INFO:"):
+            raise _parse_error(
+                section,
+                "an INFO line in words this collection does not know for any Windows era "
+                "(docs/windows-output.md#tool-messages)",
+                line,
+            )
         row = _TASKLIST_ROW.match(line.text)
         fields = tuple(row.group("fields").split('","')) if row else ()
         if fields == _TASKLIST_HEADER:

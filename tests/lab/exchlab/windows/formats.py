@@ -207,7 +207,14 @@ def reg_data_text(era: Era, kind: str, data: object) -> str:
     return str(data)
 
 
-REG_NOT_FOUND = f"ERROR: The system was unable to find the specified registry key or value.{CRLF}"
+def reg_not_found(era: Era) -> str:
+    """A missing key or value, on stderr (section 1.4). Vista+: "ERROR: ... value." (E4).
+    reg.exe 3.0 (XP / Server 2003): "Error:  ... value", mixed case, two spaces, no period (E16);
+    its stream (stderr) is reasoned, not seen. Windows 2000's reg.exe 2.0 gets the 3.0 words, as
+    it gets the 3.0 layout [lab]. The trailing CRLF of both is the lab's [lab]."""
+    if era.reg_version is None:
+        return f"ERROR: The system was unable to find the specified registry key or value.{CRLF}"
+    return f"Error:  The system was unable to find the specified registry key or value{CRLF}"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Windows' exact output bytes: examples E1-E15 of docs/windows-output.md.
+"""Windows' exact output bytes: examples E1-E16 of docs/windows-output.md.
 
 The expected values are that document's bytes literals (the authority), split at line ends only.
 Each test builds the state its example describes and compares every byte: CRLF, TABs, trailing
@@ -46,6 +46,9 @@ E3 = (
 )
 E4 = (
     b'ERROR: The system was unable to find the specified registry key or value.\r\n'
+)
+E16 = (
+    b'Error:  The system was unable to find the specified registry key or value\r\n'
 )
 E5 = (
     b'\r\n'
@@ -174,6 +177,20 @@ def test_e3_reg_exe_3_0_on_server_2003_separates_with_tabs(run: Run) -> None:
 def test_e4_a_missing_key_is_an_error_on_stderr_with_exit_code_1(run: Run, sp3: HostState) -> None:
     result = run(sp3, r"reg query HKLM\SOFTWARE\Microsoft\ExchangeServer\v15\Setup")
     assert (result.stdout, result.stderr.encode(), result.exit_code) == ("", E4, 1)
+
+
+def test_e16_reg_exe_3_0_words_a_missing_key_its_own_way_on_server_2003(run: Run) -> None:
+    host = build_exchange_host("KMS-OLD", "127.0.0.3", "5.5", 3, os="2003", clock=CLOCK)
+    for line in (
+        r"reg query HKLM\SOFTWARE\Microsoft\ExchangeServer\v15\Setup",
+        r"reg query HKLM\SOFTWARE\Microsoft\Exchange\Setup /v NoSuchValue",
+        r"reg delete HKLM\SOFTWARE\Microsoft\ExchangeServer\v15\Setup /f",
+    ):
+        result = run(host, line)
+        assert (result.stdout, result.stderr.encode(), result.exit_code) == ("", E16, 1), line
+    # Through 2>&1, as the collection's probe runs it, the line arrives on stdout.
+    merged = run(host, r"reg query HKLM\SOFTWARE\Microsoft\ExchangeServer\v14\Setup 2>&1")
+    assert (merged.stdout.encode(), merged.stderr, merged.exit_code) == (E16, "", 1)
 
 
 def test_e5_sc_query_of_a_running_kms(run: Run, sp3_running: HostState) -> None:

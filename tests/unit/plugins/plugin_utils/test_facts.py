@@ -121,3 +121,105 @@ def test_a_garbled_section_names_itself() -> None:
     )
     with pytest.raises(FactsError, match="kms_query"):
         facts(text)
+
+
+VISTA_MISSING = "ERROR: The system was unable to find the specified registry key or value.\r\n"
+# reg.exe 3.0's words (docs/windows-output.md#e16), and with one space as a report quoted them.
+REG3_MISSING = "Error:  The system was unable to find the specified registry key or value\r\n"
+REG3_MISSING_ONE_SPACE = (
+    "Error: The system was unable to find the specified registry key or value\r\n"
+)
+
+
+def answered(text: str, section: str, answer: str) -> str:
+    """`text` with the section's answer replaced by `answer` (its end marker kept)."""
+    begin = f"==exchops:begin:{section}== \r\n"
+    start = text.index(begin) + len(begin)
+    end = text.index("==exchops:end:", start)
+    return text[:start] + answer + text[end:]
+
+
+@pytest.mark.parametrize("missing", [REG3_MISSING, REG3_MISSING_ONE_SPACE])
+def test_a_2003_host_whose_reg_says_missing_in_its_own_words_gets_its_facts(missing: str) -> None:
+    text = answer("kb_target")
+    for section in ("setup_2007", "setup_2010", "setup_2013"):
+        text = answered(text, section, missing)
+    assert text.count(missing) == 3 and VISTA_MISSING not in text
+    readings = facts(text)
+    assert readings.facts["release"] == "Exchange Server 5.5 SP3"
+    assert readings.facts["kms"]["binary_build"] == "5.5.1960.8"
+    assert readings.warnings == []
+
+
+@pytest.mark.parametrize("section", ["setup_2013", "setup_2010", "setup_2007"])
+def test_another_generations_unreadable_answer_is_a_warning_that_quotes_it(section: str) -> None:
+    text = answered(answer("kb_target"), section, "Fehler: Der Registrierungsschluessel fehlt\r\n")
+    readings = facts(text)
+    assert readings.facts["release"] == "Exchange Server 5.5 SP3"
+    assert readings.facts["kms"]["matches_server"] is False
+    (warning,) = readings.warnings
+    assert warning.startswith(f"{section}: the answer to HKLM\\SOFTWARE\\Microsoft\\")
+    assert "'Fehler: Der Registrierungsschluessel fehlt'" in warning
+    assert "This host shows Exchange Server 5.5, so its facts stand" in warning
+
+
+def test_a_reg_failure_in_another_generations_section_is_quoted_as_reg_said_it() -> None:
+    text = answered(answer("kb_target"), "setup_2013", "Error:  Access is denied\r\n")
+    (warning,) = facts(text).warnings
+    assert "could not be read ('Error:  Access is denied')" in warning
+
+
+def test_the_quoted_answer_is_short_and_masked() -> None:
+    password = "HZGYYHACWLQACTI"  # the example KM Server startup password of KB Q184420
+    long_line = "x" * 300
+    text = answered(answer("kb_target"), "setup_2013", f"{long_line}\r\n")
+    text = answered(
+        text,
+        "setup_2010",
+        f"    ImagePath\tREG_EXPAND_SZ\tC:\\Exchsrvr\\Bin\\Kmserver.exe {password}\r\n",
+    )
+    readings = facts(text)
+    assert readings.facts["release"] == "Exchange Server 5.5 SP3"
+    first, second = readings.warnings
+    assert first.startswith("setup_2013:") and f"'{'x' * 117}...'" in first
+    assert second.startswith("setup_2010:") and "ImagePath ********" in second
+    assert password not in " ".join(readings.warnings)
+
+
+def test_a_2010_server_stands_when_the_2013_section_cannot_be_read() -> None:
+    text = answer("exchange2016")
+    v15 = text[text.index("\r\nHKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\ExchangeServer\\v15") :]
+    v14 = (
+        v15[: v15.index("==exchops:end:")]
+        .replace("\\v15\\Setup", "\\v14\\Setup")
+        .replace("0xf\r\n", "0xe\r\n")
+        .replace("MsiProductMinor    REG_DWORD    0x1", "MsiProductMinor    REG_DWORD    0x3")
+        .replace("0x9cb", "0x7b")
+        .replace("MsiBuildMinor    REG_DWORD    0x6", "MsiBuildMinor    REG_DWORD    0x4")
+    )
+    text = answered(answered(text, "setup_2010", v14), "setup_2013", "garbled\r\n")
+    readings = facts(text)
+    assert (readings.facts["release"], readings.facts["build"]) == (
+        "Exchange Server 2010 SP3",
+        "14.3.123.4",
+    )
+    (warning,) = readings.warnings
+    assert warning.startswith("setup_2013:") and "shows Exchange Server 2010" in warning
+
+
+def test_the_generation_that_is_there_still_refuses_when_it_cannot_be_read() -> None:
+    text = answered(answer("kb_target"), "setup_legacy", "    Services\tREG_SZ\tC:\\EXCHSRVR\r\n")
+    with pytest.raises(FactsError, match=r"^setup_legacy: line 1: cannot read .*before any key"):
+        facts(text)
+
+
+def test_an_unreadable_section_refuses_when_no_installed_exchange_is_found() -> None:
+    text = answered(answer("no_exchange"), "setup_2013", "garbled\r\n")
+    with pytest.raises(FactsError, match=r"^setup_2013: line 1: cannot read 'garbled'"):
+        facts(text)
+    # Store.exe missing: the Setup key alone is a leftover (KB Q178975), not an installed
+    # generation, so an unreadable section beside it still refuses.
+    leftover = answered(answer("kb_target"), "setup_2013", "garbled\r\n")
+    leftover = answered(leftover, "store_0", "No Instance(s) Available.\r\n")
+    with pytest.raises(FactsError, match="setup_2013"):
+        facts(leftover)

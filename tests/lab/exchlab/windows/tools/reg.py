@@ -6,9 +6,11 @@ section 1).
 spelling, `    name    TYPE    data` lines, one empty line after a key's values (none for a key
 without values), then the subkeys' paths (E1, E2). reg.exe 3.0 (XP/2003) starts with
 `! REG.EXE VERSION 3.0` and separates name, type and data with TABs (E3). A missing key or value
-prints the ERROR line on stderr and exits 1 (E4). Keys and value names are case-insensitive.
-`\\\\HOST\\HKLM\\...` is accepted for the host itself (the remote form the collection
-sends through a jump host).
+prints reg's error line on stderr and exits 1: "ERROR: ... value." on Vista+ (E4), "Error:  ...
+value" from reg.exe 3.0 (E16). reg.exe 3.0's other messages (invalid syntax, a network path not
+found) have no source: the lab prints Vista+'s words for them on every era [lab]. Keys and value
+names are case-insensitive. `\\\\HOST\\HKLM\\...` is accepted for the host itself (the remote
+form the collection sends through a jump host).
 """
 
 from __future__ import annotations
@@ -16,11 +18,11 @@ from __future__ import annotations
 from ...state import HostState, RegData, Registry, RegKey, RegValue, StateError, canonical_key
 from ..formats import (
     CRLF,
-    REG_NOT_FOUND,
     Era,
     reg_data_text,
     reg_default_name,
     reg_header,
+    reg_not_found,
     reg_value_line,
 )
 from . import Invocation, Output, Tool
@@ -115,7 +117,7 @@ def query(invocation: Invocation, output: Output, argv: list[str]) -> int:
     registry = host.registry
     key = registry.key(key_path)
     if key is None:
-        output.err(REG_NOT_FOUND)
+        output.err(reg_not_found(era))
         return 1
     header = reg_header(era)
     if value_name is not None or default_value:
@@ -133,9 +135,11 @@ def query(invocation: Invocation, output: Output, argv: list[str]) -> int:
                 continue
             blocks.append(f"{each.path}{CRLF}{line}{CRLF}")
         if not blocks:
+            # Wine prints the leading empty line first; whether reg.exe 3.0 prints anything
+            # (its header?) before the error is unknown: the lab prints nothing [lab].
             if era.vista_or_later:
                 output.out(CRLF)
-            output.err(REG_NOT_FOUND)
+            output.err(reg_not_found(era))
             return 1
         text = header + "".join(blocks)
         if recurse:
@@ -217,7 +221,7 @@ def add(invocation: Invocation, output: Output, argv: list[str]) -> int:
 
 
 def delete(invocation: Invocation, output: Output, argv: list[str]) -> int:
-    host = invocation.host
+    host, era = invocation.host, invocation.era
     parsed = _key_and_switches(host, output, argv, "DELETE", ("/v",), ("/ve", "/f"))
     if parsed is None:
         return 1
@@ -234,7 +238,7 @@ def delete(invocation: Invocation, output: Output, argv: list[str]) -> int:
     registry = host.registry
     key = registry.key(key_path)
     if key is None or (name is not None and registry.value(key_path, name) is None):
-        output.err(REG_NOT_FOUND)
+        output.err(reg_not_found(era))
         return 1
     if not force:
         question = (

@@ -467,3 +467,16 @@ def test_garbage_never_raises_anything_but_parse_error(
     except ParseError as exc:
         assert str(exc).startswith(f"{section}: ")
         assert exc.line is None or len(exc.line) <= 200
+
+
+def test_exit_9009_in_words_no_parser_knows_says_what_9009_means() -> None:
+    # cmd.exe's "is not recognized" in another language (or Server 2003's unsourced words).
+    stderr = (
+        'Der Befehl "reg" ist entweder falsch geschrieben oder\r\nkonnte nicht gefunden werden.\r\n'
+    )
+    with pytest.raises(CommandFailed) as raised:
+        parse_reg_query("", stderr, 9009, "setup_2013")
+    assert str(raised.value).startswith(
+        "setup_2013: the command failed (exit code 9009, cmd.exe's code for a command it cannot "
+        'find): Der Befehl "reg"'
+    )

@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ansible_collections.exchops.kms.plugins.plugin_utils._winout import (
+    CommandFailed,
     ParseError,
     RegKey,
     RegQuery,
@@ -115,6 +116,9 @@ def test_reg_values_are_read_with_their_types(
         ("xp_setup_with_subkey", (SETUP, SETUP + "\\Key Management Server")),
         ("e4_missing_key", ()),
         ("missing_value_leading_empty_line", ()),
+        ("e16_missing_key_reg3", ()),
+        ("reg3_missing_key_merged_on_stdout", ()),
+        ("reg3_missing_value_after_header", ()),
     ],
 )
 def test_reg_key_lines_are_kept_in_output_order(case: str, keys: tuple[str, ...]) -> None:
@@ -159,7 +163,16 @@ def test_reg_skips_the_end_of_search_line() -> None:
     assert value is not None and value.data == 1960
 
 
-@pytest.mark.parametrize("case", ["e4_missing_key", "missing_value_leading_empty_line"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "e4_missing_key",
+        "missing_value_leading_empty_line",
+        "e16_missing_key_reg3",
+        "reg3_missing_key_merged_on_stdout",
+        "reg3_missing_value_after_header",
+    ],
+)
 def test_a_missing_registry_key_is_an_answer_not_an_error(case: str) -> None:
     query = parse_reg_query(*load("reg_query", case))
     assert query == RegQuery(found=False, keys=())
@@ -246,3 +259,53 @@ def test_any_reg_sz_name_with_single_spaces_and_any_data_round_trip(
     value = parse_reg_query(stdout, "", 0).value(SETUP, name)
     assert value is not None
     assert (value.name, value.data) == (name, data)
+
+
+MISSING = "The system was unable to find the specified registry key or value"
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        f"ERROR: {MISSING}.",  # Vista and later (docs/windows-output.md#e4)
+        f"Error:  {MISSING}",  # reg.exe 3.0, XP / Server 2003 (docs/windows-output.md#e16)
+        f"Error: {MISSING}",  # the same with one space, as a report quoted it
+        f"Error:  {MISSING}.",
+        f"ERROR:\t{MISSING.upper()}",
+        f"error: {MISSING.lower()}.  ",
+    ],
+)
+@pytest.mark.parametrize("stream", ["stdout", "stderr"])
+def test_both_eras_words_for_a_missing_key_are_one_answer_on_either_stream(
+    line: str, stream: str
+) -> None:
+    text = f"{line}\r\n"
+    stdout, stderr = (text, "") if stream == "stdout" else ("", text)
+    assert parse_reg_query(stdout, stderr, 1, "setup_2013") == RegQuery(found=False, keys=())
+
+
+@pytest.mark.parametrize(
+    ("stdout", "stderr", "message"),
+    [
+        # Another error in reg.exe 3.0's form: reg's own text, not a ParseError about the line.
+        ("Error:  Access is denied\r\n", "", r"failed \(exit code 1\): Error:  Access is denied$"),
+        ("", "ERROR: Access is denied.\r\n", r"failed \(exit code 1\): ERROR: Access is denied\.$"),
+        # The missing-key words must be the whole message, not a part of it.
+        (f"Error:  {MISSING} on KMSOLD\r\n", "", "on KMSOLD$"),
+        (f"\r\n{SETUP}\r\n", f"ERROR: {MISSING}.\r\nERROR: Invalid syntax.\r\n", "Invalid"),
+    ],
+)
+def test_other_reg_error_lines_are_the_command_failing_with_regs_text(
+    stdout: str, stderr: str, message: str
+) -> None:
+    with pytest.raises(CommandFailed, match=message) as raised:
+        parse_reg_query(stdout, stderr, 1, "setup_2013")
+    assert str(raised.value).startswith("setup_2013: the command failed")
+
+
+def test_a_reg3_missing_key_keeps_the_keys_printed_before_it() -> None:
+    stdout = f"\r\n! REG.EXE VERSION 3.0\r\n\r\n{SETUP}\r\n    Build\tREG_DWORD\t0x7a8\r\n"
+    query = parse_reg_query(stdout, f"Error:  {MISSING}\r\n", 1)
+    assert not query.found
+    value = query.value(SETUP, "Build")
+    assert value is not None and value.data == 1960

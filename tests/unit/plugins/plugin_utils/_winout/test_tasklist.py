@@ -83,3 +83,21 @@ def test_tasklist_missing_on_the_host_raises_tool_missing() -> None:
 def test_tasklist_refuses_rows_that_are_not_its_csv(line: str) -> None:
     with pytest.raises(ParseError, match='expected "image"'):
         parse_tasklist_csv(line + "\r\n", "", 0)
+
+
+@pytest.mark.parametrize(
+    "info",
+    [
+        "INFO: No tasks are running which match the specified criteria.",  # Vista and later
+        "INFO: No tasks running with the specified criteria.",  # XP / Server 2003
+    ],
+)
+def test_both_eras_words_for_no_match_are_no_processes(info: str) -> None:
+    assert parse_tasklist_csv(f"\r\n{info}\r\n", "", 0) == ()
+
+
+def test_an_info_line_in_unknown_words_is_refused_as_such() -> None:
+    with pytest.raises(
+        ParseError, match=r"line 2: cannot read 'INFO: No processes found\.': an INFO"
+    ):
+        parse_tasklist_csv("\r\nINFO: No processes found.\r\n", "", 0)
