@@ -4,8 +4,9 @@
 Sources of the table (see the `source` of each row):
 - Microsoft, "Exchange Server build numbers and release dates" (learn.microsoft.com,
   /exchange/new-features/build-numbers-and-release-dates), 4.0 to 2019.
-- KB Q158530 "XGEN: Build Numbers for Exchange" (full 4.0 / 5.0 builds), KB Q176812 (5.5 RTM is
-  build 1960.8), KB Q191014 and Q243604 (5.5 service packs and their file versions).
+- KB Q158530 "XGEN: Build Numbers for Exchange" (4.0, 5.0 and 5.5 builds, 5.5 RTM to SP4),
+  KB Q176812 (5.5 RTM is build 1960.8), KB Q243604 (file versions of 5.5 RTM to SP3). KB Q191014
+  gives the 5.5 service packs' release dates and fix lists, not their builds.
 - KB 824282 / 836488 / 870540 (Exchange 2000 post-SP3 rollups).
 - microsoft/CSS-Exchange Shared/Get-ExchangeBuildVersionInformation.ps1 (2013, 2016, 2019, SE).
 - Exchange 2003 SP2 is 6.5.7638, not the "6.5.7683" misprinted on Microsoft's page (the Outlook
@@ -167,10 +168,12 @@ RELEASES: tuple[Release, ...] = (
     _r("5.0.1458.50", "Exchange Server 5.0", "SP1", 1, "1997-06-18", f"{_MS}; Q158530"),
     _r("5.0.1460.13", "Exchange Server 5.0", "SP2", 2, "1998-02-19", f"{_MS}; Q158530"),
     _r("5.5.1960.8", "Exchange Server 5.5", "RTM", 0, "1998-02-03", f"{_MS}; Q176812"),
-    _r("5.5.2232", "Exchange Server 5.5", "SP1", 1, "1998-08-05", f"{_MS}; Q191014; Q243604"),
-    _r("5.5.2448", "Exchange Server 5.5", "SP2", 2, "1998-12-23", f"{_MS}; Q191014; Q243604"),
-    _r("5.5.2650", "Exchange Server 5.5", "SP3", 3, "1999-09-09", f"{_MS}; Q191014; Q243604"),
-    _r("5.5.2653", "Exchange Server 5.5", "SP4", 4, "2000-11-01", f"{_MS}; Q191014"),
+    # 5.5 SP dates: Microsoft's page. KB Q191014 agrees for SP1 and SP2 but dates SP3 September 13,
+    # 1999 and SP4 November 7, 2000; the sources disagree, the page's dates are kept [?].
+    _r("5.5.2232", "Exchange Server 5.5", "SP1", 1, "1998-08-05", f"{_MS}; Q158530; Q243604"),
+    _r("5.5.2448", "Exchange Server 5.5", "SP2", 2, "1998-12-23", f"{_MS}; Q158530; Q243604"),
+    _r("5.5.2650", "Exchange Server 5.5", "SP3", 3, "1999-09-09", f"{_MS}; Q158530; Q243604"),
+    _r("5.5.2653", "Exchange Server 5.5", "SP4", 4, "2000-11-01", f"{_MS}; Q158530"),
     _r("6.0.4417", "Exchange 2000 Server", "RTM", 0, "2000-11-29", _MS),
     _r("6.0.4712", "Exchange 2000 Server", "SP1", 1, "2001-06-21", _MS),
     _r("6.0.5762", "Exchange 2000 Server", "SP2", 2, "2001-11-29", _MS),

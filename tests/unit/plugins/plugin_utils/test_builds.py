@@ -156,6 +156,17 @@ def test_every_row_of_the_table_names_itself(release) -> None:
     assert release.source
 
 
+def _rows(family: tuple[int, int]) -> list:
+    return [release for release in RELEASES if release.build.family == family]
+
+
+def test_the_4_0_to_5_5_builds_cite_the_kb_that_lists_them() -> None:
+    # KB Q158530 lists every 4.0, 5.0 and 5.5 build; KB Q191014 lists only dates and fixes.
+    for release in _rows((4, 0)) + _rows((5, 0)) + _rows((5, 5))[1:]:
+        assert "Q158530" in release.source, release
+    assert not [release for release in RELEASES if "Q191014" in release.source]
+
+
 @pytest.mark.parametrize(
     ("build", "release", "short", "service_pack"),
     [
