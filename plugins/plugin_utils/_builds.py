@@ -115,7 +115,10 @@ class Release:
     product: str  # "Exchange Server 5.5"
     label: str  # "SP3", "RTM", "CU23 Feb26SU"
     service_pack: int
-    released: str  # ISO date, or "" where no source dates it
+    # ISO 8601 at the precision of the source: "YYYY-MM-DD", "YYYY-MM" where the source gives only
+    # the month (no day is made up), or "" where no source dates it. Only a name for people: no
+    # rule reads it.
+    released: str
     source: str  # where the build number comes from
     exact_revision: bool = False  # rows whose revision matters (6.0.6620.5 vs .7)
 
@@ -178,16 +181,21 @@ RELEASES: tuple[Release, ...] = (
     _r("6.0.4712", "Exchange 2000 Server", "SP1", 1, "2001-06-21", _MS),
     _r("6.0.5762", "Exchange 2000 Server", "SP2", 2, "2001-11-29", _MS),
     _r("6.0.6249", "Exchange 2000 Server", "SP3", 3, "2002-07-18", _MS),
-    _r("6.0.6487", "Exchange 2000 Server", "SP3 Sep 2003 rollup", 3, "2003-09-01", "KB824282"),
-    _r("6.0.6556", "Exchange 2000 Server", "SP3 Apr 2004 rollup", 3, "2004-04-01", "KB836488"),
-    _r("6.0.6603", "Exchange 2000 Server", "SP3 Aug 2004 rollup", 3, "2004-08-01", "KB870540"),
-    _r("6.0.6620.5", "Exchange 2000 Server", "SP3 Mar 2008 update", 3, "2008-03-01", _MS, True),
-    _r("6.0.6620.7", "Exchange 2000 Server", "SP3 Aug 2008 update", 3, "2008-08-01", _MS, True),
+    # Microsoft's page dates the post-SP3 updates by month only.
+    _r("6.0.6487", "Exchange 2000 Server", "SP3 Sep 2003 rollup", 3, "2003-09", "KB824282"),
+    _r("6.0.6556", "Exchange 2000 Server", "SP3 Apr 2004 rollup", 3, "2004-04", "KB836488"),
+    # The Exchange team blog, "The Exchange 2000 Post-SP3 Rollup is Released" (2004-08-17,
+    # https://techcommunity.microsoft.com/t5/exchange-team-blog/the-exchange-2000-post-sp3-rollup-is-released-amp-some-more-info/ba-p/610072):
+    # "the update rollup (6603.1) released August 16"; it calls it the July 2004 rollup, KB 893624
+    # the August 2004 one.
+    _r("6.0.6603", "Exchange 2000 Server", "SP3 Aug 2004 rollup", 3, "2004-08-16", "KB870540"),
+    _r("6.0.6620.5", "Exchange 2000 Server", "SP3 Mar 2008 update", 3, "2008-03", _MS, True),
+    _r("6.0.6620.7", "Exchange 2000 Server", "SP3 Aug 2008 update", 3, "2008-08", _MS, True),
     _r("6.5.6944", "Exchange Server 2003", "RTM", 0, "2003-09-28", _MS),
     _r("6.5.7226", "Exchange Server 2003", "SP1", 1, "2004-05-25", _MS),
     _r("6.5.7638", "Exchange Server 2003", "SP2", 2, "2005-10-19", f"{_MS} (misprinted 7683)"),
-    _r("6.5.7653.33", "Exchange Server 2003", "SP2 Mar 2008 update", 2, "2008-03-01", _MS, True),
-    _r("6.5.7654.4", "Exchange Server 2003", "SP2 Aug 2008 update", 2, "2008-08-01", _MS, True),
+    _r("6.5.7653.33", "Exchange Server 2003", "SP2 Mar 2008 update", 2, "2008-03", _MS, True),
+    _r("6.5.7654.4", "Exchange Server 2003", "SP2 Aug 2008 update", 2, "2008-08", _MS, True),
     _r("8.0.685.25", "Exchange Server 2007", "RTM", 0, "2007-03-08", _MS),
     _r("8.1.240.6", "Exchange Server 2007", "SP1", 1, "2007-11-29", _MS),
     _r("8.2.176.2", "Exchange Server 2007", "SP2", 2, "2009-08-24", _MS),
@@ -201,6 +209,8 @@ RELEASES: tuple[Release, ...] = (
     _r("15.0.516.32", "Exchange Server 2013", "RTM", 0, "2012-12-03", f"{_MS}; {_CSS}"),
     _r("15.0.847.32", "Exchange Server 2013", "SP1 (CU4)", 1, "2014-02-25", f"{_MS}; {_CSS}"),
     _r("15.0.1497.2", "Exchange Server 2013", "CU23", 1, "2019-06-18", f"{_MS}; {_CSS}"),
+    # The CSS dictionary dates CUs and SE RTM (cuReleaseDate) but no security update: an SU's
+    # date below is the second Tuesday (Patch Tuesday) of the month its name gives [I].
     _r("15.0.1497.48", "Exchange Server 2013", "CU23 Mar23SU", 1, "2023-03-14", _CSS, True),
     _r("15.1.225.42", "Exchange Server 2016", "RTM", 0, "2015-10-01", _CSS),
     _r("15.1.2507.6", "Exchange Server 2016", "CU23", 0, "2022-04-20", _CSS, True),
@@ -224,7 +234,7 @@ RELEASES: tuple[Release, ...] = (
         "Exchange Server Subscription Edition",
         "Sep25HU",
         0,
-        "2025-09-01",
+        "2025-09",  # the month of its name; no source found dates it to the day
         _CSS,
         True,
     ),

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -154,6 +156,31 @@ def test_every_row_of_the_table_names_itself(release) -> None:
     assert named.release == release.name
     assert named.service_pack == release.service_pack
     assert release.source
+
+
+@pytest.mark.parametrize("release", RELEASES, ids=lambda release: f"{release.build}")
+def test_release_dates_are_iso_at_the_precision_of_their_source(release) -> None:
+    if release.released:
+        day = release.released if len(release.released) == 10 else f"{release.released}-01"
+        assert len(release.released) in (7, 10), release.released
+        assert date.fromisoformat(day).isoformat() == day
+
+
+@pytest.mark.parametrize(
+    ("build", "released"),
+    [
+        # Microsoft's page gives these by month only; no day is made up.
+        ("6.0.6487", "2003-09"),
+        ("6.0.6556", "2004-04"),
+        ("6.0.6620.5", "2008-03"),
+        ("6.5.7654.4", "2008-08"),
+        # The Exchange team blog: "the update rollup (6603.1) released August 16".
+        ("6.0.6603", "2004-08-16"),
+    ],
+)
+def test_month_only_sources_give_month_only_dates(build: str, released: str) -> None:
+    (release,) = [release for release in RELEASES if release.build == Build.parse(build)]
+    assert release.released == released
 
 
 def _rows(family: tuple[int, int]) -> list:
