@@ -170,7 +170,11 @@ RELEASES: tuple[Release, ...] = (
     _r("5.0.1457.10", "Exchange Server 5.0", "RTM", 0, "1997-05-23", f"{_MS}; Q158530"),
     _r("5.0.1458.50", "Exchange Server 5.0", "SP1", 1, "1997-06-18", f"{_MS}; Q158530"),
     _r("5.0.1460.13", "Exchange Server 5.0", "SP2", 2, "1998-02-19", f"{_MS}; Q158530"),
-    _r("5.5.1960.8", "Exchange Server 5.5", "RTM", 0, "1998-02-03", f"{_MS}; Q176812"),
+    # The sources disagree on 5.5 RTM's date [?]. KB Q243604 dates the RTM files 11/04/97, and
+    # ITPro, "The Pros and Cons of SP4" (https://www.itprotoday.com/microsoft-exchange/pros-and-cons-sp4)
+    # says 5.5 "has been available since November 1997"; Microsoft's page says February 3, 1998.
+    # The earlier month, which two sources support, is kept, without a day.
+    _r("5.5.1960.8", "Exchange Server 5.5", "RTM", 0, "1997-11", f"{_MS}; Q176812"),
     # 5.5 SP dates: Microsoft's page. KB Q191014 agrees for SP1 and SP2 but dates SP3 September 13,
     # 1999 and SP4 November 7, 2000; the sources disagree, the page's dates are kept [?].
     _r("5.5.2232", "Exchange Server 5.5", "SP1", 1, "1998-08-05", f"{_MS}; Q158530; Q243604"),

@@ -174,6 +174,8 @@ def test_release_dates_are_iso_at_the_precision_of_their_source(release) -> None
         ("6.0.6556", "2004-04"),
         ("6.0.6620.5", "2008-03"),
         ("6.5.7654.4", "2008-08"),
+        # Q243604's RTM file dates and ITPro say November 1997; Microsoft's page 1998-02-03.
+        ("5.5.1960.8", "1997-11"),
         # The Exchange team blog: "the update rollup (6603.1) released August 16".
         ("6.0.6603", "2004-08-16"),
     ],
