@@ -8,7 +8,8 @@ Sources of the table (see the `source` of each row):
   KB Q176812 (5.5 RTM is build 1960.8), KB Q243604 (file versions of 5.5 RTM to SP3). KB Q191014
   gives the 5.5 service packs' release dates and fix lists, not their builds.
 - KB 824282 / 836488 / 870540 (Exchange 2000 post-SP3 rollups).
-- microsoft/CSS-Exchange Shared/Get-ExchangeBuildVersionInformation.ps1 (2013, 2016, 2019, SE).
+- microsoft/CSS-Exchange Shared/Get-ExchangeBuildVersionInformation.ps1 (2013, 2016, 2019 from
+  CU1 on, SE; it has no RTM rows for 2013, 2016 and 2019).
 - Exchange 2003 SP2 is 6.5.7638, not the "6.5.7683" misprinted on Microsoft's page (the Outlook
   object model docs and ExBPA both say 7638).
 
@@ -210,16 +211,17 @@ RELEASES: tuple[Release, ...] = (
     _r("14.2.247.5", "Exchange Server 2010", "SP2", 2, "2011-12-04", _MS),
     _r("14.3.123.4", "Exchange Server 2010", "SP3", 3, "2013-02-12", _MS),
     _r("14.3.513.0", "Exchange Server 2010", "SP3 RU32", 3, "2021-03-02", _MS),
-    _r("15.0.516.32", "Exchange Server 2013", "RTM", 0, "2012-12-03", f"{_MS}; {_CSS}"),
+    # The CSS dictionary starts 2013, 2016 and 2019 at CU1: their RTM rows are Microsoft's page.
+    _r("15.0.516.32", "Exchange Server 2013", "RTM", 0, "2012-12-03", _MS),
     _r("15.0.847.32", "Exchange Server 2013", "SP1 (CU4)", 1, "2014-02-25", f"{_MS}; {_CSS}"),
     _r("15.0.1497.2", "Exchange Server 2013", "CU23", 1, "2019-06-18", f"{_MS}; {_CSS}"),
     # The CSS dictionary dates CUs and SE RTM (cuReleaseDate) but no security update: an SU's
     # date below is the second Tuesday (Patch Tuesday) of the month its name gives [I].
     _r("15.0.1497.48", "Exchange Server 2013", "CU23 Mar23SU", 1, "2023-03-14", _CSS, True),
-    _r("15.1.225.42", "Exchange Server 2016", "RTM", 0, "2015-10-01", _CSS),
+    _r("15.1.225.42", "Exchange Server 2016", "RTM", 0, "2015-10-01", _MS),
     _r("15.1.2507.6", "Exchange Server 2016", "CU23", 0, "2022-04-20", _CSS, True),
     _r("15.1.2507.66", "Exchange Server 2016", "CU23 Feb26SU", 0, "2026-02-10", _CSS, True),
-    _r("15.2.221.12", "Exchange Server 2019", "RTM", 0, "2018-10-22", _CSS),
+    _r("15.2.221.12", "Exchange Server 2019", "RTM", 0, "2018-10-22", _MS),
     _r("15.2.1544.4", "Exchange Server 2019", "CU14", 0, "2024-02-13", _CSS, True),
     _r("15.2.1748.10", "Exchange Server 2019", "CU15", 0, "2025-02-10", _CSS, True),
     _r("15.2.1748.43", "Exchange Server 2019", "CU15 Feb26SU", 0, "2026-02-10", _CSS, True),

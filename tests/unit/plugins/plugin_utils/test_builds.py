@@ -196,6 +196,13 @@ def test_the_4_0_to_5_5_builds_cite_the_kb_that_lists_them() -> None:
     assert not [release for release in RELEASES if "Q191014" in release.source]
 
 
+@pytest.mark.parametrize("version", ["2013", "2016", "2019"])
+def test_the_2013_to_2019_rtm_rows_cite_microsofts_page_not_css(version: str) -> None:
+    # The CSS-Exchange dictionary starts each of these products at CU1.
+    (rtm,) = [release for release in RELEASES if release.name == f"Exchange Server {version} RTM"]
+    assert rtm.source == "Microsoft build-numbers page"
+
+
 @pytest.mark.parametrize(
     ("build", "release", "short", "service_pack"),
     [
