@@ -14,8 +14,15 @@ description:
     a Windows host runs, and for the Key Management (KM) Server the build of its binaries, the
     state of the C(MSExchangeKMS) service, the location of the KM database and its recent events.
   - Runs on the Ansible controller and talks to the host over WinRM itself, with plain C(cmd.exe)
-    tools (C(reg query), C(sc), C(wmic)). The host needs WinRM only; PowerShell is never used,
-    so Exchange 5.5 and 2000 era hosts (and jump hosts for them) are served.
+    tools (C(reg query), C(sc), C(wmic)); PowerShell is never used.
+  - Served today are hosts that run a WinRM server, which Windows has only from Windows Server
+    2003 R2 and Windows Vista SP1 on (MS-WSMV product behavior,
+    U(https://msdn.microsoft.com/en-us/library/cc251762); "Installation and Configuration for
+    Windows Remote Management", U(https://msdn.microsoft.com/en-us/library/aa384372)).
+  - A server on Windows NT 4.0 or Windows 2000, where Exchange 4.0 to 5.5 and Exchange 2000 run,
+    has no WinRM and cannot be read by this module yet. Reading such a server through a jump host
+    (a newer Windows host that runs WinRM and queries the old server remotely) is planned for a
+    later release.
   - All readings come from one WinRS shell and one batched command per host.
   - Sets C(ansible_facts.exchange). A host that cannot be read fails with a message naming the
     host, the problem and the setting to change.
