@@ -170,7 +170,11 @@ ansible_facts:
               type: str
               sample: Exchange Server 5.5 RTM
             database_path:
-              description: The KM database folder (Kmsdata).
+              description:
+                - The KM database folder. Exchange 5.5 and 2000 keep it in C(Kmsdata) under the
+                  Exchange folder (KB Q201271); Exchange 4.0 and 5.0 keep KM Server in a
+                  C(SECURITY) folder beside the Exchange folder, such as C(C:\SECURITY) beside
+                  C(C:\EXCHSRVR) (KB Q143380, Q155216).
               returned: when KM Server is installed
               type: str
               sample: C:\EXCHSRVR\KMSDATA

@@ -16,7 +16,14 @@ import typing as t
 from dataclasses import dataclass, field
 
 from ._builds import Build, name_build
-from ._kms import KMS_SERVICE, KMS_SERVICE_KEY, event_dict, is_kms_event
+from ._kms import (
+    KM_IN_SECURITY_FOLDER,
+    KMS_SERVICE,
+    KMS_SERVICE_KEY,
+    event_dict,
+    is_kms_event,
+    kms_database_folder,
+)
 from ._probe import (
     DEFAULT_INSTALL_PATHS,
     SETUP_KEY_2007,
@@ -45,9 +52,6 @@ from ._winout import (
 
 # `Services Version` is the product version times ten (docs/registry.md#setup-key).
 _SERVICES_VERSION_FAMILY = {40: (4, 0), 50: (5, 0), 55: (5, 5), 60: (6, 0), 65: (6, 5)}
-# 4.0 and 5.0 keep KM Server under Security\ (KB Q155216); 5.5 and 2000 in Kmsdata (KB Q201271,
-# KB 818952).
-_KMS_DATA_FOLDER = {(5, 5): "KMSDATA", (6, 0): "KMSDATA", (4, 0): "SECURITY", (5, 0): "SECURITY"}
 
 
 class FactsError(ValueError):
@@ -62,9 +66,11 @@ class Readings:
     sources: dict[str, str] = field(default_factory=dict)
     inconsistent: list[dict[str, t.Any]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
-    # Set when Exchange is installed outside the default paths: the binaries' versions need a
-    # second command for this install path.
+    # Set when Exchange is installed outside the default paths, or is 4.0 / 5.0 (KM Server in a
+    # SECURITY folder beside the install path, `_kms.kms_home`): the binaries' versions need a
+    # second command for this install path, with KM Server where `files_family` keeps it.
     needs_files_of: str | None = None
+    files_family: tuple[int, int] | None = None
 
 
 def _reg(sections: Sections, name: str, key: str) -> RegQuery:
@@ -256,7 +262,11 @@ def read_facts(
     readings = assemble(sections, kms_event_count)
     if readings.needs_files_of:
         progress(f"reading Exchange binaries under {readings.needs_files_of}")
-        sections.update(run_sections(run, files_sections((readings.needs_files_of,))))
+        sections.update(
+            run_sections(
+                run, files_sections((readings.needs_files_of,), family=readings.files_family)
+            )
+        )
         readings = assemble(sections, kms_event_count, files_index=0)
     return sections, readings
 
@@ -287,12 +297,25 @@ def _assemble(sections: Sections, kms_event_count: int, files_index: int | None)
         build, install_path = legacy[0], legacy[1]
 
     index = files_index if files_index is not None else _file_index(install_path)
-    if install_path and index is None and build is not None and build.major < 8:
+    km_elsewhere = build is not None and build.family in KM_IN_SECURITY_FOLDER
+    if (
+        files_index is None
+        and install_path
+        and build is not None
+        and build.major < 8
+        and (index is None or km_elsewhere)
+    ):
         readings.needs_files_of = install_path
+        readings.files_family = build.family
     versions: dict[str, str | None] = {"kmserver": None, "kmsmsg": None, "store": None}
     if index is not None:
         root = install_path if files_index is not None else DEFAULT_INSTALL_PATHS[index]
-        paths = (*kms_binary_paths(root or ""), rf"{(root or '').rstrip(chr(92))}\BIN\STORE.EXE")
+        # The first round trip reads every default path with 5.5's layout (family unknown).
+        family = build.family if files_index is not None and build is not None else None
+        paths = (
+            *kms_binary_paths(root or "", family),
+            rf"{(root or '').rstrip(chr(92))}\BIN\STORE.EXE",
+        )
         for label, name, path in zip(versions, files_section_names(index), paths):
             versions[label] = _file_version(sections, name, readings)
             if versions[label]:
@@ -357,8 +380,13 @@ def _kms_facts(
                 "Server before reapplying a service pack."
             )
     kms["installed"] = all(present.values())
-    if build is not None and install_path and (build.family in _KMS_DATA_FOLDER):
-        kms["database_path"] = f"{install_path.rstrip(chr(92))}\\{_KMS_DATA_FOLDER[build.family]}"
+    database_path = (
+        kms_database_folder(install_path, build.family)
+        if build is not None and install_path
+        else None
+    )
+    if database_path:
+        kms["database_path"] = database_path
     binary = versions["kmserver"]
     if binary is None:
         return kms

@@ -16,6 +16,7 @@ from ansible_collections.exchops.kms.plugins.plugin_utils._kms import (
     exit_code_meaning,
     explain_events,
     failure_events,
+    kms_database_folder,
     start_parameter,
 )
 from ansible_collections.exchops.kms.plugins.plugin_utils._service import sc_start
@@ -110,3 +111,20 @@ def test_kms_exit_codes_say_why_it_stopped(win32: int, service: int, meaning: st
 def test_an_exit_code_without_a_known_meaning_says_nothing() -> None:
     status = ServiceStatus("MSExchangeKMS", 0x10, "stopped", 1, (), 1068, 0, 0, 0)
     assert exit_code_meaning(status) is None
+
+
+@pytest.mark.parametrize(
+    ("install_path", "family", "folder"),
+    [
+        (r"C:\EXCHSRVR", (5, 5), r"C:\EXCHSRVR\KMSDATA"),  # KB Q201271
+        ("C:\\Program Files\\Exchsrvr\\", (6, 0), r"C:\Program Files\Exchsrvr\KMSDATA"),
+        (r"C:\EXCHSRVR", (4, 0), r"C:\SECURITY"),  # beside EXCHSRVR (KB Q143380, Q155216)
+        (r"E:\EXCHSRVR", (5, 0), r"E:\SECURITY"),
+        (r"C:\EXCHSRVR", (6, 5), None),
+        (r"C:\Program Files\Microsoft\Exchange Server\V15", (15, 1), None),
+    ],
+)
+def test_the_km_database_folder_depends_on_the_version(
+    install_path: str, family: tuple[int, int], folder: str | None
+) -> None:
+    assert kms_database_folder(install_path, family) == folder
