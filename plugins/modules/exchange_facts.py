@@ -114,6 +114,16 @@ ansible_facts:
           returned: when installed
           type: str
           sample: 5.5.2650.0
+        build_from:
+          description:
+            - The registry value that decided RV(ansible_facts.exchange.build).
+            - For Exchange 4.0 - 2003 V(NewestBuild) (KB Q158956); on a host without it
+              V(ServicePackBuild); without both V(ServicePackNumber), read as the build of that
+              service pack, so a hotfix or rollup above it does not show (a warning says so).
+            - V(MsiBuildMajor) for Exchange 2007 and later.
+          returned: when installed
+          type: str
+          sample: NewestBuild
         build_number:
           description: The third part of the build, which names the service pack for 4.0 - 2003.
           returned: when installed

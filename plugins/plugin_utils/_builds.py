@@ -313,6 +313,17 @@ def family_version(build: Build) -> tuple[str, str] | None:
     return _FAMILIES.get(build.family)
 
 
+def service_pack_release(family: tuple[int, int], service_pack: int) -> Release | None:
+    """The release that brings a 4.0-2003 server to `service_pack` (0 = RTM): its first row in
+    the table (5.5 SP3 = 5.5.2650), not a later rollup; None when the table has no such SP."""
+    if family[0] >= _LEGACY_MAJOR_LIMIT:
+        return None
+    for release in RELEASES:
+        if release.build.family == family and release.service_pack == service_pack:
+            return release
+    return None
+
+
 def _at_or_below(release: Release, build: Build) -> bool:
     if build.major < _LEGACY_MAJOR_LIMIT and not release.exact_revision:
         return release.build.sp_key <= build.sp_key

@@ -15,7 +15,7 @@ from __future__ import annotations
 import typing as t
 from dataclasses import dataclass, field
 
-from ._builds import Build, name_build
+from ._builds import Build, name_build, service_pack_release
 from ._kms import (
     KM_IN_SECURITY_FOLDER,
     KMS_SERVICE,
@@ -132,34 +132,75 @@ def _modern_setup(sections: Sections, readings: Readings) -> tuple[Build, str | 
     return None
 
 
+def _legacy_build(
+    family: tuple[int, int] | None,
+    newest: int | None,
+    sp_build: int | None,
+    sp_number: int | None,
+) -> tuple[Build, str] | None:
+    """The server build from the Setup key, and the value that decided it: NewestBuild (KB
+    Q158956, documented for 4.0 only); without it ServicePackBuild (Greenbone); without both,
+    ServicePackNumber (Tenable), read as the build of that service pack in the build table.
+    Sources: docs/registry.md#which-value-an-sp-writes."""
+    if family is None:
+        return None
+    for name, number in (("NewestBuild", newest), ("ServicePackBuild", sp_build)):
+        if number is not None:
+            return Build(family[0], family[1], number), name
+    if sp_number is not None:
+        release = service_pack_release(family, sp_number)
+        if release is not None:
+            return Build(family[0], family[1], release.build.build), "ServicePackNumber"
+    return None
+
+
 def _legacy_setup(
     sections: Sections, readings: Readings
-) -> tuple[Build, str | None, RegQuery] | None:
+) -> tuple[Build, str | None, RegQuery, str] | None:
     key = SETUP_KEY_LEGACY
     query = _reg(sections, "setup_legacy", key)
     if not query.found:
         return None
     services_version = _dword(query, key, "Services Version")
     family = _SERVICES_VERSION_FAMILY.get(services_version or -1)
-    newest = _dword(query, key, "NewestBuild")
-    if family is None or newest is None:
+    values = {
+        name: _dword(query, key, name)
+        for name in ("NewestBuild", "ServicePackBuild", "ServicePackNumber")
+    }
+    decided = _legacy_build(
+        family, values["NewestBuild"], values["ServicePackBuild"], values["ServicePackNumber"]
+    )
+    if decided is None:
         readings.warnings.append(
-            f"{key} exists but its Services Version ({services_version}) or NewestBuild "
-            f"({newest}) does not name an Exchange 4.0 - 2003 build; Remove All can leave the key "
-            "behind (KB Q178975)."
+            f"{key} exists but its Services Version ({services_version}), NewestBuild "
+            f"({values['NewestBuild']}), ServicePackBuild ({values['ServicePackBuild']}) and "
+            f"ServicePackNumber ({values['ServicePackNumber']}) do not name an Exchange 4.0 - "
+            "2003 build; Remove All can leave the key behind (KB Q178975)."
         )
         return None
-    readings.sources["build"] = f"{key}: Services Version {services_version}, NewestBuild {newest}"
-    return Build(family[0], family[1], newest), _string(query, key, "Services"), query
+    build, build_from = decided
+    readings.sources["build"] = (
+        f"{key}: Services Version {services_version}, {build_from} {values[build_from]}"
+    )
+    if build_from == "ServicePackNumber":
+        readings.warnings.append(
+            f"{key} has no NewestBuild or ServicePackBuild; the build {build.short} is that of "
+            f"service pack {values[build_from]} (ServicePackNumber), so a hotfix or rollup above "
+            "it does not show. Store.exe's file version shows the level installed (KB Q278518)."
+        )
+    return build, _string(query, key, "Services"), query, build_from
 
 
 def _check_legacy_readings(
-    build: Build, query: RegQuery, store_version: str | None, readings: Readings
+    build: Build, build_from: str, query: RegQuery, store_version: str | None, readings: Readings
 ) -> None:
-    """The SP values and Store.exe must agree with NewestBuild (which of them an SP writes is not
+    """The SP values and Store.exe must agree with the build (which of them an SP writes is not
     documented, docs/registry.md#which-value-an-sp-writes: so all are read and compared)."""
     key = SETUP_KEY_LEGACY
-    observed: dict[str, t.Any] = {"NewestBuild": build.build}
+    observed: dict[str, t.Any] = {}
+    newest = _dword(query, key, "NewestBuild")
+    if newest is not None:
+        observed["NewestBuild"] = newest
     sp_build = _dword(query, key, "ServicePackBuild")
     if sp_build is not None:
         observed["ServicePackBuild"] = sp_build
@@ -189,10 +230,11 @@ def _check_legacy_readings(
                 "disagree": disagreements,
             }
         )
+        why = " (written by the last Setup or Update run, KB Q158956)"
         readings.warnings.append(
-            f"the server build readings disagree: {observed}; the build is taken from NewestBuild "
-            "(written by the last Setup or Update run, KB Q158956). Check the service pack with "
-            "Store.exe's file version (KB Q278518)."
+            f"the server build readings disagree: {observed}; the build is taken from "
+            f"{build_from}{why if build_from == 'NewestBuild' else ''}. Check the service pack "
+            "with Store.exe's file version (KB Q278518)."
         )
 
 
@@ -322,7 +364,7 @@ def _assemble(sections: Sections, kms_event_count: int, files_index: int | None)
                 readings.sources[f"{label}_version"] = f"file version of {path} (wmic datafile)"
 
     if legacy and build is not None:
-        _check_legacy_readings(build, legacy[2], versions["store"], readings)
+        _check_legacy_readings(build, legacy[3], legacy[2], versions["store"], readings)
     files_unreadable = "file_versions" in readings.sources
     installed = build is not None and (
         build.major >= 8 or versions["store"] is not None or files_unreadable
@@ -346,6 +388,7 @@ def _assemble(sections: Sections, kms_event_count: int, files_index: int | None)
             service_pack=named.service_pack,
             release=named.release,
             install_path=install_path,
+            build_from=legacy[3] if legacy else "MsiBuildMajor",
         )
     facts["kms"] = _kms_facts(
         build, install_path, versions, kms_service, kms_service_key, events, readings

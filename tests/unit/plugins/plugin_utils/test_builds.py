@@ -14,6 +14,7 @@ from ansible_collections.exchops.kms.plugins.plugin_utils._builds import (
     Build,
     family_version,
     name_build,
+    service_pack_release,
 )
 
 
@@ -274,3 +275,21 @@ def test_naming_never_crashes(build: tuple[int, int, int, int]) -> None:
     named = name_build(Build(*build))
     assert named.release
     assert named.known or named.warning
+
+
+@pytest.mark.parametrize(
+    ("family", "service_pack", "build"),
+    [
+        ((5, 5), 3, "5.5.2650"),
+        ((5, 5), 0, "5.5.1960.8"),
+        ((6, 0), 3, "6.0.6249"),  # the SP itself, not a later rollup
+        ((4, 0), 5, "4.0.996"),
+        ((5, 5), 9, None),
+        ((15, 1), 0, None),  # 2007 and later carry no SP in ServicePackNumber
+    ],
+)
+def test_a_service_pack_number_names_the_release_that_brings_it(
+    family: tuple[int, int], service_pack: int, build: str | None
+) -> None:
+    release = service_pack_release(family, service_pack)
+    assert (release.build if release else None) == (Build.parse(build) if build else None)

@@ -200,3 +200,76 @@ def test_exchange_5_5_keeps_its_km_database_in_kmsdata_under_exchsrvr() -> None:
     readings = facts(answer("kb_source"))
     assert readings.facts["kms"]["database_path"] == "C:\\EXCHSRVR\\KMSDATA"
     assert readings.needs_files_of is None
+
+
+def without(text: str, *values: str) -> str:
+    """The answer with the named values of the Setup key removed."""
+    lines = text.split("\n")
+    kept = [line for line in lines if not any(line.startswith(f"    {v}\t") for v in values)]
+    assert len(kept) == len(lines) - len(values)
+    return "\n".join(kept)
+
+
+@pytest.mark.parametrize(
+    ("missing", "build_from", "source"),
+    [
+        ((), "NewestBuild", "NewestBuild 2650"),
+        (("NewestBuild",), "ServicePackBuild", "ServicePackBuild 2650"),
+        (("NewestBuild", "ServicePackBuild"), "ServicePackNumber", "ServicePackNumber 3"),
+    ],
+)
+def test_without_newestbuild_the_build_comes_from_the_service_pack_values(
+    missing: tuple[str, ...], build_from: str, source: str
+) -> None:
+    # NewestBuild is documented for 4.0 only (KB Q158956); Services Version and
+    # ServicePackNumber are what scanners read (docs/registry.md#setup-key).
+    readings = facts(without(answer("kb_source"), *missing))
+    exchange = readings.facts
+    assert exchange["installed"] is True
+    assert (exchange["build"], exchange["release"]) == ("5.5.2650.0", "Exchange Server 5.5 SP3")
+    assert exchange["build_from"] == build_from
+    assert exchange["sources"]["build"].endswith(f"Services Version 55, {source}")
+    assert exchange["inconsistent"] == []
+    hotfix_warnings = [warning for warning in readings.warnings if "does not show" in warning]
+    assert len(hotfix_warnings) == (build_from == "ServicePackNumber")
+
+
+def test_a_build_from_servicepacknumber_is_checked_against_store_exe() -> None:
+    text = without(answer("kb_source"), "NewestBuild", "ServicePackBuild").replace(
+        "ServicePackNumber\tREG_DWORD\t0x3", "ServicePackNumber\tREG_DWORD\t0x2", 1
+    )
+    readings = facts(text)
+    assert readings.facts["build"] == "5.5.2448.0"
+    (inconsistency,) = readings.facts["inconsistent"]
+    assert inconsistency["readings"] == {"ServicePackNumber": 2, "Store.exe": "5.5.2650.23"}
+    assert inconsistency["disagree"] == ["Store.exe"]
+    assert any("taken from ServicePackNumber." in warning for warning in readings.warnings)
+
+
+@pytest.mark.parametrize(
+    ("text_change", "shown"),
+    [
+        (("NewestBuild", "ServicePackBuild", "ServicePackNumber"), "ServicePackNumber (None)"),
+        (("Services Version",), "Services Version (None)"),
+    ],
+)
+def test_a_setup_key_that_names_no_build_is_not_an_install(
+    text_change: tuple[str, ...], shown: str
+) -> None:
+    readings = facts(without(answer("kb_source"), *text_change))
+    assert readings.facts["installed"] is False
+    assert "build_from" not in readings.facts
+    assert any(shown in warning and "Q178975" in warning for warning in readings.warnings)
+
+
+def test_a_service_pack_number_the_table_does_not_know_names_no_build() -> None:
+    text = without(answer("kb_source"), "NewestBuild", "ServicePackBuild").replace(
+        "ServicePackNumber\tREG_DWORD\t0x3", "ServicePackNumber\tREG_DWORD\t0x9", 1
+    )
+    readings = facts(text)
+    assert readings.facts["installed"] is False
+    assert any("ServicePackNumber (9)" in warning for warning in readings.warnings)
+
+
+def test_exchange_2007_and_later_take_the_build_from_the_msi_values() -> None:
+    assert facts(answer("exchange2016")).facts["build_from"] == "MsiBuildMajor"
