@@ -63,6 +63,20 @@ def kms_database_folder(install_path: str, family: tuple[int, int]) -> str | Non
 
 
 # ---------------------------------------------------------------------------------------------
+# KB Q259906 applies to Exchange 5.5 only ("Microsoft Exchange Server, version 5.5"). No KB shows
+# Exchange 2000's KMS logging 5389 for a version mismatch (its documented start failure is 5085,
+# KB 818952), so wherever the collection applies Q259906 to Exchange 2000 the link is inferred,
+# and the words say so.
+
+
+def q259906_for(version: str) -> str:
+    """How a message cites KB Q259906 for a server of `version` ("5.5", "2000")."""
+    if version == "5.5":
+        return "KB Q259906"
+    return f"KB Q259906, written for Exchange 5.5; for Exchange {version} the link is inferred"
+
+
+# ---------------------------------------------------------------------------------------------
 # Events. Matched by source and ID, never by text: 5389 has two wordings (Q259906, Q274321).
 
 
@@ -75,7 +89,8 @@ class KmsEvent:
 EVENTS: dict[int, KmsEvent] = {
     5389: KmsEvent(
         "MSExchangeKMS exited; with KM binaries older than the KM database's last build this "
-        "is KB Q259906 (reapply the SP)",
+        "is KB Q259906 (reapply the SP; that KB is written for Exchange 5.5, so on Exchange 2000 "
+        "the link is inferred)",
         "Back up the KM database, then reapply the Exchange service pack so Kmserver.exe matches "
         "the server (playbook exchops.kms.remediate_kms_move, role exchops.kms.kms_remediate)",
     ),
@@ -170,7 +185,8 @@ def exit_code_meaning(status: ServiceStatus) -> str | None:
     if status.win32_exit_code == 0:
         return (
             "KMS exited without an error code, as it does with event 5389 when Kmserver.exe is "
-            "older than the build that last ran the KM database (KB Q259906). Read its events "
+            "older than the build that last ran the KM database (KB Q259906; written for "
+            "Exchange 5.5, so on Exchange 2000 the link is inferred). Read its events "
             "(exchops.kms.exchange_facts) before starting it again"
         )
     return None

@@ -17,6 +17,7 @@ from ansible_collections.exchops.kms.plugins.plugin_utils._kms import (
     explain_events,
     failure_events,
     kms_database_folder,
+    q259906_for,
     start_parameter,
 )
 from ansible_collections.exchops.kms.plugins.plugin_utils._service import sc_start
@@ -100,7 +101,12 @@ def test_an_event_is_returned_in_the_modules_shape() -> None:
     [
         (2140, 0, r"wrong or missing startup password \(event 5057, KB Q184420\)\. Check kms_"),
         (1066, 7, r"KMS's own code 7; a damaged .* event 5058 \(KB Q190698\)\. Restore"),
-        (0, 0, r"without an error code, as it does with event 5389 .* \(KB Q259906\)"),
+        (
+            0,
+            0,
+            r"without an error code, as it does with event 5389 .* \(KB Q259906; written for "
+            r"Exchange 5\.5, so on Exchange 2000 the link is inferred\)",
+        ),
     ],
 )
 def test_kms_exit_codes_say_why_it_stopped(win32: int, service: int, meaning: str) -> None:
@@ -128,3 +134,22 @@ def test_the_km_database_folder_depends_on_the_version(
     install_path: str, family: tuple[int, int], folder: str | None
 ) -> None:
     assert kms_database_folder(install_path, family) == folder
+
+
+@pytest.mark.parametrize(
+    ("version", "cited"),
+    [
+        ("5.5", "KB Q259906"),
+        ("2000", "KB Q259906, written for Exchange 5.5; for Exchange 2000 the link is inferred"),
+        ("5.0", "KB Q259906, written for Exchange 5.5; for Exchange 5.0 the link is inferred"),
+    ],
+)
+def test_q259906_is_cited_as_inferred_outside_exchange_5_5(version: str, cited: str) -> None:
+    # KB Q259906 applies to Exchange Server 5.5 only.
+    assert q259906_for(version) == cited
+
+
+def test_the_5389_meaning_says_the_kb_is_for_exchange_5_5() -> None:
+    assert "written for Exchange 5.5, so on Exchange 2000 the link is inferred" in (
+        EVENTS[5389].meaning
+    )
