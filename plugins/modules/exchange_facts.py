@@ -14,8 +14,15 @@ description:
     a Windows host runs, and for the Key Management (KM) Server the build of its binaries, the
     state of the C(MSExchangeKMS) service, the location of the KM database and its recent events.
   - Runs on the Ansible controller and talks to the host over WinRM itself, with plain C(cmd.exe)
-    tools (C(reg query), C(sc), C(wmic)). The host needs WinRM only; PowerShell is never used,
-    so Exchange 5.5 and 2000 era hosts (and jump hosts for them) are served.
+    tools (C(reg query), C(sc), C(wmic)); PowerShell is never used.
+  - Served today are hosts that run a WinRM server, which Windows has only from Windows Server
+    2003 R2 and Windows Vista SP1 on (MS-WSMV product behavior,
+    U(https://msdn.microsoft.com/en-us/library/cc251762); "Installation and Configuration for
+    Windows Remote Management", U(https://msdn.microsoft.com/en-us/library/aa384372)).
+  - A server on Windows NT 4.0 or Windows 2000, where Exchange 4.0 to 5.5 and Exchange 2000 run,
+    has no WinRM and cannot be read by this module yet. Reading such a server through a jump host
+    (a newer Windows host that runs WinRM and queries the old server remotely) is planned for a
+    later release.
   - All readings come from one WinRS shell and one batched command per host.
   - Sets C(ansible_facts.exchange). A host that cannot be read fails with a message naming the
     host, the problem and the setting to change.
@@ -107,6 +114,16 @@ ansible_facts:
           returned: when installed
           type: str
           sample: 5.5.2650.0
+        build_from:
+          description:
+            - The registry value that decided RV(ansible_facts.exchange.build).
+            - For Exchange 4.0 - 2003 V(NewestBuild) (KB Q158956); on a host without it
+              V(ServicePackBuild); without both V(ServicePackNumber), read as the build of that
+              service pack, so a hotfix or rollup above it does not show (a warning says so).
+            - V(MsiBuildMajor) for Exchange 2007 and later.
+          returned: when installed
+          type: str
+          sample: NewestBuild
         build_number:
           description: The third part of the build, which names the service pack for 4.0 - 2003.
           returned: when installed
@@ -163,7 +180,11 @@ ansible_facts:
               type: str
               sample: Exchange Server 5.5 RTM
             database_path:
-              description: The KM database folder (Kmsdata).
+              description:
+                - The KM database folder. Exchange 5.5 and 2000 keep it in C(Kmsdata) under the
+                  Exchange folder (KB Q201271); Exchange 4.0 and 5.0 keep KM Server in a
+                  C(SECURITY) folder beside the Exchange folder, such as C(C:\SECURITY) beside
+                  C(C:\EXCHSRVR) (KB Q143380, Q155216).
               returned: when KM Server is installed
               type: str
               sample: C:\EXCHSRVR\KMSDATA

@@ -4,10 +4,12 @@
 Sources of the table (see the `source` of each row):
 - Microsoft, "Exchange Server build numbers and release dates" (learn.microsoft.com,
   /exchange/new-features/build-numbers-and-release-dates), 4.0 to 2019.
-- KB Q158530 "XGEN: Build Numbers for Exchange" (full 4.0 / 5.0 builds), KB Q176812 (5.5 RTM is
-  build 1960.8), KB Q191014 and Q243604 (5.5 service packs and their file versions).
+- KB Q158530 "XGEN: Build Numbers for Exchange" (4.0, 5.0 and 5.5 builds, 5.5 RTM to SP4),
+  KB Q176812 (5.5 RTM is build 1960.8), KB Q243604 (file versions of 5.5 RTM to SP3). KB Q191014
+  gives the 5.5 service packs' release dates and fix lists, not their builds.
 - KB 824282 / 836488 / 870540 (Exchange 2000 post-SP3 rollups).
-- microsoft/CSS-Exchange Shared/Get-ExchangeBuildVersionInformation.ps1 (2013, 2016, 2019, SE).
+- microsoft/CSS-Exchange Shared/Get-ExchangeBuildVersionInformation.ps1 (2013, 2016, 2019 from
+  CU1 on, SE; it has no RTM rows for 2013, 2016 and 2019).
 - Exchange 2003 SP2 is 6.5.7638, not the "6.5.7683" misprinted on Microsoft's page (the Outlook
   object model docs and ExBPA both say 7638).
 
@@ -114,7 +116,10 @@ class Release:
     product: str  # "Exchange Server 5.5"
     label: str  # "SP3", "RTM", "CU23 Feb26SU"
     service_pack: int
-    released: str  # ISO date, or "" where no source dates it
+    # ISO 8601 at the precision of the source: "YYYY-MM-DD", "YYYY-MM" where the source gives only
+    # the month (no day is made up), or "" where no source dates it. Only a name for people: no
+    # rule reads it.
+    released: str
     source: str  # where the build number comes from
     exact_revision: bool = False  # rows whose revision matters (6.0.6620.5 vs .7)
 
@@ -166,25 +171,36 @@ RELEASES: tuple[Release, ...] = (
     _r("5.0.1457.10", "Exchange Server 5.0", "RTM", 0, "1997-05-23", f"{_MS}; Q158530"),
     _r("5.0.1458.50", "Exchange Server 5.0", "SP1", 1, "1997-06-18", f"{_MS}; Q158530"),
     _r("5.0.1460.13", "Exchange Server 5.0", "SP2", 2, "1998-02-19", f"{_MS}; Q158530"),
-    _r("5.5.1960.8", "Exchange Server 5.5", "RTM", 0, "1998-02-03", f"{_MS}; Q176812"),
-    _r("5.5.2232", "Exchange Server 5.5", "SP1", 1, "1998-08-05", f"{_MS}; Q191014; Q243604"),
-    _r("5.5.2448", "Exchange Server 5.5", "SP2", 2, "1998-12-23", f"{_MS}; Q191014; Q243604"),
-    _r("5.5.2650", "Exchange Server 5.5", "SP3", 3, "1999-09-09", f"{_MS}; Q191014; Q243604"),
-    _r("5.5.2653", "Exchange Server 5.5", "SP4", 4, "2000-11-01", f"{_MS}; Q191014"),
+    # The sources disagree on 5.5 RTM's date [?]. KB Q243604 dates the RTM files 11/04/97, and
+    # ITPro, "The Pros and Cons of SP4" (https://www.itprotoday.com/microsoft-exchange/pros-and-cons-sp4)
+    # says 5.5 "has been available since November 1997"; Microsoft's page says February 3, 1998.
+    # The earlier month, which two sources support, is kept, without a day.
+    _r("5.5.1960.8", "Exchange Server 5.5", "RTM", 0, "1997-11", f"{_MS}; Q176812"),
+    # 5.5 SP dates: Microsoft's page. KB Q191014 agrees for SP1 and SP2 but dates SP3 September 13,
+    # 1999 and SP4 November 7, 2000; the sources disagree, the page's dates are kept [?].
+    _r("5.5.2232", "Exchange Server 5.5", "SP1", 1, "1998-08-05", f"{_MS}; Q158530; Q243604"),
+    _r("5.5.2448", "Exchange Server 5.5", "SP2", 2, "1998-12-23", f"{_MS}; Q158530; Q243604"),
+    _r("5.5.2650", "Exchange Server 5.5", "SP3", 3, "1999-09-09", f"{_MS}; Q158530; Q243604"),
+    _r("5.5.2653", "Exchange Server 5.5", "SP4", 4, "2000-11-01", f"{_MS}; Q158530"),
     _r("6.0.4417", "Exchange 2000 Server", "RTM", 0, "2000-11-29", _MS),
     _r("6.0.4712", "Exchange 2000 Server", "SP1", 1, "2001-06-21", _MS),
     _r("6.0.5762", "Exchange 2000 Server", "SP2", 2, "2001-11-29", _MS),
     _r("6.0.6249", "Exchange 2000 Server", "SP3", 3, "2002-07-18", _MS),
-    _r("6.0.6487", "Exchange 2000 Server", "SP3 Sep 2003 rollup", 3, "2003-09-01", "KB824282"),
-    _r("6.0.6556", "Exchange 2000 Server", "SP3 Apr 2004 rollup", 3, "2004-04-01", "KB836488"),
-    _r("6.0.6603", "Exchange 2000 Server", "SP3 Aug 2004 rollup", 3, "2004-08-01", "KB870540"),
-    _r("6.0.6620.5", "Exchange 2000 Server", "SP3 Mar 2008 update", 3, "2008-03-01", _MS, True),
-    _r("6.0.6620.7", "Exchange 2000 Server", "SP3 Aug 2008 update", 3, "2008-08-01", _MS, True),
+    # Microsoft's page dates the post-SP3 updates by month only.
+    _r("6.0.6487", "Exchange 2000 Server", "SP3 Sep 2003 rollup", 3, "2003-09", "KB824282"),
+    _r("6.0.6556", "Exchange 2000 Server", "SP3 Apr 2004 rollup", 3, "2004-04", "KB836488"),
+    # The Exchange team blog, "The Exchange 2000 Post-SP3 Rollup is Released" (2004-08-17,
+    # https://techcommunity.microsoft.com/t5/exchange-team-blog/the-exchange-2000-post-sp3-rollup-is-released-amp-some-more-info/ba-p/610072):
+    # "the update rollup (6603.1) released August 16"; it calls it the July 2004 rollup, KB 893624
+    # the August 2004 one.
+    _r("6.0.6603", "Exchange 2000 Server", "SP3 Aug 2004 rollup", 3, "2004-08-16", "KB870540"),
+    _r("6.0.6620.5", "Exchange 2000 Server", "SP3 Mar 2008 update", 3, "2008-03", _MS, True),
+    _r("6.0.6620.7", "Exchange 2000 Server", "SP3 Aug 2008 update", 3, "2008-08", _MS, True),
     _r("6.5.6944", "Exchange Server 2003", "RTM", 0, "2003-09-28", _MS),
     _r("6.5.7226", "Exchange Server 2003", "SP1", 1, "2004-05-25", _MS),
     _r("6.5.7638", "Exchange Server 2003", "SP2", 2, "2005-10-19", f"{_MS} (misprinted 7683)"),
-    _r("6.5.7653.33", "Exchange Server 2003", "SP2 Mar 2008 update", 2, "2008-03-01", _MS, True),
-    _r("6.5.7654.4", "Exchange Server 2003", "SP2 Aug 2008 update", 2, "2008-08-01", _MS, True),
+    _r("6.5.7653.33", "Exchange Server 2003", "SP2 Mar 2008 update", 2, "2008-03", _MS, True),
+    _r("6.5.7654.4", "Exchange Server 2003", "SP2 Aug 2008 update", 2, "2008-08", _MS, True),
     _r("8.0.685.25", "Exchange Server 2007", "RTM", 0, "2007-03-08", _MS),
     _r("8.1.240.6", "Exchange Server 2007", "SP1", 1, "2007-11-29", _MS),
     _r("8.2.176.2", "Exchange Server 2007", "SP2", 2, "2009-08-24", _MS),
@@ -195,14 +211,17 @@ RELEASES: tuple[Release, ...] = (
     _r("14.2.247.5", "Exchange Server 2010", "SP2", 2, "2011-12-04", _MS),
     _r("14.3.123.4", "Exchange Server 2010", "SP3", 3, "2013-02-12", _MS),
     _r("14.3.513.0", "Exchange Server 2010", "SP3 RU32", 3, "2021-03-02", _MS),
-    _r("15.0.516.32", "Exchange Server 2013", "RTM", 0, "2012-12-03", f"{_MS}; {_CSS}"),
+    # The CSS dictionary starts 2013, 2016 and 2019 at CU1: their RTM rows are Microsoft's page.
+    _r("15.0.516.32", "Exchange Server 2013", "RTM", 0, "2012-12-03", _MS),
     _r("15.0.847.32", "Exchange Server 2013", "SP1 (CU4)", 1, "2014-02-25", f"{_MS}; {_CSS}"),
     _r("15.0.1497.2", "Exchange Server 2013", "CU23", 1, "2019-06-18", f"{_MS}; {_CSS}"),
+    # The CSS dictionary dates CUs and SE RTM (cuReleaseDate) but no security update: an SU's
+    # date below is the second Tuesday (Patch Tuesday) of the month its name gives [I].
     _r("15.0.1497.48", "Exchange Server 2013", "CU23 Mar23SU", 1, "2023-03-14", _CSS, True),
-    _r("15.1.225.42", "Exchange Server 2016", "RTM", 0, "2015-10-01", _CSS),
+    _r("15.1.225.42", "Exchange Server 2016", "RTM", 0, "2015-10-01", _MS),
     _r("15.1.2507.6", "Exchange Server 2016", "CU23", 0, "2022-04-20", _CSS, True),
     _r("15.1.2507.66", "Exchange Server 2016", "CU23 Feb26SU", 0, "2026-02-10", _CSS, True),
-    _r("15.2.221.12", "Exchange Server 2019", "RTM", 0, "2018-10-22", _CSS),
+    _r("15.2.221.12", "Exchange Server 2019", "RTM", 0, "2018-10-22", _MS),
     _r("15.2.1544.4", "Exchange Server 2019", "CU14", 0, "2024-02-13", _CSS, True),
     _r("15.2.1748.10", "Exchange Server 2019", "CU15", 0, "2025-02-10", _CSS, True),
     _r("15.2.1748.43", "Exchange Server 2019", "CU15 Feb26SU", 0, "2026-02-10", _CSS, True),
@@ -221,7 +240,7 @@ RELEASES: tuple[Release, ...] = (
         "Exchange Server Subscription Edition",
         "Sep25HU",
         0,
-        "2025-09-01",
+        "2025-09",  # the month of its name; no source found dates it to the day
         _CSS,
         True,
     ),
@@ -292,6 +311,17 @@ def family_version(build: Build) -> tuple[str, str] | None:
     if build.family == (15, 2) and build.build >= _SE_FIRST_BUILD:
         return _SE
     return _FAMILIES.get(build.family)
+
+
+def service_pack_release(family: tuple[int, int], service_pack: int) -> Release | None:
+    """The release that brings a 4.0-2003 server to `service_pack` (0 = RTM): its first row in
+    the table (5.5 SP3 = 5.5.2650), not a later rollup; None when the table has no such SP."""
+    if family[0] >= _LEGACY_MAJOR_LIMIT:
+        return None
+    for release in RELEASES:
+        if release.build.family == family and release.service_pack == service_pack:
+            return release
+    return None
 
 
 def _at_or_below(release: Release, build: Build) -> bool:

@@ -20,8 +20,15 @@ from __future__ import annotations
 import typing as t
 from dataclasses import dataclass, field
 
-from ._builds import Build, name_build
-from ._kms import KMS_SERVICE, KMS_SERVICE_KEY, event_dict, is_kms_event
+from ._builds import Build, name_build, service_pack_release
+from ._kms import (
+    KM_IN_SECURITY_FOLDER,
+    KMS_SERVICE,
+    KMS_SERVICE_KEY,
+    event_dict,
+    is_kms_event,
+    kms_database_folder,
+)
 from ._probe import (
     DEFAULT_INSTALL_PATHS,
     SETUP_KEY_2007,
@@ -50,9 +57,6 @@ from ._winout import (
 
 # `Services Version` is the product version times ten (docs/registry.md#setup-key).
 _SERVICES_VERSION_FAMILY = {40: (4, 0), 50: (5, 0), 55: (5, 5), 60: (6, 0), 65: (6, 5)}
-# 4.0 and 5.0 keep KM Server under Security\ (KB Q155216); 5.5 and 2000 in Kmsdata (KB Q201271,
-# KB 818952).
-_KMS_DATA_FOLDER = {(5, 5): "KMSDATA", (6, 0): "KMSDATA", (4, 0): "SECURITY", (5, 0): "SECURITY"}
 
 
 # The sections that look for one Exchange generation's setup key, newest first, and what each
@@ -100,11 +104,13 @@ class Readings:
     sources: dict[str, str] = field(default_factory=dict)
     inconsistent: list[dict[str, t.Any]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
-    # Set when Exchange is installed outside the default paths: the binaries' versions need a
-    # second command for this install path.
+    # Set when Exchange is installed outside the default paths, or is 4.0 / 5.0 (KM Server in a
+    # SECURITY folder beside the install path, `_kms.kms_home`): the binaries' versions need a
+    # second command for this install path, with KM Server where `files_family` keeps it.
     needs_files_of: str | None = None
     # Generation sections whose answer could not be read (see the module docstring).
     unreadable: list[_Unreadable] = field(default_factory=list)
+    files_family: tuple[int, int] | None = None
 
 
 def _reg(sections: Sections, name: str, key: str) -> RegQuery:
@@ -174,34 +180,75 @@ def _modern_setup(sections: Sections, readings: Readings) -> tuple[Build, str | 
     return None
 
 
+def _legacy_build(
+    family: tuple[int, int] | None,
+    newest: int | None,
+    sp_build: int | None,
+    sp_number: int | None,
+) -> tuple[Build, str] | None:
+    """The server build from the Setup key, and the value that decided it: NewestBuild (KB
+    Q158956, documented for 4.0 only); without it ServicePackBuild (Greenbone); without both,
+    ServicePackNumber (Tenable), read as the build of that service pack in the build table.
+    Sources: docs/registry.md#which-value-an-sp-writes."""
+    if family is None:
+        return None
+    for name, number in (("NewestBuild", newest), ("ServicePackBuild", sp_build)):
+        if number is not None:
+            return Build(family[0], family[1], number), name
+    if sp_number is not None:
+        release = service_pack_release(family, sp_number)
+        if release is not None:
+            return Build(family[0], family[1], release.build.build), "ServicePackNumber"
+    return None
+
+
 def _legacy_setup(
     sections: Sections, readings: Readings
-) -> tuple[Build, str | None, RegQuery] | None:
+) -> tuple[Build, str | None, RegQuery, str] | None:
     name, key, looks_for = _LEGACY_SECTION
     query = _generation_key(sections, readings, name, key, looks_for)
     if query is None or not query.found:
         return None
     services_version = _dword(query, key, "Services Version")
     family = _SERVICES_VERSION_FAMILY.get(services_version or -1)
-    newest = _dword(query, key, "NewestBuild")
-    if family is None or newest is None:
+    values = {
+        name: _dword(query, key, name)
+        for name in ("NewestBuild", "ServicePackBuild", "ServicePackNumber")
+    }
+    decided = _legacy_build(
+        family, values["NewestBuild"], values["ServicePackBuild"], values["ServicePackNumber"]
+    )
+    if decided is None:
         readings.warnings.append(
-            f"{key} exists but its Services Version ({services_version}) or NewestBuild "
-            f"({newest}) does not name an Exchange 4.0 - 2003 build; Remove All can leave the key "
-            "behind (KB Q178975)."
+            f"{key} exists but its Services Version ({services_version}), NewestBuild "
+            f"({values['NewestBuild']}), ServicePackBuild ({values['ServicePackBuild']}) and "
+            f"ServicePackNumber ({values['ServicePackNumber']}) do not name an Exchange 4.0 - "
+            "2003 build; Remove All can leave the key behind (KB Q178975)."
         )
         return None
-    readings.sources["build"] = f"{key}: Services Version {services_version}, NewestBuild {newest}"
-    return Build(family[0], family[1], newest), _string(query, key, "Services"), query
+    build, build_from = decided
+    readings.sources["build"] = (
+        f"{key}: Services Version {services_version}, {build_from} {values[build_from]}"
+    )
+    if build_from == "ServicePackNumber":
+        readings.warnings.append(
+            f"{key} has no NewestBuild or ServicePackBuild; the build {build.short} is that of "
+            f"service pack {values[build_from]} (ServicePackNumber), so a hotfix or rollup above "
+            "it does not show. Store.exe's file version shows the level installed (KB Q278518)."
+        )
+    return build, _string(query, key, "Services"), query, build_from
 
 
 def _check_legacy_readings(
-    build: Build, query: RegQuery, store_version: str | None, readings: Readings
+    build: Build, build_from: str, query: RegQuery, store_version: str | None, readings: Readings
 ) -> None:
-    """The SP values and Store.exe must agree with NewestBuild (which of them an SP writes is not
+    """The SP values and Store.exe must agree with the build (which of them an SP writes is not
     documented, docs/registry.md#which-value-an-sp-writes: so all are read and compared)."""
     key = SETUP_KEY_LEGACY
-    observed: dict[str, t.Any] = {"NewestBuild": build.build}
+    observed: dict[str, t.Any] = {}
+    newest = _dword(query, key, "NewestBuild")
+    if newest is not None:
+        observed["NewestBuild"] = newest
     sp_build = _dword(query, key, "ServicePackBuild")
     if sp_build is not None:
         observed["ServicePackBuild"] = sp_build
@@ -231,10 +278,11 @@ def _check_legacy_readings(
                 "disagree": disagreements,
             }
         )
+        why = " (written by the last Setup or Update run, KB Q158956)"
         readings.warnings.append(
-            f"the server build readings disagree: {observed}; the build is taken from NewestBuild "
-            "(written by the last Setup or Update run, KB Q158956). Check the service pack with "
-            "Store.exe's file version (KB Q278518)."
+            f"the server build readings disagree: {observed}; the build is taken from "
+            f"{build_from}{why if build_from == 'NewestBuild' else ''}. Check the service pack "
+            "with Store.exe's file version (KB Q278518)."
         )
 
 
@@ -304,7 +352,11 @@ def read_facts(
     readings = assemble(sections, kms_event_count)
     if readings.needs_files_of:
         progress(f"reading Exchange binaries under {readings.needs_files_of}")
-        sections.update(run_sections(run, files_sections((readings.needs_files_of,))))
+        sections.update(
+            run_sections(
+                run, files_sections((readings.needs_files_of,), family=readings.files_family)
+            )
+        )
         readings = assemble(sections, kms_event_count, files_index=0)
     return sections, readings
 
@@ -335,19 +387,32 @@ def _assemble(sections: Sections, kms_event_count: int, files_index: int | None)
         build, install_path = legacy[0], legacy[1]
 
     index = files_index if files_index is not None else _file_index(install_path)
-    if install_path and index is None and build is not None and build.major < 8:
+    km_elsewhere = build is not None and build.family in KM_IN_SECURITY_FOLDER
+    if (
+        files_index is None
+        and install_path
+        and build is not None
+        and build.major < 8
+        and (index is None or km_elsewhere)
+    ):
         readings.needs_files_of = install_path
+        readings.files_family = build.family
     versions: dict[str, str | None] = {"kmserver": None, "kmsmsg": None, "store": None}
     if index is not None:
         root = install_path if files_index is not None else DEFAULT_INSTALL_PATHS[index]
-        paths = (*kms_binary_paths(root or ""), rf"{(root or '').rstrip(chr(92))}\BIN\STORE.EXE")
+        # The first round trip reads every default path with 5.5's layout (family unknown).
+        family = build.family if files_index is not None and build is not None else None
+        paths = (
+            *kms_binary_paths(root or "", family),
+            rf"{(root or '').rstrip(chr(92))}\BIN\STORE.EXE",
+        )
         for label, name, path in zip(versions, files_section_names(index), paths):
             versions[label] = _file_version(sections, name, readings)
             if versions[label]:
                 readings.sources[f"{label}_version"] = f"file version of {path} (wmic datafile)"
 
     if legacy and build is not None:
-        _check_legacy_readings(build, legacy[2], versions["store"], readings)
+        _check_legacy_readings(build, legacy[3], legacy[2], versions["store"], readings)
     files_unreadable = "file_versions" in readings.sources
     installed = build is not None and (
         build.major >= 8 or versions["store"] is not None or files_unreadable
@@ -372,6 +437,7 @@ def _assemble(sections: Sections, kms_event_count: int, files_index: int | None)
             service_pack=named.service_pack,
             release=named.release,
             install_path=install_path,
+            build_from=legacy[3] if legacy else "MsiBuildMajor",
         )
     facts["kms"] = _kms_facts(
         build, install_path, versions, kms_service, kms_service_key, events, readings
@@ -424,8 +490,13 @@ def _kms_facts(
                 "Server before reapplying a service pack."
             )
     kms["installed"] = all(present.values())
-    if build is not None and install_path and (build.family in _KMS_DATA_FOLDER):
-        kms["database_path"] = f"{install_path.rstrip(chr(92))}\\{_KMS_DATA_FOLDER[build.family]}"
+    database_path = (
+        kms_database_folder(install_path, build.family)
+        if build is not None and install_path
+        else None
+    )
+    if database_path:
+        kms["database_path"] = database_path
     binary = versions["kmserver"]
     if binary is None:
         return kms

@@ -12,6 +12,7 @@ Microsoft Learn page of `sc start` (its ServiceArguments are the service's start
 
 from __future__ import annotations
 
+import ntpath
 import typing as t
 from dataclasses import dataclass
 
@@ -23,11 +24,56 @@ KMS_SERVICE_KEY = rf"HKLM\SYSTEM\CurrentControlSet\Services\{KMS_SERVICE}"
 KMS_SERVER_KEY = r"HKLM\SOFTWARE\Microsoft\Exchange\KMServer"
 # The KM database folder of 5.5 and 2000, under Exchange's Services folder (KB Q201271).
 KMSDATA_FOLDER = "KMSDATA"
+# Exchange 4.0 and 5.0 keep KM Server in a SECURITY folder beside the Exchange folder, not inside
+# it: KB Q143380 lists the KMS file as SECURITY\BIN\KMSERVER.EXE next to EXCHSRVR\BIN\MAD.EXE,
+# and KB Q155216 backs up "the Security directory" of a 4.0 / 5.0 server (on 5.5 "there is no
+# Security directory, because the KM server information is stored in the Exchsrvr\Kmsdata
+# directory"). "Beside" is read as in the Exchange folder's parent: C:\SECURITY for C:\EXCHSRVR
+# [I] (no KB shows an install outside a drive's root).
+SECURITY_FOLDER = "SECURITY"
+KM_IN_SECURITY_FOLDER = frozenset({(4, 0), (5, 0)})
+# The versions whose KM Server folders are known (above): 4.0 to 2000.
+_KM_FAMILIES = KM_IN_SECURITY_FOLDER | {(5, 5), (6, 0)}
 
 
 def is_kms(name: str) -> bool:
     """Whether a service key name is KM Server's (service names are case-insensitive)."""
     return name.upper() == KMS_SERVICE.upper()
+
+
+def kms_home(install_path: str, family: tuple[int, int] | None = None) -> str:
+    """The folder whose BIN holds Kmserver.exe: Exchange's install path (`Services`) for 5.5
+    and 2000 (KB Q235418) and when the version is unknown; the SECURITY folder beside it for 4.0
+    and 5.0 (KB Q143380)."""
+    root = install_path.rstrip("\\")
+    if family in KM_IN_SECURITY_FOLDER:
+        return ntpath.join(ntpath.dirname(root), SECURITY_FOLDER)
+    return root
+
+
+def kms_database_folder(install_path: str, family: tuple[int, int]) -> str | None:
+    """The KM database folder: `<Services>\\KMSDATA` for 5.5 and 2000 (KB Q201271, KB 818952),
+    the SECURITY folder beside `<Services>` for 4.0 and 5.0 (KB Q155216, Q143380); None for a
+    version without KM Server."""
+    if family not in _KM_FAMILIES:
+        return None
+    if family in KM_IN_SECURITY_FOLDER:
+        return kms_home(install_path, family)
+    return f"{kms_home(install_path)}\\{KMSDATA_FOLDER}"
+
+
+# ---------------------------------------------------------------------------------------------
+# KB Q259906 applies to Exchange 5.5 only ("Microsoft Exchange Server, version 5.5"). No KB shows
+# Exchange 2000's KMS logging 5389 for a version mismatch (its documented start failure is 5085,
+# KB 818952), so wherever the collection applies Q259906 to Exchange 2000 the link is inferred,
+# and the words say so.
+
+
+def q259906_for(version: str) -> str:
+    """How a message cites KB Q259906 for a server of `version` ("5.5", "2000")."""
+    if version == "5.5":
+        return "KB Q259906"
+    return f"KB Q259906, written for Exchange 5.5; for Exchange {version} the link is inferred"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -43,7 +89,8 @@ class KmsEvent:
 EVENTS: dict[int, KmsEvent] = {
     5389: KmsEvent(
         "MSExchangeKMS exited; with KM binaries older than the KM database's last build this "
-        "is KB Q259906 (reapply the SP)",
+        "is KB Q259906 (reapply the SP; that KB is written for Exchange 5.5, so on Exchange 2000 "
+        "the link is inferred)",
         "Back up the KM database, then reapply the Exchange service pack so Kmserver.exe matches "
         "the server (playbook exchops.kms.remediate_kms_move, role exchops.kms.kms_remediate)",
     ),
@@ -138,7 +185,8 @@ def exit_code_meaning(status: ServiceStatus) -> str | None:
     if status.win32_exit_code == 0:
         return (
             "KMS exited without an error code, as it does with event 5389 when Kmserver.exe is "
-            "older than the build that last ran the KM database (KB Q259906). Read its events "
+            "older than the build that last ran the KM database (KB Q259906; written for "
+            "Exchange 5.5, so on Exchange 2000 the link is inferred). Read its events "
             "(exchops.kms.exchange_facts) before starting it again"
         )
     return None

@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from functools import cached_property
 
 from ._builds import Build, name_build
-from ._kms import EVENTS
+from ._kms import EVENTS, q259906_for
 
 STATUSES = ("match", "mismatch", "unreachable", "error")
 REMEDIATE = "playbook exchops.kms.remediate_kms_move"
@@ -192,6 +192,8 @@ class Pair:
             "source_build": source.build.short,
             # The build that last ran the KM database: the source's running Kmserver.exe when known.
             "database_build": _short(source.kms.get("binary_build") or source.facts["build"]),
+            # KB Q259906 is for 5.5: on another version its 5389 is inferred (_kms.q259906_for).
+            "q259906": q259906_for(name_build(self.target_side.build).version),
         }
 
 
@@ -409,7 +411,7 @@ PAIR_MESSAGES: dict[str, Wording] = {
     "sp_behind": Wording(
         "{target} runs {target_release} ({target_build}) but {source} runs {source_release} "
         "({source_build}) and last ran the KM database on {database_build}: KMS will exit with "
-        "event 5389 (KB Q259906).",
+        "event 5389 ({q259906}).",
         _REAPPLY,
     ),
     "binary_unknown": Wording(
@@ -421,7 +423,7 @@ PAIR_MESSAGES: dict[str, Wording] = {
     "binary_behind": Wording(
         "{target} runs {target_release} ({target_build}) but its KM Server binaries are "
         "{binary_release} ({binary_build}) while {source} last ran the KM database on "
-        "{database_build}: KMS will exit with event 5389 (KB Q259906).",
+        "{database_build}: KMS will exit with event 5389 ({q259906}).",
         _REAPPLY,
     ),
     "newer_target_allowed": Wording(

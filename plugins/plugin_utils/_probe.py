@@ -21,7 +21,7 @@ import re
 import typing as t
 from dataclasses import dataclass
 
-from ._kms import KMS_SERVER_KEY, KMS_SERVICE, KMS_SERVICE_KEY
+from ._kms import KMS_SERVER_KEY, KMS_SERVICE, KMS_SERVICE_KEY, kms_home
 from ._winout import split_merged_dir_streams, split_merged_streams
 
 MARKER_PREFIX = "==exchops:"
@@ -129,21 +129,28 @@ def section(name: str, command: str) -> str:
     )
 
 
-def kms_binary_paths(install_path: str) -> tuple[str, str]:
-    """Kmserver.exe and Kmsmsg.dll of a 5.5 / 2000 install (KB Q235418); they must match (Q151689)."""
-    root = install_path.rstrip("\\")
-    return rf"{root}\BIN\KMSERVER.EXE", rf"{root}\BIN\KMSMSG.DLL"
+def kms_binary_paths(install_path: str, family: tuple[int, int] | None = None) -> tuple[str, str]:
+    """Kmserver.exe and Kmsmsg.dll (they must match, Q151689) of an install: in its BIN for 5.5 /
+    2000 (KB Q235418) and when `family` is unknown; in SECURITY\\BIN beside it for 4.0 / 5.0
+    (KB Q143380; Kmsmsg.dll beside Kmserver.exe there is [I])."""
+    home = kms_home(install_path, family)
+    return rf"{home}\BIN\KMSERVER.EXE", rf"{home}\BIN\KMSMSG.DLL"
 
 
 def files_section_names(index: int) -> tuple[str, str, str]:
     return (f"kmserver_{index}", f"kmsmsg_{index}", f"store_{index}")
 
 
-def files_sections(install_paths: tuple[str, ...], remote: str | None = None) -> list[str]:
-    """Version sections for Kmserver.exe, Kmsmsg.dll and Store.exe under each install path."""
+def files_sections(
+    install_paths: tuple[str, ...],
+    remote: str | None = None,
+    family: tuple[int, int] | None = None,
+) -> list[str]:
+    """Version sections for Kmserver.exe, Kmsmsg.dll and Store.exe of each install path, KM
+    Server where `family` keeps it (`kms_binary_paths`)."""
     parts = []
     for index, root in enumerate(install_paths):
-        kmserver, kmsmsg = kms_binary_paths(root)
+        kmserver, kmsmsg = kms_binary_paths(root, family)
         store = rf"{root.rstrip(chr(92))}\BIN\STORE.EXE"
         names = files_section_names(index)
         for name, path in zip(names, (kmserver, kmsmsg, store)):

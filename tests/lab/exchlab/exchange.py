@@ -310,8 +310,10 @@ EVENT_TEXTS: dict[int, EventText] = {
     ),
     101: EventText("ESE97", "Information", "MSExchangeKMS (2480) The database engine stopped."),
 }
-# Q274321's wording of 5389 (same ID, other text): used on Exchange 2000 hosts, so nothing can
-# match the event by text.
+# Q274321's wording of 5389 (same ID, other text), which that KB shows on Exchange Server 5.5 SP3
+# under Windows 2000, not on Exchange 2000 Server. The lab writes it on its Exchange 2000 hosts
+# [lab]: no source gives Exchange 2000's 5389 text, and two texts for one ID make sure that
+# nothing matches the event by text.
 EVENT_5389_LONG = "Microsoft Exchange Key Management service is exiting with return code 0."
 
 

@@ -185,6 +185,8 @@ def test_exchange_2000_has_the_same_fault_and_the_same_fix(run: Run, make_host: 
         media={"D:\\E2KSP3": "6.0.6249"},
         os="2003",
     )
+    # [lab]: Q274321's wording (Exchange 5.5 SP3 on Windows 2000), which the lab gives its
+    # Exchange 2000 hosts so that the same ID carries two texts.
     assert host.events[-1].message == (
         "Microsoft Exchange Key Management service is exiting with return code 0."
     )

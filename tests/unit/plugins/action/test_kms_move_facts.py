@@ -28,7 +28,8 @@ REASON = (
 FIX = "Reapply Exchange 5.5 SP3 on kms02 (playbook exchops.kms.remediate_kms_move)."
 FINDING = (
     "event 5389 at 2026-11-27T05:33:36+00:00: MSExchangeKMS exited; with KM binaries older than "
-    "the KM database's last build this is KB Q259906 (reapply the SP)"
+    "the KM database's last build this is KB Q259906 (reapply the SP; that KB is written for "
+    "Exchange 5.5, so on Exchange 2000 the link is inferred)"
 )
 OPTIONS = (
     "Its options are allow_newer_target, fail_on_mismatch, kms_event_count, listed_twice, "

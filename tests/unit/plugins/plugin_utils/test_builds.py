@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -12,6 +14,7 @@ from ansible_collections.exchops.kms.plugins.plugin_utils._builds import (
     Build,
     family_version,
     name_build,
+    service_pack_release,
 )
 
 
@@ -156,6 +159,51 @@ def test_every_row_of_the_table_names_itself(release) -> None:
     assert release.source
 
 
+@pytest.mark.parametrize("release", RELEASES, ids=lambda release: f"{release.build}")
+def test_release_dates_are_iso_at_the_precision_of_their_source(release) -> None:
+    if release.released:
+        day = release.released if len(release.released) == 10 else f"{release.released}-01"
+        assert len(release.released) in (7, 10), release.released
+        assert date.fromisoformat(day).isoformat() == day
+
+
+@pytest.mark.parametrize(
+    ("build", "released"),
+    [
+        # Microsoft's page gives these by month only; no day is made up.
+        ("6.0.6487", "2003-09"),
+        ("6.0.6556", "2004-04"),
+        ("6.0.6620.5", "2008-03"),
+        ("6.5.7654.4", "2008-08"),
+        # Q243604's RTM file dates and ITPro say November 1997; Microsoft's page 1998-02-03.
+        ("5.5.1960.8", "1997-11"),
+        # The Exchange team blog: "the update rollup (6603.1) released August 16".
+        ("6.0.6603", "2004-08-16"),
+    ],
+)
+def test_month_only_sources_give_month_only_dates(build: str, released: str) -> None:
+    (release,) = [release for release in RELEASES if release.build == Build.parse(build)]
+    assert release.released == released
+
+
+def _rows(family: tuple[int, int]) -> list:
+    return [release for release in RELEASES if release.build.family == family]
+
+
+def test_the_4_0_to_5_5_builds_cite_the_kb_that_lists_them() -> None:
+    # KB Q158530 lists every 4.0, 5.0 and 5.5 build; KB Q191014 lists only dates and fixes.
+    for release in _rows((4, 0)) + _rows((5, 0)) + _rows((5, 5))[1:]:
+        assert "Q158530" in release.source, release
+    assert not [release for release in RELEASES if "Q191014" in release.source]
+
+
+@pytest.mark.parametrize("version", ["2013", "2016", "2019"])
+def test_the_2013_to_2019_rtm_rows_cite_microsofts_page_not_css(version: str) -> None:
+    # The CSS-Exchange dictionary starts each of these products at CU1.
+    (rtm,) = [release for release in RELEASES if release.name == f"Exchange Server {version} RTM"]
+    assert rtm.source == "Microsoft build-numbers page"
+
+
 @pytest.mark.parametrize(
     ("build", "release", "short", "service_pack"),
     [
@@ -227,3 +275,21 @@ def test_naming_never_crashes(build: tuple[int, int, int, int]) -> None:
     named = name_build(Build(*build))
     assert named.release
     assert named.known or named.warning
+
+
+@pytest.mark.parametrize(
+    ("family", "service_pack", "build"),
+    [
+        ((5, 5), 3, "5.5.2650"),
+        ((5, 5), 0, "5.5.1960.8"),
+        ((6, 0), 3, "6.0.6249"),  # the SP itself, not a later rollup
+        ((4, 0), 5, "4.0.996"),
+        ((5, 5), 9, None),
+        ((15, 1), 0, None),  # 2007 and later carry no SP in ServicePackNumber
+    ],
+)
+def test_a_service_pack_number_names_the_release_that_brings_it(
+    family: tuple[int, int], service_pack: int, build: str | None
+) -> None:
+    release = service_pack_release(family, service_pack)
+    assert (release.build if release else None) == (Build.parse(build) if build else None)

@@ -7,10 +7,15 @@ line; variants below edit one reading to create the disagreements real hosts can
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
-from ansible_collections.exchops.kms.plugins.plugin_utils._facts import FactsError, assemble
+from ansible_collections.exchops.kms.plugins.plugin_utils._facts import (
+    FactsError,
+    assemble,
+    read_facts,
+)
 from ansible_collections.exchops.kms.plugins.plugin_utils._probe import split_sections
 
 FIXTURES = Path(__file__).resolve().parents[3] / "unit" / "fixtures" / "probe"
@@ -223,3 +228,150 @@ def test_an_unreadable_section_refuses_when_no_installed_exchange_is_found() -> 
     leftover = answered(leftover, "store_0", "No Instance(s) Available.\r\n")
     with pytest.raises(FactsError, match="setup_2013"):
         facts(leftover)
+
+
+def exchange_5_0(text: str) -> str:
+    """kb_source turned into an Exchange 5.0 SP2 server (build 1460) whose KM Server runs from
+    C:\\SECURITY\\BIN; the first round trip finds no Kmserver.exe under C:\\EXCHSRVR\\BIN."""
+    for old, new in (
+        ("Services Version\tREG_DWORD\t0x37", "Services Version\tREG_DWORD\t0x32"),
+        ("ServicePackNumber\tREG_DWORD\t0x3", "ServicePackNumber\tREG_DWORD\t0x2"),
+        ("ServicePackBuild\tREG_DWORD\t0xa5a", "ServicePackBuild\tREG_DWORD\t0x5b4"),
+        ("NewestBuild\tREG_DWORD\t0xa5a", "NewestBuild\tREG_DWORD\t0x5b4"),
+        ("C:\\Exchsrvr\\Bin\\Kmserver.exe", "C:\\SECURITY\\BIN\\KMSERVER.EXE"),
+        ("Version=5.5.2650.23", "Version=5.0.1460.8"),
+    ):
+        assert old in text
+        text = text.replace(old, new)
+    for name in ("kmserver_0", "kmsmsg_0"):
+        start = text.index(f"==exchops:begin:{name}==")
+        end = text.index("==exchops:end:ok== \r\n", start) + len("==exchops:end:ok== \r\n")
+        text = (
+            text[:start]
+            + f"==exchops:begin:{name}== \r\nNo Instance(s) Available.\r\n==exchops:end:ok== \r\n"
+            + text[end:]
+        )
+    return text
+
+
+def wmic_version(name: str, version: str) -> str:
+    return (
+        f"==exchops:begin:{name}== \r\n\r\r\n\r\r\nVersion={version}\r\r\n\r\r\n\r\r\n\r\r\n"
+        "==exchops:end:ok== \r\n"
+    )
+
+
+def test_exchange_4_0_and_5_0_km_server_is_read_from_the_security_folder_beside_exchsrvr() -> None:
+    # KB Q143380: the KMS file of 4.0 / 5.0 is SECURITY\\BIN\\KMSERVER.EXE, beside EXCHSRVR.
+    first = exchange_5_0(answer("kb_source"))
+    lines: list[str] = []
+
+    def run(line: str) -> SimpleNamespace:
+        lines.append(line)
+        if len(lines) == 1:
+            return SimpleNamespace(stdout=first)
+        return SimpleNamespace(
+            stdout=wmic_version("kmserver_0", "5.0.1460.8")
+            + wmic_version("kmsmsg_0", "5.0.1460.8")
+            + wmic_version("store_0", "5.0.1460.8")
+        )
+
+    _sections, readings = read_facts(run, "facts probe", 10)
+    assert len(lines) == 2
+    assert r'name="C:\\SECURITY\\BIN\\KMSERVER.EXE"' in lines[1]
+    assert r'name="C:\\EXCHSRVR\\BIN\\STORE.EXE"' in lines[1]
+    exchange = readings.facts
+    assert exchange["release"] == "Exchange Server 5.0 SP2"
+    kms = exchange["kms"]
+    assert kms["installed"] is True
+    assert kms["database_path"] == "C:\\SECURITY"
+    assert kms["binary_build"] == "5.0.1460.8"
+    assert kms["matches_server"] is True
+    assert exchange["sources"]["kmserver_version"] == (
+        "file version of C:\\SECURITY\\BIN\\KMSERVER.EXE (wmic datafile)"
+    )
+    assert readings.warnings == []
+
+
+def test_a_5_0_answer_asks_for_the_km_binaries_of_its_own_layout() -> None:
+    readings = facts(exchange_5_0(answer("kb_source")))
+    assert (readings.needs_files_of, readings.files_family) == ("C:\\EXCHSRVR", (5, 0))
+
+
+def test_exchange_5_5_keeps_its_km_database_in_kmsdata_under_exchsrvr() -> None:
+    readings = facts(answer("kb_source"))
+    assert readings.facts["kms"]["database_path"] == "C:\\EXCHSRVR\\KMSDATA"
+    assert readings.needs_files_of is None
+
+
+def without(text: str, *values: str) -> str:
+    """The answer with the named values of the Setup key removed."""
+    lines = text.split("\n")
+    kept = [line for line in lines if not any(line.startswith(f"    {v}\t") for v in values)]
+    assert len(kept) == len(lines) - len(values)
+    return "\n".join(kept)
+
+
+@pytest.mark.parametrize(
+    ("missing", "build_from", "source"),
+    [
+        ((), "NewestBuild", "NewestBuild 2650"),
+        (("NewestBuild",), "ServicePackBuild", "ServicePackBuild 2650"),
+        (("NewestBuild", "ServicePackBuild"), "ServicePackNumber", "ServicePackNumber 3"),
+    ],
+)
+def test_without_newestbuild_the_build_comes_from_the_service_pack_values(
+    missing: tuple[str, ...], build_from: str, source: str
+) -> None:
+    # NewestBuild is documented for 4.0 only (KB Q158956); Services Version and
+    # ServicePackNumber are what scanners read (docs/registry.md#setup-key).
+    readings = facts(without(answer("kb_source"), *missing))
+    exchange = readings.facts
+    assert exchange["installed"] is True
+    assert (exchange["build"], exchange["release"]) == ("5.5.2650.0", "Exchange Server 5.5 SP3")
+    assert exchange["build_from"] == build_from
+    assert exchange["sources"]["build"].endswith(f"Services Version 55, {source}")
+    assert exchange["inconsistent"] == []
+    hotfix_warnings = [warning for warning in readings.warnings if "does not show" in warning]
+    assert len(hotfix_warnings) == (build_from == "ServicePackNumber")
+
+
+def test_a_build_from_servicepacknumber_is_checked_against_store_exe() -> None:
+    text = without(answer("kb_source"), "NewestBuild", "ServicePackBuild").replace(
+        "ServicePackNumber\tREG_DWORD\t0x3", "ServicePackNumber\tREG_DWORD\t0x2", 1
+    )
+    readings = facts(text)
+    assert readings.facts["build"] == "5.5.2448.0"
+    (inconsistency,) = readings.facts["inconsistent"]
+    assert inconsistency["readings"] == {"ServicePackNumber": 2, "Store.exe": "5.5.2650.23"}
+    assert inconsistency["disagree"] == ["Store.exe"]
+    assert any("taken from ServicePackNumber." in warning for warning in readings.warnings)
+
+
+@pytest.mark.parametrize(
+    ("text_change", "shown"),
+    [
+        (("NewestBuild", "ServicePackBuild", "ServicePackNumber"), "ServicePackNumber (None)"),
+        (("Services Version",), "Services Version (None)"),
+    ],
+)
+def test_a_setup_key_that_names_no_build_is_not_an_install(
+    text_change: tuple[str, ...], shown: str
+) -> None:
+    readings = facts(without(answer("kb_source"), *text_change))
+    assert readings.facts["installed"] is False
+    assert "build_from" not in readings.facts
+    assert any(shown in warning and "Q178975" in warning for warning in readings.warnings)
+
+
+def test_a_service_pack_number_the_table_does_not_know_names_no_build() -> None:
+    text = without(answer("kb_source"), "NewestBuild", "ServicePackBuild").replace(
+        "ServicePackNumber\tREG_DWORD\t0x3", "ServicePackNumber\tREG_DWORD\t0x9", 1
+    )
+    readings = facts(text)
+    assert readings.facts["installed"] is False
+    assert any("ServicePackNumber (9)" in warning for warning in readings.warnings)
+
+
+def test_exchange_2007_and_later_take_the_build_from_the_msi_values() -> None:
+    assert facts(answer("exchange2016")).facts["build_from"] == "MsiBuildMajor"

@@ -16,6 +16,8 @@ from ansible_collections.exchops.kms.plugins.plugin_utils._kms import (
     exit_code_meaning,
     explain_events,
     failure_events,
+    kms_database_folder,
+    q259906_for,
     start_parameter,
 )
 from ansible_collections.exchops.kms.plugins.plugin_utils._service import sc_start
@@ -99,7 +101,12 @@ def test_an_event_is_returned_in_the_modules_shape() -> None:
     [
         (2140, 0, r"wrong or missing startup password \(event 5057, KB Q184420\)\. Check kms_"),
         (1066, 7, r"KMS's own code 7; a damaged .* event 5058 \(KB Q190698\)\. Restore"),
-        (0, 0, r"without an error code, as it does with event 5389 .* \(KB Q259906\)"),
+        (
+            0,
+            0,
+            r"without an error code, as it does with event 5389 .* \(KB Q259906; written for "
+            r"Exchange 5\.5, so on Exchange 2000 the link is inferred\)",
+        ),
     ],
 )
 def test_kms_exit_codes_say_why_it_stopped(win32: int, service: int, meaning: str) -> None:
@@ -110,3 +117,39 @@ def test_kms_exit_codes_say_why_it_stopped(win32: int, service: int, meaning: st
 def test_an_exit_code_without_a_known_meaning_says_nothing() -> None:
     status = ServiceStatus("MSExchangeKMS", 0x10, "stopped", 1, (), 1068, 0, 0, 0)
     assert exit_code_meaning(status) is None
+
+
+@pytest.mark.parametrize(
+    ("install_path", "family", "folder"),
+    [
+        (r"C:\EXCHSRVR", (5, 5), r"C:\EXCHSRVR\KMSDATA"),  # KB Q201271
+        ("C:\\Program Files\\Exchsrvr\\", (6, 0), r"C:\Program Files\Exchsrvr\KMSDATA"),
+        (r"C:\EXCHSRVR", (4, 0), r"C:\SECURITY"),  # beside EXCHSRVR (KB Q143380, Q155216)
+        (r"E:\EXCHSRVR", (5, 0), r"E:\SECURITY"),
+        (r"C:\EXCHSRVR", (6, 5), None),
+        (r"C:\Program Files\Microsoft\Exchange Server\V15", (15, 1), None),
+    ],
+)
+def test_the_km_database_folder_depends_on_the_version(
+    install_path: str, family: tuple[int, int], folder: str | None
+) -> None:
+    assert kms_database_folder(install_path, family) == folder
+
+
+@pytest.mark.parametrize(
+    ("version", "cited"),
+    [
+        ("5.5", "KB Q259906"),
+        ("2000", "KB Q259906, written for Exchange 5.5; for Exchange 2000 the link is inferred"),
+        ("5.0", "KB Q259906, written for Exchange 5.5; for Exchange 5.0 the link is inferred"),
+    ],
+)
+def test_q259906_is_cited_as_inferred_outside_exchange_5_5(version: str, cited: str) -> None:
+    # KB Q259906 applies to Exchange Server 5.5 only.
+    assert q259906_for(version) == cited
+
+
+def test_the_5389_meaning_says_the_kb_is_for_exchange_5_5() -> None:
+    assert "written for Exchange 5.5, so on Exchange 2000 the link is inferred" in (
+        EVENTS[5389].meaning
+    )

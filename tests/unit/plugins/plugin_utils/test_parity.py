@@ -31,6 +31,8 @@ RELEASES = {
     "5.5.2650.12": "Exchange Server 5.5 SP3",
     "5.5.2653.0": "Exchange Server 5.5 SP4",
     "5.5.2653.12": "Exchange Server 5.5 SP4",
+    "6.0.4417.0": "Exchange 2000 Server RTM",
+    "6.0.5762.0": "Exchange 2000 Server SP2",
     "6.0.6249.0": "Exchange 2000 Server SP3",
 }
 
@@ -315,6 +317,33 @@ def test_each_rule_gives_its_reason_and_fix_word_for_word(rule: str) -> None:
     assert rule_of(**case) == rule
     verdict = judge(**case)
     assert (verdict.reason, verdict.fix) == (reason, fix)
+
+
+@pytest.mark.parametrize(
+    ("target", "source", "reason"),
+    [
+        (
+            read("6.0.6249.0", "6.0.4417.0"),
+            read("6.0.6249.0", "6.0.6249.0"),
+            "kms-new runs Exchange 2000 Server SP3 (6.0.6249) but its KM Server binaries are "
+            "Exchange 2000 Server RTM (6.0.4417) while kms-old last ran the KM database on "
+            "6.0.6249: KMS will exit with event 5389 (KB Q259906, written for Exchange 5.5; for "
+            "Exchange 2000 the link is inferred).",
+        ),
+        (
+            read("6.0.5762.0", "6.0.5762.0"),
+            read("6.0.6249.0", "6.0.6249.0"),
+            "kms-new runs Exchange 2000 Server SP2 (6.0.5762) but kms-old runs Exchange 2000 "
+            "Server SP3 (6.0.6249) and last ran the KM database on 6.0.6249: KMS will exit with "
+            "event 5389 (KB Q259906, written for Exchange 5.5; for Exchange 2000 the link is "
+            "inferred).",
+        ),
+    ],
+)
+def test_on_exchange_2000_the_5389_link_to_q259906_is_said_to_be_inferred(
+    target: dict, source: dict, reason: str
+) -> None:
+    assert judge(target, source).reason == reason
 
 
 def test_a_newer_target_that_is_allowed_says_so_in_its_findings() -> None:

@@ -11,6 +11,8 @@ from ansible_collections.exchops.kms.plugins.plugin_utils._probe import (
     ProbeError,
     batch,
     facts_probe,
+    files_sections,
+    kms_binary_paths,
     reg_query,
     run_commands,
     sc,
@@ -55,6 +57,34 @@ def test_builders_read_a_remote_server_through_a_jump_host() -> None:
     assert sc("query", "MSExchangeKMS", "KMS01") == r"sc \\KMS01 query MSExchangeKMS"
     assert wmic_file_version(r"C:\A.EXE", "KMS01").startswith("wmic /node:KMS01 datafile")
     assert "/node:KMS01" in facts_probe(5, remote="KMS01")
+
+
+@pytest.mark.parametrize(
+    ("install_path", "family", "kmserver"),
+    [
+        # 5.5 and 2000: <Services>\BIN (KB Q235418); also when the version is not known yet.
+        (r"C:\EXCHSRVR", (5, 5), r"C:\EXCHSRVR\BIN\KMSERVER.EXE"),
+        ("C:\\Program Files\\Exchsrvr\\", (6, 0), r"C:\Program Files\Exchsrvr\BIN\KMSERVER.EXE"),
+        (r"C:\EXCHSRVR", None, r"C:\EXCHSRVR\BIN\KMSERVER.EXE"),
+        # 4.0 and 5.0: SECURITY\BIN beside the Exchange folder (KB Q143380).
+        (r"C:\EXCHSRVR", (4, 0), r"C:\SECURITY\BIN\KMSERVER.EXE"),
+        ("C:\\EXCHSRVR\\", (5, 0), r"C:\SECURITY\BIN\KMSERVER.EXE"),
+        (r"D:\Apps\Exchsrvr", (5, 0), r"D:\Apps\SECURITY\BIN\KMSERVER.EXE"),
+    ],
+)
+def test_km_binaries_are_read_where_each_version_installs_them(
+    install_path: str, family: tuple[int, int] | None, kmserver: str
+) -> None:
+    found, kmsmsg = kms_binary_paths(install_path, family)
+    assert found == kmserver
+    assert kmsmsg == kmserver.replace("KMSERVER.EXE", "KMSMSG.DLL")
+
+
+def test_a_4_0_or_5_0_install_reads_store_under_exchsrvr_and_km_under_security() -> None:
+    line = " & ".join(files_sections((r"C:\EXCHSRVR",), family=(5, 0)))
+    assert r'name="C:\\SECURITY\\BIN\\KMSERVER.EXE"' in line
+    assert r'name="C:\\SECURITY\\BIN\\KMSMSG.DLL"' in line
+    assert r'name="C:\\EXCHSRVR\\BIN\\STORE.EXE"' in line
 
 
 def test_section_names_are_checked() -> None:
