@@ -313,8 +313,9 @@ class ServiceControl:
             )
         return status, config
 
-    def _query(self) -> ServiceStatus:
-        return self._own_status(self._batch({"query": sc("query", self.name)})["query"])
+    def _query(self, name: str | None = None) -> ServiceStatus:
+        name = name or self.name
+        return self._own_status(self._batch({"query": sc("query", name)})["query"], name)
 
     def _baseline_records(self, part: Section) -> int | None:
         """The newest RecordNumber of the service's events; None when events cannot be read."""
@@ -400,26 +401,40 @@ class ServiceControl:
 
     # -- waiting -----------------------------------------------------------------------------
 
-    def _wait(self, status: ServiceStatus, goals: tuple[str, ...], after: str) -> ServiceStatus:
-        """Poll sc query until the state is one of `goals`, within the timeout."""
+    def _wait(
+        self,
+        status: ServiceStatus,
+        goals: tuple[str, ...],
+        after: str,
+        name: str | None = None,
+        stopping: bool = False,
+    ) -> ServiceStatus:
+        """Poll sc query of the service (or of `name`) until its state is one of `goals`, within
+        the timeout; `stopping` adds the stall rule (PollStalled passes through)."""
+        name = name or self.name
 
         def waiting(current: ServiceStatus, waited: float) -> None:
-            self._log(f"{self.name} is {current.state} {int(waited)} s after {after}; waiting")
+            self._log(f"{name} is {current.state} {int(waited)} s after {after}; waiting")
 
         try:
             status = poll_until(
-                self._query,
+                lambda: self._query(name),
                 lambda current: current.state in goals,
                 first=status,
                 timeout=self.timeout,
                 interval=ramp(1.0, POLL_SECONDS),
                 clock=self._clock,
                 on_wait=waiting,
+                progress=stop_progress if stopping else None,
+                stall_limit=stall_limit if stopping else None,
             )
+        except PollStalled as stalled:
+            self._note_state(name, stalled.last)
+            raise
         except PollTimeout as timeout:
-            self.progress.state = timeout.last.state
+            self._note_state(name, timeout.last)
             raise _StillPending(timeout.last, int(timeout.waited)) from None
-        self.progress.state = status.state
+        self._note_state(name, status)
         return status
 
     def settle(self, status: ServiceStatus) -> ServiceStatus:
@@ -519,27 +534,10 @@ class ServiceControl:
         self._wait_stopped(name, status)
 
     def _wait_stopped(self, name: str, status: ServiceStatus) -> None:
-        def waiting(current: ServiceStatus, waited: float) -> None:
-            self._log(f"{name} is {current.state} {int(waited)} s after sc stop; waiting")
-
-        def query() -> ServiceStatus:
-            return self._own_status(self._batch({"query": sc("query", name)})["query"], name)
-
         try:
-            status = poll_until(
-                query,
-                lambda current: current.state == STOPPED,
-                first=status,
-                timeout=self.timeout,
-                interval=ramp(1.0, POLL_SECONDS),
-                clock=self._clock,
-                on_wait=waiting,
-                progress=stop_progress,
-                stall_limit=stall_limit,
-            )
+            self._wait(status, (STOPPED,), "sc stop", name, stopping=True)
         except PollStalled as stalled:
             last = stalled.last
-            self._note_state(name, last)
             raise ServiceError(
                 f"{name} has been {last.state.upper()} for {stalled.limit:.0f} s after sc stop "
                 f"without progress (CHECKPOINT {last.checkpoint:#x}, WAIT_HINT {last.wait_hint} "
@@ -547,15 +545,13 @@ class ServiceControl:
                 + self._hung_advice(name),
                 self.progress.result(),
             ) from None
-        except PollTimeout as timeout:
-            self._note_state(name, timeout.last)
+        except _StillPending as pending:
             raise ServiceError(
-                f"{name} is still {timeout.last.state.upper()} {int(timeout.waited)} s after sc "
+                f"{name} is still {pending.status.state.upper()} {pending.waited} s after sc "
                 f"stop (timeout {self.timeout} s): it accepted the stop but did not finish, and "
                 f"its process may be hung.{self._stopped_first()} {self._hung_advice(name)}",
                 self.progress.result(),
             ) from None
-        self._note_state(name, status)
 
     def _note_state(self, name: str, status: ServiceStatus) -> None:
         if name == self.name:
