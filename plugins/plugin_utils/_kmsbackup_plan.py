@@ -6,7 +6,8 @@ No I/O: `_kmsbackup` reads the host (`read_survey`, the hashes) and calls these.
 - Options: `check_host_path`, `check_destination` (a copy is a new folder apart from Kmsdata),
   `default_destination` (timestamped, beside Kmsdata).
 - The plan: `make_plan(survey, ...)` returns the BackupPlan or raises BackupRefused (nothing was
-  changed) with the first reason not to back up.
+  changed) with the first reason not to back up: PLAN_RULES are tried in order, and
+  PLAN_MESSAGES words the one that applies.
 - Verification: `compare_trees` and `verify_copy` (file list, sizes, SHA256) -> the manifest, or
   VerificationFailed naming every difference.
 - Results: `plan_result` (check mode) and `outcome_result`.
@@ -193,6 +194,128 @@ class BackupPlan:
         return f"{len(self.files)} files, {self.bytes} bytes"
 
 
+# The reasons not to back up, tried in order: the first whose predicate returns values refuses
+# the plan (BackupRefused: nothing was changed); "ok" makes it. Adding a refusal is adding one row
+# to PLAN_RULES, its predicate and its wording in PLAN_MESSAGES, as in _parity's PAIR_RULES.
+
+Values = dict[str, t.Any]
+
+
+class PlanCase(t.NamedTuple):
+    """What make_plan judges: the survey of the host and the task's options."""
+
+    survey: Survey
+    database_path: str
+    destination: str
+    have_password: bool
+    from_registry: bool
+
+
+def _source_is_file(case: PlanCase) -> Values | None:
+    return {} if case.survey.source_is_file else None
+
+
+def _source_missing(case: PlanCase) -> Values | None:
+    if case.survey.source is not None:
+        return None
+    if case.from_registry:
+        setup = "HKLM\\SOFTWARE\\Microsoft\\Exchange\\Setup"
+        return {"where": f"Exchange's Services folder ({setup}) plus KMSDATA"}
+    return {"where": "database_path"}
+
+
+def _source_empty(case: PlanCase) -> Values | None:
+    source = case.survey.source
+    return {"subfolders": len(source.folders)} if source and not source.files else None
+
+
+def _destination_exists(case: PlanCase) -> Values | None:
+    return {} if case.survey.destination_exists else None
+
+
+def _drive_missing(case: PlanCase) -> Values | None:
+    survey = case.survey
+    return {} if not survey.drive_found or survey.free_bytes is None else None
+
+
+def _too_little_space(case: PlanCase) -> Values | None:
+    total = sum(item.size for item in case.survey.source.files) if case.survey.source else 0
+    margin = margin_bytes(total)
+    free = case.survey.free_bytes or 0
+    if free >= total + margin:
+        return None
+    return {"free": free, "total": total, "margin": margin, "required": total + margin}
+
+
+def _kms_not_settled(case: PlanCase) -> Values | None:
+    state = case.survey.kms_state
+    return None if state in ("running", "stopped", "absent") else {"shown": state.upper()}
+
+
+def _no_password(case: PlanCase) -> Values | None:
+    return {} if case.survey.kms_state == "running" and not case.have_password else None
+
+
+@dataclass(frozen=True)
+class PlanRule:
+    id: str
+    applies: t.Callable[[PlanCase], Values | None]
+
+
+PLAN_RULES: tuple[PlanRule, ...] = (
+    # Kmsdata is a folder that holds files.
+    PlanRule("source_is_file", _source_is_file),
+    PlanRule("source_missing", _source_missing),
+    PlanRule("source_empty", _source_empty),
+    # The copy goes into a new folder on a drive with room for it.
+    PlanRule("destination_exists", _destination_exists),
+    PlanRule("drive_missing", _drive_missing),
+    PlanRule("too_little_space", _too_little_space),
+    # KMS can be stopped for the copy and started again.
+    PlanRule("kms_not_settled", _kms_not_settled),
+    PlanRule("no_password", _no_password),
+    PlanRule("ok", lambda case: {}),
+)
+
+# str.format templates over the rule's values, plus {database_path}, {destination} and {drive}.
+PLAN_MESSAGES: dict[str, str] = {
+    "source_is_file": "{database_path} is a file, not the KM database folder. The backup copies "
+    "the whole Kmsdata folder (KB Q190713). Set database_path to the folder.",
+    "source_missing": "the KM database folder {database_path} does not exist (taken from "
+    "{where}). There is nothing to back up: Kmsdata holds the KM database only where KM Server "
+    "is installed (KB Q201271); Exchange 4.0 and 5.0 keep it under Security instead (KB "
+    "Q155216). Set database_path to the folder that holds Kmsmdb.edb.",
+    "source_empty": "the KM database folder {database_path} holds no files ({subfolders} "
+    "subfolders). A backup of it would restore nothing: the folder is empty unless KM Server "
+    "was installed (KB Q201271). Check database_path, or whether this is the KM Server.",
+    "destination_exists": "destination {destination} already exists. The backup only ever "
+    "writes into a new folder, so no earlier backup is overwritten or mixed with this one. "
+    "Choose another destination, or leave destination empty for a new timestamped folder.",
+    "drive_missing": "drive {drive} of destination {destination} does not exist on the host, or "
+    "dir shows no free space for it. Choose a destination on a local drive of the host.",
+    "too_little_space": "drive {drive} has {free} bytes free, but the copy needs {total} bytes "
+    "plus a margin of {margin} ({required} bytes). A full drive can stop the Exchange services "
+    "that keep their data on it. Free space on {drive}, or set destination to a folder on a "
+    "drive with more room.",
+    "kms_not_settled": "MSExchangeKMS is {shown}. The KM database is copied only with KMS "
+    "stopped (KB Q190713), and a service in {shown} cannot be stopped or started reliably. Wait "
+    "until it is RUNNING or STOPPED (sc query MSExchangeKMS), then run again.",
+    "no_password": "MSExchangeKMS is running and startup_password is not set. The KM database "
+    "is copied only with KMS stopped (KB Q190713), and KMS cannot be started again without its "
+    "startup password (KB Q184420). Set startup_password (for example to the vaulted "
+    "kms_startup_password), or stop KMS yourself first.",
+}
+
+
+def decide_plan(case: PlanCase) -> tuple[str, Values]:
+    """The first rule that applies, by id, with the values its wording needs."""
+    for rule in PLAN_RULES:
+        values = rule.applies(case)
+        if values is not None:
+            return rule.id, values
+    raise AssertionError("no rule of PLAN_RULES applies; the last one always does")
+
+
 def make_plan(
     survey: Survey,
     database_path: str,
@@ -202,74 +325,26 @@ def make_plan(
     from_registry: bool = False,
 ) -> BackupPlan:
     """The backup to make, or BackupRefused (nothing changed) with the first reason not to."""
-    if survey.source_is_file:
+    case = PlanCase(survey, database_path, destination, have_password, from_registry)
+    outcome, values = decide_plan(case)
+    if outcome != "ok":
         raise BackupRefused(
-            f"{database_path} is a file, not the KM database folder. The backup copies the "
-            "whole Kmsdata folder (KB Q190713). Set database_path to the folder."
+            PLAN_MESSAGES[outcome].format(
+                database_path=database_path,
+                destination=destination,
+                drive=destination[:2].upper(),
+                **values,
+            )
         )
-    if survey.source is None:
-        where = (
-            "Exchange's Services folder (HKLM\\SOFTWARE\\Microsoft\\Exchange\\Setup) plus "
-            "KMSDATA"
-            if from_registry
-            else "database_path"
-        )
-        raise BackupRefused(
-            f"the KM database folder {database_path} does not exist (taken from {where}). There "
-            "is nothing to back up: Kmsdata holds the KM database only where KM Server is "
-            "installed (KB Q201271); Exchange 4.0 and 5.0 keep it under Security instead (KB "
-            "Q155216). Set database_path to the folder that holds Kmsmdb.edb."
-        )
-    if not survey.source.files:
-        raise BackupRefused(
-            f"the KM database folder {database_path} holds no files "
-            f"({len(survey.source.folders)} subfolders). A backup of it would restore nothing: "
-            "the folder is empty unless KM Server was installed (KB Q201271). Check "
-            "database_path, or whether this is the KM Server."
-        )
-    if survey.destination_exists:
-        raise BackupRefused(
-            f"destination {destination} already exists. The backup only ever writes into a new "
-            "folder, so no earlier backup is overwritten or mixed with this one. Choose another "
-            "destination, or leave destination empty for a new timestamped folder."
-        )
-    drive = destination[:2].upper()
-    if not survey.drive_found or survey.free_bytes is None:
-        raise BackupRefused(
-            f"drive {drive} of destination {destination} does not exist on the host, or dir "
-            f"shows no free space for it. Choose a destination on a local drive of the host."
-        )
-    plan = BackupPlan(
+    source = survey.source or TreeReading((), ())  # "ok" only when the folder was listed
+    return BackupPlan(
         database_path,
         destination,
-        survey.source.files,
-        survey.source.folders,
-        survey.free_bytes,
+        source.files,
+        source.folders,
+        survey.free_bytes or 0,
         survey.kms_state,
     )
-    if survey.free_bytes < plan.required_bytes:
-        raise BackupRefused(
-            f"drive {drive} has {survey.free_bytes} bytes free, but the copy needs "
-            f"{plan.bytes} bytes plus a margin of {margin_bytes(plan.bytes)} "
-            f"({plan.required_bytes} bytes). A full drive can stop the Exchange services that "
-            f"keep their data on it. Free space on {drive}, or set destination to a folder on "
-            "a drive with more room."
-        )
-    if survey.kms_state not in ("running", "stopped", "absent"):
-        shown = survey.kms_state.upper()
-        raise BackupRefused(
-            f"MSExchangeKMS is {shown}. The KM database is copied only with KMS stopped (KB "
-            f"Q190713), and a service in {shown} cannot be stopped or started reliably. Wait "
-            "until it is RUNNING or STOPPED (sc query MSExchangeKMS), then run again."
-        )
-    if survey.kms_state == "running" and not have_password:
-        raise BackupRefused(
-            "MSExchangeKMS is running and startup_password is not set. The KM database is "
-            "copied only with KMS stopped (KB Q190713), and KMS cannot be started again "
-            "without its startup password (KB Q184420). Set startup_password (for example to "
-            "the vaulted kms_startup_password), or stop KMS yourself first."
-        )
-    return plan
 
 
 # ---------------------------------------------------------------------------------------------

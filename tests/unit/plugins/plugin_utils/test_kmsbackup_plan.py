@@ -13,6 +13,8 @@ from ansible_collections.exchops.kms.plugins.modules import kms_backup as stub
 from ansible_collections.exchops.kms.plugins.plugin_utils._kmsbackup_plan import (
     EMPTY_SHA256,
     FREE_SPACE_MARGIN_MIN,
+    PLAN_MESSAGES,
+    PLAN_RULES,
     BackupOutcome,
     BackupPlan,
     BackupRefused,
@@ -212,6 +214,12 @@ def test_each_reason_not_to_back_up_is_refused_before_anything_changes(
         make_plan(survey(**changes), KMSDATA, DEST, have_password=have_password)
     assert caught.value.changed is False
     assert "Nothing was changed" not in str(caught.value)  # the action edge says it, once
+
+
+def test_every_refusal_rule_has_its_wording_and_the_last_rule_makes_the_plan() -> None:
+    ids = [rule.id for rule in PLAN_RULES]
+    assert ids[-1] == "ok" and len(set(ids)) == len(ids)
+    assert set(PLAN_MESSAGES) == set(ids[:-1])
 
 
 def test_a_missing_folder_found_through_the_registry_says_where_it_came_from() -> None:
