@@ -2,8 +2,8 @@
 """kms_backup on a host (plugins/plugin_utils/_kmsbackup.py): its command lines, how it reads the
 answers, and the step sequence (the pure half is in test_kmsbackup_plan.py).
 
-Host answers are Windows output in the layouts of windows-output.md (E5 `sc query`, E14 `dir`,
-§2.3 sc failures), the recorded fixtures of tests/unit/fixtures and the lab's certutil / xcopy
+Host answers are Windows output in the layouts of docs/windows-output.md (#e5 `sc query`, #e14
+`dir`, #sc-failures), the recorded fixtures of tests/unit/fixtures and the lab's certutil / xcopy
 text, framed by `_probe` section markers as cmd prints them. The scripted host replays them for
 the paths the lab cannot reach (a service stuck in STOP_PENDING, a connection lost mid-copy, a
 copy whose bytes differ, failure events right after a start).
@@ -80,7 +80,7 @@ def sc_block(
     wait_hint: int = 0,
     name: str = "MSExchangeKMS",
 ) -> str:
-    """`sc query NAME` (windows-output.md E5 layout)."""
+    """`sc query NAME` (docs/windows-output.md#e5 layout)."""
     return (
         f"\r\nSERVICE_NAME: {name}\r\n"
         "        TYPE               : 10  WIN32_OWN_PROCESS\r\n"
@@ -94,7 +94,7 @@ def sc_block(
 
 
 def sc_failed(operation: str, error: int, message: str) -> str:
-    """`[SC] <operation> FAILED <n>:` (windows-output.md §2.3)."""
+    """`[SC] <operation> FAILED <n>:` (docs/windows-output.md#sc-failures)."""
     return f"[SC] {operation} FAILED {error}:\r\n\r\n{message}\r\n\r\n"
 
 
