@@ -8,7 +8,8 @@ from datetime import datetime, timezone
 
 from ..plugin_utils._action import Minimum, Task, WinrsAction
 from ..plugin_utils._kms import check_startup_password_for_command_line
-from ..plugin_utils._kmsbackup import KmsBackup, check_host_path, outcome_result, plan_result
+from ..plugin_utils._kmsbackup import KmsBackup
+from ..plugin_utils._kmsbackup_plan import check_host_path, outcome_result, plan_result
 
 # Mirrors DOCUMENTATION in plugins/modules/kms_backup.py (a unit test keeps them equal).
 ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = {

@@ -46,16 +46,33 @@ never in a message.
 
 from __future__ import annotations
 
-import hashlib
-import re
 import time
 import typing as t
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 
-from ._errors import Refusal, StepError
 from ._kms import KMS_SERVICE, KMSDATA_FOLDER
+from ._kmsbackup_plan import (
+    BackupError,
+    BackupOutcome,
+    BackupPlan,
+    BackupRefused,
+    FileItem,
+    ManifestEntry,
+    Survey,
+    TreeReading,
+    VerificationFailed,
+    check_destination,
+    check_host_path,
+    compare_trees,
+    default_destination,
+    drive_root,
+    is_under,
+    make_plan,
+    outcome_result,
+    verify_copy,
+)
 from ._poll import Clock
 from ._probe import (
     SETUP_KEY_LEGACY,
@@ -83,29 +100,10 @@ from ._winout import (
 )
 from ._winrs import CommandOutput, WinrsError
 
-# Free space the destination drive must keep after the copy: a tenth of the copy, at least
-# 64 MiB. Exchange keeps its databases and logs on the same drives, and a full log drive stops
-# the Information Store, so the backup must not be what fills it.
-FREE_SPACE_MARGIN_MIN = 64 * 1024 * 1024
-FREE_SPACE_MARGIN_DIVISOR = 10
-# certutil on older Windows fails on an empty file; an empty file's content is known anyway.
-EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 # xcopy: /E every subfolder, empty ones too; /I the destination is a folder; /H hidden and
 # system files too; /K keep attributes (read-only); /Y never prompt; /Q no file names. `< NUL`:
 # a WinRS shell has no console, and xcopy must find end-of-input rather than wait for a key.
 XCOPY_SWITCHES = "/E /I /H /K /Y /Q"
-
-_DRIVE_PATH = re.compile(r"^[A-Za-z]:\\")
-_UNSAFE_PATH_CHARACTERS = frozenset('"*?<>|%/')
-
-
-class BackupError(StepError):
-    """A backup that cannot be made or did not complete (_errors.StepError); the text says what
-    to do and never holds the startup password."""
-
-
-class BackupRefused(BackupError, Refusal):
-    """Refused before anything was changed on the host."""
 
 
 class BackupFailed(BackupError):
@@ -127,15 +125,6 @@ class CopyFailed(BackupError):
         self.xcopy = xcopy
 
 
-class VerificationFailed(BackupError):
-    def __init__(self, destination: str, problems: Sequence[str]) -> None:
-        shown = "; ".join(problems[:6])
-        if len(problems) > 6:
-            shown += f"; and {len(problems) - 6} more"
-        super().__init__(f"the copy in {destination} does not match the KM database: {shown}")
-        self.problems = tuple(problems)
-
-
 class KmsNotControlled(BackupError):
     """MSExchangeKMS did not do what was asked (stop, start)."""
 
@@ -146,80 +135,6 @@ class StopNotFinished(KmsNotControlled):
     def __init__(self, message: str, state: str) -> None:
         super().__init__(message)
         self.state = state
-
-
-# ---------------------------------------------------------------------------------------------
-# Options
-
-
-def check_host_path(option: str, value: str) -> str:
-    """A folder path on the host, checked so that it can be quoted on a cmd.exe line and
-    compared with another: `X:\\...`, none of `" * ? < > | % /`, no empty, `.` or `..` part.
-    Returns it with trailing backslashes removed and the drive letter in upper case. Raises
-    ValueError with the option's name."""
-    text = value.strip()
-    if text.startswith("\\\\"):
-        raise ValueError(
-            f"{option} is {value!r}, a UNC path. The copy runs on the host itself, which cannot "
-            "pass the WinRM credentials on to another server (the second hop). Give a folder on "
-            "a drive of the host, such as C:\\KMS-BACKUP"
-        )
-    if not _DRIVE_PATH.match(text):
-        raise ValueError(
-            f"{option} is {value!r}, not a full path on a drive of the host. Give a folder such "
-            "as C:\\EXCHSRVR\\KMSDATA"
-        )
-    unsafe = sorted({char for char in text if char in _UNSAFE_PATH_CHARACTERS or ord(char) < 32})
-    if unsafe:
-        shown = " ".join(repr(char) for char in unsafe)
-        raise ValueError(
-            f"{option} is {value!r}, which holds {shown}: Windows does not allow these in a "
-            "folder name, or cmd.exe would change them. Give the folder's plain path"
-        )
-    trimmed = text.rstrip("\\")
-    parts = trimmed[3:].split("\\") if len(trimmed) > 2 else []
-    if not parts:
-        raise ValueError(f"{option} is {value!r}, a whole drive. Give a folder on it")
-    if any(part.strip() in ("", ".", "..") for part in parts):
-        raise ValueError(
-            f"{option} is {value!r}, which has an empty, '.' or '..' part. Give the folder's "
-            "plain full path"
-        )
-    return trimmed[0].upper() + trimmed[1:]
-
-
-def default_destination(database_path: str, now: datetime) -> str:
-    """Beside the KM database: `C:\\EXCHSRVR\\KMSDATA.backup-20240131-221500` (`now` in UTC)."""
-    return f"{database_path}.backup-{now:%Y%m%d-%H%M%S}"
-
-
-def drive_root(path: str) -> str:
-    return path[:2].upper() + "\\"
-
-
-def _is_under(path: str, folder: str) -> bool:
-    return path.casefold().startswith(folder.casefold().rstrip("\\") + "\\")
-
-
-def check_destination(database_path: str, destination: str) -> None:
-    """The copy must be a folder of its own, apart from the KM database folder."""
-    if destination.casefold() == database_path.casefold():
-        raise BackupRefused(
-            f"destination {destination} is the KM database folder itself. The backup is a copy "
-            "in a new folder. Leave destination empty for a timestamped folder beside it."
-        )
-    if _is_under(destination, database_path):
-        raise BackupRefused(
-            f"destination {destination} lies inside the KM database folder {database_path}. "
-            "xcopy would copy the folder into itself, and the backup would become part of the "
-            "database. Choose a folder outside it, or leave destination empty."
-        )
-    if _is_under(database_path, destination):
-        raise BackupRefused(
-            f"destination {destination} holds the KM database folder {database_path}. The "
-            "backup is a copy in a new folder. Choose a folder outside it, or leave destination "
-            "empty."
-        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -257,36 +172,27 @@ def hash_section(name: str, path: str) -> str:
     return section(name, f'certutil -hashfile "{path}" SHA256')
 
 
+def verify_sections(plan: BackupPlan) -> tuple[list[str], dict[str, str]]:
+    """The verification sections, and which file each hash section reads ("src_sha_0" ->
+    "Kmsmdb.edb"; the copy's as "dst_sha_0")."""
+    parts = [
+        kms_query_section(),
+        tree_section("source", plan.database_path),
+        tree_section("copy", plan.destination),
+    ]
+    names: dict[str, str] = {}
+    for index, item in enumerate(plan.files):
+        if item.size == 0:
+            continue
+        for prefix, folder in (("src", plan.database_path), ("dst", plan.destination)):
+            name = f"{prefix}_sha_{index}"
+            names[name] = item.name
+            parts.append(hash_section(name, f"{folder}\\{item.name}"))
+    return parts, names
+
+
 # ---------------------------------------------------------------------------------------------
 # Readings
-
-
-@dataclass(frozen=True)
-class FileItem:
-    """One file of a tree: `name` relative to the tree's folder ("Kmsmdb.edb", "sub\\a.log")."""
-
-    name: str
-    size: int
-
-
-@dataclass(frozen=True)
-class TreeReading:
-    files: tuple[FileItem, ...]
-    folders: tuple[str, ...]  # subfolders, relative ("sub", "sub\\deeper"); the root left out
-
-    @property
-    def bytes(self) -> int:
-        return sum(item.size for item in self.files)
-
-
-@dataclass(frozen=True)
-class Survey:
-    kms_state: str  # running, stopped, start_pending, stop_pending, paused ... or absent
-    source: TreeReading | None  # None: the folder does not exist (or is a file, see below)
-    source_is_file: bool
-    destination_exists: bool
-    drive_found: bool
-    free_bytes: int | None
 
 
 def read_services_folder(sections: Sections) -> str | None:
@@ -326,7 +232,7 @@ def tree_reading(tree: DirTree, root: str, name: str) -> TreeReading:
         directory = (folder.directory or "").rstrip("\\")
         if directory.casefold() == root.casefold():
             relative = ""
-        elif _is_under(directory, root):
+        elif is_under(directory, root):
             relative = directory[len(root) + 1 :]
             folders.append(relative)
         else:
@@ -364,309 +270,6 @@ def read_survey(sections: Sections, database_path: str) -> Survey:
 
 def read_hash(sections: Sections, name: str) -> str:
     return parse_certutil_hash(*sections.need(name).streams(), section=name)
-
-
-# ---------------------------------------------------------------------------------------------
-# The plan
-
-
-def margin_bytes(total: int) -> int:
-    return max(FREE_SPACE_MARGIN_MIN, total // FREE_SPACE_MARGIN_DIVISOR)
-
-
-@dataclass(frozen=True)
-class BackupPlan:
-    database_path: str
-    destination: str
-    files: tuple[FileItem, ...]
-    folders: tuple[str, ...]
-    free_bytes: int
-    kms_state: str
-
-    @property
-    def bytes(self) -> int:
-        return sum(item.size for item in self.files)
-
-    @property
-    def required_bytes(self) -> int:
-        return self.bytes + margin_bytes(self.bytes)
-
-    @property
-    def stop_kms(self) -> bool:
-        return self.kms_state == "running"
-
-    def summary(self) -> str:
-        return f"{len(self.files)} files, {self.bytes} bytes"
-
-
-def make_plan(
-    survey: Survey,
-    database_path: str,
-    destination: str,
-    *,
-    have_password: bool,
-    from_registry: bool = False,
-) -> BackupPlan:
-    """The backup to make, or BackupRefused (nothing changed) with the first reason not to."""
-    if survey.source_is_file:
-        raise BackupRefused(
-            f"{database_path} is a file, not the KM database folder. The backup copies the "
-            "whole Kmsdata folder (KB Q190713). Set database_path to the folder."
-        )
-    if survey.source is None:
-        where = (
-            "Exchange's Services folder (HKLM\\SOFTWARE\\Microsoft\\Exchange\\Setup) plus "
-            "KMSDATA"
-            if from_registry
-            else "database_path"
-        )
-        raise BackupRefused(
-            f"the KM database folder {database_path} does not exist (taken from {where}). There "
-            "is nothing to back up: Kmsdata holds the KM database only where KM Server is "
-            "installed (KB Q201271); Exchange 4.0 and 5.0 keep it under Security instead (KB "
-            "Q155216). Set database_path to the folder that holds Kmsmdb.edb."
-        )
-    if not survey.source.files:
-        raise BackupRefused(
-            f"the KM database folder {database_path} holds no files "
-            f"({len(survey.source.folders)} subfolders). A backup of it would restore nothing: "
-            "the folder is empty unless KM Server was installed (KB Q201271). Check "
-            "database_path, or whether this is the KM Server."
-        )
-    if survey.destination_exists:
-        raise BackupRefused(
-            f"destination {destination} already exists. The backup only ever writes into a new "
-            "folder, so no earlier backup is overwritten or mixed with this one. Choose another "
-            "destination, or leave destination empty for a new timestamped folder."
-        )
-    drive = destination[:2].upper()
-    if not survey.drive_found or survey.free_bytes is None:
-        raise BackupRefused(
-            f"drive {drive} of destination {destination} does not exist on the host, or dir "
-            f"shows no free space for it. Choose a destination on a local drive of the host."
-        )
-    plan = BackupPlan(
-        database_path,
-        destination,
-        survey.source.files,
-        survey.source.folders,
-        survey.free_bytes,
-        survey.kms_state,
-    )
-    if survey.free_bytes < plan.required_bytes:
-        raise BackupRefused(
-            f"drive {drive} has {survey.free_bytes} bytes free, but the copy needs "
-            f"{plan.bytes} bytes plus a margin of {margin_bytes(plan.bytes)} "
-            f"({plan.required_bytes} bytes). A full drive can stop the Exchange services that "
-            f"keep their data on it. Free space on {drive}, or set destination to a folder on "
-            "a drive with more room."
-        )
-    if survey.kms_state not in ("running", "stopped", "absent"):
-        shown = survey.kms_state.upper()
-        raise BackupRefused(
-            f"MSExchangeKMS is {shown}. The KM database is copied only with KMS stopped (KB "
-            f"Q190713), and a service in {shown} cannot be stopped or started reliably. Wait "
-            "until it is RUNNING or STOPPED (sc query MSExchangeKMS), then run again."
-        )
-    if survey.kms_state == "running" and not have_password:
-        raise BackupRefused(
-            "MSExchangeKMS is running and startup_password is not set. The KM database is "
-            "copied only with KMS stopped (KB Q190713), and KMS cannot be started again "
-            "without its startup password (KB Q184420). Set startup_password (for example to "
-            "the vaulted kms_startup_password), or stop KMS yourself first."
-        )
-    return plan
-
-
-# ---------------------------------------------------------------------------------------------
-# Verification
-
-
-@dataclass(frozen=True)
-class ManifestEntry:
-    name: str
-    size: int
-    sha256: str | None  # None: the host has no certutil, only sizes were compared
-
-    def to_json(self) -> dict[str, t.Any]:
-        return {"name": self.name, "size": self.size, "sha256": self.sha256}
-
-
-def _by_name(files: Sequence[FileItem]) -> dict[str, FileItem]:
-    return {item.name.casefold(): item for item in files}
-
-
-def compare_trees(
-    expected: TreeReading, found: TreeReading, found_is: str, expected_is: str
-) -> list[str]:
-    """What differs between two listings (names compared case-insensitively, as NTFS does)."""
-    problems: list[str] = []
-    wanted, have = _by_name(expected.files), _by_name(found.files)
-    for key, item in wanted.items():
-        other = have.get(key)
-        if other is None:
-            problems.append(f"{item.name} is missing from {found_is}")
-        elif other.size != item.size:
-            problems.append(
-                f"{item.name} is {other.size} bytes in {found_is} but {item.size} bytes in "
-                f"{expected_is}"
-            )
-    for key, item in have.items():
-        if key not in wanted:
-            problems.append(f"{found_is} holds {item.name}, which {expected_is} does not")
-    wanted_folders = {name.casefold(): name for name in expected.folders}
-    have_folders = {name.casefold() for name in found.folders}
-    for key, name in wanted_folders.items():
-        if key not in have_folders:
-            problems.append(f"folder {name} is missing from {found_is}")
-    return problems
-
-
-def verify_copy(
-    plan: BackupPlan,
-    source_after: TreeReading | None,
-    copy: TreeReading | None,
-    source_hashes: dict[str, str],
-    copy_hashes: dict[str, str],
-    *,
-    hash_errors: dict[str, str] | None = None,
-    hashing: bool = True,
-) -> tuple[ManifestEntry, ...]:
-    """The manifest when the copy holds exactly the planned files with the same sizes and the
-    same SHA256 as the KM database, else VerificationFailed naming every difference.
-
-    Hashes are keyed by the planned names; empty files need none (their SHA256 is known).
-    `hash_errors` says why a hash is missing ("copy:Kmsmdb.edb" -> certutil's text). Without
-    `hashing` (no certutil on the host) only the file list and sizes are compared and the
-    manifest's `sha256` is None."""
-    planned = TreeReading(plan.files, plan.folders)
-    problems: list[str] = []
-    if source_after is None:
-        problems.append(f"the KM database folder {plan.database_path} could not be listed again")
-    else:
-        problems += compare_trees(
-            planned, source_after, "the KM database now", "its listing before the copy"
-        )
-    if copy is None:
-        problems.append(f"the copy folder {plan.destination} does not exist")
-    else:
-        problems += compare_trees(planned, copy, "the copy", "the KM database")
-    manifest: list[ManifestEntry] = []
-    for item in plan.files:
-        if item.size == 0:
-            manifest.append(ManifestEntry(item.name, 0, EMPTY_SHA256))
-            continue
-        if not hashing:
-            manifest.append(ManifestEntry(item.name, item.size, None))
-            continue
-        source_hash, copy_hash = source_hashes.get(item.name), copy_hashes.get(item.name)
-        if source_hash is None or copy_hash is None:
-            side = "source" if source_hash is None else "copy"
-            why = (hash_errors or {}).get(f"{side}:{item.name}", "no answer")
-            where = "the KM database" if side == "source" else "the copy"
-            problems.append(f"the SHA256 of {item.name} in {where} could not be read ({why})")
-        elif source_hash != copy_hash:
-            problems.append(
-                f"{item.name} differs: SHA256 {copy_hash[:16]}... in the copy, "
-                f"{source_hash[:16]}... in the KM database"
-            )
-        else:
-            manifest.append(ManifestEntry(item.name, item.size, source_hash))
-    if problems:
-        raise VerificationFailed(plan.destination, problems)
-    return tuple(manifest)
-
-
-def verify_sections(plan: BackupPlan) -> tuple[list[str], dict[str, str]]:
-    """The verification sections, and which file each hash section reads ("src_sha_0" ->
-    "Kmsmdb.edb"; the copy's as "dst_sha_0")."""
-    parts = [
-        kms_query_section(),
-        tree_section("source", plan.database_path),
-        tree_section("copy", plan.destination),
-    ]
-    names: dict[str, str] = {}
-    for index, item in enumerate(plan.files):
-        if item.size == 0:
-            continue
-        for prefix, folder in (("src", plan.database_path), ("dst", plan.destination)):
-            name = f"{prefix}_sha_{index}"
-            names[name] = item.name
-            parts.append(hash_section(name, f"{folder}\\{item.name}"))
-    return parts, names
-
-
-# ---------------------------------------------------------------------------------------------
-# Results
-
-
-def plan_result(plan: BackupPlan) -> dict[str, t.Any]:
-    """What check mode returns: the backup that would be made."""
-    steps = []
-    if plan.stop_kms:
-        steps.append("stop MSExchangeKMS")
-    steps.append(f"copy {plan.summary()} from {plan.database_path} to {plan.destination}")
-    steps.append("verify file list, sizes and SHA256")
-    if plan.stop_kms:
-        steps.append("start MSExchangeKMS again")
-    return {
-        "changed": True,
-        "msg": "Would " + ", ".join(steps) + ".",
-        "database_path": plan.database_path,
-        "backup_path": plan.destination,
-        "manifest": [{"name": item.name, "size": item.size} for item in plan.files],
-        "files": len(plan.files),
-        "bytes": plan.bytes,
-        "free_bytes": plan.free_bytes,
-        "required_bytes": plan.required_bytes,
-        "kms_stop_required": plan.stop_kms,
-        "kms_state_before": plan.kms_state,
-        "kms_state_after": plan.kms_state,
-    }
-
-
-@dataclass(frozen=True)
-class BackupOutcome:
-    plan: BackupPlan  # the plan that was copied (taken again once KMS had stopped)
-    manifest: tuple[ManifestEntry, ...]
-    kms_state_before: str
-    kms_state_after: str
-    warnings: tuple[str, ...] = ()
-
-    @property
-    def verification(self) -> str:
-        """Either "sha256" (file list, sizes and hashes) or "sizes" (no certutil on the host)."""
-        hashed = all(entry.sha256 is not None for entry in self.manifest)
-        return "sha256" if hashed else "sizes"
-
-
-def outcome_result(outcome: BackupOutcome) -> dict[str, t.Any]:
-    plan = outcome.plan
-    if plan.stop_kms:
-        service = "MSExchangeKMS was stopped for the copy and is running again"
-    elif outcome.kms_state_before == "absent":
-        service = "MSExchangeKMS is not installed on this host"
-    else:
-        service = f"MSExchangeKMS was {outcome.kms_state_before} and was not touched"
-    proof = "sizes and SHA256" if outcome.verification == "sha256" else "sizes (no SHA256)"
-    return {
-        "changed": True,
-        "msg": (
-            f"Backed up {plan.summary()} from {plan.database_path} to {plan.destination}; the "
-            f"copy has the same files, {proof}. {service}."
-        ),
-        "verification": outcome.verification,
-        "database_path": plan.database_path,
-        "backup_path": plan.destination,
-        "manifest": [entry.to_json() for entry in outcome.manifest],
-        "files": len(plan.files),
-        "bytes": plan.bytes,
-        "free_bytes": plan.free_bytes,
-        "required_bytes": plan.required_bytes,
-        "kms_stop_required": plan.stop_kms,
-        "kms_state_before": outcome.kms_state_before,
-        "kms_state_after": outcome.kms_state_after,
-    }
 
 
 # ---------------------------------------------------------------------------------------------
