@@ -46,7 +46,6 @@ never in a message.
 
 from __future__ import annotations
 
-import time
 import typing as t
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -73,7 +72,7 @@ from ._kmsbackup_plan import (
     outcome_result,
     verify_copy,
 )
-from ._poll import Clock
+from ._poll import SYSTEM_CLOCK, Clock
 from ._probe import (
     SETUP_KEY_LEGACY,
     Sections,
@@ -305,8 +304,7 @@ class KmsBackup:
         timeout: int = 600,
         now: datetime,
         log: Callable[[str], None] = lambda message: None,
-        sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._run = run
         self._database_path = database_path
@@ -315,7 +313,7 @@ class KmsBackup:
         self._timeout = timeout
         self._now = now
         self._log = log
-        self._clock = Clock(clock, sleep)
+        self._clock = clock
         self._from_registry = not database_path
         self._state_after_copy: str | None = None
         self._stopper: ServiceControl | None = None
