@@ -16,6 +16,7 @@ import typing as t
 from datetime import datetime, timezone
 
 import pytest
+from test_kmsbackup_plan import DEST, FILES, FREE, HASHES, KMSDATA
 
 from ansible_collections.exchops.kms.plugins.plugin_utils._kmsbackup import (
     BackupFailed,
@@ -38,16 +39,7 @@ from ansible_collections.exchops.kms.plugins.plugin_utils._winrs import (
     WinrsUnreachable,
 )
 
-KMSDATA = "C:\\EXCHSRVR\\KMSDATA"
-DEST = "C:\\EXCHSRVR\\KMSDATA.backup-20240131-221500"
 PASSWORD = "HZGYYHACWLQACTI"  # the example KM Server startup password of KB Q184420
-FILES = (FileItem("edb.chk", 8192), FileItem("edb.log", 1048576), FileItem("Kmsmdb.edb", 2105344))
-HASHES = {
-    "edb.chk": "fbefe80c275d59cccb0530c67514bc8980a19622f45919a0922c3aedeaca1f78",
-    "edb.log": "b865afe5d878e2bc047b74140ba546278181f26a4c7ffc0b6ceccf11b56ae522",
-    "Kmsmdb.edb": "76282cacd87dcbd492b3cdf8f9b91c6f39a7a72050b451d1980c83bbe2f97d50",
-}
-FREE = 1_234_567_890
 
 
 # ---------------------------------------------------------------------------------------------
