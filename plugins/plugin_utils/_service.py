@@ -459,11 +459,13 @@ class ServiceControl:
                 self.progress.result(),
             ) from None
 
-    def _hung_advice(self, name: str | None = None) -> str:
+    def _hung_advice(self, name: str | None = None, stalled: bool = False) -> str:
         name = name or self.name
+        # A stall is judged from the CHECKPOINT, not the timeout: more time would not help.
+        wait = "" if stalled else ", then run again with a larger timeout"
         advice = (
-            "Read the Application log, then run again with a larger timeout; ending the process "
-            f"(sc queryex {name} shows the PID) is the last resort."
+            f"Read the Application log{wait}; ending the process (sc queryex {name} shows the "
+            "PID) is the last resort."
         )
         if is_kms(name):
             # Q190713: only an offline copy of Kmsdata is a backup; a process ended mid-write
@@ -542,7 +544,7 @@ class ServiceControl:
                 f"{name} has been {last.state.upper()} for {stalled.limit:.0f} s after sc stop "
                 f"without progress (CHECKPOINT {last.checkpoint:#x}, WAIT_HINT {last.wait_hint} "
                 f"ms): its process hangs while stopping.{self._stopped_first()} "
-                + self._hung_advice(name),
+                + self._hung_advice(name, stalled=True),
                 self.progress.result(),
             ) from None
         except _StillPending as pending:
