@@ -526,9 +526,14 @@ class KmsBackup:
         try:
             control.ensure("started")
         except ServiceError as exc:
+            state = control.progress.state or "unknown"
+            # Running with new failure events is not "did not start": say what the host shows.
+            outcome = (
+                "started again, with failures" if state == "running" else "did not start again"
+            )
             return Restored(
-                control.progress.state or "unknown",
-                f"MSExchangeKMS was RUNNING before the backup but did not start again: {exc}",
+                state,
+                f"MSExchangeKMS was RUNNING before the backup and {outcome}: {exc}",
                 as_before=False,
             )
         except (ValueError, WinrsError) as exc:

@@ -213,7 +213,7 @@ def test_a_refused_startup_password_leaves_a_verified_backup_and_says_kms_is_sto
     assert f"kms-badpw: the backup in {answer['backup_path']} is complete and verified" in message
     # The restart reads the new KMS events once: the wrong password is named by its event 5057.
     assert (
-        "MSExchangeKMS was RUNNING before the backup but did not start again: MSExchangeKMS "
+        "MSExchangeKMS was RUNNING before the backup and did not start again: MSExchangeKMS "
         "started but was STOPPED again right after sc start: it logged event 5057 (record "
     ) in message
     assert message.endswith(

@@ -634,7 +634,7 @@ def test_a_kms_that_stopped_after_its_start_is_explained_by_its_exit_codes(
     message = str(failed)
     assert message.startswith(
         f"the backup in {DEST} is complete and verified (3 files, 3162112 bytes, same SHA256). "
-        "MSExchangeKMS was RUNNING before the backup but did not start again: MSExchangeKMS "
+        "MSExchangeKMS was RUNNING before the backup and did not start again: MSExchangeKMS "
         "started but was STOPPED again right after sc start: it logged no new MSExchangeKMS event "
     )
     assert re.search(meaning, message)
@@ -650,7 +650,7 @@ def test_new_kms_failure_events_right_after_running_fail_the_restart_with_their_
     failed = running_backup_whose_restart(kms_host, events="wmic_ntevent/three_events")
     message = str(failed)
     assert (
-        "MSExchangeKMS was RUNNING before the backup but did not start again: MSExchangeKMS is "
+        "MSExchangeKMS was RUNNING before the backup and started again, with failures: MSExchangeKMS is "
         "running but logged event 5015 (record 1206, " in message
     )
     assert "; and event 5389 (record 1207, " in message
