@@ -299,6 +299,8 @@ class PasswordSource:
         """The registry reading that decided, as messages quote it."""
         if self.master_password_path is None:
             return f"{KMS_SERVER_KEY} has no {MASTER_PASSWORD_PATH} value"
+        if not self.master_password_path.strip():
+            return f"{MASTER_PASSWORD_PATH} is empty ({KMS_SERVER_KEY})"
         return f"{MASTER_PASSWORD_PATH} is '{self.master_password_path}' ({KMS_SERVER_KEY})"
 
 

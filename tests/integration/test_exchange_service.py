@@ -218,7 +218,7 @@ def test_starting_kms_without_a_password_is_refused_once_the_host_shows_it_needs
     # MasterPasswordPath is empty on the lab's hosts: the password is typed (KB Q196129).
     assert results["kms-new"]["msg"] == (
         "kms-new: state=started for MSExchangeKMS needs startup_password: MasterPasswordPath is "
-        "'' (HKLM\\SOFTWARE\\Microsoft\\Exchange\\KMServer), so KMS takes its startup password "
+        "empty (HKLM\\SOFTWARE\\Microsoft\\Exchange\\KMServer), so KMS takes its startup password "
         "as its start parameter (KB Q196129, Q184420), decrypts the KM database with it and "
         "without it exits with event 5057. Set startup_password (for example to the vaulted "
         "variable kms_startup_password) to the startup password of the KM Server that created "

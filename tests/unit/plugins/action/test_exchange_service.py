@@ -260,7 +260,7 @@ def test_a_kms_start_without_a_password_is_refused_after_reading_that_kms_needs_
     outcome = run_action("exchange_service", {**KMS, "state": state})
     assert (outcome.raised, outcome.seen) == (True, (False, True, False))
     assert outcome.msg == (
-        f"kms02: state={state} for MSExchangeKMS needs startup_password: MasterPasswordPath is '' "
+        f"kms02: state={state} for MSExchangeKMS needs startup_password: MasterPasswordPath is empty "
         f"({KMS_SERVER_KEY}), so KMS takes its startup password as its start parameter (KB "
         "Q196129, Q184420), decrypts the KM database with it and without it exits with event "
         "5057. Set startup_password (for example to the vaulted variable kms_startup_password) "

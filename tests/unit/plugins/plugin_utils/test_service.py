@@ -961,7 +961,7 @@ def test_a_password_given_for_a_disk_mode_kms_is_not_passed_and_the_warning_name
 @pytest.mark.parametrize(
     ("master_password_path", "reading"),
     [
-        ("", "MasterPasswordPath is ''"),
+        ("", "MasterPasswordPath is empty"),
         (None, "HKLM\\SOFTWARE\\Microsoft\\Exchange\\KMServer has no MasterPasswordPath value"),
         ("\\", "MasterPasswordPath is '\\'"),  # the drive letter removed (KB Q196129)
     ],
