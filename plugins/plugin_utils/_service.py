@@ -9,7 +9,8 @@ service stays up (KB Q184420, Q259906, Q190713; docs/windows-output.md#sc for sc
   (`reg query HKLM\\SOFTWARE\\Microsoft\\Exchange\\KMServer`, KB Q196129; the rule is
   `_kms.PasswordSource`): a MasterPasswordPath with a drive letter means a startup disk, and KMS
   is then started with no start parameter (a startup_password given is not passed, with a
-  warning); otherwise a start without startup_password is refused before anything is sent.
+  warning); otherwise a start without startup_password is refused before anything that
+  changes the host is sent.
   The service manager starts the dependencies (MSExchangeDS, which needs MSExchangeSA).
   `sc start` returns at START_PENDING; `sc query` is polled until RUNNING or STOPPED.
 - Proof (an inference from KB Q259906, which names event 5389 as the symptom): the service must stay RUNNING for the watch period, and no new MSExchangeKMS
@@ -111,7 +112,8 @@ def check_service_arguments(name: str, state: str, startup_password: str | None)
         raise ValueError(f"state is {state!r}; use one of {', '.join(STATES)}.")
     warnings = []
     # Whether KMS needs the password at all is read from the host (a startup disk needs none,
-    # KB Q196129): ServiceControl refuses a start without it there, before anything is sent.
+    # KB Q196129): ServiceControl refuses a start without it there, after that read and before
+    # anything that changes the host is sent.
     if is_kms(name) and state != "stopped":
         if startup_password:
             try:
