@@ -196,6 +196,24 @@ ansible_facts:
               sample: [{"id": 5389, "source": "MSExchangeKMS", "time": "2001-03-14T09:12:40+00:00",
                         "type": "Information", "record": 4711,
                         "message": "KMS is exiting with error 0."}]
+            password_source:
+              description:
+                - Where KMS takes its startup password from, read from C(MasterPasswordPath)
+                  under C(HKLM\\SOFTWARE\\Microsoft\\Exchange\\KMServer) (KB Q196129).
+                  V(disk) when the value starts with a drive letter (KMS reads the password from
+                  a startup disk in that drive and is started with no start parameter);
+                  V(start_parameter) otherwise (the password is typed, or given as
+                  C(startup_password)).
+                - After a KM Server move either way it is the original KM Server's password or
+                  disk that opens the moved KM database (KB Q154531, Q198814).
+              returned: when the KMServer key exists and can be read
+              type: str
+              sample: start_parameter
+            master_password_path:
+              description: The data of C(MasterPasswordPath) as read; V(null) when the value is not there.
+              returned: when the KMServer key exists and can be read
+              type: str
+              sample: "A:\\"
             matches_server:
               description:
                 - Whether Kmserver.exe is on the server's service pack. V(false) is the cause of

@@ -17,13 +17,22 @@ description:
     box. It is never passed to C(net start) and never written into the service's ImagePath, where
     it would make the service pack's update.exe fail (KB Q235418). The service manager starts the
     dependencies first (C(MSExchangeDS), which needs C(MSExchangeSA))."
+  - "Startup disk (KB Q196129): before starting C(MSExchangeKMS) the task reads
+    C(MasterPasswordPath) under C(HKLM\\SOFTWARE\\Microsoft\\Exchange\\KMServer). When it
+    starts with a drive letter (C(A:\\)), KMS reads its startup password from the disk in that
+    drive, so it is started with no start parameter and O(startup_password) is not needed; one
+    given is not passed, with a warning that quotes the reading. The file on the disk is not
+    looked for (KB Q196129 names it C(Kmserver.pwd), KB Q155216 C(Kmspwd.ini)); the start is
+    judged from the service's state and events like any other. Put the disk in the server's
+    drive before the task runs."
   - After C(sc start), C(sc query) is polled until the service is RUNNING or STOPPED. Then the
     service must stay RUNNING for O(watch) seconds, and no new C(MSExchangeKMS) event 5389, 5057,
     5058, 5015 or 5085 may appear in the Application log. Only events newer than the newest one
     noted before the start count, so old 5389s of a KB Q259906 server do not.
   - On a failed start the task names the event, what it means and what to do; for example 5389
     (KM binaries older than the KM database, KB Q259906) points to reapplying the service pack, and
-    5057 to a wrong startup password.
+    5057 to a wrong startup password (after a move, the original KM Server's is needed) or,
+    for a KMS that reads a startup disk, to the disk.
   - "Stop: C(sc enumdepend NAME) lists the services that depend on NAME; each running one is
     stopped with C(sc stop), dependents first, and C(sc query) polled until it is STOPPED; then NAME
     the same way. A stop whose C(sc query) CHECKPOINT does not move for 30 seconds (or the
@@ -52,10 +61,16 @@ options:
     choices: [started, stopped, restarted]
   startup_password:
     description:
-      - The KMS startup password (the one written down when KM Server was installed; KB Q184420),
-        passed to C(MSExchangeKMS) as its start parameter. Case-sensitive.
-      - Required to start or restart C(MSExchangeKMS); without it the task fails before anything
-        is sent. Ignored, with a warning, for other services.
+      - The KMS startup password, passed to C(MSExchangeKMS) as its start parameter (KB Q184420).
+        Case-sensitive (KB Q190699).
+      - It is the password of the KM Server that created the KM database. After a KM Server move
+        or a restore of Kmsdata that is the B(original) KM Server's startup password, not the one
+        shown when KM Server was installed on the new server (KB Q154531, Q198814, Q155216);
+        with the wrong one KMS exits with event 5057.
+      - Required to start or restart C(MSExchangeKMS) unless its C(MasterPasswordPath) names a
+        startup disk (see above); without it the task reads the service and that value, then
+        fails with nothing changed. Ignored, with a warning, for other services and for a KMS
+        that reads a startup disk.
       - Never shown in results, messages or C(-vvvv) output. Keep it in Ansible Vault, for
         example in the variable C(kms_startup_password).
       - It is passed as C(sc start MSExchangeKMS "<password>"). A password with a space, a double quote, a percent sign, an exclamation mark or a
@@ -127,6 +142,11 @@ EXAMPLES = r"""
     startup_password: "{{ kms_startup_password }}"
   no_log: true
 
+- name: Start MSExchangeKMS that reads its startup password from a disk in A:\ (KB Q196129)
+  exchops.kms.exchange_service:
+    name: MSExchangeKMS
+    state: started
+
 - name: Stop MSExchangeKMS before copying the KM database
   exchops.kms.exchange_service:
     name: MSExchangeKMS
@@ -189,6 +209,14 @@ dependencies_started:
   type: list
   elements: str
   sample: [MSExchangeSA, MSExchangeDS]
+password_source:
+  description:
+    - Where C(MSExchangeKMS) takes its startup password from, read before a start from
+      C(MasterPasswordPath) (KB Q196129). V(disk) a startup disk (a drive letter in the value;
+      started with no start parameter), V(start_parameter) the typed password (empty or no value).
+  returned: for MSExchangeKMS, when the state wanted is started or restarted
+  type: str
+  sample: start_parameter
 dependents_stopped:
   description:
     - Services that depended on the service and were stopped before it, by service name, in the

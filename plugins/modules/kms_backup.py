@@ -28,8 +28,10 @@ description:
     and fix, though the verified backup is kept and named."
   - Refuses, before anything is changed, when the KM database folder does not exist or holds no
     files, when the destination already exists, when the destination drive lacks room for the
-    copy plus a margin (a tenth of the copy, at least 64 MiB), or when C(MSExchangeKMS) is running
-    and O(startup_password) is not set.
+    copy plus a margin (a tenth of the copy, at least 64 MiB), or when C(MSExchangeKMS) is running,
+    O(startup_password) is not set and KMS does not read a startup disk (its C(MasterPasswordPath)
+    under C(HKLM\\SOFTWARE\\Microsoft\\Exchange\\KMServer) holds no drive letter, KB
+    Q196129; read only in that case).
   - The KM database is only ever read. Nothing is deleted, ever, not even a failed copy; a
     failure says where the partial copy is, lists the KM database again to show it is unchanged,
     and starts C(MSExchangeKMS) again if it was running.
@@ -63,12 +65,17 @@ options:
     default: ""
   startup_password:
     description:
-      - The KMS startup password (the one written down when KM Server was installed, KB Q184420),
-        needed only to start C(MSExchangeKMS) again when it was running. It is passed as the
-        service's start parameter (C(sc start MSExchangeKMS "<password>")), never written into
-        the service's ImagePath (KB Q235418).
-      - Required when C(MSExchangeKMS) is running; without it the task fails before anything is
-        changed. Not used when KMS is stopped or not installed.
+      - The KMS startup password (KB Q184420), needed only to start C(MSExchangeKMS) again when
+        it was running. It is passed as the service's start parameter (C(sc start MSExchangeKMS
+        "<password>")), never written into the service's ImagePath (KB Q235418).
+      - It is the password of the KM Server that created the KM database. After a KM Server move
+        or a restore of Kmsdata that is the B(original) KM Server's startup password, not the one
+        shown when KM Server was installed on the new server (KB Q154531, Q198814, Q155216).
+      - Required when C(MSExchangeKMS) is running, unless KMS reads its password from a startup
+        disk (C(MasterPasswordPath) starts with a drive letter, KB Q196129); KMS is then started
+        again with no start parameter, and a password given is not passed, with a warning.
+        Otherwise, without it the task fails before anything is changed. Not used when KMS is
+        stopped or not installed.
       - Never shown in results, messages or C(-vvvv) output. Keep it in Ansible Vault, for
         example in the variable C(kms_startup_password).
       - A password with a space, a double quote, a percent sign, an exclamation mark or a
@@ -108,8 +115,9 @@ notes:
   - While the database is copied and verified C(MSExchangeKMS) is stopped, so no certificates
     can be issued or revoked. For a KM database of a few MB this takes seconds plus WinRM round
     trips; each file is hashed twice.
-  - A backup is useless without the KMS startup password or startup disk (KB Q154531); keep it
-    with the backup.
+  - A backup is useless without the KMS startup password or startup disk of the KM Server that
+    created the database (KB Q154531); keep it with the backup. After a move that stays the
+    original server's password or disk (KB Q198814, Q155216).
   - Under C(delegate_to) the delegated host is backed up.
 seealso:
   - name: KB Q190713 - Key Management Server Backup and Disaster Recovery

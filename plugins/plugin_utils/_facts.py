@@ -23,11 +23,13 @@ from dataclasses import dataclass, field
 from ._builds import Build, name_build, service_pack_release
 from ._kms import (
     KM_IN_SECURITY_FOLDER,
+    KMS_SERVER_KEY,
     KMS_SERVICE,
     KMS_SERVICE_KEY,
     event_dict,
     is_kms_event,
     kms_database_folder,
+    password_source,
 )
 from ._probe import (
     DEFAULT_INSTALL_PATHS,
@@ -442,9 +444,32 @@ def _assemble(sections: Sections, kms_event_count: int, files_index: int | None)
     facts["kms"] = _kms_facts(
         build, install_path, versions, kms_service, kms_service_key, events, readings
     )
+    facts["kms"].update(_password_source(sections, readings))
     facts["sources"] = readings.sources
     facts["inconsistent"] = readings.inconsistent
     return readings
+
+
+def _password_source(sections: Sections, readings: Readings) -> dict[str, t.Any]:
+    """Where KMS takes its startup password from (`_kms.PasswordSource`, KB Q196129), from the
+    KMServer key: nothing when the key is not there; an answer that cannot be read is a warning
+    (it decides no other fact)."""
+    if "kms_server_key" not in sections:
+        return {}
+    try:
+        query = _reg(sections, "kms_server_key", KMS_SERVER_KEY)
+    except ParseError as exc:
+        readings.warnings.append(
+            f"kms_server_key: the answer to {KMS_SERVER_KEY} could not be read ({exc}), so "
+            "whether KMS reads its startup password from a disk (MasterPasswordPath, KB Q196129) "
+            "is unknown."
+        )
+        return {}
+    if not query.found:
+        return {}
+    source = password_source(query)
+    readings.sources["password_source"] = f"MasterPasswordPath under {KMS_SERVER_KEY}"
+    return {"password_source": source.mode, "master_password_path": source.master_password_path}
 
 
 def _judge_unreadable(readings: Readings, installed: Build | None) -> None:

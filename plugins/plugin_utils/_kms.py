@@ -4,8 +4,10 @@ means and fixes, what its exit codes mean, and how its startup password reaches 
 
 Everything else asks this module: the facts (events as results), the parity gate (what an event
 on a target means), service control and the backup (how KMS is started, what a failed start
-means). Sources: KB Q259906, Q274321, Q184420, Q190698, Q190713, Q235418, 818952; the
-Microsoft Learn page of `sc start` (its ServiceArguments are the service's start parameters).
+means). Sources: KB Q259906, Q274321, Q184420, Q190698, Q190713, Q235418, 818952; for the
+startup password of a moved KM database Q154531, Q198814, Q155216, and for the startup disk
+Q196129; the Microsoft Learn page of `sc start` (its ServiceArguments are the service's start
+parameters).
 """
 
 # Internal to exchops.kms: not a public API; may change in any release.
@@ -13,15 +15,17 @@ Microsoft Learn page of `sc start` (its ServiceArguments are the service's start
 from __future__ import annotations
 
 import ntpath
+import re
 import typing as t
 from dataclasses import dataclass
 
-from ._winout import EventRecord, ServiceStatus
+from ._winout import EventRecord, RegQuery, ServiceStatus
 
 KMS_SERVICE = "MSExchangeKMS"
 KMS_SERVICE_KEY = rf"HKLM\SYSTEM\CurrentControlSet\Services\{KMS_SERVICE}"
 # MasterPasswordPath / BackupPasswordPath of a startup floppy (KB Q196129).
 KMS_SERVER_KEY = r"HKLM\SOFTWARE\Microsoft\Exchange\KMServer"
+MASTER_PASSWORD_PATH = "MasterPasswordPath"
 # The KM database folder of 5.5 and 2000, under Exchange's Services folder (KB Q201271).
 KMSDATA_FOLDER = "KMSDATA"
 # Exchange 4.0 and 5.0 keep KM Server in a SECURITY folder beside the Exchange folder, not inside
@@ -102,8 +106,10 @@ EVENTS: dict[int, KmsEvent] = {
     ),
     5057: KmsEvent(
         "the KMS startup password was wrong or missing (KB Q184420)",
-        "Check kms_startup_password: it is case-sensitive and must be the password written down "
-        "when KM Server was installed; set startup_password to it",
+        "Check kms_startup_password (case-sensitive, KB Q190699): it must be the startup password "
+        "of the KM Server that created this KM database. After a move or a restore that is the "
+        "ORIGINAL KM Server's password or disk, not the one shown when KM Server was installed on "
+        "this server (KB Q154531, Q198814, Q155216). Set startup_password to it",
     ),
     5058: KmsEvent(
         "the Kmsdata folder is corrupt or missing files; restore it from an offline backup "
@@ -117,6 +123,14 @@ EVENTS: dict[int, KmsEvent] = {
         "again",
     ),
 }
+# 5057 when KMS reads its password from a startup disk (KB Q196129): the disk is what to check.
+_DISK_5057_FIX = (
+    "{reading}, so KMS reads its startup password from the disk in that drive, not from a start "
+    "parameter (KB Q196129). Put in the startup disk of the KM Server that created this KM "
+    "database: after a move or a restore, the ORIGINAL KM Server's disk (KB Q154531, Q198814). "
+    "Or clear the drive letter from MasterPasswordPath and give startup_password instead (KB "
+    "Q196129)"
+)
 FAILURE_EVENT_IDS = frozenset(EVENTS)
 # 5389 with 5015 points at the service account's rights, not only at the build (KB Q274321).
 ACCOUNT_RIGHTS_EVENT_IDS = frozenset({5389, 5015})
@@ -146,8 +160,17 @@ def failure_events(events: t.Sequence[EventRecord]) -> list[EventRecord]:
     return sorted(found, key=lambda event: event.record or 0)
 
 
-def explain_events(failures: t.Sequence[EventRecord]) -> str:
-    """`logged event 5389 (record 7, <time>, "<text>"): <meaning>. <fix>.`"""
+def event_fix(event_id: int, source: PasswordSource | None = None) -> str:
+    """What the operator does about a KMS event; for 5057 on a host whose KMS reads a startup
+    disk (`source`), the disk rather than startup_password."""
+    if event_id == 5057 and source is not None and source.disk:
+        return _DISK_5057_FIX.format(reading=source.reading())
+    return EVENTS[event_id].fix
+
+
+def explain_events(failures: t.Sequence[EventRecord], source: PasswordSource | None = None) -> str:
+    """`logged event 5389 (record 7, <time>, "<text>"): <meaning>. <fix>.` `source` is where
+    the host's KMS takes its startup password from, when it was read."""
     parts = [
         f"event {event.event_id} (record {event.record}, {event.time.isoformat()}, "
         f'"{event.message[:160]}"): {EVENTS[event.event_id].meaning}'
@@ -159,7 +182,7 @@ def explain_events(failures: t.Sequence[EventRecord]) -> str:
             f"{text} Events 5389 and 5015 together point to the service account's rights "
             f"(KB Q274321). {EVENTS[5015].fix}."
         )
-    return f"{text} {EVENTS[failures[0].event_id].fix}."
+    return f"{text} {event_fix(failures[0].event_id, source)}."
 
 
 # ---------------------------------------------------------------------------------------------
@@ -169,13 +192,13 @@ ERROR_WRONG_PASSWORD = 2140  # "An internal Windows NT error occurred." + event 
 ERROR_SERVICE_SPECIFIC = 1066  # the service's own code is in SERVICE_EXIT_CODE
 
 
-def exit_code_meaning(status: ServiceStatus) -> str | None:
+def exit_code_meaning(status: ServiceStatus, source: PasswordSource | None = None) -> str | None:
     """What KMS's exit codes say about why it stopped, with the fix; None when they say
-    nothing known."""
+    nothing known. `source` as for explain_events."""
     if status.win32_exit_code == ERROR_WRONG_PASSWORD:
         return (
             "error 2140 is KMS's answer to a wrong or missing startup password (event 5057, KB "
-            f"Q184420). {EVENTS[5057].fix}"
+            f"Q184420). {event_fix(5057, source)}"
         )
     if status.win32_exit_code == ERROR_SERVICE_SPECIFIC:
         return (
@@ -193,9 +216,30 @@ def exit_code_meaning(status: ServiceStatus) -> str | None:
 
 
 # ---------------------------------------------------------------------------------------------
-# The startup password. KMS decrypts the KM database with it and takes it as its start parameter,
-# what the Services console's "Start parameters" box passes (KB Q184420); never in ImagePath, which
-# breaks the service pack's update.exe (KB Q235418). It can travel two routes, each with its rule:
+# The startup password. KMS decrypts the KM database with it (KB Q154531: the disk "contains the
+# 64-bit encryption key for the database").
+#
+# Whose: the KM database's, i.e. that of the KM Server that created it. After a move or a
+# restore it is the ORIGINAL server's password or disk (KB Q154531 step 8, "Place the ORIGINAL
+# Key Management server disk"; Q198814, "type in the alpha string, or insert the start up disk
+# from the old (original) Key Management Server"; Q155216, the startup disk "for the original
+# computer"), never the one shown when KM Server was installed on the new server (Q198814: the
+# reinstall "will create a new alpha string").
+#
+# From where: chosen at installation and kept in the registry (KB Q196129). When MasterPasswordPath
+# under HKLM\SOFTWARE\Microsoft\Exchange\KMServer holds a drive ("A:\"), KMS reads the
+# password from a disk in that drive at every start; "If you remove the drive letter from the
+# MasterPasswordPath value, you must manually type the KMS service password in the startup
+# parameter box every time". So that one value decides (`PasswordSource`): a drive letter at its
+# start is disk mode, and KMS is started with no start parameter; anything else (empty, absent)
+# is the typed password, KMS's start parameter, what the Services console's "Start parameters"
+# box passes (KB Q184420). The file on the disk is never looked for: its name is disputed (Q196129
+# says Kmserver.pwd, Q155216 Kmspwd.ini) and the drive is the server's own, where an operator
+# puts the disk in. A start in disk mode is judged like any other, from the service's state and
+# its events (event 5057 then points at the disk).
+#
+# The password is never put in ImagePath, which breaks the service pack's update.exe (KB
+# Q235418). It can travel two routes, each with its rule:
 #
 # - A command line (the route used today): `sc start MSExchangeKMS "<password>"`, whose arguments
 #   sc passes to the service as its start parameters (Microsoft Learn, "Sc start"). cmd.exe reads
@@ -228,3 +272,62 @@ def start_parameter(password: str) -> str:
     """The password as `sc start`'s one service argument: in double quotes, so that cmd.exe
     passes the characters it would otherwise read (& | < > ^ ...) as they are."""
     return f'"{password}"'
+
+
+_DRIVE = re.compile(r"^\s*[A-Za-z]:")
+
+
+@dataclass(frozen=True)
+class PasswordSource:
+    """Where the host's KMS takes its startup password from, as its registry says (KB Q196129).
+    `master_password_path` is MasterPasswordPath's data: None when the key or the value is not
+    there (never set, or no KM Server), "" when it is empty."""
+
+    master_password_path: str | None
+
+    @property
+    def disk(self) -> bool:
+        """KMS reads the password from a disk: MasterPasswordPath starts with a drive letter."""
+        return bool(_DRIVE.match(self.master_password_path or ""))
+
+    @property
+    def mode(self) -> str:
+        """ "disk" or "start_parameter" (as exchange_facts reports it)."""
+        return "disk" if self.disk else "start_parameter"
+
+    def reading(self) -> str:
+        """The registry reading that decided, as messages quote it."""
+        if self.master_password_path is None:
+            return f"{KMS_SERVER_KEY} has no {MASTER_PASSWORD_PATH} value"
+        if not self.master_password_path.strip():
+            return f"{MASTER_PASSWORD_PATH} is empty ({KMS_SERVER_KEY})"
+        return f"{MASTER_PASSWORD_PATH} is '{self.master_password_path}' ({KMS_SERVER_KEY})"
+
+
+def password_source(query: RegQuery) -> PasswordSource:
+    """The PasswordSource a `reg query` of KMS_SERVER_KEY shows (its type is not documented,
+    KB Q196129: any string data is taken)."""
+    value = query.value(KMS_SERVER_KEY, MASTER_PASSWORD_PATH) if query.found else None
+    data = value.data if value is not None and isinstance(value.data, str) else None
+    return PasswordSource(data)
+
+
+def password_not_passed(source: PasswordSource) -> str:
+    """The warning when startup_password is given but KMS reads a disk (a sentence)."""
+    return (
+        f"{source.reading()}: KMS reads its startup password from the disk in that drive (KB "
+        f"Q196129), so startup_password was not passed to {KMS_SERVICE}. To type the password "
+        "instead, clear the drive letter from MasterPasswordPath (KB Q196129)."
+    )
+
+
+def password_needed(source: PasswordSource, state: str) -> str:
+    """Why a start of KMS without startup_password is refused (a sentence, nothing sent)."""
+    return (
+        f"state={state} for {KMS_SERVICE} needs startup_password: {source.reading()}, so KMS "
+        "takes its startup password as its start parameter (KB Q196129, Q184420), decrypts the "
+        "KM database with it and without it exits with event 5057. Set startup_password (for "
+        "example to the vaulted variable kms_startup_password) to the startup password of the KM "
+        "Server that created this KM database: after a move or a restore, the ORIGINAL KM "
+        "Server's (KB Q154531, Q198814)."
+    )

@@ -11,7 +11,11 @@ The steps, each one WinRS command line (several commands share a line as `_probe
 2. survey: `sc query MSExchangeKMS`, `dir /-c /s /a KMSDATA` (/a: hidden and system files too),
    `dir /-c /a DEST`, `dir /-c /a X:\\` (free bytes of the destination drive) -> `make_plan`,
    which refuses (BackupRefused: nothing was changed) a missing or empty Kmsdata, an existing
-   destination, too little free space, or a running KMS without its startup password.
+   destination, too little free space, or a running KMS without its startup password. A running
+   KMS without startup_password costs one more read: `reg query
+   HKLM\\SOFTWARE\\Microsoft\\Exchange\\KMServer`, whose MasterPasswordPath says whether
+   KMS reads its password from a startup disk (KB Q196129, `_kms.PasswordSource`); it can then
+   be started again with no password, and the plan goes ahead.
 3. stop (KMS running): `_service.ServiceControl.stop()`, as exchange_service stops it:
    `sc enumdepend MSExchangeKMS 64000` and `sc query`, each running dependent stopped first, then
    `sc stop MSExchangeKMS` and `sc query`, then `sc query` polled until STOPPED; a stop whose
@@ -51,7 +55,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
 
-from ._kms import KMS_SERVICE, KMSDATA_FOLDER
+from ._kms import KMS_SERVER_KEY, KMS_SERVICE, KMSDATA_FOLDER, PasswordSource, password_source
 from ._kmsbackup_plan import (
     BackupError,
     BackupOutcome,
@@ -353,12 +357,24 @@ class KmsBackup:
         survey = read_survey(
             self._sections(survey_sections(database_path, destination)), database_path
         )
+        can_start = bool(self._password)
+        if survey.kms_state == "running" and not can_start:
+            can_start = self._read_password_source().disk
         return make_plan(
             survey,
             database_path,
             destination,
-            have_password=bool(self._password),
+            have_password=can_start,
             from_registry=self._from_registry,
+        )
+
+    def _read_password_source(self) -> PasswordSource:
+        """Where KMS takes its startup password from (KB Q196129): a startup disk lets it start
+        again without startup_password."""
+        self._log(f"reading where MSExchangeKMS takes its startup password from ({KMS_SERVER_KEY})")
+        part = self._sections([section("kms_server", reg_query(KMS_SERVER_KEY))]).need("kms_server")
+        return password_source(
+            parse_reg_query(*part.streams(), section=part.name, key=KMS_SERVER_KEY)
         )
 
     # -- changing -------------------------------------------------------------------------------

@@ -207,7 +207,7 @@ class PlanCase(t.NamedTuple):
     survey: Survey
     database_path: str
     destination: str
-    have_password: bool
+    have_password: bool  # startup_password given, or KMS reads a startup disk (KB Q196129)
     from_registry: bool
 
 
@@ -300,10 +300,13 @@ PLAN_MESSAGES: dict[str, str] = {
     "kms_not_settled": "MSExchangeKMS is {shown}. The KM database is copied only with KMS "
     "stopped (KB Q190713), and a service in {shown} cannot be stopped or started reliably. Wait "
     "until it is RUNNING or STOPPED (sc query MSExchangeKMS), then run again.",
-    "no_password": "MSExchangeKMS is running and startup_password is not set. The KM database "
-    "is copied only with KMS stopped (KB Q190713), and KMS cannot be started again without its "
-    "startup password (KB Q184420). Set startup_password (for example to the vaulted "
-    "kms_startup_password), or stop KMS yourself first.",
+    "no_password": "MSExchangeKMS is running and startup_password is not set, and "
+    "MasterPasswordPath (HKLM\\SOFTWARE\\Microsoft\\Exchange\\KMServer) names no startup "
+    "disk (KB Q196129). The KM database is copied only with KMS stopped (KB Q190713), and KMS "
+    "cannot be started again without its startup password (KB Q184420). Set startup_password "
+    "(for example to the vaulted kms_startup_password) to the startup password of the KM Server "
+    "that created this KM database, after a move the ORIGINAL server's (KB Q154531), or stop "
+    "KMS yourself first.",
 }
 
 

@@ -5,7 +5,13 @@ service stays up (KB Q184420, Q259906, Q190713; docs/windows-output.md#sc for sc
 - Start: `sc start NAME [startup password]`. For MSExchangeKMS the password is the service's start
   parameter, exactly what the Services "Start parameters" box passes (KB Q184420; Microsoft Learn, "Sc start"): never `net start`
   (whether KMS takes a `/`-prefixed word is unknown), never into ImagePath (KB Q235418 breaks SP
-  Update). The service manager starts the dependencies (MSExchangeDS, which needs MSExchangeSA).
+  Update). Where KMS takes its password from is read first, with the service
+  (`reg query HKLM\\SOFTWARE\\Microsoft\\Exchange\\KMServer`, KB Q196129; the rule is
+  `_kms.PasswordSource`): a MasterPasswordPath with a drive letter means a startup disk, and KMS
+  is then started with no start parameter (a startup_password given is not passed, with a
+  warning); otherwise a start without startup_password is refused before anything that
+  changes the host is sent.
+  The service manager starts the dependencies (MSExchangeDS, which needs MSExchangeSA).
   `sc start` returns at START_PENDING; `sc query` is polled until RUNNING or STOPPED.
 - Proof (an inference from KB Q259906, which names event 5389 as the symptom): the service must stay RUNNING for the watch period, and no new MSExchangeKMS
   event 5389 / 5057 / 5058 / 5015 / 5085 may appear. "New" means a RecordNumber above the newest
@@ -34,17 +40,22 @@ from dataclasses import dataclass, field
 
 from ._errors import StepError
 from ._kms import (
+    KMS_SERVER_KEY,
     KMS_SERVICE,
+    PasswordSource,
     check_startup_password_for_command_line,
     event_dict,
     exit_code_meaning,
     explain_events,
     failure_events,
     is_kms,
+    password_needed,
+    password_not_passed,
+    password_source,
     start_parameter,
 )
 from ._poll import Clock, PollStalled, PollTimeout, poll_until, ramp
-from ._probe import Section, Sections, run_commands, sc, wmic_events
+from ._probe import Section, Sections, reg_query, run_commands, sc, wmic_events
 from ._winout import (
     ERROR_ACCESS_DENIED,
     ERROR_DEPENDENT_SERVICES_RUNNING,
@@ -55,6 +66,7 @@ from ._winout import (
     ServiceConfig,
     ServiceStatus,
     ToolMissing,
+    parse_reg_query,
     parse_sc_enumdepend,
     parse_sc_qc,
     parse_sc_query,
@@ -99,17 +111,15 @@ def check_service_arguments(name: str, state: str, startup_password: str | None)
     if state not in STATES:
         raise ValueError(f"state is {state!r}; use one of {', '.join(STATES)}.")
     warnings = []
+    # Whether KMS needs the password at all is read from the host (a startup disk needs none,
+    # KB Q196129): ServiceControl refuses a start without it there, after that read and before
+    # anything that changes the host is sent.
     if is_kms(name) and state != "stopped":
-        if not startup_password:
-            raise ValueError(
-                f"state={state} for {name} needs startup_password: KMS decrypts the KM database "
-                "with it, and without it exits with event 5057 (KB Q184420). Set "
-                "startup_password (for example to the vaulted variable kms_startup_password)."
-            )
-        try:
-            check_startup_password_for_command_line(startup_password)
-        except ValueError as exc:
-            raise ValueError(f"{exc}.") from None
+        if startup_password:
+            try:
+                check_startup_password_for_command_line(startup_password)
+            except ValueError as exc:
+                raise ValueError(f"{exc}.") from None
     elif startup_password and not is_kms(name):
         warnings.append(
             f"startup_password is used only for {KMS_SERVICE}; it was not passed to {name}."
@@ -176,12 +186,13 @@ def wmic_event_records(source: str, after: int | None = None, remote: str | None
     return wmic_events(source, after=after, remote=remote)
 
 
-def exit_code_hint(name: str, status: ServiceStatus) -> str:
-    """Why a service that stopped without a known event may have stopped."""
+def exit_code_hint(name: str, status: ServiceStatus, source: PasswordSource | None = None) -> str:
+    """Why a service that stopped without a known event may have stopped; `source` is where KMS
+    takes its startup password from, when it was read."""
     codes = (
         f"WIN32_EXIT_CODE {status.win32_exit_code}, SERVICE_EXIT_CODE {status.service_exit_code}"
     )
-    meaning = exit_code_meaning(status) if is_kms(name) else None
+    meaning = exit_code_meaning(status, source) if is_kms(name) else None
     if meaning:
         return f"({codes}): {meaning}."
     return f"({codes}). Read the Application and System logs on the host for the reason."
@@ -208,6 +219,8 @@ class Progress:
     display_name: str | None = None
     dependencies_started: list[str] | None = None
     dependents_stopped: list[str] | None = None
+    # KMS only, when read for a start: "disk" or "start_parameter" (_kms.PasswordSource.mode).
+    password_source: str | None = None
     events: list[dict[str, t.Any]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -222,6 +235,8 @@ class Progress:
             result["dependencies_started"] = self.dependencies_started
         if self.dependents_stopped is not None:
             result["dependents_stopped"] = self.dependents_stopped
+        if self.password_source is not None:
+            result["password_source"] = self.password_source
         return result
 
 
@@ -253,6 +268,8 @@ class ServiceControl:
         self.progress = Progress(name)
         self._config: ServiceConfig | None = None
         self._events_readable = True
+        # Where KMS takes its startup password from; read with the service before a start.
+        self.password_source: PasswordSource | None = None
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -290,9 +307,13 @@ class ServiceControl:
             )
         return status
 
-    def read(self) -> tuple[ServiceStatus, ServiceConfig]:
-        """The service's status and configuration (one round trip)."""
-        sections = self._batch({"query": sc("query", self.name), "qc": sc("qc", self.name)})
+    def read(self, for_start: bool = False) -> tuple[ServiceStatus, ServiceConfig]:
+        """The service's status and configuration (one round trip); `for_start`, for KMS, also
+        where it takes its startup password from (KB Q196129)."""
+        commands = {"query": sc("query", self.name), "qc": sc("qc", self.name)}
+        if for_start and is_kms(self.name):
+            commands["kms_server"] = reg_query(KMS_SERVER_KEY)
+        sections = self._batch(commands)
         status = self._own_status(sections["query"])
         config = parse_sc_qc(*sections["qc"].streams(), section="qc")
         if isinstance(config, ScFailure):
@@ -302,6 +323,12 @@ class ServiceControl:
                 "service configuration."
             )
         self._config = config
+        if "kms_server" in commands:
+            part = sections["kms_server"]
+            self.password_source = password_source(
+                parse_reg_query(*part.streams(), section=part.name, key=KMS_SERVER_KEY)
+            )
+            self.progress.password_source = self.password_source.mode
         self.progress.display_name = config.display_name
         self.progress.previous_state = self.progress.state = status.state
         if is_kms(self.name) and config.binary_path != config.masked_binary_path:
@@ -566,6 +593,8 @@ class ServiceControl:
         if config is None:
             raise RuntimeError("ServiceControl.read() must run before start()")
         self._refuse_disabled(config)
+        self._refuse_without_password()
+        password = self._start_password()
         before, first = self._dependencies(
             config.dependencies, {"records": wmic_event_records(self.name)}
         )
@@ -574,12 +603,13 @@ class ServiceControl:
         waiting = [name for name, state in reversed(before.items()) if state != RUNNING]
         self._log(
             f"starting {self.name} with sc start"
-            + (" and the startup password" if self._password else "")
+            + (" and the startup password" if password else "")
+            + (" and no start parameter (startup disk)" if self._reads_disk() else "")
             + (f"; the service manager starts {', '.join(waiting)} first" if waiting else "")
         )
         self.acted = True
         sections = self._batch(
-            {"start": sc_start(self.name, self._password), "query": sc("query", self.name)}
+            {"start": sc_start(self.name, password), "query": sc("query", self.name)}
         )
         answer = self._status(sections["start"])
         status = self._own_status(sections["query"])
@@ -603,7 +633,7 @@ class ServiceControl:
             raise ServiceError(
                 f"{self.name} is still {pending.status.state.upper()} {pending.waited} s after sc "
                 f"start (timeout {self.timeout} s): it did not finish starting. "
-                + (explain_events(failures) + " " if failures else "")
+                + (explain_events(failures, self.password_source) + " " if failures else "")
                 + "Read the Application log, then run again with a larger timeout."
                 + self._dependencies_note(),
                 self.progress.result(),
@@ -638,7 +668,7 @@ class ServiceControl:
         failures = self._failures(events)
         if failures:
             raise ServiceError(
-                f"{self.name} is running but {explain_events(failures)}"
+                f"{self.name} is running but {explain_events(failures, self.password_source)}"
                 + self._dependencies_note(),
                 self.progress.result(),
             )
@@ -697,14 +727,14 @@ class ServiceControl:
         failures = self._failures(events)
         state = status.state.upper()
         if failures:
-            cause = explain_events(failures)
+            cause = explain_events(failures, self.password_source)
         elif events:
             logged = ", ".join(f"{event.event_id} (record {event.record})" for event in events)
-            cause = f"logged event(s) {logged} {exit_code_hint(self.name, status)}"
+            cause = f"logged event(s) {logged} {exit_code_hint(self.name, status, self.password_source)}"
         elif self._events_readable:
-            cause = f"logged no new {self.name} event {exit_code_hint(self.name, status)}"
+            cause = f"logged no new {self.name} event {exit_code_hint(self.name, status, self.password_source)}"
         else:
-            cause = exit_code_hint(self.name, status)
+            cause = exit_code_hint(self.name, status, self.password_source)
         raise ServiceError(
             f"{self.name} started but was {state} again {when}: it {cause}"
             + self._dependencies_note(),
@@ -712,6 +742,30 @@ class ServiceControl:
         )
 
     # -- the whole run -----------------------------------------------------------------------
+
+    def _reads_disk(self) -> bool:
+        """KMS reads its startup password from a disk (MasterPasswordPath, KB Q196129)."""
+        return self.password_source is not None and self.password_source.disk
+
+    def _start_password(self) -> str | None:
+        """The start parameter: the password, unless KMS reads a startup disk (then None, and a
+        password given is not passed, with a warning naming the reading)."""
+        if not self._reads_disk():
+            return self._password
+        if self._password and self.password_source is not None:
+            warning = password_not_passed(self.password_source)
+            if warning not in self.progress.warnings:
+                self.progress.warnings.append(warning)
+        return None
+
+    def _refuse_without_password(self, wanted: str = "started") -> None:
+        """KMS that takes its password as a start parameter is not started without one."""
+        if not is_kms(self.name) or self._password or self._reads_disk():
+            return
+        raise ServiceError(
+            password_needed(self.password_source or PasswordSource(None), wanted),
+            self.progress.result(),
+        )
 
     def _refuse_disabled(self, config: ServiceConfig) -> None:
         if config.start_type == "disabled":
@@ -731,13 +785,14 @@ class ServiceControl:
             raise
 
     def _ensure(self, wanted: str, check_mode: bool) -> bool:
-        status, config = self.read()
+        status, config = self.read(for_start=wanted != "stopped")
         settled = settles_to(status.state)
         if settled is None:
             self.settle(status)  # raises: this module does not resume a paused service
         steps = steps_for(wanted, settled or status.state)
         if "start" in steps:
             self._refuse_disabled(config)
+            self._refuse_without_password(wanted)
         if check_mode:
             if steps:
                 self.progress.state = RUNNING if "start" in steps else STOPPED

@@ -385,7 +385,9 @@ CASES = {
         remediate("-e", "kms_startup_password="),
         [
             "kms-new runs Exchange 5.5 SP3",
-            "To fix it, set kms_startup_password (in Vault). " + NOTHING,
+            "To fix it, set kms_startup_password (in Vault: the startup password of the KM Server "
+            "that created the KM database, after a move the original server's, KB Q154531). "
+            + NOTHING,
         ],
     ),
     "remediate-startup-password-cmd-cannot-pass": Case(

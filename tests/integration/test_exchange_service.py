@@ -54,7 +54,7 @@ def test_kms_starts_with_the_inventory_password_stays_up_and_a_second_run_change
     assert result.returncode == 0, result.stdout
     assert results["kms-old"]["changed"] is False
     assert results["kms-old"]["state"] == "running"
-    # Nothing run but the query: one command line (sc query + sc qc).
+    # Nothing run but the query: one command line (sc query, sc qc, the KMServer key).
     assert matched_lab.show("kms-old")["requests"]["commands"] - commands == 1
 
 
@@ -191,6 +191,8 @@ def test_a_wrong_startup_password_fails_naming_event_5057(
     message = results["kms-old"]["msg"]
     assert "event 5057" in message and "startup password was wrong or missing" in message
     assert "Check kms_startup_password" in message
+    assert "the ORIGINAL KM Server's password or disk" in message
+    assert "written down when KM Server was installed" not in message
     assert "NOTTHEPASSWORD" not in result.stdout + result.stderr + repr(results)
     assert kms_state(kb_lab, "kms-old") == "stopped"
     assert kb_lab.show("kms-old")["kms_database"]["intact"] is True
@@ -206,21 +208,26 @@ def test_a_wrong_startup_password_fails_naming_event_5057(
     assert kms_state(kb_lab, "kms-old") == "running"
 
 
-def test_starting_kms_without_a_password_is_refused_before_anything_is_sent(
+def test_starting_kms_without_a_password_is_refused_once_the_host_shows_it_needs_one(
     kb_lab: RunningLab, ansible_module: RunModule
 ) -> None:
     before = kb_lab.show("kms-new")
     result, results = ansible_module(kb_lab, "kms-new", SERVICE, f"name={KMS} state=started")
     assert result.returncode != 0
     assert results["kms-new"]["changed"] is False
+    # MasterPasswordPath is empty on the lab's hosts: the password is typed (KB Q196129).
     assert results["kms-new"]["msg"] == (
-        "kms-new: state=started for MSExchangeKMS needs startup_password: KMS decrypts the KM "
-        "database with it, and without it exits with event 5057 (KB Q184420). Set "
-        "startup_password (for example to the vaulted variable kms_startup_password). Nothing "
-        "was changed."
+        "kms-new: state=started for MSExchangeKMS needs startup_password: MasterPasswordPath is "
+        "empty (HKLM\\SOFTWARE\\Microsoft\\Exchange\\KMServer), so KMS takes its startup password "
+        "as its start parameter (KB Q196129, Q184420), decrypts the KM database with it and "
+        "without it exits with event 5057. Set startup_password (for example to the vaulted "
+        "variable kms_startup_password) to the startup password of the KM Server that created "
+        "this KM database: after a move or a restore, the ORIGINAL KM Server's (KB Q154531, "
+        "Q198814). Nothing was changed."
     )
     after = kb_lab.show("kms-new")
-    assert after["requests"] == before["requests"]  # not even a connection
+    # One read (sc query, sc qc and the KMServer key in one command line), no change.
+    assert after["requests"]["commands"] - before["requests"]["commands"] == 1
     assert after["services"] == before["services"]
 
 

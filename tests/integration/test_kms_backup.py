@@ -217,9 +217,11 @@ def test_a_refused_startup_password_leaves_a_verified_backup_and_says_kms_is_sto
         "started but was STOPPED again right after sc start: it logged event 5057 (record "
     ) in message
     assert message.endswith(
-        "the KMS startup password was wrong or missing (KB Q184420). Check kms_startup_password: "
-        "it is case-sensitive and must be the password written down when KM Server was "
-        "installed; set startup_password to it."
+        "the KMS startup password was wrong or missing (KB Q184420). Check kms_startup_password "
+        "(case-sensitive, KB Q190699): it must be the startup password of the KM Server that "
+        "created this KM database. After a move or a restore that is the ORIGINAL KM Server's "
+        "password or disk, not the one shown when KM Server was installed on this server (KB "
+        "Q154531, Q198814, Q155216). Set startup_password to it."
     )
     assert (answer["kms_state_before"], answer["kms_state_after"]) == ("running", "stopped")
     assert len(answer["manifest"]) == 3

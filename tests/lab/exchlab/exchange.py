@@ -20,6 +20,11 @@ KM Server start (KB Q259906; each check names its KB), checked in this order [la
    (Q235418), else the file Kmserver.pwd in the MasterPasswordPath folder (Q196129)) must match,
    else event 5057 "The supplied password is not valid." and exit code 2140 (Q184420).
    The password decrypts the database (Q154531), so it is checked before the stamp is read.
+   That order, and that a start parameter wins over the disk, are the lab's [lab]: no source says
+   what KMS does with both. The file name is Q196129's (Q155216 says Kmspwd.ini) [lab].
+   A host built with `startup_disk` has a floppy drive A: holding Kmserver.pwd and
+   MasterPasswordPath / BackupPasswordPath set to "A:\\", as Q196129 sets them; its KMS starts
+   with no start parameter. The drive letter, the disk's label and size are the lab's [lab].
 3. Kmserver.exe's build (major.minor.build of its version resource) must not be older than the
    database stamp, else ESE97 event 101 and MSExchangeKMS event 5389 "KMS is exiting with error
    0." and the service stops (Q259906; Q274321 shows 101 beside 5389).
@@ -445,6 +450,7 @@ def build_exchange_host(
     build: str | None = None,
     image_path_password: bool = False,
     database_corrupt: bool = False,
+    startup_disk: bool = False,
     domain: str = "EXCHDOM",
     service_account: str = "ExchSvc",
     clock: str | None = None,
@@ -459,7 +465,8 @@ def build_exchange_host(
     ran the KM database (default: the server build). `events` are event IDs (texts from
     EVENT_TEXTS) or mappings {id, source, type, message, time}. `media` maps extracted SP kits to
     the build they install ({"D:\\\\EXCH55SP3": "5.5.2650"}). `image_path_password` puts the startup
-    password into MSExchangeKMS's ImagePath (Q235418); `database_corrupt` damages Kmsmdb.edb.
+    password into MSExchangeKMS's ImagePath (Q235418); `database_corrupt` damages Kmsmdb.edb;
+    `startup_disk` keeps the startup password on a disk in A: (Q196129, see the module docstring).
     version "2016" / "2019" / "SE": see `build_modern_exchange_host`; None: no Exchange at all.
     """
     if version is None:
@@ -547,6 +554,8 @@ def build_exchange_host(
         add_media(host, media_root, media_build)
     if database_corrupt:
         damage_kms_database(host, "corrupt")
+    if kms and startup_disk:
+        insert_startup_disk(host, startup_password)
     # What `dir` reports free after the build (E14), whatever the build wrote.
     host.drives["C:"].free_bytes = 1_234_567_890
     host.faults.update(faults or {})
@@ -618,6 +627,22 @@ def _install_kms(
         host.write_file(data + "\\" + file_name, seed=seed, size=size, mtime=INSTALL_TIME)
     host.kms_database = KmsDatabase(data, database_stamp, startup_password)
     host.record_kms_database()
+
+
+# A 3.5" floppy in A: [lab: letter, label, serial; 1.44 MB is the format's size].
+FLOPPY = Drive("A:", "KMSDISK", "2C4E-6A8B", 1_457_664, 1_456_128)
+
+
+def insert_startup_disk(host: HostState, password: str) -> None:
+    """KB Q196129's startup disk: MasterPasswordPath and BackupPasswordPath set to "A:\\", and a
+    disk in A: with the text file Kmserver.pwd that holds only the password."""
+    host.drives["A:"] = Drive(
+        FLOPPY.letter, FLOPPY.label, FLOPPY.serial, FLOPPY.size_bytes, FLOPPY.free_bytes
+    )
+    host.fs.make_dirs("A:\\", INSTALL_TIME)
+    host.write_file("A:\\Kmserver.pwd", data=password.encode("latin-1"), mtime=INSTALL_TIME)
+    host.registry.set_value(KMSERVER_KEY, "MasterPasswordPath", "REG_SZ", "A:\\")
+    host.registry.set_value(KMSERVER_KEY, "BackupPasswordPath", "REG_SZ", "A:\\")
 
 
 def _write_install_log(host: HostState, root: str, server: Release, kms: bool) -> None:
@@ -799,7 +824,8 @@ def from_fleet_spec(
 ) -> HostState:
     """Build a host from a fleet file's host entry (tests/lab/exchlab/fleet.py's schema):
     {exchange: {version, sp, build} | null, kms: {installed, binary_build, state,
-    database_stamp, image_path_password, database_corrupt}, events: [ids], media, faults, os}."""
+    database_stamp, image_path_password, database_corrupt, startup_disk}, events: [ids], media,
+    faults, os}."""
     exchange = spec.get("exchange") or {}
     version = exchange.get("version")
     kms = dict(spec.get("kms") or {})
@@ -819,6 +845,7 @@ def from_fleet_spec(
         build=exchange.get("build"),
         image_path_password=bool(kms.get("image_path_password", False)),
         database_corrupt=bool(kms.get("database_corrupt", False)),
+        startup_disk=bool(kms.get("startup_disk", False)),
         domain=domain,
         clock=clock,
         faults=spec.get("faults"),

@@ -87,6 +87,8 @@ _HOST = {
                 "database_stamp": _BUILD,
                 "image_path_password": {"type": "boolean"},
                 "database_corrupt": {"type": "boolean"},
+                # KB Q196129: the startup password on a disk in A: (MasterPasswordPath "A:\\").
+                "startup_disk": {"type": "boolean"},
             },
         },
         "events": {

@@ -76,15 +76,25 @@ def inventory_for(fleet: Fleet, layout: StateLayout) -> dict[str, Any]:
                     variables["kms_remediate_sp_media"] = sp_media_folder(root, build)
         group = {"target": "kms_targets", "source": "kms_sources"}.get(host.role, "exchange_hosts")
         groups[group][host.name] = variables
+    variables = {
+        "ansible_connection": "winrm",
+        "ansible_password": fleet.lab["password"],
+        "ansible_winrm_read_timeout_sec": 30,
+        "ansible_winrm_operation_timeout_sec": 20,
+    }
+    if any(_types_password(host.spec) for host in fleet.hosts):
+        variables["kms_startup_password"] = fleet.lab["kms_startup_password"]
     return {
         "all": {
-            "vars": {
-                "ansible_connection": "winrm",
-                "ansible_password": fleet.lab["password"],
-                "ansible_winrm_read_timeout_sec": 30,
-                "ansible_winrm_operation_timeout_sec": 20,
-                "kms_startup_password": fleet.lab["kms_startup_password"],
-            },
+            "vars": variables,
             "children": {name: {"hosts": hosts} for name, hosts in groups.items() if hosts},
         }
     }
+
+
+def _types_password(spec: dict[str, Any]) -> bool:
+    """Whether a host's KMS takes a typed startup password: every host with KM Server but a
+    startup disk (KB Q196129), and hosts without Exchange 5.5 / 2000, for the tests that point
+    modules at them. A fleet whose KM servers all read a disk gets no kms_startup_password."""
+    kms = spec.get("kms") or {}
+    return not (kms.get("installed", True) and kms.get("startup_disk", False))

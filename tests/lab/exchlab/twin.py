@@ -590,6 +590,9 @@ def _kms_from_facts(
     spec: dict[str, Any] = {"binary_build": ".".join(map(str, km_build)), "state": state}
     if service.get("image_path_has_arguments"):
         spec["image_path_password"] = True  # KB Q235418: the lab puts its own password there
+    if kms.get("password_source") == "disk":
+        # KB Q196129: the server reads its startup password from a disk; the twin's is in A:.
+        spec["startup_disk"] = True
     database_path = kms.get("database_path")
     lab_data = lab_root + "\\KMSDATA"
     if isinstance(database_path, str) and database_path.rstrip("\\").lower() != lab_data.lower():

@@ -501,6 +501,15 @@ def test_a_password_in_the_kms_image_path_is_replicated_with_the_labs_password()
     )
 
 
+def test_a_kms_that_reads_a_startup_disk_gets_the_labs_disk_in_its_twin() -> None:
+    results = _with(
+        "kms-new",
+        exchange_facts(km_build="5.5.1960.8", state="stopped", kms__password_source="disk"),
+    )
+    target = facts_twin(results, {"kms-new": "kms-old"}).fleet["pairs"][0]["target"]["kms"]
+    assert target["startup_disk"] is True  # KB Q196129; MasterPasswordPath "A:\\" in the lab
+
+
 def test_hosts_without_exchange_or_with_a_modern_exchange_stand_alone(tmp_path: Path) -> None:
     results = {
         "plain": {

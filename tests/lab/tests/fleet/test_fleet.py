@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 from exchlab.fleet import FleetError, load_fleet
+from exchlab.hosts import inventory_for
+from exchlab.layout import StateLayout
 
 PAIR = """pairs:
   - source:
@@ -136,3 +138,17 @@ def test_a_bad_fleet_names_the_file_line_and_what_is_wrong(
 def test_a_missing_fleet_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(FleetError, match="cannot read the fleet file"):
         load_fleet(tmp_path / "absent.yml")
+
+
+FLEETS = Path(__file__).resolve().parents[2] / "fleets"
+
+
+def test_an_inventory_carries_the_startup_password_only_where_a_km_server_types_it(
+    tmp_path: Path,
+) -> None:
+    layout = StateLayout(tmp_path)
+    typed = inventory_for(load_fleet(FLEETS / "q259906.yml"), layout)["all"]["vars"]
+    assert typed["kms_startup_password"]
+    # Every KM Server of disk_mode.yml reads its startup disk (KB Q196129): none is given.
+    disk = inventory_for(load_fleet(FLEETS / "disk_mode.yml"), layout)["all"]["vars"]
+    assert "kms_startup_password" not in disk

@@ -215,6 +215,39 @@ def test_the_q259906_fleet_builds_the_kb_pair(run: Run) -> None:
     assert fleet_server_build({"exchange": None}) is None
 
 
+def test_the_disk_mode_fleet_keeps_the_startup_password_on_a_disk_and_kms_starts_without_it(
+    run: Run,
+) -> None:
+    fleet = yaml.safe_load((FLEETS / "disk_mode.yml").read_text(encoding="utf-8"))
+    pair = fleet["pairs"][0]
+    target = from_fleet_spec(pair["target"]["name"], "127.0.0.11", pair["target"])
+    source = from_fleet_spec(pair["source"]["name"], "127.0.0.10", pair["source"])
+    key = r'reg query "HKLM\SOFTWARE\Microsoft\Exchange\KMServer"'
+    for host in (source, target):
+        answer = run(host, key).stdout
+        assert "MasterPasswordPath    REG_SZ    A:\\\r\n" in answer  # KB Q196129's value
+        assert "BackupPasswordPath    REG_SZ    A:\\\r\n" in answer
+    assert state_of(run, source) == "RUNNING"
+    # The KB case first: the RTM Kmserver.exe exits with 5389 though the disk is read.
+    run(target, "sc start MSExchangeKMS")
+    assert state_of(run, target) == "STOPPED"
+    assert kms_events(target)[-1] == 5389
+    run(target, UPDATE_55)
+    run(target, "sc start MSExchangeKMS")
+    assert state_of(run, target) == "RUNNING"
+    assert target.kms_database_intact()
+
+
+def test_a_disk_mode_kms_with_the_wrong_disk_logs_5057(run: Run) -> None:
+    fleet = yaml.safe_load((FLEETS / "disk_mode.yml").read_text(encoding="utf-8"))
+    target = from_fleet_spec("kms-new", "127.0.0.11", fleet["pairs"][0]["target"])
+    target.write_file("A:\\Kmserver.pwd", data=b"NOTTHEPASSWORD")  # another server's disk
+    run(target, UPDATE_55)
+    run(target, "sc start MSExchangeKMS")
+    assert state_of(run, target) == "STOPPED"
+    assert kms_events(target)[-1] == 5057
+
+
 def test_hosts_without_exchange_and_with_exchange_2016(run: Run, make_host: Make) -> None:
     bare = make_host("FILESRV", None)
     assert run(bare, "sc query MSExchangeKMS").exit_code == 1060

@@ -14,6 +14,10 @@ PASSWORD = "HZGYYHACWLQACTI"  # the example KM Server startup password of KB Q18
 KMS = {"name": "MSExchangeKMS"}
 RUNNING, STOPPED = "sc_query/e5_kms_running", "sc_query/kms_stopped_no_controls_line"
 CHANGING = ("sc start", "sc stop", "sc config")
+# Where KMS takes its startup password from (KB Q196129): typed, or a startup disk in A:.
+TYPED, DISK = "reg_query/kms_server_key_typed_vista", "reg_query/kms_server_key_disk_vista"
+KMS_SERVER_QUERY = r'^reg query "HKLM\\SOFTWARE\\Microsoft\\Exchange\\KMServer"$'
+KMS_SERVER_KEY = r"HKLM\SOFTWARE\Microsoft\Exchange\KMServer"
 OPTIONS = (
     "Its options are name, startup_password, state, timeout, watch (ansible-doc "
     "exchops.kms.exchange_service); fix the task and run it again. Nothing was changed."
@@ -25,8 +29,9 @@ def kms_host(fake_winrs: t.Any, recorded: t.Callable[..., t.Any]) -> t.Callable[
     """kms_host(*states, qc=): MSExchangeKMS as `sc qc` shows it, and as `sc query` shows it:
     each of `states` once, in turn, then the last one from then on."""
 
-    def script(*states: str, qc: str = "sc_qc/e7_kms") -> t.Any:
+    def script(*states: str, qc: str = "sc_qc/e7_kms", kms_server: str = TYPED) -> t.Any:
         states = states or (RUNNING,)
+        fake_winrs.on_command(KMS_SERVER_QUERY, recorded(kms_server))
         for state in states[:-1]:
             fake_winrs.on_command(r"^sc query MSExchangeKMS$", recorded(state), once=True)
         fake_winrs.on_command(r"^sc query MSExchangeKMS$", recorded(states[-1]))
@@ -84,14 +89,6 @@ def kms_host(fake_winrs: t.Any, recorded: t.Callable[..., t.Any]) -> t.Callable[
             "'_', '.', '-', '$'). Use the key name that sc query prints after SERVICE_NAME, e.g. "
             "MSExchangeKMS, not the display name. Nothing was changed.",
             id="display name",
-        ),
-        pytest.param(
-            {**KMS, "state": "restarted"},
-            "kms02: state=restarted for MSExchangeKMS needs startup_password: KMS decrypts the KM "
-            "database with it, and without it exits with event 5057 (KB Q184420). Set "
-            "startup_password (for example to the vaulted variable kms_startup_password). "
-            "Nothing was changed.",
-            id="no password",
         ),
         pytest.param(
             {**KMS, "state": "started", "startup_password": f"{PASSWORD}%calc%"},
@@ -227,7 +224,9 @@ def test_check_mode_reads_once_predicts_and_sends_no_change(
         "before": {"name": "MSExchangeKMS", "state": before},
         "after": {"name": "MSExchangeKMS", "state": predicted},
     }
-    assert host.commands == ["sc query MSExchangeKMS", "sc qc MSExchangeKMS"]
+    # A start reads, in the same round trip, where KMS takes its startup password from.
+    kms_server = [f'reg query "{KMS_SERVER_KEY}"'] if state != "stopped" else []
+    assert host.commands == ["sc query MSExchangeKMS", "sc qc MSExchangeKMS", *kms_server]
     assert len(host.lines) == 1
 
 
@@ -251,3 +250,31 @@ def test_stopping_a_running_kms_returns_changed_with_its_dependents_none(
     assert [command for command in host.commands if command.startswith(CHANGING)] == [
         "sc stop MSExchangeKMS"
     ]
+
+
+@pytest.mark.parametrize("state", ["started", "restarted"])
+def test_a_kms_start_without_a_password_is_refused_after_reading_that_kms_needs_one(
+    run_action: t.Callable[..., t.Any], kms_host: t.Callable[..., t.Any], state: str
+) -> None:
+    host = kms_host(STOPPED, kms_server=TYPED)
+    outcome = run_action("exchange_service", {**KMS, "state": state})
+    assert (outcome.raised, outcome.seen) == (True, (False, True, False))
+    assert outcome.msg == (
+        f"kms02: state={state} for MSExchangeKMS needs startup_password: MasterPasswordPath is empty "
+        f"({KMS_SERVER_KEY}), so KMS takes its startup password as its start parameter (KB "
+        "Q196129, Q184420), decrypts the KM database with it and without it exits with event "
+        "5057. Set startup_password (for example to the vaulted variable kms_startup_password) "
+        "to the startup password of the KM Server that created this KM database: after a move or "
+        "a restore, the ORIGINAL KM Server's (KB Q154531, Q198814). Nothing was changed."
+    )
+    assert not [command for command in host.commands if command.startswith(CHANGING)]
+
+
+def test_check_mode_predicts_a_disk_mode_kms_start_without_a_password(
+    run_action: t.Callable[..., t.Any], kms_host: t.Callable[..., t.Any]
+) -> None:
+    kms_host(STOPPED, kms_server=DISK)
+    outcome = run_action("exchange_service", {**KMS, "state": "started"}, check_mode=True)
+    assert (outcome.raised, outcome.seen) == (False, (False, False, True))
+    assert (outcome.result["state"], outcome.result["password_source"]) == ("running", "disk")
+    assert outcome.result["warnings"] == []

@@ -267,16 +267,25 @@ def test_check_mode_finds_the_database_through_the_registry_and_names_a_new_fold
 
 
 def test_a_running_kms_without_its_password_is_refused_with_nothing_changed_once(
-    run_action: t.Callable[..., t.Any], kms_server: t.Callable[..., t.Any]
+    run_action: t.Callable[..., t.Any],
+    kms_server: t.Callable[..., t.Any],
+    recorded: t.Callable[..., t.Any],
 ) -> None:
     host = kms_server()
+    host.on_command(
+        r'^reg query "HKLM\\SOFTWARE\\Microsoft\\Exchange\\KMServer"$',
+        recorded("reg_query/kms_server_key_typed_vista"),
+    )
     outcome = run_action("kms_backup", PATHS)
     assert (outcome.raised, outcome.seen) == (True, (False, True, False))
     assert outcome.msg == (
-        "kms02: MSExchangeKMS is running and startup_password is not set. The KM database is "
-        "copied only with KMS stopped (KB Q190713), and KMS cannot be started again without its "
-        "startup password (KB Q184420). Set startup_password (for example to the vaulted "
-        "kms_startup_password), or stop KMS yourself first. Nothing was changed."
+        "kms02: MSExchangeKMS is running and startup_password is not set, and MasterPasswordPath "
+        "(HKLM\\SOFTWARE\\Microsoft\\Exchange\\KMServer) names no startup disk (KB Q196129). "
+        "The KM database is copied only with KMS stopped (KB Q190713), and KMS cannot be started "
+        "again without its startup password (KB Q184420). Set startup_password (for example to "
+        "the vaulted kms_startup_password) to the startup password of the KM Server that created "
+        "this KM database, after a move the ORIGINAL server's (KB Q154531), or stop KMS yourself "
+        "first. Nothing was changed."
     )
     assert not [command for command in host.commands if command.startswith(CHANGING)]
 

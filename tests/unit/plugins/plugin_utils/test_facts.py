@@ -375,3 +375,46 @@ def test_a_service_pack_number_the_table_does_not_know_names_no_build() -> None:
 
 def test_exchange_2007_and_later_take_the_build_from_the_msi_values() -> None:
     assert facts(answer("exchange2016")).facts["build_from"] == "MsiBuildMajor"
+
+
+# Where KMS takes its startup password from: MasterPasswordPath (KB Q196129).
+KMS_SERVER_DISK = (
+    "\r\n! REG.EXE VERSION 3.0\r\n\r\nHKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\Exchange\\KMServer\r\n"
+    "    MasterPasswordPath\tREG_SZ\tA:\\\r\n    BackupPasswordPath\tREG_SZ\tA:\\\r\n\r\n"
+)
+
+
+def test_a_typed_startup_password_is_reported_from_an_empty_master_password_path() -> None:
+    readings = facts(answer("kb_target"))
+    kms = readings.facts["kms"]
+    assert (kms["password_source"], kms["master_password_path"]) == ("start_parameter", "")
+    assert readings.sources["password_source"] == (
+        "MasterPasswordPath under HKLM\\SOFTWARE\\Microsoft\\Exchange\\KMServer"
+    )
+
+
+def test_a_startup_disk_is_reported_from_a_drive_in_master_password_path() -> None:
+    readings = facts(answered(answer("kb_target"), "kms_server_key", KMS_SERVER_DISK))
+    kms = readings.facts["kms"]
+    assert (kms["password_source"], kms["master_password_path"]) == ("disk", "A:\\")
+    assert readings.warnings == []
+
+
+def test_no_kmserver_key_reports_no_password_source() -> None:
+    exchange = facts(answer("no_exchange")).facts
+    assert "password_source" not in exchange["kms"]
+    text = answered(answer("kb_target"), "kms_server_key", VISTA_MISSING)
+    assert "password_source" not in facts(text).facts["kms"]
+
+
+def test_an_unreadable_kmserver_key_is_a_warning_and_sinks_no_fact() -> None:
+    text = answered(answer("kb_target"), "kms_server_key", "ERROR: Access is denied.\r\n")
+    readings = facts(text)
+    assert readings.facts["release"] == "Exchange Server 5.5 SP3"
+    assert "password_source" not in readings.facts["kms"]
+    assert len(readings.warnings) == 1
+    assert readings.warnings[0].startswith(
+        "kms_server_key: the answer to HKLM\\SOFTWARE\\Microsoft\\Exchange\\KMServer could not "
+        "be read"
+    )
+    assert "(MasterPasswordPath, KB Q196129) is unknown." in readings.warnings[0]

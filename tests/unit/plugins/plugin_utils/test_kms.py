@@ -5,23 +5,30 @@ the one quoting of `sc start`, the events' meanings and the exit codes' meanings
 from __future__ import annotations
 
 import re
+import typing as t
 from datetime import datetime, timezone
 
 import pytest
 
 from ansible_collections.exchops.kms.plugins.plugin_utils._kms import (
     EVENTS,
+    PasswordSource,
     check_startup_password_for_command_line,
     event_dict,
     exit_code_meaning,
     explain_events,
     failure_events,
     kms_database_folder,
+    password_source,
     q259906_for,
     start_parameter,
 )
 from ansible_collections.exchops.kms.plugins.plugin_utils._service import sc_start
-from ansible_collections.exchops.kms.plugins.plugin_utils._winout import EventRecord, ServiceStatus
+from ansible_collections.exchops.kms.plugins.plugin_utils._winout import (
+    EventRecord,
+    ServiceStatus,
+    parse_reg_query,
+)
 
 PASSWORD = "HZGYYHACWLQACTI"  # the example KM Server startup password of KB Q184420
 WHEN = datetime(2024, 1, 31, 22, 15, tzinfo=timezone.utc)
@@ -153,3 +160,61 @@ def test_the_5389_meaning_says_the_kb_is_for_exchange_5_5() -> None:
     assert "written for Exchange 5.5, so on Exchange 2000 the link is inferred" in (
         EVENTS[5389].meaning
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Whose startup password, and from where (KB Q154531, Q198814, Q155216, Q196129)
+
+
+def test_no_fix_text_sends_the_operator_to_the_password_of_the_new_servers_install() -> None:
+    fix = EVENTS[5057].fix
+    assert "written down when KM Server was installed" not in fix
+    assert "ORIGINAL KM Server's password or disk" in fix
+    assert "not the one shown when KM Server was installed on this server" in fix
+    assert "KB Q154531, Q198814, Q155216" in fix
+
+
+@pytest.mark.parametrize(
+    ("master_password_path", "disk"),
+    [
+        ("A:\\", True),  # what KB Q196129 sets
+        ("a:\\", True),
+        ("B:\\KMS", True),
+        ("A:", True),
+        (" A:\\", True),
+        ("", False),  # typed at every start
+        ("\\", False),  # "If you remove the drive letter ..." (KB Q196129)
+        ("KMS", False),
+        (None, False),  # no such value
+    ],
+)
+def test_disk_mode_is_a_drive_letter_at_the_start_of_master_password_path(
+    master_password_path: str | None, disk: bool
+) -> None:
+    source = PasswordSource(master_password_path)
+    assert source.disk is disk
+    assert source.mode == ("disk" if disk else "start_parameter")
+
+
+def test_the_password_source_is_read_from_the_kmserver_key(
+    recorded: t.Callable[[str], t.Any],
+) -> None:
+    def read(name: str) -> PasswordSource:
+        answer = recorded(f"reg_query/{name}")
+        return password_source(
+            parse_reg_query(*answer, key=r"HKLM\SOFTWARE\Microsoft\Exchange\KMServer")
+        )
+
+    assert read("kms_server_key_disk_vista") == PasswordSource("A:\\")
+    assert read("kms_server_key_typed_vista") == PasswordSource("")
+    assert read("e4_missing_key") == PasswordSource(None)
+
+
+def test_event_5057_of_a_disk_mode_kms_points_to_the_original_servers_disk() -> None:
+    text = explain_events([event(5057, 4)], PasswordSource("A:\\"))
+    assert "MasterPasswordPath is 'A:\\' (HKLM\\SOFTWARE\\Microsoft\\Exchange\\KMServer)" in text
+    assert "the ORIGINAL KM Server's disk (KB Q154531, Q198814)" in text
+    assert "Check kms_startup_password" not in text
+    assert "Check kms_startup_password" in explain_events([event(5057, 4)], PasswordSource(""))
+    stopped = ServiceStatus("MSExchangeKMS", 0x10, "stopped", 1, (), 2140, 0, 0, 0)
+    assert "startup disk" in (exit_code_meaning(stopped, PasswordSource("A:\\")) or "")

@@ -304,17 +304,24 @@ class KmsHost:
                 )
         return self
 
-    def restart(self, *polls: t.Any, events: str = "wmic_ntevent/no_instance") -> KmsHost:
-        """ServiceControl.ensure("started"): sc query and sc qc (STOPPED); the newest event
+    def restart(
+        self,
+        *polls: t.Any,
+        events: str = "wmic_ntevent/no_instance",
+        kms_server: str = "reg_query/kms_server_key_typed_vista",
+    ) -> KmsHost:
+        """ServiceControl.ensure("started"): sc query and sc qc (STOPPED) with where KMS takes
+        its startup password from (`kms_server`, KB Q196129); the newest event
         record with MSExchangeDS's state; sc start and sc query (START_PENDING); the polls
         (RUNNING if none are given); then, once, sc query (the last poll's answer again) and
         the events after the newest record (none: "No Instance(s) Available.")."""
         polls = polls or (4,)
         self.kms(1).answer(r"^sc qc MSExchangeKMS$", self.recorded("sc_qc/e7_kms"))
+        self.answer(KMS_SERVER_QUERY, self.recorded(kms_server))
         self.answer(r"get RecordNumber /value < NUL$", self.recorded("wmic_ntevent/no_instance"))
         self.answer(r"^sc query MSExchangeDS$", sc_block(4, name="MSExchangeDS"))
         self.answer(r"^sc qc MSExchangeDS$", DS_QC)
-        self.answer(r"^sc start MSExchangeKMS ", self.recorded("sc_start/e6_start_pending"))
+        self.answer(r"^sc start MSExchangeKMS\b", self.recorded("sc_start/e6_start_pending"))
         self.kms(2, *polls, polls[-1])
         return self.answer(r"and RecordNumber > 0\" get EventCode,", self.recorded(events))
 
@@ -331,7 +338,9 @@ class KmsHost:
 
 
 EVENTS = "wmic ntevent where \"LogFile='Application' and SourceName='MSExchangeKMS'"
-READ = ["sc query MSExchangeKMS", "sc qc MSExchangeKMS"]
+KMS_SERVER = 'reg query "HKLM\\SOFTWARE\\Microsoft\\Exchange\\KMServer"'
+KMS_SERVER_QUERY = "^" + re.escape(KMS_SERVER) + "$"
+READ = ["sc query MSExchangeKMS", "sc qc MSExchangeKMS", KMS_SERVER]
 START = [
     f'{EVENTS}" get RecordNumber /value < NUL',
     "sc query MSExchangeDS",
@@ -553,6 +562,7 @@ def test_kms_started_again_by_someone_else_after_the_stop_is_not_copied(
 ) -> None:
     kms_host.survey(code=4).stop().kms(1).survey(code=4)
     kms_host.kms(4).answer(r"^sc qc MSExchangeKMS$", kms_host.recorded("sc_qc/e7_kms"))
+    kms_host.answer(KMS_SERVER_QUERY, kms_host.recorded("reg_query/kms_server_key_typed_vista"))
     backup = kms_host.backup()
     with pytest.raises(BackupFailed) as caught:
         backup.execute(backup.plan())
@@ -660,3 +670,44 @@ def test_new_kms_failure_events_right_after_running_fail_the_restart_with_their_
         "Directory service, KB Q274321), then start MSExchangeKMS again."
     )
     assert failed.result["kms_state_after"] == "running"
+
+
+# ---------------------------------------------------------------------------------------------
+# A KMS that reads its startup password from a disk (KB Q196129)
+
+
+def test_a_running_disk_mode_kms_is_backed_up_and_started_again_without_a_password(
+    kms_host: KmsHost,
+) -> None:
+    kms_host.survey(code=4)
+    kms_host.answer(KMS_SERVER_QUERY, kms_host.recorded("reg_query/kms_server_key_disk_vista"))
+    kms_host.stop().kms(1).survey().copy().verify()
+    kms_host.restart(kms_server="reg_query/kms_server_key_disk_vista")
+    backup = kms_host.backup(password="")
+    outcome = backup.execute(backup.plan())
+    assert outcome.kms_state_after == "running"
+    start = [command for command in kms_host.commands if command.startswith("sc start")]
+    assert start == ["sc start MSExchangeKMS"]
+    assert kms_host.commands == (
+        SURVEY
+        + [KMS_SERVER]
+        + STOP
+        + POLL
+        + SURVEY
+        + COPY
+        + VERIFY
+        + READ
+        + [*START[:3], "sc start MSExchangeKMS", *START[4:]]
+        + POLL
+        + NEW_EVENTS
+    )
+
+
+def test_a_running_kms_that_needs_a_typed_password_is_refused_without_one(
+    kms_host: KmsHost,
+) -> None:
+    kms_host.survey(code=4)
+    kms_host.answer(KMS_SERVER_QUERY, kms_host.recorded("reg_query/kms_server_key_typed_vista"))
+    with pytest.raises(BackupRefused, match=r"names no startup disk \(KB Q196129\)"):
+        kms_host.backup(password="").plan()
+    assert kms_host.commands == SURVEY + [KMS_SERVER]

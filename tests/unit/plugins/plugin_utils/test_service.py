@@ -33,6 +33,7 @@ from ansible_collections.exchops.kms.plugins.plugin_utils._service import (
 
 PASSWORD = "HZGYYHACWLQACTI"  # the example KM Server startup password of KB Q184420
 KMS = "MSExchangeKMS"
+KMS_SERVER_QUERY = r'reg query "HKLM\SOFTWARE\Microsoft\Exchange\KMServer"'
 EVENT_TEXTS = {
     5389: ("Information", "KMS is exiting with error 0."),
     5057: ("Error", "The supplied password is not valid."),
@@ -106,9 +107,18 @@ class Service:
 
 
 class ScriptedHost:
-    def __init__(self, *services: Service, wmic: bool = True, records: list | None = None) -> None:
+    def __init__(
+        self,
+        *services: Service,
+        wmic: bool = True,
+        records: list | None = None,
+        master_password_path: str | None = "",
+    ) -> None:
         self.services = {service.name.upper(): service for service in services}
         self.wmic = wmic
+        # HKLM\SOFTWARE\Microsoft\Exchange\KMServer's MasterPasswordPath (KB Q196129): "" typed,
+        # "A:\" a startup disk, None no such value.
+        self.master_password_path = master_password_path
         self.log: list[tuple[int, int, str]] = list(records or [])  # (record, id, source)
         self.lines: list[str] = []
         self.now = 1000.0
@@ -146,6 +156,8 @@ class ScriptedHost:
         words = command.split()
         if words[0] == "sc":
             return self.sc(words[1], words[2], words[3:])
+        if words[0] == "reg":
+            return self.reg(command)
         if words[0] == "wmic":
             if not self.wmic:
                 return (
@@ -155,6 +167,14 @@ class ScriptedHost:
                 )
             return self.wmic_events(command)
         raise AssertionError(f"unexpected command {command!r}")
+
+    def reg(self, command: str) -> tuple[str, bool]:
+        """`reg query` of the KMServer key, Vista+ layout (docs/windows-output.md E1, E2)."""
+        assert command == KMS_SERVER_QUERY, command
+        text = f"{CRLF}HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\Exchange\\KMServer{CRLF}"
+        if self.master_password_path is not None:
+            text += f"    MasterPasswordPath    REG_SZ    {self.master_password_path}{CRLF}"
+        return text + CRLF, True
 
     def sc(self, verb: str, name: str, rest: list[str]) -> tuple[str, bool]:
         service = self.services.get(name.upper())
@@ -431,23 +451,6 @@ def test_command_builders_pass_the_password_only_to_sc_start() -> None:
     ("name", "state", "password", "match"),
     [
         pytest.param(
-            KMS, "started", None, "needs startup_password", id="kms start without password"
-        ),
-        pytest.param(
-            KMS,
-            "restarted",
-            "",
-            "needs startup_password",
-            id="kms restart with empty password",
-        ),
-        pytest.param(
-            "msexchangekms",
-            "started",
-            None,
-            "needs startup_password",
-            id="name in other case",
-        ),
-        pytest.param(
             "Microsoft Exchange Key Management Server",
             "started",
             PASSWORD,
@@ -493,6 +496,9 @@ def test_arguments_that_cannot_work_are_refused_before_anything_is_sent(
     ("name", "state", "password", "warnings"),
     [
         (KMS, "started", PASSWORD, []),
+        # Whether KMS needs the password is read from the host (KB Q196129): ServiceControl.
+        (KMS, "started", None, []),
+        ("msexchangekms", "restarted", "", []),
         (KMS, "stopped", None, []),
         (KMS, "restarted", PASSWORD, []),
         ("MSExchangeDS", "started", None, []),
@@ -520,7 +526,8 @@ def test_a_stopped_kms_starts_with_the_password_as_start_parameter_and_is_watche
     assert service.ensure("started") is True
     assert starts(host) == [f'sc start {KMS} "{PASSWORD}"']
     assert not any(
-        command.startswith(("net start", "sc config", "reg ")) for command in host.commands()
+        command.startswith(("net start", "sc config", "reg add", "reg delete"))
+        for command in host.commands()
     )
     assert service.progress.result() == {
         "name": KMS,
@@ -528,6 +535,7 @@ def test_a_stopped_kms_starts_with_the_password_as_start_parameter_and_is_watche
         "previous_state": "stopped",
         "events": [],
         "dependencies_started": [],
+        "password_source": "start_parameter",
     }
     # Watched for the whole period, asking sc query every few seconds.
     watched = host.commands()[host.commands().index(f'sc start {KMS} "{PASSWORD}"') :]
@@ -540,7 +548,7 @@ def test_a_running_service_is_only_queried_when_it_should_run() -> None:
     host = ScriptedHost(*exchange_55(kms_state="running"))
     service = control(host)
     assert service.ensure("started") is False
-    assert host.commands() == [f"sc query {KMS}", f"sc qc {KMS}"]
+    assert host.commands() == [f"sc query {KMS}", f"sc qc {KMS}", KMS_SERVER_QUERY]
     assert len(host.lines) == 1
     assert service.progress.result()["state"] == "running"
     assert service.acted is False
@@ -586,7 +594,9 @@ def test_a_wrong_startup_password_names_event_5057_and_the_variable_to_check() -
     host = ScriptedHost(*exchange_55(outcome=outcome))
     with pytest.raises(
         ServiceError,
-        match=r"event 5057 .*wrong or missing \(KB Q184420\)\. Check kms_startup_password",
+        match=r"event 5057 .*wrong or missing \(KB Q184420\)\. Check kms_startup_password .*"
+        r"the ORIGINAL KM Server's password or disk, not the one shown when KM Server was "
+        r"installed on this server \(KB Q154531, Q198814, Q155216\)",
     ):
         control(host, password="NOTTHEPASSWORD").ensure("started")
 
@@ -884,7 +894,9 @@ def test_check_mode_only_queries_and_predicts(
     host.services["MSEXCHANGEKMS"].pending = 99  # still pending when queried
     service = control(host)
     assert service.ensure(wanted, check_mode=True) is changed
-    assert host.commands() == [f"sc query {KMS}", f"sc qc {KMS}"]
+    # Before a start, where KMS takes its startup password from, in the same round trip.
+    kms_server = [KMS_SERVER_QUERY] if wanted != "stopped" else []
+    assert host.commands() == [f"sc query {KMS}", f"sc qc {KMS}", *kms_server]
     assert service.progress.state == predicted
     assert service.progress.previous_state == state
     assert service.acted is False
@@ -915,3 +927,77 @@ def test_a_record_number_that_is_not_a_number_is_refused_rather_than_guessed() -
     with pytest.raises(ServiceError, match=r"RecordNumber that is not a number \(12a\).*output\.$"):
         control(host).ensure("started")
     assert starts(host) == []
+
+
+# ---------------------------------------------------------------------------------------------
+# Where KMS takes its startup password from (KB Q196129)
+
+
+def test_a_disk_mode_kms_starts_with_no_start_parameter_and_no_password() -> None:
+    host = ScriptedHost(*exchange_55(), master_password_path="A:\\")
+    service = control(host, password=None)
+    assert service.ensure("started") is True
+    assert starts(host) == [f"sc start {KMS}"]
+    assert service.progress.result()["password_source"] == "disk"
+    assert service.progress.warnings == []
+
+
+def test_a_password_given_for_a_disk_mode_kms_is_not_passed_and_the_warning_names_the_reading() -> (
+    None
+):
+    host = ScriptedHost(*exchange_55(), master_password_path="A:\\")
+    service = control(host)
+    assert service.ensure("restarted") is True
+    assert starts(host) == [f"sc start {KMS}"]
+    assert PASSWORD not in " ".join(host.lines)
+    assert service.progress.warnings == [
+        "MasterPasswordPath is 'A:\\' (HKLM\\SOFTWARE\\Microsoft\\Exchange\\KMServer): KMS reads "
+        "its startup password from the disk in that drive (KB Q196129), so startup_password was "
+        "not passed to MSExchangeKMS. To type the password instead, clear the drive letter from "
+        "MasterPasswordPath (KB Q196129)."
+    ]
+
+
+@pytest.mark.parametrize(
+    ("master_password_path", "reading"),
+    [
+        ("", "MasterPasswordPath is empty"),
+        (None, "HKLM\\SOFTWARE\\Microsoft\\Exchange\\KMServer has no MasterPasswordPath value"),
+        ("\\", "MasterPasswordPath is '\\'"),  # the drive letter removed (KB Q196129)
+    ],
+)
+def test_a_typed_password_kms_is_not_started_without_one_and_nothing_is_sent(
+    master_password_path: str | None, reading: str
+) -> None:
+    host = ScriptedHost(*exchange_55(), master_password_path=master_password_path)
+    service = control(host, password=None)
+    with pytest.raises(ServiceError) as caught:
+        service.ensure("started")
+    assert str(caught.value).startswith(
+        f"state=started for MSExchangeKMS needs startup_password: {reading}"
+    )
+    assert "the ORIGINAL KM Server's (KB Q154531, Q198814)" in str(caught.value)
+    assert (caught.value.changed, starts(host)) == (False, [])
+
+
+def test_a_disk_mode_kms_that_logs_5057_points_to_the_original_servers_disk() -> None:
+    outcome = Outcome(state="stopped", events=(5057,), win32_exit_code=2140)
+    host = ScriptedHost(*exchange_55(outcome=outcome), master_password_path="A:\\")
+    with pytest.raises(ServiceError) as caught:
+        control(host, password=None).ensure("started")
+    message = str(caught.value)
+    assert "event 5057" in message
+    assert (
+        "MasterPasswordPath is 'A:\\' (HKLM\\SOFTWARE\\Microsoft\\Exchange\\KMServer), so KMS "
+        "reads its startup password from the disk in that drive, not from a start parameter (KB "
+        "Q196129). Put in the startup disk of the KM Server that created this KM database: after "
+        "a move or a restore, the ORIGINAL KM Server's disk (KB Q154531, Q198814)."
+    ) in message
+    assert "Check kms_startup_password" not in message
+
+
+def test_a_disk_mode_kms_that_stops_with_2140_and_no_event_points_to_the_disk() -> None:
+    outcome = Outcome(state="stopped", win32_exit_code=2140)
+    host = ScriptedHost(*exchange_55(outcome=outcome), master_password_path="A:\\")
+    with pytest.raises(ServiceError, match=r"WIN32_EXIT_CODE 2140.*startup disk of the KM Server"):
+        control(host, password=None).ensure("started")
