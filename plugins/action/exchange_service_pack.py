@@ -21,6 +21,7 @@ display = Display()
 ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = {
     "media": {"type": "str", "required": True},
     "build": {"type": "str", "default": ""},
+    "kms_database_build": {"type": "str", "default": ""},
     "arguments": {"type": "list", "elements": "str", "default": []},
     "success_exit_codes": {"type": "list", "elements": "int", "default": [0]},
     "timeout": {"type": "int", "default": 3600},
@@ -64,6 +65,16 @@ class ActionModule(WinrsAction):
                     f"build is {arguments['build']!r}: {exc}. Set it to the build the service "
                     "pack installs, e.g. 5.5.2650 for Exchange 5.5 SP3."
                 ) from None
+        database = None
+        if arguments["kms_database_build"].strip():
+            try:
+                database = Build.parse(arguments["kms_database_build"], family=None)
+            except ValueError as exc:
+                raise ValueError(
+                    f"kms_database_build is {arguments['kms_database_build']!r}: {exc}. Set it to "
+                    "the file version of the Kmserver.exe that last ran the KM database, e.g. "
+                    "5.5.2650.12."
+                ) from None
         try:
             check_update_arguments(arguments["arguments"])
         except ValueError as exc:
@@ -77,6 +88,7 @@ class ActionModule(WinrsAction):
             poll_interval=arguments["poll_interval"],
             progress_interval=arguments["progress_interval"],
             check_mode=task.check_mode,
+            kms_database_build=database,
         )
 
     def _work(self, task: Task, options: Options) -> dict[str, t.Any]:

@@ -120,3 +120,21 @@ def test_every_faulted_pair_is_reported_with_its_step_and_no_database_is_lost(
         assert f"fatal: [{pair['target']}]: FAILED!" in result.stdout
         assert lab.show(pair["target"])["kms_database"]["intact"] is True
     assert report["pairs"][0]["backup_path"] and not report["pairs"][1]["backup_path"]
+
+
+def test_two_sp4_servers_whose_kmserver_is_the_sp3_build_are_left_alone(
+    lab_factory, ansible_env: dict[str, str], tmp_path: Path
+) -> None:
+    # Kmserver.exe 5.5.2650.12 on both 5.5 SP4 servers is not older than the build that last ran
+    # the KM database: no backup, no SP4 reapplied, nothing demanded of Kmserver.exe (audit U3).
+    lab = lab_factory("sp4_matched.yml")
+    playbook = ["ansible-playbook", "exchops.kms.remediate_kms_move", "-i", str(lab.inventory)]
+    reports = ["-e", f"kms_report_dir={tmp_path / 'reports'}"]
+    with lab_unchanged(lab):
+        result = run_tool([*playbook, *reports], ansible_env, tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "changed=0" in result.stdout and "failed=0" in result.stdout
+    assert "changed=1" not in result.stdout
+    (row,) = remediation_report(tmp_path / "reports")["pairs"]
+    assert (row["target"], row["outcome"]) == ("kms-new", "unchanged")
+    assert lab.show("kms-new")["backups"] == []

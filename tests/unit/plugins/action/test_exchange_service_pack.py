@@ -14,7 +14,8 @@ MEDIA = "D:\\EXCH55SP3\\ENG\\SERVER\\SETUP\\I386"
 SP3 = {"media": MEDIA}
 UPDATE = '"D:\\EXCH55SP3\\ENG\\SERVER\\SETUP\\I386\\update.exe"'
 OPTIONS = (
-    "Its options are arguments, build, media, poll_interval, progress_interval, "
+    "Its options are arguments, build, kms_database_build, media, poll_interval, "
+    "progress_interval, "
     "success_exit_codes, timeout (ansible-doc exchops.kms.exchange_service_pack); fix the task "
     "and run it again. Nothing was changed."
 )
