@@ -30,6 +30,17 @@ ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = {
 }
 
 
+def _build_option(arguments: dict[str, t.Any], name: str, wanted: str) -> Build | None:
+    """The build an option names, None when it is empty; ValueError saying what to set."""
+    text = arguments[name].strip()
+    if not text:
+        return None
+    try:
+        return Build.parse(text, family=None)
+    except ValueError as exc:
+        raise ValueError(f"{name} is {arguments[name]!r}: {exc}. Set it to {wanted}.") from None
+
+
 def _diff_text(build: str | None, kms_binary: str | None) -> str:
     def shown(text: str | None) -> str:
         return describe(Build.parse(text)) if text else "not installed or not readable"
@@ -56,25 +67,16 @@ class ActionModule(WinrsAction):
                 "success_exit_codes is empty, so no run could succeed. Leave it at [0] or list "
                 "the exit codes that mean success for this kit."
             )
-        wanted = None
-        if arguments["build"].strip():
-            try:
-                wanted = Build.parse(arguments["build"], family=None)
-            except ValueError as exc:
-                raise ValueError(
-                    f"build is {arguments['build']!r}: {exc}. Set it to the build the service "
-                    "pack installs, e.g. 5.5.2650 for Exchange 5.5 SP3."
-                ) from None
-        database = None
-        if arguments["kms_database_build"].strip():
-            try:
-                database = Build.parse(arguments["kms_database_build"], family=None)
-            except ValueError as exc:
-                raise ValueError(
-                    f"kms_database_build is {arguments['kms_database_build']!r}: {exc}. Set it to "
-                    "the file version of the Kmserver.exe that last ran the KM database, e.g. "
-                    "5.5.2650.12."
-                ) from None
+        wanted = _build_option(
+            arguments,
+            "build",
+            "the build the service pack installs, e.g. 5.5.2650 for Exchange 5.5 SP3",
+        )
+        database = _build_option(
+            arguments,
+            "kms_database_build",
+            "the file version of the Kmserver.exe that last ran the KM database, e.g. 5.5.2650.12",
+        )
         try:
             check_update_arguments(arguments["arguments"])
         except ValueError as exc:

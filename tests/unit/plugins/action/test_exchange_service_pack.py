@@ -99,6 +99,14 @@ def kms_new(fake_winrs: t.Any, recorded: t.Callable[..., t.Any]) -> t.Callable[.
             id="build",
         ),
         pytest.param(
+            {**SP3, "kms_database_build": "SP3"},
+            "kms02: kms_database_build is 'SP3': not an Exchange build: 'SP3'; expected 3 or 4 "
+            "dot-separated non-negative integers such as 5.5.2650.21, or a bare build number such "
+            "as 2650. Set it to the file version of the Kmserver.exe that last ran the KM "
+            "database, e.g. 5.5.2650.12. Nothing was changed.",
+            id="kms_database_build",
+        ),
+        pytest.param(
             {**SP3, "arguments": ['/log "C:\\sp.log"']},
             "kms02: arguments: the argument '/log \"C:\\\\sp.log\"' holds a quote, %, ! or a line "
             "break, which cmd.exe would expand or split; pass switches without them. Nothing was "
