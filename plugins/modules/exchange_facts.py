@@ -203,8 +203,8 @@ ansible_facts:
                   with a service pack - KM Server installed from the CD after the service pack,
                   which must then be reapplied (KB Q259906 MORE INFORMATION, Q192044).
                 - V(true) otherwise, also when Kmserver.exe carries an earlier service pack's
-                  build than the server (for example 5.5.2650 on 5.5 SP4): no source lists the
-                  Kmserver.exe of each service pack, so that alone proves nothing.
+                  build than the server (for example 5.5.2650 on 5.5 SP4), because no source
+                  lists the Kmserver.exe of each service pack, so that alone proves nothing.
                 - One server cannot show the build that last ran its KM database. Whether KMS
                   will exit with event 5389 after a move (the target's Kmserver.exe older than
                   that build) is judged per pair by M(exchops.kms.kms_move_facts).

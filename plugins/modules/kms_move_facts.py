@@ -207,7 +207,7 @@ remedy:
     - V(reapply_sp) when reapplying the service pack RV(remedy_build) on the target fixes the pair
       (the role M(exchops.kms.kms_remediate) does it).
     - V(install_hotfix) when the KM database was last run by a KM Server hotfix build (KB Q231751,
-      Q231307, Q230780: C(Kmserver.exe) 5.5.2602, 5.5.2606, 5.5.2608 on 5.5 SP2) that the
+      Q231307, Q230780 with C(Kmserver.exe) 5.5.2602, 5.5.2606, 5.5.2608 on 5.5 SP2) that the
       target's C(Kmserver.exe) is older than; RV(fix) names the hotfix's KB. The remediation
       refuses such a pair.
     - Null when neither helps, or the pair matches.

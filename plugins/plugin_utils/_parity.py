@@ -129,6 +129,13 @@ class DatabaseBuild:
     read_from: str
     evidence: str
 
+    def __post_init__(self) -> None:
+        if self.read_from not in DATABASE_BUILD_FROM:
+            raise ValueError(
+                f"{self.read_from!r} is not a reading of the KM database's build; one of "
+                f"{', '.join(DATABASE_BUILD_FROM)}"
+            )
+
 
 def recorded_builds(
     backup_manifest: t.Mapping[str, t.Any] | None, database_build: str, source: str | None
