@@ -21,12 +21,24 @@ display = Display()
 ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = {
     "media": {"type": "str", "required": True},
     "build": {"type": "str", "default": ""},
+    "kms_database_build": {"type": "str", "default": ""},
     "arguments": {"type": "list", "elements": "str", "default": []},
     "success_exit_codes": {"type": "list", "elements": "int", "default": [0]},
     "timeout": {"type": "int", "default": 3600},
     "poll_interval": {"type": "int", "default": 15},
     "progress_interval": {"type": "int", "default": 60},
 }
+
+
+def _build_option(arguments: dict[str, t.Any], name: str, wanted: str) -> Build | None:
+    """The build an option names, None when it is empty; ValueError saying what to set."""
+    text = arguments[name].strip()
+    if not text:
+        return None
+    try:
+        return Build.parse(text, family=None)
+    except ValueError as exc:
+        raise ValueError(f"{name} is {arguments[name]!r}: {exc}. Set it to {wanted}.") from None
 
 
 def _diff_text(build: str | None, kms_binary: str | None) -> str:
@@ -55,15 +67,16 @@ class ActionModule(WinrsAction):
                 "success_exit_codes is empty, so no run could succeed. Leave it at [0] or list "
                 "the exit codes that mean success for this kit."
             )
-        wanted = None
-        if arguments["build"].strip():
-            try:
-                wanted = Build.parse(arguments["build"], family=None)
-            except ValueError as exc:
-                raise ValueError(
-                    f"build is {arguments['build']!r}: {exc}. Set it to the build the service "
-                    "pack installs, e.g. 5.5.2650 for Exchange 5.5 SP3."
-                ) from None
+        wanted = _build_option(
+            arguments,
+            "build",
+            "the build the service pack installs, e.g. 5.5.2650 for Exchange 5.5 SP3",
+        )
+        database = _build_option(
+            arguments,
+            "kms_database_build",
+            "the file version of the Kmserver.exe that last ran the KM database, e.g. 5.5.2650.12",
+        )
         try:
             check_update_arguments(arguments["arguments"])
         except ValueError as exc:
@@ -77,6 +90,7 @@ class ActionModule(WinrsAction):
             poll_interval=arguments["poll_interval"],
             progress_interval=arguments["progress_interval"],
             check_mode=task.check_mode,
+            kms_database_build=database,
         )
 
     def _work(self, task: Task, options: Options) -> dict[str, t.Any]:

@@ -12,8 +12,15 @@ from __future__ import annotations
 import typing as t
 from concurrent.futures import ThreadPoolExecutor
 
+import yaml
+
 from ..plugin_utils._action import NOTHING_CHANGED, READ_MINIMUMS, Task, WinrsAction
-from ..plugin_utils._parity import judge_pair, refuse_listed_twice
+from ..plugin_utils._parity import (
+    DatabaseBuild,
+    judge_pair,
+    recorded_builds,
+    refuse_listed_twice,
+)
 from ..plugin_utils._winrs import WinrsConfigError, inventory_host_options
 
 # Mirrors DOCUMENTATION in plugins/modules/kms_move_facts.py (a unit test keeps them equal).
@@ -23,6 +30,8 @@ ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = {
     "kms_event_count": {"type": "int", "default": 10},
     "timeout": {"type": "int", "default": 120},
     "fail_on_mismatch": {"type": "bool", "default": False},
+    "backup_manifest": {"type": "raw"},
+    "database_build": {"type": "str", "default": ""},
     "listed_twice": {
         "type": "dict",
         "options": {
@@ -33,29 +42,72 @@ ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = {
 }
 
 
+class MoveOptions(t.NamedTuple):
+    source: str | None  # the source's inventory name
+    recorded: tuple[DatabaseBuild, ...]  # the build that last ran the KM database, as recorded
+
+
 class ActionModule(WinrsAction):
     MODULE_NAME = "exchops.kms.kms_move_facts"
     WINRM_PURPOSE = "reads the host"
     ARGUMENT_SPEC = ARGUMENT_SPEC
     MINIMUMS = READ_MINIMUMS
 
-    def _options(self, task: Task) -> str | None:
+    def _options(self, task: Task) -> MoveOptions:
         """The source's inventory name: source_host, else the collection's inventory convention
-        (README.md, examples/inventory.yml): each target names its source in kms_source_host."""
-        source = (
-            task.arguments["source_host"]
-            or self._templar.template(task.task_vars.get("kms_source_host"))
-            or None
-        )
+        (README.md, examples/inventory.yml): each target names its source in kms_source_host.
+        The recorded builds: the options, else the host variables kms_backup_manifest and
+        kms_database_build."""
+        source = task.arguments["source_host"] or self._host_variable(task, "kms_source_host")
         if source is not None and not isinstance(source, str):
             raise ValueError(
                 f"kms_source_host is {source!r}; it must be the inventory name of the server KM "
                 "Server moved from."
             )
-        return source
+        database_build = task.arguments["database_build"] or self._host_variable(
+            task, "kms_database_build"
+        )
+        if database_build is not None and not isinstance(database_build, str):
+            raise ValueError(
+                f"kms_database_build is {database_build!r}; it must be the file version of the "
+                "Kmserver.exe that last ran the KM database, such as 5.5.2650.12."
+            )
+        manifest = self._manifest(
+            task.arguments["backup_manifest"] or self._host_variable(task, "kms_backup_manifest")
+        )
+        return MoveOptions(source, recorded_builds(manifest, database_build or "", source))
 
-    def _work(self, task: Task, options: str | None) -> dict[str, t.Any]:
-        target, source, arguments = task.host, options, task.arguments
+    def _host_variable(self, task: Task, name: str) -> t.Any:
+        return self._templar.template(task.task_vars.get(name)) or None
+
+    def _manifest(self, given: t.Any) -> t.Mapping[str, t.Any] | None:
+        """The backup manifest: kms_backup's registered result, or a JSON or YAML file on the
+        controller that holds it."""
+        if not given or isinstance(given, dict):
+            return given or None
+        if not isinstance(given, str):
+            raise ValueError(
+                f"backup_manifest is {given!r}; give the registered result of "
+                "exchops.kms.kms_backup, or the path of a file on the controller that holds it."
+            )
+        path = self._loader.path_dwim(given)
+        try:
+            with open(path, encoding="utf-8") as handle:
+                loaded = yaml.safe_load(handle)
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+            raise ValueError(
+                f"backup_manifest {given} cannot be read on the controller ({exc}). Give the "
+                "file that holds the result of exchops.kms.kms_backup taken on the old KM Server."
+            ) from None
+        if not isinstance(loaded, dict):
+            raise ValueError(
+                f"backup_manifest {given} does not hold a kms_backup result (a mapping with "
+                "kms_binary_build)."
+            )
+        return loaded
+
+    def _work(self, task: Task, options: MoveOptions) -> dict[str, t.Any]:
+        target, source, arguments = task.host, options.source, task.arguments
         hostvars = task.task_vars.get("hostvars") or {}
         source_in_inventory = source is not None and source in hostvars
         count, timeout = arguments["kms_event_count"], arguments["timeout"]
@@ -92,6 +144,7 @@ class ActionModule(WinrsAction):
             source_read,
             allow_newer_target=arguments["allow_newer_target"],
             source_in_inventory=source_in_inventory,
+            recorded=options.recorded,
         ).to_dict()
         if arguments["listed_twice"]:
             verdict = refuse_listed_twice(verdict, arguments["listed_twice"])

@@ -216,8 +216,16 @@ ansible_facts:
               sample: "A:\\"
             matches_server:
               description:
-                - Whether Kmserver.exe is on the server's service pack. V(false) is the cause of
-                  KB Q259906 when the KM database was last run by the later build.
+                - V(false) when Kmserver.exe is of another Exchange version than the server, or
+                  still carries its version's first (RTM) build, the Exchange CD's, on a server
+                  with a service pack - KM Server installed from the CD after the service pack,
+                  which must then be reapplied (KB Q259906 MORE INFORMATION, Q192044).
+                - V(true) otherwise, also when Kmserver.exe carries an earlier service pack's
+                  build than the server (for example 5.5.2650 on 5.5 SP4), because no source
+                  lists the Kmserver.exe of each service pack, so that alone proves nothing.
+                - One server cannot show the build that last ran its KM database. Whether KMS
+                  will exit with event 5389 after a move (the target's Kmserver.exe older than
+                  that build) is judged per pair by M(exchops.kms.kms_move_facts).
               returned: when Exchange is installed and Kmserver.exe's version can be read
               type: bool
               sample: false

@@ -11,12 +11,14 @@ short_description: Reapply an Exchange 5.5 / 2000 service pack from media on the
 version_added: 0.1.0
 description:
   - Changes the host. Runs the service pack's C(update.exe) from a folder the host can read, so
-    that Exchange and the KM Server binaries (C(Kmserver.exe)) are on the media's service pack,
-    as KB Q259906 requires after KM Server components were installed from the Exchange 5.5 CD.
+    that Exchange is on the media's service pack and the KM Server binaries (C(Kmserver.exe))
+    are no longer older than the build that last ran the KM database (O(kms_database_build)), as
+    KB Q259906 requires after KM Server components were installed from the Exchange 5.5 CD.
   - Reads first, in the same way as M(exchops.kms.exchange_facts) - the server build from the
     registry (C(NewestBuild)), C(Kmserver.exe)'s file version, C(MSExchangeKMS) - and the
-    media's build from C(update.exe)'s file version. Nothing runs when Exchange and
-    C(Kmserver.exe) are already on the media's service pack (C(changed=false)).
+    media's build from C(update.exe)'s file version. Nothing runs when Exchange is already on the
+    media's service pack and C(Kmserver.exe) is not one to raise (see O(kms_database_build))
+    (C(changed=false)).
   - Refuses, with nothing changed, media that is not the wanted O(build), media older than the
     server or than C(Kmserver.exe) (a downgrade), C(MSExchangeKMS) whose ImagePath carries
     arguments such as the startup password (update.exe then fails, KB Q235418), a KM Server that
@@ -29,8 +31,8 @@ description:
     (C(Exchange Server Setup.log) at the root of the Exchange drive for 5.5, KB Q158545) and
     then the versions. RV(outcome) is V(ok), V(ok_reboot_required), V(failed), V(still_running)
     or V(unknown), each with a RV(remedy). The task fails unless the outcome is V(ok) or
-    V(ok_reboot_required) and both the registry build and C(Kmserver.exe) are on the media's
-    service pack afterwards; the message says which reading is wrong.
+    V(ok_reboot_required), the registry build is on the media's service pack afterwards and
+    C(Kmserver.exe) is no longer one to raise; the message says which reading is wrong.
   - Shows a progress line at least every O(progress_interval) seconds while the host answers,
     with the elapsed time, the phase and the last line of the setup log.
   - If the connection to C(update.exe)'s WinRS shell is lost during the run, opens a new shell
@@ -55,6 +57,18 @@ options:
       - Builds are compared by major, minor and build number as integers; the revision is
         ignored.
       - Empty accepts whatever service pack the media holds; a downgrade is refused all the same.
+    type: str
+    default: ""
+  kms_database_build:
+    description:
+      - The build that last ran the KM database, the file version of the old KM Server's
+        C(Kmserver.exe) (C(sp_parity_result.database_build) gives it). With it, C(Kmserver.exe)
+        must end not older than this build (the cause in KB Q259906), and a C(Kmserver.exe) that
+        is not older needs no run.
+      - Empty means it is not known; then only a C(Kmserver.exe) that still carries the Exchange
+        CD's (RTM) build under the service pack must be raised (KB Q259906, Q192044).
+      - The media's own build is never demanded of C(Kmserver.exe) - no source lists the
+        C(Kmserver.exe) of each service pack (after 5.5 SP4 it may stay 5.5.2650.x).
     type: str
     default: ""
   arguments:

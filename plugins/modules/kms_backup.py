@@ -179,6 +179,23 @@ manifest:
   elements: dict
   sample: [{"name": "edb.chk", "size": 8192, "sha256": "fbefe80c275d59cccb0530c67514bc8980a19622f45919a0922c3aedeaca1f78"},
            {"name": "Kmsmdb.edb", "size": 2105344, "sha256": "3f0a77c1f7d4e9a8b2c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4"}]
+kms_binary_build:
+  description:
+    - The file version of C(Kmserver.exe) in C(BIN) beside the KM database folder
+      (RV(kms_binary_path)) when the backup was taken; null when it cannot be read (no such
+      file, or no C(wmic) on the host).
+    - On the server KM Server runs on, this is the build that last ran the KM database. Keep it
+      with the backup; after a move, when the old server can no longer be read, the gate
+      (role M(exchops.kms.sp_parity), variable C(sp_parity_backup_manifest)) judges the new
+      server's C(Kmserver.exe) against it (KB Q259906).
+  returned: success
+  type: str
+  sample: 5.5.2650.12
+kms_binary_path:
+  description: Where RV(kms_binary_build) was read.
+  returned: success
+  type: str
+  sample: C:\EXCHSRVR\BIN\KMSERVER.EXE
 verification:
   description:
     - How the copy was proven. C(sha256) is the file list, the sizes and the SHA256 of every file

@@ -14,9 +14,16 @@ description:
     without changing anything, the target's Exchange facts and those of the server KM Server moved
     from (the source, O(source_host)), exactly as M(exchops.kms.exchange_facts) reads them.
   - Then judges the pair as KB Q259906 asks - the same Exchange version and service pack on both
-    servers, and the target's KM binaries (C(Kmserver.exe)) on that service pack too - and returns
-    the verdict (RV(status) V(match), V(mismatch), V(unreachable) or V(error), with a RV(reason)
-    and a RV(fix)).
+    servers, and the target's KM binaries (C(Kmserver.exe)) not older than the build that last ran
+    the KM database - and returns the verdict (RV(status) V(match), V(mismatch), V(unreachable)
+    or V(error), with a RV(reason) and a RV(fix)).
+  - The build that last ran the KM database is the file version of the source's C(Kmserver.exe),
+    whether KM Server runs there or not. When the source cannot be read (after the move it is
+    often gone) or has no C(Kmserver.exe) any more, it is the build recorded in
+    O(backup_manifest), else O(database_build); only without any of them the source's Exchange
+    build, which the reason calls the weaker evidence. RV(database_build_from) says which decided.
+    No source lists the C(Kmserver.exe) that each service pack installs (5.5 SP4 was a collection
+    of fixes), so a C(Kmserver.exe) below its server's service pack is a finding, not a mismatch.
   - A server that cannot be reached or read is a verdict, not a failure of the task, so a gate
     over many pairs judges every pair. The task fails on wrong options, and on a pair that is not
     a match with O(fail_on_mismatch=true).
@@ -61,6 +68,22 @@ options:
       - The facts are left out of a failed result (Ansible prints a failed result whole).
     type: bool
     default: false
+  backup_manifest:
+    description:
+      - The result of M(exchops.kms.kms_backup) taken on the source before the move (registered,
+        or the path of a JSON or YAML file on the controller that holds it). Its
+        C(kms_binary_build) is the C(Kmserver.exe) that last ran the KM database, used when the
+        source's own C(Kmserver.exe) cannot be read.
+      - Empty means the target's host variable C(kms_backup_manifest), if set.
+    type: raw
+  database_build:
+    description:
+      - The file version of the C(Kmserver.exe) that last ran the KM database (for example
+        V(5.5.2650.12)), as the operator knows it; used when the source's own C(Kmserver.exe)
+        cannot be read and O(backup_manifest) gives none.
+      - Empty means the target's host variable C(kms_database_build), if set.
+    type: str
+    default: ""
   listed_twice:
     description:
       - Set by M(exchops.kms.sp_parity) when the inventory lists this pair twice (one server under
@@ -131,8 +154,9 @@ reason:
   returned: always
   type: str
   sample: >-
-    kms-new's Kmserver.exe is 5.5.1960 (Exchange 5.5 RTM) but its server runs 5.5.2650 (Exchange 5.5
-    SP3): KM Server was installed from the CD after the service pack (KB Q259906).
+    kms-new runs Exchange 5.5 SP3 (5.5.2650) but its KM Server binaries (Kmserver.exe) are
+    Exchange 5.5 RTM (5.5.1960), older than 5.5.2650, the build that last ran the KM database (from
+    kms-old's Kmserver.exe): KMS will exit with event 5389 (KB Q259906).
 fix:
   description: What to do about it.
   returned: always
@@ -179,16 +203,37 @@ findings:
   type: list
   elements: str
 remedy:
-  description: V(reapply_sp) when reapplying the service pack RV(remedy_build) on the target fixes
-    the pair, else null.
+  description:
+    - V(reapply_sp) when reapplying the service pack RV(remedy_build) on the target fixes the pair
+      (the role M(exchops.kms.kms_remediate) does it).
+    - V(install_hotfix) when the KM database was last run by a KM Server hotfix build (KB Q231751,
+      Q231307, Q230780 with C(Kmserver.exe) 5.5.2602, 5.5.2606, 5.5.2608 on 5.5 SP2) that the
+      target's C(Kmserver.exe) is older than; RV(fix) names the hotfix's KB. The remediation
+      refuses such a pair.
+    - Null when neither helps, or the pair matches.
   returned: always
   type: str
   sample: reapply_sp
 remedy_build:
-  description: The build to install on the target (the source's), with RV(remedy).
+  description:
+    - With V(reapply_sp), the service pack build to install on the target (the source's); with
+      V(install_hotfix), the C(Kmserver.exe) build of the hotfix.
   returned: always
   type: str
-  sample: 5.5.2650.0
+  sample: 5.5.2650
+database_build:
+  description: The build that last ran the KM database (major.minor.build), null before any facts.
+  returned: always
+  type: str
+  sample: 5.5.2650
+database_build_from:
+  description:
+    - Which reading gave RV(database_build), strongest first - V(source_kmserver) (the source's
+      C(Kmserver.exe), read now), V(backup_manifest), V(kms_database_build), or
+      V(source_server_build) (the source's Exchange build, the weaker evidence).
+  returned: always
+  type: str
+  sample: source_kmserver
 source_facts:
   description: The source's facts, in the form of RV(exchops.kms.exchange_facts#module:ansible_facts.exchange);
     null when the source was not read.

@@ -27,6 +27,7 @@ from ._kms import (
     KMS_SERVICE,
     KMS_SERVICE_KEY,
     event_dict,
+    from_the_cd,
     is_kms_event,
     kms_database_folder,
     password_source,
@@ -542,9 +543,9 @@ def _kms_facts(
             "(KB Q151689). Reapply the service pack."
         )
     if build is not None:
-        server_named = name_build(build)
-        kms["matches_server"] = (
-            binary_build.family == build.family
-            and binary_named.service_pack == server_named.service_pack
-        )
+        # On one server the sourced case is the Exchange CD's Kmserver.exe under a service pack
+        # (KB Q259906 MORE INFORMATION, Q192044); an earlier SP's build is no proof (no source
+        # lists Kmserver.exe per SP). The pair is judged against the build that last ran the KM
+        # database (_parity).
+        kms["matches_server"] = not from_the_cd(binary_build, build)
     return kms

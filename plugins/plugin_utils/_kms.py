@@ -19,6 +19,7 @@ import re
 import typing as t
 from dataclasses import dataclass
 
+from ._builds import Build, name_build, service_pack_release
 from ._winout import EventRecord, RegQuery, ServiceStatus
 
 KMS_SERVICE = "MSExchangeKMS"
@@ -81,6 +82,78 @@ def q259906_for(version: str) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
+# The build that last ran the KM database, and KM binaries against it (KB Q259906).
+#
+# Q259906's cause: "the KM server database is running on a version of Microsoft Exchange Server
+# that is later than the Exchange Server service pack that is installed on the new server". No
+# source says how KMS records that build, so it is read where it shows: the file version of the
+# Kmserver.exe that last ran the database (the old server's), compared with the new server's.
+# No source lists the Kmserver.exe that each service pack installs (KB Q243604 lists KM files for
+# RTM to SP3, Kmserver.exe not among them; SP4 "is simply a collection of fixes", ITPro, "The Pros
+# and Cons of SP4", https://www.itprotoday.com/microsoft-exchange/pros-and-cons-sp4), so a
+# Kmserver.exe below its server's service pack build is a finding, never a mismatch by itself.
+# Builds compare on major.minor.build: Q259906 speaks of versions and service packs, the KM
+# hotfixes below differ from them in that third part, and the fourth differs per file (Q243604).
+
+# Where the build that last ran the KM database was read, strongest evidence first.
+DATABASE_BUILD_FROM = (
+    "source_kmserver",  # the old server's Kmserver.exe, read now
+    "backup_manifest",  # the Kmserver.exe that kms_backup recorded beside its copy
+    "kms_database_build",  # the operator's statement
+    "source_server_build",  # the old server's Exchange build: weaker, KM files may lag it
+)
+
+
+def older_than_database(binary: Build, database: Build) -> bool:
+    """KB Q259906's cause: Kmserver.exe of another Exchange version than the build that last ran
+    the KM database, or older than it."""
+    return binary.family != database.family or binary.sp_key < database.sp_key
+
+
+def from_the_cd(binary: Build, server: Build) -> bool:
+    """Kmserver.exe of another Exchange version than the server, or carrying its version's first
+    (RTM) build, the Exchange CD's, on a server with a service pack: KM Server installed from the
+    CD after the service pack, which must then be reapplied (KB Q259906 MORE INFORMATION,
+    Q192044)."""
+    if binary.family != server.family:
+        return True
+    first = service_pack_release(server.family, 0)
+    server_sp = name_build(server).service_pack
+    return first is not None and server_sp > 0 and binary.sp_key <= first.build.sp_key
+
+
+@dataclass(frozen=True)
+class KmsHotfix:
+    kb: str
+    kmserver: Build  # Kmserver.exe's file version after the hotfix
+    summary: str
+
+
+# Exchange 5.5 SP2 hotfixes that replace Kmserver.exe with a build between SP2 (2448) and SP3
+# (2650); each KB's file table gives the version, and each says "first corrected in Exchange
+# Server 5.5 Service Pack 3". Hotfixes leave the server's build as it was (KB Q278518).
+KMS_HOTFIXES: tuple[KmsHotfix, ...] = (
+    KmsHotfix("Q231751", Build(5, 5, 2602), "signing keys cannot be renewed after 5.5 SP2"),
+    KmsHotfix("Q231307", Build(5, 5, 2606), "V1 certificates issued when V3 only is set"),
+    KmsHotfix("Q230780", Build(5, 5, 2608), "KMS does not start after moving to V3 certificates"),
+)
+
+
+def kms_hotfix(build: Build) -> KmsHotfix | None:
+    """The KM Server hotfix whose Kmserver.exe is `build` (major.minor.build), if the table has it."""
+    for hotfix in KMS_HOTFIXES:
+        if hotfix.kmserver.sp_key == build.sp_key:
+            return hotfix
+    return None
+
+
+def is_hotfix_build(build: Build) -> bool:
+    """A 4.0-2003 build between two service packs (Kmserver.exe 5.5.2606 is SP2 + hotfix,
+    Q231307): no service pack installs it, a hotfix does."""
+    return kms_hotfix(build) is not None or name_build(build).release.endswith(" + hotfix")
+
+
+# ---------------------------------------------------------------------------------------------
 # Events. Matched by source and ID, never by text: 5389 has two wordings (Q259906, Q274321).
 
 
@@ -95,8 +168,9 @@ EVENTS: dict[int, KmsEvent] = {
         "MSExchangeKMS exited; with KM binaries older than the KM database's last build this "
         "is KB Q259906 (reapply the SP; that KB is written for Exchange 5.5, so on Exchange 2000 "
         "the link is inferred)",
-        "Back up the KM database, then reapply the Exchange service pack so Kmserver.exe matches "
-        "the server (playbook exchops.kms.remediate_kms_move, role exchops.kms.kms_remediate)",
+        "Back up the KM database, then reapply the Exchange service pack so that Kmserver.exe is "
+        "no longer older than the build that last ran the KM database (playbook "
+        "exchops.kms.remediate_kms_move, role exchops.kms.kms_remediate)",
     ),
     5015: KmsEvent(
         "MSExchangeKMS failed logging on as a MAPI client: the service account lost its "

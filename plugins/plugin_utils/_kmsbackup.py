@@ -72,6 +72,7 @@ from ._kmsbackup_plan import (
     default_destination,
     drive_root,
     is_under,
+    kmserver_path,
     make_plan,
     outcome_result,
     verify_copy,
@@ -84,6 +85,7 @@ from ._probe import (
     run_sections,
     sc,
     section,
+    wmic_file_version,
 )
 from ._service import ServiceControl, ServiceError
 from ._winout import (
@@ -99,6 +101,7 @@ from ._winout import (
     parse_dir_tree,
     parse_reg_query,
     parse_sc_query,
+    parse_wmic_file_version,
     parse_xcopy,
 )
 from ._winrs import CommandOutput, WinrsError
@@ -164,6 +167,7 @@ def survey_sections(database_path: str, destination: str) -> list[str]:
         section("target", f'dir /-c /a "{destination}"'),
         # The root, unquoted: a quoted "C:\" would end in an escaped quote (CommandLineToArgvW).
         section("volume", f"dir /-c /a {drive_root(destination)}"),
+        section("kmserver", wmic_file_version(kmserver_path(database_path))),
     ]
 
 
@@ -268,7 +272,17 @@ def read_survey(sections: Sections, database_path: str) -> Survey:
         destination_exists=target.found,
         drive_found=volume.found,
         free_bytes=volume.free_bytes if volume.found else None,
+        kms_binary=read_kmserver_version(sections),
     )
+
+
+def read_kmserver_version(sections: Sections) -> str | None:
+    """Kmserver.exe's file version, None when the file or wmic is missing (Windows 2000 and NT
+    4.0 have no wmic, docs/windows-output.md#which-tool-exists): the backup is made either way."""
+    try:
+        return parse_wmic_file_version(*sections.need("kmserver").streams(), section="kmserver")
+    except ToolMissing:
+        return None
 
 
 def read_hash(sections: Sections, name: str) -> str:

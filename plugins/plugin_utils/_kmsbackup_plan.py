@@ -18,6 +18,7 @@ No I/O: `_kmsbackup` reads the host (`read_survey`, the hashes) and calls these.
 from __future__ import annotations
 
 import hashlib
+import ntpath
 import re
 import typing as t
 from collections.abc import Sequence
@@ -95,6 +96,14 @@ def check_host_path(option: str, value: str) -> str:
     return trimmed[0].upper() + trimmed[1:]
 
 
+def kmserver_path(database_path: str) -> str:
+    """Kmserver.exe of the KM database in `database_path`: in BIN beside Kmsdata, both under the
+    Exchange folder (KB Q235418: ImagePath C:\\Exchsrvr\\Bin\\Kmserver.exe; KB Q201271: Kmsdata
+    under Exchsrvr). The KMS that last ran this database ran from it, unless the database was
+    copied here from another server (KB Q154531) and KMS has not run on it since."""
+    return ntpath.dirname(database_path.rstrip("\\")) + "\\BIN\\KMSERVER.EXE"
+
+
 def default_destination(database_path: str, now: datetime) -> str:
     """Beside the KM database: `C:\\EXCHSRVR\\KMSDATA.backup-20240131-221500` (`now` in UTC)."""
     return f"{database_path}.backup-{now:%Y%m%d-%H%M%S}"
@@ -159,6 +168,9 @@ class Survey:
     destination_exists: bool
     drive_found: bool
     free_bytes: int | None
+    # Kmserver.exe's file version beside the KM database, None when it cannot be read: recorded
+    # with the backup as the build that last ran this database (see `kmserver_path`).
+    kms_binary: str | None = None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -177,6 +189,7 @@ class BackupPlan:
     folders: tuple[str, ...]
     free_bytes: int
     kms_state: str
+    kms_binary: str | None = None
 
     @property
     def bytes(self) -> int:
@@ -347,6 +360,7 @@ def make_plan(
         source.folders,
         survey.free_bytes or 0,
         survey.kms_state,
+        survey.kms_binary,
     )
 
 
@@ -475,6 +489,7 @@ def plan_result(plan: BackupPlan) -> dict[str, t.Any]:
         "kms_stop_required": plan.stop_kms,
         "kms_state_before": plan.kms_state,
         "kms_state_after": plan.kms_state,
+        **_kms_binary(plan),
     }
 
 
@@ -519,4 +534,15 @@ def outcome_result(outcome: BackupOutcome) -> dict[str, t.Any]:
         "kms_stop_required": plan.stop_kms,
         "kms_state_before": outcome.kms_state_before,
         "kms_state_after": outcome.kms_state_after,
+        **_kms_binary(plan),
+    }
+
+
+def _kms_binary(plan: BackupPlan) -> dict[str, t.Any]:
+    """Kmserver.exe beside the database when the backup was taken: the KM Server move gate
+    (exchops.kms.sp_parity, option backup_manifest) takes it as the build that last ran the KM
+    database when the old server can no longer be read (KB Q259906)."""
+    return {
+        "kms_binary_build": plan.kms_binary,
+        "kms_binary_path": kmserver_path(plan.database_path),
     }

@@ -27,6 +27,22 @@ PAIR_KEYS = (
     "reason",
     "fix",
 )
+OPTIONAL_PAIR_KEYS = (
+    "target_release",
+    "source_release",
+    "findings",
+    "remedy",
+    "remedy_build",
+    "database_build",
+    "database_build_from",
+)
+# What each remedy of _parity.REMEDIES asks for, in the reports.
+REMEDY_WORDS = {
+    "reapply_sp": "reapply the service pack {build} on the target (playbook "
+    "exchops.kms.remediate_kms_move)",
+    "install_hotfix": "install the KM Server hotfix whose Kmserver.exe is {build}, named in the "
+    "fix (the remediation refuses it: it reapplies service packs only)",
+}
 _ICONS = {
     "match": "✅ match",
     "mismatch": "❌ mismatch",
@@ -66,7 +82,7 @@ def build_report(
                 "fix": "Fix what the Ansible output says for this host, then run the gate again.",
             }
         pair = {key: verdict.get(key) for key in PAIR_KEYS}
-        for key in ("target_release", "source_release", "findings", "remedy", "remedy_build"):
+        for key in OPTIONAL_PAIR_KEYS:
             if key in verdict:
                 pair[key] = verdict[key]
         pairs.append(pair)
@@ -123,6 +139,14 @@ def to_markdown(report: t.Mapping[str, t.Any]) -> str:
         for pair in report["pairs"]
         for finding in pair.get("findings") or []
     ]
+    remedies = [pair for pair in report["pairs"] if pair.get("remedy")]
+    if remedies:
+        lines += ["", "## Remedies", ""]
+        lines += [
+            f"- **{markdown_cell(pair['target'])}**: `{pair['remedy']}`, "
+            f"{markdown_cell(remedy_text(pair))}"
+            for pair in remedies
+        ]
     if findings:
         lines += ["", "## Findings", ""]
         lines += [
@@ -132,10 +156,18 @@ def to_markdown(report: t.Mapping[str, t.Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def remedy_text(pair: t.Mapping[str, t.Any]) -> str:
+    """What a pair's remedy asks for, in words."""
+    words = REMEDY_WORDS.get(pair["remedy"], "{build}")
+    return words.format(build=pair.get("remedy_build") or "(unknown build)")
+
+
 def to_junit(report: t.Mapping[str, t.Any]) -> str:
     cases = []
     for pair in report["pairs"]:
         detail = f"{pair['reason']}\nFix: {pair['fix']}"
+        if pair.get("remedy"):
+            detail += f"\nRemedy: {pair['remedy']}, {remedy_text(pair)}"
         if pair.get("findings"):
             detail += "\n" + "\n".join(f"- {finding}" for finding in pair["findings"])
         outcome = {"mismatch": "failure", "unreachable": "error", "error": "error"}.get(

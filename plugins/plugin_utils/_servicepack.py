@@ -79,6 +79,8 @@ class Options:
     poll_interval: int
     progress_interval: int
     check_mode: bool = False
+    # The build that last ran the KM database (KB Q259906), when the caller knows it.
+    kms_database_build: Build | None = None
 
 
 @dataclass
@@ -345,7 +347,11 @@ class ServicePackJob:
             )
             try:
                 decision = decide_install(
-                    before, options.media, options.build, kms_may_run=options.check_mode
+                    before,
+                    options.media,
+                    options.build,
+                    kms_may_run=options.check_mode,
+                    database=options.kms_database_build,
                 )
             except Refusal as exc:
                 base.remedy = str(exc)
@@ -461,7 +467,9 @@ class ServicePackJob:
         report.build_after = _text(after.server_build)
         report.kms_binary_after = _text(after.kms_binary)
         restore_problem = self._restore_start_types(report, before, details, after)
-        wrong = verify(decision.media_build, after, before.kms_installed)
+        wrong = verify(
+            decision.media_build, after, before.kms_installed, self.options.kms_database_build
+        )
         media_text = describe(decision.media_build)
         evidence = f"{outcome.detail}"
         if waited.lost:

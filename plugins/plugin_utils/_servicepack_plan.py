@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from . import _errors as errors
 from ._builds import Build, name_build
 from ._errors import StepError
-from ._kms import KMS_SERVICE
+from ._kms import KMS_SERVICE, from_the_cd, older_than_database
 from ._winout import SetupRun
 
 UPDATE_EXE = "update.exe"
@@ -177,6 +177,8 @@ class InstallCase:
     media: str
     wanted: Build | None
     kms_may_run: bool
+    # The build that last ran the KM database, when the caller knows it (kms_short_of).
+    database: Build | None = None
 
     @property
     def server(self) -> Build:
@@ -188,12 +190,12 @@ class InstallCase:
 
     @property
     def kms_behind(self) -> bool:
-        """KM Server is installed and its Kmserver.exe is on another service pack than the media."""
+        """KM Server is installed and its Kmserver.exe is one the service pack must raise."""
         binary = self.readings.kms_binary
         return (
             self.readings.kms_installed
             and binary is not None
-            and binary.sp_key != self.media_build.sp_key
+            and kms_short_of(binary, self.media_build, self.database)
         )
 
     def builds_seen(self) -> Values:
@@ -392,13 +394,18 @@ def install_rule(case: InstallCase) -> tuple[Rule[InstallCase], Values]:
 
 
 def decide_install(
-    readings: HostReadings, media: str, wanted: Build | None, kms_may_run: bool = False
+    readings: HostReadings,
+    media: str,
+    wanted: Build | None,
+    kms_may_run: bool = False,
+    database: Build | None = None,
 ) -> SpPlan:
     """Decide whether update.exe from `media` may run, must run, or need not run. Raises
     `Refusal` with a complete message when it must not. `kms_may_run` (check mode) lets a
     running MSExchangeKMS through: a plan predicts the run that follows the backup, which
-    stops KMS; the caller warns about it."""
-    case = InstallCase(readings, media, wanted, kms_may_run)
+    stops KMS; the caller warns about it. `database`: the build that last ran the KM database,
+    when known (kms_short_of)."""
+    case = InstallCase(readings, media, wanted, kms_may_run, database)
     rule, values = install_rule(case)
     text = INSTALL_MESSAGES[rule.id].format(media=media, service=KMS_SERVICE, **values)
     if rule.decides == "refuse":
@@ -587,8 +594,22 @@ def log_tail(runs: t.Sequence[SetupRun], limit: int = TAIL_LINES) -> list[str]:
     return lines[-limit:]
 
 
-def verify(media_build: Build, after: HostReadings, kms_expected: bool) -> list[str]:
-    """The readings that are not on the media's service pack after a run; empty when all are.
+def kms_short_of(binary: Build, media_build: Build, database: Build | None) -> bool:
+    """Kmserver.exe that a service pack must still raise: older than the build that last ran the
+    KM database when that is known (KB Q259906), else still the Exchange CD's build under the
+    service pack (KB Q259906 MORE INFORMATION, Q192044). No source lists the Kmserver.exe of each
+    service pack (5.5 SP4 was a collection of fixes), so the media's own build is never demanded
+    of it."""
+    if database is not None:
+        return older_than_database(binary, database)
+    return from_the_cd(binary, media_build)
+
+
+def verify(
+    media_build: Build, after: HostReadings, kms_expected: bool, database: Build | None = None
+) -> list[str]:
+    """The readings that are not in place after a run; empty when all are: the registry on the
+    media's service pack, Kmserver.exe no longer one the service pack must raise (kms_short_of).
     `kms_expected`: KM Server was installed before the run, so Kmserver.exe must be checked."""
     wrong = []
     if after.server_build is None:
@@ -598,8 +619,13 @@ def verify(media_build: Build, after: HostReadings, kms_expected: bool) -> list[
     if kms_expected or after.kms_binary is not None:
         if after.kms_binary is None:
             wrong.append("Kmserver.exe's file version cannot be read")
-        elif after.kms_binary.sp_key != media_build.sp_key:
-            wrong.append(f"Kmserver.exe's file version is {describe(after.kms_binary)}")
+        elif kms_short_of(after.kms_binary, media_build, database):
+            below = (
+                f"older than {database.short}, the build that last ran the KM database"
+                if database is not None
+                else "still the Exchange CD's build"
+            )
+            wrong.append(f"Kmserver.exe's file version is {describe(after.kms_binary)}, {below}")
     return wrong
 
 

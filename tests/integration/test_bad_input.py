@@ -290,8 +290,8 @@ CASES = {
     "gate-non-ascii-target-alias": Case(
         gate(),
         [
-            "kms-nouveau-é runs Exchange 5.5 SP3 (5.5.2650) but its KM Server binaries are "
-            "Exchange 5.5 RTM (5.5.1960)",
+            "kms-nouveau-é runs Exchange 5.5 SP3 (5.5.2650) but its KM Server binaries "
+            "(Kmserver.exe) are Exchange 5.5 RTM (5.5.1960)",
             "Reapply Exchange 5.5 SP3 on kms-nouveau-é",
         ],
         inventory=rename_target("kms-nouveau-é"),

@@ -120,3 +120,53 @@ def test_every_faulted_pair_is_reported_with_its_step_and_no_database_is_lost(
         assert f"fatal: [{pair['target']}]: FAILED!" in result.stdout
         assert lab.show(pair["target"])["kms_database"]["intact"] is True
     assert report["pairs"][0]["backup_path"] and not report["pairs"][1]["backup_path"]
+
+
+def test_two_sp4_servers_whose_kmserver_is_the_sp3_build_are_left_alone(
+    lab_factory, ansible_env: dict[str, str], tmp_path: Path
+) -> None:
+    # Kmserver.exe 5.5.2650.12 on both 5.5 SP4 servers is not older than the build that last ran
+    # the KM database: no backup, no SP4 reapplied, nothing demanded of Kmserver.exe (audit U3).
+    lab = lab_factory("sp4_matched.yml")
+    playbook = ["ansible-playbook", "exchops.kms.remediate_kms_move", "-i", str(lab.inventory)]
+    reports = ["-e", f"kms_report_dir={tmp_path / 'reports'}"]
+    with lab_unchanged(lab):
+        result = run_tool([*playbook, *reports], ansible_env, tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "changed=0" in result.stdout and "failed=0" in result.stdout
+    assert "changed=1" not in result.stdout
+    (row,) = remediation_report(tmp_path / "reports")["pairs"]
+    assert (row["target"], row["outcome"]) == ("kms-new", "unchanged")
+    assert lab.show("kms-new")["backups"] == []
+
+
+def test_a_database_last_run_by_a_kms_hotfix_is_refused_naming_the_hotfix(
+    lab_factory, ansible_env: dict[str, str], tmp_path: Path
+) -> None:
+    # kms-old: 5.5 SP2 + KB Q231307 (Kmserver.exe 5.5.2606); kms-new: plain SP2. The gate says
+    # install_hotfix, and the remediation, which reapplies service packs only, changes nothing.
+    lab = lab_factory("kms_hotfix.yml")
+    reports = ["-e", f"kms_report_dir={tmp_path / 'reports'}"]
+    gate = run_tool(
+        ["ansible-playbook", "exchops.kms.check_kms_move", "-i", str(lab.inventory), *reports],
+        ansible_env,
+        tmp_path,
+    )
+    assert gate.returncode == 2, gate.stdout[-2000:]
+    (pair,) = json.loads((tmp_path / "reports" / "report.json").read_text(encoding="utf-8"))[
+        "pairs"
+    ]
+    assert (pair["remedy"], pair["remedy_build"], pair["database_build"]) == (
+        "install_hotfix",
+        "5.5.2606",
+        "5.5.2606",
+    )
+    assert "that a hotfix build does the same is inferred" in pair["reason"]
+    playbook = ["ansible-playbook", "exchops.kms.remediate_kms_move", "-i", str(lab.inventory)]
+    with lab_unchanged(lab):
+        refused = run_tool([*playbook, *reports], ansible_env, tmp_path)
+    assert refused.returncode == 2, refused.stdout[-3000:]
+    assert "install the KM Server hotfix of KB Q231307" in refused.stdout
+    assert "Nothing was changed." in refused.stdout and "changed=0" in refused.stdout
+    (row,) = remediation_report(tmp_path / "reports")["pairs"]
+    assert row["outcome"] == "failed" and "KB Q231307" in row["reason"]

@@ -63,6 +63,14 @@ def test_every_documented_option_has_a_description(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", ACTION_NAMES)
+def test_every_stubs_examples_and_returns_are_yaml(name: str) -> None:
+    # ansible-doc refuses a stub whose RETURN does not parse (a ": " inside a plain scalar).
+    stub = importlib.import_module(f"ansible_collections.exchops.kms.plugins.modules.{name}")
+    assert isinstance(yaml.safe_load(stub.RETURN), dict)
+    assert isinstance(yaml.safe_load(stub.EXAMPLES), list)
+
+
+@pytest.mark.parametrize("name", ACTION_NAMES)
 def test_every_password_option_is_no_log(name: str) -> None:
     action = importlib.import_module(f"ansible_collections.exchops.kms.plugins.action.{name}")
     specs = [

@@ -14,7 +14,8 @@ MEDIA = "D:\\EXCH55SP3\\ENG\\SERVER\\SETUP\\I386"
 SP3 = {"media": MEDIA}
 UPDATE = '"D:\\EXCH55SP3\\ENG\\SERVER\\SETUP\\I386\\update.exe"'
 OPTIONS = (
-    "Its options are arguments, build, media, poll_interval, progress_interval, "
+    "Its options are arguments, build, kms_database_build, media, poll_interval, "
+    "progress_interval, "
     "success_exit_codes, timeout (ansible-doc exchops.kms.exchange_service_pack); fix the task "
     "and run it again. Nothing was changed."
 )
@@ -96,6 +97,14 @@ def kms_new(fake_winrs: t.Any, recorded: t.Callable[..., t.Any]) -> t.Callable[.
             "it to the build the service pack installs, e.g. 5.5.2650 for Exchange 5.5 SP3. "
             "Nothing was changed.",
             id="build",
+        ),
+        pytest.param(
+            {**SP3, "kms_database_build": "SP3"},
+            "kms02: kms_database_build is 'SP3': not an Exchange build: 'SP3'; expected 3 or 4 "
+            "dot-separated non-negative integers such as 5.5.2650.21, or a bare build number such "
+            "as 2650. Set it to the file version of the Kmserver.exe that last ran the KM "
+            "database, e.g. 5.5.2650.12. Nothing was changed.",
+            id="kms_database_build",
         ),
         pytest.param(
             {**SP3, "arguments": ['/log "C:\\sp.log"']},

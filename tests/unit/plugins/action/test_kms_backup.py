@@ -36,6 +36,9 @@ def kms_server(fake_winrs: t.Any, recorded: t.Callable[..., t.Any]) -> t.Callabl
         fake_winrs.on_command(source, recorded("dir_tree/kmsdata_lab"))
         fake_winrs.on_command(r'^dir /-c /a "[A-Z]:\\', recorded("dir/file_not_found"))
         fake_winrs.on_command(rf"^dir /-c /a {drive}\\$", recorded("dir/e14_kmsdata"))
+        # Kmserver.exe beside Kmsdata: the e11 layout (Store.exe's recording stands in for it).
+        kmserver = r"^wmic datafile where name=.*KMSERVER\.EXE"
+        fake_winrs.on_command(kmserver, recorded("wmic_datafile/e11_store_sp3"))
         return fake_winrs
 
     return script
@@ -242,12 +245,15 @@ def test_check_mode_predicts_the_backup_and_sends_no_change(
         "kms_stop_required": True,
         "kms_state_before": "running",
         "kms_state_after": "running",
+        "kms_binary_build": "5.5.2650.23",
+        "kms_binary_path": "C:\\EXCHSRVR\\BIN\\KMSERVER.EXE",
     }
     assert host.commands == [
         "sc query MSExchangeKMS",
         f'dir /-c /s /a "{KMSDATA}"',
         f'dir /-c /a "{DEST}"',
         "dir /-c /a D:\\",
+        'wmic datafile where name="C:\\\\EXCHSRVR\\\\BIN\\\\KMSERVER.EXE" get Version /value < NUL',
     ]
 
 

@@ -21,9 +21,9 @@ SOURCE = {
 }
 PROBE = "==exchops:begin:setup_legacy=="
 REASON = (
-    "kms02 runs Exchange 5.5 SP3 (5.5.2650) but its KM Server binaries are Exchange 5.5 RTM "
-    "(5.5.1960) while kms01 last ran the KM database on 5.5.2650: KMS will exit with event 5389 "
-    "(KB Q259906)."
+    "kms02 runs Exchange 5.5 SP3 (5.5.2650) but its KM Server binaries (Kmserver.exe) are "
+    "Exchange 5.5 RTM (5.5.1960), older than 5.5.2650, the build that last ran the KM database "
+    "(from kms01's Kmserver.exe): KMS will exit with event 5389 (KB Q259906)."
 )
 FIX = "Reapply Exchange 5.5 SP3 on kms02 (playbook exchops.kms.remediate_kms_move)."
 FINDING = (
@@ -32,8 +32,8 @@ FINDING = (
     "Exchange 5.5, so on Exchange 2000 the link is inferred)"
 )
 OPTIONS = (
-    "Its options are allow_newer_target, fail_on_mismatch, kms_event_count, listed_twice, "
-    "source_host, timeout (ansible-doc exchops.kms.kms_move_facts); fix the task and run it "
+    "Its options are allow_newer_target, backup_manifest, database_build, fail_on_mismatch, "
+    "kms_event_count, listed_twice, source_host, timeout (ansible-doc exchops.kms.kms_move_facts); fix the task and run it "
     "again. Nothing was changed."
 )
 
@@ -188,7 +188,9 @@ def test_an_unreachable_source_makes_the_pair_unreachable(
         "status": "unreachable",
         "source": "kms01",
         "reason": str(lost),
-        "fix": "Make kms01 reachable over WinRM (see the message), then run again.",
+        "fix": "Make kms01 reachable over WinRM (see the message), then run again; or, if kms01 "
+        "is gone, give the build that last ran the KM database: sp_parity_backup_manifest (the "
+        "result of exchops.kms.kms_backup taken on kms01) or kms_database_build.",
         "findings": [],
         "unreachable_servers": ["kms01"],
     }
@@ -269,3 +271,58 @@ def test_a_source_outside_the_inventory_is_named_and_only_the_target_is_read(
         "unreachable_servers": [],
     }
     assert [shell.name for shell in fake_winrs.shells] == ["kms02"]
+
+
+# kms_backup's result, taken on kms01 before the move.
+MANIFEST = {
+    "changed": True,
+    "backup_path": "C:\\EXCHSRVR\\KMSDATA.backup",
+    "kms_binary_build": "5.5.2650.12",
+}
+
+
+@pytest.mark.parametrize(
+    ("args", "host_vars", "status", "read_from"),
+    [
+        ({"backup_manifest": MANIFEST}, {}, "mismatch", "backup_manifest"),
+        ({}, {"kms_backup_manifest": MANIFEST}, "mismatch", "backup_manifest"),
+        ({"database_build": "5.5.2650.12"}, {}, "mismatch", "kms_database_build"),
+        # The KB target's own RTM build, stated: not older, so a match judged from the record.
+        ({}, {"kms_database_build": "5.5.1960.8"}, "match", "kms_database_build"),
+    ],
+)
+def test_an_unreachable_source_with_a_recorded_build_is_judged_from_the_record(
+    run_action: t.Callable[..., t.Any],
+    fake_winrs: t.Any,
+    pair: t.Callable[..., dict[str, t.Any]],
+    winrs_error: t.Callable[..., Exception],
+    args: dict[str, t.Any],
+    host_vars: dict[str, t.Any],
+    status: str,
+    read_from: str,
+) -> None:
+    variables = {**pair(), **host_vars}
+    lost = winrs_error("connection_refused", host="kms01", remote_addr="10.0.0.1", port=5985)
+    fake_winrs.refuse_shell(lost, host="kms01")
+    outcome = run_action("kms_move_facts", args, variables)
+    result = outcome.result
+    assert (result["status"], result["database_build_from"]) == (status, read_from)
+    assert result["unreachable_servers"] == ["kms01"] and result["source_build"] is None
+    assert result["findings"][-1].startswith(f"kms01 was not read ({str(lost).rstrip('. ')})")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            {"backup_manifest": {"backup_path": "C:\\B"}},
+            "kms02: the backup manifest has no kms_binary_build",
+        ),
+        ({"backup_manifest": ["5.5.2650"]}, "kms02: backup_manifest is \\['5.5.2650'\\]"),
+        ({"database_build": "SP3"}, "kms02: kms_database_build is 'SP3': not an Exchange build"),
+    ],
+)
+def test_a_record_without_a_build_is_refused_before_anything_is_read(
+    refused: t.Callable[..., str], args: dict[str, t.Any], message: str
+) -> None:
+    assert "Nothing was changed." in refused("kms_move_facts", args, message)

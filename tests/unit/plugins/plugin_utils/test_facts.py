@@ -49,6 +49,19 @@ def test_the_kb_target_is_sp3_with_rtm_km_binaries_that_do_not_match() -> None:
 def test_the_kb_source_matches_its_own_service_pack() -> None:
     exchange = facts(answer("kb_source")).facts
     assert exchange["kms"]["matches_server"] is True
+
+
+def test_an_sp4_server_whose_kmserver_carries_the_sp3_build_still_matches_it() -> None:
+    # No source lists Kmserver.exe per SP (5.5 SP4 was a collection of fixes): only the CD's
+    # build under a service pack is the sourced mismatch (KB Q259906, Q192044).
+    text = (
+        answer("kb_source")
+        .replace("\tREG_DWORD\t0xa5a", "\tREG_DWORD\t0xa5d")
+        .replace("ServicePackNumber\tREG_DWORD\t0x3", "ServicePackNumber\tREG_DWORD\t0x4")
+    )
+    exchange = facts(text).facts
+    assert (exchange["build"], exchange["kms"]["binary_build"]) == ("5.5.2653.0", "5.5.2650.12")
+    assert exchange["kms"]["matches_server"] is True
     assert exchange["kms"]["binary_release"] == "Exchange Server 5.5 SP3"
 
 

@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 
 import pytest
 
+from ansible_collections.exchops.kms.plugins.plugin_utils._builds import Build
 from ansible_collections.exchops.kms.plugins.plugin_utils._kms import (
     EVENTS,
     PasswordSource,
@@ -18,7 +19,11 @@ from ansible_collections.exchops.kms.plugins.plugin_utils._kms import (
     exit_code_meaning,
     explain_events,
     failure_events,
+    from_the_cd,
+    is_hotfix_build,
     kms_database_folder,
+    kms_hotfix,
+    older_than_database,
     password_source,
     q259906_for,
     start_parameter,
@@ -218,3 +223,64 @@ def test_event_5057_of_a_disk_mode_kms_points_to_the_original_servers_disk() -> 
     assert "Check kms_startup_password" in explain_events([event(5057, 4)], PasswordSource(""))
     stopped = ServiceStatus("MSExchangeKMS", 0x10, "stopped", 1, (), 2140, 0, 0, 0)
     assert "startup disk" in (exit_code_meaning(stopped, PasswordSource("A:\\")) or "")
+
+
+# ---------------------------------------------------------------------------------------------
+# Kmserver.exe against the build that last ran the KM database (KB Q259906)
+
+
+@pytest.mark.parametrize(
+    ("binary", "database", "older"),
+    [
+        ("5.5.1960.8", "5.5.2650.12", True),  # the KB case: the CD's build, the database SP3's
+        ("5.5.2650.12", "5.5.2650.12", False),
+        ("5.5.2650.10", "5.5.2650.12", False),  # the fourth part differs per file (Q243604)
+        ("5.5.2650.12", "5.5.2653.0", True),
+        ("5.5.2653.12", "5.5.2650.12", False),
+        ("5.5.2448.0", "5.5.2606.0", True),  # below a KM Server hotfix (Q231307)
+        ("6.0.6249.0", "5.5.2650.12", True),  # another Exchange version is never "not older"
+        ("5.5.999.0", "5.5.2650.0", True),  # integers, not text
+    ],
+)
+def test_kmserver_is_older_than_the_database_build_on_major_minor_build(
+    binary: str, database: str, older: bool
+) -> None:
+    assert older_than_database(Build.parse(binary), Build.parse(database)) is older
+
+
+@pytest.mark.parametrize(
+    ("binary", "server", "cd"),
+    [
+        ("5.5.1960.8", "5.5.2650.0", True),  # KB Q259906 MORE INFORMATION, Q192044
+        ("5.5.1960.8", "5.5.1960.8", False),  # an RTM server: nothing to reapply
+        ("5.5.2650.12", "5.5.2653.0", False),  # an earlier SP's build proves nothing (audit U3)
+        ("5.5.2232.0", "5.5.2650.0", False),
+        ("6.0.4417.0", "6.0.6249.0", True),
+        ("6.0.6249.0", "5.5.2650.0", True),  # another version's binary
+    ],
+)
+def test_only_the_cds_build_under_a_service_pack_is_kmserver_from_the_cd(
+    binary: str, server: str, cd: bool
+) -> None:
+    assert from_the_cd(Build.parse(binary), Build.parse(server)) is cd
+
+
+@pytest.mark.parametrize(
+    ("build", "kb", "hotfix_build"),
+    [
+        ("5.5.2602.0", "Q231751", True),
+        ("5.5.2606.0", "Q231307", True),
+        ("5.5.2608.0", "Q230780", True),
+        ("5.5.2610.0", None, True),  # between SP2 and SP3: a hotfix no table here names
+        ("5.5.2650.12", None, False),
+        ("5.5.2448.0", None, False),
+    ],
+)
+def test_kms_hotfix_builds_are_named_by_their_kb(
+    build: str, kb: str | None, hotfix_build: bool
+) -> None:
+    hotfix = kms_hotfix(Build.parse(build))
+    assert (hotfix.kb if hotfix else None, is_hotfix_build(Build.parse(build))) == (
+        kb,
+        hotfix_build,
+    )

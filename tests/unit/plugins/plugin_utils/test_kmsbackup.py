@@ -141,6 +141,9 @@ def framed(**sections: str | tuple[str, bool]) -> str:
 
 
 KMS_FILES = {"edb.chk": 8192, "edb.log": 1048576, "Kmsmdb.edb": 2105344}
+KMSERVER = "C:\\EXCHSRVR\\BIN\\KMSERVER.EXE"
+# `wmic datafile ... get Version /value` of Kmserver.exe (docs/windows-output.md#e11 layout).
+KMSERVER_VERSION = "\r\r\n\r\r\nVersion=5.5.2650.12\r\r\n\r\r\n\r\r\n\r\r\n"
 
 
 def survey_answer(code: int = 1, free: int = FREE, checkpoint: int = 0, wait_hint: int = 0) -> str:
@@ -149,6 +152,7 @@ def survey_answer(code: int = 1, free: int = FREE, checkpoint: int = 0, wait_hin
         source=tree(KMSDATA, KMS_FILES, free),
         target=(not_found("C:\\EXCHSRVR"), False),
         volume=root(free),
+        kmserver=KMSERVER_VERSION,
     )
 
 
@@ -161,7 +165,43 @@ def test_a_survey_is_read_from_one_batched_answer() -> None:
         destination_exists=False,
         drive_found=True,
         free_bytes=FREE,
+        kms_binary="5.5.2650.12",
     )
+
+
+@pytest.mark.parametrize(
+    ("answer", "version"),
+    [
+        (KMSERVER_VERSION, "5.5.2650.12"),
+        # wmic on XP/2003 and later: the file is not there (docs/windows-output.md#e12).
+        (("No Instance(s) Available.\r\n", True), None),
+        # Windows 2000 and NT 4.0 have no wmic (docs/windows-output.md#which-tool-exists).
+        (
+            (
+                "'wmic' is not recognized as an internal or external command,\r\n"
+                "operable program or batch file.\r\n",
+                False,
+            ),
+            None,
+        ),
+    ],
+)
+def test_the_survey_records_kmservers_version_beside_the_database_when_it_can_be_read(
+    answer: str | tuple[str, bool], version: str | None
+) -> None:
+    assert f'wmic datafile where name="{KMSERVER.replace(chr(92), chr(92) * 2)}"' in "".join(
+        survey_sections(KMSDATA, DEST)
+    )
+    sections = split_sections(
+        framed(
+            kms=sc_block(1),
+            source=tree(KMSDATA, KMS_FILES),
+            target=(not_found("C:\\EXCHSRVR"), False),
+            volume=root(),
+            kmserver=answer,
+        )
+    )
+    assert read_survey(sections, KMSDATA).kms_binary == version
 
 
 def test_a_survey_names_a_missing_kms_service_absent_and_a_file_as_not_a_folder() -> None:
@@ -177,6 +217,7 @@ def test_a_survey_names_a_missing_kms_service_absent_and_a_file_as_not_a_folder(
         source=tree("C:\\EXCHSRVR", {"KMSDATA": 5}),
         target=(not_found("C:\\EXCHSRVR"), False),
         volume=root(),
+        kmserver=("No Instance(s) Available.\r\n", True),
     )
     read = read_survey(split_sections(answer), KMSDATA)
     assert (read.kms_state, read.source, read.source_is_file) == ("absent", None, True)
@@ -215,6 +256,7 @@ SURVEY = [
     f'dir /-c /s /a "{KMSDATA}"',
     f'dir /-c /a "{DEST}"',
     "dir /-c /a C:\\",
+    f'wmic datafile where name="{KMSERVER.replace(chr(92), chr(92) * 2)}" get Version /value < NUL',
 ]
 STOP = [
     "sc enumdepend MSExchangeKMS 64000",
@@ -272,7 +314,8 @@ class KmsHost:
         self.answer(
             rf'^dir /-c /a "{re.escape(DEST)}"$', out(not_found("C:\\EXCHSRVR"), exit_code=1)
         )
-        return self.answer(r"^dir /-c /a C:\\$", root(free))
+        self.answer(r"^dir /-c /a C:\\$", root(free))
+        return self.answer(r"^wmic datafile where name=.*KMSERVER\.EXE", KMSERVER_VERSION)
 
     def stop(self, stop: t.Any = None, *, dependents: t.Any = None) -> KmsHost:
         """sc enumdepend and sc query (RUNNING), then sc stop and sc query (STOP_PENDING):
@@ -595,7 +638,7 @@ def test_dependents_stopped_with_kms_are_named_in_a_warning(kms_host: KmsHost) -
         "stopping MSExchangeKMS stopped KMSAudit, which depend on it; they were not started "
         "again. Start them with exchops.kms.exchange_service.",
     )
-    assert kms_host.commands[4:11] == [
+    assert kms_host.commands[len(SURVEY) : len(SURVEY) + 7] == [
         "sc enumdepend MSExchangeKMS 64000",
         "sc query MSExchangeKMS",
         "sc stop KMSAudit",

@@ -9,15 +9,20 @@ import xml.etree.ElementTree as ET
 import jsonschema
 import pytest
 
+from ansible_collections.exchops.kms.plugins.plugin_utils._kms import DATABASE_BUILD_FROM
 from ansible_collections.exchops.kms.plugins.plugin_utils._parity import (
     PAIR_MESSAGES,
     PAIR_RULES,
+    REMEDIES,
+    DatabaseBuild,
     Pair,
     PairVerdict,
     decide_pair,
     judge_pair,
+    recorded_builds,
 )
 from ansible_collections.exchops.kms.plugins.plugin_utils._report import (
+    REMEDY_WORDS,
     build_report,
     to_junit,
     to_markdown,
@@ -26,7 +31,10 @@ from ansible_collections.exchops.kms.plugins.plugin_utils._report import (
 SCHEMA = "kms_report.schema.json"
 RELEASES = {
     "5.5.1960.8": "Exchange Server 5.5 RTM",
+    "5.5.2232.0": "Exchange Server 5.5 SP1",
     "5.5.2448.0": "Exchange Server 5.5 SP2",
+    "5.5.2606.0": "Exchange Server 5.5 SP2 + hotfix",
+    "5.5.2610.0": "Exchange Server 5.5 SP2 + hotfix",
     "5.5.2650.0": "Exchange Server 5.5 SP3",
     "5.5.2650.12": "Exchange Server 5.5 SP3",
     "5.5.2653.0": "Exchange Server 5.5 SP4",
@@ -58,7 +66,19 @@ def read(
 EVENT_5389 = {"id": 5389, "source": "MSExchangeKMS", "time": "2001-03-14T09:12:40+00:00"}
 UNREACHABLE = {"unreachable": True, "msg": "kms-new (http://x): unreachable: connection refused"}
 NOT_TRUSTED = {"unreachable": True, "msg": "kms-old: TLS certificate not trusted"}
+UNREACHABLE_SOURCE = {
+    "unreachable": True,
+    "msg": "kms-old (http://y): unreachable: connection refused.",
+}
 REFUSED = {"failed": False, "msg": "kms-old: refused the credentials"}
+
+
+# kms_backup's result taken on kms-old before the move, and the operator's statement.
+MANIFEST = {"changed": True, "kms_binary_build": "5.5.2650.12", "backup_path": "C:\\B"}
+
+
+def recorded(manifest: dict | None = None, database_build: str = "") -> tuple[DatabaseBuild, ...]:
+    return recorded_builds(manifest, database_build, "kms-old")
 
 
 def judge(
@@ -68,6 +88,7 @@ def judge(
     *,
     source_name: str | None = "kms-old",
     in_inventory: bool = True,
+    records: tuple[DatabaseBuild, ...] = (),
 ) -> PairVerdict:
     return judge_pair(
         "kms-new",
@@ -76,6 +97,7 @@ def judge(
         source,
         allow_newer_target=allow_newer,
         source_in_inventory=in_inventory,
+        recorded=records,
     )
 
 
@@ -86,8 +108,9 @@ def rule_of(
     *,
     source_name: str | None = "kms-old",
     in_inventory: bool = True,
+    records: tuple[DatabaseBuild, ...] = (),
 ) -> str:
-    pair = Pair("kms-new", source_name, target, source, allow_newer, in_inventory)
+    pair = Pair("kms-new", source_name, target, source, allow_newer, in_inventory, records)
     rule, _values = decide_pair(pair)
     return rule.id
 
@@ -127,11 +150,173 @@ def test_each_kind_of_pair_is_decided_by_its_rule(
     assert judge(target, source, allow_newer).status == status
 
 
-def test_kms_binaries_the_server_calls_mismatched_are_behind_whatever_their_build() -> None:
-    target = read()
-    target["ansible_facts"]["exchange"]["kms"]["matches_server"] = False
-    assert rule_of(target, read()) == "binary_behind"
-    assert judge(target, read()).remedy == "reapply_sp"
+def test_two_sp4_servers_whose_kmserver_carries_the_sp3_build_match_with_a_finding() -> None:
+    # KB Q259906 judges Kmserver.exe against the build that last ran the KM database (kms-old's
+    # Kmserver.exe), not against the SP build: no source lists Kmserver.exe per SP (audit U3).
+    sp4 = read("5.5.2653.0", "5.5.2650.12")
+    verdict = judge(sp4, read("5.5.2653.0", "5.5.2650.12"))
+    assert (verdict.status, verdict.remedy) == ("match", None)
+    assert (verdict.database_build, verdict.database_build_from) == ("5.5.2650", "source_kmserver")
+    assert verdict.reason == (
+        "kms-new and kms-old both run Exchange 5.5 SP4 (5.5.2653), and kms-new's Kmserver.exe "
+        "(5.5.2650) is not older than 5.5.2650, the build that last ran the KM database (from "
+        "kms-old's Kmserver.exe)."
+    )
+    (finding,) = verdict.findings
+    assert finding.startswith(
+        "kms-new's Kmserver.exe carries an earlier service pack's build (Exchange 5.5 SP3, "
+        "5.5.2650.12) than Exchange (Exchange 5.5 SP4, 5.5.2653); no source lists"
+    )
+    assert finding.endswith("so it is no mismatch")
+
+
+def test_the_cds_kmserver_on_a_service_pack_is_named_even_when_the_database_agrees() -> None:
+    # Both servers' KM Server came from the CD after SP3: KMS starts (its database was last run
+    # by the same RTM build), and the finding asks for the SP (KB Q259906, Q192044).
+    verdict = judge(read(kms_binary="5.5.1960.8"), read(kms_binary="5.5.1960.8"))
+    assert verdict.status == "match"
+    assert verdict.findings == (
+        "kms-new's Kmserver.exe is the Exchange CD's build (Exchange 5.5 RTM, 5.5.1960.8) on "
+        "Exchange 5.5 SP3: KB Q259906 and Q192044 ask to reapply the service pack after "
+        "installing KM Server from the CD",
+    )
+
+
+@pytest.mark.parametrize(
+    ("source", "records", "database", "read_from"),
+    [
+        # (a) the source's Kmserver.exe, read now, decides over every record.
+        (read(), recorded(MANIFEST, "5.5.2448"), "5.5.2650", "source_kmserver"),
+        # (b) the source read, its Kmserver.exe not: the backup manifest, then the variable.
+        (read(kms_binary=None), recorded(MANIFEST, "5.5.2448"), "5.5.2650", "backup_manifest"),
+        (read(kms_binary=None), recorded(None, "5.5.2650.12"), "5.5.2650", "kms_database_build"),
+        # The source unreachable or gone: the records alone.
+        (NOT_TRUSTED, recorded(MANIFEST), "5.5.2650", "backup_manifest"),
+        (read(None), recorded(None, "5.5.2650"), "5.5.2650", "kms_database_build"),
+        # (c) nothing else: the source's server build, the weaker evidence.
+        (read("5.5.2653.0", None), (), "5.5.2653", "source_server_build"),
+    ],
+)
+def test_the_database_build_comes_from_the_strongest_reading_and_the_verdict_names_it(
+    source: dict, records: tuple[DatabaseBuild, ...], database: str, read_from: str
+) -> None:
+    verdict = judge(read(), source, records=records)
+    assert (verdict.database_build, verdict.database_build_from) == (database, read_from)
+
+
+def test_only_the_source_server_build_is_called_the_weaker_evidence() -> None:
+    verdict = judge(read("5.5.2653.0", "5.5.2650.12"), read("5.5.2653.0", None))
+    assert (verdict.status, verdict.remedy, verdict.remedy_build) == (
+        "mismatch",
+        "reapply_sp",
+        "5.5.2653",
+    )
+    assert (
+        "older than 5.5.2653, the build that last ran the KM database (from kms-old's Exchange "
+        "build, the weaker evidence: its Kmserver.exe could not be read and neither a backup "
+        "manifest nor kms_database_build was given)"
+    ) in verdict.reason
+    assert "weaker" not in judge(read(), read()).reason
+
+
+@pytest.mark.parametrize("source", [NOT_TRUSTED, REFUSED, read(None), read(kms=False)])
+def test_an_unread_or_stripped_source_with_a_recorded_build_is_judged_from_the_record(
+    source: dict,
+) -> None:
+    verdict = judge(read(), source, records=recorded(MANIFEST))
+    assert verdict.status == "match"
+    assert verdict.database_build_from == "backup_manifest"
+    assert "Kmserver.exe 5.5.2650.12 recorded by kms_backup on kms-old" in verdict.reason
+
+
+def test_a_recorded_build_later_than_the_target_is_a_mismatch_reapplying_its_service_pack() -> None:
+    verdict = judge(read(kms_binary="5.5.1960.8"), NOT_TRUSTED, records=recorded(None, "5.5.2650"))
+    assert (verdict.status, verdict.remedy, verdict.remedy_build) == (
+        "mismatch",
+        "reapply_sp",
+        "5.5.2650",
+    )
+    assert verdict.source_build is None and verdict.database_build_from == "kms_database_build"
+    assert verdict.findings == (
+        "kms-old was not read (kms-old: TLS certificate not trusted); the build that last ran "
+        "the KM database is 5.5.2650, kms_database_build 5.5.2650",
+    )
+
+
+def test_a_record_that_disagrees_with_the_source_is_a_finding_and_the_source_decides() -> None:
+    verdict = judge(
+        read(), read(), records=recorded({**MANIFEST, "kms_binary_build": "5.5.2448.0"})
+    )
+    assert verdict.database_build_from == "source_kmserver"
+    assert verdict.findings == (
+        "Kmserver.exe 5.5.2448.0 recorded by kms_backup on kms-old differs from 5.5.2650, which "
+        "decided (from kms-old's Kmserver.exe)",
+    )
+
+
+@pytest.mark.parametrize(
+    ("manifest", "database_build", "expected"),
+    [
+        (None, "", ()),
+        ({}, "", ()),
+        (MANIFEST, "", (("backup_manifest", "5.5.2650.12"),)),
+        (None, " 5.5.2606 ", (("kms_database_build", "5.5.2606.0"),)),
+        (
+            {**MANIFEST, "host": "kms-old-2001"},
+            "5.5.2650",
+            (("backup_manifest", "5.5.2650.12"), ("kms_database_build", "5.5.2650.0")),
+        ),
+    ],
+)
+def test_records_are_taken_manifest_first(
+    manifest: dict | None, database_build: str, expected: tuple
+) -> None:
+    records = recorded_builds(manifest, database_build, "kms-old")
+    assert tuple((record.read_from, str(record.build)) for record in records) == expected
+
+
+@pytest.mark.parametrize(
+    ("manifest", "database_build", "message"),
+    [
+        ({"backup_path": "C:\\B"}, "", "the backup manifest has no kms_binary_build"),
+        ({"kms_binary_build": None}, "", "it holds None"),
+        ({"kms_binary_build": "SP3"}, "", "kms_binary_build of the backup manifest is 'SP3'"),
+        (None, "5.5 SP3", "kms_database_build is '5.5 SP3': not an Exchange build"),
+    ],
+)
+def test_a_record_without_a_build_is_refused_saying_what_to_give(
+    manifest: dict | None, database_build: str, message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        recorded_builds(manifest, database_build, "kms-old")
+
+
+def test_a_kms_hotfix_build_on_the_source_needs_that_hotfix_not_a_service_pack() -> None:
+    # kms-old: 5.5 SP2 plus the KM Server hotfix of KB Q231307 (Kmserver.exe 5.5.2606.0).
+    hotfixed = read("5.5.2448.0", "5.5.2606.0")
+    verdict = judge(read("5.5.2448.0", "5.5.2448.0"), hotfixed)
+    assert (verdict.status, verdict.remedy, verdict.remedy_build) == (
+        "mismatch",
+        "install_hotfix",
+        "5.5.2606",
+    )
+    assert verdict.reason == (
+        "kms-new's KM Server binaries (Kmserver.exe) are Exchange 5.5 SP2 (5.5.2448), older than "
+        "5.5.2606, the build that last ran the KM database (from kms-old's Kmserver.exe), a KM "
+        "Server hotfix build (Exchange 5.5 SP2 + hotfix): KMS is expected to exit with event "
+        "5389. KB Q259906 speaks of service packs; that a hotfix build does the same is inferred."
+    )
+    assert verdict.fix == (
+        "On kms-new, install the KM Server hotfix of KB Q231307 (V1 certificates issued when V3 "
+        "only is set), whose Kmserver.exe is 5.5.2606, as on the server that last ran the KM "
+        "database; the remediation reapplies service packs only and refuses this pair. Or apply "
+        "Exchange 5.5 SP3, which first carried the hotfix's fix, on both servers."
+    )
+    # The same hotfix on both servers is a match; a build no table names still needs a hotfix.
+    assert judge(read("5.5.2448.0", "5.5.2606.0"), hotfixed).status == "match"
+    unlisted = judge(read("5.5.2448.0", "5.5.2448.0"), read("5.5.2448.0", "5.5.2610.0"))
+    assert unlisted.remedy == "install_hotfix"
+    assert "no KB in this collection's table names that build" in unlisted.fix
 
 
 @pytest.mark.parametrize(
@@ -200,7 +385,9 @@ WORDING: dict[str, tuple[dict[str, t.Any], tuple[str, str]]] = {
         {"target": read(), "source": NOT_TRUSTED},
         (
             "kms-old: TLS certificate not trusted",
-            "Make kms-old reachable over WinRM (see the message), then run again.",
+            "Make kms-old reachable over WinRM (see the message), then run again; or, if kms-old "
+            "is gone, give the build that last ran the KM database: sp_parity_backup_manifest "
+            "(the result of exchops.kms.kms_backup taken on kms-old) or kms_database_build.",
         ),
     ),
     "source_not_read": (
@@ -222,7 +409,9 @@ WORDING: dict[str, tuple[dict[str, t.Any], tuple[str, str]]] = {
         {"target": read(), "source": read(kms=False)},
         (
             "kms-old runs Exchange 5.5 SP3 but has no KM Server installed (MSExchangeKMS absent).",
-            "Check that kms_source_host of kms-new names the server KM Server moved from.",
+            "Check that kms_source_host of kms-new names the server KM Server moved from; if KM "
+            "Server was removed from it, give the build that last ran the KM database "
+            "(sp_parity_backup_manifest or kms_database_build).",
         ),
     ),
     "target_without_exchange": (
@@ -251,6 +440,21 @@ WORDING: dict[str, tuple[dict[str, t.Any], tuple[str, str]]] = {
             "Move KM Server to a server that runs Exchange 5.5 SP3 (KB Q154531).",
         ),
     ),
+    "recorded_other_family": (
+        {
+            "target": read("6.0.6249.0", "6.0.6249.0"),
+            "source": NOT_TRUSTED,
+            "records": recorded(MANIFEST),
+        },
+        (
+            "kms-new runs Exchange 2000 Server SP3 (6.0.6249) but the KM database was last run "
+            "by 5.5.2650, the build that last ran the KM database (Kmserver.exe 5.5.2650.12 "
+            "recorded by kms_backup on kms-old), another Exchange version: a KM database moves "
+            "only between servers of the same version and service pack (KB Q259906, Q155216).",
+            "Move KM Server to a server that runs Exchange 5.5 (KB Q154531), or correct "
+            "backup_manifest if it names the wrong build.",
+        ),
+    ),
     "sp_behind": (
         {"target": read("5.5.2448.0", "5.5.2448.0"), "source": read()},
         (
@@ -264,18 +468,34 @@ WORDING: dict[str, tuple[dict[str, t.Any], tuple[str, str]]] = {
         {"target": read(kms_binary=None), "source": read()},
         (
             "kms-new runs Exchange 5.5 SP3 but the version of its Kmserver.exe could not be "
-            "read, so the KM binaries cannot be checked against the service pack.",
+            "read, so it cannot be checked against 5.5.2650, the build that last ran the KM "
+            "database (from kms-old's Kmserver.exe).",
             "Check Kmserver.exe's version on kms-new by hand (file properties); if it is older "
             "than 5.5.2650, reapply Exchange 5.5 SP3 on kms-new (playbook "
             "exchops.kms.remediate_kms_move).",
         ),
     ),
+    "hotfix_behind": (
+        {"target": read("5.5.2448.0", "5.5.2448.0"), "source": read("5.5.2448.0", "5.5.2606.0")},
+        (
+            "kms-new's KM Server binaries (Kmserver.exe) are Exchange 5.5 SP2 (5.5.2448), older "
+            "than 5.5.2606, the build that last ran the KM database (from kms-old's "
+            "Kmserver.exe), a KM Server hotfix build (Exchange 5.5 SP2 + hotfix): KMS is "
+            "expected to exit with event 5389. KB Q259906 speaks of service packs; that a "
+            "hotfix build does the same is inferred.",
+            "On kms-new, install the KM Server hotfix of KB Q231307 (V1 certificates issued when "
+            "V3 only is set), whose Kmserver.exe is 5.5.2606, as on the server that last ran the "
+            "KM database; the remediation reapplies service packs only and refuses this pair. Or "
+            "apply Exchange 5.5 SP3, which first carried the hotfix's fix, on both servers.",
+        ),
+    ),
     "binary_behind": (
         {"target": read(kms_binary="5.5.1960.8"), "source": read()},
         (
-            "kms-new runs Exchange 5.5 SP3 (5.5.2650) but its KM Server binaries are Exchange "
-            "5.5 RTM (5.5.1960) while kms-old last ran the KM database on 5.5.2650: KMS will exit "
-            "with event 5389 (KB Q259906).",
+            "kms-new runs Exchange 5.5 SP3 (5.5.2650) but its KM Server binaries (Kmserver.exe) "
+            "are Exchange 5.5 RTM (5.5.1960), older than 5.5.2650, the build that last ran the "
+            "KM database (from kms-old's Kmserver.exe): KMS will exit with event 5389 (KB "
+            "Q259906).",
             "Reapply Exchange 5.5 SP3 on kms-new (playbook exchops.kms.remediate_kms_move).",
         ),
     ),
@@ -283,7 +503,8 @@ WORDING: dict[str, tuple[dict[str, t.Any], tuple[str, str]]] = {
         {"target": read("5.5.2653.0", "5.5.2653.12"), "source": read(), "allow_newer": True},
         (
             "kms-new runs Exchange 5.5 SP4 (5.5.2653), later than kms-old's Exchange 5.5 SP3 "
-            "(5.5.2650), which is allowed; its KM binaries (5.5.2653) match its service pack.",
+            "(5.5.2650), which is allowed; its Kmserver.exe (5.5.2653) is not older than "
+            "5.5.2650, the build that last ran the KM database (from kms-old's Kmserver.exe).",
             "Nothing to do.",
         ),
     ),
@@ -299,9 +520,21 @@ WORDING: dict[str, tuple[dict[str, t.Any], tuple[str, str]]] = {
     "match": (
         {"target": read(), "source": read()},
         (
-            "kms-new and kms-old both run Exchange 5.5 SP3 (5.5.2650), and kms-new's KM Server "
-            "binaries (5.5.2650) are on that service pack.",
+            "kms-new and kms-old both run Exchange 5.5 SP3 (5.5.2650), and kms-new's "
+            "Kmserver.exe (5.5.2650) is not older than 5.5.2650, the build that last ran the KM "
+            "database (from kms-old's Kmserver.exe).",
             "Nothing to do.",
+        ),
+    ),
+    "recorded_match": (
+        {"target": read(), "source": UNREACHABLE_SOURCE, "records": recorded(None, "5.5.2650.12")},
+        (
+            "kms-new runs Exchange 5.5 SP3 (5.5.2650) and its Kmserver.exe (5.5.2650) is not "
+            "older than 5.5.2650, the build that last ran the KM database (kms_database_build "
+            "5.5.2650.12). kms-old was not read (kms-old (http://y): unreachable: connection "
+            "refused), so the two servers' service packs were not compared.",
+            "Nothing to do for KB Q259906. Compare kms-new's service pack with the old server's "
+            "records by hand if the old server still exists.",
         ),
     ),
 }
@@ -325,10 +558,11 @@ def test_each_rule_gives_its_reason_and_fix_word_for_word(rule: str) -> None:
         (
             read("6.0.6249.0", "6.0.4417.0"),
             read("6.0.6249.0", "6.0.6249.0"),
-            "kms-new runs Exchange 2000 Server SP3 (6.0.6249) but its KM Server binaries are "
-            "Exchange 2000 Server RTM (6.0.4417) while kms-old last ran the KM database on "
-            "6.0.6249: KMS will exit with event 5389 (KB Q259906, written for Exchange 5.5; for "
-            "Exchange 2000 the link is inferred).",
+            "kms-new runs Exchange 2000 Server SP3 (6.0.6249) but its KM Server binaries "
+            "(Kmserver.exe) are Exchange 2000 Server RTM (6.0.4417), older than 6.0.6249, the "
+            "build that last ran the KM database (from kms-old's Kmserver.exe): KMS will exit "
+            "with event 5389 (KB Q259906, written for Exchange 5.5; for Exchange 2000 the link "
+            "is inferred).",
         ),
         (
             read("6.0.5762.0", "6.0.5762.0"),
@@ -490,3 +724,34 @@ def test_only_mismatches_a_service_pack_fixes_carry_a_remedy(
 ) -> None:
     verdict = judge(target, read())
     assert (verdict.remedy, verdict.remedy_build) == (remedy, remedy_build)
+
+
+def test_every_remedy_is_in_the_schema_and_worded_in_the_reports(
+    report_schema: t.Callable[[str], dict[str, t.Any]],
+) -> None:
+    pair_schema = report_schema(SCHEMA)["properties"]["pairs"]["items"]["properties"]
+    assert set(pair_schema["remedy"]["enum"]) == {*REMEDIES, None}
+    assert set(REMEDY_WORDS) == set(REMEDIES) == {rule.remedy for rule in PAIR_RULES} - {None}
+    assert set(pair_schema["database_build_from"]["enum"]) == {*DATABASE_BUILD_FROM, None}
+
+
+def test_the_hotfix_remedy_is_listed_in_markdown_and_junit_and_the_report_is_valid(
+    report_schema: t.Callable[[str], dict[str, t.Any]],
+) -> None:
+    hotfix = judge(read("5.5.2448.0", "5.5.2448.0"), read("5.5.2448.0", "5.5.2606.0"))
+    behind = judge(read(kms_binary="5.5.1960.8"), read())
+    report = build_report(
+        [hotfix.to_dict(), behind.to_dict()], ["kms-new", "kms-new"], "2026-12-03T09:00:00Z"
+    )
+    jsonschema.validate(report, report_schema(SCHEMA))
+    assert report["pairs"][0]["database_build_from"] == "source_kmserver"
+    markdown = to_markdown(report)
+    assert (
+        "- **kms-new**: `install_hotfix`, install the KM Server hotfix whose Kmserver.exe is "
+        "5.5.2606, named in the fix (the remediation refuses it: it reapplies service packs only)"
+    ) in markdown
+    assert (
+        "- **kms-new**: `reapply_sp`, reapply the service pack 5.5.2650 on the target" in markdown
+    )
+    failures = [case.find("failure") for case in ET.fromstring(to_junit(report)).iter("testcase")]
+    assert "Remedy: install_hotfix, install the KM Server hotfix" in (failures[0].text or "")

@@ -505,7 +505,8 @@ def test_success_reported_by_setup_fails_the_task_when_kmserver_exe_is_still_old
     assert (report.outcome, report.failed, report.kms_binary_after) == ("ok", True, "5.5.1960.8")
     assert report.message.startswith(
         "update.exe reported success (exit code 0; the setup log shows a completed run) but "
-        "Kmserver.exe's file version is 5.5.1960.8 (5.5 RTM), not 5.5.2650 (5.5 SP3)."
+        "Kmserver.exe's file version is 5.5.1960.8 (5.5 RTM), still the Exchange CD's build, not "
+        "5.5.2650 (5.5 SP3)."
     )
     assert host.update_runs == 1
 

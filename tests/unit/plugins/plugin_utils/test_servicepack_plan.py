@@ -311,9 +311,9 @@ INSTALL_WORDING: dict[str, tuple[HostReadings, str | None, str]] = {
         "run again: this module checks the versions and runs nothing when they already match.",
     ),
     "behind_media": (
-        _host(server="5.5.2448", kms="5.5.2448.0"),
+        _host(server="5.5.2448", kms="5.5.1960.8"),
         None,
-        "Exchange is 5.5.2448 (5.5 SP2) and Kmserver.exe is 5.5.2448 (5.5 SP2); the media "
+        "Exchange is 5.5.2448 (5.5 SP2) and Kmserver.exe is 5.5.1960.8 (5.5 RTM); the media "
         "installs 5.5.2650 (5.5 SP3)",
     ),
 }
@@ -483,7 +483,13 @@ def test_each_outcome_rule_gives_its_remedy_and_evidence_word_for_word(rule: str
     ("server", "kms", "expected"),
     [
         ("5.5.2650", "5.5.2650.12", []),
-        ("5.5.2650", "5.5.1960.8", ["Kmserver.exe's file version is 5.5.1960.8 (5.5 RTM)"]),
+        (
+            "5.5.2650",
+            "5.5.1960.8",
+            ["Kmserver.exe's file version is 5.5.1960.8 (5.5 RTM), still the Exchange CD's build"],
+        ),
+        # No source lists Kmserver.exe per SP: an earlier SP's build is not demanded to move.
+        ("5.5.2650", "5.5.2448.0", []),
         (
             "5.5.2448",
             "5.5.2650.12",
@@ -497,6 +503,55 @@ def test_verification_names_each_reading_not_on_the_media_sp(
 ) -> None:
     after = _host(server=server, kms=kms)
     assert verify(Build(5, 5, 2650), after, kms_expected=True) == expected
+
+
+@pytest.mark.parametrize(
+    ("media", "kms", "database", "expected"),
+    [
+        # SP4 reapplied, Kmserver.exe stays 5.5.2650.12 like the database's: in place.
+        ("5.5.2653", "5.5.2650.12", "5.5.2650", []),
+        (
+            "5.5.2650",
+            "5.5.2448.0",
+            "5.5.2650",
+            [
+                "Kmserver.exe's file version is 5.5.2448 (5.5 SP2), older than 5.5.2650, the build "
+                "that last ran the KM database"
+            ],
+        ),
+        ("5.5.2650", "5.5.2650.12", "5.5.2650.23", []),
+    ],
+)
+def test_with_the_database_build_known_kmserver_must_reach_it_not_the_media_build(
+    media: str, kms: str, database: str, expected: list[str]
+) -> None:
+    after = _host(server=media, kms=kms, media=media)
+    assert verify(Build.parse(media), after, True, Build.parse(database)) == expected
+
+
+@pytest.mark.parametrize(
+    ("host", "database", "rule"),
+    [
+        # Two SP4 servers whose Kmserver.exe is 5.5.2650.12 (audit U3): nothing to run.
+        (
+            _host(server="5.5.2653", kms="5.5.2650.12", media="5.5.2653.0"),
+            "5.5.2650.12",
+            "already_on_media",
+        ),
+        (_host(server="5.5.2653", kms="5.5.2650.12", media="5.5.2653.0"), None, "already_on_media"),
+        # An earlier SP's Kmserver.exe below the database's build: the SP must run.
+        (_host(kms="5.5.2448.0"), "5.5.2650.12", "behind_media"),
+        (_host(kms="5.5.2448.0"), None, "already_on_media"),
+        (_host(), None, "behind_media"),
+    ],
+)
+def test_the_plan_raises_kmserver_only_when_it_is_older_than_the_database_or_the_cds(
+    host: HostReadings, database: str | None, rule: str
+) -> None:
+    plan = decide_install(
+        host, "D:\\SP", None, database=Build.parse(database) if database else None
+    )
+    assert plan.rule == rule
 
 
 def test_start_types_of_exchange_services_and_their_dependencies_are_watched() -> None:
