@@ -16,7 +16,8 @@ RUNNING, STOPPED = "sc_query/e5_kms_running", "sc_query/kms_stopped_no_controls_
 CHANGING = ("sc stop", "sc start", "xcopy")
 NOTHING = "Nothing was changed."
 OPTIONS = (
-    "Its options are database_path, destination, startup_password, timeout (ansible-doc "
+    "Its options are copy_to, database_path, destination, startup_password, timeout, "
+    "verify_against (ansible-doc "
     "exchops.kms.kms_backup); fix the task and run it again. Nothing was changed."
 )
 
