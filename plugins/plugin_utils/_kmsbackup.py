@@ -771,9 +771,10 @@ def fetch_file(run: Run, source: str, encoded: str) -> tuple[bytes, str | None]:
     cleanup = sections.need("cleanup")
     warning = None
     if not cleanup.succeeded or cleanup.text.strip():
+        said = cleanup.text.strip()[:200] or "nothing"
         warning = (
-            f"{encoded} (a Base64 copy of {source}) may be left on the host: del said "
-            f"{cleanup.text.strip()[:200] or 'nothing'}. Delete that one file."
+            f"{encoded} (a Base64 copy of {source}) may be left on the host (del answered "
+            f"{said!r}); delete that one file."
         )
     parse_certutil_encode(*sections.need("encode").streams(), section="encode")
     data = decode_certutil_base64(*sections.need("encoded").streams(), section="encoded")

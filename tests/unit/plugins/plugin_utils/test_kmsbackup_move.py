@@ -317,3 +317,19 @@ def test_an_existing_copy_is_never_overwritten(tmp_path: Path) -> None:
     with pytest.raises(FetchFailed, match="already exists on the controller"):
         fetch_backup(Host(dict(CONTENT)), outcome(), folder, {})
     assert (folder / "keep").read_text(encoding="utf-8") == "earlier copy"
+
+
+def test_an_encoded_file_that_del_could_not_remove_is_named_in_a_warning(tmp_path: Path) -> None:
+    class Locked(Host):
+        def answer(self, name: str, command: str) -> str | tuple[str, bool]:
+            if name == "cleanup":
+                return ("Access is denied.\r\n", True)
+            return super().answer(name, command)
+
+    folder = controller_folder(str(tmp_path), "kms-old", DEST)
+    _copy, warnings = fetch_backup(Locked(dict(CONTENT)), outcome(), folder, {})
+    assert len(warnings) == 3
+    assert warnings[0] == (
+        f"{DEST}{FETCH_SUFFIX} (a Base64 copy of {DEST}\\edb.chk) may be left on the host (del "
+        "answered 'Access is denied.'); delete that one file."
+    )
