@@ -144,3 +144,35 @@ def test_a_new_server_on_another_service_pack_is_refused_before_anything_changes
     )
     assert "Nothing was changed." in result.stdout
     assert not (tmp_path / "copies").exists()
+
+
+def test_the_remediation_keeps_its_backup_on_the_controller_too_when_asked(
+    lab_factory, ansible_env: dict[str, str], tmp_path: Path
+) -> None:
+    lab: RunningLab = lab_factory("q259906.yml")
+    copies = tmp_path / "copies"
+    result = run_tool(
+        [
+            "ansible-playbook",
+            "exchops.kms.remediate_kms_move",
+            "-i",
+            str(lab.inventory),
+            "-e",
+            f"kms_report_dir={tmp_path / 'reports'}",
+            "-e",
+            f"kms_backup_copy_to={copies}",
+        ],
+        ansible_env,
+        tmp_path,
+    )
+    assert result.returncode == 0, result.stdout[-3000:]
+    (backup,) = lab.show("kms-new")["backups"]
+    folder = copies / "kms-new" / backup["path"].rsplit("\\", 1)[-1]
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["backup_path"] == backup["path"]
+    assert sorted(path.name for path in (folder / "KMSDATA").iterdir()) == [
+        "Kmsmdb.edb",
+        "edb.chk",
+        "edb.log",
+    ]
+    assert f"verified copy on the controller in {folder}" in result.stdout
