@@ -12,6 +12,7 @@ from ..plugin_utils._kmsbackup import (
     BackupFailed,
     KmsBackup,
     RestoreCheck,
+    Run,
     controller_folder,
     fetch_backup,
 )
@@ -134,7 +135,7 @@ class ActionModule(WinrsAction):
         }
 
     def _copy(
-        self, task: Task, run: t.Any, outcome: BackupOutcome, copy_to: str
+        self, task: Task, run: Run, outcome: BackupOutcome, copy_to: str
     ) -> tuple[dict[str, t.Any], tuple[str, ...]]:
         """The second, verified copy on the controller; BackupFailed (the backup on the host
         stays, complete and verified) when it cannot be made."""

@@ -124,7 +124,8 @@ options:
         copy that fails is removed, never left under that name.
       - The host cannot write to a share on another server with the WinRM credentials (the second
         hop), which is why the copy is fetched, not pushed.
-      - Needs C(certutil) on the host (not on Windows 2000 or NT 4.0). Protect the folder as you
+      - Needs C(certutil) on the host (not on Windows 2000 or NT 4.0). The copy's folder is
+        created readable by the controller's user only (mode 0700). Protect O(copy_to) as you
         would the KM database, as with the startup password it opens every user's private keys.
     type: str
     default: ""
@@ -229,6 +230,7 @@ manifest:
       and its SHA256 (lower-case hex), equal on both sides (null when RV(verification) is
       C(sizes)).
     - In check mode the files that would be copied, without C(sha256).
+    - With O(verify_against), the manifest the folder was checked against.
   returned: success
   type: list
   elements: dict

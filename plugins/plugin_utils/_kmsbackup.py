@@ -31,7 +31,8 @@ The steps, each one WinRS command line (several commands share a line as `_probe
    or its exit codes.
 
 Safety rules. Nothing here writes to, moves or deletes anything in the KM database folder: xcopy
-only reads its source, and no command of this module deletes anything anywhere. A failed or
+only reads its source, and no command of the backup deletes anything anywhere (the
+controller copy's one `del`, of a file it wrote itself, is described below). A failed or
 unverified copy stays where it is and the failure names it, with a fresh listing of the KM
 database to show it is unchanged: a delete aimed at the wrong path is the one way to lose the
 keys. A stop that changed nothing (ServiceControl.acted false: sc refused it while every
@@ -761,7 +762,9 @@ def fetch_sections(source: str, encoded: str) -> list[str]:
     return [
         section("encode", f'certutil -f -encode "{source}" "{encoded}"'),
         section("encoded", f'type "{encoded}"'),
-        section("cleanup", f'del "{encoded}"'),
+        # < NUL: were the name a folder, del would ask "Are you sure (Y/N)?" for its files; with
+        # end-of-input for an answer it deletes nothing [I].
+        section("cleanup", f'del "{encoded}" < NUL'),
     ]
 
 
@@ -801,12 +804,15 @@ def fetch_backup(
     removed: a partial copy is never left under the final name. Returns (the result's
     `controller_copy`, warnings)."""
     plan = outcome.plan
+    encoded = plan.destination + FETCH_SUFFIX
+    if encoded.casefold() == plan.database_path.casefold() or is_under(plan.database_path, encoded):
+        # The one file this module deletes must never be, or hold, the KM database.
+        raise FetchFailed(f"{encoded}, the file the fetch writes and deletes, is the KM database")
     if folder.exists():
         raise FetchFailed(f"{folder} already exists on the controller; it is never overwritten")
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.partial-", dir=folder.parent))
     leaf = plan.database_path.rsplit("\\", 1)[-1]
-    encoded = plan.destination + FETCH_SUFFIX
     warnings: list[str] = []
     try:
         for entry in outcome.manifest:

@@ -253,7 +253,7 @@ def test_each_file_is_encoded_beside_the_backup_read_back_and_its_encoding_delet
     line = " & ".join(fetch_sections(f"{DEST}\\Kmsmdb.edb", encoded))
     assert f'certutil -f -encode "{DEST}\\Kmsmdb.edb" "{encoded}"' in line
     assert f'type "{encoded}"' in line
-    assert f'del "{encoded}"' in line
+    assert f'del "{encoded}" < NUL' in line
     assert "*" not in line and "/s" not in line
 
 
@@ -287,6 +287,8 @@ def test_the_copy_arrives_whole_with_its_manifest_and_no_staging_left(tmp_path: 
     manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
     assert manifest == {"host": "kms-old", "manifest": OPTION}
     assert [path.name for path in folder.parent.iterdir()] == [folder.name]
+    # Made with tempfile.mkdtemp: only the controller's user may open the keys' folder.
+    assert folder.stat().st_mode & 0o777 == 0o700
 
 
 def test_a_file_changed_in_transit_leaves_nothing_on_the_controller(tmp_path: Path) -> None:
@@ -333,3 +335,12 @@ def test_an_encoded_file_that_del_could_not_remove_is_named_in_a_warning(tmp_pat
         f"{DEST}{FETCH_SUFFIX} (a Base64 copy of {DEST}\\edb.chk) may be left on the host (del "
         "answered 'Access is denied.'); delete that one file."
     )
+
+
+def test_the_fetch_never_deletes_a_path_that_is_or_holds_the_kms_database(tmp_path: Path) -> None:
+    database = f"{DEST}{FETCH_SUFFIX}\\KMSDATA"
+    odd = BackupOutcome(plan(database_path=database), MANIFEST, "stopped", "stopped")
+    host = Host(dict(CONTENT))
+    with pytest.raises(FetchFailed, match="the file the fetch writes and deletes, is the KM"):
+        fetch_backup(host, odd, controller_folder(str(tmp_path), "kms-old", DEST), {})
+    assert host.lines == []
