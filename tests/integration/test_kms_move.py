@@ -17,8 +17,7 @@ from pathlib import Path
 
 import pytest
 import winrm
-import yaml
-from conftest import RunModule, RunningLab, lab_unchanged, module_lab
+from conftest import RunModule, RunningLab, lab_session, lab_unchanged, module_lab
 
 from exchlab.layout import StateLayout
 from exchlab.state import HostState
@@ -53,16 +52,7 @@ def kmsdata_sha256(lab: RunningLab, host: str) -> dict[str, str]:
 
 def operator(lab: RunningLab, host: str, command: str) -> winrm.Response:
     """One cmd.exe line on a lab host, as the operator runs it (not through the plugins)."""
-    inventory = yaml.safe_load(lab.inventory.read_text(encoding="utf-8"))["all"]
-    settings = next(
-        group["hosts"][host] for group in inventory["children"].values() if host in group["hosts"]
-    )
-    session = winrm.Session(
-        f"http://{settings['ansible_host']}:{settings['ansible_port']}/wsman",
-        auth=(settings["ansible_user"], inventory["vars"]["ansible_password"]),
-        transport="ntlm",
-    )
-    return session.run_cmd(command)
+    return lab_session(lab, host).run_cmd(command)
 
 
 def verify_args(manifest: list[dict]) -> str:

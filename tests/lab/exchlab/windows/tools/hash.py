@@ -35,9 +35,11 @@ _ALGORITHMS = {
 _DONE = f"CertUtil: -hashfile command completed successfully.{CRLF}"
 
 
-def _failed(output: Output, hresult: int, detail: str, message: str) -> int:
+def _failed(
+    output: Output, hresult: int, detail: str, message: str, verb: str = "-hashfile"
+) -> int:
     output.out(
-        f"CertUtil: -hashfile command FAILED: 0x{hresult:08x} ({detail}){CRLF}"
+        f"CertUtil: {verb} command FAILED: 0x{hresult:08x} ({detail}){CRLF}"
         f"CertUtil: {message}{CRLF}"
     )
     return hresult
@@ -95,11 +97,7 @@ def certutil(invocation: Invocation, output: Output) -> int:
 
 
 def _encode_failed(output: Output, hresult: int, detail: str, message: str) -> int:
-    output.out(
-        f"CertUtil: -encode command FAILED: 0x{hresult:08x} ({detail}){CRLF}"
-        f"CertUtil: {message}{CRLF}"
-    )
-    return hresult
+    return _failed(output, hresult, detail, message, verb="-encode")
 
 
 def _encode(invocation: Invocation, output: Output) -> int:
