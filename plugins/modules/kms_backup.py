@@ -7,10 +7,11 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 ---
 module: kms_backup
-short_description: Back up the KM Server database (Kmsdata) to a new folder on the host and verify the copy
+short_description: Back up the KM Server database (Kmsdata) and verify the copy, or verify a restore
 version_added: 0.1.0
 description:
-  - Changes the host. Copies the whole Key Management (KM) Server database folder (C(Kmsdata),
+  - Changes the host, except with O(verify_against), which only reads and checks a restored KM
+    database folder against a backup's manifest. Without it, copies the whole Key Management (KM) Server database folder (C(Kmsdata),
     which holds the users' private encryption keys) to a new folder on the same host, proves the
     copy, and leaves C(MSExchangeKMS) as it found it. This is the offline backup of KB Q190713;
     an online Exchange backup does not include Kmsdata.
@@ -93,6 +94,48 @@ options:
         is taken as hung sooner, and the task fails saying so.
     type: int
     default: 600
+  verify_against:
+    description:
+      - Verify only. The manifest of the backup that was restored into O(database_path), that is
+        the RV(manifest) a backup by this module returned (register it), or the C(manifest) list in
+        the C(manifest.json) of its controller copy (O(copy_to)). A list of dicts with C(name)
+        (relative to the KM database folder), C(size) (bytes) and C(sha256) (hex; null for a
+        backup verified by sizes only).
+      - When set, the module changes nothing. It reads C(MSExchangeKMS)'s state, lists
+        O(database_path) (C(dir /s /a)) and hashes its files (C(certutil -hashfile ... SHA256)),
+        and reports C(changed=false) when the folder holds exactly the manifest's files with the
+        same sizes and SHA256. Otherwise it fails naming every file that is missing, extra or
+        different; start nothing on such a folder.
+      - Run it on the new KM Server after restoring the backup and before C(MSExchangeKMS) first
+        starts there (KB Q154531 steps 6 to 8, KB Q190713 "To restore the directory"). It refuses
+        while C(MSExchangeKMS) is running or pending, because a running KM Server keeps its database open
+        and writes its Jet logs and checkpoint (ESE97, KB Q274321), so the folder cannot equal an
+        offline backup, and it is never stopped by a check.
+      - A file in the folder that the backup does not hold is a difference too (files of the
+        fresh installation left beside the restored ones; KB Q198814 deletes the files in Kmsdata
+        before restoring).
+      - Cannot be combined with O(destination), O(startup_password) or O(copy_to).
+    type: list
+    elements: dict
+  copy_to:
+    description:
+      - A folder on the Ansible controller for a second, verified copy of the backup. Empty (the
+        default) makes none.
+      - After the backup is verified on the host (and C(MSExchangeKMS) runs again if it ran),
+        each file is read over WinRM as Base64 (C(certutil -f -encode) into one file beside the
+        backup folder, C(type), then C(del) of that one file), decoded on the controller and
+        checked against the manifest (size and SHA256). The files go into a hidden staging
+        folder that is renamed to C(<copy_to>/<inventory_hostname>/<backup folder name>) only once
+        every file matched; it then holds the database folder (for example C(KMSDATA)) and
+        C(manifest.json) (host, paths, time, and the manifest that O(verify_against) takes). A
+        copy that fails is removed, never left under that name.
+      - The host cannot write to a share on another server with the WinRM credentials (the second
+        hop), which is why the copy is fetched, not pushed.
+      - Needs C(certutil) on the host (not on Windows 2000 or NT 4.0). The copy's folder is
+        created readable by the controller's user only (mode 0700). Protect O(copy_to) as you
+        would the KM database, as with the startup password it opens every user's private keys.
+    type: str
+    default: ""
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
@@ -107,6 +150,8 @@ attributes:
         the plan (files, sizes, destination, whether C(MSExchangeKMS) would be stopped) with
         C(changed=true). Nothing is stopped, created or copied. The refusals apply in check mode
         too.
+      - With O(verify_against) the verification runs as usual (it only reads) and reports
+        C(changed=false).
   diff_mode:
     support: none
 notes:
@@ -119,6 +164,12 @@ notes:
     created the database (KB Q154531); keep it with the backup. After a move that stays the
     original server's password or disk (KB Q198814, Q155216).
   - Under C(delegate_to) the delegated host is backed up.
+  - For a KM Server move (KB Q154531) back up the old server with O(copy_to), and after the
+    restore on the new server check it with O(verify_against) before MSExchangeKMS first starts
+    there; the collection's runbook (C(docs/runbook.md)) has the whole procedure.
+  - O(copy_to) costs one WinRM round trip per file, carrying the file as Base64 (a third larger).
+    Against the lab over loopback a 2 MB Kmsmdb.edb took 0.9 s [lab]; on a real network it is
+    bound by the WinRM link.
 seealso:
   - name: KB Q190713 - Key Management Server Backup and Disaster Recovery
     description: Why and how the Kmsdata folder is backed up offline.
@@ -126,6 +177,9 @@ seealso:
   - name: KB Q259906 - Event ID 5389 when KM Server is moved to a new server
     description: The Exchange 5.5 problem whose fix (reapplying the service pack) needs this backup first.
     link: https://github.com/jeffpar/kbarchive/blob/master/kb/259/Q259906/README.md
+  - name: KB Q154531 - Moving the KM Server to another server in the site
+    description: The move whose backup (O(copy_to)) and restore (O(verify_against)) this module proves.
+    link: https://github.com/jeffpar/kbarchive/blob/master/kb/154/Q154531/README.md
   - module: exchops.kms.exchange_facts
     description: Finds the KM database folder and the state of MSExchangeKMS without changing anything.
   - module: exchops.kms.exchange_service
@@ -150,6 +204,16 @@ EXAMPLES = r"""
     destination: E:\KMS-BACKUP\before-sp4
     startup_password: "{{ kms_startup_password }}"
 
+- name: Back up the old KM Server's database and keep a second, verified copy on the controller
+  exchops.kms.kms_backup:
+    startup_password: "{{ kms_startup_password }}"
+    copy_to: "{{ playbook_dir }}/kms-backups"
+  register: kms_backup
+
+- name: Prove the restore on the new KM Server before MSExchangeKMS first starts there
+  exchops.kms.kms_backup:
+    verify_against: "{{ (lookup('ansible.builtin.file', kms_backup.controller_copy.manifest_path) | from_json).manifest }}"
+
 - name: Show what a backup would do, without stopping or copying anything
   exchops.kms.kms_backup:
   check_mode: true
@@ -160,11 +224,11 @@ backup_path:
   description:
     - The folder that holds the copy (in check mode, the folder that would be created).
     - On a failed copy the partial copy, if any, is here; the message says how much it holds.
-  returned: success, and on failure once the copy had started
+  returned: success (not with O(verify_against)), and on failure once the copy had started
   type: str
   sample: C:\EXCHSRVR\KMSDATA.backup-20240131-221500
 database_path:
-  description: The KM database folder that was copied.
+  description: The KM database folder that was copied (with O(verify_against), checked).
   returned: success
   type: str
   sample: C:\EXCHSRVR\KMSDATA
@@ -174,6 +238,7 @@ manifest:
       and its SHA256 (lower-case hex), equal on both sides (null when RV(verification) is
       C(sizes)).
     - In check mode the files that would be copied, without C(sha256).
+    - With O(verify_against), the manifest the folder was checked against.
   returned: success
   type: list
   elements: dict
@@ -201,7 +266,9 @@ verification:
     - How the copy was proven. C(sha256) is the file list, the sizes and the SHA256 of every file
       on both sides. C(sizes) is the file list and the sizes only, on a host without
       C(certutil) (Windows 2000, NT 4.0), with a warning; the manifest's C(sha256) is then null.
-  returned: success, not in check mode
+    - With O(verify_against), how the KM database folder was compared with the manifest, the
+      same two words.
+  returned: success; in check mode only with O(verify_against)
   type: str
   sample: sha256
 files:
@@ -216,19 +283,51 @@ bytes:
   sample: 3162112
 free_bytes:
   description: Free bytes on the destination drive before the copy, as C(dir) reported them.
-  returned: success
+  returned: success, not with O(verify_against)
   type: int
   sample: 1234567890
 required_bytes:
   description: The free bytes the copy needed (its size plus the margin).
-  returned: success
+  returned: success, not with O(verify_against)
   type: int
   sample: 70270976
 kms_stop_required:
   description: Whether C(MSExchangeKMS) was (in check mode, would be) stopped for the copy.
-  returned: success
+  returned: success, not with O(verify_against)
   type: bool
   sample: false
+controller_copy:
+  description:
+    - The second copy on the controller (O(copy_to)), verified against the manifest. In check
+      mode only C(path), the folder that would be created.
+  returned: success, when O(copy_to) is set
+  type: dict
+  contains:
+    path:
+      description: The folder on the controller.
+      type: str
+    database_folder:
+      description: The copied KM database folder inside it.
+      type: str
+    manifest_path:
+      description: Its C(manifest.json).
+      type: str
+    files:
+      description: How many files were fetched.
+      type: int
+    bytes:
+      description: Their total size in bytes.
+      type: int
+    verification:
+      description: C(sha256) (size and SHA256 of every file checked on the controller).
+      type: str
+  sample:
+    path: /srv/kms-backups/kms-old/KMSDATA.backup-20240131-221500
+    database_folder: /srv/kms-backups/kms-old/KMSDATA.backup-20240131-221500/KMSDATA
+    manifest_path: /srv/kms-backups/kms-old/KMSDATA.backup-20240131-221500/manifest.json
+    files: 3
+    bytes: 3162112
+    verification: sha256
 kms_state_before:
   description: The state of C(MSExchangeKMS) before the backup, C(running), C(stopped) or C(absent) (not installed).
   returned: success, and on failure once something was changed

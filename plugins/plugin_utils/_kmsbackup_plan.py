@@ -546,3 +546,152 @@ def _kms_binary(plan: BackupPlan) -> dict[str, t.Any]:
         "kms_binary_build": plan.kms_binary,
         "kms_binary_path": kmserver_path(plan.database_path),
     }
+
+
+# ---------------------------------------------------------------------------------------------
+# Verify only: a KM database folder against a backup's manifest (the restore on the new server)
+
+_SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+# A running KMS keeps its ESE97 database open and writes its logs and checkpoint (KB Q274321), so
+# its folder cannot equal an offline backup (KB Q190713 backs up and restores only with KMS
+# stopped); a pending one is about to change it.
+VERIFY_STATES = ("stopped", "absent")
+
+
+class RestoreMismatch(BackupError):
+    """The KM database folder differs from the backup's manifest (nothing was changed)."""
+
+    def __init__(self, database_path: str, problems: Sequence[str]) -> None:
+        shown = "; ".join(problems[:6])
+        if len(problems) > 6:
+            shown += f"; and {len(problems) - 6} more"
+        super().__init__(
+            f"the KM database folder {database_path} does not match the backup's manifest: "
+            f"{shown}. Do not start MSExchangeKMS on it: with MSExchangeKMS stopped, delete the "
+            f"files in {database_path} and restore the backup into it again (KB Q190713, "
+            "Q198814), then run this check again"
+        )
+        self.problems = tuple(problems)
+
+
+def manifest_from_option(entries: Sequence[t.Any]) -> tuple[ManifestEntry, ...]:
+    """The `verify_against` option as manifest entries: each a dict with `name` (relative to the
+    KM database folder), `size` (bytes) and `sha256` (hex, or null for a sizes-only backup), as
+    kms_backup returns them. ValueError names the first entry that is not one."""
+    if not entries:
+        raise ValueError(
+            "verify_against is empty. Give the manifest of the backup that was restored: the "
+            "'manifest' a kms_backup task returned, or the one in the manifest.json of its "
+            "controller copy"
+        )
+    manifest: list[ManifestEntry] = []
+    seen: set[str] = set()
+    for index, entry in enumerate(entries):
+        where = f"verify_against[{index}]"
+        if not isinstance(entry, dict):
+            raise ValueError(f"{where} is {entry!r}, not a dict with name, size and sha256")
+        name, size, digest = entry.get("name"), entry.get("size"), entry.get("sha256")
+        if not isinstance(name, str) or not name or name.startswith("\\") or ":" in name:
+            raise ValueError(f"{where} has name {name!r}, not a path relative to the folder")
+        if any(part in ("", ".", "..") for part in name.split("\\")):
+            raise ValueError(f"{where} has name {name!r}, with an empty, '.' or '..' part")
+        if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+            raise ValueError(f"{where} ({name}) has size {size!r}, not a number of bytes")
+        if digest is not None and not (
+            isinstance(digest, str) and _SHA256_HEX.match(digest.lower())
+        ):
+            raise ValueError(f"{where} ({name}) has sha256 {digest!r}, not 64 hex digits")
+        if name.casefold() in seen:
+            raise ValueError(f"{where} names {name} a second time")
+        seen.add(name.casefold())
+        manifest.append(ManifestEntry(name, size, digest.lower() if digest else None))
+    return tuple(manifest)
+
+
+def refuse_unsettled_kms(database_path: str, kms_state: str) -> None:
+    """BackupRefused unless MSExchangeKMS is stopped or not installed."""
+    if kms_state in VERIFY_STATES:
+        return
+    raise BackupRefused(
+        f"MSExchangeKMS is {kms_state.upper()}, so {database_path} is not checked: a running KM "
+        "Server keeps its database open and writes its logs and checkpoint (ESE97, KB "
+        "Q274321), so the folder cannot equal an offline backup (KB Q190713). Check a restore "
+        "before MSExchangeKMS first starts on it: stop MSExchangeKMS (exchops.kms."
+        "exchange_service), and restore the backup again if KMS already ran on it."
+    )
+
+
+def hashed_entries(manifest: Sequence[ManifestEntry]) -> tuple[ManifestEntry, ...]:
+    """The entries whose SHA256 is compared on the host: non-empty, with a recorded digest."""
+    return tuple(entry for entry in manifest if entry.size > 0 and entry.sha256 is not None)
+
+
+def verify_restore(
+    database_path: str,
+    manifest: Sequence[ManifestEntry],
+    found: TreeReading | None,
+    hashes: dict[str, str],
+    *,
+    hash_errors: dict[str, str] | None = None,
+    hashing: bool = True,
+) -> None:
+    """Nothing when the folder holds exactly the manifest's files with their sizes and (where
+    the manifest and `hashing` have them) their SHA256; else RestoreMismatch naming every
+    difference. A file the backup does not hold is a difference too: files a fresh install left
+    beside the restored ones (KB Q198814 deletes them before the restore)."""
+    if found is None:
+        raise RestoreMismatch(database_path, ["the folder does not exist"])
+    expected = TreeReading(tuple(FileItem(entry.name, entry.size) for entry in manifest), ())
+    problems = compare_trees(expected, found, "the folder", "the backup")
+    present = {item.name.casefold() for item in found.files}
+    for entry in hashed_entries(manifest) if hashing else ():
+        if entry.name.casefold() not in present:
+            continue  # already named as missing
+        digest = hashes.get(entry.name)
+        if digest is None:
+            why = (hash_errors or {}).get(entry.name, "no answer")
+            problems.append(f"the SHA256 of {entry.name} could not be read ({why})")
+        elif digest != entry.sha256:
+            problems.append(
+                f"{entry.name} differs: SHA256 {digest[:16]}... in the folder, "
+                f"{(entry.sha256 or '')[:16]}... in the backup"
+            )
+    if problems:
+        raise RestoreMismatch(database_path, problems)
+
+
+def restore_result(
+    database_path: str, manifest: Sequence[ManifestEntry], kms_state: str, hashing: bool
+) -> dict[str, t.Any]:
+    """What a verification that passed returns (changed=false)."""
+    sha256 = hashing and all(entry.sha256 is not None for entry in manifest)
+    proof = "sizes and SHA256" if sha256 else "sizes (no SHA256)"
+    total = sum(entry.size for entry in manifest)
+    return {
+        "changed": False,
+        "msg": (
+            f"{database_path} matches the backup's manifest: the same {len(manifest)} files, "
+            f"{proof}. MSExchangeKMS is {kms_state} and was not touched."
+        ),
+        "verification": "sha256" if sha256 else "sizes",
+        "database_path": database_path,
+        "manifest": [entry.to_json() for entry in manifest],
+        "files": len(manifest),
+        "bytes": total,
+        "kms_state_before": kms_state,
+        "kms_state_after": kms_state,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# The controller copy: each fetched file against the manifest
+
+
+def check_fetched(entry: ManifestEntry, data: bytes) -> str | None:
+    """Why the bytes fetched for `entry` are not its file (size or SHA256), or None."""
+    if len(data) != entry.size:
+        return f"{entry.name} arrived with {len(data)} bytes, not {entry.size}"
+    digest = hashlib.sha256(data).hexdigest()
+    if entry.sha256 is not None and digest != entry.sha256:
+        return f"{entry.name} arrived with SHA256 {digest[:16]}..., not {entry.sha256[:16]}..."
+    return None

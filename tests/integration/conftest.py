@@ -16,6 +16,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+import winrm
 import yaml
 
 from exchlab.fleet import LAB_SECRETS
@@ -402,3 +403,17 @@ def lab_unchanged(lab: RunningLab, *hosts: str) -> Iterator[Shown]:
     assert {host: without_requests(state) for host, state in shown.after.items()} == {
         host: without_requests(state) for host, state in shown.before.items()
     }
+
+
+def lab_session(lab: RunningLab, host: str) -> winrm.Session:
+    """A pywinrm session to a lab host with the inventory's settings (plain HTTP, NTLM): what an
+    operator or another tool runs there, not through the plugins."""
+    inventory = yaml.safe_load(lab.inventory.read_text(encoding="utf-8"))["all"]
+    settings = next(
+        group["hosts"][host] for group in inventory["children"].values() if host in group["hosts"]
+    )
+    return winrm.Session(
+        f"http://{settings['ansible_host']}:{settings['ansible_port']}/wsman",
+        auth=(settings["ansible_user"], inventory["vars"]["ansible_password"]),
+        transport="ntlm",
+    )

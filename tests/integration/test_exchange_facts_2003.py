@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import pytest
 import winrm
-import yaml
-from conftest import RunModule, RunningLab, module_lab
+from conftest import RunModule, RunningLab, lab_session, module_lab
 
 FACTS = "exchops.kms.exchange_facts"
 REG3_MISSING = b"Error:  The system was unable to find the specified registry key or value\r\n"
@@ -22,16 +21,7 @@ def facts_of(results: dict[str, dict], host: str) -> dict:
 
 def reg_query(lab: RunningLab, host: str, key: str) -> winrm.Response:
     """`reg query KEY` on a lab host over WinRM, with the inventory's connection settings."""
-    inventory = yaml.safe_load(lab.inventory.read_text(encoding="utf-8"))["all"]
-    settings = next(
-        group["hosts"][host] for group in inventory["children"].values() if host in group["hosts"]
-    )
-    session = winrm.Session(
-        f"http://{settings['ansible_host']}:{settings['ansible_port']}/wsman",
-        auth=(settings["ansible_user"], inventory["vars"]["ansible_password"]),
-        transport="ntlm",
-    )
-    return session.run_cmd("reg", ["query", key])
+    return lab_session(lab, host).run_cmd("reg", ["query", key])
 
 
 # pywinrm warns that it reads REQUESTS_CA_BUNDLE; these sessions are plain HTTP with NTLM.

@@ -32,7 +32,7 @@ from ._base import (
     split_merged_streams,
 )
 from ._events import EventRecord
-from .certutil import parse_certutil_hash
+from .certutil import decode_certutil_base64, parse_certutil_encode, parse_certutil_hash
 from .dir import DirEntry, DirListing, DirTree, parse_dir, parse_dir_tree, split_merged_dir_streams
 from .reg import RegKey, RegQuery, RegValue, parse_reg_query
 from .sc import (
@@ -96,7 +96,9 @@ __all__ = [
     "TaskEntry",
     "ToolMissing",
     "XcopyResult",
+    "decode_certutil_base64",
     "mask_image_path",
+    "parse_certutil_encode",
     "parse_certutil_hash",
     "parse_cim_datetime",
     "parse_dir",

@@ -1,5 +1,8 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Parse `certutil -hashfile FILE SHA256`: `parse_certutil_hash` -> the digest in lower-case hex.
+Parse `certutil -f -encode FILE OUT` (`parse_certutil_encode`) and the Base64 file it wrote, read
+back with `type OUT` (`decode_certutil_base64` -> the file's bytes): how kms_backup fetches a
+backup to the controller, binary-safe over a text stream.
 
 docs/windows-output.md has no section on it: the layout is Windows' "<ALG> hash of <file>:", the
 digest, "CertUtil: -hashfile command completed successfully."; Windows 7 / 2008 R2 say "hash of file
@@ -11,6 +14,8 @@ digest, "CertUtil: -hashfile command completed successfully."; Windows 7 / 2008 
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 
 from ._base import _command_failed, _nonblank, _parse_error, _raise_if_missing
@@ -65,3 +70,60 @@ def parse_certutil_hash(
     if done.text.strip() != _CERTUTIL_DONE:
         raise _parse_error(section, f"expected '{_CERTUTIL_DONE}'", done)
     return hex_digest
+
+
+# -encode (docs/windows-output.md#certutil-encode): "Input Length = N", "Output Length = N" [I]
+# and the completion line; the file it writes holds the Base64 text between "-----BEGIN
+# CERTIFICATE-----" and "-----END CERTIFICATE-----", 64 characters a line.
+_ENCODE_LENGTH = re.compile(r"^(?:Input|Output) Length = \d+$")
+_ENCODE_DONE = "CertUtil: -encode command completed successfully."
+_ENCODE_FAILED = re.compile(r"^CertUtil: -encode command FAILED")
+_BASE64_BEGIN = "-----BEGIN CERTIFICATE-----"
+_BASE64_END = "-----END CERTIFICATE-----"
+_BASE64_LINE = re.compile(r"^[A-Za-z0-9+/]*={0,2}$")
+
+
+def parse_certutil_encode(stdout: str, stderr: str, exit_code: int, section: str = "encode") -> int:
+    """Parse `certutil [-f] -encode FILE OUT`'s console answer; returns the input length it
+    printed (-1 when it printed none). certutil's "FAILED" text (file missing, in use, exists)
+    raises `CommandFailed`; cmd's "is not recognized" `ToolMissing`."""
+    _raise_if_missing(section, stderr, exit_code)
+    lines = _nonblank(stdout, "stdout") + _nonblank(stderr, "stderr")
+    if any(_ENCODE_FAILED.match(line.text.strip()) for line in lines):
+        raise _command_failed(section, exit_code, lines)
+    if not lines or lines[-1].text.strip() != _ENCODE_DONE:
+        raise _parse_error(section, f"expected '{_ENCODE_DONE}' (exit code {exit_code})")
+    length = -1
+    for line in lines[:-1]:
+        text = line.text.strip()
+        if not _ENCODE_LENGTH.match(text):
+            raise _parse_error(section, "expected 'Input Length = N' or 'Output Length = N'", line)
+        if text.startswith("Input"):
+            length = int(text.rsplit(" ", 1)[1])
+    return length
+
+
+def decode_certutil_base64(stdout: str, stderr: str, exit_code: int, section: str) -> bytes:
+    """The bytes of a file that `certutil -encode` wrote, from `type OUT`'s answer: the lines
+    between the BEGIN and END lines, Base64-decoded. A missing END line (the answer cut short),
+    any other text or invalid Base64 raises ParseError; `type`'s own error CommandFailed."""
+    lines = _nonblank(stdout, "stdout")
+    errors = _nonblank(stderr, "stderr")
+    if errors or exit_code != 0:
+        if errors:
+            raise _command_failed(section, exit_code, errors)
+        raise _parse_error(section, f"type exited {exit_code} without a message")
+    if not lines or lines[0].text.strip() != _BASE64_BEGIN:
+        raise _parse_error(section, f"expected '{_BASE64_BEGIN}'", lines[0] if lines else None)
+    if lines[-1].text.strip() != _BASE64_END or len(lines) < 2:
+        raise _parse_error(section, f"expected '{_BASE64_END}' last: the answer was cut short")
+    body = []
+    for line in lines[1:-1]:
+        text = line.text.strip()
+        if not _BASE64_LINE.match(text):
+            raise _parse_error(section, "not a line of Base64", line)
+        body.append(text)
+    try:
+        return base64.b64decode("".join(body), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise _parse_error(section, f"the Base64 text does not decode ({exc})") from None

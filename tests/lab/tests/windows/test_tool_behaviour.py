@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 from collections.abc import Callable
 
@@ -518,6 +519,35 @@ def test_certutil_before_windows_10_spaces_the_hash_and_defaults_to_sha1(run: Ru
         f"SHA1 hash of file {KMSDATA}\\edb.chk:\r\n{spaced}\r\n"
         "CertUtil: -hashfile command completed successfully.\r\n"
     )
+
+
+def test_certutil_encode_writes_base64_between_the_certificate_lines(
+    run: Run, sp3: HostState
+) -> None:
+    entry = sp3.fs.file_entry(f"{KMSDATA}\\Kmsmdb.edb")
+    assert entry is not None
+    out = r"C:\EXCHSRVR\KMSDATA.exchops-fetch.b64"
+    result = run(sp3, f'certutil -f -encode "{KMSDATA}\\Kmsmdb.edb" "{out}"')
+    written = sp3.fs.file_entry(out)
+    assert written is not None
+    text = written.content().decode("ascii")
+    assert result.stdout == (
+        f"Input Length = {entry.size}\r\nOutput Length = {written.size}\r\n"
+        "CertUtil: -encode command completed successfully.\r\n"
+    )
+    lines = text.split("\r\n")
+    assert lines[0] == "-----BEGIN CERTIFICATE-----"
+    assert lines[-2:] == ["-----END CERTIFICATE-----", ""]
+    assert {len(line) for line in lines[1:-3]} == {64}
+    assert base64.b64decode("".join(lines[1:-2])) == entry.content()
+    # Without -f an existing OUT is refused; with it, replaced.
+    again = run(sp3, f'certutil -encode "{KMSDATA}\\edb.chk" "{out}"')
+    assert again.stdout.startswith(
+        "CertUtil: -encode command FAILED: 0x80070050 (WIN32: 80 ERROR_FILE_EXISTS)\r\n"
+    )
+    assert run(sp3, f'certutil -f -encode "{KMSDATA}\\edb.chk" "{out}"').exit_code == 0
+    missing = run(sp3, r"certutil -f -encode C:\nope.bin C:\nope.b64")
+    assert "ERROR_FILE_NOT_FOUND" in missing.stdout
 
 
 def test_certutil_on_a_missing_file(run: Run, sp3: HostState) -> None:

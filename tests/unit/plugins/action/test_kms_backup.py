@@ -16,7 +16,8 @@ RUNNING, STOPPED = "sc_query/e5_kms_running", "sc_query/kms_stopped_no_controls_
 CHANGING = ("sc stop", "sc start", "xcopy")
 NOTHING = "Nothing was changed."
 OPTIONS = (
-    "Its options are database_path, destination, startup_password, timeout (ansible-doc "
+    "Its options are copy_to, database_path, destination, startup_password, timeout, "
+    "verify_against (ansible-doc "
     "exchops.kms.kms_backup); fix the task and run it again. Nothing was changed."
 )
 
@@ -77,6 +78,31 @@ def kms_server(fake_winrs: t.Any, recorded: t.Callable[..., t.Any]) -> t.Callabl
             "hop). Give a folder on a drive of the host, such as C:\\KMS-BACKUP. Nothing was "
             "changed.",
             id="UNC destination",
+        ),
+        pytest.param(
+            {"verify_against": [], "database_path": KMSDATA},
+            "kms02: verify_against is empty. Give the manifest of the backup that was restored: "
+            "the 'manifest' a kms_backup task returned, or the one in the manifest.json of its "
+            "controller copy. Nothing was changed.",
+            id="verify against an empty manifest",
+        ),
+        pytest.param(
+            {"verify_against": [{"name": "Kmsmdb.edb", "size": 1, "sha256": "x"}]},
+            "kms02: verify_against[0] (Kmsmdb.edb) has sha256 'x', not 64 hex digits. Nothing "
+            "was changed.",
+            id="verify against a bad digest",
+        ),
+        pytest.param(
+            {
+                "verify_against": [{"name": "Kmsmdb.edb", "size": 1, "sha256": None}],
+                "destination": DEST,
+                "startup_password": PASSWORD,
+            },
+            "kms02: verify_against only checks the KM database folder against a backup's "
+            "manifest: it copies nothing and never starts MSExchangeKMS, so destination and "
+            "startup_password cannot be used with it. Start MSExchangeKMS afterwards with "
+            "exchops.kms.exchange_service. Nothing was changed.",
+            id="verify with backup options",
         ),
     ],
 )
@@ -316,3 +342,34 @@ def test_a_stop_that_sc_refuses_fails_with_nothing_changed_once(
     assert [command for command in host.commands if command.startswith(CHANGING)] == [
         "sc stop MSExchangeKMS"
     ]
+
+
+def test_check_mode_with_copy_to_names_the_controller_folder_and_creates_nothing(
+    run_action: t.Callable[..., t.Any], kms_server: t.Callable[..., t.Any], tmp_path: t.Any
+) -> None:
+    kms_server()
+    arguments = {**PATHS, "startup_password": PASSWORD, "copy_to": str(tmp_path / "copies")}
+    outcome = run_action("kms_backup", arguments, check_mode=True)
+    folder = tmp_path / "copies" / "kms02" / "KMS-BACKUP"
+    assert outcome.result["controller_copy"] == {"path": str(folder)}
+    assert outcome.result["msg"].endswith(
+        f"start MSExchangeKMS again, then fetch the copy to {folder} on the controller and verify "
+        "its SHA256 there."
+    )
+    assert not (tmp_path / "copies").exists()
+
+
+def test_verify_only_refuses_a_running_kms_after_one_read_with_nothing_changed_once(
+    run_action: t.Callable[..., t.Any], kms_server: t.Callable[..., t.Any]
+) -> None:
+    host = kms_server()
+    manifest = [{"name": "Kmsmdb.edb", "size": 2105344, "sha256": None}]
+    outcome = run_action("kms_backup", {"database_path": KMSDATA, "verify_against": manifest})
+    assert outcome.raised
+    assert outcome.msg.startswith(f"kms02: MSExchangeKMS is RUNNING, so {KMSDATA} is not checked")
+    assert outcome.msg.endswith(
+        "restore the backup again if KMS already ran on it. Nothing was changed."
+    )
+    assert outcome.msg.count(NOTHING) == 1
+    assert host.commands == ["sc query MSExchangeKMS", f'dir /-c /s /a "{KMSDATA}"']
+    assert not any(command.startswith(CHANGING) for command in host.commands)

@@ -2,6 +2,13 @@
 """certutil.exe -hashfile FILE [ALGORITHM]: how a KM database backup is verified (KB Q190713
 step 3: "verify that all files have been copied").
 
+`certutil [-f] -encode FILE OUT` (how kms_backup fetches a backup to the controller) writes the
+file's Base64 into OUT between "-----BEGIN CERTIFICATE-----" and "-----END CERTIFICATE-----",
+64 characters a line (ss64.org forum, "certutil - decode/encode BASE64/HEX strings"; Microsoft's
+Windows Server 2003 PKI "Appendix 6", cc782874), and prints "Input Length = N", "Output Length =
+N" and "CertUtil: -encode command completed successfully.". An existing OUT without -f fails
+with ERROR_FILE_EXISTS [lab: the wording of that failure].
+
 Windows 10 / Server 2016 and later print `<ALG> hash of <FILE>:`, the hash as contiguous
 lower-case hex, then `CertUtil: -hashfile command completed successfully.`. Earlier certutil
 (Windows 7 / Server 2008-2012 era) prints `<ALG> hash of file <FILE>:` and hex bytes separated
@@ -11,6 +18,7 @@ exit with it (as the unsigned 32-bit process exit code).
 
 from __future__ import annotations
 
+import base64
 import hashlib
 
 from ...state import FileSystemError
@@ -27,9 +35,11 @@ _ALGORITHMS = {
 _DONE = f"CertUtil: -hashfile command completed successfully.{CRLF}"
 
 
-def _failed(output: Output, hresult: int, detail: str, message: str) -> int:
+def _failed(
+    output: Output, hresult: int, detail: str, message: str, verb: str = "-hashfile"
+) -> int:
     output.out(
-        f"CertUtil: -hashfile command FAILED: 0x{hresult:08x} ({detail}){CRLF}"
+        f"CertUtil: {verb} command FAILED: 0x{hresult:08x} ({detail}){CRLF}"
         f"CertUtil: {message}{CRLF}"
     )
     return hresult
@@ -37,6 +47,9 @@ def _failed(output: Output, hresult: int, detail: str, message: str) -> int:
 
 def certutil(invocation: Invocation, output: Output) -> int:
     argv = invocation.argv
+    verbs = [arg.lower() for arg in argv if arg.lower() not in ("-f", "/f")]
+    if verbs and verbs[0] in ("-encode", "/encode"):
+        return _encode(invocation, output)
     if not argv or argv[0].lower() not in ("-hashfile", "/hashfile"):
         verb = argv[0] if argv else ""
         output.out(f"CertUtil: Unknown arg: {verb}{CRLF}")
@@ -80,6 +93,54 @@ def certutil(invocation: Invocation, output: Output) -> int:
     else:
         spaced = " ".join(digest[index : index + 2] for index in range(0, len(digest), 2))
         output.out(f"{algorithm} hash of file {shown}:{CRLF}{spaced}{CRLF}{_DONE}")
+    return 0
+
+
+def _encode_failed(output: Output, hresult: int, detail: str, message: str) -> int:
+    return _failed(output, hresult, detail, message, verb="-encode")
+
+
+def _encode(invocation: Invocation, output: Output) -> int:
+    force = any(arg.lower() in ("-f", "/f") for arg in invocation.argv)
+    names = [arg for arg in invocation.argv if arg.lower() not in ("-f", "/f")][1:]
+    if len(names) != 2:
+        return _encode_failed(
+            output, 0x80070057, "WIN32: 87 ERROR_INVALID_PARAMETER", "The parameter is incorrect."
+        )
+    host = invocation.host
+    try:
+        source, target = invocation.path(names[0]), invocation.path(names[1])
+    except FileSystemError:
+        return _encode_failed(
+            output,
+            0x80070003,
+            "WIN32: 3 ERROR_PATH_NOT_FOUND",
+            "The system cannot find the path specified.",
+        )
+    entry = host.fs.file_entry(source)
+    if entry is None:
+        return _encode_failed(
+            output,
+            0x80070002,
+            "WIN32: 2 ERROR_FILE_NOT_FOUND",
+            "The system cannot find the file specified.",
+        )
+    if host.fs.exists(target) and not force:
+        return _encode_failed(output, 0x80070050, "WIN32: 80 ERROR_FILE_EXISTS", "The file exists.")
+    data = entry.content()
+    text = base64.b64encode(data).decode("ascii")
+    lines = "".join(text[index : index + 64] + CRLF for index in range(0, len(text), 64))
+    encoded = f"-----BEGIN CERTIFICATE-----{CRLF}{lines}-----END CERTIFICATE-----{CRLF}"
+    try:
+        host.write_file(target, data=encoded.encode("ascii"))
+    except FileSystemError as exc:
+        return _encode_failed(
+            output, 0x80070000 | exc.winerror, f"WIN32: {exc.winerror}", exc.message
+        )
+    output.out(
+        f"Input Length = {len(data)}{CRLF}Output Length = {len(encoded)}{CRLF}"
+        f"CertUtil: -encode command completed successfully.{CRLF}"
+    )
     return 0
 
 

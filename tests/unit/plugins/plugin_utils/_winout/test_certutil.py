@@ -1,15 +1,21 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""`parse_certutil_hash` (plugins/plugin_utils/_winout/certutil.py) on the certutil_hashfile
+"""`parse_certutil_hash`, `parse_certutil_encode` and `decode_certutil_base64` (plugins/plugin_utils/_winout/certutil.py) on the certutil_hashfile
 fixtures and on output written inline.
 """
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 from conftest import load
 
 from ansible_collections.exchops.kms.plugins.plugin_utils._winout import (
+    CommandFailed,
     ParseError,
+    ToolMissing,
+    decode_certutil_base64,
+    parse_certutil_encode,
     parse_certutil_hash,
 )
 
@@ -40,3 +46,88 @@ def test_certutil_checks_the_digest_length_and_the_completion_line() -> None:
         parse_certutil_hash(good.replace(DIGEST[:2], "zz"), "", 0)
     with pytest.raises(ValueError, match="unknown hash algorithm"):
         parse_certutil_hash(good, "", 0, algorithm="CRC32")
+
+
+# certutil -encode: the console answer, and the Base64 file read back with `type`.
+ENCODE_DONE = "CertUtil: -encode command completed successfully.\r\n"
+
+
+def encoded_file(data: bytes) -> str:
+    text = base64.b64encode(data).decode("ascii")
+    lines = "".join(text[index : index + 64] + "\r\n" for index in range(0, len(text), 64))
+    return f"-----BEGIN CERTIFICATE-----\r\n{lines}-----END CERTIFICATE-----\r\n"
+
+
+def test_certutil_encode_reports_the_input_length_it_printed() -> None:
+    answer = f"Input Length = 6\r\nOutput Length = 66\r\n{ENCODE_DONE}"
+    assert parse_certutil_encode(answer, "", 0) == 6
+    assert parse_certutil_encode(ENCODE_DONE, "", 0) == -1
+
+
+@pytest.mark.parametrize(
+    ("stdout", "stderr", "code", "error", "match"),
+    [
+        pytest.param(
+            "CertUtil: -encode command FAILED: 0x80070002 (WIN32: 2 ERROR_FILE_NOT_FOUND)\r\n"
+            "CertUtil: The system cannot find the file specified.\r\n",
+            "",
+            -2147024894,
+            CommandFailed,
+            "ERROR_FILE_NOT_FOUND",
+            id="file missing",
+        ),
+        pytest.param(
+            "",
+            "'certutil' is not recognized as an internal or external command,\r\n"
+            "operable program or batch file.\r\n",
+            1,
+            ToolMissing,
+            "'certutil' is missing",
+            id="no certutil (Windows 2000)",
+        ),
+        pytest.param(
+            "Input Length = 6\r\n", "", 0, ParseError, "expected 'CertUtil: -encode", id="cut"
+        ),
+        pytest.param(
+            f"Bytes = 6\r\n{ENCODE_DONE}", "", 0, ParseError, "Input Length", id="odd line"
+        ),
+    ],
+)
+def test_certutil_encode_failures_raise(
+    stdout: str, stderr: str, code: int, error: type[Exception], match: str
+) -> None:
+    with pytest.raises(error, match=match):
+        parse_certutil_encode(stdout, stderr, code)
+
+
+@pytest.mark.parametrize("data", [b"\x00\x1a\r\n\xff" * 100, bytes(range(256)) * 9, b"x"])
+def test_certutil_base64_files_decode_to_the_exact_bytes(data: bytes) -> None:
+    assert decode_certutil_base64(encoded_file(data), "", 0, "encoded") == data
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        pytest.param(
+            encoded_file(b"abc").replace("-----END CERTIFICATE-----\r\n", ""),
+            "cut short",
+            id="no END",
+        ),
+        pytest.param(encoded_file(b"abc")[29:], "expected '-----BEGIN", id="no BEGIN"),
+        pytest.param(
+            encoded_file(b"abcd").replace("YWJjZA==", "YW Jj"), "not a line of Base64", id="space"
+        ),
+        pytest.param(
+            encoded_file(b"abcd").replace("YWJjZA==", "YWJjZA"), "does not decode", id="padding"
+        ),
+        pytest.param("", "expected '-----BEGIN", id="empty"),
+    ],
+)
+def test_certutil_base64_files_that_are_not_whole_raise(text: str, match: str) -> None:
+    with pytest.raises(ParseError, match=match):
+        decode_certutil_base64(text, "", 0, "encoded")
+
+
+def test_types_own_error_is_a_command_failure() -> None:
+    with pytest.raises(CommandFailed, match="cannot find the file"):
+        decode_certutil_base64("", "The system cannot find the file specified.\r\n", 1, "encoded")
