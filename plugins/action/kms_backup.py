@@ -20,6 +20,7 @@ from ..plugin_utils._kmsbackup_plan import (
     BackupError,
     BackupOutcome,
     check_host_path,
+    kms_binary_record,
     manifest_from_option,
     outcome_result,
     plan_result,
@@ -149,6 +150,7 @@ class ActionModule(WinrsAction):
             "files": len(outcome.manifest),
             "bytes": plan.bytes,
             "verification": outcome.verification,
+            **kms_binary_record(plan),
         }
         try:
             if outcome.verification != "sha256":

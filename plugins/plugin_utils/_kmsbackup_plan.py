@@ -489,7 +489,7 @@ def plan_result(plan: BackupPlan) -> dict[str, t.Any]:
         "kms_stop_required": plan.stop_kms,
         "kms_state_before": plan.kms_state,
         "kms_state_after": plan.kms_state,
-        **_kms_binary(plan),
+        **kms_binary_record(plan),
     }
 
 
@@ -534,14 +534,15 @@ def outcome_result(outcome: BackupOutcome) -> dict[str, t.Any]:
         "kms_stop_required": plan.stop_kms,
         "kms_state_before": outcome.kms_state_before,
         "kms_state_after": outcome.kms_state_after,
-        **_kms_binary(plan),
+        **kms_binary_record(plan),
     }
 
 
-def _kms_binary(plan: BackupPlan) -> dict[str, t.Any]:
+def kms_binary_record(plan: BackupPlan) -> dict[str, t.Any]:
     """Kmserver.exe beside the database when the backup was taken: the KM Server move gate
     (exchops.kms.sp_parity, option backup_manifest) takes it as the build that last ran the KM
-    database when the old server can no longer be read (KB Q259906)."""
+    database when the old server can no longer be read (KB Q259906). In the result and in the
+    controller copy's manifest.json."""
     return {
         "kms_binary_build": plan.kms_binary,
         "kms_binary_path": kmserver_path(plan.database_path),

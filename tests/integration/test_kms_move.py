@@ -97,6 +97,9 @@ def test_the_old_servers_backup_arrives_on_the_controller_with_matching_sha256(
     assert manifest["host"] == "kms-old"
     assert manifest["backup_path"] == answer["backup_path"]
     assert manifest["manifest"] == answer["manifest"]
+    # The gate after the move reads the build that last ran the database from this file.
+    assert manifest["kms_binary_build"] == answer["kms_binary_build"]
+    assert manifest["kms_binary_build"]
     # Nothing half-made beside it, and no Base64 copy of the database left on the host.
     assert sorted(path.name for path in folder.parent.iterdir()) == [folder.name]
     assert not [path for path in host_files(move_lab, "kms-old") if path.endswith(FETCH_SUFFIX)]
