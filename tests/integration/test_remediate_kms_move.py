@@ -34,12 +34,16 @@ def test_the_kb_move_is_planned_then_fixed_once_and_left_alone_after(
         assert planned.returncode == 0, planned.stdout
     plan = json.loads((tmp_path / "reports" / "plan-kms-new.json").read_text(encoding="utf-8"))
     assert (plan["kms_binary_before"], plan["media_build"]) == ("5.5.1960.8", "5.5.2650.0")
-    assert (plan["build_after"], plan["kms_binary_after"]) == ("5.5.2650.0", "5.5.2650.0")
+    # No source says which version Kmserver.exe gets: the plan does not predict a new one.
+    assert (plan["build_after"], plan["kms_binary_after"]) == ("5.5.2650.0", "5.5.1960.8")
     # --diff: the service pack step's predicted builds, before and after.
     assert "--- before: kms-new: before" in planned.stdout, planned.stdout
     assert "+++ after: kms-new: after (predicted)" in planned.stdout
     assert "-Kmserver.exe: 5.5.1960.8 (5.5 RTM)" in planned.stdout
-    assert "+Kmserver.exe: 5.5.2650 (5.5 SP3)" in planned.stdout
+    assert (
+        "+Kmserver.exe: replaced by the copy of 5.5.2650 (5.5 SP3) (its version is not "
+        "documented)" in planned.stdout
+    )
     assert [step["step"].split()[0] for step in plan["steps"]] == [
         "back",
         "stop",
@@ -71,6 +75,16 @@ def test_the_kb_move_is_planned_then_fixed_once_and_left_alone_after(
         "5.5.2650.12",
     )
     assert fixed_row["backup_path"] == target["backups"][0]["path"]
+    # The lab's setup log has no completion wording: the versions read back decided.
+    assert fixed_row["sp_outcome"] == "ok"
+    assert fixed_row["decided_by"][:3] == [
+        "update.exe ended: its command returned exit code 0",
+        "registry: Exchange 5.5.2650 (5.5 SP3) (NewestBuild)",
+        "Store.exe file version 5.5.2650.23",
+    ]
+    assert all(service["state"] == "running" for service in target["services"].values()), target[
+        "services"
+    ]
 
     again = run_tool([*playbook, *reports], ansible_env, tmp_path)
     assert again.returncode == 0
