@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import jsonschema
@@ -134,3 +135,56 @@ def test_every_faulted_pair_is_reported_with_its_step_and_no_database_is_lost(
         assert f"fatal: [{pair['target']}]: FAILED!" in result.stdout
         assert lab.show(pair["target"])["kms_database"]["intact"] is True
     assert report["pairs"][0]["backup_path"] and not report["pairs"][1]["backup_path"]
+
+
+def _update_exe_gone(lab, host: str, timeout: float = 120.0) -> None:  # type: ignore[no-untyped-def]
+    """Wait until the lab has recorded the end of the host's update.exe run."""
+    deadline = time.monotonic() + timeout
+    while not lab.show(host)["exchange"]["updates"]:
+        assert time.monotonic() < deadline, "update.exe did not end"
+        time.sleep(2)
+
+
+def test_a_pair_whose_installer_waits_for_input_ends_waiting_then_its_services_come_back(
+    lab_factory, ansible_env: dict[str, str], tmp_path: Path
+) -> None:
+    lab = lab_factory("sp_waits.yml")
+    database = lab.show("kms-new")["kms_database"]
+    playbook = [
+        "ansible-playbook",
+        "exchops.kms.remediate_kms_move",
+        "-i",
+        str(lab.inventory),
+        "-e",
+        f"kms_report_dir={tmp_path / 'reports'}",
+        "-e",
+        "kms_remediate_sp_no_progress_timeout=4",
+    ]
+    waiting = run_tool(playbook, ansible_env, tmp_path)
+    assert waiting.returncode == 2, waiting.stdout[-3000:]
+    (row,) = remediation_report(tmp_path / "reports")["pairs"]
+    assert (row["outcome"], row["sp_outcome"]) == ("waiting_for_input", "waiting_for_input"), row
+    assert row["decided_by"][0].startswith("tasklist: update.exe running")
+    assert "sc start MSExchangeSA, then sc start MSExchangeDS" in row["reason"]
+    # update.exe still runs: nothing restarted under it, KMS not started.
+    shown = lab.show("kms-new")
+    assert shown["exchange"]["updates"] == []
+    states = {name: service["state"] for name, service in shown["services"].items()}
+    assert set(states.values()) == {"stopped"}, states
+    markdown = (tmp_path / "reports" / "remediation.md").read_text(encoding="utf-8")
+    assert "⏸️ waiting for input" in markdown
+
+    # Once update.exe has gone without a proven service pack: the services run again, not KMS.
+    _update_exe_gone(lab, "kms-new")
+    after = run_tool(playbook, ansible_env, tmp_path)
+    assert after.returncode == 2, after.stdout[-3000:]
+    (row,) = remediation_report(tmp_path / "reports")["pairs"]
+    assert (row["outcome"], row["sp_outcome"]) == ("failed", "failed"), row
+    assert row["decided_by"][0] == "update.exe ended: tasklist no longer lists it"
+    assert "MSExchangeKMS was not started." in row["reason"]
+    shown = lab.show("kms-new")
+    states = {name: service["state"] for name, service in shown["services"].items()}
+    assert states.pop("MSExchangeKMS") == "stopped"
+    assert set(states.values()) == {"running"}, states
+    assert shown["kms_database"] == database and database["intact"] is True
+    assert len(shown["exchange"]["updates"]) == 1
