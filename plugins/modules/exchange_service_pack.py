@@ -16,8 +16,9 @@ description:
   - Reads first, in the same way as M(exchops.kms.exchange_facts) - the server build from the
     registry (C(NewestBuild)), the file versions of C(Store.exe) and C(Kmserver.exe),
     C(MSExchangeKMS). The media's build is O(media_build) when given (the operator's
-    statement), else C(update.exe)'s file version; no source ties either to the build a kit
-    installs, so a warning says which was used. Nothing runs when Exchange and C(Kmserver.exe)
+    statement, which must agree with C(update.exe)'s file version), else C(update.exe)'s file
+    version; no source ties either to the build a kit installs, so a warning says which was
+    used. Nothing runs when Exchange and C(Kmserver.exe)
     are already on the media's service pack (C(changed=false)).
   - Refuses, with nothing changed, media that is not the wanted O(build), media older than the
     server or than C(Kmserver.exe) (a downgrade), C(MSExchangeKMS) whose ImagePath carries
@@ -70,6 +71,8 @@ options:
         media's build is taken from C(update.exe)'s file version, which no source ties to the
         service pack's build. Either way a warning says which was used, and the outcome is
         proven from the versions afterwards.
+      - Checked against C(update.exe)'s file version; when the two name different service
+        packs the run is refused, with nothing changed.
       - Used to refuse a downgrade and another service pack than O(build) before anything runs.
     type: str
     default: ""

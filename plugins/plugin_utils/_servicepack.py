@@ -161,9 +161,10 @@ def _text(build: Build | None) -> str | None:
 def media_statement(
     readings: HostReadings, stated: Build | None
 ) -> tuple[HostReadings, str | None, str]:
-    """The readings the plan judges, with the media's build taken from the operator's statement
-    when there is one; where that build came from; and the warning that says so (audit U2: no
-    source ties update.exe's file version, or anything else on a kit, to the build it installs)."""
+    """The readings the plan judges, with the operator's statement of the media's build; where
+    the build came from; and the warning that says so. Audit U2: no source ties update.exe's
+    file version, or anything else on a kit, to the build it installs, so a statement is only
+    trusted when update.exe's version agrees with it (INSTALL_RULES refuse otherwise)."""
     version = readings.media_version
     if stated is None:
         if version is None:
@@ -173,17 +174,19 @@ def media_statement(
             "update.exe file version",
             f"the media's build {describe(version)} is update.exe's file version, which no "
             "source ties to the service pack it installs; state the build with media_build "
-            "(role variable kms_remediate_sp_build). The outcome is proven from the versions "
-            "afterwards either way.",
+            "(role variable kms_remediate_sp_build) to have it checked against it. The outcome "
+            "is proven from the versions afterwards either way.",
         )
     warning = (
-        f"the media's build {describe(stated)} is the operator's statement (media_build); no "
-        "source gives a way to read it from the kit, so it is trusted to rule out a downgrade, "
-        "and the outcome is proven from the versions afterwards."
+        f"the media's build {describe(stated)} is the operator's statement (media_build), "
+        "checked against update.exe's file version; no source gives a way to read it from the "
+        "kit, and the outcome is proven from the versions afterwards."
     )
-    if version is not None and version.sp_key != stated.sp_key:
-        warning += f" (update.exe's file version is {version}.)"
-    return dataclasses.replace(readings, media_version=stated), "operator statement", warning
+    return (
+        dataclasses.replace(readings, stated_media_build=stated),
+        "operator statement",
+        warning,
+    )
 
 
 def _kms(name: str) -> bool:
@@ -446,7 +449,7 @@ class ServicePackJob:
                 outcome="refused",
                 remedy="",
                 changed=False,
-                media_build=_text(before.media_version),
+                media_build=_text(before.stated_media_build or before.media_version),
                 build_before=_text(before.server_build),
                 kms_binary_before=_text(before.kms_binary),
                 media_build_from=media_from,
@@ -819,7 +822,7 @@ class ServicePackJob:
         if outcome.outcome in _UPDATE_RUNS:
             report = self._update_runs(base, outcome, (), record.stopped, pids[0] if pids else None)
             report.message = (
-                f"an earlier run of this module started update.exe, which "
+                "an earlier run of this module started update.exe, which "
                 + ("still runs" if pids else "may still run (tasklist is not available)")
                 + f"; nothing was restarted. {outcome.remedy} {bring_back_text(record.stopped)}"
             )

@@ -105,6 +105,8 @@ class HostReadings:
     # server build was read from (NewestBuild, ServicePackBuild ...).
     store_version: Build | None = None
     build_from: str | None = None
+    # The operator's statement of the build the media installs (option media_build), if any.
+    stated_media_build: Build | None = None
 
     @property
     def kms_half_installed(self) -> bool:
@@ -209,7 +211,9 @@ class InstallCase:
 
     @property
     def media_build(self) -> Build:
-        return _known(self.readings.media_version)
+        """The operator's statement, which the rules have checked against update.exe's version,
+        or else update.exe's version."""
+        return self.readings.stated_media_build or _known(self.readings.media_version)
 
     @property
     def kms_behind(self) -> bool:
@@ -241,6 +245,13 @@ def media_build_unknown(case: InstallCase) -> Values | None:
     if case.readings.media_version is not None:
         return None
     return {"where": update_exe_path(case.media)}
+
+
+def media_statement_disagrees(case: InstallCase) -> Values | None:
+    stated, version = case.readings.stated_media_build, _known(case.readings.media_version)
+    if stated is None or stated.sp_key == version.sp_key:
+        return None
+    return {"stated": describe(stated), "version": describe(version)}
 
 
 def other_exchange_version(case: InstallCase) -> Values | None:
@@ -326,6 +337,7 @@ INSTALL_RULES: tuple[Rule[InstallCase], ...] = (
     # What the host runs and what the media holds: never a downgrade, never another SP.
     Rule("not_exchange_55_or_2000", "refuse", not_exchange_55_or_2000),
     Rule("media_build_unknown", "refuse", media_build_unknown),
+    Rule("media_statement_disagrees", "refuse", media_statement_disagrees),
     Rule("other_exchange_version", "refuse", other_exchange_version),
     Rule("downgrades_server", "refuse", downgrades_server),
     Rule("downgrades_kms_binaries", "refuse", downgrades_kms_binaries),
@@ -348,11 +360,16 @@ INSTALL_MESSAGES: dict[str, str] = {
         "an Exchange 5.5 or 2000 site."
     ),
     "media_build_unknown": (
-        "no update.exe with a version at {where} and no media_build given, so the media's build "
-        "is not known, and without it a downgrade cannot be ruled out. Set media to the folder "
-        "of the extracted service pack kit that holds update.exe (5.5: <kit>\\ENG\\SERVER\\"
-        "SETUP\\I386, KB Q191013), and state the build the kit installs with media_build (role "
-        "variable kms_remediate_sp_build)."
+        "no update.exe with a version at {where}, so the media's build cannot be read or checked "
+        "against media_build, and without it a downgrade cannot be ruled out. Set media to the "
+        "folder of the extracted service pack kit that holds update.exe (5.5: <kit>\\ENG\\"
+        "SERVER\\SETUP\\I386, KB Q191013)."
+    ),
+    "media_statement_disagrees": (
+        "media_build states that the media at {media} installs {stated}, but its update.exe's "
+        "file version is {version}. No source ties either to the kit for certain, so they must "
+        "agree before anything runs: check the kit's name and readme, then correct media_build "
+        "(role variable kms_remediate_sp_build) or point media at the kit you mean."
     ),
     "other_exchange_version": (
         "the media at {media} holds update.exe {media_build}, a service pack for another "
@@ -690,7 +707,7 @@ def _decided_by(case: RunCase, rule: Rule[RunCase]) -> tuple[str, ...]:
             f"setup log and Exchange BIN folder: unchanged for {case.stalled_for} s",
         )
     if rule.id == "still_running":
-        return (f"update.exe's command had not returned after the timeout",)
+        return ("update.exe's command had not returned after the timeout",)
     if rule.id == "update_exe_still_listed":
         return ("tasklist: update.exe running",)
     readings = (case.ended_reading(), *case.version_readings())

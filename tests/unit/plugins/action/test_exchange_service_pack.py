@@ -171,8 +171,8 @@ def test_check_mode_reads_predicts_the_run_and_starts_no_update_exe(
         "warnings": [
             "kms02: the media's build 5.5.2650 (5.5 SP3) is update.exe's file version, which no "
             "source ties to the service pack it installs; state the build with media_build (role "
-            "variable kms_remediate_sp_build). The outcome is proven from the versions afterwards "
-            "either way."
+            "variable kms_remediate_sp_build) to have it checked against it. The outcome is "
+            "proven from the versions afterwards either way."
         ],
         "diff": {
             "before_header": "kms02: before",

@@ -26,6 +26,7 @@ from ansible_collections.exchops.kms.plugins.plugin_utils._servicepack import (
 )
 from ansible_collections.exchops.kms.plugins.plugin_utils._servicepack_plan import (
     HostReadings,
+    Refusal,
     ServicePackError,
 )
 from ansible_collections.exchops.kms.plugins.plugin_utils._servicepack_probe import (
@@ -588,6 +589,8 @@ def test_the_operators_statement_of_the_media_build_is_used_with_a_warning(
     ).run()
     assert (report.media_build, report.media_build_from) == ("5.5.2650.0", "operator statement")
     assert any("the operator's statement (media_build)" in w for w in report.warnings)
+    with pytest.raises(Refusal, match="media_build states that the media"):
+        _job(FakeHost(answers), [], fake_clock.clock, media_build=Build(5, 5, 2653)).run()
     plain = _job(FakeHost(answers), [], fake_clock.clock, check_mode=True).run()
     assert plain.media_build_from == "update.exe file version"
     assert any("which no source ties to the service pack" in w for w in plain.warnings)

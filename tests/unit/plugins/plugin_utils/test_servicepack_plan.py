@@ -20,7 +20,6 @@ from ansible_collections.exchops.kms.plugins.plugin_utils._servicepack_plan impo
     LogDetails,
     Refusal,
     RunCase,
-    SpOutcome,
     classify,
     decide_install,
     install_rule,
@@ -229,11 +228,19 @@ INSTALL_WORDING: dict[str, tuple[HostReadings, str | None, str]] = {
     "media_build_unknown": (
         _host(media=None),
         None,
-        "no update.exe with a version at D:\\EXCH55SP3\\ENG\\SERVER\\SETUP\\I386\\update.exe and "
-        "no media_build given, so the media's build is not known, and without it a downgrade "
-        "cannot be ruled out. Set media to the folder of the extracted service pack kit that "
-        "holds update.exe (5.5: <kit>\\ENG\\SERVER\\SETUP\\I386, KB Q191013), and state the "
-        "build the kit installs with media_build (role variable kms_remediate_sp_build).",
+        "no update.exe with a version at D:\\EXCH55SP3\\ENG\\SERVER\\SETUP\\I386\\update.exe, so "
+        "the media's build cannot be read or checked against media_build, and without it a "
+        "downgrade cannot be ruled out. Set media to the folder of the extracted service pack "
+        "kit that holds update.exe (5.5: <kit>\\ENG\\SERVER\\SETUP\\I386, KB Q191013).",
+    ),
+    "media_statement_disagrees": (
+        _host(stated_media_build=Build(5, 5, 2653)),
+        None,
+        "media_build states that the media at D:\\EXCH55SP3\\ENG\\SERVER\\SETUP\\I386 installs "
+        "5.5.2653 (5.5 SP4), but its update.exe's file version is 5.5.2650 (5.5 SP3). No source "
+        "ties either to the kit for certain, so they must agree before anything runs: check the "
+        "kit's name and readme, then correct media_build (role variable kms_remediate_sp_build) "
+        "or point media at the kit you mean.",
     ),
     "other_exchange_version": (
         _host(media="6.0.6249.0"),
