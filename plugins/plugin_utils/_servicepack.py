@@ -440,7 +440,9 @@ class ServicePackJob:
         with self.open_shell(READ_TIMEOUT_S) as shell:
             read = read_host(shell, options.media)
             details = None
-            if read.server_build is not None and read.install_path:
+            # Only where this module may run update.exe at all (4.0 - 2003, see INSTALL_RULES).
+            server = read.server_build
+            if server is not None and server.major < 8 and read.install_path:
                 # The setup log's size now (only what the run appends is read later), the run
                 # record of an earlier run, and the services the Exchange services depend on.
                 details = read_details(shell, read, with_log_text=False)
