@@ -22,11 +22,13 @@ ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = {
     "media": {"type": "str", "required": True},
     "build": {"type": "str", "default": ""},
     "kms_database_build": {"type": "str", "default": ""},
+    "media_build": {"type": "str", "default": ""},
     "arguments": {"type": "list", "elements": "str", "default": []},
     "success_exit_codes": {"type": "list", "elements": "int", "default": [0]},
     "timeout": {"type": "int", "default": 3600},
     "poll_interval": {"type": "int", "default": 15},
     "progress_interval": {"type": "int", "default": 60},
+    "no_progress_timeout": {"type": "int", "default": 900},
 }
 
 
@@ -41,18 +43,31 @@ def _build_option(arguments: dict[str, t.Any], name: str, wanted: str) -> Build 
         raise ValueError(f"{name} is {arguments[name]!r}: {exc}. Set it to {wanted}.") from None
 
 
-def _diff_text(build: str | None, kms_binary: str | None) -> str:
-    def shown(text: str | None) -> str:
-        return describe(Build.parse(text)) if text else "not installed or not readable"
+def _shown(text: str | None) -> str:
+    return describe(Build.parse(text)) if text else "not installed or not readable"
 
-    return f"Exchange build: {shown(build)}\nKmserver.exe: {shown(kms_binary)}\n"
+
+def _diff_text(build: str | None, kms_binary: str | None) -> str:
+    return f"Exchange build: {_shown(build)}\nKmserver.exe: {_shown(kms_binary)}\n"
+
+
+def _predicted_text(report: t.Any) -> str:
+    """Check mode: the run replaces Kmserver.exe with the media's copy, whose version no source
+    gives, so the prediction names the media, not a version."""
+    if report.outcome != "not_run" or not report.kms_binary_before or not report.media_build:
+        return _diff_text(report.build_after, report.kms_binary_after)
+    return (
+        f"Exchange build: {_shown(report.build_after)}\nKmserver.exe: replaced by the copy of "
+        f"{_shown(report.media_build)} (its version is not documented)\n"
+    )
 
 
 class ActionModule(WinrsAction):
     MODULE_NAME = "exchops.kms.exchange_service_pack"
     ARGUMENT_SPEC = ARGUMENT_SPEC
     MINIMUMS = {
-        name: Minimum(1, "seconds") for name in ("timeout", "poll_interval", "progress_interval")
+        name: Minimum(1, "seconds")
+        for name in ("timeout", "poll_interval", "progress_interval", "no_progress_timeout")
     }
 
     def _options(self, task: Task) -> Options:
@@ -77,6 +92,11 @@ class ActionModule(WinrsAction):
             "kms_database_build",
             "the file version of the Kmserver.exe that last ran the KM database, e.g. 5.5.2650.12",
         )
+        stated = _build_option(
+            arguments,
+            "media_build",
+            "the build the media installs, e.g. 5.5.2650 for Exchange 5.5 SP3",
+        )
         try:
             check_update_arguments(arguments["arguments"])
         except ValueError as exc:
@@ -91,6 +111,8 @@ class ActionModule(WinrsAction):
             progress_interval=arguments["progress_interval"],
             check_mode=task.check_mode,
             kms_database_build=database,
+            media_build=stated,
+            no_progress_timeout=arguments["no_progress_timeout"],
         )
 
     def _work(self, task: Task, options: Options) -> dict[str, t.Any]:
@@ -110,7 +132,11 @@ class ActionModule(WinrsAction):
                 "before_header": f"{host}: before",
                 "after_header": f"{host}: after" + (" (predicted)" if task.check_mode else ""),
                 "before": _diff_text(report.build_before, report.kms_binary_before),
-                "after": _diff_text(report.build_after, report.kms_binary_after),
+                "after": (
+                    _predicted_text(report)
+                    if task.check_mode
+                    else _diff_text(report.build_after, report.kms_binary_after)
+                ),
             }
         if report.failed:
             raise AnsibleActionFail(f"{host}: {report.message}", result=shaped) from None

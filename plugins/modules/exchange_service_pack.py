@@ -15,24 +15,39 @@ description:
     are no longer older than the build that last ran the KM database (O(kms_database_build)), as
     KB Q259906 requires after KM Server components were installed from the Exchange 5.5 CD.
   - Reads first, in the same way as M(exchops.kms.exchange_facts) - the server build from the
-    registry (C(NewestBuild)), C(Kmserver.exe)'s file version, C(MSExchangeKMS) - and the
-    media's build from C(update.exe)'s file version. Nothing runs when Exchange is already on the
-    media's service pack and C(Kmserver.exe) is not one to raise (see O(kms_database_build))
-    (C(changed=false)).
+    registry (C(NewestBuild)), the file versions of C(Store.exe) and C(Kmserver.exe),
+    C(MSExchangeKMS). The media's build is O(media_build) when given (the operator's
+    statement, which must agree with C(update.exe)'s file version), else C(update.exe)'s file
+    version; no source ties either to the build a kit installs, so a warning says which was
+    used. Nothing runs when Exchange is already on the media's service pack and
+    C(Kmserver.exe) is not one to raise (see O(kms_database_build)) (C(changed=false)).
   - Refuses, with nothing changed, media that is not the wanted O(build), media older than the
     server or than C(Kmserver.exe) (a downgrade), C(MSExchangeKMS) whose ImagePath carries
     arguments such as the startup password (update.exe then fails, KB Q235418), a KM Server that
     is only partly installed (KB Q290226), a running C(MSExchangeKMS) and an C(update.exe) that
     is already running.
-  - Reads the start types of the Exchange services (C(MSExchange*)) and of the services they
-    depend on before the run, sets back any that Setup changed, and reports them in
-    RV(start_types_restored).
-  - Judges the run from the exit code, the lines the run appended to the setup log
-    (C(Exchange Server Setup.log) at the root of the Exchange drive for 5.5, KB Q158545) and
-    then the versions. RV(outcome) is V(ok), V(ok_reboot_required), V(failed), V(still_running)
-    or V(unknown), each with a RV(remedy). The task fails unless the outcome is V(ok) or
-    V(ok_reboot_required), the registry build is on the media's service pack afterwards and
-    C(Kmserver.exe) is no longer one to raise; the message says which reading is wrong.
+  - Before C(update.exe) starts, stops every running Exchange service (C(MSExchange*)), each
+    one's dependents first (C(sc enumdepend); KB Q235978 "Stop all Exchange Server services",
+    Q177221), and records them in C(exchops-sp-run.txt) beside the setup log. Once
+    C(update.exe) has ended, whatever the outcome, starts them again, all but
+    C(MSExchangeKMS), which starts only after a proven success, with its startup password
+    (M(exchops.kms.exchange_service)). RV(services_stopped), RV(services_started).
+  - Judges the run from evidence read on the host after C(update.exe) has ended (its command
+    returned, or C(tasklist) no longer lists it) - the registry build and C(Store.exe)'s file
+    version must both be on the media's service pack (KB Q243604, Q278518), and
+    C(Kmserver.exe) no longer one to raise (see O(kms_database_build)). RV(decided_by)
+    names the readings that decided. The exit code and the lines the run appended to the
+    setup log (C(Exchange Server Setup.log) at the root of the Exchange drive for 4.0 - 5.5, KB
+    Q182518) are supporting readings only, as their wording is not documented.
+  - RV(outcome) is V(ok), V(ok_reboot_required), V(failed), V(waiting_for_input),
+    V(still_running) or V(unknown), each with a RV(remedy). The task fails unless the outcome
+    is V(ok) or V(ok_reboot_required).
+  - C(update.exe) is an interactive installer (KB Q191013, Q235978). When it still runs but
+    neither the setup log nor the Exchange C(BIN) folder changes for O(no_progress_timeout)
+    seconds, the task ends with V(waiting_for_input). C(update.exe) is never ended, nothing is
+    restarted under it, and the message names the services that were stopped and how to bring
+    them back. Run the task again once C(update.exe) has ended; it finds its record, judges the
+    versions and starts the services again.
   - Shows a progress line at least every O(progress_interval) seconds while the host answers,
     with the elapsed time, the phase and the last line of the setup log.
   - If the connection to C(update.exe)'s WinRS shell is lost during the run, opens a new shell
@@ -46,10 +61,23 @@ options:
       - Folder on the host that holds the service pack's C(update.exe), as the host sees it.
       - For Exchange 5.5 this is C(<kit>\ENG\SERVER\SETUP\I386) of the extracted kit (KB
         Q191013, Q198347), for example C(D:\EXCH55SP3\ENG\SERVER\SETUP\I386).
-      - The media's build is C(update.exe)'s file version; media without a readable version is
-        refused.
+      - The media's build is O(media_build), or else C(update.exe)'s file version; media with
+        neither is refused.
     type: str
     required: true
+  media_build:
+    description:
+      - The build the media installs, as the operator states it, for example V(5.5.2650) for
+        the Exchange 5.5 SP3 kit (the kit's name and readme say which service pack it is).
+      - No source gives a way to read a kit's build on the host; without this option the
+        media's build is taken from C(update.exe)'s file version, which no source ties to the
+        service pack's build. Either way a warning says which was used, and the outcome is
+        proven from the versions afterwards.
+      - Checked against C(update.exe)'s file version; when the two name different service
+        packs the run is refused, with nothing changed.
+      - Used to refuse a downgrade and another service pack than O(build) before anything runs.
+    type: str
+    default: ""
   build:
     description:
       - The build the media must install, for example V(5.5.2650) for Exchange 5.5 SP3 (the
@@ -84,18 +112,30 @@ options:
     default: []
   success_exit_codes:
     description:
-      - Exit codes of C(update.exe) that count as success, together with a completed run in
-        the setup log and the versions checked afterwards. A code is never proof on its own.
-      - V(3010) or V(1641) in this list are read as "installed, restart required".
+      - Exit codes of C(update.exe) that count as success. They are not documented for the 5.5
+        service pack, so they decide nothing on their own; the versions read afterwards do. An
+        exit code not listed is reported as a warning.
+      - V(3010) or V(1641) in this list, with the versions in place, are read as "installed,
+        restart required". These are Windows' ERROR_SUCCESS_REBOOT_REQUIRED and
+        ERROR_SUCCESS_REBOOT_INITIATED (Windows Installer returns them); that update.exe uses
+        them alike is an assumption.
     type: list
     elements: int
     default: [0]
   timeout:
     description:
       - Seconds C(update.exe) may run. After that RV(outcome) is V(still_running) and the task
-        fails; C(update.exe) is left running.
+        fails; C(update.exe) is left running and nothing is restarted under it.
     type: int
     default: 3600
+  no_progress_timeout:
+    description:
+      - Seconds C(update.exe) may run without progress - no growth of the setup log, no file
+        changed in the Exchange C(BIN) folder - before the task ends with V(waiting_for_input).
+        C(update.exe) is left running; it is most likely waiting at a prompt.
+      - Progress is only judged while C(tasklist) shows C(update.exe) running.
+    type: int
+    default: 900
   poll_interval:
     description:
       - Seconds between reads of the setup log and the C(update.exe) process while the
@@ -126,18 +166,23 @@ attributes:
     details: The diff shows the Exchange build and C(Kmserver.exe)'s version before and after (predicted in check mode).
 notes:
   - The account needs local administrator rights on the host (to run Setup, read the registry
-    and configure services).
+    and control services).
   - The KM database (C(Kmsdata)) is never read, copied or changed by this module; back it up
     and verify the copy first (M(exchops.kms.kms_backup), KB Q190713), and stop
     C(MSExchangeKMS) (M(exchops.kms.exchange_service)).
-  - C(update.exe) stops the Exchange services during the run (KB Q290226); Exchange is down
-    until it ends and restarts them. C(MSExchangeKMS) needs its startup password to start;
-    start it afterwards with M(exchops.kms.exchange_service).
-  - A service pack install takes many minutes. If C(update.exe) waits at a dialog (no
-    unattended switch is documented for 5.5), the task ends with V(still_running) after
-    O(timeout). Its WinRS shell is then left open, because deleting a shell ends the processes
-    it started; Windows closes it after the shell idle timeout (2 hours by default).
+  - Exchange is down from the stop of its services until C(update.exe) has ended and they are
+    started again. KB Q235978 also asks to stop Performance Monitor, server monitors, SNMP and
+    UPS software (a server monitor can restart the System Attendant mid-update, Q177221); this
+    module does not.
+  - C(update.exe) is interactive and no unattended switch is documented for 5.5 (KB Q191013).
+    A process started through WinRS has no window on the console that anyone has shown, so a
+    prompt cannot be answered from this module; an operator-driven run at the console is the
+    dependable way for 5.5. The task then ends with V(waiting_for_input) or V(still_running)
+    and the WinRS shell is left open, because deleting a shell ends the processes it started.
   - A restart is never performed; V(ok_reboot_required) asks for one.
+  - Start types are read before and after and changes are reported in RV(start_types_changed),
+    never set back; no source shows Setup changing them, and a 5.5 install leaves
+    C(MSExchangeKMS) manual on purpose (KB Q184420).
 seealso:
   - name: KB Q259906 - Event ID 5389 when KM Server is moved to a new server
     description: Reapply the current service pack after installing KM Server from the CD.
@@ -156,6 +201,7 @@ EXAMPLES = r"""
 - name: Reapply Exchange 5.5 SP3 on the new KM Server
   exchops.kms.exchange_service_pack:
     media: D:\EXCH55SP3\ENG\SERVER\SETUP\I386
+    media_build: 5.5.2650  # the kit is the Exchange 5.5 SP3 kit, as its readme says
     build: 5.5.2650
 
 - name: Reapply the source's service pack, from the media named in the inventory
@@ -173,14 +219,55 @@ EXAMPLES = r"""
 RETURN = r"""
 outcome:
   description:
-    - V(ok) - installed; V(ok_reboot_required) - installed, a restart is asked for;
-      V(failed) - the setup log or the exit code says it failed; V(still_running) -
-      C(update.exe) did not end within O(timeout); V(unknown) - the run cannot be judged.
+    - V(ok) - the versions prove the service pack in place; V(ok_reboot_required) - in place,
+      and the exit code is a listed 3010 / 1641; V(failed) - update.exe ended and the versions
+      are not (or only partly) on the media's service pack; V(waiting_for_input) - update.exe
+      still runs but made no progress for O(no_progress_timeout) seconds; V(still_running) -
+      C(update.exe) did not end within O(timeout); V(unknown) - the run cannot be judged
+      (the versions could not be read).
     - V(ok) with C(changed=false) when nothing had to be done; V(not_run) in check mode when
       C(update.exe) would run; V(refused) when a check refused the run (the task fails).
   returned: always
   type: str
   sample: ok
+decided_by:
+  description: The readings that decided the outcome, each with its value.
+  returned: always
+  type: list
+  elements: str
+  sample: ["update.exe ended: its command returned exit code 0", "registry: Exchange 5.5.2650 (5.5 SP3) (NewestBuild)", "Store.exe file version 5.5.2650.23"]
+media_build_from:
+  description: Where the media's build came from - V(operator statement), V(update.exe file version) or V(run record of an earlier run).
+  returned: when the media's build is known
+  type: str
+  sample: operator statement
+services_stopped:
+  description: The Exchange services this run (or the earlier run whose record it finished) stopped, in the order stopped.
+  returned: always
+  type: list
+  elements: str
+  sample: ["MSExchangeIS", "MSExchangeMTA", "MSExchangeDS", "MSExchangeSA"]
+services_started:
+  description: The services started again after update.exe ended (never C(MSExchangeKMS)); those Setup had already started are not listed.
+  returned: always
+  type: list
+  elements: str
+  sample: ["MSExchangeSA", "MSExchangeDS"]
+store_version_before:
+  description: C(Store.exe)'s file version before the run.
+  returned: always
+  type: str
+  sample: 5.5.2650.23
+store_version_after:
+  description: C(Store.exe)'s file version after the run.
+  returned: always
+  type: str
+  sample: 5.5.2650.23
+update_pid:
+  description: The process ID of the C(update.exe) that still runs (V(waiting_for_input), V(still_running)).
+  returned: always
+  type: int
+  sample: 1324
 remedy:
   description: What to do next, as a sentence, for the outcome.
   returned: always
@@ -192,7 +279,7 @@ media_build:
   type: str
   sample: 5.5.2650.0
 build_before:
-  description: The server build before the run (registry C(NewestBuild)).
+  description: The server build before the run (registry, Setup key).
   returned: always
   type: str
   sample: 5.5.2650.0
@@ -216,14 +303,14 @@ setup_log_tail:
   returned: always
   type: list
   elements: str
-  sample: ["[10:42:17] Starting service MSExchangeIS", "[10:42:18] Setup completed successfully."]
-start_types_restored:
+  sample: ["[10:42:17] Installed C:\\EXCHSRVR\\BIN\\STORE.EXE (version 5.5.2650.23)", "[10:42:18] Starting service MSExchangeIS"]
+start_types_changed:
   description:
-    - Services whose start type Setup changed, with the start type before, the one Setup left
-      and whether it was set back. Empty when none changed.
+    - Services whose start type changed during the run, with the start type before and the one
+      Setup left. They are not set back. Empty when none changed.
   returned: always
   type: dict
-  sample: {"MSExchangeIS": {"before": "auto", "after_setup": "manual", "restored": true}}
+  sample: {"MSExchangeIS": {"before": "auto", "after_setup": "manual"}}
 exit_code:
   description: The exit code of C(update.exe); null when it did not run or the connection to it was lost.
   returned: always

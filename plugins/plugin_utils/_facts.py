@@ -114,6 +114,9 @@ class Readings:
     # Generation sections whose answer could not be read (see the module docstring).
     unreadable: list[_Unreadable] = field(default_factory=list)
     files_family: tuple[int, int] | None = None
+    # Store.exe's file version as wmic read it (None: not found or not readable); not a fact of
+    # ansible_facts.exchange, but the service pack run's proof (_servicepack_plan, KB Q243604).
+    store_version: str | None = None
 
 
 def _reg(sections: Sections, name: str, key: str) -> RegQuery:
@@ -414,6 +417,7 @@ def _assemble(sections: Sections, kms_event_count: int, files_index: int | None)
             if versions[label]:
                 readings.sources[f"{label}_version"] = f"file version of {path} (wmic datafile)"
 
+    readings.store_version = versions["store"]
     if legacy and build is not None:
         _check_legacy_readings(build, legacy[3], legacy[2], versions["store"], readings)
     files_unreadable = "file_versions" in readings.sources

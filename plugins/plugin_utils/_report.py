@@ -236,13 +236,25 @@ def junit_xml(
 
 # remediated: the SP was reapplied and the pair matches now; unchanged: it matched already;
 # planned: check mode wrote its plan; failed: a step stopped it (`step` and `reason` say which
-# and why); not_run: the host never reached the role's end nor a recorded failure.
-REMEDIATION_OUTCOMES = ("remediated", "unchanged", "planned", "failed", "not_run")
+# and why); waiting_for_input: the SP's update.exe still runs but made no progress (an
+# interactive prompt, KB Q191013, Q235978): the Exchange services it needs stopped are still
+# stopped and KMS was not started; not_run: the host never reached the role's end nor a
+# recorded failure. `sp_outcome` and `decided_by` carry the SP step's own outcome and the
+# readings that decided it.
+REMEDIATION_OUTCOMES = (
+    "remediated",
+    "unchanged",
+    "planned",
+    "failed",
+    "waiting_for_input",
+    "not_run",
+)
 _REMEDIATION_ICONS = {
     "remediated": "✅ remediated",
     "unchanged": "✅ unchanged",
     "planned": "📝 planned",
     "failed": "❌ failed",
+    "waiting_for_input": "⏸️ waiting for input",
     "not_run": "❌ not run",
 }
 
@@ -269,10 +281,17 @@ def remediation_outcome(
         "build_after": done.get("build_after"),
         "kms_binary_before": done.get("kms_binary_before") or parity.get("kms_binary_build"),
         "kms_binary_after": done.get("kms_binary_after"),
+        "sp_outcome": done.get("sp_outcome") or failure.get("sp_outcome"),
+        "decided_by": list(done.get("decided_by") or failure.get("decided_by") or []),
     }
     if failure:
         reason = str(failure.get("reason") or "the remediation failed").strip()
-        row.update(outcome="failed", step=failure.get("step"), reason=reason)
+        waiting = failure.get("sp_outcome") == "waiting_for_input"
+        row.update(
+            outcome="waiting_for_input" if waiting else "failed",
+            step=failure.get("step"),
+            reason=reason,
+        )
     elif done:
         row.update(outcome="remediated", reason=done.get("reason") or "")
     elif parity.get("status") == "match" and check_mode and _kms_stopped(host_vars):
@@ -329,8 +348,9 @@ def remediation_markdown(report: t.Mapping[str, t.Any]) -> str:
         "",
         f"Generated {report['generated']}. Result: **{report['result'].upper()}** — {summary}.",
         "",
-        "| target | source | outcome | step | Kmserver.exe before | after | backup | reason |",
-        "|---|---|---|---|---|---|---|---|",
+        "| target | source | outcome | step | SP outcome | Kmserver.exe before | after | backup "
+        "| reason |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for pair in report["pairs"]:
         cells = (
@@ -338,6 +358,7 @@ def remediation_markdown(report: t.Mapping[str, t.Any]) -> str:
             pair["source"],
             _REMEDIATION_ICONS.get(pair["outcome"], pair["outcome"]),
             pair["step"],
+            _sp_cell(pair),
             pair["kms_binary_before"],
             pair["kms_binary_after"],
             pair["backup_path"],
@@ -347,18 +368,37 @@ def remediation_markdown(report: t.Mapping[str, t.Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _sp_cell(pair: t.Mapping[str, t.Any]) -> str | None:
+    """The SP step's outcome with the readings that decided it."""
+    outcome = pair.get("sp_outcome")
+    if not outcome:
+        return None
+    readings = pair.get("decided_by") or []
+    return outcome + (f" ({'; '.join(readings)})" if readings else "")
+
+
 def remediation_junit(report: t.Mapping[str, t.Any]) -> str:
     cases = []
     for pair in report["pairs"]:
         detail = pair["reason"] + (
             f"\nBackup: {pair['backup_path']}" if pair["backup_path"] else ""
         )
-        outcome = {"failed": "failure", "not_run": "error"}.get(pair["outcome"])
+        if pair.get("decided_by"):
+            detail += "\nDecided by: " + "; ".join(pair["decided_by"])
+        outcome = {"failed": "failure", "waiting_for_input": "failure", "not_run": "error"}.get(
+            pair["outcome"]
+        )
+        kinds = {
+            "failure": (
+                "waiting_for_input" if pair["outcome"] == "waiting_for_input" else str(pair["step"])
+            ),
+            "error": "not_run",
+        }
         cases.append(
             JunitCase(
                 f"{pair['target']} remediated against {pair['source']}",
                 outcome,
-                {"failure": str(pair["step"]), "error": "not_run"}.get(outcome or "", ""),
+                kinds.get(outcome or "", ""),
                 pair["reason"],
                 detail if outcome else f"{pair['outcome']}: {detail}",
             )

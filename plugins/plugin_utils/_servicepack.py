@@ -5,11 +5,20 @@ What it asks the host and what the answers say is `_servicepack_probe`; what may
 run's evidence means, is decided in `_servicepack_plan` (no I/O).
 
 `ServicePackJob` drives the run through shells it is handed (the action gives it `WinrsShell`s):
-it reads the host, lets the plan decide, runs update.exe, reads the host again and sets back the
-start types Exchange Setup changed (of the Exchange services and the services they depend on).
+it reads the host, lets the plan decide, stops every running Exchange service in dependency
+order (`_service.ServiceControl`, `sc enumdepend`; KB Q235978, Q177221), records them on the host
+(the run record), runs update.exe, reads the host again, lets the plan judge the outcome from the
+versions, and starts again every service it stopped except MSExchangeKMS, whatever the outcome,
+once update.exe has ended. MSExchangeKMS is never started here: it needs its startup password
+and starts only after a proven success (exchops.kms.exchange_service).
+
 update.exe runs in its own shell on a worker thread while this thread polls the host through
 another one and shows progress (`_poll.poll_until`; a pause ends early when update.exe's command
-returns). If the connection of update.exe's shell is lost, the job polls through NEW shells (a
+returns). update.exe is interactive (Q191013, Q235978): when it still runs but neither the setup
+log nor the Exchange BIN folder changes for `no_progress_timeout` seconds, the run ends
+`waiting_for_input`; update.exe is never ended and nothing is restarted under it. A later run
+finds the run record and, once update.exe has ended, judges the versions and starts the services
+again. If the connection of update.exe's shell is lost, the job polls through NEW shells (a
 pywinrm session does not survive a dropped connection) and never starts update.exe again. That
 shell is not deleted while update.exe may still run in it: deleting a WinRS shell ends the
 processes it started.
@@ -19,6 +28,8 @@ processes it started.
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import threading
 import typing as t
 from contextlib import ExitStack
@@ -26,12 +37,15 @@ from dataclasses import dataclass, field
 
 from ._builds import Build
 from ._kms import KMS_SERVICE
-from ._poll import SYSTEM_CLOCK, Clock, PollTimeout, poll_until
+from ._poll import SYSTEM_CLOCK, Clock, PollStalled, PollTimeout, poll_until
 from ._probe import ProbeError, split_sections
+from ._service import ServiceControl, ServiceError
 from ._servicepack_plan import (
     HostReadings,
     LogDetails,
     Refusal,
+    RunCase,
+    RunRecord,
     ServicePackError,
     SpOutcome,
     SpPlan,
@@ -41,28 +55,35 @@ from ._servicepack_plan import (
     kms_is_open,
     log_tail,
     start_type_changes,
-    verify,
+    supporting_notes,
     watched_services,
 )
 from ._servicepack_probe import (
+    SC_START_WORDS,
     OpenShell,
     PollReading,
     ShellLike,
+    bin_folder,
     poll_command,
     poll_reading_from,
     read_details,
     read_host,
-    restore_command,
-    restore_outcomes,
+    run_record_command,
+    run_record_delete_command,
     runs_appended,
     update_command,
 )
-from ._winout import ParseError, ScFailure, SetupRun
+from ._winout import ParseError
 from ._winrs import CommandOutput, WinrsError
 
 READ_TIMEOUT_S = 300
 # Polls that may fail in a row while update.exe's own connection is lost, before giving up.
 LOST_POLL_ATTEMPTS = 3
+# Seconds a stop or a start of one Exchange service may take (sc polled until it settles).
+SERVICE_TIMEOUT_S = 300
+ControlFactory = t.Callable[[ShellLike, str], ServiceControl]
+# Outcomes under which update.exe still runs: nothing is judged, restarted or started then.
+_UPDATE_RUNS = ("still_running", "waiting_for_input")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -81,6 +102,9 @@ class Options:
     check_mode: bool = False
     # The build that last ran the KM database (KB Q259906), when the caller knows it.
     kms_database_build: Build | None = None
+    # The operator's statement of the build the media installs (None: update.exe's version).
+    media_build: Build | None = None
+    no_progress_timeout: int = 900
 
 
 @dataclass
@@ -93,11 +117,18 @@ class Report:
     media_build: str | None
     build_before: str | None
     kms_binary_before: str | None
+    media_build_from: str | None = None
+    store_before: str | None = None
     build_after: str | None = None
     kms_binary_after: str | None = None
+    store_after: str | None = None
+    decided_by: list[str] = field(default_factory=list)
+    services_stopped: list[str] = field(default_factory=list)
+    services_started: list[str] = field(default_factory=list)
     setup_log_tail: list[str] = field(default_factory=list)
-    start_types_restored: dict[str, dict[str, t.Any]] = field(default_factory=dict)
+    start_types_changed: dict[str, dict[str, t.Any]] = field(default_factory=dict)
     exit_code: int | None = None
+    update_pid: int | None = None
     failed: bool = False
     message: str = ""
     warnings: list[str] = field(default_factory=list)
@@ -108,18 +139,74 @@ class Report:
             "remedy": self.remedy,
             "changed": self.changed,
             "media_build": self.media_build,
+            "media_build_from": self.media_build_from,
             "build_before": self.build_before,
             "build_after": self.build_after,
             "kms_binary_before": self.kms_binary_before,
             "kms_binary_after": self.kms_binary_after,
+            "store_version_before": self.store_before,
+            "store_version_after": self.store_after,
+            "decided_by": self.decided_by,
+            "services_stopped": self.services_stopped,
+            "services_started": self.services_started,
             "setup_log_tail": self.setup_log_tail,
-            "start_types_restored": self.start_types_restored,
+            "start_types_changed": self.start_types_changed,
             "exit_code": self.exit_code,
+            "update_pid": self.update_pid,
         }
 
 
 def _text(build: Build | None) -> str | None:
     return None if build is None else str(build)
+
+
+def media_statement(
+    readings: HostReadings, stated: Build | None
+) -> tuple[HostReadings, str | None, str]:
+    """The readings the plan judges, with the operator's statement of the media's build; where
+    the build came from; and the warning that says so. Audit U2: no source ties update.exe's
+    file version, or anything else on a kit, to the build it installs, so a statement is only
+    trusted when update.exe's version agrees with it (INSTALL_RULES refuse otherwise)."""
+    version = readings.media_version
+    if stated is None:
+        if version is None:
+            return readings, None, ""
+        return (
+            readings,
+            "update.exe file version",
+            f"the media's build {describe(version)} is update.exe's file version, which no "
+            "source ties to the service pack it installs; state the build with media_build "
+            "(role variable kms_remediate_sp_build) to have it checked against it. The outcome "
+            "is proven from the versions afterwards either way.",
+        )
+    warning = (
+        f"the media's build {describe(stated)} is the operator's statement (media_build), "
+        "checked against update.exe's file version; no source gives a way to read it from the "
+        "kit, and the outcome is proven from the versions afterwards."
+    )
+    return (
+        dataclasses.replace(readings, stated_media_build=stated),
+        "operator statement",
+        warning,
+    )
+
+
+def _kms(name: str) -> bool:
+    return name.upper() == KMS_SERVICE.upper()
+
+
+def bring_back_text(stopped: t.Sequence[str]) -> str:
+    """How to start again, in order, the services a run stopped (MSExchangeKMS apart)."""
+    others = [name for name in reversed(stopped) if not _kms(name)]
+    if not others:
+        return "No Exchange service was stopped by this module."
+    return (
+        f"Services this module stopped: {', '.join(stopped)}. Once update.exe has ended, run "
+        "this task again to start them, or start them yourself in this order: "
+        + ", then ".join(f"sc start {name}" for name in others)
+        + f". Start {KMS_SERVICE} only once the service pack is proven in place, with its "
+        "startup password (exchops.kms.exchange_service)."
+    )
 
 
 @dataclass
@@ -146,6 +233,7 @@ class Waited:
     error: str | None = None  # what ended the connection to update.exe
     # update.exe is known to have ended: its command returned, or polls saw the run end.
     ended: bool = False
+    stalled_for: int | None = None  # no progress for this long while update.exe ran
 
 
 def format_elapsed(seconds: float) -> str:
@@ -156,10 +244,13 @@ def format_elapsed(seconds: float) -> str:
 class _Poller:
     """Polls the host through its own shell; reopens a NEW shell after a failure."""
 
-    def __init__(self, open_shell: OpenShell, log_path: str, log_size: int) -> None:
+    def __init__(
+        self, open_shell: OpenShell, log_path: str, log_size: int, binaries: str | None
+    ) -> None:
         self._open_shell = open_shell
         self._log_path = log_path
         self._log_size = log_size
+        self._binaries = binaries
         self._stack = ExitStack()
         self._shell: ShellLike | None = None
         self.failures = 0
@@ -169,7 +260,7 @@ class _Poller:
         try:
             if self._shell is None:
                 self._shell = self._stack.enter_context(self._open_shell(command_timeout))
-            output = self._shell.run(poll_command(self._log_path))
+            output = self._shell.run(poll_command(self._log_path, self._binaries))
             reading = poll_reading_from(split_sections(output.stdout), self._log_size)
         except (WinrsError, ProbeError, ParseError) as exc:
             self.failures += 1
@@ -200,9 +291,10 @@ class _Watch:
         runner: threading.Thread,
         result: _RunnerResult,
         details: LogDetails,
+        binaries: str | None,
     ) -> None:
         self.job, self.runner, self.result = job, runner, result
-        self.poller = _Poller(job.open_shell, details.path, details.size)
+        self.poller = _Poller(job.open_shell, details.path, details.size, binaries)
         self.start = job.clock.now()
         self.deadline = self.start + job.options.timeout
         self.next_poll = self.start + job.options.poll_interval
@@ -231,6 +323,15 @@ class _Watch:
         waited = self._poll(max(60, int(self.deadline - now) + 30))
         self.next_poll = self.job.clock.now() + self.job.options.poll_interval
         return waited
+
+    def progress(self, _waited: Waited | None) -> t.Hashable:
+        return None if self.last_poll is None else self.last_poll.progress
+
+    def stall_limit(self, _waited: Waited | None) -> float:
+        """No progress ends the wait only while polls see update.exe running."""
+        if self.last_poll is None or self.last_poll.process_running is not True:
+            return math.inf
+        return float(self.job.options.no_progress_timeout)
 
     def _lose(self) -> None:
         self.lost, self.phase = True, "connection to update.exe lost, polling the host"
@@ -272,7 +373,7 @@ class _Watch:
                 )
         return None
 
-    def timed_out(self) -> Waited:
+    def timed_out(self, stalled_for: int | None = None) -> Waited:
         running = self.last_poll.process_running if self.last_poll else None
         # Without a lost connection, update.exe's command has not returned: it runs.
         still = not self.lost or running is not False
@@ -284,6 +385,7 @@ class _Watch:
             last_poll=self.last_poll,
             error=_error(self.result),
             ended=not still,
+            stalled_for=stalled_for,
         )
 
     def pause(self, _pauses: int, remaining: float) -> float:
@@ -322,29 +424,44 @@ class ServicePackJob:
         say: t.Callable[[str], None],
         verbose: t.Callable[[str], None],
         clock: Clock = SYSTEM_CLOCK,
+        control: ControlFactory | None = None,
     ) -> None:
+        """`control(shell, name)` drives one service (default: `_service.ServiceControl`)."""
         self.host = host
         self.open_shell = open_shell
         self.options = options
         self.say = say
         self.verbose = verbose
         self.clock = clock
+        self._control_factory = control
 
     # -- the whole task ------------------------------------------------------------------------
 
     def run(self) -> Report:
         options = self.options
         with self.open_shell(READ_TIMEOUT_S) as shell:
-            before = read_host(shell, options.media)
+            read = read_host(shell, options.media)
+            details = None
+            # Only where this module may run update.exe at all (4.0 - 2003, see INSTALL_RULES).
+            server = read.server_build
+            if server is not None and server.major < 8 and read.install_path:
+                # The setup log's size now (only what the run appends is read later), the run
+                # record of an earlier run, and the services the Exchange services depend on.
+                details = read_details(shell, read, with_log_text=False)
+            before, media_from, media_note = media_statement(read, options.media_build)
             base = Report(
                 outcome="refused",
                 remedy="",
                 changed=False,
-                media_build=_text(before.media_version),
+                media_build=_text(before.stated_media_build or before.media_version),
                 build_before=_text(before.server_build),
                 kms_binary_before=_text(before.kms_binary),
-                warnings=list(before.warnings),
+                media_build_from=media_from,
+                store_before=_text(before.store_version),
+                warnings=list(before.warnings) + ([media_note] if media_note else []),
             )
+            if details is not None and details.record is not None and not options.check_mode:
+                return self._resume(shell, base, before, details, details.record)
             try:
                 decision = decide_install(
                     before,
@@ -360,38 +477,124 @@ class ServicePackJob:
                 base.outcome = "ok"
                 base.remedy = f"None: {decision.reason}; update.exe was not run."
                 base.build_after, base.kms_binary_after = base.build_before, base.kms_binary_before
+                base.store_after = base.store_before
+                base.decided_by = [f"plan: {decision.reason}"]
                 return base
-            # The setup log's size now (only what the run appends is read later) and the
-            # services the Exchange services depend on (their start types are watched too).
-            details = read_details(shell, before, with_log_text=False)
+            if details is None:
+                raise ServicePackError("no Exchange install path to find the setup log under.")
+            if options.check_mode:
+                return self._predict(base, before, decision)
+            stopped = self._stop_services(shell, base, before)
+            if base.failed:
+                return base
+            shell.run(
+                run_record_command(details.path, decision.media_build, stopped, before.kms_binary)
+            )
+        if before.update_pids is None:
+            base.warnings.append(
+                "tasklist is not available on this host, so an update.exe that is already "
+                "running cannot be seen, and a run that waits for input cannot be told apart "
+                "from one that works; make sure no service pack setup runs there."
+            )
+        command = update_command(options.media, options.arguments)
+        self.verbose(f"{self.host}: {decision.reason}; running {command}")
+        waited = self._install(decision, details, before)
+        return self._after(base, before, details, decision, waited)
+
+    def _predict(self, base: Report, before: HostReadings, decision: SpPlan) -> Report:
+        """Check mode: what a run would do, with nothing changed."""
+        if kms_is_open(before):
+            base.warnings.append(
+                f"{KMS_SERVICE} is {before.kms_state.replace('_', ' ')}: a run without check "
+                f"mode refuses until it is stopped (exchops.kms.kms_remediate stops it "
+                "after the backup)."
+            )
         if before.update_pids is None:
             base.warnings.append(
                 "tasklist is not available on this host, so an update.exe that is already "
                 "running cannot be seen; make sure no service pack setup runs there."
             )
-        if options.check_mode:
-            if kms_is_open(before):
-                base.warnings.append(
-                    f"{KMS_SERVICE} is {before.kms_state.replace('_', ' ')}: a run without check "
-                    f"mode refuses until it is stopped (exchops.kms.kms_remediate stops it "
-                    "after the backup)."
+        base.outcome, base.changed = "not_run", True
+        base.remedy = (
+            f"Run without check mode to stop the Exchange services and install "
+            f"{describe(decision.media_build)}: {decision.reason}."
+        )
+        base.build_after = str(decision.media_build)
+        base.kms_binary_after = base.kms_binary_before
+        return base
+
+    # -- the Exchange services -----------------------------------------------------------------
+
+    def _control(self, shell: ShellLike, name: str) -> ServiceControl:
+        if self._control_factory is not None:
+            return self._control_factory(shell, name)
+        return ServiceControl(
+            shell.run,
+            name,
+            watch=0,
+            timeout=SERVICE_TIMEOUT_S,
+            clock=self.clock,
+            log=lambda message: self.verbose(f"{self.host}: {message}"),
+        )
+
+    def _stop_services(self, shell: ShellLike, report: Report, before: HostReadings) -> list[str]:
+        """Stop every running Exchange service, each one's dependents first (KB Q235978:
+        "Stop all Exchange Server services"; Q177221). Returns them in the order stopped; on a
+        failure, starts them again and marks the report failed (update.exe does not run)."""
+        stopped: list[str] = []
+        try:
+            for name in before.exchange_services:
+                if name in stopped:
+                    continue
+                control = self._control(shell, name)
+                control.stop()
+                stopped.extend(
+                    n for n in control.progress.dependents_stopped or [] if n not in stopped
                 )
-            base.outcome, base.changed = "not_run", True
-            base.remedy = (
-                f"Run without check mode to install {describe(decision.media_build)}: "
-                f"{decision.reason}."
+                if control.progress.previous_state not in (None, "stopped"):
+                    stopped.append(name)
+        except (ServiceError, WinrsError, ProbeError, ParseError) as exc:
+            report.changed = bool(stopped)
+            started, problems = self._start_again(shell, stopped)
+            report.services_stopped, report.services_started = stopped, started
+            report.outcome, report.failed = "failed", True
+            report.remedy = "Make the Exchange services stoppable, then run this task again."
+            report.message = (
+                f"could not stop the Exchange services before the service pack: {exc} "
+                f"update.exe was not run. Started again: {', '.join(started) or 'none'}."
+                + (" " + " ".join(problems) if problems else "")
             )
-            base.build_after = str(decision.media_build)
-            base.kms_binary_after = str(decision.media_build) if before.kms_installed else None
-            return base
-        command = update_command(options.media, options.arguments)
-        self.verbose(f"{self.host}: {decision.reason}; running {command}")
-        waited = self._install(decision, details)
-        return self._after(base, before, details, decision, waited)
+            return stopped
+        report.changed = True
+        report.services_stopped = stopped
+        self.verbose(f"{self.host}: stopped {', '.join(stopped) or 'no running service'}")
+        return stopped
+
+    def _start_again(
+        self, shell: ShellLike, stopped: t.Sequence[str]
+    ) -> tuple[list[str], list[str]]:
+        """Start the services a run stopped, in reverse order, all but MSExchangeKMS (it starts
+        only after a proven success, with its startup password). Returns those started and the
+        problems, each a sentence; a service already running (Setup restarted it) is left."""
+        started: list[str] = []
+        problems: list[str] = []
+        for name in reversed(stopped):
+            if _kms(name):
+                continue
+            control = self._control(shell, name)
+            try:
+                status, _config = control.read()
+                if status.state == "running":
+                    continue
+                control.start()
+                started.append(name)
+            except (ServiceError, WinrsError, ProbeError, ParseError) as exc:
+                problems.append(f"{name} did not start again: {exc} Start it with sc start {name}.")
+        return started, problems
 
     # -- running update.exe --------------------------------------------------------------------
 
-    def _install(self, decision: SpPlan, details: LogDetails) -> Waited:
+    def _install(self, decision: SpPlan, details: LogDetails, before: HostReadings) -> Waited:
         options = self.options
         command = update_command(options.media, options.arguments)
         result = _RunnerResult()
@@ -407,7 +610,8 @@ class ServicePackJob:
             daemon=True,
         )
         runner.start()
-        waited = self._wait(runner, result, decision, details)
+        binaries = bin_folder(before.install_path) if before.install_path else None
+        waited = self._wait(runner, result, decision, details, binaries)
         if waited.ended:
             stack.close()
         else:
@@ -417,14 +621,20 @@ class ServicePackJob:
         return waited
 
     def _wait(
-        self, runner: threading.Thread, result: _RunnerResult, decision: SpPlan, details: LogDetails
+        self,
+        runner: threading.Thread,
+        result: _RunnerResult,
+        decision: SpPlan,
+        details: LogDetails,
+        binaries: str | None,
     ) -> Waited:
         options = self.options
         self.say(
             f"{self.host}: starting update.exe from {options.media} to install "
-            f"{describe(decision.media_build)} (timeout {options.timeout} s)"
+            f"{describe(decision.media_build)} (timeout {options.timeout} s, no progress for "
+            f"{options.no_progress_timeout} s ends the wait)"
         )
-        watch = _Watch(self, runner, result, details)
+        watch = _Watch(self, runner, result, details, binaries)
         try:
             waited = poll_until(
                 watch.look,
@@ -435,14 +645,42 @@ class ServicePackJob:
                 # A pause ends as soon as update.exe's command returns.
                 clock=self.clock.woken_by(runner),
                 on_wait=watch.show_progress,
+                progress=watch.progress,
+                stall_limit=watch.stall_limit,
             )
         except PollTimeout:
             return watch.timed_out()
+        except PollStalled as stalled:
+            return watch.timed_out(stalled_for=int(stalled.limit))
         finally:
             watch.close()
         return t.cast(Waited, waited)
 
     # -- after the run -------------------------------------------------------------------------
+
+    def _case(
+        self,
+        media_build: Build,
+        waited: Waited,
+        runs: t.Sequence[t.Any],
+        after: HostReadings | None,
+        kms_before: Build | None,
+    ) -> RunCase:
+        last = waited.last_poll
+        return RunCase(
+            media_build=media_build,
+            exit_code=waited.exit_code,
+            success_exit_codes=self.options.success_exit_codes,
+            runs=runs,
+            still_running=waited.still_running,
+            process_running=waited.process_running,
+            after=after,
+            stalled=waited.stalled_for is not None,
+            stalled_for=waited.stalled_for or 0,
+            update_pid=last.update_pid if last else None,
+            kms_before=kms_before,
+            database=self.options.kms_database_build,
+        )
 
     def _after(
         self,
@@ -453,77 +691,153 @@ class ServicePackJob:
         waited: Waited,
     ) -> Report:
         report = base
-        report.changed = True
         report.exit_code = waited.exit_code
         if waited.still_running:
-            return self._still_running(report, waited)
+            runs = waited.last_poll.runs if waited.last_poll else ()
+            case = self._case(decision.media_build, waited, runs, None, before.kms_binary)
+            return self._update_runs(
+                report, classify(case), runs, report.services_stopped, case.update_pid
+            )
         after, after_details, shell_error = self._read_after(before)
         if after is None or after_details is None:
             return _not_read_after(report, shell_error)
         runs = runs_appended(after_details.text, details.size)
-        outcome = self._classify(waited, runs)
+        case = self._case(decision.media_build, waited, runs, after, before.kms_binary)
+        outcome = classify(case)
+        notes = supporting_notes(case)
+        report.warnings.extend(notes)
+        if waited.lost:
+            report.warnings.append(
+                f"the connection to update.exe was lost ({waited.error}); its end and the "
+                "versions were read through a new shell."
+            )
+        report = self._ended(report, outcome, runs, after, before, details)
+        if report.failed and notes:
+            # A failed task's warnings are not shown: the message carries them.
+            report.message += " Supporting readings, which decided nothing: " + " ".join(notes)
+        return report
+
+    def _ended(
+        self,
+        report: Report,
+        outcome: SpOutcome,
+        runs: t.Sequence[t.Any],
+        after: HostReadings,
+        before: HostReadings,
+        details: LogDetails,
+    ) -> Report:
+        """update.exe has ended (or still runs: then nothing is touched): the outcome, the
+        services started again, the run record removed, start type changes reported."""
+        if outcome.outcome in _UPDATE_RUNS:
+            return self._update_runs(report, outcome, runs, report.services_stopped)
+        self._fill(report, outcome, runs, after)
+        self._report_start_types(report, before, details, after)
+        problems = self._finish(report, details.path, report.services_stopped)
+        if outcome.outcome not in ("ok", "ok_reboot_required"):
+            report.failed = True
+            report.message = (
+                f"update.exe from {self.options.media} ended and the service pack is not proven "
+                f"in place (outcome {outcome.outcome}): {outcome.detail} {outcome.remedy} "
+                f"{KMS_SERVICE} was not started."
+            )
+        if problems:
+            report.failed = True
+            report.message = f"{report.message} {' '.join(problems)}".strip()
+        return report
+
+    def _fill(
+        self, report: Report, outcome: SpOutcome, runs: t.Sequence[t.Any], after: HostReadings
+    ) -> None:
         report.outcome, report.remedy = outcome.outcome, outcome.remedy
+        report.decided_by = list(outcome.decided_by)
         report.setup_log_tail = log_tail(runs)
         report.build_after = _text(after.server_build)
         report.kms_binary_after = _text(after.kms_binary)
-        restore_problem = self._restore_start_types(report, before, details, after)
-        wrong = verify(
-            decision.media_build, after, before.kms_installed, self.options.kms_database_build
-        )
-        media_text = describe(decision.media_build)
-        evidence = f"{outcome.detail}"
-        if waited.lost:
-            evidence += (
-                f" The connection to update.exe was lost ({waited.error}) and the result was "
-                "read through a new shell."
-            )
-        if outcome.outcome not in ("ok", "ok_reboot_required"):
-            last = (
-                f" Last setup-log lines: {' | '.join(report.setup_log_tail[-3:])}."
-                if report.setup_log_tail
-                else ""
-            )
-            report.failed = True
-            report.message = (
-                f"update.exe from {self.options.media} ended with outcome {outcome.outcome}: "
-                f"{evidence}{last} "
-                f"{outcome.remedy}"
-            )
-        elif wrong:
-            report.failed = True
-            report.message = (
-                f"update.exe reported success ({evidence.rstrip('.')}) but {'; '.join(wrong)}, not "
-                f"{media_text}. "
-                "The service pack is not in place; KB Q259906 is not fixed. Read the setup log on "
-                "the host, then run this task again."
-            )
-        if restore_problem:
-            report.failed = True
-            report.message = f"{report.message} {restore_problem}".strip()
-        return report
+        report.store_after = _text(after.store_version)
 
-    def _classify(self, waited: Waited, runs: t.Sequence[SetupRun]) -> SpOutcome:
-        return classify(
-            waited.exit_code,
-            self.options.success_exit_codes,
-            runs,
-            still_running=waited.still_running,
-            process_running=waited.process_running,
-        )
+    def _finish(self, report: Report, log_path: str, stopped: t.Sequence[str]) -> list[str]:
+        """Start again what this run (or the earlier run of the record) stopped, all but
+        MSExchangeKMS, and remove the run record. Returns the problems, each a sentence."""
+        try:
+            with self.open_shell(READ_TIMEOUT_S) as shell:
+                started, problems = self._start_again(shell, stopped)
+                report.services_started = started
+                if not problems:
+                    shell.run(run_record_delete_command(log_path))
+        except WinrsError as exc:
+            problems = [
+                f"starting the Exchange services again failed: {exc}. {bring_back_text(stopped)}"
+            ]
+        if started_any := report.services_started:
+            self.verbose(f"{self.host}: started {', '.join(started_any)} again")
+        return problems
 
-    def _still_running(self, report: Report, waited: Waited) -> Report:
-        """update.exe did not end within the timeout: the last poll's log lines are all there is."""
-        runs = waited.last_poll.runs if waited.last_poll else ()
-        outcome = self._classify(waited, runs)
+    def _update_runs(
+        self,
+        report: Report,
+        outcome: SpOutcome,
+        runs: t.Sequence[t.Any],
+        stopped: t.Sequence[str],
+        pid: int | None = None,
+    ) -> Report:
+        """update.exe still runs: nothing is judged, restarted or started; say exactly what was
+        stopped and how to bring it back."""
         report.outcome, report.remedy = outcome.outcome, outcome.remedy
+        report.decided_by = list(outcome.decided_by)
         report.setup_log_tail = log_tail(runs)
+        report.update_pid = pid
         report.failed = True
+        waited = (
+            f"made no progress for {self.options.no_progress_timeout} s"
+            if outcome.outcome == "waiting_for_input"
+            else f"did not end within {self.options.timeout} s"
+        )
         report.message = (
-            f"update.exe from {self.options.media} did not end within "
-            f"{self.options.timeout} s. "
-            f"{outcome.remedy}"
+            f"update.exe from {self.options.media} still runs and {waited}: {outcome.detail} "
+            f"{outcome.remedy} {bring_back_text(stopped)}"
         )
         return report
+
+    def _resume(
+        self,
+        shell: ShellLike,
+        base: Report,
+        before: HostReadings,
+        details: LogDetails,
+        record: RunRecord,
+    ) -> Report:
+        """An earlier run left its record: judge how its update.exe ended, once it has."""
+        base.changed = False
+        base.media_build = str(record.media_build)
+        base.media_build_from = "run record of an earlier run"
+        base.services_stopped = list(record.stopped)
+        pids = before.update_pids
+        waited = Waited(
+            None,
+            lost=False,
+            still_running=pids is None or bool(pids),
+            process_running=None if pids is None else bool(pids),
+            last_poll=PollReading(bool(pids), (), pids[0] if pids else None) if pids else None,
+            ended=pids == (),
+        )
+        case = self._case(
+            record.media_build,
+            waited,
+            (),
+            None if waited.still_running else before,
+            record.kms_before,
+        )
+        outcome = classify(case)
+        if outcome.outcome in _UPDATE_RUNS:
+            report = self._update_runs(base, outcome, (), record.stopped, pids[0] if pids else None)
+            report.message = (
+                "an earlier run of this module started update.exe, which "
+                + ("still runs" if pids else "may still run (tasklist is not available)")
+                + f"; nothing was restarted. {outcome.remedy} {bring_back_text(record.stopped)}"
+            )
+            return report
+        base.changed = True
+        return self._ended(base, outcome, (), before, before, details)
 
     def _read_after(
         self, before: HostReadings
@@ -543,49 +857,44 @@ class ServicePackJob:
                 error = str(exc)
         return None, None, error
 
-    def _restore_start_types(
+    def _report_start_types(
         self, report: Report, before: HostReadings, details: LogDetails, after: HostReadings
-    ) -> str:
+    ) -> None:
+        """Start types that changed during the run: reported, never set back (audit U10,
+        _servicepack_plan "Start types")."""
         watched = watched_services(before, details)
         changes = start_type_changes(before.start_types, after.start_types, watched)
-        if not changes:
-            return ""
-        wanted = {name: start_types[0] for name, start_types in changes.items()}
-        problems: list[str] = []
-        outcomes: dict[str, ScFailure | None] = {}
-        try:
-            with self.open_shell(READ_TIMEOUT_S) as shell:
-                output = shell.run(restore_command(wanted))
-            for name, failure in restore_outcomes(split_sections(output.stdout), sorted(wanted)):
-                outcomes[name] = failure
-        except (WinrsError, ProbeError, ParseError) as exc:
-            problems.append(f"setting the start types back failed: {exc}")
         for name, (old, new) in sorted(changes.items()):
-            failure = outcomes.get(name)
-            restored = name in outcomes and failure is None
-            entry: dict[str, t.Any] = {"before": old, "after_setup": new, "restored": restored}
-            if failure is not None:
-                entry["error"] = f"{failure.operation} FAILED {failure.error}: {failure.message}"
-                problems.append(f"{name}: {entry['error']}")
-            report.start_types_restored[name] = entry
-        if problems:
-            return (
-                "Setup changed start types that could not all be set back ("
-                + "; ".join(problems)
-                + "). Set them with sc config NAME start= TYPE (see start_types_restored)."
+            report.start_types_changed[name] = {"before": old, "after_setup": new}
+        if changes:
+            report.warnings.append(
+                "start types changed during the service pack run: "
+                + "; ".join(
+                    f"{name} {old} -> {new}" for name, (old, new) in sorted(changes.items())
+                )
+                + ". They were not set back (Setup may have meant it, KB Q184420); if a change "
+                "was not wanted, set it with "
+                + ", ".join(
+                    f"sc config {name} start= {SC_START_WORDS.get(old, old)}"
+                    for name, (old, _new) in sorted(changes.items())
+                )
+                + "."
             )
-        return ""
 
 
 def _not_read_after(report: Report, shell_error: str | None) -> Report:
     report.outcome = "unknown"
     report.remedy = (
-        "update.exe ran but the host could not be read afterwards. Check the versions with "
+        "update.exe ended but the host could not be read afterwards. Check the versions with "
         "exchops.kms.exchange_facts and the setup log on the host, then run this task "
-        "again; it runs nothing when the versions already match."
+        "again; it runs nothing when the versions already match, and it starts the services it "
+        "stopped again."
     )
     report.failed = True
-    report.message = f"update.exe ran, then reading the host failed: {shell_error}. {report.remedy}"
+    report.message = (
+        f"update.exe ran, then reading the host failed: {shell_error}. {report.remedy} "
+        f"{bring_back_text(report.services_stopped)}"
+    )
     return report
 
 
@@ -605,11 +914,9 @@ def _process_seen(reading: PollReading | None) -> str:
 
 
 def _ended_while_lost(reading: PollReading, idle_polls: int) -> tuple[bool, int]:
-    """After the connection to update.exe was lost: did it end? Its log's end line says so; a
-    missing process says so too once something was appended, or on a second look when nothing
-    was (update.exe may not have started at all)."""
-    if reading.ended:
-        return True, 0
+    """After the connection to update.exe was lost: did it end? tasklist says so once something
+    was appended to the log, or on a second look when nothing was (update.exe may not have
+    started at all). Nothing in the log itself says that a run ended."""
     if reading.process_running is False:
         if reading.runs:
             return True, 0

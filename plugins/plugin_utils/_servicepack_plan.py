@@ -2,14 +2,13 @@
 """The decisions of a service pack run (exchops.kms.exchange_service_pack), from readings already
 taken: no I/O. `_servicepack` reads the host (through `_servicepack_probe`), runs update.exe and
 words the task's result; this module says whether update.exe may run and must run
-(`decide_install`, raising `Refusal`), how its run ended (`classify`), whether the versions are
-in place after it (`verify`), and which start types Setup changed (`watched_services`,
-`start_type_changes`).
+(`decide_install`, raising `Refusal`), how its run ended, from the versions read afterwards
+(`classify`), and which start types changed (`watched_services`, `start_type_changes`).
 
 - No unattended switch and no exit code of the 5.5 SP's update.exe is documented: switches and
-  success exit codes are options, and success is judged afterwards from the versions (registry
-  NewestBuild and Kmserver.exe's file version) and from what the run appended to the setup log
-  (Q158545), never from the exit code alone.
+  success exit codes are options, and success is judged afterwards from the versions (the
+  registry build and Store.exe's file version) once update.exe has ended; the exit code and the
+  setup log are supporting readings only (see "The outcome" below).
 - Never downgrade: media older than the server or than Kmserver.exe is refused; so is media that
   is not the wanted build. update.exe fails when MSExchangeKMS's ImagePath carries a password
   (Q235418) or KM Server is half-installed (Q290226, Q196171); an SP must not run while
@@ -32,10 +31,21 @@ from ._winout import SetupRun
 
 UPDATE_EXE = "update.exe"
 EXCHANGE_SERVICE_PREFIX = "MSExchange"
-# Windows Installer's ERROR_SUCCESS_REBOOT_REQUIRED / ERROR_SUCCESS_REBOOT_INITIATED: not
-# documented for update.exe; honoured only when listed in success_exit_codes.
+# 3010 and 1641 are Windows' ERROR_SUCCESS_REBOOT_REQUIRED and ERROR_SUCCESS_REBOOT_INITIATED
+# (https://learn.microsoft.com/windows/win32/debug/system-error-codes--1300-1699- and
+# --3000-3999-), which Windows Installer returns. update.exe is not a Windows Installer package
+# and no source gives its exit codes (audit U12): that it uses them alike is an assumption [I],
+# honoured only when the operator lists them in success_exit_codes, and only once the versions
+# prove the service pack in place.
 REBOOT_EXIT_CODES = frozenset({3010, 1641})
-OUTCOMES = ("ok", "ok_reboot_required", "failed", "still_running", "unknown")
+OUTCOMES = (
+    "ok",
+    "ok_reboot_required",
+    "failed",
+    "still_running",
+    "waiting_for_input",
+    "unknown",
+)
 # Characters that cmd.exe would expand or treat as syntax inside update.exe's arguments.
 _UNSAFE_ARGUMENT = re.compile(r'["%!\r\n\x00]')
 TAIL_LINES = 20
@@ -91,6 +101,12 @@ class HostReadings:
     media_version: Build | None
     update_pids: tuple[int, ...] | None  # None: tasklist is not available
     start_types: dict[str, str]
+    # Store.exe's file version (None: not found or not readable) and the Setup key value the
+    # server build was read from (NewestBuild, ServicePackBuild ...).
+    store_version: Build | None = None
+    build_from: str | None = None
+    # The operator's statement of the build the media installs (option media_build), if any.
+    stated_media_build: Build | None = None
 
     @property
     def kms_half_installed(self) -> bool:
@@ -109,11 +125,22 @@ class HostReadings:
 
 
 @dataclass(frozen=True)
+class RunRecord:
+    """The record an earlier run left on the host (`_servicepack_probe.run_record_command`):
+    update.exe may still run, or ended after that run; these services wait to run again."""
+
+    media_build: Build
+    stopped: tuple[str, ...]
+    kms_before: Build | None = None
+
+
+@dataclass(frozen=True)
 class LogDetails:
     path: str
     size: int  # 0 when the log does not exist
     text: str | None  # read only after the run
     dependencies: dict[str, tuple[str, ...]]
+    record: RunRecord | None = None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -186,7 +213,9 @@ class InstallCase:
 
     @property
     def media_build(self) -> Build:
-        return _known(self.readings.media_version)
+        """The operator's statement, which the rules have checked against update.exe's version,
+        or else update.exe's version."""
+        return self.readings.stated_media_build or _known(self.readings.media_version)
 
     @property
     def kms_behind(self) -> bool:
@@ -218,6 +247,13 @@ def media_build_unknown(case: InstallCase) -> Values | None:
     if case.readings.media_version is not None:
         return None
     return {"where": update_exe_path(case.media)}
+
+
+def media_statement_disagrees(case: InstallCase) -> Values | None:
+    stated, version = case.readings.stated_media_build, _known(case.readings.media_version)
+    if stated is None or stated.sp_key == version.sp_key:
+        return None
+    return {"stated": describe(stated), "version": describe(version)}
 
 
 def other_exchange_version(case: InstallCase) -> Values | None:
@@ -303,6 +339,7 @@ INSTALL_RULES: tuple[Rule[InstallCase], ...] = (
     # What the host runs and what the media holds: never a downgrade, never another SP.
     Rule("not_exchange_55_or_2000", "refuse", not_exchange_55_or_2000),
     Rule("media_build_unknown", "refuse", media_build_unknown),
+    Rule("media_statement_disagrees", "refuse", media_statement_disagrees),
     Rule("other_exchange_version", "refuse", other_exchange_version),
     Rule("downgrades_server", "refuse", downgrades_server),
     Rule("downgrades_kms_binaries", "refuse", downgrades_kms_binaries),
@@ -325,10 +362,16 @@ INSTALL_MESSAGES: dict[str, str] = {
         "an Exchange 5.5 or 2000 site."
     ),
     "media_build_unknown": (
-        "no update.exe with a version at {where}, so the media's build cannot be read, and "
-        "without it a downgrade cannot be ruled out. Set media to the folder of the extracted "
-        "service pack kit that holds update.exe (5.5: <kit>\\ENG\\SERVER\\SETUP\\I386, KB "
-        "Q191013)."
+        "no update.exe with a version at {where}, so the media's build cannot be read or checked "
+        "against media_build, and without it a downgrade cannot be ruled out. Set media to the "
+        "folder of the extracted service pack kit that holds update.exe (5.5: <kit>\\ENG\\"
+        "SERVER\\SETUP\\I386, KB Q191013)."
+    ),
+    "media_statement_disagrees": (
+        "media_build states that the media at {media} installs {stated}, but its update.exe's "
+        "file version is {version}. No source ties either to the kit for certain, so they must "
+        "agree before anything runs: check the kit's name and readme, then correct media_build "
+        "(role variable kms_remediate_sp_build) or point media at the kit you mean."
     ),
     "other_exchange_version": (
         "the media at {media} holds update.exe {media_build}, a service pack for another "
@@ -416,19 +459,37 @@ def decide_install(
 # ---------------------------------------------------------------------------------------------
 # The outcome
 #
-# Neither the exit codes nor the log lines of a 5.5 SP are documented (the SP readmes, KB Q191013
-# and Q198347, say only to run Update; KB Q158545 and Q290226 show the log and its error IDs): a
-# log's "Setup failed" / "ID no: 0x..." outweighs a success exit code, and success needs the log's
-# completion line as well as a listed exit code (or none, after a lost connection). OUTCOME_RULES
-# are tried in order; OUTCOME_MESSAGES words the remedy and the evidence (detail) of each.
+# Success is read from the host, never from what update.exe prints or returns: update.exe has
+# ended (its command returned, or tasklist no longer lists it) and the re-read registry build
+# (the Setup key, docs/registry.md) and Store.exe's file version are both on the media's service
+# pack. Store.exe is the binary whose version each service pack is sourced to change: Q243604
+# lists it for 5.5 RTM to SP3 (5.5.1960.6, 2232.11, 2448.8, 2650.23), Q278518 names it as the
+# file that shows the level installed, and the Exchange Server Analyzer reads it for Exchange 2000
+# (docs.microsoft.com exchange-server-analyzer aa995882). For 5.5 SP4 no KB lists the files: that
+# Store.exe carries 2653 is inferred [I]. Reapplying the service pack replaces the KM Server
+# binaries (Q235418: update.exe reads Kmserver.exe's version; Q259906: reapplying it fixes KMS),
+# but no source lists the version each service pack leaves Kmserver.exe at (Q243604 shows SPs
+# leave some binaries alone): so Kmserver.exe is asked only what KB Q259906 needs of it
+# (kms_short_of): not older than the build that last ran the KM database when that is known,
+# else no longer the Exchange CD's build.
+# Neither update.exe's exit codes nor its log lines are documented (the SP readmes, Q191013 and
+# Q198347, say only to run Update and follow the screen; its errors are dialogs, Q290226, Q202258,
+# Q248445): both are supporting readings, quoted in the result but deciding nothing, except that
+# a restart is asked for when the operator listed 3010 / 1641 in success_exit_codes (see
+# REBOOT_EXIT_CODES). update.exe is interactive (Q191013, Q235978): a run that makes no progress
+# while update.exe still runs is waiting at a prompt no one can see, and ends waiting_for_input.
+#
+# OUTCOME_RULES are tried in order; OUTCOME_MESSAGES words the remedy and the evidence (detail)
+# of each; `decided_by` names the readings that decided.
 
 
 @dataclass(frozen=True)
 class SpOutcome:
     outcome: str  # one of OUTCOMES
     remedy: str
-    detail: str  # one sentence on the evidence: exit code, log lines
+    detail: str  # one sentence on the evidence
     rule: str  # the id of the rule of OUTCOME_RULES that decided
+    decided_by: tuple[str, ...] = ()  # the readings that decided, each with its value
 
 
 def exit_code_text(code: int | None) -> str:
@@ -439,30 +500,89 @@ def exit_code_text(code: int | None) -> str:
 
 @dataclass(frozen=True)
 class RunCase:
-    """What `classify` judges: update.exe's exit code (None when the connection to it was lost),
-    the runs it appended to the setup log, and whether it still runs."""
+    """What `classify` judges: how the wait for update.exe ended (`still_running` past the
+    timeout; `stalled` for `stalled_for` seconds without progress while it ran), its exit code
+    (None when the connection to it was lost), the runs it appended to the setup log, and the
+    host read again after it ended (`after`, None while it runs)."""
 
+    media_build: Build
     exit_code: int | None
     success_exit_codes: t.Collection[int]
     runs: t.Sequence[SetupRun]
     still_running: bool
     process_running: bool | None
+    after: HostReadings | None = None
+    stalled: bool = False
+    stalled_for: int = 0
+    update_pid: int | None = None
+    kms_before: Build | None = None  # Kmserver.exe's file version before the run
+    database: Build | None = None  # the build that last ran the KM database, when known
 
     @property
-    def run(self) -> SetupRun | None:
-        """The last run the log gained, the one update.exe wrote."""
-        return self.runs[-1] if self.runs else None
+    def kms_in_place(self) -> bool:
+        """Kmserver.exe is no longer one the service pack must raise (kms_short_of); nothing is
+        asked of a host that had no Kmserver.exe before the run."""
+        if self.kms_before is None:
+            return True
+        after = self.after.kms_binary if self.after else None
+        return after is not None and not kms_short_of(after, self.media_build, self.database)
 
     @property
-    def completed(self) -> bool:
-        return self.run is not None and self.run.completed
+    def registry_on_media(self) -> bool:
+        build = self.after.server_build if self.after else None
+        return build is not None and build.sp_key == self.media_build.sp_key
 
     @property
-    def exit_not_listed(self) -> bool:
-        return self.exit_code is not None and self.exit_code not in self.success_exit_codes
+    def store_on_media(self) -> bool:
+        store = self.after.store_version if self.after else None
+        return store is not None and store.sp_key == self.media_build.sp_key
 
-    def log_state(self) -> Values:
-        return {"log_state": "nothing appended" if self.run is None else "no completion line"}
+    def ended_reading(self) -> str:
+        if self.exit_code is not None:
+            return (
+                f"update.exe ended: its command returned exit code {exit_code_text(self.exit_code)}"
+            )
+        return "update.exe ended: tasklist no longer lists it"
+
+    def version_readings(self) -> tuple[str, ...]:
+        after = self.after
+        if after is None:
+            return ()
+        build = after.server_build
+        registry = (
+            f"registry: Exchange {describe(build)} ({after.build_from or 'Setup key'})"
+            if build is not None
+            else "registry: no Exchange build in the Setup key"
+        )
+        store = (
+            f"Store.exe file version {after.store_version}"
+            if after.store_version is not None
+            else "Store.exe file version: not readable"
+        )
+        if self.kms_before is None:
+            return (registry, store)
+        kms = after.kms_binary
+        return (
+            registry,
+            store,
+            f"Kmserver.exe file version {kms if kms else 'not readable'} "
+            f"(before the run: {self.kms_before})",
+        )
+
+    def values(self) -> Values:
+        return {
+            "media_build": describe(self.media_build),
+            "readings": "; ".join(self.version_readings()),
+        }
+
+
+def waiting_for_input(case: RunCase) -> Values | None:
+    if not case.stalled:
+        return None
+    return {
+        "seconds": case.stalled_for,
+        "pid": case.update_pid if case.update_pid is not None else "unknown",
+    }
 
 
 def past_the_timeout(case: RunCase) -> Values | None:
@@ -472,97 +592,114 @@ def past_the_timeout(case: RunCase) -> Values | None:
     return {"process_seen": "unknown" if running is None else ("yes" if running else "no")}
 
 
-def log_failed(case: RunCase) -> Values | None:
-    if case.run is None or not case.run.failed:
+def update_exe_still_listed(case: RunCase) -> Values | None:
+    pids = case.after.update_pids if case.after else None
+    return {"pids": ", ".join(map(str, pids))} if pids else None
+
+
+def _in_place(case: RunCase) -> bool:
+    return case.registry_on_media and case.store_on_media and case.kms_in_place
+
+
+def in_place_restart_asked(case: RunCase) -> Values | None:
+    listed = case.exit_code in case.success_exit_codes
+    if not (_in_place(case) and listed):
         return None
-    return {"ids": ", ".join(f"0x{number:08x}" for number in case.run.error_ids) or "none"}
+    return case.values() if case.exit_code in REBOOT_EXIT_CODES else None
 
 
-def completed_but_exit_not_listed(case: RunCase) -> Values | None:
-    return {} if case.exit_not_listed and case.completed else None
+def in_place(case: RunCase) -> Values | None:
+    return case.values() if _in_place(case) else None
 
 
-def exit_not_listed(case: RunCase) -> Values | None:
-    return case.log_state() if case.exit_not_listed else None
+def store_not_readable(case: RunCase) -> Values | None:
+    unread = case.after is not None and case.after.store_version is None
+    return case.values() if unread and case.registry_on_media else None
 
 
-def completed_asking_restart(case: RunCase) -> Values | None:
-    if case.run is None or not case.completed:
-        return None
-    asks = case.run.restart_required or case.exit_code in REBOOT_EXIT_CODES
-    return {} if asks else None
+def half_moved(case: RunCase) -> Values | None:
+    return case.values() if case.registry_on_media or case.store_on_media else None
 
 
-def completed(case: RunCase) -> Values | None:
-    return {} if case.completed else None
-
-
-def no_end_line(case: RunCase) -> Values | None:
-    return case.log_state()
+def not_moved(case: RunCase) -> Values | None:
+    return case.values()
 
 
 # Each rule decides one of OUTCOMES.
 OUTCOME_RULES: tuple[Rule[RunCase], ...] = (
+    # update.exe still runs: nothing may be judged, restarted or started under it.
+    Rule("waiting_for_input", "waiting_for_input", waiting_for_input),
     Rule("still_running", "still_running", past_the_timeout),
-    # The log's failure outweighs any exit code.
-    Rule("log_failed", "failed", log_failed),
-    Rule("completed_but_exit_not_listed", "unknown", completed_but_exit_not_listed),
-    Rule("exit_not_listed", "failed", exit_not_listed),
-    # A listed exit code, or none after a lost connection: the log decides.
-    Rule("completed_asking_restart", "ok_reboot_required", completed_asking_restart),
-    Rule("completed", "ok", completed),
-    Rule("no_end_line", "unknown", no_end_line),
+    Rule("update_exe_still_listed", "still_running", update_exe_still_listed),
+    # update.exe has ended: the versions decide.
+    Rule("in_place_restart_asked", "ok_reboot_required", in_place_restart_asked),
+    Rule("in_place", "ok", in_place),
+    Rule("store_not_readable", "unknown", store_not_readable),
+    Rule("half_moved", "failed", half_moved),
+    Rule("not_moved", "failed", not_moved),
+)
+
+_RUN_AGAIN = (
+    "running this task again is safe: it installs only while the versions are not the "
+    "media's, and never while update.exe runs."
 )
 
 # (remedy, detail): str.format templates over the predicate's values and {code}, the exit code.
 OUTCOME_MESSAGES: dict[str, tuple[str, str]] = {
+    "waiting_for_input": (
+        "update.exe is an interactive installer (KB Q191013, Q235978) and is most likely "
+        "waiting for an answer to a prompt; a process started through WinRS has no window on "
+        "the console that anyone has shown, so it was left running: never end it while it "
+        "copies files. Have an administrator on the host decide: watch the setup log and "
+        "update.exe (tasklist), and end update.exe only to abandon the install. Then run this "
+        "task again: it reads the versions, starts the services it stopped again and leaves "
+        "MSExchangeKMS stopped unless the service pack is proven in place.",
+        "update.exe (PID {pid}) still runs but made no progress for {seconds} s (no setup-log "
+        "growth, no file changed in the Exchange BIN folder).",
+    ),
     "still_running": (
-        "update.exe is still running after the timeout; it may be waiting at a dialog (no "
-        "unattended switch is documented for the 5.5 update.exe). Look at the host's console "
-        "and the setup log; when update.exe has ended, run this task again: it checks the "
-        "versions and does not start update.exe while one runs. Its WinRS shell is left open, "
-        "since deleting it would end update.exe; Windows closes it after the shell idle timeout "
-        "(2 hours by default).",
+        "update.exe is still running after the timeout and was left running (no unattended "
+        "switch is documented for the 5.5 update.exe). Watch the setup log and update.exe "
+        "(tasklist); when it has ended, run this task again: it reads the versions and does "
+        "not start update.exe while one runs. Its WinRS shell is left open, since deleting it "
+        "would end update.exe.",
         "update.exe was still running (process seen: {process_seen}); exit code not known yet.",
     ),
-    "log_failed": (
-        "Read the setup log lines returned here and the whole setup log on the host, fix the "
-        "cause (KB Q235978: stop the Exchange services, Performance Monitor and monitoring "
-        "tools first; Q290226 for 0xc0020002), then run this task again; it installs again as "
-        "long as the versions are not the media's. Setup may have left the Exchange services "
-        "stopped: start them once the cause is fixed. The KM database was not touched.",
-        "update.exe logged a failure (ID no: {ids}); exit code {code}.",
+    "update_exe_still_listed": (
+        "An update.exe (PID {pids}) still runs, so the versions cannot be judged yet. Wait "
+        "until it ends, then run this task again.",
+        "tasklist still lists update.exe (PID {pids}) after its command returned.",
     ),
-    "completed_but_exit_not_listed": (
-        "The setup log says the service pack was installed but update.exe exited with {code}, "
-        "which is not in success_exit_codes. Check the versions (returned here) and the setup "
-        "log; if this exit code means success for this kit, add it to success_exit_codes.",
-        "exit code {code} with a completed run in the setup log.",
+    "in_place_restart_asked": (
+        "The service pack is in place and update.exe's exit code {code} is listed in "
+        "success_exit_codes as asking for a restart. Restart the server in a maintenance window "
+        "(this module never restarts it), then start MSExchangeKMS with its startup password "
+        "(exchops.kms.exchange_service).",
+        "the versions are on {media_build}: {readings}; exit code {code}.",
     ),
-    "exit_not_listed": (
-        "update.exe ended with an exit code that is not in success_exit_codes and the setup log "
-        "shows no completed run. Read the setup log on the host (Setup shows its errors as "
-        "dialogs with an ID no, KB Q290226), fix the cause, then run this task again. The KM "
-        "database was not touched.",
-        "exit code {code}; setup log: {log_state}.",
-    ),
-    "completed_asking_restart": (
-        "The service pack is installed and asks for a restart. Restart the server in a "
-        "maintenance window (this module never restarts it), then start MSExchangeKMS with its "
-        "startup password (exchops.kms.exchange_service).",
-        "exit code {code}; the setup log asks for a restart.",
-    ),
-    "completed": (
+    "in_place": (
         "None for the service pack. Start MSExchangeKMS with its startup password "
         "(exchops.kms.exchange_service) and check that it stays running.",
-        "exit code {code}; the setup log shows a completed run.",
+        "the versions are on {media_build}: {readings}.",
     ),
-    "no_end_line": (
-        "update.exe ended but the setup log shows no completed or failed run (it may have been "
-        "closed at a dialog, or may not have started). Read the setup log on the host and check "
-        "the versions with exchops.kms.exchange_facts; running this task again is safe: it runs "
-        "nothing when the versions match, and refuses while update.exe runs.",
-        "exit code {code}; setup log: {log_state}.",
+    "store_not_readable": (
+        "The registry names the media's service pack but Store.exe's file version cannot be "
+        "read (no wmic on the host?), so the service pack is not proven in place. Read "
+        "Store.exe's version on the host (its Properties, Version tab, KB Q278518) before "
+        "starting MSExchangeKMS; " + _RUN_AGAIN,
+        "{readings}; the media installs {media_build}.",
+    ),
+    "half_moved": (
+        "The service pack is only partly in place: do not start MSExchangeKMS on this server. "
+        "Read the setup log on the host, fix the cause (KB Q235978: stop Performance Monitor, "
+        "server monitors, SNMP and UPS software; Q177221), then run this task again; " + _RUN_AGAIN,
+        "{readings}; the media installs {media_build}.",
+    ),
+    "not_moved": (
+        "update.exe ended without putting the service pack in place (cancelled at a prompt, or "
+        "an error shown in a dialog: KB Q290226, Q202258, Q248445). Read the setup log on the "
+        "host, fix the cause, then run this task again; " + _RUN_AGAIN,
+        "{readings}; the media installs {media_build}.",
     ),
 }
 
@@ -572,21 +709,53 @@ def outcome_rule(case: RunCase) -> tuple[Rule[RunCase], Values]:
     return _first_rule(OUTCOME_RULES, case, "OUTCOME_RULES")
 
 
-def classify(
-    exit_code: int | None,
-    success_exit_codes: t.Collection[int],
-    runs: t.Sequence[SetupRun],
-    still_running: bool,
-    process_running: bool | None = None,
-) -> SpOutcome:
-    """Classify a run of update.exe from its exit code (None when the connection to it was
-    lost), the runs it appended to the setup log, and whether it is still running (see
-    OUTCOME_RULES)."""
-    case = RunCase(exit_code, success_exit_codes, runs, still_running, process_running)
+def _decided_by(case: RunCase, rule: Rule[RunCase]) -> tuple[str, ...]:
+    if rule.id == "waiting_for_input":
+        return (
+            f"tasklist: update.exe running (PID {case.update_pid})",
+            f"setup log and Exchange BIN folder: unchanged for {case.stalled_for} s",
+        )
+    if rule.id == "still_running":
+        return ("update.exe's command had not returned after the timeout",)
+    if rule.id == "update_exe_still_listed":
+        return ("tasklist: update.exe running",)
+    readings = (case.ended_reading(), *case.version_readings())
+    if rule.id == "in_place_restart_asked":
+        readings += (f"exit code {exit_code_text(case.exit_code)} listed in success_exit_codes",)
+    return readings
+
+
+def classify(case: RunCase) -> SpOutcome:
+    """Classify a run of update.exe from the readings of `case` (see OUTCOME_RULES)."""
     rule, values = outcome_rule(case)
     remedy, detail = OUTCOME_MESSAGES[rule.id]
-    values = {"code": exit_code_text(exit_code), **values}
-    return SpOutcome(rule.decides, remedy.format(**values), detail.format(**values), rule.id)
+    values = {"code": exit_code_text(case.exit_code), **values}
+    return SpOutcome(
+        rule.decides,
+        remedy.format(**values),
+        detail.format(**values),
+        rule.id,
+        _decided_by(case, rule),
+    )
+
+
+def supporting_notes(case: RunCase) -> list[str]:
+    """What the supporting readings (exit code, setup log) say, when it is worth a warning."""
+    notes = []
+    if case.exit_code is not None and case.exit_code not in case.success_exit_codes:
+        notes.append(
+            f"update.exe's exit code {exit_code_text(case.exit_code)} is not in "
+            "success_exit_codes; its exit codes are not documented, so the outcome was decided "
+            "from the versions."
+        )
+    ids = [number for run in case.runs for number in run.error_ids]
+    if ids:
+        notes.append(
+            "the setup log quotes Setup error ID(s) "
+            + ", ".join(f"0x{number:08x}" for number in ids)
+            + " (KB Q290226, Q248445)."
+        )
+    return notes
 
 
 def log_tail(runs: t.Sequence[SetupRun], limit: int = TAIL_LINES) -> list[str]:
@@ -605,32 +774,13 @@ def kms_short_of(binary: Build, media_build: Build, database: Build | None) -> b
     return from_the_cd(binary, media_build)
 
 
-def verify(
-    media_build: Build, after: HostReadings, kms_expected: bool, database: Build | None = None
-) -> list[str]:
-    """The readings that are not in place after a run; empty when all are: the registry on the
-    media's service pack, Kmserver.exe no longer one the service pack must raise (kms_short_of).
-    `kms_expected`: KM Server was installed before the run, so Kmserver.exe must be checked."""
-    wrong = []
-    if after.server_build is None:
-        wrong.append("the registry no longer names an Exchange build (Setup key, NewestBuild)")
-    elif after.server_build.sp_key != media_build.sp_key:
-        wrong.append(f"the registry (Setup key, NewestBuild) says {describe(after.server_build)}")
-    if kms_expected or after.kms_binary is not None:
-        if after.kms_binary is None:
-            wrong.append("Kmserver.exe's file version cannot be read")
-        elif kms_short_of(after.kms_binary, media_build, database):
-            below = (
-                f"older than {database.short}, the build that last ran the KM database"
-                if database is not None
-                else "still the Exchange CD's build"
-            )
-            wrong.append(f"Kmserver.exe's file version is {describe(after.kms_binary)}, {below}")
-    return wrong
-
-
 # ---------------------------------------------------------------------------------------------
 # Start types
+#
+# Reported, never set back (audit U10): no source shows Exchange Setup changing start types, and
+# one shows a 5.5 install leaving MSExchangeKMS "set to manual" on purpose (Q184420). Setting a
+# start type back could undo a change Setup meant, so a change is a finding with the command
+# that would set it back, for the operator to decide.
 
 
 def watched_services(readings: HostReadings, details: LogDetails) -> tuple[str, ...]:

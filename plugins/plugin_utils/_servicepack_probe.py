@@ -35,6 +35,7 @@ from ._servicepack_plan import (
     UPDATE_EXE,
     HostReadings,
     LogDetails,
+    RunRecord,
     ServicePackError,
     check_update_arguments,
     update_exe_path,
@@ -46,7 +47,6 @@ from ._winout import (
     ToolMissing,
     parse_dir,
     parse_reg_query,
-    parse_sc_config,
     parse_sc_qc,
     parse_setup_log,
     parse_tasklist_csv,
@@ -57,10 +57,20 @@ from ._winout import (
 )
 from ._winrs import CommandOutput
 
-# Q158545: "Exchange Server Setup.log", at the root of the drive Exchange is installed on (5.5).
-SETUP_LOG_55 = "Exchange Server Setup.log"
+# "Exchange Server Setup.log" for 4.0, 5.0 and 5.5 (KB Q182518; Q202258 shows a 5.0 SP's run in
+# it), at the root of the drive Exchange is installed on (Q158545, written for 4.0; for 5.0 and
+# 5.5 the folder is an inference [I]). The Exchange 5.5 Resource Guide warns that a server "might
+# have two Setup.log files", one in the system partition (audit U11): which one update.exe
+# appends to is not documented [?]. This one is read; no outcome depends on it (the log is a
+# supporting reading, _servicepack_plan "The outcome").
+SETUP_LOG_LEGACY = "Exchange Server Setup.log"
 # Q178975 names the 2000 / 2003 log; its folder is not documented: the system drive's root [?].
 SETUP_LOG_2000 = r"%SystemDrive%\Exchange Server Setup Progress.log"
+# This module's own record of a run, beside the setup log: the media's build and the services it
+# stopped, so that a later run can start them again once update.exe has ended
+# (`run_record_command`). It never holds a secret.
+RUN_RECORD = "exchops-sp-run.txt"
+_RUN_RECORD_HEADER = "exchops.kms exchange_service_pack run"
 KMS_COMPONENT_KEY = SETUP_KEY_LEGACY + r"\Key Management Server"
 # `sc config NAME start= X` takes these words for the start types `sc qc` / wmic report.
 SC_START_WORDS = {
@@ -97,11 +107,20 @@ def tasklist_update() -> str:
 
 
 def setup_log_path(server_build: Build, install_path: str) -> str:
-    """Where Setup appends its runs: 5.5 at the root of the Exchange drive (Q158545), 2000 and
-    2003 in "Exchange Server Setup Progress.log" (Q178975)."""
-    if server_build.family == (5, 5) or server_build.major < 5:
-        return f"{install_path.strip()[:2]}\\{SETUP_LOG_55}"
+    """Where Setup appends its runs: 4.0, 5.0 and 5.5 at the root of the Exchange drive (Q182518,
+    Q158545), 2000 and 2003 in "Exchange Server Setup Progress.log" (Q178975)."""
+    if server_build.major < 6:
+        return f"{install_path.strip()[:2]}\\{SETUP_LOG_LEGACY}"
     return SETUP_LOG_2000
+
+
+def run_record_path(log_path: str) -> str:
+    """This module's run record, in the setup log's folder."""
+    return log_path.rsplit("\\", 1)[0] + "\\" + RUN_RECORD
+
+
+def bin_folder(install_path: str) -> str:
+    return install_path.strip().rstrip("\\") + "\\BIN"
 
 
 def read_command(media: str) -> str:
@@ -118,9 +137,12 @@ def read_command(media: str) -> str:
 
 
 def detail_command(log_path: str, services: t.Sequence[str], with_log_text: bool) -> str:
-    """Round trip 2: the setup log's size (and text), and `sc qc` of each Exchange service for
-    the services it depends on."""
-    parts = [section("sp_log_dir", f'dir /-c "{log_path}"')]
+    """Round trip 2: the setup log's size (and text), this module's run record, and `sc qc` of
+    each Exchange service for the services it depends on."""
+    parts = [
+        section("sp_log_dir", f'dir /-c "{log_path}"'),
+        section("sp_record", f'type "{run_record_path(log_path)}"'),
+    ]
     if with_log_text:
         # `echo.` ends the text with a line end, so the section's end marker stays on its own line.
         parts.append(section("sp_log_text", f'type "{log_path}" && echo.'))
@@ -129,22 +151,54 @@ def detail_command(log_path: str, services: t.Sequence[str], with_log_text: bool
     return " & ".join(parts)
 
 
-def poll_command(log_path: str) -> str:
-    """What a poll reads while update.exe runs: its process, and the setup log."""
-    return " & ".join(
-        (
-            section("sp_tasks", tasklist_update()),
-            section("sp_log_text", f'type "{log_path}" && echo.'),
-        )
-    )
+def poll_command(log_path: str, binaries: str | None = None) -> str:
+    """What a poll reads while update.exe runs: its process, the setup log and, to see files
+    change, the listing of the Exchange BIN folder (`binaries`)."""
+    parts = [
+        section("sp_tasks", tasklist_update()),
+        section("sp_log_text", f'type "{log_path}" && echo.'),
+    ]
+    if binaries:
+        parts.append(section("sp_bin_dir", f'dir /-c "{binaries}"'))
+    return " & ".join(parts)
 
 
-def restore_command(changes: t.Mapping[str, str]) -> str:
-    """`sc config NAME start= TYPE` for each service whose start type is to be set back."""
-    return " & ".join(
-        section(f"sp_config_{index}", f"sc config {name} start= {SC_START_WORDS[start_type]}")
-        for index, (name, start_type) in enumerate(sorted(changes.items()))
-    )
+def run_record_command(
+    log_path: str, media_build: Build, stopped: t.Sequence[str], kms_before: Build | None
+) -> str:
+    """Write the run record: the media's build, the services this run stopped, in the order
+    they were stopped (service key names: letters, digits and _.$-, never a secret), and
+    Kmserver.exe's version before the run."""
+    lines = [
+        _RUN_RECORD_HEADER,
+        f"media_build={media_build}",
+        f"stopped={','.join(stopped)}",
+        f"kms_before={kms_before or ''}",
+    ]
+    return "(" + "& ".join(f"echo {line}" for line in lines) + f')> "{run_record_path(log_path)}"'
+
+
+def run_record_delete_command(log_path: str) -> str:
+    return f'del "{run_record_path(log_path)}"'
+
+
+def parse_run_record(text: str | None) -> RunRecord | None:
+    """The run record from its text (None when there is none). A record this module did not
+    write whole is not trusted: raises ServicePackError naming the file."""
+    if text is None:
+        return None
+    values = dict(line.split("=", 1) for line in text.splitlines() if "=" in line and line.strip())
+    try:
+        if _RUN_RECORD_HEADER not in text:
+            raise ValueError("no header line")
+        build = Build.parse(values["media_build"].strip())
+    except (KeyError, ValueError) as exc:
+        raise ServicePackError(
+            f"the run record {RUN_RECORD} beside the setup log cannot be read ({exc}). Delete "
+            "it once no update.exe runs and the Exchange services run, then run again."
+        ) from None
+    stopped = tuple(name for name in values.get("stopped", "").strip().split(",") if name)
+    return RunRecord(build, stopped, _build_or_none(values.get("kms_before", "").strip()))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -161,7 +215,10 @@ def _build_or_none(text: str | None) -> Build | None:
 
 
 def readings_from(
-    sections: Sections, facts: dict[str, t.Any], warnings: t.Sequence[str]
+    sections: Sections,
+    facts: dict[str, t.Any],
+    warnings: t.Sequence[str],
+    store_version: str | None = None,
 ) -> HostReadings:
     """HostReadings from the sections of `read_command` and the facts `assemble` built from them."""
     kms = facts.get("kms") or {}
@@ -224,6 +281,8 @@ def readings_from(
         media_version=_build_or_none(media_version_text),
         update_pids=update_pids,
         start_types=start_types,
+        store_version=_build_or_none(store_version),
+        build_from=facts.get("build_from"),
     )
 
 
@@ -236,6 +295,9 @@ def log_details_from(sections: Sections, path: str, services: t.Sequence[str]) -
     text = None
     if "sp_log_text" in sections:
         text = parse_type(*sections["sp_log_text"].streams(), section="sp_log_text")
+    record = None
+    if "sp_record" in sections:
+        record = parse_run_record(parse_type(*sections["sp_record"].streams(), section="sp_record"))
     dependencies: dict[str, tuple[str, ...]] = {}
     for index, name in enumerate(services):
         config = parse_sc_qc(*sections.need(f"sp_qc_{index}").streams(), section=f"sp_qc_{index}")
@@ -244,7 +306,7 @@ def log_details_from(sections: Sections, path: str, services: t.Sequence[str]) -
             dependencies[name] = tuple(
                 dep for dep in config.dependencies if not dep.startswith("+")
             )
-    return LogDetails(path, size, text, dependencies)
+    return LogDetails(path, size, text, dependencies, record)
 
 
 class ShellLike(t.Protocol):  # pylint: disable=too-few-public-methods
@@ -258,7 +320,7 @@ def read_host(shell: ShellLike, media: str) -> HostReadings:
     """Round trip 1 (and the binaries' versions of an install outside the default paths)."""
     try:
         sections, facts = read_facts(shell.run, read_command(media), 0)
-        return readings_from(sections, facts.facts, facts.warnings)
+        return readings_from(sections, facts.facts, facts.warnings, facts.store_version)
     except (ProbeError, FactsError, ParseError) as exc:
         raise ServicePackError(
             f"could not read the host: {exc}. The host answered in an unexpected form; run with "
@@ -277,7 +339,7 @@ def read_details(shell: ShellLike, readings: HostReadings, with_log_text: bool) 
         return log_details_from(split_sections(output.stdout), path, services)
     except (ProbeError, ParseError) as exc:
         raise ServicePackError(
-            f"could not read the setup log or the services: {exc}. Run with -vvvv to see the "
+            f"could not read the setup log, the run record or the services: {exc}. Run with -vvvv to see the "
             "command and report it."
         ) from None
 
@@ -290,6 +352,9 @@ def read_details(shell: ShellLike, readings: HostReadings, with_log_text: bool) 
 class PollReading:
     process_running: bool | None
     runs: tuple[SetupRun, ...]
+    update_pid: int | None = None
+    log_length: int = 0  # characters the setup log has now
+    binaries: tuple[tuple[str, int | None, str, str], ...] | None = None  # BIN: name, size, time
 
     @property
     def last_line(self) -> str | None:
@@ -299,33 +364,32 @@ class PollReading:
         return None
 
     @property
-    def ended(self) -> bool:
-        return bool(self.runs) and (self.runs[-1].completed or self.runs[-1].failed)
+    def progress(self) -> t.Hashable:
+        """What changes while update.exe works: the log's length and the BIN folder's files."""
+        return (self.process_running, self.log_length, self.binaries)
 
 
 def poll_reading_from(sections: Sections, log_size: int) -> PollReading:
     """A PollReading from the sections of `poll_command`; `log_size`: the log's size before the
     run (only what the run appended is read)."""
+    pid = None
     try:
         tasks = parse_tasklist_csv(*sections.need("sp_tasks").streams(), section="sp_tasks")
-        running: bool | None = any(task.image.lower() == UPDATE_EXE for task in tasks)
+        pids = [task.pid for task in tasks if task.image.lower() == UPDATE_EXE]
+        running: bool | None = bool(pids)
+        pid = pids[0] if pids else None
     except ToolMissing:
         running = None
     text = parse_type(*sections.need("sp_log_text").streams(), section="sp_log_text")
-    return PollReading(running, runs_appended(text, log_size))
+    binaries = None
+    if "sp_bin_dir" in sections:
+        listing = parse_dir(*sections["sp_bin_dir"].streams(dir_output=True), section="sp_bin_dir")
+        binaries = tuple(
+            (entry.name.upper(), entry.size, entry.date, entry.time) for entry in listing.entries
+        )
+    return PollReading(running, runs_appended(text, log_size), pid, len(text or ""), binaries)
 
 
 def runs_appended(text: str | None, size_before: int) -> tuple[SetupRun, ...]:
     """The runs a setup log whose text is now `text` gained since it was `size_before` long."""
     return parse_setup_log(setup_log_appended(text or "", size_before))
-
-
-def restore_outcomes(
-    sections: Sections, names: t.Sequence[str]
-) -> t.Iterator[tuple[str, ScFailure | None]]:
-    """(service, its `sc config` failure or None) from the sections of `restore_command`, for the
-    services in the order it was given them (sorted); each is parsed only when it is reached."""
-    for index, name in enumerate(names):
-        yield name, parse_sc_config(
-            *sections.need(f"sp_config_{index}").streams(), section=f"sp_config_{index}"
-        )

@@ -9,6 +9,7 @@ cases, one host each.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import pytest
@@ -50,9 +51,13 @@ def test_check_mode_reads_everything_changes_nothing_and_diffs_the_builds(
     assert (target["changed"], target["outcome"], target["exit_code"]) == (True, "not_run", None)
     assert (target["build_before"], target["kms_binary_before"]) == ("5.5.2650.0", "5.5.1960.8")
     assert target["media_build"] == "5.5.2650.0"
-    assert "-Kmserver.exe: 5.5.1960.8 (5.5 RTM)" in result.stdout
-    assert "+Kmserver.exe: 5.5.2650 (5.5 SP3)" in result.stdout
-    assert " Exchange build: 5.5.2650 (5.5 SP3)" in result.stdout
+    # No source says which version Kmserver.exe gets: the prediction leaves it as it is.
+    assert target["kms_binary_after"] == "5.5.1960.8"
+    assert "+Kmserver.exe: replaced by the copy of 5.5.2650 (5.5 SP3)" in result.stdout
+    assert target["media_build_from"] == "update.exe file version"
+    assert "which no source ties to the service pack" in " ".join(
+        (result.stdout + result.stderr).split()
+    )
 
 
 def test_media_of_another_build_than_asked_is_refused_with_nothing_changed(
@@ -67,22 +72,40 @@ def test_media_of_another_build_than_asked_is_refused_with_nothing_changed(
     assert target["msg"].endswith("Nothing was changed.")
 
 
-def test_the_kb_target_gets_sp3_with_its_km_database_untouched_and_start_types_set_back(
+def test_the_kb_target_gets_sp3_proven_from_the_versions_with_a_realistic_setup_log(
     kb_lab: RunningLab, ansible_module: RunModule
 ) -> None:
     database = kb_lab.show("kms-new")["kms_database"]
-    # Exchange Setup is known to change other services' start types (issue 6): let this run of
-    # update.exe leave the Information Store on manual.
+    # Let this run of update.exe leave the Information Store on manual: reported, not set back.
     kb_lab.fault("kms-new", "sp_start_types={MSExchangeIS: manual}")
-    result, results = ansible_module(kb_lab, "kms-new", SERVICE_PACK, INVENTORY_KIT, "--diff")
+    result, results = ansible_module(
+        kb_lab, "kms-new", SERVICE_PACK, INVENTORY_KIT + " media_build=5.5.2650", "--diff"
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     target = results["kms-new"]
     assert (target["outcome"], target["changed"], target["exit_code"]) == ("ok", True, 0)
+    assert target["media_build_from"] == "operator statement"
     assert target["kms_binary_after"].startswith("5.5.2650.")
     assert target["build_after"] == "5.5.2650.0"
-    assert target["setup_log_tail"][-1].endswith("Setup completed successfully.")
-    assert target["start_types_restored"] == {
-        "MSExchangeIS": {"before": "auto", "after_setup": "manual", "restored": True}
+    # The lab's log has no completion wording (no source shows one): the versions decided.
+    assert not any("successfully" in line for line in target["setup_log_tail"])
+    assert target["decided_by"] == [
+        "update.exe ended: its command returned exit code 0",
+        "registry: Exchange 5.5.2650 (5.5 SP3) (NewestBuild)",
+        "Store.exe file version 5.5.2650.23",
+        f"Kmserver.exe file version {target['kms_binary_after']} (before the run: 5.5.1960.8)",
+    ]
+    # Every running Exchange service stopped first, dependents first, and started again after.
+    assert set(target["services_stopped"]) == {
+        "MSExchangeSA",
+        "MSExchangeDS",
+        "MSExchangeIS",
+        "MSExchangeMTA",
+    }
+    assert target["services_stopped"][-1] == "MSExchangeSA"
+    assert target["services_started"] == list(reversed(target["services_stopped"]))
+    assert target["start_types_changed"] == {
+        "MSExchangeIS": {"before": "auto", "after_setup": "manual"}
     }
     assert "Start MSExchangeKMS with its startup password" in target["remedy"]
     assert f"kms-new: starting update.exe from {SP3} to install 5.5.2650 (5.5 SP3)" in result.stdout
@@ -95,7 +118,14 @@ def test_the_kb_target_gets_sp3_with_its_km_database_untouched_and_start_types_s
     assert exchange["binaries"]["KMSMSG.DLL"] == exchange["kms_binary_build"]
     assert [run["outcome"] for run in exchange["updates"]] == ["succeeded"]
     assert shown["kms_database"] == database and database["intact"] is True
-    assert shown["services"]["MSExchangeIS"]["start_mode"] == "auto"
+    assert shown["services"]["MSExchangeIS"]["start_mode"] == "manual"
+    assert {name: service["state"] for name, service in shown["services"].items()} == {
+        "MSExchangeSA": "running",
+        "MSExchangeDS": "running",
+        "MSExchangeIS": "running",
+        "MSExchangeMTA": "running",
+        "MSExchangeKMS": "stopped",
+    }
 
 
 def test_a_second_run_finds_sp3_in_place_and_runs_nothing(
@@ -127,7 +157,7 @@ def test_media_older_than_the_server_is_refused_as_a_downgrade(
     assert host["msg"].endswith("Use the media of 5.5 SP3 or later. Nothing was changed.")
 
 
-def test_a_failing_installer_ends_failed_with_the_log_tail_a_remedy_and_the_km_database_intact(
+def test_a_failing_installer_ends_failed_from_the_versions_with_the_services_back_but_not_kms(
     sp_faults_lab: RunningLab, ansible_module: RunModule
 ) -> None:
     database = sp_faults_lab.show("sp-fails")["kms_database"]
@@ -137,18 +167,69 @@ def test_a_failing_installer_ends_failed_with_the_log_tail_a_remedy_and_the_km_d
     assert result.returncode != 0
     host = results["sp-fails"]
     assert (host["outcome"], host["changed"], host["exit_code"]) == ("failed", True, FAILED_COPY_ID)
-    assert (
-        "Setup failed." in host["setup_log_tail"][-1]
-        and "ID no: 0xc0070020" in host["setup_log_tail"][-1]
-    )
+    # The error was a dialog: the log holds no failure line, and the versions decided.
     assert host["setup_log_tail"][0] == "++++ Microsoft Exchange Setup initialized ++++"
-    assert (
-        "fix the cause" in host["remedy"] and "The KM database was not touched." in host["remedy"]
+    assert "Kmserver.exe file version 5.5.1960.8 (before the run: 5.5.1960.8)" in host["decided_by"]
+    assert host["msg"].startswith(
+        f"sp-fails: update.exe from {SP3} ended and the service pack is not proven in place "
+        "(outcome failed):"
     )
-    assert host["msg"].startswith(f"sp-fails: update.exe from {SP3} ended with outcome failed:")
-    assert "exit code 0xC0070020" in host["msg"]
+    assert "MSExchangeKMS was not started." in host["msg"]
+    assert "exit code 0xC0070020 is not in success_exit_codes" in host["msg"]
     assert host["kms_binary_after"] == "5.5.1960.8"
     shown = sp_faults_lab.show("sp-fails")
+    assert shown["kms_database"] == database and database["intact"] is True
+    assert len(shown["exchange"]["updates"]) == 1
+    states = {name: service["state"] for name, service in shown["services"].items()}
+    assert states.pop("MSExchangeKMS") == "stopped"
+    assert set(states.values()) == {"running"}, states
+
+
+def _update_exe_gone(lab: RunningLab, host: str, timeout: float = 60.0) -> None:
+    """Wait until the lab has recorded the end of the host's update.exe run."""
+    deadline = time.monotonic() + timeout
+    while not lab.show(host)["exchange"]["updates"]:
+        assert time.monotonic() < deadline, "update.exe did not end"
+        time.sleep(1)
+
+
+def test_an_installer_waiting_for_input_is_left_alone_then_the_services_come_back_without_kms(
+    sp_faults_lab: RunningLab, ansible_module: RunModule
+) -> None:
+    database = sp_faults_lab.show("sp-waits")["kms_database"]
+    args = f"media={SP3} build=5.5.2650 media_build=5.5.2650 poll_interval=1 no_progress_timeout=4"
+    result, results = ansible_module(sp_faults_lab, "sp-waits", SERVICE_PACK, args)
+    assert result.returncode != 0
+    host = results["sp-waits"]
+    assert (host["outcome"], host["changed"]) == ("waiting_for_input", True), host
+    assert host["update_pid"] and host["decided_by"][0].startswith("tasklist: update.exe running")
+    stopped = host["services_stopped"]
+    assert set(stopped) == {"MSExchangeSA", "MSExchangeDS", "MSExchangeIS", "MSExchangeMTA"}
+    assert "sc start MSExchangeSA, then sc start MSExchangeDS" in host["msg"]
+    assert "Start MSExchangeKMS only once the service pack is proven in place" in host["msg"]
+    assert "host's console" not in host["msg"]
+    # update.exe still runs: nothing was restarted under it, and a second run leaves it alone.
+    shown = sp_faults_lab.show("sp-waits")
+    assert shown["exchange"]["updates"] == []
+    assert {shown["services"][name]["state"] for name in stopped} == {"stopped"}
+    result, results = ansible_module(sp_faults_lab, "sp-waits", SERVICE_PACK, args)
+    again = results["sp-waits"]
+    assert (again["outcome"], again["changed"]) == ("still_running", False), again
+    assert sp_faults_lab.show("sp-waits")["services"]["MSExchangeSA"]["state"] == "stopped"
+
+    # Once update.exe is gone without a proven success: the services run again, KMS does not.
+    _update_exe_gone(sp_faults_lab, "sp-waits")
+    result, results = ansible_module(sp_faults_lab, "sp-waits", SERVICE_PACK, args)
+    assert result.returncode != 0
+    last = results["sp-waits"]
+    assert (last["outcome"], last["changed"]) == ("failed", True), last
+    assert last["decided_by"][0] == "update.exe ended: tasklist no longer lists it"
+    assert last["services_started"] == list(reversed(stopped))
+    assert "MSExchangeKMS was not started." in last["msg"]
+    shown = sp_faults_lab.show("sp-waits")
+    states = {name: service["state"] for name, service in shown["services"].items()}
+    assert states.pop("MSExchangeKMS") == "stopped"
+    assert set(states.values()) == {"running"}, states
     assert shown["kms_database"] == database and database["intact"] is True
     assert len(shown["exchange"]["updates"]) == 1
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import jsonschema
@@ -34,12 +35,16 @@ def test_the_kb_move_is_planned_then_fixed_once_and_left_alone_after(
         assert planned.returncode == 0, planned.stdout
     plan = json.loads((tmp_path / "reports" / "plan-kms-new.json").read_text(encoding="utf-8"))
     assert (plan["kms_binary_before"], plan["media_build"]) == ("5.5.1960.8", "5.5.2650.0")
-    assert (plan["build_after"], plan["kms_binary_after"]) == ("5.5.2650.0", "5.5.2650.0")
+    # No source says which version Kmserver.exe gets: the plan does not predict a new one.
+    assert (plan["build_after"], plan["kms_binary_after"]) == ("5.5.2650.0", "5.5.1960.8")
     # --diff: the service pack step's predicted builds, before and after.
     assert "--- before: kms-new: before" in planned.stdout, planned.stdout
     assert "+++ after: kms-new: after (predicted)" in planned.stdout
     assert "-Kmserver.exe: 5.5.1960.8 (5.5 RTM)" in planned.stdout
-    assert "+Kmserver.exe: 5.5.2650 (5.5 SP3)" in planned.stdout
+    assert (
+        "+Kmserver.exe: replaced by the copy of 5.5.2650 (5.5 SP3) (its version is not "
+        "documented)" in planned.stdout
+    )
     assert [step["step"].split()[0] for step in plan["steps"]] == [
         "back",
         "stop",
@@ -71,6 +76,16 @@ def test_the_kb_move_is_planned_then_fixed_once_and_left_alone_after(
         "5.5.2650.12",
     )
     assert fixed_row["backup_path"] == target["backups"][0]["path"]
+    # The lab's setup log has no completion wording: the versions read back decided.
+    assert fixed_row["sp_outcome"] == "ok"
+    assert fixed_row["decided_by"][:3] == [
+        "update.exe ended: its command returned exit code 0",
+        "registry: Exchange 5.5.2650 (5.5 SP3) (NewestBuild)",
+        "Store.exe file version 5.5.2650.23",
+    ]
+    assert all(service["state"] == "running" for service in target["services"].values()), target[
+        "services"
+    ]
 
     again = run_tool([*playbook, *reports], ansible_env, tmp_path)
     assert again.returncode == 0
@@ -170,3 +185,56 @@ def test_a_database_last_run_by_a_kms_hotfix_is_refused_naming_the_hotfix(
     assert "Nothing was changed." in refused.stdout and "changed=0" in refused.stdout
     (row,) = remediation_report(tmp_path / "reports")["pairs"]
     assert row["outcome"] == "failed" and "KB Q231307" in row["reason"]
+
+
+def _update_exe_gone(lab, host: str, timeout: float = 120.0) -> None:  # type: ignore[no-untyped-def]
+    """Wait until the lab has recorded the end of the host's update.exe run."""
+    deadline = time.monotonic() + timeout
+    while not lab.show(host)["exchange"]["updates"]:
+        assert time.monotonic() < deadline, "update.exe did not end"
+        time.sleep(2)
+
+
+def test_a_pair_whose_installer_waits_for_input_ends_waiting_then_its_services_come_back(
+    lab_factory, ansible_env: dict[str, str], tmp_path: Path
+) -> None:
+    lab = lab_factory("sp_waits.yml")
+    database = lab.show("kms-new")["kms_database"]
+    playbook = [
+        "ansible-playbook",
+        "exchops.kms.remediate_kms_move",
+        "-i",
+        str(lab.inventory),
+        "-e",
+        f"kms_report_dir={tmp_path / 'reports'}",
+        "-e",
+        "kms_remediate_sp_no_progress_timeout=4",
+    ]
+    waiting = run_tool(playbook, ansible_env, tmp_path)
+    assert waiting.returncode == 2, waiting.stdout[-3000:]
+    (row,) = remediation_report(tmp_path / "reports")["pairs"]
+    assert (row["outcome"], row["sp_outcome"]) == ("waiting_for_input", "waiting_for_input"), row
+    assert row["decided_by"][0].startswith("tasklist: update.exe running")
+    assert "sc start MSExchangeSA, then sc start MSExchangeDS" in row["reason"]
+    # update.exe still runs: nothing restarted under it, KMS not started.
+    shown = lab.show("kms-new")
+    assert shown["exchange"]["updates"] == []
+    states = {name: service["state"] for name, service in shown["services"].items()}
+    assert set(states.values()) == {"stopped"}, states
+    markdown = (tmp_path / "reports" / "remediation.md").read_text(encoding="utf-8")
+    assert "⏸️ waiting for input" in markdown
+
+    # Once update.exe has gone without a proven service pack: the services run again, not KMS.
+    _update_exe_gone(lab, "kms-new")
+    after = run_tool(playbook, ansible_env, tmp_path)
+    assert after.returncode == 2, after.stdout[-3000:]
+    (row,) = remediation_report(tmp_path / "reports")["pairs"]
+    assert (row["outcome"], row["sp_outcome"]) == ("failed", "failed"), row
+    assert row["decided_by"][0] == "update.exe ended: tasklist no longer lists it"
+    assert "MSExchangeKMS was not started." in row["reason"]
+    shown = lab.show("kms-new")
+    states = {name: service["state"] for name, service in shown["services"].items()}
+    assert states.pop("MSExchangeKMS") == "stopped"
+    assert set(states.values()) == {"running"}, states
+    assert shown["kms_database"] == database and database["intact"] is True
+    assert len(shown["exchange"]["updates"]) == 1

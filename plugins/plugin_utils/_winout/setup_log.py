@@ -2,6 +2,9 @@
 """Read an Exchange setup log: `parse_setup_log(text)` -> one `SetupRun` per run of Setup or of
 an SP's update.exe; `setup_log_appended(text, size_before)` -> what was appended since a known
 size. A log is free text: neither raises.
+
+The log is a supporting reading only: no outcome of a service pack run depends on a line of it
+(docs/windows-output.md#exchange-setup-log).
 """
 
 # Internal to exchops.kms: not a public API; may change in any release.
@@ -13,37 +16,25 @@ from dataclasses import dataclass
 
 from ._base import _lines
 
-# "Exchange Server Setup.log" (5.5: at the root of the Exchange drive, Q158545 / Q182518) and
-# "Exchange Server Setup Progress.log" (2000 / 2003, Q178975). Every run of Setup or of an SP's
-# update.exe is appended and opens with the "initialized" line (Q158545, Q290226); errors carry
-# Setup's "ID no: 0xc0020002" (Q290226, Q182814, Q248487). No source shows the other lines of a
-# 5.5 run: "Setup completed successfully." and "Setup failed." are the lab's wording, and the
-# restart request is a guess; the versions, not the log, prove that a service pack is in place
-# [I]: no source documents how a 5.5 SP's update.exe reports its outcome.
+# "Exchange Server Setup.log" (4.0, 5.0 and 5.5: KB Q182518, Q202258) and "Exchange Server Setup
+# Progress.log" (2000 / 2003, Q178975). Setup appends to it on every run (Q158545). A run opens
+# with the "initialized" line (Q290226, whose failed run logged only that line). No source shows
+# a completion or a failure line of a 5.5 run: Q202258's failed run simply ends with ordinary
+# lines ("Bound to appropriate DSA"), and Setup's errors ("ID no: 0xc0020002", Q290226; "NT ID:
+# 0xC0020005", Q248445) are shown in dialogs. The error IDs are kept in case a log holds one;
+# nothing is decided from them.
 SETUP_LOG_INITIALIZED = "++++ Microsoft Exchange Setup initialized ++++"
-_SETUP_TIME = re.compile(r"^\[[0-9]{1,2}:[0-9]{2}(?::[0-9]{2})?\]\s*")
-_SETUP_ERROR_ID = re.compile(r"(?i)\bID no\.?:?\s*0x(?P<id>[0-9a-f]{8})\b")
-_SETUP_FAILED = re.compile(r"(?i)^setup (?:failed|was not completed|did not complete)\b")
-_SETUP_COMPLETED = re.compile(r"(?i)^setup completed successfully\.?$")
-# "restart"/"reboot" then, in the same sentence, the computer: "Restart your computer ...".
-# ("was not restarted" does not match: \b after "restart".)
-_SETUP_RESTART = re.compile(
-    r"(?i)\b(?:restart|reboot)\b[^.]*\b(?:computer|server|system|machine)\b"
-)
+_SETUP_ERROR_ID = re.compile(r"(?i)\b(?:ID no|NT ID)\.?:?\s*0x(?P<id>[0-9a-f]{8})\b")
 
 
 @dataclass(frozen=True)
 class SetupRun:
     """One run in an Exchange setup log: its lines (CR dropped, blank lines dropped), whether
-    it opened with the "initialized" line, and what its lines say. `failed` is set by a "Setup
-    failed" line or an "ID no: 0x..." error; `completed` by "Setup completed successfully."."""
+    it opened with the "initialized" line, and any Setup error IDs its lines quote."""
 
     lines: tuple[str, ...]
     started: bool
-    completed: bool
-    failed: bool
     error_ids: tuple[int, ...]
-    restart_required: bool
 
     @property
     def last_line(self) -> str | None:
@@ -51,19 +42,10 @@ class SetupRun:
 
 
 def _setup_run(lines: list[str], started: bool) -> SetupRun:
-    completed = failed = restart = False
-    error_ids: list[int] = []
-    for line in lines:
-        text = _SETUP_TIME.sub("", line).strip()
-        completed = completed or bool(_SETUP_COMPLETED.match(text))
-        failed = failed or bool(_SETUP_FAILED.match(text))
-        restart = restart or bool(_SETUP_RESTART.search(text))
-        for match in _SETUP_ERROR_ID.finditer(text):
-            error_ids.append(int(match.group("id"), 16))
-    failed = failed or bool(error_ids)
-    return SetupRun(
-        tuple(lines), started, completed and not failed, failed, tuple(error_ids), restart
-    )
+    error_ids = [
+        int(match.group("id"), 16) for line in lines for match in _SETUP_ERROR_ID.finditer(line)
+    ]
+    return SetupRun(tuple(lines), started, tuple(error_ids))
 
 
 def parse_setup_log(text: str) -> tuple[SetupRun, ...]:
@@ -89,9 +71,9 @@ def parse_setup_log(text: str) -> tuple[SetupRun, ...]:
 
 def setup_log_appended(text: str, size_before: int) -> str:
     """What was appended to a setup log that was `size_before` bytes long when last measured
-    (`dir`), given its whole text now (`type`). Setup logs are ASCII (Q158545: read them with
-    Notepad / Fixedsys), so a byte offset is a character offset. A log now shorter than before was
-    replaced: all of it is new."""
+    (`dir`), given its whole text now (`type`). Setup logs are plain text read in Notepad with
+    the Fixedsys font (Q182518), taken here as one byte per character, so a byte offset is a
+    character offset [I]. A log now shorter than before was replaced: all of it is new."""
     if size_before <= 0 or len(text) < size_before:
         return text
     return text[size_before:]

@@ -646,14 +646,15 @@ def insert_startup_disk(host: HostState, password: str) -> None:
 
 
 def _write_install_log(host: HostState, root: str, server: Release, kms: bool) -> None:
-    """The first run in Exchange Server Setup.log: the installation itself [lab lines]."""
+    """The first run in Exchange Server Setup.log: the installation itself [lab lines]. Like
+    every run the lab logs, it has no completion wording: no source shows one (Q202258's run
+    simply ends)."""
     stamp = "[05:50:00]"
     components = "Microsoft Exchange Server" + (", Key Management Server" if kms else "")
     lines = [
         SETUP_LOG_INITIALIZED,
         f"{stamp} Setup mode: complete installation of {components}",
         f"{stamp} Installing into {root}",
-        f"{stamp} Setup completed successfully.",
     ]
     host.write_file(
         _setup_log_path(host, root, server.product),
@@ -1114,7 +1115,8 @@ class UpdateResult:
 
 
 # Exit codes: the "ID no" Exchange setup shows with an error (Q290226 shows 0xc0020002); the
-# others are [lab] values in the same style.
+# others are [lab] values in the same style. That update.exe exits with that ID is [lab]: no
+# source gives its exit codes. ID_CANCELLED: the operator cancelled a prompt [lab].
 ID_FILE_NOT_FOUND = 0xC0020002
 ID_NOT_INSTALLED = 0xC0020003
 ID_NEWER_INSTALLED = 0xC00A0015
@@ -1122,6 +1124,7 @@ ID_WRONG_PRODUCT = 0xC00A0016
 ID_SERVICE_WONT_STOP = 0xC0020420
 ID_COPY_FAILED = 0xC0070020
 ID_DISK_FULL = 0xC0070070
+ID_CANCELLED = 0xC00204FF
 
 
 class _SetupLog:
@@ -1195,8 +1198,22 @@ def _run_record(
 
 
 def _fail(log: _SetupLog, code: int, message: str) -> UpdateResult:
-    log.add(f"Setup failed. {message} ID no: 0x{code:08x}")
+    """Setup shows its errors in a dialog ("ID no: 0xc0020002", Q290226; "NT ID:", Q248445), not
+    in the log, which simply ends (Q202258). [lab] The dialog is answered at once and update.exe
+    exits with the ID; nothing is appended to the log."""
+    del log
     return UpdateResult(code, message)
+
+
+def _wait_for_input(host: HostState, log: _SetupLog, seconds: float) -> UpdateResult:
+    """[lab] update.exe stops at a prompt (Q235978: a file in use asks for Retry; Q191013:
+    "follow the instructions displayed on the screen"): it stays alive for `seconds` with no
+    log line and no file written, then the prompt is cancelled and it exits, leaving the
+    services it stopped stopped and the files it copied in place."""
+    log.flush()
+    wait_unlocked(seconds)
+    del host
+    return UpdateResult(ID_CANCELLED, "cancelled at a prompt after waiting for input")
 
 
 def _update(
@@ -1281,6 +1298,8 @@ def _update(
     ]
     for index, (file_name, version) in enumerate(files):
         destination = normalize_path(root + "\\BIN\\" + file_name)
+        if faults.update_waits_for_input_s > 0 and index == len(files) // 2:
+            return _wait_for_input(host, log, faults.update_waits_for_input_s)
         if faults.sp_installer_fails and index == len(files) // 2:
             return _fail(
                 log,
@@ -1328,6 +1347,5 @@ def _update(
             result = start_service(host, name, (), wait=True)
             if result.error == 0 and host.services[name].state != RUNNING:
                 log.add(f"Warning: service {name} did not start.")
-    log.add(f"{media.name} was installed successfully.")
-    log.add("Setup completed successfully.")
+    # [lab] No completion line: no source shows how a 5.5 run ends its log (Q202258).
     return UpdateResult(0, "succeeded")

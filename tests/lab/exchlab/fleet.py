@@ -51,6 +51,7 @@ _FAULTS = {
         "disk_fills_after_bytes": {"type": "integer"},
         "service_wont_stop": {"type": "array", "items": {"type": "string"}},
         "update_duration_s": {"type": "number", "minimum": 0},
+        "update_waits_for_input_s": {"type": "number", "minimum": 0},
         "wrong_kms_password": {"type": "boolean"},
     },
 }

@@ -848,6 +848,9 @@ class HostFaults:
     wrong_kms_password: bool = False
     # Commands that still see START_PENDING / STOP_PENDING before a transition settles.
     pending_polls: int = 0
+    # [lab] update.exe stops at a prompt half-way through its file copies for this many seconds
+    # (alive, no log line, no file written), then is cancelled; 0: never (KB Q235978).
+    update_waits_for_input_s: float = 0.0
 
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Any]) -> HostFaults:
@@ -860,6 +863,7 @@ class HostFaults:
             int(raw.get("disk_fills_after_bytes", -1)),
             bool(raw.get("wrong_kms_password", False)),
             int(raw.get("pending_polls", 0)),
+            float(raw.get("update_waits_for_input_s", 0.0)),
         )
 
 

@@ -14,8 +14,8 @@ MEDIA = "D:\\EXCH55SP3\\ENG\\SERVER\\SETUP\\I386"
 SP3 = {"media": MEDIA}
 UPDATE = '"D:\\EXCH55SP3\\ENG\\SERVER\\SETUP\\I386\\update.exe"'
 OPTIONS = (
-    "Its options are arguments, build, kms_database_build, media, poll_interval, "
-    "progress_interval, "
+    "Its options are arguments, build, kms_database_build, media, media_build, "
+    "no_progress_timeout, poll_interval, progress_interval, "
     "success_exit_codes, timeout (ansible-doc exchops.kms.exchange_service_pack); fix the task "
     "and run it again. Nothing was changed."
 )
@@ -159,22 +159,36 @@ def test_check_mode_reads_predicts_the_run_and_starts_no_update_exe(
     assert (outcome.raised, outcome.seen) == (False, (False, False, True))
     assert outcome.result == {
         "outcome": "not_run",
-        "remedy": "Run without check mode to install 5.5.2650 (5.5 SP3): Kmserver.exe is "
-        "5.5.1960.8 (5.5 RTM); the media installs 5.5.2650 (5.5 SP3).",
+        "remedy": "Run without check mode to stop the Exchange services and install 5.5.2650 "
+        "(5.5 SP3): Kmserver.exe is 5.5.1960.8 (5.5 RTM); the media installs 5.5.2650 (5.5 SP3).",
         "changed": True,
         "media_build": "5.5.2650.0",
+        "media_build_from": "update.exe file version",
         "build_before": "5.5.2650.0",
         "build_after": "5.5.2650.0",
         "kms_binary_before": "5.5.1960.8",
-        "kms_binary_after": "5.5.2650.0",
+        "kms_binary_after": "5.5.1960.8",
+        "store_version_before": "5.5.2650.23",
+        "store_version_after": None,
+        "decided_by": [],
+        "services_stopped": [],
+        "services_started": [],
         "setup_log_tail": [],
-        "start_types_restored": {},
+        "start_types_changed": {},
         "exit_code": None,
+        "update_pid": None,
+        "warnings": [
+            "kms02: the media's build 5.5.2650 (5.5 SP3) is update.exe's file version, which no "
+            "source ties to the service pack it installs; state the build with media_build (role "
+            "variable kms_remediate_sp_build) to have it checked against it. The outcome is "
+            "proven from the versions afterwards either way."
+        ],
         "diff": {
             "before_header": "kms02: before",
             "after_header": "kms02: after (predicted)",
             "before": "Exchange build: 5.5.2650 (5.5 SP3)\nKmserver.exe: 5.5.1960.8 (5.5 RTM)\n",
-            "after": "Exchange build: 5.5.2650 (5.5 SP3)\nKmserver.exe: 5.5.2650 (5.5 SP3)\n",
+            "after": "Exchange build: 5.5.2650 (5.5 SP3)\nKmserver.exe: replaced by the copy of "
+            "5.5.2650 (5.5 SP3) (its version is not documented)\n",
         },
     }
     assert len(host.lines) == 2 and not any(UPDATE in line for line in host.lines)
@@ -192,7 +206,7 @@ def test_a_host_already_on_the_media_s_service_pack_is_ok_and_unchanged(
         "None: Exchange and Kmserver.exe are already on 5.5.2650 (5.5 SP3), the media's service "
         "pack; update.exe was not run.",
     )
-    assert len(host.lines) == 1 and "warnings" not in outcome.result
+    assert len(host.lines) == 2 and len(outcome.result["warnings"]) == 1
 
 
 def test_a_refused_plan_is_raised_with_the_readings_and_nothing_changed_once(
@@ -212,7 +226,7 @@ def test_a_refused_plan_is_raised_with_the_readings_and_nothing_changed_once(
         "refused",
         "5.5.1960.8",
     )
-    assert len(host.lines) == 1
+    assert len(host.lines) == 2  # the host and the setup log read; nothing run
 
 
 def test_an_answer_in_an_unexpected_form_is_raised_as_nothing_changed(

@@ -39,6 +39,16 @@ DONE = {
     "kms_binary_before": "5.5.1960.8",
     "kms_binary_after": "5.5.2650.12",
 }
+WAITING = {
+    "step": "Reapply the source's service pack on the new KM Server",
+    "reason": "kms-new: update.exe still runs and made no progress for 900 s.",
+    "backup_path": "C:\\EXCHSRVR\\KMSDATA.backup-20261127-073531",
+    "sp_outcome": "waiting_for_input",
+    "decided_by": [
+        "tasklist: update.exe running (PID 1324)",
+        "setup log and Exchange BIN folder: unchanged for 900 s",
+    ],
+}
 STOPPED_KMS = {"exchange": {"kms": {"installed": True, "service": {"state": "stopped"}}}}
 FAILED = {
     "step": "Back up the KM database before anything changes",
@@ -75,6 +85,12 @@ FAILED = {
             False,
             "failed",
             id="failed",
+        ),
+        pytest.param(
+            {"sp_parity_result": MISMATCH, "kms_remediate_failure": WAITING},
+            False,
+            "waiting_for_input",
+            id="update.exe waits at a prompt",
         ),
         pytest.param(
             {"sp_parity_result": MISMATCH}, False, "not_run", id="cut short after the check"
@@ -120,6 +136,7 @@ def test_the_report_passes_only_when_every_pair_is_fixed_unchanged_or_planned(
         "unchanged": 1,
         "planned": 0,
         "failed": 0,
+        "waiting_for_input": 0,
         "not_run": 1,
     }
     assert build_remediation_report([], "2026-11-27T07:00:00Z", False)["result"] == "fail"
@@ -135,14 +152,27 @@ def test_markdown_and_junit_show_every_pair_with_failures_as_failures() -> None:
             "c", {"sp_parity_result": MISMATCH, "kms_remediate_failure": FAILED}, False
         ),
         remediation_outcome("d", None, False),
+        remediation_outcome(
+            "e", {"sp_parity_result": MISMATCH, "kms_remediate_failure": WAITING}, False
+        ),
     ]
     report = build_remediation_report(rows, "2026-11-27T07:00:00Z", False)
     markdown = remediation_markdown(report)
-    assert "1 remediated, 0 unchanged, 0 planned, 1 failed, 1 not run" in markdown
+    assert (
+        "1 remediated, 0 unchanged, 0 planned, 1 failed, 1 waiting for input, 1 not run" in markdown
+    )
     assert "| a\\|b | kms-old | ✅ remediated |" in markdown
-    assert len([line for line in markdown.splitlines() if line.startswith("| ")]) == 4  # header + 3
+    assert (
+        "| e | kms-old | ⏸️ waiting for input | Reapply the source's service pack on the new KM "
+        "Server | waiting_for_input (tasklist: update.exe running (PID 1324); setup log and "
+        "Exchange BIN folder: unchanged for 900 s) |" in markdown
+    )
+    assert len([line for line in markdown.splitlines() if line.startswith("| ")]) == 5  # header + 4
     suite = ET.fromstring(remediation_junit(report)).find("testsuite")
     assert suite is not None
-    assert (suite.get("tests"), suite.get("failures"), suite.get("errors")) == ("3", "1", "1")
+    assert (suite.get("tests"), suite.get("failures"), suite.get("errors")) == ("4", "2", "1")
     failure = suite.find("testcase[@name='c remediated against kms-old']/failure")
     assert failure is not None and failure.get("type") == FAILED["step"]
+    waiting = suite.find("testcase[@name='e remediated against kms-old']/failure")
+    assert waiting is not None and waiting.get("type") == "waiting_for_input"
+    assert "Decided by: tasklist: update.exe running (PID 1324)" in (waiting.text or "")

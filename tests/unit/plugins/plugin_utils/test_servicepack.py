@@ -7,6 +7,7 @@ recorded lab output (fixtures/servicepack), on the fake clock. The decisions it 
 from __future__ import annotations
 
 import threading
+import types
 import typing as t
 
 import pytest
@@ -14,19 +15,28 @@ import pytest
 from ansible_collections.exchops.kms.plugins.plugin_utils._builds import Build
 from ansible_collections.exchops.kms.plugins.plugin_utils._facts import assemble
 from ansible_collections.exchops.kms.plugins.plugin_utils._probe import split_sections
+from ansible_collections.exchops.kms.plugins.plugin_utils._service import (
+    Progress,
+    ServiceError,
+)
 from ansible_collections.exchops.kms.plugins.plugin_utils._servicepack import (
     Options,
     ServicePackJob,
     format_elapsed,
 )
-from ansible_collections.exchops.kms.plugins.plugin_utils._servicepack_plan import HostReadings
+from ansible_collections.exchops.kms.plugins.plugin_utils._servicepack_plan import (
+    HostReadings,
+    Refusal,
+    ServicePackError,
+)
 from ansible_collections.exchops.kms.plugins.plugin_utils._servicepack_probe import (
     PollReading,
     detail_command,
+    parse_run_record,
     poll_command,
     read_command,
     readings_from,
-    restore_command,
+    run_record_command,
     setup_log_path,
     update_command,
 )
@@ -73,7 +83,9 @@ def test_no_command_line_ever_names_the_km_database() -> None:
         detail_command(r"C:\Exchange Server Setup.log", ("MSExchangeKMS", "MSExchangeSA"), True),
         poll_command(r"C:\Exchange Server Setup.log"),
         update_command(MEDIA, ["/R"]),
-        restore_command({"MSExchangeIS": "auto", "MSExchangeKMS": "manual"}),
+        run_record_command(
+            r"C:\Exchange Server Setup.log", Build(5, 5, 2650), ("MSExchangeSA",), None
+        ),
     ]
     assert all("kmsdata" not in line.lower() for line in lines)
 
@@ -94,6 +106,9 @@ def test_the_read_command_asks_for_the_media_version_the_services_and_update_exe
     [
         ("5.5.2650", r"C:\EXCHSRVR", r"C:\Exchange Server Setup.log"),
         ("5.5.2650", r"E:\exchsrvr", r"E:\Exchange Server Setup.log"),
+        # Q182518 / Q202258: 5.0 (and 4.0) write Exchange Server Setup.log too (audit W11).
+        ("5.0.1460", r"D:\EXCHSRVR", r"D:\Exchange Server Setup.log"),
+        ("4.0.996", r"C:\EXCHSRVR", r"C:\Exchange Server Setup.log"),
         (
             "6.0.6249",
             r"C:\Program Files\Exchsrvr",
@@ -107,13 +122,44 @@ def test_the_setup_log_is_where_each_version_writes_it(
     assert setup_log_path(Build.parse(build), install_path) == expected
 
 
-def test_start_types_are_set_back_with_the_words_sc_config_takes() -> None:
-    line = restore_command(
-        {"MSExchangeIS": "auto", "MSExchangeKMS": "manual", "Tlntsvr": "disabled"}
+def test_the_run_record_holds_the_media_build_and_the_stopped_services_and_reads_back() -> None:
+    line = run_record_command(
+        r"C:\Exchange Server Setup.log",
+        Build(5, 5, 2650),
+        ("MSExchangeIS", "MSExchangeSA"),
+        Build(5, 5, 1960, 8),
     )
-    assert "sc config MSExchangeIS start= auto" in line
-    assert "sc config MSExchangeKMS start= demand" in line
-    assert "sc config Tlntsvr start= disabled" in line
+    assert line == (
+        "(echo exchops.kms exchange_service_pack run& echo media_build=5.5.2650.0& "
+        "echo stopped=MSExchangeIS,MSExchangeSA& echo kms_before=5.5.1960.8)> "
+        '"C:\\exchops-sp-run.txt"'
+    )
+    text = (
+        "exchops.kms exchange_service_pack run\r\nmedia_build=5.5.2650.0\r\n"
+        "stopped=MSExchangeIS,MSExchangeSA\r\nkms_before=5.5.1960.8\r\n"
+    )
+    record = parse_run_record(text)
+    assert record is not None
+    assert (record.media_build, record.stopped, record.kms_before) == (
+        Build(5, 5, 2650),
+        ("MSExchangeIS", "MSExchangeSA"),
+        Build(5, 5, 1960, 8),
+    )
+    assert parse_run_record(None) is None
+
+
+@pytest.mark.parametrize(
+    "text", ["media_build=5.5.2650\r\n", "exchops.kms exchange_service_pack run\r\n"]
+)
+def test_a_run_record_not_written_whole_is_not_trusted(text: str) -> None:
+    with pytest.raises(ServicePackError, match="exchops-sp-run.txt"):
+        parse_run_record(text)
+
+
+def test_polls_list_the_bin_folder_when_asked_so_file_changes_show_progress() -> None:
+    line = poll_command(r"C:\Exchange Server Setup.log", r"C:\EXCHSRVR\BIN")
+    assert 'dir /-c "C:\\EXCHSRVR\\BIN"' in line
+    assert "sp_bin_dir" not in poll_command(r"C:\Exchange Server Setup.log")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -188,7 +234,7 @@ def _sections(answer: str, **replace: str) -> dict:
 def _readings(answer: str) -> HostReadings:
     sections = split_sections(answer)
     facts = assemble(sections, 0)
-    return readings_from(sections, facts.facts, facts.warnings)
+    return readings_from(sections, facts.facts, facts.warnings, facts.store_version)
 
 
 def test_the_kb_target_reads_as_sp3_with_rtm_km_binaries_and_sp3_media(
@@ -209,6 +255,7 @@ def test_the_kb_target_reads_as_sp3_with_rtm_km_binaries_and_sp3_media(
         "MSExchangeSA",
     )
     assert readings.start_types["MSExchangeKMS"] == "manual"
+    assert (readings.store_version, readings.build_from) == (Build(5, 5, 2650, 23), "NewestBuild")
 
 
 def test_media_without_update_exe_reads_as_no_media_build(answers: dict[str, str]) -> None:
@@ -262,6 +309,62 @@ def test_elapsed_time_reads_as_minutes_and_seconds() -> None:
 # The job, through fake shells that answer with the recorded lab output
 
 
+# The lab's Exchange 5.5 services and who depends on whom (KB Q143380: KMS and the others on DS,
+# DS on SA), as `sc enumdepend` would list the dependents.
+DEPENDENTS = {
+    "MSExchangeSA": ("MSExchangeIS", "MSExchangeMTA", "MSExchangeKMS", "MSExchangeDS"),
+    "MSExchangeDS": ("MSExchangeIS", "MSExchangeMTA", "MSExchangeKMS"),
+}
+RUNNING = ("MSExchangeSA", "MSExchangeDS", "MSExchangeIS", "MSExchangeMTA")
+
+
+class FakeServices:
+    """The host's Exchange services, driven through `control` instead of `sc` answers."""
+
+    def __init__(self, running: t.Sequence[str] = RUNNING, wont_stop: str | None = None) -> None:
+        self.state = {name: "stopped" for name in (*RUNNING, "MSExchangeKMS")}
+        self.state.update({name: "running" for name in running})
+        self.wont_stop = wont_stop
+        self.log: list[str] = []
+
+    def control(self, _shell: t.Any, name: str) -> FakeControl:
+        return FakeControl(self, name)
+
+
+class FakeControl:
+    def __init__(self, services: FakeServices, name: str) -> None:
+        self.services, self.name = services, name
+        self.progress = Progress(name)
+
+    def stop(self) -> None:
+        state = self.services.state
+        self.progress.previous_state = state[self.name]
+        running = [name for name in DEPENDENTS.get(self.name, ()) if state[name] == "running"]
+        self.progress.dependents_stopped = []
+        for name in (*running, self.name):
+            if name == self.services.wont_stop:
+                raise ServiceError(
+                    f"{name} is still RUNNING: sc stop {name} failed with error 1051."
+                )
+            if state[name] == "running":
+                self.services.log.append(f"stop {name}")
+            state[name] = "stopped"
+            if name != self.name:
+                self.progress.dependents_stopped.append(name)
+
+    def read(self) -> tuple[t.Any, None]:
+        return types.SimpleNamespace(state=self.services.state[self.name]), None
+
+    def start(self) -> None:
+        assert self.name != "MSExchangeKMS", "KMS starts only with its password, never here"
+        self.services.log.append(f"start {self.name}")
+        self.services.state[self.name] = "running"
+
+
+def _section_text(name: str, text: str) -> str:
+    return f"==exchops:begin:{name}== \r\n{text}==exchops:end:ok== \r\n"
+
+
 class FakeHost:
     """Answers the job's command lines as the lab did; counts update.exe runs."""
 
@@ -275,6 +378,9 @@ class FakeHost:
         setup_skips_kmserver: bool = False,
         failing_polls: int = 0,
         unreadable_after: bool = False,
+        record: str | None = None,
+        update_running: bool = False,
+        updated: bool = False,
     ) -> None:
         self.answers = answers
         self.lose_update = lose_update
@@ -283,8 +389,10 @@ class FakeHost:
         self.setup_skips_kmserver = setup_skips_kmserver
         self.failing_polls = failing_polls  # polls that fail before one is answered
         self.unreadable_after = unreadable_after  # reading the host fails once update.exe ran
+        self.record = record  # the run record an earlier run left
+        self.update_running = update_running  # an update.exe of an earlier run still runs
         self.update_runs = 0
-        self.updated = False
+        self.updated = updated
         self.commands: list[str] = []
         self.shells: list[FakeShell] = []
         self.release = threading.Event()
@@ -310,13 +418,12 @@ class FakeHost:
                     "unreachable: the host closed the connection while reading command output.",
                 )
             return CommandOutput("", "", 0, 1.0)
-        if "sp_config_" in command_line:
-            return CommandOutput(
-                "==exchops:begin:sp_config_0== \r\n[SC] ChangeServiceConfig SUCCESS\r\n==exchops:end:ok== \r\n",
-                "",
-                0,
-                0.1,
-            )
+        if "exchops-sp-run.txt" in command_line and "sp_log_dir" not in command_line:
+            if command_line.startswith("del "):
+                self.record = None
+            else:
+                self.record = RECORD
+            return CommandOutput("", "", 0, 0.1)
         if "sp_media" in command_line:
             if self.updated and self.unreadable_after:
                 raise WinrsUnreachable(
@@ -330,16 +437,16 @@ class FakeHost:
                     "Name=MSExchangeIS\r\r\nStartMode=Auto",
                     "Name=MSExchangeIS\r\r\nStartMode=Manual",
                 )
-            if self.hang_update and self.update_runs:
+            if (self.hang_update and self.update_runs) or self.update_running:
                 answer = answer.replace(NO_TASKS, '"update.exe","2468","Services","0","9,876 K"')
             return CommandOutput(answer, "", 0, 0.1)
         if "sp_log_dir" in command_line:
-            return CommandOutput(
-                self.answers["detail_after" if "sp_log_text" in command_line else "detail_before"],
-                "",
-                0,
-                0.1,
-            )
+            answer = self.answers[
+                "detail_after" if "sp_log_text" in command_line else "detail_before"
+            ]
+            if self.record is not None and "exchops-sp-run.txt" in command_line:
+                answer += _section_text("sp_record", self.record)
+            return CommandOutput(answer, "", 0, 0.1)
         if "sp_log_text" in command_line and "sp_tasks" in command_line:
             if self.failing_polls:
                 self.failing_polls -= 1
@@ -381,7 +488,13 @@ class FakeShell:
         return any(command.startswith(UPDATE) for command in self.ran)
 
 
-def _job(host: FakeHost, said: list[str], clock: t.Any, **options: t.Any) -> ServicePackJob:
+def _job(
+    host: FakeHost,
+    said: list[str],
+    clock: t.Any,
+    services: FakeServices | None = None,
+    **options: t.Any,
+) -> ServicePackJob:
     """The job on the fake clock (tests/unit/conftest.py): no wait sleeps for real."""
     values = {
         "media": MEDIA,
@@ -394,15 +507,28 @@ def _job(host: FakeHost, said: list[str], clock: t.Any, **options: t.Any) -> Ser
     }
     values.update(options)
     return ServicePackJob(
-        "kms-new", host.open, Options(**values), say=said.append, verbose=said.append, clock=clock
+        "kms-new",
+        host.open,
+        Options(**values),
+        say=said.append,
+        verbose=said.append,
+        clock=clock,
+        control=(services or FakeServices()).control,
     )
 
 
-def test_the_kb_target_gets_sp3_once_and_reads_back_sp3_binaries(
+STOPPED = ["MSExchangeIS", "MSExchangeMTA", "MSExchangeDS", "MSExchangeSA"]
+RECORD = (
+    "exchops.kms exchange_service_pack run\r\nmedia_build=5.5.2650.0\r\n"
+    f"stopped={','.join(STOPPED)}\r\nkms_before=5.5.1960.8\r\n"
+)
+
+
+def test_the_kb_target_gets_sp3_once_proven_by_the_versions_it_reads_back(
     answers: dict[str, str], fake_clock: t.Any
 ) -> None:
-    host, said = FakeHost(answers), []
-    report = _job(host, said, fake_clock.clock).run()
+    host, said, services = FakeHost(answers), [], FakeServices()
+    report = _job(host, said, fake_clock.clock, services).run()
     assert (report.outcome, report.changed, report.failed, report.exit_code) == (
         "ok",
         True,
@@ -411,30 +537,74 @@ def test_the_kb_target_gets_sp3_once_and_reads_back_sp3_binaries(
     )
     assert (report.build_before, report.kms_binary_before) == ("5.5.2650.0", "5.5.1960.8")
     assert (report.build_after, report.kms_binary_after) == ("5.5.2650.0", "5.5.2650.12")
+    assert report.decided_by == [
+        "update.exe ended: its command returned exit code 0",
+        "registry: Exchange 5.5.2650 (5.5 SP3) (NewestBuild)",
+        "Store.exe file version 5.5.2650.23",
+        "Kmserver.exe file version 5.5.2650.12 (before the run: 5.5.1960.8)",
+    ]
     assert host.update_runs == 1
-    assert report.setup_log_tail[-1].endswith("Setup completed successfully.")
     assert len(report.setup_log_tail) == 20  # the newest lines of the run, at most 20
-    assert "Installing into C:\\EXCHSRVR" not in " ".join(
-        report.setup_log_tail
-    )  # the old run is not read
-    assert report.start_types_restored == {}
+    assert "Installing into C:\\EXCHSRVR" not in " ".join(report.setup_log_tail)
+    # Every running Exchange service stopped, dependents first, and started again after.
+    assert report.services_stopped == STOPPED
+    assert report.services_started == list(reversed(STOPPED))
+    assert services.state["MSExchangeKMS"] == "stopped"
+    assert host.record is None, "the run record is removed once the services run again"
+    assert report.start_types_changed == {}
     assert any("starting update.exe" in line for line in said)
     assert all(shell.closed for shell in host.shells)
 
 
-def test_check_mode_reads_predicts_and_runs_nothing(
+def test_an_exit_code_not_listed_is_a_warning_when_the_versions_prove_success(
     answers: dict[str, str], fake_clock: t.Any
 ) -> None:
     host, said = FakeHost(answers), []
-    report = _job(host, said, fake_clock.clock, check_mode=True).run()
+    report = _job(host, said, fake_clock.clock, success_exit_codes=(3010,)).run()
+    assert (report.outcome, report.failed) == ("ok", False)
+    assert any("exit code 0 is not in success_exit_codes" in w for w in report.warnings)
+
+
+def test_check_mode_reads_predicts_and_runs_or_stops_nothing(
+    answers: dict[str, str], fake_clock: t.Any
+) -> None:
+    host, said, services = FakeHost(answers), [], FakeServices()
+    report = _job(host, said, fake_clock.clock, services, check_mode=True).run()
     assert (report.outcome, report.changed, report.build_after, report.kms_binary_after) == (
         "not_run",
         True,
         "5.5.2650.0",
-        "5.5.2650.0",
+        "5.5.1960.8",
     )
-    assert host.update_runs == 0
+    assert host.update_runs == 0 and services.log == []
     assert all("sp_media" in command or "sp_log_dir" in command for command in host.commands)
+
+
+def test_the_operators_statement_of_the_media_build_is_used_with_a_warning(
+    answers: dict[str, str], fake_clock: t.Any
+) -> None:
+    host, said = FakeHost(answers), []
+    report = _job(
+        host, said, fake_clock.clock, check_mode=True, media_build=Build(5, 5, 2650)
+    ).run()
+    assert (report.media_build, report.media_build_from) == ("5.5.2650.0", "operator statement")
+    assert any("the operator's statement (media_build)" in w for w in report.warnings)
+    with pytest.raises(Refusal, match="media_build states that the media"):
+        _job(FakeHost(answers), [], fake_clock.clock, media_build=Build(5, 5, 2653)).run()
+    plain = _job(FakeHost(answers), [], fake_clock.clock, check_mode=True).run()
+    assert plain.media_build_from == "update.exe file version"
+    assert any("which no source ties to the service pack" in w for w in plain.warnings)
+
+
+def test_a_service_that_will_not_stop_runs_nothing_and_starts_the_others_again(
+    answers: dict[str, str], fake_clock: t.Any
+) -> None:
+    host, said, services = FakeHost(answers), [], FakeServices(wont_stop="MSExchangeSA")
+    report = _job(host, said, fake_clock.clock, services).run()
+    assert (report.outcome, report.failed, host.update_runs) == ("failed", True, 0)
+    assert report.message.startswith("could not stop the Exchange services before the service pack")
+    assert all(services.state[name] == "running" for name in RUNNING)
+    assert host.record is None
 
 
 def test_a_lost_connection_is_followed_by_polls_through_a_new_shell_never_a_second_run(
@@ -444,6 +614,7 @@ def test_a_lost_connection_is_followed_by_polls_through_a_new_shell_never_a_seco
     report = _job(host, said, fake_clock.clock).run()
     assert host.update_runs == 1
     assert (report.outcome, report.failed, report.exit_code) == ("ok", False, None)
+    assert report.decided_by[0] == "update.exe ended: tasklist no longer lists it"
     assert report.kms_binary_after == "5.5.2650.12"
     (update_shell,) = [shell for shell in host.shells if shell.ran_update]
     poll_shells = [
@@ -477,47 +648,49 @@ def test_a_host_that_cannot_be_read_after_the_run_ends_unknown_with_what_to_chec
         True,
         1,
     )
-    assert report.message == (
+    assert report.message.startswith(
         "update.exe ran, then reading the host failed: kms-new (http://127.0.0.2:5985/wsman): "
-        "unreachable: no route.. update.exe ran but the host could not be read afterwards. "
-        "Check the versions with exchops.kms.exchange_facts and the setup log on the host, then "
-        "run this task again; it runs nothing when the versions already match."
+        "unreachable: no route.. update.exe ended but the host could not be read afterwards."
     )
+    assert "sc start MSExchangeSA, then sc start MSExchangeDS" in report.message
 
 
-def test_setup_changing_a_start_type_is_set_back_and_reported(
+def test_a_start_type_changed_during_the_run_is_reported_not_set_back(
     answers: dict[str, str], fake_clock: t.Any
 ) -> None:
     host, said = FakeHost(answers, setup_sets_is_manual=True), []
     report = _job(host, said, fake_clock.clock).run()
-    assert report.start_types_restored == {
-        "MSExchangeIS": {"before": "auto", "after_setup": "manual", "restored": True}
+    assert report.start_types_changed == {
+        "MSExchangeIS": {"before": "auto", "after_setup": "manual"}
     }
-    assert any("sc config MSExchangeIS start= auto" in command for command in host.commands)
+    assert not any("sc config" in command for command in host.commands)
+    assert any("sc config MSExchangeIS start= auto" in w for w in report.warnings)
     assert not report.failed
 
 
-def test_success_reported_by_setup_fails_the_task_when_kmserver_exe_is_still_old(
+def test_kmserver_exe_left_unreplaced_is_no_success_and_kms_is_not_started(
     answers: dict[str, str], fake_clock: t.Any
 ) -> None:
-    host, said = FakeHost(answers, setup_skips_kmserver=True), []
-    report = _job(host, said, fake_clock.clock).run()
-    assert (report.outcome, report.failed, report.kms_binary_after) == ("ok", True, "5.5.1960.8")
-    assert report.message.startswith(
-        "update.exe reported success (exit code 0; the setup log shows a completed run) but "
-        "Kmserver.exe's file version is 5.5.1960.8 (5.5 RTM), still the Exchange CD's build, not "
-        "5.5.2650 (5.5 SP3)."
+    host, said, services = FakeHost(answers, setup_skips_kmserver=True), [], FakeServices()
+    report = _job(host, said, fake_clock.clock, services).run()
+    assert (report.outcome, report.failed, report.kms_binary_after) == (
+        "failed",
+        True,
+        "5.5.1960.8",
     )
-    assert host.update_runs == 1
+    assert "Kmserver.exe file version 5.5.1960.8 (before the run: 5.5.1960.8)" in report.decided_by
+    assert "MSExchangeKMS was not started" in report.message
+    assert report.services_started == list(reversed(STOPPED))
+    assert services.state["MSExchangeKMS"] == "stopped"
 
 
-def test_a_timeout_leaves_update_exe_and_its_shell_alone(
+def test_a_timeout_leaves_update_exe_its_shell_and_the_stopped_services_alone(
     answers: dict[str, str], fake_clock: t.Any
 ) -> None:
-    host, said = FakeHost(answers, hang_update=True), []
+    host, said, services = FakeHost(answers, hang_update=True), [], FakeServices()
     fake_clock.thread_grace = 0.0  # update.exe hangs until the test ends
     try:
-        report = _job(host, said, fake_clock.clock, timeout=2).run()
+        report = _job(host, said, fake_clock.clock, services, timeout=2).run()
     finally:
         host.release.set()
     assert (report.outcome, report.failed, report.changed) == ("still_running", True, True)
@@ -525,21 +698,90 @@ def test_a_timeout_leaves_update_exe_and_its_shell_alone(
     assert not update_shell.closed, "deleting the shell would end update.exe"
     assert host.update_runs == 1
     assert fake_clock.time == 2.0
+    assert all(services.state[name] == "stopped" for name in RUNNING)
+    assert host.record is not None, "the record stays for the run that finds update.exe gone"
     assert said[-1] == (
         "kms-new: 1s elapsed, update.exe running (tasklist: update.exe running); setup log: "
         "++++ Microsoft Exchange Setup initialized ++++"
     )
 
 
-def test_poll_readings_know_when_the_run_ended() -> None:
-    ended = PollReading(
-        False,
-        parse_setup_log(f"{SETUP_LOG_INITIALIZED}\r\n[10:42:04] Setup completed successfully.\r\n"),
+def test_an_update_exe_that_makes_no_progress_ends_waiting_for_input_untouched(
+    answers: dict[str, str], fake_clock: t.Any
+) -> None:
+    host, said, services = FakeHost(answers, hang_update=True), [], FakeServices()
+    fake_clock.thread_grace = 0.0
+    try:
+        report = _job(
+            host, said, fake_clock.clock, services, timeout=600, no_progress_timeout=5
+        ).run()
+    finally:
+        host.release.set()
+    assert (report.outcome, report.failed, report.update_pid) == ("waiting_for_input", True, 2468)
+    assert fake_clock.time < 600
+    assert report.decided_by[0] == "tasklist: update.exe running (PID 2468)"
+    (update_shell,) = [shell for shell in host.shells if shell.ran_update]
+    assert not update_shell.closed
+    assert all(services.state[name] == "stopped" for name in RUNNING)
+    assert "console" not in report.message.replace("no window on the console that anyone", "")
+    assert (
+        "Services this module stopped: MSExchangeIS, MSExchangeMTA, MSExchangeDS, MSExchangeSA. "
+        "Once update.exe has ended, run this task again to start them, or start them yourself "
+        "in this order: sc start MSExchangeSA, then sc start MSExchangeDS, then sc start "
+        "MSExchangeMTA, then sc start MSExchangeIS." in report.message
     )
+
+
+def test_a_later_run_leaves_an_update_exe_that_still_runs_alone(
+    answers: dict[str, str], fake_clock: t.Any
+) -> None:
+    host = FakeHost(answers, record=RECORD, update_running=True)
+    services = FakeServices(running=())
+    report = _job(host, [], fake_clock.clock, services).run()
+    assert (report.outcome, report.failed, report.changed) == ("still_running", True, False)
+    assert report.update_pid == 2468
+    assert host.update_runs == 0 and services.log == []
+    assert report.message.startswith(
+        "an earlier run of this module started update.exe, which still runs"
+    )
+
+
+def test_once_update_exe_is_gone_unproven_the_services_run_again_and_kms_stays_stopped(
+    answers: dict[str, str], fake_clock: t.Any
+) -> None:
+    host, services = FakeHost(answers, record=RECORD), FakeServices(running=())
+    report = _job(host, [], fake_clock.clock, services).run()
+    assert (report.outcome, report.failed, report.changed) == ("failed", True, True)
+    assert host.update_runs == 0
+    assert report.services_started == list(reversed(STOPPED))
+    assert services.state["MSExchangeKMS"] == "stopped"
+    assert report.decided_by[0] == "update.exe ended: tasklist no longer lists it"
+    assert host.record is None
+
+
+def test_once_update_exe_is_gone_with_the_versions_in_place_the_run_is_a_success(
+    answers: dict[str, str], fake_clock: t.Any
+) -> None:
+    host = FakeHost(answers, record=RECORD, updated=True)
+    services = FakeServices(running=())
+    report = _job(host, [], fake_clock.clock, services).run()
+    assert (report.outcome, report.failed, report.media_build_from) == (
+        "ok",
+        False,
+        "run record of an earlier run",
+    )
+    assert report.services_started == list(reversed(STOPPED))
+    assert host.update_runs == 0 and host.record is None
+
+
+def test_poll_readings_show_progress_by_the_log_and_the_binaries() -> None:
     running = PollReading(
         True,
         parse_setup_log(f"{SETUP_LOG_INITIALIZED}\r\n[10:42:01] Stopping service MSExchangeIS\r\n"),
+        2468,
+        80,
+        (("STORE.EXE", 4812560, "27/11/2026", "06:19"),),
     )
-    assert ended.ended and not running.ended
     assert running.last_line == "[10:42:01] Stopping service MSExchangeIS"
+    assert running.progress != PollReading(True, running.runs, 2468, 81, running.binaries).progress
     assert PollReading(None, ()).last_line is None

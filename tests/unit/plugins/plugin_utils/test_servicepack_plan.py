@@ -19,13 +19,13 @@ from ansible_collections.exchops.kms.plugins.plugin_utils._servicepack_plan impo
     InstallCase,
     LogDetails,
     Refusal,
-    SpOutcome,
+    RunCase,
     classify,
     decide_install,
     install_rule,
     log_tail,
     start_type_changes,
-    verify,
+    supporting_notes,
     watched_services,
 )
 from ansible_collections.exchops.kms.plugins.plugin_utils._winout import (
@@ -229,9 +229,18 @@ INSTALL_WORDING: dict[str, tuple[HostReadings, str | None, str]] = {
         _host(media=None),
         None,
         "no update.exe with a version at D:\\EXCH55SP3\\ENG\\SERVER\\SETUP\\I386\\update.exe, so "
-        "the media's build cannot be read, and without it a downgrade cannot be ruled out. Set "
-        "media to the folder of the extracted service pack kit that holds update.exe (5.5: "
-        "<kit>\\ENG\\SERVER\\SETUP\\I386, KB Q191013).",
+        "the media's build cannot be read or checked against media_build, and without it a "
+        "downgrade cannot be ruled out. Set media to the folder of the extracted service pack "
+        "kit that holds update.exe (5.5: <kit>\\ENG\\SERVER\\SETUP\\I386, KB Q191013).",
+    ),
+    "media_statement_disagrees": (
+        _host(stated_media_build=Build(5, 5, 2653)),
+        None,
+        "media_build states that the media at D:\\EXCH55SP3\\ENG\\SERVER\\SETUP\\I386 installs "
+        "5.5.2653 (5.5 SP4), but its update.exe's file version is 5.5.2650 (5.5 SP3). No source "
+        "ties either to the kit for certain, so they must agree before anything runs: check the "
+        "kit's name and readme, then correct media_build (role variable kms_remediate_sp_build) "
+        "or point media at the kit you mean.",
     ),
     "other_exchange_version": (
         _host(media="6.0.6249.0"),
@@ -339,127 +348,192 @@ def test_each_install_rule_words_its_decision_word_for_word(rule: str) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# Outcome classification
+# Outcome classification: from the versions read after update.exe ended
 
-OK_RUN = (
+SP3 = Build(5, 5, 2650)
+# A realistic log: no completion or failure wording (Q202258's failed run ends plainly).
+PLAIN_RUN = (
     f"{SETUP_LOG_INITIALIZED}\r\n"
     "[10:42:01] Installed C:\\EXCHSRVR\\BIN\\KMSERVER.EXE (version 5.5.2650.12)\r\n"
-    "[10:42:04] Setup completed successfully.\r\n"
 )
-FAILED_RUN = (
-    f"{SETUP_LOG_INITIALIZED}\r\n[10:42:01] Setup failed. An error occurred while copying C:\\EXCHSRVR\\BIN\\KMSERVER.EXE: "
-    "The process cannot access the file because it is being used by another process. ID no: 0xc0070020\r\n"
+DIALOG_RUN = f"{SETUP_LOG_INITIALIZED}\r\n[10:42:01] Bound to appropriate DSA\r\n"
+LOGGED_ID_RUN = DIALOG_RUN + "[10:42:02] Access is denied NT ID: 0xC0020005\r\n"
+
+# Host read back after the run: server build, Store.exe, Kmserver.exe.
+DONE = _host(kms="5.5.2650.12", store_version=Build(5, 5, 2650, 23))
+KM_LEFT = _host(kms="5.5.1960.8", store_version=Build(5, 5, 2650, 23))
+NOTHING_MOVED = _host(server="5.5.2448", kms="5.5.2448.0", store_version=Build(5, 5, 2448, 8))
+REGISTRY_ONLY = _host(kms="5.5.2650.12", store_version=Build(5, 5, 2448, 8))
+NO_STORE = _host(kms="5.5.2650.12", store_version=None)
+
+
+def _case(
+    after: HostReadings | None = DONE,
+    exit_code: int | None = 0,
+    success: tuple[int, ...] = (0,),
+    log: str = PLAIN_RUN,
+    **changes: t.Any,
+) -> RunCase:
+    values: dict[str, t.Any] = {
+        "media_build": SP3,
+        "exit_code": exit_code,
+        "success_exit_codes": success,
+        "runs": parse_setup_log(log),
+        "still_running": False,
+        "process_running": False,
+        "after": after,
+        "kms_before": Build(5, 5, 1960, 8),
+    }
+    values.update(changes)
+    return RunCase(**values)
+
+
+# update.exe runs and nothing moved for 900 s.
+WAITING = _case(
+    after=None,
+    exit_code=None,
+    still_running=True,
+    process_running=True,
+    stalled=True,
+    stalled_for=900,
+    update_pid=2468,
 )
-HALF_REMOVED_RUN = f"{SETUP_LOG_INITIALIZED}\r\n"
-OPEN_RUN = f"{SETUP_LOG_INITIALIZED}\r\n[10:42:01] Stopping service MSExchangeIS\r\n"
-REBOOT_RUN = OK_RUN + "[10:42:05] You must restart your computer to complete the installation.\r\n"
 
 
 @pytest.mark.parametrize(
-    ("exit_code", "success", "log", "still_running", "expected"),
+    ("case", "expected"),
     [
-        pytest.param(0, (0,), OK_RUN, False, "ok", id="exit 0, completed"),
-        pytest.param(0, (0,), REBOOT_RUN, False, "ok_reboot_required", id="log asks for a restart"),
-        pytest.param(3010, (0, 3010), OK_RUN, False, "ok_reboot_required", id="listed 3010"),
-        pytest.param(3010, (0,), OK_RUN, False, "unknown", id="3010 not listed, log completed"),
-        pytest.param(0xC0070020, (0,), FAILED_RUN, False, "failed", id="error ID and exit code"),
-        pytest.param(0, (0,), FAILED_RUN, False, "failed", id="log failure outweighs exit 0"),
+        pytest.param(_case(), "ok", id="versions on SP3, Kmserver.exe replaced"),
+        pytest.param(_case(exit_code=1), "ok", id="an unlisted exit code decides nothing"),
+        pytest.param(_case(log=LOGGED_ID_RUN), "ok", id="a logged error ID decides nothing"),
+        pytest.param(_case(log=""), "ok", id="nothing logged: the versions decide"),
+        pytest.param(_case(exit_code=None), "ok", id="connection lost, update.exe gone"),
         pytest.param(
-            0xC0020002, (0,), HALF_REMOVED_RUN, False, "failed", id="Q290226: only the first line"
+            _case(exit_code=3010, success=(0, 3010)), "ok_reboot_required", id="listed 3010"
         ),
-        pytest.param(1, (0,), "", False, "failed", id="exit 1, nothing logged"),
-        pytest.param(0, (0,), "", False, "unknown", id="exit 0, nothing logged"),
-        pytest.param(0, (0,), OPEN_RUN, False, "unknown", id="exit 0, no end line"),
-        pytest.param(None, (0,), OK_RUN, False, "ok", id="connection lost, log completed"),
-        pytest.param(None, (0,), FAILED_RUN, False, "failed", id="connection lost, log failed"),
-        pytest.param(None, (0,), "", False, "unknown", id="connection lost, nothing logged"),
-        pytest.param(None, (0,), OPEN_RUN, True, "still_running", id="timeout"),
+        pytest.param(_case(exit_code=3010), "ok", id="3010 not listed: no restart read into it"),
+        pytest.param(
+            _case(exit_code=3010, success=(3010,), after=KM_LEFT),
+            "failed",
+            id="listed 3010 but Kmserver.exe not replaced",
+        ),
+        pytest.param(_case(after=KM_LEFT), "failed", id="KB case: Kmserver.exe left at RTM"),
+        pytest.param(_case(after=REGISTRY_ONLY), "failed", id="registry moved, Store.exe not"),
+        pytest.param(_case(after=NOTHING_MOVED, log=DIALOG_RUN), "failed", id="nothing moved"),
+        pytest.param(_case(after=NO_STORE), "unknown", id="Store.exe not readable"),
+        pytest.param(
+            _case(after=DONE, kms_before=Build(5, 5, 2650, 12)),
+            "ok",
+            id="Kmserver.exe already on the SP need not change",
+        ),
+        pytest.param(
+            _case(after=_host(update_pids=(2468,), store_version=Build(5, 5, 2650, 23))),
+            "still_running",
+            id="tasklist still lists update.exe",
+        ),
+        pytest.param(
+            _case(after=None, exit_code=None, still_running=True, process_running=True),
+            "still_running",
+            id="timeout",
+        ),
+        pytest.param(
+            WAITING,
+            "waiting_for_input",
+            id="no progress while update.exe runs",
+        ),
     ],
 )
-def test_outcomes_come_from_the_log_and_the_exit_code_together(
-    exit_code: int | None, success: tuple[int, ...], log: str, still_running: bool, expected: str
+def test_outcomes_come_from_the_versions_once_update_exe_has_ended(
+    case: RunCase, expected: str
 ) -> None:
-    outcome = classify(exit_code, success, parse_setup_log(log), still_running)
+    outcome = classify(case)
     assert outcome.outcome == expected
     assert outcome.remedy.endswith(".") and len(outcome.remedy) > 40
-    assert outcome.detail
+    assert outcome.detail and outcome.decided_by
 
 
-def test_the_exit_code_is_shown_in_hex_when_it_is_an_error_id() -> None:
-    outcome = classify(0xC0070020, (0,), parse_setup_log(FAILED_RUN), False)
-    assert "0xC0070020" in outcome.detail and "0xc0070020" in outcome.detail
+def test_a_success_names_the_readings_that_decided_it() -> None:
+    assert classify(_case()).decided_by == (
+        "update.exe ended: its command returned exit code 0",
+        "registry: Exchange 5.5.2650 (5.5 SP3) (Setup key)",
+        "Store.exe file version 5.5.2650.23",
+        "Kmserver.exe file version 5.5.2650.12 (before the run: 5.5.1960.8)",
+    )
+
+
+def test_the_exit_code_and_logged_error_ids_are_supporting_notes_only() -> None:
+    notes = supporting_notes(_case(exit_code=0xC0070020, log=LOGGED_ID_RUN))
+    assert notes == [
+        "update.exe's exit code 0xC0070020 is not in success_exit_codes; its exit codes are not "
+        "documented, so the outcome was decided from the versions.",
+        "the setup log quotes Setup error ID(s) 0xc0020005 (KB Q290226, Q248445).",
+    ]
+
+
+def test_no_outcome_wording_relies_on_a_log_line_or_promises_a_console() -> None:
+    for remedy, detail in OUTCOME_MESSAGES.values():
+        text = remedy + detail
+        assert "completed successfully" not in text and "Setup failed" not in text
+        assert "host's console" not in text
 
 
 def test_the_tail_is_the_last_lines_of_the_appended_runs() -> None:
-    runs = parse_setup_log(OK_RUN + FAILED_RUN)
-    assert log_tail(runs, 2) == [SETUP_LOG_INITIALIZED, parse_setup_log(FAILED_RUN)[0].lines[-1]]
+    runs = parse_setup_log(PLAIN_RUN + DIALOG_RUN)
+    assert log_tail(runs, 2) == [SETUP_LOG_INITIALIZED, "[10:42:01] Bound to appropriate DSA"]
 
 
-# Each rule of OUTCOME_RULES: a run it decides (exit code, success exit codes, setup log, still
-# running, process seen), the outcome, and its remedy and evidence.
-OUTCOME_WORDING: dict[str, tuple[tuple[t.Any, ...], str, str, str]] = {
+# Each rule of OUTCOME_RULES: a case it decides, its outcome and its evidence (detail).
+OUTCOME_WORDING: dict[str, tuple[RunCase, str, str]] = {
+    "waiting_for_input": (
+        WAITING,
+        "waiting_for_input",
+        "update.exe (PID 2468) still runs but made no progress for 900 s (no setup-log growth, "
+        "no file changed in the Exchange BIN folder).",
+    ),
     "still_running": (
-        (None, (0,), OPEN_RUN, True, True),
+        _case(after=None, exit_code=None, still_running=True, process_running=True),
         "still_running",
-        "update.exe is still running after the timeout; it may be waiting at a dialog (no "
-        "unattended switch is documented for the 5.5 update.exe). Look at the host's console and "
-        "the setup log; when update.exe has ended, run this task again: it checks the versions "
-        "and does not start update.exe while one runs. Its WinRS shell is left open, since "
-        "deleting it would end update.exe; Windows closes it after the shell idle timeout (2 "
-        "hours by default).",
         "update.exe was still running (process seen: yes); exit code not known yet.",
     ),
-    "log_failed": (
-        (0xC0070020, (0,), FAILED_RUN, False, None),
-        "failed",
-        "Read the setup log lines returned here and the whole setup log on the host, fix the "
-        "cause (KB Q235978: stop the Exchange services, Performance Monitor and monitoring tools "
-        "first; Q290226 for 0xc0020002), then run this task again; it installs again as long as "
-        "the versions are not the media's. Setup may have left the Exchange services stopped: "
-        "start them once the cause is fixed. The KM database was not touched.",
-        "update.exe logged a failure (ID no: 0xc0070020); exit code 0xC0070020.",
+    "update_exe_still_listed": (
+        _case(after=_host(update_pids=(2468,))),
+        "still_running",
+        "tasklist still lists update.exe (PID 2468) after its command returned.",
     ),
-    "completed_but_exit_not_listed": (
-        (3010, (0,), OK_RUN, False, None),
-        "unknown",
-        "The setup log says the service pack was installed but update.exe exited with 3010, "
-        "which is not in success_exit_codes. Check the versions (returned here) and the setup "
-        "log; if this exit code means success for this kit, add it to success_exit_codes.",
-        "exit code 3010 with a completed run in the setup log.",
-    ),
-    "exit_not_listed": (
-        (1, (0,), "", False, None),
-        "failed",
-        "update.exe ended with an exit code that is not in success_exit_codes and the setup log "
-        "shows no completed run. Read the setup log on the host (Setup shows its errors as "
-        "dialogs with an ID no, KB Q290226), fix the cause, then run this task again. The KM "
-        "database was not touched.",
-        "exit code 1; setup log: nothing appended.",
-    ),
-    "completed_asking_restart": (
-        (0, (0,), REBOOT_RUN, False, None),
+    "in_place_restart_asked": (
+        _case(exit_code=3010, success=(0, 3010)),
         "ok_reboot_required",
-        "The service pack is installed and asks for a restart. Restart the server in a "
-        "maintenance window (this module never restarts it), then start MSExchangeKMS with its "
-        "startup password (exchops.kms.exchange_service).",
-        "exit code 0; the setup log asks for a restart.",
+        "the versions are on 5.5.2650 (5.5 SP3): registry: Exchange 5.5.2650 (5.5 SP3) (Setup "
+        "key); Store.exe file version 5.5.2650.23; Kmserver.exe file version 5.5.2650.12 (before "
+        "the run: 5.5.1960.8); exit code 3010.",
     ),
-    "completed": (
-        (0, (0,), OK_RUN, False, None),
+    "in_place": (
+        _case(),
         "ok",
-        "None for the service pack. Start MSExchangeKMS with its startup password "
-        "(exchops.kms.exchange_service) and check that it stays running.",
-        "exit code 0; the setup log shows a completed run.",
+        "the versions are on 5.5.2650 (5.5 SP3): registry: Exchange 5.5.2650 (5.5 SP3) (Setup "
+        "key); Store.exe file version 5.5.2650.23; Kmserver.exe file version 5.5.2650.12 (before "
+        "the run: 5.5.1960.8).",
     ),
-    "no_end_line": (
-        (None, (0,), OPEN_RUN, False, False),
+    "store_not_readable": (
+        _case(after=NO_STORE),
         "unknown",
-        "update.exe ended but the setup log shows no completed or failed run (it may have been "
-        "closed at a dialog, or may not have started). Read the setup log on the host and check "
-        "the versions with exchops.kms.exchange_facts; running this task again is safe: it runs "
-        "nothing when the versions match, and refuses while update.exe runs.",
-        "exit code unknown (the connection to update.exe was lost); setup log: no completion "
-        "line.",
+        "registry: Exchange 5.5.2650 (5.5 SP3) (Setup key); Store.exe file version: not "
+        "readable; Kmserver.exe file version 5.5.2650.12 (before the run: 5.5.1960.8); the media "
+        "installs 5.5.2650 (5.5 SP3).",
+    ),
+    "half_moved": (
+        _case(after=KM_LEFT),
+        "failed",
+        "registry: Exchange 5.5.2650 (5.5 SP3) (Setup key); Store.exe file version 5.5.2650.23; "
+        "Kmserver.exe file version 5.5.1960.8 (before the run: 5.5.1960.8); the media installs "
+        "5.5.2650 (5.5 SP3).",
+    ),
+    "not_moved": (
+        _case(after=NOTHING_MOVED),
+        "failed",
+        "registry: Exchange 5.5.2448 (5.5 SP2) (Setup key); Store.exe file version 5.5.2448.8; "
+        "Kmserver.exe file version 5.5.2448.0 (before the run: 5.5.1960.8); the media installs "
+        "5.5.2650 (5.5 SP3).",
     ),
 }
 
@@ -469,64 +543,51 @@ def test_every_outcome_rule_has_its_wording_and_a_run_here_that_shows_it() -> No
 
 
 @pytest.mark.parametrize("rule", list(OUTCOME_WORDING))
-def test_each_outcome_rule_gives_its_remedy_and_evidence_word_for_word(rule: str) -> None:
-    (exit_code, success, log, still_running, seen), outcome, remedy, detail = OUTCOME_WORDING[rule]
-    classified = classify(exit_code, success, parse_setup_log(log), still_running, seen)
-    assert classified == SpOutcome(outcome, remedy, detail, rule)
+def test_each_outcome_rule_gives_its_evidence_word_for_word(rule: str) -> None:
+    case, outcome, detail = OUTCOME_WORDING[rule]
+    classified = classify(case)
+    assert (classified.rule, classified.outcome, classified.detail) == (rule, outcome, detail)
+    assert classified.remedy.endswith(".") and "{" not in classified.remedy
 
 
 # ---------------------------------------------------------------------------------------------
-# Verification and start types
+# Kmserver.exe after the run (kms_short_of) and start types
 
 
 @pytest.mark.parametrize(
-    ("server", "kms", "expected"),
+    ("kms_after", "in_place"),
     [
-        ("5.5.2650", "5.5.2650.12", []),
-        (
-            "5.5.2650",
-            "5.5.1960.8",
-            ["Kmserver.exe's file version is 5.5.1960.8 (5.5 RTM), still the Exchange CD's build"],
-        ),
+        ("5.5.2650.12", True),
+        ("5.5.1960.8", False),  # still the Exchange CD's build under SP3
         # No source lists Kmserver.exe per SP: an earlier SP's build is not demanded to move.
-        ("5.5.2650", "5.5.2448.0", []),
-        (
-            "5.5.2448",
-            "5.5.2650.12",
-            ["the registry (Setup key, NewestBuild) says 5.5.2448 (5.5 SP2)"],
-        ),
-        ("5.5.2650", None, ["Kmserver.exe's file version cannot be read"]),
+        ("5.5.2448.0", True),
+        (None, False),  # it was there before the run and cannot be read now
     ],
 )
-def test_verification_names_each_reading_not_on_the_media_sp(
-    server: str, kms: str | None, expected: list[str]
+def test_without_the_database_build_only_the_cds_kmserver_must_be_raised(
+    kms_after: str | None, in_place: bool
 ) -> None:
-    after = _host(server=server, kms=kms)
-    assert verify(Build(5, 5, 2650), after, kms_expected=True) == expected
+    case = _case(after=_host(kms=kms_after, store_version=Build(5, 5, 2650, 23)))
+    assert case.kms_in_place is in_place
+    assert classify(case).outcome == ("ok" if in_place else "failed")
 
 
 @pytest.mark.parametrize(
-    ("media", "kms", "database", "expected"),
+    ("media", "kms", "database", "in_place"),
     [
         # SP4 reapplied, Kmserver.exe stays 5.5.2650.12 like the database's: in place.
-        ("5.5.2653", "5.5.2650.12", "5.5.2650", []),
-        (
-            "5.5.2650",
-            "5.5.2448.0",
-            "5.5.2650",
-            [
-                "Kmserver.exe's file version is 5.5.2448 (5.5 SP2), older than 5.5.2650, the build "
-                "that last ran the KM database"
-            ],
-        ),
-        ("5.5.2650", "5.5.2650.12", "5.5.2650.23", []),
+        ("5.5.2653", "5.5.2650.12", "5.5.2650", True),
+        ("5.5.2650", "5.5.2448.0", "5.5.2650", False),
+        ("5.5.2650", "5.5.2650.12", "5.5.2650.23", True),  # compared on major.minor.build
     ],
 )
 def test_with_the_database_build_known_kmserver_must_reach_it_not_the_media_build(
-    media: str, kms: str, database: str, expected: list[str]
+    media: str, kms: str, database: str, in_place: bool
 ) -> None:
-    after = _host(server=media, kms=kms, media=media)
-    assert verify(Build.parse(media), after, True, Build.parse(database)) == expected
+    after = _host(server=media, kms=kms, media=media, store_version=Build.parse(media))
+    case = _case(after=after, media_build=Build.parse(media), database=Build.parse(database))
+    assert case.kms_in_place is in_place
+    assert classify(case).outcome == ("ok" if in_place else "failed")
 
 
 @pytest.mark.parametrize(
