@@ -4,9 +4,10 @@ Parse `certutil -f -encode FILE OUT` (`parse_certutil_encode`) and the Base64 fi
 back with `type OUT` (`decode_certutil_base64` -> the file's bytes): how kms_backup fetches a
 backup to the controller, binary-safe over a text stream.
 
-docs/windows-output.md has no section on it: the layout is Windows' "<ALG> hash of <file>:", the
-digest, "CertUtil: -hashfile command completed successfully."; Windows 7 / 2008 R2 say "hash of file
-<file>:" and space the byte pairs. certutil's "FAILED" text (file missing, in use) raises
+The layouts and their sources are in docs/windows-output.md (the certutil rows of its table of
+tool messages, and #certutil-encode): "<ALG> hash of <file>:", the digest, "CertUtil: -hashfile
+command completed successfully."; Windows 7 / 2008 R2 say "hash of file <file>:" and space the
+byte pairs. certutil's "FAILED" text (file missing, in use) raises
 `CommandFailed`; cmd's "is not recognized" `ToolMissing`; anything else `ParseError`.
 """
 
