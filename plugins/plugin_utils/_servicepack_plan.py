@@ -27,6 +27,7 @@ from . import _errors as errors
 from ._builds import Build, name_build
 from ._errors import StepError
 from ._kms import KMS_SERVICE, from_the_cd, older_than_database
+from ._rules import Values, first_rule
 from ._winout import SetupRun
 
 UPDATE_EXE = "update.exe"
@@ -151,7 +152,6 @@ class LogDetails:
 # those values, plus {media} and {service}. Adding a refusal is adding one row to each and one
 # predicate.
 
-Values = dict[str, t.Any]
 CaseT = t.TypeVar("CaseT")
 
 
@@ -162,17 +162,6 @@ class Rule(t.Generic[CaseT]):
     id: str
     decides: str  # INSTALL_RULES: "refuse", "skip" or "install"; OUTCOME_RULES: an outcome
     applies: t.Callable[[CaseT], Values | None]
-
-
-def _first_rule(
-    rules: t.Sequence[Rule[CaseT]], case: CaseT, table: str
-) -> tuple[Rule[CaseT], Values]:
-    """The first rule of `table` whose predicate returns values for `case`, with the values."""
-    for rule in rules:
-        values = rule.applies(case)
-        if values is not None:
-            return rule, values
-    raise AssertionError(f"no rule of {table} applies; every case must meet one")
 
 
 def describe(build: Build) -> str:
@@ -433,7 +422,7 @@ INSTALL_MESSAGES: dict[str, str] = {
 
 def install_rule(case: InstallCase) -> tuple[Rule[InstallCase], Values]:
     """The first rule of INSTALL_RULES that applies, with the values its wording needs."""
-    return _first_rule(INSTALL_RULES, case, "INSTALL_RULES")
+    return first_rule(INSTALL_RULES, case, "INSTALL_RULES")
 
 
 def decide_install(
@@ -706,7 +695,7 @@ OUTCOME_MESSAGES: dict[str, tuple[str, str]] = {
 
 def outcome_rule(case: RunCase) -> tuple[Rule[RunCase], Values]:
     """The first rule of OUTCOME_RULES that applies, with the values its wording needs."""
-    return _first_rule(OUTCOME_RULES, case, "OUTCOME_RULES")
+    return first_rule(OUTCOME_RULES, case, "OUTCOME_RULES")
 
 
 def _decided_by(case: RunCase, rule: Rule[RunCase]) -> tuple[str, ...]:
