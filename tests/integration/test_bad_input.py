@@ -150,7 +150,7 @@ CASES = {
         module("kms_backup", "media=D:\\EXCH55SP3"),
         [
             "kms-new: exchops.kms.kms_backup: unknown option 'media'. Its options are "
-            "database_path, destination, startup_password, timeout",
+            "copy_to, database_path, destination, startup_password, timeout, verify_against",
             NOTHING,
         ],
     ),
