@@ -17,9 +17,9 @@ description:
   - Reads first, in the same way as M(exchops.kms.exchange_facts) - the server build from the
     registry (C(NewestBuild)), the file versions of C(Store.exe) and C(Kmserver.exe),
     C(MSExchangeKMS). The media's build is O(media_build) when given (the operator's
-    statement, which must agree with C(update.exe)'s file version), else C(update.exe)'s file
-    version; no source ties either to the build a kit installs, so a warning says which was
-    used. Nothing runs when Exchange is already on the media's service pack and
+    statement, which decides; C(update.exe)'s file version is only quoted beside it), else
+    C(update.exe)'s file version; no source ties either to the build a kit installs, so a
+    warning says which was used. Nothing runs when Exchange is already on the media's service pack and
     C(Kmserver.exe) is not one to raise (see O(kms_database_build)) (C(changed=false)).
   - Refuses, with nothing changed, media that is not the wanted O(build), media older than the
     server or than C(Kmserver.exe) (a downgrade), C(MSExchangeKMS) whose ImagePath carries
@@ -73,8 +73,9 @@ options:
         media's build is taken from C(update.exe)'s file version, which no source ties to the
         service pack's build. Either way a warning says which was used, and the outcome is
         proven from the versions afterwards.
-      - Checked against C(update.exe)'s file version; when the two name different service
-        packs the run is refused, with nothing changed.
+      - When given, it decides; C(update.exe)'s file version is quoted beside it, and a
+        different service pack there is a warning, not a refusal (no source ties that version
+        to the kit). Set it to have no decision rest on C(update.exe)'s version.
       - Used to refuse a downgrade and another service pack than O(build) before anything runs.
     type: str
     default: ""

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.utils.display import Display
 
+from ._rules import Values
 from ._winrs import (
     DEFAULT_CODEPAGE,
     DEFAULT_OPERATION_TIMEOUT_SEC,
@@ -333,8 +334,6 @@ def examine(host: str, get_option: t.Callable[[str], t.Any], timeout: int) -> Fi
 
 # ---------------------------------------------------------------------------------------------
 # Detectors: Findings -> the values of the row's message and fix, or None when absent.
-
-Values = dict[str, t.Any]
 
 
 def found(detect: t.Callable[[Findings], Values | None], findings: Findings) -> bool:

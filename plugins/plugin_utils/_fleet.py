@@ -23,6 +23,7 @@ from functools import cached_property
 
 from ._builds import RELEASES, Build, BuildName, name_build
 from ._report import JunitCase, junit_xml, markdown_cell
+from ._rules import Values, first_rule
 
 POLICIES = ("exact", "equal_to_max", "max_behind")
 STATUSES = ("ok", "outlier", "unreachable", "error")
@@ -249,8 +250,6 @@ def _plural(count: int, word: str) -> str:
 
 # ---------------------------------------------------------------------------------------------
 # What the rules read: one host's reading, the group's reference build and the policy.
-
-Values = dict[str, t.Any]
 
 
 @dataclass(frozen=True)
@@ -501,15 +500,8 @@ HOST_MESSAGES: dict[str, tuple[str, str]] = {
 
 def decide_host(case: HostCase) -> tuple[HostRule, Values]:
     """The first rule that applies to the host under the group's policy, with its values."""
-    for rule in HOST_RULES:
-        if case.policy.name not in rule.policies:
-            continue
-        values = rule.applies(case)
-        if values is not None:
-            return rule, values
-    raise AssertionError(
-        f"{case.reading.host}: no rule of HOST_RULES applies; every host must meet one"
-    )
+    rules = (rule for rule in HOST_RULES if case.policy.name in rule.policies)
+    return first_rule(rules, case, f"HOST_RULES for {case.reading.host}")
 
 
 def host_cases(

@@ -274,17 +274,22 @@ def exit_code_meaning(status: ServiceStatus, source: PasswordSource | None = Non
             "error 2140 is KMS's answer to a wrong or missing startup password (event 5057, KB "
             f"Q184420). {event_fix(5057, source)}"
         )
+    # No source says which KMS failure gives which service-specific code, or that the service's
+    # exit code is 0 with event 5389 ("KMS is exiting with error 0" is the event's text): the
+    # events decide, and these words only say where to look.
     if status.win32_exit_code == ERROR_SERVICE_SPECIFIC:
         return (
-            f"error 1066 carries KMS's own code {status.service_exit_code}; a damaged or "
-            f"incomplete KM database logs event 5058 (KB Q190698). {EVENTS[5058].fix}"
+            f"error 1066 carries KMS's own code {status.service_exit_code}, whose meaning no "
+            "source gives. Read its events (exchops.kms.exchange_facts): event 5058 is a damaged "
+            "or incomplete KM database (KB Q190698), 5057 a wrong startup password (KB Q184420)"
         )
     if status.win32_exit_code == 0:
         return (
-            "KMS exited without an error code, as it does with event 5389 when Kmserver.exe is "
-            "older than the build that last ran the KM database (KB Q259906; written for "
-            "Exchange 5.5, so on Exchange 2000 the link is inferred). Read its events "
-            "(exchops.kms.exchange_facts) before starting it again"
+            'KMS exited without an error code. Event 5389, "KMS is exiting with error 0", '
+            "means Kmserver.exe is older than the build that last ran the KM database (KB "
+            "Q259906; written for Exchange 5.5, so on Exchange 2000 the link is inferred); that "
+            "the exit code is then 0 is inferred. Read its events (exchops.kms.exchange_facts) "
+            "before starting it again"
         )
     return None
 

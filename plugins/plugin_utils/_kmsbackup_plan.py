@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ._errors import Refusal, StepError
+from ._rules import Values, first_rule
 
 # Free space the destination drive must keep after the copy: a tenth of the copy, at least
 # 64 MiB. Exchange keeps its databases and logs on the same drives, and a full log drive stops
@@ -211,8 +212,6 @@ class BackupPlan:
 # the plan (BackupRefused: nothing was changed); "ok" makes it. Adding a refusal is adding one row
 # to PLAN_RULES, its predicate and its wording in PLAN_MESSAGES, as in _parity's PAIR_RULES.
 
-Values = dict[str, t.Any]
-
 
 class PlanCase(t.NamedTuple):
     """What make_plan judges: the survey of the host and the task's options."""
@@ -325,11 +324,8 @@ PLAN_MESSAGES: dict[str, str] = {
 
 def decide_plan(case: PlanCase) -> tuple[str, Values]:
     """The first rule that applies, by id, with the values its wording needs."""
-    for rule in PLAN_RULES:
-        values = rule.applies(case)
-        if values is not None:
-            return rule.id, values
-    raise AssertionError("no rule of PLAN_RULES applies; the last one always does")
+    rule, values = first_rule(PLAN_RULES, case, "PLAN_RULES")
+    return rule.id, values
 
 
 def make_plan(

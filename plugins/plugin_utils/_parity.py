@@ -36,6 +36,7 @@ from ._kms import (
     older_than_database,
     q259906_for,
 )
+from ._rules import Values, first_rule
 
 STATUSES = ("match", "mismatch", "unreachable", "error")
 REMEDIES = ("reapply_sp", "install_hotfix")
@@ -184,8 +185,6 @@ def _recorded_build(what: str, text: str) -> Build:
 # ---------------------------------------------------------------------------------------------
 # What the rules read: the pair as the inventory names it, each server's registered read, and
 # what follows from them, worked out on first use (a rule that never asks parses nothing).
-
-Values = dict[str, t.Any]
 
 
 @dataclass(frozen=True)
@@ -706,11 +705,7 @@ PAIR_MESSAGES: dict[str, Wording] = {
 
 def decide_pair(pair: Pair) -> tuple[PairRule, Values]:
     """The first rule that applies to the pair, with the values its wording needs."""
-    for rule in PAIR_RULES:
-        values = rule.applies(pair)
-        if values is not None:
-            return rule, values
-    raise AssertionError(f"{pair.target}: no rule of PAIR_RULES applies; every pair must meet one")
+    return first_rule(PAIR_RULES, pair, f"PAIR_RULES for {pair.target}")
 
 
 def judge_pair(

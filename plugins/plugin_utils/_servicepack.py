@@ -165,8 +165,9 @@ def media_statement(
 ) -> tuple[HostReadings, str | None, str]:
     """The readings the plan judges, with the operator's statement of the media's build; where
     the build came from; and the warning that says so. Audit U2: no source ties update.exe's
-    file version, or anything else on a kit, to the build it installs, so a statement is only
-    trusted when update.exe's version agrees with it (INSTALL_RULES refuse otherwise)."""
+    file version, or anything else on a kit, to the build it installs, so a statement decides
+    and update.exe's version is only quoted beside it (a disagreement is a warning, not a
+    refusal: a refusal would rest on the unsourced tie)."""
     version = readings.media_version
     if stated is None:
         if version is None:
@@ -180,10 +181,16 @@ def media_statement(
             "is proven from the versions afterwards either way.",
         )
     warning = (
-        f"the media's build {describe(stated)} is the operator's statement (media_build), "
-        "checked against update.exe's file version; no source gives a way to read it from the "
-        "kit, and the outcome is proven from the versions afterwards."
+        f"the media's build {describe(stated)} is the operator's statement (media_build); no "
+        "source gives a way to read it from the kit, and the outcome is proven from the versions "
+        "afterwards."
     )
+    if version is not None and version.sp_key != stated.sp_key:
+        warning += (
+            f" update.exe's file version is {describe(version)}: if the kit is not the one you "
+            "stated, correct media_build (role variable kms_remediate_sp_build) or point media "
+            "at the kit you mean."
+        )
     return (
         dataclasses.replace(readings, stated_media_build=stated),
         "operator statement",

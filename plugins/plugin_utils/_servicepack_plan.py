@@ -27,6 +27,7 @@ from . import _errors as errors
 from ._builds import Build, name_build
 from ._errors import StepError
 from ._kms import KMS_SERVICE, from_the_cd, older_than_database
+from ._rules import Values, first_rule
 from ._winout import SetupRun
 
 UPDATE_EXE = "update.exe"
@@ -151,7 +152,6 @@ class LogDetails:
 # those values, plus {media} and {service}. Adding a refusal is adding one row to each and one
 # predicate.
 
-Values = dict[str, t.Any]
 CaseT = t.TypeVar("CaseT")
 
 
@@ -162,17 +162,6 @@ class Rule(t.Generic[CaseT]):
     id: str
     decides: str  # INSTALL_RULES: "refuse", "skip" or "install"; OUTCOME_RULES: an outcome
     applies: t.Callable[[CaseT], Values | None]
-
-
-def _first_rule(
-    rules: t.Sequence[Rule[CaseT]], case: CaseT, table: str
-) -> tuple[Rule[CaseT], Values]:
-    """The first rule of `table` whose predicate returns values for `case`, with the values."""
-    for rule in rules:
-        values = rule.applies(case)
-        if values is not None:
-            return rule, values
-    raise AssertionError(f"no rule of {table} applies; every case must meet one")
 
 
 def describe(build: Build) -> str:
@@ -247,13 +236,6 @@ def media_build_unknown(case: InstallCase) -> Values | None:
     if case.readings.media_version is not None:
         return None
     return {"where": update_exe_path(case.media)}
-
-
-def media_statement_disagrees(case: InstallCase) -> Values | None:
-    stated, version = case.readings.stated_media_build, _known(case.readings.media_version)
-    if stated is None or stated.sp_key == version.sp_key:
-        return None
-    return {"stated": describe(stated), "version": describe(version)}
 
 
 def other_exchange_version(case: InstallCase) -> Values | None:
@@ -339,7 +321,6 @@ INSTALL_RULES: tuple[Rule[InstallCase], ...] = (
     # What the host runs and what the media holds: never a downgrade, never another SP.
     Rule("not_exchange_55_or_2000", "refuse", not_exchange_55_or_2000),
     Rule("media_build_unknown", "refuse", media_build_unknown),
-    Rule("media_statement_disagrees", "refuse", media_statement_disagrees),
     Rule("other_exchange_version", "refuse", other_exchange_version),
     Rule("downgrades_server", "refuse", downgrades_server),
     Rule("downgrades_kms_binaries", "refuse", downgrades_kms_binaries),
@@ -367,14 +348,8 @@ INSTALL_MESSAGES: dict[str, str] = {
         "folder of the extracted service pack kit that holds update.exe (5.5: <kit>\\ENG\\"
         "SERVER\\SETUP\\I386, KB Q191013)."
     ),
-    "media_statement_disagrees": (
-        "media_build states that the media at {media} installs {stated}, but its update.exe's "
-        "file version is {version}. No source ties either to the kit for certain, so they must "
-        "agree before anything runs: check the kit's name and readme, then correct media_build "
-        "(role variable kms_remediate_sp_build) or point media at the kit you mean."
-    ),
     "other_exchange_version": (
-        "the media at {media} holds update.exe {media_build}, a service pack for another "
+        "the media at {media} installs {media_build}, a service pack for another "
         "Exchange version than the server's {server}. Point media at a service pack kit for "
         "{product}."
     ),
@@ -390,7 +365,7 @@ INSTALL_MESSAGES: dict[str, str] = {
         "run the KM database (KB Q259906). Use media that installs {binary_build} or later."
     ),
     "not_the_wanted_build": (
-        "the media at {media} holds update.exe {media_build} but build asks for {wanted}. "
+        "the media at {media} installs {media_build} but build asks for {wanted}. "
         "Installing another service pack than the one asked for leaves the KM Server move unfixed (KB Q259906: both servers on the same "
         "service pack). Point media at the {wanted_sp} kit, or set build to {media_short} if "
         "that is the service pack you want."
@@ -433,7 +408,7 @@ INSTALL_MESSAGES: dict[str, str] = {
 
 def install_rule(case: InstallCase) -> tuple[Rule[InstallCase], Values]:
     """The first rule of INSTALL_RULES that applies, with the values its wording needs."""
-    return _first_rule(INSTALL_RULES, case, "INSTALL_RULES")
+    return first_rule(INSTALL_RULES, case, "INSTALL_RULES")
 
 
 def decide_install(
@@ -706,7 +681,7 @@ OUTCOME_MESSAGES: dict[str, tuple[str, str]] = {
 
 def outcome_rule(case: RunCase) -> tuple[Rule[RunCase], Values]:
     """The first rule of OUTCOME_RULES that applies, with the values its wording needs."""
-    return _first_rule(OUTCOME_RULES, case, "OUTCOME_RULES")
+    return first_rule(OUTCOME_RULES, case, "OUTCOME_RULES")
 
 
 def _decided_by(case: RunCase, rule: Rule[RunCase]) -> tuple[str, ...]:

@@ -150,7 +150,7 @@ CASES = {
         module("kms_backup", "media=D:\\EXCH55SP3"),
         [
             "kms-new: exchops.kms.kms_backup: unknown option 'media'. Its options are "
-            "database_path, destination, startup_password, timeout",
+            "copy_to, database_path, destination, startup_password, timeout, verify_against",
             NOTHING,
         ],
     ),
@@ -226,7 +226,7 @@ CASES = {
     "media-of-another-sp-than-build": Case(
         module("exchange_service_pack", f"media={MEDIA_SP3} build=5.5.2653"),
         [
-            "kms-new: the media at D:\\EXCH55SP3\\ENG\\SERVER\\SETUP\\I386 holds update.exe "
+            "kms-new: the media at D:\\EXCH55SP3\\ENG\\SERVER\\SETUP\\I386 installs "
             "5.5.2650 (5.5 SP3) but build asks for 5.5.2653 (5.5 SP4).",
             NOTHING,
         ],
@@ -352,7 +352,7 @@ CASES = {
     "remediate-media-of-another-sp": Case(
         remediate("-e", f"kms_remediate_sp_media={MEDIA_SP4}"),
         [
-            f"kms-new: the media at {MEDIA_SP4} holds update.exe 5.5.2653 (5.5 SP4) but build "
+            f"kms-new: the media at {MEDIA_SP4} installs 5.5.2653 (5.5 SP4) but build "
             "asks for 5.5.2650 (5.5 SP3).",
             NOTHING,
         ],

@@ -66,7 +66,7 @@ def test_media_of_another_build_than_asked_is_refused_with_nothing_changed(
     target = refused(kb_lab, "kms-new", f"media={SP3} build=5.5.2653")
     assert target["outcome"] == "refused" and target["changed"] is False
     assert target["msg"].startswith(
-        f"kms-new: the media at {SP3} holds update.exe 5.5.2650 (5.5 SP3) but build asks for "
+        f"kms-new: the media at {SP3} installs 5.5.2650 (5.5 SP3) but build asks for "
         "5.5.2653 (5.5 SP4)."
     )
     assert target["msg"].endswith("Nothing was changed.")

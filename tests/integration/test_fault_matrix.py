@@ -80,8 +80,8 @@ FAULT_MODES = (
         "inst-new",
         (
             "update.exe from D:\\EXCH55SP3",
-            "ended with outcome failed",
-            "The KM database was not touched",
+            "ended and the service pack is not proven in place (outcome failed)",
+            "MSExchangeKMS was not started",
         ),
         ("sp_installer_fails=false",),
         # The failed run had backed up and run update.exe once already.

@@ -15,7 +15,9 @@ Service control (the SCM rules the KB relies on)
 
 KM Server start (KB Q259906; each check names its KB), checked in this order [lab]:
 1. The KM database must be intact (all files, recorded hashes), else event 5058 (Q190698;
-   Exchange 2000: 5085, KB 818952) and the service stops.
+   Exchange 2000: 5085, KB 818952) and the service stops with exit code 1066 and service code 1
+   [lab]: no source gives KMS's exit codes for either event, and KB 818952 says that with 5085
+   "The service started" (the lab stops it all the same) [lab].
 2. The startup password (first start parameter, else anything after the program in ImagePath
    (Q235418), else the file Kmserver.pwd in the MasterPasswordPath folder (Q196129)) must match,
    else event 5057 "The supplied password is not valid." and exit code 2140 (Q184420).
@@ -27,15 +29,20 @@ KM Server start (KB Q259906; each check names its KB), checked in this order [la
    with no start parameter. The drive letter, the disk's label and size are the lab's [lab].
 3. Kmserver.exe's build (major.minor.build of its version resource) must not be older than the
    database stamp, else ESE97 event 101 and MSExchangeKMS event 5389 "KMS is exiting with error
-   0." and the service stops (Q259906; Q274321 shows 101 beside 5389).
-4. Otherwise it runs, and the stamp becomes the running build when that is later (never lower).
+   0." and the service stops (Q259906; Q274321 shows 101 beside 5389), with WIN32_EXIT_CODE 0
+   [I] (read from the event's "error 0"; no source shows the service's exit code).
+4. Otherwise it runs, and the stamp becomes the running build when that is later (never lower)
+   [lab]: Q259906 only says an older build fails; that a later one runs and restamps is the
+   lab's.
 
 update.exe (where it lives: KB Q191013, Q198347; no source gives its switches or exit codes)
-- Refuses when ImagePath of MSExchangeKMS has anything after the program: "The system cannot
+- Refuses when Exchange is missing, or is another version than the kit's [lab: the refusal and
+  its wording]. Refuses when ImagePath of MSExchangeKMS has anything after the program: "The system cannot
   find the file specified." (Q235418). Refuses, logging only the "initialized" line, when the
   KMS component is half-removed (Q290226, 0xc0020002). Refuses to downgrade [lab].
 - Stops the Exchange services ("the Microsoft Exchange services will be stopped during the
-  reinstall", Q290226), lays down the media's binaries for the installed components, writes
+  reinstall", Q290226; which ones: those whose program is under the Exchange folder, and a
+  service that will not stop fails the run, are [lab]), lays down the media's binaries for the installed components, writes
   NewestBuild (Q158956) and ServicePackNumber / ServicePackBuild (which of them a real SP writes
   is not documented, docs/registry.md) [lab], applies the media's start types [lab option], and
   restarts the services that were running before,
@@ -91,7 +98,7 @@ SE_FIRST_BUILD = 2562
 KMS_SERVICE = "MSExchangeKMS"
 DEFAULT_STARTUP_PASSWORD = "HZGYYHACWLQACTI"  # the example password of KB Q184420
 SETUP_LOG_INITIALIZED = "++++ Microsoft Exchange Setup initialized ++++"
-# When the lab's hosts were "installed" (E14 shows these times on the Kmsdata folder).
+# When the lab's hosts were "installed" (E14 shows these times on the Kmsdata folder) [lab].
 INSTALL_TIME = "2001-03-14T09:12:00"
 
 
@@ -223,7 +230,8 @@ RELEASES: tuple[Release, ...] = tuple(
     for (product, service_pack), (number, date, server, kms) in _RELEASE_TABLE.items()
 )
 
-# Sizes of the binaries [lab]; EXCACSP.DLL is 248 KB in 5.5 RTM (Q176737).
+# Sizes of the binaries [lab] (and _binary_size's growth with the build [lab]); EXCACSP.DLL is
+# 248 KB in 5.5 RTM (Q176737).
 _FILE_SIZES = {
     "STORE.EXE": 4_812_560,
     "MAD.EXE": 1_029_392,
@@ -237,7 +245,8 @@ _FILE_SIZES = {
     "KMSUPGRD.DLL": 61_200,
     "EXSETUP.EXE": 35_592,
 }
-# The KM database of E14 (only Kmsmdb.edb is named by a KB, Q201271; sizes illustrative).
+# The KM database of E14 (only Kmsmdb.edb is named by a KB, Q201271; the names edb.chk and
+# edb.log and all sizes are [lab]).
 KMS_DATABASE_FILES = (("edb.chk", 8192), ("edb.log", 1_048_576), ("Kmsmdb.edb", 2_105_344))
 
 
@@ -349,6 +358,8 @@ def build_windows_host(
     """A Windows server with no Exchange: drive C:, System32 with the era's programs, registry."""
     era = era_of(os)
     host = HostState(name=name, address=address, os=os, domain=domain, clock=clock)
+    # Serial and free space as E14 shows them; the size, the file times and the files' versions
+    # (the era's Windows version + ".0") are [lab].
     host.drives["C:"] = Drive("C:", label, "1A2B-3C4D", 4 * 1024**3, 1_234_567_890)
     windows_time = "2000-01-01T00:00:00"
     host.fs.make_dirs("C:\\", windows_time)
@@ -391,6 +402,9 @@ def build_windows_host(
 
 
 # Exchange 5.5 / 2000 core services (all AUTO_START): key name, display name, program, dependencies.
+# Only KMS's name and dependency are sourced (KB Q143380, below); the other display names, the
+# dependencies of MSExchangeIS and MSExchangeMTA, the AUTO_START type and the lower-case program
+# paths are [lab].
 _SERVICES_55 = (
     ("MSExchangeSA", "Microsoft Exchange System Attendant", "MAD.EXE", ()),
     ("MSExchangeDS", "Microsoft Exchange Directory", "DSAMAIN.EXE", ("MSExchangeSA",)),
@@ -711,6 +725,7 @@ def build_modern_exchange_host(
         version=text,
         mtime=INSTALL_TIME,
     )
+    # Service names, display names, programs and the account of the v15 services: [lab].
     account = "LocalSystem"
     for service_name, display, program in (
         (
@@ -777,9 +792,12 @@ def add_media(
     )
     letter = root[:2]
     if letter not in host.drives:
+        # [lab] the media drive's label, serial and sizes.
         host.drives[letter] = Drive(letter, "SPMEDIA", "5E6F-7A8B", 8 * 1024**3, 6 * 1024**3)
     when = target.date + "T05:50:00"
     host.fs.make_dirs(normalize_path(root + "\\" + folder), when)
+    # [lab] update.exe's file version is the build the kit installs (+ ".0"): no source gives
+    # update.exe's version resource for any 5.5 or 2000 service pack (audit U2).
     host.write_file(
         media.installer_path,
         seed=f"update:{target.build_text}",
@@ -961,7 +979,9 @@ class _Outcome:
 def start_service(
     host: HostState, name: str, arguments: Sequence[str] = (), *, wait: bool = False
 ) -> ControlResult:
-    """StartService: dependencies first, then START_PENDING; `wait` settles the outcome now."""
+    """StartService: dependencies first, then START_PENDING; `wait` settles the outcome now.
+    1060, 1056 (docs/windows-output.md#sc-failures) and 1068 (KB Q245230) are sourced; 1058 for
+    a disabled service and 2 for a missing program have no source cited [lab]."""
     canonical = host.service_name(name)
     config = host.service_config(name) if canonical else None
     if canonical is None or config is None:
@@ -1010,7 +1030,8 @@ def stop_service(
     host: HostState, name: str, *, stop_dependents: bool = False, wait: bool = False
 ) -> ControlResult:
     """ControlService(STOP): 1062 when stopped, 1061 when pending, 1051 with running dependents
-    (unless `stop_dependents`, which stops them first, as `net stop /y` does)."""
+    (unless `stop_dependents`, which stops them first, as `net stop /y` does). 1061 for a
+    pending service has no source cited [lab]."""
     canonical = host.service_name(name)
     if canonical is None:
         return ControlResult(1060)
@@ -1087,7 +1108,8 @@ def kms_start_outcome(
     database = host.kms_database
     if database is None or not host.kms_database_intact():
         event = 5085 if product == "2000" else 5058
-        # A trapped exception ends the process with a service-specific error [lab: code 1].
+        # A trapped exception ends the process with a service-specific error: 1066 and code 1
+        # are [lab], and so is stopping on 5085 (KB 818952: "The service started").
         return _Outcome(STOPPED, 1066, 1, (_event_spec(product, event),))
     supplied = kms_password_supplied(host, config, arguments)
     if host.host_faults.wrong_kms_password or supplied != database.startup_password:
@@ -1096,7 +1118,8 @@ def kms_start_outcome(
     running_build = build_tuple(program.version if program else None)
     stamp = build_tuple(database.stamp_build)
     if running_build < stamp:
-        # Q259906: the database was last run by a later build than this Kmserver.exe.
+        # Q259906: the database was last run by a later build than this Kmserver.exe. Exit
+        # code 0: [I] from the event's "exiting with error 0".
         return _Outcome(STOPPED, 0, 0, (_event_spec(product, 101, pid), _event_spec(product, 5389)))
     new_stamp = None
     if running_build > stamp:

@@ -82,7 +82,10 @@ class FileSystemError(OSError):
         self.path = path
 
 
-# Win32 errors used by file operations, with Windows' en-US message text.
+# Win32 errors used by file operations, with Windows' en-US message text (Microsoft Learn, "System
+# Error Codes (0-499)", https://learn.microsoft.com/windows/win32/debug/system-error-codes--0-499-,
+# which docs/windows-output.md#tool-messages cites for 2, 3 and 5; 112 and 183 are on the same
+# page). Which tool prints which of them is each tool's docstring's.
 ERROR_FILE_NOT_FOUND = 2
 ERROR_PATH_NOT_FOUND = 3
 ERROR_ACCESS_DENIED = 5
@@ -669,7 +672,7 @@ def split_image_path(image_path: str) -> tuple[str, str]:
 class PendingTransition:
     """A state change Windows reports later, applied when a later command starts.
 
-    Rule (the lab's, no source describes timing): a transition settles at the start of the next
+    Rule [lab] (no source describes timing): a transition settles at the start of the next
     command after `remaining` further commands (`remaining` comes from the `pending_polls`
     fault, default 0: the very next command, even on the same command line, sees the outcome).
     A transition with `hangs` never settles while its service is in the fault
@@ -831,22 +834,25 @@ class HostFaults:
     The mapping also carries the WS-Man layer's faults (it is shared with `exchlab.wsman`).
     """
 
-    # update.exe fails half-way: some binaries replaced, registry untouched, error logged.
+    # [lab] update.exe fails half-way: some binaries replaced, registry untouched, exit code
+    # ID_COPY_FAILED with a "file in use" message (the cause Q235978 and Q177221 describe);
+    # nothing is logged (exchange._fail).
     sp_installer_fails: bool = False
-    # Writes fail with ERROR_DISK_FULL once `disk_full_free_bytes` more bytes have been written.
+    # [lab] Writes fail with ERROR_DISK_FULL once `disk_full_free_bytes` more bytes have been
+    # written.
     disk_full: bool = False
     disk_full_free_bytes: int = 10240
-    # Services whose stop hangs in STOP_PENDING.
+    # [lab] Services whose stop hangs in STOP_PENDING.
     service_wont_stop: tuple[str, ...] = ()
-    # Seconds update.exe runs.
+    # [lab] Seconds update.exe runs.
     update_duration_s: float = 1.0
     # [lab] Another writer fills the drive: `dir` shows the real free space, but writes fail
     # with ERROR_DISK_FULL once this many more bytes have been written (negative: off). The
     # deterministic way to make a copy fail half-way after every free-space check passed.
     disk_fills_after_bytes: int = -1
-    # MSExchangeKMS rejects every startup password (event 5057).
+    # MSExchangeKMS rejects every startup password (event 5057 and exit code 2140, KB Q184420).
     wrong_kms_password: bool = False
-    # Commands that still see START_PENDING / STOP_PENDING before a transition settles.
+    # [lab] Commands that still see START_PENDING / STOP_PENDING before a transition settles.
     pending_polls: int = 0
     # [lab] update.exe stops at a prompt half-way through its file copies for this many seconds
     # (alive, no log line, no file written), then is cancelled; 0: never (KB Q235978).

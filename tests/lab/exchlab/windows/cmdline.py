@@ -18,6 +18,9 @@ Grammar, operators from tightest to loosest as cmd.exe binds them (`a & b && c` 
   (`if 1==2 echo a & echo b` prints nothing), as cmd.exe does.
 - `%VAR%` is expanded before parsing (`expand_variables`); an undefined name stays as typed,
   which is cmd's command-line (not batch) behaviour.
+
+[lab]: no source is cited for these rules (the quote stripping of `cmd /c "..."` follows
+`cmd /?`), nor for "The syntax of the command is incorrect." with exit code 1.
 """
 
 from __future__ import annotations

@@ -24,7 +24,9 @@ _COMMON_TOOLS = frozenset({"cmd.exe", "reg.exe", "net.exe", "xcopy.exe", "hostna
 # password from a command line (`sc start`, Microsoft Learn "Sc start"; KB Q184420) [lab].
 _TOOLS_2000 = _COMMON_TOOLS
 _TOOLS_2003 = _COMMON_TOOLS | {"wmic.exe", "certutil.exe"}
-# robocopy and wevtutil are built in from Vista / Server 2008 on.
+# robocopy and wevtutil are built in from Vista / Server 2008 on (no source cited: wevtutil is
+# [?] in docs/windows-output.md#which-tool-exists; robocopy [lab]). xcopy.exe and hostname.exe on
+# every era, certutil.exe from 2003 on: [lab] (certutil's absence on 2000: docs, [lab]).
 _TOOLS_VISTA = _TOOLS_2003 | {"robocopy.exe", "wevtutil.exe"}
 
 
@@ -50,6 +52,9 @@ class Era:
         return self.reg_version is None
 
 
+# The `ver` lines and ProductName texts below are the lab's [lab] (no published sample cited);
+# CurrentVersion follows docs/registry.md; certutil's "spaced" form on 2008 to 2012 R2 is [I]
+# (docs/windows-output.md#tool-messages).
 ERAS: dict[str, Era] = {
     era.name: era
     for era in (
@@ -134,7 +139,9 @@ def era_of(name: str) -> Era:
 # Messages
 
 # Win32 error texts (en-US FormatMessage) for the tools that print them; the file-system ones
-# are the state model's own.
+# are the state model's own. Sources: 1051, 1053, 1056, 1060, 1062 and 5 in
+# docs/windows-output.md#sc-failures; 2140 KB Q184420. The texts of 87, 1052, 1058, 1061 and
+# 1066 to 1068 have no source cited [lab].
 SYSTEM_MESSAGES: dict[int, str] = {
     **WIN32_MESSAGES,
     87: "The parameter is incorrect.",
@@ -330,7 +337,8 @@ def wmic_values(instances: list[list[tuple[str, str]]]) -> str:
 
 
 def wmic_table(header: list[str], rows: list[list[str]]) -> str:
-    """Default (table) output: columns padded to the widest cell plus two spaces."""
+    """Default (table) output: columns padded to the widest cell plus two spaces [lab: no
+    published sample cited; the collection reads /value only]."""
     widths = [
         max(len(header[index]), *(len(row[index]) for row in rows)) if rows else len(header[index])
         for index in range(len(header))
@@ -353,7 +361,7 @@ WMIC_NO_INSTANCES = f"No Instance(s) Available.{CRLF}"
 
 
 def cim_datetime(moment: datetime) -> str:
-    """CIM datetime `yyyymmddHHMMSS.ffffff+UUU`; lab hosts run on UTC (offset +000)."""
+    """CIM datetime `yyyymmddHHMMSS.ffffff+UUU`; lab hosts run on UTC (offset +000) [lab]."""
     return moment.strftime("%Y%m%d%H%M%S") + ".000000+000"
 
 

@@ -10,6 +10,10 @@ It changes the host (the caller holds the host's lock and saves it afterwards) a
 ERRORLEVEL rules (cmd.exe): a program sets it to its exit code; internal commands follow the
 `Tool.clears_errorlevel` table; `&&` / `||` look at the command's own success, so
 `echo a || echo b` prints only "a". The command line's exit code is the final ERRORLEVEL.
+
+[lab], no source cited: the internal commands' texts here ("ECHO is on.", "Environment variable
+X not defined", "Active code page: N", the path and syntax errors), the variables a WinRS shell
+starts with (`default_environment`), and the `exchlab: ... is not emulated` lines (the lab's own).
 """
 
 from __future__ import annotations

@@ -52,10 +52,11 @@ class WsmanFaults:
     wsman_fault_code: int = 2150858770
     # Every command started while this is set never produces output: Receive answers the
     # TimedOut fault each OperationTimeout until command_lifetime_s ends, then the command
-    # is killed with exit code 1.
+    # is killed with exit code 1 [lab: the lifetime and the code].
     operation_timeout: bool = False
     command_lifetime_s: float = 300.0
-    # Windows' MaxShellsPerUser quota (per host, per authenticated user).
+    # Windows' MaxShellsPerUser quota (per host, per authenticated user); the default 5 has no
+    # source cited [lab].
     max_shells_per_user: int = 5
     # "ok" | "expired" | "wrong_name": which certificate the HTTPS listener presents.
     tls_certificate: str = "ok"

@@ -39,16 +39,17 @@ from .soap import (
 
 log = logging.getLogger("exchlab.wsman")
 
-# Windows' MaxTimeoutms default: no single operation blocks longer than this.
+# Windows' MaxTimeoutms default: no single operation blocks longer than this (no source cited
+# for the 60 s [lab]).
 MAX_OPERATION_TIMEOUT_S = 60.0
-# Windows' Shell IdleTimeout default (PT7200S).
+# Windows' Shell IdleTimeout default (PT7200S; no source cited [lab]).
 DEFAULT_IDLE_TIMEOUT_S = 7200.0
 # Raw output bytes per Receive response. 1,000,000 bytes take 16 Receives; base64 of 64 KiB
 # plus the envelope stays well under the clients' default MaxEnvelopeSize (153600).
 MAX_CHUNK_BYTES = 64 * 1024
 # NTSTATUS STATUS_CONTROL_C_EXIT (0xC000013A): the exit code of a process ended by ctrl_c.
 EXIT_CONTROL_C = 3221225786
-# Exit code of a command killed at the end of its lifetime.
+# Exit code of a command killed at the end of its lifetime [lab].
 EXIT_KILLED = 1
 
 _STATE_PREFIX = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/CommandState/"

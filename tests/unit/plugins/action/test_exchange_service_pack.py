@@ -216,7 +216,7 @@ def test_a_refused_plan_is_raised_with_the_readings_and_nothing_changed_once(
     outcome = run_action("exchange_service_pack", {**SP3, "build": "5.5.2653"})
     assert (outcome.raised, outcome.seen) == (True, (False, True, False))
     assert outcome.msg == (
-        f"kms02: the media at {MEDIA} holds update.exe 5.5.2650 (5.5 SP3) but build asks for "
+        f"kms02: the media at {MEDIA} installs 5.5.2650 (5.5 SP3) but build asks for "
         "5.5.2653 (5.5 SP4). Installing another service pack than the one asked for leaves the "
         "KM Server move unfixed (KB Q259906: both servers on the same service pack). Point "
         "media at the 5.5 SP4 kit, or set build to 5.5.2650 if that is the service pack you "

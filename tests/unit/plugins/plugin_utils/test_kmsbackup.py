@@ -670,8 +670,8 @@ def running_backup_whose_restart(kms_host: KmsHost, *polls: t.Any, **events: str
             "error 2140 is KMS's answer to a wrong or missing startup password \\(event "
             "5057, KB Q184420\\)",
         ),
-        (1066, 1, "error 1066 carries KMS's own code 1; .*event 5058 \\(KB Q190698\\)"),
-        (0, 0, "KMS exited without an error code, .*KB Q259906"),
+        (1066, 1, "error 1066 carries KMS's own code 1, .*event 5058 is a damaged"),
+        (0, 0, "KMS exited without an error code\\. Event 5389, .*KB Q259906"),
         (
             1068,
             0,

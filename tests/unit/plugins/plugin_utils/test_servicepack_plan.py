@@ -10,6 +10,7 @@ import typing as t
 import pytest
 
 from ansible_collections.exchops.kms.plugins.plugin_utils._builds import Build
+from ansible_collections.exchops.kms.plugins.plugin_utils._servicepack import media_statement
 from ansible_collections.exchops.kms.plugins.plugin_utils._servicepack_plan import (
     INSTALL_MESSAGES,
     INSTALL_RULES,
@@ -112,7 +113,7 @@ def test_the_plan_installs_only_what_is_older_than_the_media(
         pytest.param(
             _host(),
             "5.5.2653",
-            "holds update.exe 5.5.2650 \\(5.5 SP3\\) but build asks for 5.5.2653 \\(5.5 SP4\\)",
+            "installs 5.5.2650 \\(5.5 SP3\\) but build asks for 5.5.2653 \\(5.5 SP4\\)",
             id="wrong build",
         ),
         pytest.param(_host(), "6.0.6249", "build asks for 6.0.6249", id="another product asked"),
@@ -233,19 +234,10 @@ INSTALL_WORDING: dict[str, tuple[HostReadings, str | None, str]] = {
         "downgrade cannot be ruled out. Set media to the folder of the extracted service pack "
         "kit that holds update.exe (5.5: <kit>\\ENG\\SERVER\\SETUP\\I386, KB Q191013).",
     ),
-    "media_statement_disagrees": (
-        _host(stated_media_build=Build(5, 5, 2653)),
-        None,
-        "media_build states that the media at D:\\EXCH55SP3\\ENG\\SERVER\\SETUP\\I386 installs "
-        "5.5.2653 (5.5 SP4), but its update.exe's file version is 5.5.2650 (5.5 SP3). No source "
-        "ties either to the kit for certain, so they must agree before anything runs: check the "
-        "kit's name and readme, then correct media_build (role variable kms_remediate_sp_build) "
-        "or point media at the kit you mean.",
-    ),
     "other_exchange_version": (
         _host(media="6.0.6249.0"),
         None,
-        "the media at D:\\EXCH55SP3\\ENG\\SERVER\\SETUP\\I386 holds update.exe 6.0.6249 (2000 "
+        "the media at D:\\EXCH55SP3\\ENG\\SERVER\\SETUP\\I386 installs 6.0.6249 (2000 "
         "SP3), a service pack for another Exchange version than the server's 5.5.2650 (5.5 SP3). "
         "Point media at a service pack kit for Exchange Server 5.5.",
     ),
@@ -268,7 +260,7 @@ INSTALL_WORDING: dict[str, tuple[HostReadings, str | None, str]] = {
     "not_the_wanted_build": (
         _host(),
         "5.5.2653",
-        "the media at D:\\EXCH55SP3\\ENG\\SERVER\\SETUP\\I386 holds update.exe 5.5.2650 (5.5 "
+        "the media at D:\\EXCH55SP3\\ENG\\SERVER\\SETUP\\I386 installs 5.5.2650 (5.5 "
         "SP3) but build asks for 5.5.2653 (5.5 SP4). Installing another service pack than the "
         "one asked for leaves the KM Server move unfixed (KB Q259906: both servers on the same "
         "service pack). Point media at the 5.5 SP4 kit, or set build to 5.5.2650 if that is the "
@@ -644,3 +636,13 @@ def test_only_changed_start_types_are_reported() -> None:
     assert start_type_changes(before, after, ("MSExchangeIS", "MSExchangeKMS", "RPCSS")) == {
         "MSExchangeIS": ("auto", "manual")
     }
+
+
+def test_a_stated_media_build_decides_and_update_exes_other_version_is_only_a_warning() -> None:
+    readings, source, warning = media_statement(_host(), Build(5, 5, 2653))
+    assert (readings.stated_media_build, source) == (Build(5, 5, 2653), "operator statement")
+    assert "update.exe's file version is 5.5.2650 (5.5 SP3)" in warning
+    case = InstallCase(readings, "D:\\SP", None, True)
+    assert case.media_build == Build(5, 5, 2653)
+    assert install_rule(case)[0].id != "media_build_unknown"
+    assert "update.exe's file version" not in media_statement(_host(), Build(5, 5, 2650))[2]

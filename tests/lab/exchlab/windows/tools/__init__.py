@@ -121,7 +121,8 @@ def wildcard_match(mask: str, name: str) -> bool:
 
 
 def syntax_error(output: Output) -> int:
-    """What cmd.exe's internal commands print for arguments they cannot take; exit code 1."""
+    """What cmd.exe's internal commands print for arguments they cannot take; exit code 1
+    [lab: wording and code, no source cited]."""
     output.err(f"The syntax of the command is incorrect.{CRLF}")
     return 1
 

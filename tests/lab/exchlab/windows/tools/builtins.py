@@ -1,5 +1,10 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Small commands: `ver`, `date /t`, `time /t`, `del`, and the programs hostname.exe and cmd.exe."""
+"""Small commands: `ver`, `date /t`, `time /t`, `del`, and the programs hostname.exe and cmd.exe.
+
+[lab], no source cited: the dd/mm/yyyy and HH:MM forms of `date /t` / `time /t` (E14's locale),
+"The system cannot accept the date/time entered.", del's "Could Not Find X" with ERRORLEVEL 0,
+and hostname.exe's upper-case name.
+"""
 
 from __future__ import annotations
 

@@ -10,6 +10,11 @@ xcopy prints its own "Insufficient disk space" (XCOPY_ERROR_DISK_FULL in the Win
 message table) and exits 4 (KB Q120829: "4 ... There is not enough memory or disk space");
 robocopy prints "ERROR 112 (0x00000070) Copying File ..." and the system message, goes on with
 the next file (/R:0 = no retries), and exits with bit 8 set (failures).
+
+[lab], no source cited: copy's "The file cannot be copied onto itself." and its overwrite prompt;
+xcopy's other messages ("File not found - X", "Invalid number of parameters", "Invalid switch -
+X", "Unable to create directory - X", "File creation error - ...", the overwrite prompt) and the
+exit code it gives each (4 or 5; KB Q120829 names the codes, not which message goes with which).
 """
 
 from __future__ import annotations

@@ -4,6 +4,9 @@
 Entries come in NTFS order (folders and files together, case-insensitive by name) after `.` and
 `..`; sizes and totals are grouped with commas unless `/-c` (E14 is `dir /-c`). Never a source of
 versions (section 6): it shows names, sizes and times only.
+
+[lab], no source cited: `Invalid switch - "x".`, the `/b` and `/s` layouts beyond section 6's
+totals lines, and which of "File Not Found" / the path message goes to stderr when.
 """
 
 from __future__ import annotations

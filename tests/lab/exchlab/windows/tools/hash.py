@@ -9,6 +9,11 @@ Windows Server 2003 PKI "Appendix 6", cc782874), and prints "Input Length = N", 
 N" and "CertUtil: -encode command completed successfully.". An existing OUT without -f fails
 with ERROR_FILE_EXISTS [lab: the wording of that failure].
 
+[lab], no source cited: the failure lines ("CertUtil: -hashfile command FAILED: 0x... (...)",
+"CertUtil: <message>"), "CertUtil: Unknown arg:", the HRESULT as exit code, and SHA1 as the
+default algorithm. The Windows 7-era "hash of file" form with spaced bytes is [I]
+(docs/windows-output.md#tool-messages).
+
 Windows 10 / Server 2016 and later print `<ALG> hash of <FILE>:`, the hash as contiguous
 lower-case hex, then `CertUtil: -hashfile command completed successfully.`. Earlier certutil
 (Windows 7 / Server 2008-2012 era) prints `<ALG> hash of file <FILE>:` and hex bytes separated

@@ -21,6 +21,7 @@ def mkdir(invocation: Invocation, output: Output) -> int:
             code = 1
             continue
         if fs.exists(path):
+            # [lab] wording: no source cited.
             output.err(f"A subdirectory or file {name} already exists.{CRLF}")
             code = 1
             continue

@@ -7,6 +7,11 @@ not started.", 3523 "could not be started.", 3528 "could not be stopped.", 3530 
 list, 3534 "The service did not report an error.", 3547 "A service specific error occurred").
 A failed start prints "System error N has occurred." and the system message, so a wrong KMS
 startup password (exit code 2140) shows the Q184420 text "An internal Windows NT error occurred."
+
+[lab], no source cited: "The service is starting or stopping.  Please try again later." (3533),
+"A system error has occurred." before the system error, the `net start` list of started
+services, the syntax texts, and the dependents prompt answered from stdin. No parser reads net's
+output (docs/windows-output.md#tool-messages).
 """
 
 from __future__ import annotations

@@ -11,6 +11,10 @@ value" from reg.exe 3.0 (E16). reg.exe 3.0's other messages (invalid syntax, a n
 found) have no source: the lab prints Vista+'s words for them on every era [lab]. Keys and value
 names are case-insensitive. `\\\\HOST\\HKLM\\...` is accepted for the host itself (the remote
 form the collection sends through a jump host).
+
+`reg add` / `reg delete` ("The operation completed successfully.", the overwrite and delete
+prompts, "The operation was canceled by the user.") and "ERROR: The network path was not found."
+have no source cited [lab]; the collection only runs `reg query`.
 """
 
 from __future__ import annotations

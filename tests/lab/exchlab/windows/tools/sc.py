@@ -5,6 +5,10 @@ sc.exe exits with the Win32 error number and prints `[SC] <call> FAILED <n>:`, a
 the message (section 2.3). Its failure text goes to stdout here: the stream is not established
 (section 0) and sc.exe prints through the C runtime's stdout (ReactOS sc). `sc start` returns at
 START_PENDING and prints PID and FLAGS (E6); the outcome is seen by the next command.
+
+[lab], no source cited: the usage texts, the enumeration's alphabetical order, `sc \\OTHER`
+answering 1722 "The RPC server is unavailable." (lab hosts reach no other host), and the status
+block `sc stop` prints (STOP_PENDING, STOPPABLE, WAIT_HINT 0).
 """
 
 from __future__ import annotations

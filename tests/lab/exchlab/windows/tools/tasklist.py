@@ -4,7 +4,8 @@
 Supported: `/fi "imagename eq NAME"` (NAME may end in *), `/fi "pid eq N"`, `/fo table|csv`,
 `/nh`. Formats: the table has the columns "Image Name", "PID", "Session Name", "Session#",
 "Mem Usage" (widths 25, 8, 16, 11, 12) under a line of "="; csv quotes every field; memory is
-"5,432 K". A filter that matches nothing prints "INFO: No tasks are running which match the
+"5,432 K" (the widths, the memory form and the ERROR: text for a bad option are [lab]; the
+column names: docs/windows-output.md#tool-messages, [I]). A filter that matches nothing prints "INFO: No tasks are running which match the
 specified criteria." (XP / 2003: "INFO: No tasks running with the specified criteria.").
 
 [lab] The process table is the running services (their PIDs), programs a command of another shell

@@ -23,6 +23,7 @@ def type_file(invocation: Invocation, output: Output) -> int:
             continue
         matches = invocation.expand_wildcards(name)
         if fs.is_dir(path):
+            # [I] docs/windows-output.md#tool-messages (Win32 error 5's text).
             output.err(f"Access is denied.{CRLF}")
             code = 1
             continue
@@ -41,7 +42,7 @@ def type_file(invocation: Invocation, output: Output) -> int:
             entry = fs.file_entry(match)
             assert entry is not None
             if several:
-                # With several files, TYPE names each one on stderr first.
+                # With several files, TYPE names each one on stderr first [lab: no source cited].
                 output.err(f"{CRLF}{leaf_name(entry.path)}{CRLF}{CRLF}{CRLF}")
             output.out(entry.content().decode("latin-1"))
     return code

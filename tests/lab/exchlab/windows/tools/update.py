@@ -4,7 +4,7 @@
 It is a GUI program: nothing reaches the console; the result is the exit code and the run
 appended to "Exchange Server Setup.log". Any switches are accepted and recorded: no source
 documents the 5.5 SP's unattended switches or exit codes (the SP readmes, KB Q191013 and
-Q198347, only say to run Update and follow the screen).
+Q198347, only say to run Update and follow the screen): accepting them all is [lab].
 
 Lab option `sp_start_types` (a host fault, set at run time with
 `exchlab fault --state DIR HOST 'sp_start_types={MSExchangeIS: manual}'`): the start types this

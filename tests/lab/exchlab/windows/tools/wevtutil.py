@@ -6,6 +6,10 @@ on 2003 and earlier cmd.exe answers "not recognized", E15).
 indented fields, `Description: ` with its trailing space, the message unindented. The XPath
 filter understands what the collection needs: `Provider[@Name='X']`, `EventID=N` (joined with
 `or`), `EventRecordID>N` (and the other comparisons); anything else is ignored [lab].
+`Task: N/A`, `Opcode: N/A`, `Keyword: Classic` and the `User` lines of a classic source are [?]
+in docs/windows-output.md#wevtutil; `User: N/A` and `User Name: N/A` are [lab]. The error texts
+and exit codes (87 for bad arguments, 15007 for an unknown log) and the `/f:xml` layout have no
+source cited [lab].
 """
 
 from __future__ import annotations

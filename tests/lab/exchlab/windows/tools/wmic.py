@@ -10,7 +10,10 @@ a lone backslash before another character is an invalid query). String compariso
 Output rules: lines end "\\r\\r\\n" (section 0); `/value` prints each instance's properties in
 alphabetical order as Name=Value, a NULL property (a file without a version resource) prints no
 line at all (Selenium issue #11884, section 4); nothing found prints "No Instance(s) Available."
-on stderr and exits 0. Event records come newest first [lab].
+on stderr and exits 0. Event records come newest first [lab]. The error texts ("Node - X",
+"ERROR:", "Description = Invalid query" ...), "Alias not found." with exit code 44210, and the
+values of the classes' other properties (Manufacturer, EventType, StartMode "Auto" / "Manual" /
+"Disabled" ...) have no source cited [lab].
 """
 
 from __future__ import annotations
