@@ -8,14 +8,7 @@ from datetime import datetime, timezone
 
 from ..plugin_utils._action import Minimum, Task, WinrsAction
 from ..plugin_utils._kms import check_startup_password_for_command_line
-from ..plugin_utils._kmsbackup import (
-    BackupFailed,
-    KmsBackup,
-    RestoreCheck,
-    Run,
-    controller_folder,
-    fetch_backup,
-)
+from ..plugin_utils._kmsbackup import BackupFailed, KmsBackup, Run
 from ..plugin_utils._kmsbackup_plan import (
     BackupError,
     BackupOutcome,
@@ -25,6 +18,7 @@ from ..plugin_utils._kmsbackup_plan import (
     outcome_result,
     plan_result,
 )
+from ..plugin_utils._kmsmove import RestoreCheck, controller_folder, fetch_backup
 from ..plugin_utils._winrs import WinrsError
 
 # Mirrors DOCUMENTATION in plugins/modules/kms_backup.py (a unit test keeps them equal).

@@ -49,8 +49,9 @@ def test_the_remediation_starts_a_disk_mode_kms_without_any_password(
     assert planned.returncode == 0, planned.stdout[-3000:]
     plan = json.loads((tmp_path / "reports" / "plan-kms-new.json").read_text(encoding="utf-8"))
     assert plan["steps"][3]["step"] == (
-        "once the versions prove the service pack in place, start MSExchangeKMS from its startup "
-        "disk (MasterPasswordPath A:\\, KB Q196129), with no start parameter, and watch it for 15 s"
+        "start MSExchangeKMS from its startup disk (MasterPasswordPath A:\\, KB Q196129), with no "
+        "start parameter, and watch it for 15 s, only once the versions prove the service pack in "
+        "place"
     )
 
     fixed = run_tool([*playbook, *reports, "-vvvv"], ansible_env, tmp_path)

@@ -19,14 +19,6 @@ import pytest
 from test_kmsbackup import KMS_FILES, certutil, framed, not_found, sc_block, tree
 from test_kmsbackup_plan import DEST, FILES, KMSDATA, plan
 
-from ansible_collections.exchops.kms.plugins.plugin_utils._kmsbackup import (
-    FETCH_SUFFIX,
-    FetchFailed,
-    RestoreCheck,
-    controller_folder,
-    fetch_backup,
-    fetch_sections,
-)
 from ansible_collections.exchops.kms.plugins.plugin_utils._kmsbackup_plan import (
     BackupOutcome,
     BackupRefused,
@@ -39,6 +31,14 @@ from ansible_collections.exchops.kms.plugins.plugin_utils._kmsbackup_plan import
     refuse_unsettled_kms,
     restore_result,
     verify_restore,
+)
+from ansible_collections.exchops.kms.plugins.plugin_utils._kmsmove import (
+    FETCH_SUFFIX,
+    FetchFailed,
+    RestoreCheck,
+    controller_folder,
+    fetch_backup,
+    fetch_sections,
 )
 from ansible_collections.exchops.kms.plugins.plugin_utils._winout import ParseError
 from ansible_collections.exchops.kms.plugins.plugin_utils._winrs import CommandOutput
