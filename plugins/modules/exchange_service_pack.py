@@ -16,12 +16,12 @@ description:
     KB Q259906 requires after KM Server components were installed from the Exchange 5.5 CD.
   - Reads first, in the same way as M(exchops.kms.exchange_facts) - the server build from the
     registry (C(NewestBuild)), the file versions of C(Store.exe) and C(Kmserver.exe),
-    C(MSExchangeKMS). The media's build is O(media_build) when given (the operator's
-    statement, which decides; C(update.exe)'s file version is only quoted beside it), else
-    C(update.exe)'s file version; no source ties either to the build a kit installs, so a
-    warning says which was used. Nothing runs when Exchange is already on the media's service pack and
+    C(MSExchangeKMS). The media's build is O(media_build), the operator's statement. No source
+    gives a way to read the build a kit installs (C(update.exe)'s file version is only quoted
+    beside it), so without the statement the task refuses, with nothing changed. Nothing runs when Exchange is already on the media's service pack and
     C(Kmserver.exe) is not one to raise (see O(kms_database_build)) (C(changed=false)).
-  - Refuses, with nothing changed, media that is not the wanted O(build), media older than the
+  - Refuses, with nothing changed, a media folder without C(update.exe), an unstated
+    O(media_build), media that is not the wanted O(build), media older than the
     server or than C(Kmserver.exe) (a downgrade), C(MSExchangeKMS) whose ImagePath carries
     arguments such as the startup password (update.exe then fails, KB Q235418), a KM Server that
     is only partly installed (KB Q290226), a running C(MSExchangeKMS) and an C(update.exe) that
@@ -61,21 +61,18 @@ options:
       - Folder on the host that holds the service pack's C(update.exe), as the host sees it.
       - For Exchange 5.5 this is C(<kit>\ENG\SERVER\SETUP\I386) of the extracted kit (KB
         Q191013, Q198347), for example C(D:\EXCH55SP3\ENG\SERVER\SETUP\I386).
-      - The media's build is O(media_build), or else C(update.exe)'s file version; media with
-        neither is refused.
+      - A folder without C(update.exe) is refused.
     type: str
     required: true
   media_build:
     description:
       - The build the media installs, as the operator states it, for example V(5.5.2650) for
         the Exchange 5.5 SP3 kit (the kit's name and readme say which service pack it is).
-      - No source gives a way to read a kit's build on the host; without this option the
-        media's build is taken from C(update.exe)'s file version, which no source ties to the
-        service pack's build. Either way a warning says which was used, and the outcome is
-        proven from the versions afterwards.
-      - When given, it decides; C(update.exe)'s file version is quoted beside it, and a
-        different service pack there is a warning, not a refusal (no source ties that version
-        to the kit). Set it to have no decision rest on C(update.exe)'s version.
+      - Needed for every run (empty is refused, with nothing changed) but one that finishes an
+        earlier run's record. No source gives a way to read a kit's build on the host, so the
+        statement decides. C(update.exe)'s file version can only refuse it - when it is another
+        Exchange build than the stated service pack's, the kit is most likely not the one
+        stated - and never chooses a build. The outcome is proven from the versions afterwards.
       - Used to refuse a downgrade and another service pack than O(build) before anything runs.
     type: str
     default: ""
@@ -238,7 +235,7 @@ decided_by:
   elements: str
   sample: ["update.exe ended: its command returned exit code 0", "registry: Exchange 5.5.2650 (5.5 SP3) (NewestBuild)", "Store.exe file version 5.5.2650.23"]
 media_build_from:
-  description: Where the media's build came from - V(operator statement), V(update.exe file version) or V(run record of an earlier run).
+  description: Where the media's build came from - V(operator statement) or V(run record of an earlier run).
   returned: when the media's build is known
   type: str
   sample: operator statement
@@ -275,8 +272,8 @@ remedy:
   type: str
   sample: None for the service pack. Start MSExchangeKMS with its startup password (exchops.kms.exchange_service) and check that it stays running.
 media_build:
-  description: The build the media installs (C(update.exe)'s file version).
-  returned: when update.exe in the media has a version
+  description: The build the media installs, as O(media_build) states it (or as the run record of an earlier run holds it).
+  returned: when the media's build is known
   type: str
   sample: 5.5.2650.0
 build_before:

@@ -70,6 +70,7 @@ from ._servicepack_probe import (
     read_host,
     run_record_command,
     run_record_delete_command,
+    run_record_path,
     runs_appended,
     update_command,
 )
@@ -165,32 +166,16 @@ def media_statement(
 ) -> tuple[HostReadings, str | None, str]:
     """The readings the plan judges, with the operator's statement of the media's build; where
     the build came from; and the warning that says so. Audit U2: no source ties update.exe's
-    file version, or anything else on a kit, to the build it installs, so a statement decides
-    and update.exe's version is only quoted beside it (a disagreement is a warning, not a
-    refusal: a refusal would rest on the unsourced tie)."""
-    version = readings.media_version
+    file version, or anything else on a kit, to the build it installs, so the statement decides
+    (without one the plan refuses, `media_build_unstated`); update.exe's version can only make
+    the plan refuse (`media_build_disputed`), never choose a build."""
     if stated is None:
-        if version is None:
-            return readings, None, ""
-        return (
-            readings,
-            "update.exe file version",
-            f"the media's build {describe(version)} is update.exe's file version, which no "
-            "source ties to the service pack it installs; state the build with media_build "
-            "(role variable kms_remediate_sp_build) to have it checked against it. The outcome "
-            "is proven from the versions afterwards either way.",
-        )
+        return readings, None, ""
     warning = (
         f"the media's build {describe(stated)} is the operator's statement (media_build); no "
         "source gives a way to read it from the kit, and the outcome is proven from the versions "
         "afterwards."
     )
-    if version is not None and version.sp_key != stated.sp_key:
-        warning += (
-            f" update.exe's file version is {describe(version)}: if the kit is not the one you "
-            "stated, correct media_build (role variable kms_remediate_sp_build) or point media "
-            "at the kit you mean."
-        )
     return (
         dataclasses.replace(readings, stated_media_build=stated),
         "operator statement",
@@ -460,7 +445,7 @@ class ServicePackJob:
                 outcome="refused",
                 remedy="",
                 changed=False,
-                media_build=_text(before.stated_media_build or before.media_version),
+                media_build=_text(before.stated_media_build),
                 build_before=_text(before.server_build),
                 kms_binary_before=_text(before.kms_binary),
                 media_build_from=media_from,
@@ -672,6 +657,7 @@ class ServicePackJob:
         runs: t.Sequence[t.Any],
         after: HostReadings | None,
         kms_before: Build | None,
+        before: HostReadings | None = None,
     ) -> RunCase:
         last = waited.last_poll
         return RunCase(
@@ -687,6 +673,8 @@ class ServicePackJob:
             update_pid=last.update_pid if last else None,
             kms_before=kms_before,
             database=self.options.kms_database_build,
+            build_before=before.server_build if before else None,
+            store_before=before.store_version if before else None,
         )
 
     def _after(
@@ -709,7 +697,7 @@ class ServicePackJob:
         if after is None or after_details is None:
             return _not_read_after(report, shell_error)
         runs = runs_appended(after_details.text, details.size)
-        case = self._case(decision.media_build, waited, runs, after, before.kms_binary)
+        case = self._case(decision.media_build, waited, runs, after, before.kms_binary, before)
         outcome = classify(case)
         notes = supporting_notes(case)
         report.warnings.extend(notes)
@@ -842,6 +830,13 @@ class ServicePackJob:
                 + ("still runs" if pids else "may still run (tasklist is not available)")
                 + f"; nothing was restarted. {outcome.remedy} {bring_back_text(record.stopped)}"
             )
+            if pids is None:
+                # Without tasklist no later run can see update.exe end either: say how to go on.
+                report.message += (
+                    " Without tasklist this module cannot see update.exe end: once the server's "
+                    "Task Manager lists no update.exe, delete the run record "
+                    f"{run_record_path(details.path)} and run again; the versions then decide."
+                )
             return report
         base.changed = True
         return self._ended(base, outcome, (), before, before, details)
@@ -867,7 +862,7 @@ class ServicePackJob:
     def _report_start_types(
         self, report: Report, before: HostReadings, details: LogDetails, after: HostReadings
     ) -> None:
-        """Start types that changed during the run: reported, never set back (audit U10,
+        """Start types that changed during the run: reported, never set back (docs/unsourced.md U10,
         _servicepack_plan "Start types")."""
         watched = watched_services(before, details)
         changes = start_type_changes(before.start_types, after.start_types, watched)

@@ -24,7 +24,7 @@ import typing as t
 from dataclasses import dataclass
 
 from . import _errors as errors
-from ._builds import Build, name_build
+from ._builds import Build, family_version, name_build
 from ._errors import StepError
 from ._kms import KMS_SERVICE, from_the_cd, older_than_database
 from ._rules import Values, first_rule
@@ -35,9 +35,9 @@ EXCHANGE_SERVICE_PREFIX = "MSExchange"
 # 3010 and 1641 are Windows' ERROR_SUCCESS_REBOOT_REQUIRED and ERROR_SUCCESS_REBOOT_INITIATED
 # (https://learn.microsoft.com/windows/win32/debug/system-error-codes--1300-1699- and
 # --3000-3999-), which Windows Installer returns. update.exe is not a Windows Installer package
-# and no source gives its exit codes (audit U12): that it uses them alike is an assumption [I],
-# honoured only when the operator lists them in success_exit_codes, and only once the versions
-# prove the service pack in place.
+# and no source gives its exit codes (docs/unsourced.md, U12): that it uses them alike is an
+# assumption [I], honoured only when the operator lists them in success_exit_codes, and only
+# once the versions prove the service pack in place.
 REBOOT_EXIT_CODES = frozenset({3010, 1641})
 OUTCOMES = (
     "ok",
@@ -99,7 +99,8 @@ class HostReadings:
     kms_state: str
     image_path_has_arguments: bool
     kms_image_path: str  # masked
-    media_version: Build | None
+    media_found: bool  # update.exe is in the media folder
+    media_version: Build | None  # update.exe's file version, quoted only (docs/unsourced.md U2)
     update_pids: tuple[int, ...] | None  # None: tasklist is not available
     start_types: dict[str, str]
     # Store.exe's file version (None: not found or not readable) and the Setup key value the
@@ -202,9 +203,10 @@ class InstallCase:
 
     @property
     def media_build(self) -> Build:
-        """The operator's statement, which the rules have checked against update.exe's version,
-        or else update.exe's version."""
-        return self.readings.stated_media_build or _known(self.readings.media_version)
+        """The operator's statement of the build the media installs: no source gives a way to
+        read it from the kit (update.exe's file version included), so rules after
+        `media_build_unstated` rest on the statement alone."""
+        return _known(self.readings.stated_media_build)
 
     @property
     def kms_behind(self) -> bool:
@@ -232,10 +234,30 @@ def not_exchange_55_or_2000(case: InstallCase) -> Values | None:
     return {"found": f"Exchange {describe(server)}" if server else "no Exchange 4.0 - 2003 install"}
 
 
-def media_build_unknown(case: InstallCase) -> Values | None:
-    if case.readings.media_version is not None:
+def media_missing(case: InstallCase) -> Values | None:
+    return None if case.readings.media_found else {"where": update_exe_path(case.media)}
+
+
+def media_build_unstated(case: InstallCase) -> Values | None:
+    if case.readings.stated_media_build is not None:
         return None
-    return {"where": update_exe_path(case.media)}
+    version = case.readings.media_version
+    return {"version": f"{describe(version)}" if version else "unreadable"}
+
+
+def media_build_disputed(case: InstallCase) -> Values | None:
+    """update.exe's file version is another Exchange build than the statement's service pack.
+    No source ties the two (docs/unsourced.md, U2), so this only ever refuses, never decides a
+    build: a kit carrying another service pack's build is the likelier mistake than such a tie
+    failing."""
+    version, stated = case.readings.media_version, case.media_build
+    if version is None or family_version(version) is None or version.sp_key == stated.sp_key:
+        return None
+    return {
+        **case.builds_seen(),
+        "version": describe(version),
+        "stated_sp": name_build(stated).short,
+    }
 
 
 def other_exchange_version(case: InstallCase) -> Values | None:
@@ -320,7 +342,9 @@ def behind_media(case: InstallCase) -> Values | None:
 INSTALL_RULES: tuple[Rule[InstallCase], ...] = (
     # What the host runs and what the media holds: never a downgrade, never another SP.
     Rule("not_exchange_55_or_2000", "refuse", not_exchange_55_or_2000),
-    Rule("media_build_unknown", "refuse", media_build_unknown),
+    Rule("media_missing", "refuse", media_missing),
+    Rule("media_build_unstated", "refuse", media_build_unstated),
+    Rule("media_build_disputed", "refuse", media_build_disputed),
     Rule("other_exchange_version", "refuse", other_exchange_version),
     Rule("downgrades_server", "refuse", downgrades_server),
     Rule("downgrades_kms_binaries", "refuse", downgrades_kms_binaries),
@@ -342,11 +366,25 @@ INSTALL_MESSAGES: dict[str, str] = {
         "later versions are updated with their own Setup. Run it only against the KM Server of "
         "an Exchange 5.5 or 2000 site."
     ),
-    "media_build_unknown": (
-        "no update.exe with a version at {where}, so the media's build cannot be read or checked "
-        "against media_build, and without it a downgrade cannot be ruled out. Set media to the "
-        "folder of the extracted service pack kit that holds update.exe (5.5: <kit>\\ENG\\"
-        "SERVER\\SETUP\\I386, KB Q191013)."
+    "media_missing": (
+        "no update.exe at {where}. Set media to the folder of the extracted service pack kit "
+        "that holds update.exe (5.5: <kit>\\ENG\\SERVER\\SETUP\\I386, KB Q191013)."
+    ),
+    "media_build_unstated": (
+        "media_build is not set. No source gives a way to read the build a service pack kit "
+        "installs (update.exe's file version, {version}, is not documented to be it), and "
+        "without it a downgrade or another service pack than the one asked for cannot be ruled "
+        "out. State the build the kit at {media} installs, from its name and readme, with "
+        "media_build (role variable kms_remediate_sp_build), for example 5.5.2650 for the "
+        "Exchange 5.5 SP3 kit (KB Q191013)."
+    ),
+    "media_build_disputed": (
+        "media_build states that the media at {media} installs {media_build}, but its "
+        "update.exe's file version is {version}. No source documents update.exe's version as "
+        "the build a kit installs, yet a kit whose update.exe carries another service pack's "
+        "build is most likely not the {stated_sp} kit, and this run must not install another "
+        "service pack than the one you meant. Check the kit's name and readme, then point media "
+        "at the {stated_sp} kit or correct media_build (role variable kms_remediate_sp_build)."
     ),
     "other_exchange_version": (
         "the media at {media} installs {media_build}, a service pack for another "
@@ -492,6 +530,10 @@ class RunCase:
     update_pid: int | None = None
     kms_before: Build | None = None  # Kmserver.exe's file version before the run
     database: Build | None = None  # the build that last ran the KM database, when known
+    # The registry build and Store.exe's version before the run; None when not known (a later
+    # run that finishes an earlier one's record).
+    build_before: Build | None = None
+    store_before: Build | None = None
 
     @property
     def kms_in_place(self) -> bool:
@@ -501,6 +543,21 @@ class RunCase:
             return True
         after = self.after.kms_binary if self.after else None
         return after is not None and not kms_short_of(after, self.media_build, self.database)
+
+    @property
+    def moved(self) -> bool:
+        """Whether any version read after the run differs from before it; without the earlier
+        readings, whether any is on the media's service pack."""
+        after = self.after
+        if after is None:
+            return False
+        if self.build_before is None and self.store_before is None:
+            return self.registry_on_media or self.store_on_media
+        return (
+            after.server_build != self.build_before
+            or after.store_version != self.store_before
+            or (self.kms_before is not None and after.kms_binary != self.kms_before)
+        )
 
     @property
     def registry_on_media(self) -> bool:
@@ -593,7 +650,7 @@ def store_not_readable(case: RunCase) -> Values | None:
 
 
 def half_moved(case: RunCase) -> Values | None:
-    return case.values() if case.registry_on_media or case.store_on_media else None
+    return case.values() if case.moved else None
 
 
 def not_moved(case: RunCase) -> Values | None:
@@ -752,10 +809,10 @@ def kms_short_of(binary: Build, media_build: Build, database: Build | None) -> b
 # ---------------------------------------------------------------------------------------------
 # Start types
 #
-# Reported, never set back (audit U10): no source shows Exchange Setup changing start types, and
-# one shows a 5.5 install leaving MSExchangeKMS "set to manual" on purpose (Q184420). Setting a
-# start type back could undo a change Setup meant, so a change is a finding with the command
-# that would set it back, for the operator to decide.
+# Reported, never set back (docs/unsourced.md, U10): no source shows Exchange Setup changing start
+# types, and one shows a 5.5 install leaving MSExchangeKMS "set to manual" on purpose (Q184420).
+# Setting a start type back could undo a change Setup meant, so a change is a finding with the
+# command that would set it back, for the operator to decide.
 
 
 def watched_services(readings: HostReadings, details: LogDetails) -> tuple[str, ...]:

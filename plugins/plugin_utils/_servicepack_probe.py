@@ -51,16 +51,16 @@ from ._winout import (
     parse_setup_log,
     parse_tasklist_csv,
     parse_type,
-    parse_wmic_file_version,
+    parse_wmic_datafile,
     parse_wmic_service_start_modes,
     setup_log_appended,
 )
 from ._winrs import CommandOutput
 
-# "Exchange Server Setup.log" for 4.0, 5.0 and 5.5 (KB Q182518; Q202258 shows a 5.0 SP's run in
-# it), at the root of the drive Exchange is installed on (Q158545, written for 4.0; for 5.0 and
-# 5.5 the folder is an inference [I]). The Exchange 5.5 Resource Guide warns that a server "might
-# have two Setup.log files", one in the system partition (audit U11): which one update.exe
+# "Exchange Server Setup.log" for 4.0, 5.0 and 5.5 (KB Q182518; Q202258 shows a 5.0 SP's run in it),
+# at the root of the drive Exchange is installed on (Q158545, written for 4.0; for 5.0 and 5.5 the
+# folder is an inference [I]). The Exchange 5.5 Resource Guide warns that a server "might have two
+# Setup.log files", one in the system partition (docs/unsourced.md, U11): which one update.exe
 # appends to is not documented [?]. This one is read; no outcome depends on it (the log is a
 # supporting reading, _servicepack_plan "The outcome").
 SETUP_LOG_LEGACY = "Exchange Server Setup.log"
@@ -251,12 +251,9 @@ def readings_from(
     ]
     if not files_unknown:
         parts.append(("Kmserver.exe", kms_binary_text is not None))
-    # None both when there is no update.exe and when it has no version resource (wmic prints no
-    # Version line then, docs/windows-output.md section 4): either way the media's build is
-    # unknown.
-    media_version_text = parse_wmic_file_version(
-        *sections.need("sp_media").streams(), section="sp_media"
-    )
+    # The version is None both when there is no update.exe and when it has no version resource
+    # (wmic prints no Version line then, docs/windows-output.md#e12); only the first refuses.
+    media = parse_wmic_datafile(*sections.need("sp_media").streams(), section="sp_media")
     start_types = parse_wmic_service_start_modes(
         *sections.need("sp_services").streams(), section="sp_services"
     )
@@ -278,7 +275,8 @@ def readings_from(
         kms_state=str(service.get("state", "absent")),
         image_path_has_arguments=bool(service.get("image_path_has_arguments")),
         kms_image_path=str(service.get("binary_path", "")),
-        media_version=_build_or_none(media_version_text),
+        media_found=media.found,
+        media_version=_build_or_none(media.version),
         update_pids=update_pids,
         start_types=start_types,
         store_version=_build_or_none(store_version),

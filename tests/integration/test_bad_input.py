@@ -213,28 +213,37 @@ CASES = {
     ),
     "media-missing": Case(
         module("exchange_service_pack", "media=D:\\EXCH55SP9\\I386"),
-        ["kms-new: no update.exe with a version at D:\\EXCH55SP9\\I386\\update.exe", NOTHING],
+        ["kms-new: no update.exe at D:\\EXCH55SP9\\I386\\update.exe", NOTHING],
     ),
     "media-not-an-sp-kit": Case(
         module("exchange_service_pack", "media=D:\\EXCH55SP3"),
         [
-            "kms-new: no update.exe with a version at D:\\EXCH55SP3\\update.exe",
+            "kms-new: no update.exe at D:\\EXCH55SP3\\update.exe",
             "<kit>\\ENG\\SERVER\\SETUP\\I386",
             NOTHING,
         ],
     ),
     "media-of-another-sp-than-build": Case(
-        module("exchange_service_pack", f"media={MEDIA_SP3} build=5.5.2653"),
+        module("exchange_service_pack", f"media={MEDIA_SP3} media_build=5.5.2650 build=5.5.2653"),
         [
             "kms-new: the media at D:\\EXCH55SP3\\ENG\\SERVER\\SETUP\\I386 installs "
             "5.5.2650 (5.5 SP3) but build asks for 5.5.2653 (5.5 SP4).",
             NOTHING,
         ],
     ),
+    "media-build-unstated": Case(
+        module("exchange_service_pack", f"media={MEDIA_SP3} build=5.5.2650"),
+        [
+            "kms-new: media_build is not set.",
+            "State the build the kit at D:\\EXCH55SP3\\ENG\\SERVER\\SETUP\\I386 installs",
+            "with media_build (role variable kms_remediate_sp_build)",
+            NOTHING,
+        ],
+    ),
     "media-path-with-non-ascii": Case(
         module("exchange_service_pack", "media=D:\\Médias\\EXCH55SP3\\ENG\\SERVER\\SETUP\\I386"),
         [
-            "kms-new: no update.exe with a version at "
+            "kms-new: no update.exe at "
             "D:\\Médias\\EXCH55SP3\\ENG\\SERVER\\SETUP\\I386\\update.exe",
             NOTHING,
         ],
@@ -343,22 +352,44 @@ CASES = {
     ),
     "remediate-media-missing": Case(
         remediate("-e", "kms_remediate_sp_media=D:\\EXCH55SP9\\I386"),
-        ["kms-new: no update.exe with a version at D:\\EXCH55SP9\\I386\\update.exe", NOTHING],
+        ["kms-new: no update.exe at D:\\EXCH55SP9\\I386\\update.exe", NOTHING],
     ),
     "remediate-media-not-an-sp-kit": Case(
         remediate("-e", "kms_remediate_sp_media=D:\\EXCH55SP3"),
-        ["kms-new: no update.exe with a version at D:\\EXCH55SP3\\update.exe", NOTHING],
+        ["kms-new: no update.exe at D:\\EXCH55SP3\\update.exe", NOTHING],
     ),
     "remediate-media-of-another-sp": Case(
-        remediate("-e", f"kms_remediate_sp_media={MEDIA_SP4}"),
+        remediate(
+            "-e", f"kms_remediate_sp_media={MEDIA_SP4}", "-e", "kms_remediate_sp_build=5.5.2653"
+        ),
         [
             f"kms-new: the media at {MEDIA_SP4} installs 5.5.2653 (5.5 SP4) but build "
             "asks for 5.5.2650 (5.5 SP3).",
             NOTHING,
         ],
     ),
+    "remediate-media-not-the-stated-kit": Case(
+        remediate("-e", f"kms_remediate_sp_media={MEDIA_SP4}"),
+        [
+            f"kms-new: media_build states that the media at {MEDIA_SP4} installs 5.5.2650 (5.5 "
+            "SP3), but its update.exe's file version is 5.5.2653 (5.5 SP4).",
+            "Check the kit's name and readme, then point media at the 5.5 SP3 kit or correct "
+            "media_build (role variable kms_remediate_sp_build).",
+            NOTHING,
+        ],
+    ),
+    "remediate-media-build-unstated": Case(
+        remediate("-e", "kms_remediate_sp_build="),
+        [
+            "To fix it, set kms_remediate_sp_build (the build the kit there installs, from its "
+            "name and readme, e.g. 5.5.2650; no source gives a way to read it on the host). "
+            + NOTHING
+        ],
+    ),
     "remediate-media-older-sp": Case(
-        remediate("-e", f"kms_remediate_sp_media={MEDIA_SP2}"),
+        remediate(
+            "-e", f"kms_remediate_sp_media={MEDIA_SP2}", "-e", "kms_remediate_sp_build=5.5.2448"
+        ),
         [
             f"kms-new: the media at {MEDIA_SP2} installs 5.5.2448 (5.5 SP2) but Exchange is "
             "already 5.5.2650 (5.5 SP3): update.exe would downgrade the server",

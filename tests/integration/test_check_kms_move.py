@@ -140,7 +140,7 @@ def test_an_inventory_without_targets_fails_the_gate_instead_of_passing_nothing(
 def test_two_sp4_servers_whose_kmserver_is_the_sp3_build_pass_with_a_finding(
     lab_factory, gate_playbook: RunGate
 ) -> None:
-    # Issue 15 / audit U3: Kmserver.exe 5.5.2650.12 on both 5.5 SP4 servers ([lab] binaries set by
+    # docs/unsourced.md, U3: Kmserver.exe 5.5.2650.12 on both 5.5 SP4 servers ([lab] binaries set by
     # the fleet). The build that last ran the KM database is kms-old's Kmserver.exe, 5.5.2650.
     lab = lab_factory("sp4_matched.yml")
     with lab_unchanged(lab):

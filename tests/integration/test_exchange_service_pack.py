@@ -20,7 +20,9 @@ SP2 = r"D:\EXCH55SP2\ENG\SERVER\SETUP\I386"
 FAILED_COPY_ID = 0xC0070020  # the lab's update.exe failing half-way (KB-style "ID no")
 SERVICE_PACK = "exchops.kms.exchange_service_pack"
 # The SP3 kit the inventory names for kms-new, and the build it must install.
-INVENTORY_KIT = "media={{ kms_remediate_sp_media }} build=5.5.2650"
+INVENTORY_KIT = (
+    "media={{ kms_remediate_sp_media }} media_build={{ kms_remediate_sp_build }} build=5.5.2650"
+)
 # refused(lab, host, module_args) -> the host's result
 Refused = Callable[[RunningLab, str, str], dict]
 
@@ -54,16 +56,26 @@ def test_check_mode_reads_everything_changes_nothing_and_diffs_the_builds(
     # No source says which version Kmserver.exe gets: the prediction leaves it as it is.
     assert target["kms_binary_after"] == "5.5.1960.8"
     assert "+Kmserver.exe: replaced by the copy of 5.5.2650 (5.5 SP3)" in result.stdout
-    assert target["media_build_from"] == "update.exe file version"
-    assert "which no source ties to the service pack" in " ".join(
+    assert target["media_build_from"] == "operator statement"
+    assert "is the operator's statement (media_build)" in " ".join(
         (result.stdout + result.stderr).split()
     )
+
+
+def test_media_without_a_stated_build_is_refused_whatever_update_exe_says(
+    kb_lab: RunningLab, refused: Refused
+) -> None:
+    target = refused(kb_lab, "kms-new", f"media={SP3} build=5.5.2650")
+    assert target["outcome"] == "refused" and target["changed"] is False
+    assert target["msg"].startswith("kms-new: media_build is not set.")
+    assert "with media_build (role variable kms_remediate_sp_build)" in target["msg"]
+    assert target["msg"].endswith("Nothing was changed.")
 
 
 def test_media_of_another_build_than_asked_is_refused_with_nothing_changed(
     kb_lab: RunningLab, refused: Refused
 ) -> None:
-    target = refused(kb_lab, "kms-new", f"media={SP3} build=5.5.2653")
+    target = refused(kb_lab, "kms-new", f"media={SP3} media_build=5.5.2650 build=5.5.2653")
     assert target["outcome"] == "refused" and target["changed"] is False
     assert target["msg"].startswith(
         f"kms-new: the media at {SP3} installs 5.5.2650 (5.5 SP3) but build asks for "
@@ -78,9 +90,7 @@ def test_the_kb_target_gets_sp3_proven_from_the_versions_with_a_realistic_setup_
     database = kb_lab.show("kms-new")["kms_database"]
     # Let this run of update.exe leave the Information Store on manual: reported, not set back.
     kb_lab.fault("kms-new", "sp_start_types={MSExchangeIS: manual}")
-    result, results = ansible_module(
-        kb_lab, "kms-new", SERVICE_PACK, INVENTORY_KIT + " media_build=5.5.2650", "--diff"
-    )
+    result, results = ansible_module(kb_lab, "kms-new", SERVICE_PACK, INVENTORY_KIT, "--diff")
     assert result.returncode == 0, result.stdout + result.stderr
     target = results["kms-new"]
     assert (target["outcome"], target["changed"], target["exit_code"]) == ("ok", True, 0)
@@ -144,7 +154,7 @@ def test_a_second_run_finds_sp3_in_place_and_runs_nothing(
 def test_media_older_than_the_server_is_refused_as_a_downgrade(
     sp_faults_lab: RunningLab, refused: Refused
 ) -> None:
-    host = refused(sp_faults_lab, "sp-downgrade", f"media={SP2}")
+    host = refused(sp_faults_lab, "sp-downgrade", f"media={SP2} media_build=5.5.2448")
     assert (host["outcome"], host["changed"], host["media_build"]) == (
         "refused",
         False,
@@ -162,7 +172,7 @@ def test_a_failing_installer_ends_failed_from_the_versions_with_the_services_bac
 ) -> None:
     database = sp_faults_lab.show("sp-fails")["kms_database"]
     result, results = ansible_module(
-        sp_faults_lab, "sp-fails", SERVICE_PACK, f"media={SP3} build=5.5.2650"
+        sp_faults_lab, "sp-fails", SERVICE_PACK, f"media={SP3} media_build=5.5.2650 build=5.5.2650"
     )
     assert result.returncode != 0
     host = results["sp-fails"]
@@ -249,7 +259,7 @@ def test_a_connection_lost_mid_install_is_survived_by_polling_and_update_exe_run
         sp_faults_lab,
         "sp-lost",
         SERVICE_PACK,
-        f"media={SP3} build=5.5.2650 poll_interval=30 progress_interval=2",
+        f"media={SP3} media_build=5.5.2650 build=5.5.2650 poll_interval=30 progress_interval=2",
         *quick,
     )
     assert result.returncode == 0, result.stdout + result.stderr
@@ -273,7 +283,7 @@ def test_a_tcp_connection_cut_mid_install_is_survived_by_polling_new_shells(
         sp_faults_lab,
         "sp-cut",
         SERVICE_PACK,
-        f"media={SP3} build=5.5.2650 poll_interval=1 progress_interval=1",
+        f"media={SP3} media_build=5.5.2650 build=5.5.2650 poll_interval=1 progress_interval=1",
         "-v",
     )
     assert result.returncode == 0, result.stdout + result.stderr
@@ -292,7 +302,9 @@ def test_a_tcp_connection_cut_mid_install_is_survived_by_polling_new_shells(
 def test_a_connection_dropped_before_anything_ran_is_unreachable_with_nothing_run(
     sp_faults_lab: RunningLab, ansible_module: RunModule
 ) -> None:
-    result, results = ansible_module(sp_faults_lab, "sp-drop", SERVICE_PACK, f"media={SP3}")
+    result, results = ansible_module(
+        sp_faults_lab, "sp-drop", SERVICE_PACK, f"media={SP3} media_build=5.5.2650"
+    )
     assert result.returncode != 0
     host = results["sp-drop"]
     assert host["unreachable"] is True and host["changed"] is False
@@ -304,7 +316,11 @@ def test_a_startup_password_in_image_path_is_refused_without_ever_being_shown(
     sp_faults_lab: RunningLab, ansible_module: RunModule
 ) -> None:
     result, results = ansible_module(
-        sp_faults_lab, "sp-imagepath", SERVICE_PACK, f"media={SP3} build=5.5.2650", "-vvvv"
+        sp_faults_lab,
+        "sp-imagepath",
+        SERVICE_PACK,
+        f"media={SP3} media_build=5.5.2650 build=5.5.2650",
+        "-vvvv",
     )
     assert result.returncode != 0
     host = results["sp-imagepath"]

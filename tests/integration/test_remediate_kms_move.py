@@ -141,7 +141,7 @@ def test_two_sp4_servers_whose_kmserver_is_the_sp3_build_are_left_alone(
     lab_factory, ansible_env: dict[str, str], tmp_path: Path
 ) -> None:
     # Kmserver.exe 5.5.2650.12 on both 5.5 SP4 servers is not older than the build that last ran
-    # the KM database: no backup, no SP4 reapplied, nothing demanded of Kmserver.exe (audit U3).
+    # the KM database: no backup, no SP4 reapplied, nothing demanded of Kmserver.exe (docs/unsourced.md, U3).
     lab = lab_factory("sp4_matched.yml")
     playbook = ["ansible-playbook", "exchops.kms.remediate_kms_move", "-i", str(lab.inventory)]
     reports = ["-e", f"kms_report_dir={tmp_path / 'reports'}"]

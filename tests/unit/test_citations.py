@@ -33,6 +33,8 @@ MD_NAME = re.compile(
     r"(?:^|(?<=[\s`'\"(\[{|,;=*]))((?:\.{0,2}/)?(?:[\w.-]+/)*[\w-][\w.-]*\.md)\b(?![\w-])"
 )
 OUTSIDE_NOTES = re.compile(r"(?:\.\./|/work/)shared\b")
+# A finding of the team's audit (U2, W11) by its number: the audit ships nowhere.
+AUDIT_FINDING = re.compile(r"\baudit,? [UW][0-9]+\b")
 
 
 def scanned_files() -> list[Path]:
@@ -79,6 +81,8 @@ def line_problems(line: str, folder: Path, in_docs: bool) -> list[str]:
         problems.append("a § section mark without its document (docs/...md) on the line")
     if OUTSIDE_NOTES.search(line):
         problems.append("a path to notes outside the repository")
+    if AUDIT_FINDING.search(line):
+        problems.append("an audit finding by number: cite docs/unsourced.md or the KB instead")
     return problems
 
 
@@ -123,6 +127,12 @@ def test_the_scan_sees_the_code_docs_and_fixtures() -> None:
         ("https://github.com/jeffpar/kbarchive/blob/master/README.md", ROOT / "docs", []),
         ("`kb/<first 3 digits>/Q<n>/README.md`", ROOT / "docs", []),
         ("findings.md4_available", ROOT / "plugins", []),
+        ("(docs/unsourced.md, U2)", ROOT / "plugins", []),
+        (
+            "(audit U2: unsourced)",
+            ROOT / "plugins",
+            ["an audit finding by number: cite docs/unsourced.md or the KB instead"],
+        ),
         (
             "(kms.md §2)",
             ROOT / "plugins",

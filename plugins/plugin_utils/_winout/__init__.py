@@ -61,6 +61,7 @@ from .type import parse_type
 from .wevtutil import parse_wevtutil_text
 from .wmic import (
     parse_cim_datetime,
+    parse_wmic_datafile,
     parse_wmic_events,
     parse_wmic_file_version,
     parse_wmic_service_start_modes,
@@ -114,6 +115,7 @@ __all__ = [
     "parse_type",
     "parse_wevtutil_text",
     "parse_wmic_events",
+    "parse_wmic_datafile",
     "parse_wmic_file_version",
     "parse_wmic_service_start_modes",
     "parse_wmic_values",

@@ -1,6 +1,7 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Parse `wmic ... /value` output (docs/windows-output.md#wmic-value, #wmic-ntevent): records
-(`parse_wmic_values`), a file's version (`parse_wmic_file_version`), event-log records
+(`parse_wmic_values`), a file's presence and version (`parse_wmic_datafile`,
+`parse_wmic_file_version`), event-log records
 (`parse_wmic_events`), the services' start modes (`parse_wmic_service_start_modes`); and CIM
 datetimes (`parse_cim_datetime`).
 
@@ -166,15 +167,23 @@ def parse_wmic_values(
     return [{name: item.value for name, item in record.items()} for record in records]
 
 
-def parse_wmic_file_version(
+class DataFile(NamedTuple):
+    """What `wmic datafile` showed of one file."""
+
+    found: bool  # False: "No Instance(s) Available."
+    version: str | None  # None: missing, or no version resource
+
+
+def parse_wmic_datafile(
     stdout: str, stderr: str, exit_code: int, section: str = "wmic datafile"
-) -> str | None:
-    """Parse `wmic datafile where name="..." get Version /value` (docs/windows-output.md#e11, #e12):
-    the file version ("5.5.2650.23"), or None when the file is missing ("No Instance(s) Available.")
-    or has no version resource (no `Version=` line, or an empty value)."""
+) -> DataFile:
+    """Parse `wmic datafile where name="..." get Version /value` (docs/windows-output.md#e11,
+    #e12): whether the file exists ("No Instance(s) Available." when it does not) and its file
+    version ("5.5.2650.23"), None when it has no version resource (no `Version=` line, or an
+    empty value)."""
     records = _wmic_records(section, stdout, stderr, exit_code, None)
     if not records:
-        return None
+        return DataFile(False, None)
     if len(records) > 1:
         second = min(item.line.number for item in records[1].values())
         raise _parse_error(
@@ -188,12 +197,20 @@ def parse_wmic_file_version(
         )
     version = record["version"].value.strip()
     if not version:
-        return None
+        return DataFile(True, None)
     if not _VERSION_TEXT.match(version):
         raise _parse_error(
             section, "Version is not a dotted version number", record["version"].line
         )
-    return version
+    return DataFile(True, version)
+
+
+def parse_wmic_file_version(
+    stdout: str, stderr: str, exit_code: int, section: str = "wmic datafile"
+) -> str | None:
+    """`parse_wmic_datafile`'s version: None when the file is missing or has no version
+    resource."""
+    return parse_wmic_datafile(stdout, stderr, exit_code, section).version
 
 
 _CIM_DATETIME = re.compile(

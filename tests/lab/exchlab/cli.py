@@ -175,7 +175,7 @@ The KM database stamp (the build that last ran Kmsdata): a target's is its sourc
 because the KM Server moved from the source (KB Q259906), or its own Kmserver.exe build when its
 KMS runs with later binaries; any other host's is its own Kmserver.exe build. Each target gets its
 source's service pack kit (D:\\EXCH55SP<n> or D:\\E2KSP<n>), and the inventory points
-kms_remediate_sp_media at it. Credentials, connection and Windows version are the lab's: facts
+kms_remediate_sp_media at it and states its build in kms_remediate_sp_build. Credentials, connection and Windows version are the lab's: facts
 carry none.
 
 A missing or contradictory fact refuses the twin, naming the host, the field and what to do; a

@@ -797,7 +797,7 @@ def add_media(
     when = target.date + "T05:50:00"
     host.fs.make_dirs(normalize_path(root + "\\" + folder), when)
     # [lab] update.exe's file version is the build the kit installs (+ ".0"): no source gives
-    # update.exe's version resource for any 5.5 or 2000 service pack (audit U2).
+    # update.exe's version resource for any 5.5 or 2000 service pack (docs/unsourced.md, U2).
     host.write_file(
         media.installer_path,
         seed=f"update:{target.build_text}",

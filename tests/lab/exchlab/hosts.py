@@ -74,6 +74,8 @@ def inventory_for(fleet: Fleet, layout: StateLayout) -> dict[str, Any]:
             for root, build in (host.spec.get("media") or {}).items():
                 if wanted is not None and build.split(".")[:3] == wanted.split(".")[:3]:
                     variables["kms_remediate_sp_media"] = sp_media_folder(root, build)
+                    # The operator's statement of the kit's build (no source reads it from a kit).
+                    variables["kms_remediate_sp_build"] = build
         group = {"target": "kms_targets", "source": "kms_sources"}.get(host.role, "exchange_hosts")
         groups[group][host.name] = variables
     variables = {

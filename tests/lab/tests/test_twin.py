@@ -153,6 +153,7 @@ def test_the_kb_pairs_facts_become_the_kb_fleet_with_the_sources_build_as_databa
     target_vars = groups["kms_targets"]["hosts"]["kms-new"]
     assert target_vars["kms_source_host"] == "kms-old"
     assert target_vars["kms_remediate_sp_media"] == "D:\\EXCH55SP3\\ENG\\SERVER\\SETUP\\I386"
+    assert target_vars["kms_remediate_sp_build"] == "5.5.2650"
 
 
 def test_a_gate_report_becomes_the_kb_fleet_with_its_derivations_said(tmp_path: Path) -> None:

@@ -53,6 +53,7 @@ def test_the_inventory_carries_everything_the_playbooks_need(lab: Lab) -> None:
     target = inventory["children"]["kms_targets"]["hosts"]["kms-new"]
     assert target["kms_source_host"] == "kms-old"
     assert target["kms_remediate_sp_media"] == r"D:\EXCH55SP3\ENG\SERVER\SETUP\I386"
+    assert target["kms_remediate_sp_build"].startswith("5.5.2650")
     assert "kms-old" in inventory["children"]["kms_sources"]["hosts"]
     assert (lab.state / "inventory.yml").stat().st_mode & 0o077 == 0
 

@@ -11,7 +11,7 @@ import pytest
 
 PASSWORD = "HZGYYHACWLQACTI"  # the example KM Server startup password of KB Q184420
 MEDIA = "D:\\EXCH55SP3\\ENG\\SERVER\\SETUP\\I386"
-SP3 = {"media": MEDIA}
+SP3 = {"media": MEDIA, "media_build": "5.5.2650"}
 UPDATE = '"D:\\EXCH55SP3\\ENG\\SERVER\\SETUP\\I386\\update.exe"'
 OPTIONS = (
     "Its options are arguments, build, kms_database_build, media, media_build, "
@@ -163,7 +163,7 @@ def test_check_mode_reads_predicts_the_run_and_starts_no_update_exe(
         "(5.5 SP3): Kmserver.exe is 5.5.1960.8 (5.5 RTM); the media installs 5.5.2650 (5.5 SP3).",
         "changed": True,
         "media_build": "5.5.2650.0",
-        "media_build_from": "update.exe file version",
+        "media_build_from": "operator statement",
         "build_before": "5.5.2650.0",
         "build_after": "5.5.2650.0",
         "kms_binary_before": "5.5.1960.8",
@@ -178,10 +178,9 @@ def test_check_mode_reads_predicts_the_run_and_starts_no_update_exe(
         "exit_code": None,
         "update_pid": None,
         "warnings": [
-            "kms02: the media's build 5.5.2650 (5.5 SP3) is update.exe's file version, which no "
-            "source ties to the service pack it installs; state the build with media_build (role "
-            "variable kms_remediate_sp_build) to have it checked against it. The outcome is "
-            "proven from the versions afterwards either way."
+            "kms02: the media's build 5.5.2650 (5.5 SP3) is the operator's statement "
+            "(media_build); no source gives a way to read it from the kit, and the outcome is "
+            "proven from the versions afterwards."
         ],
         "diff": {
             "before_header": "kms02: before",

@@ -253,7 +253,11 @@ def test_kmserver_is_older_than_the_database_build_on_major_minor_build(
     [
         ("5.5.1960.8", "5.5.2650.0", True),  # KB Q259906 MORE INFORMATION, Q192044
         ("5.5.1960.8", "5.5.1960.8", False),  # an RTM server: nothing to reapply
-        ("5.5.2650.12", "5.5.2653.0", False),  # an earlier SP's build proves nothing (audit U3)
+        (
+            "5.5.2650.12",
+            "5.5.2653.0",
+            False,
+        ),  # an earlier SP's build proves nothing (docs/unsourced.md, U3)
         ("5.5.2232.0", "5.5.2650.0", False),
         ("6.0.4417.0", "6.0.6249.0", True),
         ("6.0.6249.0", "5.5.2650.0", True),  # another version's binary

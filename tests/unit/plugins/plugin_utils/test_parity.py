@@ -152,7 +152,7 @@ def test_each_kind_of_pair_is_decided_by_its_rule(
 
 def test_two_sp4_servers_whose_kmserver_carries_the_sp3_build_match_with_a_finding() -> None:
     # KB Q259906 judges Kmserver.exe against the build that last ran the KM database (kms-old's
-    # Kmserver.exe), not against the SP build: no source lists Kmserver.exe per SP (audit U3).
+    # Kmserver.exe), not against the SP build: no source lists Kmserver.exe per SP (docs/unsourced.md, U3).
     sp4 = read("5.5.2653.0", "5.5.2650.12")
     verdict = judge(sp4, read("5.5.2653.0", "5.5.2650.12"))
     assert (verdict.status, verdict.remedy) == ("match", None)

@@ -53,6 +53,10 @@ MEDIA = r"D:\EXCH55SP3\ENG\SERVER\SETUP\I386"
 UPDATE = '"D:\\EXCH55SP3\\ENG\\SERVER\\SETUP\\I386\\update.exe"'
 # The lab's hosts answer as Windows Server 2003 does.
 NO_TASKS = "INFO: No tasks running with the specified criteria."
+TASKLIST_MISSING = (
+    "'tasklist' is not recognized as an internal or external command,\r\n"
+    "operable program or batch file."
+)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -106,7 +110,7 @@ def test_the_read_command_asks_for_the_media_version_the_services_and_update_exe
     [
         ("5.5.2650", r"C:\EXCHSRVR", r"C:\Exchange Server Setup.log"),
         ("5.5.2650", r"E:\exchsrvr", r"E:\Exchange Server Setup.log"),
-        # Q182518 / Q202258: 5.0 (and 4.0) write Exchange Server Setup.log too (audit W11).
+        # Q182518 / Q202258: 5.0 (and 4.0) write Exchange Server Setup.log too.
         ("5.0.1460", r"D:\EXCHSRVR", r"D:\Exchange Server Setup.log"),
         ("4.0.996", r"C:\EXCHSRVR", r"C:\Exchange Server Setup.log"),
         (
@@ -267,7 +271,16 @@ def test_media_without_update_exe_reads_as_no_media_build(answers: dict[str, str
             "==exchops:begin:sp_media== \r\nNo Instance(s) Available.\r\n",
         )
     )
-    assert _readings(answer).media_version is None
+    readings = _readings(answer)
+    assert (readings.media_found, readings.media_version) == (False, None)
+
+
+def test_update_exe_without_a_version_resource_is_found_without_a_version(
+    answers: dict[str, str],
+) -> None:
+    answer = answers["read_before"].replace("Version=5.5.2650.0\r\r\n", "Version=\r\r\n")
+    readings = _readings(answer)
+    assert (readings.media_found, readings.media_version) == (True, None)
 
 
 def test_a_running_update_exe_is_seen_with_its_pid(answers: dict[str, str]) -> None:
@@ -281,10 +294,7 @@ def test_a_running_update_exe_is_seen_with_its_pid(answers: dict[str, str]) -> N
 def test_a_host_without_tasklist_cannot_tell_whether_update_exe_runs(
     answers: dict[str, str],
 ) -> None:
-    answer = answers["read_before"].replace(
-        NO_TASKS,
-        "'tasklist' is not recognized as an internal or external command,\r\noperable program or batch file.",
-    )
+    answer = answers["read_before"].replace(NO_TASKS, TASKLIST_MISSING)
     assert _readings(answer).update_pids is None
 
 
@@ -381,6 +391,7 @@ class FakeHost:
         record: str | None = None,
         update_running: bool = False,
         updated: bool = False,
+        no_tasklist: bool = False,
     ) -> None:
         self.answers = answers
         self.lose_update = lose_update
@@ -393,6 +404,7 @@ class FakeHost:
         self.update_running = update_running  # an update.exe of an earlier run still runs
         self.update_runs = 0
         self.updated = updated
+        self.no_tasklist = no_tasklist  # cmd does not know tasklist
         self.commands: list[str] = []
         self.shells: list[FakeShell] = []
         self.release = threading.Event()
@@ -439,6 +451,8 @@ class FakeHost:
                 )
             if (self.hang_update and self.update_runs) or self.update_running:
                 answer = answer.replace(NO_TASKS, '"update.exe","2468","Services","0","9,876 K"')
+            if self.no_tasklist:
+                answer = answer.replace(NO_TASKS, TASKLIST_MISSING)
             return CommandOutput(answer, "", 0, 0.1)
         if "sp_log_dir" in command_line:
             answer = self.answers[
@@ -498,6 +512,7 @@ def _job(
     """The job on the fake clock (tests/unit/conftest.py): no wait sleeps for real."""
     values = {
         "media": MEDIA,
+        "media_build": Build(5, 5, 2650),
         "build": Build(5, 5, 2650),
         "arguments": (),
         "success_exit_codes": (0,),
@@ -589,12 +604,14 @@ def test_the_operators_statement_of_the_media_build_is_used_with_a_warning(
     ).run()
     assert (report.media_build, report.media_build_from) == ("5.5.2650.0", "operator statement")
     assert any("the operator's statement (media_build)" in w for w in report.warnings)
-    # The statement decides; update.exe's version (5.5.2650 here) is only quoted beside it.
-    with pytest.raises(Refusal, match=r"installs 5\.5\.2653 \(5\.5 SP4\) but build asks for"):
+    # update.exe's version (5.5.2650 here) can only refuse a statement that names another SP.
+    with pytest.raises(Refusal, match=r"installs 5\.5\.2653 \(5\.5 SP4\), but its update"):
         _job(FakeHost(answers), [], fake_clock.clock, media_build=Build(5, 5, 2653)).run()
-    plain = _job(FakeHost(answers), [], fake_clock.clock, check_mode=True).run()
-    assert plain.media_build_from == "update.exe file version"
-    assert any("which no source ties to the service pack" in w for w in plain.warnings)
+    # Without it nothing is decided from update.exe's version: refused, nothing run.
+    host = FakeHost(answers)
+    with pytest.raises(Refusal, match="media_build is not set"):
+        _job(host, [], fake_clock.clock, media_build=None).run()
+    assert host.update_runs == 0
 
 
 def test_a_service_that_will_not_stop_runs_nothing_and_starts_the_others_again(
@@ -744,6 +761,19 @@ def test_a_later_run_leaves_an_update_exe_that_still_runs_alone(
     assert host.update_runs == 0 and services.log == []
     assert report.message.startswith(
         "an earlier run of this module started update.exe, which still runs"
+    )
+
+
+def test_without_tasklist_a_later_run_says_how_to_end_the_wait_itself(
+    answers: dict[str, str], fake_clock: t.Any
+) -> None:
+    host, services = FakeHost(answers, record=RECORD, no_tasklist=True), FakeServices(running=())
+    report = _job(host, [], fake_clock.clock, services).run()
+    assert (report.outcome, report.changed, host.update_runs) == ("still_running", False, 0)
+    assert services.log == [] and host.record == RECORD
+    assert report.message.endswith(
+        "once the server's Task Manager lists no update.exe, delete the run record "
+        "C:\\exchops-sp-run.txt and run again; the versions then decide."
     )
 
 

@@ -47,6 +47,7 @@ def _host(
     media: str | None = "5.5.2650.0",
     **changes: t.Any,
 ) -> HostReadings:
+    """A host whose operator stated the media's build as `media` (update.exe's version too)."""
     values: dict[str, t.Any] = {
         "facts": {},
         "warnings": (),
@@ -58,7 +59,9 @@ def _host(
         "kms_state": "stopped" if kms else "absent",
         "image_path_has_arguments": False,
         "kms_image_path": r"C:\Exchsrvr\Bin\Kmserver.exe",
+        "media_found": True,
         "media_version": Build.parse(media) if media else None,
+        "stated_media_build": Build.parse(media) if media else None,
         "update_pids": (),
         "start_types": {},
     }
@@ -104,7 +107,7 @@ def test_the_plan_installs_only_what_is_older_than_the_media(
 ) -> None:
     decision = decide_install(host, MEDIA, Build.parse(wanted) if wanted else None)
     assert decision.install is install
-    assert decision.media_build == host.media_version
+    assert decision.media_build == host.stated_media_build
 
 
 @pytest.mark.parametrize(
@@ -147,7 +150,8 @@ def test_the_plan_installs_only_what_is_older_than_the_media(
             "another Exchange version",
             id="Exchange 2000 media on 5.5",
         ),
-        pytest.param(_host(media=None), None, "no update.exe with a version", id="no update.exe"),
+        pytest.param(_host(media_found=False), None, "no update.exe at", id="no update.exe"),
+        pytest.param(_host(media=None), None, "media_build is not set", id="media_build unstated"),
         pytest.param(_host(server=None), None, "no Exchange 4.0 - 2003 install", id="no Exchange"),
         pytest.param(
             _host(server="15.1.2507.6", kms=None),
@@ -226,13 +230,33 @@ INSTALL_WORDING: dict[str, tuple[HostReadings, str | None, str]] = {
         "service packs with update.exe; later versions are updated with their own Setup. Run it "
         "only against the KM Server of an Exchange 5.5 or 2000 site.",
     ),
-    "media_build_unknown": (
-        _host(media=None),
+    "media_missing": (
+        _host(media_found=False),
         None,
-        "no update.exe with a version at D:\\EXCH55SP3\\ENG\\SERVER\\SETUP\\I386\\update.exe, so "
-        "the media's build cannot be read or checked against media_build, and without it a "
-        "downgrade cannot be ruled out. Set media to the folder of the extracted service pack "
-        "kit that holds update.exe (5.5: <kit>\\ENG\\SERVER\\SETUP\\I386, KB Q191013).",
+        "no update.exe at D:\\EXCH55SP3\\ENG\\SERVER\\SETUP\\I386\\update.exe. Set media to the "
+        "folder of the extracted service pack kit that holds update.exe (5.5: "
+        "<kit>\\ENG\\SERVER\\SETUP\\I386, KB Q191013).",
+    ),
+    "media_build_unstated": (
+        _host(stated_media_build=None),
+        None,
+        "media_build is not set. No source gives a way to read the build a service pack kit "
+        "installs (update.exe's file version, 5.5.2650 (5.5 SP3), is not documented to be it), "
+        "and without it a downgrade or another service pack than the one asked for cannot be "
+        "ruled out. State the build the kit at D:\\EXCH55SP3\\ENG\\SERVER\\SETUP\\I386 installs, "
+        "from its name and readme, with media_build (role variable kms_remediate_sp_build), for "
+        "example 5.5.2650 for the Exchange 5.5 SP3 kit (KB Q191013).",
+    ),
+    "media_build_disputed": (
+        _host(stated_media_build=Build(5, 5, 2653)),
+        None,
+        "media_build states that the media at D:\\EXCH55SP3\\ENG\\SERVER\\SETUP\\I386 installs "
+        "5.5.2653 (5.5 SP4), but its update.exe's file version is 5.5.2650 (5.5 SP3). No source "
+        "documents update.exe's version as the build a kit installs, yet a kit whose update.exe "
+        "carries another service pack's build is most likely not the 5.5 SP4 kit, and this run "
+        "must not install another service pack than the one you meant. Check the kit's name and "
+        "readme, then point media at the 5.5 SP4 kit or correct media_build (role variable "
+        "kms_remediate_sp_build).",
     ),
     "other_exchange_version": (
         _host(media="6.0.6249.0"),
@@ -530,6 +554,20 @@ OUTCOME_WORDING: dict[str, tuple[RunCase, str, str]] = {
 }
 
 
+def test_a_run_that_changed_no_version_is_not_called_partly_in_place() -> None:
+    """The KB target (registry and Store.exe already on SP3, Kmserver.exe RTM) whose update.exe
+    was cancelled before it copied anything: nothing moved, so not "only partly in place"."""
+    after = KM_LEFT
+    unchanged = _case(
+        after=after, build_before=after.server_build, store_before=after.store_version
+    )
+    assert classify(unchanged).rule == "not_moved"
+    store_moved = _case(after=after, build_before=after.server_build, store_before=SP3)
+    assert classify(store_moved).rule == "half_moved"
+    # Without the earlier readings (a later run finishing a record), the media's SP decides.
+    assert classify(_case(after=after)).rule == "half_moved"
+
+
 def test_every_outcome_rule_has_its_wording_and_a_run_here_that_shows_it() -> None:
     assert [rule.id for rule in OUTCOME_RULES] == list(OUTCOME_MESSAGES) == list(OUTCOME_WORDING)
 
@@ -585,7 +623,7 @@ def test_with_the_database_build_known_kmserver_must_reach_it_not_the_media_buil
 @pytest.mark.parametrize(
     ("host", "database", "rule"),
     [
-        # Two SP4 servers whose Kmserver.exe is 5.5.2650.12 (audit U3): nothing to run.
+        # Two SP4 servers whose Kmserver.exe is 5.5.2650.12 (docs/unsourced.md, U3): nothing to run.
         (
             _host(server="5.5.2653", kms="5.5.2650.12", media="5.5.2653.0"),
             "5.5.2650.12",
@@ -638,11 +676,32 @@ def test_only_changed_start_types_are_reported() -> None:
     }
 
 
-def test_a_stated_media_build_decides_and_update_exes_other_version_is_only_a_warning() -> None:
-    readings, source, warning = media_statement(_host(), Build(5, 5, 2653))
-    assert (readings.stated_media_build, source) == (Build(5, 5, 2653), "operator statement")
-    assert "update.exe's file version is 5.5.2650 (5.5 SP3)" in warning
-    case = InstallCase(readings, "D:\\SP", None, True)
-    assert case.media_build == Build(5, 5, 2653)
-    assert install_rule(case)[0].id != "media_build_unknown"
-    assert "update.exe's file version" not in media_statement(_host(), Build(5, 5, 2650))[2]
+def test_a_stated_media_build_decides_and_update_exes_version_can_only_refuse_it() -> None:
+    unstated = _host(stated_media_build=None)
+    readings, source, warning = media_statement(unstated, Build(5, 5, 2650))
+    assert (readings.stated_media_build, source) == (Build(5, 5, 2650), "operator statement")
+    assert "the operator's statement (media_build)" in warning
+    assert install_rule(InstallCase(readings, "D:\\SP", None, True))[0].id == "behind_media"
+    # update.exe carrying another SP's build refuses, whichever of the two is right.
+    other, _, _ = media_statement(unstated, Build(5, 5, 2653))
+    assert install_rule(InstallCase(other, "D:\\SP", None, True))[0].id == "media_build_disputed"
+    # A version that is no Exchange build, or none at all, is no evidence either way.
+    for version in (Build(4, 10, 1998), None):
+        quiet, _, _ = media_statement(
+            _host(media_version=version, stated_media_build=None), Build(5, 5, 2650)
+        )
+        assert install_rule(InstallCase(quiet, "D:\\SP", None, True))[0].id == "behind_media"
+
+
+def test_without_a_statement_update_exes_version_decides_nothing() -> None:
+    """Audit U2: update.exe's file version is not documented to be the kit's build, so with no
+    statement the plan refuses whatever that version says, and a statement needs no version."""
+    for media in ("5.5.2650.0", "5.5.2448.0", None):
+        readings, source, warning = media_statement(
+            _host(media=media, stated_media_build=None), None
+        )
+        assert (source, warning) == (None, "")
+        with pytest.raises(Refusal, match="media_build is not set"):
+            decide_install(readings, MEDIA, Build(5, 5, 2650))
+    stated, _, _ = media_statement(_host(media=None, stated_media_build=None), Build(5, 5, 2650))
+    assert decide_install(stated, MEDIA, Build(5, 5, 2650)).install
