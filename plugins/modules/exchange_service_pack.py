@@ -19,8 +19,10 @@ description:
     C(MSExchangeKMS). The media's build is O(media_build) when given (the operator's
     statement, which decides; C(update.exe)'s file version is only quoted beside it), else
     C(update.exe)'s file version; no source ties either to the build a kit installs, so a
-    warning says which was used. Nothing runs when Exchange is already on the media's service pack and
-    C(Kmserver.exe) is not one to raise (see O(kms_database_build)) (C(changed=false)).
+    warning says which was used. Nothing runs when Exchange is already on the media's service pack,
+    C(Store.exe) (when readable) is not on an earlier one (its file version shows the service pack
+    installed, KB Q278518) and C(Kmserver.exe) is not one to raise (see O(kms_database_build))
+    (C(changed=false)).
   - Refuses, with nothing changed, media that is not the wanted O(build), media older than the
     server or than C(Kmserver.exe) (a downgrade), C(MSExchangeKMS) whose ImagePath carries
     arguments such as the startup password (update.exe then fails, KB Q235418), a KM Server that
