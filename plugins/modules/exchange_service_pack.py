@@ -18,7 +18,9 @@ description:
     registry (C(NewestBuild)), the file versions of C(Store.exe) and C(Kmserver.exe),
     C(MSExchangeKMS). The media's build is O(media_build), the operator's statement. No source
     gives a way to read the build a kit installs (C(update.exe)'s file version is only quoted
-    beside it), so without the statement the task refuses, with nothing changed. Nothing runs when Exchange is already on the media's service pack and
+    beside it), so without the statement the task refuses, with nothing changed. Nothing runs
+    when Exchange is already on the media's service pack, C(Store.exe) (when readable) is not on
+    an earlier one (its file version shows the service pack installed, KB Q278518) and
     C(Kmserver.exe) is not one to raise (see O(kms_database_build)) (C(changed=false)).
   - Refuses, with nothing changed, a media folder without C(update.exe), an unstated
     O(media_build), media that is not the wanted O(build), media older than the

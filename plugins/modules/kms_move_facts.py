@@ -15,7 +15,9 @@ description:
     from (the source, O(source_host)), exactly as M(exchops.kms.exchange_facts) reads them.
   - Then judges the pair as KB Q259906 asks - the same Exchange version and service pack on both
     servers, and the target's KM binaries (C(Kmserver.exe)) not older than the build that last ran
-    the KM database - and returns the verdict (RV(status) V(match), V(mismatch), V(unreachable)
+    the KM database - and that the target's service pack completed (its C(Store.exe), whose file
+    version shows the service pack installed, KB Q278518, not on an earlier service pack than its
+    registry says) - and returns the verdict (RV(status) V(match), V(mismatch), V(unreachable)
     or V(error), with a RV(reason) and a RV(fix)).
   - The build that last ran the KM database is the file version of the source's C(Kmserver.exe),
     whether KM Server runs there or not. When the source cannot be read (after the move it is
@@ -216,7 +218,8 @@ remedy:
   sample: reapply_sp
 remedy_build:
   description:
-    - With V(reapply_sp), the service pack build to install on the target (the source's); with
+    - With V(reapply_sp), the service pack build to install on the target (the source's; for a
+      target whose service pack did not complete, its own when its registry names a later one); with
       V(install_hotfix), the C(Kmserver.exe) build of the hotfix.
   returned: always
   type: str

@@ -406,3 +406,13 @@ def name_build(build: Build) -> BuildName:
         nearest,
         f"unknown build {build}, nearest known {nearest.name} ({nearest.build})",
     )
+
+
+def on_earlier_service_pack(file_version: Build, build: Build) -> bool:
+    """A binary's file version that names an earlier service pack of the same Exchange version
+    than `build`: Store.exe's file version shows the service pack installed (KB Q278518), so a
+    Store.exe on an earlier service pack than the registry's build is a service pack that did not
+    complete. Builds of other versions are not compared (False)."""
+    if file_version.family != build.family:
+        return False
+    return name_build(file_version).service_pack < name_build(build).service_pack

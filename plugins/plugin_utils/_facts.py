@@ -72,6 +72,9 @@ _MODERN_SECTIONS = (
 _LEGACY_SECTION = ("setup_legacy", SETUP_KEY_LEGACY, "Exchange 4.0 to 2003")
 # How much of an unreadable answer a warning quotes (already masked by the parser).
 _QUOTED_MAX = 120
+# The `inconsistent` entry of the server build's readings, and Store.exe's name among them.
+SERVER_BUILD = "server build"
+STORE_EXE = "Store.exe"
 
 
 class FactsError(ValueError):
@@ -263,7 +266,7 @@ def _check_legacy_readings(
     if sp_number is not None:
         observed["ServicePackNumber"] = sp_number
     if store_version is not None:
-        observed["Store.exe"] = store_version
+        observed[STORE_EXE] = store_version
     disagreements = []
     if sp_build is not None and sp_build != build.build:
         disagreements.append("ServicePackBuild")
@@ -275,11 +278,11 @@ def _check_legacy_readings(
         except ValueError:
             store = None
         if store is None or name_build(store).service_pack != named.service_pack:
-            disagreements.append("Store.exe")
+            disagreements.append(STORE_EXE)
     if disagreements:
         readings.inconsistent.append(
             {
-                "what": "server build",
+                "what": SERVER_BUILD,
                 "readings": observed,
                 "disagree": disagreements,
             }
@@ -290,6 +293,20 @@ def _check_legacy_readings(
             f"{build_from}{why if build_from == 'NewestBuild' else ''}. Check the service pack "
             "with Store.exe's file version (KB Q278518)."
         )
+
+
+def store_version_of(facts: t.Mapping[str, t.Any]) -> str | None:
+    """Store.exe's file version as `ansible_facts.exchange` carries it: in the server build's
+    `inconsistent` entry, when it disagrees with the registry's service pack (the facts hold it
+    nowhere else); None when it agrees or was not read."""
+    for inconsistency in facts.get("inconsistent") or []:
+        if inconsistency.get("what") != SERVER_BUILD:
+            continue
+        if STORE_EXE not in (inconsistency.get("disagree") or []):
+            continue
+        version = (inconsistency.get("readings") or {}).get(STORE_EXE)
+        return str(version) if version is not None else None
+    return None
 
 
 def _kms_service(sections: Sections) -> dict[str, t.Any]:

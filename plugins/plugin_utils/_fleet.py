@@ -21,7 +21,8 @@ from collections import Counter
 from dataclasses import dataclass
 from functools import cached_property
 
-from ._builds import RELEASES, Build, BuildName, name_build
+from ._builds import RELEASES, Build, BuildName, name_build, on_earlier_service_pack
+from ._facts import store_version_of
 from ._report import JunitCase, junit_xml, markdown_cell
 from ._rules import Values, first_rule
 
@@ -157,6 +158,9 @@ class Reading:
     kms_binary_release: str | None = None
     problem: str = ""
     finished: bool = True
+    # Store.exe's file version where the facts carry it (_facts.store_version_of: only when it
+    # is on another service pack than the registry's build); None otherwise.
+    store_version: Build | None = None
 
 
 def read_result(host: str, result: t.Mapping[str, t.Any] | None) -> Reading:
@@ -201,7 +205,14 @@ def read_result(host: str, result: t.Mapping[str, t.Any] | None) -> Reading:
     if kms.get("installed") and kms.get("binary_build"):
         kms_build = str(kms["binary_build"])
         kms_release = kms.get("binary_release")
-    return Reading(host, "read", build, name_build(build), kms_build, kms_release)
+    store_text = store_version_of(facts)
+    try:
+        store = Build.parse(store_text) if store_text else None
+    except ValueError:
+        store = None
+    return Reading(
+        host, "read", build, name_build(build), kms_build, kms_release, store_version=store
+    )
 
 
 @dataclass(frozen=True)
@@ -349,6 +360,16 @@ def other_product(case: HostCase) -> Values | None:
     return _product_values(case) if case.other_product else None
 
 
+def service_pack_incomplete(case: HostCase) -> Values | None:
+    """KB Q278518: Store.exe's file version shows the service pack installed. A 4.0 - 2003 host
+    whose Store.exe is on an earlier service pack than its registry's build does not run the
+    build it reports, whatever the policy."""
+    store = case.reading.store_version
+    if store is None or not on_earlier_service_pack(store, case.build):
+        return None
+    return case.seen(store=_show(store), release=case.name.release)
+
+
 def _reference_values(case: HostCase, against: int) -> Values | None:
     if not case.same_product or case.against_reference != against:
         return None
@@ -423,6 +444,8 @@ HOST_RULES: tuple[HostRule, ...] = (
     # Builds of different products are never compared.
     HostRule("upgrade_to_se", "outlier", upgrade_to_se, installs=True),
     HostRule("other_product", "outlier", other_product),
+    # A service pack that did not complete: the registry's build is not the one the host runs.
+    HostRule("service_pack_incomplete", "outlier", service_pack_incomplete),
     # exact: every host on the build most hosts run.
     HostRule("on_reference", "ok", on_reference, policies=("exact",)),
     HostRule("ahead_of_reference", "outlier", ahead_of_reference, policies=("exact",)),
@@ -471,6 +494,13 @@ HOST_MESSAGES: dict[str, tuple[str, str]] = {
         _OTHER_PRODUCT,
         "Check {host} in a group of its own product (exchange_parity_group), or replace it with "
         "a server on {install}.",
+    ),
+    "service_pack_incomplete": (
+        "{host}'s Store.exe is {store} while its registry says {build}: the service pack did "
+        "not complete on {host} (KB Q278518: Store.exe's file version shows the service pack "
+        "installed), so it does not run the build it reports.",
+        "Reapply {release} on {host} (exchops.kms.exchange_service_pack), then run the check "
+        "again.",
     ),
     "on_reference": ("{host} runs {build}, the build of {hosts_on_build} of {judged} hosts.", ""),
     "ahead_of_reference": (

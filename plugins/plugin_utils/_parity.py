@@ -5,7 +5,9 @@ KB Q259906: after KM Server moves to a new server, MSExchangeKMS exits with even
 database was last run by a later Exchange build than the new server's; the fix is the same version
 and SP on both servers, and reapplying the SP after installing KM Server from the CD. So a pair
 matches only when the target runs the source's version and SP AND the target's Kmserver.exe is not
-older than the build that last ran the KM database. That build is read where it shows (_kms):
+older than the build that last ran the KM database AND the target's service pack completed: its
+Store.exe, whose file version shows the service pack installed (KB Q278518), is not on an earlier
+service pack than its registry's build. That build is read where it shows (_kms):
 the source's Kmserver.exe; when the source cannot be read, the Kmserver.exe that kms_backup
 recorded there (`backup_manifest`) or the operator's `kms_database_build`; only without any of
 them the source's Exchange build, which the verdict calls the weaker evidence
@@ -26,7 +28,8 @@ import typing as t
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 
-from ._builds import Build, name_build, service_pack_release
+from ._builds import Build, name_build, on_earlier_service_pack, service_pack_release
+from ._facts import store_version_of
 from ._kms import (
     DATABASE_BUILD_FROM,
     EVENTS,
@@ -219,6 +222,16 @@ class Side:
     @cached_property
     def build(self) -> Build:
         return Build.parse(self.facts["build"])
+
+    @cached_property
+    def store_version(self) -> Build | None:
+        """Store.exe's file version where the facts carry it (only when it disagrees with the
+        registry's service pack, _facts.store_version_of); None when unknown or unreadable."""
+        text = store_version_of(self.facts)
+        try:
+            return Build.parse(text) if text else None
+        except ValueError:
+            return None
 
 
 @dataclass(frozen=True)
@@ -475,6 +488,25 @@ def hotfix_behind(pair: Pair) -> Values | None:
     }
 
 
+def store_behind(pair: Pair) -> Values | None:
+    """KB Q278518: Store.exe's file version shows the service pack installed. A target whose
+    Store.exe is on an earlier service pack than its registry's build is half-patched: the service
+    pack did not complete, whatever the registry says. The remedy completes it: the service pack
+    the pair needs (as sp_behind's), or the target's own when its registry names a later one."""
+    target = pair.target_side
+    store = target.store_version
+    if store is None or not on_earlier_service_pack(store, target.build):
+        return None
+    values = {
+        **pair.builds_seen,
+        "store_build": str(store),
+        "store_release": _release_name(name_build(store).release),
+    }
+    if target.build.sp_key > pair.sp_remedy.sp_key:
+        values.update(remedy_build=target.build.short, remedy_release=target.release)
+    return values
+
+
 def binary_behind(pair: Pair) -> Values | None:
     if pair.binary_build is None or not pair.binary_behind:
         return None
@@ -568,6 +600,8 @@ PAIR_RULES: tuple[PairRule, ...] = (
     PairRule("sp_behind", "mismatch", sp_behind, remedy="reapply_sp"),
     PairRule("binary_unknown", "error", binary_unknown),
     PairRule("hotfix_behind", "mismatch", hotfix_behind, remedy="install_hotfix"),
+    # A service pack that did not complete on the target (KB Q278518): never a match.
+    PairRule("store_behind", "mismatch", store_behind, remedy="reapply_sp"),
     PairRule("binary_behind", "mismatch", binary_behind, remedy="reapply_sp"),
     PairRule("newer_target_allowed", "match", newer_target_allowed),
     PairRule("newer_target", "mismatch", newer_target),
@@ -667,6 +701,14 @@ PAIR_MESSAGES: dict[str, Wording] = {
         "On {target}, install {hotfix}, as on the server that last ran the KM database; "
         "the remediation reapplies service packs only and refuses this pair. Or apply "
         "{next_sp}, which first carried the hotfix's fix, on both servers.",
+    ),
+    "store_behind": Wording(
+        "{target}'s Store.exe is {store_build} ({store_release}) while its registry says "
+        "{target_release} ({target_build}): the service pack did not complete on {target} (KB "
+        "Q278518: Store.exe's file version shows the service pack installed), and MSExchangeKMS "
+        "must not be started on a half-installed service pack.",
+        "Reapply {remedy_release} on {target} (" + REMEDIATE + "); it starts MSExchangeKMS only "
+        "once Store.exe and the registry both show the service pack.",
     ),
     "binary_behind": Wording(
         "{target} runs {target_release} ({target_build}) but its KM Server binaries "

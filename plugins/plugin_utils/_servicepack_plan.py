@@ -13,6 +13,10 @@ words the task's result; this module says whether update.exe may run and must ru
   is not the wanted build. update.exe fails when MSExchangeKMS's ImagePath carries a password
   (Q235418) or KM Server is half-installed (Q290226, Q196171); an SP must not run while
   MSExchangeKMS runs (Q190713, Q232609). Each refusal happens before anything runs.
+- Nothing to do only when the registry build is the media's service pack and neither Store.exe
+  (when readable: its file version shows the service pack installed, KB Q278518) nor Kmserver.exe
+  is behind it: a registry that names the service pack over an earlier Store.exe is a service
+  pack that did not complete, and it runs again.
 """
 
 # Internal to exchops.kms: not a public API; may change in any release.
@@ -24,7 +28,7 @@ import typing as t
 from dataclasses import dataclass
 
 from . import _errors as errors
-from ._builds import Build, family_version, name_build
+from ._builds import Build, family_version, name_build, on_earlier_service_pack
 from ._errors import StepError
 from ._kms import KMS_SERVICE, from_the_cd, older_than_database
 from ._rules import Values, first_rule
@@ -218,6 +222,13 @@ class InstallCase:
             and kms_short_of(binary, self.media_build, self.database)
         )
 
+    @property
+    def store_behind(self) -> bool:
+        """Store.exe, when readable, is on an earlier service pack than the media: a service pack
+        that did not complete, whatever the registry says (KB Q278518)."""
+        store = self.readings.store_version
+        return store is not None and on_earlier_service_pack(store, self.media_build)
+
     def builds_seen(self) -> Values:
         return {"server": describe(self.server), "media_build": describe(self.media_build)}
 
@@ -297,7 +308,7 @@ def kms_binary_unknown(case: InstallCase) -> Values | None:
 
 
 def already_on_media(case: InstallCase) -> Values | None:
-    if case.server.sp_key != case.media_build.sp_key or case.kms_behind:
+    if case.server.sp_key != case.media_build.sp_key or case.kms_behind or case.store_behind:
         return None
     what = "Exchange and Kmserver.exe are" if case.readings.kms_installed else "Exchange is"
     return {**case.builds_seen(), "what": what}
@@ -333,6 +344,8 @@ def behind_media(case: InstallCase) -> Values | None:
     reasons = []
     if case.server.sp_key != case.media_build.sp_key:
         reasons.append(f"Exchange is {describe(case.server)}")
+    if case.store_behind:
+        reasons.append(f"Store.exe is {describe(_known(case.readings.store_version))}")
     if case.kms_behind:
         reasons.append(f"Kmserver.exe is {describe(_known(case.readings.kms_binary))}")
     return {**case.builds_seen(), "reasons": " and ".join(reasons)}

@@ -469,6 +469,7 @@ def build_exchange_host(
     service_account: str = "ExchSvc",
     clock: str | None = None,
     faults: Mapping[str, Any] | None = None,
+    store_build: str | None = None,
 ) -> HostState:
     """An Exchange server as a fleet describes it.
 
@@ -481,6 +482,10 @@ def build_exchange_host(
     the build they install ({"D:\\\\EXCH55SP3": "5.5.2650"}). `image_path_password` puts the startup
     password into MSExchangeKMS's ImagePath (Q235418); `database_corrupt` damages Kmsmdb.edb;
     `startup_disk` keeps the startup password on a disk in A: (Q196129, see the module docstring).
+    `store_build` is Store.exe's file version when it is not the service pack's (None: the SP's):
+    the registry then names a service pack that did not complete (Store.exe's version shows the
+    level installed, KB Q278518); that a run of Setup left Store.exe behind is [lab], and the next
+    run of update.exe replaces it like every file of the kit.
     version "2016" / "2019" / "SE": see `build_modern_exchange_host`; None: no Exchange at all.
     """
     if version is None:
@@ -504,12 +509,19 @@ def build_exchange_host(
     if build is not None and build_tuple(build)[:2] != build_tuple(server.build_text)[:2]:
         raise ValueError(f"build {build} is not an Exchange {version} build")
     server_build = build_tuple(build)[2] if build else server.build
+    if (
+        store_build is not None
+        and build_tuple(store_build)[:2] != build_tuple(server.build_text)[:2]
+    ):
+        raise ValueError(f"store_build {store_build} is not an Exchange {version} build")
     host = build_windows_host(name, address, os=os, domain=domain, clock=clock, label="EXCHANGE")
     root = r"C:\EXCHSRVR" if version == "5.5" else r"C:\Program Files\Exchsrvr"
     account = f"{domain}\\{service_account}"
     installed = server.date + "T05:50:00"
     host.fs.make_dirs(root + "\\BIN", INSTALL_TIME)
     for file_name, file_version in server.files:
+        if file_name == "STORE.EXE" and store_build is not None:
+            file_version = store_build
         host.write_file(
             root + "\\BIN\\" + file_name,
             seed=_binary_seed(file_name, file_version),
@@ -842,7 +854,7 @@ def from_fleet_spec(
     clock: str | None = None,
 ) -> HostState:
     """Build a host from a fleet file's host entry (tests/lab/exchlab/fleet.py's schema):
-    {exchange: {version, sp, build} | null, kms: {installed, binary_build, state,
+    {exchange: {version, sp, build, store_build} | null, kms: {installed, binary_build, state,
     database_stamp, image_path_password, database_corrupt, startup_disk}, events: [ids], media,
     faults, os}."""
     exchange = spec.get("exchange") or {}
@@ -868,6 +880,7 @@ def from_fleet_spec(
         domain=domain,
         clock=clock,
         faults=spec.get("faults"),
+        store_build=exchange.get("store_build"),
     )
 
 

@@ -74,6 +74,9 @@ _HOST = {
                         "version": {"enum": ["5.5", "2000", "2016", "2019", "SE"]},
                         "sp": {"type": "integer", "minimum": 0, "maximum": 4},
                         "build": _BUILD,
+                        # Store.exe's file version when it is not the service pack's: a service
+                        # pack that did not complete (KB Q278518), [lab] how it got there.
+                        "store_build": _BUILD,
                     },
                 },
             ]

@@ -6,6 +6,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+import pytest
+
 from exchlab.exchange import KMS_COMPONENT_KEY, SETUP_KEY
 from exchlab.state import HostState, waiting_releases
 from exchlab.windows.shell import CommandResult
@@ -284,3 +286,22 @@ def test_update_waiting_for_input_stays_alive_without_progress_then_leaves_servi
     assert versions(host)["KMSERVER.EXE"] == "5.5.1960.8"
     assert all(status.state == "STOPPED" for status in host.services.values())
     assert digests(host) == before_db
+
+
+def test_a_half_installed_service_pack_is_completed_by_running_update_exe_again(
+    run: Run, make_host: Make
+) -> None:
+    # The registry says SP3, Store.exe is still SP2's (KB Q278518, Q243604): update.exe of SP3
+    # reinstalls the kit's files, Store.exe among them.
+    host = make_host(store_build="5.5.2448.8", media={"D:\\EXCH55SP3": "5.5.2650"})
+    assert versions(host)["STORE.EXE"] == "5.5.2448.8"
+    assert versions(host)["KMSERVER.EXE"] == "5.5.2650.12"
+    assert host.registry.data(SETUP_KEY, "NewestBuild") == 2650
+    assert run(host, UPDATE_55).exit_code == 0
+    assert versions(host)["STORE.EXE"] == "5.5.2650.23"
+    assert host.services["MSExchangeKMS"].state == "STOPPED"
+
+
+def test_a_store_build_of_another_exchange_version_is_refused(make_host: Make) -> None:
+    with pytest.raises(ValueError, match="store_build 6.0.5762.4 is not an Exchange 5.5 build"):
+        make_host(store_build="6.0.5762.4")

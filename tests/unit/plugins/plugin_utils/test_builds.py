@@ -14,6 +14,7 @@ from ansible_collections.exchops.kms.plugins.plugin_utils._builds import (
     Build,
     family_version,
     name_build,
+    on_earlier_service_pack,
     service_pack_release,
 )
 
@@ -293,3 +294,21 @@ def test_a_service_pack_number_names_the_release_that_brings_it(
 ) -> None:
     release = service_pack_release(family, service_pack)
     assert (release.build if release else None) == (Build.parse(build) if build else None)
+
+
+@pytest.mark.parametrize(
+    ("file_version", "build", "earlier"),
+    [
+        ("5.5.2448.8", "5.5.2650", True),  # Store.exe of SP2 under an SP3 registry (KB Q243604)
+        ("5.5.2650.23", "5.5.2650", False),
+        ("5.5.2650.23", "5.5.2653", True),
+        ("5.5.2653.23", "5.5.2650", False),  # later: not this question
+        ("5.5.2652.0", "5.5.2650", False),  # SP3 plus a hotfix is SP3
+        ("6.0.6249.0", "5.5.2650", False),  # another version is never compared
+        ("6.0.5762.4", "6.0.6487", True),  # 2000 SP2 under the SP3 rollup
+    ],
+)
+def test_a_file_version_is_on_an_earlier_service_pack_only_within_one_version(
+    file_version: str, build: str, earlier: bool
+) -> None:
+    assert on_earlier_service_pack(Build.parse(file_version), Build.parse(build)) is earlier

@@ -15,6 +15,7 @@ from ansible_collections.exchops.kms.plugins.plugin_utils._facts import (
     FactsError,
     assemble,
     read_facts,
+    store_version_of,
 )
 from ansible_collections.exchops.kms.plugins.plugin_utils._probe import split_sections
 
@@ -359,6 +360,17 @@ def test_a_build_from_servicepacknumber_is_checked_against_store_exe() -> None:
     assert inconsistency["readings"] == {"ServicePackNumber": 2, "Store.exe": "5.5.2650.23"}
     assert inconsistency["disagree"] == ["Store.exe"]
     assert any("taken from ServicePackNumber." in warning for warning in readings.warnings)
+
+
+def test_a_store_exe_on_an_earlier_service_pack_is_the_one_store_version_the_facts_carry() -> None:
+    # The registry says 5.5 SP3 but Store.exe is SP2's (KB Q243604: 5.5.2448.8): the service
+    # pack did not complete (KB Q278518); _parity reads the version back with store_version_of.
+    half = facts(answer("kb_source").replace("Version=5.5.2650.23", "Version=5.5.2448.8", 1)).facts
+    (inconsistency,) = half["inconsistent"]
+    assert inconsistency["disagree"] == ["Store.exe"]
+    assert store_version_of(half) == "5.5.2448.8"
+    assert store_version_of(facts(answer("kb_source")).facts) is None
+    assert store_version_of({"inconsistent": [{"what": "KM Server binaries"}]}) is None
 
 
 @pytest.mark.parametrize(

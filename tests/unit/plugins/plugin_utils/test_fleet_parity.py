@@ -73,6 +73,19 @@ DAG = {"d1": "15.2.1748.43", "d2": "15.2.1748.43", "d4": "15.2.1748.10", "d6": "
 CANARY = {"s1": "15.1.2507.6", "s2": "15.1.2507.6", "s3": "15.1.2507.6", "canary": "15.1.2507.66"}
 MIXED = {"e55": "5.5.2650.0", "a": "15.2.1748.43", "b": "15.2.1748.43"}
 SE = {"se1": "15.2.2562.37", "se2": "15.2.2562.37", "old": "15.2.1748.43"}
+
+
+def half_patched(build: str = "5.5.2650.0", store: str = "5.5.2448.8") -> dict[str, t.Any]:
+    """A 5.5 host whose registry names `build` over a Store.exe on another service pack, as
+    exchange_facts records it (`inconsistent`, KB Q278518)."""
+    result = read(build, "5.5.2650.12")
+    result["ansible_facts"]["exchange"]["inconsistent"] = [
+        {"what": "server build", "readings": {"Store.exe": store}, "disagree": ["Store.exe"]}
+    ]
+    return result
+
+
+SITE55 = {"k1": "5.5.2650.0", "k2": "5.5.2650.0", "half": half_patched()}
 UNREAD = {
     "ok": "15.2.1748.43",
     "dark": {"unreachable": True, "msg": "dark: connection refused"},
@@ -194,6 +207,18 @@ WORDING: list[tuple[str, dict[str, t.Any], Policy, str, str, str]] = [
         "and no update turns one product into another.",
         "Check e55 in a group of its own product (exchange_parity_group), or replace it with a "
         "server on Exchange Server 2019 CU15 Feb26SU.",
+    ),
+    (
+        "service_pack_incomplete",
+        SITE55,
+        Policy("exact"),
+        "half",
+        "half's Store.exe is Exchange Server 5.5 SP2 (5.5.2448.8) while its registry says "
+        "Exchange Server 5.5 SP3 (5.5.2650.0): the service pack did not complete on half (KB "
+        "Q278518: Store.exe's file version shows the service pack installed), so it does not run "
+        "the build it reports.",
+        "Reapply Exchange Server 5.5 SP3 on half (exchops.kms.exchange_service_pack), then run "
+        "the check again.",
     ),
     (
         "on_reference",
@@ -505,3 +530,14 @@ def test_markdown_and_junit_show_every_host_and_the_fix() -> None:
     assert "- **d2**: Install Exchange Server 2019 CU15 Feb26SU on d2." in markdown
     suite = ET.fromstring(to_junit(report).split("\n", 1)[1]).find("testsuite")
     assert (suite.get("tests"), suite.get("failures"), suite.get("errors")) == ("3", "1", "1")
+
+
+@pytest.mark.parametrize(
+    "policy", [Policy("exact"), Policy("equal_to_max"), Policy("max_behind", 1)]
+)
+def test_a_half_installed_service_pack_is_an_outlier_under_every_policy(policy: Policy) -> None:
+    assert decided(SITE55, policy)["half"] == ("service_pack_incomplete", "outlier")
+    assert decided(SITE55, policy)["k1"][1] == "ok"
+    # Store.exe on a later service pack than the registry is exchange_facts' finding, not this.
+    later = {**SITE55, "half": half_patched(store="5.5.2653.23")}
+    assert decided(later, policy)["half"][1] == "ok"

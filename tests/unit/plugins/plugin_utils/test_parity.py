@@ -50,13 +50,25 @@ def read(
     kms_binary: str | None = "5.5.2650.12",
     kms: bool = True,
     events: list[dict[str, t.Any]] | None = None,
+    store: str | None = None,
 ) -> dict[str, t.Any]:
+    """exchange_facts' result; `store`: a Store.exe version on another service pack than the
+    registry's, recorded as exchange_facts records it (`inconsistent`)."""
     exchange: dict[str, t.Any] = {
         "installed": build is not None,
         "kms": {"installed": kms, "events": events or []},
     }
     if build:
         exchange.update(build=build, release=RELEASES[build])
+    if build and store:
+        newest = int(build.split(".")[2])
+        exchange["inconsistent"] = [
+            {
+                "what": "server build",
+                "readings": {"NewestBuild": newest, "ServicePackBuild": newest, "Store.exe": store},
+                "disagree": ["Store.exe"],
+            }
+        ]
     if kms and kms_binary:
         exchange["kms"].update(binary_build=kms_binary, binary_release=RELEASES[kms_binary])
     exchange["kms"]["service"] = {"state": "stopped" if kms else "absent"}
@@ -141,6 +153,42 @@ def rule_of(
         (read("5.5.2448.0", None), read(), False, "sp_behind", "mismatch"),
         (read("5.5.2653.0", "5.5.1960.8"), read(), True, "binary_behind", "mismatch"),
         (read("5.5.2653.0", None), read(), True, "binary_unknown", "error"),
+        # A target whose service pack did not complete (KB Q278518) never matches; a registry
+        # behind the source is sp_behind whatever Store.exe says, and read errors come first.
+        (read(store="5.5.2448.8"), read(), False, "store_behind", "mismatch"),
+        (
+            read(kms_binary="5.5.1960.8", store="5.5.2448.8"),
+            read(),
+            False,
+            "store_behind",
+            "mismatch",
+        ),
+        (
+            read("5.5.2653.0", "5.5.2653.12", store="5.5.2650.23"),
+            read(),
+            True,
+            "store_behind",
+            "mismatch",
+        ),
+        (
+            read("5.5.2653.0", "5.5.2653.12", store="5.5.2650.23"),
+            read(),
+            False,
+            "store_behind",
+            "mismatch",
+        ),
+        (
+            read("5.5.2448.0", "5.5.2448.0", store="5.5.2232.11"),
+            read(),
+            False,
+            "sp_behind",
+            "mismatch",
+        ),
+        (read(kms_binary=None, store="5.5.2448.8"), read(), False, "binary_unknown", "error"),
+        (read(store="5.5.2448.8"), UNREACHABLE_SOURCE, False, "source_unreachable", "unreachable"),
+        # Store.exe on a later service pack, or not a version: a finding, not this rule.
+        (read(store="5.5.2653.23"), read(), False, "match", "match"),
+        (read(store="5.5.x"), read(), False, "match", "match"),
     ],
 )
 def test_each_kind_of_pair_is_decided_by_its_rule(
@@ -489,6 +537,18 @@ WORDING: dict[str, tuple[dict[str, t.Any], tuple[str, str]]] = {
             "apply Exchange 5.5 SP3, which first carried the hotfix's fix, on both servers.",
         ),
     ),
+    "store_behind": (
+        {"target": read(store="5.5.2448.8"), "source": read()},
+        (
+            "kms-new's Store.exe is 5.5.2448.8 (Exchange 5.5 SP2) while its registry says "
+            "Exchange 5.5 SP3 (5.5.2650): the service pack did not complete on kms-new (KB "
+            "Q278518: Store.exe's file version shows the service pack installed), and "
+            "MSExchangeKMS must not be started on a half-installed service pack.",
+            "Reapply Exchange 5.5 SP3 on kms-new (playbook exchops.kms.remediate_kms_move); it "
+            "starts MSExchangeKMS only once Store.exe and the registry both show the service "
+            "pack.",
+        ),
+    ),
     "binary_behind": (
         {"target": read(kms_binary="5.5.1960.8"), "source": read()},
         (
@@ -707,6 +767,59 @@ def test_junit_has_a_testcase_per_pair_with_failures_and_errors() -> None:
         "new-2 matches old-2",
     ]
     assert cases[1].find("failure") is not None and cases[2].find("error") is not None
+
+
+@pytest.mark.parametrize(
+    ("target", "source", "allow_newer", "records", "remedy_build", "remedy_release"),
+    [
+        # The service pack the pair needs, as sp_behind would give it ...
+        (read(store="5.5.2448.8"), read(), False, (), "5.5.2650", "Exchange 5.5 SP3"),
+        (
+            read(store="5.5.2448.8"),
+            NOT_TRUSTED,
+            False,
+            recorded(MANIFEST),
+            "5.5.2650",
+            "Exchange 5.5 SP3",
+        ),
+        # ... or the target's own, when its registry names a later one: completing it is what
+        # the target needs, and reapplying the source's earlier one would be a downgrade.
+        (
+            read("5.5.2653.0", "5.5.2653.12", store="5.5.2650.23"),
+            read(),
+            True,
+            (),
+            "5.5.2653",
+            "Exchange 5.5 SP4",
+        ),
+        (
+            read("5.5.2653.0", "5.5.2653.12", store="5.5.2650.23"),
+            read(),
+            False,
+            (),
+            "5.5.2653",
+            "Exchange 5.5 SP4",
+        ),
+    ],
+)
+def test_a_half_installed_service_pack_is_reapplied_and_kms_is_never_started_by_a_match(
+    target: dict,
+    source: dict,
+    allow_newer: bool,
+    records: tuple[DatabaseBuild, ...],
+    remedy_build: str,
+    remedy_release: str,
+) -> None:
+    verdict = judge(target, source, allow_newer, records=records)
+    assert (verdict.status, verdict.remedy, verdict.remedy_build) == (
+        "mismatch",
+        "reapply_sp",
+        remedy_build,
+    )
+    assert f"Reapply {remedy_release} on kms-new" in verdict.fix
+    assert "(KB Q278518" in verdict.reason
+    # The disagreeing readings stay among the findings, as exchange_facts gave them.
+    assert any("server build readings disagree" in finding for finding in verdict.findings)
 
 
 @pytest.mark.parametrize(

@@ -645,6 +645,51 @@ def test_the_plan_raises_kmserver_only_when_it_is_older_than_the_database_or_the
     assert plan.rule == rule
 
 
+@pytest.mark.parametrize(
+    ("store", "rule", "reason"),
+    [
+        # The registry names SP3 but Store.exe is SP2's: the service pack did not complete (KB
+        # Q278518), so it runs again, whatever Kmserver.exe shows.
+        (
+            Build(5, 5, 2448, 8),
+            "behind_media",
+            "Store.exe is 5.5.2448.8 (5.5 SP2); the media installs 5.5.2650 (5.5 SP3)",
+        ),
+        (
+            Build(5, 5, 2650, 23),
+            "already_on_media",
+            "Exchange and Kmserver.exe are already on 5.5.2650 (5.5 SP3), the media's service pack",
+        ),
+        # Unreadable (no wmic): the registry and Kmserver.exe decide, as before.
+        (
+            None,
+            "already_on_media",
+            "Exchange and Kmserver.exe are already on 5.5.2650 (5.5 SP3), the media's service pack",
+        ),
+    ],
+)
+def test_a_store_exe_behind_the_media_is_a_service_pack_to_run_again(
+    store: Build | None, rule: str, reason: str
+) -> None:
+    host = _host(kms="5.5.2650.12", store_version=store)
+    plan = decide_install(host, MEDIA, Build(5, 5, 2650), database=Build(5, 5, 2650, 12))
+    assert (plan.rule, plan.install, plan.reason) == (rule, rule == "behind_media", reason)
+
+
+def test_every_reason_to_run_is_named_with_store_exe_among_them() -> None:
+    host = _host(server="5.5.2448", kms="5.5.1960.8", store_version=Build(5, 5, 2232, 11))
+    assert decide_install(host, MEDIA, None).reason == (
+        "Exchange is 5.5.2448 (5.5 SP2) and Store.exe is 5.5.2232.11 (5.5 SP1) and Kmserver.exe "
+        "is 5.5.1960.8 (5.5 RTM); the media installs 5.5.2650 (5.5 SP3)"
+    )
+
+
+def test_a_half_installed_service_pack_still_refuses_a_running_kms() -> None:
+    host = _host(kms="5.5.2650.12", store_version=Build(5, 5, 2448, 8), kms_state="running")
+    with pytest.raises(Refusal, match="MSExchangeKMS is running"):
+        decide_install(host, MEDIA, None)
+
+
 def test_start_types_of_exchange_services_and_their_dependencies_are_watched() -> None:
     readings = _host(
         start_types={
