@@ -12,7 +12,7 @@ import typing as t
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.parsing.convert_bool import boolean
 
-from ..plugin_utils._parity import judge_pair, refuse_listed_twice
+from ..plugin_utils._parity import judge_pair, recorded_builds, refuse_listed_twice
 from ..plugin_utils._report import build_report, to_junit, to_markdown
 
 
@@ -24,6 +24,8 @@ def kms_parity(
     allow_newer_target: bool = False,
     source_in_inventory: bool = True,
     listed_twice: t.Mapping[str, str] | None = None,
+    backup_manifest: t.Mapping[str, t.Any] | None = None,
+    database_build: str | None = "",
 ) -> dict[str, t.Any]:
     if not isinstance(target, str) or not target:
         raise AnsibleFilterError("kms_parity: the target host name must be a non-empty string")
@@ -33,13 +35,32 @@ def kms_parity(
         raise AnsibleFilterError(
             f"kms_parity: allow_newer_target is {allow_newer_target!r}, not true or false"
         ) from None
+    # The same records as kms_move_facts's options, read by the same function (_parity), so the
+    # two judge a pair alike. A filter has no loader: the manifest comes as data, not as a path.
+    if backup_manifest is not None and not isinstance(backup_manifest, t.Mapping):
+        raise AnsibleFilterError(
+            f"kms_parity: backup_manifest is {backup_manifest!r}; give the registered result of "
+            "exchops.kms.kms_backup taken on the old KM Server, or a file holding it read with "
+            "lookup('ansible.builtin.file', PATH) | from_yaml"
+        )
+    if database_build is not None and not isinstance(database_build, str):
+        raise AnsibleFilterError(
+            f"kms_parity: database_build is {database_build!r}; it must be the file version of "
+            "the Kmserver.exe that last ran the KM database, such as 5.5.2650.12"
+        )
+    source = source or None
+    try:
+        recorded = recorded_builds(backup_manifest or None, database_build or "", source)
+    except ValueError as exc:
+        raise AnsibleFilterError(f"kms_parity: {exc}") from None
     verdict = judge_pair(
         target,
-        source or None,
+        source,
         target_read,
         source_read,
         allow_newer_target=allow_newer,
         source_in_inventory=bool(source_in_inventory),
+        recorded=recorded,
     )
     judged = verdict.to_dict()
     return refuse_listed_twice(judged, listed_twice) if listed_twice else judged

@@ -299,11 +299,15 @@ kms_binary_after:
   type: str
   sample: 5.5.2650.12
 setup_log_tail:
-  description: The last lines (at most 20) that this run appended to the setup log.
+  description:
+    - The last lines (at most 20) that this run appended to the setup log, as read; no outcome
+      depends on them.
+    - The sample is illustrative - lines that KB Q290226 (the first) and KB Q202258 (the other
+      two) quote from C(Exchange Server Setup.log); no source documents the lines of a whole run.
   returned: always
   type: list
   elements: str
-  sample: ["[10:42:17] Installed C:\\EXCHSRVR\\BIN\\STORE.EXE (version 5.5.2650.23)", "[10:42:18] Starting service MSExchangeIS"]
+  sample: ["++++ Microsoft Exchange Setup initialized ++++", "Bound to local DSA", "Bound to appropriate DSA"]
 start_types_changed:
   description:
     - Services whose start type changed during the run, with the start type before and the one

@@ -246,9 +246,8 @@ manifest:
            {"name": "Kmsmdb.edb", "size": 2105344, "sha256": "3f0a77c1f7d4e9a8b2c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4"}]
 kms_binary_build:
   description:
-    - The file version of C(Kmserver.exe) in C(BIN) beside the KM database folder
-      (RV(kms_binary_path)) when the backup was taken; null when it cannot be read (no such
-      file, or no C(wmic) on the host).
+    - The file version of C(Kmserver.exe) (RV(kms_binary_path)) when the backup was taken; null
+      when it cannot be read (no such file, no C(wmic) on the host, or its place is not known).
     - On the server KM Server runs on, this is the build that last ran the KM database. Keep it
       with the backup; after a move, when the old server can no longer be read, the gate
       (role M(exchops.kms.sp_parity), variable C(sp_parity_backup_manifest)) judges the new
@@ -257,7 +256,12 @@ kms_binary_build:
   type: str
   sample: 5.5.2650.12
 kms_binary_path:
-  description: Where RV(kms_binary_build) was read.
+  description:
+    - Where RV(kms_binary_build) was read - in C(BIN) beside a KM database folder named
+      C(KMSDATA) (Exchange 5.5 and 2000; KB Q235418, Q201271), or in C(BIN) inside one named
+      C(SECURITY) (Exchange 4.0 and 5.0; KB Q143380, Q155216).
+    - Null for a KM database folder of any other name - no source says where its
+      C(Kmserver.exe) is, so none is guessed.
   returned: success
   type: str
   sample: C:\EXCHSRVR\BIN\KMSERVER.EXE

@@ -165,14 +165,17 @@ def tree_section(name: str, folder: str) -> str:
 
 
 def survey_sections(database_path: str, destination: str) -> list[str]:
-    return [
+    sections = [
         kms_query_section(),
         tree_section("source", database_path),
         section("target", f'dir /-c /a "{destination}"'),
         # The root, unquoted: a quoted "C:\" would end in an escaped quote (CommandLineToArgvW).
         section("volume", f"dir /-c /a {drive_root(destination)}"),
-        section("kmserver", wmic_file_version(kmserver_path(database_path))),
     ]
+    kmserver = kmserver_path(database_path)
+    if kmserver is not None:  # None: no source says where it is for this folder
+        sections.append(section("kmserver", wmic_file_version(kmserver)))
+    return sections
 
 
 def copy_line(database_path: str, destination: str) -> str:
@@ -282,7 +285,10 @@ def read_survey(sections: Sections, database_path: str) -> Survey:
 
 def read_kmserver_version(sections: Sections) -> str | None:
     """Kmserver.exe's file version, None when the file or wmic is missing (Windows 2000 and NT
-    4.0 have no wmic, docs/windows-output.md#which-tool-exists): the backup is made either way."""
+    4.0 have no wmic, docs/windows-output.md#which-tool-exists) or its place is unknown
+    (`kmserver_path`): the backup is made either way."""
+    if "kmserver" not in sections:
+        return None
     try:
         return parse_wmic_file_version(*sections.need("kmserver").streams(), section="kmserver")
     except ToolMissing:

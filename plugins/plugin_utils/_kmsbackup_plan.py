@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ._errors import Refusal, StepError
+from ._kms import KMSDATA_FOLDER, SECURITY_FOLDER
 from ._rules import Values, first_rule
 
 # Free space the destination drive must keep after the copy: a tenth of the copy, at least
@@ -97,12 +98,24 @@ def check_host_path(option: str, value: str) -> str:
     return trimmed[0].upper() + trimmed[1:]
 
 
-def kmserver_path(database_path: str) -> str:
-    """Kmserver.exe of the KM database in `database_path`: in BIN beside Kmsdata, both under the
-    Exchange folder (KB Q235418: ImagePath C:\\Exchsrvr\\Bin\\Kmserver.exe; KB Q201271: Kmsdata
-    under Exchsrvr). The KMS that last ran this database ran from it, unless the database was
-    copied here from another server (KB Q154531) and KMS has not run on it since."""
-    return ntpath.dirname(database_path.rstrip("\\")) + "\\BIN\\KMSERVER.EXE"
+def kmserver_path(database_path: str) -> str | None:
+    """Kmserver.exe of the KM database in `database_path`, where the sources put it for the
+    folder's name; None (unknown, never guessed) for a folder of any other name.
+
+    - KMSDATA (Exchange 5.5 and 2000): in BIN beside Kmsdata, both under the Exchange folder (KB
+      Q235418: ImagePath C:\\Exchsrvr\\Bin\\Kmserver.exe; KB Q201271: Kmsdata under Exchsrvr).
+    - SECURITY (Exchange 4.0 and 5.0): in BIN inside it (KB Q143380 lists
+      SECURITY\\BIN\\KMSERVER.EXE; KB Q155216 backs up "the Security directory" as the KM data).
+
+    The KMS that last ran this database ran from it, unless the database was copied here from
+    another server (KB Q154531) and KMS has not run on it since."""
+    folder = database_path.rstrip("\\")
+    name = ntpath.basename(folder).upper()
+    if name == KMSDATA_FOLDER:
+        return ntpath.dirname(folder) + "\\BIN\\KMSERVER.EXE"
+    if name == SECURITY_FOLDER:
+        return folder + "\\BIN\\KMSERVER.EXE"
+    return None
 
 
 def default_destination(database_path: str, now: datetime) -> str:

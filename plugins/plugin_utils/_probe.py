@@ -92,13 +92,16 @@ def _wmic_path(path: str) -> str:
 
 
 def wmic_file_version(path: str, remote: str | None = None) -> str:
+    # CIM_DataFile's Name (the full path) and Version ("from the version resource (if one is
+    # present)"): docs/windows-output.md#wmi-classes.
     node = f"/node:{remote} " if remote else ""
     # `< NUL`: wmic can hang reading stdin in a non-console remote shell
     # (docs/windows-output.md#wmic-value).
     return f'wmic {node}datafile where name="{_wmic_path(path)}" get Version /value < NUL'
 
 
-# Every field of an Application-log event that the modules return (_kms.event_dict).
+# Every field of an Application-log event that the modules return (_kms.event_dict): properties
+# of Win32_NTLogEvent (docs/windows-output.md#wmi-classes).
 EVENT_FIELDS = "EventCode,Message,RecordNumber,SourceName,TimeGenerated,Type"
 
 

@@ -355,6 +355,48 @@ def gate_playbook(ansible_env: dict[str, str], tmp_path: Path) -> RunGate:
     return run
 
 
+class Remediation:
+    """`ansible-playbook exchops.kms.remediate_kms_move -i LAB's inventory -e kms_report_dir=
+    REPORTS EXTRA...` in a test's environment and folder: `run(lab, *extra)`. REPORTS is one
+    folder per test (`reports`), so each run's remediation.json replaces the last one's, as an
+    operator's next run does; `report()` reads it, checked against its schema."""
+
+    PLAYBOOK = "exchops.kms.remediate_kms_move"
+    SCHEMA = "kms_remediation.schema.json"
+
+    def __init__(self, env: dict[str, str], folder: Path) -> None:
+        self.env = env
+        self.folder = folder
+        self.reports = folder / "reports"
+
+    def command(self, lab: RunningLab, *extra: str) -> list[str]:
+        inventory = ["-i", str(lab.inventory)]
+        return ["ansible-playbook", self.PLAYBOOK, *inventory, *self.report_dir, *extra]
+
+    @property
+    def report_dir(self) -> list[str]:
+        """The -e that sends the reports to `reports` (for other playbooks run alongside)."""
+        return ["-e", f"kms_report_dir={self.reports}"]
+
+    def run(self, lab: RunningLab, *extra: str) -> subprocess.CompletedProcess[str]:
+        return run_tool(self.command(lab, *extra), self.env, self.folder)
+
+    def report(self) -> dict:
+        """remediation.json, checked against its schema; its .md and junit siblings exist too."""
+        report = json.loads((self.reports / "remediation.json").read_text(encoding="utf-8"))
+        schema = json.loads((REPO / "docs/schemas" / self.SCHEMA).read_text(encoding="utf-8"))
+        jsonschema.validate(report, schema)
+        for sibling in ("remediation.md", "remediation-junit.xml"):
+            assert (self.reports / sibling).is_file(), sibling
+        return report
+
+
+@pytest.fixture
+def remediation(ansible_env: dict[str, str], tmp_path: Path) -> Remediation:
+    """The remediation playbook against a lab, in this test's environment and folder."""
+    return Remediation(ansible_env, tmp_path)
+
+
 @pytest.fixture
 def gate_on_new_lab(lab_factory: LabFactory, gate_playbook: RunGate) -> RunGate:
     """gate_playbook on a lab of a fleet started for this one run: run(playbook, fleet, *extra),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import RunModule, RunningLab, lab_unchanged, override
+from conftest import LabFactory, RunModule, RunningLab, lab_unchanged, override
 
 KMS = "MSExchangeKMS"
 # The lab's KMS startup password (exchlab fleet LAB_DEFAULTS: the example of KB Q184420).
@@ -284,3 +284,39 @@ def test_without_wmic_kms_is_watched_by_state_alone_with_a_warning(
     assert results["kms-win2000"]["events"] == []
     assert "'wmic' is not available on this host" in result.stdout + result.stderr
     assert kms_state(service_faults_lab, "kms-win2000") == "running"
+
+
+# ---------------------------------------------------------------------------------------------
+# Exchange 2000 with a damaged KM database: event 5085, and KMS keeps running (KB 818952)
+
+E2K_DAMAGED = """
+description: Exchange 2000 SP3 whose KM database is damaged (KB 818952).
+lab: {os: "2003"}
+pairs:
+  - source:
+      name: e2k-old
+      exchange: {version: "2000", sp: 3}
+      kms: {state: stopped, database_stamp: "6.0.6249"}
+    target:
+      name: e2k-new
+      exchange: {version: "2000", sp: 3}
+      kms: {state: stopped, database_stamp: "6.0.6249", database_corrupt: true}
+"""
+
+
+def test_a_start_that_logs_5085_fails_although_kms_keeps_running(
+    lab_factory: LabFactory, ansible_module: RunModule, tmp_path: Path
+) -> None:
+    fleet = tmp_path / "e2k_damaged.yml"
+    fleet.write_text(E2K_DAMAGED, encoding="utf-8")
+    lab = lab_factory(str(fleet))
+    args = f"name={KMS} state=started watch=1 {FROM_INVENTORY}"
+    result, results = ansible_module(lab, "e2k-new", SERVICE, args)
+    assert result.returncode != 0
+    message = results["e2k-new"]["msg"]
+    # KB 818952: "The service started, but Admin/User can not do any operation except restoring
+    # the database": running is no proof; the new 5085 fails the start.
+    assert message.startswith(f"e2k-new: {KMS} is running but logged event 5085"), message
+    assert "KB 818952" in message and "eseutil /d" in message
+    assert kms_state(lab, "e2k-new") == "running"
+    assert [event["id"] for event in lab.show("e2k-new")["events"]][-1:] == [5085]

@@ -14,7 +14,7 @@ import json
 import re
 from pathlib import Path
 
-from conftest import RunningLab, lab_unchanged, run_tool
+from conftest import Remediation, RunningLab, lab_unchanged, run_tool
 
 PLAYBOOK = "exchops.kms.move_kms"
 
@@ -147,24 +147,11 @@ def test_a_new_server_on_another_service_pack_is_refused_before_anything_changes
 
 
 def test_the_remediation_keeps_its_backup_on_the_controller_too_when_asked(
-    lab_factory, ansible_env: dict[str, str], tmp_path: Path
+    lab_factory, tmp_path: Path, remediation: Remediation
 ) -> None:
     lab: RunningLab = lab_factory("q259906.yml")
     copies = tmp_path / "copies"
-    result = run_tool(
-        [
-            "ansible-playbook",
-            "exchops.kms.remediate_kms_move",
-            "-i",
-            str(lab.inventory),
-            "-e",
-            f"kms_report_dir={tmp_path / 'reports'}",
-            "-e",
-            f"kms_backup_copy_to={copies}",
-        ],
-        ansible_env,
-        tmp_path,
-    )
+    result = remediation.run(lab, "-e", f"kms_backup_copy_to={copies}")
     assert result.returncode == 0, result.stdout[-3000:]
     (backup,) = lab.show("kms-new")["backups"]
     folder = copies / "kms-new" / backup["path"].rsplit("\\", 1)[-1]

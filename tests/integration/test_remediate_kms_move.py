@@ -7,33 +7,20 @@ import json
 import time
 from pathlib import Path
 
-import jsonschema
 import yaml
-from conftest import REPO, lab_unchanged, run_tool
-
-SCHEMA = json.loads((REPO / "docs/schemas/kms_remediation.schema.json").read_text(encoding="utf-8"))
-
-
-def remediation_report(folder: Path) -> dict:
-    """remediation.json, checked against its schema; its .md and junit siblings exist too."""
-    report = json.loads((folder / "remediation.json").read_text(encoding="utf-8"))
-    jsonschema.validate(report, SCHEMA)
-    assert (folder / "remediation.md").is_file() and (folder / "remediation-junit.xml").is_file()
-    return report
+from conftest import Remediation, lab_unchanged, run_tool
 
 
 def test_the_kb_move_is_planned_then_fixed_once_and_left_alone_after(
-    lab_factory, ansible_env: dict[str, str], tmp_path: Path
+    lab_factory, ansible_env: dict[str, str], tmp_path: Path, remediation: Remediation
 ) -> None:
     lab = lab_factory("q259906.yml")
     secrets = yaml.safe_load(lab.inventory.read_text(encoding="utf-8"))["all"]["vars"]
-    playbook = ["ansible-playbook", "exchops.kms.remediate_kms_move", "-i", str(lab.inventory)]
-    reports = ["-e", f"kms_report_dir={tmp_path / 'reports'}"]
 
     with lab_unchanged(lab):
-        planned = run_tool([*playbook, *reports, "--check", "--diff"], ansible_env, tmp_path)
+        planned = remediation.run(lab, "--check", "--diff")
         assert planned.returncode == 0, planned.stdout
-    plan = json.loads((tmp_path / "reports" / "plan-kms-new.json").read_text(encoding="utf-8"))
+    plan = json.loads((remediation.reports / "plan-kms-new.json").read_text(encoding="utf-8"))
     assert (plan["kms_binary_before"], plan["media_build"]) == ("5.5.1960.8", "5.5.2650.0")
     # No source says which version Kmserver.exe gets: the plan does not predict a new one.
     assert (plan["build_after"], plan["kms_binary_after"]) == ("5.5.2650.0", "5.5.1960.8")
@@ -53,11 +40,11 @@ def test_the_kb_move_is_planned_then_fixed_once_and_left_alone_after(
         "check",
     ]
 
-    assert [
-        (p["target"], p["outcome"]) for p in remediation_report(tmp_path / "reports")["pairs"]
-    ] == [("kms-new", "planned")]
+    assert [(p["target"], p["outcome"]) for p in remediation.report()["pairs"]] == [
+        ("kms-new", "planned")
+    ]
 
-    fixed = run_tool([*playbook, *reports, "-vvvv"], ansible_env, tmp_path)
+    fixed = remediation.run(lab, "-vvvv")
     assert fixed.returncode == 0, fixed.stdout[-3000:]
     assert "KM database backed up to C:\\\\EXCHSRVR\\\\KMSDATA.backup-" in fixed.stdout
     for secret in (secrets["ansible_password"], secrets["kms_startup_password"]):
@@ -69,7 +56,7 @@ def test_the_kb_move_is_planned_then_fixed_once_and_left_alone_after(
     assert [backup["matches_database"] for backup in target["backups"]] == [True]
     assert all(event["id"] != 5389 for event in target["events"][1:]), target["events"]
 
-    (fixed_row,) = remediation_report(tmp_path / "reports")["pairs"]
+    (fixed_row,) = remediation.report()["pairs"]
     assert fixed_row["outcome"] == "remediated"
     assert (fixed_row["kms_binary_before"], fixed_row["kms_binary_after"]) == (
         "5.5.1960.8",
@@ -87,14 +74,20 @@ def test_the_kb_move_is_planned_then_fixed_once_and_left_alone_after(
         "services"
     ]
 
-    again = run_tool([*playbook, *reports], ansible_env, tmp_path)
+    again = remediation.run(lab)
     assert again.returncode == 0
     assert "changed=0" in again.stdout and "failed=0" in again.stdout
     assert len(lab.show("kms-new")["backups"]) == 1
-    assert remediation_report(tmp_path / "reports")["pairs"][0]["outcome"] == "unchanged"
+    assert remediation.report()["pairs"][0]["outcome"] == "unchanged"
 
     gate = run_tool(
-        ["ansible-playbook", "exchops.kms.check_kms_move", "-i", str(lab.inventory), *reports],
+        [
+            "ansible-playbook",
+            "exchops.kms.check_kms_move",
+            "-i",
+            str(lab.inventory),
+            *remediation.report_dir,
+        ],
         ansible_env,
         tmp_path,
     )
@@ -102,27 +95,14 @@ def test_the_kb_move_is_planned_then_fixed_once_and_left_alone_after(
 
 
 def test_every_faulted_pair_is_reported_with_its_step_and_no_database_is_lost(
-    lab_factory, ansible_env: dict[str, str], tmp_path: Path
+    lab_factory, remediation: Remediation
 ) -> None:
     # Three pairs, each failing at another step: the backup (disk full), the service pack
     # (installer fails half-way), the restart (KMS refuses the password). None may hide another.
     lab = lab_factory("remediation_faults.yml")
-    result = run_tool(
-        [
-            "ansible-playbook",
-            "exchops.kms.remediate_kms_move",
-            "-i",
-            str(lab.inventory),
-            "-e",
-            f"kms_report_dir={tmp_path / 'reports'}",
-            "--forks",
-            "6",
-        ],
-        ansible_env,
-        tmp_path,
-    )
+    result = remediation.run(lab, "--forks", "6")
     assert result.returncode == 2, result.stdout[-3000:]
-    report = remediation_report(tmp_path / "reports")
+    report = remediation.report()
     assert report["result"] == "fail" and report["counts"]["failed"] == 3
     steps = {pair["target"]: pair["step"] for pair in report["pairs"]}
     assert steps == {
@@ -138,52 +118,52 @@ def test_every_faulted_pair_is_reported_with_its_step_and_no_database_is_lost(
 
 
 def test_two_sp4_servers_whose_kmserver_is_the_sp3_build_are_left_alone(
-    lab_factory, ansible_env: dict[str, str], tmp_path: Path
+    lab_factory, remediation: Remediation
 ) -> None:
     # Kmserver.exe 5.5.2650.12 on both 5.5 SP4 servers is not older than the build that last ran
     # the KM database: no backup, no SP4 reapplied, nothing demanded of Kmserver.exe (docs/unsourced.md, U3).
     lab = lab_factory("sp4_matched.yml")
-    playbook = ["ansible-playbook", "exchops.kms.remediate_kms_move", "-i", str(lab.inventory)]
-    reports = ["-e", f"kms_report_dir={tmp_path / 'reports'}"]
     with lab_unchanged(lab):
-        result = run_tool([*playbook, *reports], ansible_env, tmp_path)
+        result = remediation.run(lab)
     assert result.returncode == 0, result.stdout[-3000:]
     assert "changed=0" in result.stdout and "failed=0" in result.stdout
     assert "changed=1" not in result.stdout
-    (row,) = remediation_report(tmp_path / "reports")["pairs"]
+    (row,) = remediation.report()["pairs"]
     assert (row["target"], row["outcome"]) == ("kms-new", "unchanged")
     assert lab.show("kms-new")["backups"] == []
 
 
 def test_a_database_last_run_by_a_kms_hotfix_is_refused_naming_the_hotfix(
-    lab_factory, ansible_env: dict[str, str], tmp_path: Path
+    lab_factory, ansible_env: dict[str, str], tmp_path: Path, remediation: Remediation
 ) -> None:
     # kms-old: 5.5 SP2 + KB Q231307 (Kmserver.exe 5.5.2606); kms-new: plain SP2. The gate says
     # install_hotfix, and the remediation, which reapplies service packs only, changes nothing.
     lab = lab_factory("kms_hotfix.yml")
-    reports = ["-e", f"kms_report_dir={tmp_path / 'reports'}"]
     gate = run_tool(
-        ["ansible-playbook", "exchops.kms.check_kms_move", "-i", str(lab.inventory), *reports],
+        [
+            "ansible-playbook",
+            "exchops.kms.check_kms_move",
+            "-i",
+            str(lab.inventory),
+            *remediation.report_dir,
+        ],
         ansible_env,
         tmp_path,
     )
     assert gate.returncode == 2, gate.stdout[-2000:]
-    (pair,) = json.loads((tmp_path / "reports" / "report.json").read_text(encoding="utf-8"))[
-        "pairs"
-    ]
+    (pair,) = json.loads((remediation.reports / "report.json").read_text(encoding="utf-8"))["pairs"]
     assert (pair["remedy"], pair["remedy_build"], pair["database_build"]) == (
         "install_hotfix",
         "5.5.2606",
         "5.5.2606",
     )
     assert "that a hotfix build does the same is inferred" in pair["reason"]
-    playbook = ["ansible-playbook", "exchops.kms.remediate_kms_move", "-i", str(lab.inventory)]
     with lab_unchanged(lab):
-        refused = run_tool([*playbook, *reports], ansible_env, tmp_path)
+        refused = remediation.run(lab)
     assert refused.returncode == 2, refused.stdout[-3000:]
     assert "install the KM Server hotfix of KB Q231307" in refused.stdout
     assert "Nothing was changed." in refused.stdout and "changed=0" in refused.stdout
-    (row,) = remediation_report(tmp_path / "reports")["pairs"]
+    (row,) = remediation.report()["pairs"]
     assert row["outcome"] == "failed" and "KB Q231307" in row["reason"]
 
 
@@ -196,23 +176,14 @@ def _update_exe_gone(lab, host: str, timeout: float = 120.0) -> None:  # type: i
 
 
 def test_a_pair_whose_installer_waits_for_input_ends_waiting_then_its_services_come_back(
-    lab_factory, ansible_env: dict[str, str], tmp_path: Path
+    lab_factory, remediation: Remediation
 ) -> None:
     lab = lab_factory("sp_waits.yml")
     database = lab.show("kms-new")["kms_database"]
-    playbook = [
-        "ansible-playbook",
-        "exchops.kms.remediate_kms_move",
-        "-i",
-        str(lab.inventory),
-        "-e",
-        f"kms_report_dir={tmp_path / 'reports'}",
-        "-e",
-        "kms_remediate_sp_no_progress_timeout=4",
-    ]
-    waiting = run_tool(playbook, ansible_env, tmp_path)
+    no_progress = ("-e", "kms_remediate_sp_no_progress_timeout=4")
+    waiting = remediation.run(lab, *no_progress)
     assert waiting.returncode == 2, waiting.stdout[-3000:]
-    (row,) = remediation_report(tmp_path / "reports")["pairs"]
+    (row,) = remediation.report()["pairs"]
     assert (row["outcome"], row["sp_outcome"]) == ("waiting_for_input", "waiting_for_input"), row
     assert row["decided_by"][0].startswith("tasklist: update.exe running")
     assert "sc start MSExchangeSA, then sc start MSExchangeDS" in row["reason"]
@@ -221,14 +192,14 @@ def test_a_pair_whose_installer_waits_for_input_ends_waiting_then_its_services_c
     assert shown["exchange"]["updates"] == []
     states = {name: service["state"] for name, service in shown["services"].items()}
     assert set(states.values()) == {"stopped"}, states
-    markdown = (tmp_path / "reports" / "remediation.md").read_text(encoding="utf-8")
+    markdown = (remediation.reports / "remediation.md").read_text(encoding="utf-8")
     assert "⏸️ waiting for input" in markdown
 
     # Once update.exe has gone without a proven service pack: the services run again, not KMS.
     _update_exe_gone(lab, "kms-new")
-    after = run_tool(playbook, ansible_env, tmp_path)
+    after = remediation.run(lab, *no_progress)
     assert after.returncode == 2, after.stdout[-3000:]
-    (row,) = remediation_report(tmp_path / "reports")["pairs"]
+    (row,) = remediation.report()["pairs"]
     assert (row["outcome"], row["sp_outcome"]) == ("failed", "failed"), row
     assert row["decided_by"][0] == "update.exe ended: tasklist no longer lists it"
     assert "MSExchangeKMS was not started." in row["reason"]

@@ -5,10 +5,13 @@ back with `type OUT` (`decode_certutil_base64` -> the file's bytes): how kms_bac
 backup to the controller, binary-safe over a text stream.
 
 The layouts and their sources are in docs/windows-output.md (the certutil rows of its table of
-tool messages, and #certutil-encode): "<ALG> hash of <file>:", the digest, "CertUtil: -hashfile
-command completed successfully."; Windows 7 / 2008 R2 say "hash of file <file>:" and space the
-byte pairs. certutil's "FAILED" text (file missing, in use) raises
-`CommandFailed`; cmd's "is not recognized" `ToolMissing`; anything else `ParseError`.
+tool messages, #certutil-encode and #certutil-failures): "<ALG> hash of <file>:", the digest,
+"CertUtil: -hashfile command completed successfully."; Windows 7 / 2008 R2 say "hash of file
+<file>:" and space the byte pairs. No source gives certutil's failure wording, so no decision
+reads it: a digest is taken only from the success layout; a non-zero exit code raises
+`CommandFailed` quoting whatever certutil printed; cmd's "is not recognized" `ToolMissing`;
+anything else `ParseError`. `-encode`'s console answer decides nothing beyond its exit code: the
+fetched file's size and SHA256 against the backup's manifest prove the copy (_kmsmove).
 """
 
 # Internal to exchops.kms: not a public API; may change in any release.
@@ -33,22 +36,31 @@ _HASH_LENGTHS = {
 _CERTUTIL_HEADER = re.compile(r"^(?P<algorithm>[A-Z0-9]+) hash of (?:file )?(?P<path>.+):\s*$")
 _CERTUTIL_DIGEST = re.compile(r"^[0-9A-Fa-f]{2}(?: ?[0-9A-Fa-f]{2})*$")
 _CERTUTIL_DONE = "CertUtil: -hashfile command completed successfully."
-_CERTUTIL_FAILED = re.compile(r"^CertUtil: -hashfile command FAILED")
+
+
+def _raise_if_failed(section: str, stdout: str, stderr: str, exit_code: int) -> None:
+    """cmd's "is not recognized" raises ToolMissing; a non-zero exit code CommandFailed with
+    certutil's own text, whatever its words (docs/windows-output.md#certutil-failures)."""
+    _raise_if_missing(section, stderr, exit_code)
+    if exit_code != 0:
+        lines = _nonblank(stdout, "stdout") + _nonblank(stderr, "stderr")
+        if not lines:
+            raise _parse_error(section, f"certutil exited {exit_code} without a message")
+        raise _command_failed(section, exit_code, lines)
 
 
 def parse_certutil_hash(
     stdout: str, stderr: str, exit_code: int, section: str = "certutil", algorithm: str = "SHA256"
 ) -> str:
     """Parse `certutil -hashfile FILE SHA256`: the digest in lower-case hex. Older Windows print
-    the byte pairs separated by spaces and "hash of file FILE:". certutil's "FAILED" text (file
-    missing, in use) raises `CommandFailed` with that text."""
+    the byte pairs separated by spaces and "hash of file FILE:". A non-zero exit code (file
+    missing, in use) raises `CommandFailed` with certutil's text; only the whole success layout
+    gives a digest."""
     expected = algorithm.upper()
     if expected not in _HASH_LENGTHS:
         raise ValueError(f"certutil: unknown hash algorithm {algorithm!r}")
-    _raise_if_missing(section, stderr, exit_code)
+    _raise_if_failed(section, stdout, stderr, exit_code)
     lines = _nonblank(stdout, "stdout") + _nonblank(stderr, "stderr")
-    if any(_CERTUTIL_FAILED.match(line.text.strip()) for line in lines):
-        raise _command_failed(section, exit_code, lines)
     if len(lines) != 3:
         extra = lines[3] if len(lines) > 3 else None
         raise _parse_error(
@@ -73,35 +85,27 @@ def parse_certutil_hash(
     return hex_digest
 
 
-# -encode (docs/windows-output.md#certutil-encode): "Input Length = N", "Output Length = N" [I]
-# and the completion line; the file it writes holds the Base64 text between "-----BEGIN
-# CERTIFICATE-----" and "-----END CERTIFICATE-----", 64 characters a line.
-_ENCODE_LENGTH = re.compile(r"^(?:Input|Output) Length = \d+$")
-_ENCODE_DONE = "CertUtil: -encode command completed successfully."
-_ENCODE_FAILED = re.compile(r"^CertUtil: -encode command FAILED")
+# -encode (docs/windows-output.md#certutil-encode): the file it writes holds the Base64 text
+# between "-----BEGIN CERTIFICATE-----" and "-----END CERTIFICATE-----", 64 characters a line
+# [S]. Its console answer ("Input Length = N", "Output Length = N", a completion line) is [I]:
+# read for the input length when printed, never to decide.
+_ENCODE_INPUT_LENGTH = re.compile(r"^Input Length = (?P<length>\d+)$")
 _BASE64_BEGIN = "-----BEGIN CERTIFICATE-----"
 _BASE64_END = "-----END CERTIFICATE-----"
 _BASE64_LINE = re.compile(r"^[A-Za-z0-9+/]*={0,2}$")
 
 
 def parse_certutil_encode(stdout: str, stderr: str, exit_code: int, section: str = "encode") -> int:
-    """Parse `certutil [-f] -encode FILE OUT`'s console answer; returns the input length it
-    printed (-1 when it printed none). certutil's "FAILED" text (file missing, in use, exists)
-    raises `CommandFailed`; cmd's "is not recognized" `ToolMissing`."""
-    _raise_if_missing(section, stderr, exit_code)
-    lines = _nonblank(stdout, "stdout") + _nonblank(stderr, "stderr")
-    if any(_ENCODE_FAILED.match(line.text.strip()) for line in lines):
-        raise _command_failed(section, exit_code, lines)
-    if not lines or lines[-1].text.strip() != _ENCODE_DONE:
-        raise _parse_error(section, f"expected '{_ENCODE_DONE}' (exit code {exit_code})")
-    length = -1
-    for line in lines[:-1]:
-        text = line.text.strip()
-        if not _ENCODE_LENGTH.match(text):
-            raise _parse_error(section, "expected 'Input Length = N' or 'Output Length = N'", line)
-        if text.startswith("Input"):
-            length = int(text.rsplit(" ", 1)[1])
-    return length
+    """Check `certutil [-f] -encode FILE OUT`'s console answer; returns the input length it
+    printed (-1 when it printed none). A non-zero exit code (file missing, in use) raises
+    `CommandFailed` with certutil's text; cmd's "is not recognized" `ToolMissing`. Its words
+    decide nothing else: the file read back from OUT is proven by its size and SHA256."""
+    _raise_if_failed(section, stdout, stderr, exit_code)
+    for line in _nonblank(stdout, "stdout"):
+        match = _ENCODE_INPUT_LENGTH.match(line.text.strip())
+        if match:
+            return int(match.group("length"))
+    return -1
 
 
 def decode_certutil_base64(stdout: str, stderr: str, exit_code: int, section: str) -> bytes:

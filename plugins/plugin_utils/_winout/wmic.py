@@ -278,8 +278,8 @@ def parse_wmic_events(
 # ---------------------------------------------------------------------------------------------
 # wmic service get Name,StartMode /value
 
-# Win32_Service.StartMode (docs/windows-output.md#wmic-value) as `sc qc` names the start type
-# (START_TYPES).
+# Win32_Service.StartMode, one of Boot, System, Auto, Manual, Disabled (Microsoft's class page,
+# docs/windows-output.md#wmi-classes), as `sc qc` names the start type (START_TYPES).
 _WMIC_START_MODES = {
     "auto": "auto",
     "manual": "manual",

@@ -14,10 +14,13 @@ Service control (the SCM rules the KB relies on)
   `state.PendingTransition`) [lab]. `net start` / `net stop` wait for the outcome.
 
 KM Server start (KB Q259906; each check names its KB), checked in this order [lab]:
-1. The KM database must be intact (all files, recorded hashes), else event 5058 (Q190698;
-   Exchange 2000: 5085, KB 818952) and the service stops with exit code 1066 and service code 1
-   [lab]: no source gives KMS's exit codes for either event, and KB 818952 says that with 5085
-   "The service started" (the lab stops it all the same) [lab].
+1. The KM database must be intact (all files, recorded hashes). Exchange 5.5: else event 5058
+   (Q190698) and the service stops with exit code 1066 and service code 1 [lab]: no source gives
+   KMS's exit code, nor says that it stops. Exchange 2000: else event 5085 (KB 818952), whose
+   text says "The service started, but Admin/User can not do any operation except restoring the
+   database from a backup set", so KMS keeps RUNNING and the database's stamp does not change.
+   (KB 818952's SYMPTOMS line also says KMS "does not start"; the lab follows the event's text.
+   The collection fails such a start on the new 5085 whether KMS runs or not.)
 2. The startup password (first start parameter, else anything after the program in ImagePath
    (Q235418), else the file Kmserver.pwd in the MasterPasswordPath folder (Q196129)) must match,
    else event 5057 "The supplied password is not valid." and exit code 2140 (Q184420).
@@ -320,7 +323,9 @@ EVENT_TEXTS: dict[int, EventText] = {
     5085: EventText(
         "MSExchangeKMS",
         "Error",
-        "KMS can not mount the key database. Either the database is missing or it is corrupted.",
+        "KMS can not mount the key database. Either the database is missing or it is corrupted. "
+        "The service started, but Admin/User can not do any operation except restoring the "
+        "database from a backup set. After restoring, please stop and restart the service.",
     ),
     101: EventText("ESE97", "Information", "MSExchangeKMS (2480) The database engine stopped."),
 }
@@ -1120,10 +1125,13 @@ def kms_start_outcome(
     product = found[0] if found else "5.5"
     database = host.kms_database
     if database is None or not host.kms_database_intact():
-        event = 5085 if product == "2000" else 5058
-        # A trapped exception ends the process with a service-specific error: 1066 and code 1
-        # are [lab], and so is stopping on 5085 (KB 818952: "The service started").
-        return _Outcome(STOPPED, 1066, 1, (_event_spec(product, event),))
+        if product == "2000":
+            # KB 818952, event 5085: "The service started, but Admin/User can not do any
+            # operation except restoring the database": KMS runs, without its database.
+            return _Outcome(RUNNING, 0, 0, (_event_spec(product, 5085),))
+        # A trapped exception (5058, Q190698) ends the process with a service-specific error:
+        # 1066 and code 1 are [lab].
+        return _Outcome(STOPPED, 1066, 1, (_event_spec(product, 5058),))
     supplied = kms_password_supplied(host, config, arguments)
     if host.host_faults.wrong_kms_password or supplied != database.startup_password:
         return _Outcome(STOPPED, 2140, 0, (_event_spec(product, 5057),))

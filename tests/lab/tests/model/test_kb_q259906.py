@@ -104,6 +104,30 @@ def test_a_damaged_km_database_logs_5058(run: Run, make_host: Make, how: str) ->
     assert host.to_show()["kms_database"]["intact"] is False
 
 
+@pytest.mark.parametrize("how", ["corrupt", "missing"])
+def test_a_damaged_km_database_on_exchange_2000_logs_5085_and_kms_keeps_running(
+    run: Run, make_host: Make, how: str
+) -> None:
+    # KB 818952's event 5085: "The service started, but Admin/User can not do any operation
+    # except restoring the database from a backup set."
+    host = make_host(version="2000", sp=3, database_stamp="6.0.6249")
+    damage_kms_database(host, how)
+    before = database_digests(host)
+    run(host, f"sc start MSExchangeKMS {PASSWORD}")
+    assert state_of(run, host) == "RUNNING"
+    assert (host.events[-1].source, host.events[-1].event_id, host.events[-1].type) == (
+        "MSExchangeKMS",
+        5085,
+        "Error",
+    )
+    assert "The service started, but Admin/User can not do any operation" in (
+        host.events[-1].message
+    )
+    # It mounted nothing: the database is as it was, its stamp unchanged.
+    assert host.kms_database is not None and host.kms_database.stamp_build == "6.0.6249"
+    assert database_digests(host) == before and not host.kms_database_intact()
+
+
 def test_the_fleet_flag_database_corrupt_damages_kmsmdb(run: Run, make_host: Make) -> None:
     host = make_host(database_corrupt=True)
     assert not host.kms_database_intact()

@@ -204,6 +204,23 @@ def test_the_survey_records_kmservers_version_beside_the_database_when_it_can_be
     assert read_survey(sections, KMSDATA).kms_binary == version
 
 
+def test_a_database_folder_of_another_name_records_no_kmserver_and_asks_wmic_nothing() -> None:
+    # kmserver_path knows KMSDATA (5.5, 2000) and SECURITY (4.0, 5.0); no source says where
+    # Kmserver.exe is for any other folder, so it is not looked for, not guessed.
+    elsewhere = "E:\\RESTORE\\KMS"
+    lines = "".join(survey_sections(elsewhere, DEST))
+    assert "wmic" not in lines
+    sections = split_sections(
+        framed(
+            kms=sc_block(1),
+            source=tree(elsewhere, KMS_FILES),
+            target=(not_found("C:\\EXCHSRVR"), False),
+            volume=root(),
+        )
+    )
+    assert read_survey(sections, elsewhere).kms_binary is None
+
+
 def test_a_survey_names_a_missing_kms_service_absent_and_a_file_as_not_a_folder() -> None:
     answer = framed(
         kms=(

@@ -26,6 +26,7 @@ from ansible_collections.exchops.kms.plugins.plugin_utils._kmsbackup_plan import
     check_destination,
     check_host_path,
     default_destination,
+    kmserver_path,
     make_plan,
     margin_bytes,
     outcome_result,
@@ -134,6 +135,28 @@ def test_a_destination_that_overlaps_the_database_is_refused(
         check_destination(KMSDATA, destination)
     assert caught.value.changed is False
     assert "Nothing was changed" not in str(caught.value)  # the action edge says it, once
+
+
+@pytest.mark.parametrize(
+    ("database_path", "kmserver"),
+    [
+        # 5.5 / 2000: BIN beside Kmsdata (KB Q235418, Q201271).
+        ("C:\\EXCHSRVR\\KMSDATA", "C:\\EXCHSRVR\\BIN\\KMSERVER.EXE"),
+        (
+            "D:\\Program Files\\Exchsrvr\\KMSData\\",
+            "D:\\Program Files\\Exchsrvr\\BIN\\KMSERVER.EXE",
+        ),
+        # 4.0 / 5.0: SECURITY\BIN (KB Q143380), the Security directory being the KM data (Q155216).
+        ("C:\\SECURITY", "C:\\SECURITY\\BIN\\KMSERVER.EXE"),
+        # Any other folder: no source says where its Kmserver.exe is; none is guessed.
+        ("E:\\RESTORE\\KMS", None),
+        ("C:\\EXCHSRVR\\KMSDATA.backup-20240131-221500", None),
+    ],
+)
+def test_kmserver_is_looked_for_only_where_the_sources_put_it(
+    database_path: str, kmserver: str | None
+) -> None:
+    assert kmserver_path(database_path) == kmserver
 
 
 def test_a_destination_beside_the_database_is_fine() -> None:

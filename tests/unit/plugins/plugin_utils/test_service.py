@@ -47,6 +47,12 @@ EVENT_TEXTS = {
         "Microsoft Exchange Key Management service failed logging on as a MAPI client.",
     ),
     101: ("Information", "MSExchangeKMS (2480) The database engine stopped."),
+    5085: (
+        "Error",
+        "KMS can not mount the key database. Either the database is missing or it is corrupted. "
+        "The service started, but Admin/User can not do any operation except restoring the "
+        "database from a backup set. After restoring, please stop and restart the service.",
+    ),
 }
 STATE_CODES = {
     "stopped": 1,
@@ -623,11 +629,19 @@ def test_kms_that_dies_during_the_watch_fails_with_the_event_that_explains_it() 
     assert host.now - 1000 < 30  # failed as soon as it was seen, not at the end of the watch
 
 
-def test_a_failure_event_while_kms_still_runs_fails_the_watch() -> None:
-    outcome = Outcome(events_while_running=(5015,))
+@pytest.mark.parametrize(
+    ("event", "meaning"),
+    [
+        (5015, r"KB Q274321"),
+        # KB 818952: with 5085 "The service started", but it cannot mount the KM database.
+        (5085, r"KMS cannot mount the key database \(KB 818952, Exchange 2000\).*eseutil /d"),
+    ],
+)
+def test_a_failure_event_while_kms_still_runs_fails_the_watch(event: int, meaning: str) -> None:
+    outcome = Outcome(events_while_running=(event,))
     host = ScriptedHost(*exchange_55(outcome=outcome))
     with pytest.raises(
-        ServiceError, match=r"^MSExchangeKMS is running but logged event 5015 .*KB Q274321"
+        ServiceError, match=rf"^MSExchangeKMS is running but logged event {event} .*{meaning}"
     ):
         control(host, watch=0).ensure("started")
 

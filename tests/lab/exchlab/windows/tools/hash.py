@@ -6,12 +6,15 @@ step 3: "verify that all files have been copied").
 file's Base64 into OUT between "-----BEGIN CERTIFICATE-----" and "-----END CERTIFICATE-----",
 64 characters a line (ss64.org forum, "certutil - decode/encode BASE64/HEX strings"; Microsoft's
 Windows Server 2003 PKI "Appendix 6", cc782874), and prints "Input Length = N", "Output Length =
-N" and "CertUtil: -encode command completed successfully.". An existing OUT without -f fails
-with ERROR_FILE_EXISTS [lab: the wording of that failure].
+N" and "CertUtil: -encode command completed successfully." [lab: no Microsoft page shows -encode's
+console answer]. An existing OUT without -f fails with ERROR_FILE_EXISTS [lab: the wording of
+that failure].
 
-[lab], no source cited: the failure lines ("CertUtil: -hashfile command FAILED: 0x... (...)",
+[lab], no Microsoft source (docs/windows-output.md#certutil-failures; third-party pastes show the
+same words): the failure lines ("CertUtil: -hashfile command FAILED: 0x... (...)",
 "CertUtil: <message>"), "CertUtil: Unknown arg:", the HRESULT as exit code, and SHA1 as the
-default algorithm. The Windows 7-era "hash of file" form with spaced bytes is [I]
+default algorithm. The collection decides a failure from the exit code and reads no failure
+wording. The Windows 7-era "hash of file" form with spaced bytes is [I]
 (docs/windows-output.md#tool-messages).
 
 Windows 10 / Server 2016 and later print `<ALG> hash of <FILE>:`, the hash as contiguous
