@@ -112,6 +112,18 @@ class ExchopsAction(ActionBase):
     def run(
         self, tmp: str | None = None, task_vars: dict[str, t.Any] | None = None
     ) -> dict[str, t.Any]:
+        try:
+            return self._run(tmp, task_vars)
+        except AnsibleActionFail as failure:
+            # ansible-core 2.16 to 2.18 put traceback.format_exc() in the failure's result when
+            # it is built: the error being handled then (a helper's, whose text may hold a
+            # startup password that `msg` masks), or "NoneType: None". Their default callback
+            # prints its last line at any verbosity. Our failures say all in `msg`; 2.19 keeps
+            # `result` apart from the traceback, so nothing is there to drop.
+            failure.result.pop("exception", None)
+            raise
+
+    def _run(self, tmp: str | None, task_vars: dict[str, t.Any] | None) -> dict[str, t.Any]:
         result = super().run(tmp, task_vars)
         del tmp
         task_vars = task_vars or {}

@@ -162,6 +162,25 @@ def test_the_startup_password_in_a_failure_text_is_masked(
     assert outcome.shows(PASSWORD) == []
 
 
+@pytest.mark.parametrize(
+    "args", [{"state": "started"}, {**KMS, "state": "started", "startup_password": PASSWORD}]
+)
+def test_a_failure_carries_no_traceback_whatever_the_ansible_core_line(
+    run_action: t.Callable[..., t.Any],
+    fake_winrs: t.Any,
+    winrs_error: t.Callable[..., Exception],
+    args: dict[str, t.Any],
+) -> None:
+    # ansible-core 2.16 to 2.18 would print the traceback's last line (the helper's raw error)
+    # at any verbosity, or "NoneType: None" after a refusal.
+    fake_winrs.on_command(
+        "sc query", winrs_error("winrm_error", f": sc start MSExchangeKMS {PASSWORD}")
+    )
+    outcome = run_action("exchange_service", args)
+    assert outcome.raised
+    assert "exception" not in outcome.result
+
+
 def test_the_startup_password_is_handed_to_the_shell_as_a_secret(
     run_action: t.Callable[..., t.Any], kms_host: t.Callable[..., t.Any]
 ) -> None:
