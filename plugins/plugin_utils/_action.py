@@ -21,17 +21,25 @@ from dataclasses import dataclass
 from ansible.errors import AnsibleActionFail
 from ansible.module_utils.basic import missing_required_lib
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible.module_utils.common.parameters import DEFAULT_TYPE_VALIDATORS
 from ansible.module_utils.common.text.converters import to_text
-from ansible.module_utils.errors import UnsupportedError
+from ansible.module_utils.errors import (
+    ArgumentTypeError,
+    ElementError,
+    NoLogError,
+    SubParameterTypeError,
+    UnsupportedError,
+)
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
-from ._errors import Refusal, StepError
+from ._errors import TYPE_WORDS, Refusal, StepError
 from ._facts import FactsError, read_facts
 from ._probe import ProbeError, facts_probe
 from ._winout import ParseError
 from ._winrs import (
     HAS_WINRM,
+    MASK,
     WINRM_CONNECTIONS,
     WINRM_IMPORT_ERROR,
     WinrsError,
@@ -64,6 +72,48 @@ class Minimum:
         unit = f" {self.unit}" if self.unit else ""
         hint = f" ({self.hint})" if self.hint else ""
         return f"{name} is {value}; it must be {wanted}{unit}{hint}."
+
+
+def type_problems(
+    arguments: t.Mapping[str, t.Any], argument_spec: dict[str, dict[str, t.Any]]
+) -> list[str]:
+    """One sentence per option whose value is not of its type (or holds an element that is
+    not), in our words: ansible-core's own change between releases (2.16 says "of type
+    <class 'str'>" and drops the value, 2.19 "of type str" and quotes it). A no_log option's
+    value is never quoted. The checks are ansible-core's, so the verdicts are its own."""
+    problems = []
+    for name, value in arguments.items():
+        option = argument_spec.get(name)
+        if option is None or (value is None and option.get("default") is None):
+            continue  # unknown (said apart), or None standing for "not set"
+        wanted = option.get("type", "str")
+        if not isinstance(wanted, str) or wanted not in DEFAULT_TYPE_VALIDATORS:
+            continue
+        hidden = bool(option.get("no_log"))
+        try:
+            checked = DEFAULT_TYPE_VALIDATORS[wanted](value)
+        except (TypeError, ValueError):
+            problems.append(
+                f"{name} is {_shown(value, hidden)}; it must be {TYPE_WORDS.get(wanted, wanted)}"
+            )
+            continue
+        elements = option.get("elements")
+        if wanted != "list" or elements not in DEFAULT_TYPE_VALIDATORS:
+            continue
+        for element in checked:
+            try:
+                DEFAULT_TYPE_VALIDATORS[elements](element)
+            except (TypeError, ValueError):
+                problems.append(
+                    f"{name} holds {_shown(element, hidden)}; each of its elements must be "
+                    f"{TYPE_WORDS.get(elements, elements)}"
+                )
+                break
+    return problems
+
+
+def _shown(value: t.Any, hidden: bool) -> str:
+    return MASK if hidden else repr(value)
 
 
 # The limits every reading module shares.
@@ -227,7 +277,15 @@ class ExchopsAction(ActionBase):
             problems.append(
                 f"unknown option {name!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
             )
-        problems += [error.msg for error in errors if not isinstance(error, UnsupportedError)]
+        typed = type_problems(self._task.args, argument_spec)
+        # ansible-core's sentences for the same type errors (and for what they prevented it
+        # from checking: a mapping's suboptions, its no_log values) are left out; the rest are
+        # its own.
+        said_apart: tuple[type[Exception], ...] = (UnsupportedError,)
+        if typed:
+            said_apart += (ArgumentTypeError, ElementError, SubParameterTypeError, NoLogError)
+        problems += typed
+        problems += [error.msg for error in errors if not isinstance(error, said_apart)]
         if problems:
             raise AnsibleActionFail(
                 f"{host}: {self.MODULE_NAME}: {'; '.join(problems)}. Its options are "

@@ -32,9 +32,7 @@ OPTIONS = (
         ),
         pytest.param(
             {"timeout": "soon"},
-            "kms02: exchops.kms.exchange_facts: argument 'timeout' is of type str and we were "
-            "unable to convert to int: \"'soon'\" cannot be converted to an int. "
-            f"{OPTIONS}",
+            f"kms02: exchops.kms.exchange_facts: timeout is 'soon'; it must be an integer. {OPTIONS}",
             id="wrong type",
         ),
     ],

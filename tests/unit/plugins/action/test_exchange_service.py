@@ -66,8 +66,7 @@ def kms_host(fake_winrs: t.Any, recorded: t.Callable[..., t.Any]) -> t.Callable[
         ),
         pytest.param(
             {**KMS, "state": "stopped", "watch": "long", "startup_password": PASSWORD},
-            "kms02: exchops.kms.exchange_service: argument 'watch' is of type str and we were "
-            f"unable to convert to int: \"'long'\" cannot be converted to an int. {OPTIONS}",
+            f"kms02: exchops.kms.exchange_service: watch is 'long'; it must be an integer. {OPTIONS}",
             id="wrong type",
         ),
         # pinned: today's wording ("watch is -5; it must be", unlike other modules' ", it must")
