@@ -78,9 +78,9 @@ def type_problems(
     arguments: t.Mapping[str, t.Any], argument_spec: dict[str, dict[str, t.Any]]
 ) -> list[str]:
     """One sentence per option whose value is not of its type (or holds an element that is
-    not), in our words: ansible-core's own change between releases (2.16 says "of type
+    not), in our words, since ansible-core's change between releases (2.16 says "of type
     <class 'str'>" and drops the value, 2.19 "of type str" and quotes it). A no_log option's
-    value is never quoted. The checks are ansible-core's, so the verdicts are its own."""
+    value is never quoted. The checks are ansible-core's own type checkers."""
     problems = []
     for name, value in arguments.items():
         option = argument_spec.get(name)
