@@ -84,8 +84,8 @@ def type_problems(
     problems = []
     for name, value in arguments.items():
         option = argument_spec.get(name)
-        if option is None or (value is None and option.get("default") is None):
-            continue  # unknown (said apart), or None standing for "not set"
+        if option is None or value is None:
+            continue  # unknown (said apart), or not set
         wanted = option.get("type", "str")
         if not isinstance(wanted, str) or wanted not in DEFAULT_TYPE_VALIDATORS:
             continue
@@ -268,7 +268,10 @@ class ExchopsAction(ActionBase):
         the module's public name and carries the task's arguments as the error's object, so
         Ansible prints them, a startup password included.
         """
-        validation = ArgumentSpecValidator(argument_spec).validate(self._task.args)
+        # An option given as None (YAML null, or a template's none on 2.19) is not set, on
+        # every line: 2.16 to 2.18 refuse None for a string option, 2.19 takes it as ''.
+        given = {name: value for name, value in self._task.args.items() if value is not None}
+        validation = ArgumentSpecValidator(argument_spec).validate(given)
         errors = validation.errors.errors
         problems = []
         for name in sorted(validation.unsupported_parameters):
@@ -277,7 +280,7 @@ class ExchopsAction(ActionBase):
             problems.append(
                 f"unknown option {name!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
             )
-        typed = type_problems(self._task.args, argument_spec)
+        typed = type_problems(given, argument_spec)
         # ansible-core's sentences for the same type errors (and for what they prevented it
         # from checking: a mapping's suboptions, its no_log values) are left out; the rest are
         # its own.
