@@ -49,13 +49,18 @@ format: setup
 	@$(VENV)/bin/black --quiet plugins tests hacking benchmarks
 	@$(VENV)/bin/isort --quiet plugins tests hacking benchmarks
 
-# Re-resolve constraints.txt from requirements-dev.txt in a scratch venv.
+# The further ansible-core lines make test runs, each in .venv-LINE (the newest line runs in .venv).
+LINES := 2.16 2.17 2.18
+
+# Re-resolve constraints.txt from requirements-dev.txt in a scratch venv, and
+# constraints/ansible-core-LINE.txt from requirements-line.txt with each line's newest ansible-core.
 lock:
 	@rm -rf .lock-venv && python3.11 -m venv .lock-venv \
 	  && .lock-venv/bin/pip install --quiet -r requirements-dev.txt \
 	  && { echo "# Full resolved dependency set for requirements-dev.txt (pip freeze of a fresh .venv)."; \
 	       echo "# Regenerate: make lock"; .lock-venv/bin/pip freeze; } > constraints.txt \
 	  && rm -rf .lock-venv && echo "constraints.txt updated"
+	@for line in $(LINES); do hacking/lock_line.sh $$line || exit 1; done
 
 clean:
-	rm -rf $(VENV) .ansible tests/output .pytest_cache .hypothesis
+	rm -rf $(VENV) $(LINES:%=$(VENV)-%) .ansible tests/output .pytest_cache .hypothesis

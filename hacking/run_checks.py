@@ -99,7 +99,7 @@ def command_stage(command: list[str], env: dict[str, str] | None = None) -> Call
     return stage
 
 
-FORBIDDEN_IN_TARBALL = (".venv/", ".ansible/", "tests/output/", ".git/", "kms-report/")
+FORBIDDEN_IN_TARBALL = (".venv/", ".venv-", ".ansible/", "tests/output/", ".git/", "kms-report/")
 
 
 def build_and_install() -> Outcome:
