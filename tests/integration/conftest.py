@@ -87,6 +87,13 @@ def run_tool(
     return result
 
 
+def shown_in(text: str, output: str) -> bool:
+    """TEXT as Ansible showed it in OUTPUT: as it is (2.19's `[ERROR]: Task failed: ...`), or
+    inside a result's JSON (2.16 to 2.18's `FAILED! => {"msg": ...}`, with backslashes and
+    quotes escaped)."""
+    return text in output or json.dumps(text, ensure_ascii=False)[1:-1] in output
+
+
 # ---------------------------------------------------------------------------------------------
 # The secret scan: every password a command could know, searched for in all it left behind.
 
