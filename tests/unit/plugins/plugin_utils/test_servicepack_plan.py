@@ -728,18 +728,18 @@ def test_a_stated_media_build_decides_and_update_exes_version_can_only_refuse_it
     assert "the operator's statement (media_build)" in warning
     assert install_rule(InstallCase(readings, "D:\\SP", None, True))[0].id == "behind_media"
     # update.exe carrying another SP's build refuses, whichever of the two is right.
-    other, _, _ = media_statement(unstated, Build(5, 5, 2653))
+    other = media_statement(unstated, Build(5, 5, 2653))[0]
     assert install_rule(InstallCase(other, "D:\\SP", None, True))[0].id == "media_build_disputed"
     # A version that is no Exchange build, or none at all, is no evidence either way.
     for version in (Build(4, 10, 1998), None):
-        quiet, _, _ = media_statement(
+        quiet = media_statement(
             _host(media_version=version, stated_media_build=None), Build(5, 5, 2650)
-        )
+        )[0]
         assert install_rule(InstallCase(quiet, "D:\\SP", None, True))[0].id == "behind_media"
 
 
 def test_without_a_statement_update_exes_version_decides_nothing() -> None:
-    """Audit U2: update.exe's file version is not documented to be the kit's build, so with no
+    """docs/unsourced.md, U2: update.exe's file version is not documented to be the kit's build, so with no
     statement the plan refuses whatever that version says, and a statement needs no version."""
     for media in ("5.5.2650.0", "5.5.2448.0", None):
         readings, source, warning = media_statement(
@@ -748,5 +748,5 @@ def test_without_a_statement_update_exes_version_decides_nothing() -> None:
         assert (source, warning) == (None, "")
         with pytest.raises(Refusal, match="media_build is not set"):
             decide_install(readings, MEDIA, Build(5, 5, 2650))
-    stated, _, _ = media_statement(_host(media=None, stated_media_build=None), Build(5, 5, 2650))
+    stated = media_statement(_host(media=None, stated_media_build=None), Build(5, 5, 2650))[0]
     assert decide_install(stated, MEDIA, Build(5, 5, 2650)).install
