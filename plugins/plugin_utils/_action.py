@@ -21,17 +21,25 @@ from dataclasses import dataclass
 from ansible.errors import AnsibleActionFail
 from ansible.module_utils.basic import missing_required_lib
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible.module_utils.common.parameters import DEFAULT_TYPE_VALIDATORS
 from ansible.module_utils.common.text.converters import to_text
-from ansible.module_utils.errors import UnsupportedError
+from ansible.module_utils.errors import (
+    ArgumentTypeError,
+    ElementError,
+    NoLogError,
+    SubParameterTypeError,
+    UnsupportedError,
+)
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
-from ._errors import Refusal, StepError
+from ._errors import TYPE_WORDS, Refusal, StepError
 from ._facts import FactsError, read_facts
 from ._probe import ProbeError, facts_probe
 from ._winout import ParseError
 from ._winrs import (
     HAS_WINRM,
+    MASK,
     WINRM_CONNECTIONS,
     WINRM_IMPORT_ERROR,
     WinrsError,
@@ -64,6 +72,48 @@ class Minimum:
         unit = f" {self.unit}" if self.unit else ""
         hint = f" ({self.hint})" if self.hint else ""
         return f"{name} is {value}; it must be {wanted}{unit}{hint}."
+
+
+def type_problems(
+    arguments: t.Mapping[str, t.Any], argument_spec: dict[str, dict[str, t.Any]]
+) -> list[str]:
+    """One sentence per option whose value is not of its type (or holds an element that is
+    not), in our words, since ansible-core's change between releases (2.16 says "of type
+    <class 'str'>" and drops the value, 2.19 "of type str" and quotes it). A no_log option's
+    value is never quoted. The checks are ansible-core's own type checkers."""
+    problems = []
+    for name, value in arguments.items():
+        option = argument_spec.get(name)
+        if option is None or value is None:
+            continue  # unknown (said apart), or not set
+        wanted = option.get("type", "str")
+        if not isinstance(wanted, str) or wanted not in DEFAULT_TYPE_VALIDATORS:
+            continue
+        hidden = bool(option.get("no_log"))
+        try:
+            checked = DEFAULT_TYPE_VALIDATORS[wanted](value)
+        except (TypeError, ValueError):
+            problems.append(
+                f"{name} is {_shown(value, hidden)}; it must be {TYPE_WORDS.get(wanted, wanted)}"
+            )
+            continue
+        elements = option.get("elements")
+        if wanted != "list" or elements not in DEFAULT_TYPE_VALIDATORS:
+            continue
+        for element in checked:
+            try:
+                DEFAULT_TYPE_VALIDATORS[elements](element)
+            except (TypeError, ValueError):
+                problems.append(
+                    f"{name} holds {_shown(element, hidden)}; each of its elements must be "
+                    f"{TYPE_WORDS.get(elements, elements)}"
+                )
+                break
+    return problems
+
+
+def _shown(value: t.Any, hidden: bool) -> str:
+    return MASK if hidden else repr(value)
 
 
 # The limits every reading module shares.
@@ -112,6 +162,18 @@ class ExchopsAction(ActionBase):
     def run(
         self, tmp: str | None = None, task_vars: dict[str, t.Any] | None = None
     ) -> dict[str, t.Any]:
+        try:
+            return self._run(tmp, task_vars)
+        except AnsibleActionFail as failure:
+            # ansible-core 2.16 to 2.18 put traceback.format_exc() in the failure's result when
+            # it is built: the error being handled then (a helper's, whose text may hold a
+            # startup password that `msg` masks), or "NoneType: None". Their default callback
+            # prints its last line at any verbosity. Our failures say all in `msg`; 2.19 keeps
+            # `result` apart from the traceback, so nothing is there to drop.
+            failure.result.pop("exception", None)
+            raise
+
+    def _run(self, tmp: str | None, task_vars: dict[str, t.Any] | None) -> dict[str, t.Any]:
         result = super().run(tmp, task_vars)
         del tmp
         task_vars = task_vars or {}
@@ -206,7 +268,10 @@ class ExchopsAction(ActionBase):
         the module's public name and carries the task's arguments as the error's object, so
         Ansible prints them, a startup password included.
         """
-        validation = ArgumentSpecValidator(argument_spec).validate(self._task.args)
+        # An option given as None (YAML null, or a template's none on 2.19) is not set, on
+        # every line: 2.16 to 2.18 refuse None for a string option, 2.19 takes it as ''.
+        given = {name: value for name, value in self._task.args.items() if value is not None}
+        validation = ArgumentSpecValidator(argument_spec).validate(given)
         errors = validation.errors.errors
         problems = []
         for name in sorted(validation.unsupported_parameters):
@@ -215,7 +280,15 @@ class ExchopsAction(ActionBase):
             problems.append(
                 f"unknown option {name!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
             )
-        problems += [error.msg for error in errors if not isinstance(error, UnsupportedError)]
+        typed = type_problems(given, argument_spec)
+        # ansible-core's sentences for the same type errors (and for what they prevented it
+        # from checking: a mapping's suboptions, its no_log values) are left out; the rest are
+        # its own.
+        said_apart: tuple[type[Exception], ...] = (UnsupportedError,)
+        if typed:
+            said_apart += (ArgumentTypeError, ElementError, SubParameterTypeError, NoLogError)
+        problems += typed
+        problems += [error.msg for error in errors if not isinstance(error, said_apart)]
         if problems:
             raise AnsibleActionFail(
                 f"{host}: {self.MODULE_NAME}: {'; '.join(problems)}. Its options are "

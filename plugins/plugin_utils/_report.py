@@ -267,6 +267,8 @@ def remediation_outcome(
     """One pair's row, from what its host recorded: `kms_remediate_result` (the role's end),
     `kms_remediate_failure` (the playbook's rescue) and `sp_parity_result` (its last check)."""
     host_vars = host_vars or {}
+    # The role records through templates, where ansible-core before 2.19 renders None as '':
+    # an empty value is an unknown one (None), on every line.
     parity = host_vars.get("sp_parity_result") or {}
     done = host_vars.get("kms_remediate_result") or {}
     failure = host_vars.get("kms_remediate_failure") or {}
@@ -276,12 +278,14 @@ def remediation_outcome(
         "outcome": "not_run",
         "step": None,
         "reason": "",
-        "backup_path": done.get("backup_path") or failure.get("backup_path"),
-        "build_before": done.get("build_before"),
-        "build_after": done.get("build_after"),
-        "kms_binary_before": done.get("kms_binary_before") or parity.get("kms_binary_build"),
-        "kms_binary_after": done.get("kms_binary_after"),
-        "sp_outcome": done.get("sp_outcome") or failure.get("sp_outcome"),
+        "backup_path": done.get("backup_path") or failure.get("backup_path") or None,
+        "build_before": done.get("build_before") or None,
+        "build_after": done.get("build_after") or None,
+        "kms_binary_before": done.get("kms_binary_before")
+        or parity.get("kms_binary_build")
+        or None,
+        "kms_binary_after": done.get("kms_binary_after") or None,
+        "sp_outcome": done.get("sp_outcome") or failure.get("sp_outcome") or None,
         "decided_by": list(done.get("decided_by") or failure.get("decided_by") or []),
     }
     if failure:

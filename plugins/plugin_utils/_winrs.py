@@ -22,9 +22,12 @@ import typing as t
 from dataclasses import dataclass, field
 
 import ansible.constants as C
+from ansible.config.manager import ensure_type
 from ansible.errors import AnsibleError
 from ansible.plugins.loader import connection_loader
 from ansible.utils.display import Display
+
+from ._errors import TYPE_WORDS
 
 try:
     import requests.exceptions
@@ -336,6 +339,10 @@ def inventory_host_options(
     action's `_connection`, `_play_context`, `_task`); `purpose` says in messages who needs the
     host and why ("exchops.kms.kms_move_facts reads the KM source server"). Raises
     WinrsConfigError naming `host` when its entry cannot give WinRM settings."""
+    # The task's own plugin, loaded by the name the task's connection was loaded by: by another
+    # name, each forked worker would parse the plugin's documentation again for its option
+    # definitions (a fifth of the task's CPU in benchmarks/).
+    load_name = connection._load_name  # pylint: disable=protected-access
     try:
         connection_name = host_vars.get("ansible_connection")
         if connection_name not in WINRM_CONNECTIONS:
@@ -345,21 +352,45 @@ def inventory_host_options(
                 f"entry says {connection_name!r}). Set ansible_connection: winrm and the "
                 "ansible_winrm_* settings for it.",
             )
-        # The task's own plugin, loaded by the name the task's connection was loaded by: by
-        # another name, each forked worker would parse the plugin's documentation again for its
-        # option definitions (a fifth of the task's CPU in benchmarks/).
-        load_name = connection._load_name  # pylint: disable=protected-access
         plugin = connection_loader.get(load_name, play_context)
         var_options = _var_options(host_vars, load_name, plugin.extras_prefix)
         plugin.set_options(task_keys=_task_keys(play_context, task), var_options=var_options)
     except AnsibleError as exc:
-        # An undefined variable or a bad template in the host's settings.
+        # An undefined variable, a bad template or a value of the wrong type in the host's
+        # settings. ansible-core words the last differently on each line (2.18 drops the value
+        # and the reason): say it ourselves when we can find it.
+        wrong = _wrongly_typed(host_vars, load_name)
         raise WinrsConfigError(
             host,
-            f"its WinRM settings in the inventory cannot be read: {exc.message}. Fix them "
-            "(ansible-inventory --host NAME shows them).",
+            f"its WinRM settings in the inventory cannot be read: {wrong or exc.message}. Fix "
+            "them (ansible-inventory --host NAME shows them).",
         ) from None
     return plugin.get_option
+
+
+def _wrongly_typed(host_vars: t.Mapping[str, t.Any], load_name: str) -> str | None:
+    """'ansible_port is 'five'; it must be an integer' for the first of the host's variables
+    that the connection plugin cannot take as its option's type, or None. A password's value
+    is never quoted."""
+    for option, definition in C.config.get_configuration_definitions(
+        "connection", load_name
+    ).items():
+        wanted = definition.get("type")
+        if wanted not in TYPE_WORDS or wanted in ("str", "string"):
+            continue  # any value makes a string
+        for variable in definition.get("vars") or ():
+            name = variable.get("name")
+            if name not in host_vars:
+                continue
+            try:
+                value = host_vars[name]
+                ensure_type(value, wanted)
+            except AnsibleError:
+                continue  # undefined, or a bad template: ansible-core's message says it
+            except (TypeError, ValueError):
+                shown = MASK if "password" in option else repr(value)
+                return f"{name} is {shown}; it must be {TYPE_WORDS[wanted]}"
+    return None
 
 
 def _var_options(

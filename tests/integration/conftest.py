@@ -23,17 +23,21 @@ from exchlab.fleet import LAB_SECRETS
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
+# The ansible-* tools (and the controller's Python): this venv's, or those of another
+# ansible-core line's venv (EXCHOPS_ANSIBLE_BIN, its bin folder), so that the suite runs
+# ansible-playbook of that line while the lab runs from this venv.
+ANSIBLE_BIN = Path(os.environ.get("EXCHOPS_ANSIBLE_BIN") or BIN)
 # Every command of this suite runs at -vvvv (ANSIBLE_VERBOSITY) unless a test asks for less, so
 # the secret scan below reads the most Ansible ever prints.
 SCAN_VERBOSITY = "4"
 
 
 def ansible_environment(folder: Path) -> dict[str, str]:
-    """Environment for ansible-* commands: this venv's tools, no user config, a private home in
+    """Environment for ansible-* commands: their venv's tools (ANSIBLE_BIN), no user config, a private home in
     FOLDER."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("ANSIBLE_")}
     env.update(
-        PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}",
+        PATH=f"{ANSIBLE_BIN}{os.pathsep}{env.get('PATH', '')}",
         ANSIBLE_HOME=str(folder / "ansible-home"),
         ANSIBLE_NOCOLOR="1",
         ANSIBLE_FORCE_COLOR="0",

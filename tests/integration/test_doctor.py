@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import BIN, RunModule, RunningLab, lab_unchanged, override, run_tool
+from conftest import ANSIBLE_BIN, RunModule, RunningLab, lab_unchanged, override, run_tool
 
 DOCTOR = "exchops.kms.winrm_doctor"
 # diagnose(host, **connection variables to override) -> the problems found, by id
@@ -123,7 +123,9 @@ def test_ntlm_works_when_openssl_has_no_md4_through_pyspnegos_own(
     )
     ansible_env["OPENSSL_CONF"] = str(config)  # for every command of this test, the doctor's too
     probe = run_tool(
-        [str(BIN / "python"), "-c", "import hashlib; hashlib.new('md4')"], ansible_env, tmp_path
+        [str(ANSIBLE_BIN / "python"), "-c", "import hashlib; hashlib.new('md4')"],
+        ansible_env,
+        tmp_path,
     )
     assert probe.returncode != 0 and "unsupported hash type md4" in probe.stderr
 

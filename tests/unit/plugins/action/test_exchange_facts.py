@@ -32,9 +32,7 @@ OPTIONS = (
         ),
         pytest.param(
             {"timeout": "soon"},
-            "kms02: exchops.kms.exchange_facts: argument 'timeout' is of type str and we were "
-            "unable to convert to int: \"'soon'\" cannot be converted to an int. "
-            f"{OPTIONS}",
+            f"kms02: exchops.kms.exchange_facts: timeout is 'soon'; it must be an integer. {OPTIONS}",
             id="wrong type",
         ),
     ],
@@ -182,6 +180,17 @@ def test_the_options_reach_the_probe_and_the_shell(
     assert "kms_events" not in shell.lines[0]
     assert shell.details["target"].command_timeout_sec == 45
     assert outcome.result["ansible_facts"]["exchange"]["kms"]["events"] == []
+
+
+def test_an_option_given_as_none_is_not_set_whatever_the_ansible_core_line(
+    run_action: t.Callable[..., t.Any], fake_winrs: t.Any, recorded: t.Callable[..., t.Any]
+) -> None:
+    # YAML null, or a template's none on 2.19; 2.16 to 2.18 would refuse it for a string option.
+    fake_winrs.on_line(PROBE, recorded("probe/kb_target"))
+    outcome = run_action("exchange_facts", {"kms_event_count": None, "timeout": None})
+    (shell,) = fake_winrs.shells
+    assert shell.details["target"].command_timeout_sec == 120
+    assert not outcome.raised and "exchange" in outcome.result["ansible_facts"]
 
 
 def test_a_delegated_task_reads_and_names_the_delegated_host(

@@ -66,8 +66,7 @@ def kms_host(fake_winrs: t.Any, recorded: t.Callable[..., t.Any]) -> t.Callable[
         ),
         pytest.param(
             {**KMS, "state": "stopped", "watch": "long", "startup_password": PASSWORD},
-            "kms02: exchops.kms.exchange_service: argument 'watch' is of type str and we were "
-            f"unable to convert to int: \"'long'\" cannot be converted to an int. {OPTIONS}",
+            f"kms02: exchops.kms.exchange_service: watch is 'long'; it must be an integer. {OPTIONS}",
             id="wrong type",
         ),
         # pinned: today's wording ("watch is -5; it must be", unlike other modules' ", it must")
@@ -160,6 +159,25 @@ def test_the_startup_password_in_a_failure_text_is_masked(
         "could not be created: sc start MSExchangeKMS ********. Nothing was changed."
     )
     assert outcome.shows(PASSWORD) == []
+
+
+@pytest.mark.parametrize(
+    "args", [{"state": "started"}, {**KMS, "state": "started", "startup_password": PASSWORD}]
+)
+def test_a_failure_carries_no_traceback_whatever_the_ansible_core_line(
+    run_action: t.Callable[..., t.Any],
+    fake_winrs: t.Any,
+    winrs_error: t.Callable[..., Exception],
+    args: dict[str, t.Any],
+) -> None:
+    # ansible-core 2.16 to 2.18 would print the traceback's last line (the helper's raw error)
+    # at any verbosity, or "NoneType: None" after a refusal.
+    fake_winrs.on_command(
+        "sc query", winrs_error("winrm_error", f": sc start MSExchangeKMS {PASSWORD}")
+    )
+    outcome = run_action("exchange_service", args)
+    assert outcome.raised
+    assert "exception" not in outcome.result
 
 
 def test_the_startup_password_is_handed_to_the_shell_as_a_secret(

@@ -52,9 +52,8 @@ def kms_new(fake_winrs: t.Any, recorded: t.Callable[..., t.Any]) -> t.Callable[.
         ),
         pytest.param(
             {**SP3, "success_exit_codes": ["zero"]},
-            "kms02: exchops.kms.exchange_service_pack: Elements value for option "
-            "'success_exit_codes' is of type str and we were unable to convert to int: "
-            f"\"'zero'\" cannot be converted to an int. {OPTIONS}",
+            "kms02: exchops.kms.exchange_service_pack: success_exit_codes holds 'zero'; each of its "
+            f"elements must be an integer. {OPTIONS}",
             id="wrong element type",
         ),
         pytest.param(

@@ -56,8 +56,7 @@ def kms_server(fake_winrs: t.Any, recorded: t.Callable[..., t.Any]) -> t.Callabl
         ),
         pytest.param(
             {"timeout": "10m", "startup_password": PASSWORD},
-            "kms02: exchops.kms.kms_backup: argument 'timeout' is of type str and we were unable "
-            f"to convert to int: \"'10m'\" cannot be converted to an int. {OPTIONS}",
+            f"kms02: exchops.kms.kms_backup: timeout is '10m'; it must be an integer. {OPTIONS}",
             id="wrong type",
         ),
         pytest.param(

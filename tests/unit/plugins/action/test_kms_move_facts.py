@@ -75,9 +75,15 @@ def verdict(outcome: t.Any) -> dict[str, t.Any]:
         ),
         pytest.param(
             {"kms_event_count": "ten"},
-            "kms02: exchops.kms.kms_move_facts: argument 'kms_event_count' is of type str and we "
-            f"were unable to convert to int: \"'ten'\" cannot be converted to an int. {OPTIONS}",
+            "kms02: exchops.kms.kms_move_facts: kms_event_count is 'ten'; it must be an integer. "
+            f"{OPTIONS}",
             id="wrong type",
+        ),
+        pytest.param(
+            {"fail_on_mismatch": "maybe", "listed_twice": "yes"},
+            "kms02: exchops.kms.kms_move_facts: fail_on_mismatch is 'maybe'; it must be true or "
+            f"false; listed_twice is 'yes'; it must be a mapping of names to values. {OPTIONS}",
+            id="two wrong types",
         ),
         pytest.param(
             {"listed_twice": {"reason": "kms01 is listed twice"}},
@@ -247,9 +253,8 @@ def test_a_source_whose_settings_cannot_be_read_is_named_and_not_read(
     outcome = run_action("kms_move_facts", {}, pair(ansible_port="five"))
     assert (outcome.result["status"], outcome.result["reason"]) == (
         "error",
-        "kms01: its WinRM settings in the inventory cannot be read: Config 'port' for 'winrm' "
-        "connection plugin from 'var: ansible_port' has an invalid value: Invalid value provided "
-        "for 'integer': 'five'. Fix them (ansible-inventory --host NAME shows them). Nothing was "
+        "kms01: its WinRM settings in the inventory cannot be read: ansible_port is 'five'; it "
+        "must be an integer. Fix them (ansible-inventory --host NAME shows them). Nothing was "
         "changed.",
     )
     assert [shell.name for shell in fake_winrs.shells] == ["kms02"]

@@ -84,8 +84,7 @@ def problem_ids(outcome: t.Any) -> list[str]:
         ),
         pytest.param(
             {"timeout": "15s"},
-            "kms02: exchops.kms.winrm_doctor: argument 'timeout' is of type str and we were "
-            f"unable to convert to int: \"'15s'\" cannot be converted to an int. {OPTIONS}",
+            f"kms02: exchops.kms.winrm_doctor: timeout is '15s'; it must be an integer. {OPTIONS}",
             id="wrong type",
         ),
         pytest.param(

@@ -120,6 +120,17 @@ def test_a_failure_keeps_its_step_and_a_trimmed_reason_and_a_fix_keeps_its_build
     assert fixed["backup_path"] == DONE["backup_path"]
 
 
+def test_a_failure_recorded_before_ansible_core_2_19_gives_the_same_row() -> None:
+    # ansible-core 2.16 to 2.18 render None as '' in the role's set_fact templates.
+    recorded = {**FAILED, "sp_outcome": None}
+    rendered = {**FAILED, "backup_path": "", "sp_outcome": ""}
+    assert remediation_outcome(
+        "kms-new", {"sp_parity_result": MISMATCH, "kms_remediate_failure": rendered}, False
+    ) == remediation_outcome(
+        "kms-new", {"sp_parity_result": MISMATCH, "kms_remediate_failure": recorded}, False
+    )
+
+
 def test_the_report_passes_only_when_every_pair_is_fixed_unchanged_or_planned(
     report_schema: t.Callable[[str], dict[str, t.Any]],
 ) -> None:

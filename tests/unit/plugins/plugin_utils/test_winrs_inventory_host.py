@@ -105,10 +105,16 @@ def test_a_password_given_with_dash_k_serves_a_host_without_one() -> None:
         ),
         pytest.param(
             {**SOURCE, "ansible_port": "five"},
-            "kms01: its WinRM settings in the inventory cannot be read: Config 'port' for 'winrm' "
-            "connection plugin from 'var: ansible_port' has an invalid value: Invalid value "
-            "provided for 'integer': 'five'. Fix them (ansible-inventory --host NAME shows them).",
+            "kms01: its WinRM settings in the inventory cannot be read: ansible_port is 'five'; "
+            "it must be an integer. Fix them (ansible-inventory --host NAME shows them).",
             id="not a port",
+        ),
+        pytest.param(
+            {**SOURCE, "ansible_winrm_port": "5986/tcp"},
+            "kms01: its WinRM settings in the inventory cannot be read: ansible_winrm_port is "
+            "'5986/tcp'; it must be an integer. Fix them (ansible-inventory --host NAME shows "
+            "them).",
+            id="not a port, by the winrm name",
         ),
     ],
 )
