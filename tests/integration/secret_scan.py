@@ -443,3 +443,26 @@ def verbosity_of(command: list[str], env: dict[str, str]) -> int:
 
 def leak_report(leaks: Iterable[Leak]) -> str:
     return "; ".join(str(leak) for leak in leaks)
+
+
+def scan_command_folder(
+    scan: SecretScan,
+    command: list[str],
+    output: bytes,
+    folder: Path,
+    known: dict[str, str],
+    inventories: Iterable[Path] = (),
+    left_out: Iterable[Path] = (),
+) -> list[Leak]:
+    """For a command run outside pytest (molecule): its output and every file in FOLDER (its
+    own folder) but LEFT_OUT and its declared inputs, for KNOWN passwords and those of its routes
+    and of INVENTORIES (read after it ran: molecule's are written by the scenario)."""
+    extra = [f"--inventory={path}" for path in inventories if path.exists()]
+    routes = secrets_of([*command, *extra], folder, known)
+    leaks = scan.scan_output(output, "output", routes.secrets)
+    files = files_in(folder, [*routes.inputs, *left_out])
+    leaks += scan.scan_files(
+        ((path, str(path.relative_to(folder))) for path in files), routes.secrets
+    )
+    scan.count_command(4, routes.secrets)
+    return leaks
