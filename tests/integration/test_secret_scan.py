@@ -208,7 +208,7 @@ def test_templates_vault_values_and_names_that_only_contain_pass_are_not_passwor
 # How each tool writes a string: the forms a report or log holds it in.
 FORMS: dict[str, Callable[[str], str | bytes]] = {
     "literal": lambda s: s,
-    "JSON (ensure_ascii, ansible-runner's events)": lambda s: json.dumps(s),
+    "JSON (ensure_ascii, ansible-runner's events)": json.dumps,
     "JSON (not ensure_ascii, -vvvv results)": lambda s: json.dumps(s, ensure_ascii=False),
     "JSON in JSON (job event stdout)": lambda s: json.dumps(json.dumps(s)),
     "\\uXXXX of every non-alphanumeric": lambda s: "".join(
