@@ -14,7 +14,7 @@ DOCTOR = "exchops.kms.winrm_doctor"
 NOT_A_MATCH = 2
 
 
-def https_with_ca(tmp_path: Path, lab: RunningLab, ca_path: Path) -> list[str]:
+def https_with_ca(tmp_path: Path, ca_path: Path) -> list[str]:
     """Inventory arguments that move both lab hosts to HTTPS, validated with `ca_path`."""
     https = {
         "ansible_port": 35986,
@@ -33,7 +33,7 @@ def test_a_missing_ca_file_ends_every_pair_in_error_naming_the_setting_and_the_p
     kb_lab: RunningLab, gate_playbook: RunGate, ansible_module: RunModule, tmp_path: Path
 ) -> None:
     missing = tmp_path / "etc-pki" / "corp-ca.pem"
-    extra = https_with_ca(tmp_path, kb_lab, missing)
+    extra = https_with_ca(tmp_path, missing)
     before = kb_lab.show()
     result, report, markdown, _junit = gate_playbook(GATE, kb_lab, *extra)
     assert result.returncode == NOT_A_MATCH, result.stdout
@@ -60,7 +60,7 @@ def test_a_missing_ca_file_ends_every_pair_in_error_naming_the_setting_and_the_p
 def test_the_same_settings_with_the_ca_file_present_pass_the_tls_step(
     kb_lab: RunningLab, gate_playbook: RunGate, tmp_path: Path
 ) -> None:
-    extra = https_with_ca(tmp_path, kb_lab, kb_lab.state / "ca.pem")
+    extra = https_with_ca(tmp_path, kb_lab.state / "ca.pem")
     result, report, _markdown, _junit = gate_playbook(GATE, kb_lab, *extra)
     assert result.returncode == NOT_A_MATCH, result.stdout
     assert report["pairs"][0]["status"] == "mismatch"  # the KB case itself, read over HTTPS
