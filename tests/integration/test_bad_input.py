@@ -157,14 +157,13 @@ CASES = {
     "timeout-not-a-number": Case(
         module("exchange_facts", "timeout=abc"),
         [
-            "kms-new: exchops.kms.exchange_facts: argument 'timeout' is of type str and we were "
-            "unable to convert to int",
+            "kms-new: exchops.kms.exchange_facts: timeout is 'abc'; it must be an integer.",
             NOTHING,
         ],
     ),
     "watch-not-a-number-beside-the-password": Case(
         module("exchange_service", f"name=MSExchangeKMS state=started watch=abc {KMS_PASSWORD}"),
-        ["kms-new: exchops.kms.exchange_service: argument 'watch' is of type str", NOTHING],
+        ["kms-new: exchops.kms.exchange_service: watch is 'abc'; it must be an integer.", NOTHING],
     ),
     "watch-negative": Case(
         module("exchange_service", f"name=MSExchangeKMS state=started watch=-5 {KMS_PASSWORD}"),
