@@ -739,7 +739,7 @@ def test_a_stated_media_build_decides_and_update_exes_version_can_only_refuse_it
 
 
 def test_without_a_statement_update_exes_version_decides_nothing() -> None:
-    """Audit U2: update.exe's file version is not documented to be the kit's build, so with no
+    """docs/unsourced.md, U2: update.exe's file version is not documented to be the kit's build, so with no
     statement the plan refuses whatever that version says, and a statement needs no version."""
     for media in ("5.5.2650.0", "5.5.2448.0", None):
         readings, source, warning = media_statement(
