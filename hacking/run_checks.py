@@ -137,11 +137,8 @@ def build_and_install() -> Outcome:
     return Outcome(passed=1)
 
 
-def run_scanned(
-    command: list[str], env: dict[str, str], secrets: dict[str, str]
-) -> tuple[int, list[str]]:
-    """Run `command`, echoing its output, and return its exit code and the names of the
-    secrets its output held (shown by name only; the secrets themselves never)."""
+def run_scanned(command: list[str], env: dict[str, str]) -> tuple[int, bytes]:
+    """Run `command`, echoing its output, and return its exit code and its output."""
     print(f"$ {' '.join(command)}", flush=True)
     with subprocess.Popen(
         command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
@@ -153,39 +150,54 @@ def run_scanned(
             output += line
         code = process.wait()
     sys.stdout.flush()
-    text = output.decode("utf-8", "replace")
-    leaked = [name for secret, name in secrets.items() if secret in text]
-    print(
-        f"secret scan: {len(output)} bytes of output searched for {len(secrets)} passwords: "
-        + (f"found {', '.join(leaked)}" if leaked else "none found"),
-        flush=True,
-    )
-    return code, leaked
+    return code, bytes(output)
 
 
 def molecule() -> Outcome:
-    """Every scenario in extensions/molecule, each with its own Ansible home (molecule installs
-    the built collection there), at -vvvv, its output searched for the lab's passwords."""
-    from exchlab.fleet import LAB_SECRETS  # pylint: disable=import-outside-toplevel
+    """Every scenario in extensions/molecule, each at -vvvv with a folder of its own for HOME,
+    TMPDIR, ANSIBLE_HOME (molecule installs the built collection there), ANSIBLE_LOCAL_TEMP and
+    molecule's ephemeral directory; its output and that whole folder are searched by the
+    integration suite's secret scan, all but the lab's state (its inventory holds the passwords)
+    and the collection molecule installs from the working tree."""
+    # pylint: disable=import-outside-toplevel
+    from exchlab.fleet import LAB_SECRETS
+
+    sys.path.insert(0, str(ROOT / "tests" / "integration"))
+    from secret_scan import SecretScan, leak_report, scan_command_folder
 
     scenarios = sorted(p.parent.name for p in (ROOT / "extensions/molecule").glob("*/molecule.yml"))
-    outcome = Outcome()
+    outcome, scan = Outcome(), SecretScan()
     for scenario in scenarios:
-        with tempfile.TemporaryDirectory(prefix="exchops-molecule-") as home:
-            env = dict(
-                os.environ,
-                ANSIBLE_HOME=home,
-                ANSIBLE_NOCOLOR="1",
-                NO_COLOR="1",
-                ANSIBLE_VERBOSITY="4",
+        with tempfile.TemporaryDirectory(prefix="exchops-molecule-") as folder:
+            own = {name: Path(folder) / name for name in ("home", "tmp", "ansible", "local", "eph")}
+            for path in own.values():
+                path.mkdir()
+            env = dict(os.environ, ANSIBLE_NOCOLOR="1", NO_COLOR="1", ANSIBLE_VERBOSITY="4")
+            env.update(HOME=str(own["home"]), TMPDIR=str(own["tmp"]))
+            env.update(ANSIBLE_HOME=str(own["ansible"]), ANSIBLE_LOCAL_TEMP=str(own["local"]))
+            env.update(MOLECULE_EPHEMERAL_DIRECTORY=str(own["eph"]))
+            command = ["molecule", "test", "-s", scenario]
+            code, output = run_scanned(command, env)
+            lab = own["eph"] / "lab"
+            # Left out: the lab's state, and the collection installed from the working tree
+            # (its tests quote the lab's passwords).
+            copy = own["ansible"] / "collections" / "ansible_collections" / "exchops" / "kms"
+            leaks = scan_command_folder(
+                scan,
+                command,
+                output,
+                Path(folder),
+                LAB_SECRETS,
+                [lab / "inventory.yml"],
+                [lab, copy],
             )
-            code, leaked = run_scanned(["molecule", "test", "-s", scenario], env, LAB_SECRETS)
-            if code == 0 and not leaked:
+            print(f"{scan.summary_line()}: {leak_report(leaks) or 'none found'}", flush=True)
+            if code == 0 and not leaks:
                 outcome.passed += 1
             else:
                 outcome.failed += 1
                 outcome.detail += f"{scenario} failed (exit {code}); " if code else ""
-                outcome.detail += f"{scenario} output holds {', '.join(leaked)}; " if leaked else ""
+                outcome.detail += f"{scenario} leaked: {leak_report(leaks)}; " if leaks else ""
     if not scenarios:
         outcome.failed, outcome.detail = 1, "no scenario found"
     return outcome

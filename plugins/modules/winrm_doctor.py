@@ -22,7 +22,8 @@ description:
   - The only commands run on the host are C(chcp) without arguments and a C(for) loop that
     prints where C(reg.exe) and C(wmic.exe) are. The password is never shown.
   - Problems it names include Basic over HTTP or with a domain account, HTTP without message
-    encryption, NTLM without an MD4 hash, an untrusted, expired or misnamed certificate, a
+    encryption, NTLM without an MD4 hash, a C(ansible_winrm_ca_trust_path) that does not exist
+    or cannot be read on the controller, an untrusted, expired or misnamed certificate, a
     channel binding token left out, Kerberos clock skew, a read timeout not above the operation
     timeout, exhausted WinRM quotas (MaxShellsPerUser, MaxConcurrentOperationsPerUser), a shell
     code page other than 65001 or 437, and missing C(reg.exe) or C(wmic.exe).

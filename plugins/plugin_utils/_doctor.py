@@ -31,6 +31,7 @@ from ansible.utils.display import Display
 
 from ._rules import Values
 from ._winrs import (
+    CA_TRUST_PATH_FIX,
     DEFAULT_CODEPAGE,
     DEFAULT_OPERATION_TIMEOUT_SEC,
     DEFAULT_READ_TIMEOUT_SEC,
@@ -41,6 +42,7 @@ from ._winrs import (
     WinrsFault,
     WinrsShell,
     WinrsTlsError,
+    ca_trust_path_problem,
     missing_auth_library,
     read_winrm_settings,
     target_from_options,
@@ -100,6 +102,7 @@ class Settings:
     operation_timeout_sec: int | None
     read_timeout_sec: int | None
     send_cbt: bool
+    ca_trust_path_problem: str | None  # as the modules refuse it, before any connection
 
 
 @dataclass
@@ -151,6 +154,7 @@ def read_settings(host: str, get_option: t.Callable[[str], t.Any]) -> Settings:
         operation_timeout_sec=whole_number(shared.operation_timeout_sec),
         read_timeout_sec=whole_number(shared.read_timeout_sec),
         send_cbt=send_cbt,
+        ca_trust_path_problem=ca_trust_path_problem(shared),
     )
 
 
@@ -221,7 +225,8 @@ def _check_network(findings: Findings, timeout: float) -> None:
     display.vvv(f"exchops.kms doctor: TCP {settings.address}:{port} connects", host=findings.host)
 
     https = settings.scheme == "https"
-    if https and settings.cert_validation == "validate":
+    # An unusable CA path is its own row, and the modules refuse it before connecting.
+    if https and settings.cert_validation == "validate" and not settings.ca_trust_path_problem:
         try:
             context = _tls_context(True, settings.ca_trust_path)
             with socket.create_connection((settings.address, port), timeout=timeout) as sock:
@@ -454,6 +459,11 @@ def timeouts_inverted(f: Findings) -> Values | None:
     )
 
 
+def ca_trust_path_unusable(f: Findings) -> Values | None:
+    problem = f.settings.ca_trust_path_problem
+    return {"problem": problem} if problem else None
+
+
 def _fault_code(error: WinrsError | None) -> int | None:
     return error.code if isinstance(error, WinrsFault) else None
 
@@ -499,6 +509,9 @@ def logon_refused(f: Findings) -> Values | None:
 def settings_refused(f: Findings) -> Values | None:
     if f.settings_error is None or found(basic_over_http, f) or found(timeouts_inverted, f):
         return None
+    problem = f.settings.ca_trust_path_problem
+    if problem and problem in str(f.settings_error):
+        return None  # its own row, ca_trust_path_unusable
     return {"reason": str(f.settings_error).split(": ", 1)[-1]}
 
 
@@ -583,6 +596,12 @@ SIGNATURES: tuple[Signature, ...] = (
         "ansible_winrm_operation_timeout_sec ({operation}): the host may hold each request that "
         "long, so reads time out.",
         "Set ansible_winrm_read_timeout_sec={fixed} (always above the operation timeout).",
+    ),
+    Signature(
+        "ca_trust_path_unusable",
+        ca_trust_path_unusable,
+        "{problem}",
+        CA_TRUST_PATH_FIX,
     ),
     Signature(
         "port_unreachable",

@@ -17,6 +17,7 @@ skipped (Delete ends the shell's commands, MS-WSMV 3.1.4.11), so one command cos
 
 from __future__ import annotations
 
+import os
 import time
 import typing as t
 from dataclasses import dataclass, field
@@ -234,6 +235,9 @@ def target_from_options(
     _refuse_missing_credentials(label, settings)
     _refuse_unknown_protection(label, settings)
     operation, read = _timeouts(label, settings)
+    problem = ca_trust_path_problem(settings)
+    if problem:
+        raise WinrsConfigError(label, f"{problem} {CA_TRUST_PATH_FIX} Nothing was sent.")
     return WinrsTarget(
         host=host,
         address=settings.address,
@@ -298,6 +302,36 @@ def _refuse_unknown_protection(label: str, settings: WinrmSettings) -> None:
         raise WinrsConfigError(
             label, f"ansible_winrm_message_encryption is {encryption!r}; set auto, always or never."
         )
+
+
+# What to do about an unusable ansible_winrm_ca_trust_path; the doctor gives the same fix.
+CA_TRUST_PATH_FIX = (
+    "Set ansible_winrm_ca_trust_path to the PEM file (or a folder of hashed PEM certificates) of "
+    "the CA that issued the host's WinRM certificate, as a path on the controller, or remove it "
+    "to use the controller's own trust store."
+)
+
+
+def ca_trust_path_problem(settings: WinrmSettings) -> str | None:
+    """What is wrong with ansible_winrm_ca_trust_path, or None. pywinrm hands the path to
+    requests as `verify=`, which takes a CA bundle file or a folder of hashed certificates
+    (https://requests.readthedocs.io/en/latest/user/advanced/#ssl-cert-verification) and, when
+    the path does not exist, fails every HTTPS request with a bare OSError ("Could not find a
+    suitable TLS CA certificate bundle"). The path is read on the controller, never on the host;
+    it matters only for HTTPS with validation on."""
+    path = str(settings.ca_trust_path or "")
+    if not path or settings.scheme != "https" or settings.cert_validation != "validate":
+        return None
+    if not os.path.exists(path):
+        return f"ansible_winrm_ca_trust_path is {path!r}, which does not exist on the controller."
+    if not os.path.isfile(path) and not os.path.isdir(path):
+        return (
+            f"ansible_winrm_ca_trust_path is {path!r}, which is neither a file nor a folder on "
+            "the controller."
+        )
+    if not os.access(path, os.R_OK):
+        return f"ansible_winrm_ca_trust_path is {path!r}, which the controller's user cannot read."
+    return None
 
 
 def _timeouts(label: str, settings: WinrmSettings) -> tuple[int, int]:

@@ -6,9 +6,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ import jsonschema
 import pytest
 import winrm
 import yaml
+from secret_scan import SecretScan, files_in, leak_report, secrets_of, verbosity_of
 
 from exchlab.fleet import LAB_SECRETS
 
@@ -57,99 +59,67 @@ def ansible_env(tmp_path: Path) -> dict[str, str]:
 def run_tool(
     command: list[str], env: dict[str, str], cwd: Path
 ) -> subprocess.CompletedProcess[str]:
-    """Run one command-line tool; fail the test if its output or a file it wrote holds a secret."""
-    started = _files_under(cwd)
-    result = subprocess.run(
-        command, env=env, cwd=cwd, capture_output=True, text=True, timeout=300, check=False
+    """Run one command-line tool with a folder of its own for HOME, TMPDIR, ANSIBLE_LOCAL_TEMP
+    and molecule's ephemeral directory; fail the test if its output, a file it wrote in CWD or
+    any file in its own folder holds a password it could know (secret_scan.py)."""
+    routes = secrets_of(command, cwd, LAB_SECRETS)
+    own = command_folder()
+    started = {path: path.stat().st_mtime for path in files_in(cwd)}
+    completed = subprocess.run(
+        command,
+        env=dict(
+            env,
+            HOME=str(own / "home"),
+            TMPDIR=str(own / "tmp"),
+            ANSIBLE_LOCAL_TEMP=str(own / "ansible-local-temp"),
+            MOLECULE_EPHEMERAL_DIRECTORY=str(own / "molecule-ephemeral"),
+        ),
+        cwd=cwd,
+        capture_output=True,
+        timeout=300,
+        check=False,
     )
-    SECRET_SCAN.check(command, result, cwd, started)
-    return result
+    leaks = SECRET_SCAN.scan_output(completed.stdout, "stdout", routes.secrets)
+    leaks += SECRET_SCAN.scan_output(completed.stderr, "stderr", routes.secrets)
+    written = [
+        (path, str(path.relative_to(cwd)))
+        for path in files_in(cwd, routes.inputs)
+        if started.get(path) != path.stat().st_mtime
+    ]
+    leaks += SECRET_SCAN.scan_files(written, routes.secrets)
+    leaks += SECRET_SCAN.scan_files(
+        ((path, f"its own {path.relative_to(own)}") for path in files_in(own, routes.inputs)),
+        routes.secrets,
+    )
+    SECRET_SCAN.count_command(verbosity_of(command, env), routes.secrets)
+    if leaks:  # not `assert`: pytest's explanation of it would show the values around it
+        raise AssertionError(f"{' '.join(command[:3])} ... leaked: {leak_report(leaks)}")
+    return subprocess.CompletedProcess(
+        command,
+        completed.returncode,
+        completed.stdout.decode("utf-8", "replace"),
+        completed.stderr.decode("utf-8", "replace"),
+    )
 
 
-# ---------------------------------------------------------------------------------------------
-# The secret scan: every password a command could know, searched for in all it left behind.
-
-_PASSWORD_ARGUMENT = re.compile(r"(?:^|\s)(\w*password\w*)=(\S+)", re.IGNORECASE)
-_SCANNED_FILE_LIMIT = 20 * 1024 * 1024
+# Each command's own folder (HOME, TMPDIR, ...), under one folder per session, removed at its
+# end (after every lab of the session has stopped).
+COMMAND_FOLDERS: list[Path] = []
 
 
-def _files_under(folder: Path) -> dict[Path, float]:
-    return {path: path.stat().st_mtime for path in folder.rglob("*") if path.is_file()}
+def command_folder() -> Path:
+    if not COMMAND_FOLDERS:
+        COMMAND_FOLDERS.append(Path(tempfile.mkdtemp(prefix="exchops-commands-")))
+    own = COMMAND_FOLDERS[0] / str(len(COMMAND_FOLDERS))
+    COMMAND_FOLDERS.append(own)
+    for name in ("home", "tmp", "ansible-local-temp", "molecule-ephemeral"):
+        (own / name).mkdir(parents=True)
+    return own
 
 
-def _passwords_in(value: object, found: dict[str, str]) -> None:
-    """Collect the values of every *password* key in a parsed inventory."""
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if isinstance(item, str) and "password" in str(key).lower() and item:
-                found.setdefault(item, str(key))
-            else:
-                _passwords_in(item, found)
-    elif isinstance(value, list):
-        for item in value:
-            _passwords_in(item, found)
-
-
-class SecretScan:
-    """Counts what was scanned over the whole session, for the summary line."""
-
-    def __init__(self) -> None:
-        self.commands = 0
-        self.output_bytes = 0
-        self.files = 0
-        self.file_bytes = 0
-        self.secrets: set[str] = set()
-
-    def secrets_of(self, command: list[str]) -> dict[str, str]:
-        """secret -> where it comes from: the lab's, the inventories' and -e/-a key=value ones."""
-        found = dict(LAB_SECRETS)
-        for flag, value in zip(command, command[1:]):
-            if flag in ("-i", "--inventory") and Path(value).is_file():
-                inventory = yaml.safe_load(Path(value).read_text(encoding="utf-8"))
-                _passwords_in(inventory, found)
-            if flag in ("-e", "--extra-vars", "-a", "--args"):
-                for key, secret in _PASSWORD_ARGUMENT.findall(value):
-                    if "{{" not in secret:
-                        found.setdefault(secret, key)
-        return found
-
-    def check(
-        self,
-        command: list[str],
-        result: subprocess.CompletedProcess[str],
-        cwd: Path,
-        before: dict[Path, float],
-    ) -> None:
-        secrets = self.secrets_of(command)
-        inventories = {Path(v) for f, v in zip(command, command[1:]) if f in ("-i", "--inventory")}
-        texts = {"stdout": result.stdout or "", "stderr": result.stderr or ""}
-        self.output_bytes += sum(len(text.encode()) for text in texts.values())
-        for path, mtime in _files_under(cwd).items():
-            if path in inventories or before.get(path) == mtime:
-                continue  # the command's input, or a file it did not write
-            if path.stat().st_size > _SCANNED_FILE_LIMIT:
-                continue
-            texts[str(path.relative_to(cwd))] = path.read_bytes().decode("utf-8", "replace")
-            self.files += 1
-            self.file_bytes += path.stat().st_size
-        self.commands += 1
-        self.secrets.update(secrets)
-        leaks = [
-            f"{origin} ({secret[:2]}...) in {where}"
-            for secret, origin in secrets.items()
-            for where, text in texts.items()
-            if secret in text
-        ]
-        assert not leaks, f"{' '.join(command[:3])} ... leaked: " + "; ".join(leaks)
-
-    def summary(self) -> dict[str, int]:
-        return {
-            "commands": self.commands,
-            "output_bytes": self.output_bytes,
-            "files": self.files,
-            "file_bytes": self.file_bytes,
-            "secrets": len(self.secrets),
-        }
+def pytest_sessionfinish() -> None:
+    if COMMAND_FOLDERS:
+        shutil.rmtree(COMMAND_FOLDERS[0], ignore_errors=True)
 
 
 SECRET_SCAN = SecretScan()
@@ -159,15 +129,13 @@ def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untype
     """One line (and tests/output/secret-scan.json) saying how much was scanned."""
     if not SECRET_SCAN.commands:
         return
-    figures = SECRET_SCAN.summary()
     terminalreporter.write_line(
-        f"secret scan: {figures['commands']} commands at -vvvv, {figures['output_bytes']} bytes "
-        f"of output and {figures['files']} files ({figures['file_bytes']} bytes) searched for "
-        f"{figures['secrets']} passwords; a leak fails the test that caused it"
+        f"{SECRET_SCAN.summary_line()}; a leak fails the test that caused it"
     )
     output = REPO / "tests" / "output"
     output.mkdir(parents=True, exist_ok=True)
-    (output / "secret-scan.json").write_text(json.dumps(figures, indent=1) + "\n", encoding="utf-8")
+    summary = json.dumps(SECRET_SCAN.summary(), indent=1) + "\n"
+    (output / "secret-scan.json").write_text(summary, encoding="utf-8")
 
 
 FLEETS = REPO / "tests" / "lab" / "fleets"

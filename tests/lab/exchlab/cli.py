@@ -15,6 +15,7 @@ import json
 import os
 import select
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -86,6 +87,142 @@ def _refuse_running(layout: StateLayout, state_dir: Path) -> None:
         )
 
 
+# `--base-address auto`: the fleet's own range if it is free, else the first free 127.0.N.1.
+AUTO = "auto"
+AUTO_OCTETS = range(10, 255)
+
+
+def _endpoints(fleet: Fleet) -> set[tuple[str, int]]:
+    """Every address:port the lab of `fleet` listens on."""
+    ports = (fleet.lab["http_port"], fleet.lab["https_port"])
+    return {(host.address, port) for host in fleet.hosts for port in ports}
+
+
+def _planned_endpoints(layout: StateLayout) -> set[tuple[str, int]]:
+    """The address:port pairs the lab of a state directory listens on (from its lab.json)."""
+    try:
+        planned = json.loads(layout.lab_file.read_text(encoding="utf-8"))
+        ports = (planned["lab"]["http_port"], planned["lab"]["https_port"])
+        return {(host["address"], port) for host in planned["hosts"] for port in ports}
+    except (OSError, ValueError, KeyError, TypeError):
+        return set()
+
+
+def _network_namespace(pid: int | str) -> str | None:
+    try:
+        return os.readlink(f"/proc/{pid}/ns/net")
+    except OSError:
+        return None
+
+
+def running_labs() -> list[tuple[int, Path]]:
+    """(pid, state directory) of every lab runtime that runs in this network namespace (a lab
+    in another one holds none of our addresses). Read from /proc, so nothing can go stale."""
+    here = _network_namespace("self")
+    labs = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            arguments = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"exchlab.runtime" not in arguments or b"--state" not in arguments:
+            continue
+        position = arguments.index(b"--state") + 1
+        if position >= len(arguments) or _network_namespace(entry.name) != here:
+            continue
+        labs.append((int(entry.name), Path(os.fsdecode(arguments[position]))))
+    return sorted(labs)
+
+
+def _holders(wanted: set[tuple[str, int]], own: Path) -> list[tuple[int, Path, list[str]]]:
+    """The running labs (pid, state directory, address:port taken) that hold any of `wanted`."""
+    found = []
+    for pid, state in running_labs():
+        if state == own:
+            continue
+        taken = sorted(wanted & _planned_endpoints(StateLayout(state)))
+        if taken:
+            found.append((pid, state, [f"{address}:{port}" for address, port in taken]))
+    return found
+
+
+def _bindable(endpoints: set[tuple[str, int]]) -> bool:
+    """Whether every address:port can be listened on now (bound and released at once)."""
+    for address, port in sorted(endpoints):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            # As the lab binds: a port in TIME_WAIT is free, one that another socket listens
+            # on is not.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((address, port))
+                probe.listen(1)
+            except OSError:
+                return False
+    return True
+
+
+def _load(fleet_path: Path, overrides: dict[str, Any]) -> Fleet:
+    try:
+        return load_fleet(fleet_path, overrides)
+    except FleetError as exc:
+        raise LabError(str(exc)) from exc
+
+
+def _fleet_on_free_addresses(
+    fleet_path: Path, overrides: dict[str, Any], stored_base: str | None
+) -> Fleet:
+    """The fleet on the first free range of: the state's stored addresses, the fleet's own,
+    then 127.0.N.1 for N from 10 up."""
+    others = {key: value for key, value in overrides.items() if key != "base_address"}
+    own = _load(fleet_path, others)
+    bases = [stored_base, own.lab["base_address"], *(f"127.0.{n}.1" for n in AUTO_OCTETS)]
+    tried: set[str] = set()
+    for base in bases:
+        if base is None or base in tried:
+            continue
+        tried.add(base)
+        try:
+            fleet = load_fleet(fleet_path, {**others, "base_address": base})
+        except FleetError:
+            continue  # the fleet does not fit after this base
+        if _bindable(_endpoints(fleet)):
+            return fleet
+    raise LabError(
+        "--base-address auto found no free range of 127.0.N.x addresses for this fleet on its "
+        "ports; stop a lab (exchlab down) or give --http-port and --https-port."
+    )
+
+
+def _stored_base(layout: StateLayout) -> str | None:
+    try:
+        planned = json.loads(layout.lab_file.read_text(encoding="utf-8"))
+        return str(planned["hosts"][0]["address"])
+    except (OSError, ValueError, KeyError, IndexError, TypeError):
+        return None
+
+
+def _why_not_started(detail: str, fleet: Fleet, state_dir: Path) -> str:
+    """The start failure, and for addresses already taken: which lab holds them and what to do."""
+    if "cannot listen on" not in detail:
+        return detail
+    holders = _holders(_endpoints(fleet), state_dir)
+    advice = f"or start this lab beside it on free addresses: exchlab up ... --base-address {AUTO}"
+    if not holders:
+        return (
+            f"{detail}; no exchlab lab holds it, so another program does (ss -ltnp shows which). "
+            f"Stop it, {advice}"
+        )
+    named = "; ".join(
+        f"the lab of state folder {state} (pid {pid}) holds {', '.join(taken[:3])}"
+        + (f" and {len(taken) - 3} more" if len(taken) > 3 else "")
+        for pid, state, taken in holders
+    )
+    stops = " and ".join(f"exchlab down --state {state}" for _pid, state, _taken in holders)
+    return f"{detail}: {named}. Stop it ({stops}), {advice}"
+
+
 def up(
     fleet_path: Path,
     state_dir: Path,
@@ -94,12 +231,16 @@ def up(
 ) -> str:
     layout = StateLayout(state_dir)
     _refuse_running(layout, state_dir)
-    try:
-        fleet = load_fleet(fleet_path, lab_overrides)
-    except FleetError as exc:
-        raise LabError(str(exc)) from exc
-    state_dir.mkdir(parents=True, exist_ok=True)
+    overrides = dict(lab_overrides or {})
     kept = layout.lab_file.exists() and not fresh
+    auto = overrides.get("base_address") == AUTO
+    if auto:
+        fleet = _fleet_on_free_addresses(
+            fleet_path, overrides, _stored_base(layout) if kept else None
+        )
+    else:
+        fleet = _load(fleet_path, overrides)
+    state_dir.mkdir(parents=True, exist_ok=True)
     if kept:
         planned = json.loads(layout.lab_file.read_text(encoding="utf-8"))
         if planned.get("fleet") != str(fleet_path):
@@ -108,6 +249,11 @@ def up(
                 f"{fleet_path}. Use another --state, or --fresh to replace its hosts' state."
             )
         stored = {entry["name"]: entry["address"] for entry in planned["hosts"]}
+        if stored != {host.name: host.address for host in fleet.hosts} and auto:
+            raise LabError(
+                f"state directory {state_dir} was made on {_stored_base(layout)} and up, which "
+                f"is not free now; add --fresh to rebuild it on {fleet.hosts[0].address} and up."
+            )
         if stored != {host.name: host.address for host in fleet.hosts}:
             raise LabError(
                 f"state directory {state_dir} was made with other host names or addresses than "
@@ -115,10 +261,9 @@ def up(
             )
     else:
         _plan_state(fleet, layout)
-    layout.inventory.write_text(
-        yaml.safe_dump(inventory_for(fleet, layout), sort_keys=False), encoding="utf-8"
-    )
-    layout.inventory.chmod(0o600)  # it holds the lab's passwords
+    # An inventory is written only for a lab that listens: one left from an earlier run would
+    # send a playbook to whatever answers on these addresses now (another lab's servers).
+    layout.inventory.unlink(missing_ok=True)
 
     process = subprocess.Popen(  # pylint: disable=consider-using-with # it outlives this command
         [sys.executable, "-m", "exchlab.runtime", "--state", str(state_dir)],
@@ -145,13 +290,27 @@ def up(
             process.kill()
         process.wait()
         detail = text.removeprefix("error: ") or f"no answer within {START_TIMEOUT_S:.0f} s"
-        raise LabError(f"the lab did not start: {detail}. Log: {layout.log_file}")
-    hosts = len(fleet.hosts)
+        raise LabError(
+            f"the lab did not start: {_why_not_started(detail, fleet, state_dir)}. No inventory "
+            f"was written. Log: {layout.log_file}"
+        )
+    _write_inventory(fleet, layout)
     how = "kept from the last run" if kept else "new"
+    where = f" from {fleet.hosts[0].address}" if fleet.hosts else ""
     return (
-        f"exchlab: {hosts} host(s) listening ({how} state), pid {process.pid}; "
+        f"exchlab: {len(fleet.hosts)} host(s) listening{where} ({how} state), pid {process.pid}; "
         f"inventory: {layout.inventory}"
     )
+
+
+def _write_inventory(fleet: Fleet, layout: StateLayout) -> None:
+    """inventory.yml, whole or not at all, readable by its owner only (it holds the lab's
+    passwords)."""
+    partial = layout.inventory.with_name(f".{layout.inventory.name}.new")
+    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as stream:
+        stream.write(yaml.safe_dump(inventory_for(fleet, layout), sort_keys=False))
+    os.replace(partial, layout.inventory)
 
 
 TWIN_HELP = """\
@@ -306,7 +465,9 @@ def main(argv: list[str] | None = None) -> int:
         "--fresh", action="store_true", help="rebuild every host's state from the fleet file"
     )
     up_parser.add_argument(
-        "--base-address", help="first loopback address (default: the fleet's, else 127.0.10.1)"
+        "--base-address",
+        help="first loopback address (default: the fleet's, else 127.0.10.1), or 'auto': the "
+        "fleet's range if free, else the first free 127.0.N.1, so labs can run side by side",
     )
     up_parser.add_argument("--http-port", type=int, help="WinRM HTTP port (default 5985)")
     up_parser.add_argument("--https-port", type=int, help="WinRM HTTPS port (default 5986)")
@@ -329,7 +490,9 @@ def main(argv: list[str] | None = None) -> int:
     twin_parser.add_argument(
         "--pair", action="append", default=[], metavar="TARGET=SOURCE", help="one pair (repeatable)"
     )
-    twin_parser.add_argument("--base-address", help="first loopback address (default 127.0.10.1)")
+    twin_parser.add_argument(
+        "--base-address", help="first loopback address (default 127.0.10.1), or 'auto' (see up)"
+    )
     twin_parser.add_argument("--http-port", type=int, help="WinRM HTTP port (default 5985)")
     twin_parser.add_argument("--https-port", type=int, help="WinRM HTTPS port (default 5986)")
     show_parser = commands.add_parser("show", help="print the hosts' state as JSON")

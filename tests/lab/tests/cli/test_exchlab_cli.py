@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
+import os
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 import winrm
-from conftest import FLEETS, Lab, exchlab, lab_processes
+from conftest import FLEETS, Lab, exchlab, lab_processes, next_base
 
 
 def session(lab: Lab, host: str) -> winrm.Session:
@@ -143,3 +146,65 @@ def test_every_fleet_file_is_valid() -> None:
     bench = load_fleet(FLEETS / "bench.yml")
     assert len(bench.hosts) == 400
     assert len({host.address for host in bench.hosts}) == 400
+
+
+@pytest.fixture
+def other_lab(tmp_path: Path) -> Iterator[Lab]:
+    """A second lab, in its own state folder, stopped however the test ends."""
+    state = tmp_path / "other-lab"
+    instance = Lab(state, next_base())
+    try:
+        yield instance
+    finally:
+        exchlab("down", "--state", str(state), check=False)
+        for pid in lab_processes(state):
+            os.kill(pid, 9)
+
+
+def test_an_up_that_cannot_listen_writes_no_inventory_and_names_the_lab_holding_them(
+    lab: Lab, other_lab: Lab
+) -> None:
+    other_lab.up("q259906.yml")  # an earlier run of this state folder left an inventory
+    other_lab.down()
+    assert (other_lab.state / "inventory.yml").exists()
+    lab.up("q259906.yml")
+    result = other_lab.up("q259906.yml", "--fresh", "--base-address", lab.base, check=False)
+    assert result.returncode == 1
+    assert "the lab did not start: " in result.stderr
+    assert f"cannot listen on {lab.base}:25985: Address already in use" in result.stderr
+    assert f"the lab of state folder {lab.state} (pid " in result.stderr
+    assert f"exchlab down --state {lab.state}" in result.stderr
+    assert "--base-address auto" in result.stderr
+    assert "No inventory was written" in result.stderr
+    assert not (other_lab.state / "inventory.yml").exists()
+    assert lab_processes(other_lab.state) == []
+    assert lab.show("kms-new")["hosts"]["kms-new"]["address"] == lab.base.rsplit(".", 1)[0] + ".2"
+
+
+def test_base_address_auto_starts_a_second_lab_beside_one_on_the_same_addresses(
+    lab: Lab, other_lab: Lab
+) -> None:
+    other_lab.up("q259906.yml")
+    other_lab.down()
+    kept = other_lab.up("q259906.yml", "--base-address", "auto")  # its stored range is free
+    assert f"listening from {other_lab.base} " in kept.stdout
+    other_lab.down()
+    lab.up("q259906.yml")
+    same = Lab(other_lab.state, lab.base)
+    assert same.up("q259906.yml", "--fresh", check=False).returncode == 1
+    beside = same.up("q259906.yml", "--fresh", "--base-address", "auto")
+    assert "2 host(s) listening" in beside.stdout
+
+    def addresses(of: Lab) -> dict[str, str]:
+        return {
+            host: variables["ansible_host"]
+            for group in of.inventory()["all"]["children"].values()
+            for host, variables in group["hosts"].items()
+        }
+
+    ours, theirs = addresses(lab), addresses(same)
+    assert set(ours) == set(theirs) and not set(ours.values()) & set(theirs.values())
+    for host, address in theirs.items():
+        assert same.show(host)["hosts"][host]["address"] == address
+        assert session(same, host).run_cmd("hostname").std_out.strip().decode() == host.upper()
+    assert lab_processes(lab.state) and lab_processes(same.state)

@@ -20,8 +20,9 @@ from ansible_collections.exchops.kms.plugins.plugin_utils._winrs import (
 NTLM_HTTP = Settings(
     address="10.0.0.2", port=5985, scheme="http", transport="ntlm", user="CORP\\ops",
     has_password=True, cert_validation="validate", ca_trust_path=None, message_encryption="auto",
-    operation_timeout_sec=None, read_timeout_sec=None, send_cbt=True,
+    operation_timeout_sec=None, read_timeout_sec=None, send_cbt=True, ca_trust_path_problem=None,
 )  # fmt: skip
+NO_CA = "ansible_winrm_ca_trust_path is '/x.pem', which does not exist on the controller."
 REFUSED = WinrsAuthError("kms02 (http://10.0.0.2:5985/wsman)", "the host refused the credentials")
 
 
@@ -49,6 +50,7 @@ def findings(settings: dict | None = None, **seen: object) -> Findings:
         (findings({"message_encryption": "never"}, logon_error=REFUSED), ["unencrypted_http"]),
         (findings({"read_timeout_sec": 20}), ["timeouts_inverted"]),
         (findings(tcp_error="Connection refused"), ["port_unreachable"]),
+        (findings({"ca_trust_path_problem": NO_CA}, tcp_error="Name or service not known"), ["ca_trust_path_unusable", "port_unreachable"]),
         (findings(tls_verify_error="unable to get local issuer certificate", tls_verify_code=20), ["ca_not_trusted"]),
         (findings(tls_verify_error="Hostname mismatch", tls_verify_code=62), ["certificate_name_mismatch"]),
         (findings(tls_verify_error="certificate has expired", tls_verify_code=10), ["certificate_expired"]),

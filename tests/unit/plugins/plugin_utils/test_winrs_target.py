@@ -120,3 +120,48 @@ def test_a_long_fault_text_is_cut_at_a_sentence_end_and_a_short_one_kept_whole()
     assert cut.endswith("most commonly IIS or WinRM.") and len(cut) <= 300
     assert _first_sentences("Access is denied") == "Access is denied."
     assert _first_sentences("x" * 50 + " " + "y" * 400).endswith("...")
+
+
+def test_a_ca_trust_path_missing_on_the_controller_is_refused_before_any_connection(
+    tmp_path: t.Any,
+) -> None:
+    missing = str(tmp_path / "corp-ca.pem")
+    with pytest.raises(WinrsConfigError) as caught:
+        target_from_options("kms02", options(port=5986, extras={"ca_trust_path": missing}))
+    assert str(caught.value) == (
+        f"kms02 (https://10.0.0.2:5986/wsman): ansible_winrm_ca_trust_path is {missing!r}, which "
+        "does not exist on the controller. Set ansible_winrm_ca_trust_path to the PEM file (or a "
+        "folder of hashed PEM certificates) of the CA that issued the host's WinRM certificate, "
+        "as a path on the controller, or remove it to use the controller's own trust store. "
+        "Nothing was sent."
+    )
+
+
+@pytest.mark.parametrize("kind", ["file", "folder"])
+def test_a_ca_trust_path_may_be_a_file_or_a_folder_as_requests_takes_both(
+    tmp_path: t.Any, kind: str
+) -> None:
+    path = tmp_path / "ca"
+    if kind == "file":
+        path.write_text("-----BEGIN CERTIFICATE-----\n", encoding="ascii")
+    else:
+        path.mkdir()
+    target = target_from_options("kms02", options(port=5986, extras={"ca_trust_path": str(path)}))
+    assert target.ca_trust_path == str(path)
+
+
+@pytest.mark.parametrize(
+    "extras",
+    [
+        {"scheme": "http"},  # requests reads the CA only for https URLs
+        {"server_cert_validation": "ignore"},  # and only when it validates
+    ],
+)
+def test_a_missing_ca_trust_path_is_left_alone_where_it_is_never_read(
+    tmp_path: t.Any, extras: dict[str, str]
+) -> None:
+    missing = str(tmp_path / "corp-ca.pem")
+    target = target_from_options(
+        "kms02", options(port=5986, extras={"ca_trust_path": missing, **extras})
+    )
+    assert target.ca_trust_path == missing
