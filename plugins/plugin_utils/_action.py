@@ -65,13 +65,21 @@ class Minimum:
     unit: str = ""
     hint: str = ""
 
-    def refusal(self, name: str, value: int) -> str | None:
+    def refusal(self, name: str, value: int, default: int | None = None) -> str | None:
+        """The problem and its fix, or None when VALUE is allowed; DEFAULT, the option's own,
+        is offered as an example when it is allowed."""
         if value >= self.least:
             return None
         wanted = "more than 0" if self.least == 1 else f"{self.least} or more"
         unit = f" {self.unit}" if self.unit else ""
         hint = f" ({self.hint})" if self.hint else ""
-        return f"{name} is {value}; it must be {wanted}{unit}{hint}."
+        example = (
+            f", e.g. its default {default}" if default is not None and default >= self.least else ""
+        )
+        return (
+            f"{name} is {value}; it must be {wanted}{unit}{hint}. "
+            f"Set {name} to {wanted}{unit}{example}."
+        )
 
 
 def type_problems(
@@ -297,7 +305,8 @@ class ExchopsAction(ActionBase):
             )
         arguments = validation.validated_parameters
         for name, minimum in self.MINIMUMS.items():
-            refusal = minimum.refusal(name, arguments[name])
+            default = argument_spec.get(name, {}).get("default")
+            refusal = minimum.refusal(name, arguments[name], default)
             if refusal:
                 raise AnsibleActionFail(f"{host}: {refusal} {self.NOTHING_DONE}")
         return arguments

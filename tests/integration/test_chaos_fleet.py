@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import json
 import random
+import subprocess
+import typing as t
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import RunningLab, run_tool
+from conftest import RunningLab, ansible_environment, run_tool
 
 pytestmark = pytest.mark.newest_line_only(
     reason="50 pairs of seeded lab faults prove our steps at scale, which no ansible-core line "
@@ -110,31 +112,56 @@ def databases_intact(lab: RunningLab) -> list[str]:
     )
 
 
-def test_fifty_faulted_pairs_are_each_gated_remediated_or_failed_and_no_database_is_lost(
-    chaos: tuple[RunningLab, dict[str, str]], ansible_env: dict[str, str], tmp_path: Path
-) -> None:
-    lab, chosen = chaos
-    reports = tmp_path / "reports"
-    common = ["-i", str(lab.inventory), "-e", f"kms_report_dir={reports}", "--forks", "25"]
+class FirstRun(t.NamedTuple):
+    """The gate and then the remediation, once, on the fresh chaos lab."""
 
-    gate = run_tool(
-        ["ansible-playbook", "exchops.kms.check_kms_move", *common], ansible_env, tmp_path
-    )
-    assert gate.returncode in (2, 4), gate.stdout[-2000:]
+    gate: subprocess.CompletedProcess[str]
+    verdicts: dict[str, str]  # target -> the gate's status
+    remediation: subprocess.CompletedProcess[str]
+    outcomes: dict[str, dict]  # target -> its remediation.json entry
+    shown: dict[str, dict]  # `exchlab show` right after the remediation
+
+
+@pytest.fixture(scope="module")
+def first_run(
+    chaos: tuple[RunningLab, dict[str, str]], tmp_path_factory: pytest.TempPathFactory
+) -> FirstRun:
+    """The first gate and remediation of the fleet: run here, not in a test, so that the test of
+    the second run (under ansible-runner) has it behind it whichever test runs first or alone."""
+    lab, _chosen = chaos
+    folder = tmp_path_factory.mktemp("first-run")
+    env = ansible_environment(folder)
+    reports = folder / "reports"
+    common = ["-i", str(lab.inventory), "-e", f"kms_report_dir={reports}", "--forks", "25"]
+    gate = run_tool(["ansible-playbook", "exchops.kms.check_kms_move", *common], env, folder)
     verdicts = {
         pair["target"]: pair["status"]
         for pair in json.loads((reports / "report.json").read_text())["pairs"]
     }
-    assert sorted(verdicts) == sorted(chosen), "every pair of the fleet is in report.json"
-    assert all(status != "match" for status in verdicts.values())
-
-    fixed = run_tool(
-        ["ansible-playbook", "exchops.kms.remediate_kms_move", *common], ansible_env, tmp_path
-    )
-    assert fixed.returncode == 2, fixed.stdout[-3000:]
+    fixed = run_tool(["ansible-playbook", "exchops.kms.remediate_kms_move", *common], env, folder)
     outcomes = {
         p["target"]: p for p in json.loads((reports / "remediation.json").read_text())["pairs"]
     }
+    return FirstRun(gate, verdicts, fixed, outcomes, lab.show())
+
+
+def test_fifty_faulted_pairs_are_each_gated_remediated_or_failed_and_no_database_is_lost(
+    chaos: tuple[RunningLab, dict[str, str]], first_run: FirstRun
+) -> None:
+    lab, chosen = chaos
+    gate, verdicts = first_run.gate, first_run.verdicts
+    # The exit code follows the report (README: 2 when a pair is a mismatch or an error and no
+    # server is unreachable, 4 when one is). None of the drawn faults makes a server unreachable
+    # (a refused password and a WS-Man fault are errors), so 2 is the usual answer; a connection
+    # lost on a loaded machine is honestly an unreachable pair, and then the code must say 4.
+    expected = 4 if "unreachable" in verdicts.values() else 2
+    assert gate.returncode == expected, (sorted(set(verdicts.values())), gate.stdout[-2000:])
+    assert sorted(verdicts) == sorted(chosen), "every pair of the fleet is in report.json"
+    assert all(status != "match" for status in verdicts.values())
+
+    fixed = first_run.remediation
+    assert fixed.returncode == 2, fixed.stdout[-3000:]
+    outcomes = first_run.outcomes
     assert sorted(outcomes) == sorted(chosen), "every pair of the fleet is in remediation.json"
     for target, fault in chosen.items():
         expected = FAULTS[fault][2]
@@ -144,7 +171,7 @@ def test_fifty_faulted_pairs_are_each_gated_remediated_or_failed_and_no_database
             named = outcomes[target]["reason"].split(":")[0].split(" (")[0]
             assert named in (target, target.replace("new", "old")), outcomes[target]["reason"]
     assert databases_intact(lab) == []
-    shown = lab.show()
+    shown = first_run.shown
     for target, fault in chosen.items():
         running = shown[target]["services"]["MSExchangeKMS"]["state"] == "running"
         assert running == (FAULTS[fault][2] == "remediated"), (target, fault)
@@ -153,9 +180,13 @@ def test_fifty_faulted_pairs_are_each_gated_remediated_or_failed_and_no_database
 
 
 def test_under_ansible_runner_the_second_run_reports_every_pair_and_its_artifacts_hold_no_secret(
-    chaos: tuple[RunningLab, dict[str, str]], ansible_env: dict[str, str], tmp_path: Path
+    chaos: tuple[RunningLab, dict[str, str]],
+    first_run: FirstRun,
+    ansible_env: dict[str, str],
+    tmp_path: Path,
 ) -> None:
     lab, chosen = chaos
+    assert first_run.outcomes, "the first run is behind this one"
     private = tmp_path / "runner"
     (private / "project").mkdir(parents=True)
     (private / "env").mkdir()

@@ -30,6 +30,9 @@ def kms_state(lab: RunningLab, host: str) -> str:
 def test_kms_starts_with_the_inventory_password_stays_up_and_a_second_run_changes_nothing(
     matched_lab: RunningLab, ansible_module: RunModule
 ) -> None:
+    # Stopped as the fleet starts it; a test before this one (password masking) restarts it.
+    stop = ansible_module(matched_lab, "kms-old", SERVICE, f"name={KMS} state=stopped")[0]
+    assert stop.returncode == 0, stop.stdout + stop.stderr
     assert kms_state(matched_lab, "kms-old") == "stopped"
     events_before = matched_lab.show("kms-old")["events"]
 

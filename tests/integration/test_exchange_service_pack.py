@@ -2,18 +2,20 @@
 """exchops.kms.exchange_service_pack with the real `ansible` command against the lab.
 
 The KB fleet (q259906.yml): kms-new runs 5.5 SP3 with Kmserver.exe from the 5.5 CD (RTM) and has
-the SP3 kit at kms_remediate_sp_media. The tests run in file order on one lab: check mode, a
-refused wrong build, the run, and the second run. tests/lab/fleets/sp_faults.yml holds the hard
+the SP3 kit at kms_remediate_sp_media. Check mode and the refusals run on a lab no test changes;
+the run (taken once, by the first test that needs it) and the second run on another, so every
+test passes alone and in any order. tests/lab/fleets/sp_faults.yml holds the hard
 cases, one host each.
 """
 
 from __future__ import annotations
 
 import time
+import typing as t
 from collections.abc import Callable
 
 import pytest
-from conftest import RunModule, RunningLab, lab_unchanged
+from conftest import RunModule, RunningLab, lab_unchanged, module_lab
 
 SP3 = r"D:\EXCH55SP3\ENG\SERVER\SETUP\I386"
 SP2 = r"D:\EXCH55SP2\ENG\SERVER\SETUP\I386"
@@ -27,6 +29,8 @@ INVENTORY_KIT = (
 LAB_TIMING = pytest.mark.newest_line_only(
     reason="the lab's update.exe timing against our polling, the same on every line"
 )
+# The KB fleet for the tests that change nothing (check mode, refusals): kb_lab's kms-new gets SP3.
+unchanged_kb_lab = module_lab("unchanged_kb_lab", "q259906.yml")
 # refused(lab, host, module_args) -> the host's result
 Refused = Callable[[RunningLab, str, str], dict]
 
@@ -46,11 +50,11 @@ def refused(ansible_module: RunModule) -> Refused:
 
 
 def test_check_mode_reads_everything_changes_nothing_and_diffs_the_builds(
-    kb_lab: RunningLab, ansible_module: RunModule
+    unchanged_kb_lab: RunningLab, ansible_module: RunModule
 ) -> None:
-    with lab_unchanged(kb_lab, "kms-new"):
+    with lab_unchanged(unchanged_kb_lab, "kms-new"):
         result, results = ansible_module(
-            kb_lab, "kms-new", SERVICE_PACK, INVENTORY_KIT, "--check", "--diff"
+            unchanged_kb_lab, "kms-new", SERVICE_PACK, INVENTORY_KIT, "--check", "--diff"
         )
     assert result.returncode == 0, result.stdout + result.stderr
     target = results["kms-new"]
@@ -67,9 +71,9 @@ def test_check_mode_reads_everything_changes_nothing_and_diffs_the_builds(
 
 
 def test_media_without_a_stated_build_is_refused_whatever_update_exe_says(
-    kb_lab: RunningLab, refused: Refused
+    unchanged_kb_lab: RunningLab, refused: Refused
 ) -> None:
-    target = refused(kb_lab, "kms-new", f"media={SP3} build=5.5.2650")
+    target = refused(unchanged_kb_lab, "kms-new", f"media={SP3} build=5.5.2650")
     assert target["outcome"] == "refused" and target["changed"] is False
     assert target["msg"].startswith("kms-new: media_build is not set.")
     assert "with media_build (role variable kms_remediate_sp_build)" in target["msg"]
@@ -77,9 +81,11 @@ def test_media_without_a_stated_build_is_refused_whatever_update_exe_says(
 
 
 def test_media_of_another_build_than_asked_is_refused_with_nothing_changed(
-    kb_lab: RunningLab, refused: Refused
+    unchanged_kb_lab: RunningLab, refused: Refused
 ) -> None:
-    target = refused(kb_lab, "kms-new", f"media={SP3} media_build=5.5.2650 build=5.5.2653")
+    target = refused(
+        unchanged_kb_lab, "kms-new", f"media={SP3} media_build=5.5.2650 build=5.5.2653"
+    )
     assert target["outcome"] == "refused" and target["changed"] is False
     assert target["msg"].startswith(
         f"kms-new: the media at {SP3} installs 5.5.2650 (5.5 SP3) but build asks for "
@@ -88,15 +94,39 @@ def test_media_of_another_build_than_asked_is_refused_with_nothing_changed(
     assert target["msg"].endswith("Nothing was changed.")
 
 
+class Sp3Run(t.NamedTuple):
+    """The service pack run on kb_lab's kms-new: its output, its result, the database before."""
+
+    stdout: str
+    target: dict
+    database_before: dict
+
+
+@pytest.fixture(scope="module")
+def sp3_runs() -> list[Sp3Run]:
+    """The one SP3 run of kb_lab's kms-new, once a test needed it."""
+    return []
+
+
+@pytest.fixture
+def sp3_run(kb_lab: RunningLab, ansible_module: RunModule, sp3_runs: list[Sp3Run]) -> Sp3Run:
+    """kms-new given SP3 (once per module, by the first test that needs it), so that the test of
+    the run and the test of the second run pass alone and in any order."""
+    if not sp3_runs:
+        database = kb_lab.show("kms-new")["kms_database"]
+        # Let this run of update.exe leave the Information Store on manual: reported, not set
+        # back.
+        kb_lab.fault("kms-new", "sp_start_types={MSExchangeIS: manual}")
+        result, results = ansible_module(kb_lab, "kms-new", SERVICE_PACK, INVENTORY_KIT, "--diff")
+        assert result.returncode == 0, result.stdout + result.stderr
+        sp3_runs.append(Sp3Run(result.stdout, results["kms-new"], database))
+    return sp3_runs[0]
+
+
 def test_the_kb_target_gets_sp3_proven_from_the_versions_with_a_realistic_setup_log(
-    kb_lab: RunningLab, ansible_module: RunModule
+    kb_lab: RunningLab, sp3_run: Sp3Run
 ) -> None:
-    database = kb_lab.show("kms-new")["kms_database"]
-    # Let this run of update.exe leave the Information Store on manual: reported, not set back.
-    kb_lab.fault("kms-new", "sp_start_types={MSExchangeIS: manual}")
-    result, results = ansible_module(kb_lab, "kms-new", SERVICE_PACK, INVENTORY_KIT, "--diff")
-    assert result.returncode == 0, result.stdout + result.stderr
-    target = results["kms-new"]
+    database, target = sp3_run.database_before, sp3_run.target
     assert (target["outcome"], target["changed"], target["exit_code"]) == ("ok", True, 0)
     assert target["media_build_from"] == "operator statement"
     assert target["kms_binary_after"].startswith("5.5.2650.")
@@ -122,8 +152,9 @@ def test_the_kb_target_gets_sp3_proven_from_the_versions_with_a_realistic_setup_
         "MSExchangeIS": {"before": "auto", "after_setup": "manual"}
     }
     assert "Start MSExchangeKMS with its startup password" in target["remedy"]
-    assert f"kms-new: starting update.exe from {SP3} to install 5.5.2650 (5.5 SP3)" in result.stdout
-    assert "+Kmserver.exe: 5.5.2650.12 (5.5 SP3)" in result.stdout
+    stdout = sp3_run.stdout
+    assert f"kms-new: starting update.exe from {SP3} to install 5.5.2650 (5.5 SP3)" in stdout
+    assert "+Kmserver.exe: 5.5.2650.12 (5.5 SP3)" in stdout
 
     shown = kb_lab.show("kms-new")
     exchange = shown["exchange"]
@@ -143,8 +174,9 @@ def test_the_kb_target_gets_sp3_proven_from_the_versions_with_a_realistic_setup_
 
 
 def test_a_second_run_finds_sp3_in_place_and_runs_nothing(
-    kb_lab: RunningLab, ansible_module: RunModule
+    kb_lab: RunningLab, ansible_module: RunModule, sp3_run: Sp3Run
 ) -> None:
+    assert sp3_run.target["changed"] is True  # the first run, behind this one
     result, results = ansible_module(kb_lab, "kms-new", SERVICE_PACK, INVENTORY_KIT)
     assert result.returncode == 0, result.stdout + result.stderr
     target = results["kms-new"]

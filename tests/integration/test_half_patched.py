@@ -16,6 +16,9 @@ from pathlib import Path
 from conftest import RunGate, RunningLab, lab_unchanged, module_lab, run_tool
 
 half_lab = module_lab("half_lab", "half_patched.yml")
+# The remediation changes kms-new: its own lab, so that the gate's test finds the half-installed
+# service pack whichever test runs first.
+remediated_half_lab = module_lab("remediated_half_lab", "half_patched.yml")
 KMS = "MSExchangeKMS"
 # -vvvv shows each command line sent; a start of KMS, with whatever follows it.
 KMS_START = re.compile(r"\(sc start MSExchangeKMS[^)]*\)")
@@ -49,11 +52,16 @@ def test_the_gate_fails_a_half_installed_service_pack_citing_q278518(
 
 
 def test_the_remediation_reapplies_the_service_pack_before_it_starts_kms_then_rests(
-    half_lab: RunningLab, ansible_env: dict[str, str], tmp_path: Path
+    remediated_half_lab: RunningLab, ansible_env: dict[str, str], tmp_path: Path
 ) -> None:
-    playbook = ["ansible-playbook", "exchops.kms.remediate_kms_move", "-i", str(half_lab.inventory)]
+    playbook = [
+        "ansible-playbook",
+        "exchops.kms.remediate_kms_move",
+        "-i",
+        str(remediated_half_lab.inventory),
+    ]
     reports = ["-e", f"kms_report_dir={tmp_path / 'reports'}"]
-    before = half_lab.show("kms-new")
+    before = remediated_half_lab.show("kms-new")
     assert before["exchange"]["binaries"]["STORE.EXE"] == "5.5.2448.8"
     assert before["services"][KMS]["state"] == "stopped"
 
@@ -65,7 +73,7 @@ def test_the_remediation_reapplies_the_service_pack_before_it_starts_kms_then_re
     starts = [match.start() for match in KMS_START.finditer(output)]
     assert len(starts) == 1, starts
     assert 0 <= output.index(UPDATE_STARTED) < starts[0]
-    target = half_lab.show("kms-new")
+    target = remediated_half_lab.show("kms-new")
     assert target["exchange"]["binaries"]["STORE.EXE"] == "5.5.2650.23"
     assert len(target["exchange"]["updates"]) == 1
     assert target["services"][KMS]["state"] == "running"
@@ -79,10 +87,11 @@ def test_the_remediation_reapplies_the_service_pack_before_it_starts_kms_then_re
     assert again.returncode == 0, again.stdout[-3000:]
     assert "changed=0" in again.stdout and "failed=0" in again.stdout
     assert "changed=1" not in again.stdout
-    assert len(half_lab.show("kms-new")["exchange"]["updates"]) == 1
+    assert len(remediated_half_lab.show("kms-new")["exchange"]["updates"]) == 1
 
     gate = run_tool(
-        ["ansible-playbook", "exchops.kms.check_kms_move", "-i", str(half_lab.inventory)] + reports,
+        ["ansible-playbook", "exchops.kms.check_kms_move", "-i", str(remediated_half_lab.inventory)]
+        + reports,
         ansible_env,
         tmp_path,
     )

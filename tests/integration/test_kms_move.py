@@ -4,15 +4,17 @@ on the old server with its second, verified copy on the controller (kms_backup c
 verification of a restore on the new server (kms_backup verify_against), read back with `exchlab
 show`, the lab's own files and the controller's folder.
 
-The tests run in file order on one lab of the KB fleet: kms-old (KMS running) and kms-new (KMS
-stopped). What an operator does by hand (restoring Kmsdata) is done here over WinRM with pywinrm
-and cmd.exe tools, as an operator would at the server's console.
+The tests share one lab of the KB fleet: kms-old (KMS running) and kms-new (KMS stopped). Each
+server is backed up once, by the first test that needs its backup, so they pass alone and in any
+order. What an operator does by hand (restoring Kmsdata) is done here over WinRM with pywinrm and
+cmd.exe tools, as an operator would at the server's console.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -66,20 +68,41 @@ def controller(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def old_copy() -> dict:
-    """What the first test's backup of kms-old returned, for the later tests."""
+def backups() -> dict[str, dict]:
+    """Each server's one backup of this module, by host: taken by the first test that needs it,
+    whichever that is, so that every test passes alone and in any order."""
     return {}
 
 
-def test_the_old_servers_backup_arrives_on_the_controller_with_matching_sha256(
-    move_lab: RunningLab, ansible_module: RunModule, controller: Path, old_copy: dict
-) -> None:
-    result, results = ansible_module(
-        move_lab, "kms-old", BACKUP, f"{WITH_PASSWORD} copy_to={controller}"
+def backup_once(backups: dict[str, dict], host: str, run: Callable[[], tuple]) -> dict:
+    if host not in backups:
+        result, results = run()
+        assert result.returncode == 0, result.stdout + result.stderr
+        backups[host] = results[host]
+    return backups[host]
+
+
+@pytest.fixture
+def old_copy(
+    move_lab: RunningLab, ansible_module: RunModule, controller: Path, backups: dict[str, dict]
+) -> dict:
+    """The backup of kms-old with its verified copy on the controller."""
+    arguments = f"{WITH_PASSWORD} copy_to={controller}"
+    return backup_once(
+        backups, "kms-old", lambda: ansible_module(move_lab, "kms-old", BACKUP, arguments)
     )
-    assert result.returncode == 0, result.stdout + result.stderr
-    answer = results["kms-old"]
-    old_copy.update(answer)
+
+
+@pytest.fixture
+def new_backup(move_lab: RunningLab, ansible_module: RunModule, backups: dict[str, dict]) -> dict:
+    """The backup of kms-new (KMS stopped, so no password is needed)."""
+    return backup_once(backups, "kms-new", lambda: ansible_module(move_lab, "kms-new", BACKUP, ""))
+
+
+def test_the_old_servers_backup_arrives_on_the_controller_with_matching_sha256(
+    move_lab: RunningLab, controller: Path, old_copy: dict
+) -> None:
+    answer = old_copy
     assert answer["changed"] is True
     copy = answer["controller_copy"]
     folder = controller / "kms-old" / answer["backup_path"].rsplit("\\", 1)[-1]
@@ -145,18 +168,9 @@ def test_verify_only_fails_naming_the_files_of_a_kmsdata_that_is_not_the_backup(
     assert message.endswith("Nothing was changed.")
 
 
-@pytest.fixture(scope="module")
-def new_backup() -> dict:
-    """What the backup of kms-new returned, for the later tests."""
-    return {}
-
-
 def test_verify_only_passes_on_an_intact_kmsdata_and_a_second_run_changes_nothing(
     move_lab: RunningLab, ansible_module: RunModule, new_backup: dict
 ) -> None:
-    result, results = ansible_module(move_lab, "kms-new", BACKUP, "")
-    assert result.returncode == 0, result.stdout + result.stderr
-    new_backup.update(results["kms-new"])
     arguments = verify_args(new_backup["manifest"])
     for extra in ((), ("--check",), ()):
         with lab_unchanged(move_lab, "kms-new"):

@@ -71,7 +71,9 @@ def test_the_source_is_read_with_its_own_settings_not_the_targets(
     # refused, and the verdict names the source.
     result, answer = read_with_source_settings(ansible_password="not-the-password-9")
     assert result.returncode == 0, result.stdout
-    assert answer["status"] in ("error", "unreachable")
+    # An error, not unreachable: the source answered and refused the password (WinRM reached
+    # it), which the gate reports as an error pair (exit code 2), not as a lost server.
+    assert answer["status"] == "error"
     assert (
         answer["reason"].startswith("kms-old") and "kms-new" not in answer["reason"].split(":")[0]
     )

@@ -50,12 +50,14 @@ def test_bad_options_are_refused_naming_the_host_and_the_option(
         # One wording for every minimum of every module (_action.Minimum).
         (
             {"timeout": 0},
-            "kms02: timeout is 0; it must be more than 0 seconds. Nothing was changed.",
+            "kms02: timeout is 0; it must be more than 0 seconds. Set timeout to more than 0 seconds, "
+            "e.g. its default 120. Nothing was changed.",
         ),
         (
             {"kms_event_count": -1},
             "kms02: kms_event_count is -1; it must be 0 or more (how many MSExchangeKMS events to "
-            "read; 0 skips the log). Nothing was changed.",
+            "read; 0 skips the log). Set kms_event_count to 0 or more, e.g. its default 10. Nothing "
+            "was changed.",
         ),
     ],
 )
@@ -198,7 +200,8 @@ def test_a_delegated_task_reads_and_names_the_delegated_host(
 ) -> None:
     outcome = run_action("exchange_facts", {"timeout": 0}, delegate_to="jump01")
     assert (
-        outcome.msg == "jump01: timeout is 0; it must be more than 0 seconds. Nothing was changed."
+        outcome.msg == "jump01: timeout is 0; it must be more than 0 seconds. Set timeout to more "
+        "than 0 seconds, e.g. its default 120. Nothing was changed."
     )
     fake_winrs.on_line(PROBE, recorded("probe/kb_target"))
     run_action("exchange_facts", delegate_to="jump01")

@@ -73,13 +73,14 @@ def kms_host(fake_winrs: t.Any, recorded: t.Callable[..., t.Any]) -> t.Callable[
         pytest.param(
             {**KMS, "state": "started", "watch": -5, "startup_password": PASSWORD},
             "kms02: watch is -5; it must be 0 or more seconds (0 checks once, right after the "
-            "start). Nothing was changed.",
+            "start). Set watch to 0 or more seconds, e.g. its default 15. Nothing was changed.",
             id="watch -5",
         ),
         # pinned: today's wording ("timeout is 0; it must be")
         pytest.param(
             {**KMS, "state": "started", "timeout": 0, "startup_password": PASSWORD},
-            "kms02: timeout is 0; it must be more than 0 seconds. Nothing was changed.",
+            "kms02: timeout is 0; it must be more than 0 seconds. Set timeout to more than 0 seconds, "
+            "e.g. its default 300. Nothing was changed.",
             id="timeout 0",
         ),
         pytest.param(

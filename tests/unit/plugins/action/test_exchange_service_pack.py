@@ -63,17 +63,20 @@ def kms_new(fake_winrs: t.Any, recorded: t.Callable[..., t.Any]) -> t.Callable[.
         ),
         pytest.param(
             {**SP3, "timeout": 0},
-            "kms02: timeout is 0; it must be more than 0 seconds. Nothing was changed.",
+            "kms02: timeout is 0; it must be more than 0 seconds. Set timeout to more than 0 seconds, "
+            "e.g. its default 3600. Nothing was changed.",
             id="timeout 0",
         ),
         pytest.param(
             {**SP3, "poll_interval": -5},
-            "kms02: poll_interval is -5; it must be more than 0 seconds. Nothing was changed.",
+            "kms02: poll_interval is -5; it must be more than 0 seconds. Set poll_interval to more "
+            "than 0 seconds, e.g. its default 15. Nothing was changed.",
             id="poll -5",
         ),
         pytest.param(
             {**SP3, "progress_interval": 0},
-            "kms02: progress_interval is 0; it must be more than 0 seconds. Nothing was changed.",
+            "kms02: progress_interval is 0; it must be more than 0 seconds. Set progress_interval to "
+            "more than 0 seconds, e.g. its default 60. Nothing was changed.",
             id="progress 0",
         ),
         pytest.param(

@@ -61,7 +61,8 @@ def kms_server(fake_winrs: t.Any, recorded: t.Callable[..., t.Any]) -> t.Callabl
         ),
         pytest.param(
             {"timeout": 0, "startup_password": PASSWORD},
-            "kms02: timeout is 0; it must be more than 0 seconds. Nothing was changed.",
+            "kms02: timeout is 0; it must be more than 0 seconds. Set timeout to more than 0 seconds, "
+            "e.g. its default 600. Nothing was changed.",
             id="timeout 0",
         ),
         pytest.param(

@@ -89,7 +89,8 @@ def problem_ids(outcome: t.Any) -> list[str]:
         ),
         pytest.param(
             {"timeout": 0},
-            "kms02: timeout is 0; it must be more than 0 seconds. Nothing was changed.",
+            "kms02: timeout is 0; it must be more than 0 seconds. Set timeout to more than 0 seconds, "
+            "e.g. its default 15. Nothing was changed.",
             id="0",
         ),
     ],
