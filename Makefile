@@ -3,8 +3,11 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 VENV := .venv
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+# The stages of the further ansible-core lines, which make test runs after the others (README,
+# "ansible-core lines tested", says what each runs); each is also a target of its own.
+LINE_STAGES := unit-2.16 integration-2.16 sanity-2.16 lines-2.17 lines-2.18
 
-.PHONY: help setup demo test bench format unit lab-test integration molecule sanity lint build-check changelog-lint lock clean
+.PHONY: help setup demo test bench format unit lab-test integration molecule sanity lint build-check changelog-lint lock clean $(LINE_STAGES)
 
 help:
 	@echo "make demo   set up .venv, start the lab, run the remediation, show the result"
@@ -44,18 +47,27 @@ build-check: setup
 changelog-lint: setup
 	@$(VENV)/bin/python hacking/run_checks.py changelog
 
+# The further ansible-core lines' stages (LINE_STAGES, above).
+$(LINE_STAGES): setup
+	@$(VENV)/bin/python hacking/run_checks.py $@
+
 # Apply the formatting that make test checks (Black at 100 columns, isort; see pyproject.toml).
 format: setup
 	@$(VENV)/bin/black --quiet plugins tests hacking benchmarks
 	@$(VENV)/bin/isort --quiet plugins tests hacking benchmarks
 
-# Re-resolve constraints.txt from requirements-dev.txt in a scratch venv.
+# The further ansible-core lines make test runs, each in .venv-LINE (the newest line runs in .venv).
+LINES := 2.16 2.17 2.18
+
+# Re-resolve constraints.txt from requirements-dev.txt in a scratch venv, and
+# constraints/ansible-core-LINE.txt from requirements-line.txt with each line's newest ansible-core.
 lock:
 	@rm -rf .lock-venv && python3.11 -m venv .lock-venv \
 	  && .lock-venv/bin/pip install --quiet -r requirements-dev.txt \
 	  && { echo "# Full resolved dependency set for requirements-dev.txt (pip freeze of a fresh .venv)."; \
 	       echo "# Regenerate: make lock"; .lock-venv/bin/pip freeze; } > constraints.txt \
 	  && rm -rf .lock-venv && echo "constraints.txt updated"
+	@for line in $(LINES); do hacking/lock_line.sh $$line || exit 1; done
 
 clean:
-	rm -rf $(VENV) .ansible tests/output .pytest_cache .hypothesis
+	rm -rf $(VENV) $(LINES:%=$(VENV)-%) .ansible tests/output .pytest_cache .hypothesis

@@ -39,12 +39,33 @@ def run(command: list[str], cwd: Path = ROOT, env: dict[str, str] | None = None)
     return subprocess.run(command, cwd=cwd, env=env, check=False).returncode
 
 
-def pytest_stage(name: str, path: str) -> Callable[[], Outcome]:
+# The further ansible-core lines, each in its own venv made by hacking/setup.sh from
+# constraints/ansible-core-LINE.txt; the newest line (2.19) is .venv's, that of every other stage.
+OLDEST_LINE = "2.16"
+MIDDLE_LINES = ("2.17", "2.18")
+
+
+def line_bin(line: str) -> Path:
+    """The bin folder of LINE's venv: its python and ansible-* tools."""
+    return ROOT / f".venv-{line}" / "bin"
+
+
+def pytest_stage(
+    name: str,
+    paths: list[str],
+    options: tuple[str, ...] = (),
+    python: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> Callable[[], Outcome]:
+    """pytest PATHS OPTIONS with PYTHON (this one by default) and ENV added to the environment;
+    its JUnit report is tests/output/junit-NAME.xml."""
+
     def stage() -> Outcome:
         OUTPUT.mkdir(parents=True, exist_ok=True)
         junit = OUTPUT / f"junit-{name}.xml"
         junit.unlink(missing_ok=True)
-        code = run([sys.executable, "-m", "pytest", path, "-q", f"--junitxml={junit}"])
+        command = [str(python or sys.executable), "-m", "pytest", *paths, "-q", *options]
+        code = run([*command, f"--junitxml={junit}"], env=dict(os.environ, **(env or {})))
         if not junit.exists():
             return Outcome(failed=1, detail=f"pytest exited {code} without a report")
         suite = ET.parse(junit).getroot()
@@ -73,22 +94,26 @@ def collection_files() -> list[str]:
     return [name for name in listing.split("\0") if name and (ROOT / name).exists()]
 
 
-def sanity() -> Outcome:
-    # ansible-test needs a real ansible_collections/exchops/kms directory (a symlink fails: it uses
-    # the physical cwd), so the tracked and new files are copied into one.
-    with tempfile.TemporaryDirectory(prefix="exchops-sanity-") as scratch:
-        copy = Path(scratch) / "ansible_collections" / "exchops" / "kms"
-        for name in collection_files():
-            target = copy / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / name, target, follow_symlinks=False)
-        env = dict(os.environ, ANSIBLE_COLLECTIONS_SCAN_SYS_PATH="False")
-        code = run(
-            ["ansible-test", "sanity", "--local", "--python", PYTHON_VERSION, "--color", "no"],
-            cwd=copy,
-            env=env,
-        )
-    return Outcome(passed=1) if code == 0 else Outcome(failed=1, detail=f"exit {code}")
+def sanity_stage(tools: Path | None = None) -> Callable[[], Outcome]:
+    """`ansible-test sanity` of the line whose bin folder is TOOLS (this venv's by default)."""
+
+    def stage() -> Outcome:
+        # ansible-test needs a real ansible_collections/exchops/kms directory (a symlink fails: it
+        # uses the physical cwd), so the tracked and new files are copied into one.
+        with tempfile.TemporaryDirectory(prefix="exchops-sanity-") as scratch:
+            copy = Path(scratch) / "ansible_collections" / "exchops" / "kms"
+            for name in collection_files():
+                target = copy / name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(ROOT / name, target, follow_symlinks=False)
+            env = dict(os.environ, ANSIBLE_COLLECTIONS_SCAN_SYS_PATH="False")
+            if tools:
+                env["PATH"] = f"{tools}{os.pathsep}{env['PATH']}"
+            command = ["ansible-test", "sanity", "--local", "--python", PYTHON_VERSION]
+            code = run([*command, "--color", "no"], cwd=copy, env=env)
+        return Outcome(passed=1) if code == 0 else Outcome(failed=1, detail=f"exit {code}")
+
+    return stage
 
 
 def command_stage(command: list[str], env: dict[str, str] | None = None) -> Callable[[], Outcome]:
@@ -99,7 +124,7 @@ def command_stage(command: list[str], env: dict[str, str] | None = None) -> Call
     return stage
 
 
-FORBIDDEN_IN_TARBALL = (".venv/", ".ansible/", "tests/output/", ".git/", "kms-report/")
+FORBIDDEN_IN_TARBALL = (".venv/", ".venv-", ".ansible/", "tests/output/", ".git/", "kms-report/")
 
 
 def build_and_install() -> Outcome:
@@ -206,20 +231,54 @@ def molecule() -> Outcome:
 # The Python that the formatting applies to (settings in pyproject.toml; `make format` fixes).
 FORMATTED = ["plugins", "tests", "hacking", "benchmarks"]
 
+# What the middle lines run: the gate, the remediation and the secret scan (the suite-wide scan
+# of conftest.run_tool searches every command of these runs too, at -vvvv).
+LINE_TESTS = [
+    "tests/integration/test_check_kms_move.py",
+    "tests/integration/test_remediate_kms_move.py",
+    "tests/integration/test_secret_scan.py",
+]
+
+
+def line_stages() -> dict[str, Callable[[], Outcome]]:
+    """The oldest line: unit tests with its Python, the integration suite but for the tests
+    marked newest_line_only, its own ansible-test sanity. The middle lines: LINE_TESTS. pytest
+    and the lab run from this venv; EXCHOPS_ANSIBLE_BIN gives the ansible-* tools of the line."""
+    oldest = line_bin(OLDEST_LINE)
+    stages = {
+        f"unit-{OLDEST_LINE}": pytest_stage(
+            f"unit-{OLDEST_LINE}", ["tests/unit"], python=oldest / "python"
+        ),
+        f"integration-{OLDEST_LINE}": pytest_stage(
+            f"integration-{OLDEST_LINE}",
+            ["tests/integration"],
+            ("-m", "not newest_line_only"),
+            env={"EXCHOPS_ANSIBLE_BIN": str(oldest)},
+        ),
+        f"sanity-{OLDEST_LINE}": sanity_stage(oldest),
+    }
+    for line in MIDDLE_LINES:
+        stages[f"lines-{line}"] = pytest_stage(
+            f"lines-{line}", LINE_TESTS, env={"EXCHOPS_ANSIBLE_BIN": str(line_bin(line))}
+        )
+    return stages
+
+
 STAGES: dict[str, Callable[[], Outcome]] = {
     "format": command_stage(["black", "--check", "--quiet", *FORMATTED]),
     "imports": command_stage(["isort", "--check-only", "--quiet", *FORMATTED]),
-    "unit": pytest_stage("unit", "tests/unit"),
-    "lab": pytest_stage("lab", "tests/lab/tests"),
-    "integration": pytest_stage("integration", "tests/integration"),
+    "unit": pytest_stage("unit", ["tests/unit"]),
+    "lab": pytest_stage("lab", ["tests/lab/tests"]),
+    "integration": pytest_stage("integration", ["tests/integration"]),
     "molecule": molecule,
-    "sanity": sanity,
+    "sanity": sanity_stage(),
     # ansible-lint installs its own copy into .ansible/; hide the one linked into .venv.
     "lint": command_stage(
         ["ansible-lint", "--profile", "production"], {"ANSIBLE_COLLECTIONS_SCAN_SYS_PATH": "False"}
     ),
     "build": build_and_install,
     "changelog": command_stage(["antsibull-changelog", "lint"]),
+    **line_stages(),
 }
 
 
@@ -242,7 +301,7 @@ def main(selected: list[str]) -> int:
         state = "FAIL" if outcome.failed else "ok"
         counts = f"{outcome.passed} passed, {outcome.failed} failed, {outcome.skipped} skipped"
         extra = f"  ({outcome.detail})" if outcome.detail else ""
-        print(f"{state:4} {name:12} {seconds:7.1f} s  {counts}{extra}")
+        print(f"{state:4} {name:16} {seconds:7.1f} s  {counts}{extra}")
     outcomes = [outcome for _name, outcome, _seconds in results]
     passed = sum(outcome.passed for outcome in outcomes)
     failed = sum(outcome.failed for outcome in outcomes)

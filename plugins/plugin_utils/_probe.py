@@ -223,7 +223,8 @@ def batch(parts: t.Sequence[str], budget: int = COMMAND_LINE_BUDGET) -> list[str
 class Runs(t.Protocol):  # pylint: disable=too-few-public-methods
     """What runs one command line on a host and returns its output (WinrsShell.run)."""
 
-    def __call__(self, command_line: str) -> t.Any: ...
+    def __call__(self, command_line: str) -> t.Any:
+        """Run COMMAND_LINE on the host and return its output."""
 
 
 def run_sections(run: Runs, parts: t.Sequence[str]) -> Sections:

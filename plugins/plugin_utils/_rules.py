@@ -23,10 +23,12 @@ class RuleRow(t.Protocol[CaseT]):
     """What `first_rule` needs of a row: its id and its predicate."""
 
     @property
-    def id(self) -> str: ...
+    def id(self) -> str:
+        """The rule's id."""
 
     @property
-    def applies(self) -> t.Callable[[CaseT], Values | None]: ...
+    def applies(self) -> t.Callable[[CaseT], Values | None]:
+        """The rule's predicate: its values when it applies to a case, else None."""
 
 
 RowT = t.TypeVar("RowT", bound=RuleRow[t.Any])

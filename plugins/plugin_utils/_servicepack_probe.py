@@ -308,7 +308,8 @@ def log_details_from(sections: Sections, path: str, services: t.Sequence[str]) -
 
 
 class ShellLike(t.Protocol):  # pylint: disable=too-few-public-methods
-    def run(self, command_line: str) -> CommandOutput: ...
+    def run(self, command_line: str) -> CommandOutput:
+        """Run COMMAND_LINE in the shell and return its output."""
 
 
 OpenShell = t.Callable[[int], AbstractContextManager[ShellLike]]

@@ -34,6 +34,27 @@ ANSIBLE_BIN = Path(os.environ.get("EXCHOPS_ANSIBLE_BIN") or BIN)
 SCAN_VERBOSITY = "4"
 
 
+# Tests that `make test` runs on the newest ansible-core line only: what they prove is the lab's
+# timing or our own step logic, which no ansible-core line changes, and they are among the
+# slowest. Each use gives its reason: @pytest.mark.newest_line_only(reason="...").
+NEWEST_LINE_ONLY = "newest_line_only"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        f"{NEWEST_LINE_ONLY}(reason): run on the newest ansible-core line only (make test leaves "
+        "it out of the other lines' integration runs with -m 'not newest_line_only')",
+    )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        for marker in item.iter_markers(NEWEST_LINE_ONLY):
+            if not marker.kwargs.get("reason"):
+                raise pytest.UsageError(f"{item.nodeid}: {NEWEST_LINE_ONLY} needs a reason=")
+
+
 def ansible_environment(folder: Path) -> dict[str, str]:
     """Environment for ansible-* commands: their venv's tools (ANSIBLE_BIN), no user config, a private home in
     FOLDER."""
@@ -102,6 +123,13 @@ def run_tool(
     )
 
 
+def shown_in(text: str, output: str) -> bool:
+    """TEXT as Ansible showed it in OUTPUT: as it is (2.19's `[ERROR]: Task failed: ...`), or
+    inside a result's JSON (2.16 to 2.18's `FAILED! => {"msg": ...}`, with backslashes and
+    quotes escaped)."""
+    return text in output or json.dumps(text, ensure_ascii=False)[1:-1] in output
+
+
 # Each command's own folder (HOME, TMPDIR, ...), under one folder per session, removed at its
 # end (after every lab of the session has stopped).
 COMMAND_FOLDERS: list[Path] = []
@@ -126,7 +154,7 @@ SECRET_SCAN = SecretScan()
 
 
 def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untyped-def]
-    """One line (and tests/output/secret-scan.json) saying how much was scanned."""
+    """One line (and tests/output/secret-scan[-LINE].json) saying how much was scanned."""
     if not SECRET_SCAN.commands:
         return
     terminalreporter.write_line(
@@ -134,8 +162,10 @@ def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untype
     )
     output = REPO / "tests" / "output"
     output.mkdir(parents=True, exist_ok=True)
+    # One file per ansible-core line's venv, so that the runs of make test keep each its own.
+    line = "" if ANSIBLE_BIN == BIN else "-" + ANSIBLE_BIN.parent.name.removeprefix(".venv-")
     summary = json.dumps(SECRET_SCAN.summary(), indent=1) + "\n"
-    (output / "secret-scan.json").write_text(summary, encoding="utf-8")
+    (output / f"secret-scan{line}.json").write_text(summary, encoding="utf-8")
 
 
 FLEETS = REPO / "tests" / "lab" / "fleets"

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import ANSIBLE_BIN, RunModule, RunningLab, lab_unchanged, override, run_tool
+from conftest import ANSIBLE_BIN, RunModule, RunningLab, lab_unchanged, override, run_tool, shown_in
 
 DOCTOR = "exchops.kms.winrm_doctor"
 # diagnose(host, **connection variables to override) -> the problems found, by id
@@ -42,7 +42,8 @@ def diagnose(lab: RunningLab, ansible_module: RunModule, tmp_path: Path) -> Diag
             assert (
                 "\n" not in line and line == f"{host}: {problem['message']} Fix: {problem['fix']}"
             )
-            assert line in result.stdout + result.stderr  # the failure message shows every line
+            # the failure message shows every line
+            assert shown_in(line, result.stdout + result.stderr), line
         return {problem["id"]: problem for problem in answer["problems"]}
 
     return run

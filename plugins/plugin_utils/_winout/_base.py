@@ -268,7 +268,8 @@ def _split_streams(text: str, stderr_lines: Sequence[re.Pattern[str]]) -> tuple[
 
 class _Named(Protocol):
     @property
-    def name(self) -> str: ...
+    def name(self) -> str:
+        """The name it is known by."""
 
 
 _NamedT = TypeVar("_NamedT", bound=_Named)
