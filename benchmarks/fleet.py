@@ -16,11 +16,23 @@ times, in `--repeat` rounds of one run each (the median is kept):
 
 At the largest size it also times the floor and the gate once at each other fork count of
 `--forks-sweep`, then the gate once at each fork count of `--latency-forks` with every WS-Man
-request delayed `--latency-ms` (a network's latency): README's forks advice. It reads HTTP requests per host from `exchlab show` and
-the peak RSS of the largest process of each ansible-playbook run (the controller, or one of its
-forks), writes benchmarks/results/fleet-N.json, fleet.json and fleet.png (time against hosts),
-and ends with the line
-`ratio_vs_floor=X requests_per_host=N hosts=H` for the largest N (X = gate / floor).
+request delayed `--latency-ms` (a network's latency): README's forks advice.
+
+Every gate run must judge every pair as the bench fleet makes it (each pair a `mismatch` in
+report.json); a run that judged otherwise (a pair in error, unreachable, missing) stops the
+benchmark instead of being timed. HTTP requests per host are read from `exchlab show` (the mean
+and the maximum over hosts). Memory is the controller's whole process tree: ansible-playbook and
+every fork and module process under it, sampled every 0.1 s with psutil as the sum of each
+process's PSS (proportional set size: a page shared by N processes counts 1/N in each, so the 20
+forks' shared pages count once), the peak of those sums kept (a peak shorter than 0.1 s can be
+missed). It writes benchmarks/results/fleet-N.json, fleet.json and fleet.png (time against hosts),
+and ends, for the largest N, with the line
+
+    ratio_vs_floor=X requests_per_host=N hosts=H ratio_vs_targets_floor=Y
+    max_requests_per_host=M controller_peak_mib=P
+
+(on one line): X = gate / floor (every host), Y = gate / floor_targets (the targets alone), N the
+mean and M the maximum of the gate's HTTP requests per host, P the gate's controller peak in MiB.
 Nothing is asserted: timings belong in a benchmark, never in a test.
 """
 
@@ -30,12 +42,18 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
+
+import psutil
+from figures import misjudged_pairs, summary_line
 
 from exchlab import runtime
 from exchlab.layout import StateLayout
@@ -76,14 +94,7 @@ PLAYBOOKS = {
 """,
 }
 EXPECTED_EXIT = {"floor": 0, "floor_targets": 0, "facts": 0, "gate": 2}
-
-# Runs a command and prints the largest peak RSS (KiB) among it and the children it waited for.
-_RSS_WRAPPER = (
-    "import resource, subprocess, sys; "
-    "code = subprocess.run(sys.argv[1:], check=False).returncode; "
-    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr); "
-    "sys.exit(code)"
-)
+SAMPLE_SECONDS = 0.1
 
 # One `ver` per host through pywinrm, in a pool of processes like Ansible's forks.
 _LAB_ALONE = """
@@ -124,22 +135,53 @@ def http_requests(state: Path) -> dict[str, int]:
     return {name: host["requests"]["http"] for name, host in hosts.items()}
 
 
-def timed(command: list[str], env: dict[str, str], expected: int) -> tuple[float, int]:
-    """Seconds the command took and its largest process's peak RSS in KiB."""
-    started = time.monotonic()
-    result = subprocess.run(
-        [sys.executable, "-c", _RSS_WRAPPER, *command],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    seconds = time.monotonic() - started
-    if result.returncode != expected:
-        raise SystemExit(
-            f"{' '.join(command[:3])} exited {result.returncode}:\n{result.stdout[-3000:]}"
-        )
-    return seconds, int(result.stderr.strip().splitlines()[-1])
+def tree_pss(root: psutil.Process) -> int:
+    """Bytes of PSS of ROOT and every process under it, now; processes that end while being
+    read count nothing."""
+    total = 0
+    try:
+        processes = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return 0
+    for process in processes:
+        try:
+            total += process.memory_full_info().pss
+        except psutil.Error:
+            continue
+    return total
+
+
+@dataclass
+class Run:
+    seconds: float
+    peak_pss: int  # bytes: the largest sum of PSS over the process tree seen while it ran
+    output: str
+
+
+def timed(command: list[str], env: dict[str, str], expected: int) -> Run:
+    """Run COMMAND, sampling its process tree's PSS, and stop the benchmark unless it exits
+    EXPECTED."""
+    with tempfile.TemporaryFile() as output:
+        started = time.monotonic()
+        process = psutil.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT)
+        peak, finished = 0, threading.Event()
+
+        def sample() -> None:
+            nonlocal peak
+            while not finished.wait(SAMPLE_SECONDS):
+                peak = max(peak, tree_pss(process))
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        code = process.wait()
+        seconds = time.monotonic() - started
+        finished.set()
+        sampler.join()
+        output.seek(0)
+        text = output.read().decode("utf-8", "replace")
+    if code != expected:
+        raise SystemExit(f"{' '.join(command[:3])} exited {code}, not {expected}:\n{text[-3000:]}")
+    return Run(seconds, peak, text)
 
 
 def set_latency(state: Path, hosts: list[str], latency_ms: int) -> None:
@@ -172,11 +214,13 @@ def measure(
             "--state",
             str(state),
             "--base-address",
-            "127.0.80.1",
+            "auto",
         )
         inventory = state / "inventory.yml"
         env = {key: value for key, value in os.environ.items() if not key.startswith("ANSIBLE_")}
         env.update(ANSIBLE_HOME=str(directory / "home"), ANSIBLE_NOCOLOR="1")
+
+        report_dir = directory / "kms-report"
 
         def playbook(name: str, fork_count: int) -> list[str]:
             return [
@@ -186,35 +230,48 @@ def measure(
                 "-f",
                 str(fork_count),
                 "-e",
-                f"kms_report_dir={directory / 'kms-report'}",
+                f"kms_report_dir={report_dir}",
                 str(directory / f"{name}.yml"),
             ]
+
+        def measured(name: str, command: list[str]) -> Run:
+            """The run of COMMAND; for the gate, only when it judged every pair as expected."""
+            shutil.rmtree(report_dir, ignore_errors=True)
+            run = timed(command, env, EXPECTED_EXIT.get(name, 0))
+            wrong = misjudged_pairs(report_dir / "report.json", pairs) if name == "gate" else ""
+            if wrong:
+                raise SystemExit(f"the gate did not judge the bench as expected: {wrong}")
+            return run
 
         commands = {name: playbook(name, forks) for name in PLAYBOOKS}
         commands["lab_alone"] = [sys.executable, "-c", _LAB_ALONE, str(inventory), str(forks)]
         for name, text in PLAYBOOKS.items():
             (directory / f"{name}.yml").write_text(text, encoding="utf-8")
         seconds: dict[str, list[float]] = {}
-        rss: dict[str, int] = {}
+        peak_pss: dict[str, int] = {}
         requests: dict[str, float] = {}
+        max_requests: dict[str, int] = {}
         try:
             # Round by round, each measurement once per round: a machine that slows down or
             # speeds up during the run then weighs on every measurement alike.
             for _attempt in range(repeat):
                 for name in ("floor", "floor_targets", "lab_alone", "facts", "gate"):
                     before = http_requests(state)
-                    took, peak = timed(commands[name], env, EXPECTED_EXIT.get(name, 0))
+                    run = measured(name, commands[name])
                     after = http_requests(state)
-                    seconds.setdefault(name, []).append(round(took, 3))
-                    rss[name] = max(rss.get(name, 0), peak)
-                    requests[name] = statistics.mean(after[h] - before[h] for h in after)
+                    seconds.setdefault(name, []).append(round(run.seconds, 3))
+                    peak_pss[name] = max(peak_pss.get(name, 0), run.peak_pss)
+                    spent = [after[host] - before[host] for host in after]
+                    requests[name] = round(statistics.mean(spent), 2)
+                    max_requests[name] = max(max_requests.get(name, 0), max(spent))
             # The forks advice in README: the floor and the gate at other fork counts, once each.
             sweep: dict[str, dict[str, float]] = {}
             for other in forks_sweep:
                 sweep[str(other)] = {}
                 for name in ("floor", "gate"):
-                    took, _peak = timed(playbook(name, other), env, EXPECTED_EXIT.get(name, 0))
-                    sweep[str(other)][name] = round(took, 3)
+                    sweep[str(other)][name] = round(
+                        measured(name, playbook(name, other)).seconds, 3
+                    )
             # With a network's latency the gate waits instead of computing: there the forks
             # count decides (the lab on loopback has none of its own).
             latency: dict[str, float] = {}
@@ -222,8 +279,9 @@ def measure(
                 hosts = list(http_requests(state))
                 set_latency(state, hosts, latency_ms)
                 for other in latency_forks:
-                    took, _peak = timed(playbook("gate", other), env, EXPECTED_EXIT["gate"])
-                    latency[str(other)] = round(took, 3)
+                    latency[str(other)] = round(
+                        measured("gate", playbook("gate", other)).seconds, 3
+                    )
                 set_latency(state, hosts, 0)
         finally:
             exchlab("down", "--state", str(state))
@@ -235,8 +293,12 @@ def measure(
         "seconds": seconds,
         "median_s": medians,
         "requests_per_host": requests,
-        "peak_rss_mib": {name: round(kib / 1024, 1) for name, kib in rss.items()},
+        "max_requests_per_host": max_requests,
+        "controller_peak_pss_mib": {name: round(b / 2**20, 1) for name, b in peak_pss.items()},
         "ratio_vs_floor": {name: round(medians[name] / medians["floor"], 2) for name in medians},
+        "ratio_vs_targets_floor": {
+            name: round(medians[name] / medians["floor_targets"], 2) for name in medians
+        },
         "forks_sweep_s": sweep,
         "latency_ms": latency_ms if latency else 0,
         "gate_with_latency_s": latency,
@@ -311,9 +373,11 @@ def main() -> int:
         for name, median in figures["median_s"].items():  # type: ignore[union-attr]
             print(
                 f"{pairs:4} pairs {name:14} median {median:6.2f} s, "
-                f"{figures['requests_per_host'][name]:4.1f} requests/host, "  # type: ignore[index]
-                f"peak RSS {figures['peak_rss_mib'][name]:6.1f} MiB, "  # type: ignore[index]
-                f"{figures['ratio_vs_floor'][name]:5.2f}x floor"  # type: ignore[index]
+                f"{figures['requests_per_host'][name]:4.1f} requests/host "  # type: ignore[index]
+                f"(max {figures['max_requests_per_host'][name]}), "  # type: ignore[index]
+                f"peak PSS {figures['controller_peak_pss_mib'][name]:6.1f} MiB, "  # type: ignore[index]
+                f"{figures['ratio_vs_floor'][name]:5.2f}x floor, "  # type: ignore[index]
+                f"{figures['ratio_vs_targets_floor'][name]:5.2f}x targets' floor"  # type: ignore[index]
             )
     largest, smallest = runs[-1], runs[0]
     for forks, seconds in largest["forks_sweep_s"].items():  # type: ignore[union-attr]
@@ -336,10 +400,7 @@ def main() -> int:
     (RESULTS / "fleet.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     if plot(runs, RESULTS / "fleet.png"):
         print(f"plot: {RESULTS / 'fleet.png'}")
-    print(
-        f"ratio_vs_floor={largest['ratio_vs_floor']['gate']:.2f} "
-        f"requests_per_host={largest['requests_per_host']['gate']:.0f} hosts={largest['hosts']}"
-    )
+    print(summary_line(largest))
     return 0
 
 

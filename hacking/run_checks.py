@@ -34,9 +34,19 @@ class Outcome:
     detail: str = ""
 
 
+# The exit code of a command that could not be started, as a shell reports it.
+NOT_STARTED = 127
+
+
 def run(command: list[str], cwd: Path = ROOT, env: dict[str, str] | None = None) -> int:
+    """Run COMMAND and return its exit code; a command that cannot start (not installed, not
+    executable) is reported and returns NOT_STARTED, so that its stage fails and the rest run."""
     print(f"$ {' '.join(command)}", flush=True)
-    return subprocess.run(command, cwd=cwd, env=env, check=False).returncode
+    try:
+        return subprocess.run(command, cwd=cwd, env=env, check=False).returncode
+    except OSError as error:
+        print(f"{command[0]} could not be started: {error.strerror or error}", flush=True)
+        return NOT_STARTED
 
 
 # The further ansible-core lines, each in its own venv made by hacking/setup.sh from
@@ -67,7 +77,8 @@ def pytest_stage(
         command = [str(python or sys.executable), "-m", "pytest", *paths, "-q", *options]
         code = run([*command, f"--junitxml={junit}"], env=dict(os.environ, **(env or {})))
         if not junit.exists():
-            return Outcome(failed=1, detail=f"pytest exited {code} without a report")
+            ended = exit_detail(command, code) if code == NOT_STARTED else f"pytest exited {code}"
+            return Outcome(failed=1, detail=f"{ended} without a report")
         suite = ET.parse(junit).getroot()
         suite = suite if suite.tag == "testsuite" else suite.find("testsuite")
         total = int(suite.get("tests", 0))
@@ -111,15 +122,24 @@ def sanity_stage(tools: Path | None = None) -> Callable[[], Outcome]:
                 env["PATH"] = f"{tools}{os.pathsep}{env['PATH']}"
             command = ["ansible-test", "sanity", "--local", "--python", PYTHON_VERSION]
             code = run([*command, "--color", "no"], cwd=copy, env=env)
-        return Outcome(passed=1) if code == 0 else Outcome(failed=1, detail=f"exit {code}")
+        return (
+            Outcome(passed=1) if code == 0 else Outcome(failed=1, detail=exit_detail(command, code))
+        )
 
     return stage
+
+
+def exit_detail(command: list[str], code: int) -> str:
+    """How a failed command ended, for the summary."""
+    return f"{command[0]} could not be started" if code == NOT_STARTED else f"exit {code}"
 
 
 def command_stage(command: list[str], env: dict[str, str] | None = None) -> Callable[[], Outcome]:
     def stage() -> Outcome:
         code = run(command, env=dict(os.environ, **(env or {})))
-        return Outcome(passed=1) if code == 0 else Outcome(failed=1, detail=f"exit {code}")
+        return (
+            Outcome(passed=1) if code == 0 else Outcome(failed=1, detail=exit_detail(command, code))
+        )
 
     return stage
 
@@ -293,7 +313,13 @@ def main(selected: list[str]) -> int:
     for name in selected or list(STAGES):
         print(f"\n=== {name} ===", flush=True)
         started = time.monotonic()
-        outcome = STAGES[name]()
+        try:
+            outcome = STAGES[name]()
+        except Exception as error:  # pylint: disable=broad-exception-caught
+            # A stage that breaks (a tool missing, a file unreadable) is a failed stage with its
+            # message; the later stages still run and the summary line still ends the run.
+            print(f"stage {name} stopped: {type(error).__name__}: {error}", flush=True)
+            outcome = Outcome(failed=1, detail=f"{type(error).__name__}: {error}")
         results.append((name, outcome, time.monotonic() - started))
 
     print("\n=== summary ===")
