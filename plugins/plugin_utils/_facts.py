@@ -367,17 +367,22 @@ def read_facts(
     probe_line: str,
     kms_event_count: int,
     progress: t.Callable[[str], None] = lambda message: None,
+    remote: str | None = None,
 ) -> tuple[Sections, Readings]:
     """Run `probe_line` (facts_probe's sections, and any others the caller adds) and assemble
     the facts; a host that installed Exchange outside the default paths gets a second command
-    for its binaries' versions there. Returns every section read, with the facts."""
+    for its binaries' versions there (of the server REMOTE names, when the shell runs on its
+    jump host). Returns every section read, with the facts."""
     sections = split_sections(run(probe_line).stdout)
     readings = assemble(sections, kms_event_count)
     if readings.needs_files_of:
         progress(f"reading Exchange binaries under {readings.needs_files_of}")
         sections.update(
             run_sections(
-                run, files_sections((readings.needs_files_of,), family=readings.files_family)
+                run,
+                files_sections(
+                    (readings.needs_files_of,), remote=remote, family=readings.files_family
+                ),
             )
         )
         readings = assemble(sections, kms_event_count, files_index=0)

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 import ansible.constants as C
 from ansible.config.manager import ensure_type
 from ansible.errors import AnsibleError
+from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.loader import connection_loader
 from ansible.utils.display import Display
 
@@ -123,6 +124,9 @@ class WinrsTarget:
     read_timeout_sec: int = DEFAULT_READ_TIMEOUT_SEC
     command_timeout_sec: int = DEFAULT_COMMAND_TIMEOUT_SEC
     codepage: int = DEFAULT_CODEPAGE
+    kerberos_delegation: bool = False
+    # The jump host's inventory name when the endpoint is the jump host's (_reach).
+    via: str | None = None
 
     @property
     def endpoint(self) -> str:
@@ -131,8 +135,10 @@ class WinrsTarget:
 
     @property
     def label(self) -> str:
-        """How messages name the host: `kms02 (https://10.0.0.2:5986/wsman)`."""
-        return f"{self.host} ({self.endpoint})"
+        """How messages name the host: `kms02 (https://10.0.0.2:5986/wsman)`, or
+        `kms02 (through jump01, https://10.0.0.9:5986/wsman)` behind a jump host."""
+        through = f"through {self.via}, " if self.via else ""
+        return f"{self.host} ({through}{self.endpoint})"
 
 
 @dataclass(frozen=True)
@@ -187,6 +193,7 @@ class WinrmSettings:
     operation_timeout_sec: t.Any  # as given
     read_timeout_sec: t.Any  # as given
     send_cbt: t.Any  # as given
+    kerberos_delegation: bool = False
 
 
 def read_winrm_settings(host: str, get_option: t.Callable[[str], t.Any]) -> WinrmSettings:
@@ -218,6 +225,9 @@ def read_winrm_settings(host: str, get_option: t.Callable[[str], t.Any]) -> Winr
         operation_timeout_sec=extras.get("ansible_winrm_operation_timeout_sec"),
         read_timeout_sec=extras.get("ansible_winrm_read_timeout_sec"),
         send_cbt=extras.get("ansible_winrm_send_cbt", True),
+        kerberos_delegation=boolean(
+            extras.get("ansible_winrm_kerberos_delegation", False), strict=False
+        ),
     )
 
 
@@ -253,6 +263,7 @@ def target_from_options(
         operation_timeout_sec=operation,
         read_timeout_sec=read,
         command_timeout_sec=command_timeout_sec,
+        kerberos_delegation=settings.kerberos_delegation,
     )
 
 
@@ -509,6 +520,8 @@ class WinrsShell:
             read_timeout_sec=target.read_timeout_sec,
             # Off only when the doctor replays ansible_winrm_send_cbt=false.
             send_cbt=send_cbt,
+            # Kerberos only: a forwardable ticket the host may use onwards (a jump host's).
+            kerberos_delegation=target.kerberos_delegation,
         )
         self._shell_id: str | None = None
 

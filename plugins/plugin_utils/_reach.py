@@ -1,0 +1,154 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""How a host is reached: over WinRM on the host itself, or through its Windows jump host.
+
+Exchange 5.5 and 2000 run on Windows NT 4.0 and 2000, which cannot run WinRM (it starts with
+Windows Server 2003 R2 / Vista SP1). Such a server stays its own inventory host, with
+
+    ansible_host: KMSNEW            # its name as the jump host reaches it (NetBIOS name or address)
+    exchange_jump_host: jump01      # the inventory host of the Windows jump host
+    exchange_jump_auth: delegated   # the default: the jump host uses the credentials its logon got
+
+The shell then opens on the jump host, with the jump host's own `ansible_*` /
+`ansible_winrm_*` settings (resolved as `delegate_to` would), and the commands name the legacy
+server (`reg query "\\\\KMSNEW\\HKLM\\..."`, `sc \\\\KMSNEW`, `wmic /node:KMSNEW`): see
+`_probe`. The legacy host's other connection settings are not used.
+
+The second hop needs credentials the jump host may use onwards. Ansible's WinRM guide: credential
+delegation is done only by CredSSP and by Kerberos with delegation; NTLM, Basic and certificate
+logons delegate nothing, and the jump host then reaches the legacy server as ANONYMOUS LOGON,
+which is refused ("Access is denied.")
+(https://docs.ansible.com/ansible/latest/os_guide/windows_winrm.html#winrm-limitations). NT 4.0
+has no Kerberos at all, so Kerberos delegation can serve Windows 2000 servers only; it is
+accepted but untested. A mode with credentials of the legacy server's own is left out: the tools
+that take them (`net use`, `wmic /user /password`) take the password on the command line, which
+the jump host's process-creation audit (event 4688) records.
+"""
+
+# Internal to exchops.kms: not a public API; may change in any release.
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import typing as t
+from dataclasses import dataclass
+
+from ._winrs import DEFAULT_COMMAND_TIMEOUT_SEC, WinrsConfigError, WinrsTarget, target_from_options
+
+JUMP_HOST_VAR = "exchange_jump_host"
+JUMP_AUTH_VAR = "exchange_jump_auth"
+DELEGATED = "delegated"
+JUMP_AUTH_MODES = (DELEGATED,)
+
+# How the facts say a host was read directly.
+DIRECT = None
+
+# A name the jump host's tools take after \\ or /node: without quoting: a NetBIOS or DNS name or
+# an IPv4 address. Anything else (spaces, cmd's & | < > ^ % ", a scheme, a port) is refused
+# before it reaches a command line.
+_REMOTE_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,252}[A-Za-z0-9])?")
+
+DOUBLE_HOP_FIX = (
+    "Set ansible_winrm_transport: credssp for {jump} (and enable CredSSP on it: "
+    "Enable-WSManCredSSP -Role Server; on the controller pip install pywinrm[credssp]), or, for "
+    "Windows 2000 servers only, kerberos with ansible_winrm_kerberos_delegation: true."
+)
+
+
+@dataclass(frozen=True)
+class Reach:
+    """Where one host's commands run: the shell's endpoint (`target`, labelled with the host),
+    and the host's name on the jump host's command lines (`remote`, None when direct)."""
+
+    host: str
+    target: WinrsTarget
+    remote: str | None = None
+    via: str | None = None
+    auth: str = ""
+
+    def facts(self) -> dict[str, t.Any]:
+        """`reach` in the Exchange facts: the jump host (None when read directly) and how the
+        legacy server was authenticated to (the jump auth mode), or the WinRM transport."""
+        return {"via": self.via, "auth": self.auth}
+
+
+def jump_host_of(host: str, host_vars: t.Mapping[str, t.Any]) -> str | None:
+    """The inventory name of HOST's jump host, or None when HOST is reached directly."""
+    jump = host_vars.get(JUMP_HOST_VAR)
+    if jump in (None, ""):
+        return None
+    if not isinstance(jump, str):
+        raise WinrsConfigError(
+            host,
+            f"{JUMP_HOST_VAR} is {jump!r}; it must be the inventory name of the Windows jump host "
+            "that reaches this server, e.g. jump01.",
+        )
+    return jump
+
+
+def direct_reach(
+    host: str,
+    get_option: t.Callable[[str], t.Any],
+    command_timeout_sec: int = DEFAULT_COMMAND_TIMEOUT_SEC,
+) -> Reach:
+    """HOST reached over WinRM on itself, with its own connection options."""
+    target = target_from_options(host, get_option, command_timeout_sec)
+    return Reach(host, target, auth=target.transport)
+
+
+def reach_through(
+    host: str,
+    get_option: t.Callable[[str], t.Any],
+    host_vars: t.Mapping[str, t.Any],
+    jump: str,
+    jump_options: t.Callable[[str], t.Any],
+    jump_vars: t.Mapping[str, t.Any],
+    command_timeout_sec: int = DEFAULT_COMMAND_TIMEOUT_SEC,
+) -> Reach:
+    """HOST reached through JUMP: a shell with the jump host's options (`jump_options`, its
+    `jump_vars` from the inventory), commands that name HOST by its ansible_host. Refuses,
+    before anything is sent, a jump host that is itself behind one, an unknown auth mode, a
+    name the tools cannot take, and a logon that would delegate nothing (the double hop)."""
+    label = f"{host} (through {jump})"
+    if jump == host:
+        raise WinrsConfigError(
+            label, f"{JUMP_HOST_VAR} names the host itself. Name the Windows jump host instead."
+        )
+    if jump_host_of(jump, jump_vars):
+        raise WinrsConfigError(
+            label,
+            f"its jump host {jump} has an {JUMP_HOST_VAR} of its own; a jump host must be reached "
+            f"over WinRM directly. Remove {JUMP_HOST_VAR} from {jump}.",
+        )
+    auth = host_vars.get(JUMP_AUTH_VAR) or DELEGATED
+    if auth not in JUMP_AUTH_MODES:
+        raise WinrsConfigError(
+            label,
+            f"{JUMP_AUTH_VAR} is {auth!r}; the one mode is {DELEGATED} (the jump host uses the "
+            "credentials its WinRM logon was given). Remove it or set it to delegated.",
+        )
+    remote = str(get_option("remote_addr") or host)
+    if not _REMOTE_NAME.fullmatch(remote):
+        raise WinrsConfigError(
+            label,
+            f"ansible_host is {remote!r}; behind a jump host it must be the server's name as the "
+            "jump host reaches it: a NetBIOS or DNS name or an IPv4 address (letters, digits, "
+            "'.', '-', '_'). Set ansible_host to e.g. KMSNEW.",
+        )
+    target = target_from_options(jump, jump_options, command_timeout_sec)
+    if not _delegates(target):
+        raise WinrsConfigError(
+            label,
+            f"{jump} is reached with ansible_winrm_transport={target.transport}, which delegates "
+            f"no credentials: {jump} would reach {remote} as ANONYMOUS LOGON and be refused "
+            f"(the double hop). {DOUBLE_HOP_FIX.format(jump=jump)} Nothing was sent.",
+        )
+    return Reach(host, dataclasses.replace(target, host=host, via=jump), remote, jump, auth)
+
+
+def _delegates(target: WinrsTarget) -> bool:
+    """Whether a WinRM logon with TARGET's settings gives the server credentials it may use
+    onwards (Ansible's WinRM guide, "Credential Delegation")."""
+    return target.transport == "credssp" or (
+        target.transport == "kerberos" and target.kerberos_delegation
+    )
