@@ -64,6 +64,14 @@ DEFAULT_CODEPAGE = 65001
 MASK = "********"
 
 
+# Windows NT 4.0 and 2000 (Exchange 5.5 and 2000 servers) cannot run WinRM: MS-WSMV product
+# behavior, https://msdn.microsoft.com/en-us/library/cc251762.
+NO_WINRM_BEFORE_2003_R2 = (
+    "A server on Windows NT 4.0 or 2000 runs no WinRM: reach it through a Windows jump host by "
+    "setting exchange_jump_host to the jump host's inventory name."
+)
+
+
 class WinrsError(Exception):
     """A WinRM failure on one host; the message says what to do and never holds a secret."""
 
@@ -692,10 +700,18 @@ def translate_error(target: WinrsTarget, doing: str, exc: BaseException) -> Winr
             why = f"the host closed the connection while {doing}"
         else:
             why = f"cannot connect ({cause.rsplit(':', maxsplit=1)[-1].strip()[:120]})"
+        if target.via:
+            return WinrsUnreachable(
+                label,
+                f"its jump host {target.via} is unreachable: {why}. Check {target.via}'s "
+                "ansible_host, ansible_port and that the WinRM service runs there and its "
+                "listener is enabled (winrm enumerate winrm/config/listener).",
+            )
         return WinrsUnreachable(
             label,
             f"unreachable: {why}. Check ansible_host, ansible_port and that the WinRM service "
-            "runs and its listener is enabled (winrm enumerate winrm/config/listener).",
+            "runs and its listener is enabled (winrm enumerate winrm/config/listener). "
+            f"{NO_WINRM_BEFORE_2003_R2}",
         )
     if isinstance(exc, WSManFaultError):
         code = exc.wsman_fault_code
