@@ -34,9 +34,16 @@ from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
 from ._errors import TYPE_WORDS, Refusal, StepError
-from ._facts import FactsError, read_facts
+from ._facts import FactsError, RemoteUnreadable, read_facts
 from ._probe import ProbeError, facts_probe
-from ._reach import JUMP_HOST_VAR, Reach, direct_reach, jump_host_of, reach_through
+from ._reach import (
+    JUMP_HOST_VAR,
+    Reach,
+    direct_reach,
+    jump_host_of,
+    reach_through,
+    remote_failure_message,
+)
 from ._winout import ParseError
 from ._winrs import (
     HAS_WINRM,
@@ -417,6 +424,9 @@ class WinrsAction(ExchopsAction):
         one host refuses."""
         try:
             reach = self._reach(host, get_option, host_vars, timeout)
+        except WinrsError as exc:
+            return {"failed": True, "msg": str(exc)}
+        try:
             with WinrsShell(reach.target) as shell:
                 _sections, readings = read_facts(
                     shell.run,
@@ -427,6 +437,10 @@ class WinrsAction(ExchopsAction):
                 )
         except WinrsError as exc:
             return {("unreachable" if exc.unreachable else "failed"): True, "msg": str(exc)}
+        except RemoteUnreadable as exc:
+            # The jump host answers, the server behind it does not: for the gate, unreachable.
+            message = remote_failure_message(reach, exc.error, exc.text)
+            return {"unreachable": True, "msg": f"{reach.target.label}: {message}"}
         except (ProbeError, FactsError, ParseError) as exc:
             return {
                 "failed": True,

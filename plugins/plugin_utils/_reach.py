@@ -33,6 +33,14 @@ import re
 import typing as t
 from dataclasses import dataclass
 
+from ._winout.remote import (
+    ACCESS_DENIED,
+    LOGON_FAILURE,
+    NETWORK_NAME_NOT_FOUND,
+    NETWORK_PATH_NOT_FOUND,
+    RPC_SERVER_UNAVAILABLE,
+    SMB1_NOT_AVAILABLE,
+)
 from ._winrs import DEFAULT_COMMAND_TIMEOUT_SEC, WinrsConfigError, WinrsTarget, target_from_options
 
 JUMP_HOST_VAR = "exchange_jump_host"
@@ -151,4 +159,59 @@ def _delegates(target: WinrsTarget) -> bool:
     onwards (Ansible's WinRM guide, "Credential Delegation")."""
     return target.transport == "credssp" or (
         target.transport == "kerberos" and target.kerberos_delegation
+    )
+
+
+# What each error of a remote call may mean, and what to do (docs/windows-output.md
+# #remote-call-errors). One text stands for several causes: all of them are named, and the doctor
+# tells them apart with its own checks.
+_REMOTE_ERRORS = {
+    NETWORK_PATH_NOT_FOUND: (
+        "{remote}'s name does not resolve from {jump}; {jump} lacks the SMB 1.0/CIFS client "
+        "that NT 4.0 and Windows 2000 need (not installed by default on Windows Server 2019 and "
+        "later, KB 4034314); NetBIOS over TCP/IP is off on {jump} while {remote} runs NT 4.0, "
+        "which has no SMB on port 445 (KB 204279); or the Remote Registry service is stopped on "
+        "a Windows 2000 server",
+        "Run the doctor (playbook exchops.kms.doctor) on {host} to tell which.",
+    ),
+    SMB1_NOT_AVAILABLE: (
+        "{jump} has no SMB 1.0 client, and NT 4.0 and Windows 2000 speak only SMB 1 (KB 4034314)",
+        "Install the 'SMB 1.0/CIFS Client' feature on {jump}, or use a jump host that has it.",
+    ),
+    RPC_SERVER_UNAVAILABLE: (
+        "{remote} is off, a firewall between {jump} and {remote} blocks RPC (TCP 135 and the "
+        "dynamic ports, or 139/445 for named pipes), or the service that answers is not running",
+        "Run the doctor (playbook exchops.kms.doctor) on {host} to tell which.",
+    ),
+    ACCESS_DENIED: (
+        "{remote} refused the account {jump} passes on: it is not an administrator on {remote} "
+        "(it needs a trust between {remote}'s domain and {jump}'s, or a local account of the same "
+        "name and password on {remote}), or {jump} was given no credentials to pass on (the "
+        "double hop)",
+        "Make the account an administrator on {remote}, and reach {jump} with "
+        "ansible_winrm_transport: credssp.",
+    ),
+    LOGON_FAILURE: (
+        "{remote} does not know the account or the password {jump} passes on; an NT 4.0 server "
+        "below Service Pack 4 also refuses the NTLMv2 that a modern jump host sends (KB Q236414)",
+        "Check that the account exists on {remote} (or its domain) with the same password; on NT "
+        "4.0 install Service Pack 4 or later.",
+    ),
+    NETWORK_NAME_NOT_FOUND: (
+        "{remote} has no administrative share C$ (AutoShareServer turned off)",
+        "Turn the administrative shares back on for {remote}, or read it at its console.",
+    ),
+}
+
+
+def remote_failure_message(reach: Reach, error: str, text: str) -> str:
+    """Why REACH's jump host could not read its server, with Windows' own TEXT, every cause
+    that text may stand for, and what to do."""
+    causes, fix = _REMOTE_ERRORS.get(
+        error, ("the remote call failed", "Run the doctor (playbook exchops.kms.doctor) on {host}.")
+    )
+    names = {"host": reach.host, "jump": reach.via, "remote": reach.remote}
+    return (
+        f"{reach.via} could not read {reach.remote} ({text.strip()}): "
+        f"{causes.format(**names)}. {fix.format(**names)}"
     )

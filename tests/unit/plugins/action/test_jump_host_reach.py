@@ -6,9 +6,12 @@ sent. The probe's answers are the lab's recorded ones (fixtures/probe)."""
 
 from __future__ import annotations
 
+import re
 import typing as t
 
 import pytest
+
+from ansible_collections.exchops.kms.plugins.plugin_utils._winrs import CommandOutput
 
 PROBE = r"==exchops:begin:setup_legacy=="
 JUMP_PASSWORD = "Jump-Pa55"
@@ -140,3 +143,68 @@ def test_kms_move_facts_reads_a_source_behind_a_jump_host_through_it(
     assert "\\\\KMSOLD\\HKLM" in shells["kms01"].lines[0]
     assert "\\\\KMSNEW\\HKLM" in shells["kms02"].lines[0]
     assert outcome.result["source_facts"]["reach"] == {"via": "jump01", "auth": "delegated"}
+
+
+def wmi_unanswered(recording: t.Any, description: str) -> t.Any:
+    """RECORDING (a probe answer) with every wmic section answered by wmic's error block, as a
+    jump host's `wmic /node:` prints it for a server whose WMI does not answer."""
+    block = f"Node - KMSNEW\r\nERROR:\r\nDescription = {description}\r\n\r\n"
+    stdout = re.sub(
+        r"(==exchops:begin:(?:kmserver|kmsmsg|store)_\d+== \r\n|==exchops:begin:kms_events== \r\n)"
+        r".*?==exchops:end:ok== ",
+        lambda match: f"{match.group(1)}{block}==exchops:end:failed== ",
+        recording.stdout,
+        flags=re.S,
+    )
+    return recording._replace(stdout=stdout)
+
+
+def test_without_wmi_the_versions_and_events_are_unknown_and_say_why(
+    run_action: t.Callable[..., t.Any],
+    fake_winrs: t.Any,
+    recorded: t.Callable[..., t.Any],
+    task_vars: t.Callable[..., dict[str, t.Any]],
+) -> None:
+    answer = wmi_unanswered(recorded("probe/kb_target"), "The RPC server is unavailable.")
+    fake_winrs.on_line(PROBE, answer, host="kms02")
+    outcome = run_action("exchange_facts", {}, variables=behind_jump(task_vars), options=LEGACY)
+    facts = outcome.result["ansible_facts"]["exchange"]
+    assert facts["build"] == "5.5.2650.0"  # from the registry
+    assert facts["kms"].get("binary_build") is None  # never guessed
+    assert facts["kms"]["events"] == []
+    assert facts["sources"]["file_versions"] == "unavailable (WMI: The RPC server is unavailable.)"
+    assert facts["sources"]["events"] == "unavailable (WMI: The RPC server is unavailable.)"
+    assert any("WMI did not answer" in warning for warning in outcome.result["warnings"])
+
+
+@pytest.mark.parametrize(
+    ("printed", "says"),
+    [
+        pytest.param(
+            "ERROR: The network path was not found.\r\n",
+            "KMSNEW's name does not resolve from jump01; jump01 lacks the SMB 1.0/CIFS client",
+            id="53",
+        ),
+        pytest.param(
+            "ERROR: Access is denied.\r\n",
+            "KMSNEW refused the account jump01 passes on: it is not an administrator on KMSNEW",
+            id="5",
+        ),
+    ],
+)
+def test_a_server_the_jump_host_cannot_read_is_unreachable_with_every_cause_of_the_text(
+    run_action: t.Callable[..., t.Any],
+    fake_winrs: t.Any,
+    task_vars: t.Callable[..., dict[str, t.Any]],
+    printed: str,
+    says: str,
+) -> None:
+    fake_winrs.on_command(".", CommandOutput("", printed, 1, 0.01), host="kms02")
+    outcome = run_action("exchange_facts", {}, variables=behind_jump(task_vars), options=LEGACY)
+    assert outcome.seen[0] is True, outcome.result
+    assert outcome.msg.startswith(
+        f"kms02 (through jump01, http://10.0.0.9:5985/wsman): jump01 could not read KMSNEW "
+        f"({printed.strip()}): "
+    )
+    assert says in outcome.msg
+    assert outcome.msg.endswith("Nothing was changed.")
