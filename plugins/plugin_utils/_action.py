@@ -43,6 +43,7 @@ from ._reach import (
     jump_host_of,
     reach_through,
     remote_failure_message,
+    shell_slot,
 )
 from ._winout import ParseError
 from ._winrs import (
@@ -427,7 +428,7 @@ class WinrsAction(ExchopsAction):
         except WinrsError as exc:
             return {"failed": True, "msg": str(exc)}
         try:
-            with WinrsShell(reach.target) as shell:
+            with shell_slot(reach, timeout), WinrsShell(reach.target) as shell:
                 _sections, readings = read_facts(
                     shell.run,
                     facts_probe(kms_event_count, reach.remote),

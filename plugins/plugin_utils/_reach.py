@@ -28,11 +28,17 @@ the jump host's process-creation audit (event 4688) records.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import fcntl
+import hashlib
+import os
 import re
+import tempfile
 import typing as t
 from dataclasses import dataclass
 
+from ._poll import SYSTEM_CLOCK, Clock, PollTimeout, every, poll_until
 from ._winout.remote import (
     ACCESS_DENIED,
     LOGON_FAILURE,
@@ -41,12 +47,26 @@ from ._winout.remote import (
     RPC_SERVER_UNAVAILABLE,
     SMB1_NOT_AVAILABLE,
 )
-from ._winrs import DEFAULT_COMMAND_TIMEOUT_SEC, WinrsConfigError, WinrsTarget, target_from_options
+from ._winrs import (
+    DEFAULT_COMMAND_TIMEOUT_SEC,
+    WinrsConfigError,
+    WinrsQuotaFault,
+    WinrsTarget,
+    target_from_options,
+    whole_number,
+)
 
 JUMP_HOST_VAR = "exchange_jump_host"
 JUMP_AUTH_VAR = "exchange_jump_auth"
 DELEGATED = "delegated"
 JUMP_AUTH_MODES = (DELEGATED,)
+JUMP_MAX_SHELLS_VAR = "exchange_jump_max_shells"
+# Windows allows each user MaxShellsPerUser shells at once, 30 by default from Windows Server
+# 2012 on ("Installation and configuration for Windows Remote Management",
+# https://learn.microsoft.com/windows/win32/winrm/installation-and-configuration-for-windows-remote-management).
+# Forks are separate processes and a pair's read opens two shells: the controller keeps below
+# that, leaving room for an operator's own session.
+DEFAULT_JUMP_MAX_SHELLS = 25
 
 # How the facts say a host was read directly.
 DIRECT = None
@@ -73,6 +93,8 @@ class Reach:
     remote: str | None = None
     via: str | None = None
     auth: str = ""
+    # The most shells this controller opens on the jump host at once, over all forks.
+    max_shells: int = DEFAULT_JUMP_MAX_SHELLS
 
     def facts(self) -> dict[str, t.Any]:
         """`reach` in the Exchange facts: the jump host (None when read directly) and how the
@@ -143,6 +165,14 @@ def reach_through(
             "jump host reaches it: a NetBIOS or DNS name or an IPv4 address (letters, digits, "
             "'.', '-', '_'). Set ansible_host to e.g. KMSNEW.",
         )
+    max_shells = whole_number(jump_vars.get(JUMP_MAX_SHELLS_VAR, DEFAULT_JUMP_MAX_SHELLS))
+    if max_shells is None or max_shells < 1:
+        raise WinrsConfigError(
+            label,
+            f"{jump}'s {JUMP_MAX_SHELLS_VAR} is {jump_vars.get(JUMP_MAX_SHELLS_VAR)!r}; it must be "
+            f"a whole number of 1 or more, below the jump host's MaxShellsPerUser (Windows' "
+            f"default 30). Set it to e.g. {DEFAULT_JUMP_MAX_SHELLS}.",
+        )
     target = target_from_options(jump, jump_options, command_timeout_sec)
     if not _delegates(target):
         raise WinrsConfigError(
@@ -151,7 +181,9 @@ def reach_through(
             f"no credentials: {jump} would reach {remote} as ANONYMOUS LOGON and be refused "
             f"(the double hop). {DOUBLE_HOP_FIX.format(jump=jump)} Nothing was sent.",
         )
-    return Reach(host, dataclasses.replace(target, host=host, via=jump), remote, jump, auth)
+    return Reach(
+        host, dataclasses.replace(target, host=host, via=jump), remote, jump, auth, max_shells
+    )
 
 
 def _delegates(target: WinrsTarget) -> bool:
@@ -215,3 +247,58 @@ def remote_failure_message(reach: Reach, error: str, text: str) -> str:
         f"{reach.via} could not read {reach.remote} ({text.strip()}): "
         f"{causes.format(**names)}. {fix.format(**names)}"
     )
+
+
+@contextlib.contextmanager
+def shell_slot(
+    reach: Reach, timeout: float, clock: Clock = SYSTEM_CLOCK, folder: str | None = None
+) -> t.Iterator[None]:
+    """Hold one of the jump host's `max_shells` slots while a shell is open on it, waiting up
+    to TIMEOUT seconds for one to free. The slots are files locked with flock in a folder of
+    the controller's temporary directory, one folder per jump host endpoint and user (Windows
+    counts shells per user), so every fork of every play on this controller shares them. A host
+    reached directly takes no slot."""
+    if reach.via is None:
+        yield
+        return
+    key = f"{reach.target.endpoint}|{str(reach.target.user or '').lower()}"
+    slots = os.path.join(
+        folder or tempfile.gettempdir(),
+        f"exchops-jump-{hashlib.sha256(key.encode()).hexdigest()[:16]}",
+    )
+    os.makedirs(slots, mode=0o700, exist_ok=True)
+
+    def take() -> int | None:
+        for number in range(reach.max_shells):
+            handle = os.open(os.path.join(slots, f"slot-{number}"), os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(handle)
+                continue
+            return handle
+        return None
+
+    try:
+        held = poll_until(
+            take,
+            lambda handle: handle is not None,
+            first=take(),
+            timeout=timeout,
+            interval=every(0.2),
+            clock=clock,
+        )
+    except PollTimeout:
+        raise WinrsQuotaFault(
+            reach.target.label,
+            f"all {reach.max_shells} shells this controller may open on {reach.via} at once "
+            f"({JUMP_MAX_SHELLS_VAR}) stayed in use for {timeout:.0f} s. Run with fewer forks, "
+            f"raise the task's timeout, or raise {JUMP_MAX_SHELLS_VAR} on {reach.via} up to its "
+            "MaxShellsPerUser (winrm get winrm/config/winrs), then run again.",
+            None,
+            "exchops.kms shell limit",
+        ) from None
+    try:
+        yield
+    finally:
+        os.close(t.cast(int, held))  # closing the descriptor releases its lock

@@ -12,8 +12,12 @@ from ansible_collections.exchops.kms.plugins.plugin_utils._reach import (
     direct_reach,
     jump_host_of,
     reach_through,
+    shell_slot,
 )
-from ansible_collections.exchops.kms.plugins.plugin_utils._winrs import WinrsConfigError
+from ansible_collections.exchops.kms.plugins.plugin_utils._winrs import (
+    WinrsConfigError,
+    WinrsQuotaFault,
+)
 
 JUMP_PASSWORD = "Jump-Pa55"
 
@@ -139,3 +143,33 @@ def test_settings_that_cannot_work_are_refused_naming_the_host(
 def test_a_jump_host_named_by_something_other_than_a_name_is_refused() -> None:
     with pytest.raises(WinrsConfigError, match="exchange_jump_host is \\['jump01'\\]; it must be"):
         jump_host_of("kms-new", {"exchange_jump_host": ["jump01"]})
+
+
+def test_a_jump_host_gets_at_most_its_max_shells_at_once_then_the_next_waits_and_gives_up(
+    tmp_path: t.Any, fake_clock: t.Any
+) -> None:
+    reach = through(jump_vars={"exchange_jump_max_shells": 2})
+    assert reach.max_shells == 2
+    with shell_slot(reach, 30, folder=str(tmp_path)), shell_slot(reach, 30, folder=str(tmp_path)):
+        with pytest.raises(WinrsQuotaFault) as caught:
+            with shell_slot(reach, 30, clock=fake_clock.clock, folder=str(tmp_path)):
+                pass
+    message = str(caught.value)
+    assert message.startswith("kms-new (through jump01, http://10.0.0.9:5985/wsman): all 2 shells")
+    assert "(exchange_jump_max_shells) stayed in use for 30 s" in message
+    # Freed: the next one gets a slot at once.
+    with shell_slot(reach, 30, clock=fake_clock.clock, folder=str(tmp_path)):
+        pass
+
+
+def test_a_host_reached_directly_takes_no_slot(tmp_path: t.Any) -> None:
+    reach = direct_reach("kms-new", options(transport=["ntlm"]))
+    with shell_slot(reach, 1, folder=str(tmp_path)):
+        pass
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("value", [0, "many", -3])
+def test_a_max_shells_that_is_not_a_positive_whole_number_is_refused(value: t.Any) -> None:
+    with pytest.raises(WinrsConfigError, match="jump01's exchange_jump_max_shells is"):
+        through(jump_vars={"exchange_jump_max_shells": value})
