@@ -27,7 +27,7 @@ from typing import Any
 from .layout import StateLayout
 from .state import HostState, waiting_releases
 from .windows.shell import run_command
-from .wsman import CommandResult, WsmanFaults, WsmanServer
+from .wsman import CommandResult, LogonSession, Stdin, WsmanFaults, WsmanServer
 from .wsman.tls import LabCA
 
 log = logging.getLogger("exchlab.runtime")
@@ -55,8 +55,17 @@ class LabHost:
         return user.lower() in self._accepted_users and password == self._password
 
     def run_command(
-        self, command_line: str, environment: dict[str, str], codepage: int = 437
+        self,
+        command_line: str,
+        environment: dict[str, str],
+        codepage: int = 437,
+        session: LogonSession | None = None,
+        stdin: Stdin | None = None,
     ) -> CommandResult:
+        # The shell's logon session and standard input arrive here but go no further yet:
+        # windows.shell.run_command takes neither today. The cmd.exe model learns them with the
+        # remote-call layer (who a jump host's tools run as, `net use ... *` reading stdin).
+        del session, stdin
         with self._lock, waiting_releases(self._wait_unlocked):
             result = run_command(self.state, command_line, environment, codepage)
             self.state.save(self.path)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 
-from .backend import Backend, CommandResult, WsmanFaults
+from .backend import Backend, CommandResult, Delegated, LogonSession, Stdin, WsmanFaults
 from .listener import ListenerBindError, WsmanServer
 from .soap import WsmanFault
 from .tls import LabCA, ServerCertificate
@@ -28,9 +28,12 @@ logging.getLogger("exchlab.wsman").addHandler(logging.NullHandler())
 __all__ = [
     "Backend",
     "CommandResult",
+    "Delegated",
     "LabCA",
     "ListenerBindError",
+    "LogonSession",
     "ServerCertificate",
+    "Stdin",
     "WsmanFault",
     "WsmanFaults",
     "WsmanServer",

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import spnego
 from spnego.channel_bindings import GssChannelBindings
 
-from .backend import Backend
+from .backend import Backend, LogonSession
 
 log = logging.getLogger("exchlab.wsman")
 
@@ -50,7 +50,8 @@ class AuthDecision:
     """What the listener does with one request after looking at its credentials."""
 
     allowed: bool
-    user: str | None = None
+    # Who logged on and how: the shells created on this request run in this session.
+    session: LogonSession | None = None
     # Extra response headers: the challenge on a 401, the final SPNEGO token on a 200.
     headers: list[tuple[str, str]] = field(default_factory=list)
 
@@ -67,7 +68,7 @@ class ConnectionAuth:
         # cross the network in clear text).
         self.basic_allowed = tls or allow_basic_over_http
         self._context: spnego.ContextProxy | None = None
-        self._context_user: str | None = None
+        self._context_session: LogonSession | None = None
 
     @property
     def negotiated(self) -> bool:
@@ -77,7 +78,7 @@ class ConnectionAuth:
     def reset(self) -> None:
         """Forget the NTLM context: after any failure its sequence numbers are unusable."""
         self._context = None
-        self._context_user = None
+        self._context_session = None
 
     def challenge(self) -> list[tuple[str, str]]:
         """The WWW-Authenticate headers of a 401, as Windows sends them."""
@@ -93,7 +94,7 @@ class ConnectionAuth:
         """Decide on one request from its Authorization header (None when absent)."""
         if authorization is None:
             if self.negotiated:
-                return AuthDecision(allowed=True, user=self._context_user)
+                return AuthDecision(allowed=True, session=self._context_session)
             return self._deny()
 
         scheme, _separator, value = authorization.strip().partition(" ")
@@ -147,14 +148,16 @@ class ConnectionAuth:
             # rather than reporting bad credentials when the challenge is missing).
             self.reset()
             return self._deny()
-        self._context_user = self._context.client_principal or ""
+        # NTLM delegates nothing: this logon's calls to other computers go out as ANONYMOUS
+        # LOGON (the double hop, https://github.com/diyan/pywinrm/issues/303).
+        self._context_session = LogonSession(self._context.client_principal or "", "ntlm")
         headers: list[tuple[str, str]] = []
         if out_token:
             # SPNEGO's accept-complete token carries the mechListMIC; without it pypsrp's
             # sealing state diverges (BadMICError on the first encrypted reply).
             encoded = base64.b64encode(out_token).decode("ascii")
             headers.append(("WWW-Authenticate", f"{scheme} {encoded}"))
-        return AuthDecision(allowed=True, user=self._context_user, headers=headers)
+        return AuthDecision(allowed=True, session=self._context_session, headers=headers)
 
     def _basic(self, value: str, backend: Backend) -> AuthDecision:
         if not self.basic_allowed or backend.faults.auth_refused:
@@ -166,7 +169,9 @@ class ConnectionAuth:
         user, sep, password = decoded.partition(":")
         if not sep or not backend.check_credentials(user, password):
             return self._deny()
-        return AuthDecision(allowed=True, user=user)
+        # Basic delegates nothing either (Ansible's auth matrix: credential delegation only with
+        # Kerberos and CredSSP, https://docs.ansible.com/ansible/latest/os_guide/windows_winrm.html).
+        return AuthDecision(allowed=True, session=LogonSession(user, "basic"))
 
     # Message encryption ----------------------------------------------------------------------
 

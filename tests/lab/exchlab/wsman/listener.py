@@ -27,7 +27,7 @@ from email.utils import formatdate
 from typing import BinaryIO
 
 from .auth import ConnectionAuth, EncryptionError
-from .backend import Backend, WsmanFaults
+from .backend import Backend, LogonSession, WsmanFaults
 from .soap import ERROR_INTERNAL_ERROR, WsmanFault, envelope, fault_envelope, parse_request
 from .tls import LabCA, ServerCertificate
 from .winrs import ShellManager
@@ -273,7 +273,8 @@ class _Connection:
             return keep_alive
 
         decision = self.auth.authenticate(request.header("authorization"), backend)
-        if not decision.allowed:
+        session = decision.session
+        if not decision.allowed or session is None:
             self._send(401, decision.headers, b"", keep_alive)
             return keep_alive
         if not request.body:
@@ -306,7 +307,7 @@ class _Connection:
             plain = request.body
 
         try:
-            status, reply = self._dispatch(plain, decision.user or "")
+            status, reply = self._dispatch(plain, session)
         except _Drop:
             log.info("%s %s: dropping the connection (fault injection)", self.endpoint, self.peer)
             return False
@@ -320,7 +321,7 @@ class _Connection:
         self._send(status, headers, reply, keep_alive)
         return keep_alive
 
-    def _dispatch(self, plain: bytes, user: str) -> tuple[int, bytes]:
+    def _dispatch(self, plain: bytes, session: LogonSession) -> tuple[int, bytes]:
         backend = self.host.backend
         try:
             request = parse_request(plain)
@@ -339,7 +340,7 @@ class _Connection:
         try:
             if operation is not None and faults.wsman_fault_on == operation:
                 raise WsmanFault(int(faults.wsman_fault_code))
-            action, body = self.host.manager.handle(request, user, self.peer, self.endpoint)
+            action, body = self.host.manager.handle(request, session, self.peer, self.endpoint)
         except WsmanFault as fault:
             log.debug("%s: %s answered with %s", backend.name, operation, fault)
             return 500, fault_envelope(fault, request.message_id, backend.name)

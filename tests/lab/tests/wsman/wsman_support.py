@@ -18,7 +18,7 @@ import winrm
 from pypsrp.client import Client
 from winrm.protocol import Protocol
 
-from exchlab.wsman import CommandResult, LabCA, WsmanFaults, WsmanServer
+from exchlab.wsman import CommandResult, LabCA, LogonSession, Stdin, WsmanFaults, WsmanServer
 
 HTTP_PORT = 15985
 HTTPS_PORT = 15986
@@ -41,7 +41,10 @@ class DummyBackend:
 
     ``sleep N`` waits N seconds (cut short when the test ends), ``fail`` writes to stderr with
     exit code 3, ``exact`` returns EXACT_BYTES, ``cafe`` returns 'café über ✓', ``big N`` returns
-    N bytes, ``env NAME`` prints the shell's variable.
+    N bytes, ``env NAME`` prints the shell's variable, ``logon`` prints who the shell runs as,
+    ``stdin N`` reads standard input for up to N seconds and echoes it after its length.
+    Every command's logon session lands in ``sessions``, and what ``stdin`` read in
+    ``stdin_reads``.
     """
 
     def __init__(self, name: str, address: str) -> None:
@@ -50,6 +53,8 @@ class DummyBackend:
         self.faults = WsmanFaults()
         self.counts: Counter[str] = Counter()
         self.command_lines: list[str] = []
+        self.sessions: list[LogonSession | None] = []
+        self.stdin_reads: list[bytes] = []
         self.released = threading.Event()
         self._lock = threading.Lock()
 
@@ -57,10 +62,16 @@ class DummyBackend:
         return user.lower() in (USER, DOMAIN_USER.lower()) and password == PASSWORD
 
     def run_command(
-        self, command_line: str, environment: dict[str, str], codepage: int = 437
+        self,
+        command_line: str,
+        environment: dict[str, str],
+        codepage: int = 437,
+        session: LogonSession | None = None,
+        stdin: Stdin | None = None,
     ) -> CommandResult:
         with self._lock:
             self.command_lines.append(command_line)
+            self.sessions.append(session)
         verb, _separator, rest = command_line.partition(" ")
         if verb == "sleep":
             self.released.wait(float(rest))
@@ -77,6 +88,17 @@ class DummyBackend:
             return CommandResult(f"Active code page: {codepage}\r\n", "", 0)
         if verb == "env":
             return CommandResult(f"{rest}={environment.get(rest, '')}\r\n", "", 0)
+        if verb == "logon":
+            if session is None:
+                return CommandResult("no session\r\n", "", 1)
+            delegated = session.delegated.user if session.delegated else "-"
+            return CommandResult(f"{session.user} {session.auth} {delegated}\r\n", "", 0)
+        if verb == "stdin":
+            data = stdin.read(float(rest)) if stdin is not None else b""
+            with self._lock:
+                self.stdin_reads.append(data)
+            echoed = data.decode("ascii", errors="replace")
+            return CommandResult(f"{len(data)} bytes: {echoed}", "", 0)
         return CommandResult(f"ran {command_line}\r\n", "", 0)
 
     def count(self, kind: str) -> None:
