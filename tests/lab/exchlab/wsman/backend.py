@@ -64,6 +64,11 @@ class WsmanFaults:
 
     # Every auth attempt gets 401, as a wrong password would.
     auth_refused: bool = False
+    # The WinRM service's Auth/CredSSP: offered and accepted when true. Windows' default is false
+    # until `Enable-WSManCredSSP -Role Server` (https://learn.microsoft.com/en-us/powershell/
+    # module/microsoft.wsman.management/enable-wsmancredssp); every lab host starts with it on
+    # so that any of them can serve as a jump host [lab]. False models a host never enabled.
+    credssp_enabled: bool = True
     # Added before answering every HTTP request.
     latency_ms: int = 0
     # "Create" | "Command" | "Receive" | "Signal" | "Delete": close the TCP connection

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from email.utils import formatdate
 from typing import BinaryIO
 
-from .auth import ConnectionAuth, EncryptionError
+from .auth import MULTI_PART, SINGLE_PART, ConnectionAuth, EncryptionError
 from .backend import Backend, LogonSession, WsmanFaults
 from .soap import ERROR_INTERNAL_ERROR, WsmanFault, envelope, fault_envelope, parse_request
 from .tls import LabCA, ServerCertificate
@@ -284,24 +284,25 @@ class _Connection:
             return keep_alive
 
         content_type = request.header("content-type") or ""
-        encrypted = content_type.lower().startswith("multipart/encrypted")
+        encrypted = content_type.lower().startswith((SINGLE_PART, MULTI_PART))
         if encrypted:
             try:
                 plain = self.auth.unwrap(content_type, request.body)
             except EncryptionError as exc:
-                # The NTLM sequence numbers have moved on: this connection is unusable.
+                # The NTLM sequence numbers (or the CredSSP TLS records) have moved on: this
+                # connection is unusable.
                 log.debug("%s %s: %s", self.endpoint, self.peer, exc)
                 self.auth.reset()
                 self._send(400, [], b"", keep_alive=False)
                 return False
         elif content_type.lower().startswith("multipart/"):
-            # CredSSP (multipart/x-multi-encrypted) is not emulated.
+            # No other multipart body is WS-Management.
             self._send(415, [], b"", keep_alive)
             return keep_alive
         elif not self.listener.tls and not self.server.allow_basic_over_http:
             # AllowUnencrypted=false: Windows keeps answering 401 to clear-text SOAP on HTTP.
             self.auth.reset()
-            self._send(401, self.auth.challenge(), b"", keep_alive)
+            self._send(401, self.auth.challenge(backend), b"", keep_alive)
             return keep_alive
         else:
             plain = request.body
@@ -354,13 +355,14 @@ class _Connection:
 class WsmanServer:
     """WS-Management listeners (HTTP and HTTPS) for many simulated Windows hosts.
 
-    Each backend gets ``address:http_port`` (Negotiate/NTLM, message encryption required) and
-    ``address:https_port`` (Basic, or Negotiate/NTLM with channel binding checked), presenting
-    the certificate chosen by ``faults.tls_certificate`` at start() (or renew_certificate()).
-    ``ntlm_user_file`` is put
-    in the NTLM_USER_FILE environment variable at start() (pyspnego's acceptor reads it; it is
-    process-wide). ``allow_basic_over_http`` models AllowUnencrypted=true with Basic enabled:
-    clear-text SOAP and Basic are then accepted on HTTP too.
+    Each backend gets ``address:http_port`` (Negotiate/NTLM or CredSSP, message encryption
+    required) and ``address:https_port`` (Basic, Negotiate/NTLM with channel binding checked, or
+    CredSSP), presenting the certificate chosen by ``faults.tls_certificate`` at start() (or
+    renew_certificate()). CredSSP is offered while ``faults.credssp_enabled``.
+    ``ntlm_user_file`` is put in the NTLM_USER_FILE environment variable at start() (pyspnego's
+    acceptors read it, CredSSP's NTLM logon included; it is process-wide).
+    ``allow_basic_over_http`` models AllowUnencrypted=true with Basic enabled: clear-text SOAP
+    and Basic are then accepted on HTTP too.
     The server can be stopped and started again; shells do not survive that (as with a
     restarted WinRM service).
     """

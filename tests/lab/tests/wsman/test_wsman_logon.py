@@ -64,13 +64,15 @@ def test_shells_of_one_user_count_against_its_quota_however_it_logged_on(
     make_server: ServerFactory, lab_ca: LabCA
 ) -> None:
     _server, (backend,) = make_server(
-        configure=lambda b: setattr(b.faults, "max_shells_per_user", 2)
+        configure=lambda b: setattr(b.faults, "max_shells_per_user", 3)
     )
     ntlm = pywinrm_protocol(backend)
     basic = pywinrm_protocol(backend, "basic", lab_ca)
-    shells = [(ntlm, ntlm.open_shell()), (basic, basic.open_shell())]
+    credssp = pywinrm_protocol(backend, "credssp")
+    shells = [(protocol, protocol.open_shell()) for protocol in (ntlm, basic, credssp)]
 
-    with pytest.raises(WSManFaultError, match="maximum number of 2 concurrent shells"):
-        ntlm.open_shell()
+    for protocol in (ntlm, basic, credssp):
+        with pytest.raises(WSManFaultError, match="maximum number of 3 concurrent shells"):
+            protocol.open_shell()
     for protocol, shell_id in shells:
         protocol.close_shell(shell_id)

@@ -7,15 +7,20 @@ to other lab tests (which use other addresses) and next to another run of themse
 
 from __future__ import annotations
 
+import base64
 import os
 import random
+import re
 import threading
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
+import requests
+import spnego
 import winrm
 from pypsrp.client import Client
+from spnego.exceptions import SpnegoError
 from winrm.protocol import Protocol
 
 from exchlab.wsman import CommandResult, LabCA, LogonSession, Stdin, WsmanFaults, WsmanServer
@@ -174,6 +179,35 @@ def pypsrp_client(backend: DummyBackend, ca: LabCA | None = None, **options: Any
     options.setdefault("username", USER)
     options.setdefault("password", PASSWORD)
     return Client(backend.address, **options)
+
+
+def credssp_exchange(
+    url: str, user: str = USER, password: str = PASSWORD, **request_options: Any
+) -> tuple[list[requests.Response], spnego.ContextProxy]:
+    """A CredSSP logon driven step by step with pyspnego's client, as requests-credssp drives
+    it, keeping every response the listener sent (requests-credssp shows none of them)."""
+    client = spnego.client(user, password, service="HTTP", protocol="credssp")
+    responses: list[requests.Response] = []
+    token = client.step()
+    with requests.Session() as http:
+        while token:
+            authorization = "CredSSP " + base64.b64encode(token).decode("ascii")
+            response = http.post(
+                url,
+                data=b"",
+                headers={"Authorization": authorization},
+                timeout=10,
+                **request_options,
+            )
+            responses.append(response)
+            match = re.search(r"CredSSP ([^,\s]+)$", response.headers.get("WWW-Authenticate", ""))
+            if response.status_code != 401 or not match:
+                break
+            try:
+                token = client.step(base64.b64decode(match.group(1)))
+            except SpnegoError:
+                break
+    return responses, client
 
 
 # make_server(count=1, configure=None, **WsmanServer kwargs) -> (server, backends)
