@@ -49,6 +49,20 @@ else:
     HAS_WINRM = True
     WINRM_IMPORT_ERROR = None
 
+try:
+    # CredSSP's failures (pywinrm[credssp]): a refused logon comes as an NTSTATUS, a listener
+    # that does not offer CredSSP as AuthenticationException (pywinrm issue #235).
+    from requests_credssp.exceptions import AuthenticationException as CredSSPRefused
+    from requests_credssp.exceptions import NTStatusException as CredSSPStatus
+except ImportError:  # without it, pywinrm offers no credssp transport: missing_auth_library says so
+
+    class CredSSPRefused(Exception):  # type: ignore[no-redef]
+        """Stands in for requests-credssp's AuthenticationException."""
+
+    class CredSSPStatus(Exception):  # type: ignore[no-redef]
+        """Stands in for requests-credssp's NTStatusException."""
+
+
 display = Display()
 
 # The names a task's winrm connection plugin is loaded by.
@@ -663,12 +677,19 @@ def _first_sentences(text: str, limit: int = 300) -> str:
 def translate_error(target: WinrsTarget, doing: str, exc: BaseException) -> WinrsError:
     """Turn a pywinrm / requests exception into a WinrsError that says what to do."""
     label = target.label
-    if isinstance(exc, InvalidCredentialsError):
+    if isinstance(exc, (InvalidCredentialsError, CredSSPStatus)):
         return WinrsAuthError(
             label,
             f"the host refused the credentials of '{target.user}' ({target.transport}). Check "
             "ansible_user and ansible_password (for NTLM a domain account is DOMAIN\\user), and "
             "that the account may use WinRM on the host.",
+        )
+    if isinstance(exc, CredSSPRefused):
+        return WinrsAuthError(
+            label,
+            "the host does not offer CredSSP (ansible_winrm_transport=credssp). Enable it on the "
+            "host with Enable-WSManCredSSP -Role Server (or winrm set winrm/config/service/auth "
+            '@{CredSSP="true"}), then run again.',
         )
     if isinstance(exc, requests.exceptions.SSLError):
         reason = _tls_reason(exc)

@@ -15,8 +15,10 @@ from ansible_collections.exchops.kms.plugins.plugin_utils._reach import (
     shell_slot,
 )
 from ansible_collections.exchops.kms.plugins.plugin_utils._winrs import (
+    WinrsAuthError,
     WinrsConfigError,
     WinrsQuotaFault,
+    translate_error,
 )
 
 JUMP_PASSWORD = "Jump-Pa55"
@@ -173,3 +175,26 @@ def test_a_host_reached_directly_takes_no_slot(tmp_path: t.Any) -> None:
 def test_a_max_shells_that_is_not_a_positive_whole_number_is_refused(value: t.Any) -> None:
     with pytest.raises(WinrsConfigError, match="jump01's exchange_jump_max_shells is"):
         through(jump_vars={"exchange_jump_max_shells": value})
+
+
+def test_credssp_failures_say_what_to_change_on_the_jump_host() -> None:
+    from requests_credssp.exceptions import (  # pylint: disable=import-outside-toplevel
+        AuthenticationException,
+        NTStatusException,
+    )
+
+    target = through().target
+    refused = translate_error(
+        target,
+        "opening a shell",
+        AuthenticationException(
+            "The server did not response CredSSP being an available authentication method"
+        ),
+    )
+    assert isinstance(refused, WinrsAuthError)
+    assert "the host does not offer CredSSP" in str(refused)
+    assert "Enable-WSManCredSSP -Role Server" in str(refused)
+    wrong = translate_error(target, "opening a shell", NTStatusException(0xC000006D))
+    assert isinstance(wrong, WinrsAuthError)
+    assert "refused the credentials of 'CORP\\kmsadmin' (credssp)" in str(wrong)
+    assert JUMP_PASSWORD not in str(wrong) + str(refused)
