@@ -157,14 +157,7 @@ def reach_through(
             f"{JUMP_AUTH_VAR} is {auth!r}; the one mode is {DELEGATED} (the jump host uses the "
             "credentials its WinRM logon was given). Remove it or set it to delegated.",
         )
-    remote = str(get_option("remote_addr") or host)
-    if not _REMOTE_NAME.fullmatch(remote):
-        raise WinrsConfigError(
-            label,
-            f"ansible_host is {remote!r}; behind a jump host it must be the server's name as the "
-            "jump host reaches it: a NetBIOS or DNS name or an IPv4 address (letters, digits, "
-            "'.', '-', '_'). Set ansible_host to e.g. KMSNEW.",
-        )
+    remote = remote_name(label, host, get_option)
     max_shells = whole_number(jump_vars.get(JUMP_MAX_SHELLS_VAR, DEFAULT_JUMP_MAX_SHELLS))
     if max_shells is None or max_shells < 1:
         raise WinrsConfigError(
@@ -174,7 +167,7 @@ def reach_through(
             f"default 30). Set it to e.g. {DEFAULT_JUMP_MAX_SHELLS}.",
         )
     target = target_from_options(jump, jump_options, command_timeout_sec)
-    if not _delegates(target):
+    if not delegates(target):
         raise WinrsConfigError(
             label,
             f"{jump} is reached with ansible_winrm_transport={target.transport}, which delegates "
@@ -186,7 +179,21 @@ def reach_through(
     )
 
 
-def _delegates(target: WinrsTarget) -> bool:
+def remote_name(label: str, host: str, get_option: t.Callable[[str], t.Any]) -> str:
+    """HOST's name on the jump host's command lines: its ansible_host, refused unless the
+    jump host's tools can take it as it is."""
+    remote = str(get_option("remote_addr") or host)
+    if not _REMOTE_NAME.fullmatch(remote):
+        raise WinrsConfigError(
+            label,
+            f"ansible_host is {remote!r}; behind a jump host it must be the server's name as the "
+            "jump host reaches it: a NetBIOS or DNS name or an IPv4 address (letters, digits, "
+            "'.', '-', '_'). Set ansible_host to e.g. KMSNEW.",
+        )
+    return remote
+
+
+def delegates(target: WinrsTarget) -> bool:
     """Whether a WinRM logon with TARGET's settings gives the server credentials it may use
     onwards (Ansible's WinRM guide, "Credential Delegation")."""
     return target.transport == "credssp" or (
