@@ -119,3 +119,18 @@ def test_the_mixed_fleet_answers_each_legacy_kind_as_it_is(lab: Lab) -> None:
         "e2k-new",
         "w2k-kms55",
     }
+
+
+def test_the_bench_fleet_puts_two_hundred_servers_behind_one_listener(lab: Lab) -> None:
+    started = lab.up("jump_bench.yml", "--base-address", "auto")
+    assert "1 host(s) listening" in started.stdout
+    assert "200 reached through jump hosts" in started.stdout
+    session, password = jump_session(lab)
+    result = session.run_cmd(
+        rf"net use \\KMS-NEW-100\IPC$ {password} /user:LAB\labadmin > NUL"
+        r" & sc \\KMS-NEW-100 query MSExchangeKMS"
+    )
+    assert b"        STATE              : 1  STOPPED\r\n" in result.std_out
+    shown = lab.show("kms-new-100")["hosts"]["kms-new-100"]
+    assert [event["id"] for event in shown["events"]] == [5389]
+    assert lab.down().returncode == 0
