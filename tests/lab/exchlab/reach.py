@@ -43,6 +43,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from .state import HKLM, RUNNING, SERVICES_KEY, HostState, ServiceStatus
+from .windows.formats import era_of
 
 LEGACY_OS = ("nt4", "2000")
 JUMP_OS = ("2012", "2016", "2019", "2022")
@@ -152,13 +153,18 @@ def make_legacy_host(
 def _add_program_service(
     host: HostState, name: str, display: str, program: str, *, running: bool = True
 ) -> None:
-    host.write_file(program, seed=f"windows:{host.os}:{name}", size=65_536, version="4.0.1381.0")
+    version = era_of(host.os).windows_version + ".0"
+    host.write_file(program, seed=f"windows:{host.os}:{name}", size=65_536, version=version)
+    # Running since boot, with a PID below the first one a start hands out (1320, E6), as the
+    # Exchange builder numbers its services.
+    pids = [status.pid for status in host.services.values() if 0 < status.pid < host.next_pid]
+    pid = max(pids, default=1000) + 24
     host.add_service(
         name,
         display,
         program,
         start=2,
-        status=ServiceStatus(RUNNING, host.allocate_pid(), 0, 0) if running else ServiceStatus(),
+        status=ServiceStatus(RUNNING, pid, 0, 0) if running else ServiceStatus(),
     )
 
 

@@ -28,7 +28,7 @@ from typing import Any
 
 from .layout import StateLayout
 from .state import HostState, waiting_releases
-from .windows.remote import Reachable, UseEntry, UseTables, account_matches
+from .windows.remote import ServerNetwork
 from .windows.shell import run_command
 from .wsman import CommandResult, WsmanFaults, WsmanServer
 from .wsman.backend import LogonSession, Stdin
@@ -55,7 +55,7 @@ class LabHost:
             **{key: value for key, value in state.faults.items() if key in _WSMAN_FAULT_NAMES}
         )
         # The servers this host reaches by name: set by Lab for a jump host.
-        self.network: LabNetwork | None = None
+        self.network: ServerNetwork | None = None
 
     def check_credentials(self, user: str, password: str) -> bool:
         return user.lower() in self._accepted_users and password == self._password
@@ -121,27 +121,6 @@ class LabHost:
             self.state.save(self.path)
 
 
-class LabNetwork:
-    """The servers one jump host reaches, by the name it reaches them (exchlab.windows.remote's
-    Network): the lab's account is the only one they know."""
-
-    def __init__(self, servers: dict[str, LabHost], user: str, password: str, domain: str) -> None:
-        self._servers = {name.upper(): server for name, server in servers.items()}
-        self._user = user
-        self._password = password
-        self.domain = domain
-        self._uses = UseTables()
-
-    def find(self, name: str) -> Reachable | None:
-        return self._servers.get(name.upper())
-
-    def logon_valid(self, user: str, password: str) -> bool:
-        return account_matches(user, self._user, self.domain) and password == self._password
-
-    def use_table(self, session: LogonSession | None) -> dict[str, UseEntry]:
-        return self._uses.table(session)
-
-
 class _ControlHandler(socketserver.StreamRequestHandler):
     """One JSON request per connection: {"op": "show"} or {"op": "fault", "host", "faults"}."""
 
@@ -186,7 +165,7 @@ class Lab:
                 behind.setdefault(reach["via"], {})[reach["name"]] = self.hosts[planned["name"]]
         for planned in config["hosts"]:
             if planned.get("role") == "jump":
-                self.hosts[planned["name"]].network = LabNetwork(
+                self.hosts[planned["name"]].network = ServerNetwork(
                     behind.get(planned["name"], {}), lab["user"], lab["password"], lab["domain"]
                 )
         listening = [

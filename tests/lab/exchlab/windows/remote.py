@@ -39,7 +39,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
@@ -92,7 +92,7 @@ class Credentials:
 
 @dataclass(frozen=True)
 class Refusal:
-    """Why a remote call did not get through: the Win32 error and the step that refused.
+    """Why a remote call did not get through: the Win32 error a tool reports.
 
     `anonymous` tells the double hop (no credentials at all) from a user who is not an
     administrator; both are error 5, which wmic words differently."""
@@ -136,7 +136,8 @@ class UseTables:
 
     def __init__(self) -> None:
         self._tables: dict[int, tuple[weakref.ref[LogonSession], dict[str, UseEntry]]] = {}
-        self._lock = threading.Lock()
+        # Reentrant: a session collected while this thread holds the lock drops its table here.
+        self._lock = threading.RLock()
 
     def table(self, session: LogonSession | None) -> dict[str, UseEntry]:
         if session is None:
@@ -149,6 +150,11 @@ class UseTables:
             table: dict[str, UseEntry] = {}
             self._tables[key] = (weakref.ref(session, lambda _gone: self._drop(key)), table)
             return table
+
+    def __len__(self) -> int:
+        """How many logon sessions have a table now."""
+        with self._lock:
+            return len(self._tables)
 
     def _drop(self, key: int) -> None:
         with self._lock:
@@ -166,24 +172,36 @@ class _HeldHost:
         yield self.state
 
 
-class InMemoryNetwork:
-    """A network of host states in this process, for tests and tools: no locks, nothing saved."""
+class ServerNetwork:
+    """The servers one jump host reaches, by the name it reaches them, and the one account they
+    all know (the lab's): exchlab.windows.remote's Network."""
 
-    def __init__(self, hosts: dict[str, HostState], user: str, password: str, domain: str) -> None:
-        self._hosts = {name.upper(): _HeldHost(state) for name, state in hosts.items()}
+    def __init__(
+        self, servers: Mapping[str, Reachable], user: str, password: str, domain: str
+    ) -> None:
+        self._servers = {name.upper(): server for name, server in servers.items()}
         self._user = user
         self._password = password
         self.domain = domain
         self._uses = UseTables()
 
     def find(self, name: str) -> Reachable | None:
-        return self._hosts.get(name.upper())
+        return self._servers.get(name.upper())
 
     def logon_valid(self, user: str, password: str) -> bool:
         return account_matches(user, self._user, self.domain) and password == self._password
 
     def use_table(self, session: LogonSession | None) -> dict[str, UseEntry]:
         return self._uses.table(session)
+
+
+class InMemoryNetwork(ServerNetwork):
+    """Host states of this process as a network, for tests and tools: no locks, nothing saved."""
+
+    def __init__(self, hosts: Mapping[str, HostState], user: str, password: str, domain: str):
+        super().__init__(
+            {name: _HeldHost(state) for name, state in hosts.items()}, user, password, domain
+        )
 
 
 def account_matches(given: str, account: str, domain: str) -> bool:

@@ -8,6 +8,8 @@ NTLM plus a `net use` connection.
 
 from __future__ import annotations
 
+import gc
+
 import pytest
 from jump_support import (
     ACCOUNT,
@@ -20,6 +22,7 @@ from jump_support import (
     ntlm,
 )
 
+from exchlab.windows.remote import UseEntry, UseTables
 from exchlab.windows.shell import run_command
 
 SETUP = r"HKLM\SOFTWARE\Microsoft\Exchange\Setup"
@@ -452,3 +455,15 @@ def test_a_host_without_a_network_answers_sc_to_another_host_as_before() -> None
 
 def test_the_jump_host_naming_itself_runs_locally(kb_lab: JumpLab) -> None:
     assert kb_lab.run(r"sc \\JUMP01 query mrxsmb10", ntlm()).exit_code == 0
+
+
+def test_a_logon_sessions_connections_go_with_the_session() -> None:
+    tables = UseTables()
+    session = ntlm()
+    tables.table(session)["KMSNEW"] = UseEntry(None)
+    assert tables.table(session) == {"KMSNEW": UseEntry(None)}
+    assert tables.table(ntlm()) == {} and tables.table(None) == {}
+    assert len(tables) == 1
+    del session
+    gc.collect()
+    assert len(tables) == 0

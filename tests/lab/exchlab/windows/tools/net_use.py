@@ -10,15 +10,15 @@ the connection; `net use` lists them.
 
 Texts: "The command completed successfully.", "Type the password for ...:", and the failure frame
 "System error N has occurred." / empty line / the system message / empty line on stderr with
-exit code 2 are quoted from captures (53, 384, 1219; windows-output's net section for the exit
-code). [lab], no source cited: "\\\\NAME\\IPC$ was deleted successfully.", the 2250 answer to a
+exit code 2 are quoted from captures (53, 384, 1219; the exit code: docs/windows-output.md
+section 3). [lab], no source cited: "\\\\NAME\\IPC$ was deleted successfully.", the 2250 answer to a
 delete of nothing, the list's layout, and "exchlab: ... is not emulated" for drive-letter forms.
 """
 
 from __future__ import annotations
 
 from ..formats import CRLF, SYSTEM_MESSAGES
-from ..remote import Credentials, split_unc
+from ..remote import ERROR_BAD_NETPATH, ERROR_NOT_CONNECTED, Credentials, split_unc
 from . import Invocation, Output
 
 _DONE = f"The command completed successfully.{CRLF}{CRLF}"
@@ -43,14 +43,14 @@ def use(invocation: Invocation, output: Output, words: list[str]) -> int:
     shown = f"\\\\{name}\\{share}"
     if remote is None or remote.is_self(name):
         # A host that reaches no other host (and a jump host naming itself [lab]).
-        return _system_error(output, 53)
+        return _system_error(output, ERROR_BAD_NETPATH)
     if any(switch.lower() in ("/delete", "/d") for switch in switches):
         if remote.disconnect(name, share):
             output.out(f"{shown} was deleted successfully.{CRLF}{CRLF}")
             return 0
         output.err(
-            f"{SYSTEM_MESSAGES[2250]}{CRLF}{CRLF}"
-            f"More help is available by typing NET HELPMSG 2250.{CRLF}{CRLF}"
+            f"{SYSTEM_MESSAGES[ERROR_NOT_CONNECTED]}{CRLF}{CRLF}"
+            f"More help is available by typing NET HELPMSG {ERROR_NOT_CONNECTED}.{CRLF}{CRLF}"
         )
         return 2
     user = next(
