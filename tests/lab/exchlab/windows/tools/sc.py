@@ -6,8 +6,13 @@ the message (section 2.3). Its failure text goes to stdout here: the stream is n
 (section 0) and sc.exe prints through the C runtime's stdout (ReactOS sc). `sc start` returns at
 START_PENDING and prints PID and FLAGS (E6); the outcome is seen by the next command.
 
-[lab], no source cited: the usage texts, the enumeration's alphabetical order, `sc \\OTHER`
-answering 1722 "The RPC server is unavailable." (lab hosts reach no other host), and the status
+`sc \\NAME ...` on a jump host controls NAME's services through the remote-call layer (MS-SCMR's
+svcctl pipe over SMB: exchlab.windows.remote); the blocks it prints are the local ones, and a
+refusal is `[SC] OpenSCManager FAILED <n>:` (5 and 1722 are quoted from captures; 53 for a name
+that is not found, and every other code there, are [lab]).
+
+[lab], no source cited: the usage texts, the enumeration's alphabetical order, `sc \\OTHER` on a
+host that reaches no other host answering 1722 "The RPC server is unavailable.", and the status
 block `sc stop` prints (STOP_PENDING, STOPPABLE, WAIT_HINT 0).
 """
 
@@ -23,6 +28,7 @@ from ..formats import (
     sc_failure,
     sc_status_block,
 )
+from ..remote import SVCCTL, Refusal, path_error_code
 from . import Invocation, Output, Tool
 
 _START_TYPES = {"auto": 2, "demand": 3, "disabled": 4, "boot": 0, "system": 1}
@@ -219,6 +225,19 @@ def _config(invocation: Invocation, output: Output, argv: list[str]) -> int:
 
 def sc(invocation: Invocation, output: Output) -> int:
     argv = invocation.argv
+    remote = invocation.remote
+    if argv and argv[0].startswith("\\\\") and remote is not None:
+        machine = argv[0][2:]
+        if not remote.is_self(machine):
+            rest = argv[1:]
+            outcome = remote.call(
+                machine, SVCCTL, lambda target: _command(invocation.on(target), output, rest)
+            )
+            if isinstance(outcome, Refusal):
+                code = path_error_code(outcome)
+                output.out(sc_failure("OpenSCManager", code))
+                return code
+            return outcome
     if argv and argv[0].startswith("\\\\"):
         machine = argv[0][2:]
         if machine.upper() not in (invocation.host.computer_name, ".", "LOCALHOST"):
@@ -228,6 +247,11 @@ def sc(invocation: Invocation, output: Output) -> int:
             )
             return 1722
         argv = argv[1:]
+    return _command(invocation, output, argv)
+
+
+def _command(invocation: Invocation, output: Output, argv: list[str]) -> int:
+    """One sc command (the server name taken off) against the invocation's host."""
     if not argv:
         output.out(
             f"DESCRIPTION:{CRLF}"
