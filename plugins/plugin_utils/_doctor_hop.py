@@ -15,13 +15,21 @@ each in its own section:
   Windows", https://learn.microsoft.com/windows-server/storage/file-server/troubleshoot/detect-enable-and-disable-smbv1-v2-v3);
 - NetBIOS over TCP/IP on the jump host: `net config redirector`, whose transports list
   NetBT_Tcpip while it is bound (KB 204279, direct hosting of SMB over TCP/IP);
-- the name: `ping -n 1 -w 1000 NAME`, which says when it cannot find the host [I];
+- the name: `ping -n 1 -w 1000 NAME`, which says "Ping request could not find host NAME." when
+  it cannot resolve it (a published capture; docs/windows-output.md#hop-readings);
 - the service control manager: `sc \\\\NAME query RemoteRegistry`, which works while reg fails
   when Remote Registry is stopped (Windows 2000; on NT 4.0 the registry server runs inside
   Winlogon, KB Q264684, so there is no such service);
-- WMI: `wmic /node:NAME os get Version /value`, which goes over DCOM, not SMB.
+- WMI: `wmic /node:NAME os get Version /value`, which goes over DCOM, not SMB, and so gives the
+  server's Windows version (Win32_OperatingSystem's Version, "4.0.1381", "5.0.2195") even when
+  the SMB transport fails.
 
-Each cause is a row of HOP_SIGNATURES that reads those findings. Nothing is changed anywhere.
+Each cause is a row of HOP_SIGNATURES that reads those findings. WMI's own row speaks only when
+the registry read's cause does not explain WMI's refusal too: DCOM goes to the same name with the
+same logon and account as SMB, so a name that does not resolve, credentials never delegated (the
+double hop refuses every tool, docs/windows-output.md#remote-call-errors), a refused logon and a
+refused account fail WMI as well, and WMI's answer then says nothing of WMI itself. Nothing is
+changed anywhere.
 """
 
 # Internal to exchops.kms: not a public API; may change in any release.
@@ -57,6 +65,8 @@ WINDOWS_NT_KEY = r"HKLM\SOFTWARE\Microsoft\Windows NT\CurrentVersion"
 # "CurrentVersion" of Windows NT 4.0 and Windows 2000 (docs/registry.md#windows-version).
 WINDOWS_NAMES = {"4.0": "Windows NT 4.0", "5.0": "Windows 2000"}
 _NOT_FOUND_BY_PING = re.compile(r"could not find host", re.IGNORECASE)
+# cmd.exe's answer for a program it cannot find (docs/windows-output.md#not-recognized).
+_NOT_RECOGNIZED = re.compile(r"is not recognized as an internal or external command")
 
 
 @dataclass(frozen=True)
@@ -69,7 +79,7 @@ class HopFindings:
     delegates: bool  # whether the jump host's logon carries credentials onwards
     registry_error: str | None  # a _winout.remote error of the proof, None when it answered
     registry_text: str
-    windows_version: str | None  # CurrentVersion, e.g. "4.0"
+    windows_version: str | None  # CurrentVersion, e.g. "4.0" (else WMI's Version's first two parts)
     smb1_client: bool | None
     netbios: bool | None
     name_resolves: bool | None
@@ -98,6 +108,7 @@ def read_hop(
     registry = sections.need("hop_version")
     error = None if registry.succeeded else remote_call_error(registry.text)
     scm_error, remote_registry = _scm(sections)
+    wmi_error, wmi_version = _wmi(sections)
     return HopFindings(
         host=host,
         jump=jump,
@@ -105,13 +116,15 @@ def read_hop(
         delegates=delegates,
         registry_error=error or (None if registry.succeeded else "other"),
         registry_text=" ".join(registry.text.split())[:200],
-        windows_version=_windows_version(sections) if registry.succeeded else None,
+        windows_version=(
+            _windows_version(sections) if registry.succeeded else _major_minor(wmi_version)
+        ),
         smb1_client=_smb1_client(sections),
         netbios=_netbios(sections),
         name_resolves=_name_resolves(sections),
         scm_error=scm_error,
         remote_registry_state=remote_registry,
-        wmi_error=_wmi_error(sections),
+        wmi_error=wmi_error,
     )
 
 
@@ -145,6 +158,8 @@ def _name_resolves(sections: Sections) -> bool | None:
     text = sections.need("hop_name").text
     if _NOT_FOUND_BY_PING.search(text):
         return False
+    if _NOT_RECOGNIZED.search(text):
+        return None  # no ping on the jump host: nothing is known of the name
     # Any other answer (a reply, or a timeout after the name resolved) means the name resolved.
     return True if text.strip() else None
 
@@ -159,15 +174,25 @@ def _scm(sections: Sections) -> tuple[int | None, str | None]:
     return None, status.state
 
 
-def _wmi_error(sections: Sections) -> str | None:
+def _wmi(sections: Sections) -> tuple[str | None, str | None]:
+    """(WMI's Description of its failure, None when it answered; the Version it gave)."""
     stdout, stderr = split_merged_streams(sections.need("hop_wmi").text)
     try:
-        parse_wmic_values(stdout, stderr, 0, section="hop_wmi")
+        instances = parse_wmic_values(stdout, stderr, 0, section="hop_wmi")
     except WmiFailed as exc:
-        return exc.description
+        return exc.description, None
     except ParseError as exc:
-        return str(exc)
-    return None
+        return str(exc), None
+    versions = [instance.get("Version") for instance in instances if instance.get("Version")]
+    return None, (versions[0] if versions else None)
+
+
+def _major_minor(version: str | None) -> str | None:
+    """Win32_OperatingSystem's Version ("4.0.1381") as CurrentVersion says it ("4.0")."""
+    if not version:
+        return None
+    parts = version.split(".")
+    return ".".join(parts[:2]) if len(parts) >= 2 and all(p.isdigit() for p in parts) else None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -215,7 +240,18 @@ def logon_refused(f: HopFindings) -> Values | None:
 
 
 def wmi_unreachable(f: HopFindings) -> Values | None:
-    return {"reason": f.wmi_error} if f.wmi_error else None
+    if not f.wmi_error or _wmi_refused_like_the_registry(f):
+        return None
+    return {"reason": f.wmi_error}
+
+
+def _wmi_refused_like_the_registry(f: HopFindings) -> bool:
+    """Whether the cause the registry read shows also stops DCOM (this module's docstring)."""
+    if f.name_resolves is False or not f.delegates or f.registry_error == LOGON_FAILURE:
+        return True
+    return f.registry_error == ACCESS_DENIED and remote_call_error(f.wmi_error or "") == (
+        ACCESS_DENIED
+    )
 
 
 def unexplained(f: HopFindings) -> Values | None:

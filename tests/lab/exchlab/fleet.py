@@ -45,6 +45,9 @@ _FAULTS = {
     "additionalProperties": False,
     "properties": {
         "auth_refused": {"type": "boolean"},
+        # The WinRM service's Auth/CredSSP (exchlab.wsman.backend.WsmanFaults): false, a jump
+        # host whose CredSSP was never enabled (Enable-WSManCredSSP -Role Server).
+        "credssp_enabled": {"type": "boolean"},
         "latency_ms": {"type": "integer", "minimum": 0, "maximum": 60000},
         "drop_connection_on": {"enum": ["Create", "Command", "Receive", "Signal", "Delete", None]},
         "drop_connection_count": {"type": "integer", "minimum": 0},

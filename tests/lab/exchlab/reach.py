@@ -8,11 +8,17 @@ tools that read it (`sc query mrxsmb10`, `reg query ...\\Lsa`) and the remote-ca
 (`exchlab.windows.remote`) can never disagree:
 
 The jump host (the client side)
-- SMB 1.0 client: the mrxsmb10 driver. NT 4.0 and 2000 speak only SMB1 (SMB2 starts with Vista /
-  2008, KB 204279); Windows Server 2019 and later ship without the SMB1 client (KB 4034314), 2012
-  R2 and 2016 have it. Disabling it is `sc config mrxsmb10 start= disabled` (Microsoft Learn "How
-  to detect, enable and disable SMBv1, SMBv2, and SMBv3 in Windows"); the lab removes the driver
-  instead, as on a clean 2019, so `sc query mrxsmb10` answers 1060 there [lab].
+- SMB 1.0 client: the mrxsmb10 driver, and the Workstation service (LanmanWorkstation) depending
+  on it. NT 4.0 and 2000 speak only SMB1 (SMB2 starts with Vista / 2008, KB 204279); Windows
+  Server 2019 and later ship without the SMB1 client (KB 4034314), 2012 R2 and 2016 have it.
+  Microsoft Learn "How to detect, enable and disable SMBv1, SMBv2, and SMBv3 in Windows" detects
+  it with `sc.exe qc lanmanworkstation`, enables it with `sc.exe config lanmanworkstation depend=
+  bowser/mrxsmb10/mrxsmb20/nsi` and `sc.exe config mrxsmb10 start= auto`, and disables it with
+  `depend= bowser/mrxsmb20/nsi` and `start= disabled`: the client is there while the driver runs
+  and the Workstation service depends on it. On a host without it the lab removes the driver, as
+  on a clean 2019, so `sc query mrxsmb10` answers 1060 there [lab]. The Workstation service's
+  program line, account and group are a published `sc qc lanmanworkstation` capture's; its PID
+  is [lab].
 - NetBIOS over TCP/IP: NetBT's NetbiosOptions of the network interface (2 = disabled). NT 4.0 has
   no direct-hosted SMB on TCP 445, so without NetBIOS (TCP 139) the jump host cannot reach it
   (KB 204279). Windows 2000 also listens on 445. The interface's GUID is the lab's [lab].
@@ -51,6 +57,10 @@ JUMP_OS = ("2012", "2016", "2019", "2022")
 _SMB1_CLIENT_BY_DEFAULT = ("2008", "2012", "2016")
 
 SMB1_CLIENT_DRIVER = "mrxsmb10"
+WORKSTATION = "LanmanWorkstation"
+# Its dependencies without the SMB1 client; with it, MRxSmb10 comes after Bowser (the order of
+# Microsoft's `sc.exe config lanmanworkstation depend= ...` lines).
+WORKSTATION_DEPENDENCIES = ("Bowser", "MRxSmb20", "NSI")
 NETBT_INTERFACE_KEY = (
     SERVICES_KEY + r"\NetBT\Parameters\Interfaces\Tcpip_{4D36E972-E325-11CE-BFC1-08002BE10318}"
 )
@@ -94,6 +104,20 @@ def make_jump_host(
             service_type=0x2,
             status=ServiceStatus(RUNNING, 0, 0, 0),
         )
+    dependencies = list(WORKSTATION_DEPENDENCIES)
+    if smb1_client:
+        dependencies.insert(1, "MRxSmb10")
+    host.add_service(
+        WORKSTATION,
+        "Workstation",
+        r"C:\Windows\System32\svchost.exe -k NetworkService -p",
+        start=2,
+        dependencies=tuple(dependencies),
+        account="NT AUTHORITY\\NetworkService",
+        service_type=0x20,
+        status=ServiceStatus(RUNNING, _boot_pid(host), 0, 0),
+    )
+    host.registry.set_value(SERVICES_KEY + "\\" + WORKSTATION, "Group", "REG_SZ", "NetworkProvider")
     host.registry.set_value(NETBT_INTERFACE_KEY, "NetbiosOptions", "REG_DWORD", 0 if netbios else 2)
     if lm_compatibility is not None:
         host.registry.set_value(LSA_KEY, "LmCompatibilityLevel", "REG_DWORD", lm_compatibility)
@@ -155,17 +179,20 @@ def _add_program_service(
 ) -> None:
     version = era_of(host.os).windows_version + ".0"
     host.write_file(program, seed=f"windows:{host.os}:{name}", size=65_536, version=version)
-    # Running since boot, with a PID below the first one a start hands out (1320, E6), as the
-    # Exchange builder numbers its services.
-    pids = [status.pid for status in host.services.values() if 0 < status.pid < host.next_pid]
-    pid = max(pids, default=1000) + 24
     host.add_service(
         name,
         display,
         program,
         start=2,
-        status=ServiceStatus(RUNNING, pid, 0, 0) if running else ServiceStatus(),
+        status=ServiceStatus(RUNNING, _boot_pid(host), 0, 0) if running else ServiceStatus(),
     )
+
+
+def _boot_pid(host: HostState) -> int:
+    """A PID for a service running since boot: below the first one a start hands out (1320, E6),
+    as the Exchange builder numbers its services."""
+    pids = [status.pid for status in host.services.values() if 0 < status.pid < host.next_pid]
+    return max(pids, default=1000) + 24
 
 
 # ---------------------------------------------------------------------------------------------
@@ -173,9 +200,15 @@ def _add_program_service(
 
 
 def smb1_client_ready(jump: HostState) -> bool:
-    """The SMB1 client driver is installed and running."""
+    """The SMB1 client driver is installed and running, and the Workstation service depends on
+    it (Microsoft Learn's detection, `sc.exe qc lanmanworkstation`)."""
     name = jump.service_name(SMB1_CLIENT_DRIVER)
-    return name is not None and jump.services[name].state == RUNNING
+    if name is None or jump.services[name].state != RUNNING:
+        return False
+    workstation = jump.service_config(WORKSTATION)
+    return workstation is not None and any(
+        dependency.lower() == SMB1_CLIENT_DRIVER for dependency in workstation.dependencies
+    )
 
 
 def netbios_enabled(jump: HostState) -> bool:

@@ -18,7 +18,10 @@ CRLF = "\r\n"
 WMIC_EOL = "\r\r\n"
 
 
-_COMMON_TOOLS = frozenset({"cmd.exe", "reg.exe", "net.exe", "xcopy.exe", "hostname.exe", "sc.exe"})
+# ping.exe is part of every Windows TCP/IP installation, NT 4.0 included [lab: no source cited].
+_COMMON_TOOLS = frozenset(
+    {"cmd.exe", "reg.exe", "net.exe", "xcopy.exe", "hostname.exe", "sc.exe", "ping.exe"}
+)
 # No wmic on Windows 2000 / NT 4.0 (docs/windows-output.md#which-tool-exists); sc.exe is a
 # Resource Kit tool there (unsourced) and the lab assumes it is installed, or KMS could not get its
 # password from a command line (`sc start`, Microsoft Learn "Sc start"; KB Q184420) [lab].
@@ -343,6 +346,7 @@ def sc_config_block(
     display_name: str,
     dependencies: tuple[str, ...],
     account: str,
+    load_order_group: str = "",
 ) -> str:
     """`sc qc` (E7). Codes are `%-3x ` ("3   DEMAND_START"); empty fields keep ": " with its
     trailing space; further dependencies go on lines of 27 spaces + ": " (ReactOS config.c)."""
@@ -354,7 +358,7 @@ def sc_config_block(
         sc_field("START_TYPE", f"{start:<3x} {START_TYPES.get(start, '')}"),
         sc_field("ERROR_CONTROL", f"{error_control:<3x} {ERROR_CONTROLS.get(error_control, '')}"),
         sc_field("BINARY_PATH_NAME", binary_path),
-        sc_field("LOAD_ORDER_GROUP", ""),
+        sc_field("LOAD_ORDER_GROUP", load_order_group),
         sc_field("TAG", "0"),
         sc_field("DISPLAY_NAME", display_name),
         sc_field("DEPENDENCIES", dependencies[0] if dependencies else ""),

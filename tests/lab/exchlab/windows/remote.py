@@ -23,7 +23,12 @@ carrying the Win32 error; each tool prints it in its own words):
     wrong password: 1326.
 (d) Rights: every channel but IPC$ needs a local Administrator of the target; else 5. For WMI
     that is the namespace's refusal, which wmic words differently from DCOM's ("Access denied"
-    against "Access is denied.", both seen in published transcripts).
+    against "Access is denied.", both seen in published transcripts). Reading the service
+    control manager is the exception (a call made with `admin=False`: `sc query`, `sc qc`):
+    on NT 3.51, 4.0 and 2000 its DACL gives Everyone SC_MANAGER_CONNECT and GENERIC_READ and
+    cannot be changed (KB Q179249), and only starting, stopping and configuring services is
+    for Administrators by default (KB 288129, its Windows Server 2003 twin KB 325349); that
+    services answer a status or configuration query to any account that logged on is [I].
 (e) The operation, run against the target's state while the target's lock is held (the runtime
     saves it afterwards); it prints through the jump host's era: the tool that runs is the jump
     host's.
@@ -223,6 +228,15 @@ class RemoteCalls:
     def is_self(self, name: str) -> bool:
         return name.upper() in (self.jump.computer_name, ".", "LOCALHOST")
 
+    def resolve(self, name: str) -> tuple[str, str] | None:
+        """Step (a) alone, as ping does it: (the server's computer name, its address), or None
+        when NAME is no server of this network. The server's state is only read."""
+        server = self.network.find(name)
+        if server is None:
+            return None
+        with server.opened() as target:
+            return target.computer_name, target.address
+
     def call(
         self,
         name: str,
@@ -231,8 +245,10 @@ class RemoteCalls:
         *,
         share: str | None = None,
         explicit: Credentials | None = None,
+        admin: bool = True,
     ) -> T | Refusal:
-        """Steps (a) to (e) of this module's docstring; the operation's result, or a Refusal."""
+        """Steps (a) to (e) of this module's docstring; the operation's result, or a Refusal.
+        `admin`: whether the operation needs a local Administrator of the target (step d)."""
         server = self.network.find(name)
         if server is None:
             return Refusal(RPC_S_SERVER_UNAVAILABLE if channel == WMI else ERROR_BAD_NETPATH)
@@ -240,7 +256,7 @@ class RemoteCalls:
             # A request reaches the target: its time moves on and what was pending settles
             # (a service started by an earlier call), as for a command run on it.
             target.begin_command()
-            refused = self._refusal(name, target, channel, share, explicit)
+            refused = self._refusal(name, target, channel, share, explicit, admin)
             if refused is not None:
                 return refused
             return operation(target)
@@ -252,6 +268,7 @@ class RemoteCalls:
         channel: str,
         share: str | None,
         explicit: Credentials | None,
+        admin: bool,
     ) -> Refusal | None:
         refused = self._transport_refusal(target, channel)
         if refused is not None:
@@ -264,7 +281,9 @@ class RemoteCalls:
             return refused
         if channel == SHARE:
             return self._share_refusal(target, share or "", credentials)
-        if channel != IPC and not is_local_admin(target, credentials.user, self.network.domain):
+        if channel == IPC or not admin:
+            return None
+        if not is_local_admin(target, credentials.user, self.network.domain):
             return Refusal(ERROR_ACCESS_DENIED)
         return None
 

@@ -226,6 +226,24 @@ def test_the_jump_fleets_load_with_every_legacy_host_behind_jump01() -> None:
         assert len({host.reach_name for host in fleet.hosts}) == count, name
 
 
+def test_jump_doctor_puts_each_legacy_server_behind_the_jump_host_its_fault_needs() -> None:
+    fleet = load_fleet(FLEETS / "jump_doctor.yml")
+    jumps = {host.name: host.spec for host in fleet.hosts if host.listens}
+    assert set(jumps) == {"jump01", "jump19", "jumpnb", "jumpcs"}
+    assert (jumps["jump19"]["os"], jumps["jumpnb"]["netbios"]) == ("2019", False)
+    assert jumps["jumpcs"]["faults"] == {"credssp_enabled": False}
+    assert {host.name: host.via for host in fleet.hosts if not host.listens} == {
+        "kms-ok": "jump01",
+        "w2k-rr": "jump01",
+        "nt4-nowmi": "jump01",
+        "nt4-user": "jump01",
+        "nt4-sp3": "jump01",
+        "w2k-smb1": "jump19",
+        "nt4-nbt": "jumpnb",
+        "kms-cs": "jumpcs",
+    }
+
+
 def test_jump_mixed_holds_every_legacy_kind() -> None:
     fleet = load_fleet(FLEETS / "jump_mixed.yml")
     kinds = {

@@ -196,3 +196,101 @@ def test_netbios_off_is_no_cause_for_a_windows_2000_server(scripted_host: t.Any)
         config_redirector=NETBT_OFF,
     )
     assert found == []
+
+
+WMI_DENIED = failed("Node - KMSNEW\r\nERROR:\r\nDescription = Access is denied.\r\n\r\n")
+WMI_NAMESPACE_DENIED = failed("Node - KMSNEW\r\nERROR:\r\nDescription = Access denied\r\n\r\n")
+SCM_NOT_FOUND = failed(
+    "[SC] OpenSCManager FAILED 53:\r\n\r\nThe network path was not found.\r\n\r\n"
+)
+LOGON = failed("ERROR: The user name or password is incorrect.\r\n")
+
+
+@pytest.mark.parametrize(
+    ("changed", "delegates", "expected"),
+    [
+        pytest.param(
+            {
+                "CurrentVersion": NETWORK_PATH,
+                "ping": PING_NOT_FOUND,
+                "RemoteRegistry": SCM_NOT_FOUND,
+                "os_get_Version": failed(WMI_DOWN),
+            },
+            True,
+            ["hop_name_unresolved"],
+            id="a name nothing resolves fails WMI too",
+        ),
+        pytest.param(
+            {
+                "CurrentVersion": ACCESS_DENIED,
+                "RemoteRegistry": failed(
+                    "[SC] OpenSCManager FAILED 5:\r\n\r\nAccess is denied.\r\n\r\n"
+                ),
+                "os_get_Version": WMI_DENIED,
+            },
+            False,
+            ["jump_no_delegation"],
+            id="the double hop refuses WMI too",
+        ),
+        pytest.param(
+            {"CurrentVersion": ACCESS_DENIED, "os_get_Version": WMI_NAMESPACE_DENIED},
+            True,
+            ["hop_not_administrator"],
+            id="an account that is no administrator is refused by WMI too",
+        ),
+        pytest.param(
+            {
+                "CurrentVersion": LOGON,
+                "RemoteRegistry": failed(
+                    "[SC] OpenSCManager FAILED 1326:\r\n\r\n"
+                    "The user name or password is incorrect.\r\n\r\n"
+                ),
+                "os_get_Version": failed(WMI_DOWN),
+            },
+            True,
+            ["hop_logon_refused"],
+            id="a refused logon leaves WMI's own state unknown",
+        ),
+        pytest.param(
+            {"os_get_Version": WMI_NAMESPACE_DENIED},
+            True,
+            ["hop_wmi_unreachable"],
+            id="WMI refusing an account the registry takes is WMI's own",
+        ),
+    ],
+)
+def test_wmi_is_no_cause_of_its_own_when_the_registry_reads_cause_refuses_it_too(
+    scripted_host: t.Any, changed: dict[str, t.Any], delegates: bool, expected: list[str]
+) -> None:
+    found, _findings = rows(scripted_host, delegates=delegates, **changed)
+    assert found == expected
+
+
+@pytest.mark.parametrize(
+    ("wmi_version", "expected"),
+    [("5.0.2195", []), ("4.0.1381", ["jump_netbios_off"])],
+    ids=["windows 2000", "nt 4.0"],
+)
+def test_wmi_names_the_servers_windows_when_netbios_is_off_and_smb_fails(
+    scripted_host: t.Any, wmi_version: str, expected: list[str]
+) -> None:
+    # WMI goes over DCOM, which needs no NetBIOS; its Version tells Windows 2000 (also on port
+    # 445, KB 204279) from NT 4.0 when the registry cannot be read. The 2000 case is then read
+    # by no row, and the proof's failure stays reported as unexplained.
+    found, findings = rows(
+        scripted_host,
+        CurrentVersion=NETWORK_PATH,
+        config_redirector=NETBT_OFF,
+        os_get_Version=WMI_OK.replace("4.0.1381", wmi_version),
+    )
+    assert found == (expected or ["hop_unreadable"])
+    assert findings.windows_version == wmi_version[:3]
+
+
+def test_a_jump_host_without_ping_says_nothing_of_the_name(scripted_host: t.Any) -> None:
+    missing = failed(
+        "'ping' is not recognized as an internal or external command,\r\n"
+        "operable program or batch file.\r\n"
+    )
+    found, findings = rows(scripted_host, ping=missing)
+    assert (found, findings.name_resolves) == ([], None)

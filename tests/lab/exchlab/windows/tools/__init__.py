@@ -230,6 +230,7 @@ _TOOL_MODULES = (
     "hash",
     "mkdir",
     "net",
+    "ping",
     "powershell",
     "reg",
     "sc",

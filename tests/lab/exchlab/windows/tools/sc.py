@@ -7,8 +7,9 @@ the message (section 2.3). Its failure text goes to stdout here: the stream is n
 START_PENDING and prints PID and FLAGS (E6); the outcome is seen by the next command.
 
 `sc \\NAME ...` on a jump host controls NAME's services through the remote-call layer (MS-SCMR's
-svcctl pipe over SMB: exchlab.windows.remote); the blocks it prints are the local ones, and a
-refusal is `[SC] OpenSCManager FAILED <n>:` (5 and 1722 are quoted from captures; 53 for a name
+svcctl pipe over SMB: exchlab.windows.remote); the blocks it prints are the local ones, a query
+needs no administrator (KB Q179249) while control and configuration do, and a refusal is
+`[SC] OpenSCManager FAILED <n>:` (5 and 1722 are quoted from captures; 53 for a name
 that is not found, and every other code there, are [lab]).
 
 [lab], no source cited: the usage texts, the enumeration's alphabetical order, `sc \\OTHER` on a
@@ -19,7 +20,7 @@ block `sc stop` prints (STOP_PENDING, STOPPABLE, WAIT_HINT 0).
 from __future__ import annotations
 
 from ...exchange import start_service, stop_order, stop_service
-from ...state import RUNNING, START_PENDING, STOP_PENDING, STOPPED, HostState
+from ...state import RUNNING, SERVICES_KEY, START_PENDING, STOP_PENDING, STOPPED, HostState
 from ..formats import (
     ACCEPTS_NOTHING,
     ACCEPTS_STOP,
@@ -32,6 +33,9 @@ from ..remote import SVCCTL, Refusal, path_error_code
 from . import Invocation, Output, Tool
 
 _START_TYPES = {"auto": 2, "demand": 3, "disabled": 4, "boot": 0, "system": 1}
+# Commands that only read the service control manager: any account that logged on may run them
+# against another computer (exchlab.windows.remote, step d); the others need an administrator.
+_READS = ("query", "queryex", "qc", "enumdepend")
 
 
 def _status_text(
@@ -89,13 +93,17 @@ def _query(invocation: Invocation, output: Output, argv: list[str], extended: bo
 
 
 def _qc(invocation: Invocation, output: Output, argv: list[str]) -> int:
-    config = invocation.host.service_config(argv[0]) if argv else None
+    """`sc qc NAME`: SERVICE_NAME is the name as typed (a published `sc.exe qc lanmanworkstation`
+    capture prints "SERVICE_NAME: lanmanworkstation"), LOAD_ORDER_GROUP the service's Group."""
+    host = invocation.host
+    config = host.service_config(argv[0]) if argv else None
     if config is None:
         output.out(sc_failure("OpenService", 1060))
         return 1060
+    group = host.registry.data(SERVICES_KEY + "\\" + config.name, "Group", "")
     output.out(
         sc_config_block(
-            config.name,
+            argv[0],
             config.type,
             config.start,
             config.error_control,
@@ -103,6 +111,7 @@ def _qc(invocation: Invocation, output: Output, argv: list[str]) -> int:
             config.display_name,
             config.dependencies,
             config.account,
+            load_order_group=str(group),
         )
     )
     return 0
@@ -231,7 +240,10 @@ def sc(invocation: Invocation, output: Output) -> int:
         if not remote.is_self(machine):
             rest = argv[1:]
             outcome = remote.call(
-                machine, SVCCTL, lambda target: _command(invocation.on(target), output, rest)
+                machine,
+                SVCCTL,
+                lambda target: _command(invocation.on(target), output, rest),
+                admin=not rest or rest[0].lower() not in _READS,
             )
             if isinstance(outcome, Refusal):
                 code = path_error_code(outcome)
