@@ -17,6 +17,7 @@ ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = {
 class ActionModule(WinrsAction):
     MODULE_NAME = "exchops.kms.exchange_facts"
     WINRM_PURPOSE = "reads the host"
+    THROUGH_JUMP_HOST = True
     ARGUMENT_SPEC = ARGUMENT_SPEC
     MINIMUMS = READ_MINIMUMS
 
@@ -25,6 +26,7 @@ class ActionModule(WinrsAction):
         read = self._read_exchange(
             task.host,
             self._connection.get_option,
+            self._task_host_vars(task),
             arguments["kms_event_count"],
             arguments["timeout"],
         )

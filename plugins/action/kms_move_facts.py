@@ -50,6 +50,7 @@ class MoveOptions(t.NamedTuple):
 class ActionModule(WinrsAction):
     MODULE_NAME = "exchops.kms.kms_move_facts"
     WINRM_PURPOSE = "reads the host"
+    THROUGH_JUMP_HOST = True
     ARGUMENT_SPEC = ARGUMENT_SPEC
     MINIMUMS = READ_MINIMUMS
 
@@ -111,6 +112,7 @@ class ActionModule(WinrsAction):
         hostvars = task.task_vars.get("hostvars") or {}
         source_in_inventory = source is not None and source in hostvars
         count, timeout = arguments["kms_event_count"], arguments["timeout"]
+        target_vars = self._task_host_vars(task)
         source_read: dict[str, t.Any] | None = None
         source_options: t.Callable[[str], t.Any] | None = None
         if source_in_inventory and source != target:
@@ -126,15 +128,17 @@ class ActionModule(WinrsAction):
             except WinrsConfigError as exc:
                 source_read = {"failed": True, "msg": f"{exc} {NOTHING_CHANGED}"}
         if source_options is None:
-            target_read = self._read_exchange(target, self._connection.get_option, count, timeout)
+            target_read = self._read_exchange(
+                target, self._connection.get_option, target_vars, count, timeout
+            )
         else:
             # Both servers at once: a pair then takes as long as its slower server, not the sum.
             with ThreadPoolExecutor(max_workers=2, thread_name_prefix="kms_move_facts") as pool:
                 reading_source = pool.submit(
-                    self._read_exchange, source, source_options, 0, timeout
+                    self._read_exchange, source, source_options, hostvars[source], 0, timeout
                 )
                 target_read = self._read_exchange(
-                    target, self._connection.get_option, count, timeout
+                    target, self._connection.get_option, target_vars, count, timeout
                 )
                 source_read = reading_source.result()
         verdict = judge_pair(

@@ -19,14 +19,18 @@ description:
     state of the C(MSExchangeKMS) service, the location of the KM database and its recent events.
   - Runs on the Ansible controller and talks to the host over WinRM itself, with plain C(cmd.exe)
     tools (C(reg query), C(sc), C(wmic)); PowerShell is never used.
-  - Served today are hosts that run a WinRM server, which Windows has only from Windows Server
+  - A host that runs a WinRM server is read directly. Windows has WinRM only from Windows Server
     2003 R2 and Windows Vista SP1 on (MS-WSMV product behavior,
     U(https://msdn.microsoft.com/en-us/library/cc251762); "Installation and Configuration for
     Windows Remote Management", U(https://msdn.microsoft.com/en-us/library/aa384372)).
   - A server on Windows NT 4.0 or Windows 2000, where Exchange 4.0 to 5.5 and Exchange 2000 run,
-    has no WinRM and cannot be read by this module yet. Reading such a server through a jump host
-    (a newer Windows host that runs WinRM and queries the old server remotely) is planned for a
-    later release.
+    has no WinRM. It is read through a Windows jump host that WinRM reaches. Set the host variable
+    C(exchange_jump_host) to the jump host's inventory name and C(ansible_host) to the server's
+    name as the jump host reaches it (NetBIOS name or address). The shell opens on the jump host
+    with the jump host's own C(ansible_*) settings, and the same tools name the server
+    (C(reg query \\KMSNEW\HKLM\...), C(sc \\KMSNEW), C(wmic /node:KMSNEW)). The
+    jump host's logon must delegate credentials (C(ansible_winrm_transport=credssp)); see the
+    collection's README, "Reaching real KM servers".
   - All readings come from one WinRS shell and one batched command per host.
   - Sets C(ansible_facts.exchange). A host that cannot be read fails with a message naming the
     host, the problem and the setting to change.
@@ -233,6 +237,15 @@ ansible_facts:
               returned: when Exchange is installed and Kmserver.exe's version can be read
               type: bool
               sample: false
+        reach:
+          description:
+            - How the host was read. C(via) is the inventory name of the jump host the readings
+              were taken through, V(null) when the host was read over its own WinRM. C(auth) is
+              how the server was authenticated to - the jump host's credential mode
+              (V(delegated)) or, read directly, the WinRM transport.
+          returned: always
+          type: dict
+          sample: {"via": "jump01", "auth": "delegated"}
         sources:
           description: Where each reading came from (registry value, file version).
           returned: always

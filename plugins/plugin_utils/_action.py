@@ -34,18 +34,28 @@ from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
 from ._errors import TYPE_WORDS, Refusal, StepError
-from ._facts import FactsError, read_facts
+from ._facts import FactsError, RemoteUnreadable, read_facts
 from ._probe import ProbeError, facts_probe
+from ._reach import (
+    JUMP_HOST_VAR,
+    Reach,
+    direct_reach,
+    jump_host_of,
+    reach_through,
+    remote_failure_message,
+    shell_slot,
+)
 from ._winout import ParseError
 from ._winrs import (
     HAS_WINRM,
     MASK,
     WINRM_CONNECTIONS,
     WINRM_IMPORT_ERROR,
+    WinrsConfigError,
     WinrsError,
     WinrsShell,
+    inventory_host_options,
     mask,
-    target_from_options,
 )
 
 display = Display()
@@ -151,6 +161,7 @@ class Task:
 
 
 class ExchopsAction(ActionBase):
+    _task_vars: dict[str, t.Any]  # set by run(), for the modules that read other hosts
     TRANSFERS_FILES = False
     # The plugins open their own WinRS shells; Ansible's connection only supplies its options.
     _requires_connection = False
@@ -185,6 +196,7 @@ class ExchopsAction(ActionBase):
         result = super().run(tmp, task_vars)
         del tmp
         task_vars = task_vars or {}
+        self._task_vars = task_vars
         host = self._task_host(task_vars)
         arguments = self._validated_arguments(host, self.ARGUMENT_SPEC)
         secrets = tuple(str(arguments[key]) for key in self.SECRET_OPTIONS if arguments.get(key))
@@ -317,6 +329,8 @@ class WinrsAction(ExchopsAction):
 
     #: What the module does over WinRM, for messages: "reads the host", "controls the service".
     WINRM_PURPOSE = "works on the host"
+    #: Whether the module works on a host reached through a Windows jump host (_reach).
+    THROUGH_JUMP_HOST = False
 
     def _ready(self, task: Task) -> None:
         """Fail, before anything is sent, when pywinrm or a winrm connection is missing."""
@@ -337,31 +351,97 @@ class WinrsAction(ExchopsAction):
         endpoint and credentials."""
         return getattr(self._connection, "_load_name", None) in WINRM_CONNECTIONS
 
+    def _reach(
+        self,
+        host: str,
+        get_option: t.Callable[[str], t.Any],
+        host_vars: t.Mapping[str, t.Any],
+        timeout: int,
+    ) -> Reach:
+        """Where HOST's commands run: on HOST with its connection options (GET_OPTION), or,
+        when its variables (HOST_VARS) name an exchange_jump_host, on that inventory host with
+        its own options. Raises WinrsConfigError naming HOST when the settings cannot work."""
+        jump = jump_host_of(host, host_vars)
+        if jump is None:
+            return direct_reach(host, get_option, timeout)
+        if not self.THROUGH_JUMP_HOST:
+            raise WinrsConfigError(
+                f"{host} (through {jump})",
+                f"{self.MODULE_NAME} does not work through a jump host yet; {host} has "
+                f"{JUMP_HOST_VAR}: {jump}. Run it at the server's console instead.",
+            )
+        inventory = self._inventory_vars()
+        if jump not in inventory:
+            raise WinrsConfigError(
+                f"{host} (through {jump})",
+                f"{JUMP_HOST_VAR} is {jump!r}, which is not a host of the inventory. Add the "
+                "Windows jump host to the inventory with its ansible_* / ansible_winrm_* "
+                f"settings, or correct {JUMP_HOST_VAR}.",
+            )
+        jump_options = inventory_host_options(
+            jump,
+            inventory[jump],
+            self._connection,
+            self._play_context,
+            self._task,
+            purpose=f"{self.MODULE_NAME} reaches {host} through it",
+        )
+        return reach_through(
+            host, get_option, host_vars, jump, jump_options, inventory[jump], timeout
+        )
+
+    def _inventory_vars(self) -> t.Mapping[str, t.Mapping[str, t.Any]]:
+        """Every inventory host's variables (hostvars), as the task was given them."""
+        return self._task_vars.get("hostvars") or {}
+
+    def _task_host_vars(self, task: Task) -> t.Mapping[str, t.Any]:
+        """The variables of the host the task works on: the delegated one's under delegate_to
+        (the task's own variables are the inventory host's)."""
+        if self._task.delegate_to:
+            return self._inventory_vars().get(task.host) or {}
+        return task.task_vars
+
     def _shell(self, task: Task, timeout: int) -> WinrsShell:
         """A WinRS shell on the task's host with its connection options; secrets masked."""
-        target = target_from_options(task.host, self._connection.get_option, timeout)
-        return WinrsShell(target, secrets=task.secrets)
+        reach = self._reach(
+            task.host, self._connection.get_option, self._task_host_vars(task), timeout
+        )
+        return WinrsShell(reach.target, secrets=task.secrets)
 
     def _read_exchange(
-        self, host: str, get_option: t.Callable[[str], t.Any], kms_event_count: int, timeout: int
+        self,
+        host: str,
+        get_option: t.Callable[[str], t.Any],
+        host_vars: t.Mapping[str, t.Any],
+        kms_event_count: int,
+        timeout: int,
     ) -> dict[str, t.Any]:
-        """Read one host's Exchange facts with its winrm connection options, as a task result:
+        """Read one host's Exchange facts with its winrm connection options and inventory
+        variables (through its jump host when they name one), as a task result:
         `ansible_facts` (and `warnings`) when read, else `unreachable` or `failed` with a `msg`
         that names the host (as a pair's verdict quotes it: the module adds its closing
         sentence, see `_said`). Never raises for the host's answers: ansible-core 2.19 applies
         failed_when / ignore_errors only to results, and a gate must judge every pair even when
         one host refuses."""
         try:
-            target = target_from_options(host, get_option, timeout)
-            with WinrsShell(target) as shell:
+            reach = self._reach(host, get_option, host_vars, timeout)
+        except WinrsError as exc:
+            return {"failed": True, "msg": str(exc)}
+        try:
+            with shell_slot(reach, timeout), WinrsShell(reach.target) as shell:
                 _sections, readings = read_facts(
                     shell.run,
-                    facts_probe(kms_event_count),
+                    facts_probe(kms_event_count, reach.remote),
                     kms_event_count,
                     progress=lambda message: display.vv(f"{host}: {message}"),
+                    remote=reach.remote,
                 )
         except WinrsError as exc:
             return {("unreachable" if exc.unreachable else "failed"): True, "msg": str(exc)}
+        except RemoteUnreadable as exc:
+            # The jump host answers, the server behind it does not: for the gate, unreachable.
+            message = remote_failure_message(reach, exc.error, exc.text)
+            return {"unreachable": True, "msg": f"{reach.target.label}: {message}"}
         except (ProbeError, FactsError, ParseError) as exc:
             return {
                 "failed": True,
@@ -369,6 +449,6 @@ class WinrsAction(ExchopsAction):
                 f"{UNEXPECTED_ANSWER}",
             }
         return {
-            "ansible_facts": {"exchange": readings.facts},
+            "ansible_facts": {"exchange": {**readings.facts, "reach": reach.facts()}},
             "warnings": [f"{host}: {warning}" for warning in readings.warnings],
         }

@@ -421,9 +421,17 @@ def tls_failed(f: Findings) -> Values | None:
     return None
 
 
+def credssp_not_enabled(f: Findings) -> Values | None:
+    s = f.settings
+    if s.transport == "credssp" and f.offered_schemes is not None:
+        if "credssp" not in f.offered_schemes:
+            return {"offered": ", ".join(f.offered_schemes) or "none"}
+    return None
+
+
 def scheme_not_offered(f: Findings) -> Values | None:
     s = f.settings
-    if f.offered_schemes is None or found(basic_over_http, f):
+    if f.offered_schemes is None or found(basic_over_http, f) or found(credssp_not_enabled, f):
         return None
     wanted = {
         "basic": ("basic",),
@@ -496,7 +504,13 @@ def missing_tool(name: str) -> t.Callable[[Findings], Values | None]:
 def _explained_logon_failure(f: Findings) -> bool:
     return any(
         found(detect, f)
-        for detect in (basic_domain_account, unencrypted_http, cbt_refused, scheme_not_offered)
+        for detect in (
+            basic_domain_account,
+            unencrypted_http,
+            cbt_refused,
+            scheme_not_offered,
+            credssp_not_enabled,
+        )
     )
 
 
@@ -636,6 +650,14 @@ SIGNATURES: tuple[Signature, ...] = (
         "the TLS handshake with the WinRM listener failed ({reason}).",
         "Check that the port is the HTTPS listener's (5986) and its certificate binding "
         "(winrm enumerate winrm/config/listener).",
+    ),
+    Signature(
+        "credssp_not_enabled",
+        credssp_not_enabled,
+        "ansible_winrm_transport=credssp, but CredSSP is not enabled on the host's WinRM service "
+        "(it offers only: {offered}).",
+        "On the host: Enable-WSManCredSSP -Role Server (or winrm set winrm/config/service/auth "
+        '@{{CredSSP="true"}}).',
     ),
     Signature(
         "auth_scheme_not_offered",

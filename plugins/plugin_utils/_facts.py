@@ -51,11 +51,13 @@ from ._winout import (
     RegQuery,
     ScFailure,
     ToolMissing,
+    WmiFailed,
     parse_reg_query,
     parse_sc_qc,
     parse_sc_query,
     parse_wmic_events,
     parse_wmic_file_version,
+    remote_call_error,
 )
 
 # `Services Version` is the product version times ten (docs/registry.md#setup-key).
@@ -79,6 +81,17 @@ STORE_EXE = "Store.exe"
 
 class FactsError(ValueError):
     """A section could not be understood; the message names the section and the line."""
+
+
+class RemoteUnreadable(Exception):
+    """The jump host could not reach or read the server it names: `error` is the Windows error
+    its tool reported (`_winout.remote`), `text` that tool's output."""
+
+    def __init__(self, remote: str, error: str, text: str) -> None:
+        super().__init__(f"{remote}: {error}: {text}")
+        self.remote = remote
+        self.error = error
+        self.text = text
 
 
 @dataclass(frozen=True)
@@ -163,6 +176,17 @@ def _file_version(sections: Sections, name: str, readings: Readings) -> str | No
         if message not in readings.warnings:
             readings.warnings.append(message)
         readings.sources["file_versions"] = f"unavailable ({exc.tool} missing)"
+        return None
+    except WmiFailed as exc:
+        # WMI could not answer: NT 4.0 has WMI only with WMI core installed (KB Q219378), and
+        # which classes WMI core serves is unsourced. The version is unknown, never guessed.
+        message = (
+            f"WMI did not answer ({exc.description}), so file versions (Kmserver.exe, Store.exe) "
+            "cannot be read; the facts rest on the registry alone."
+        )
+        if message not in readings.warnings:
+            readings.warnings.append(message)
+        readings.sources["file_versions"] = f"unavailable (WMI: {exc.description})"
         return None
 
 
@@ -348,6 +372,13 @@ def _events(sections: Sections, count: int, readings: Readings) -> list[dict[str
         )
         readings.sources["events"] = f"unavailable ({exc.tool} missing)"
         return []
+    except WmiFailed as exc:
+        readings.warnings.append(
+            f"WMI did not answer ({exc.description}), so the MSExchangeKMS events cannot be "
+            "read; look for event 5389 in the Application log with Event Viewer."
+        )
+        readings.sources["events"] = f"unavailable (WMI: {exc.description})"
+        return []
     wanted = [record for record in records if is_kms_event(record)]
     wanted.sort(key=lambda record: (record.time, record.record or 0), reverse=True)
     return [event_dict(record) for record in wanted[:count]]
@@ -367,21 +398,38 @@ def read_facts(
     probe_line: str,
     kms_event_count: int,
     progress: t.Callable[[str], None] = lambda message: None,
+    remote: str | None = None,
 ) -> tuple[Sections, Readings]:
     """Run `probe_line` (facts_probe's sections, and any others the caller adds) and assemble
     the facts; a host that installed Exchange outside the default paths gets a second command
-    for its binaries' versions there. Returns every section read, with the facts."""
+    for its binaries' versions there (of the server REMOTE names, when the shell runs on its
+    jump host). Returns every section read, with the facts."""
     sections = split_sections(run(probe_line).stdout)
+    if remote:
+        _raise_if_unreachable(remote, sections)
     readings = assemble(sections, kms_event_count)
     if readings.needs_files_of:
         progress(f"reading Exchange binaries under {readings.needs_files_of}")
         sections.update(
             run_sections(
-                run, files_sections((readings.needs_files_of,), family=readings.files_family)
+                run,
+                files_sections(
+                    (readings.needs_files_of,), remote=remote, family=readings.files_family
+                ),
             )
         )
         readings = assemble(sections, kms_event_count, files_index=0)
     return sections, readings
+
+
+def _raise_if_unreachable(remote: str, sections: Sections) -> None:
+    """RemoteUnreadable when the jump host's first registry read of REMOTE failed with an error
+    of the remote call (the name, the transport, the credentials), not an answer about the
+    server: then nothing else of it was read either."""
+    first = sections.need(_LEGACY_SECTION[0])
+    error = None if first.succeeded else remote_call_error(first.text)
+    if error:
+        raise RemoteUnreadable(remote, error, " ".join(first.text.split())[:200])
 
 
 def assemble(sections: Sections, kms_event_count: int, files_index: int | None = None) -> Readings:

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 import ansible.constants as C
 from ansible.config.manager import ensure_type
 from ansible.errors import AnsibleError
+from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.loader import connection_loader
 from ansible.utils.display import Display
 
@@ -48,6 +49,20 @@ else:
     HAS_WINRM = True
     WINRM_IMPORT_ERROR = None
 
+try:
+    # CredSSP's failures (pywinrm[credssp]): a refused logon comes as an NTSTATUS, a listener
+    # that does not offer CredSSP as AuthenticationException (pywinrm issue #235).
+    from requests_credssp.exceptions import AuthenticationException as CredSSPRefused
+    from requests_credssp.exceptions import NTStatusException as CredSSPStatus
+except ImportError:  # without it, pywinrm offers no credssp transport: missing_auth_library says so
+
+    class CredSSPRefused(Exception):  # type: ignore[no-redef]
+        """Stands in for requests-credssp's AuthenticationException."""
+
+    class CredSSPStatus(Exception):  # type: ignore[no-redef]
+        """Stands in for requests-credssp's NTStatusException."""
+
+
 display = Display()
 
 # The names a task's winrm connection plugin is loaded by.
@@ -61,6 +76,14 @@ DEFAULT_COMMAND_TIMEOUT_SEC = 300
 # Ansible's winrm plugin uses UTF-8 shells; cmd tools then write UTF-8 where they can.
 DEFAULT_CODEPAGE = 65001
 MASK = "********"
+
+
+# Windows NT 4.0 and 2000 (Exchange 5.5 and 2000 servers) cannot run WinRM: MS-WSMV product
+# behavior, https://msdn.microsoft.com/en-us/library/cc251762.
+NO_WINRM_BEFORE_2003_R2 = (
+    "A server on Windows NT 4.0 or 2000 runs no WinRM: reach it through a Windows jump host by "
+    "setting exchange_jump_host to the jump host's inventory name."
+)
 
 
 class WinrsError(Exception):
@@ -123,6 +146,9 @@ class WinrsTarget:
     read_timeout_sec: int = DEFAULT_READ_TIMEOUT_SEC
     command_timeout_sec: int = DEFAULT_COMMAND_TIMEOUT_SEC
     codepage: int = DEFAULT_CODEPAGE
+    kerberos_delegation: bool = False
+    # The jump host's inventory name when the endpoint is the jump host's (_reach).
+    via: str | None = None
 
     @property
     def endpoint(self) -> str:
@@ -131,8 +157,10 @@ class WinrsTarget:
 
     @property
     def label(self) -> str:
-        """How messages name the host: `kms02 (https://10.0.0.2:5986/wsman)`."""
-        return f"{self.host} ({self.endpoint})"
+        """How messages name the host: `kms02 (https://10.0.0.2:5986/wsman)`, or
+        `kms02 (through jump01, https://10.0.0.9:5986/wsman)` behind a jump host."""
+        through = f"through {self.via}, " if self.via else ""
+        return f"{self.host} ({through}{self.endpoint})"
 
 
 @dataclass(frozen=True)
@@ -187,6 +215,7 @@ class WinrmSettings:
     operation_timeout_sec: t.Any  # as given
     read_timeout_sec: t.Any  # as given
     send_cbt: t.Any  # as given
+    kerberos_delegation: bool = False
 
 
 def read_winrm_settings(host: str, get_option: t.Callable[[str], t.Any]) -> WinrmSettings:
@@ -218,6 +247,9 @@ def read_winrm_settings(host: str, get_option: t.Callable[[str], t.Any]) -> Winr
         operation_timeout_sec=extras.get("ansible_winrm_operation_timeout_sec"),
         read_timeout_sec=extras.get("ansible_winrm_read_timeout_sec"),
         send_cbt=extras.get("ansible_winrm_send_cbt", True),
+        kerberos_delegation=boolean(
+            extras.get("ansible_winrm_kerberos_delegation", False), strict=False
+        ),
     )
 
 
@@ -253,6 +285,7 @@ def target_from_options(
         operation_timeout_sec=operation,
         read_timeout_sec=read,
         command_timeout_sec=command_timeout_sec,
+        kerberos_delegation=settings.kerberos_delegation,
     )
 
 
@@ -509,6 +542,8 @@ class WinrsShell:
             read_timeout_sec=target.read_timeout_sec,
             # Off only when the doctor replays ansible_winrm_send_cbt=false.
             send_cbt=send_cbt,
+            # Kerberos only: a forwardable ticket the host may use onwards (a jump host's).
+            kerberos_delegation=target.kerberos_delegation,
         )
         self._shell_id: str | None = None
 
@@ -642,12 +677,19 @@ def _first_sentences(text: str, limit: int = 300) -> str:
 def translate_error(target: WinrsTarget, doing: str, exc: BaseException) -> WinrsError:
     """Turn a pywinrm / requests exception into a WinrsError that says what to do."""
     label = target.label
-    if isinstance(exc, InvalidCredentialsError):
+    if isinstance(exc, (InvalidCredentialsError, CredSSPStatus)):
         return WinrsAuthError(
             label,
             f"the host refused the credentials of '{target.user}' ({target.transport}). Check "
             "ansible_user and ansible_password (for NTLM a domain account is DOMAIN\\user), and "
             "that the account may use WinRM on the host.",
+        )
+    if isinstance(exc, CredSSPRefused):
+        return WinrsAuthError(
+            label,
+            "the host does not offer CredSSP (ansible_winrm_transport=credssp). Enable it on the "
+            "host with Enable-WSManCredSSP -Role Server (or winrm set winrm/config/service/auth "
+            '@{CredSSP="true"}), then run again.',
         )
     if isinstance(exc, requests.exceptions.SSLError):
         reason = _tls_reason(exc)
@@ -679,10 +721,18 @@ def translate_error(target: WinrsTarget, doing: str, exc: BaseException) -> Winr
             why = f"the host closed the connection while {doing}"
         else:
             why = f"cannot connect ({cause.rsplit(':', maxsplit=1)[-1].strip()[:120]})"
+        if target.via:
+            return WinrsUnreachable(
+                label,
+                f"its jump host {target.via} is unreachable: {why}. Check {target.via}'s "
+                "ansible_host, ansible_port and that the WinRM service runs there and its "
+                "listener is enabled (winrm enumerate winrm/config/listener).",
+            )
         return WinrsUnreachable(
             label,
             f"unreachable: {why}. Check ansible_host, ansible_port and that the WinRM service "
-            "runs and its listener is enabled (winrm enumerate winrm/config/listener).",
+            "runs and its listener is enabled (winrm enumerate winrm/config/listener). "
+            f"{NO_WINRM_BEFORE_2003_R2}",
         )
     if isinstance(exc, WSManFaultError):
         code = exc.wsman_fault_code

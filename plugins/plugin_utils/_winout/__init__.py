@@ -28,6 +28,7 @@ from ._base import (
     CommandFailed,
     ParseError,
     ToolMissing,
+    WmiFailed,
     parse_not_recognized,
     split_merged_streams,
 )
@@ -35,6 +36,7 @@ from ._events import EventRecord
 from .certutil import decode_certutil_base64, parse_certutil_encode, parse_certutil_hash
 from .dir import DirEntry, DirListing, DirTree, parse_dir, parse_dir_tree, split_merged_dir_streams
 from .reg import RegKey, RegQuery, RegValue, parse_reg_query
+from .remote import remote_call_error
 from .sc import (
     ERROR_ACCESS_DENIED,
     ERROR_DEPENDENT_SERVICES_RUNNING,
@@ -70,6 +72,8 @@ from .wmic import (
 from .xcopy import XCOPY_EXIT_MEANINGS, XcopyResult, parse_xcopy
 
 __all__ = [
+    "WmiFailed",
+    "remote_call_error",
     "ERROR_ACCESS_DENIED",
     "ERROR_DEPENDENT_SERVICES_RUNNING",
     "ERROR_MORE_DATA",

@@ -128,6 +128,18 @@ class CommandFailed(ParseError):
         return f"{self.section}: the command failed ({code}): {self.reason}"
 
 
+class WmiFailed(CommandFailed):
+    """wmic's own error block (docs/windows-output.md#wmic-errors): WMI could not answer, e.g.
+    "The RPC server is unavailable." from a server without WMI or out of reach, "Invalid class"
+    from one whose WMI lacks the class. `description` is the text after "Description = "."""
+
+    def __init__(
+        self, section: str, description: str, text: str, exit_code: int, line_number: int
+    ) -> None:
+        self.description = _shown(description.strip())
+        super().__init__(section, text, exit_code, line_number)
+
+
 class ToolMissing(CommandFailed):
     """cmd.exe does not know the tool (exit 9009, docs/windows-output.md#not-recognized): e.g. no
     wmic on Windows 2000, no wevtutil on Server 2003. `tool` is the name cmd printed."""
@@ -251,10 +263,25 @@ _STDERR_LINES = (
 )
 
 
+# wmic's error block, all on stderr (docs/windows-output.md#wmic-errors): "Node - NAME" (with
+# /node:), "ERROR:", then "Code = ", "Description = ", "Facility = " lines.
+_WMIC_ERROR_LINE = re.compile(r"^(?:Node - .*|ERROR:\s*|(?:Code|Description|Facility) = .*)$")
+
+
 def split_merged_streams(text: str) -> tuple[str, str]:
     """Separate what reg and cmd write to stderr from a `2>&1`-merged answer, so each parser
-    sees the streams as the tool wrote them. Lines keep their line ends."""
-    return _split_streams(text, _STDERR_LINES)
+    sees the streams as the tool wrote them. Lines keep their line ends. wmic's error block is
+    taken only where the answer starts with it: lines of an event's message may look alike."""
+    lines = text.splitlines(keepends=True)
+    block = 0
+    while block < len(lines) and (
+        not lines[block].strip() or _WMIC_ERROR_LINE.match(lines[block].rstrip("\r\n"))
+    ):
+        block += 1
+    if not any(line.rstrip("\r\n").strip() == "ERROR:" for line in lines[:block]):
+        block = 0
+    stdout, stderr = _split_streams("".join(lines[block:]), _STDERR_LINES)
+    return stdout, "".join(lines[:block]) + stderr
 
 
 def _split_streams(text: str, stderr_lines: Sequence[re.Pattern[str]]) -> tuple[str, str]:

@@ -22,6 +22,7 @@ from typing import NamedTuple
 
 from ._base import (
     _DECIMAL,
+    WmiFailed,
     _Line,
     _lines,
     _parse_error,
@@ -36,8 +37,24 @@ _WMIC_PROPERTY = re.compile(r"^(?P<name>[A-Za-z_][A-Za-z0-9_]*)=(?P<value>.*)$")
 _VERSION_TEXT = re.compile(r"^[0-9]+(?:\.[0-9]+){1,3}$")
 
 
+_WMIC_DESCRIPTION = re.compile(r"^Description = (?P<text>.*)$")
+
+
+def _raise_if_wmi_failed(section: str, stderr: str, exit_code: int) -> None:
+    """wmic's error block on stderr ("ERROR:", "Description = ...") raises WmiFailed."""
+    lines = _lines(stderr, "stderr")
+    if not any(line.text.strip() == "ERROR:" for line in lines):
+        return
+    text = " ".join(line.text.strip() for line in lines if line.text.strip())
+    for line in lines:
+        match = _WMIC_DESCRIPTION.match(line.text.strip())
+        if match:
+            raise WmiFailed(section, match.group("text"), text, exit_code, line.number)
+
+
 def _wmic_lines(section: str, stdout: str, stderr: str, exit_code: int) -> list[_Line] | None:
     """The stdout lines to read, or None for "No Instance(s) Available." on either stream."""
+    _raise_if_wmi_failed(section, stderr, exit_code)
     no_instance = _stderr_answers(section, stderr, exit_code, (_WMIC_NO_INSTANCE,))
     _raise_if_silent_failure(section, stdout, stderr, exit_code)
     out = _lines(stdout)

@@ -70,7 +70,14 @@ def _plan_state(fleet: Fleet, layout: StateLayout) -> None:
         "fleet": str(fleet.path),
         "lab": fleet.lab,
         "hosts": [
-            {"name": host.name, "address": host.address, "role": host.role, "source": host.source}
+            {
+                "name": host.name,
+                "address": host.address,
+                "role": host.role,
+                "source": host.source,
+                # A legacy server: the runtime gives it no listener, only its jump host's reach.
+                **({"reach": {"via": host.via, "name": host.reach_name}} if host.via else {}),
+            }
             for host in fleet.hosts
         ],
     }
@@ -95,7 +102,7 @@ AUTO_OCTETS = range(10, 255)
 def _endpoints(fleet: Fleet) -> set[tuple[str, int]]:
     """Every address:port the lab of `fleet` listens on."""
     ports = (fleet.lab["http_port"], fleet.lab["https_port"])
-    return {(host.address, port) for host in fleet.hosts for port in ports}
+    return {(host.address, port) for host in fleet.hosts if host.listens for port in ports}
 
 
 def _planned_endpoints(layout: StateLayout) -> set[tuple[str, int]]:
@@ -103,7 +110,12 @@ def _planned_endpoints(layout: StateLayout) -> set[tuple[str, int]]:
     try:
         planned = json.loads(layout.lab_file.read_text(encoding="utf-8"))
         ports = (planned["lab"]["http_port"], planned["lab"]["https_port"])
-        return {(host["address"], port) for host in planned["hosts"] for port in ports}
+        return {
+            (host["address"], port)
+            for host in planned["hosts"]
+            if not host.get("reach")
+            for port in ports
+        }
     except (OSError, ValueError, KeyError, TypeError):
         return set()
 
@@ -297,9 +309,12 @@ def up(
     _write_inventory(fleet, layout)
     how = "kept from the last run" if kept else "new"
     where = f" from {fleet.hosts[0].address}" if fleet.hosts else ""
+    listening = sum(1 for host in fleet.hosts if host.listens)
+    behind = len(fleet.hosts) - listening
+    reached = f", {behind} reached through jump hosts" if behind else ""
     return (
-        f"exchlab: {len(fleet.hosts)} host(s) listening{where} ({how} state), pid {process.pid}; "
-        f"inventory: {layout.inventory}"
+        f"exchlab: {listening} host(s) listening{where}{reached} ({how} state), pid "
+        f"{process.pid}; inventory: {layout.inventory}"
     )
 
 

@@ -370,13 +370,18 @@ def build_windows_host(
     host.fs.make_dirs("C:\\", windows_time)
     system32 = era.system_root + "\\system32"
     host.fs.make_dirs(system32 + "\\wbem", windows_time)
+    if "powershell.exe" in era.tools:
+        host.fs.make_dirs(system32 + "\\WindowsPowerShell\\v1.0", windows_time)
     # Imported here: the tool modules import this module (sc, net and update.exe use it).
     from .windows.tools import iter_program_files
 
     for program in iter_program_files():
         if program not in era.tools:
             continue
-        folder = system32 + "\\wbem" if program == "wmic.exe" else system32
+        folder = {
+            "wmic.exe": system32 + "\\wbem",
+            "powershell.exe": system32 + "\\WindowsPowerShell\\v1.0",
+        }.get(program, system32)
         shown = "WMIC.exe" if program == "wmic.exe" else program
         version = era.windows_version + ".0"
         host.write_file(

@@ -5,6 +5,13 @@ A fleet lists KM Server move `pairs` (a `target`, the new server, and its `sourc
 `count: N` replicates a pair N times for benchmarks) and standalone `hosts`. The schema is JSON
 Schema (checked by the jsonschema library); YAML node positions turn its errors into
 "FILE line N: where: what".
+
+Real KM servers run Windows NT 4.0 or 2000, which run no WinRM: a fleet declares `jump_hosts`
+(Windows Server 2012 R2 to 2022, each with `smb1_client`, `netbios`, `wmic`, `lm_compatibility`)
+and gives each legacy host (`os: nt4` or `"2000"`) `reach: {via: JUMP, name: NETBIOSNAME}` and
+its own knobs (`sp`, `wmi_core`, `remote_registry`, `admin_shares`, `admins`); what each knob
+models, with its source, is exchlab.reach's. A legacy host listens nowhere: only its jump host
+reaches it, by that name.
 """
 
 from __future__ import annotations
@@ -17,8 +24,15 @@ from typing import Any
 import jsonschema
 import yaml
 
-CONNECTIONS = ("ntlm_http", "ntlm_https", "basic_https")
-OS_ERAS = ("2000", "2003", "2008", "2012", "2016", "2019", "2022")
+# credssp_*: CredSSP, the transport that hands the jump host credentials to use onwards.
+CONNECTIONS = ("ntlm_http", "ntlm_https", "basic_https", "credssp_http", "credssp_https")
+OS_ERAS = ("nt4", "2000", "2003", "2008", "2012", "2016", "2019", "2022")
+JUMP_CONNECTION = "credssp_http"
+# Knobs only a host behind a jump host takes.
+LEGACY_KEYS = ("sp", "wmi_core", "remote_registry", "admin_shares", "admins")
+# Windows service packs people name: NT 4.0 SP1 to SP6a, Windows 2000 SP0 (none) to SP4.
+NT4_SERVICE_PACKS = ("1", "2", "3", "4", "5", "6", "6a")
+W2000_SERVICE_PACKS = ("0", "1", "2", "3", "4")
 
 _BUILD = {"type": "string", "pattern": r"^[0-9]+\.[0-9]+\.[0-9]+(\.[0-9]+)?$"}
 _HOST_NAME = {
@@ -31,6 +45,9 @@ _FAULTS = {
     "additionalProperties": False,
     "properties": {
         "auth_refused": {"type": "boolean"},
+        # The WinRM service's Auth/CredSSP (exchlab.wsman.backend.WsmanFaults): false, a jump
+        # host whose CredSSP was never enabled (Enable-WSManCredSSP -Role Server).
+        "credssp_enabled": {"type": "boolean"},
         "latency_ms": {"type": "integer", "minimum": 0, "maximum": 60000},
         "drop_connection_on": {"enum": ["Create", "Command", "Receive", "Signal", "Delete", None]},
         "drop_connection_count": {"type": "integer", "minimum": 0},
@@ -105,6 +122,40 @@ _HOST = {
             "propertyNames": {"pattern": r"^[A-Za-z]:\\"},
         },
         "faults": _FAULTS,
+        # Behind a jump host (exchlab.reach): how it is reached, and what it runs.
+        "reach": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["via"],
+            "properties": {"via": _HOST_NAME, "name": _HOST_NAME},
+        },
+        "sp": {"type": ["string", "integer"], "enum": [*NT4_SERVICE_PACKS, 0, 1, 2, 3, 4, 5, 6]},
+        "wmi_core": {"type": "boolean"},
+        "remote_registry": {"enum": ["running", "stopped"]},
+        "admin_shares": {"type": "boolean"},
+        "admins": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "string",
+                "pattern": r"^([A-Za-z0-9-]{1,15}\\)?[A-Za-z0-9._ -]{1,20}$",
+            },
+        },
+    },
+}
+_JUMP_HOST = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["name"],
+    "properties": {
+        "name": _HOST_NAME,
+        "os": {"enum": ["2012", "2016", "2019", "2022"]},
+        "connection": {"enum": list(CONNECTIONS)},
+        "smb1_client": {"type": "boolean"},
+        "netbios": {"type": "boolean"},
+        "wmic": {"type": "boolean"},
+        "lm_compatibility": {"type": "integer", "minimum": 0, "maximum": 5},
+        "faults": _FAULTS,
     },
 }
 SCHEMA: dict[str, Any] = {
@@ -143,6 +194,7 @@ SCHEMA: dict[str, Any] = {
             },
         },
         "hosts": {"type": "array", "minItems": 1, "items": _HOST},
+        "jump_hosts": {"type": "array", "minItems": 1, "items": _JUMP_HOST},
     },
 }
 
@@ -176,11 +228,18 @@ class PlannedHost:
 
     name: str
     address: str
-    role: str  # "target", "source" or "host"
+    role: str  # "target", "source", "host" or "jump"
     source: str | None  # a target's source host name
     spec: dict[str, Any]  # the host's entry from the fleet file (faults, exchange, kms ...)
     connection: str
     os: str
+    # A legacy host's jump host and the name that jump host reaches it by; None: it listens.
+    via: str | None = None
+    reach_name: str | None = None
+
+    @property
+    def listens(self) -> bool:
+        return self.via is None
 
 
 @dataclass(frozen=True)
@@ -314,18 +373,33 @@ def _plan(path: Path, fleet: dict[str, Any], document: Any) -> Fleet:
     addresses = _addresses(lab["base_address"])
     planned: list[PlannedHost] = []
     seen: dict[str, list[Any]] = {}
+    jumps = {jump["name"].lower(): jump["name"] for jump in fleet.get("jump_hosts", [])}
+    reached: dict[tuple[str, str], list[Any]] = {}
+
+    def fail(where: list[Any], what: str) -> FleetError:
+        return FleetError(f"{path} line {_line_of(document, where)}: {_where(where)}: {what}")
 
     def add(
-        spec: dict[str, Any], name: str, role: str, source: str | None, where: list[Any]
+        spec: dict[str, Any],
+        name: str,
+        role: str,
+        source: str | None,
+        where: list[Any],
+        suffix: str = "",
     ) -> None:
         key = name.lower()
         if key in seen:
-            raise FleetError(
-                f"{path} line {_line_of(document, where)}: {_where(where)}: host name {name!r} is "
-                f"already used at line {_line_of(document, seen[key])}; host names must be unique "
-                "(Windows compares them case-insensitively)."
+            raise fail(
+                where,
+                f"host name {name!r} is already used at line {_line_of(document, seen[key])}; "
+                "host names must be unique (Windows compares them case-insensitively).",
             )
         seen[key] = where
+        via, reach_name = (None, None) if role == "jump" else _reach(spec, name, suffix, where[:-1])
+        os = spec.get("os", "2016" if role == "jump" else lab["os"])
+        connection = spec.get(
+            "connection", JUMP_CONNECTION if role == "jump" else lab["connection"]
+        )
         planned.append(
             PlannedHost(
                 name=name,
@@ -333,11 +407,90 @@ def _plan(path: Path, fleet: dict[str, Any], document: Any) -> Fleet:
                 role=role,
                 source=source,
                 spec=spec,
-                connection=spec.get("connection", lab["connection"]),
-                os=spec.get("os", lab["os"]),
+                connection=connection,
+                os=os,
+                via=via,
+                reach_name=reach_name,
             )
         )
 
+    def _reach(
+        spec: dict[str, Any], name: str, suffix: str, where: list[Any]
+    ) -> tuple[str | None, str | None]:
+        """A legacy host's jump host and NetBIOS name, its knobs checked against its Windows."""
+        reach = spec.get("reach")
+        os = spec.get("os", lab["os"])
+        if reach is None:
+            if os == "nt4":
+                raise fail(
+                    [*where, "os"],
+                    "Windows NT 4.0 runs no WinRM; reach it through a jump host: add "
+                    "reach: {via: JUMP} and declare JUMP under jump_hosts.",
+                )
+            for knob in LEGACY_KEYS:
+                if knob in spec:
+                    raise fail(
+                        [*where, knob],
+                        f"{knob} is a knob of a server behind a jump host; add reach: {{via: "
+                        "JUMP}, or remove it.",
+                    )
+            return None, None
+        if reach["via"].lower() not in jumps:
+            known = ", ".join(jumps.values()) or "none"
+            raise fail(
+                [*where, "reach", "via"],
+                f"no jump host {reach['via']!r} (declared: {known}); declare it under jump_hosts.",
+            )
+        if os not in ("nt4", "2000"):
+            raise fail(
+                [*where, "os"] if "os" in spec else [*where, "reach"],
+                f'a host behind a jump host runs Windows NT 4.0 or 2000 (os: nt4 or "2000"), '
+                f"not {os!r}; hosts that run WinRM need no jump host.",
+            )
+        if "connection" in spec:
+            raise fail(
+                [*where, "connection"],
+                "a host behind a jump host has no WinRM listener; its jump host's connection "
+                "is used. Remove it.",
+            )
+        if "wmi_core" in spec and os != "nt4":
+            raise fail(
+                [*where, "wmi_core"], "wmi_core is NT 4.0's (Windows 2000 includes WMI); remove it."
+            )
+        if "remote_registry" in spec and os != "2000":
+            raise fail(
+                [*where, "remote_registry"],
+                "on NT 4.0 the remote registry server runs inside Winlogon (KB Q264684) and "
+                "cannot be stopped; remove remote_registry.",
+            )
+        allowed = NT4_SERVICE_PACKS if os == "nt4" else W2000_SERVICE_PACKS
+        if "sp" in spec and str(spec["sp"]) not in allowed:
+            raise fail(
+                [*where, "sp"],
+                f"{'NT 4.0' if os == 'nt4' else 'Windows 2000'} service packs are "
+                f"{', '.join(allowed)}; not {spec['sp']!r}.",
+            )
+        # `name` carries the count's suffix already; an explicit reach name gets it too.
+        reach_name = (reach["name"] + suffix if reach.get("name") else name).upper()
+        if reach.get("name") and len(reach_name) > 15:
+            raise fail(
+                [*where, "reach", "name"],
+                f"with the count the name becomes {reach_name!r}, longer than Windows' 15 "
+                "characters; shorten it.",
+            )
+        via = jumps[reach["via"].lower()]
+        earlier = reached.get((via.lower(), reach_name))
+        if earlier is not None:
+            raise fail(
+                [*where, "reach"],
+                f"{via} already reaches {reach_name!r} (line {_line_of(document, earlier)}); "
+                "give each server behind a jump host its own name.",
+            )
+        reached[(via.lower(), reach_name)] = [*where, "reach"]
+        return via, reach_name
+
+    for index, jump in enumerate(fleet.get("jump_hosts", [])):
+        add(jump, jump["name"], "jump", None, ["jump_hosts", index, "name"])
     for index, pair in enumerate(fleet.get("pairs", [])):
         count = pair.get("count", 1)
         for copy in range(1, count + 1):
@@ -356,8 +509,10 @@ def _plan(path: Path, fleet: dict[str, Any], document: Any) -> Fleet:
                     f"pairs[{index}]: the target {target!r} cannot be its own source; name the old "
                     "KM Server as source."
                 )
-            add(pair["source"], source, "source", None, ["pairs", index, "source", "name"])
-            add(pair["target"], target, "target", source, ["pairs", index, "target", "name"])
+            source_where = ["pairs", index, "source", "name"]
+            target_where = ["pairs", index, "target", "name"]
+            add(pair["source"], source, "source", None, source_where, suffix)
+            add(pair["target"], target, "target", source, target_where, suffix)
     for index, host in enumerate(fleet.get("hosts", [])):
         add(host, host["name"], "host", None, ["hosts", index, "name"])
     return Fleet(path=path, lab=lab, hosts=tuple(planned))

@@ -8,6 +8,7 @@ from typing import Any
 from .exchange import fleet_server_build, from_fleet_spec
 from .fleet import Fleet, PlannedHost
 from .layout import StateLayout
+from .reach import make_jump_host, make_legacy_host
 from .state import HostState
 
 # Exchange 5.5 SP kits keep update.exe here under the media root (KB Q191013, Q198347).
@@ -17,23 +18,44 @@ SP_SETUP_SUBFOLDER_2000 = "I386"
 
 
 def build_host_state(planned: PlannedHost, lab: dict[str, Any]) -> HostState:
-    return from_fleet_spec(
+    spec = planned.spec
+    host = from_fleet_spec(
         planned.name,
         planned.address,
-        planned.spec,
+        spec,
         os=planned.os,
         domain=lab["domain"],
         kms_startup_password=lab["kms_startup_password"],
     )
+    if planned.role == "jump":
+        make_jump_host(
+            host,
+            smb1_client=spec.get("smb1_client"),
+            netbios=spec.get("netbios", True),
+            lm_compatibility=spec.get("lm_compatibility"),
+            wmic=spec.get("wmic", True),
+        )
+    elif not planned.listens:
+        make_legacy_host(
+            host,
+            # SP6a and SP4: the last service packs of NT 4.0 and Windows 2000 [lab defaults].
+            service_pack=str(spec.get("sp", "6a" if planned.os == "nt4" else "4")),
+            admins=spec.get("admins") or [f"{lab['domain']}\\{lab['user']}"],
+            wmi=planned.os == "2000" or bool(spec.get("wmi_core", False)),
+            remote_registry=spec.get("remote_registry", "running") == "running",
+            admin_shares=spec.get("admin_shares", True),
+        )
+    return host
 
 
 def _connection_vars(connection: str, lab: dict[str, Any], layout: StateLayout) -> dict[str, Any]:
-    if connection == "ntlm_http":
-        # Message encryption protects NTLM over plain HTTP, as Windows requires by default.
+    if connection in ("ntlm_http", "credssp_http"):
+        # Message encryption protects NTLM (and CredSSP) over plain HTTP, as Windows requires by
+        # default.
         return {
             "ansible_port": lab["http_port"],
             "ansible_winrm_scheme": "http",
-            "ansible_winrm_transport": "ntlm",
+            "ansible_winrm_transport": connection.split("_")[0],
             "ansible_user": f"{lab['domain']}\\{lab['user']}",
         }
     https = {
@@ -46,6 +68,12 @@ def _connection_vars(connection: str, lab: dict[str, Any], layout: StateLayout) 
         return {
             **https,
             "ansible_winrm_transport": "ntlm",
+            "ansible_user": f"{lab['domain']}\\{lab['user']}",
+        }
+    if connection == "credssp_https":
+        return {
+            **https,
+            "ansible_winrm_transport": "credssp",
             "ansible_user": f"{lab['domain']}\\{lab['user']}",
         }
     return {**https, "ansible_winrm_transport": "basic", "ansible_user": lab["user"]}
@@ -63,11 +91,22 @@ def _server_build(spec: dict[str, Any]) -> str | None:
 
 def inventory_for(fleet: Fleet, layout: StateLayout) -> dict[str, Any]:
     """An inventory with every variable the playbooks need, so they run with no `-e`."""
-    groups: dict[str, dict[str, Any]] = {"kms_targets": {}, "kms_sources": {}, "exchange_hosts": {}}
+    groups: dict[str, dict[str, Any]] = {
+        "kms_targets": {},
+        "kms_sources": {},
+        "exchange_hosts": {},
+        "jump_hosts": {},
+    }
     by_name = {host.name: host for host in fleet.hosts}
     for host in fleet.hosts:
-        variables: dict[str, Any] = {"ansible_host": host.address}
-        variables.update(_connection_vars(host.connection, fleet.lab, layout))
+        variables: dict[str, Any]
+        if host.listens:
+            variables = {"ansible_host": host.address}
+            variables.update(_connection_vars(host.connection, fleet.lab, layout))
+        else:
+            # A legacy server: the name its jump host reaches it by, and that jump host, whose
+            # own settings open the shell (exchange_jump_auth stays at its default, delegated).
+            variables = {"ansible_host": host.reach_name, "exchange_jump_host": host.via}
         if host.role == "target":
             variables["kms_source_host"] = host.source
             wanted = _server_build(by_name[host.source].spec) if host.source else None
@@ -76,7 +115,9 @@ def inventory_for(fleet: Fleet, layout: StateLayout) -> dict[str, Any]:
                     variables["kms_remediate_sp_media"] = sp_media_folder(root, build)
                     # The operator's statement of the kit's build (no source reads it from a kit).
                     variables["kms_remediate_sp_build"] = build
-        group = {"target": "kms_targets", "source": "kms_sources"}.get(host.role, "exchange_hosts")
+        group = {"target": "kms_targets", "source": "kms_sources", "jump": "jump_hosts"}.get(
+            host.role, "exchange_hosts"
+        )
         groups[group][host.name] = variables
     variables = {
         "ansible_connection": "winrm",

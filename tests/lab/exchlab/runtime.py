@@ -11,6 +11,7 @@ thread, saves, and exits.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -20,14 +21,16 @@ import socketserver
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 from .layout import StateLayout
 from .state import HostState, waiting_releases
+from .windows.remote import ServerNetwork
 from .windows.shell import run_command
-from .wsman import CommandResult, WsmanFaults, WsmanServer
+from .wsman import CommandResult, LogonSession, Stdin, WsmanFaults, WsmanServer
 from .wsman.tls import LabCA
 
 log = logging.getLogger("exchlab.runtime")
@@ -50,17 +53,41 @@ class LabHost:
         self.faults = WsmanFaults(
             **{key: value for key, value in state.faults.items() if key in _WSMAN_FAULT_NAMES}
         )
+        # The servers this host reaches by name: set by Lab for a jump host.
+        self.network: ServerNetwork | None = None
 
     def check_credentials(self, user: str, password: str) -> bool:
         return user.lower() in self._accepted_users and password == self._password
 
     def run_command(
-        self, command_line: str, environment: dict[str, str], codepage: int = 437
+        self,
+        command_line: str,
+        environment: dict[str, str],
+        codepage: int = 437,
+        session: LogonSession | None = None,
+        stdin: Stdin | None = None,
     ) -> CommandResult:
         with self._lock, waiting_releases(self._wait_unlocked):
-            result = run_command(self.state, command_line, environment, codepage)
+            result = run_command(
+                self.state,
+                command_line,
+                environment,
+                codepage,
+                session=session,
+                stdin=stdin,
+                network=self.network,
+            )
             self.state.save(self.path)
         return CommandResult(result.stdout, result.stderr, result.exit_code)
+
+    @contextlib.contextmanager
+    def opened(self) -> Iterator[HostState]:
+        """This host's state for one remote call of a jump host's command, which holds the jump
+        host's lock: commands are serialised per host, and a jump host only ever waits for the
+        servers behind it (which run no commands themselves), so locks never wait in a circle."""
+        with self._lock:
+            yield self.state
+            self.state.save(self.path)
 
     def _wait_unlocked(self, seconds: float) -> None:
         # Called with self._lock held, from the thread running a command: save what the command
@@ -129,6 +156,20 @@ class Lab:
             self.hosts[planned["name"]] = LabHost(
                 HostState.load(path), path, lab["user"], lab["password"], lab["domain"]
             )
+        # Legacy servers (NT 4.0 / 2000) run no WinRM: only their jump host reaches them.
+        behind: dict[str, dict[str, LabHost]] = {}
+        for planned in config["hosts"]:
+            reach = planned.get("reach")
+            if reach:
+                behind.setdefault(reach["via"], {})[reach["name"]] = self.hosts[planned["name"]]
+        for planned in config["hosts"]:
+            if planned.get("role") == "jump":
+                self.hosts[planned["name"]].network = ServerNetwork(
+                    behind.get(planned["name"], {}), lab["user"], lab["password"], lab["domain"]
+                )
+        listening = [
+            self.hosts[planned["name"]] for planned in config["hosts"] if not planned.get("reach")
+        ]
         self.ca = LabCA.load_or_create(layout.root)
         layout.ntlm_users.write_text(
             # pyspnego's acceptor reads DOMAIN:USER:PASSWORD lines; each form a client may send
@@ -138,7 +179,7 @@ class Lab:
         )
         os.chmod(layout.ntlm_users, 0o600)
         self.server = WsmanServer(
-            list(self.hosts.values()),
+            listening,
             self.ca,
             http_port=lab["http_port"],
             https_port=lab["https_port"],

@@ -947,6 +947,13 @@ class HostState:
     # Programs started by a command that are still running (image name, PID), e.g. update.exe
     # while it waits: tasklist shows them. Not saved: they end with the lab process.
     processes: list[tuple[str, int]] = field(default_factory=list)
+    # Accounts in the local Administrators group, as other computers' tools are checked against
+    # them (hosts behind a jump host, exchlab.reach); empty on the other hosts, never asked.
+    local_admins: list[str] = field(default_factory=list)
+    # Every command line started on this host, when it audits process creation (event 4688
+    # with command lines: jump hosts, exchlab.reach); None when it does not. Kept as started,
+    # secrets included: what a real audit log would hold.
+    command_lines: list[str] | None = None
 
     @property
     def computer_name(self) -> str:
@@ -1262,6 +1269,11 @@ class HostState:
             )
         return found
 
+    def record_command_line(self, line: str) -> None:
+        """An audited process start (no-op on a host that does not audit)."""
+        if self.command_lines is not None:
+            self.command_lines.append(line)
+
     # -- show -----------------------------------------------------------------------------
 
     def to_show(self) -> dict[str, Any]:
@@ -1275,7 +1287,12 @@ class HostState:
         view.settle_all()
         shown = view._show()
         secrets = [self.kms_database.startup_password] if self.kms_database else []
-        return _scrub(shown, [secret for secret in secrets if secret])
+        scrubbed = _scrub(shown, [secret for secret in secrets if secret])
+        if self.command_lines is not None:
+            # Not scrubbed: the audit log holds what was started, and tests read it to prove
+            # that no secret was ever put on a command line.
+            scrubbed["command_lines"] = list(self.command_lines)
+        return scrubbed
 
     def _show(self) -> dict[str, Any]:
         # Imported here: exchange.py builds on this module.
@@ -1349,6 +1366,8 @@ class HostState:
             },
             "registry": self.registry.to_json(),
             **self.fs.to_json(),
+            **({"local_admins": self.local_admins} if self.local_admins else {}),
+            **({"command_lines": self.command_lines} if self.command_lines is not None else {}),
         }
 
     @classmethod
@@ -1379,6 +1398,10 @@ class HostState:
             requests=dict(raw.get("requests") or {"http": 0, "shells": 0, "commands": 0}),
             next_pid=raw.get("next_pid", 1320),
             command_seq=raw.get("command_seq", 0),
+            local_admins=list(raw.get("local_admins") or []),
+            command_lines=(
+                list(raw["command_lines"]) if raw.get("command_lines") is not None else None
+            ),
         )
 
     def dumps(self) -> str:

@@ -18,7 +18,10 @@ CRLF = "\r\n"
 WMIC_EOL = "\r\r\n"
 
 
-_COMMON_TOOLS = frozenset({"cmd.exe", "reg.exe", "net.exe", "xcopy.exe", "hostname.exe", "sc.exe"})
+# ping.exe is part of every Windows TCP/IP installation, NT 4.0 included [lab: no source cited].
+_COMMON_TOOLS = frozenset(
+    {"cmd.exe", "reg.exe", "net.exe", "xcopy.exe", "hostname.exe", "sc.exe", "ping.exe"}
+)
 # No wmic on Windows 2000 / NT 4.0 (docs/windows-output.md#which-tool-exists); sc.exe is a
 # Resource Kit tool there (unsourced) and the lab assumes it is installed, or KMS could not get its
 # password from a command line (`sc start`, Microsoft Learn "Sc start"; KB Q184420) [lab].
@@ -28,6 +31,9 @@ _TOOLS_2003 = _COMMON_TOOLS | {"wmic.exe", "certutil.exe"}
 # [?] in docs/windows-output.md#which-tool-exists; robocopy [lab]). xcopy.exe and hostname.exe on
 # every era, certutil.exe from 2003 on: [lab] (certutil's absence on 2000: docs, [lab]).
 _TOOLS_VISTA = _TOOLS_2003 | {"robocopy.exe", "wevtutil.exe"}
+# Windows PowerShell is part of the installation from Windows Server 2008 R2 on (a feature of
+# 2008): the lab's 2012 R2 to 2022 hosts have it, in System32\WindowsPowerShell\v1.0 [lab].
+_TOOLS_2012 = _TOOLS_VISTA | {"powershell.exe"}
 
 
 @dataclass(frozen=True)
@@ -58,6 +64,23 @@ class Era:
 ERAS: dict[str, Era] = {
     era.name: era
     for era in (
+        # Windows NT 4.0 runs no WinRM and no lab shell: it is only ever read from a jump host,
+        # so its tools never print. CurrentVersion "4.0" is docs/registry.md's; build 1381, the
+        # `ver` line, the product name, the profiles folder under the system root and the
+        # Resource Kit reg.exe 2.0 are [lab].
+        Era(
+            "nt4",
+            "4.0.1381",
+            "Windows NT Version 4.0",
+            "Microsoft Windows NT",
+            "4.0",
+            None,
+            system_root=r"C:\WINNT",
+            profiles_root=r"C:\WINNT\Profiles",
+            reg_version="2.0",
+            tools=_TOOLS_2000,
+            x64=False,
+        ),
         Era(
             "2000",
             "5.0.2195",
@@ -99,6 +122,7 @@ ERAS: dict[str, Era] = {
             "Windows Server 2012 R2 Standard",
             "6.3",
             "spaced",
+            tools=_TOOLS_2012,
         ),
         Era(
             "2016",
@@ -107,6 +131,7 @@ ERAS: dict[str, Era] = {
             "Windows Server 2016 Standard",
             "6.3",
             "plain",
+            tools=_TOOLS_2012,
         ),
         Era(
             "2019",
@@ -115,6 +140,7 @@ ERAS: dict[str, Era] = {
             "Windows Server 2019 Standard",
             "6.3",
             "plain",
+            tools=_TOOLS_2012,
         ),
         Era(
             "2022",
@@ -123,6 +149,7 @@ ERAS: dict[str, Era] = {
             "Windows Server 2022 Standard",
             "6.3",
             "plain",
+            tools=_TOOLS_2012,
         ),
     )
 }
@@ -161,6 +188,27 @@ SYSTEM_MESSAGES: dict[int, str] = {
     1068: "The dependency service or group failed to start.",
     # NERR_InternalError in the NT-era wording KB Q184420 quotes for a wrong KMS password.
     2140: "An internal Windows NT error occurred.",
+    # What a jump host's tools say of another computer (exchlab.windows.remote). 53, 67, 1219
+    # and 1326 (its Vista-and-later wording; NT printed "Logon failure: unknown user name or bad
+    # password.") are quoted from `net use` and `dir \\HOST\c$` captures in public scripts;
+    # 1722 from `sc \\HOST` captures; 384 is KB 4034314's text, broken in two lines as the
+    # captured `net use` shows it. 2250's text is [lab].
+    53: "The network path was not found.",
+    67: "The network name cannot be found.",
+    384: (
+        "You can't connect to the file share because it's not secure. This share requires the "
+        "obsolete SMB1 protocol, which is unsafe and could expose your system to attack."
+        f"{CRLF}Your system requires SMB2 or higher. For more info on resolving this issue, see: "
+        "https://go.microsoft.com/fwlink/?linkid=852747"
+    ),
+    1219: (
+        "Multiple connections to a server or shared resource by the same user, using more than "
+        "one user name, are not allowed. Disconnect all previous connections to the server or "
+        "shared resource and try again."
+    ),
+    1326: "The user name or password is incorrect.",
+    1722: "The RPC server is unavailable.",
+    2250: "The network connection could not be found.",
 }
 
 
@@ -227,7 +275,12 @@ def reg_not_found(era: Era) -> str:
 # ---------------------------------------------------------------------------------------------
 # sc.exe (section 2)
 
-SERVICE_TYPES = {0x10: "WIN32_OWN_PROCESS", 0x20: "WIN32_SHARE_PROCESS", 0x1: "KERNEL_DRIVER"}
+SERVICE_TYPES = {
+    0x10: "WIN32_OWN_PROCESS",
+    0x20: "WIN32_SHARE_PROCESS",
+    0x1: "KERNEL_DRIVER",
+    0x2: "FILE_SYSTEM_DRIVER",  # ReactOS sc print.c names it so
+}
 STATE_NUMBERS = {"STOPPED": 1, "START_PENDING": 2, "STOP_PENDING": 3, "RUNNING": 4}
 START_TYPES = {
     0: "BOOT_START",
@@ -293,6 +346,7 @@ def sc_config_block(
     display_name: str,
     dependencies: tuple[str, ...],
     account: str,
+    load_order_group: str = "",
 ) -> str:
     """`sc qc` (E7). Codes are `%-3x ` ("3   DEMAND_START"); empty fields keep ": " with its
     trailing space; further dependencies go on lines of 27 spaces + ": " (ReactOS config.c)."""
@@ -304,7 +358,7 @@ def sc_config_block(
         sc_field("START_TYPE", f"{start:<3x} {START_TYPES.get(start, '')}"),
         sc_field("ERROR_CONTROL", f"{error_control:<3x} {ERROR_CONTROLS.get(error_control, '')}"),
         sc_field("BINARY_PATH_NAME", binary_path),
-        sc_field("LOAD_ORDER_GROUP", ""),
+        sc_field("LOAD_ORDER_GROUP", load_order_group),
         sc_field("TAG", "0"),
         sc_field("DISPLAY_NAME", display_name),
         sc_field("DEPENDENCIES", dependencies[0] if dependencies else ""),

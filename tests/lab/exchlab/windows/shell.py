@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..state import FileSystemError, HostState, leaf_name, normalize_path, parent_path
 from .cmdline import (
@@ -40,7 +41,11 @@ from .cmdline import (
     split_program,
 )
 from .formats import CRLF, Era, era_of, not_recognized
-from .tools import Environment, Invocation, Output, Tool, registry, wildcard_match
+from .remote import Network, RemoteCalls
+from .tools import ConsoleInput, Environment, Invocation, Output, Tool, registry, wildcard_match
+
+if TYPE_CHECKING:
+    from ..wsman.backend import LogonSession, Stdin
 
 # The exit code cmd.exe gives a command it cannot find (Sphinx make.bat tests errorlevel 9009).
 NOT_RECOGNIZED_EXIT = 9009
@@ -63,10 +68,21 @@ def run_command(
     command_line: str,
     environment: dict[str, str] | None = None,
     codepage: int = 437,
+    *,
+    session: LogonSession | None = None,
+    stdin: Stdin | None = None,
+    network: Network | None = None,
 ) -> CommandResult:
     """Run one command line on `host` (mutating it) in a console of `codepage` and return its
-    output and exit code."""
-    return Shell(host, environment, codepage).run(command_line)
+    output and exit code.
+
+    `session` is the WinRS shell's logon (whose delegated credentials and `net use` connections
+    the remote calls use), `stdin` what the client sends with WinRS Send, `network` the servers
+    this host reaches by name (a jump host's; None: it reaches none). A host that audits process
+    creation records the line, and every program it starts (`HostState.command_lines`)."""
+    host.record_command_line(command_line)
+    remote = RemoteCalls(host, network, session) if network is not None else None
+    return Shell(host, environment, codepage, remote=remote, stdin=stdin).run(command_line)
 
 
 def default_environment(host: HostState, era: Era, user: str = "Administrator") -> Environment:
@@ -89,7 +105,10 @@ def default_environment(host: HostState, era: Era, user: str = "Administrator") 
         "HOMEPATH": profile[2:],
         "NUMBER_OF_PROCESSORS": "2",
         "OS": "Windows_NT",
-        "Path": f"{root}\\system32;{root};{root}\\System32\\Wbem",
+        "Path": f"{root}\\system32;{root};{root}\\System32\\Wbem"
+        + (
+            f";{root}\\System32\\WindowsPowerShell\\v1.0\\" if "powershell.exe" in era.tools else ""
+        ),
         "PATHEXT": PATHEXT,
         "PROCESSOR_ARCHITECTURE": "AMD64" if era.x64 else "x86",
         "ProgramFiles": f"{drive}\\Program Files",
@@ -181,9 +200,17 @@ class Shell:
     """One `cmd /c` process on a host."""
 
     def __init__(
-        self, host: HostState, environment: dict[str, str] | None = None, codepage: int = 437
+        self,
+        host: HostState,
+        environment: dict[str, str] | None = None,
+        codepage: int = 437,
+        *,
+        remote: RemoteCalls | None = None,
+        stdin: Stdin | None = None,
     ) -> None:
         self.host = host
+        self.remote = remote
+        self.console_input = stdin
         # The console's active code page (WinRS sets it from WINRS_CODEPAGE); chcp shows it.
         self.codepage = codepage
         self.era = era_of(host.os)
@@ -201,7 +228,7 @@ class Shell:
     def run(self, command_line: str) -> CommandResult:
         handles: _Handles = {1: _Console(self.console, 1), 2: _Console(self.console, 2)}
         try:
-            self.run_line(command_line, handles, "")
+            self.run_line(command_line, handles, ConsoleInput(self.console_input, self.codepage))
         except _Exit as exc:
             self.errorlevel = exc.code
         return CommandResult(self.console.stdout, self.console.stderr, self.errorlevel)
@@ -347,12 +374,17 @@ class Shell:
                 self.errorlevel = code
             return code == 0
         if not quoted and command in internal:
+            if internal[command].windows_program:
+                self.host.record_command_line(text.strip(" \t"))
             return self.finish(
                 internal[command], self.invocation(name, None, arguments, stdin), output
             )
         program = self.find_program(name, output)
         if program is None:
             return False
+        # The process starts here: what a 4688 audit with command lines records [lab: the
+        # line as cmd passes it, redirections removed, variables expanded].
+        self.host.record_command_line(text.strip(" \t"))
         tool = programs.get(leaf_name(program).lower())
         if tool is None:
             output.err(f"exchlab: {leaf_name(program)} is not emulated{CRLF}")
@@ -361,7 +393,9 @@ class Shell:
         return self.finish(tool, self.invocation(name, program, rest, stdin), output)
 
     def invocation(self, name: str, program: str | None, args: str, stdin: str) -> Invocation:
-        return Invocation(self.host, self.era, name, program, args, self.cwd, self.env, stdin)
+        return Invocation(
+            self.host, self.era, name, program, args, self.cwd, self.env, stdin, self.remote
+        )
 
     def finish(self, tool: Tool, invocation: Invocation, output: Output) -> bool:
         code = tool.run(invocation, output)

@@ -10,7 +10,7 @@ responses. ``WsmanFaults`` is read on every request, so a lab can flip a fault a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 # Operation names accepted by WsmanFaults.drop_connection_on and wsman_fault_on.
@@ -26,6 +26,33 @@ class CommandResult:
     exit_code: int
 
 
+@dataclass(frozen=True)
+class Delegated:
+    """Credentials a logon may use onwards, to other computers: what a CredSSP client hands the
+    server (the user's own name and password). A plain NTLM or Basic logon has none, which is
+    the double hop: its calls to other computers go out as ANONYMOUS LOGON."""
+
+    user: str
+    password: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class LogonSession:
+    """Who a WinRS shell runs as, and how that user authenticated to the listener."""
+
+    user: str  # as authenticated, e.g. "LAB\\ansible"
+    auth: str  # "ntlm" (Negotiate/NTLM), "basic" or "credssp"
+    delegated: Delegated | None = None
+
+
+class Stdin(Protocol):
+    """The standard input of one command: what the client sends with WinRS Send."""
+
+    def read(self, timeout_s: float) -> bytes:
+        """Everything sent until the client marks the stream's end, or what has arrived when
+        TIMEOUT_S ends (b"" when nothing was sent)."""
+
+
 @dataclass
 class WsmanFaults:
     """Failure modes of one simulated host; mutable and read on every request.
@@ -37,6 +64,11 @@ class WsmanFaults:
 
     # Every auth attempt gets 401, as a wrong password would.
     auth_refused: bool = False
+    # The WinRM service's Auth/CredSSP: offered and accepted when true. Windows' default is false
+    # until `Enable-WSManCredSSP -Role Server` (https://learn.microsoft.com/en-us/powershell/
+    # module/microsoft.wsman.management/enable-wsmancredssp); every lab host starts with it on
+    # so that any of them can serve as a jump host [lab]. False models a host never enabled.
+    credssp_enabled: bool = True
     # Added before answering every HTTP request.
     latency_ms: int = 0
     # "Create" | "Command" | "Receive" | "Signal" | "Delete": close the TCP connection
@@ -78,10 +110,15 @@ class Backend(Protocol):
         """Return whether Basic credentials are valid for this host."""
 
     def run_command(
-        self, command_line: str, environment: dict[str, str], codepage: int = 437
+        self,
+        command_line: str,
+        environment: dict[str, str],
+        codepage: int = 437,
+        session: LogonSession | None = None,
+        stdin: Stdin | None = None,
     ) -> CommandResult:
-        """Run one command line in a shell of that code page; blocking, may take seconds
-        (called in a worker thread)."""
+        """Run one command line in a shell of that code page, as SESSION's user, with STDIN as
+        its standard input; blocking, may take seconds (called in a worker thread)."""
 
     def count(self, kind: str) -> None:
         """Count one "http" request, one "shells" creation or one "commands" start."""

@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 from email.utils import formatdate
 from typing import BinaryIO
 
-from .auth import ConnectionAuth, EncryptionError
-from .backend import Backend, WsmanFaults
+from .auth import MULTI_PART, SINGLE_PART, ConnectionAuth, EncryptionError
+from .backend import Backend, LogonSession, WsmanFaults
 from .soap import ERROR_INTERNAL_ERROR, WsmanFault, envelope, fault_envelope, parse_request
 from .tls import LabCA, ServerCertificate
 from .winrs import ShellManager
@@ -273,7 +273,8 @@ class _Connection:
             return keep_alive
 
         decision = self.auth.authenticate(request.header("authorization"), backend)
-        if not decision.allowed:
+        session = decision.session
+        if not decision.allowed or session is None:
             self._send(401, decision.headers, b"", keep_alive)
             return keep_alive
         if not request.body:
@@ -283,30 +284,31 @@ class _Connection:
             return keep_alive
 
         content_type = request.header("content-type") or ""
-        encrypted = content_type.lower().startswith("multipart/encrypted")
+        encrypted = content_type.lower().startswith((SINGLE_PART, MULTI_PART))
         if encrypted:
             try:
                 plain = self.auth.unwrap(content_type, request.body)
             except EncryptionError as exc:
-                # The NTLM sequence numbers have moved on: this connection is unusable.
+                # The NTLM sequence numbers (or the CredSSP TLS records) have moved on: this
+                # connection is unusable.
                 log.debug("%s %s: %s", self.endpoint, self.peer, exc)
                 self.auth.reset()
                 self._send(400, [], b"", keep_alive=False)
                 return False
         elif content_type.lower().startswith("multipart/"):
-            # CredSSP (multipart/x-multi-encrypted) is not emulated.
+            # No other multipart body is WS-Management.
             self._send(415, [], b"", keep_alive)
             return keep_alive
         elif not self.listener.tls and not self.server.allow_basic_over_http:
             # AllowUnencrypted=false: Windows keeps answering 401 to clear-text SOAP on HTTP.
             self.auth.reset()
-            self._send(401, self.auth.challenge(), b"", keep_alive)
+            self._send(401, self.auth.challenge(backend), b"", keep_alive)
             return keep_alive
         else:
             plain = request.body
 
         try:
-            status, reply = self._dispatch(plain, decision.user or "")
+            status, reply = self._dispatch(plain, session)
         except _Drop:
             log.info("%s %s: dropping the connection (fault injection)", self.endpoint, self.peer)
             return False
@@ -320,7 +322,7 @@ class _Connection:
         self._send(status, headers, reply, keep_alive)
         return keep_alive
 
-    def _dispatch(self, plain: bytes, user: str) -> tuple[int, bytes]:
+    def _dispatch(self, plain: bytes, session: LogonSession) -> tuple[int, bytes]:
         backend = self.host.backend
         try:
             request = parse_request(plain)
@@ -339,7 +341,7 @@ class _Connection:
         try:
             if operation is not None and faults.wsman_fault_on == operation:
                 raise WsmanFault(int(faults.wsman_fault_code))
-            action, body = self.host.manager.handle(request, user, self.peer, self.endpoint)
+            action, body = self.host.manager.handle(request, session, self.peer, self.endpoint)
         except WsmanFault as fault:
             log.debug("%s: %s answered with %s", backend.name, operation, fault)
             return 500, fault_envelope(fault, request.message_id, backend.name)
@@ -353,13 +355,14 @@ class _Connection:
 class WsmanServer:
     """WS-Management listeners (HTTP and HTTPS) for many simulated Windows hosts.
 
-    Each backend gets ``address:http_port`` (Negotiate/NTLM, message encryption required) and
-    ``address:https_port`` (Basic, or Negotiate/NTLM with channel binding checked), presenting
-    the certificate chosen by ``faults.tls_certificate`` at start() (or renew_certificate()).
-    ``ntlm_user_file`` is put
-    in the NTLM_USER_FILE environment variable at start() (pyspnego's acceptor reads it; it is
-    process-wide). ``allow_basic_over_http`` models AllowUnencrypted=true with Basic enabled:
-    clear-text SOAP and Basic are then accepted on HTTP too.
+    Each backend gets ``address:http_port`` (Negotiate/NTLM or CredSSP, message encryption
+    required) and ``address:https_port`` (Basic, Negotiate/NTLM with channel binding checked, or
+    CredSSP), presenting the certificate chosen by ``faults.tls_certificate`` at start() (or
+    renew_certificate()). CredSSP is offered while ``faults.credssp_enabled``.
+    ``ntlm_user_file`` is put in the NTLM_USER_FILE environment variable at start() (pyspnego's
+    acceptors read it, CredSSP's NTLM logon included; it is process-wide).
+    ``allow_basic_over_http`` models AllowUnencrypted=true with Basic enabled: clear-text SOAP
+    and Basic are then accepted on HTTP too.
     The server can be stopped and started again; shells do not survive that (as with a
     restarted WinRM service).
     """

@@ -1,8 +1,10 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """WinRS shells and commands of one host: Create, Command, Receive, Signal, Send, Delete.
 
-One ``ShellManager`` per simulated host. Each command runs ``Backend.run_command`` in a worker
-thread; Receive long-polls for at most the request's OperationTimeout (capped at Windows'
+One ``ShellManager`` per simulated host. Each shell keeps the ``LogonSession`` it was created in
+(who, how they authenticated, what they may delegate), and each command runs
+``Backend.run_command`` as that session in a worker thread, with a ``CommandStdin`` that WinRS
+Send fills. Receive long-polls for at most the request's OperationTimeout (capped at Windows'
 MaxTimeoutms, 60 s) and answers the TimedOut fault when nothing came, as MS-WSMV 3.1.4.1.6 says.
 Every command has a lifetime, so a client that retries TimedOut forever (pywinrm does) still ends.
 """
@@ -12,13 +14,14 @@ Every command has a lifetime, so a client that retries TimedOut forever (pywinrm
 from __future__ import annotations
 
 import base64
+import binascii
 import codecs
 import logging
 import threading
 import time
 from dataclasses import dataclass, field
 
-from .backend import Backend, CommandResult
+from .backend import Backend, CommandResult, LogonSession
 from .soap import (
     ERROR_INVALID_PARAMETER,
     ERROR_WSMAN_ACTION_NOT_SUPPORTED,
@@ -79,12 +82,64 @@ def codec_for_codepage(codepage: str) -> str:
     return name
 
 
+class CommandStdin:
+    """The standard input of one command: WinRS Send feeds it, the backend reads it.
+
+    Send carries base64 chunks of the stream, the last one marked End="true" (MS-WSMV 3.1.4.13
+    and 3.1.4.1.31.1, https://learn.microsoft.com/en-us/openspecs/windows_protocols/ms-wsmv/
+    af694324-e034-404d-a61d-de57c8cba74f). Its contents may be a password, so nothing here logs
+    or shows them; the repr gives only lengths.
+    """
+
+    def __init__(self) -> None:
+        self._arrived = threading.Condition()
+        self._pending = bytearray()
+        self._ended = False
+        self._received = 0
+
+    def __repr__(self) -> str:
+        return f"CommandStdin(received={self._received} bytes, ended={self._ended})"
+
+    def feed(self, data: bytes, end: bool) -> bool:
+        """Add DATA from one Send, and mark the end when END; False once the stream has ended
+        (the data is then dropped, as nothing reads a closed pipe)."""
+        with self._arrived:
+            if self._ended:
+                return False
+            self._pending += data
+            self._received += len(data)
+            self._ended = end
+            self._arrived.notify_all()
+            return True
+
+    def close(self) -> None:
+        """The command ended or was discarded: wake any reader, whatever the client sends."""
+        with self._arrived:
+            self._ended = True
+            self._arrived.notify_all()
+
+    def read(self, timeout_s: float) -> bytes:
+        """Everything sent and not yet read, once the client marks the stream's end or when
+        TIMEOUT_S ends, whichever comes first (b"" when nothing was sent)."""
+        deadline = time.monotonic() + max(0.0, timeout_s)
+        with self._arrived:
+            while not self._ended:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._arrived.wait(remaining)
+            data = bytes(self._pending)
+            self._pending.clear()
+            return data
+
+
 @dataclass(eq=False)
 class _Command:
     command_id: str
     command_line: str
     deadline: float
     hung: bool
+    stdin: CommandStdin = field(default_factory=CommandStdin)
     running: bool = True
     exit_code: int | None = None
     # Once a command is killed, signalled or deleted, a late backend result is dropped.
@@ -97,7 +152,7 @@ class _Command:
 @dataclass(eq=False)
 class _Shell:
     shell_id: str
-    owner: str
+    session: LogonSession
     client_ip: str
     codec: str
     environment: dict[str, str]
@@ -134,9 +189,10 @@ class ShellManager:
     # Entry point ---------------------------------------------------------------------------
 
     def handle(
-        self, request: WsmanRequest, user: str, client_ip: str, endpoint: str
+        self, request: WsmanRequest, session: LogonSession, client_ip: str, endpoint: str
     ) -> tuple[str, str]:
-        """Run one WinRS operation: (response Action, Body XML); raise WsmanFault."""
+        """Run one WinRS operation for the connection's logon SESSION: (response Action, Body
+        XML); raise WsmanFault. A shell keeps the session of its Create for all its commands."""
         operation = request.operation
         if operation is None:
             raise WsmanFault(
@@ -147,7 +203,7 @@ class ShellManager:
         if request.resource_uri.lower() != RESOURCE_CMD:
             raise WsmanFault(ERROR_WSMAN_RESOURCE_NOT_FOUND)
         handler = getattr(self, f"_op_{operation.lower()}")
-        body: str = handler(request, user, client_ip, endpoint)
+        body: str = handler(request, session, client_ip, endpoint)
         return request.action + "Response", body
 
     def command_line_of(self, request: WsmanRequest) -> str | None:
@@ -166,7 +222,9 @@ class ShellManager:
 
     # Operations ----------------------------------------------------------------------------
 
-    def _op_create(self, request: WsmanRequest, user: str, client_ip: str, endpoint: str) -> str:
+    def _op_create(
+        self, request: WsmanRequest, session: LogonSession, client_ip: str, endpoint: str
+    ) -> str:
         shell_xml = request.body.find(_q("Shell")) if request.body is not None else None
         environment: dict[str, str] = {}
         idle_timeout = DEFAULT_IDLE_TIMEOUT_S
@@ -190,7 +248,7 @@ class ShellManager:
         now = time.monotonic()
         shell = _Shell(
             shell_id=new_message_id(),
-            owner=user,
+            session=session,
             client_ip=client_ip,
             codec=codec,
             environment=environment,
@@ -200,8 +258,10 @@ class ShellManager:
             created=now,
             last_activity=now,
         )
+        user = session.user
         with self._lock:
-            owned = sum(1 for s in self._shells.values() if s.owner.lower() == user.lower())
+            # MaxShellsPerUser counts the shells of the authenticated user, however they logged on.
+            owned = sum(1 for s in self._shells.values() if s.session.user.lower() == user.lower())
             if owned >= limit:
                 message = (
                     "The WS-Management service cannot process the request. This user is allowed "
@@ -211,7 +271,14 @@ class ShellManager:
                 raise WsmanFault(ERROR_WSMAN_QUOTA_MAX_SHELLS, message, reason=message)
             self._shells[shell.shell_id] = shell
         self.backend.count("shells")
-        log.debug("%s: shell %s created for %s", self.backend.name, shell.shell_id, user)
+        log.debug(
+            "%s: shell %s created for %s (%s%s)",
+            self.backend.name,
+            shell.shell_id,
+            user,
+            session.auth,
+            ", credentials delegated" if session.delegated is not None else "",
+        )
         return (
             "<x:ResourceCreated>"
             f"<a:Address>{text_node(endpoint)}</a:Address>"
@@ -232,7 +299,9 @@ class ShellManager:
             "</rsp:Shell>"
         )
 
-    def _op_command(self, request: WsmanRequest, user: str, client_ip: str, endpoint: str) -> str:
+    def _op_command(
+        self, request: WsmanRequest, session: LogonSession, client_ip: str, endpoint: str
+    ) -> str:
         command_xml = request.body.find(_q("CommandLine")) if request.body is not None else None
         if command_xml is None:
             raise WsmanFault(ERROR_INVALID_PARAMETER)
@@ -260,7 +329,7 @@ class ShellManager:
             if not command.hung and not self._closed:
                 worker = threading.Thread(
                     target=self._run,
-                    args=(command, environment, codec),
+                    args=(command, environment, codec, shell.session),
                     name=f"exchlab-wsman-cmd-{self.backend.name}",
                     daemon=True,
                 )
@@ -274,7 +343,9 @@ class ShellManager:
             "</rsp:CommandResponse>"
         )
 
-    def _op_receive(self, request: WsmanRequest, user: str, client_ip: str, endpoint: str) -> str:
+    def _op_receive(
+        self, request: WsmanRequest, session: LogonSession, client_ip: str, endpoint: str
+    ) -> str:
         desired = request.body.find(_q("Receive")) if request.body is not None else None
         stream_xml = desired.find(_q("DesiredStream")) if desired is not None else None
         if stream_xml is None:
@@ -311,7 +382,9 @@ class ShellManager:
             finally:
                 shell.receiving -= 1
 
-    def _op_signal(self, request: WsmanRequest, user: str, client_ip: str, endpoint: str) -> str:
+    def _op_signal(
+        self, request: WsmanRequest, session: LogonSession, client_ip: str, endpoint: str
+    ) -> str:
         signal_xml = request.body.find(_q("Signal")) if request.body is not None else None
         if signal_xml is None:
             raise WsmanFault(ERROR_INVALID_PARAMETER)
@@ -332,20 +405,58 @@ class ShellManager:
             self._changed.notify_all()
         return "<rsp:SignalResponse/>"
 
-    def _op_send(self, request: WsmanRequest, user: str, client_ip: str, endpoint: str) -> str:
-        # stdin is accepted and dropped: emulated commands never read it (the Backend has no
-        # stdin), like a Windows process that does not read its input.
+    def _op_send(
+        self, request: WsmanRequest, session: LogonSession, client_ip: str, endpoint: str
+    ) -> str:
+        # One Send may carry several rsp:Stream blocks, each base64 (MS-WSMV 3.1.4.1.31.1).
+        # All are decoded before any is delivered, so a bad one changes nothing.
         send_xml = request.body.find(_q("Send")) if request.body is not None else None
-        stream_xml = send_xml.find(_q("Stream")) if send_xml is not None else None
-        if stream_xml is None:
+        streams_xml = send_xml.findall(_q("Stream")) if send_xml is not None else []
+        if not streams_xml:
             raise WsmanFault(ERROR_INVALID_PARAMETER)
+        chunks: list[tuple[str, str, bytes, bool]] = []
+        for stream_xml in streams_xml:
+            try:
+                data = base64.b64decode("".join((stream_xml.text or "").split()), validate=True)
+            except (binascii.Error, ValueError) as exc:
+                raise WsmanFault(ERROR_INVALID_PARAMETER) from exc
+            end = (stream_xml.get("End") or "").strip().lower() == "true"
+            name = stream_xml.get("Name", "")
+            chunks.append((stream_xml.get("CommandId", ""), name, data, end))
+
         with self._lock:
             shell = self._shell_locked(request)
-            self._command_locked(request, shell, stream_xml.get("CommandId", ""))
+            accepted = shell.input_streams.split()
+            targets = []
+            for command_id, name, data, end in chunks:
+                if name not in accepted:
+                    # A stream the shell was not created with [lab: the fault Windows sends].
+                    raise WsmanFault(ERROR_INVALID_PARAMETER, f"Unknown input stream {name}")
+                targets.append((self._command_locked(request, shell, command_id), data, end))
             shell.last_activity = time.monotonic()
+        for command, data, end in targets:
+            # Lengths only: standard input carries passwords.
+            if command.stdin.feed(data, end):
+                log.debug(
+                    "%s: command %s: %d bytes of standard input%s",
+                    self.backend.name,
+                    command.command_id,
+                    len(data),
+                    ", end of stream" if end else "",
+                )
+            else:
+                # Input after End="true" has no pipe left to go to [lab: Windows' answer].
+                log.debug(
+                    "%s: command %s: %d bytes of standard input after its end, dropped",
+                    self.backend.name,
+                    command.command_id,
+                    len(data),
+                )
         return "<rsp:SendResponse/>"
 
-    def _op_delete(self, request: WsmanRequest, user: str, client_ip: str, endpoint: str) -> str:
+    def _op_delete(
+        self, request: WsmanRequest, session: LogonSession, client_ip: str, endpoint: str
+    ) -> str:
         with self._changed:
             shell = self._shell_locked(request)
             self._drop_shell_locked(shell)
@@ -384,6 +495,8 @@ class ShellManager:
             command.running = False
             command.exit_code = exit_code
             command.discarded = True
+        # A backend still waiting for input stops waiting: the process is gone.
+        command.stdin.close()
         self._changed.notify_all()
 
     def _drop_shell_locked(self, shell: _Shell) -> None:
@@ -428,11 +541,23 @@ class ShellManager:
         parts.append("</rsp:ReceiveResponse>")
         return "".join(parts)
 
-    def _run(self, command: _Command, environment: dict[str, str], codec: str) -> None:
+    def _run(
+        self,
+        command: _Command,
+        environment: dict[str, str],
+        codec: str,
+        session: LogonSession,
+    ) -> None:
         try:
             try:
                 codepage = 65001 if codec == "utf-8" else int(codec.removeprefix("cp"))
-                result = self.backend.run_command(command.command_line, environment, codepage)
+                result = self.backend.run_command(
+                    command.command_line,
+                    environment,
+                    codepage,
+                    session=session,
+                    stdin=command.stdin,
+                )
             except Exception as exc:  # noqa: BLE001 - a backend bug must not hang the client
                 log.exception("%s: backend failed on %r", self.backend.name, command.command_line)
                 result = CommandResult("", f"exchlab backend error: {exc}\r\n", 1)
@@ -444,6 +569,8 @@ class ShellManager:
                     command.running = False
                 self._changed.notify_all()
         finally:
+            # Whatever the client sends from now on has no reader.
+            command.stdin.close()
             with self._lock:
                 self._workers.discard(threading.current_thread())
 

@@ -50,7 +50,8 @@ def test_basic_over_http_is_refused_like_allow_unencrypted_false(backend: DummyB
 
     response = requests.post(http_url(backend), auth=(USER, PASSWORD), data=b"<x/>", timeout=5)
     assert response.status_code == 401
-    assert response.headers["WWW-Authenticate"] == "Negotiate"
+    # Basic is not offered on HTTP; CredSSP is (it seals every message).
+    assert response.headers["WWW-Authenticate"] == "Negotiate, CredSSP"
     assert backend.command_lines == []
 
 

@@ -7,18 +7,23 @@ to other lab tests (which use other addresses) and next to another run of themse
 
 from __future__ import annotations
 
+import base64
 import os
 import random
+import re
 import threading
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
+import requests
+import spnego
 import winrm
 from pypsrp.client import Client
+from spnego.exceptions import SpnegoError
 from winrm.protocol import Protocol
 
-from exchlab.wsman import CommandResult, LabCA, WsmanFaults, WsmanServer
+from exchlab.wsman import CommandResult, LabCA, LogonSession, Stdin, WsmanFaults, WsmanServer
 
 HTTP_PORT = 15985
 HTTPS_PORT = 15986
@@ -41,7 +46,10 @@ class DummyBackend:
 
     ``sleep N`` waits N seconds (cut short when the test ends), ``fail`` writes to stderr with
     exit code 3, ``exact`` returns EXACT_BYTES, ``cafe`` returns 'café über ✓', ``big N`` returns
-    N bytes, ``env NAME`` prints the shell's variable.
+    N bytes, ``env NAME`` prints the shell's variable, ``logon`` prints who the shell runs as,
+    ``stdin N`` reads standard input for up to N seconds and echoes it after its length.
+    Every command's logon session lands in ``sessions``, and what ``stdin`` read in
+    ``stdin_reads``.
     """
 
     def __init__(self, name: str, address: str) -> None:
@@ -50,6 +58,8 @@ class DummyBackend:
         self.faults = WsmanFaults()
         self.counts: Counter[str] = Counter()
         self.command_lines: list[str] = []
+        self.sessions: list[LogonSession | None] = []
+        self.stdin_reads: list[bytes] = []
         self.released = threading.Event()
         self._lock = threading.Lock()
 
@@ -57,10 +67,16 @@ class DummyBackend:
         return user.lower() in (USER, DOMAIN_USER.lower()) and password == PASSWORD
 
     def run_command(
-        self, command_line: str, environment: dict[str, str], codepage: int = 437
+        self,
+        command_line: str,
+        environment: dict[str, str],
+        codepage: int = 437,
+        session: LogonSession | None = None,
+        stdin: Stdin | None = None,
     ) -> CommandResult:
         with self._lock:
             self.command_lines.append(command_line)
+            self.sessions.append(session)
         verb, _separator, rest = command_line.partition(" ")
         if verb == "sleep":
             self.released.wait(float(rest))
@@ -77,6 +93,17 @@ class DummyBackend:
             return CommandResult(f"Active code page: {codepage}\r\n", "", 0)
         if verb == "env":
             return CommandResult(f"{rest}={environment.get(rest, '')}\r\n", "", 0)
+        if verb == "logon":
+            if session is None:
+                return CommandResult("no session\r\n", "", 1)
+            delegated = session.delegated.user if session.delegated else "-"
+            return CommandResult(f"{session.user} {session.auth} {delegated}\r\n", "", 0)
+        if verb == "stdin":
+            data = stdin.read(float(rest)) if stdin is not None else b""
+            with self._lock:
+                self.stdin_reads.append(data)
+            echoed = data.decode("ascii", errors="replace")
+            return CommandResult(f"{len(data)} bytes: {echoed}", "", 0)
         return CommandResult(f"ran {command_line}\r\n", "", 0)
 
     def count(self, kind: str) -> None:
@@ -152,6 +179,35 @@ def pypsrp_client(backend: DummyBackend, ca: LabCA | None = None, **options: Any
     options.setdefault("username", USER)
     options.setdefault("password", PASSWORD)
     return Client(backend.address, **options)
+
+
+def credssp_exchange(
+    url: str, user: str = USER, password: str = PASSWORD, **request_options: Any
+) -> tuple[list[requests.Response], spnego.ContextProxy]:
+    """A CredSSP logon driven step by step with pyspnego's client, as requests-credssp drives
+    it, keeping every response the listener sent (requests-credssp shows none of them)."""
+    client = spnego.client(user, password, service="HTTP", protocol="credssp")
+    responses: list[requests.Response] = []
+    token = client.step()
+    with requests.Session() as http:
+        while token:
+            authorization = "CredSSP " + base64.b64encode(token).decode("ascii")
+            response = http.post(
+                url,
+                data=b"",
+                headers={"Authorization": authorization},
+                timeout=10,
+                **request_options,
+            )
+            responses.append(response)
+            match = re.search(r"CredSSP ([^,\s]+)$", response.headers.get("WWW-Authenticate", ""))
+            if response.status_code != 401 or not match:
+                break
+            try:
+                token = client.step(base64.b64decode(match.group(1)))
+            except SpnegoError:
+                break
+    return responses, client
 
 
 # make_server(count=1, configure=None, **WsmanServer kwargs) -> (server, backends)

@@ -104,8 +104,9 @@ def test_a_shell_failure_is_returned_as_the_shell_worded_it(
             True,
             "kms02 (https://10.0.0.2:5986/wsman): unreachable: nothing listens on port 5986 "
             "(connection refused). Check ansible_host, ansible_port and that the WinRM service "
-            "runs and its listener is enabled (winrm enumerate winrm/config/listener). Nothing "
-            "was changed.",
+            "runs and its listener is enabled (winrm enumerate winrm/config/listener). A server "
+            "on Windows NT 4.0 or 2000 runs no WinRM: reach it through a Windows jump host by "
+            "setting exchange_jump_host to the jump host's inventory name. Nothing was changed.",
         ),
         (
             "tls_untrusted",

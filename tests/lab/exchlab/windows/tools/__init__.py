@@ -14,11 +14,20 @@ import fnmatch
 import functools
 import importlib
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from ...state import FileSystemError, HostState, normalize_path
 from ..cmdline import split_arguments
 from ..formats import CRLF, SYSTEM_MESSAGES, Era
+
+if TYPE_CHECKING:
+    from ...wsman.backend import Stdin
+    from ..remote import RemoteCalls
+
+# How long a tool that reads the command line's own standard input (what the client sends with
+# WinRS Send) waits for the client to end it [lab].
+STDIN_WAIT_S = 30.0
 
 
 class Environment:
@@ -73,6 +82,39 @@ class Output:
         return "".join(text for handle, text in self.chunks if handle == 2)
 
 
+class ConsoleInput(str):
+    """The standard input of the command line itself: empty text to every tool that only looks
+    at `Invocation.stdin` (they never waited for input before the lab had stdin), and the
+    client's WinRS Send data, decoded in the shell's code page, to a tool that reads it
+    (`Invocation.read_line`, `read_all`). It is read when first asked for, so a command line
+    that never reads it never waits for it; what one tool reads, the next does not get."""
+
+    source: Stdin | None
+    codec: str
+    pending: str | None
+
+    def __new__(cls, source: Stdin | None, codepage: int) -> ConsoleInput:
+        text = super().__new__(cls, "")
+        text.source = source
+        text.codec = "utf-8" if codepage == 65001 else f"cp{codepage}"
+        text.pending = None
+        return text
+
+    def _filled(self) -> str:
+        if self.pending is None:
+            data = self.source.read(STDIN_WAIT_S) if self.source is not None else b""
+            self.pending = data.decode(self.codec, errors="replace")
+        return self.pending
+
+    def take_line(self) -> str:
+        line, _newline, self.pending = self._filled().partition("\n")
+        return line.rstrip("\r")
+
+    def take_all(self) -> str:
+        text, self.pending = self._filled(), ""
+        return text
+
+
 @dataclass
 class Invocation:
     """One command as a tool sees it."""
@@ -85,10 +127,32 @@ class Invocation:
     cwd: str
     env: Environment
     stdin: str = ""
+    # The jump host's remote calls (exchlab.windows.remote); None on a host that reaches no
+    # other computer, where `\\\\OTHER` forms fail as they always did.
+    remote: RemoteCalls | None = None
 
     @property
     def argv(self) -> list[str]:
         return split_arguments(self.args)
+
+    def on(self, target: HostState) -> Invocation:
+        """This command run against another computer's state (a remote call): the era, and so
+        every format, stays the running host's."""
+        return replace(self, host=target, cwd=target.system_drive + "\\")
+
+    def read_line(self) -> str:
+        """The next line of standard input, without its line end ("" at its end)."""
+        if isinstance(self.stdin, ConsoleInput):
+            return self.stdin.take_line()
+        line, _newline, self.stdin = self.stdin.partition("\n")
+        return line.rstrip("\r")
+
+    def read_all(self) -> str:
+        """The rest of standard input."""
+        if isinstance(self.stdin, ConsoleInput):
+            return self.stdin.take_all()
+        text, self.stdin = self.stdin, ""
+        return text
 
     def path(self, text: str) -> str:
         """An absolute path for a path argument (relative to the current folder)."""
@@ -153,6 +217,9 @@ class Tool:
     run: ToolFunction
     file_name: str | None = None
     clears_errorlevel: bool = True
+    # An internal command here that is a program on Windows (tasklist): its start is audited
+    # like a program's.
+    windows_program: bool = False
 
 
 # One module per tool, each with its TOOLS.
@@ -163,6 +230,8 @@ _TOOL_MODULES = (
     "hash",
     "mkdir",
     "net",
+    "ping",
+    "powershell",
     "reg",
     "sc",
     "tasklist",

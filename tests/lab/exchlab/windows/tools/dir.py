@@ -5,6 +5,12 @@ Entries come in NTFS order (folders and files together, case-insensitive by name
 `..`; sizes and totals are grouped with commas unless `/-c` (E14 is `dir /-c`). Never a source of
 versions (section 6): it shows names, sizes and times only.
 
+`dir \\\\NAME\\C$\\path` on a jump host lists NAME's folder through its admin share (the
+remote-call layer, exchlab.windows.remote) in the jump host's layout and locale: the volume line
+names the share as typed (` Volume in drive \\\\HOST\\c$ is LABEL`) and so does the
+` Directory of` line, as published captures show. A refusal prints its system message on stderr,
+exit code 1 (53, 5, 67, 1326 as quoted from captures; the exit code is [lab]).
+
 [lab], no source cited: `Invalid switch - "x".`, the `/b` and `/s` layouts beyond section 6's
 totals lines, and which of "File Not Found" / the path message goes to stderr when.
 """
@@ -17,12 +23,21 @@ from ...state import (
     DirEntry,
     FileEntry,
     FileSystem,
+    HostState,
     leaf_name,
     parent_path,
     parse_time,
 )
 from ..cmdline import split_arguments
-from ..formats import CRLF, dir_dir_total, dir_entry_line, dir_file_total, dir_header
+from ..formats import (
+    CRLF,
+    SYSTEM_MESSAGES,
+    dir_dir_total,
+    dir_entry_line,
+    dir_file_total,
+    dir_header,
+)
+from ..remote import SHARE, Refusal, path_error_code, share_path, split_unc
 from . import Invocation, Output, Tool, wildcard_match
 
 
@@ -61,7 +76,44 @@ def run_dir(invocation: Invocation, output: Output) -> int:
     return code
 
 
+@dataclass(frozen=True)
+class _Shown:
+    """How paths are printed: on the host itself as they are; through an admin share, the
+    share's UNC root (as typed) in place of the folder it shares."""
+
+    local_root: str = ""  # "C:\\" or "C:\\WINNT"; "" for the host itself
+    unc_root: str = ""  # "\\\\KMSNEW\\c$"
+
+    def path(self, fs: FileSystem, path: str) -> str:
+        shown = fs.display(path)
+        if not self.local_root:
+            return shown
+        rest = shown[len(self.local_root.rstrip("\\")) :].strip("\\")
+        return self.unc_root + ("\\" + rest if rest else "")
+
+
 def _list(invocation: Invocation, output: Output, target: str, options: _Options) -> int:
+    unc = split_unc(target)
+    remote = invocation.remote
+    if unc is None or remote is None:
+        return _list_here(invocation, output, target, options, _Shown())
+    name, share, inner = unc
+
+    def listing(host: HostState) -> int:
+        local = share_path(host, share, inner) or ""
+        shown = _Shown(share_path(host, share, "") or "", f"\\\\{name}\\{share}")
+        return _list_here(invocation.on(host), output, local, options, shown)
+
+    outcome = remote.call(name, SHARE, listing, share=share)
+    if isinstance(outcome, Refusal):
+        output.err(SYSTEM_MESSAGES[path_error_code(outcome)] + CRLF)
+        return 1
+    return outcome
+
+
+def _list_here(
+    invocation: Invocation, output: Output, target: str, options: _Options, shown: _Shown
+) -> int:
     host = invocation.host
     fs = host.fs
     path = invocation.path_or_error(target, output)
@@ -75,7 +127,8 @@ def _list(invocation: Invocation, output: Output, target: str, options: _Options
         folder, mask = path, "*"
     else:
         folder, mask = parent_path(path), leaf_name(path)
-    header = dir_header(drive.letter[0], drive.label, drive.serial) + CRLF
+    volume = shown.unc_root or drive.letter[0]
+    header = dir_header(volume, drive.label, drive.serial) + CRLF
     if not fs.is_dir(folder):
         if not options.bare:
             output.out(header)
@@ -89,8 +142,8 @@ def _list(invocation: Invocation, output: Output, target: str, options: _Options
             for entry in entries:
                 if isinstance(entry, DirEntry) and entry.name in (".", ".."):
                     continue
-                shown = fs.display(entry.path) if options.recursive else entry.name
-                output.out(shown + CRLF)
+                name = shown.path(fs, entry.path) if options.recursive else entry.name
+                output.out(name + CRLF)
         if not found:
             output.err(f"File Not Found{CRLF}")
             return 1
@@ -98,14 +151,14 @@ def _list(invocation: Invocation, output: Output, target: str, options: _Options
     output.out(header)
     if not found:
         if not options.recursive:
-            output.out(f" Directory of {fs.display(folder)}{CRLF}{CRLF}")
+            output.out(f" Directory of {shown.path(fs, folder)}{CRLF}{CRLF}")
         output.err(f"File Not Found{CRLF}")
         return 1
     total_files = total_bytes = total_dirs = 0
     for each, entries in listings:
         if not entries:
             continue
-        output.out(f" Directory of {fs.display(each)}{CRLF}{CRLF}")
+        output.out(f" Directory of {shown.path(fs, each)}{CRLF}{CRLF}")
         files = dirs = size = 0
         for entry in entries:
             moment = parse_time(entry.mtime)

@@ -1,6 +1,7 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """net.exe start / stop (docs/windows-output.md section 3): waits for the outcome, names the service
-by its display name, exits 2 on failure with the message on stderr.
+by its display name, exits 2 on failure with the message on stderr. `net use` is net_use.py's,
+`net config` net_config.py's.
 
 Texts are net.exe's message table (APE_* in the LAN Manager apperr.h: 3521 "The %1 service is
 not started.", 3523 "could not be started.", 3528 "could not be stopped.", 3530 the dependents
@@ -20,6 +21,8 @@ from ...exchange import start_service, stop_order, stop_service
 from ...state import RUNNING, STOPPED, HostState
 from ..formats import CRLF, SYSTEM_MESSAGES
 from . import Invocation, Output, Tool
+from .net_config import show_config
+from .net_use import use
 
 
 def _helpmsg(number: int) -> str:
@@ -187,6 +190,10 @@ def net(invocation: Invocation, output: Output) -> int:
         return _start(invocation, output, argv[1:])
     if command == "stop":
         return _stop(invocation, output, argv[1:])
+    if command == "use":
+        return use(invocation, output, argv[1:])
+    if command == "config":
+        return show_config(invocation, output, argv[1:])
     if command == "helpmsg" and len(argv) > 1 and argv[1].isdigit():
         message = SYSTEM_MESSAGES.get(int(argv[1]))
         if message:

@@ -9,12 +9,17 @@ without values), then the subkeys' paths (E1, E2). reg.exe 3.0 (XP/2003) starts 
 prints reg's error line on stderr and exits 1: "ERROR: ... value." on Vista+ (E4), "Error:  ...
 value" from reg.exe 3.0 (E16). reg.exe 3.0's other messages (invalid syntax, a network path not
 found) have no source: the lab prints Vista+'s words for them on every era [lab]. Keys and value
-names are case-insensitive. `\\\\HOST\\HKLM\\...` is accepted for the host itself (the remote
-form the collection sends through a jump host).
+names are case-insensitive. `\\\\HOST\\HKLM\\...` is accepted for the host itself; on a jump host
+another HOST is read through the remote-call layer (MS-RRP's winreg pipe over SMB:
+exchlab.windows.remote): its key lines carry no `\\\\HOST\\` prefix, as published captures of
+remote queries show and as scripts that cut `HKEY_LOCAL_MACHINE\\...` at fixed offsets rely on,
+and a refusal prints `ERROR: <the system message>` on stderr with exit code 1 (53 "The network
+path was not found." and 5 "Access is denied." are quoted from scripts; the empty line after
+every remote error is [lab]).
 
 `reg add` / `reg delete` ("The operation completed successfully.", the overwrite and delete
-prompts, "The operation was canceled by the user.") and "ERROR: The network path was not found."
-have no source cited [lab]; the collection only runs `reg query`.
+prompts, "The operation was canceled by the user.") have no source cited [lab]; the collection
+only runs `reg query`.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from __future__ import annotations
 from ...state import HostState, RegData, Registry, RegKey, RegValue, StateError, canonical_key
 from ..formats import (
     CRLF,
+    SYSTEM_MESSAGES,
     Era,
     reg_data_text,
     reg_default_name,
@@ -29,6 +35,7 @@ from ..formats import (
     reg_not_found,
     reg_value_line,
 )
+from ..remote import WINREG, Refusal, path_error_code
 from . import Invocation, Output, Tool
 
 _SUCCESS = f"The operation completed successfully.{CRLF}"
@@ -267,7 +274,21 @@ def reg(invocation: Invocation, output: Output) -> int:
     if not argv or argv[0].lower() not in operations:
         output.err(f'ERROR: Invalid syntax.{CRLF}Type "REG /?" for usage.{CRLF}')
         return 1
-    return operations[argv[0].lower()](invocation, output, argv[1:])
+    operation, rest = operations[argv[0].lower()], argv[1:]
+    remote = invocation.remote
+    if remote is not None and rest and rest[0].startswith("\\\\"):
+        machine, _separator, key = rest[0][2:].partition("\\")
+        if not remote.is_self(machine):
+            outcome = remote.call(
+                machine,
+                WINREG,
+                lambda target: operation(invocation.on(target), output, [key, *rest[1:]]),
+            )
+            if isinstance(outcome, Refusal):
+                output.err(f"ERROR: {SYSTEM_MESSAGES[path_error_code(outcome)]}{CRLF}{CRLF}")
+                return 1
+            return outcome
+    return operation(invocation, output, rest)
 
 
 TOOLS = (Tool(("reg",), reg, file_name="reg.exe"),)

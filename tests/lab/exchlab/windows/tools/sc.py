@@ -6,15 +6,21 @@ the message (section 2.3). Its failure text goes to stdout here: the stream is n
 (section 0) and sc.exe prints through the C runtime's stdout (ReactOS sc). `sc start` returns at
 START_PENDING and prints PID and FLAGS (E6); the outcome is seen by the next command.
 
-[lab], no source cited: the usage texts, the enumeration's alphabetical order, `sc \\OTHER`
-answering 1722 "The RPC server is unavailable." (lab hosts reach no other host), and the status
+`sc \\NAME ...` on a jump host controls NAME's services through the remote-call layer (MS-SCMR's
+svcctl pipe over SMB: exchlab.windows.remote); the blocks it prints are the local ones, a query
+needs no administrator (KB Q179249) while control and configuration do, and a refusal is
+`[SC] OpenSCManager FAILED <n>:` (5 and 1722 are quoted from captures; 53 for a name
+that is not found, and every other code there, are [lab]).
+
+[lab], no source cited: the usage texts, the enumeration's alphabetical order, `sc \\OTHER` on a
+host that reaches no other host answering 1722 "The RPC server is unavailable.", and the status
 block `sc stop` prints (STOP_PENDING, STOPPABLE, WAIT_HINT 0).
 """
 
 from __future__ import annotations
 
 from ...exchange import start_service, stop_order, stop_service
-from ...state import RUNNING, START_PENDING, STOP_PENDING, STOPPED, HostState
+from ...state import RUNNING, SERVICES_KEY, START_PENDING, STOP_PENDING, STOPPED, HostState
 from ..formats import (
     ACCEPTS_NOTHING,
     ACCEPTS_STOP,
@@ -23,9 +29,13 @@ from ..formats import (
     sc_failure,
     sc_status_block,
 )
+from ..remote import SVCCTL, Refusal, path_error_code
 from . import Invocation, Output, Tool
 
 _START_TYPES = {"auto": 2, "demand": 3, "disabled": 4, "boot": 0, "system": 1}
+# Commands that only read the service control manager: any account that logged on may run them
+# against another computer (exchlab.windows.remote, step d); the others need an administrator.
+_READS = ("query", "queryex", "qc", "enumdepend")
 
 
 def _status_text(
@@ -83,13 +93,17 @@ def _query(invocation: Invocation, output: Output, argv: list[str], extended: bo
 
 
 def _qc(invocation: Invocation, output: Output, argv: list[str]) -> int:
-    config = invocation.host.service_config(argv[0]) if argv else None
+    """`sc qc NAME`: SERVICE_NAME is the name as typed (a published `sc.exe qc lanmanworkstation`
+    capture prints "SERVICE_NAME: lanmanworkstation"), LOAD_ORDER_GROUP the service's Group."""
+    host = invocation.host
+    config = host.service_config(argv[0]) if argv else None
     if config is None:
         output.out(sc_failure("OpenService", 1060))
         return 1060
+    group = host.registry.data(SERVICES_KEY + "\\" + config.name, "Group", "")
     output.out(
         sc_config_block(
-            config.name,
+            argv[0],
             config.type,
             config.start,
             config.error_control,
@@ -97,6 +111,7 @@ def _qc(invocation: Invocation, output: Output, argv: list[str]) -> int:
             config.display_name,
             config.dependencies,
             config.account,
+            load_order_group=str(group),
         )
     )
     return 0
@@ -219,6 +234,22 @@ def _config(invocation: Invocation, output: Output, argv: list[str]) -> int:
 
 def sc(invocation: Invocation, output: Output) -> int:
     argv = invocation.argv
+    remote = invocation.remote
+    if argv and argv[0].startswith("\\\\") and remote is not None:
+        machine = argv[0][2:]
+        if not remote.is_self(machine):
+            rest = argv[1:]
+            outcome = remote.call(
+                machine,
+                SVCCTL,
+                lambda target: _command(invocation.on(target), output, rest),
+                admin=not rest or rest[0].lower() not in _READS,
+            )
+            if isinstance(outcome, Refusal):
+                code = path_error_code(outcome)
+                output.out(sc_failure("OpenSCManager", code))
+                return code
+            return outcome
     if argv and argv[0].startswith("\\\\"):
         machine = argv[0][2:]
         if machine.upper() not in (invocation.host.computer_name, ".", "LOCALHOST"):
@@ -228,6 +259,11 @@ def sc(invocation: Invocation, output: Output) -> int:
             )
             return 1722
         argv = argv[1:]
+    return _command(invocation, output, argv)
+
+
+def _command(invocation: Invocation, output: Output, argv: list[str]) -> int:
+    """One sc command (the server name taken off) against the invocation's host."""
     if not argv:
         output.out(
             f"DESCRIPTION:{CRLF}"

@@ -8,6 +8,12 @@ Supported: `/fi "imagename eq NAME"` (NAME may end in *), `/fi "pid eq N"`, `/fo
 column names: docs/windows-output.md#tool-messages, [I]). A filter that matches nothing prints "INFO: No tasks are running which match the
 specified criteria." (XP / 2003: "INFO: No tasks running with the specified criteria.").
 
+`/s NAME [/u USER [/p PASSWORD]]` on a jump host lists NAME's processes through the remote-call
+layer (WMI over DCOM: exchlab.windows.remote), in the jump host's table. A refusal prints, on
+stderr with exit code 1, "ERROR: Access denied" (as a published transcript shows it) or
+"ERROR: The RPC server is unavailable."; "ERROR: The user name or password is incorrect." is
+[lab].
+
 [lab] The process table is the running services (their PIDs), programs a command of another shell
 still runs (update.exe while it installs) and a few system processes. Registered as a cmd.exe internal command so that no era's System32 list has
 to change: the lab's Windows 2000 hosts have it too, real ones do not.
@@ -20,6 +26,7 @@ import re
 from ...state import RUNNING, leaf_name
 from ..cmdline import split_arguments
 from ..formats import CRLF
+from ..remote import WMI, Credentials, Refusal
 from . import Invocation, Output, Tool
 
 _HEADER = ("Image Name", "PID", "Session Name", "Session#", "Mem Usage")
@@ -42,17 +49,20 @@ def _memory(kilobytes: int) -> str:
     return f"{kilobytes:,} K"
 
 
-def _processes(invocation: Invocation) -> list[tuple[str, int, int]]:
+def _processes(invocation: Invocation, remotely: bool) -> list[tuple[str, int, int]]:
+    """The host's processes; listed from another computer, without the WinRS shell's own
+    (winrshost, cmd, tasklist run on the computer asking)."""
     host = invocation.host
-    rows = list(_SYSTEM)
+    rows = [row for row in _SYSTEM if not (remotely and row[0] == "winrshost.exe")]
     for name, status in sorted(host.services.items(), key=lambda item: item[1].pid):
         config = host.service_config(name)
         if config is None or status.state != RUNNING or not status.pid:
             continue
         rows.append((leaf_name(config.executable), status.pid, 8_192 + (status.pid % 97) * 64))
     rows.extend((image, pid, 21_504) for image, pid in host.processes)
-    rows.append(("cmd.exe", host.next_pid, 2_876))
-    rows.append(("tasklist.exe", host.next_pid + 4, 5_432))
+    if not remotely:
+        rows.append(("cmd.exe", host.next_pid, 2_876))
+        rows.append(("tasklist.exe", host.next_pid + 4, 5_432))
     return rows
 
 
@@ -71,13 +81,25 @@ def _invalid(output: Output, argument: str) -> int:
     return 1
 
 
+_REFUSALS = {
+    5: "ERROR: Access denied",
+    1326: "ERROR: The user name or password is incorrect.",
+    1722: "ERROR: The RPC server is unavailable.",
+}
+
+
 def tasklist(invocation: Invocation, output: Output) -> int:
     argv = split_arguments(invocation.args)
     filters: list[tuple[str, str]] = []
     form, header = "table", True
+    system: dict[str, str] = {}
     index = 0
     while index < len(argv):
         switch = argv[index].lower()
+        if switch in ("/s", "/u", "/p") and index + 1 < len(argv):
+            system[switch] = argv[index + 1]
+            index += 2
+            continue
         if switch in ("/fi", "/fo") and index + 1 < len(argv):
             value = argv[index + 1]
             if switch == "/fo":
@@ -97,7 +119,40 @@ def tasklist(invocation: Invocation, output: Output) -> int:
             index += 1
             continue
         return _invalid(output, argv[index])
-    rows = [row for row in _processes(invocation) if all(_matches(row, f, v) for f, v in filters)]
+    name = system.get("/s")
+    remote = invocation.remote
+    if name is None or name.upper() in (invocation.host.computer_name, ".", "LOCALHOST"):
+        return _show(invocation, output, filters, form, header, remotely=False)
+    if remote is None:
+        output.err(_REFUSALS[1722] + CRLF)
+        return 1
+    explicit = Credentials(system["/u"], system.get("/p", "")) if "/u" in system else None
+    outcome = remote.call(
+        name,
+        WMI,
+        lambda target: _show(invocation.on(target), output, filters, form, header, remotely=True),
+        explicit=explicit,
+    )
+    if isinstance(outcome, Refusal):
+        output.err(_REFUSALS.get(outcome.code, _REFUSALS[5]) + CRLF)
+        return 1
+    return outcome
+
+
+def _show(
+    invocation: Invocation,
+    output: Output,
+    filters: list[tuple[str, str]],
+    form: str,
+    header: bool,
+    *,
+    remotely: bool,
+) -> int:
+    rows = [
+        row
+        for row in _processes(invocation, remotely)
+        if all(_matches(row, f, v) for f, v in filters)
+    ]
     if not rows:
         if invocation.era.vista_or_later:
             output.out(f"INFO: No tasks are running which match the specified criteria.{CRLF}")
@@ -123,4 +178,4 @@ def _table_line(line: tuple[str, ...]) -> str:
     )
 
 
-TOOLS = (Tool(("tasklist",), tasklist),)
+TOOLS = (Tool(("tasklist",), tasklist, windows_program=True),)

@@ -14,6 +14,17 @@ on stderr and exits 0. Event records come newest first [lab]. The error texts ("
 "ERROR:", "Description = Invalid query" ...), "Alias not found." with exit code 44210, and the
 values of the classes' other properties (Manufacturer, EventType, StartMode "Auto" / "Manual" /
 "Disabled" ...) have no source cited [lab].
+
+`/node:NAME` on a jump host reads NAME through the remote-call layer (WMI over DCOM:
+exchlab.windows.remote), as the jump host's wmic prints it; `/user:` and `/password:` are the
+credentials DCOM then logs on with (else the delegated ones). A refusal is printed on stderr as
+`Node - NAME`, `ERROR:`, `Description = <text>` (the shape of published captures): "The RPC
+server is unavailable." for a name not found or a server without WMI (which text NT 4.0 without
+WMI core gives is [lab]), "Access is denied." for DCOM's refusal (no credentials, or a wrong
+password [lab]) and "Access denied" for the WMI namespace's (not an administrator); exit code
+1 [lab]. Win32_OperatingSystem describes the computer read (its own era), not the one running
+wmic; its CSDVersion and ServicePackMajorVersion come from the CSDVersion registry value
+(KB Q222507); which classes WMI core 1.5 serves on NT 4.0 is [lab]: the same as Windows 2000's.
 """
 
 from __future__ import annotations
@@ -23,15 +34,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ...reach import CURRENT_VERSION_KEY, service_pack_number
 from ...state import RUNNING, START_PENDING, STOP_PENDING, STOPPED, HostState, parse_time
 from ..formats import (
     CRLF,
     WMIC_NO_INSTANCES,
     cim_datetime,
+    era_of,
     wmic_csv,
     wmic_table,
     wmic_values,
 )
+from ..remote import WMI, Credentials, Refusal
 from . import Invocation, Output, Tool
 
 Instance = dict[str, Any]  # property name (canonical case) -> value (None = NULL)
@@ -140,8 +154,9 @@ def _services(host: HostState) -> list[Instance]:
     return instances
 
 
-def _operating_system(host: HostState, invocation: Invocation) -> list[Instance]:
-    era = invocation.era
+def _operating_system(host: HostState, _invocation: Invocation) -> list[Instance]:
+    era = era_of(host.os)
+    service_pack = host.registry.data(CURRENT_VERSION_KEY, "CSDVersion")
     return [
         {
             "BuildNumber": era.windows_version.split(".")[2],
@@ -150,9 +165,10 @@ def _operating_system(host: HostState, invocation: Invocation) -> list[Instance]
                 if not era.product_name.startswith("Microsoft")
                 else era.product_name
             ),
+            "CSDVersion": service_pack,
             "CSName": host.computer_name,
             "OSArchitecture": "64-bit" if era.x64 else "32-bit",
-            "ServicePackMajorVersion": 0,
+            "ServicePackMajorVersion": service_pack_number(host),
             "SystemDrive": host.system_drive,
             "Version": era.windows_version,
             "WindowsDirectory": era.system_root,
@@ -405,20 +421,56 @@ def _value_text(value: Any) -> str:
     return str(value)
 
 
+def _node_error(node: str, description: str) -> str:
+    return f"Node - {node}{CRLF}ERROR:{CRLF}Description = {description}{CRLF}{CRLF}"
+
+
+def _refusal_text(refusal: Refusal) -> str:
+    if refusal.code == 1722:
+        return "The RPC server is unavailable."
+    if refusal.code == 5 and not refusal.anonymous:
+        return "Access denied"
+    return "Access is denied."
+
+
 def wmic(invocation: Invocation, output: Output) -> int:
     host = invocation.host
     words = _words(invocation.args)
-    node = host.computer_name
+    node: str | None = None
+    user = password = None
     while words and words[0].startswith("/") and ":" in words[0]:
         switch, _colon, value = words.pop(0).partition(":")
+        value = value.strip("'\"")
         if switch.lower() == "/node":
-            target = value.strip("'\"")
-            if target.upper() not in (host.computer_name, ".", "LOCALHOST"):
-                output.err(
-                    f"Node - {target.upper()}{CRLF}ERROR:{CRLF}"
-                    f"Description = The RPC server is unavailable.{CRLF}{CRLF}"
-                )
-                return 1
+            node = value
+        elif switch.lower() == "/user":
+            user = value
+        elif switch.lower() == "/password":
+            password = value
+    remote = invocation.remote
+    if node is None or node.upper() in (host.computer_name, ".", "LOCALHOST"):
+        return _run(invocation, output, words, host.computer_name)
+    if remote is None:
+        output.err(_node_error(node.upper(), "The RPC server is unavailable."))
+        return 1
+    explicit = Credentials(user, password or "") if user is not None else None
+    label = node.upper()
+    outcome = remote.call(
+        node,
+        WMI,
+        lambda target: _run(invocation.on(target), output, words, label),
+        explicit=explicit,
+    )
+    if isinstance(outcome, Refusal):
+        output.err(_node_error(label, _refusal_text(outcome)))
+        return 1
+    return outcome
+
+
+def _run(invocation: Invocation, output: Output, words: list[str], node: str) -> int:
+    """One wmic command (global switches taken off) against the invocation's host; `node` is
+    the name its errors and CSV lines carry."""
+    host = invocation.host
     if not words:
         output.err(f"wmic:root\\cli>{CRLF}")
         return 0

@@ -19,6 +19,7 @@ from ansible_collections.exchops.kms.plugins.plugin_utils._winout import (
     CommandFailed,
     ParseError,
     ToolMissing,
+    WmiFailed,
     parse_certutil_hash,
     parse_dir,
     parse_not_recognized,
@@ -210,7 +211,7 @@ REFUSED: list[tuple[Callable[..., object], str, str, type[ParseError], str]] = [
         parse_wmic_file_version,
         "wmic_datafile",
         "invalid_query_error",
-        CommandFailed,
+        WmiFailed,
         r"^wmic datafile: the command failed \(exit code 2147749911\): "
         r"Node - KMSNEW ERROR: Description = Invalid query$",
     ),
