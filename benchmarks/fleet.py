@@ -263,7 +263,7 @@ def measure(
                     peak_pss[name] = max(peak_pss.get(name, 0), run.peak_pss)
                     spent = [after[host] - before[host] for host in after]
                     requests[name] = round(statistics.mean(spent), 2)
-                    max_requests[name] = max(max_requests.get(name, 0), max(spent))
+                    max_requests[name] = max(max_requests.get(name, 0), *spent)
             # The forks advice in README: the floor and the gate at other fork counts, once each.
             sweep: dict[str, dict[str, float]] = {}
             for other in forks_sweep:

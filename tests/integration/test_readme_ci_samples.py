@@ -94,7 +94,7 @@ def test_the_github_sample_runs_as_written_and_its_summary_step_has_the_report(
     runner_temp.mkdir()
     # The sample's vault password file, which the operator provides on the runner.
     (runner_temp / "vault-pass").write_text("not-a-secret-of-this-inventory\n", encoding="utf-8")
-    summary = tmp_path / "step-summary.md"
+    summary = tmp_path / "step-summary.txt"
     steps = []
     for step in job["steps"]:
         if "run" in step:

@@ -250,7 +250,7 @@ def test_net_use_lists_the_sessions_connections(kb_lab: JumpLab) -> None:
 def test_a_second_user_for_a_connected_server_is_error_1219(kb_lab: JumpLab) -> None:
     session = ntlm()
     kb_lab.run(rf"net use \\KMSNEW\IPC$ {PASSWORD} /user:{ACCOUNT}", session)
-    result = kb_lab.run(rf"net use \\KMSNEW\IPC$ other /user:KMSNEW\Administrator", session)
+    result = kb_lab.run(r"net use \\KMSNEW\IPC$ other /user:KMSNEW\Administrator", session)
     assert outcome(result) == (
         "",
         "System error 1219 has occurred.\r\n\r\n"
