@@ -161,32 +161,31 @@ def _string(query: RegQuery, key: str, name: str) -> str | None:
     return value.data if value is not None and isinstance(value.data, str) else None
 
 
+def _why_unread(exc: ToolMissing | WmiFailed) -> tuple[str, str]:
+    """Why a reading is unavailable, as a warning says it, and as its `sources` entry."""
+    if isinstance(exc, ToolMissing):
+        return f"'{exc.tool}' is not available on this host", f"unavailable ({exc.tool} missing)"
+    return f"WMI did not answer ({exc.description})", f"unavailable (WMI: {exc.description})"
+
+
 def _file_version(sections: Sections, name: str, readings: Readings) -> str | None:
     if name not in sections:
         return None
     try:
         return parse_wmic_file_version(*sections[name].streams(), section=name)
-    except ToolMissing as exc:
-        # Windows 2000 and NT 4.0 have no wmic (docs/windows-output.md#which-tool-exists): the
-        # evidence is then the registry alone, which is weaker; say so once.
+    except (ToolMissing, WmiFailed) as exc:
+        # Windows 2000 and NT 4.0 have no wmic (docs/windows-output.md#which-tool-exists), and
+        # NT 4.0 has WMI only with WMI core installed (KB Q219378; which classes WMI core serves
+        # is unsourced). The version is unknown, never guessed: the evidence is then the
+        # registry alone, which is weaker; say so once.
+        why, source = _why_unread(exc)
         message = (
-            f"'{exc.tool}' is not available on this host, so file versions (Kmserver.exe, "
-            "Store.exe) cannot be read; the facts rest on the registry alone."
+            f"{why}, so file versions (Kmserver.exe, Store.exe) cannot be read; the facts rest "
+            "on the registry alone."
         )
         if message not in readings.warnings:
             readings.warnings.append(message)
-        readings.sources["file_versions"] = f"unavailable ({exc.tool} missing)"
-        return None
-    except WmiFailed as exc:
-        # WMI could not answer: NT 4.0 has WMI only with WMI core installed (KB Q219378), and
-        # which classes WMI core serves is unsourced. The version is unknown, never guessed.
-        message = (
-            f"WMI did not answer ({exc.description}), so file versions (Kmserver.exe, Store.exe) "
-            "cannot be read; the facts rest on the registry alone."
-        )
-        if message not in readings.warnings:
-            readings.warnings.append(message)
-        readings.sources["file_versions"] = f"unavailable (WMI: {exc.description})"
+        readings.sources["file_versions"] = source
         return None
 
 
@@ -364,20 +363,15 @@ def _events(sections: Sections, count: int, readings: Readings) -> list[dict[str
         return []
     try:
         records = parse_wmic_events(*sections["kms_events"].streams(), section="kms_events")
-    except ToolMissing as exc:
-        # NT 4.0 / 2000 have no command-line event reader (docs/windows-output.md#event-log-tools).
+    except (ToolMissing, WmiFailed) as exc:
+        # NT 4.0 / 2000 have no command-line event reader (docs/windows-output.md#event-log-tools),
+        # and WMI may not answer (see _file_version).
+        why, source = _why_unread(exc)
         readings.warnings.append(
-            f"'{exc.tool}' is not available on this host, so the MSExchangeKMS events cannot be "
-            "read; look for event 5389 in the Application log with Event Viewer."
+            f"{why}, so the MSExchangeKMS events cannot be read; look for event 5389 in the "
+            "Application log with Event Viewer."
         )
-        readings.sources["events"] = f"unavailable ({exc.tool} missing)"
-        return []
-    except WmiFailed as exc:
-        readings.warnings.append(
-            f"WMI did not answer ({exc.description}), so the MSExchangeKMS events cannot be "
-            "read; look for event 5389 in the Application log with Event Viewer."
-        )
-        readings.sources["events"] = f"unavailable (WMI: {exc.description})"
+        readings.sources["events"] = source
         return []
     wanted = [record for record in records if is_kms_event(record)]
     wanted.sort(key=lambda record: (record.time, record.record or 0), reverse=True)
