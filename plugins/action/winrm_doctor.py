@@ -8,12 +8,11 @@ import typing as t
 from ..plugin_utils._action import Minimum, Task, WinrsAction
 from ..plugin_utils._doctor import Problem, diagnose
 from ..plugin_utils._doctor_hop import HOP_SIGNATURES, describe, read_hop
-from ..plugin_utils._reach import JUMP_HOST_VAR, delegates, jump_host_of, remote_name
+from ..plugin_utils._reach import delegates, jump_host_of, remote_name
 from ..plugin_utils._winrs import (
     WinrsConfigError,
     WinrsError,
     WinrsShell,
-    inventory_host_options,
     target_from_options,
 )
 
@@ -70,22 +69,9 @@ class ActionModule(WinrsAction):
             return [Problem("jump_settings", host, str(exc).split(": ", 1)[-1], _FIX_JUMP)], None
         if jump is None:
             return diagnose(host, self._connection.get_option, timeout), None
-        inventory = self._inventory_vars()
-        label = f"{host} (through {jump})"
         try:
-            if jump not in inventory:
-                raise WinrsConfigError(
-                    label, f"{JUMP_HOST_VAR} is {jump!r}, which is not a host of the inventory."
-                )
-            jump_options = inventory_host_options(
-                jump,
-                inventory[jump],
-                self._connection,
-                self._play_context,
-                self._task,
-                purpose=f"{self.MODULE_NAME} reaches {host} through it",
-            )
-            remote = remote_name(label, host, self._connection.get_option)
+            jump_options = self._jump_options(host, jump)
+            remote = remote_name(f"{host} (through {jump})", host, self._connection.get_option)
         except WinrsConfigError as exc:
             return [Problem("jump_settings", host, str(exc).split(": ", 1)[-1], _FIX_JUMP)], None
         problems = diagnose(jump, jump_options, timeout)

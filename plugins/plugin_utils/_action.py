@@ -370,6 +370,15 @@ class WinrsAction(ExchopsAction):
                 f"{self.MODULE_NAME} does not work through a jump host yet; {host} has "
                 f"{JUMP_HOST_VAR}: {jump}. Run it at the server's console instead.",
             )
+        jump_options = self._jump_options(host, jump)
+        return reach_through(
+            host, get_option, host_vars, jump, jump_options, self._inventory_vars()[jump], timeout
+        )
+
+    def _jump_options(self, host: str, jump: str) -> t.Callable[[str], t.Any]:
+        """The winrm connection options of HOST's jump host JUMP, from its inventory entry;
+        WinrsConfigError naming HOST when JUMP is not in the inventory or its settings cannot
+        be read."""
         inventory = self._inventory_vars()
         if jump not in inventory:
             raise WinrsConfigError(
@@ -378,16 +387,13 @@ class WinrsAction(ExchopsAction):
                 "Windows jump host to the inventory with its ansible_* / ansible_winrm_* "
                 f"settings, or correct {JUMP_HOST_VAR}.",
             )
-        jump_options = inventory_host_options(
+        return inventory_host_options(
             jump,
             inventory[jump],
             self._connection,
             self._play_context,
             self._task,
             purpose=f"{self.MODULE_NAME} reaches {host} through it",
-        )
-        return reach_through(
-            host, get_option, host_vars, jump, jump_options, inventory[jump], timeout
         )
 
     def _inventory_vars(self) -> t.Mapping[str, t.Mapping[str, t.Any]]:
