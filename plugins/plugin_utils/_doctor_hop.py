@@ -14,9 +14,10 @@ each in its own section:
   the SMB 1 client is enabled; "How to detect, enable and disable SMBv1, SMBv2, and SMBv3 in
   Windows", https://learn.microsoft.com/windows-server/storage/file-server/troubleshoot/detect-enable-and-disable-smbv1-v2-v3);
 - NetBIOS over TCP/IP on the jump host: `net config redirector`, whose transports list
-  NetBT_Tcpip while it is bound (KB 204279, direct hosting of SMB over TCP/IP);
+  NetBT_Tcpip while it is bound (KB 204279, direct hosting of SMB over TCP/IP;
+  docs/windows-output.md#net-config-redirector);
 - the name: `ping -n 1 -w 1000 NAME`, which says "Ping request could not find host NAME." when
-  it cannot resolve it (a published capture; docs/windows-output.md#hop-readings);
+  it cannot resolve it (docs/windows-output.md#ping);
 - the service control manager: `sc \\\\NAME query RemoteRegistry`, which works while reg fails
   when Remote Registry is stopped (Windows 2000; on NT 4.0 the registry server runs inside
   Winlogon, KB Q264684, so there is no such service);
@@ -36,7 +37,6 @@ changed anywhere.
 
 from __future__ import annotations
 
-import re
 import typing as t
 from dataclasses import dataclass
 
@@ -46,6 +46,8 @@ from ._winout import (
     ParseError,
     ScFailure,
     WmiFailed,
+    parse_net_config_redirector,
+    parse_ping,
     parse_reg_query,
     parse_sc_qc,
     parse_sc_query,
@@ -64,9 +66,6 @@ from ._winout.remote import (
 WINDOWS_NT_KEY = r"HKLM\SOFTWARE\Microsoft\Windows NT\CurrentVersion"
 # "CurrentVersion" of Windows NT 4.0 and Windows 2000 (docs/registry.md#windows-version).
 WINDOWS_NAMES = {"4.0": "Windows NT 4.0", "5.0": "Windows 2000"}
-_NOT_FOUND_BY_PING = re.compile(r"could not find host", re.IGNORECASE)
-# cmd.exe's answer for a program it cannot find (docs/windows-output.md#not-recognized).
-_NOT_RECOGNIZED = re.compile(r"is not recognized as an internal or external command")
 
 
 @dataclass(frozen=True)
@@ -148,20 +147,22 @@ def _smb1_client(sections: Sections) -> bool | None:
 
 
 def _netbios(sections: Sections) -> bool | None:
-    section = sections.need("jump_netbios")
-    if not section.succeeded:
-        return None
-    return "netbt_tcpip" in section.text.casefold()
+    try:
+        config = parse_net_config_redirector(
+            *sections.need("jump_netbios").streams(), section="jump_netbios"
+        )
+    except ParseError:
+        return None  # net failed, or printed no transport list: nothing is known of NetBIOS
+    return config.netbios_over_tcpip
 
 
 def _name_resolves(sections: Sections) -> bool | None:
-    text = sections.need("hop_name").text
-    if _NOT_FOUND_BY_PING.search(text):
-        return False
-    if _NOT_RECOGNIZED.search(text):
-        return None  # no ping on the jump host: nothing is known of the name
-    # Any other answer (a reply, or a timeout after the name resolved) means the name resolved.
-    return True if text.strip() else None
+    try:
+        ping = parse_ping(*sections.need("hop_name").streams(), section="hop_name")
+    except ParseError:
+        return None  # no ping on the jump host, or an answer that says nothing of the name
+    # Resolved means ping had an address to send to, whether or not the server replied.
+    return ping.resolved
 
 
 def _scm(sections: Sections) -> tuple[int | None, str | None]:

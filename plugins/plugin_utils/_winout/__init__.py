@@ -1,7 +1,7 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Pure parsers of the Windows command output that the collection reads over WinRS, one module
 per tool (`reg`, `sc`, `wmic`, `wevtutil`, `dir`, `certutil`, `xcopy`, `tasklist`, `type`,
-the Exchange setup log); `_base` holds what they share.
+`net config redirector`, `ping`, the Exchange setup log); `_base` holds what they share.
 
 Contract: `parse_<form>(stdout, stderr, exit_code, section=...)` takes the decoded output (`str`,
 CRLF intact, as `_winrs.py` decoded it with the shell's code page) and returns a value; no I/O.
@@ -35,6 +35,8 @@ from ._base import (
 from ._events import EventRecord
 from .certutil import decode_certutil_base64, parse_certutil_encode, parse_certutil_hash
 from .dir import DirEntry, DirListing, DirTree, parse_dir, parse_dir_tree, split_merged_dir_streams
+from .net import RedirectorConfig, Transport, parse_net_config_redirector
+from .ping import PingResult, parse_ping
 from .reg import RegKey, RegQuery, RegValue, parse_reg_query
 from .remote import remote_call_error
 from .sc import (
@@ -91,6 +93,8 @@ __all__ = [
     "DirTree",
     "EventRecord",
     "ParseError",
+    "PingResult",
+    "RedirectorConfig",
     "RegKey",
     "RegQuery",
     "RegValue",
@@ -100,6 +104,7 @@ __all__ = [
     "SetupRun",
     "TaskEntry",
     "ToolMissing",
+    "Transport",
     "XcopyResult",
     "decode_certutil_base64",
     "mask_image_path",
@@ -108,7 +113,9 @@ __all__ = [
     "parse_cim_datetime",
     "parse_dir",
     "parse_dir_tree",
+    "parse_net_config_redirector",
     "parse_not_recognized",
+    "parse_ping",
     "parse_reg_query",
     "parse_sc_config",
     "parse_sc_enumdepend",
