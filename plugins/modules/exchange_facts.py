@@ -246,6 +246,23 @@ ansible_facts:
           returned: always
           type: dict
           sample: {"via": "jump01", "auth": "delegated"}
+        windows:
+          description:
+            - The Windows the host runs, as its registry gives it under
+              C(HKLM\\SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion), read in the same command
+              line as the rest (through the jump host for a server behind one). C(version) is
+              C(CurrentVersion) (V(4.0) Windows NT 4.0, V(5.0) Windows 2000), C(build)
+              C(CurrentBuildNumber), C(service_pack) C(CSDVersion) (such as V(Service Pack 6);
+              Windows NT 4.0 SP6a keeps SP6's text). Each is reported verbatim, never
+              interpreted.
+            - A member is V(null) when its value is not there (C(CSDVersion) without a service
+              pack) or could not be read (a warning says why); C(sources.windows) says which.
+            - The collection decides nothing from it; it tells an operator, and a rehearsal twin
+              (C(exchlab twin)), which Windows a legacy server runs. See the collection's
+              C(docs/registry.md), "Windows version".
+          returned: always
+          type: dict
+          sample: {"version": "4.0", "build": "1381", "service_pack": "Service Pack 6"}
         sources:
           description: Where each reading came from (registry value, file version).
           returned: always
