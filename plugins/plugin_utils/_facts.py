@@ -378,6 +378,7 @@ def _events(sections: Sections, count: int, readings: Readings) -> list[dict[str
         )
         readings.sources["events"] = source
         return []
+    readings.sources["events"] = f"Application log, source {KMS_SERVICE} (wmic ntevent)"
     wanted = [record for record in records if is_kms_event(record)]
     wanted.sort(key=lambda record: (record.time, record.record or 0), reverse=True)
     return [event_dict(record) for record in wanted[:count]]

@@ -132,6 +132,15 @@ def test_an_exchange_installed_elsewhere_asks_for_its_binaries() -> None:
 
 def test_zero_events_skips_the_event_section() -> None:
     assert facts(answer("kb_target"), events=0).facts["kms"]["events"] == []
+    assert "events" not in facts(answer("kb_target"), events=0).sources
+
+
+def test_events_read_say_where_they_came_from_even_when_there_are_none() -> None:
+    # So a reader (and a rehearsal twin) can tell "WMI answered, no event" from "not read".
+    for name in ("kb_target", "no_exchange"):
+        readings = facts(answer(name))
+        assert readings.sources["events"] == "Application log, source MSExchangeKMS (wmic ntevent)"
+    assert facts(answer("no_exchange")).facts["kms"]["events"] == []
 
 
 def test_a_garbled_section_names_itself() -> None:
