@@ -35,6 +35,9 @@ from typing import Any
 import yaml
 
 from .exchange import RELEASES, release
+from .fleet import JUMP_DEFAULT_OS, NT4_SERVICE_PACKS, W2000_SERVICE_PACKS
+from .reach import LEGACY_OS, NT4_NTLMV2_FROM_SP, NTLM_RESPONSES_LEVEL
+from .windows.formats import era_of
 
 FACTS = "facts"
 REPORT = "report"
@@ -48,26 +51,20 @@ LAB_INSTALL_PATHS = {"5.5": r"C:\EXCHSRVR", "2000": r"C:\Program Files\Exchsrvr"
 # Shared/Get-ExchangeBuildVersionInformation.ps1: 15.2 from build 2562 on is SE).
 _SE_FIRST_BUILD = 2562
 _COMPUTER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,14}$")
-# Behind a jump host: the lab's Windows by the CurrentVersion its facts give
-# (docs/registry.md#windows-version), and the service packs the lab runs of each (fleet.py).
-LEGACY_OS = {"4.0": "nt4", "5.0": "2000"}
-LEGACY_SERVICE_PACKS = {"nt4": range(1, 7), "2000": range(5)}
-LEGACY_NAMES = {"nt4": "Windows NT 4.0", "2000": "Windows 2000"}
+# Behind a jump host: the lab's Windows by the CurrentVersion its facts give (the lab writes
+# docs/registry.md#windows-version's values), the service packs it runs of each (fleet.py).
+_OS_BY_CURRENT_VERSION = {era_of(os).current_version: os for os in LEGACY_OS}
+_SERVICE_PACKS = {"nt4": NT4_SERVICE_PACKS, "2000": W2000_SERVICE_PACKS}
+_WINDOWS_NAMES = {"nt4": "Windows NT 4.0", "2000": "Windows 2000"}
 # CSDVersion as Windows writes it for a service pack (KB Q222507).
 _CSD_VERSION = re.compile(r"^Service Pack ([0-9]+)$")
-# How exchange_facts marks a CSDVersion that is not there, and the readings WMI did not give,
-# in `sources` (plugins/plugin_utils/_facts.py: WINDOWS_NOT_THERE, _why_unread).
-CSD_NOT_THERE = "CSDVersion (not there)"
-WMI_FAILED = "unavailable (WMI: "
-WMIC_MISSING = "unavailable (wmic missing)"
-READ_BY_WMIC = ("(wmic datafile)", "(wmic ntevent)")
-# The jump host the twin declares: the lab's default for one (fleet.py), as no fact names it.
-JUMP_OS = "2016"
-# NTLM responses without NTLMv2 (LmCompatibilityLevel 2, "Send NTLM response only", Windows
-# 2000 Resource Kit registry reference cc960646), for NT 4.0 below SP4, which has no NTLMv2
-# (KB Q236414).
-NTLM_ONLY_LEVEL = 2
-NTLMV2_FROM_NT4_SP = 4
+# How exchange_facts' `sources` say a CSDVersion is not there, a reading WMI did not give, wmic
+# missing, and a reading WMI gave (plugins/plugin_utils/_facts.py: WINDOWS_NOT_THERE,
+# _why_unread, the *_version and events entries).
+SOURCE_CSD_NOT_THERE = "CSDVersion (not there)"
+SOURCE_WMI_FAILED = "unavailable (WMI: "
+SOURCE_WMIC_MISSING = "unavailable (wmic missing)"
+SOURCE_READ_BY_WMIC = ("(wmic datafile)", "(wmic ntevent)")
 _BUILD = re.compile(r"^([0-9]+)\.([0-9]+)\.([0-9]+)(?:\.([0-9]+))?$")
 
 
@@ -692,7 +689,7 @@ def _via(host: str, exchange: Mapping[str, Any]) -> str | None:
     via = reach.get("via") if isinstance(reach, dict) else reach
     if via is None:
         return None
-    if not isinstance(via, str) or not via:
+    if not isinstance(reach, dict) or not isinstance(via, str) or not via:
         raise TwinError(
             f"{host}: exchange.reach is {reach!r}; its via is the inventory name of the jump host "
             f"the facts were read through, or null when read directly. {_GATHER_AGAIN}"
@@ -771,15 +768,17 @@ def _wmi_shown(exchange: Mapping[str, Any]) -> tuple[str, str]:
     }
     kms = exchange.get("kms") if isinstance(exchange.get("kms"), dict) else {}
     answered = bool(kms.get("events")) or any(
-        text.endswith(READ_BY_WMIC) for text in wmi_sources.values()
+        text.endswith(SOURCE_READ_BY_WMIC) for text in wmi_sources.values()
     )
     failed = [
         f"sources.{name}: {text}"
         for name, text in wmi_sources.items()
-        if text.startswith(WMI_FAILED)
+        if text.startswith(SOURCE_WMI_FAILED)
     ]
     missing = [
-        f"sources.{name}: {text}" for name, text in wmi_sources.items() if text == WMIC_MISSING
+        f"sources.{name}: {text}"
+        for name, text in wmi_sources.items()
+        if text == SOURCE_WMIC_MISSING
     ]
     if missing:
         return _WMI_NO_WMIC, missing[0]
@@ -814,7 +813,7 @@ def _legacy_from_facts(
             f'CurrentVersion on the server ("4.0" or "5.0") and put it in its facts as '
             "windows.version, or gather facts again."
         )
-    os = LEGACY_OS.get(str(version))
+    os = _OS_BY_CURRENT_VERSION.get(str(version))
     if os is None:
         raise TwinError(
             f"{host}: windows.version is {version!r}, but its facts were read through the jump "
@@ -855,9 +854,9 @@ def _legacy_from_facts(
 
 def _legacy_service_pack(host: str, os: str, text: Any, read: Any, warnings: list[str]) -> int:
     """The service pack from CSDVersion as the facts give it (KB Q222507: "Service Pack X")."""
-    name = LEGACY_NAMES[os]
+    name = _WINDOWS_NAMES[os]
     if text is None:
-        if CSD_NOT_THERE not in str(read or ""):
+        if SOURCE_CSD_NOT_THERE not in str(read or ""):
             raise TwinError(
                 f"{host}: windows.service_pack is missing and sources.windows does not say that "
                 f"CSDVersion is not there ({read or 'no sources.windows'}), so the twin cannot "
@@ -875,13 +874,13 @@ def _legacy_service_pack(host: str, os: str, text: Any, read: Any, warnings: lis
                 "service pack's) and put 'Service Pack N' in its facts as windows.service_pack."
             )
         number = int(match.group(1))
-    if number not in LEGACY_SERVICE_PACKS[os]:
-        packs = LEGACY_SERVICE_PACKS[os]
+    packs = _SERVICE_PACKS[os]
+    if str(number) not in packs:
         raise TwinError(
             f"{host}: it runs {name} "
             f"{'without a service pack' if number == 0 else f'SP{number}'}; the lab runs "
-            f"{name} SP{packs[0]} to SP{packs[-1]}{'a' if os == 'nt4' else ''}. A twin of it "
-            "cannot be built; leave it out of the input."
+            f"{name} SP{packs[0]} to SP{packs[-1]}. A twin of it cannot be built; leave it out "
+            "of the input."
         )
     if os == "nt4" and number == 6:
         warnings.append(
@@ -906,7 +905,7 @@ def _jump_host_entries(
         served = {host: legacy for host, legacy in behind.items() if legacy.via == via}
         if not served:
             continue  # its servers were left out of the twin
-        entry: dict[str, Any] = {"name": names[via], "os": JUMP_OS}
+        entry: dict[str, Any] = {"name": names[via], "os": JUMP_DEFAULT_OS}
         without = sorted(host for host, legacy in served.items() if legacy.wmi == _WMI_NO_WMIC)
         with_wmic = sorted(
             host
@@ -924,14 +923,14 @@ def _jump_host_entries(
         old_nt4 = sorted(
             host
             for host, legacy in served.items()
-            if legacy.os == "nt4" and legacy.service_pack < NTLMV2_FROM_NT4_SP
+            if legacy.os == "nt4" and legacy.service_pack < NT4_NTLMV2_FROM_SP
         )
         if old_nt4:
-            entry["lm_compatibility"] = NTLM_ONLY_LEVEL
+            entry["lm_compatibility"] = NTLM_RESPONSES_LEVEL
             warnings.append(
                 f"{via}: it read {', '.join(old_nt4)} (Windows NT 4.0 below SP4, which has no "
                 f"NTLMv2, KB Q236414), so it sends NTLM responses: the twin's has "
-                f"LmCompatibilityLevel {NTLM_ONLY_LEVEL}"
+                f"LmCompatibilityLevel {NTLM_RESPONSES_LEVEL}"
             )
         own = facts.get(via, {}).get("windows") if isinstance(facts.get(via), dict) else None
         version = own.get("version") if isinstance(own, dict) else None
@@ -943,7 +942,7 @@ def _jump_host_entries(
         )
         warnings.append(
             f"{via}: the jump host of {', '.join(sorted(served))}; no fact names its own Windows, "
-            f"so the twin's runs Windows Server {JUMP_OS}, the lab's default for a jump host (SMB 1 "
+            f"so the twin's runs Windows Server {JUMP_DEFAULT_OS}, the lab's default for a jump host (SMB 1 "
             f"client and NetBIOS over TCP/IP on, as the reads through it needed){seen}"
         )
         entries.append(entry)
@@ -1102,7 +1101,7 @@ def _document(
     if jump_hosts:
         description += (
             " Servers read through a jump host sit behind it, on the Windows their facts name; "
-            f"the jump host runs the lab's default Windows Server {JUMP_OS} (no fact names its own)."
+            f"the jump host runs the lab's default Windows Server {JUMP_DEFAULT_OS} (no fact names its own)."
         )
     document: dict[str, Any] = {"description": description}
     if jump_hosts:

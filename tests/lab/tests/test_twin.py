@@ -916,6 +916,12 @@ def _mixed_wmic() -> dict[str, Any]:
             r"kms-new: exchange.reach is .*; its via is the inventory name of the jump host",
             id="reach.via not a name",
         ),
+        pytest.param(
+            {**KB_FACTS, "kms-new": exchange_facts(reach="jump01")},
+            KB_PAIR,
+            r"kms-new: exchange.reach is 'jump01'; its via is the inventory name of the jump host",
+            id="reach not a mapping",
+        ),
     ],
 )
 def test_a_server_behind_a_jump_host_without_the_facts_the_twin_needs_is_refused(
