@@ -246,12 +246,37 @@ ansible_facts:
           returned: always
           type: dict
           sample: {"via": "jump01", "auth": "delegated"}
+        windows:
+          description:
+            - The Windows the host runs, as its registry gives it under
+              C(HKLM\SOFTWARE\Microsoft\Windows NT\CurrentVersion), read in the same command
+              line as the rest (through the jump host for a server behind one). C(version) is
+              C(CurrentVersion) (V(4.0) Windows NT 4.0, V(5.0) Windows 2000), C(build)
+              C(CurrentBuildNumber), C(service_pack) C(CSDVersion) (such as V(Service Pack 6);
+              Windows NT 4.0 SP6a keeps SP6's text). Each is reported verbatim, never
+              interpreted.
+            - A member is V(null) when its value is not there (C(CSDVersion) without a service
+              pack) or could not be read (a warning says why); C(sources.windows) says which.
+            - The collection decides nothing from it; it tells an operator, and a rehearsal twin
+              (C(exchlab twin)), which Windows a legacy server runs. See the collection's
+              C(docs/registry.md), "Windows version".
+          returned: always
+          type: dict
+          sample: {"version": "4.0", "build": "1381", "service_pack": "Service Pack 6"}
         sources:
-          description: Where each reading came from (registry value, file version).
+          description:
+            - Where each reading came from (registry value, file version, event log). The entry of
+              a reading that is missing starts with C(unavailable) and gives the reason, such as
+              WMI's answer or a missing C(wmic).
+            - C(events) names the event log read, also when it held no MSExchangeKMS event;
+              C(windows) names the values behind RV(ansible_facts.exchange.windows); one that
+              was not read is followed by C(not there) or C(unreadable) in parentheses.
           returned: always
           type: dict
           sample: {"build": "HKLM\\SOFTWARE\\Microsoft\\Exchange\\Setup: Services Version 55, NewestBuild 2650",
-                   "kmserver_version": "file version of C:\\EXCHSRVR\\BIN\\KMSERVER.EXE (wmic datafile)"}
+                   "kmserver_version": "file version of C:\\EXCHSRVR\\BIN\\KMSERVER.EXE (wmic datafile)",
+                   "events": "Application log, source MSExchangeKMS (wmic ntevent)",
+                   "windows": "HKLM\\SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion: CurrentVersion, CurrentBuildNumber, CSDVersion"}
         inconsistent:
           description:
             - Readings that should agree but do not, each with every reading, for example

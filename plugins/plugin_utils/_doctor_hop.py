@@ -40,7 +40,7 @@ from __future__ import annotations
 import typing as t
 from dataclasses import dataclass
 
-from ._probe import Sections, reg_query, run_commands, sc
+from ._probe import WINDOWS_NT_KEY, Sections, reg_value, run_commands, sc
 from ._rules import Values
 from ._winout import (
     ParseError,
@@ -63,7 +63,6 @@ from ._winout.remote import (
     SMB1_NOT_AVAILABLE,
 )
 
-WINDOWS_NT_KEY = r"HKLM\SOFTWARE\Microsoft\Windows NT\CurrentVersion"
 # "CurrentVersion" of Windows NT 4.0 and Windows 2000 (docs/registry.md#windows-version).
 WINDOWS_NAMES = {"4.0": "Windows NT 4.0", "5.0": "Windows 2000"}
 
@@ -90,7 +89,7 @@ class HopFindings:
 def hop_commands(remote: str) -> dict[str, str]:
     """The doctor's one command line on the jump host, as named sections."""
     return {
-        "hop_version": f"{reg_query(WINDOWS_NT_KEY, remote)} /v CurrentVersion",
+        "hop_version": reg_value(WINDOWS_NT_KEY, "CurrentVersion", remote),
         "jump_smb1": "sc qc lanmanworkstation",
         "jump_netbios": "net config redirector",
         "hop_name": f"ping -n 1 -w 1000 {remote}",

@@ -38,6 +38,8 @@ from ._probe import (
     SETUP_KEY_2010,
     SETUP_KEY_2013_PLUS,
     SETUP_KEY_LEGACY,
+    WINDOWS_NT_KEY,
+    WINDOWS_VALUES,
     Runs,
     Sections,
     files_section_names,
@@ -74,6 +76,9 @@ _MODERN_SECTIONS = (
 _LEGACY_SECTION = ("setup_legacy", SETUP_KEY_LEGACY, "Exchange 4.0 to 2003")
 # How much of an unreadable answer a warning quotes (already masked by the parser).
 _QUOTED_MAX = 120
+# How `sources.windows` marks a value of the Windows NT CurrentVersion key that was not read.
+WINDOWS_NOT_THERE = "(not there)"
+WINDOWS_UNREADABLE = "(unreadable)"
 # The `inconsistent` entry of the server build's readings, and Store.exe's name among them.
 SERVER_BUILD = "server build"
 STORE_EXE = "Store.exe"
@@ -373,6 +378,7 @@ def _events(sections: Sections, count: int, readings: Readings) -> list[dict[str
         )
         readings.sources["events"] = source
         return []
+    readings.sources["events"] = f"Application log, source {KMS_SERVICE} (wmic ntevent)"
     wanted = [record for record in records if is_kms_event(record)]
     wanted.sort(key=lambda record: (record.time, record.record or 0), reverse=True)
     return [event_dict(record) for record in wanted[:count]]
@@ -509,6 +515,7 @@ def _assemble(sections: Sections, kms_event_count: int, files_index: int | None)
         build, install_path, versions, kms_service, kms_service_key, events, readings
     )
     facts["kms"].update(_password_source(sections, readings))
+    facts["windows"] = _windows(sections, readings)
     facts["sources"] = readings.sources
     facts["inconsistent"] = readings.inconsistent
     return readings
@@ -534,6 +541,39 @@ def _password_source(sections: Sections, readings: Readings) -> dict[str, t.Any]
     source = password_source(query)
     readings.sources["password_source"] = f"MasterPasswordPath under {KMS_SERVER_KEY}"
     return {"password_source": source.mode, "master_password_path": source.master_password_path}
+
+
+def _windows(sections: Sections, readings: Readings) -> dict[str, str | None]:
+    """`windows`: CurrentVersion, CurrentBuildNumber and CSDVersion as the registry gives them
+    (docs/registry.md#windows-version), None for a value that is not there. `sources.windows`
+    says, per value, whether it was read, not there, or unreadable (a warning quotes why: it
+    decides no other fact)."""
+    windows: dict[str, str | None] = {}
+    said: list[str] = []
+    for member, name, value in WINDOWS_VALUES:
+        windows[member] = None
+        if name not in sections:
+            continue  # an answer recorded before the probe read it
+        try:
+            query = _reg(sections, name, WINDOWS_NT_KEY)
+        except ParseError as exc:
+            readings.warnings.append(
+                f"{name}: the answer to {WINDOWS_NT_KEY} /v {value} could not be read ({exc}), "
+                f"so windows.{member} is unknown."
+            )
+            said.append(f"{value} {WINDOWS_UNREADABLE}")
+            continue
+        found = query.value(WINDOWS_NT_KEY, value)
+        if found is None:
+            said.append(f"{value} {WINDOWS_NOT_THERE}")
+        elif isinstance(found.data, str):
+            windows[member] = found.data
+            said.append(value)
+        else:
+            said.append(f"{value} (a {found.type}, not a string)")
+    if said:
+        readings.sources["windows"] = f"{WINDOWS_NT_KEY}: {', '.join(said)}"
+    return windows
 
 
 def _judge_unreadable(readings: Readings, installed: Build | None) -> None:

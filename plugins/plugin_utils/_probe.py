@@ -34,6 +34,16 @@ SETUP_KEY_LEGACY = r"HKLM\SOFTWARE\Microsoft\Exchange\Setup"  # 4.0 - 2003 (KB Q
 SETUP_KEY_2007 = r"HKLM\SOFTWARE\Microsoft\Exchange\v8.0\Setup"
 SETUP_KEY_2010 = r"HKLM\SOFTWARE\Microsoft\ExchangeServer\v14\Setup"
 SETUP_KEY_2013_PLUS = r"HKLM\SOFTWARE\Microsoft\ExchangeServer\v15\Setup"
+# Windows' own version (docs/registry.md#windows-version), read by exchange_facts and the doctor.
+WINDOWS_NT_KEY = r"HKLM\SOFTWARE\Microsoft\Windows NT\CurrentVersion"
+# The `windows` fact: (its member, the probe's section, the value of WINDOWS_NT_KEY). One section
+# per value: a value that is not there (CSDVersion without a service pack) is then that section's
+# answer alone.
+WINDOWS_VALUES = (
+    ("version", "windows_version", "CurrentVersion"),
+    ("build", "windows_build", "CurrentBuildNumber"),
+    ("service_pack", "windows_sp", "CSDVersion"),
+)
 # Where Exchange 5.5 (KB Q149205, Q235418) and 2000 (unsourced) install by default: see
 # docs/registry.md#install-roots. The probe reads Kmserver.exe's version at these paths in the
 # same round trip; a host installed elsewhere gets a second command for its own path (see
@@ -79,6 +89,11 @@ def _unc(remote: str | None) -> str:
 
 def reg_query(key: str, remote: str | None = None) -> str:
     return f'reg query "{_unc(remote)}{key}"'
+
+
+def reg_value(key: str, name: str, remote: str | None = None) -> str:
+    """`reg query KEY /v NAME`: one value of a key."""
+    return f"{reg_query(key, remote)} /v {name}"
 
 
 def sc(verb: str, service: str, remote: str | None = None) -> str:
@@ -168,6 +183,10 @@ def facts_probe(kms_event_count: int, remote: str | None = None) -> str:
         section("setup_2007", reg_query(SETUP_KEY_2007, remote)),
         section("setup_2010", reg_query(SETUP_KEY_2010, remote)),
         section("setup_2013", reg_query(SETUP_KEY_2013_PLUS, remote)),
+        *(
+            section(name, reg_value(WINDOWS_NT_KEY, value, remote))
+            for _member, name, value in WINDOWS_VALUES
+        ),
         section("kms_service_key", reg_query(KMS_SERVICE_KEY, remote)),
         section("kms_server_key", reg_query(KMS_SERVER_KEY, remote)),
         section("kms_qc", sc("qc", KMS_SERVICE, remote)),

@@ -44,6 +44,12 @@ VERDICT = (
     "database_build_from",
 )
 
+# What exchange_facts reads of each legacy Windows of the lab (SP6a keeps SP6's CSDVersion).
+WINDOWS_READ = {
+    "nt4": {"version": "4.0", "build": "1381", "service_pack": "Service Pack 6"},
+    "2000": {"version": "5.0", "build": "2195", "service_pack": "Service Pack 4"},
+}
+
 
 @pytest.fixture(scope="module")
 def jump_kb_lab(lab_factory: LabFactory) -> RunningLab:
@@ -106,6 +112,9 @@ def test_exchange_facts_are_right_for_every_legacy_kind_behind_one_jump_host(
         assert (
             facts["kms"]["service"]["state"] == shown[host]["services"]["MSExchangeKMS"]["state"]
         ), host
+        # The fleet's NT 4.0 SP6a and Windows 2000 SP4, as their registry gives them, read in
+        # the same command line (docs/registry.md#windows-version).
+        assert facts["windows"] == WINDOWS_READ[shown[host]["os"]], host
     # NT 4.0 without WMI core: no version and no event is guessed, and the facts say why.
     without_wmi = results["kms-new"]["ansible_facts"]["exchange"]
     assert without_wmi["kms"].get("binary_build") is None

@@ -1,7 +1,7 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Rehearsal twins (`exchlab twin`): a lab built from what was gathered on a fleet reproduces its
 KB Q259906 failure, and the gate, the check-mode plan and the remediation behave on it as on the
-fleet itself."""
+fleet itself; a fleet read through a Windows jump host gets a twin read the same way."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 from conftest import BIN, RunModule, RunningLab, lab_unchanged, run_tool
 
 pytestmark = pytest.mark.newest_line_only(
@@ -19,6 +20,19 @@ pytestmark = pytest.mark.newest_line_only(
 
 # ansible-playbook's own exit codes, which the gate's README documents.
 ALL_MATCH, NOT_A_MATCH = 0, 2
+# What a pair's verdict says that does not depend on where its servers run.
+VERDICT = (
+    "status",
+    "reason",
+    "fix",
+    "remedy",
+    "remedy_build",
+    "target_build",
+    "source_build",
+    "kms_binary_build",
+    "database_build",
+    "database_build_from",
+)
 
 
 @pytest.fixture
@@ -226,3 +240,75 @@ def test_a_twin_of_a_gate_report_reproduces_the_failure_and_its_remediation(
     assert "report.json carries builds only" in built.stderr
     assert "kms-new: MSExchangeKMS stopped with event 5389 (derived:" in built.stderr
     rehearse(twin, ansible_env, tmp_path, tmp_path / "rehearsal")
+
+
+def test_a_twin_of_facts_read_through_a_jump_host_is_read_through_its_jump_host_and_fails_alike(
+    lab_factory,
+    twins,
+    ansible_module: RunModule,
+    ansible_env: dict[str, str],
+    tmp_path: Path,
+    tmp_path_factory,
+) -> None:
+    # Both KM servers run Windows NT 4.0 SP6a behind jump01; the admin reads every host of the
+    # inventory, the jump host included, as they come.
+    fleet = lab_factory("jump_q259906.yml")
+    gathered, results = ansible_module(fleet, "all", "exchops.kms.exchange_facts", "")
+    assert gathered.returncode == 0, gathered.stdout[-3000:]
+    for host in ("kms-old", "kms-new"):
+        exchange = results[host]["ansible_facts"]["exchange"]
+        assert exchange["reach"] == {"via": "jump01", "auth": "delegated"}
+        # SP6a keeps SP6's CSDVersion (docs/registry.md#windows-version).
+        assert exchange["windows"] == {
+            "version": "4.0",
+            "build": "1381",
+            "service_pack": "Service Pack 6",
+        }
+    facts = tmp_path / "facts.json"
+    facts.write_text(json.dumps(results, indent=1), encoding="utf-8")
+    real_gate, real_report = gate(fleet, ansible_env, tmp_path, tmp_path / "real-gate")
+    assert real_gate.returncode == NOT_A_MATCH, real_gate.stdout[-3000:]
+
+    twin, built = build_twin(
+        twins,
+        facts,
+        ansible_env,
+        tmp_path,
+        tmp_path_factory.mktemp("twin") / "state",
+        "--pairs",
+        str(fleet.inventory),
+    )
+    assert "exchlab twin: 3 host(s), 1 pair(s) from facts.json" in built.stdout
+    assert (
+        "exchlab twin: warning: jump01: the jump host of kms-new, kms-old; no fact names its own "
+        "Windows, so the twin's runs Windows Server 2016" in built.stderr
+    )
+    written = yaml.safe_load((twin.state / "twin-fleet.yml").read_text(encoding="utf-8"))
+    assert written["jump_hosts"] == [{"name": "jump01", "os": "2016"}]
+    (pair,) = written["pairs"]
+    for role in ("source", "target"):
+        assert {key: pair[role][key] for key in ("os", "sp", "wmi_core", "reach")} == {
+            "os": "nt4",
+            "sp": 6,
+            "wmi_core": True,
+            "reach": {"via": "jump01"},
+        }
+    shown = twin.show()
+    assert {host: shown[host]["os"] for host in ("jump01", "kms-old", "kms-new")} == {
+        "jump01": "2016",
+        "kms-old": "nt4",
+        "kms-new": "nt4",
+    }
+
+    twin_gate, twin_report = gate(twin, ansible_env, tmp_path, tmp_path / "twin-gate")
+    assert twin_gate.returncode == NOT_A_MATCH, twin_gate.stdout[-3000:]
+    (twin_pair,) = twin_report["pairs"]
+    (real_pair,) = real_report["pairs"]
+    assert {key: twin_pair[key] for key in VERDICT} == {key: real_pair[key] for key in VERDICT}
+    assert (twin_pair["status"], twin_pair["kms_binary_build"]) == ("mismatch", "5.5.1960.8")
+    # The twin's servers listen nowhere: its gate read them through its jump host, by name.
+    lines = twin.show("jump01")["command_lines"]
+    assert any(
+        'reg query "\\\\KMS-NEW\\HKLM\\SOFTWARE\\Microsoft\\Exchange' in line for line in lines
+    )
+    assert twin.command_line_leaks() == ""

@@ -349,8 +349,14 @@ The KM database stamp (the build that last ran Kmsdata): a target's is its sourc
 because the KM Server moved from the source (KB Q259906), or its own Kmserver.exe build when its
 KMS runs with later binaries; any other host's is its own Kmserver.exe build. Each target gets its
 source's service pack kit (D:\\EXCH55SP<n> or D:\\E2KSP<n>), and the inventory points
-kms_remediate_sp_media at it and states its build in kms_remediate_sp_build. Credentials, connection and Windows version are the lab's: facts
-carry none.
+kms_remediate_sp_media at it and states its build in kms_remediate_sp_build. Credentials and
+connection settings are the lab's: facts carry none.
+
+Servers whose facts were read through a Windows jump host (reach.via) sit behind a jump host of
+that name, declared once under jump_hosts, on the Windows their facts' `windows` names (NT 4.0 or
+2000 and its service pack) and, on NT 4.0, with WMI core when WMI answered the reads. No fact
+names the jump host's own Windows: it runs the lab's default, Windows Server 2016 (a warning line
+says so). Directly read hosts run the lab's Windows version.
 
 A missing or contradictory fact refuses the twin, naming the host, the field and what to do; a
 fact the lab cannot model (another install path, other events) is a warning line. The fleet is

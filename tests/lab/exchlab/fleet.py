@@ -28,6 +28,8 @@ import yaml
 CONNECTIONS = ("ntlm_http", "ntlm_https", "basic_https", "credssp_http", "credssp_https")
 OS_ERAS = ("nt4", "2000", "2003", "2008", "2012", "2016", "2019", "2022")
 JUMP_CONNECTION = "credssp_http"
+# A jump host's Windows when its entry names none [lab default].
+JUMP_DEFAULT_OS = "2016"
 # Knobs only a host behind a jump host takes.
 LEGACY_KEYS = ("sp", "wmi_core", "remote_registry", "admin_shares", "admins")
 # Windows service packs people name: NT 4.0 SP1 to SP6a, Windows 2000 SP0 (none) to SP4.
@@ -396,7 +398,7 @@ def _plan(path: Path, fleet: dict[str, Any], document: Any) -> Fleet:
             )
         seen[key] = where
         via, reach_name = (None, None) if role == "jump" else _reach(spec, name, suffix, where[:-1])
-        os = spec.get("os", "2016" if role == "jump" else lab["os"])
+        os = spec.get("os", JUMP_DEFAULT_OS if role == "jump" else lab["os"])
         connection = spec.get(
             "connection", JUMP_CONNECTION if role == "jump" else lab["connection"]
         )

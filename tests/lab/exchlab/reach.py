@@ -72,6 +72,10 @@ REMOTE_REGISTRY = "RemoteRegistry"
 WMI_SERVICE = "WinMgmt"
 # Vista / 2008 and later send NTLMv2 only when LmCompatibilityLevel is absent.
 DEFAULT_LM_COMPATIBILITY = 3
+# The highest level that still sends NTLM (not NTLMv2-only) responses (cc960646).
+NTLM_RESPONSES_LEVEL = 2
+# NT 4.0 understands NTLMv2 from this service pack on (KB Q236414).
+NT4_NTLMV2_FROM_SP = 4
 
 
 def smb1_client_by_default(os: str) -> bool:
@@ -218,7 +222,7 @@ def netbios_enabled(jump: HostState) -> bool:
 def sends_ntlmv2_only(jump: HostState) -> bool:
     """LmCompatibilityLevel 3 and up: clients use only NTLMv2 (cc960646)."""
     level = jump.registry.data(LSA_KEY, "LmCompatibilityLevel", DEFAULT_LM_COMPATIBILITY)
-    return int(level) >= 3  # type: ignore[arg-type]
+    return int(level) > NTLM_RESPONSES_LEVEL  # type: ignore[arg-type]
 
 
 def service_pack_number(host: HostState) -> int:
@@ -229,7 +233,7 @@ def service_pack_number(host: HostState) -> int:
 
 def understands_ntlmv2(target: HostState) -> bool:
     """Windows 2000, or NT 4.0 from SP4 on (KB Q236414)."""
-    return target.os != "nt4" or service_pack_number(target) >= 4
+    return target.os != "nt4" or service_pack_number(target) >= NT4_NTLMV2_FROM_SP
 
 
 def _service_running(host: HostState, name: str) -> bool:

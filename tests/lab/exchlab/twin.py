@@ -16,6 +16,11 @@ Rules (also in `exchlab twin --help` and docs/runbook.md):
 - Each target gets its source's service pack kit at D:\\EXCH55SP<n> (5.5) or D:\\E2KSP<n>
   (2000), so the twin's inventory sets kms_remediate_sp_media and the remediation can run.
 - Credentials are the lab's, never anything from the input (facts carry none).
+- A server whose facts were read through a jump host (`reach.via`) sits behind a jump host of
+  that name in the twin, declared once under `jump_hosts`, on the Windows its facts' `windows`
+  names (`os`, `sp`), with WMI core as its facts show WMI answering (`wmi_core`), so the twin is
+  read the same way. The jump host's own Windows is in no fact: the lab's default for a jump host
+  (Windows Server 2016), said in a warning line. Directly read hosts run the lab's Windows.
 """
 
 from __future__ import annotations
@@ -30,6 +35,9 @@ from typing import Any
 import yaml
 
 from .exchange import RELEASES, release
+from .fleet import JUMP_DEFAULT_OS, NT4_SERVICE_PACKS, W2000_SERVICE_PACKS
+from .reach import LEGACY_OS, NT4_NTLMV2_FROM_SP, NTLM_RESPONSES_LEVEL
+from .windows.formats import era_of
 
 FACTS = "facts"
 REPORT = "report"
@@ -43,6 +51,20 @@ LAB_INSTALL_PATHS = {"5.5": r"C:\EXCHSRVR", "2000": r"C:\Program Files\Exchsrvr"
 # Shared/Get-ExchangeBuildVersionInformation.ps1: 15.2 from build 2562 on is SE).
 _SE_FIRST_BUILD = 2562
 _COMPUTER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,14}$")
+# Behind a jump host: the lab's Windows by the CurrentVersion its facts give (the lab writes
+# docs/registry.md#windows-version's values), the service packs it runs of each (fleet.py).
+_OS_BY_CURRENT_VERSION = {era_of(os).current_version: os for os in LEGACY_OS}
+_SERVICE_PACKS = {"nt4": NT4_SERVICE_PACKS, "2000": W2000_SERVICE_PACKS}
+_WINDOWS_NAMES = {"nt4": "Windows NT 4.0", "2000": "Windows 2000"}
+# CSDVersion as Windows writes it for a service pack (KB Q222507).
+_CSD_VERSION = re.compile(r"^Service Pack ([0-9]+)$")
+# How exchange_facts' `sources` say a CSDVersion is not there, a reading WMI did not give, wmic
+# missing, and a reading WMI gave (plugins/plugin_utils/_facts.py: WINDOWS_NOT_THERE,
+# _why_unread, the *_version and events entries).
+SOURCE_CSD_NOT_THERE = "CSDVersion (not there)"
+SOURCE_WMI_FAILED = "unavailable (WMI: "
+SOURCE_WMIC_MISSING = "unavailable (wmic missing)"
+SOURCE_READ_BY_WMIC = ("(wmic datafile)", "(wmic ntevent)")
 _BUILD = re.compile(r"^([0-9]+)\.([0-9]+)\.([0-9]+)(?:\.([0-9]+))?$")
 
 
@@ -73,7 +95,11 @@ class Twin:
 
     @property
     def host_count(self) -> int:
-        return 2 * len(self.fleet.get("pairs", [])) + len(self.fleet.get("hosts", []))
+        return (
+            2 * len(self.fleet.get("pairs", []))
+            + len(self.fleet.get("hosts", []))
+            + len(self.fleet.get("jump_hosts", []))
+        )
 
 
 @dataclass(frozen=True)
@@ -410,17 +436,29 @@ def twin_from_facts(source: TwinInput, pairs: Mapping[str, str] | None = None) -
         pairing[target] = origin_source
     _check_pairs(pairing, source.facts, source.origin)
     in_pairs = set(pairing) | set(pairing.values())
+    vias = _jump_hosts_of(source.facts, in_pairs, warnings)
 
     specs: dict[str, dict[str, Any]] = {}
     servers: dict[str, _Server | None] = {}
+    behind: dict[str, _Legacy] = {}
     for host, exchange in source.facts.items():
+        if host in vias:
+            continue  # a jump host: declared under jump_hosts below
         try:
             specs[host], servers[host] = _host_from_facts(host, exchange, warnings)
         except _NotModelled as exc:
             if host in in_pairs:
                 raise TwinError(f"{exc}. Leave this pair out of the input.") from exc
             warnings.append(f"{exc}; left out of the twin")
-    names = _computer_names(list(specs), warnings)
+            continue
+        _warn_unread_events(host, exchange, warnings)
+        legacy = _legacy_from_facts(host, exchange, warnings)
+        if legacy is not None:
+            behind[host] = legacy
+    names = _computer_names(list(specs) + [via for via in vias if via not in specs], warnings)
+    jump_hosts = _jump_host_entries(vias, behind, names, source.facts, warnings)
+    for host, legacy in behind.items():
+        specs[host] = {**legacy.spec(names[legacy.via]), **specs[host]}
 
     fleet_pairs = []
     for target, source_host in pairing.items():
@@ -475,7 +513,7 @@ def twin_from_facts(source: TwinInput, pairs: Mapping[str, str] | None = None) -
         if kms and "binary_build" in kms:
             kms["database_stamp"] = _three(kms["binary_build"])
     origin = f"exchops.kms.exchange_facts results ({source.origin})"
-    return Twin(_document(origin, fleet_pairs, standalone), tuple(warnings))
+    return Twin(_document(origin, fleet_pairs, standalone, jump_hosts), tuple(warnings))
 
 
 def _three(build: str) -> str:
@@ -552,7 +590,9 @@ def _host_from_facts(
     if not kms_facts["installed"]:
         spec["kms"] = {"installed": False}
     else:
-        spec["kms"] = _kms_from_facts(host, server, kms_facts, lab_root, warnings)
+        spec["kms"] = _kms_from_facts(
+            host, server, kms_facts, lab_root, warnings, exchange.get("sources")
+        )
     events = _events_from_facts(host, kms_facts.get("events") or [], warnings)
     if events:
         spec["events"] = events
@@ -560,7 +600,12 @@ def _host_from_facts(
 
 
 def _kms_from_facts(
-    host: str, server: _Server, kms: Mapping[str, Any], lab_root: str, warnings: list[str]
+    host: str,
+    server: _Server,
+    kms: Mapping[str, Any],
+    lab_root: str,
+    warnings: list[str],
+    sources: Any = None,
 ) -> dict[str, Any]:
     service = kms.get("service") if isinstance(kms.get("service"), dict) else {}
     state = service.get("state")
@@ -576,9 +621,11 @@ def _kms_from_facts(
             f"{host}: exchange.kms.service.state is {state!r}; a twin holds MSExchangeKMS running "
             "or stopped. Gather facts again once the service has settled."
         )
+    unread = sources.get("file_versions") if isinstance(sources, dict) else None
     fix = (
-        "Read Kmserver.exe's file version on the server (its Properties, Version tab) and add it "
-        'to the host\'s facts as exchange.kms.binary_build ("5.5.1960.8"), then run again.'
+        (f"It could not be read (sources.file_versions: {unread}). " if unread else "")
+        + "Read Kmserver.exe's file version on the server (its Properties, Version tab) and add "
+        'it to the host\'s facts as exchange.kms.binary_build ("5.5.1960.8"), then run again.'
     )
     km_build = _parse_build(host, "exchange.kms.binary_build", kms.get("binary_build"), fix)
     if km_build[:2] != server.build3[:2]:
@@ -628,6 +675,289 @@ def _events_from_facts(host: str, events: list[Any], warnings: list[str]) -> lis
             f"MSExchangeKMS {', '.join(map(str, MODELLED_EVENTS))})"
         )
     return kept
+
+
+# ---------------------------------------------------------------------------------------------
+# Servers read through a jump host
+
+
+def _via(host: str, exchange: Mapping[str, Any]) -> str | None:
+    """The jump host a host's facts were read through (`reach.via`), None when read directly."""
+    reach = exchange.get("reach")
+    if reach is None:
+        return None
+    via = reach.get("via") if isinstance(reach, dict) else reach
+    if via is None:
+        return None
+    if not isinstance(reach, dict) or not isinstance(via, str) or not via:
+        raise TwinError(
+            f"{host}: exchange.reach is {reach!r}; its via is the inventory name of the jump host "
+            f"the facts were read through, or null when read directly. {_GATHER_AGAIN}"
+        )
+    return via
+
+
+def _jump_hosts_of(
+    facts: Mapping[str, Mapping[str, Any]], in_pairs: set[str], warnings: list[str]
+) -> list[str]:
+    """The jump hosts the facts were read through, in order; a jump host's own facts, when given,
+    are left out (the lab's jump hosts run no Exchange)."""
+    vias: list[str] = []
+    for host, exchange in facts.items():
+        via = _via(host, exchange)
+        if via is not None and via not in vias:
+            vias.append(via)
+    for via in vias:
+        if via not in facts:
+            continue
+        users = [host for host, exchange in facts.items() if _via(host, exchange) == via]
+        if via in in_pairs:
+            raise TwinError(
+                f"{via}: it is the jump host {', '.join(users)} were read through, and a server "
+                "of a pair; a lab host has one role. Check the pairs and the hosts' "
+                "exchange_jump_host."
+            )
+        if _via(via, facts[via]) is not None:
+            raise TwinError(
+                f"{via}: it is the jump host of {', '.join(users)} but was itself read through "
+                f"{_via(via, facts[via])}; exchops.kms reaches a jump host directly, so the facts "
+                f"contradict each other. {_GATHER_AGAIN}"
+            )
+        if facts[via].get("installed"):
+            warnings.append(
+                f"{via}: it is the jump host of {', '.join(users)}; the lab's jump hosts run no "
+                "Exchange, so its own Exchange is left out of the twin"
+            )
+    return vias
+
+
+@dataclass(frozen=True)
+class _Legacy:
+    """A server behind a jump host, as its facts show it."""
+
+    via: str
+    os: str  # "nt4" or "2000"
+    service_pack: int
+    wmi: str  # how WMI answered through the jump host: one of the _WMI_* below
+
+    def spec(self, via_name: str) -> dict[str, Any]:
+        """Its knobs in a fleet host entry (fleet.py), behind the jump host named `via_name`."""
+        spec: dict[str, Any] = {"os": self.os, "sp": self.service_pack}
+        if self.os == "nt4":
+            spec["wmi_core"] = self.wmi in (_WMI_ANSWERED, _WMI_PARTLY)
+        spec["reach"] = {"via": via_name}
+        return spec
+
+
+_WMI_ANSWERED = "answered"
+_WMI_PARTLY = "answered in part"
+_WMI_FAILED = "did not answer"
+_WMI_NO_WMIC = "no wmic on the jump host"
+_WMI_UNSHOWN = "not shown"
+
+
+def _wmi_shown(exchange: Mapping[str, Any]) -> tuple[str, str]:
+    """How WMI answered when the host was read (file versions and events come through wmic), and
+    the `sources` entry that shows a failure: exchange_facts records a version it read
+    "(wmic datafile)", and a reading WMI did not give "unavailable (WMI: ...)"."""
+    sources = exchange.get("sources") if isinstance(exchange.get("sources"), dict) else {}
+    wmi_sources = {
+        name: str(text)
+        for name, text in sources.items()
+        if name in ("file_versions", "events") or name.endswith("_version")
+    }
+    kms = exchange.get("kms") if isinstance(exchange.get("kms"), dict) else {}
+    answered = bool(kms.get("events")) or any(
+        text.endswith(SOURCE_READ_BY_WMIC) for text in wmi_sources.values()
+    )
+    failed = [
+        f"sources.{name}: {text}"
+        for name, text in wmi_sources.items()
+        if text.startswith(SOURCE_WMI_FAILED)
+    ]
+    missing = [
+        f"sources.{name}: {text}"
+        for name, text in wmi_sources.items()
+        if text == SOURCE_WMIC_MISSING
+    ]
+    if missing:
+        return _WMI_NO_WMIC, missing[0]
+    if failed:
+        return (_WMI_PARTLY if answered else _WMI_FAILED), failed[0]
+    return (_WMI_ANSWERED if answered else _WMI_UNSHOWN), ""
+
+
+def _legacy_from_facts(
+    host: str, exchange: Mapping[str, Any], warnings: list[str]
+) -> _Legacy | None:
+    """The knobs of a server whose facts were read through a jump host; None when read directly."""
+    via = _via(host, exchange)
+    if via is None:
+        return None
+    windows = exchange.get("windows")
+    if not isinstance(windows, dict):
+        raise TwinError(
+            f"{host}: its facts were read through the jump host {via} but carry no windows (the "
+            "Windows it runs), so the twin cannot tell Windows NT 4.0 from 2000: they were "
+            "gathered before exchange_facts read it. Gather facts on it again with "
+            "exchops.kms.exchange_facts."
+        )
+    sources = exchange.get("sources") if isinstance(exchange.get("sources"), dict) else {}
+    read = sources.get("windows")
+    said = f" (sources.windows: {read})" if read else ""
+    version = windows.get("version")
+    if version is None:
+        raise TwinError(
+            f"{host}: windows.version is missing{said}, so the twin cannot tell Windows NT 4.0 "
+            f"from 2000. Read CurrentVersion under HKLM\\SOFTWARE\\Microsoft\\Windows NT\\"
+            f'CurrentVersion on the server ("4.0" or "5.0") and put it in its facts as '
+            "windows.version, or gather facts again."
+        )
+    os = _OS_BY_CURRENT_VERSION.get(str(version))
+    if os is None:
+        raise TwinError(
+            f"{host}: windows.version is {version!r}, but its facts were read through the jump "
+            f"host {via}: the lab's servers behind a jump host run Windows NT 4.0 (4.0) or "
+            "Windows 2000 (5.0) (docs/registry.md#windows-version). A server on later Windows "
+            "runs WinRM: read it directly (remove its exchange_jump_host) and gather facts again."
+        )
+    service_pack = _legacy_service_pack(host, os, windows.get("service_pack"), read, warnings)
+    wmi, shown_by = _wmi_shown(exchange)
+    if os == "nt4" and wmi == _WMI_UNSHOWN:
+        raise TwinError(
+            f"{host}: nothing in its facts shows whether WMI answers on it (WMI core on Windows NT "
+            "4.0, KB Q219378): no file version and no event was read. Gather facts on it again "
+            "with kms_event_count above 0."
+        )
+    if wmi == _WMI_PARTLY:
+        warnings.append(
+            f"{host}: WMI gave some readings and not others ({shown_by}); the lab's WMI answers "
+            "all or none, so the twin's answers all"
+        )
+    elif wmi == _WMI_FAILED and os == "2000":
+        warnings.append(
+            f"{host}: WMI did not answer on it ({shown_by}); Windows 2000 includes WMI and the "
+            "lab's always answers"
+        )
+    elif wmi == _WMI_FAILED:
+        warnings.append(
+            f"{host}: WMI did not answer on it ({shown_by}); the twin's runs no WMI core, the "
+            "lab's one way for WMI on Windows NT 4.0 not to answer"
+        )
+    elif wmi == _WMI_NO_WMIC and os == "nt4":
+        warnings.append(
+            f"{host}: whether it runs WMI core is unknown: its jump host {via} has no wmic "
+            f"({shown_by}), so nothing read WMI through it; the twin's {host} has none"
+        )
+    return _Legacy(via, os, service_pack, wmi)
+
+
+def _legacy_service_pack(host: str, os: str, text: Any, read: Any, warnings: list[str]) -> int:
+    """The service pack from CSDVersion as the facts give it (KB Q222507: "Service Pack X")."""
+    name = _WINDOWS_NAMES[os]
+    if text is None:
+        if SOURCE_CSD_NOT_THERE not in str(read or ""):
+            raise TwinError(
+                f"{host}: windows.service_pack is missing and sources.windows does not say that "
+                f"CSDVersion is not there ({read or 'no sources.windows'}), so the twin cannot "
+                f"tell which {name} service pack it runs. Gather facts on it again, or read "
+                "CSDVersion on the server and put it in its facts as windows.service_pack."
+            )
+        number = 0  # no CSDVersion: no service pack [I] (docs/registry.md#windows-version)
+    else:
+        match = _CSD_VERSION.match(str(text))
+        if match is None:
+            raise TwinError(
+                f"{host}: windows.service_pack is {text!r}, not 'Service Pack N': a hotfix can "
+                "write such a text (KB Q222507), so it does not say the service pack. Find the "
+                "service pack on the server (Q222507 compares the dates of its files with the "
+                "service pack's) and put 'Service Pack N' in its facts as windows.service_pack."
+            )
+        number = int(match.group(1))
+    packs = _SERVICE_PACKS[os]
+    if str(number) not in packs:
+        raise TwinError(
+            f"{host}: it runs {name} "
+            f"{'without a service pack' if number == 0 else f'SP{number}'}; the lab runs "
+            f"{name} SP{packs[0]} to SP{packs[-1]}. A twin of it cannot be built; leave it out "
+            "of the input."
+        )
+    if os == "nt4" and number == 6:
+        warnings.append(
+            f"{host}: CSDVersion 'Service Pack 6' is Windows NT 4.0 SP6 or SP6a, which keeps SP6's "
+            "text (docs/registry.md#windows-version); the twin runs SP6, which the lab models "
+            "like SP6a"
+        )
+    return number
+
+
+def _jump_host_entries(
+    vias: list[str],
+    behind: Mapping[str, _Legacy],
+    names: Mapping[str, str],
+    facts: Mapping[str, Mapping[str, Any]],
+    warnings: list[str],
+) -> list[dict[str, Any]]:
+    """One `jump_hosts` entry per jump host: the lab's default Windows (no fact names it), wmic
+    as the reads through it show, and NTLM responses an NT 4.0 below SP4 behind it understands."""
+    entries = []
+    for via in vias:
+        served = {host: legacy for host, legacy in behind.items() if legacy.via == via}
+        if not served:
+            continue  # its servers were left out of the twin
+        entry: dict[str, Any] = {"name": names[via], "os": JUMP_DEFAULT_OS}
+        without = sorted(host for host, legacy in served.items() if legacy.wmi == _WMI_NO_WMIC)
+        with_wmic = sorted(
+            host
+            for host, legacy in served.items()
+            if legacy.wmi in (_WMI_ANSWERED, _WMI_PARTLY, _WMI_FAILED)
+        )
+        if without and with_wmic:
+            raise TwinError(
+                f"{via}: the facts of {', '.join(without)} say it has no wmic, those of "
+                f"{', '.join(with_wmic)} were read with its wmic; the facts contradict each "
+                f"other. Gather facts on them again in one run."
+            )
+        if without:
+            entry["wmic"] = False
+        old_nt4 = sorted(
+            host
+            for host, legacy in served.items()
+            if legacy.os == "nt4" and legacy.service_pack < NT4_NTLMV2_FROM_SP
+        )
+        if old_nt4:
+            entry["lm_compatibility"] = NTLM_RESPONSES_LEVEL
+            warnings.append(
+                f"{via}: it read {', '.join(old_nt4)} (Windows NT 4.0 below SP4, which has no "
+                f"NTLMv2, KB Q236414), so it sends NTLM responses: the twin's has "
+                f"LmCompatibilityLevel {NTLM_RESPONSES_LEVEL}"
+            )
+        own = facts.get(via, {}).get("windows") if isinstance(facts.get(via), dict) else None
+        version = own.get("version") if isinstance(own, dict) else None
+        seen = (
+            f"; its own facts give CurrentVersion {version}, which does not tell 2012 R2 to 2022 "
+            "apart"
+            if version
+            else ""
+        )
+        warnings.append(
+            f"{via}: the jump host of {', '.join(sorted(served))}; no fact names its own Windows, "
+            f"so the twin's runs Windows Server {JUMP_DEFAULT_OS}, the lab's default for a jump host (SMB 1 "
+            f"client and NetBIOS over TCP/IP on, as the reads through it needed){seen}"
+        )
+        entries.append(entry)
+    return entries
+
+
+def _warn_unread_events(host: str, exchange: Mapping[str, Any], warnings: list[str]) -> None:
+    """Events the facts could not read are none in the twin: say so."""
+    sources = exchange.get("sources") if isinstance(exchange.get("sources"), dict) else {}
+    unread = sources.get("events")
+    if isinstance(unread, str) and unread.startswith("unavailable"):
+        warnings.append(
+            f"{host}: its MSExchangeKMS events could not be read (sources.events: {unread}); the "
+            "twin's Application log holds none of them"
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -755,18 +1085,27 @@ def twin_from_report(source: TwinInput) -> Twin:
 
 
 def _document(
-    origin: str, pairs: list[dict[str, Any]], hosts: list[dict[str, Any]]
+    origin: str,
+    pairs: list[dict[str, Any]],
+    hosts: list[dict[str, Any]],
+    jump_hosts: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     if not pairs and not hosts:
         raise TwinError(f"{origin}: no host the lab can replicate; nothing to start.")
-    document: dict[str, Any] = {
-        "description": (
-            f"Rehearsal twin built by `exchlab twin` from {origin}. Credentials are the lab's. "
-            "KM database stamp: a target's is its source's server build (raised to its own "
-            "Kmserver.exe build when KMS runs with later binaries); any other host's is its own "
-            "Kmserver.exe build. Each target has its source's service pack kit under D:\\."
+    description = (
+        f"Rehearsal twin built by `exchlab twin` from {origin}. Credentials are the lab's. "
+        "KM database stamp: a target's is its source's server build (raised to its own "
+        "Kmserver.exe build when KMS runs with later binaries); any other host's is its own "
+        "Kmserver.exe build. Each target has its source's service pack kit under D:\\."
+    )
+    if jump_hosts:
+        description += (
+            " Servers read through a jump host sit behind it, on the Windows their facts name; "
+            f"the jump host runs the lab's default Windows Server {JUMP_DEFAULT_OS} (no fact names its own)."
         )
-    }
+    document: dict[str, Any] = {"description": description}
+    if jump_hosts:
+        document["jump_hosts"] = jump_hosts
     if pairs:
         document["pairs"] = pairs
     if hosts:

@@ -572,7 +572,9 @@ def test_exchlab_twin_help_documents_inputs_pairing_and_the_stamp_rule(
         "kms_source_host",
         "KB Q259906",
         "twin-fleet.yml",
-        "Credentials, connection and Windows version are the lab's",
+        "Credentials and connection settings are the lab's",
+        "reach.via",
+        "Windows Server 2016",
     ):
         assert phrase in text
 
@@ -605,3 +607,325 @@ def test_a_source_on_a_post_sp_rollup_gets_its_sp_kit_on_the_target_and_a_warnin
         "e2k-new: its source e2k-old runs 6.0.6620, after SP3; the lab's kits are service packs "
         "only, so the twin's inventory has no kms_remediate_sp_media",
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Servers read through a jump host (Windows NT 4.0 / 2000)
+
+WINDOWS_KEY = "HKLM\\SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion"
+READ = {
+    "kmserver_version": "file version of C:\\EXCHSRVR\\BIN\\KMSERVER.EXE (wmic datafile)",
+    "events": "Application log, source MSExchangeKMS (wmic ntevent)",
+}
+NO_WMI = {
+    "file_versions": "unavailable (WMI: The RPC server is unavailable. )",
+    "events": "unavailable (WMI: The RPC server is unavailable. )",
+}
+
+
+def behind_jump(
+    result: dict[str, Any],
+    via: str = "jump01",
+    version: str | None = "4.0",
+    build: str | None = "1381",
+    service_pack: str | None = "Service Pack 6",
+    sources: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """A result as exchange_facts returns it for a server read through the jump host VIA."""
+    result = copy.deepcopy(result)
+    exchange = result["ansible_facts"]["exchange"]
+    exchange["reach"] = {"via": via, "auth": "delegated"}
+    exchange["windows"] = {"version": version, "build": build, "service_pack": service_pack}
+    said = ", ".join(
+        name if value is not None else f"{name} (not there)"
+        for name, value in (
+            ("CurrentVersion", version),
+            ("CurrentBuildNumber", build),
+            ("CSDVersion", service_pack),
+        )
+    )
+    exchange["sources"] = {
+        "windows": f"{WINDOWS_KEY}: {said}",
+        **(READ if sources is None else sources),
+    }
+    return result
+
+
+JUMP_KB_FACTS = {host: behind_jump(result) for host, result in KB_FACTS.items()}
+JUMP01_LINE = (
+    "jump01: the jump host of kms-new, kms-old; no fact names its own Windows, so the twin's runs "
+    "Windows Server 2016, the lab's default for a jump host (SMB 1 client and NetBIOS over TCP/IP "
+    "on, as the reads through it needed)"
+)
+
+
+def test_the_kb_pair_read_through_a_jump_host_becomes_nt4_servers_behind_that_jump_host(
+    tmp_path: Path,
+) -> None:
+    twin = facts_twin(JUMP_KB_FACTS, KB_PAIR)
+    assert twin.fleet["jump_hosts"] == [{"name": "jump01", "os": "2016"}]
+    (pair,) = twin.fleet["pairs"]
+    legacy = {"os": "nt4", "sp": 6, "wmi_core": True, "reach": {"via": "jump01"}}
+    assert pair["source"] == {
+        "name": "kms-old",
+        **legacy,
+        "exchange": {"version": "5.5", "sp": 3},
+        "kms": {"binary_build": "5.5.2650.12", "state": "running", "database_stamp": "5.5.2650"},
+    }
+    assert pair["target"] == {
+        "name": "kms-new",
+        **legacy,
+        "exchange": {"version": "5.5", "sp": 3},
+        "kms": {"binary_build": "5.5.1960.8", "state": "stopped", "database_stamp": "5.5.2650"},
+        "events": [5389],
+        "media": {"D:\\EXCH55SP3": "5.5.2650"},
+    }
+    sp6 = (
+        ": CSDVersion 'Service Pack 6' is Windows NT 4.0 SP6 or SP6a, which keeps SP6's text "
+        "(docs/registry.md#windows-version); the twin runs SP6, which the lab models like SP6a"
+    )
+    assert twin.warnings == ("kms-old" + sp6, "kms-new" + sp6, JUMP01_LINE)
+    assert twin.host_count == 3
+    assert "the jump host runs the lab's default Windows Server 2016" in twin.fleet["description"]
+    fleet, groups = started_fleet(twin, tmp_path)
+    assert [(host.name, host.role, host.os, host.via) for host in fleet.hosts] == [
+        ("jump01", "jump", "2016", None),
+        ("kms-old", "source", "nt4", "jump01"),
+        ("kms-new", "target", "nt4", "jump01"),
+    ]
+    target_vars = groups["kms_targets"]["hosts"]["kms-new"]
+    assert (target_vars["ansible_host"], target_vars["exchange_jump_host"]) == ("KMS-NEW", "jump01")
+    assert target_vars["kms_remediate_sp_media"] == "D:\\EXCH55SP3\\ENG\\SERVER\\SETUP\\I386"
+    assert "jump01" in groups["jump_hosts"]["hosts"]
+
+
+def test_windows_2000_servers_get_their_service_pack_and_none_when_csdversion_is_not_there(
+    tmp_path: Path,
+) -> None:
+    results = {
+        "e2k-new": behind_jump(KB_FACTS["kms-new"], version="5.0", build="2195", service_pack=None),
+        "e2k-old": behind_jump(
+            KB_FACTS["kms-old"], version="5.0", build="2195", service_pack="Service Pack 4"
+        ),
+    }
+    twin = facts_twin(results, {"e2k-new": "e2k-old"})
+    (pair,) = twin.fleet["pairs"]
+    assert {key: pair["target"][key] for key in ("os", "sp", "reach")} == {
+        "os": "2000",
+        "sp": 0,
+        "reach": {"via": "jump01"},
+    }
+    assert (pair["source"]["os"], pair["source"]["sp"]) == ("2000", 4)
+    # Windows 2000 includes WMI: no wmi_core knob (fleet.py refuses it there).
+    assert "wmi_core" not in pair["target"] and "wmi_core" not in pair["source"]
+    started_fleet(twin, tmp_path)
+
+
+def test_an_nt4_server_whose_wmi_did_not_answer_gets_no_wmi_core_and_says_what_is_missing(
+    tmp_path: Path,
+) -> None:
+    no_wmi = behind_jump(KB_FACTS["kms-new"], sources=NO_WMI)
+    del no_wmi["ansible_facts"]["exchange"]["kms"]["binary_build"]
+    no_wmi["ansible_facts"]["exchange"]["kms"]["events"] = []
+    results = {**JUMP_KB_FACTS, "kms-new": no_wmi}
+    with pytest.raises(
+        TwinError,
+        match=r"kms-new: exchange.kms.binary_build is missing\. It could not be read "
+        r"\(sources.file_versions: unavailable \(WMI: The RPC server is unavailable\. \)\)\. "
+        r"Read Kmserver.exe's file version",
+    ):
+        facts_twin(results, KB_PAIR)
+    # The operator read it on the server and put it in the facts, as the refusal says.
+    no_wmi["ansible_facts"]["exchange"]["kms"]["binary_build"] = "5.5.1960.8"
+    twin = facts_twin(results, KB_PAIR)
+    target = twin.fleet["pairs"][0]["target"]
+    assert (target["wmi_core"], "events" in target) == (False, False)
+    assert (
+        "kms-new: WMI did not answer on it (sources.file_versions: unavailable (WMI: The RPC server "
+        "is unavailable. )); the twin's runs no WMI core, the lab's one way for WMI on Windows NT "
+        "4.0 not to answer" in twin.warnings
+    )
+    assert (
+        "kms-new: its MSExchangeKMS events could not be read (sources.events: unavailable (WMI: "
+        "The RPC server is unavailable. )); the twin's Application log holds none of them"
+        in twin.warnings
+    )
+    started_fleet(twin, tmp_path)
+
+
+def test_an_nt4_server_below_sp4_makes_its_jump_host_send_ntlm_responses(tmp_path: Path) -> None:
+    results = {
+        **JUMP_KB_FACTS,
+        "kms-old": behind_jump(KB_FACTS["kms-old"], service_pack="Service Pack 3"),
+    }
+    twin = facts_twin(results, KB_PAIR)
+    assert twin.fleet["jump_hosts"] == [{"name": "jump01", "os": "2016", "lm_compatibility": 2}]
+    assert twin.fleet["pairs"][0]["source"]["sp"] == 3
+    assert (
+        "jump01: it read kms-old (Windows NT 4.0 below SP4, which has no NTLMv2, KB Q236414), so "
+        "it sends NTLM responses: the twin's has LmCompatibilityLevel 2" in twin.warnings
+    )
+    started_fleet(twin, tmp_path)
+
+
+def test_a_jump_host_without_wmic_is_replicated_and_its_servers_wmi_core_said_unknown(
+    tmp_path: Path,
+) -> None:
+    no_wmic = {
+        "file_versions": "unavailable (wmic missing)",
+        "events": "unavailable (wmic missing)",
+    }
+    results = {host: behind_jump(result, sources=no_wmic) for host, result in KB_FACTS.items()}
+    twin = facts_twin(results, KB_PAIR)
+    assert twin.fleet["jump_hosts"] == [{"name": "jump01", "os": "2016", "wmic": False}]
+    assert twin.fleet["pairs"][0]["target"]["wmi_core"] is False
+    assert (
+        "kms-new: whether it runs WMI core is unknown: its jump host jump01 has no wmic "
+        "(sources.file_versions: unavailable (wmic missing)), so nothing read WMI through it; the "
+        "twin's kms-new has none" in twin.warnings
+    )
+    started_fleet(twin, tmp_path)
+
+
+def test_the_jump_hosts_own_facts_declare_it_once_and_its_exchange_is_left_out(
+    tmp_path: Path,
+) -> None:
+    jump = exchange_facts(build="15.1.2507.6", service_pack=0, km_build=None)
+    jump["ansible_facts"]["exchange"]["reach"] = {"via": None, "auth": "credssp"}
+    jump["ansible_facts"]["exchange"]["windows"] = {
+        "version": "6.3",
+        "build": "14393",
+        "service_pack": None,
+    }
+    twin = facts_twin({**JUMP_KB_FACTS, "jump01": jump}, KB_PAIR)
+    assert twin.fleet["jump_hosts"] == [{"name": "jump01", "os": "2016"}]
+    assert "hosts" not in twin.fleet
+    assert (
+        "jump01: it is the jump host of kms-old, kms-new; the lab's jump hosts run no Exchange, so "
+        "its own Exchange is left out of the twin" in twin.warnings
+    )
+    assert (
+        JUMP01_LINE + "; its own facts give CurrentVersion 6.3, which does not tell 2012 R2 to "
+        "2022 apart" in twin.warnings
+    )
+    started_fleet(twin, tmp_path)
+
+
+def _jump_kb_with(host: str, **windows: Any) -> dict[str, Any]:
+    return {**JUMP_KB_FACTS, host: behind_jump(KB_FACTS[host], **windows)}
+
+
+def _without_windows() -> dict[str, Any]:
+    results = copy.deepcopy(JUMP_KB_FACTS)
+    del results["kms-new"]["ansible_facts"]["exchange"]["windows"]
+    return results
+
+
+def _unreadable_csd_version() -> dict[str, Any]:
+    results = _jump_kb_with("kms-new", service_pack=None)
+    sources = results["kms-new"]["ansible_facts"]["exchange"]["sources"]
+    sources["windows"] = sources["windows"].replace("(not there)", "(unreadable)")
+    return results
+
+
+def _wmi_unshown() -> dict[str, Any]:
+    results = _jump_kb_with("kms-new", sources={})
+    results["kms-new"]["ansible_facts"]["exchange"]["kms"]["events"] = []
+    return results
+
+
+def _mixed_wmic() -> dict[str, Any]:
+    no_wmic = {"file_versions": "unavailable (wmic missing)"}
+    return {**JUMP_KB_FACTS, "kms-new": behind_jump(KB_FACTS["kms-new"], sources=no_wmic)}
+
+
+@pytest.mark.parametrize(
+    ("results", "pairs", "message"),
+    [
+        pytest.param(
+            _without_windows(),
+            KB_PAIR,
+            r"kms-new: its facts were read through the jump host jump01 but carry no windows "
+            r"\(the Windows it runs\).*Gather facts on it again",
+            id="facts gathered before windows",
+        ),
+        pytest.param(
+            _jump_kb_with("kms-new", version=None),
+            KB_PAIR,
+            r"kms-new: windows.version is missing \(sources.windows: HKLM.*CurrentVersion \(not "
+            r"there\).*\), so the twin cannot tell Windows NT 4.0 from 2000",
+            id="no CurrentVersion",
+        ),
+        pytest.param(
+            _jump_kb_with("kms-new", version="5.2", build="3790"),
+            KB_PAIR,
+            r"kms-new: windows.version is '5.2', but its facts were read through the jump host "
+            r"jump01: .* A server on later Windows runs WinRM: read it directly",
+            id="Server 2003 behind a jump host",
+        ),
+        pytest.param(
+            _jump_kb_with("kms-new", service_pack="Service Pack 3 RC 1.32"),
+            KB_PAIR,
+            r"kms-new: windows.service_pack is 'Service Pack 3 RC 1.32', not 'Service Pack N': a "
+            r"hotfix can write such a text \(KB Q222507\)",
+            id="a hotfix's CSDVersion",
+        ),
+        pytest.param(
+            _jump_kb_with("kms-new", service_pack=None),
+            KB_PAIR,
+            r"kms-new: it runs Windows NT 4.0 without a service pack; the lab runs Windows NT 4.0 "
+            r"SP1 to SP6a",
+            id="NT 4.0 without a service pack",
+        ),
+        pytest.param(
+            _unreadable_csd_version(),
+            KB_PAIR,
+            r"kms-new: windows.service_pack is missing and sources.windows does not say that "
+            r"CSDVersion is not there",
+            id="CSDVersion unreadable",
+        ),
+        pytest.param(
+            _wmi_unshown(),
+            KB_PAIR,
+            r"kms-new: nothing in its facts shows whether WMI answers on it",
+            id="WMI not shown",
+        ),
+        pytest.param(
+            _mixed_wmic(),
+            KB_PAIR,
+            r"jump01: the facts of kms-new say it has no wmic, those of kms-old were read with its "
+            r"wmic; the facts contradict each other",
+            id="wmic both missing and used",
+        ),
+        pytest.param(
+            {**JUMP_KB_FACTS, "jump01": KB_FACTS["kms-old"]},
+            {"jump01": "kms-new"},
+            r"jump01: it is the jump host kms-old, kms-new were read through, and a server of a "
+            r"pair; a lab host has one role",
+            id="a jump host in a pair",
+        ),
+        pytest.param(
+            {**JUMP_KB_FACTS, "jump01": behind_jump(KB_FACTS["kms-old"], via="jump02")},
+            None,
+            r"jump01: it is the jump host of kms-old, kms-new but was itself read through jump02",
+            id="a jump host behind a jump host",
+        ),
+        pytest.param(
+            _jump_kb_with("kms-new", via=["jump01"]),
+            KB_PAIR,
+            r"kms-new: exchange.reach is .*; its via is the inventory name of the jump host",
+            id="reach.via not a name",
+        ),
+        pytest.param(
+            {**KB_FACTS, "kms-new": exchange_facts(reach="jump01")},
+            KB_PAIR,
+            r"kms-new: exchange.reach is 'jump01'; its via is the inventory name of the jump host",
+            id="reach not a mapping",
+        ),
+    ],
+)
+def test_a_server_behind_a_jump_host_without_the_facts_the_twin_needs_is_refused(
+    results: dict[str, Any], pairs: dict[str, str] | None, message: str
+) -> None:
+    with pytest.raises(TwinError, match=message):
+        facts_twin(results, pairs)

@@ -132,6 +132,15 @@ def test_an_exchange_installed_elsewhere_asks_for_its_binaries() -> None:
 
 def test_zero_events_skips_the_event_section() -> None:
     assert facts(answer("kb_target"), events=0).facts["kms"]["events"] == []
+    assert "events" not in facts(answer("kb_target"), events=0).sources
+
+
+def test_events_read_say_where_they_came_from_even_when_there_are_none() -> None:
+    # So a reader (and a rehearsal twin) can tell "WMI answered, no event" from "not read".
+    for name in ("kb_target", "no_exchange"):
+        readings = facts(answer(name))
+        assert readings.sources["events"] == "Application log, source MSExchangeKMS (wmic ntevent)"
+    assert facts(answer("no_exchange")).facts["kms"]["events"] == []
 
 
 def test_a_garbled_section_names_itself() -> None:
@@ -443,3 +452,62 @@ def test_an_unreadable_kmserver_key_is_a_warning_and_sinks_no_fact() -> None:
         "be read"
     )
     assert "(MasterPasswordPath, KB Q196129) is unknown." in readings.warnings[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# Windows' own version (docs/registry.md#windows-version)
+
+WINDOWS_KEY = "HKLM\\SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion"
+
+
+def test_a_server_read_through_a_jump_host_reports_its_windows_as_the_registry_gives_it() -> None:
+    readings = facts(answer("jump_nt4_target"))
+    exchange = readings.facts
+    # NT 4.0 SP6a keeps SP6's CSDVersion (docs/registry.md#windows-version): reported as read.
+    assert exchange["windows"] == {
+        "version": "4.0",
+        "build": "1381",
+        "service_pack": "Service Pack 6",
+    }
+    assert readings.sources["windows"] == (
+        f"{WINDOWS_KEY}: CurrentVersion, CurrentBuildNumber, CSDVersion"
+    )
+    assert (exchange["release"], exchange["kms"]["binary_build"]) == (
+        "Exchange Server 5.5 SP3",
+        "5.5.1960.8",
+    )
+    assert readings.warnings == []
+
+
+def test_a_windows_without_a_service_pack_has_a_null_service_pack_and_says_why() -> None:
+    readings = facts(answered(answer("jump_nt4_target"), "windows_sp", VISTA_MISSING))
+    assert readings.facts["windows"] == {"version": "4.0", "build": "1381", "service_pack": None}
+    assert readings.sources["windows"].endswith(
+        ": CurrentVersion, CurrentBuildNumber, CSDVersion (not there)"
+    )
+    assert readings.warnings == []
+
+
+def test_an_unreadable_windows_value_is_a_warning_and_sinks_no_fact() -> None:
+    text = answered(answer("jump_nt4_target"), "windows_version", "ERROR: Access is denied.\r\n")
+    readings = facts(text)
+    assert readings.facts["windows"] == {
+        "version": None,
+        "build": "1381",
+        "service_pack": "Service Pack 6",
+    }
+    assert readings.facts["release"] == "Exchange Server 5.5 SP3"
+    assert readings.sources["windows"].endswith(
+        ": CurrentVersion (unreadable), CurrentBuildNumber, CSDVersion"
+    )
+    (warning,) = readings.warnings
+    assert warning.startswith(
+        f"windows_version: the answer to {WINDOWS_KEY} /v CurrentVersion could not be read ("
+    )
+    assert warning.endswith("so windows.version is unknown.")
+
+
+def test_an_answer_recorded_before_the_windows_reading_has_null_members_and_no_source() -> None:
+    readings = facts(answer("kb_target"))
+    assert readings.facts["windows"] == {"version": None, "build": None, "service_pack": None}
+    assert "windows" not in readings.sources

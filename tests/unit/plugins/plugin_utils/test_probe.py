@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from types import SimpleNamespace
 
 import pytest
@@ -166,3 +167,14 @@ def test_a_section_that_did_not_come_back_is_a_probe_error() -> None:
         run_commands(Answers(drop="qc"), {"query": "sc query X", "qc": "sc qc X"})
     with pytest.raises(ProbeError, match="the answer has no section 'other'"):
         run_commands(Answers(), {"query": "sc query X"}).need("other")
+
+
+def test_the_probe_reads_windows_version_build_and_service_pack_in_the_same_line() -> None:
+    key = r"HKLM\SOFTWARE\Microsoft\Windows NT\CurrentVersion"
+    for remote, unc in ((None, ""), ("KMS01", "\\\\KMS01\\")):
+        probe = facts_probe(10, remote=remote)
+        for value in ("CurrentVersion", "CurrentBuildNumber", "CSDVersion"):
+            assert f'reg query "{unc}{key}" /v {value}' in probe
+        assert "\n" not in probe
+    asked = re.findall(r"echo ==exchops:begin:([a-z0-9_]+)==", facts_probe(0))
+    assert asked[4:7] == ["windows_version", "windows_build", "windows_sp"]
