@@ -28,7 +28,7 @@ freshly started lab:
 - gate:           `check_kms_move` (exit 2 expected, every pair a `mismatch` as above).
 
 Its figures: the gate's HTTP requests on the jump host divided by the legacy hosts (these listen
-nowhere, so the jump host gets every request; what they got is recorded and must be 0), and the
+nowhere, so the jump host gets every request; what they got is recorded beside it), and the
 most shells open on the jump host at once during the gate (`shells_peak` of `exchlab show`: the
 lab starts at 0 each round and the floors must leave it there), each the largest over rounds;
 beside it the controller's own limit, `exchange_jump_max_shells`'s default. It writes
