@@ -13,7 +13,7 @@ help:
 	@echo "make demo   set up .venv, start the lab, run the remediation, show the result"
 	@echo "make test   set up .venv, then run every test and check (ends with 'N passed, N failed')"
 	@echo "make setup  only create/refresh .venv (pinned) and link this tree as exchops.kms"
-	@echo "make bench  fleet benchmark (50 and 200 KB pairs): benchmarks/results/, last line ratio_vs_floor=..."
+	@echo "make bench  fleet benchmark (50 and 200 KB pairs, 100 behind a jump host): benchmarks/results/, last line ratio_vs_floor=..."
 
 setup:
 	@hacking/setup.sh
@@ -24,7 +24,8 @@ demo: setup
 test: setup
 	@$(VENV)/bin/python hacking/run_checks.py
 
-# Not part of make test: timings are measured, never asserted. Takes about 5 minutes on 2 cores.
+# Not part of make test: timings are measured, never asserted. Takes about 5 minutes on 2 cores,
+# and about 3 more for the run behind a jump host.
 bench: setup
 	@$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-bench.txt -c constraints.txt
 	@$(VENV)/bin/python benchmarks/fleet.py

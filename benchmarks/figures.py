@@ -30,13 +30,23 @@ def misjudged_pairs(report_file: Path, pairs: int) -> str:
     return ""
 
 
-def summary_line(figures: dict) -> str:
-    """make bench's last line: the gate's figures at one size (the old keys first, unchanged)."""
-    return (
+def summary_line(figures: dict, jump: dict | None = None) -> str:
+    """make bench's last line: the gate's figures at one size (the old keys first, unchanged),
+    then, when JUMP holds the jump run's, the gate's behind one jump host."""
+    line = (
         f"ratio_vs_floor={figures['ratio_vs_floor']['gate']:.2f} "
         f"requests_per_host={figures['requests_per_host']['gate']:.0f} "
         f"hosts={figures['hosts']} "
         f"ratio_vs_targets_floor={figures['ratio_vs_targets_floor']['gate']:.2f} "
         f"max_requests_per_host={figures['max_requests_per_host']['gate']} "
         f"controller_peak_mib={figures['controller_peak_pss_mib']['gate']:.0f}"
+    )
+    if jump is None:
+        return line
+    return (
+        f"{line} "
+        f"jump_ratio_vs_floor={jump['ratio_vs_floor']['gate']:.2f} "
+        f"jump_ratio_vs_targets_floor={jump['ratio_vs_targets_floor']['gate']:.2f} "
+        f"jump_requests_per_legacy_host={jump['requests_per_legacy_host']:.1f} "
+        f"jump_shells_peak={jump['jump_shells_peak']}"
     )

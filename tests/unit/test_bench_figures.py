@@ -1,6 +1,7 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """make bench times a gate only when it judged every bench pair as the fleet makes it, and its
-last line carries both ratios, the maximum requests per host and the controller's peak."""
+last line carries both ratios, the maximum requests per host and the controller's peak, then
+the jump run's gate."""
 
 from __future__ import annotations
 
@@ -47,16 +48,34 @@ def test_a_gate_that_wrote_no_report_is_not_timed(tmp_path: Path) -> None:
     assert misjudged_pairs(tmp_path / "report.json", 3) == f"no report at {tmp_path}/report.json"
 
 
+FIGURES = {
+    "hosts": 400,
+    "ratio_vs_floor": {"gate": 2.214},
+    "ratio_vs_targets_floor": {"gate": 3.657},
+    "requests_per_host": {"gate": 7.0},
+    "max_requests_per_host": {"gate": 9},
+    "controller_peak_pss_mib": {"gate": 612.44},
+}
+OLD_KEYS = (
+    "ratio_vs_floor=2.21 requests_per_host=7 hosts=400 ratio_vs_targets_floor=3.66 "
+    "max_requests_per_host=9 controller_peak_mib=612"
+)
+
+
 def test_the_last_line_keeps_the_old_keys_first_and_adds_the_new_ones() -> None:
-    figures = {
-        "hosts": 400,
-        "ratio_vs_floor": {"gate": 2.214},
-        "ratio_vs_targets_floor": {"gate": 3.657},
-        "requests_per_host": {"gate": 7.0},
-        "max_requests_per_host": {"gate": 9},
-        "controller_peak_pss_mib": {"gate": 612.44},
+    assert summary_line(FIGURES) == OLD_KEYS
+
+
+def test_the_last_line_appends_the_jump_runs_gate_after_the_old_keys() -> None:
+    jump = {
+        "ratio_vs_floor": {"gate": 3.126},
+        "ratio_vs_targets_floor": {"gate": 5.904},
+        "requests_per_legacy_host": 10.04,
+        "jump_shells_peak": 25,
     }
-    assert summary_line(figures) == (
-        "ratio_vs_floor=2.21 requests_per_host=7 hosts=400 ratio_vs_targets_floor=3.66 "
-        "max_requests_per_host=9 controller_peak_mib=612"
+    line = summary_line(FIGURES, jump)
+    assert "\n" not in line
+    assert line == (
+        f"{OLD_KEYS} jump_ratio_vs_floor=3.13 jump_ratio_vs_targets_floor=5.90 "
+        "jump_requests_per_legacy_host=10.0 jump_shells_peak=25"
     )

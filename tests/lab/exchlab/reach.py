@@ -26,6 +26,9 @@ The jump host (the client side)
   absent, the default of Windows Vista / 2008 and later (Windows 2000 Resource Kit registry
   reference cc960646 for the levels; the default is [R]).
 - Its audit of process creation (event 4688 with command lines): `HostState.command_lines`.
+- Its WinRM service's MaxShellsPerUser: 30, Windows Server 2012 R2's and later's default
+  (JUMP_MAX_SHELLS_PER_USER), unless the fleet gives the jump host `faults:
+  {max_shells_per_user: N}`; the other hosts keep the WS-Man layer's 5.
 
 The legacy server (the target)
 - Its service pack (CSDVersion "Service Pack N", KB Q222507): NTLMv2 exists from NT 4.0 SP4 on
@@ -76,6 +79,10 @@ DEFAULT_LM_COMPATIBILITY = 3
 NTLM_RESPONSES_LEVEL = 2
 # NT 4.0 understands NTLMv2 from this service pack on (KB Q236414).
 NT4_NTLMV2_FROM_SP = 4
+# WinRM's MaxShellsPerUser on Windows Server 2012 R2 and later, every jump host's era
+# ("Installation and configuration for Windows Remote Management", MaxShellsPerUser:
+# https://learn.microsoft.com/en-us/windows/win32/winrm/installation-and-configuration-for-windows-remote-management).
+JUMP_MAX_SHELLS_PER_USER = 30
 
 
 def smb1_client_by_default(os: str) -> bool:
@@ -94,8 +101,10 @@ def make_jump_host(
     lm_compatibility: int | None = None,
     wmic: bool = True,
 ) -> None:
-    """Make a built Windows host a jump host: its SMB1 client, NetBIOS, NTLM level, wmic, and
-    its process-creation audit switched on (an empty `command_lines`)."""
+    """Make a built Windows host a jump host: its SMB1 client, NetBIOS, NTLM level, wmic, its
+    MaxShellsPerUser (the fleet's, else JUMP_MAX_SHELLS_PER_USER), and its process-creation
+    audit switched on (an empty `command_lines`)."""
+    host.faults.setdefault("max_shells_per_user", JUMP_MAX_SHELLS_PER_USER)
     if smb1_client is None:
         smb1_client = smb1_client_by_default(host.os)
     if smb1_client:

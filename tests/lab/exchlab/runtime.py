@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from .layout import StateLayout
-from .state import HostState, waiting_releases
+from .state import SHELLS_PEAK, HostState, waiting_releases
 from .windows.remote import ServerNetwork
 from .windows.shell import run_command
 from .wsman import CommandResult, LogonSession, Stdin, WsmanFaults, WsmanServer
@@ -102,6 +102,11 @@ class LabHost:
     def count(self, kind: str) -> None:
         with self._counters_lock:
             self.state.requests[kind] = self.state.requests.get(kind, 0) + 1
+
+    def note_open_shells(self, open_now: int) -> None:
+        with self._counters_lock:
+            peak = self.state.requests.get(SHELLS_PEAK, 0)
+            self.state.requests[SHELLS_PEAK] = max(peak, open_now)
 
     def set_faults(self, changes: dict[str, Any]) -> None:
         with self._lock:

@@ -67,6 +67,16 @@ ERROR_SERVICE_NEVER_STARTED = 1077
 
 EVENT_TYPES = ("Error", "Warning", "Information", "Audit Success", "Audit Failure")
 
+# What a host's `requests` counts: HTTP requests, WinRS shells created and commands started, and
+# the most shells open on it at once (SHELLS_PEAK, a high-water mark rather than a count), each
+# since the host's state was made.
+SHELLS_PEAK = "shells_peak"
+REQUEST_KINDS = ("http", "shells", "commands", SHELLS_PEAK)
+
+
+def no_requests() -> dict[str, int]:
+    return dict.fromkeys(REQUEST_KINDS, 0)
+
 
 class StateError(Exception):
     """A host state file that cannot be read, or a request that contradicts the state."""
@@ -939,9 +949,7 @@ class HostState:
     media: dict[str, Media] = field(default_factory=dict)
     faults: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_FAULTS))
     installer_runs: list[InstallerRun] = field(default_factory=list)
-    requests: dict[str, int] = field(
-        default_factory=lambda: {"http": 0, "shells": 0, "commands": 0}
-    )
+    requests: dict[str, int] = field(default_factory=no_requests)
     next_pid: int = 1320
     command_seq: int = 0
     # Programs started by a command that are still running (image name, PID), e.g. update.exe
@@ -1335,9 +1343,7 @@ class HostState:
             "kms_database": kms_database,
             "backups": self.backups(),
             "events": [event.to_json() for event in self.events],
-            "requests": {
-                kind: self.requests.get(kind, 0) for kind in ("http", "shells", "commands")
-            },
+            "requests": {kind: self.requests.get(kind, 0) for kind in REQUEST_KINDS},
         }
 
     # -- JSON -----------------------------------------------------------------------------
@@ -1395,7 +1401,7 @@ class HostState:
             media={k: Media.from_json(k, v) for k, v in raw["media"].items()},
             faults=dict(raw.get("faults") or {}),
             installer_runs=[InstallerRun.from_json(run) for run in raw.get("installer_runs", [])],
-            requests=dict(raw.get("requests") or {"http": 0, "shells": 0, "commands": 0}),
+            requests={**no_requests(), **(raw.get("requests") or {})},
             next_pid=raw.get("next_pid", 1320),
             command_seq=raw.get("command_seq", 0),
             local_admins=list(raw.get("local_admins") or []),

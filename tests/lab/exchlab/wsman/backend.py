@@ -88,7 +88,7 @@ class WsmanFaults:
     operation_timeout: bool = False
     command_lifetime_s: float = 300.0
     # Windows' MaxShellsPerUser quota (per host, per authenticated user); the default 5 has no
-    # source cited [lab].
+    # source cited [lab]. Jump hosts start with 2012 R2's and later's 30 (exchlab.reach).
     max_shells_per_user: int = 5
     # "ok" | "expired" | "wrong_name": which certificate the HTTPS listener presents.
     tls_certificate: str = "ok"
@@ -122,3 +122,7 @@ class Backend(Protocol):
 
     def count(self, kind: str) -> None:
         """Count one "http" request, one "shells" creation or one "commands" start."""
+
+    def note_open_shells(self, open_now: int) -> None:
+        """How many shells are open on this host right after one was created (every user's):
+        the host keeps the most, so a run's peak shows even once its shells are deleted."""

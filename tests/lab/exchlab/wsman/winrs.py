@@ -270,7 +270,9 @@ class ShellManager:
                 )
                 raise WsmanFault(ERROR_WSMAN_QUOTA_MAX_SHELLS, message, reason=message)
             self._shells[shell.shell_id] = shell
+            open_now = len(self._shells)
         self.backend.count("shells")
+        self.backend.note_open_shells(open_now)
         log.debug(
             "%s: shell %s created for %s (%s%s)",
             self.backend.name,

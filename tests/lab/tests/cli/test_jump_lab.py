@@ -14,6 +14,7 @@ import socket
 import pytest
 import winrm
 from conftest import Lab
+from winrm.exceptions import WSManFaultError
 
 SETUP = r"HKLM\SOFTWARE\Microsoft\Exchange\Setup"
 
@@ -65,6 +66,22 @@ def test_the_kb_pair_behind_a_jump_host_is_read_through_it(lab: Lab) -> None:
     assert shown["kms-new"]["services"]["MSExchangeKMS"]["state"] == "stopped"
     assert shown["kms-new"]["requests"]["http"] == 0
     assert shown["jump01"]["requests"]["commands"] == 2
+
+
+def test_the_jump_host_allows_thirty_shells_at_once_and_shows_the_peak(lab: Lab) -> None:
+    lab.up("jump_q259906.yml", "--base-address", "auto")
+    session, _password = jump_session(lab)
+    protocol = session.protocol
+    shells = [protocol.open_shell() for _shell_number in range(30)]
+    with pytest.raises(WSManFaultError) as refused:
+        protocol.open_shell()
+    assert "maximum number of 30 concurrent shells" in refused.value.reason
+    for shell in shells:
+        protocol.close_shell(shell, close_session=False)
+
+    requests = lab.show("jump01")["hosts"]["jump01"]["requests"]
+    assert (requests["shells"], requests["shells_peak"]) == (30, 30)
+    assert lab.show("kms-new")["hosts"]["kms-new"]["requests"]["shells_peak"] == 0
 
 
 def test_a_legacy_host_has_no_winrm_listener(lab: Lab) -> None:

@@ -120,6 +120,26 @@ def test_the_jump_hosts_state_follows_its_knobs(tmp_path: Path) -> None:
     assert all(states[name].command_lines == [] for name in ("j2016", "j2019", "j2019smb1"))
 
 
+def test_jump_hosts_allow_thirty_shells_per_user_unless_the_fleet_says_otherwise(
+    tmp_path: Path,
+) -> None:
+    text = (
+        "jump_hosts:\n"
+        "  - {name: j2012, os: '2012'}\n"
+        "  - {name: j2022, os: '2022', faults: {max_shells_per_user: 7}}\n"
+        "hosts:\n"
+        "  - {name: kms, os: nt4, reach: {via: j2012}}\n"
+        "  - {name: direct, os: '2016'}\n"
+    )
+    fleet = load_fleet(write(tmp_path, text))
+    states = {host.name: build_host_state(host, fleet.lab) for host in fleet.hosts}
+    assert states["j2012"].faults["max_shells_per_user"] == 30
+    assert states["j2022"].faults["max_shells_per_user"] == 7
+    # The other hosts keep the WS-Man layer's default.
+    assert "max_shells_per_user" not in states["kms"].faults
+    assert "max_shells_per_user" not in states["direct"].faults
+
+
 def test_the_legacy_hosts_state_follows_its_knobs(tmp_path: Path) -> None:
     text = JUMP + (
         "hosts:\n"

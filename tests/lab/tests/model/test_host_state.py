@@ -84,6 +84,21 @@ def test_a_broken_state_file_is_a_state_error(tmp_path: Path) -> None:
         HostState.load(tmp_path / "missing.json")
 
 
+def test_a_state_saved_before_shells_peak_was_kept_loads_with_none_seen(
+    kb: HostState, tmp_path: Path
+) -> None:
+    path = tmp_path / "KMS-NEW.json"
+    raw = kb.to_json()
+    raw["requests"] = {"http": 14, "shells": 2, "commands": 2}
+    path.write_text(json.dumps(raw), encoding="utf-8")
+    assert HostState.load(path).to_show()["requests"] == {
+        "http": 14,
+        "shells": 2,
+        "commands": 2,
+        "shells_peak": 0,
+    }
+
+
 def test_the_host_lock_serialises_threads(kb: HostState, tmp_path: Path) -> None:
     path = tmp_path / "KMS-NEW.json"
     kb.save(path)
@@ -124,7 +139,7 @@ def test_show_has_the_contract_keys_and_no_secrets(make_host: Make) -> None:
         "requests",
     }
     assert shown["address"] == "127.0.0.2"
-    assert shown["requests"] == {"http": 0, "shells": 0, "commands": 0}
+    assert shown["requests"] == {"http": 0, "shells": 0, "commands": 0, "shells_peak": 0}
     assert shown["services"]["MSExchangeKMS"]["state"] == "stopped"
     assert (
         shown["services"]["MSExchangeKMS"]["binary_path"]

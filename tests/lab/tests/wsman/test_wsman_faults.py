@@ -119,6 +119,20 @@ def test_the_sixth_open_shell_hits_the_max_shells_per_user_quota(
     assert backend.counts["shells"] == 6
 
 
+def test_the_host_keeps_the_most_shells_open_at_once_after_they_are_deleted(
+    host: tuple[WsmanServer, DummyBackend],
+) -> None:
+    server, backend = host
+    protocol = pywinrm_protocol(backend)
+    shells = [protocol.open_shell() for _shell_number in range(3)]
+    for shell in shells:
+        protocol.close_shell(shell, close_session=False)
+    protocol.close_shell(protocol.open_shell(), close_session=False)
+
+    assert server.shell_manager(backend.name).open_shells() == 0
+    assert (backend.counts["shells"], backend.shells_peak) == (4, 3)
+
+
 def test_an_unknown_shell_id_is_an_invalid_selectors_fault(
     backend: DummyBackend, lab_ca: LabCA
 ) -> None:

@@ -49,7 +49,7 @@ class DummyBackend:
     N bytes, ``env NAME`` prints the shell's variable, ``logon`` prints who the shell runs as,
     ``stdin N`` reads standard input for up to N seconds and echoes it after its length.
     Every command's logon session lands in ``sessions``, and what ``stdin`` read in
-    ``stdin_reads``.
+    ``stdin_reads``; ``counts`` and ``shells_peak`` are what the protocol layer reported.
     """
 
     def __init__(self, name: str, address: str) -> None:
@@ -57,6 +57,7 @@ class DummyBackend:
         self.address = address
         self.faults = WsmanFaults()
         self.counts: Counter[str] = Counter()
+        self.shells_peak = 0
         self.command_lines: list[str] = []
         self.sessions: list[LogonSession | None] = []
         self.stdin_reads: list[bytes] = []
@@ -109,6 +110,10 @@ class DummyBackend:
     def count(self, kind: str) -> None:
         with self._lock:
             self.counts[kind] += 1
+
+    def note_open_shells(self, open_now: int) -> None:
+        with self._lock:
+            self.shells_peak = max(self.shells_peak, open_now)
 
 
 class AddressPool:
