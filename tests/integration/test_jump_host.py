@@ -209,7 +209,12 @@ def test_fleet_parity_reads_every_legacy_kind_through_the_jump_host_and_names_th
         }, host
     after = lab.show()
     for host in JUMP_MIXED_HOSTS:
-        assert after[host]["requests"] == {"http": 0, "shells": 0, "commands": 0}, host
+        assert after[host]["requests"] == {
+            "http": 0,
+            "shells": 0,
+            "commands": 0,
+            "shells_peak": 0,
+        }, host
     assert after["jump01"]["requests"]["commands"] > before["jump01"]["requests"]["commands"]
     lines = after["jump01"]["command_lines"]
     for name in ("KMS-OLD", "KMS-NEW", "E2K-OLD", "E2K-NEW", "W2K-KMS55"):
