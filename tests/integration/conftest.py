@@ -152,6 +152,26 @@ def pytest_sessionfinish() -> None:
 
 SECRET_SCAN = SecretScan()
 
+# What a gate's pair verdict says that depends neither on where its servers run (a lab or its
+# twin) nor on how they are reached (directly or through a jump host).
+PAIR_VERDICT_FIELDS = (
+    "status",
+    "reason",
+    "fix",
+    "remedy",
+    "remedy_build",
+    "target_build",
+    "source_build",
+    "kms_binary_build",
+    "database_build",
+    "database_build_from",
+)
+
+
+def pair_verdict(pair: dict[str, object]) -> dict[str, object]:
+    """The PAIR_VERDICT_FIELDS of one pair of a gate's report.json."""
+    return {key: pair[key] for key in PAIR_VERDICT_FIELDS}
+
 
 def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untyped-def]
     """One line (and tests/output/secret-scan[-LINE].json) saying how much was scanned."""
