@@ -279,6 +279,21 @@ def measured(
     return run
 
 
+def timing_figures(seconds: dict[str, list[float]], peak_pss: dict[str, int]) -> dict[str, object]:
+    """What every run reports of its rounds: the seconds of each, their medians, the controller's
+    peak PSS in MiB, and each median against the floor and the targets' floor."""
+    medians = {name: statistics.median(values) for name, values in seconds.items()}
+    return {
+        "seconds": seconds,
+        "median_s": medians,
+        "controller_peak_pss_mib": {name: round(b / 2**20, 1) for name, b in peak_pss.items()},
+        "ratio_vs_floor": {name: round(medians[name] / medians["floor"], 2) for name in medians},
+        "ratio_vs_targets_floor": {
+            name: round(medians[name] / medians["floor_targets"], 2) for name in medians
+        },
+    }
+
+
 def measure(
     pairs: int,
     repeat: int,
@@ -347,20 +362,13 @@ def measure(
                 set_latency(state, hosts, 0)
         finally:
             exchlab("down", "--state", str(state))
-    medians = {name: statistics.median(values) for name, values in seconds.items()}
     return {
         "pairs": pairs,
         "hosts": 2 * pairs,
         "forks": forks,
-        "seconds": seconds,
-        "median_s": medians,
         "requests_per_host": requests,
         "max_requests_per_host": max_requests,
-        "controller_peak_pss_mib": {name: round(b / 2**20, 1) for name, b in peak_pss.items()},
-        "ratio_vs_floor": {name: round(medians[name] / medians["floor"], 2) for name in medians},
-        "ratio_vs_targets_floor": {
-            name: round(medians[name] / medians["floor_targets"], 2) for name in medians
-        },
+        **timing_figures(seconds, peak_pss),
         "forks_sweep_s": sweep,
         "latency_ms": latency_ms if latency else 0,
         "gate_with_latency_s": latency,
@@ -416,19 +424,12 @@ def measure_jump(pairs: int, repeat: int, forks: int) -> dict[str, object]:
             legacy_http += sum(after[host]["http"] for host in legacy)
             per_legacy_host.append(round(after[JUMP_HOST]["http"] / len(legacy), 2))
             shells_peaks.append(after[JUMP_HOST]["shells_peak"])
-    medians = {name: statistics.median(values) for name, values in seconds.items()}
     return {
         "pairs": pairs,
         "legacy_hosts": 2 * pairs,
         "jump_host": JUMP_HOST,
         "forks": forks,
-        "seconds": seconds,
-        "median_s": medians,
-        "controller_peak_pss_mib": {name: round(b / 2**20, 1) for name, b in peak_pss.items()},
-        "ratio_vs_floor": {name: round(medians[name] / medians["floor"], 2) for name in medians},
-        "ratio_vs_targets_floor": {
-            name: round(medians[name] / medians["floor_targets"], 2) for name in medians
-        },
+        **timing_figures(seconds, peak_pss),
         # Per round, and the largest: the gate's HTTP requests on the jump host over the legacy
         # hosts, and the most shells open on the jump host at once during the gate.
         "requests_per_legacy_host_rounds": per_legacy_host,
