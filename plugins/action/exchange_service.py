@@ -31,6 +31,7 @@ class ActionModule(WinrsAction):
         "timeout": Minimum(1, "seconds"),
     }
     SECRET_OPTIONS = ("startup_password",)
+    THROUGH_JUMP_HOST = True
 
     def _options(self, task: Task) -> list[str]:
         """The warnings about options that will be ignored."""
@@ -43,8 +44,9 @@ class ActionModule(WinrsAction):
         arguments = task.arguments
         name = arguments["name"]
         control: ServiceControl | None = None
+        reach = self._task_reach(task, arguments["timeout"])
         try:
-            with self._shell(task, arguments["timeout"]) as shell:
+            with self._shell(task, reach, arguments["timeout"]) as shell:
                 control = ServiceControl(
                     shell.run,
                     name,
@@ -52,6 +54,7 @@ class ActionModule(WinrsAction):
                     watch=arguments["watch"],
                     timeout=arguments["timeout"],
                     log=task.progress,
+                    reach=reach,
                 )
                 changed = control.ensure(arguments["state"], check_mode=task.check_mode)
         except StepError as exc:

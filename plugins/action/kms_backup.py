@@ -58,7 +58,8 @@ class ActionModule(WinrsAction):
     def _work(self, task: Task, options: dict[str, t.Any]) -> dict[str, t.Any]:
         if "manifest" in options:
             return self._verify(task, options)
-        with self._shell(task, task.arguments["timeout"]) as shell:
+        timeout = task.arguments["timeout"]
+        with self._shell(task, self._task_reach(task, timeout), timeout) as shell:
             backup = KmsBackup(
                 shell.run,
                 database_path=options["database_path"],
@@ -105,7 +106,8 @@ class ActionModule(WinrsAction):
 
     def _verify(self, task: Task, options: dict[str, t.Any]) -> dict[str, t.Any]:
         """Read-only, so the same in check mode: changed=false, or RestoreMismatch."""
-        with self._shell(task, task.arguments["timeout"]) as shell:
+        timeout = task.arguments["timeout"]
+        with self._shell(task, self._task_reach(task, timeout), timeout) as shell:
             check = RestoreCheck(
                 shell.run,
                 options["manifest"],

@@ -126,6 +126,21 @@ notes:
   - Starting uses C(sc.exe), which is a Resource Kit tool on Windows 2000 and NT 4.0. Where
     C(wmic) is missing (Windows 2000), the Application log cannot be read; then only the state
     is watched, and a warning says so.
+  - Through a Windows jump host (C(exchange_jump_host) on the host, for KM servers on Windows NT
+    4.0 / 2000 that run no WinRM), the jump host runs C(sc \\SERVER query|qc|stop|enumdepend)
+    and C(wmic /node:SERVER) for the events. MSExchangeKMS is started there by a PowerShell on the
+    jump host (never on the KM server) through .NET C(ServiceController(name, server).Start()),
+    with O(startup_password) read from the command's standard input, so that the password is on
+    no command line of the jump host, which its process-creation audit (event 4688) records.
+    Whether the start worked is judged only from C(sc query) and the service's new events.
+  - C(exchange_jump_allow_password_in_argv=true) on the host makes the jump host run
+    C(sc \\SERVER start MSExchangeKMS "password") instead; the password then is on the jump
+    host's command line and in its audit log (and in any EDR that records command lines). Use it
+    only where PowerShell or .NET cannot run on the jump host. A KMS that reads its password from
+    a startup disk needs neither.
+  - Through a jump host, a server it cannot reach or control (its name, the SMB 1 client,
+    NetBIOS, the account's rights, the double hop) fails with Windows' own text, every cause that
+    text may stand for, and what to do; C(exchops.kms.doctor) on the host tells them apart.
 seealso:
   - module: exchops.kms.exchange_facts
   - name: KB Q259906 - Event ID 5389 when KM Server is moved to a new server

@@ -14,6 +14,7 @@ that speaks WinRM needs: pywinrm, the winrm connection, and reading a host's Exc
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import typing as t
 from dataclasses import dataclass
@@ -407,12 +408,19 @@ class WinrsAction(ExchopsAction):
             return self._inventory_vars().get(task.host) or {}
         return task.task_vars
 
-    def _shell(self, task: Task, timeout: int) -> WinrsShell:
-        """A WinRS shell on the task's host with its connection options; secrets masked."""
-        reach = self._reach(
+    def _task_reach(self, task: Task, timeout: int) -> Reach:
+        """Where the task's host's commands run (_reach), from its connection options and
+        inventory variables."""
+        return self._reach(
             task.host, self._connection.get_option, self._task_host_vars(task), timeout
         )
-        return WinrsShell(reach.target, secrets=task.secrets)
+
+    @contextlib.contextmanager
+    def _shell(self, task: Task, reach: Reach, timeout: int) -> t.Iterator[WinrsShell]:
+        """A WinRS shell where REACH says, secrets masked; through a jump host it holds one of
+        the jump host's shell slots (_reach.shell_slot) while it is open."""
+        with shell_slot(reach, timeout), WinrsShell(reach.target, secrets=task.secrets) as shell:
+            yield shell
 
     def _read_exchange(
         self,

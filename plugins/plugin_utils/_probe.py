@@ -242,16 +242,21 @@ def batch(parts: t.Sequence[str], budget: int = COMMAND_LINE_BUDGET) -> list[str
 class Runs(t.Protocol):  # pylint: disable=too-few-public-methods
     """What runs one command line on a host and returns its output (WinrsShell.run)."""
 
-    def __call__(self, command_line: str) -> t.Any:
-        """Run COMMAND_LINE on the host and return its output."""
+    def __call__(self, command_line: str, stdin: str | None = None) -> t.Any:
+        """Run COMMAND_LINE on the host, with STDIN as its standard input, and return its
+        output."""
 
 
-def run_sections(run: Runs, parts: t.Sequence[str]) -> Sections:
+def run_sections(run: Runs, parts: t.Sequence[str], stdin: str | None = None) -> Sections:
     """Run `section(...)` parts in as few command lines as fit (one round trip each) and return
-    their sections; ProbeError when an asked-for section did not come back (a line cut short)."""
+    their sections; ProbeError when an asked-for section did not come back (a line cut short).
+    STDIN, when given, is the standard input of the one command line the parts must fit in."""
+    lines = batch(parts)
+    if stdin is not None and len(lines) != 1:
+        raise ValueError("a command line with standard input must hold every section")
     found = Sections()
-    for line in batch(parts):
-        found.update(split_sections(run(line).stdout))
+    for line in lines:
+        found.update(split_sections((run(line) if stdin is None else run(line, stdin)).stdout))
     asked = [match.group(1) for part in parts if (match := _ASKED.match(part))]
     missing = [name for name in asked if name not in found]
     if missing:
@@ -261,6 +266,6 @@ def run_sections(run: Runs, parts: t.Sequence[str]) -> Sections:
     return found
 
 
-def run_commands(run: Runs, commands: t.Mapping[str, str]) -> Sections:
+def run_commands(run: Runs, commands: t.Mapping[str, str], stdin: str | None = None) -> Sections:
     """run_sections for named commands ({section name: command})."""
-    return run_sections(run, [section(name, command) for name, command in commands.items()])
+    return run_sections(run, [section(name, command) for name, command in commands.items()], stdin)

@@ -38,6 +38,8 @@ import tempfile
 import typing as t
 from dataclasses import dataclass
 
+from ansible.module_utils.parsing.convert_bool import boolean
+
 from ._poll import SYSTEM_CLOCK, Clock, PollTimeout, every, poll_until
 from ._winout.remote import (
     ACCESS_DENIED,
@@ -61,6 +63,9 @@ JUMP_AUTH_VAR = "exchange_jump_auth"
 DELEGATED = "delegated"
 JUMP_AUTH_MODES = (DELEGATED,)
 JUMP_MAX_SHELLS_VAR = "exchange_jump_max_shells"
+# Off by default: the KMS startup password then reaches the jump host on the start command's
+# standard input, never on a command line (`_service.start_line`).
+PASSWORD_IN_ARGV_VAR = "exchange_jump_allow_password_in_argv"
 # Windows allows each user MaxShellsPerUser shells at once, 30 by default from Windows Server
 # 2012 on ("Installation and configuration for Windows Remote Management",
 # https://learn.microsoft.com/windows/win32/winrm/installation-and-configuration-for-windows-remote-management).
@@ -95,6 +100,9 @@ class Reach:
     auth: str = ""
     # The most shells this controller opens on the jump host at once, over all forks.
     max_shells: int = DEFAULT_JUMP_MAX_SHELLS
+    # The operator allowed a startup password on the jump host's command lines
+    # (PASSWORD_IN_ARGV_VAR), where its process-creation audit records it.
+    password_in_argv: bool = False
 
     def facts(self) -> dict[str, t.Any]:
         """`reach` in the Exchange facts: the jump host (None when read directly) and how the
@@ -166,6 +174,18 @@ def reach_through(
             f"a whole number of 1 or more, below the jump host's MaxShellsPerUser (Windows' "
             f"default 30). Set it to e.g. {DEFAULT_JUMP_MAX_SHELLS}.",
         )
+    password_in_argv = host_vars.get(PASSWORD_IN_ARGV_VAR, False)
+    try:
+        password_in_argv = boolean(password_in_argv, strict=True)
+    except TypeError:
+        raise WinrsConfigError(
+            label,
+            # Its value is not quoted: the variable's name says "password", and a value put
+            # there by mistake may be one.
+            f"{PASSWORD_IN_ARGV_VAR} is not a boolean; it must be true or false. Leave it out "
+            "(false, the default) unless the startup password may appear on the jump host's "
+            "command lines (README, 'Reaching real KM servers').",
+        ) from None
     target = target_from_options(jump, jump_options, command_timeout_sec)
     if not delegates(target):
         raise WinrsConfigError(
@@ -175,7 +195,13 @@ def reach_through(
             f"(the double hop). {DOUBLE_HOP_FIX.format(jump=jump)} Nothing was sent.",
         )
     return Reach(
-        host, dataclasses.replace(target, host=host, via=jump), remote, jump, auth, max_shells
+        host,
+        dataclasses.replace(target, host=host, via=jump),
+        remote,
+        jump,
+        auth,
+        max_shells,
+        password_in_argv,
     )
 
 

@@ -55,7 +55,8 @@ from ._kms import (
     start_parameter,
 )
 from ._poll import Clock, PollStalled, PollTimeout, poll_until, ramp
-from ._probe import Section, Sections, reg_query, run_commands, sc, wmic_events
+from ._probe import Runs, Section, Sections, reg_query, run_commands, sc, wmic_events
+from ._reach import Reach, remote_failure_message
 from ._winout import (
     ERROR_ACCESS_DENIED,
     ERROR_DEPENDENT_SERVICES_RUNNING,
@@ -66,12 +67,14 @@ from ._winout import (
     ServiceConfig,
     ServiceStatus,
     ToolMissing,
+    WmiFailed,
     parse_reg_query,
     parse_sc_enumdepend,
     parse_sc_qc,
     parse_sc_query,
     parse_wmic_events,
     parse_wmic_values,
+    remote_call_error,
 )
 
 STATES = ("started", "stopped", "restarted")
@@ -151,6 +154,39 @@ def sc_start(name: str, startup_password: str | None = None, remote: str | None 
     """`sc start NAME ["password"]`: the password is KMS's start parameter (_kms)."""
     command = sc("start", name, remote)
     return f"{command} {start_parameter(startup_password)}" if startup_password else command
+
+
+def service_controller_start(name: str, remote: str) -> str:
+    """powershell on a jump host: start NAME on REMOTE with one start parameter read from its
+    standard input, through .NET's `ServiceController(name, machineName).Start(String[])`,
+    "passing the specified arguments" as `sc start` does
+    (https://learn.microsoft.com/dotnet/api/system.serviceprocess.servicecontroller.start). The
+    password then appears on no command line, which the jump host's process-creation audit
+    (event 4688) records. That this reaches KMS exactly as `sc \\\\HOST start` does is [I]: the
+    start is judged only by `sc query` and the service's new events. PowerShell runs on the jump
+    host, never on the Exchange server. PowerShell 2.0 may need System.ServiceProcess loaded first [I].
+    """
+    script = (
+        "[void][Reflection.Assembly]::LoadWithPartialName('System.ServiceProcess'); "
+        "$p = [Console]::In.ReadLine(); "
+        f"$s = New-Object System.ServiceProcess.ServiceController('{name}', '{remote}'); "
+        "$s.Start(@($p))"
+    )
+    return f'powershell -NoProfile -NonInteractive -Command "{script}"'
+
+
+def start_line(
+    name: str, startup_password: str | None, reach: Reach | None = None
+) -> tuple[str, str | None]:
+    """The command line that starts NAME, with its start parameter, and the standard input it
+    reads (None: none). On the host itself and without a password: `sc [\\\\HOST] start NAME
+    ["password"]`. Through a jump host with a password: `service_controller_start`, the password
+    on standard input, unless the operator allowed it on the command line
+    (exchange_jump_allow_password_in_argv)."""
+    remote = reach.remote if reach else None
+    if remote and startup_password and not reach.password_in_argv:
+        return service_controller_start(name, remote), f"{startup_password}\r\n"
+    return sc_start(name, startup_password, remote), None
 
 
 def sc_enumdepend(name: str, remote: str | None = None) -> str:
@@ -245,7 +281,7 @@ class ServiceControl:
 
     def __init__(
         self,
-        run: t.Callable[[str], t.Any],
+        run: Runs,
         name: str,
         *,
         startup_password: str | None = None,
@@ -254,11 +290,16 @@ class ServiceControl:
         clock: Clock | t.Callable[[], float] = time.monotonic,
         sleep: t.Callable[[float], None] = time.sleep,
         log: t.Callable[[str], None] = lambda message: None,
+        reach: Reach | None = None,
     ) -> None:
         """`clock` is a `_poll.Clock` (its own sleep; `sleep` is then not used) or a function
-        that tells the time, with `sleep` to wait."""
+        that tells the time, with `sleep` to wait. `reach` says where `run` runs when that is
+        not the service's host: on its jump host, whose commands then name the server
+        (`sc \\\\HOST`, `reg query \\\\HOST\\...`, `wmic /node:HOST`)."""
         self._run = run
         self.name = name
+        self._reach = reach if reach and reach.remote else None
+        self._remote = self._reach.remote if self._reach else None
         self._password = startup_password if is_kms(name) else None
         self.watch = watch
         self.timeout = timeout
@@ -268,6 +309,8 @@ class ServiceControl:
         self.progress = Progress(name)
         self._config: ServiceConfig | None = None
         self._events_readable = True
+        # What ServiceController printed on the jump host when its start failed (its text).
+        self._start_refused: str | None = None
         # Where KMS takes its startup password from; read with the service before a start.
         self.password_source: PasswordSource | None = None
 
@@ -276,7 +319,24 @@ class ServiceControl:
     def _batch(self, commands: dict[str, str]) -> Sections:
         return run_commands(self._run, commands)
 
+    def _sc(self, verb: str, name: str | None = None) -> str:
+        """`sc [\\\\HOST] VERB NAME`, of the service's host wherever the shell runs."""
+        return sc(verb, name or self.name, self._remote)
+
+    def _refuse_unreachable(self, part: Section) -> None:
+        """Through a jump host: a ServiceError naming the jump host, the server and every cause,
+        when PART failed in reaching the server (its name, the transport, the account; the
+        answer of no service), not in what the server answered."""
+        if self._reach is None or part.succeeded:
+            return
+        error = remote_call_error(part.text)
+        if error is None:
+            return
+        said = " ".join(part.text.split())[:200]
+        raise ServiceError(remote_failure_message(self._reach, error, said), self.progress.result())
+
     def _status(self, part: Section, name: str | None = None) -> ServiceStatus | ScFailure:
+        self._refuse_unreachable(part)
         try:
             return parse_sc_query(*part.streams(), section=part.name)
         except ToolMissing as exc:
@@ -310,11 +370,12 @@ class ServiceControl:
     def read(self, for_start: bool = False) -> tuple[ServiceStatus, ServiceConfig]:
         """The service's status and configuration (one round trip); `for_start`, for KMS, also
         where it takes its startup password from (KB Q196129)."""
-        commands = {"query": sc("query", self.name), "qc": sc("qc", self.name)}
+        commands = {"query": self._sc("query"), "qc": self._sc("qc")}
         if for_start and is_kms(self.name):
-            commands["kms_server"] = reg_query(KMS_SERVER_KEY)
+            commands["kms_server"] = reg_query(KMS_SERVER_KEY, self._remote)
         sections = self._batch(commands)
         status = self._own_status(sections["query"])
+        self._refuse_unreachable(sections["qc"])
         config = parse_sc_qc(*sections["qc"].streams(), section="qc")
         if isinstance(config, ScFailure):
             raise ServiceError(
@@ -342,7 +403,7 @@ class ServiceControl:
 
     def _query(self, name: str | None = None) -> ServiceStatus:
         name = name or self.name
-        return self._own_status(self._batch({"query": sc("query", name)})["query"], name)
+        return self._own_status(self._batch({"query": self._sc("query", name)})["query"], name)
 
     def _baseline_records(self, part: Section) -> int | None:
         """The newest RecordNumber of the service's events; None when events cannot be read."""
@@ -350,8 +411,8 @@ class ServiceControl:
             rows = parse_wmic_values(
                 *part.streams(), section=part.name, properties=("RecordNumber",)
             )
-        except ToolMissing as exc:
-            self._no_events(exc.tool)
+        except (ToolMissing, WmiFailed) as exc:
+            self._no_events(exc)
             return None
         numbers = [row["RecordNumber"].strip() for row in rows]
         if not all(number.isdigit() for number in numbers):
@@ -363,12 +424,17 @@ class ServiceControl:
             )
         return max((int(number) for number in numbers), default=0)
 
-    def _no_events(self, tool: str) -> None:
+    def _no_events(self, exc: ToolMissing | WmiFailed) -> None:
+        """The events cannot be read: wmic is missing (Windows 2000 and NT 4.0 have none), or
+        WMI did not answer (NT 4.0 has WMI only with WMI core, KB Q219378)."""
         self._events_readable = False
+        if isinstance(exc, ToolMissing):
+            why = f"'{exc.tool}' is not available on this host"
+        else:
+            why = f"WMI did not answer ({exc.description})"
         self.progress.warnings.append(
-            f"'{tool}' is not available on this host, so the Application log cannot be read: "
-            f"only the state of {self.name} was watched. Look for new {self.name} events in "
-            "Event Viewer."
+            f"{why}, so the Application log cannot be read: only the state of {self.name} was "
+            f"watched. Look for new {self.name} events in Event Viewer."
         )
 
     def _new_events(self, part: Section | None, baseline: int | None) -> list[EventRecord]:
@@ -376,8 +442,8 @@ class ServiceControl:
             return []
         try:
             records = parse_wmic_events(*part.streams(), section=part.name)
-        except ToolMissing as exc:
-            self._no_events(exc.tool)
+        except (ToolMissing, WmiFailed) as exc:
+            self._no_events(exc)
             return []
         fresh = [record for record in records if (record.record or 0) > baseline]
         fresh.sort(key=lambda record: record.record or 0, reverse=True)
@@ -398,8 +464,8 @@ class ServiceControl:
                 break
             commands = dict(extra) if depth == 0 else {}
             for index, dependency in enumerate(pending):
-                commands[f"dep{index}_query"] = sc("query", dependency)
-                commands[f"dep{index}_qc"] = sc("qc", dependency)
+                commands[f"dep{index}_query"] = self._sc("query", dependency)
+                commands[f"dep{index}_qc"] = self._sc("qc", dependency)
             if not commands:
                 break
             sections = self._batch(commands)
@@ -508,7 +574,7 @@ class ServiceControl:
     def stop(self) -> None:
         """Stop the running services that depend on this one (dependents first), then it."""
         sections = self._batch(
-            {"dependents": sc_enumdepend(self.name), "query": sc("query", self.name)}
+            {"dependents": sc_enumdepend(self.name, self._remote), "query": self._sc("query")}
         )
         status = self._own_status(sections["query"])
         # Known from here on, whatever fails next (a dependent that will not stop, a lost line).
@@ -525,6 +591,7 @@ class ServiceControl:
         self._stop_one(self.name, status)
 
     def _running_dependents(self, part: Section) -> list[str]:
+        self._refuse_unreachable(part)
         answer = parse_sc_enumdepend(*part.streams(), section=part.name)
         if isinstance(answer, ScFailure):
             raise ServiceError(
@@ -545,9 +612,9 @@ class ServiceControl:
         """`sc stop NAME` and its state on the same line, then wait until STOPPED."""
         self._log(f"stopping {name} with sc stop")
         self.acted = True  # until the answer shows otherwise: a lost connection may hide a stop
-        sections = self._batch({"stop": sc("stop", name), "query": sc("query", name)})
-        answer = self._status(sections["stop"], name)
+        sections = self._batch({"stop": self._sc("stop", name), "query": self._sc("query", name)})
         status = self._own_status(sections["query"], name)
+        answer = self._answer(sections["stop"], name, status, RUNNING)
         if isinstance(answer, ScFailure) and answer.error != ERROR_SERVICE_NOT_ACTIVE:
             if status.state == RUNNING:
                 # Refused: only the dependents stopped before it changed anything.
@@ -561,6 +628,20 @@ class ServiceControl:
                     self.progress.result(),
                 )
         self._wait_stopped(name, status)
+
+    def _answer(
+        self, part: Section, name: str, status: ServiceStatus, unchanged: str
+    ) -> ServiceStatus | ScFailure:
+        """What `sc stop` / `sc start` answered; when the jump host could not reach the server
+        with it while the service is still `unchanged`, the ServiceError says that only what
+        ran before it changed anything (a stopped dependent)."""
+        try:
+            return self._status(part, name)
+        except ServiceError:
+            if status.state == unchanged:
+                self.acted = bool(self.progress.dependents_stopped)
+                self._note_state(name, status)
+            raise
 
     def _wait_stopped(self, name: str, status: ServiceStatus) -> None:
         try:
@@ -596,23 +677,34 @@ class ServiceControl:
         self._refuse_without_password()
         password = self._start_password()
         before, first = self._dependencies(
-            config.dependencies, {"records": wmic_event_records(self.name)}
+            config.dependencies,
+            {"records": wmic_event_records(self.name, remote=self._remote)},
         )
         baseline = self._baseline_records(first["records"])
         # Deepest first: the order the service manager starts them in (MSExchangeSA, then DS).
         waiting = [name for name, state in reversed(before.items()) if state != RUNNING]
+        command, stdin = start_line(self.name, password, self._reach)
+        starter = "sc start" if stdin is None else f"ServiceController on {self._via()}"
         self._log(
-            f"starting {self.name} with sc start"
+            f"starting {self.name} with {starter}"
             + (" and the startup password" if password else "")
+            + (" on its standard input" if stdin is not None else "")
             + (" and no start parameter (startup disk)" if self._reads_disk() else "")
             + (f"; the service manager starts {', '.join(waiting)} first" if waiting else "")
         )
         self.acted = True
-        sections = self._batch(
-            {"start": sc_start(self.name, password), "query": sc("query", self.name)}
+        sections = run_commands(
+            self._run, {"start": command, "query": self._sc("query")}, stdin=stdin
         )
-        answer = self._status(sections["start"])
         status = self._own_status(sections["query"])
+        if stdin is not None:
+            # Judged by sc query and the new events alone; what PowerShell printed is only told.
+            self._start_refused = None
+            if not sections["start"].succeeded:
+                self._start_refused = " ".join(sections["start"].text.split())[:300]
+            answer: ServiceStatus | ScFailure | None = None
+        else:
+            answer = self._answer(sections["start"], self.name, status, STOPPED)
         if isinstance(answer, ScFailure) and answer.error != ERROR_SERVICE_ALREADY_RUNNING:
             self.progress.state = status.state
             self._started_dependencies(waiting)
@@ -627,20 +719,23 @@ class ServiceControl:
                 self.progress.result(),
             )
         try:
-            status = self._wait(status, (RUNNING, STOPPED), f"sc start {self.name}")
+            status = self._wait(status, (RUNNING, STOPPED), f"{starter} {self.name}")
         except _StillPending as pending:
             failures = self._failures(self._final_read(baseline, waiting)[1])
             raise ServiceError(
-                f"{self.name} is still {pending.status.state.upper()} {pending.waited} s after sc "
-                f"start (timeout {self.timeout} s): it did not finish starting. "
+                f"{self.name} is still {pending.status.state.upper()} {pending.waited} s after "
+                f"{starter} (timeout {self.timeout} s): it did not finish starting. "
                 + (explain_events(failures, self.password_source) + " " if failures else "")
                 + "Read the Application log, then run again with a larger timeout."
                 + self._dependencies_note(),
                 self.progress.result(),
             ) from None
         if status.state == STOPPED:
-            self._fail_stopped(status, baseline, waiting, "right after sc start")
+            self._fail_stopped(status, baseline, waiting, f"right after {starter}")
         self._watch(baseline, waiting)
+
+    def _via(self) -> str:
+        return (self._reach.via if self._reach else None) or "the jump host"
 
     def _watch(self, baseline: int | None, waiting: list[str]) -> None:
         """RUNNING for `watch` seconds, and no new failure event (KB Q259906: KMS exits with event 5389)."""
@@ -677,11 +772,11 @@ class ServiceControl:
         self, baseline: int | None, waiting: list[str]
     ) -> tuple[ServiceStatus, list[EventRecord]]:
         """The service's state, its new events and its dependencies' states, in one round trip."""
-        commands = {"query": sc("query", self.name)}
+        commands = {"query": self._sc("query")}
         if baseline is not None and self._events_readable:
-            commands["events"] = wmic_event_records(self.name, baseline)
+            commands["events"] = wmic_event_records(self.name, baseline, self._remote)
         for index, dependency in enumerate(waiting):
-            commands[f"dep{index}_query"] = sc("query", dependency)
+            commands[f"dep{index}_query"] = self._sc("query", dependency)
         sections = self._batch(commands)
         status = self._own_status(sections["query"])
         self.progress.state = status.state
@@ -697,7 +792,9 @@ class ServiceControl:
         if not waiting:
             self.progress.dependencies_started = []
             return
-        commands = {f"dep{index}_query": sc("query", name) for index, name in enumerate(waiting)}
+        commands = {
+            f"dep{index}_query": self._sc("query", name) for index, name in enumerate(waiting)
+        }
         self._record_dependencies(waiting, self._batch(commands))
 
     def _record_dependencies(self, waiting: list[str], sections: Sections) -> None:
@@ -726,6 +823,17 @@ class ServiceControl:
             status, events = self._final_read(baseline, waiting)
         failures = self._failures(events)
         state = status.state.upper()
+        if self._start_refused is not None and not failures:
+            raise ServiceError(
+                f"{self.name} was not started: ServiceController on {self._via()} failed "
+                f"({self._start_refused}), and sc query shows it {state}"
+                + ("" if events or not self._events_readable else " with no new event")
+                + f". The account {self._via()} passes on may lack the right to start services "
+                f"on {self._remote} (a local administrator is needed, KB 288129), or PowerShell on "
+                f"{self._via()} cannot use .NET's System.ServiceProcess. Fix that, then run "
+                "again." + self._dependencies_note(),
+                self.progress.result(),
+            )
         if failures:
             cause = explain_events(failures, self.password_source)
         elif events:

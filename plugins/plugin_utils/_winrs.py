@@ -580,19 +580,38 @@ class WinrsShell:
                 "Windows removes it after its idle timeout (IdleTimeOut, 2 hours by default)."
             )
 
-    def run(self, command_line: str) -> CommandOutput:
-        """Run one command line in the shell and wait for it, within command_timeout_sec."""
+    def run(self, command_line: str, stdin: str | None = None) -> CommandOutput:
+        """Run one command line in the shell and wait for it, within command_timeout_sec.
+        STDIN, when given, is the command's whole standard input, sent with WinRS Send and
+        closed (MS-WSMV 3.1.4.13): the way a secret reaches a program without appearing on its
+        command line, which a process-creation audit records. It is never logged."""
         if self._shell_id is None:
             raise RuntimeError("WinrsShell.run outside its `with` block")
         shell_id = self._shell_id
         display.vvvv(
-            f"exchops.kms: running on {self.target.host}: {mask(command_line, self._secrets)}",
+            f"exchops.kms: running on {self.target.host}: {mask(command_line, self._secrets)}"
+            + (" (with standard input)" if stdin is not None else ""),
             host=self.target.host,
         )
         started = time.monotonic()
         command_id = self._call(
             "starting a command", lambda: self._protocol.run_command(shell_id, command_line)
         )
+        encoding = "utf-8" if self.target.codepage == 65001 else f"cp{self.target.codepage}"
+        if stdin is not None:
+            try:
+                data = stdin.encode(encoding)
+            except UnicodeEncodeError:
+                raise WinrsConfigError(
+                    self.target.label,
+                    "the input for the command holds a character that the shell's code page "
+                    f"({self.target.codepage}) cannot carry, so it was not sent. Use a value of "
+                    "plain letters and digits.",
+                ) from None
+            self._call(
+                "sending the command's input",
+                lambda: self._protocol.send_command_input(shell_id, command_id, data, end=True),
+            )
         stdout, stderr = bytearray(), bytearray()
         deadline = started + self.target.command_timeout_sec
         while True:
@@ -618,7 +637,6 @@ class WinrsShell:
                     "if the host is slow, then run again.",
                 )
         seconds = time.monotonic() - started
-        encoding = "utf-8" if self.target.codepage == 65001 else f"cp{self.target.codepage}"
         # Decoded once, here, with the shell's code page (docs/windows-output.md#code-pages);
         # undecodable bytes stay visible as U+FFFD instead of failing the whole task.
         return CommandOutput(

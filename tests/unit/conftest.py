@@ -85,6 +85,8 @@ class ScriptedShell:
     name: str | None
     details: dict[str, t.Any] = field(default_factory=dict)
     lines: list[str] = field(default_factory=list)
+    # The standard input sent with each line (None: none), by the line's index in `lines`.
+    inputs: list[str | None] = field(default_factory=list)
     entered: bool = False
     closed: bool = False
 
@@ -98,10 +100,11 @@ class ScriptedShell:
     def __exit__(self, *exc_info: object) -> None:
         self.closed = True
 
-    def run(self, command_line: str) -> CommandOutput:
+    def run(self, command_line: str, stdin: str | None = None) -> CommandOutput:
         if not self.entered or self.closed:
             raise AssertionError("run() outside the shell's `with` block")
         self.lines.append(command_line)
+        self.inputs.append(stdin)
         return self.scripted.run(command_line, host=self.name)
 
 

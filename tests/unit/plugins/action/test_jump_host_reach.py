@@ -93,13 +93,7 @@ def test_a_jump_host_missing_from_the_inventory_is_named(
     assert fake_winrs.shells == []
 
 
-@pytest.mark.parametrize(
-    ("name", "args"),
-    [
-        ("kms_backup", {}),
-        ("exchange_service", {"name": "MSExchangeKMS", "state": "stopped"}),
-    ],
-)
+@pytest.mark.parametrize(("name", "args"), [("kms_backup", {})])
 def test_a_change_module_refuses_a_host_behind_a_jump_host_before_anything_is_sent(
     run_action: t.Callable[..., t.Any],
     fake_winrs: t.Any,
@@ -208,3 +202,32 @@ def test_a_server_the_jump_host_cannot_read_is_unreachable_with_every_cause_of_t
     )
     assert says in outcome.msg
     assert outcome.msg.endswith("Nothing was changed.")
+
+
+def test_exchange_service_controls_the_legacy_server_through_its_jump_host(
+    run_action: t.Callable[..., t.Any],
+    fake_winrs: t.Any,
+    recorded: t.Callable[..., t.Any],
+    task_vars: t.Callable[..., dict[str, t.Any]],
+) -> None:
+    fake_winrs.on_command(
+        r"^sc \\\\KMSNEW query MSExchangeKMS$", recorded("sc_query/e5_kms_running")
+    )
+    fake_winrs.on_command(r"^sc \\\\KMSNEW qc MSExchangeKMS$", recorded("sc_qc/e7_kms"))
+    fake_winrs.on_command(
+        r'^reg query "\\\\KMSNEW\\HKLM\\SOFTWARE\\Microsoft\\Exchange\\KMServer"$',
+        recorded("reg_query/kms_server_key_typed_vista"),
+    )
+    outcome = run_action(
+        "exchange_service",
+        {"name": "MSExchangeKMS", "state": "restarted", "startup_password": "HZGYYHACWLQACTI"},
+        variables=behind_jump(task_vars),
+        options=LEGACY,
+        check_mode=True,
+    )
+    assert not outcome.raised, outcome.msg
+    assert (outcome.result["changed"], outcome.result["state"]) == (True, "running")
+    (shell,) = fake_winrs.shells
+    assert shell.details["target"].via == "jump01"
+    assert shell.details["secrets"] == ("HZGYYHACWLQACTI",)
+    assert outcome.shows(JUMP_PASSWORD) == []

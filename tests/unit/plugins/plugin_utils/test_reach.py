@@ -198,3 +198,25 @@ def test_credssp_failures_say_what_to_change_on_the_jump_host() -> None:
     assert isinstance(wrong, WinrsAuthError)
     assert "refused the credentials of 'CORP\\kmsadmin' (credssp)" in str(wrong)
     assert JUMP_PASSWORD not in str(wrong) + str(refused)
+
+
+@pytest.mark.parametrize(
+    ("value", "allowed"),
+    [(None, False), (False, False), (True, True), ("yes", True), ("false", False)],
+)
+def test_the_password_goes_on_a_command_line_only_when_the_operator_says_so(
+    value: t.Any, allowed: bool
+) -> None:
+    host_vars = {} if value is None else {"exchange_jump_allow_password_in_argv": value}
+    assert through(host_vars=host_vars).password_in_argv is allowed
+
+
+@pytest.mark.parametrize("value", ["perhaps", 2, ["true"]])
+def test_an_opt_in_that_is_not_a_boolean_is_refused_without_quoting_it(value: t.Any) -> None:
+    with pytest.raises(WinrsConfigError) as caught:
+        through(host_vars={"exchange_jump_allow_password_in_argv": value})
+    message = str(caught.value)
+    assert (
+        "exchange_jump_allow_password_in_argv is not a boolean; it must be true or false" in message
+    )
+    assert repr(value) not in message

@@ -13,6 +13,7 @@ hangs). Time is a fake clock that `sleep` moves.
 from __future__ import annotations
 
 import re
+import typing as t
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 
@@ -27,6 +28,7 @@ from ansible_collections.exchops.kms.plugins.plugin_utils._service import (
     sc_enumdepend,
     sc_start,
     settles_to,
+    start_line,
     steps_for,
     wmic_event_records,
 )
@@ -1015,3 +1017,38 @@ def test_a_disk_mode_kms_that_stops_with_2140_and_no_event_points_to_the_disk() 
     host = ScriptedHost(*exchange_55(outcome=outcome), master_password_path="A:\\")
     with pytest.raises(ServiceError, match=r"WIN32_EXIT_CODE 2140.*startup disk of the KM Server"):
         control(host, password=None).ensure("started")
+
+
+def jump_reach(password_in_argv: bool = False) -> t.Any:
+    """How kms-new is reached behind jump01: only its name and the opt-in matter here."""
+    return SimpleNamespace(remote="KMSNEW", via="jump01", password_in_argv=password_in_argv)
+
+
+def test_through_a_jump_host_the_password_goes_on_standard_input_never_on_the_command_line() -> (
+    None
+):
+    command, stdin = start_line(KMS, PASSWORD, jump_reach())
+    assert PASSWORD not in command
+    assert stdin == f"{PASSWORD}\r\n"
+    assert command.startswith('powershell -NoProfile -NonInteractive -Command "')
+    assert "$p = [Console]::In.ReadLine()" in command
+    assert "ServiceController('MSExchangeKMS', 'KMSNEW'); $s.Start(@($p))" in command
+
+
+@pytest.mark.parametrize(
+    ("password", "reach", "expected"),
+    [
+        pytest.param(PASSWORD, None, f'sc start {KMS} "{PASSWORD}"', id="on the host itself"),
+        pytest.param(
+            PASSWORD,
+            jump_reach(password_in_argv=True),
+            f'sc \\\\KMSNEW start {KMS} "{PASSWORD}"',
+            id="opted in",
+        ),
+        pytest.param(None, jump_reach(), f"sc \\\\KMSNEW start {KMS}", id="startup disk"),
+    ],
+)
+def test_sc_start_is_used_where_no_password_would_reach_the_jump_hosts_audit_unasked(
+    password: str | None, reach: t.Any, expected: str
+) -> None:
+    assert start_line(KMS, password, reach) == (expected, None)
