@@ -15,6 +15,17 @@ lab plays both:
   update.exe waits on the console (exchlab.windows.tools.update) until the operator clicks
   through it, and the batch that started it goes on only then (its "finished" marker).
 
+An installer the operator clicks through appends its run to "Exchange Server Setup.log" in the
+root of the Exchange drive, as every run does (KB Q158545, Q182518, Q290226). Only an installer
+on the console's desktop can be clicked: one started by a job without /interactive, or by
+`wmic process call create` (Win32_Process.Create "cannot be used to start an interactive process
+remotely", https://learn.microsoft.com/en-us/windows/win32/cimwin32prov/
+create-method-in-class-win32-process), waits on a desktop nobody sees, forever.
+
+Nothing of an installer started this way lives in the jump host's WinRS shell: a connection the
+jump host loses meanwhile (its `drop_connection_on` / `drop_receive_for` faults,
+exchlab.wsman.backend) changes nothing on the server, and the installer goes on.
+
 A command line stopped by an installer that waits keeps the rest of its batch files in the
 wait's `then` (run in order when the installer ends, with ERRORLEVEL set to its exit code) [lab:
 the lab runs no processes side by side; a batch that waits is kept as its remaining lines].
@@ -35,11 +46,14 @@ from typing import Any, NoReturn
 from .state import RUNNING, HostState, format_time, normalize_path, parse_time
 
 # Who started a command line: a WinRS shell, the operator at the console, the Schedule service
-# (an `at` job), WMI (`wmic process call create`).
+# (an `at` job, on the console's desktop with /interactive), WMI (`wmic process call create`).
 WINRS = "winrs"
 CONSOLE = "console"
 AT = "at"
+AT_INTERACTIVE = "at /interactive"
 WMIC = "wmic"
+# The launches whose windows the operator at the console sees.
+_ON_THE_DESKTOP = (CONSOLE, AT_INTERACTIVE)
 # The Schedule service: NT 4.0's runs `at` jobs (the Task Scheduler of Windows 2000 keeps the
 # name) [lab: program path and display name].
 SCHEDULE_SERVICE = "Schedule"
@@ -73,6 +87,7 @@ def wait_on_console(
         "installer": program,
         "switches": list(switches),
         "launch": launch,
+        "on_desktop": launch in _ON_THE_DESKTOP,
         "started": host.now_text(),
         "pid": host.allocate_pid(),
         "then": [],
@@ -106,26 +121,40 @@ def staged_installer(host: HostState) -> str | None:
 
 
 def click_through(host: HostState, run: str | None = None) -> dict[str, Any]:
-    """The operator at HOST's console: finishes the oldest installer waiting there and lets the
-    command line that started it go on; with none waiting, runs update.exe (RUN, else the kit
-    staged under STAGED_KIT) as an operator would. Raises ConsoleError when there is nothing."""
+    """The operator at HOST's console: finishes the oldest installer waiting on its desktop and
+    lets the command line that started it go on; with none waiting anywhere, runs update.exe
+    (RUN, else the kit staged under STAGED_KIT) as an operator would. Raises ConsoleError when
+    there is nothing to click or run, or only installers on a desktop nobody sees."""
     # Imported here: the shell's tools import this module.
     from .windows.shell import Shell
     from .windows.tools.update import run_installer
 
     host.begin_command()
-    if host.console_waits:
-        wait = host.console_waits.pop(0)
+    visible = [wait for wait in host.console_waits if wait["on_desktop"]]
+    if visible:
+        wait = visible[0]
+        host.console_waits.remove(wait)
         exit_code = run_installer(host, wait["installer"], list(wait["switches"]))
-        finished = {"installer": wait["installer"], "waited_since": wait["started"]}
         shell = Shell(host, {"USERNAME": "SYSTEM"}, launch=wait["launch"])
         shell.errorlevel = exit_code
         try:
             shell.run_batch_lines(list(wait["then"]))
             batch_ended = True
         except WaitsOnConsole:
-            batch_ended = False  # the batch started another installer
-        return {**finished, "exit_code": exit_code, "batch_ended": batch_ended}
+            batch_ended = False  # the batch started another installer, which waits in turn
+        return {
+            "installer": wait["installer"],
+            "waited_since": wait["started"],
+            "exit_code": exit_code,
+            "batch_ended": batch_ended,
+        }
+    if host.console_waits:
+        hidden = host.console_waits[0]
+        raise ConsoleError(
+            f"{len(host.console_waits)} update.exe wait(s) on {host.name}, none on the console's "
+            f"desktop: the oldest, {hidden['installer']}, was started by {hidden['launch']} "
+            "without /interactive and waits where nobody can click it"
+        )
     if run is not None:
         program = normalize_path(run)
         if not host.fs.is_file(program):
@@ -187,7 +216,7 @@ def run_due_jobs(host: HostState) -> list[int]:
         if parse_time(job["due"]) > now:
             break
         job["status"] = "running"
-        exit_code = run_started(host, job["command"], AT)
+        exit_code = run_started(host, job["command"], AT_INTERACTIVE if job["interactive"] else AT)
         job["status"] = "ran" if exit_code in (0, None) else "error"
         job["exit_code"] = exit_code
         ran.append(job["id"])
