@@ -1,12 +1,12 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The `exchlab` command: up / twin / show / fault / down.
+"""The `exchlab` command: up / twin / show / fault / console / clock / down.
 
 exchlab up --fleet tests/lab/fleets/q259906.yml --state /tmp/lab
 exchlab twin --facts facts.json --pairs inventory.yml --state /tmp/twin
 exchlab show --state /tmp/lab [HOST]
 exchlab fault --state /tmp/lab kms-new sp_installer_fails=true
-exchlab console --state /tmp/lab kms-new
-exchlab clock --state /tmp/lab [kms-new] --advance 120
+exchlab console --state DIR kms-new
+exchlab clock --state DIR [kms-new] --advance 120
 exchlab down --state /tmp/lab
 """
 

@@ -79,9 +79,7 @@ class ConsoleError(Exception):
 # Installers waiting on the console
 
 
-def wait_on_console(
-    host: HostState, program: str, switches: list[str], launch: str
-) -> NoReturn:
+def wait_on_console(host: HostState, program: str, switches: list[str], launch: str) -> NoReturn:
     """Record update.exe waiting on HOST's console and stop the command line that started it."""
     wait = {
         "installer": program,

@@ -60,7 +60,6 @@ update.exe (where it lives: KB Q191013, Q198347; no source gives its switches or
 from __future__ import annotations
 
 import dataclasses
-
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta

@@ -36,20 +36,22 @@ def test_an_at_job_waits_on_the_console_through_a_lost_connection(lab: Lab) -> N
     # The password goes in on standard input, never on a command line.
     run_in(protocol, shell, r"net use \\KMS-NEW\IPC$ * /user:LAB\labadmin", password.encode())
     clock = run_in(protocol, shell, r"net time \\KMS-NEW")
-    shown_time = re.match(r"Current time at \\\\KMS-NEW is \d+/\d+/\d{4} (\d+):(\d\d):\d\d (AM|PM)", clock)
+    shown_time = re.match(
+        r"Current time at \\\\KMS-NEW is \d+/\d+/\d{4} (\d+):(\d\d):\d\d (AM|PM)", clock
+    )
     assert shown_time is not None, clock
     assert clock.endswith("\r\n\r\nThe command completed successfully.\r\n\r\n")
     hour = int(shown_time.group(1)) % 12 + (12 if shown_time.group(3) == "PM" else 0)
     minute = int(shown_time.group(2)) + 2
     due = f"{(hour + minute // 60) % 24:02d}:{minute % 60:02d}"
-    added = run_in(
-        protocol, shell, rf'at \\KMS-NEW {due} /interactive "cmd /c {KIT_UPDATE}"'
-    )
+    added = run_in(protocol, shell, rf'at \\KMS-NEW {due} /interactive "cmd /c {KIT_UPDATE}"')
     assert added.endswith("Added a new job with job ID = 1\r\n")
     before = lab.show("kms-new")["hosts"]["kms-new"]
     assert before["exchange"]["kms_binary_build"] == "5.5.1960.8"
 
-    moved = json.loads(exchlab("clock", "--state", str(lab.state), "kms-new", "--advance", "300").stdout)
+    moved = json.loads(
+        exchlab("clock", "--state", str(lab.state), "kms-new", "--advance", "300").stdout
+    )
     assert moved["hosts"]["kms-new"]["jobs_ran"] == [1]
     waiting = lab.show("kms-new")["hosts"]["kms-new"]["console_waits"]
     # cmd finds the program under its name on disk.

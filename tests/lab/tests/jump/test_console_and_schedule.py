@@ -180,7 +180,10 @@ def test_at_with_the_schedule_service_stopped_fails_until_it_runs_again() -> Non
     server.faults["schedule_stopped"] = True
     apply_faults(server)
     lab = JumpLab(jump_host(), server)
-    assert "STATE              : 1  STOPPED" in lab.run(r"sc \\KMSNEW query Schedule", credssp()).stdout
+    assert (
+        "STATE              : 1  STOPPED"
+        in lab.run(r"sc \\KMSNEW query Schedule", credssp()).stdout
+    )
     refused = lab.run(SCHEDULE, credssp())
     assert (refused.stderr, refused.exit_code) == ("The service has not been started.\r\n\r\n", 1)
     server.faults["schedule_stopped"] = False

@@ -38,7 +38,7 @@ def _usage(output: Output) -> int:
     output.err(
         f"The syntax of this command is:{CRLF}{CRLF}"
         f"AT [\\\\computername] [ [id] [/DELETE] | /DELETE [/YES]]{CRLF}"
-        f'AT [\\\\computername] time [/INTERACTIVE]{CRLF}    [ /EVERY:date[,...] | '
+        f"AT [\\\\computername] time [/INTERACTIVE]{CRLF}    [ /EVERY:date[,...] | "
         f'/NEXT:date[,...]] "command"{CRLF}'
     )
     return 1
@@ -68,7 +68,9 @@ def at(invocation: Invocation, output: Output) -> int:
     output.out(DEPRECATED)
     if not words or not words[0].startswith("\\\\") or remote is None:
         # Jobs on the jump host itself are not the lab's business.
-        output.err(f"exchlab: at without \\\\NAME on {invocation.host.computer_name} is not emulated{CRLF}")
+        output.err(
+            f"exchlab: at without \\\\NAME on {invocation.host.computer_name} is not emulated{CRLF}"
+        )
         return 1
     name, rest = words[0][2:], words[1:]
     switches = [word.lower() for word in rest if word.startswith("/")]

@@ -26,9 +26,9 @@ from ...console import clock_text
 from ...exchange import start_service, stop_order, stop_service
 from ...state import RUNNING, STOPPED, HostState
 from ..formats import CRLF, SYSTEM_MESSAGES
+from ..remote import IPC, Refusal
 from . import Invocation, Output, Tool
 from .net_config import show_config
-from ..remote import IPC, Refusal
 from .net_use import system_error, use
 
 
