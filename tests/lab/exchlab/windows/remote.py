@@ -34,7 +34,8 @@ carrying the Win32 error; each tool prints it in its own words):
     while every other channel lets the administrator in [lab: KB Q179249 says NT's SCM DACL
     cannot be changed; the fault plays what a security template or a later SP may set].
 (e) The operation, run against the target's state while the target's lock is held (the runtime
-    saves it afterwards), after the target's `at` jobs whose time has come ran (exchlab.console); it prints through the jump host's era: the tool that runs is the jump
+    saves it afterwards), once the target's `at` jobs whose time has come have run
+    (exchlab.console); it prints through the jump host's era: the tool that runs is the jump
     host's.
 
 `net use \\\\NAME\\IPC$ ...` keeps a connection with its credentials for the logon session (one

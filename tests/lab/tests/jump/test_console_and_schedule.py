@@ -278,3 +278,16 @@ def test_update_over_winrs_on_a_listening_host_still_runs_to_its_end() -> None:
     result = run_command(server, STAGED)
     assert result.exit_code == 0
     assert server.console_waits == []
+
+
+def test_tasklist_shows_the_waiting_installer_until_the_operator_clicks() -> None:
+    server = staged_server()
+    lab = JumpLab(jump_host(), server)
+    lab.run(SCHEDULE, credssp())
+    advance(server, 180)
+    pid = server.console_waits[0]["pid"]
+    waiting = lab.run(r'tasklist /s KMSNEW /fi "IMAGENAME eq update.exe" /fo csv /nh', credssp())
+    assert f'"update.exe","{pid}"' in waiting.stdout
+    click_through(server)
+    gone = lab.run(r'tasklist /s KMSNEW /fi "IMAGENAME eq update.exe" /fo csv /nh', credssp())
+    assert "update.exe" not in gone.stdout

@@ -2,9 +2,9 @@
 """at.exe on a jump host: `at \\\\NAME HH:MM [/interactive] "COMMAND"` adds a job to NAME's Schedule
 service (exchlab.console runs it at its time); `at \\\\NAME` lists the jobs.
 
-Sources: on Windows 8 / 2012 and later at.exe first prints "The AT command has been deprecated.
-Please use schtasks.exe instead." and a job added prints "Added a new job with job ID = N"
-(public script transcripts). NetScheduleJobAdd, the call behind it
+Sources: on Windows 8 / 2012 and later (CurrentVersion 6.2 and up) at.exe first prints "The AT
+command has been deprecated. Please use schtasks.exe instead." and a job added prints "Added a
+new job with job ID = N" (public script transcripts). NetScheduleJobAdd, the call behind it
 (https://learn.microsoft.com/en-us/windows/desktop/api/lmat/nf-lmat-netschedulejobadd): only
 members of the local Administrators group may add jobs, and it is no longer available as of
 Windows 8, so a 2012 or later target refuses with "The request is not supported." (the lab's
@@ -15,7 +15,8 @@ SMB, exchlab.windows.remote), whose refusal at.exe prints as the system message.
 [lab], no source cited: that a stopped Schedule service answers "The service has not been
 started." (NERR_ServiceNotInstalled, 2184: the pairing is [I]); the exit codes (1 on failure);
 the list's column widths and its "Today"/"Tomorrow" day words; the blank line after the
-deprecation line; "There are no entries in the list." for an empty list.
+deprecation line; "There are no entries in the list." for an empty list; the usage text; the
+`exchlab: ... is not emulated` line for jobs on the jump host itself.
 """
 
 from __future__ import annotations
@@ -32,6 +33,12 @@ from . import Invocation, Output, Tool
 DEPRECATED = f"The AT command has been deprecated. Please use schtasks.exe instead.{CRLF}{CRLF}"
 NERR_SERVICE_NOT_INSTALLED = 2184
 _TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+
+
+def _deprecated_on(invocation: Invocation) -> bool:
+    """Windows 8 / Server 2012 (CurrentVersion 6.2) and later print the deprecation line."""
+    major, minor = (int(part) for part in invocation.era.current_version.split(".")[:2])
+    return (major, minor) >= (6, 2)
 
 
 def _usage(output: Output) -> int:
@@ -65,7 +72,8 @@ def _listing(target: HostState) -> str:
 def at(invocation: Invocation, output: Output) -> int:
     words = split_arguments(invocation.args)
     remote = invocation.remote
-    output.out(DEPRECATED)
+    if _deprecated_on(invocation):
+        output.out(DEPRECATED)
     if not words or not words[0].startswith("\\\\") or remote is None:
         # Jobs on the jump host itself are not the lab's business.
         output.err(
