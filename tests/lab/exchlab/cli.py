@@ -1,10 +1,12 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The `exchlab` command: up / twin / show / fault / down.
+"""The `exchlab` command: up / twin / show / fault / console / clock / down.
 
 exchlab up --fleet tests/lab/fleets/q259906.yml --state /tmp/lab
 exchlab twin --facts facts.json --pairs inventory.yml --state /tmp/twin
 exchlab show --state /tmp/lab [HOST]
 exchlab fault --state /tmp/lab kms-new sp_installer_fails=true
+exchlab console --state DIR kms-new
+exchlab clock --state DIR [kms-new] --advance 120
 exchlab down --state /tmp/lab
 """
 
@@ -443,6 +445,31 @@ def fault(state_dir: Path, host: str, settings: list[str]) -> dict[str, Any]:
     return answer
 
 
+def console(state_dir: Path, host: str, run: str | None) -> dict[str, Any]:
+    """The operator at HOST's console clicks through the installer waiting there, or runs one
+    (exchlab.console.click_through)."""
+    layout = StateLayout(state_dir)
+    if _running_pid(layout) is None:
+        raise LabError(f"no lab is running in {state_dir}; start it with `exchlab up` first.")
+    answer = runtime.ask(layout, {"op": "console", "host": host, "run": run}, timeout=600.0)
+    if "error" in answer:
+        raise LabError(answer["error"])
+    return answer
+
+
+def clock(state_dir: Path, host: str | None, seconds: int) -> dict[str, Any]:
+    """Move the hosts' clocks on by SECONDS (0: read them); due `at` jobs run."""
+    layout = StateLayout(state_dir)
+    if _running_pid(layout) is None:
+        raise LabError(f"no lab is running in {state_dir}; start it with `exchlab up` first.")
+    if seconds < 0:
+        raise LabError("a clock only moves forward: give --advance 0 or more seconds.")
+    answer = runtime.ask(layout, {"op": "clock", "host": host, "advance": seconds})
+    if "error" in answer:
+        raise LabError(answer["error"])
+    return answer
+
+
 def down(state_dir: Path) -> str:
     layout = StateLayout(state_dir)
     pid = _running_pid(layout)
@@ -523,6 +550,20 @@ def main(argv: list[str] | None = None) -> int:
     fault_parser.add_argument("--state", type=Path, required=True)
     fault_parser.add_argument("host")
     fault_parser.add_argument("settings", nargs="+", metavar="KEY=VALUE")
+    console_parser = commands.add_parser(
+        "console",
+        help="the operator at a legacy server's console: click through the installer waiting "
+        "there, or run the kit staged under C:\\exchops\\sp",
+    )
+    console_parser.add_argument("--state", type=Path, required=True)
+    console_parser.add_argument("host")
+    console_parser.add_argument("--run", metavar="PATH", help="update.exe to run when none waits")
+    clock_parser = commands.add_parser(
+        "clock", help="read or move on the hosts' clocks; `at` jobs whose time comes run"
+    )
+    clock_parser.add_argument("--state", type=Path, required=True)
+    clock_parser.add_argument("host", nargs="?")
+    clock_parser.add_argument("--advance", type=int, default=0, metavar="SECONDS")
     down_parser = commands.add_parser("down", help="stop the lab; its state stays on disk")
     down_parser.add_argument("--state", type=Path, required=True)
     arguments = parser.parse_args(argv)
@@ -564,6 +605,10 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(show(arguments.state.resolve(), arguments.host), indent=2))
         elif arguments.command == "fault":
             print(json.dumps(fault(arguments.state.resolve(), arguments.host, arguments.settings)))
+        elif arguments.command == "console":
+            print(json.dumps(console(arguments.state.resolve(), arguments.host, arguments.run)))
+        elif arguments.command == "clock":
+            print(json.dumps(clock(arguments.state.resolve(), arguments.host, arguments.advance)))
         else:
             print(down(arguments.state.resolve()))
     except (LabError, OSError) as exc:

@@ -59,6 +59,7 @@ update.exe (where it lives: KB Q191013, Q198347; no source gives its switches or
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -1210,9 +1211,22 @@ def _wait(host: HostState, log: _SetupLog, seconds: float) -> None:
 
 
 def find_media(host: HostState, program: str) -> Media | None:
+    """The kit whose update.exe is at `program`: one extracted there, or a copy of one (a kit
+    staged elsewhere: the copy an `operator` run puts under C:\\exchops\\sp), known by its
+    update.exe's content."""
+    wanted = normalize_path(program).upper()
     for media in host.media.values():
-        if media.installer_path.upper() == normalize_path(program).upper():
+        if media.installer_path.upper() == wanted:
             return media
+    entry = host.fs.file_entry(wanted)
+    for media in host.media.values():
+        original = host.fs.file_entry(media.installer_path)
+        if entry is None or original is None or entry.sha256() != original.sha256():
+            continue
+        suffix = "\\" + media.installer.upper()
+        found = entry.path
+        root = found[: -len(suffix)] if wanted.endswith(suffix) else found.rpartition("\\")[0]
+        return dataclasses.replace(media, root=root)
     return None
 
 

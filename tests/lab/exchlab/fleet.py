@@ -72,6 +72,10 @@ _FAULTS = {
         "update_duration_s": {"type": "number", "minimum": 0},
         "update_waits_for_input_s": {"type": "number", "minimum": 0},
         "wrong_kms_password": {"type": "boolean"},
+        # A server behind a jump host (exchlab.reach, apply_faults).
+        "schedule_stopped": {"type": "boolean"},
+        "admin_shares_off": {"type": "boolean"},
+        "scm_access_denied": {"type": "boolean"},
     },
 }
 _HOST = {

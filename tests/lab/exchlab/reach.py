@@ -43,6 +43,12 @@ The legacy server (the target)
 - The admin shares (C$, ADMIN$): LanmanServer\\Parameters AutoShareServer = 0 removes them;
   IPC$ always exists (https://learn.microsoft.com/en-us/troubleshoot/windows-server/networking/
   problems-administrative-shares-missing).
+- The Schedule service, which runs `at` jobs (exchlab.console): running [lab: NT 4.0 installs
+  it set to start manually; the lab's servers have it started, as the at_interactive mode needs].
+- Faults set at run time (`exchlab fault`) or in the fleet land where Windows keeps the fact
+  (`apply_faults`): `schedule_stopped` stops the Schedule service, `admin_shares_off` sets
+  AutoShareServer = 0 (takes effect at once [lab]: Windows removes the shares at the Server
+  service's next start); `scm_access_denied` stays a fault the remote-call layer reads.
 - Its local Administrators (`HostState.local_admins`): the admin shares are for them (same page),
   and remote service control, registry and WMI reads need them too [I].
 """
@@ -51,6 +57,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from .console import SCHEDULE_SERVICE
 from .state import HKLM, RUNNING, SERVICES_KEY, HostState, ServiceStatus
 from .windows.formats import era_of
 
@@ -171,6 +178,12 @@ def make_legacy_host(
         _add_program_service(
             host, WMI_SERVICE, "Windows Management Instrumentation", system32 + r"\wbem\winmgmt.exe"
         )
+    _add_program_service(
+        host,
+        SCHEDULE_SERVICE,
+        "Schedule" if host.os == "nt4" else "Task Scheduler",
+        system32 + (r"\atsvc.exe" if host.os == "nt4" else r"\mstask.exe"),
+    )
     if host.os == "2000":
         _add_program_service(
             host,
@@ -182,9 +195,29 @@ def make_legacy_host(
     if not admin_shares:
         host.registry.set_value(LANMAN_SERVER_KEY, "AutoShareServer", "REG_DWORD", 0)
     host.local_admins = list(admins)
+    apply_faults(host)
     for letter, drive in host.drives.items():
         # What `dir` reports free stays the builder's (E14), whatever these files took.
         drive.free_bytes = free.get(letter, drive.free_bytes)
+
+
+def apply_faults(host: HostState) -> None:
+    """Put a legacy host's faults where Windows keeps them (this module's docstring); no-op on
+    other hosts. Clearing a fault undoes it."""
+    if host.os not in LEGACY_OS or not host.local_admins:
+        return
+    schedule = host.service_name(SCHEDULE_SERVICE)
+    if schedule is not None and "schedule_stopped" in host.faults:
+        status = host.services[schedule]
+        if host.faults["schedule_stopped"] and status.state == RUNNING:
+            host.services[schedule] = ServiceStatus()
+        elif not host.faults["schedule_stopped"] and status.state != RUNNING:
+            host.services[schedule] = ServiceStatus(RUNNING, host.allocate_pid(), 0, 0)
+    if "admin_shares_off" in host.faults:
+        if host.faults["admin_shares_off"]:
+            host.registry.set_value(LANMAN_SERVER_KEY, "AutoShareServer", "REG_DWORD", 0)
+        else:
+            host.registry.delete_value(LANMAN_SERVER_KEY, "AutoShareServer")
 
 
 def _add_program_service(

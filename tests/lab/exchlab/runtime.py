@@ -26,7 +26,9 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+from .console import ConsoleError, advance, click_through
 from .layout import StateLayout
+from .reach import apply_faults
 from .state import SHELLS_PEAK, HostState, waiting_releases
 from .windows.remote import ServerNetwork
 from .windows.shell import run_command
@@ -114,11 +116,30 @@ class LabHost:
                 if key in _WSMAN_FAULT_NAMES:
                     setattr(self.faults, key, value)
                 self.state.faults[key] = value
+            apply_faults(self.state)
             self.state.save(self.path)
 
     def show(self) -> dict[str, Any]:
         with self._lock:
             return self.state.to_show()
+
+    def console(self, run: str | None) -> dict[str, Any]:
+        """The operator at this host's console (exchlab.console.click_through)."""
+        with self._lock, waiting_releases(self._wait_unlocked):
+            try:
+                answer = click_through(self.state, run)
+            except ConsoleError as exc:
+                return {"error": str(exc)}
+            finally:
+                self.state.save(self.path)
+        return {"ok": True, **answer}
+
+    def advance_clock(self, seconds: int) -> dict[str, Any]:
+        """Move this host's clock on and run its `at` jobs whose time has come."""
+        with self._lock:
+            ran = advance(self.state, seconds)
+            self.state.save(self.path)
+            return {"now": self.state.now_text(), "jobs_ran": ran}
 
     def save(self) -> None:
         with self._lock:
@@ -126,7 +147,8 @@ class LabHost:
 
 
 class _ControlHandler(socketserver.StreamRequestHandler):
-    """One JSON request per connection: {"op": "show"} or {"op": "fault", "host", "faults"}."""
+    """One JSON request per connection: {"op": "show"}, {"op": "fault", "host", "faults"},
+    {"op": "console", "host", "run"} or {"op": "clock", "host", "advance"}."""
 
     server: _ControlServer
 
@@ -222,6 +244,22 @@ class Lab:
             if "tls_certificate" in request["faults"]:
                 self.server.renew_certificate(host.name)
             return {"ok": True, "faults": host.state.faults}
+        if request["op"] == "console":
+            host = self.hosts.get(request["host"])
+            if host is None:
+                return {"error": f"no host {request['host']!r} in this lab"}
+            return host.console(request.get("run"))
+        if request["op"] == "clock":
+            names = [request["host"]] if request.get("host") else list(self.hosts)
+            unknown = [name for name in names if name not in self.hosts]
+            if unknown:
+                return {"error": f"no host {unknown[0]!r} in this lab"}
+            return {
+                "hosts": {
+                    name: self.hosts[name].advance_clock(int(request.get("advance", 0)))
+                    for name in names
+                }
+            }
         return {"error": f"unknown op {request['op']!r}"}
 
 

@@ -962,6 +962,12 @@ class HostState:
     # with command lines: jump hosts, exchlab.reach); None when it does not. Kept as started,
     # secrets included: what a real audit log would hold.
     command_lines: list[str] | None = None
+    # Seconds `exchlab clock --advance` moved this host's clock on (exchlab.console) [lab].
+    clock_offset_s: int = 0
+    # Installers waiting on this host's console for the operator's clicks, oldest first, and
+    # the `at` jobs of its Schedule service (exchlab.console): plain JSON-ready mappings.
+    console_waits: list[dict[str, Any]] = field(default_factory=list)
+    at_jobs: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def computer_name(self) -> str:
@@ -972,9 +978,10 @@ class HostState:
     # -- time -----------------------------------------------------------------------------
 
     def now(self) -> datetime:
+        moved = timedelta(seconds=self.clock_offset_s)
         if self.clock is not None:
-            return parse_time(self.clock) + timedelta(seconds=self.command_seq)
-        return datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
+            return parse_time(self.clock) + timedelta(seconds=self.command_seq) + moved
+        return datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0) + moved
 
     def now_text(self) -> str:
         return format_time(self.now())
@@ -1344,6 +1351,8 @@ class HostState:
             "backups": self.backups(),
             "events": [event.to_json() for event in self.events],
             "requests": {kind: self.requests.get(kind, 0) for kind in REQUEST_KINDS},
+            **({"console_waits": self.console_waits} if self.console_waits else {}),
+            **({"at_jobs": self.at_jobs} if self.at_jobs else {}),
         }
 
     # -- JSON -----------------------------------------------------------------------------
@@ -1374,6 +1383,9 @@ class HostState:
             **self.fs.to_json(),
             **({"local_admins": self.local_admins} if self.local_admins else {}),
             **({"command_lines": self.command_lines} if self.command_lines is not None else {}),
+            **({"clock_offset_s": self.clock_offset_s} if self.clock_offset_s else {}),
+            **({"console_waits": self.console_waits} if self.console_waits else {}),
+            **({"at_jobs": self.at_jobs} if self.at_jobs else {}),
         }
 
     @classmethod
@@ -1408,6 +1420,9 @@ class HostState:
             command_lines=(
                 list(raw["command_lines"]) if raw.get("command_lines") is not None else None
             ),
+            clock_offset_s=int(raw.get("clock_offset_s", 0)),
+            console_waits=[dict(wait) for wait in raw.get("console_waits") or []],
+            at_jobs=[dict(job) for job in raw.get("at_jobs") or []],
         )
 
     def dumps(self) -> str:

@@ -18,9 +18,10 @@ CRLF = "\r\n"
 WMIC_EOL = "\r\r\n"
 
 
-# ping.exe is part of every Windows TCP/IP installation, NT 4.0 included [lab: no source cited].
+# ping.exe is part of every Windows TCP/IP installation, NT 4.0 included [lab: no source cited];
+# at.exe schedules jobs from NT on (KB Q105995 runs it on NT 3.x / 4.0).
 _COMMON_TOOLS = frozenset(
-    {"cmd.exe", "reg.exe", "net.exe", "xcopy.exe", "hostname.exe", "sc.exe", "ping.exe"}
+    {"cmd.exe", "reg.exe", "net.exe", "xcopy.exe", "hostname.exe", "sc.exe", "ping.exe", "at.exe"}
 )
 # No wmic on Windows 2000 / NT 4.0 (docs/windows-output.md#which-tool-exists); sc.exe is a
 # Resource Kit tool there (unsourced) and the lab assumes it is installed, or KMS could not get its
@@ -208,6 +209,8 @@ SYSTEM_MESSAGES: dict[int, str] = {
     ),
     1326: "The user name or password is incorrect.",
     1722: "The RPC server is unavailable.",
+    # NERR_ServiceNotInstalled (lmerr.h): what at.exe says of a stopped Schedule service [I].
+    2184: "The service has not been started.",
     2250: "The network connection could not be found.",
 }
 

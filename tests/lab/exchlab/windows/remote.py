@@ -29,8 +29,13 @@ carrying the Win32 error; each tool prints it in its own words):
     cannot be changed (KB Q179249), and only starting, stopping and configuring services is
     for Administrators by default (KB 288129, its Windows Server 2003 twin KB 325349); that
     services answer a status or configuration query to any account that logged on is [I].
+    The host fault `scm_access_denied` stands for a service control manager whose DACL refuses
+    this account (a hardened server): starting, stopping and configuring are refused with 5
+    while every other channel lets the administrator in [lab: KB Q179249 says NT's SCM DACL
+    cannot be changed; the fault plays what a security template or a later SP may set].
 (e) The operation, run against the target's state while the target's lock is held (the runtime
-    saves it afterwards); it prints through the jump host's era: the tool that runs is the jump
+    saves it afterwards), once the target's `at` jobs whose time has come have run
+    (exchlab.console); it prints through the jump host's era: the tool that runs is the jump
     host's.
 
 `net use \\\\NAME\\IPC$ ...` keeps a connection with its credentials for the logon session (one
@@ -48,6 +53,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
+from ..console import run_due_jobs
 from ..reach import (
     CURRENT_VERSION_KEY,
     account_key,
@@ -81,7 +87,8 @@ SVCCTL = "svcctl"
 SHARE = "share"
 IPC = "ipc"
 WMI = "wmi"
-_SMB_CHANNELS = (WINREG, SVCCTL, SHARE, IPC)
+ATSVC = "atsvc"  # the Schedule service's pipe (NetScheduleJobAdd, at.exe)
+_SMB_CHANNELS = (WINREG, SVCCTL, SHARE, IPC, ATSVC)
 ADMIN_SHARES = ("ADMIN$",)  # and every drive letter + "$"
 
 T = TypeVar("T")
@@ -256,6 +263,7 @@ class RemoteCalls:
             # A request reaches the target: its time moves on and what was pending settles
             # (a service started by an earlier call), as for a command run on it.
             target.begin_command()
+            run_due_jobs(target)
             refused = self._refusal(name, target, channel, share, explicit, admin)
             if refused is not None:
                 return refused
@@ -284,6 +292,8 @@ class RemoteCalls:
         if channel == IPC or not admin:
             return None
         if not is_local_admin(target, credentials.user, self.network.domain):
+            return Refusal(ERROR_ACCESS_DENIED)
+        if channel == SVCCTL and target.faults.get("scm_access_denied"):
             return Refusal(ERROR_ACCESS_DENIED)
         return None
 

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ..console import WINRS, WaitsOnConsole
 from ..state import FileSystemError, HostState, leaf_name, normalize_path, parent_path
 from .cmdline import (
     AndThen,
@@ -50,6 +51,7 @@ if TYPE_CHECKING:
 # The exit code cmd.exe gives a command it cannot find (Sphinx make.bat tests errorlevel 9009).
 NOT_RECOGNIZED_EXIT = 9009
 PATHEXT = ".COM;.EXE;.BAT;.CMD;.VBS;.VBE;.JS;.JSE;.WSF;.WSH;.MSC"
+_BATCH_EXTENSIONS = (".cmd", ".bat")
 # Characters that end an internal command's name: `echo.`, `dir/b`, `cd\` (cmd.exe parsing).
 _INTERNAL_DELIMITED = re.compile(r"^([A-Za-z]+)([./\\(:+\[\]=,;].*)$")
 
@@ -72,6 +74,7 @@ def run_command(
     session: LogonSession | None = None,
     stdin: Stdin | None = None,
     network: Network | None = None,
+    launch: str = WINRS,
 ) -> CommandResult:
     """Run one command line on `host` (mutating it) in a console of `codepage` and return its
     output and exit code.
@@ -79,10 +82,13 @@ def run_command(
     `session` is the WinRS shell's logon (whose delegated credentials and `net use` connections
     the remote calls use), `stdin` what the client sends with WinRS Send, `network` the servers
     this host reaches by name (a jump host's; None: it reaches none). A host that audits process
-    creation records the line, and every program it starts (`HostState.command_lines`)."""
+    creation records the line, and every program it starts (`HostState.command_lines`).
+    `launch`: who started it (exchlab.console); an installer it starts that waits on the
+    console raises exchlab.console.WaitsOnConsole."""
     host.record_command_line(command_line)
     remote = RemoteCalls(host, network, session) if network is not None else None
-    return Shell(host, environment, codepage, remote=remote, stdin=stdin).run(command_line)
+    shell = Shell(host, environment, codepage, remote=remote, stdin=stdin, launch=launch)
+    return shell.run(command_line)
 
 
 def default_environment(host: HostState, era: Era, user: str = "Administrator") -> Environment:
@@ -207,9 +213,11 @@ class Shell:
         *,
         remote: RemoteCalls | None = None,
         stdin: Stdin | None = None,
+        launch: str = WINRS,
     ) -> None:
         self.host = host
         self.remote = remote
+        self.launch = launch
         self.console_input = stdin
         # The console's active code page (WinRS sets it from WINRS_CODEPAGE); chcp shows it.
         self.codepage = codepage
@@ -385,6 +393,8 @@ class Shell:
         # The process starts here: what a 4688 audit with command lines records [lab: the
         # line as cmd passes it, redirections removed, variables expanded].
         self.host.record_command_line(text.strip(" \t"))
+        if leaf_name(program).lower().endswith(_BATCH_EXTENSIONS):
+            return self.run_batch(program, output)
         tool = programs.get(leaf_name(program).lower())
         if tool is None:
             output.err(f"exchlab: {leaf_name(program)} is not emulated{CRLF}")
@@ -394,8 +404,44 @@ class Shell:
 
     def invocation(self, name: str, program: str | None, args: str, stdin: str) -> Invocation:
         return Invocation(
-            self.host, self.era, name, program, args, self.cwd, self.env, stdin, self.remote
+            self.host,
+            self.era,
+            name,
+            program,
+            args,
+            self.cwd,
+            self.env,
+            stdin,
+            self.remote,
+            self.launch,
         )
+
+    def run_batch(self, program: str, output: Output) -> bool:
+        """A .cmd / .bat file: its lines run in this shell, in order [lab: no labels, GOTO,
+        CALL or SHIFT; `@` and ECHO OFF are taken as given, REM and :: skipped]."""
+        entry = self.host.fs.file_entry(normalize_path(program))
+        text = entry.content().decode("latin-1") if entry is not None else ""
+        return self.run_batch_lines(text.splitlines(), output)
+
+    def run_batch_lines(self, lines: list[str], output: Output | None = None) -> bool:
+        """Run batch lines; an installer that waits on the console keeps the lines after its
+        own in the wait (exchlab.console) and stops this shell."""
+        sink = output if output is not None else self.console
+        handles: _Handles = {1: _Console(sink, 1), 2: _Console(sink, 2)}
+        succeeded = True
+        for index, line in enumerate(lines):
+            text = line.strip().lstrip("@").strip()
+            lowered = text.lower()
+            if not text or lowered in ("echo off", "echo on") or lowered.startswith("::"):
+                continue
+            if lowered == "rem" or lowered.startswith("rem "):
+                continue
+            try:
+                succeeded = self.run_line(text, handles, "")
+            except WaitsOnConsole as waiting:
+                waiting.wait["then"].extend(lines[index + 1 :])
+                raise
+        return succeeded
 
     def finish(self, tool: Tool, invocation: Invocation, output: Output) -> bool:
         code = tool.run(invocation, output)

@@ -285,3 +285,29 @@ def test_jump_bench_is_the_kb_pair_a_hundred_times() -> None:
     assert len(targets) == 100
     assert targets[0].name == "kms-new-001" and targets[-1].reach_name == "KMS-NEW-100"
     assert all(host.spec["kms"]["binary_build"] == "5.5.1960.8" for host in targets)
+
+
+def test_console_faults_of_a_legacy_host_land_where_windows_keeps_them(tmp_path: Path) -> None:
+    text = LEGACY_PAIR.replace(
+        "      reach: {via: jump01, name: KMSNEW}\n",
+        "      reach: {via: jump01, name: KMSNEW}\n"
+        "      faults: {schedule_stopped: true, admin_shares_off: true, scm_access_denied: true}\n",
+    )
+    fleet = load_fleet(write(tmp_path, text))
+    built = {host.name: build_host_state(host, fleet.lab) for host in fleet.hosts}
+    target, source = built["kms-new"], built["kms-old"]
+    assert (target.services["Schedule"].state, source.services["Schedule"].state) == (
+        "STOPPED",
+        "RUNNING",
+    )
+    assert (admin_shares_enabled(target), admin_shares_enabled(source)) == (False, True)
+    assert target.faults["scm_access_denied"] is True
+
+
+def test_a_console_fault_on_a_bad_value_is_refused(tmp_path: Path) -> None:
+    text = LEGACY_PAIR.replace(
+        "      reach: {via: jump01, name: KMSNEW}\n",
+        "      reach: {via: jump01, name: KMSNEW}\n      faults: {schedule_stopped: maybe}\n",
+    )
+    with pytest.raises(FleetError, match="schedule_stopped"):
+        load_fleet(write(tmp_path, text))

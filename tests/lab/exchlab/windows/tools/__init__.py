@@ -130,6 +130,8 @@ class Invocation:
     # The jump host's remote calls (exchlab.windows.remote); None on a host that reaches no
     # other computer, where `\\\\OTHER` forms fail as they always did.
     remote: RemoteCalls | None = None
+    # Who started the command line (exchlab.console): "winrs", "console", "at" or "wmic".
+    launch: str = "winrs"
 
     @property
     def argv(self) -> list[str]:
@@ -237,6 +239,7 @@ _TOOL_MODULES = (
     "tasklist",
     "type",
     "update",
+    "at",
     "wevtutil",
     "wmic",
 )

@@ -73,7 +73,7 @@ def cmd(invocation: Invocation, output: Output) -> int:
     else:
         text = ""
     environment = dict(invocation.env.items())
-    shell = Shell(invocation.host, environment)
+    shell = Shell(invocation.host, environment, launch=invocation.launch)
     shell.cwd = invocation.cwd
     result = shell.run(text)
     output.chunks.extend(shell.console.chunks)

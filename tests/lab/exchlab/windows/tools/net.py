@@ -11,18 +11,25 @@ startup password (exit code 2140) shows the Q184420 text "An internal Windows NT
 
 [lab], no source cited: "The service is starting or stopping.  Please try again later." (3533),
 "A system error has occurred." before the system error, the `net start` list of started
-services, the syntax texts, and the dependents prompt answered from stdin. No parser reads net's
+services, the syntax texts, and the dependents prompt answered from stdin.
+
+`net time \\NAME` prints NAME's clock, "Current time at \\NAME is 12/3/2026 10:15:02 PM", an
+empty line and net.exe's "The command completed successfully." (NetRemoteTOD over IPC$: any
+account that logs on may read it [I]); the date and time follow the jump host's locale, en-US
+in the lab [lab]. Failures are the remote-call layer's, printed as `net use` prints them. No parser reads net's
 output (docs/windows-output.md#tool-messages).
 """
 
 from __future__ import annotations
 
+from ...console import clock_text
 from ...exchange import start_service, stop_order, stop_service
 from ...state import RUNNING, STOPPED, HostState
 from ..formats import CRLF, SYSTEM_MESSAGES
+from ..remote import IPC, Refusal
 from . import Invocation, Output, Tool
 from .net_config import show_config
-from .net_use import use
+from .net_use import system_error, use
 
 
 def _helpmsg(number: int) -> str:
@@ -183,6 +190,22 @@ def _running_dependents(host: HostState, name: str) -> list[str]:
     return stop_order(host, found)
 
 
+def _time(invocation: Invocation, output: Output, words: list[str]) -> int:
+    remote = invocation.remote
+    if not words or not words[0].startswith("\\\\") or remote is None:
+        output.err(f"exchlab: net time without \\\\NAME is not emulated{CRLF}")
+        return 1
+    name = words[0][2:]
+    outcome = remote.call(name, IPC, lambda target: target.now(), admin=False)
+    if isinstance(outcome, Refusal):
+        return system_error(output, outcome.code)
+    output.out(
+        f"Current time at \\\\{name} is {clock_text(outcome)}{CRLF}{CRLF}"
+        f"The command completed successfully.{CRLF}{CRLF}"
+    )
+    return 0
+
+
 def net(invocation: Invocation, output: Output) -> int:
     argv = invocation.argv
     command = argv[0].lower() if argv else ""
@@ -194,6 +217,8 @@ def net(invocation: Invocation, output: Output) -> int:
         return use(invocation, output, argv[1:])
     if command == "config":
         return show_config(invocation, output, argv[1:])
+    if command == "time":
+        return _time(invocation, output, argv[1:])
     if command == "helpmsg" and len(argv) > 1 and argv[1].isdigit():
         message = SYSTEM_MESSAGES.get(int(argv[1]))
         if message:

@@ -24,7 +24,7 @@ from . import Invocation, Output
 _DONE = f"The command completed successfully.{CRLF}{CRLF}"
 
 
-def _system_error(output: Output, code: int) -> int:
+def system_error(output: Output, code: int) -> int:
     output.err(f"System error {code} has occurred.{CRLF}{CRLF}{SYSTEM_MESSAGES[code]}{CRLF}{CRLF}")
     return 2
 
@@ -43,7 +43,7 @@ def use(invocation: Invocation, output: Output, words: list[str]) -> int:
     shown = f"\\\\{name}\\{share}"
     if remote is None or remote.is_self(name):
         # A host that reaches no other host (and a jump host naming itself [lab]).
-        return _system_error(output, ERROR_BAD_NETPATH)
+        return system_error(output, ERROR_BAD_NETPATH)
     if any(switch.lower() in ("/delete", "/d") for switch in switches):
         if remote.disconnect(name, share):
             output.out(f"{shown} was deleted successfully.{CRLF}{CRLF}")
@@ -68,7 +68,7 @@ def use(invocation: Invocation, output: Output, words: list[str]) -> int:
         credentials = Credentials(user or session_user, password or "")
     refusal = remote.connect(name, share, credentials)
     if refusal is not None:
-        return _system_error(output, refusal.code)
+        return system_error(output, refusal.code)
     output.out(_DONE)
     return 0
 

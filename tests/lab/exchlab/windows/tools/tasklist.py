@@ -60,6 +60,8 @@ def _processes(invocation: Invocation, remotely: bool) -> list[tuple[str, int, i
             continue
         rows.append((leaf_name(config.executable), status.pid, 8_192 + (status.pid % 97) * 64))
     rows.extend((image, pid, 21_504) for image, pid in host.processes)
+    # Installers waiting on the console (exchlab.console) run on until someone clicks.
+    rows.extend(("update.exe", wait["pid"], 21_504) for wait in host.console_waits)
     if not remotely:
         rows.append(("cmd.exe", host.next_pid, 2_876))
         rows.append(("tasklist.exe", host.next_pid + 4, 5_432))

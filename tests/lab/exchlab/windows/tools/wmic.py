@@ -25,6 +25,16 @@ password [lab]) and "Access denied" for the WMI namespace's (not an administrato
 1 [lab]. Win32_OperatingSystem describes the computer read (its own era), not the one running
 wmic; its CSDVersion and ServicePackMajorVersion come from the CSDVersion registry value
 (KB Q222507); which classes WMI core 1.5 serves on NT 4.0 is [lab]: the same as Windows 2000's.
+
+`process call create "COMMAND"` calls Win32_Process.Create
+(https://learn.microsoft.com/en-us/windows/win32/cimwin32prov/create-method-in-class-win32-process):
+"Executing (\\\\NAME\\ROOT\\CIMV2:Win32_Process)->Create()" (without the path for the local
+computer), "Method execution successful.", then the out parameters ProcessId and ReturnValue (0
+success, 9 "Path Not Found" without a ProcessId, the method's documented return values). The
+process starts on the target and wmic does not wait for it; it is not interactive ("cannot be
+used to start an interactive process remotely", same page), so an update.exe it starts on a
+legacy server waits on the console forever (exchlab.console). [lab]: the out parameters' block
+layout with CRLF line ends, and that the process runs before wmic's answer is printed.
 """
 
 from __future__ import annotations
@@ -34,8 +44,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ...console import WMIC, run_started
 from ...reach import CURRENT_VERSION_KEY, service_pack_number
-from ...state import RUNNING, START_PENDING, STOP_PENDING, STOPPED, HostState, parse_time
+from ...state import (
+    RUNNING,
+    START_PENDING,
+    STOP_PENDING,
+    STOPPED,
+    FileSystemError,
+    HostState,
+    normalize_path,
+    parse_time,
+)
+from ..cmdline import split_program
 from ..formats import (
     CRLF,
     WMIC_NO_INSTANCES,
@@ -449,22 +470,78 @@ def wmic(invocation: Invocation, output: Output) -> int:
             password = value
     remote = invocation.remote
     if node is None or node.upper() in (host.computer_name, ".", "LOCALHOST"):
+        if _is_create(words):
+            return _create(invocation, output, words[3:], None)
         return _run(invocation, output, words, host.computer_name)
     if remote is None:
         output.err(_node_error(node.upper(), "The RPC server is unavailable."))
         return 1
     explicit = Credentials(user, password or "") if user is not None else None
     label = node.upper()
-    outcome = remote.call(
-        node,
-        WMI,
-        lambda target: _run(invocation.on(target), output, words, label),
-        explicit=explicit,
-    )
+    if _is_create(words):
+
+        def operation(target: HostState) -> int:
+            return _create(invocation.on(target), output, words[3:], label)
+
+    else:
+
+        def operation(target: HostState) -> int:
+            return _run(invocation.on(target), output, words, label)
+
+    outcome = remote.call(node, WMI, operation, explicit=explicit)
     if isinstance(outcome, Refusal):
         output.err(_node_error(label, _refusal_text(outcome)))
         return 1
     return outcome
+
+
+def _is_create(words: list[str]) -> bool:
+    return [word.lower() for word in words[:3]] == ["process", "call", "create"]
+
+
+# Win32_Process.Create's return values used here.
+_CREATE_OK = 0
+_CREATE_PATH_NOT_FOUND = 9
+
+
+def _create(invocation: Invocation, output: Output, words: list[str], node: str | None) -> int:
+    """`process call create "COMMAND"` on the invocation's host (`node`: the name given, None
+    for the local computer)."""
+    host = invocation.host
+    command = " ".join(words).strip().strip('"')
+    where = f"\\\\{node}\\ROOT\\CIMV2:Win32_Process" if node else "Win32_Process"
+    output.out(f"Executing ({where})->Create(){CRLF}Method execution successful.{CRLF}")
+    program = split_program(command)[0].strip('"')
+    found = _program_path(host, program)
+    parameters = [f"\tReturnValue = {_CREATE_PATH_NOT_FOUND};{CRLF}"]
+    if found is not None:
+        pid = host.allocate_pid()
+        parameters = [f"\tProcessId = {pid};{CRLF}", f"\tReturnValue = {_CREATE_OK};{CRLF}"]
+        run_started(host, command, WMIC)
+    output.out(
+        f"Out Parameters:{CRLF}instance of __PARAMETERS{CRLF}{{{CRLF}"
+        + "".join(parameters)
+        + f"}};{CRLF}{CRLF}"
+    )
+    return 0
+
+
+def _program_path(host: HostState, program: str) -> str | None:
+    """The file CreateProcess would start: the path given, else one in System32 [lab: the
+    search path is reduced to System32, .exe added when no extension is given]."""
+    era = era_of(host.os)
+    candidates = [program]
+    if "\\" not in program and ":" not in program:
+        candidates.append(f"{era.system_root}\\system32\\{program}")
+    for candidate in candidates:
+        for name in (candidate, candidate + ".exe"):
+            try:
+                path = normalize_path(name)
+            except FileSystemError:
+                return None
+            if host.fs.is_file(path):
+                return path
+    return None
 
 
 def _run(invocation: Invocation, output: Output, words: list[str], node: str) -> int:
