@@ -13,7 +13,7 @@ from ..plugin_utils._action import Minimum, Task, WinrsAction
 from ..plugin_utils._builds import Build
 from ..plugin_utils._servicepack import READ_TIMEOUT_S, Options, ServicePackJob
 from ..plugin_utils._servicepack_plan import check_update_arguments, describe
-from ..plugin_utils._winrs import WinrsShell, target_from_options
+from ..plugin_utils._winrs import WinrsShell
 
 display = Display()
 
@@ -117,7 +117,8 @@ class ActionModule(WinrsAction):
 
     def _work(self, task: Task, options: Options) -> dict[str, t.Any]:
         host = task.host
-        target = target_from_options(host, self._connection.get_option, READ_TIMEOUT_S)
+        # Refuses a host behind a jump host (THROUGH_JUMP_HOST), naming it, before anything.
+        target = self._task_reach(task, READ_TIMEOUT_S).target
 
         def open_shell(command_timeout_sec: int) -> WinrsShell:
             return WinrsShell(dataclasses.replace(target, command_timeout_sec=command_timeout_sec))

@@ -7,6 +7,7 @@ import typing as t
 from datetime import datetime, timezone
 
 from ..plugin_utils._action import Minimum, Task, WinrsAction
+from ..plugin_utils._errors import Refusal
 from ..plugin_utils._kms import check_startup_password_for_command_line
 from ..plugin_utils._kmsbackup import BackupFailed, KmsBackup, Run
 from ..plugin_utils._kmsbackup_plan import (
@@ -19,6 +20,7 @@ from ..plugin_utils._kmsbackup_plan import (
     plan_result,
 )
 from ..plugin_utils._kmsmove import RestoreCheck, controller_folder, fetch_backup
+from ..plugin_utils._reach import Reach
 from ..plugin_utils._winrs import WinrsError
 
 # Mirrors DOCUMENTATION in plugins/modules/kms_backup.py (a unit test keeps them equal).
@@ -42,6 +44,7 @@ class ActionModule(WinrsAction):
     ARGUMENT_SPEC = ARGUMENT_SPEC
     MINIMUMS = {"timeout": Minimum(1, "seconds")}
     SECRET_OPTIONS = ("startup_password",)
+    THROUGH_JUMP_HOST = True
 
     def _options(self, task: Task) -> dict[str, t.Any]:
         arguments = task.arguments
@@ -59,7 +62,9 @@ class ActionModule(WinrsAction):
         if "manifest" in options:
             return self._verify(task, options)
         timeout = task.arguments["timeout"]
-        with self._shell(task, self._task_reach(task, timeout), timeout) as shell:
+        reach = self._task_reach(task, timeout)
+        self._refuse_through_jump_host(reach, "copy_to", task.arguments["copy_to"])
+        with self._shell(task, reach, timeout) as shell:
             backup = KmsBackup(
                 shell.run,
                 database_path=options["database_path"],
@@ -70,6 +75,7 @@ class ActionModule(WinrsAction):
                 # differ, the controller's run is what the operator knows.
                 now=datetime.now(timezone.utc),
                 log=task.progress,
+                reach=reach,
             )
             plan = backup.plan()
             copy_to = task.arguments["copy_to"]
@@ -83,6 +89,16 @@ class ActionModule(WinrsAction):
                 result["controller_copy"], fetched = self._copy(task, shell.run, outcome, copy_to)
                 warnings += fetched
         return {**result, "warnings": [f"{task.host}: {warning}" for warning in warnings]}
+
+    def _refuse_through_jump_host(self, reach: Reach, option: str, given: t.Any) -> None:
+        """The controller copy and the restore check read files with certutil -encode and dir
+        on the host itself; through a jump host they are not built yet."""
+        if reach.via and given:
+            raise Refusal(
+                f"{option} does not work through a jump host yet; {reach.host} is reached "
+                f"through {reach.via}. Back up without it (the verified copy stays on "
+                f"{reach.host}), and copy that folder off the server yourself."
+            )
 
     # -- verify only ------------------------------------------------------------------------------
 
@@ -107,7 +123,9 @@ class ActionModule(WinrsAction):
     def _verify(self, task: Task, options: dict[str, t.Any]) -> dict[str, t.Any]:
         """Read-only, so the same in check mode: changed=false, or RestoreMismatch."""
         timeout = task.arguments["timeout"]
-        with self._shell(task, self._task_reach(task, timeout), timeout) as shell:
+        reach = self._task_reach(task, timeout)
+        self._refuse_through_jump_host(reach, "verify_against", True)
+        with self._shell(task, reach, timeout) as shell:
             check = RestoreCheck(
                 shell.run,
                 options["manifest"],

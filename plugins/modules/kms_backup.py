@@ -161,6 +161,14 @@ attributes:
 notes:
   - The account needs local administrator rights on the host to stop and start C(MSExchangeKMS),
     read the KM database folder and create the destination folder.
+  - Through a Windows jump host (C(exchange_jump_host) on the host, for KM servers on Windows NT
+    4.0 / 2000 that run no WinRM), the paths stay the server's own (O(database_path),
+    O(destination)); the jump host reads and copies them through the server's administrative
+    share, C(\\SERVER\C$\...), where C(dir), C(xcopy) and C(certutil -hashfile) run on the jump
+    host, so the copy streams through it and the SHA256 proof does not need certutil on the
+    server. MSExchangeKMS is stopped and started as M(exchops.kms.exchange_service) does it
+    there. O(copy_to) and O(verify_against) do not work through a jump host yet and are refused
+    before anything is sent.
   - While the database is copied and verified C(MSExchangeKMS) is stopped, so no certificates
     can be issued or revoked. For a KM database of a few MB this takes seconds plus WinRM round
     trips; each file is hashed twice.

@@ -89,8 +89,10 @@ from ._probe import (
     run_sections,
     sc,
     section,
+    shell_path,
     wmic_file_version,
 )
+from ._reach import Reach, remote_refusal
 from ._service import ServiceControl, ServiceError
 from ._winout import (
     CommandFailed,
@@ -99,6 +101,7 @@ from ._winout import (
     ScFailure,
     ServiceStatus,
     ToolMissing,
+    WmiFailed,
     XcopyResult,
     parse_certutil_hash,
     parse_dir,
@@ -127,7 +130,7 @@ class BackupFailed(BackupError):
 class CopyFailed(BackupError):
     def __init__(self, source: str, destination: str, xcopy: XcopyResult, planned: int) -> None:
         said = "; ".join(xcopy.messages) or "no message"
-        copied = "an unknown number of" if xcopy.copied is None else str(xcopy.copied)
+        copied = "an unknown number" if xcopy.copied is None else str(xcopy.copied)
         super().__init__(
             f"xcopy could not copy {source} to {destination}: {said} (exit code "
             f"{xcopy.exit_code}: {xcopy.meaning}); it copied {copied} of {planned} files"
@@ -151,12 +154,12 @@ class StopNotFinished(KmsNotControlled):
 # Command lines
 
 
-def locate_line() -> str:
-    return section("setup", reg_query(SETUP_KEY_LEGACY))
+def locate_line(remote: str | None = None) -> str:
+    return section("setup", reg_query(SETUP_KEY_LEGACY, remote))
 
 
-def kms_query_section(name: str = "kms") -> str:
-    return section(name, sc("query", KMS_SERVICE))
+def kms_query_section(name: str = "kms", remote: str | None = None) -> str:
+    return section(name, sc("query", KMS_SERVICE, remote))
 
 
 def tree_section(name: str, folder: str) -> str:
@@ -164,41 +167,50 @@ def tree_section(name: str, folder: str) -> str:
     return section(name, f'dir /-c /s /a "{folder}"')
 
 
-def survey_sections(database_path: str, destination: str) -> list[str]:
+def survey_sections(database_path: str, destination: str, remote: str | None = None) -> list[str]:
+    """The survey's sections; REMOTE names the server when the shell runs on its jump host (the
+    paths are the server's: `shell_path` turns them into admin-share paths there)."""
     sections = [
-        kms_query_section(),
-        tree_section("source", database_path),
-        section("target", f'dir /-c /a "{destination}"'),
+        kms_query_section(remote=remote),
+        tree_section("source", shell_path(database_path, remote)),
+        section("target", f'dir /-c /a "{shell_path(destination, remote)}"'),
         # The root, unquoted: a quoted "C:\" would end in an escaped quote (CommandLineToArgvW).
-        section("volume", f"dir /-c /a {drive_root(destination)}"),
+        section("volume", f"dir /-c /a {shell_path(drive_root(destination), remote)}"),
     ]
     kmserver = kmserver_path(database_path)
     if kmserver is not None:  # None: no source says where it is for this folder
-        sections.append(section("kmserver", wmic_file_version(kmserver)))
+        sections.append(section("kmserver", wmic_file_version(kmserver, remote)))
     return sections
 
 
-def copy_line(database_path: str, destination: str) -> str:
-    return f'xcopy "{database_path}" "{destination}" {XCOPY_SWITCHES} < NUL'
+def copy_line(database_path: str, destination: str, remote: str | None = None) -> str:
+    """xcopy of the server's DATABASE_PATH to DESTINATION; from a jump host both are admin-share
+    paths, and the data streams through the jump host."""
+    source, target = shell_path(database_path, remote), shell_path(destination, remote)
+    return f'xcopy "{source}" "{target}" {XCOPY_SWITCHES} < NUL'
 
 
 def hash_section(name: str, path: str) -> str:
     return section(name, f'certutil -hashfile "{path}" SHA256')
 
 
-def verify_sections(plan: BackupPlan) -> tuple[list[str], dict[str, str]]:
+def verify_sections(
+    plan: BackupPlan, remote: str | None = None
+) -> tuple[list[str], dict[str, str]]:
     """The verification sections, and which file each hash section reads ("src_sha_0" ->
-    "Kmsmdb.edb"; the copy's as "dst_sha_0")."""
+    "Kmsmdb.edb"; the copy's as "dst_sha_0"). From a jump host, certutil runs there and reads
+    the server's files through its admin share."""
+    source, copy = shell_path(plan.database_path, remote), shell_path(plan.destination, remote)
     parts = [
-        kms_query_section(),
-        tree_section("source", plan.database_path),
-        tree_section("copy", plan.destination),
+        kms_query_section(remote=remote),
+        tree_section("source", source),
+        tree_section("copy", copy),
     ]
     names: dict[str, str] = {}
     for index, item in enumerate(plan.files):
         if item.size == 0:
             continue
-        for prefix, folder in (("src", plan.database_path), ("dst", plan.destination)):
+        for prefix, folder in (("src", source), ("dst", copy)):
             name = f"{prefix}_sha_{index}"
             names[name] = item.name
             parts.append(hash_section(name, f"{folder}\\{item.name}"))
@@ -268,8 +280,8 @@ def read_tree(sections: Sections, name: str, root: str) -> tuple[TreeReading | N
     return tree_reading(tree, root, name), False
 
 
-def read_survey(sections: Sections, database_path: str) -> Survey:
-    source, source_is_file = read_tree(sections, "source", database_path)
+def read_survey(sections: Sections, database_path: str, remote: str | None = None) -> Survey:
+    source, source_is_file = read_tree(sections, "source", shell_path(database_path, remote))
     target = parse_dir(*sections.need("target").streams(dir_output=True), section="target")
     volume = parse_dir(*sections.need("volume").streams(dir_output=True), section="volume")
     return Survey(
@@ -291,12 +303,26 @@ def read_kmserver_version(sections: Sections) -> str | None:
         return None
     try:
         return parse_wmic_file_version(*sections.need("kmserver").streams(), section="kmserver")
-    except ToolMissing:
+    except (ToolMissing, WmiFailed):
+        # WMI may not answer from a jump host either (NT 4.0 without WMI core, KB Q219378).
         return None
 
 
 def read_hash(sections: Sections, name: str) -> str:
     return parse_certutil_hash(*sections.need(name).streams(), section=name)
+
+
+def refuse_unreachable(reach: Reach | None, sections: Sections) -> None:
+    """BackupRefused (nothing was changed) when REACH's jump host could not reach its server
+    with a command of SECTIONS (_reach.remote_refusal). Kmserver.exe's version is left out: WMI
+    that does not answer (NT 4.0 without WMI core, KB Q219378) leaves it unknown, and the backup
+    needs only the registry, sc and the admin share."""
+    for name, part in sections.items():
+        if name == "kmserver":
+            continue
+        refusal = remote_refusal(reach, part.text, part.succeeded)
+        if refusal is not None:
+            raise BackupRefused(refusal)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -305,11 +331,13 @@ def read_hash(sections: Sections, name: str) -> str:
 Run = Callable[[str], CommandOutput]
 
 
-def locate_database(run: Run, log: Callable[[str], None]) -> str:
+def locate_database(run: Run, log: Callable[[str], None], reach: Reach | None = None) -> str:
     """The KM database folder from the registry: Exchange's Services folder plus KMSDATA (KB
-    Q201271); BackupRefused when it is not known."""
+    Q201271); BackupRefused when it is not known or REACH's jump host cannot read it."""
     log("reading the Exchange folder from HKLM\\SOFTWARE\\Microsoft\\Exchange\\Setup")
-    services = read_services_folder(run_sections(run, [locate_line()]))
+    sections = run_sections(run, [locate_line(reach.remote if reach else None)])
+    refuse_unreachable(reach, sections)
+    services = read_services_folder(sections)
     if services is None:
         raise BackupRefused(
             "the KM database folder is not known: HKLM\\SOFTWARE\\Microsoft\\Exchange\\"
@@ -354,8 +382,13 @@ class KmsBackup:
         now: datetime,
         log: Callable[[str], None] = lambda message: None,
         clock: Clock = SYSTEM_CLOCK,
+        reach: Reach | None = None,
     ) -> None:
+        """`reach`, when the shell runs on the server's jump host: the commands then name the
+        server, and its paths are read through its admin share (`shell_path`)."""
         self._run = run
+        self._reach = reach if reach and reach.remote else None
+        self._remote = self._reach.remote if self._reach else None
         self._database_path = database_path
         self._destination = destination
         self._password = startup_password
@@ -371,20 +404,24 @@ class KmsBackup:
     def _sections(self, parts: Sequence[str]) -> Sections:
         return run_sections(self._run, parts)
 
+    def _at(self, path: str) -> str:
+        """PATH, a path on the server, as the shell sees it (_probe.shell_path)."""
+        return shell_path(path, self._remote)
+
     # -- reading ------------------------------------------------------------------------------
 
     def plan(self) -> BackupPlan:
         database_path = self._database_path
         if not database_path:
-            database_path = locate_database(self._run, self._log)
+            database_path = locate_database(self._run, self._log, self._reach)
             self._database_path = database_path
         destination = self._destination or default_destination(database_path, self._now)
         self._destination = destination
         check_destination(database_path, destination)
         self._log(f"surveying {database_path}, {destination} and MSExchangeKMS")
-        survey = read_survey(
-            self._sections(survey_sections(database_path, destination)), database_path
-        )
+        sections = self._sections(survey_sections(database_path, destination, self._remote))
+        refuse_unreachable(self._reach, sections)
+        survey = read_survey(sections, database_path, self._remote)
         can_start = bool(self._password)
         if survey.kms_state == "running" and not can_start:
             can_start = self._read_password_source().disk
@@ -400,7 +437,9 @@ class KmsBackup:
         """Where KMS takes its startup password from (KB Q196129): a startup disk lets it start
         again without startup_password."""
         self._log(f"reading where MSExchangeKMS takes its startup password from ({KMS_SERVER_KEY})")
-        part = self._sections([section("kms_server", reg_query(KMS_SERVER_KEY))]).need("kms_server")
+        part = self._sections(
+            [section("kms_server", reg_query(KMS_SERVER_KEY, self._remote))]
+        ).need("kms_server")
         return password_source(
             parse_reg_query(*part.streams(), section=part.name, key=KMS_SERVER_KEY)
         )
@@ -467,8 +506,9 @@ class KmsBackup:
         """The survey again, with KMS stopped (one round trip): the listing copied."""
         self._log("MSExchangeKMS is stopped; listing the KM database again")
         survey = read_survey(
-            self._sections(survey_sections(plan.database_path, plan.destination)),
+            self._sections(survey_sections(plan.database_path, plan.destination, self._remote)),
             plan.database_path,
+            self._remote,
         )
         if survey.kms_state != "stopped":
             raise StopNotFinished(
@@ -490,20 +530,25 @@ class KmsBackup:
             timeout=self._timeout,
             clock=self._clock,
             log=self._log,
+            reach=self._reach,
             **options,
         )
 
     def _copy(self, plan: BackupPlan) -> None:
         self._log(f"copying {plan.summary()} from {plan.database_path} to {plan.destination}")
-        output = self._run(copy_line(plan.database_path, plan.destination))
+        output = self._run(copy_line(plan.database_path, plan.destination, self._remote))
         xcopy = parse_xcopy(output.stdout, output.stderr, output.exit_code)
         if not xcopy.ok:
-            raise CopyFailed(plan.database_path, plan.destination, xcopy, len(plan.files))
+            failure = CopyFailed(plan.database_path, plan.destination, xcopy, len(plan.files))
+            refusal = remote_refusal(self._reach, output.stdout + output.stderr)
+            if refusal is not None:
+                raise BackupError(f"{failure}: {refusal.rstrip('.')}") from None
+            raise failure
 
     def _verify(self, plan: BackupPlan) -> tuple[tuple[ManifestEntry, ...], tuple[str, ...]]:
         """(manifest, warnings)."""
         self._log(f"verifying {plan.destination}: file list, sizes and SHA256 on both sides")
-        parts, hashed = verify_sections(plan)
+        parts, hashed = verify_sections(plan, self._remote)
         sections = self._sections(parts)
         state = read_kms_state(sections)
         self._state_after_copy = state
@@ -515,8 +560,8 @@ class KmsBackup:
                     "while the KM database was being copied, so the copy may not be consistent"
                 ],
             )
-        source_after, _is_file = read_tree(sections, "source", plan.database_path)
-        copy, _copy_is_file = read_tree(sections, "copy", plan.destination)
+        source_after, _is_file = read_tree(sections, "source", self._at(plan.database_path))
+        copy, _copy_is_file = read_tree(sections, "copy", self._at(plan.destination))
         hashes: dict[str, dict[str, str]] = {"source": {}, "copy": {}}
         errors: dict[str, str] = {}
         missing_tool: str | None = None
@@ -551,7 +596,7 @@ class KmsBackup:
         if before == "running":
             return self._start_kms()
         try:
-            state = seen or read_kms_state(self._sections([kms_query_section()]))
+            state = seen or read_kms_state(self._sections([kms_query_section(remote=self._remote)]))
         except (ValueError, WinrsError):
             state = "unknown"
         if before == "absent" and state == "absent":
@@ -595,11 +640,12 @@ class KmsBackup:
     def _describe_copy(self, plan: BackupPlan) -> str:
         """A fresh look at the copy and the KM database after a failure."""
         try:
+            copy_root, source_root = self._at(plan.destination), self._at(plan.database_path)
             sections = self._sections(
-                [tree_section("copy", plan.destination), tree_section("source", plan.database_path)]
+                [tree_section("copy", copy_root), tree_section("source", source_root)]
             )
-            copy, _copy_is_file = read_tree(sections, "copy", plan.destination)
-            source, _source_is_file = read_tree(sections, "source", plan.database_path)
+            copy, _copy_is_file = read_tree(sections, "copy", copy_root)
+            source, _source_is_file = read_tree(sections, "source", source_root)
         except (ValueError, WinrsError) as exc:
             return (
                 f"Anything copied is in {plan.destination}; it could not be listed ({exc}). It "

@@ -87,6 +87,17 @@ def _unc(remote: str | None) -> str:
     return f"\\\\{remote}\\" if remote else ""
 
 
+def shell_path(path: str, remote: str | None = None) -> str:
+    """PATH, a path on the server (`X:\\...`), as the shell sees it: unchanged on the server
+    itself; from its jump host, through the server's administrative share `\\\\REMOTE\\X$\\...`,
+    which Windows creates for every fixed drive and which only its administrators may use
+    (https://learn.microsoft.com/troubleshoot/windows-server/networking/problems-administrative-shares-missing).
+    """
+    if not remote:
+        return path
+    return f"\\\\{remote}\\{path[0].upper()}${path[2:] or chr(92)}"
+
+
 def reg_query(key: str, remote: str | None = None) -> str:
     return f'reg query "{_unc(remote)}{key}"'
 

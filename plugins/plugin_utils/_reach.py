@@ -48,6 +48,7 @@ from ._winout.remote import (
     NETWORK_PATH_NOT_FOUND,
     RPC_SERVER_UNAVAILABLE,
     SMB1_NOT_AVAILABLE,
+    remote_call_error,
 )
 from ._winrs import (
     DEFAULT_COMMAND_TIMEOUT_SEC,
@@ -280,6 +281,18 @@ def remote_failure_message(reach: Reach, error: str, text: str) -> str:
         f"{reach.via} could not read {reach.remote} ({text.strip()}): "
         f"{causes.format(**names)}. {fix.format(**names)}"
     )
+
+
+def remote_refusal(reach: Reach | None, text: str, succeeded: bool = False) -> str | None:
+    """Why REACH's jump host could not reach its server with a command that printed TEXT (its
+    name, the transport, the account: `remote_failure_message`), or None: the command reached
+    it (or ran on the server itself), whatever the server answered."""
+    if reach is None or reach.remote is None or succeeded:
+        return None
+    error = remote_call_error(text)
+    if error is None:
+        return None
+    return remote_failure_message(reach, error, " ".join(text.split())[:200])
 
 
 @contextlib.contextmanager

@@ -56,7 +56,7 @@ from ._kms import (
 )
 from ._poll import Clock, PollStalled, PollTimeout, poll_until, ramp
 from ._probe import Runs, Section, Sections, reg_query, run_commands, sc, wmic_events
-from ._reach import Reach, remote_failure_message
+from ._reach import Reach, remote_refusal
 from ._winout import (
     ERROR_ACCESS_DENIED,
     ERROR_DEPENDENT_SERVICES_RUNNING,
@@ -74,7 +74,6 @@ from ._winout import (
     parse_sc_query,
     parse_wmic_events,
     parse_wmic_values,
-    remote_call_error,
 )
 
 STATES = ("started", "stopped", "restarted")
@@ -325,15 +324,10 @@ class ServiceControl:
 
     def _refuse_unreachable(self, part: Section) -> None:
         """Through a jump host: a ServiceError naming the jump host, the server and every cause,
-        when PART failed in reaching the server (its name, the transport, the account; the
-        answer of no service), not in what the server answered."""
-        if self._reach is None or part.succeeded:
-            return
-        error = remote_call_error(part.text)
-        if error is None:
-            return
-        said = " ".join(part.text.split())[:200]
-        raise ServiceError(remote_failure_message(self._reach, error, said), self.progress.result())
+        when PART failed in reaching the server (its name, the transport, the account)."""
+        refusal = remote_refusal(self._reach, part.text, part.succeeded)
+        if refusal is not None:
+            raise ServiceError(refusal, self.progress.result())
 
     def _status(self, part: Section, name: str | None = None) -> ServiceStatus | ScFailure:
         self._refuse_unreachable(part)

@@ -13,11 +13,16 @@ import json
 import pytest
 from conftest import LabFactory, RunModule, RunningLab, lab_unchanged
 
+from exchlab.layout import StateLayout
+from exchlab.state import HostState
+
 KMS = "MSExchangeKMS"
 # The lab's KMS startup password (exchlab fleet LAB_DEFAULTS: the example of KB Q184420).
 PASSWORD = "HZGYYHACWLQACTI"
 FROM_INVENTORY = "startup_password={{ kms_startup_password }}"
 SERVICE = "exchops.kms.exchange_service"
+BACKUP = "exchops.kms.kms_backup"
+KMSDATA = "C:\\EXCHSRVR\\KMSDATA"
 ARGV_OPT_IN = "exchange_jump_allow_password_in_argv"
 
 
@@ -192,3 +197,60 @@ def test_a_server_the_jump_host_cannot_control_fails_naming_both_and_every_cause
     assert says in message, message
     assert "Nothing was changed." in message
     assert kms_state(lab, host) == state
+
+
+def live_sha256(lab: RunningLab, host: str) -> dict[str, str]:
+    """The SHA256 of each file of the host's KM database, computed by the lab from its own state
+    (not through any command the plugin runs)."""
+    state = HostState.load(StateLayout(lab.state).host_file(host))
+    assert state.kms_database is not None
+    prefix = len(state.kms_database.path) + 1
+    return {entry.path[prefix:]: entry.sha256() for entry in state.kms_database_files()}
+
+
+def test_the_kms_database_is_backed_up_through_the_jump_host_and_verified_by_sha256(
+    lab_factory: LabFactory, ansible_module: RunModule
+) -> None:
+    lab = lab_factory("jump_q259906.yml")
+    before = lab.show("kms-old")
+    assert before["services"][KMS]["state"] == "running"
+    first = len(jump_lines(lab))
+    result, results = ansible_module(lab, "kms-old", BACKUP, FROM_INVENTORY)
+    assert result.returncode == 0, result.stdout + result.stderr
+    answer = results["kms-old"]
+    assert answer["changed"] is True
+    assert answer["database_path"] == KMSDATA
+    assert answer["backup_path"].startswith(KMSDATA + ".backup-")  # the server's own path
+    assert (answer["kms_state_before"], answer["kms_state_after"]) == ("running", "running")
+    assert answer["verification"] == "sha256"
+    manifest = {entry["name"]: entry["sha256"] for entry in answer["manifest"]}
+    assert manifest == live_sha256(lab, "kms-old")
+
+    after = lab.show("kms-old")
+    assert [(backup["path"], backup["matches_database"]) for backup in after["backups"]] == [
+        (answer["backup_path"], True)
+    ]
+    assert after["kms_database"] == before["kms_database"]
+    assert after["services"][KMS]["state"] == "running"
+    assert after["requests"]["commands"] == 0  # every command ran on jump01
+
+    lines = programs(jump_lines(lab)[first:])
+    share = "\\\\KMS-OLD\\C$\\EXCHSRVR\\KMSDATA"
+    assert f'xcopy "{share}" "{share}.backup-' in " ".join(lines)
+    assert [line for line in lines if line.startswith(f'certutil -hashfile "{share}')]
+    assert [line for line in lines if line.startswith("powershell ")]  # KMS started again
+    assert not [line for line in jump_lines(lab) if PASSWORD in line]
+    assert PASSWORD not in result.stdout + result.stderr
+
+
+def test_a_backup_through_a_jump_host_without_admin_shares_is_refused_with_kms_untouched(
+    jump_doctor_lab: RunningLab, ansible_module: RunModule
+) -> None:
+    lab = jump_doctor_lab
+    with lab.faulted("kms-ok", "admin_shares_off=true", clear=["admin_shares_off=false"]):
+        with lab_unchanged(lab, "kms-ok"):
+            result, results = ansible_module(lab, "kms-ok", BACKUP, FROM_INVENTORY)
+    assert result.returncode != 0
+    message = results["kms-ok"]["msg"]
+    assert "has no administrative share C$ (AutoShareServer turned off)" in message, message
+    assert "Nothing was changed." in message

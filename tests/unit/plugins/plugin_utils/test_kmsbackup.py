@@ -771,3 +771,21 @@ def test_a_running_kms_that_needs_a_typed_password_is_refused_without_one(
     with pytest.raises(BackupRefused, match=r"names no startup disk \(KB Q196129\)"):
         kms_host.backup(password="").plan()
     assert kms_host.commands == SURVEY + [KMS_SERVER]
+
+
+def test_through_a_jump_host_every_path_is_the_servers_admin_share_and_every_tool_names_it() -> (
+    None
+):
+    survey = " & ".join(survey_sections(KMSDATA, DEST, remote="KMSNEW"))
+    assert 'dir /-c /s /a "\\\\KMSNEW\\C$\\EXCHSRVR\\KMSDATA"' in survey
+    assert 'dir /-c /a "\\\\KMSNEW\\C$\\EXCHSRVR\\KMSDATA.backup-20240131-221500"' in survey
+    assert "dir /-c /a \\\\KMSNEW\\C$\\)" in survey  # the volume's free bytes
+    assert "sc \\\\KMSNEW query MSExchangeKMS" in survey
+    # wmic reads the file where the server sees it.
+    assert 'wmic /node:KMSNEW datafile where name="C:\\\\EXCHSRVR\\\\BIN\\\\KMSERVER.EXE"' in survey
+    assert copy_line(KMSDATA, DEST, remote="KMSNEW") == (
+        'xcopy "\\\\KMSNEW\\C$\\EXCHSRVR\\KMSDATA" '
+        '"\\\\KMSNEW\\C$\\EXCHSRVR\\KMSDATA.backup-20240131-221500" /E /I /H /K /Y /Q < NUL'
+    )
+    # On the server itself nothing changes.
+    assert copy_line(KMSDATA, DEST) == f'xcopy "{KMSDATA}" "{DEST}" /E /I /H /K /Y /Q < NUL'
