@@ -219,6 +219,24 @@ class Located:
         return self.host.fs.display(path)
 
 
+@contextlib.contextmanager
+def located_pair(
+    invocation: Invocation, source: str, destination: str | None
+) -> Iterator[tuple[Located | Refusal, Located | Refusal | None]]:
+    """Where a source and a destination argument are (`Invocation.located`), both held while
+    the block runs; the destination is None, never reached, when the source is refused. No
+    destination argument is the current folder."""
+    with invocation.located(source) as source_at:
+        if isinstance(source_at, Refusal):
+            yield source_at, None
+            return
+        if destination is None:
+            yield source_at, Located(invocation, invocation.cwd)
+            return
+        with invocation.located(destination) as destination_at:
+            yield source_at, destination_at
+
+
 def refusal_message(refusal: Refusal) -> str:
     """The system message a file tool prints for a refusal of the remote-call layer (53, 67, 5,
     1326; no SMB1 client is 53: `path_error_code`)."""

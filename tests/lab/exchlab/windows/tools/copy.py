@@ -19,8 +19,6 @@ exit code it gives each (4 or 5; KB Q120829 names the codes, not which message g
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 from ...state import (
@@ -36,7 +34,16 @@ from ...state import (
 from ..cmdline import split_arguments
 from ..formats import CRLF, SYSTEM_MESSAGES
 from ..remote import Refusal, path_error_code
-from . import Invocation, Located, Output, Tool, refusal_message, syntax_error, wildcard_match
+from . import (
+    Invocation,
+    Located,
+    Output,
+    Tool,
+    located_pair,
+    refusal_message,
+    syntax_error,
+    wildcard_match,
+)
 
 
 def _copy_file(host: HostState, source: FileEntry, destination: str) -> FileSystemError | None:
@@ -50,24 +57,6 @@ def _copy_file(host: HostState, source: FileEntry, destination: str) -> FileSyst
 def _answer(invocation: Invocation) -> str:
     """The first answer character waiting on stdin ("" when there is none, as with < NUL)."""
     return invocation.stdin.strip()[:1].lower()
-
-
-@contextlib.contextmanager
-def _located_pair(
-    invocation: Invocation, source: str, destination: str | None
-) -> Iterator[tuple[Located | Refusal, Located | Refusal | None]]:
-    """Where the source and the destination argument are, both held while the block runs (the
-    destination None, not reached, when the source is refused); no destination argument is the
-    current folder."""
-    with invocation.located(source) as source_at:
-        if isinstance(source_at, Refusal):
-            yield source_at, None
-            return
-        if destination is None:
-            yield source_at, Located(invocation, invocation.cwd)
-            return
-        with invocation.located(destination) as destination_at:
-            yield source_at, destination_at
 
 
 def _same_file(source: Located, destination: Located, source_path: str, target: str) -> bool:
@@ -92,7 +81,7 @@ def copy(invocation: Invocation, output: Output) -> int:
             names.append(arg)
     if not names or len(names) > 2:
         return syntax_error(output)
-    with _located_pair(invocation, names[0], names[1] if len(names) == 2 else None) as pair:
+    with located_pair(invocation, names[0], names[1] if len(names) == 2 else None) as pair:
         source_at, destination_at = pair
         for refused in (source_at, destination_at):
             if isinstance(refused, Refusal):
@@ -227,7 +216,7 @@ def xcopy(invocation: Invocation, output: Output) -> int:
     if not names or len(names) > 2:
         output.err(f"Invalid number of parameters{CRLF}")
         return 4
-    with _located_pair(invocation, names[0], names[1] if len(names) == 2 else None) as pair:
+    with located_pair(invocation, names[0], names[1] if len(names) == 2 else None) as pair:
         source_at, destination_at = pair
         for refused in (source_at, destination_at):
             if isinstance(refused, Refusal):
@@ -376,7 +365,7 @@ def robocopy(invocation: Invocation, output: Output) -> int:
     if len(positional) < 2:
         output.out(f'{CRLF}ERROR : Invalid Parameter #1 : "{invocation.args.strip()}"{CRLF}')
         return 16
-    with _located_pair(invocation, positional[0], positional[1]) as pair:
+    with located_pair(invocation, positional[0], positional[1]) as pair:
         return _robocopy(invocation, output, positional, switches, *pair)
 
 
