@@ -33,6 +33,12 @@ carrying the Win32 error; each tool prints it in its own words):
     saves it afterwards); it prints through the jump host's era: the tool that runs is the jump
     host's.
 
+A file tool's path `\\\\NAME\\SHARE\\path` goes through the same steps on the SMB channel
+(`shared_path`): what it yields is the target's state and the local path behind the admin share
+(`SharedPath`), the one place a UNC path becomes a server's file. One command line may hold two
+servers at once (a copy between them) or one server twice (a copy within it): a server already
+held is the same state, reached once, so its lock is never taken twice.
+
 `net use \\\\NAME\\IPC$ ...` keeps a connection with its credentials for the logon session (one
 WinRS shell): `UseTables` holds one table per session object and drops it with the session. A
 second user for a server already connected gives 1219. Without a session (tests calling the shell

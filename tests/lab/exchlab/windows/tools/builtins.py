@@ -85,7 +85,8 @@ def cmd(invocation: Invocation, output: Output) -> int:
     else:
         text = ""
     environment = dict(invocation.env.items())
-    shell = Shell(invocation.host, environment)
+    # The same remote calls: a server this command line holds open is the same state.
+    shell = Shell(invocation.host, environment, remote=invocation.remote)
     shell.cwd = invocation.cwd
     result = shell.run(text)
     output.chunks.extend(shell.console.chunks)

@@ -5,6 +5,17 @@ KB Q190713: back up Kmsdata by copying the whole folder with KMS stopped, then v
 All three copy file by file in NTFS order. A file that does not fit fails with ERROR_DISK_FULL
 and leaves no partial destination file (CopyFile deletes it); the source is never touched.
 
+On a jump host either path may be `\\\\NAME\\C$\\path` on a legacy server (the remote-call
+layer, exchlab.windows.remote; `Invocation.located`): within one server, between a server and the
+jump host's disk, or between two servers, the bytes stream through the jump host and the
+destination host's rules (its free space, its disk-full fault) apply. Paths on a server are
+printed under the share as typed. A refusal prints the system message of its Win32 error (53, 67,
+5, 1326; no SMB1 client is 53, `path_error_code`) as each tool prints a path its file system
+refuses: copy on stderr with "0 file(s) copied.", exit 1; xcopy on stderr, exit 4; robocopy an
+"ERROR n (0x...) Accessing Source Directory" / "Creating Destination Directory" line, exit 16,
+as for a missing source [lab: which words each tool prints for a network error]. Nothing is
+written on either host then.
+
 Disk-full texts: `copy` prints the system message "There is not enough space on the disk.";
 xcopy prints its own "Insufficient disk space" (XCOPY_ERROR_DISK_FULL in the Windows utilities
 message table) and exits 4 (KB Q120829: "4 ... There is not enough memory or disk space");
@@ -107,7 +118,8 @@ def _copy(
             fs.children(source_path)[1]
             if fs.is_dir(source_path)
             else [
-                fs.file_entry(path) for path in source_at.invocation.expand_wildcards(source_at.text)
+                fs.file_entry(path)
+                for path in source_at.invocation.expand_wildcards(source_at.text)
             ]
         )
         destination = destination_at.path()

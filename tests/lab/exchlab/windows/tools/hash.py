@@ -10,6 +10,11 @@ N" and "CertUtil: -encode command completed successfully." [lab: no Microsoft pa
 console answer]. An existing OUT without -f fails with ERROR_FILE_EXISTS [lab: the wording of
 that failure].
 
+On a jump host FILE and OUT may be `\\\\NAME\\C$\\path` on a legacy server (the remote-call
+layer, exchlab.windows.remote): certutil runs on the jump host and reads (or writes) through the
+admin share. A refusal is a failure like the others, with the HRESULT of its Win32 error
+(0x80070035 for 53, 0x80070043 for 67, 0x80070005 for 5, 0x8007052e for 1326) [lab].
+
 [lab], no Microsoft source (docs/windows-output.md#certutil-failures; third-party pastes show the
 same words): the failure lines ("CertUtil: -hashfile command FAILED: 0x... (...)",
 "CertUtil: <message>"), "CertUtil: Unknown arg:", the HRESULT as exit code, and SHA1 as the
@@ -91,7 +96,11 @@ def _refused(output: Output, refusal: Refusal, verb: str = "-hashfile") -> int:
     every other failure [lab]."""
     code = path_error_code(refusal)
     return _failed(
-        output, 0x80070000 | code, f"WIN32: {code} {_WIN32_NAMES[code]}", SYSTEM_MESSAGES[code], verb
+        output,
+        0x80070000 | code,
+        f"WIN32: {code} {_WIN32_NAMES[code]}",
+        SYSTEM_MESSAGES[code],
+        verb,
     )
 
 
