@@ -7,11 +7,11 @@ redirections, and returns what reached the console with the final ERRORLEVEL as 
 It changes the host (the caller holds the host's lock and saves it afterwards) and may sleep
 (update.exe takes `update_duration_s`).
 
-On a jump host a redirection may name `\\\\NAME\\C$\\path` on a legacy server (`> file`, `>>`,
-`< file`): the file is reached through the admin share (exchlab.windows.remote) when it is
-opened and again when the command's output is written to it; a refusal is the system message of
-its Win32 error on stderr and the command does not run, as for a path the file system refuses
-[lab: those words for a network error].
+On a jump host a redirection (`> file`, `>>`, `< file`) and `IF EXIST` may name
+`\\\\NAME\\C$\\path` on a legacy server: the file is reached through the admin share
+(exchlab.windows.remote) when it is opened and again when the command's output is written to it.
+A refusal is the system message of its Win32 error on stderr and the command does not run, as
+for a path the file system refuses; to IF EXIST a refused file is not there [lab: both].
 
 ERRORLEVEL rules (cmd.exe): a program sets it to its exit code; internal commands follow the
 `Tool.clears_errorlevel` table; `&&` / `||` look at the command's own success, so
@@ -499,15 +499,17 @@ class Shell:
     def condition(self, node: If) -> bool:
         if node.kind == "exist":
             target = node.operands[0].strip('"')
-            try:
-                path = normalize_path(target, self.cwd)
-            except FileSystemError:
-                return False
-            if "*" in leaf_name(path) or "?" in leaf_name(path):
-                folder = parent_path(path)
-                dirs, files = self.host.fs.children(folder)
-                return any(wildcard_match(leaf_name(path), e.name) for e in [*dirs, *files])
-            return self.host.fs.exists(path)
+            # A server's file through its admin share too; one refused is not there [lab].
+            with contextlib.ExitStack() as held:
+                try:
+                    host, path = self.file_place(target)(held)
+                except FileSystemError:
+                    return False
+                if "*" in leaf_name(path) or "?" in leaf_name(path):
+                    folder = parent_path(path)
+                    dirs, files = host.fs.children(folder)
+                    return any(wildcard_match(leaf_name(path), e.name) for e in [*dirs, *files])
+                return host.fs.exists(path)
         if node.kind == "errorlevel":
             return self.errorlevel >= int(node.operands[0])
         if node.kind == "defined":

@@ -206,6 +206,14 @@ def test_md_dir_type_and_del_over_the_share(lab: JumpLab) -> None:
     )
 
 
+def test_if_exist_looks_through_the_share(lab: JumpLab) -> None:
+    line = f'if exist "{UNC_KMSDATA}\\Kmsmdb.edb" (echo there) else (echo missing)'
+    assert lab.run(line, credssp()).stdout == "there\r\n"
+    assert lab.run(line.replace("Kmsmdb", "nothing"), credssp()).stdout == "missing\r\n"
+    # Refused (the double hop): not there.
+    assert lab.run(line, ntlm()).stdout == "missing\r\n"
+
+
 def test_admin_dollar_is_the_servers_system_root(lab: JumpLab) -> None:
     listed = lab.run(r"dir /b \\KMSNEW\ADMIN$", credssp())
     assert listed.exit_code == 0
