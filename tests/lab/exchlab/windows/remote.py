@@ -38,6 +38,12 @@ carrying the Win32 error; each tool prints it in its own words):
     (exchlab.console); it prints through the jump host's era: the tool that runs is the jump
     host's.
 
+A file tool's path `\\\\NAME\\SHARE\\path` goes through the same steps on the SMB channel
+(`shared_path`): what it yields is the target's state and the local path behind the admin share
+(`SharedPath`), the one place a UNC path becomes a server's file. One command line may hold two
+servers at once (a copy between them) or one server twice (a copy within it): a server already
+held is the same state, reached once, so its lock is never taken twice.
+
 `net use \\\\NAME\\IPC$ ...` keeps a connection with its credentials for the logon session (one
 WinRS shell): `UseTables` holds one table per session object and drops it with the session. A
 second user for a server already connected gives 1219. Without a session (tests calling the shell
@@ -231,6 +237,8 @@ class RemoteCalls:
         self.network = network
         self.session = session
         self.uses = network.use_table(session)
+        # The servers this command line holds open now, by their Reachable object.
+        self._held: dict[int, HostState] = {}
 
     def is_self(self, name: str) -> bool:
         return name.upper() in (self.jump.computer_name, ".", "LOCALHOST")
@@ -256,18 +264,62 @@ class RemoteCalls:
     ) -> T | Refusal:
         """Steps (a) to (e) of this module's docstring; the operation's result, or a Refusal.
         `admin`: whether the operation needs a local Administrator of the target (step d)."""
+        with self.reached(name, channel, share=share, explicit=explicit, admin=admin) as target:
+            if isinstance(target, Refusal):
+                return target
+            return operation(target)
+
+    @contextlib.contextmanager
+    def reached(
+        self,
+        name: str,
+        channel: str,
+        *,
+        share: str | None = None,
+        explicit: Credentials | None = None,
+        admin: bool = True,
+    ) -> Iterator[HostState | Refusal]:
+        """Steps (a) to (d), then the target's state for step (e) while the block runs, or the
+        Refusal. A server already reached by this command line (a copy between two folders of
+        one server) is the same state: it is neither opened nor advanced a second time."""
         server = self.network.find(name)
         if server is None:
-            return Refusal(RPC_S_SERVER_UNAVAILABLE if channel == WMI else ERROR_BAD_NETPATH)
+            yield Refusal(RPC_S_SERVER_UNAVAILABLE if channel == WMI else ERROR_BAD_NETPATH)
+            return
+        held = self._held.get(id(server))
+        if held is not None:
+            yield self._refusal(name, held, channel, share, explicit, admin) or held
+            return
         with server.opened() as target:
             # A request reaches the target: its time moves on and what was pending settles
             # (a service started by an earlier call), as for a command run on it.
             target.begin_command()
             run_due_jobs(target)
-            refused = self._refusal(name, target, channel, share, explicit, admin)
-            if refused is not None:
-                return refused
-            return operation(target)
+            self._held[id(server)] = target
+            try:
+                yield self._refusal(name, target, channel, share, explicit, admin) or target
+            finally:
+                del self._held[id(server)]
+
+    @contextlib.contextmanager
+    def shared_path(self, path: str) -> Iterator[SharedPath | Refusal]:
+        """`\\\\NAME\\SHARE\\rest` through SHARE (steps a to d): the server's state and the
+        local path behind the share while the block runs, or the Refusal. Files behind IPC$ (or
+        any share but an admin share) are error 67 [lab]."""
+        parts = split_unc(path)
+        if parts is None:
+            raise ValueError(f"{path!r} is no UNC path")
+        name, share, inner = parts
+        with self.reached(name, SHARE, share=share) as target:
+            if isinstance(target, Refusal):
+                yield target
+                return
+            root = share_path(target, share, "")
+            if root is None:
+                yield Refusal(ERROR_BAD_NET_NAME)
+                return
+            local = share_path(target, share, inner) or root
+            yield SharedPath(target, local, root, f"\\\\{name}\\{share}")
 
     def _refusal(
         self,
@@ -375,6 +427,25 @@ class RemoteCalls:
         return True
 
 
+@dataclass(frozen=True)
+class SharedPath:
+    """A UNC path reached through an admin share: the server's state, the path behind the share
+    on it (`C:\\EXCHSRVR\\KMSDATA`), and the share's local root and UNC root as typed, so that a
+    tool prints the server's paths the way they were typed (`\\\\KMSNEW\\c$\\EXCHSRVR`), as
+    published `dir \\\\HOST\\c$` captures show."""
+
+    host: HostState
+    local: str
+    local_root: str  # "C:\\" or the system root behind ADMIN$
+    unc_root: str  # "\\\\KMSNEW\\c$", as typed
+
+    def shown(self, path: str) -> str:
+        """A local path of the server as the tool prints it: under the share's UNC root."""
+        spelled = self.host.fs.display(path)
+        rest = spelled[len(self.local_root.rstrip("\\")) :].strip("\\")
+        return self.unc_root + ("\\" + rest if rest else "")
+
+
 def split_unc(path: str) -> tuple[str, str, str] | None:
     """`\\\\NAME\\SHARE\\rest` -> (NAME, SHARE, rest without a leading backslash); None for a path
     that is not UNC or names no share."""
@@ -402,7 +473,8 @@ def share_path(target: HostState, share: str, inner: str) -> str | None:
 
 
 def path_error_code(refusal: Refusal) -> int:
-    """The error reg, sc, dir and type report for a refusal. Without the SMB1 client they say
+    """The error reg, sc and the file tools (dir, type, copy, xcopy, robocopy, certutil, md,
+    del) report for a refusal. Without the SMB1 client they say
     53 [lab]: which text each prints then is not established (KB 4034314 lists several, among
     them "The specified network name is no longer available." and error 64); net.exe's 384 is
     the one a capture shows."""

@@ -7,6 +7,12 @@ redirections, and returns what reached the console with the final ERRORLEVEL as 
 It changes the host (the caller holds the host's lock and saves it afterwards) and may sleep
 (update.exe takes `update_duration_s`).
 
+On a jump host a redirection (`> file`, `>>`, `< file`) and `IF EXIST` may name
+`\\\\NAME\\C$\\path` on a legacy server: the file is reached through the admin share
+(exchlab.windows.remote) when it is opened and again when the command's output is written to it.
+A refusal is the system message of its Win32 error on stderr and the command does not run, as
+for a path the file system refuses; to IF EXIST a refused file is not there [lab: both].
+
 ERRORLEVEL rules (cmd.exe): a program sets it to its exit code; internal commands follow the
 `Tool.clears_errorlevel` table; `&&` / `||` look at the command's own success, so
 `echo a || echo b` prints only "a". The command line's exit code is the final ERRORLEVEL.
@@ -18,6 +24,7 @@ starts with (`default_environment`), and the `exchlab: ... is not emulated` line
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -41,8 +48,8 @@ from .cmdline import (
     parse,
     split_program,
 )
-from .formats import CRLF, Era, era_of, not_recognized
-from .remote import Network, RemoteCalls
+from .formats import CRLF, SYSTEM_MESSAGES, Era, era_of, not_recognized
+from .remote import Network, Refusal, RemoteCalls, path_error_code, split_unc
 from .tools import ConsoleInput, Environment, Invocation, Output, Tool, registry, wildcard_match
 
 if TYPE_CHECKING:
@@ -175,16 +182,25 @@ class _Buffer(_Sink):
         return "".join(self.parts)
 
 
-class _File(_Sink):
-    """`> file` / `>> file`: the file is created (or emptied) when the redirection is opened."""
+# Where a redirection's file is, found again each time it is opened: (host, local path), holding
+# the server whose admin share has it until the ExitStack closes.
+_Place = Callable[[contextlib.ExitStack], tuple[HostState, str]]
 
-    def __init__(self, host: HostState, path: str, append: bool) -> None:
-        self.host = host
-        self.path = path
-        existing = host.fs.file_entry(path)
-        self.prefix = existing.content() if append and existing else b""
+
+class _File(_Sink):
+    """`> file` / `>> file`: the file is created (or emptied) when the redirection is opened,
+    and written when the command ends. A file behind a server's admin share is reached each of
+    those two times: no server is held while the command runs, so a program that lets its host's
+    lock go while it waits (update.exe) never does so while holding a server's."""
+
+    def __init__(self, place: _Place, append: bool) -> None:
+        self.place = place
         self.parts: list[str] = []
-        host.write_file(path, data=self.prefix)
+        with contextlib.ExitStack() as held:
+            host, path = place(held)
+            existing = host.fs.file_entry(path)
+            self.prefix = existing.content() if append and existing else b""
+            host.write_file(path, data=self.prefix)
 
     def write(self, text: str) -> None:
         self.parts.append(text)
@@ -192,7 +208,9 @@ class _File(_Sink):
     def flush(self) -> None:
         if self.parts:
             data = self.prefix + "".join(self.parts).encode("latin-1", errors="replace")
-            self.host.write_file(self.path, data=data)
+            with contextlib.ExitStack() as held:
+                host, path = self.place(held)
+                host.write_file(path, data=data)
 
 
 _Handles = dict[int, _Sink]
@@ -320,17 +338,20 @@ class Shell:
                     if is_nul:
                         stdin = ""
                     else:
-                        entry = self.host.fs.file_entry(normalize_path(target, self.cwd))
-                        if entry is None:
-                            raise FileSystemError(2, "The system cannot find the file specified.")
-                        stdin = entry.content().decode("latin-1")
+                        with contextlib.ExitStack() as held:
+                            host, path = self.file_place(target)(held)
+                            entry = host.fs.file_entry(path)
+                            if entry is None:
+                                raise FileSystemError(
+                                    2, "The system cannot find the file specified."
+                                )
+                            stdin = entry.content().decode("latin-1")
                 elif redirection.kind == ">&":
                     current[redirection.handle] = current.get(int(target), _Nul())
                 elif is_nul:
                     current[redirection.handle] = _Nul()
                 else:
-                    path = normalize_path(target, self.cwd)
-                    sink = _File(self.host, path, redirection.kind == ">>")
+                    sink = _File(self.file_place(target), redirection.kind == ">>")
                     opened.append(sink)
                     current[redirection.handle] = sink
             except FileSystemError as exc:
@@ -338,6 +359,25 @@ class Shell:
                 self.errorlevel = 1
                 return None
         return current, stdin, opened
+
+    def file_place(self, target: str) -> _Place:
+        """Where a redirection's file is: on this host (its path fixed now, from the current
+        folder), or, for `\\\\NAME\\C$\\path` on a jump host, behind NAME's admin share
+        (`RemoteCalls.shared_path`). A refusal is a FileSystemError in the system message the
+        file tools print [lab]."""
+        remote = self.remote
+        if split_unc(target) is None or remote is None:
+            path = normalize_path(target, self.cwd)
+            return lambda _held: (self.host, path)
+
+        def reach(held: contextlib.ExitStack) -> tuple[HostState, str]:
+            reached = held.enter_context(remote.shared_path(target))
+            if isinstance(reached, Refusal):
+                code = path_error_code(reached)
+                raise FileSystemError(code, SYSTEM_MESSAGES[code], target)
+            return reached.host, reached.local
+
+        return reach
 
     def flush(self, sinks: list[_Sink], handles: _Handles) -> None:
         for sink in sinks:
@@ -505,15 +545,17 @@ class Shell:
     def condition(self, node: If) -> bool:
         if node.kind == "exist":
             target = node.operands[0].strip('"')
-            try:
-                path = normalize_path(target, self.cwd)
-            except FileSystemError:
-                return False
-            if "*" in leaf_name(path) or "?" in leaf_name(path):
-                folder = parent_path(path)
-                dirs, files = self.host.fs.children(folder)
-                return any(wildcard_match(leaf_name(path), e.name) for e in [*dirs, *files])
-            return self.host.fs.exists(path)
+            # A server's file through its admin share too; one refused is not there [lab].
+            with contextlib.ExitStack() as held:
+                try:
+                    host, path = self.file_place(target)(held)
+                except FileSystemError:
+                    return False
+                if "*" in leaf_name(path) or "?" in leaf_name(path):
+                    folder = parent_path(path)
+                    dirs, files = host.fs.children(folder)
+                    return any(wildcard_match(leaf_name(path), e.name) for e in [*dirs, *files])
+                return host.fs.exists(path)
         if node.kind == "errorlevel":
             return self.errorlevel >= int(node.operands[0])
         if node.kind == "defined":

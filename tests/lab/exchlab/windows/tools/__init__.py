@@ -10,6 +10,7 @@ a host's System32 (wmic on Windows 2000) is "not recognized" with no special cas
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import functools
 import importlib
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING
 from ...state import FileSystemError, HostState, normalize_path
 from ..cmdline import split_arguments
 from ..formats import CRLF, SYSTEM_MESSAGES, Era
+from ..remote import Refusal, SharedPath, path_error_code, split_unc
 
 if TYPE_CHECKING:
     from ...wsman.backend import Stdin
@@ -168,6 +170,21 @@ class Invocation:
             output.err(exc.message + CRLF)
             return None
 
+    @contextlib.contextmanager
+    def located(self, text: str) -> Iterator[Located | Refusal]:
+        """Where a path argument is: on this host, or, for `\\\\NAME\\C$\\path` on a jump host,
+        on NAME through its admin share (`RemoteCalls.shared_path`), held while the block runs;
+        or the Refusal of the remote-call layer. On a host that reaches nobody a UNC path stays
+        here, where the file system refuses it (53) as it always did."""
+        if split_unc(text) is None or self.remote is None:
+            yield Located(self, text)
+            return
+        with self.remote.shared_path(text) as reached:
+            if isinstance(reached, Refusal):
+                yield reached
+            else:
+                yield Located(self.on(reached.host), reached.local, reached)
+
     def expand_wildcards(self, pattern: str) -> list[str]:
         """Files matching a path whose last part may hold * and ?; [] when nothing matches."""
         path = self.path(pattern)
@@ -177,6 +194,55 @@ class Invocation:
             return [path] if self.host.fs.is_file(path) else []
         _dirs, files = self.host.fs.children(folder)
         return [entry.path for entry in files if wildcard_match(mask, entry.name)]
+
+
+@dataclass(frozen=True)
+class Located:
+    """A path argument where it is: the command run on the host that holds it, the text to give
+    that host's `path()` (the typed text here, the local path behind a share), and the share
+    when it was reached through one, so a tool prints the server's paths as typed."""
+
+    invocation: Invocation
+    text: str
+    shared: SharedPath | None = None
+
+    @property
+    def host(self) -> HostState:
+        return self.invocation.host
+
+    def path(self) -> str:
+        """The absolute local path (FileSystemError when the text is no path)."""
+        return self.invocation.path(self.text)
+
+    def shown(self, path: str) -> str:
+        """A local path of the host as the tool prints it (through the share when reached so)."""
+        if self.shared is not None:
+            return self.shared.shown(path)
+        return self.host.fs.display(path)
+
+
+@contextlib.contextmanager
+def located_pair(
+    invocation: Invocation, source: str, destination: str | None
+) -> Iterator[tuple[Located | Refusal, Located | Refusal | None]]:
+    """Where a source and a destination argument are (`Invocation.located`), both held while
+    the block runs; the destination is None, never reached, when the source is refused. No
+    destination argument is the current folder."""
+    with invocation.located(source) as source_at:
+        if isinstance(source_at, Refusal):
+            yield source_at, None
+            return
+        if destination is None:
+            yield source_at, Located(invocation, invocation.cwd)
+            return
+        with invocation.located(destination) as destination_at:
+            yield source_at, destination_at
+
+
+def refusal_message(refusal: Refusal) -> str:
+    """The system message a file tool prints for a refusal of the remote-call layer (53, 67, 5,
+    1326; no SMB1 client is 53: `path_error_code`)."""
+    return SYSTEM_MESSAGES[path_error_code(refusal)]
 
 
 def wildcard_match(mask: str, name: str) -> bool:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from ..cmdline import split_arguments
 from ..formats import CRLF
-from . import Invocation, Output, Tool, syntax_error
+from ..remote import Refusal
+from . import Invocation, Located, Output, Tool, refusal_message, syntax_error
 
 
 def ver(invocation: Invocation, output: Output) -> int:
@@ -42,20 +43,31 @@ def time(invocation: Invocation, output: Output) -> int:
 
 
 def delete(invocation: Invocation, output: Output) -> int:
-    """`del [/f] [/q] FILE...`: a missing file is reported, yet ERRORLEVEL stays 0 (cmd.exe)."""
+    """`del [/f] [/q] FILE...`: a missing file is reported, yet ERRORLEVEL stays 0 (cmd.exe).
+    `del \\\\NAME\\C$\\path` on a jump host deletes through NAME's admin share; a refusal prints
+    its system message, ERRORLEVEL still 0 [lab]."""
     names = [arg for arg in split_arguments(invocation.args) if not arg.startswith("/")]
     if not names:
         return syntax_error(output)
     for name in names:
-        path = invocation.path_or_error(name, output)
-        if path is None:
-            continue
-        matches = invocation.expand_wildcards(name)
-        if not matches:
-            output.err(f"Could Not Find {invocation.host.fs.display(path)}{CRLF}")
-        for match in matches:
-            invocation.host.delete_file(match)
+        with invocation.located(name) as located:
+            if isinstance(located, Refusal):
+                # As for a path the file system refuses, with the remote layer's error [lab].
+                output.err(refusal_message(located) + CRLF)
+                continue
+            _delete(located, output)
     return 0
+
+
+def _delete(located: Located, output: Output) -> None:
+    path = located.invocation.path_or_error(located.text, output)
+    if path is None:
+        return
+    matches = located.invocation.expand_wildcards(located.text)
+    if not matches:
+        output.err(f"Could Not Find {located.shown(path)}{CRLF}")
+    for match in matches:
+        located.host.delete_file(match)
 
 
 def cmd(invocation: Invocation, output: Output) -> int:
@@ -73,7 +85,8 @@ def cmd(invocation: Invocation, output: Output) -> int:
     else:
         text = ""
     environment = dict(invocation.env.items())
-    shell = Shell(invocation.host, environment, launch=invocation.launch)
+    # The same remote calls: a server this command line holds open is the same state.
+    shell = Shell(invocation.host, environment, remote=invocation.remote, launch=invocation.launch)
     shell.cwd = invocation.cwd
     result = shell.run(text)
     output.chunks.extend(shell.console.chunks)

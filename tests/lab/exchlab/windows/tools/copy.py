@@ -5,6 +5,17 @@ KB Q190713: back up Kmsdata by copying the whole folder with KMS stopped, then v
 All three copy file by file in NTFS order. A file that does not fit fails with ERROR_DISK_FULL
 and leaves no partial destination file (CopyFile deletes it); the source is never touched.
 
+On a jump host either path may be `\\\\NAME\\C$\\path` on a legacy server (the remote-call
+layer, exchlab.windows.remote; `Invocation.located`): within one server, between a server and the
+jump host's disk, or between two servers, the bytes stream through the jump host and the
+destination host's rules (its free space, its disk-full fault) apply. Paths on a server are
+printed under the share as typed. A refusal prints the system message of its Win32 error (53, 67,
+5, 1326; no SMB1 client is 53, `path_error_code`) as each tool prints a path its file system
+refuses: copy on stderr with "0 file(s) copied.", exit 1; xcopy on stderr, exit 4; robocopy an
+"ERROR n (0x...) Accessing Source Directory" / "Creating Destination Directory" line, exit 16,
+as for a missing source [lab: which words each tool prints for a network error]. Nothing is
+written on either host then.
+
 Disk-full texts: `copy` prints the system message "There is not enough space on the disk.";
 xcopy prints its own "Insufficient disk space" (XCOPY_ERROR_DISK_FULL in the Windows utilities
 message table) and exits 4 (KB Q120829: "4 ... There is not enough memory or disk space");
@@ -33,7 +44,17 @@ from ...state import (
 )
 from ..cmdline import split_arguments
 from ..formats import CRLF, SYSTEM_MESSAGES
-from . import Invocation, Output, Tool, syntax_error, wildcard_match
+from ..remote import Refusal, path_error_code
+from . import (
+    Invocation,
+    Located,
+    Output,
+    Tool,
+    located_pair,
+    refusal_message,
+    syntax_error,
+    wildcard_match,
+)
 
 
 def _copy_file(host: HostState, source: FileEntry, destination: str) -> FileSystemError | None:
@@ -47,6 +68,10 @@ def _copy_file(host: HostState, source: FileEntry, destination: str) -> FileSyst
 def _answer(invocation: Invocation) -> str:
     """The first answer character waiting on stdin ("" when there is none, as with < NUL)."""
     return invocation.stdin.strip()[:1].lower()
+
+
+def _same_file(source: Located, destination: Located, source_path: str, target: str) -> bool:
+    return source.host is destination.host and source_path.upper() == target.upper()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -67,15 +92,37 @@ def copy(invocation: Invocation, output: Output) -> int:
             names.append(arg)
     if not names or len(names) > 2:
         return syntax_error(output)
-    host = invocation.host
+    with located_pair(invocation, names[0], names[1] if len(names) == 2 else None) as pair:
+        source_at, destination_at = pair
+        for refused in (source_at, destination_at):
+            if isinstance(refused, Refusal):
+                # As for a path the file system refuses, with the remote layer's error [lab].
+                output.err(refusal_message(refused) + CRLF)
+                output.out(f"{0:>9} file(s) copied.{CRLF}")
+                return 1
+        assert isinstance(source_at, Located) and isinstance(destination_at, Located)
+        return _copy(invocation, output, source_at, destination_at, overwrite)
+
+
+def _copy(
+    invocation: Invocation,
+    output: Output,
+    source_at: Located,
+    destination_at: Located,
+    overwrite: bool,
+) -> int:
+    fs, target_fs = source_at.host.fs, destination_at.host.fs
     try:
-        source_path = invocation.path(names[0])
+        source_path = source_at.path()
         sources = (
-            host.fs.children(source_path)[1]
-            if host.fs.is_dir(source_path)
-            else [host.fs.file_entry(path) for path in invocation.expand_wildcards(names[0])]
+            fs.children(source_path)[1]
+            if fs.is_dir(source_path)
+            else [
+                fs.file_entry(path)
+                for path in source_at.invocation.expand_wildcards(source_at.text)
+            ]
         )
-        destination = invocation.path(names[1]) if len(names) == 2 else invocation.cwd
+        destination = destination_at.path()
     except FileSystemError as exc:
         output.err(exc.message + CRLF)
         output.out(f"{0:>9} file(s) copied.{CRLF}")
@@ -85,27 +132,27 @@ def copy(invocation: Invocation, output: Output) -> int:
         output.err(f"The system cannot find the file specified.{CRLF}")
         output.out(f"{0:>9} file(s) copied.{CRLF}")
         return 1
-    several = len(files) > 1 or host.fs.is_dir(source_path)
+    several = len(files) > 1 or fs.is_dir(source_path)
     copied, code = 0, 0
     for entry in files:
         target = (
             normalize_path(destination + "\\" + entry.name)
-            if host.fs.is_dir(destination)
+            if target_fs.is_dir(destination)
             else destination
         )
         if several:
-            output.out(entry.path + CRLF)
-        if target.upper() == entry.path.upper():
+            output.out(source_at.shown(entry.path) + CRLF)
+        if _same_file(source_at, destination_at, entry.path, target):
             output.err(f"The file cannot be copied onto itself.{CRLF}")
             code = 1
             continue
-        if host.fs.is_file(target) and not overwrite:
-            output.out(f"Overwrite {host.fs.display(target)}? (Yes/No/All): ")
+        if target_fs.is_file(target) and not overwrite:
+            output.out(f"Overwrite {destination_at.shown(target)}? (Yes/No/All): ")
             if _answer(invocation) not in ("y", "a"):
                 output.out(CRLF)
                 continue
             output.out(_answer(invocation) + CRLF)
-        error = _copy_file(host, entry, target)
+        error = _copy_file(destination_at.host, entry, target)
         if error is not None:
             output.err(error.message + CRLF)
             code = 1
@@ -181,10 +228,30 @@ def xcopy(invocation: Invocation, output: Output) -> int:
     if not names or len(names) > 2:
         output.err(f"Invalid number of parameters{CRLF}")
         return 4
-    host, fs = invocation.host, invocation.host.fs
+    with located_pair(invocation, names[0], names[1] if len(names) == 2 else None) as pair:
+        source_at, destination_at = pair
+        for refused in (source_at, destination_at):
+            if isinstance(refused, Refusal):
+                # As for a path the file system refuses, with the remote layer's error [lab].
+                output.err(refusal_message(refused) + CRLF)
+                return 4
+        assert isinstance(source_at, Located) and isinstance(destination_at, Located)
+        return _xcopy(invocation, output, names, options, source_at, destination_at)
+
+
+def _xcopy(
+    invocation: Invocation,
+    output: Output,
+    names: list[str],
+    options: _XcopyOptions,
+    source_at: Located,
+    destination_at: Located,
+) -> int:
+    fs = source_at.host.fs
+    host, target_fs = destination_at.host, destination_at.host.fs
     try:
-        source = invocation.path(names[0])
-        destination = invocation.path(names[1]) if len(names) == 2 else invocation.cwd
+        source = source_at.path()
+        destination = destination_at.path()
     except FileSystemError as exc:
         output.err(exc.message + CRLF)
         return 4
@@ -206,8 +273,8 @@ def xcopy(invocation: Invocation, output: Output) -> int:
         return 4
     several = fs.is_dir(source) or "*" in mask or "?" in mask
     # /I answers "directory" only when several files are copied; otherwise xcopy asks.
-    into_folder = fs.is_dir(destination) or (several and options.assume_dir)
-    if not into_folder and not fs.is_file(destination):
+    into_folder = target_fs.is_dir(destination) or (several and options.assume_dir)
+    if not into_folder and not target_fs.is_file(destination):
         output.out(
             f"Does {names[1] if len(names) == 2 else destination} specify a file name{CRLF}"
             f"or directory name on the target{CRLF}(F = file, D = directory)? "
@@ -226,21 +293,23 @@ def xcopy(invocation: Invocation, output: Output) -> int:
             for relative in folders:
                 host.make_dirs(normalize_path(destination + "\\" + relative))
         except FileSystemError as exc:
-            output.err(f"Unable to create directory - {exc.path or destination}{CRLF}")
+            failed = exc.path or destination
+            shown = destination_at.shown(failed) if destination_at.shared else failed
+            output.err(f"Unable to create directory - {shown}{CRLF}")
             output.out(f"0 File(s) copied{CRLF}")
             return 4
     for entry, relative in plan:
         target = normalize_path(destination + "\\" + relative) if into_folder else destination
         shown = (shown_source + "\\" if shown_source else "") + relative
         if options.full_names:
-            output.out(f"{shown} -> {fs.display(target)}{CRLF}")
+            output.out(f"{shown} -> {destination_at.shown(target)}{CRLF}")
         elif not options.quiet:
             output.out(shown + CRLF)
         if options.list_only:
             copied += 1
             continue
-        if fs.is_file(target) and not options.overwrite:
-            output.out(f"Overwrite {fs.display(target)} (Yes/No/All)? ")
+        if target_fs.is_file(target) and not options.overwrite:
+            output.out(f"Overwrite {destination_at.shown(target)} (Yes/No/All)? ")
             if _answer(invocation) not in ("y", "a"):
                 output.out(CRLF)
                 continue
@@ -308,10 +377,37 @@ def robocopy(invocation: Invocation, output: Output) -> int:
     if len(positional) < 2:
         output.out(f'{CRLF}ERROR : Invalid Parameter #1 : "{invocation.args.strip()}"{CRLF}')
         return 16
-    host, fs = invocation.host, invocation.host.fs
+    with located_pair(invocation, positional[0], positional[1]) as pair:
+        return _robocopy(invocation, output, positional, switches, *pair)
+
+
+def _robocopy_shown(located: Located | Refusal | None, path: str, typed: str) -> str:
+    if isinstance(located, Located):
+        return located.shown(path).rstrip("\\") + "\\"
+    return typed.strip('"').rstrip("\\") + "\\"
+
+
+def _robocopy_refused(refusal: Refusal, doing: str, typed: str, stamp: str) -> str:
+    """The line robocopy prints for a folder it cannot reach, as for one it cannot read or
+    create here, with the remote layer's error [lab]."""
+    code = path_error_code(refusal)
+    shown = typed.strip('"').rstrip("\\") + "\\"
+    return f"{stamp} ERROR {code} (0x{code:08X}) {doing} {shown}{CRLF}{SYSTEM_MESSAGES[code]}{CRLF}"
+
+
+def _robocopy(
+    invocation: Invocation,
+    output: Output,
+    positional: list[str],
+    switches: list[str],
+    source_at: Located | Refusal,
+    destination_at: Located | Refusal | None,
+) -> int:
+    stamp = invocation.host.now().strftime("%Y/%m/%d %H:%M:%S")
+    started = invocation.host.now().strftime("%A, %B %d, %Y %I:%M:%S %p").replace(" 0", " ")
     try:
-        source = invocation.path(positional[0])
-        destination = invocation.path(positional[1])
+        source = source_at.path() if isinstance(source_at, Located) else ""
+        destination = destination_at.path() if isinstance(destination_at, Located) else ""
     except FileSystemError as exc:
         output.out(f"{CRLF}ERROR : {exc.message}{CRLF}")
         return 16
@@ -322,10 +418,8 @@ def robocopy(invocation: Invocation, output: Output) -> int:
     show_summary = "/NJS" not in switches
     show_files = "/NFL" not in switches
     show_dirs = "/NDL" not in switches
-    stamp = host.now().strftime("%Y/%m/%d %H:%M:%S")
-    started = host.now().strftime("%A, %B %d, %Y %I:%M:%S %p").replace(" 0", " ")
-    source_shown = fs.display(source).rstrip("\\") + "\\"
-    destination_shown = fs.display(destination).rstrip("\\") + "\\"
+    source_shown = _robocopy_shown(source_at, source, positional[0])
+    destination_shown = _robocopy_shown(destination_at, destination, positional[1])
     if show_header:
         output.out(
             f"{CRLF}{_ROBOCOPY_LINE}{CRLF}"
@@ -338,6 +432,16 @@ def robocopy(invocation: Invocation, output: Output) -> int:
             f"  Options : {' '.join(masks)} {' '.join(switches)} {CRLF}{CRLF}"
             f"{_ROBOCOPY_RULE}{CRLF}{CRLF}"
         )
+    if isinstance(source_at, Refusal):
+        output.out(_robocopy_refused(source_at, "Accessing Source Directory", positional[0], stamp))
+        return 16
+    if isinstance(destination_at, Refusal):
+        doing = "Creating Destination Directory"
+        output.out(_robocopy_refused(destination_at, doing, positional[1], stamp))
+        return 16
+    assert destination_at is not None  # None only beside a refused source
+    fs = source_at.host.fs
+    host, target_fs = destination_at.host, destination_at.host.fs
     if not fs.is_dir(source):
         output.out(
             f"{stamp} ERROR 2 (0x00000002) Accessing Source Directory {source_shown}{CRLF}"
@@ -363,18 +467,17 @@ def robocopy(invocation: Invocation, output: Output) -> int:
         if folder != source and not chosen and not keep_empty:
             continue
         counts["dirs"] += 1
-        new_folder = not fs.is_dir(target_folder)
+        new_folder = not target_fs.is_dir(target_folder)
         if show_dirs:
             label = "New Dir" if new_folder else ""
-            output.out(
-                f"\t{label:>9}  {len(chosen):>8}\t{fs.display(folder).rstrip(chr(92))}\\{CRLF}"
-            )
+            shown = source_at.shown(folder).rstrip("\\")
+            output.out(f"\t{label:>9}  {len(chosen):>8}\t{shown}\\{CRLF}")
         try:
             host.make_dirs(target_folder)
         except FileSystemError as exc:
             output.out(
-                f"{stamp} ERROR {exc.winerror} (0x{exc.winerror:08X}) "
-                f"Creating Destination Directory {target_folder}\\{CRLF}{exc.message}{CRLF}"
+                f"{stamp} ERROR {exc.winerror} (0x{exc.winerror:08X}) Creating Destination "
+                f"Directory {destination_at.shown(target_folder)}\\{CRLF}{exc.message}{CRLF}"
             )
             return 16
         if new_folder:
@@ -383,7 +486,7 @@ def robocopy(invocation: Invocation, output: Output) -> int:
             counts["files"] += 1
             counts["bytes"] += entry.size
             target = normalize_path(target_folder + "\\" + entry.name)
-            existing = fs.file_entry(target)
+            existing = target_fs.file_entry(target)
             if existing and existing.size == entry.size and existing.mtime == entry.mtime:
                 continue  # robocopy skips files that look the same (size and time)
             if show_files:
@@ -396,7 +499,7 @@ def robocopy(invocation: Invocation, output: Output) -> int:
             counts["failed"] += 1
             output.out(
                 f"{stamp} ERROR {error.winerror} (0x{error.winerror:08X}) Copying File "
-                f"{entry.path}{CRLF}{error.message}{CRLF}{CRLF}"
+                f"{source_at.shown(entry.path)}{CRLF}{error.message}{CRLF}{CRLF}"
             )
     if show_summary:
         skipped_files = counts["files"] - counts["copied"] - counts["failed"]

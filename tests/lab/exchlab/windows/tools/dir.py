@@ -23,7 +23,6 @@ from ...state import (
     DirEntry,
     FileEntry,
     FileSystem,
-    HostState,
     leaf_name,
     parent_path,
     parse_time,
@@ -31,14 +30,13 @@ from ...state import (
 from ..cmdline import split_arguments
 from ..formats import (
     CRLF,
-    SYSTEM_MESSAGES,
     dir_dir_total,
     dir_entry_line,
     dir_file_total,
     dir_header,
 )
-from ..remote import SHARE, Refusal, path_error_code, share_path, split_unc
-from . import Invocation, Output, Tool, wildcard_match
+from ..remote import Refusal
+from . import Invocation, Located, Output, Tool, refusal_message, wildcard_match
 
 
 @dataclass(frozen=True)
@@ -76,47 +74,18 @@ def run_dir(invocation: Invocation, output: Output) -> int:
     return code
 
 
-@dataclass(frozen=True)
-class _Shown:
-    """How paths are printed: on the host itself as they are; through an admin share, the
-    share's UNC root (as typed) in place of the folder it shares."""
-
-    local_root: str = ""  # "C:\\" or "C:\\WINNT"; "" for the host itself
-    unc_root: str = ""  # "\\\\KMSNEW\\c$"
-
-    def path(self, fs: FileSystem, path: str) -> str:
-        shown = fs.display(path)
-        if not self.local_root:
-            return shown
-        rest = shown[len(self.local_root.rstrip("\\")) :].strip("\\")
-        return self.unc_root + ("\\" + rest if rest else "")
-
-
 def _list(invocation: Invocation, output: Output, target: str, options: _Options) -> int:
-    unc = split_unc(target)
-    remote = invocation.remote
-    if unc is None or remote is None:
-        return _list_here(invocation, output, target, options, _Shown())
-    name, share, inner = unc
-
-    def listing(host: HostState) -> int:
-        local = share_path(host, share, inner) or ""
-        shown = _Shown(share_path(host, share, "") or "", f"\\\\{name}\\{share}")
-        return _list_here(invocation.on(host), output, local, options, shown)
-
-    outcome = remote.call(name, SHARE, listing, share=share)
-    if isinstance(outcome, Refusal):
-        output.err(SYSTEM_MESSAGES[path_error_code(outcome)] + CRLF)
-        return 1
-    return outcome
+    with invocation.located(target) as located:
+        if isinstance(located, Refusal):
+            output.err(refusal_message(located) + CRLF)
+            return 1
+        return _list_here(located, output, options)
 
 
-def _list_here(
-    invocation: Invocation, output: Output, target: str, options: _Options, shown: _Shown
-) -> int:
-    host = invocation.host
+def _list_here(located: Located, output: Output, options: _Options) -> int:
+    host = located.host
     fs = host.fs
-    path = invocation.path_or_error(target, output)
+    path = located.invocation.path_or_error(located.text, output)
     if path is None:
         return 1
     drive = host.drive_of(path)
@@ -127,7 +96,7 @@ def _list_here(
         folder, mask = path, "*"
     else:
         folder, mask = parent_path(path), leaf_name(path)
-    volume = shown.unc_root or drive.letter[0]
+    volume = located.shared.unc_root if located.shared else drive.letter[0]
     header = dir_header(volume, drive.label, drive.serial) + CRLF
     if not fs.is_dir(folder):
         if not options.bare:
@@ -142,7 +111,7 @@ def _list_here(
             for entry in entries:
                 if isinstance(entry, DirEntry) and entry.name in (".", ".."):
                     continue
-                name = shown.path(fs, entry.path) if options.recursive else entry.name
+                name = located.shown(entry.path) if options.recursive else entry.name
                 output.out(name + CRLF)
         if not found:
             output.err(f"File Not Found{CRLF}")
@@ -151,14 +120,14 @@ def _list_here(
     output.out(header)
     if not found:
         if not options.recursive:
-            output.out(f" Directory of {shown.path(fs, folder)}{CRLF}{CRLF}")
+            output.out(f" Directory of {located.shown(folder)}{CRLF}{CRLF}")
         output.err(f"File Not Found{CRLF}")
         return 1
     total_files = total_bytes = total_dirs = 0
     for each, entries in listings:
         if not entries:
             continue
-        output.out(f" Directory of {shown.path(fs, each)}{CRLF}{CRLF}")
+        output.out(f" Directory of {located.shown(each)}{CRLF}{CRLF}")
         files = dirs = size = 0
         for entry in entries:
             moment = parse_time(entry.mtime)

@@ -10,6 +10,11 @@ N" and "CertUtil: -encode command completed successfully." [lab: no Microsoft pa
 console answer]. An existing OUT without -f fails with ERROR_FILE_EXISTS [lab: the wording of
 that failure].
 
+On a jump host FILE and OUT may be `\\\\NAME\\C$\\path` on a legacy server (the remote-call
+layer, exchlab.windows.remote): certutil runs on the jump host and reads (or writes) through the
+admin share. A refusal is a failure like the others, with the HRESULT of its Win32 error
+(0x80070035 for 53, 0x80070043 for 67, 0x80070005 for 5, 0x8007052e for 1326) [lab].
+
 [lab], no Microsoft source (docs/windows-output.md#certutil-failures; third-party pastes show the
 same words): the failure lines ("CertUtil: -hashfile command FAILED: 0x... (...)",
 "CertUtil: <message>"), "CertUtil: Unknown arg:", the HRESULT as exit code, and SHA1 as the
@@ -30,8 +35,9 @@ import base64
 import hashlib
 
 from ...state import FileSystemError
-from ..formats import CRLF
-from . import Invocation, Output, Tool
+from ..formats import CRLF, SYSTEM_MESSAGES
+from ..remote import Refusal, path_error_code
+from . import Invocation, Located, Output, Tool, located_pair
 
 _ALGORITHMS = {
     "MD5": "md5",
@@ -39,6 +45,13 @@ _ALGORITHMS = {
     "SHA256": "sha256",
     "SHA384": "sha384",
     "SHA512": "sha512",
+}
+# The Win32 errors the remote-call layer gives a file tool, by their winerror.h names.
+_WIN32_NAMES = {
+    5: "ERROR_ACCESS_DENIED",
+    53: "ERROR_BAD_NETPATH",
+    67: "ERROR_BAD_NET_NAME",
+    1326: "ERROR_LOGON_FAILURE",
 }
 _DONE = f"CertUtil: -hashfile command completed successfully.{CRLF}"
 
@@ -72,8 +85,28 @@ def certutil(invocation: Invocation, output: Output) -> int:
         return _failed(
             output, 0x80090008, "-2146893816 NTE_BAD_ALGID", "Invalid algorithm specified."
         )
+    with invocation.located(shown) as located:
+        if isinstance(located, Refusal):
+            return _refused(output, located)
+        return _hash(located, output, shown, algorithm)
+
+
+def _refused(output: Output, refusal: Refusal, verb: str = "-hashfile") -> int:
+    """A file behind a share the remote-call layer refused: the Win32 error as certutil words
+    every other failure [lab]."""
+    code = path_error_code(refusal)
+    return _failed(
+        output,
+        0x80070000 | code,
+        f"WIN32: {code} {_WIN32_NAMES[code]}",
+        SYSTEM_MESSAGES[code],
+        verb,
+    )
+
+
+def _hash(located: Located, output: Output, shown: str, algorithm: str) -> int:
     try:
-        path = invocation.path(shown)
+        path = located.path()
     except FileSystemError:
         return _failed(
             output,
@@ -81,7 +114,7 @@ def certutil(invocation: Invocation, output: Output) -> int:
             "WIN32: 3 ERROR_PATH_NOT_FOUND",
             "The system cannot find the path specified.",
         )
-    fs = invocation.host.fs
+    fs = located.host.fs
     if fs.is_dir(path):
         return _failed(output, 0x80070005, "WIN32: 5 ERROR_ACCESS_DENIED", "Access is denied.")
     entry = fs.file_entry(path)
@@ -96,7 +129,7 @@ def certutil(invocation: Invocation, output: Output) -> int:
         digest = entry.sha256()
     else:
         digest = hashlib.new(_ALGORITHMS[algorithm], entry.content()).hexdigest()
-    if invocation.era.certutil == "plain":
+    if located.invocation.era.certutil == "plain":
         output.out(f"{algorithm} hash of {shown}:{CRLF}{digest}{CRLF}{_DONE}")
     else:
         spaced = " ".join(digest[index : index + 2] for index in range(0, len(digest), 2))
@@ -115,9 +148,17 @@ def _encode(invocation: Invocation, output: Output) -> int:
         return _encode_failed(
             output, 0x80070057, "WIN32: 87 ERROR_INVALID_PARAMETER", "The parameter is incorrect."
         )
-    host = invocation.host
+    with located_pair(invocation, names[0], names[1]) as (source_at, target_at):
+        for refused in (source_at, target_at):
+            if isinstance(refused, Refusal):
+                return _refused(output, refused, "-encode")
+        assert isinstance(source_at, Located) and isinstance(target_at, Located)
+        return _encode_to(output, source_at, target_at, force)
+
+
+def _encode_to(output: Output, source_at: Located, target_at: Located, force: bool) -> int:
     try:
-        source, target = invocation.path(names[0]), invocation.path(names[1])
+        source, target = source_at.path(), target_at.path()
     except FileSystemError:
         return _encode_failed(
             output,
@@ -125,7 +166,7 @@ def _encode(invocation: Invocation, output: Output) -> int:
             "WIN32: 3 ERROR_PATH_NOT_FOUND",
             "The system cannot find the path specified.",
         )
-    entry = host.fs.file_entry(source)
+    entry = source_at.host.fs.file_entry(source)
     if entry is None:
         return _encode_failed(
             output,
@@ -133,14 +174,14 @@ def _encode(invocation: Invocation, output: Output) -> int:
             "WIN32: 2 ERROR_FILE_NOT_FOUND",
             "The system cannot find the file specified.",
         )
-    if host.fs.exists(target) and not force:
+    if target_at.host.fs.exists(target) and not force:
         return _encode_failed(output, 0x80070050, "WIN32: 80 ERROR_FILE_EXISTS", "The file exists.")
     data = entry.content()
     text = base64.b64encode(data).decode("ascii")
     lines = "".join(text[index : index + 64] + CRLF for index in range(0, len(text), 64))
     encoded = f"-----BEGIN CERTIFICATE-----{CRLF}{lines}-----END CERTIFICATE-----{CRLF}"
     try:
-        host.write_file(target, data=encoded.encode("ascii"))
+        target_at.host.write_file(target, data=encoded.encode("ascii"))
     except FileSystemError as exc:
         return _encode_failed(
             output, 0x80070000 | exc.winerror, f"WIN32: {exc.winerror}", exc.message

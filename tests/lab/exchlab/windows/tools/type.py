@@ -8,11 +8,11 @@ the exit code].
 
 from __future__ import annotations
 
-from ...state import HostState, leaf_name, parent_path
+from ...state import leaf_name, parent_path
 from ..cmdline import split_arguments
-from ..formats import CRLF, SYSTEM_MESSAGES
-from ..remote import SHARE, Refusal, path_error_code, share_path, split_unc
-from . import Invocation, Output, Tool, syntax_error
+from ..formats import CRLF
+from ..remote import Refusal
+from . import Invocation, Output, Tool, refusal_message, syntax_error
 
 
 def type_file(invocation: Invocation, output: Output) -> int:
@@ -27,22 +27,11 @@ def type_file(invocation: Invocation, output: Output) -> int:
 
 
 def _type_one(invocation: Invocation, output: Output, name: str, several: bool) -> int:
-    unc = split_unc(name)
-    remote = invocation.remote
-    if unc is None or remote is None:
-        return _type_here(invocation, output, name, several)
-    server, share, inner = unc
-
-    def reading(host: HostState) -> int:
-        return _type_here(
-            invocation.on(host), output, share_path(host, share, inner) or "", several
-        )
-
-    outcome = remote.call(server, SHARE, reading, share=share)
-    if isinstance(outcome, Refusal):
-        output.err(SYSTEM_MESSAGES[path_error_code(outcome)] + CRLF)
-        return 1
-    return outcome
+    with invocation.located(name) as located:
+        if isinstance(located, Refusal):
+            output.err(refusal_message(located) + CRLF)
+            return 1
+        return _type_here(located.invocation, output, located.text, several)
 
 
 def _type_here(invocation: Invocation, output: Output, name: str, several: bool) -> int:
