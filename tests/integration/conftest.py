@@ -22,6 +22,8 @@ import yaml
 from secret_scan import SecretScan, files_in, leak_report, secrets_of, verbosity_of
 
 from exchlab.fleet import LAB_SECRETS
+from exchlab.layout import StateLayout
+from exchlab.state import HostState
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -245,6 +247,19 @@ class RunningLab:
 
     def fault(self, host: str, *settings: str) -> None:
         self.exchlab("fault", "--state", str(self.state), host, *settings)
+
+    def host_state(self, host: str) -> HostState:
+        """HOST as the lab keeps it, read from the lab's own files (not through any command the
+        plugins run)."""
+        return HostState.load(StateLayout(self.state).host_file(host))
+
+    def kms_database_sha256(self, host: str) -> dict[str, str]:
+        """The SHA256 of each file of HOST's KM database, by its path inside the database
+        folder, computed by the lab from its own state."""
+        state = self.host_state(host)
+        assert state.kms_database is not None
+        prefix = len(state.kms_database.path) + 1
+        return {entry.path[prefix:]: entry.sha256() for entry in state.kms_database_files()}
 
     def command_line_leaks(self) -> str:
         """Every lab password found in the command lines a jump host of this lab started (its

@@ -13,9 +13,6 @@ import json
 import pytest
 from conftest import LabFactory, RunModule, RunningLab, lab_unchanged
 
-from exchlab.layout import StateLayout
-from exchlab.state import HostState
-
 KMS = "MSExchangeKMS"
 # The lab's KMS startup password (exchlab fleet LAB_DEFAULTS: the example of KB Q184420).
 PASSWORD = "HZGYYHACWLQACTI"
@@ -199,15 +196,6 @@ def test_a_server_the_jump_host_cannot_control_fails_naming_both_and_every_cause
     assert kms_state(lab, host) == state
 
 
-def live_sha256(lab: RunningLab, host: str) -> dict[str, str]:
-    """The SHA256 of each file of the host's KM database, computed by the lab from its own state
-    (not through any command the plugin runs)."""
-    state = HostState.load(StateLayout(lab.state).host_file(host))
-    assert state.kms_database is not None
-    prefix = len(state.kms_database.path) + 1
-    return {entry.path[prefix:]: entry.sha256() for entry in state.kms_database_files()}
-
-
 def test_the_kms_database_is_backed_up_through_the_jump_host_and_verified_by_sha256(
     lab_factory: LabFactory, ansible_module: RunModule
 ) -> None:
@@ -224,7 +212,7 @@ def test_the_kms_database_is_backed_up_through_the_jump_host_and_verified_by_sha
     assert (answer["kms_state_before"], answer["kms_state_after"]) == ("running", "running")
     assert answer["verification"] == "sha256"
     manifest = {entry["name"]: entry["sha256"] for entry in answer["manifest"]}
-    assert manifest == live_sha256(lab, "kms-old")
+    assert manifest == lab.kms_database_sha256("kms-old")
 
     after = lab.show("kms-old")
     assert [(backup["path"], backup["matches_database"]) for backup in after["backups"]] == [

@@ -10,23 +10,11 @@ from __future__ import annotations
 
 from conftest import RunModule, RunningLab, lab_unchanged
 
-from exchlab.layout import StateLayout
-from exchlab.state import HostState
-
 KMSDATA = "C:\\EXCHSRVR\\KMSDATA"
 STARTUP_PASSWORD = "HZGYYHACWLQACTI"  # the lab's kms_startup_password (KB Q184420's example)
 ACCOUNT_PASSWORD = "Lab-Passw0rd!"  # the lab's ansible_password
 WITH_PASSWORD = "startup_password={{ kms_startup_password }}"
 BACKUP = "exchops.kms.kms_backup"
-
-
-def live_sha256(lab: RunningLab, host: str) -> dict[str, str]:
-    """The SHA256 of each file of the host's KM database, computed by the lab from its own state
-    (not through any command the plugin runs)."""
-    state = HostState.load(StateLayout(lab.state).host_file(host))
-    assert state.kms_database is not None
-    prefix = len(state.kms_database.path) + 1
-    return {entry.path[prefix:]: entry.sha256() for entry in state.kms_database_files()}
 
 
 def assert_no_secret(text: str) -> None:
@@ -52,9 +40,9 @@ def test_the_kb_target_with_kms_stopped_is_copied_and_verified_by_sha256(
     assert (answer["files"], answer["bytes"]) == (3, 3162112)
     manifest = {entry["name"]: entry for entry in answer["manifest"]}
     assert sorted(manifest) == ["Kmsmdb.edb", "edb.chk", "edb.log"]
-    assert {name: entry["sha256"] for name, entry in manifest.items()} == live_sha256(
-        kb_lab, "kms-new"
-    )
+    assert {
+        name: entry["sha256"] for name, entry in manifest.items()
+    } == kb_lab.kms_database_sha256("kms-new")
     assert sum(entry["size"] for entry in manifest.values()) == answer["bytes"]
 
     after = kb_lab.show("kms-new")
@@ -78,9 +66,9 @@ def test_the_kb_source_with_kms_running_is_stopped_copied_and_started_again(
 
     assert answer["kms_stop_required"] is True
     assert (answer["kms_state_before"], answer["kms_state_after"]) == ("running", "running")
-    assert {entry["name"]: entry["sha256"] for entry in answer["manifest"]} == live_sha256(
-        kb_lab, "kms-old"
-    )
+    assert {
+        entry["name"]: entry["sha256"] for entry in answer["manifest"]
+    } == kb_lab.kms_database_sha256("kms-old")
     after = kb_lab.show("kms-old")
     assert after["services"]["MSExchangeKMS"]["state"] == "running"
     assert after["services"]["MSExchangeKMS"]["pid"] != before["services"]["MSExchangeKMS"]["pid"]

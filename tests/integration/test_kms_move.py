@@ -21,9 +21,6 @@ import pytest
 import winrm
 from conftest import RunModule, RunningLab, lab_session, lab_unchanged, module_lab
 
-from exchlab.layout import StateLayout
-from exchlab.state import HostState
-
 KMSDATA = "C:\\EXCHSRVR\\KMSDATA"
 BACKUP = "exchops.kms.kms_backup"
 WITH_PASSWORD = "startup_password={{ kms_startup_password }}"
@@ -39,8 +36,7 @@ move_lab = module_lab("move_lab", "q259906.yml")
 def host_files(lab: RunningLab, host: str) -> dict[str, str]:
     """Every file of the host (path -> SHA256), from the lab's own state, not through a command
     the plugins run."""
-    state = HostState.load(StateLayout(lab.state).host_file(host))
-    return {entry.path: entry.sha256() for entry in state.fs.all_files()}
+    return {entry.path: entry.sha256() for entry in lab.host_state(host).fs.all_files()}
 
 
 def kmsdata_sha256(lab: RunningLab, host: str) -> dict[str, str]:
