@@ -242,3 +242,60 @@ def test_a_backup_through_a_jump_host_without_admin_shares_is_refused_with_kms_u
     message = results["kms-ok"]["msg"]
     assert "has no administrative share C$ (AutoShareServer turned off)" in message, message
     assert "Nothing was changed." in message
+
+
+@pytest.mark.parametrize(
+    ("module", "args", "says"),
+    [
+        pytest.param(SERVICE, f"name={KMS} state=stopped", "", id="exchange_service"),
+        pytest.param(
+            BACKUP,
+            FROM_INVENTORY,
+            "MSExchangeKMS could not be stopped, and the KM database is copied only with KMS "
+            "stopped (KB Q190713). ",
+            id="kms_backup",
+        ),
+    ],
+)
+def test_a_service_manager_that_refuses_control_stops_the_change_with_kms_and_database_as_they_were(
+    jump_doctor_lab: RunningLab, ansible_module: RunModule, module: str, args: str, says: str
+) -> None:
+    lab = jump_doctor_lab
+    with lab.faulted("kms-ok", "scm_access_denied=true", clear=["scm_access_denied=false"]):
+        with lab_unchanged(lab, "kms-ok"):
+            result, results = ansible_module(lab, "kms-ok", module, args)
+    assert result.returncode != 0
+    message = results["kms-ok"]["msg"]
+    assert (
+        f"{says}jump01 could not read KMS-OK ([SC] OpenSCManager FAILED 5: Access is denied.)"
+        in (message)
+    ), (message)
+    assert "Make the account an administrator on KMS-OK" in message
+    assert message.endswith("Nothing was changed."), message
+
+
+def test_a_disk_that_fills_during_a_copy_through_the_jump_host_restarts_kms_and_keeps_the_database(
+    jump_doctor_lab: RunningLab, ansible_module: RunModule
+) -> None:
+    lab = jump_doctor_lab
+    before = lab.show("kms-ok")
+    assert before["services"][KMS]["state"] == "running"
+    # The free-space check passes; then the server's disk fills after 1,100,000 bytes, so xcopy
+    # (run on jump01, writing through \\KMS-OK\C$) fails half-way.
+    with lab.faulted(
+        "kms-ok", "disk_fills_after_bytes=1100000", clear=["disk_fills_after_bytes=-1"]
+    ):
+        result, results = ansible_module(lab, "kms-ok", BACKUP, FROM_INVENTORY)
+    assert result.returncode != 0
+    answer = results["kms-ok"]
+    message = answer["msg"]
+    assert message.startswith(f"kms-ok: xcopy could not copy {KMSDATA} to {answer['backup_path']}")
+    assert "it is NOT a usable backup" in message
+    assert f"The KM database in {KMSDATA} was only read and still holds its" in message
+    assert message.endswith("MSExchangeKMS was RUNNING before the backup and is RUNNING again.")
+    assert (answer["changed"], answer["kms_state_after"]) == (True, "running")
+    after = lab.show("kms-ok")
+    assert after["kms_database"] == before["kms_database"]
+    assert after["kms_database"]["intact"] is True
+    assert after["services"][KMS]["state"] == "running"
+    assert PASSWORD not in result.stdout + result.stderr
