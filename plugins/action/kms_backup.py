@@ -7,7 +7,6 @@ import typing as t
 from datetime import datetime, timezone
 
 from ..plugin_utils._action import Minimum, Task, WinrsAction
-from ..plugin_utils._errors import Refusal
 from ..plugin_utils._kms import check_startup_password_for_command_line
 from ..plugin_utils._kmsbackup import BackupFailed, KmsBackup, Run
 from ..plugin_utils._kmsbackup_plan import (
@@ -20,7 +19,6 @@ from ..plugin_utils._kmsbackup_plan import (
     plan_result,
 )
 from ..plugin_utils._kmsmove import RestoreCheck, controller_folder, fetch_backup
-from ..plugin_utils._reach import Reach
 from ..plugin_utils._winrs import WinrsError
 
 # Mirrors DOCUMENTATION in plugins/modules/kms_backup.py (a unit test keeps them equal).
@@ -63,7 +61,6 @@ class ActionModule(WinrsAction):
             return self._verify(task, options)
         timeout = task.arguments["timeout"]
         reach = self._task_reach(task, timeout)
-        self._refuse_through_jump_host(reach, "copy_to", task.arguments["copy_to"])
         with self._shell(task, reach, timeout) as shell:
             backup = KmsBackup(
                 shell.run,
@@ -86,19 +83,11 @@ class ActionModule(WinrsAction):
             result = {**outcome_result(outcome)}
             warnings = list(outcome.warnings)
             if copy_to:
-                result["controller_copy"], fetched = self._copy(task, shell.run, outcome, copy_to)
+                result["controller_copy"], fetched = self._copy(
+                    task, shell.run, outcome, copy_to, reach.remote
+                )
                 warnings += fetched
         return {**result, "warnings": [f"{task.host}: {warning}" for warning in warnings]}
-
-    def _refuse_through_jump_host(self, reach: Reach, option: str, given: t.Any) -> None:
-        """The controller copy and the restore check read files with certutil -encode and dir
-        on the host itself; through a jump host they are not built yet."""
-        if reach.via and given:
-            raise Refusal(
-                f"{option} does not work through a jump host yet; {reach.host} is reached "
-                f"through {reach.via}. Back up without it (the verified copy stays on "
-                f"{reach.host}), and copy that folder off the server yourself."
-            )
 
     # -- verify only ------------------------------------------------------------------------------
 
@@ -124,13 +113,13 @@ class ActionModule(WinrsAction):
         """Read-only, so the same in check mode: changed=false, or RestoreMismatch."""
         timeout = task.arguments["timeout"]
         reach = self._task_reach(task, timeout)
-        self._refuse_through_jump_host(reach, "verify_against", True)
         with self._shell(task, reach, timeout) as shell:
             check = RestoreCheck(
                 shell.run,
                 options["manifest"],
                 database_path=options["database_path"],
                 log=task.progress,
+                reach=reach,
             )
             result, warnings = check.check()
         return {**result, "warnings": [f"{task.host}: {warning}" for warning in warnings]}
@@ -150,7 +139,7 @@ class ActionModule(WinrsAction):
         }
 
     def _copy(
-        self, task: Task, run: Run, outcome: BackupOutcome, copy_to: str
+        self, task: Task, run: Run, outcome: BackupOutcome, copy_to: str, remote: str | None
     ) -> tuple[dict[str, t.Any], tuple[str, ...]]:
         """The second, verified copy on the controller; BackupFailed (the backup on the host
         stays, complete and verified) when it cannot be made."""
@@ -172,7 +161,7 @@ class ActionModule(WinrsAction):
                     "the backup was verified by sizes only (no certutil on the host), and "
                     "certutil is also what fetches it"
                 )
-            return fetch_backup(run, outcome, folder, record, log=task.progress)
+            return fetch_backup(run, outcome, folder, record, log=task.progress, remote=remote)
         except (BackupError, ValueError, WinrsError, OSError) as exc:
             result = outcome_result(outcome)
             del result["msg"]

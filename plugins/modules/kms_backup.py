@@ -167,8 +167,8 @@ notes:
     share, C(\\SERVER\C$\...), where C(dir), C(xcopy) and C(certutil -hashfile) run on the jump
     host, so the copy streams through it and the SHA256 proof does not need certutil on the
     server. MSExchangeKMS is stopped and started as M(exchops.kms.exchange_service) does it
-    there. O(copy_to) and O(verify_against) do not work through a jump host yet and are refused
-    before anything is sent.
+    there. O(copy_to) fetches the backup through the jump host the same way, and O(verify_against)
+    reads the restored folder through the admin share.
   - While the database is copied and verified C(MSExchangeKMS) is stopped, so no certificates
     can be issued or revoked. For a KM database of a few MB this takes seconds plus WinRM round
     trips; each file is hashed twice.

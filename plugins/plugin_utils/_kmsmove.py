@@ -31,6 +31,7 @@ from ._kmsbackup import (
     read_hash,
     read_kms_state,
     read_tree,
+    refuse_unreachable,
     tree_section,
 )
 from ._kmsbackup_plan import (
@@ -45,7 +46,8 @@ from ._kmsbackup_plan import (
     restore_result,
     verify_restore,
 )
-from ._probe import run_sections, section
+from ._probe import run_sections, section, shell_path
+from ._reach import Reach
 from ._winout import ParseError, ToolMissing, decode_certutil_base64, parse_certutil_encode
 
 # ---------------------------------------------------------------------------------------------
@@ -64,22 +66,29 @@ class RestoreCheck:
         *,
         database_path: str = "",
         log: Callable[[str], None] = lambda message: None,
+        reach: Reach | None = None,
     ) -> None:
+        """`reach`, when the shell runs on the server's jump host: the paths stay the server's
+        and are read through its admin share (_probe.shell_path)."""
         self._run = run
         self._manifest = tuple(manifest)
         self._database_path = database_path
         self._log = log
+        self._reach = reach if reach and reach.remote else None
+        self._remote = self._reach.remote if self._reach else None
 
     def check(self) -> tuple[dict[str, t.Any], tuple[str, ...]]:
         """(the task result, warnings); RestoreMismatch or BackupRefused, nothing changed."""
-        database_path = self._database_path or locate_database(self._run, self._log)
+        database_path = self._database_path or locate_database(self._run, self._log, self._reach)
         self._log(f"checking {database_path} against the backup's manifest")
+        root = shell_path(database_path, self._remote)
         sections = run_sections(
-            self._run, [kms_query_section(), tree_section("source", database_path)]
+            self._run, [kms_query_section(remote=self._remote), tree_section("source", root)]
         )
+        refuse_unreachable(self._reach, sections)
         kms_state = read_kms_state(sections)
         refuse_unsettled_kms(database_path, kms_state)
-        found, is_file = read_tree(sections, "source", database_path)
+        found, is_file = read_tree(sections, "source", root)
         if is_file:
             raise RestoreMismatch(database_path, ["it is a file, not a folder"])
         present = {item.name.casefold() for item in found.files} if found else set()
@@ -108,8 +117,9 @@ class RestoreCheck:
         """(SHA256 by name, why a hash is missing by name, the missing tool or None)."""
         if not entries:
             return {}, {}, None
+        root = shell_path(database_path, self._remote)
         parts = [
-            hash_section(f"sha_{index}", f"{database_path}\\{entry.name}")
+            hash_section(f"sha_{index}", f"{root}\\{entry.name}")
             for index, entry in enumerate(entries)
         ]
         sections = run_sections(self._run, parts)
@@ -179,13 +189,15 @@ def fetch_backup(
     folder: Path,
     record: dict[str, t.Any],
     log: Callable[[str], None] = lambda message: None,
+    remote: str | None = None,
 ) -> tuple[dict[str, t.Any], tuple[str, ...]]:
     """Fetch the verified backup of `outcome` into `folder` on the controller: each file over
     WinRS as Base64, checked against the manifest (size, SHA256), written into a hidden staging
     folder beside `folder`, which is renamed to `folder` only once every file and manifest.json
     (`record` plus the manifest) are in it. FetchFailed otherwise, with the staging folder
-    removed: a partial copy is never left under the final name. Returns (the result's
-    `controller_copy`, warnings)."""
+    removed: a partial copy is never left under the final name. REMOTE names the server when
+    the shell runs on its jump host: the files are then encoded, read and deleted through its
+    admin share (_probe.shell_path). Returns (the result's `controller_copy`, warnings)."""
     plan = outcome.plan
     encoded = plan.destination + FETCH_SUFFIX
     if encoded.casefold() == plan.database_path.casefold() or is_under(plan.database_path, encoded):
@@ -203,7 +215,11 @@ def fetch_backup(
             data, warning = (
                 (b"", None)
                 if entry.size == 0
-                else fetch_file(run, f"{plan.destination}\\{entry.name}", encoded)
+                else fetch_file(
+                    run,
+                    shell_path(f"{plan.destination}\\{entry.name}", remote),
+                    shell_path(encoded, remote),
+                )
             )
             warnings += [warning] if warning else []
             problem = check_fetched(entry, data)

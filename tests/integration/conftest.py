@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import typing as t
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -253,13 +254,20 @@ class RunningLab:
         plugins run)."""
         return HostState.load(StateLayout(self.state).host_file(host))
 
-    def kms_database_sha256(self, host: str) -> dict[str, str]:
-        """The SHA256 of each file of HOST's KM database, by its path inside the database
-        folder, computed by the lab from its own state."""
+    def kms_database_manifest(self, host: str) -> list[dict[str, t.Any]]:
+        """Each file of HOST's KM database as a backup's manifest lists it (its path inside the
+        database folder, size, SHA256), computed by the lab from its own state."""
         state = self.host_state(host)
         assert state.kms_database is not None
         prefix = len(state.kms_database.path) + 1
-        return {entry.path[prefix:]: entry.sha256() for entry in state.kms_database_files()}
+        return [
+            {"name": entry.path[prefix:], "size": entry.size, "sha256": entry.sha256()}
+            for entry in state.kms_database_files()
+        ]
+
+    def kms_database_sha256(self, host: str) -> dict[str, str]:
+        """The SHA256 of each file of HOST's KM database, by its path inside the folder."""
+        return {entry["name"]: entry["sha256"] for entry in self.kms_database_manifest(host)}
 
     def command_line_leaks(self) -> str:
         """Every lab password found in the command lines a jump host of this lab started (its

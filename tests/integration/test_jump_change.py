@@ -8,7 +8,9 @@ checked for every lab password when the lab stops (conftest)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+from pathlib import Path
 
 import pytest
 from conftest import LabFactory, RunModule, RunningLab, lab_unchanged
@@ -197,13 +199,16 @@ def test_a_server_the_jump_host_cannot_control_fails_naming_both_and_every_cause
 
 
 def test_the_kms_database_is_backed_up_through_the_jump_host_and_verified_by_sha256(
-    lab_factory: LabFactory, ansible_module: RunModule
+    lab_factory: LabFactory, ansible_module: RunModule, tmp_path: Path
 ) -> None:
     lab = lab_factory("jump_q259906.yml")
     before = lab.show("kms-old")
     assert before["services"][KMS]["state"] == "running"
     first = len(jump_lines(lab))
-    result, results = ansible_module(lab, "kms-old", BACKUP, FROM_INVENTORY)
+    controller = tmp_path / "kms-backups"
+    result, results = ansible_module(
+        lab, "kms-old", BACKUP, f"{FROM_INVENTORY} copy_to={controller}"
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     answer = results["kms-old"]
     assert answer["changed"] is True
@@ -229,6 +234,46 @@ def test_the_kms_database_is_backed_up_through_the_jump_host_and_verified_by_sha
     assert [line for line in lines if line.startswith("powershell ")]  # KMS started again
     assert not [line for line in jump_lines(lab) if PASSWORD in line]
     assert PASSWORD not in result.stdout + result.stderr
+
+    # The second copy, on the controller: fetched through jump01, each file's SHA256 the lab's.
+    copy = answer["controller_copy"]
+    folder = Path(copy["database_folder"])
+    fetched = {
+        path.name: hashlib.sha256(path.read_bytes()).hexdigest() for path in folder.iterdir()
+    }
+    assert fetched == lab.kms_database_sha256("kms-old")
+    assert (copy["files"], copy["verification"]) == (len(manifest), "sha256")
+    # No Base64 copy of the database left on the server.
+    leftovers = [
+        path
+        for path in lab.host_state("kms-old").fs.all_files()
+        if path.path.endswith(".exchops-fetch.b64")
+    ]
+    assert leftovers == []
+
+    # A restore check of the database against that manifest, through jump01: KMS runs, so it
+    # is refused (a running KMS writes its database), naming the server's own folder.
+    check = json.dumps({"verify_against": answer["manifest"]})
+    with lab_unchanged(lab, "kms-old"):
+        refused, results = ansible_module(lab, "kms-old", BACKUP, check)
+    assert refused.returncode != 0
+    assert KMSDATA in results["kms-old"]["msg"]
+    assert results["kms-old"]["msg"].endswith("Nothing was changed.")
+
+
+def test_a_restore_check_through_the_jump_host_proves_the_folder_against_its_manifest(
+    jump_kb_lab: RunningLab, ansible_module: RunModule
+) -> None:
+    lab = jump_kb_lab  # kms-new: KMS stopped, as before a first start on a restored database
+    manifest = lab.kms_database_manifest("kms-new")
+    with lab_unchanged(lab, "kms-new"):
+        result, results = ansible_module(
+            lab, "kms-new", BACKUP, json.dumps({"verify_against": manifest})
+        )
+    assert result.returncode == 0, result.stdout + result.stderr
+    answer = results["kms-new"]
+    assert answer["changed"] is False
+    assert answer["database_path"] == KMSDATA
 
 
 def test_a_backup_through_a_jump_host_without_admin_shares_is_refused_with_kms_untouched(

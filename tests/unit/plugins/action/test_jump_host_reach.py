@@ -231,28 +231,3 @@ def test_exchange_service_controls_the_legacy_server_through_its_jump_host(
     assert shell.details["target"].via == "jump01"
     assert shell.details["secrets"] == ("HZGYYHACWLQACTI",)
     assert outcome.shows(JUMP_PASSWORD) == []
-
-
-@pytest.mark.parametrize(
-    ("args", "option"),
-    [
-        ({"copy_to": "/srv/kms-backups"}, "copy_to"),
-        (
-            {"verify_against": [{"name": "Kmsmdb.edb", "size": 1, "sha256": "0" * 64}]},
-            "verify_against",
-        ),
-    ],
-)
-def test_kms_backup_refuses_what_it_cannot_do_through_a_jump_host_yet_before_anything_is_sent(
-    run_action: t.Callable[..., t.Any],
-    fake_winrs: t.Any,
-    task_vars: t.Callable[..., dict[str, t.Any]],
-    args: dict[str, t.Any],
-    option: str,
-) -> None:
-    outcome = run_action("kms_backup", args, variables=behind_jump(task_vars), options=LEGACY)
-    assert f"{option} does not work through a jump host yet; kms02 is reached through jump01" in (
-        outcome.msg
-    )
-    assert "Nothing was changed." in outcome.msg
-    assert fake_winrs.shells == []
