@@ -22,6 +22,10 @@ again. If the connection of update.exe's shell is lost, the job polls through NE
 pywinrm session does not survive a dropped connection) and never starts update.exe again. That
 shell is not deleted while update.exe may still run in it: deleting a WinRS shell ends the
 processes it started.
+
+A server behind a Windows jump host (`_reach.Reach` with a `remote`) is read through the jump
+host, but the job refuses before it changes anything: how update.exe is to be started on such a
+server is not settled yet (`through_jump_host_refusal`).
 """
 
 # Internal to exchops.kms: not a public API; may change in any release.
@@ -39,6 +43,7 @@ from ._builds import Build
 from ._kms import KMS_SERVICE
 from ._poll import SYSTEM_CLOCK, Clock, PollStalled, PollTimeout, poll_until
 from ._probe import ProbeError, split_sections
+from ._reach import Reach
 from ._service import ServiceControl, ServiceError
 from ._servicepack_plan import (
     HostReadings,
@@ -72,6 +77,7 @@ from ._servicepack_probe import (
     run_record_delete_command,
     run_record_path,
     runs_appended,
+    refuse_unreachable,
     update_command,
 )
 from ._winout import ParseError
@@ -237,12 +243,18 @@ class _Poller:
     """Polls the host through its own shell; reopens a NEW shell after a failure."""
 
     def __init__(
-        self, open_shell: OpenShell, log_path: str, log_size: int, binaries: str | None
+        self,
+        open_shell: OpenShell,
+        log_path: str,
+        log_size: int,
+        binaries: str | None,
+        reach: Reach | None = None,
     ) -> None:
         self._open_shell = open_shell
         self._log_path = log_path
         self._log_size = log_size
         self._binaries = binaries
+        self._reach = reach
         self._stack = ExitStack()
         self._shell: ShellLike | None = None
         self.failures = 0
@@ -252,9 +264,12 @@ class _Poller:
         try:
             if self._shell is None:
                 self._shell = self._stack.enter_context(self._open_shell(command_timeout))
-            output = self._shell.run(poll_command(self._log_path, self._binaries))
-            reading = poll_reading_from(split_sections(output.stdout), self._log_size)
-        except (WinrsError, ProbeError, ParseError) as exc:
+            remote = self._reach.remote if self._reach else None
+            output = self._shell.run(poll_command(self._log_path, self._binaries, remote))
+            sections = split_sections(output.stdout)
+            refuse_unreachable(self._reach, sections)
+            reading = poll_reading_from(sections, self._log_size)
+        except (WinrsError, ProbeError, ParseError, ServicePackError) as exc:
             self.failures += 1
             self.last_error = str(exc)
             self.close()
@@ -286,7 +301,7 @@ class _Watch:
         binaries: str | None,
     ) -> None:
         self.job, self.runner, self.result = job, runner, result
-        self.poller = _Poller(job.open_shell, details.path, details.size, binaries)
+        self.poller = _Poller(job.open_shell, details.path, details.size, binaries, job.reach)
         self.start = job.clock.now()
         self.deadline = self.start + job.options.timeout
         self.next_poll = self.start + job.options.poll_interval
@@ -417,9 +432,14 @@ class ServicePackJob:
         verbose: t.Callable[[str], None],
         clock: Clock = SYSTEM_CLOCK,
         control: ControlFactory | None = None,
+        reach: Reach | None = None,
     ) -> None:
-        """`control(shell, name)` drives one service (default: `_service.ServiceControl`)."""
+        """`control(shell, name)` drives one service (default: `_service.ServiceControl`).
+        `reach` says where the shells run when that is not the host: on its jump host, whose
+        commands then name the server."""
         self.host = host
+        self.reach = reach if reach and reach.remote else None
+        self.remote = self.reach.remote if self.reach else None
         self.open_shell = open_shell
         self.options = options
         self.say = say
@@ -432,14 +452,14 @@ class ServicePackJob:
     def run(self) -> Report:
         options = self.options
         with self.open_shell(READ_TIMEOUT_S) as shell:
-            read = read_host(shell, options.media)
+            read = read_host(shell, options.media, self.reach)
             details = None
             # Only where this module may run update.exe at all (4.0 - 2003, see INSTALL_RULES).
             server = read.server_build
             if server is not None and server.major < 8 and read.install_path:
                 # The setup log's size now (only what the run appends is read later), the run
                 # record of an earlier run, and the services the Exchange services depend on.
-                details = read_details(shell, read, with_log_text=False)
+                details = read_details(shell, read, with_log_text=False, reach=self.reach)
             before, media_from, media_note = media_statement(read, options.media_build)
             base = Report(
                 outcome="refused",
@@ -453,6 +473,7 @@ class ServicePackJob:
                 warnings=list(before.warnings) + ([media_note] if media_note else []),
             )
             if details is not None and details.record is not None and not options.check_mode:
+                self._refuse_through_jump_host(base)
                 return self._resume(shell, base, before, details, details.record)
             try:
                 decision = decide_install(
@@ -472,6 +493,9 @@ class ServicePackJob:
                 base.store_after = base.store_before
                 base.decided_by = [f"plan: {decision.reason}"]
                 return base
+            # Before anything that changes the host, and in check mode too: the run it predicts
+            # would refuse.
+            self._refuse_through_jump_host(base)
             if details is None:
                 raise ServicePackError("no Exchange install path to find the setup log under.")
             if options.check_mode:
@@ -492,6 +516,14 @@ class ServicePackJob:
         self.verbose(f"{self.host}: {decision.reason}; running {command}")
         waited = self._install(decision, details, before)
         return self._after(base, before, details, decision, waited)
+
+    def _refuse_through_jump_host(self, base: Report) -> None:
+        """Refusal (nothing changed) when the host is reached through a jump host: the job
+        reads such a server, but does not yet stop its services or start update.exe on it."""
+        if self.reach is None:
+            return
+        base.remedy = through_jump_host_refusal(self.reach)
+        raise Refusal(base.remedy, base.result())
 
     def _predict(self, base: Report, before: HostReadings, decision: SpPlan) -> Report:
         """Check mode: what a run would do, with nothing changed."""
@@ -527,6 +559,7 @@ class ServicePackJob:
             timeout=SERVICE_TIMEOUT_S,
             clock=self.clock,
             log=lambda message: self.verbose(f"{self.host}: {message}"),
+            reach=self.reach,
         )
 
     def _stop_services(self, shell: ShellLike, report: Report, before: HostReadings) -> list[str]:
@@ -849,12 +882,13 @@ class ServicePackJob:
         for _attempt in range(2):
             try:
                 with self.open_shell(READ_TIMEOUT_S) as shell:
-                    after = read_host(shell, self.options.media)
+                    after = read_host(shell, self.options.media, self.reach)
                     # The log stays where it was, even if Setup left the Setup key unreadable.
                     located = (
                         after if after.server_build is not None and after.install_path else before
                     )
-                    return after, read_details(shell, located, with_log_text=True), None
+                    details = read_details(shell, located, with_log_text=True, reach=self.reach)
+                    return after, details, None
             except (WinrsError, ServicePackError) as exc:
                 error = str(exc)
         return None, None, error
@@ -882,6 +916,16 @@ class ServicePackJob:
                 )
                 + "."
             )
+
+
+def through_jump_host_refusal(reach: Reach) -> str:
+    """Why a service pack is not applied to REACH's server through its jump host, and what to do."""
+    return (
+        "exchange_service_pack does not apply a service pack through a jump host yet: "
+        f"{reach.host} is reached as {reach.remote} through {reach.via}, and how update.exe is "
+        f"started there (by an operator at the console, or by `at \\\\{reach.remote} /interactive`: "
+        "the launch modes) is not settled. Apply the service pack at the server's console."
+    )
 
 
 def _not_read_after(report: Report, shell_error: str | None) -> Report:

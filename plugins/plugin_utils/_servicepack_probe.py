@@ -7,6 +7,12 @@ Round trip 1 (`read_command`) reads the facts probe, the media's update.exe vers
 service's start type and whether update.exe already runs; round trip 2 (`detail_command`) the
 setup log and the Exchange services' dependencies; a poll (`poll_command`) update.exe's process
 and the setup log while it runs. No command line built here names the KM database (Kmsdata).
+
+Every command that reads the host takes `remote`: None reads the host the shell runs on; a name
+reads that server from its Windows jump host (`_reach`), with `_probe`'s remote forms (`reg query
+"\\\\HOST\\HKLM\\..."`, `sc \\\\HOST`, `wmic /node:HOST`), `tasklist /s HOST`, and the server's
+files through its administrative share (`_probe.shell_path`). The commands that change the host
+(update.exe, the run record) name the host itself only.
 """
 
 # Internal to exchops.kms: not a public API; may change in any release.
@@ -19,7 +25,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 from ._builds import Build
-from ._facts import FactsError, read_facts
+from ._facts import FactsError, RemoteUnreadable, read_facts
 from ._kms import KMS_SERVER_KEY, KMS_SERVICE, KMS_SERVICE_KEY
 from ._probe import (
     SETUP_KEY_LEGACY,
@@ -28,9 +34,11 @@ from ._probe import (
     facts_probe,
     sc,
     section,
+    shell_path,
     split_sections,
     wmic_file_version,
 )
+from ._reach import Reach, remote_failure_message, remote_refusal
 from ._servicepack_plan import (
     UPDATE_EXE,
     HostReadings,
@@ -97,13 +105,31 @@ def update_command(media: str, arguments: t.Sequence[str]) -> str:
     return " ".join(parts)
 
 
-def wmic_services() -> str:
+def wmic_services(remote: str | None = None) -> str:
     # Every service and its start type; `< NUL`: wmic may wait for stdin in a WinRS shell.
-    return "wmic service get Name,StartMode /value < NUL"
+    # `/node:HOST` asks the server's WMI from its jump host (docs/windows-output.md#hop-readings).
+    node = f"/node:{remote} " if remote else ""
+    return f"wmic {node}service get Name,StartMode /value < NUL"
 
 
-def tasklist_update() -> str:
-    return f'tasklist /fi "imagename eq {UPDATE_EXE}" /fo csv /nh'
+def tasklist_update(remote: str | None = None) -> str:
+    # `/s HOST` lists the processes of another computer ("tasklist",
+    # https://learn.microsoft.com/windows-server/administration/windows-commands/tasklist).
+    server = f"/s {remote} " if remote else ""
+    return f'tasklist {server}/fi "imagename eq {UPDATE_EXE}" /fo csv /nh'
+
+
+def server_path(path: str, remote: str | None = None) -> str:
+    """PATH, a file of the server, as `dir` and `type` in the shell name it (`_probe.shell_path`).
+    From a jump host, a path that does not start with its drive (the 2000 / 2003 setup log under
+    %SystemDrive%, which the jump host would expand to its own drive) cannot be named yet:
+    ServicePackError."""
+    if remote and not re.match(r"[A-Za-z]:\\", path):
+        raise ServicePackError(
+            f"{path} cannot be read from the jump host: the server's system drive is not read "
+            "through it yet. Read the setup log at the server's console."
+        )
+    return shell_path(path, remote)
 
 
 def setup_log_path(server_build: Build, install_path: str) -> str:
@@ -123,43 +149,48 @@ def bin_folder(install_path: str) -> str:
     return install_path.strip().rstrip("\\") + "\\BIN"
 
 
-def read_command(media: str) -> str:
+def read_command(media: str, remote: str | None = None) -> str:
     """Round trip 1: the facts probe (server build, Kmserver.exe, MSExchangeKMS), the media's
-    update.exe version, every service's start type, and whether update.exe already runs."""
+    update.exe version, every service's start type, and whether update.exe already runs. MEDIA
+    is a folder of the server: `wmic /node:` takes the server's own path
+    (docs/windows-output.md#wmi-classes)."""
     return " & ".join(
         (
-            facts_probe(0),
-            section("sp_media", wmic_file_version(update_exe_path(media))),
-            section("sp_services", wmic_services()),
-            section("sp_tasks", tasklist_update()),
+            facts_probe(0, remote),
+            section("sp_media", wmic_file_version(update_exe_path(media), remote)),
+            section("sp_services", wmic_services(remote)),
+            section("sp_tasks", tasklist_update(remote)),
         )
     )
 
 
-def detail_command(log_path: str, services: t.Sequence[str], with_log_text: bool) -> str:
+def detail_command(
+    log_path: str, services: t.Sequence[str], with_log_text: bool, remote: str | None = None
+) -> str:
     """Round trip 2: the setup log's size (and text), this module's run record, and `sc qc` of
     each Exchange service for the services it depends on."""
+    log = server_path(log_path, remote)
     parts = [
-        section("sp_log_dir", f'dir /-c "{log_path}"'),
-        section("sp_record", f'type "{run_record_path(log_path)}"'),
+        section("sp_log_dir", f'dir /-c "{log}"'),
+        section("sp_record", f'type "{server_path(run_record_path(log_path), remote)}"'),
     ]
     if with_log_text:
         # `echo.` ends the text with a line end, so the section's end marker stays on its own line.
-        parts.append(section("sp_log_text", f'type "{log_path}" && echo.'))
+        parts.append(section("sp_log_text", f'type "{log}" && echo.'))
     for index, name in enumerate(services):
-        parts.append(section(f"sp_qc_{index}", sc("qc", name)))
+        parts.append(section(f"sp_qc_{index}", sc("qc", name, remote)))
     return " & ".join(parts)
 
 
-def poll_command(log_path: str, binaries: str | None = None) -> str:
+def poll_command(log_path: str, binaries: str | None = None, remote: str | None = None) -> str:
     """What a poll reads while update.exe runs: its process, the setup log and, to see files
     change, the listing of the Exchange BIN folder (`binaries`)."""
     parts = [
-        section("sp_tasks", tasklist_update()),
-        section("sp_log_text", f'type "{log_path}" && echo.'),
+        section("sp_tasks", tasklist_update(remote)),
+        section("sp_log_text", f'type "{server_path(log_path, remote)}" && echo.'),
     ]
     if binaries:
-        parts.append(section("sp_bin_dir", f'dir /-c "{binaries}"'))
+        parts.append(section("sp_bin_dir", f'dir /-c "{server_path(binaries, remote)}"'))
     return " & ".join(parts)
 
 
@@ -315,11 +346,35 @@ class ShellLike(t.Protocol):  # pylint: disable=too-few-public-methods
 OpenShell = t.Callable[[int], AbstractContextManager[ShellLike]]
 
 
-def read_host(shell: ShellLike, media: str) -> HostReadings:
-    """Round trip 1 (and the binaries' versions of an install outside the default paths)."""
+def refuse_unreachable(reach: Reach | None, sections: Sections) -> None:
+    """ServicePackError when REACH's jump host could not reach its server with one of this
+    module's commands (sections `sp_*`): the host, the jump host and every cause
+    (`_reach.remote_refusal`), instead of a ParseError of Windows' error text."""
+    for name, part in sections.items():
+        if not name.startswith("sp_"):
+            continue
+        refusal = remote_refusal(reach, part.text, part.succeeded)
+        if refusal is not None:
+            raise ServicePackError(refusal)
+
+
+def _remote(reach: Reach | None) -> str | None:
+    return reach.remote if reach and reach.remote else None
+
+
+def read_host(shell: ShellLike, media: str, reach: Reach | None = None) -> HostReadings:
+    """Round trip 1 (and the binaries' versions of an install outside the default paths), of
+    the server REACH names when the shell runs on its jump host."""
+    remote = _remote(reach)
     try:
-        sections, facts = read_facts(shell.run, read_command(media), 0)
+        sections, facts = read_facts(shell.run, read_command(media, remote), 0, remote=remote)
+        refuse_unreachable(reach, sections)
         return readings_from(sections, facts.facts, facts.warnings, facts.store_version)
+    except RemoteUnreadable as exc:
+        # Only a read through a jump host raises it (`read_facts` with a remote).
+        raise ServicePackError(
+            remote_failure_message(t.cast(Reach, reach), exc.error, exc.text)
+        ) from None
     except (ProbeError, FactsError, ParseError) as exc:
         raise ServicePackError(
             f"could not read the host: {exc}. The host answered in an unexpected form; run with "
@@ -327,15 +382,19 @@ def read_host(shell: ShellLike, media: str) -> HostReadings:
         ) from None
 
 
-def read_details(shell: ShellLike, readings: HostReadings, with_log_text: bool) -> LogDetails:
+def read_details(
+    shell: ShellLike, readings: HostReadings, with_log_text: bool, reach: Reach | None = None
+) -> LogDetails:
     """Round trip 2: the setup log and the Exchange services' dependencies."""
     if readings.server_build is None or not readings.install_path:
         raise ServicePackError("no Exchange install path to find the setup log under.")
     path = setup_log_path(readings.server_build, readings.install_path)
     services = readings.exchange_services
-    output = shell.run(detail_command(path, services, with_log_text))
+    output = shell.run(detail_command(path, services, with_log_text, _remote(reach)))
     try:
-        return log_details_from(split_sections(output.stdout), path, services)
+        sections = split_sections(output.stdout)
+        refuse_unreachable(reach, sections)
+        return log_details_from(sections, path, services)
     except (ProbeError, ParseError) as exc:
         raise ServicePackError(
             f"could not read the setup log, the run record or the services: {exc}. Run with -vvvv to see the "
