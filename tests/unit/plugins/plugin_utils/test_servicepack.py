@@ -6,6 +6,8 @@ recorded lab output (fixtures/servicepack), on the fake clock. The decisions it 
 
 from __future__ import annotations
 
+import dataclasses
+import re
 import threading
 import types
 import typing as t
@@ -15,6 +17,7 @@ import pytest
 from ansible_collections.exchops.kms.plugins.plugin_utils._builds import Build
 from ansible_collections.exchops.kms.plugins.plugin_utils._facts import assemble
 from ansible_collections.exchops.kms.plugins.plugin_utils._probe import split_sections
+from ansible_collections.exchops.kms.plugins.plugin_utils._reach import Reach
 from ansible_collections.exchops.kms.plugins.plugin_utils._service import (
     Progress,
     ServiceError,
@@ -35,10 +38,14 @@ from ansible_collections.exchops.kms.plugins.plugin_utils._servicepack_probe imp
     parse_run_record,
     poll_command,
     read_command,
+    read_details,
+    read_host,
     readings_from,
     run_record_command,
     setup_log_path,
+    tasklist_update,
     update_command,
+    wmic_services,
 )
 from ansible_collections.exchops.kms.plugins.plugin_utils._winout import (
     SETUP_LOG_INITIALIZED,
@@ -46,6 +53,7 @@ from ansible_collections.exchops.kms.plugins.plugin_utils._winout import (
 )
 from ansible_collections.exchops.kms.plugins.plugin_utils._winrs import (
     CommandOutput,
+    WinrsTarget,
     WinrsUnreachable,
 )
 
@@ -507,6 +515,7 @@ def _job(
     said: list[str],
     clock: t.Any,
     services: FakeServices | None = None,
+    reach: Reach | None = None,
     **options: t.Any,
 ) -> ServicePackJob:
     """The job on the fake clock (tests/unit/conftest.py): no wait sleeps for real."""
@@ -529,6 +538,7 @@ def _job(
         verbose=said.append,
         clock=clock,
         control=(services or FakeServices()).control,
+        reach=reach,
     )
 
 
@@ -816,3 +826,203 @@ def test_poll_readings_show_progress_by_the_log_and_the_binaries() -> None:
     assert running.last_line == "[10:42:01] Stopping service MSExchangeIS"
     assert running.progress != PollReading(True, running.runs, 2468, 81, running.binaries).progress
     assert PollReading(None, ()).last_line is None
+
+
+# ---------------------------------------------------------------------------------------------
+# Through a Windows jump host: the reads name the server, nothing changes it
+
+LOG = r"C:\Exchange Server Setup.log"
+SERVICES = ("MSExchangeKMS", "MSExchangeSA")
+
+
+def _jump_reach() -> Reach:
+    target = WinrsTarget(
+        "kms-old", "jump01.lab", 5985, "http", "/wsman", "credssp", "ops", None, via="jump01"
+    )
+    return Reach("kms-old", target, remote="KMSNEW", via="jump01", auth="delegated")
+
+
+def test_without_a_remote_the_commands_are_those_of_the_host_itself() -> None:
+    assert wmic_services() == "wmic service get Name,StartMode /value < NUL"
+    assert tasklist_update() == 'tasklist /fi "imagename eq update.exe" /fo csv /nh'
+    assert detail_command(LOG, SERVICES, True) == (
+        'echo ==exchops:begin:sp_log_dir== & (dir /-c "C:\\Exchange Server Setup.log") 2>&1 '
+        "&& echo ==exchops:end:ok== || echo ==exchops:end:failed== & "
+        'echo ==exchops:begin:sp_record== & (type "C:\\exchops-sp-run.txt") 2>&1 '
+        "&& echo ==exchops:end:ok== || echo ==exchops:end:failed== & "
+        'echo ==exchops:begin:sp_log_text== & (type "C:\\Exchange Server Setup.log" && echo.) '
+        "2>&1 && echo ==exchops:end:ok== || echo ==exchops:end:failed== & "
+        "echo ==exchops:begin:sp_qc_0== & (sc qc MSExchangeKMS) 2>&1 "
+        "&& echo ==exchops:end:ok== || echo ==exchops:end:failed== & "
+        "echo ==exchops:begin:sp_qc_1== & (sc qc MSExchangeSA) 2>&1 "
+        "&& echo ==exchops:end:ok== || echo ==exchops:end:failed=="
+    )
+    assert poll_command(LOG, r"C:\EXCHSRVR\BIN") == (
+        "echo ==exchops:begin:sp_tasks== & "
+        '(tasklist /fi "imagename eq update.exe" /fo csv /nh) 2>&1 '
+        "&& echo ==exchops:end:ok== || echo ==exchops:end:failed== & "
+        'echo ==exchops:begin:sp_log_text== & (type "C:\\Exchange Server Setup.log" && echo.) '
+        "2>&1 && echo ==exchops:end:ok== || echo ==exchops:end:failed== & "
+        'echo ==exchops:begin:sp_bin_dir== & (dir /-c "C:\\EXCHSRVR\\BIN") 2>&1 '
+        "&& echo ==exchops:end:ok== || echo ==exchops:end:failed=="
+    )
+    line = read_command(MEDIA)
+    assert 'reg query "HKLM\\SOFTWARE\\Microsoft\\Exchange\\Setup"' in line
+    assert "sc qc MSExchangeKMS" in line
+    assert "\\\\" + "KMSNEW" not in line and "/node:" not in line and "/s " not in line
+
+
+def test_with_a_remote_every_read_names_the_server() -> None:
+    assert wmic_services("KMSNEW") == "wmic /node:KMSNEW service get Name,StartMode /value < NUL"
+    assert (
+        tasklist_update("KMSNEW") == 'tasklist /s KMSNEW /fi "imagename eq update.exe" /fo csv /nh'
+    )
+    line = read_command(MEDIA, "KMSNEW")
+    assert 'reg query "\\\\KMSNEW\\HKLM\\SOFTWARE\\Microsoft\\Exchange\\Setup"' in line
+    assert "sc \\\\KMSNEW qc MSExchangeKMS" in line
+    # wmic /node: takes the path on the server itself, not its admin share.
+    assert (
+        'wmic /node:KMSNEW datafile where name="D:\\\\EXCH55SP3\\\\ENG\\\\SERVER\\\\SETUP'
+        '\\\\I386\\\\update.exe" get Version /value < NUL'
+    ) in line
+    assert "wmic /node:KMSNEW service get" in line
+    assert "tasklist /s KMSNEW " in line
+    assert 'reg query "HKLM' not in line and "sc qc" not in line
+    details = detail_command(LOG, SERVICES, True, "KMSNEW")
+    assert 'dir /-c "\\\\KMSNEW\\C$\\Exchange Server Setup.log"' in details
+    assert 'type "\\\\KMSNEW\\C$\\exchops-sp-run.txt"' in details
+    assert 'type "\\\\KMSNEW\\C$\\Exchange Server Setup.log" && echo.' in details
+    assert "sc \\\\KMSNEW qc MSExchangeKMS" in details
+    assert "sc \\\\KMSNEW qc MSExchangeSA" in details
+    poll = poll_command(LOG, r"C:\EXCHSRVR\BIN", "KMSNEW")
+    assert "tasklist /s KMSNEW " in poll
+    assert 'type "\\\\KMSNEW\\C$\\Exchange Server Setup.log" && echo.' in poll
+    assert 'dir /-c "\\\\KMSNEW\\C$\\EXCHSRVR\\BIN"' in poll
+
+
+def test_a_setup_log_under_the_system_drive_variable_is_not_named_from_a_jump_host() -> None:
+    # The jump host would expand %SystemDrive% to its own drive.
+    path = setup_log_path(Build(6, 0, 6249), r"C:\Program Files\Exchsrvr")
+    with pytest.raises(ServicePackError, match="system drive"):
+        detail_command(path, SERVICES, False, "KMSNEW")
+    assert "%SystemDrive%" in detail_command(path, SERVICES, False)
+
+
+def test_through_a_jump_host_the_job_reads_the_server_then_refuses_before_changing_it(
+    answers: dict[str, str], fake_clock: t.Any
+) -> None:
+    host, said, services = FakeHost(answers), [], FakeServices()
+    job = _job(host, said, fake_clock.clock, services, reach=_jump_reach())
+    with pytest.raises(Refusal, match="does not apply a service pack through a jump host") as exc:
+        job.run()
+    message = str(exc.value)
+    assert "kms-old is reached as KMSNEW through jump01" in message
+    assert "apply the service pack at the server's console" in message.lower()
+    assert exc.value.result["build_before"] == "5.5.2650.0"
+    assert services.log == [] and host.update_runs == 0
+    assert host.record is None, "no run record was written"
+    assert len(host.commands) == 2
+    assert all("\\\\KMSNEW" in command for command in host.commands)
+
+
+def test_through_a_jump_host_the_job_takes_the_reach_for_its_service_control(
+    fake_clock: t.Any,
+) -> None:
+    ran: list[str] = []
+
+    class Recording:
+        def run(self, command_line: str, stdin: str | None = None) -> CommandOutput:
+            ran.append(command_line)
+            raise WinrsUnreachable("kms-old (through jump01)", "unreachable: the test ended.")
+
+    job = ServicePackJob(
+        "kms-old",
+        FakeHost({}).open,
+        Options(MEDIA, None, (), (0,), 60, 1, 1),
+        say=print,
+        verbose=print,
+        clock=fake_clock.clock,
+        reach=_jump_reach(),
+    )
+    assert job.remote == "KMSNEW"
+    with pytest.raises(WinrsUnreachable):
+        job._control(Recording(), "MSExchangeSA").read()  # pylint: disable=protected-access
+    assert ran and all("sc \\\\KMSNEW " in command for command in ran)
+
+
+def test_a_reach_without_a_remote_reads_and_predicts_on_the_host_itself(
+    answers: dict[str, str], fake_clock: t.Any
+) -> None:
+    host, said = FakeHost(answers), []
+    direct = dataclasses.replace(_jump_reach(), host="kms-new", remote=None, via=None)
+    job = _job(host, said, fake_clock.clock, reach=direct, check_mode=True)
+    assert (job.reach, job.remote) == (None, None)
+    assert job.run().outcome == "not_run"
+    assert all("KMSNEW" not in command for command in host.commands)
+
+
+def test_a_run_record_through_a_jump_host_is_refused_before_resuming(
+    answers: dict[str, str], fake_clock: t.Any
+) -> None:
+    host, said, services = FakeHost(answers, record=RECORD), [], FakeServices(running=())
+    job = _job(host, said, fake_clock.clock, services, reach=_jump_reach())
+    with pytest.raises(Refusal, match="through a jump host"):
+        job.run()
+    assert services.log == [] and host.record == RECORD
+
+
+@pytest.mark.parametrize(
+    ("section_name", "failure", "cause"),
+    [
+        ("setup_legacy", "ERROR: The network path was not found.", "does not resolve"),
+        ("sp_tasks", "ERROR: The RPC server is unavailable.", "blocks RPC"),
+        ("sp_services", "ERROR: Access is denied.", "not an administrator"),
+    ],
+)
+def test_a_failed_remote_read_is_refused_naming_the_jump_host_and_the_causes(
+    answers: dict[str, str], section_name: str, failure: str, cause: str
+) -> None:
+    answer = re.sub(
+        rf"==exchops:begin:{section_name}== \r\n.*?==exchops:end:ok== \r\n",
+        lambda _match: f"==exchops:begin:{section_name}== \r\n{failure}\r\n"
+        "==exchops:end:failed== \r\n",
+        answers["read_before"],
+        count=1,
+        flags=re.S,
+    )
+    assert failure in answer
+
+    class Shell:
+        def run(self, command_line: str) -> CommandOutput:
+            return CommandOutput(answer, "", 0, 0.1)
+
+    with pytest.raises(ServicePackError, match="jump01 could not read KMSNEW") as exc:
+        read_host(Shell(), MEDIA, _jump_reach())
+    assert cause in str(exc.value)
+    assert "unexpected form" not in str(exc.value)
+
+
+def test_a_failed_remote_detail_read_is_refused_naming_the_causes(
+    answers: dict[str, str],
+) -> None:
+    readings = t.cast(
+        HostReadings,
+        types.SimpleNamespace(
+            server_build=Build(5, 5, 2650), install_path="C:\\EXCHSRVR", exchange_services=()
+        ),
+    )
+    answer = "==exchops:begin:sp_log_dir== \r\nThe network name cannot be found.\r\n==exchops:end:failed== \r\n"
+
+    class Shell:
+        ran: list[str] = []
+
+        def run(self, command_line: str) -> CommandOutput:
+            self.ran.append(command_line)
+            return CommandOutput(
+                answer + "==exchops:begin:sp_record== \r\n==exchops:end:failed== \r\n", "", 0, 0.1
+            )
+
+    shell = Shell()
+    with pytest.raises(ServicePackError, match="administrative share C\\$"):
+        read_details(shell, readings, False, _jump_reach())
+    assert 'dir /-c "\\\\KMSNEW\\C$\\Exchange Server Setup.log"' in shell.ran[0]
