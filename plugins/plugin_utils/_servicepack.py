@@ -73,11 +73,11 @@ from ._servicepack_probe import (
     poll_reading_from,
     read_details,
     read_host,
+    refuse_unreachable,
     run_record_command,
     run_record_delete_command,
     run_record_path,
     runs_appended,
-    refuse_unreachable,
     update_command,
 )
 from ._winout import ParseError
