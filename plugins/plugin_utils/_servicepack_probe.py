@@ -107,7 +107,8 @@ def update_command(media: str, arguments: t.Sequence[str]) -> str:
 
 def wmic_services(remote: str | None = None) -> str:
     # Every service and its start type; `< NUL`: wmic may wait for stdin in a WinRS shell.
-    # `/node:HOST` asks the server's WMI from its jump host (docs/windows-output.md#hop-readings).
+    # `/node:HOST` asks the server's WMI from its jump host
+    # (docs/windows-output.md#remote-call-errors).
     node = f"/node:{remote} " if remote else ""
     return f"wmic {node}service get Name,StartMode /value < NUL"
 

@@ -18,6 +18,7 @@ from ansible_collections.exchops.kms.plugins.plugin_utils._probe import (
     run_commands,
     sc,
     section,
+    shell_path,
     split_sections,
     wmic_file_version,
 )
@@ -58,6 +59,23 @@ def test_builders_read_a_remote_server_through_a_jump_host() -> None:
     assert sc("query", "MSExchangeKMS", "KMS01") == r"sc \\KMS01 query MSExchangeKMS"
     assert wmic_file_version(r"C:\A.EXE", "KMS01").startswith("wmic /node:KMS01 datafile")
     assert "/node:KMS01" in facts_probe(5, remote="KMS01")
+
+
+@pytest.mark.parametrize(
+    ("path", "remote", "expected"),
+    [
+        # On the server itself a path stays as it is, byte for byte.
+        (r"C:\Exchange Server Setup.log", None, r"C:\Exchange Server Setup.log"),
+        # From the jump host: the server's administrative share of that drive.
+        (r"C:\Exchange Server Setup.log", "KMSNEW", r"\\KMSNEW\C$\Exchange Server Setup.log"),
+        (r"e:\exchsrvr\BIN", "KMSNEW", r"\\KMSNEW\E$\exchsrvr\BIN"),
+        ("D:", "KMSNEW", "\\\\KMSNEW\\D$\\"),
+    ],
+)
+def test_a_server_path_is_named_through_its_admin_share_from_a_jump_host(
+    path: str, remote: str | None, expected: str
+) -> None:
+    assert shell_path(path, remote) == expected
 
 
 @pytest.mark.parametrize(
