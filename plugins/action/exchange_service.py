@@ -46,7 +46,7 @@ class ActionModule(WinrsAction):
         control: ServiceControl | None = None
         reach = self._task_reach(task, arguments["timeout"])
         try:
-            with self._shell(task, reach, arguments["timeout"]) as shell:
+            with self._shell(reach, arguments["timeout"], task.secrets) as shell:
                 control = ServiceControl(
                     shell.run,
                     name,

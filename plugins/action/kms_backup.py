@@ -61,7 +61,7 @@ class ActionModule(WinrsAction):
             return self._verify(task, options)
         timeout = task.arguments["timeout"]
         reach = self._task_reach(task, timeout)
-        with self._shell(task, reach, timeout) as shell:
+        with self._shell(reach, timeout, task.secrets) as shell:
             backup = KmsBackup(
                 shell.run,
                 database_path=options["database_path"],
@@ -113,7 +113,7 @@ class ActionModule(WinrsAction):
         """Read-only, so the same in check mode: changed=false, or RestoreMismatch."""
         timeout = task.arguments["timeout"]
         reach = self._task_reach(task, timeout)
-        with self._shell(task, reach, timeout) as shell:
+        with self._shell(reach, timeout, task.secrets) as shell:
             check = RestoreCheck(
                 shell.run,
                 options["manifest"],

@@ -415,11 +415,12 @@ class WinrsAction(ExchopsAction):
             task.host, self._connection.get_option, self._task_host_vars(task), timeout
         )
 
+    @staticmethod
     @contextlib.contextmanager
-    def _shell(self, task: Task, reach: Reach, timeout: int) -> t.Iterator[WinrsShell]:
-        """A WinRS shell where REACH says, secrets masked; through a jump host it holds one of
+    def _shell(reach: Reach, timeout: int, secrets: tuple[str, ...] = ()) -> t.Iterator[WinrsShell]:
+        """A WinRS shell where REACH says, SECRETS masked; through a jump host it holds one of
         the jump host's shell slots (_reach.shell_slot) while it is open."""
-        with shell_slot(reach, timeout), WinrsShell(reach.target, secrets=task.secrets) as shell:
+        with shell_slot(reach, timeout), WinrsShell(reach.target, secrets=secrets) as shell:
             yield shell
 
     def _read_exchange(
@@ -442,7 +443,7 @@ class WinrsAction(ExchopsAction):
         except WinrsError as exc:
             return {"failed": True, "msg": str(exc)}
         try:
-            with shell_slot(reach, timeout), WinrsShell(reach.target) as shell:
+            with self._shell(reach, timeout) as shell:
                 _sections, readings = read_facts(
                     shell.run,
                     facts_probe(kms_event_count, reach.remote),

@@ -92,7 +92,7 @@ from ._probe import (
     shell_path,
     wmic_file_version,
 )
-from ._reach import Reach, remote_refusal
+from ._reach import Reach, remote_of, remote_refusal, sections_refusal
 from ._service import ServiceControl, ServiceError
 from ._winout import (
     CommandFailed,
@@ -317,12 +317,9 @@ def refuse_unreachable(reach: Reach | None, sections: Sections) -> None:
     with a command of SECTIONS (_reach.remote_refusal). Kmserver.exe's version is left out: WMI
     that does not answer (NT 4.0 without WMI core, KB Q219378) leaves it unknown, and the backup
     needs only the registry, sc and the admin share."""
-    for name, part in sections.items():
-        if name == "kmserver":
-            continue
-        refusal = remote_refusal(reach, part.text, part.succeeded)
-        if refusal is not None:
-            raise BackupRefused(refusal)
+    refusal = sections_refusal(reach, sections, skip=lambda name: name == "kmserver")
+    if refusal is not None:
+        raise BackupRefused(refusal)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -387,8 +384,8 @@ class KmsBackup:
         """`reach`, when the shell runs on the server's jump host: the commands then name the
         server, and its paths are read through its admin share (`shell_path`)."""
         self._run = run
-        self._reach = reach if reach and reach.remote else None
-        self._remote = self._reach.remote if self._reach else None
+        self._reach = reach
+        self._remote = remote_of(reach)
         self._database_path = database_path
         self._destination = destination
         self._password = startup_password

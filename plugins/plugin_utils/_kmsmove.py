@@ -47,7 +47,7 @@ from ._kmsbackup_plan import (
     verify_restore,
 )
 from ._probe import run_sections, section, shell_path
-from ._reach import Reach
+from ._reach import Reach, remote_of
 from ._winout import ParseError, ToolMissing, decode_certutil_base64, parse_certutil_encode
 
 # ---------------------------------------------------------------------------------------------
@@ -74,8 +74,8 @@ class RestoreCheck:
         self._manifest = tuple(manifest)
         self._database_path = database_path
         self._log = log
-        self._reach = reach if reach and reach.remote else None
-        self._remote = self._reach.remote if self._reach else None
+        self._reach = reach
+        self._remote = remote_of(reach)
 
     def check(self) -> tuple[dict[str, t.Any], tuple[str, ...]]:
         """(the task result, warnings); RestoreMismatch or BackupRefused, nothing changed."""

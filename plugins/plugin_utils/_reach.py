@@ -283,6 +283,26 @@ def remote_failure_message(reach: Reach, error: str, text: str) -> str:
     )
 
 
+def remote_of(reach: Reach | None) -> str | None:
+    """The server REACH's commands name from its jump host; None when they run on the host
+    itself (no reach, or a direct one)."""
+    return reach.remote if reach else None
+
+
+def sections_refusal(
+    reach: Reach | None, sections: t.Mapping[str, t.Any], skip: t.Callable[[str], bool]
+) -> str | None:
+    """`remote_refusal` of the first section of SECTIONS (`_probe.Section`s by name, those SKIP
+    does not leave out) whose command could not reach REACH's server, or None."""
+    for name, part in sections.items():
+        if skip(name):
+            continue
+        refusal = remote_refusal(reach, part.text, part.succeeded)
+        if refusal is not None:
+            return refusal
+    return None
+
+
 def remote_refusal(reach: Reach | None, text: str, succeeded: bool = False) -> str | None:
     """Why REACH's jump host could not reach its server with a command that printed TEXT (its
     name, the transport, the account: `remote_failure_message`), or None: the command reached

@@ -56,7 +56,7 @@ from ._kms import (
 )
 from ._poll import Clock, PollStalled, PollTimeout, poll_until, ramp
 from ._probe import Runs, Section, Sections, reg_query, run_commands, sc, wmic_events
-from ._reach import Reach, remote_refusal
+from ._reach import Reach, remote_of, remote_refusal
 from ._winout import (
     ERROR_ACCESS_DENIED,
     ERROR_DEPENDENT_SERVICES_RUNNING,
@@ -182,7 +182,7 @@ def start_line(
     ["password"]`. Through a jump host with a password: `service_controller_start`, the password
     on standard input, unless the operator allowed it on the command line
     (exchange_jump_allow_password_in_argv)."""
-    remote = reach.remote if reach else None
+    remote = remote_of(reach)
     if remote and startup_password and not reach.password_in_argv:
         return service_controller_start(name, remote), f"{startup_password}\r\n"
     return sc_start(name, startup_password, remote), None
@@ -297,8 +297,8 @@ class ServiceControl:
         (`sc \\\\HOST`, `reg query \\\\HOST\\...`, `wmic /node:HOST`)."""
         self._run = run
         self.name = name
-        self._reach = reach if reach and reach.remote else None
-        self._remote = self._reach.remote if self._reach else None
+        self._reach = reach
+        self._remote = remote_of(reach)
         self._password = startup_password if is_kms(name) else None
         self.watch = watch
         self.timeout = timeout

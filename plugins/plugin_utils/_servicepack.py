@@ -43,7 +43,7 @@ from ._builds import Build
 from ._kms import KMS_SERVICE
 from ._poll import SYSTEM_CLOCK, Clock, PollStalled, PollTimeout, poll_until
 from ._probe import ProbeError, split_sections
-from ._reach import Reach
+from ._reach import Reach, remote_of
 from ._service import ServiceControl, ServiceError
 from ._servicepack_plan import (
     HostReadings,
@@ -264,7 +264,7 @@ class _Poller:
         try:
             if self._shell is None:
                 self._shell = self._stack.enter_context(self._open_shell(command_timeout))
-            remote = self._reach.remote if self._reach else None
+            remote = remote_of(self._reach)
             output = self._shell.run(poll_command(self._log_path, self._binaries, remote))
             sections = split_sections(output.stdout)
             refuse_unreachable(self._reach, sections)
@@ -438,8 +438,8 @@ class ServicePackJob:
         `reach` says where the shells run when that is not the host: on its jump host, whose
         commands then name the server."""
         self.host = host
-        self.reach = reach if reach and reach.remote else None
-        self.remote = self.reach.remote if self.reach else None
+        self.remote = remote_of(reach)
+        self.reach = reach if self.remote else None
         self.open_shell = open_shell
         self.options = options
         self.say = say
@@ -520,7 +520,7 @@ class ServicePackJob:
     def _refuse_through_jump_host(self, base: Report) -> None:
         """Refusal (nothing changed) when the host is reached through a jump host: the job
         reads such a server, but does not yet stop its services or start update.exe on it."""
-        if self.reach is None:
+        if self.remote is None:
             return
         base.remedy = through_jump_host_refusal(self.reach)
         raise Refusal(base.remedy, base.result())

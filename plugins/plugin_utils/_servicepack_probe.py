@@ -38,7 +38,7 @@ from ._probe import (
     split_sections,
     wmic_file_version,
 )
-from ._reach import Reach, remote_failure_message, remote_refusal
+from ._reach import Reach, remote_failure_message, remote_of, sections_refusal
 from ._servicepack_plan import (
     UPDATE_EXE,
     HostReadings,
@@ -351,22 +351,15 @@ def refuse_unreachable(reach: Reach | None, sections: Sections) -> None:
     """ServicePackError when REACH's jump host could not reach its server with one of this
     module's commands (sections `sp_*`): the host, the jump host and every cause
     (`_reach.remote_refusal`), instead of a ParseError of Windows' error text."""
-    for name, part in sections.items():
-        if not name.startswith("sp_"):
-            continue
-        refusal = remote_refusal(reach, part.text, part.succeeded)
-        if refusal is not None:
-            raise ServicePackError(refusal)
-
-
-def _remote(reach: Reach | None) -> str | None:
-    return reach.remote if reach and reach.remote else None
+    refusal = sections_refusal(reach, sections, skip=lambda name: not name.startswith("sp_"))
+    if refusal is not None:
+        raise ServicePackError(refusal)
 
 
 def read_host(shell: ShellLike, media: str, reach: Reach | None = None) -> HostReadings:
     """Round trip 1 (and the binaries' versions of an install outside the default paths), of
     the server REACH names when the shell runs on its jump host."""
-    remote = _remote(reach)
+    remote = remote_of(reach)
     try:
         sections, facts = read_facts(shell.run, read_command(media, remote), 0, remote=remote)
         refuse_unreachable(reach, sections)
@@ -391,7 +384,7 @@ def read_details(
         raise ServicePackError("no Exchange install path to find the setup log under.")
     path = setup_log_path(readings.server_build, readings.install_path)
     services = readings.exchange_services
-    output = shell.run(detail_command(path, services, with_log_text, _remote(reach)))
+    output = shell.run(detail_command(path, services, with_log_text, remote_of(reach)))
     try:
         sections = split_sections(output.stdout)
         refuse_unreachable(reach, sections)

@@ -19,6 +19,8 @@ KMS = "MSExchangeKMS"
 # The lab's KMS startup password (exchlab fleet LAB_DEFAULTS: the example of KB Q184420).
 PASSWORD = "HZGYYHACWLQACTI"
 FROM_INVENTORY = "startup_password={{ kms_startup_password }}"
+# Start KMS with the inventory's password; watch 2 s (the lab's KMS fails at once or not at all).
+START_KMS = f"name={KMS} state=started watch=2 {FROM_INVENTORY}"
 SERVICE = "exchops.kms.exchange_service"
 BACKUP = "exchops.kms.kms_backup"
 KMSDATA = "C:\\EXCHSRVR\\KMSDATA"
@@ -67,8 +69,7 @@ def test_kms_stops_and_starts_through_the_jump_host_with_the_password_on_no_comm
     assert lab.show("kms-old")["requests"]["commands"] == 0
 
     before = len(jump_lines(lab))
-    args = f"name={KMS} state=started watch=2 {FROM_INVENTORY}"
-    start, results = ansible_module(lab, "kms-old", SERVICE, args)
+    start, results = ansible_module(lab, "kms-old", SERVICE, START_KMS)
     assert start.returncode == 0, start.stdout + start.stderr
     started = results["kms-old"]
     assert (started["changed"], started["previous_state"], started["state"]) == (
@@ -88,7 +89,7 @@ def test_kms_stops_and_starts_through_the_jump_host_with_the_password_on_no_comm
     assert PASSWORD not in start.stdout + start.stderr
     assert lab.show("kms-old")["kms_database"] == database
 
-    again, results = ansible_module(lab, "kms-old", SERVICE, args)
+    again, results = ansible_module(lab, "kms-old", SERVICE, START_KMS)
     assert again.returncode == 0, again.stdout
     assert (results["kms-old"]["changed"], results["kms-old"]["state"]) == (False, "running")
 
@@ -98,8 +99,7 @@ def test_the_kb_target_fails_to_start_through_the_jump_host_with_event_5389_expl
 ) -> None:
     lab = jump_kb_lab
     database = lab.show("kms-new")["kms_database"]
-    args = f"name={KMS} state=started watch=2 {FROM_INVENTORY}"
-    result, results = ansible_module(lab, "kms-new", SERVICE, args)
+    result, results = ansible_module(lab, "kms-new", SERVICE, START_KMS)
     assert result.returncode != 0
     failed = results["kms-new"]
     assert failed["changed"] is True  # the start was sent
@@ -136,9 +136,8 @@ def test_the_password_on_the_command_line_only_when_the_operator_opts_in_by_name
     lab.audit_shows_passwords = True  # this test shows the exposure the opt-in documents
     stop, _results = ansible_module(lab, "kms-old", SERVICE, f"name={KMS} state=stopped")
     assert stop.returncode == 0, stop.stdout
-    args = f"name={KMS} state=started watch=2 {FROM_INVENTORY}"
     start, results = ansible_module(
-        lab, "kms-old", SERVICE, args, "-e", json.dumps({ARGV_OPT_IN: True})
+        lab, "kms-old", SERVICE, START_KMS, "-e", json.dumps({ARGV_OPT_IN: True})
     )
     assert start.returncode == 0, start.stdout + start.stderr
     assert results["kms-old"]["state"] == "running"
