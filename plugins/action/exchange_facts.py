@@ -17,7 +17,6 @@ ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = {
 class ActionModule(WinrsAction):
     MODULE_NAME = "exchops.kms.exchange_facts"
     WINRM_PURPOSE = "reads the host"
-    THROUGH_JUMP_HOST = True
     ARGUMENT_SPEC = ARGUMENT_SPEC
     MINIMUMS = READ_MINIMUMS
 

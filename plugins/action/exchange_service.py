@@ -31,7 +31,6 @@ class ActionModule(WinrsAction):
         "timeout": Minimum(1, "seconds"),
     }
     SECRET_OPTIONS = ("startup_password",)
-    THROUGH_JUMP_HOST = True
 
     def _options(self, task: Task) -> list[str]:
         """The warnings about options that will be ignored."""

@@ -29,6 +29,9 @@ ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = {
     "poll_interval": {"type": "int", "default": 15},
     "progress_interval": {"type": "int", "default": 60},
     "no_progress_timeout": {"type": "int", "default": 900},
+    "launch": {"type": "str", "default": "operator", "choices": ["operator"]},
+    "quiet_period": {"type": "int", "default": 120},
+    "resume_only": {"type": "bool", "default": False},
 }
 
 
@@ -67,7 +70,13 @@ class ActionModule(WinrsAction):
     ARGUMENT_SPEC = ARGUMENT_SPEC
     MINIMUMS = {
         name: Minimum(1, "seconds")
-        for name in ("timeout", "poll_interval", "progress_interval", "no_progress_timeout")
+        for name in (
+            "timeout",
+            "poll_interval",
+            "progress_interval",
+            "no_progress_timeout",
+            "quiet_period",
+        )
     }
 
     def _options(self, task: Task) -> Options:
@@ -113,17 +122,22 @@ class ActionModule(WinrsAction):
             kms_database_build=database,
             media_build=stated,
             no_progress_timeout=arguments["no_progress_timeout"],
+            launch=arguments["launch"],
+            quiet_period=arguments["quiet_period"],
+            resume_only=arguments["resume_only"],
         )
 
     def _work(self, task: Task, options: Options) -> dict[str, t.Any]:
         host = task.host
-        # Refuses a host behind a jump host (THROUGH_JUMP_HOST), naming it, before anything.
-        target = self._task_reach(task, READ_TIMEOUT_S).target
+        reach = self._task_reach(task, READ_TIMEOUT_S)
 
-        def open_shell(command_timeout_sec: int) -> WinrsShell:
-            return WinrsShell(dataclasses.replace(target, command_timeout_sec=command_timeout_sec))
+        def open_shell(command_timeout_sec: int) -> t.ContextManager[WinrsShell]:
+            target = dataclasses.replace(reach.target, command_timeout_sec=command_timeout_sec)
+            return self._shell(dataclasses.replace(reach, target=target), command_timeout_sec)
 
-        job = ServicePackJob(host, open_shell, options, say=display.display, verbose=display.vv)
+        job = ServicePackJob(
+            host, open_shell, options, say=display.display, verbose=display.vv, reach=reach
+        )
         report = job.run()
         shaped = report.result()
         if report.warnings:

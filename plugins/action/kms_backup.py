@@ -42,7 +42,6 @@ class ActionModule(WinrsAction):
     ARGUMENT_SPEC = ARGUMENT_SPEC
     MINIMUMS = {"timeout": Minimum(1, "seconds")}
     SECRET_OPTIONS = ("startup_password",)
-    THROUGH_JUMP_HOST = True
 
     def _options(self, task: Task) -> dict[str, t.Any]:
         arguments = task.arguments

@@ -50,7 +50,6 @@ class MoveOptions(t.NamedTuple):
 class ActionModule(WinrsAction):
     MODULE_NAME = "exchops.kms.kms_move_facts"
     WINRM_PURPOSE = "reads the host"
-    THROUGH_JUMP_HOST = True
     ARGUMENT_SPEC = ARGUMENT_SPEC
     MINIMUMS = READ_MINIMUMS
 

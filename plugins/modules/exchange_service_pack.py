@@ -152,6 +152,40 @@ options:
         in seconds, while the host answers.
     type: int
     default: 60
+  launch:
+    description:
+      - Who starts C(update.exe) on a host reached through a Windows jump host
+        (C(exchange_jump_host)); ignored for a host reached directly.
+      - V(operator) - the module stops the Exchange services and writes its run record, then
+        shows the exact console steps and waits while an operator at the server's console runs
+        C(update.exe) and answers its prompts (KB Q191013). It polls the setup log, the
+        Exchange C(BIN) folder and the versions through the jump host, and goes on once the
+        versions moved and the log and C(BIN) were unchanged for O(quiet_period) seconds. The
+        module never starts C(update.exe) through the jump host, and never looks for it in a
+        process list (that needs WMI the server may lack).
+      - If the wait ends first (O(timeout)), RV(outcome) is V(waiting_for_input), the services
+        stay stopped and the run record stays; the next run polls again from it.
+    type: str
+    choices: [operator]
+    default: operator
+  quiet_period:
+    description:
+      - With O(launch=operator), seconds the setup log and the Exchange C(BIN) folder must stay
+        unchanged, once the versions moved, before the installer at the console counts as
+        ended.
+    type: int
+    default: 120
+  resume_only:
+    description:
+      - Only finish the run an earlier task of this module left on the host (its run record,
+        beside the setup log) - for instance one that ended V(waiting_for_input) - and never
+        start a new one. Once C(update.exe) has ended, the versions are judged and the services
+        it stopped are started again, all but C(MSExchangeKMS).
+      - With no run record nothing changes and RV(outcome) is V(ok).
+      - For a pair that already matches, where a new run is not wanted but an earlier one may
+        be unfinished (the role C(exchops.kms.kms_remediate) uses it so).
+    type: bool
+    default: false
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
@@ -183,6 +217,9 @@ notes:
     prompt cannot be answered from this module; an operator-driven run at the console is the
     dependable way for 5.5. The task then ends with V(waiting_for_input) or V(still_running)
     and the WinRS shell is left open, because deleting a shell ends the processes it started.
+  - Through a jump host (C(exchange_jump_host)) the services are stopped and started with
+    C(sc \\\\SERVER), the setup log and the run record are read and written over the server's
+    administrative share, and C(update.exe) is run by an operator at the console (O(launch)).
   - A restart is never performed; V(ok_reboot_required) asks for one.
   - Start types are read before and after and changes are reported in RV(start_types_changed),
     never set back; no source shows Setup changing them, and a 5.5 install leaves

@@ -330,8 +330,6 @@ class WinrsAction(ExchopsAction):
 
     #: What the module does over WinRM, for messages: "reads the host", "controls the service".
     WINRM_PURPOSE = "works on the host"
-    #: Whether the module works on a host reached through a Windows jump host (_reach).
-    THROUGH_JUMP_HOST = False
 
     def _ready(self, task: Task) -> None:
         """Fail, before anything is sent, when pywinrm or a winrm connection is missing."""
@@ -365,12 +363,6 @@ class WinrsAction(ExchopsAction):
         jump = jump_host_of(host, host_vars)
         if jump is None:
             return direct_reach(host, get_option, timeout)
-        if not self.THROUGH_JUMP_HOST:
-            raise WinrsConfigError(
-                f"{host} (through {jump})",
-                f"{self.MODULE_NAME} does not work through a jump host yet; {host} has "
-                f"{JUMP_HOST_VAR}: {jump}. Run it at the server's console instead.",
-            )
         jump_options = self._jump_options(host, jump)
         return reach_through(
             host, get_option, host_vars, jump, jump_options, self._inventory_vars()[jump], timeout

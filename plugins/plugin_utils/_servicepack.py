@@ -23,9 +23,16 @@ pywinrm session does not survive a dropped connection) and never starts update.e
 shell is not deleted while update.exe may still run in it: deleting a WinRS shell ends the
 processes it started.
 
-A server behind a Windows jump host (`_reach.Reach` with a `remote`) is read through the jump
-host, but the job refuses before it changes anything: how update.exe is to be started on such a
-server is not settled yet (`through_jump_host_refusal`).
+A server behind a Windows jump host (`_reach.Reach` with a `remote`; NT 4.0 and 2000 run no
+WinRM) is read and changed through the jump host (`sc \\SERVER`, its admin share), and update.exe
+is never started from there: no unattended switch is documented for it (KB Q191013: "Type Update,
+and then follow the instructions displayed on the screen"), and a process started remotely has no
+window on the console (Win32_Process.Create "cannot be used to start an interactive process
+remotely"). Launch mode `operator`: the job stops the services, writes the run record, shows the
+exact console steps and polls (`_ConsoleWatch`) until the versions moved and the setup log and the
+BIN folder have been quiet for `quiet_period` seconds, never by a process list (tasklist /s needs
+WMI the server may lack). A wait that ends first leaves the run record, and the next run polls
+again from it.
 """
 
 # Internal to exchops.kms: not a public API; may change in any release.
@@ -59,8 +66,10 @@ from ._servicepack_plan import (
     describe,
     kms_is_open,
     log_tail,
+    moved_since,
     start_type_changes,
     supporting_notes,
+    update_exe_path,
     watched_services,
 )
 from ._servicepack_probe import (
@@ -112,6 +121,12 @@ class Options:
     # The operator's statement of the build the media installs (None: update.exe's version).
     media_build: Build | None = None
     no_progress_timeout: int = 900
+    # Through a jump host: who starts update.exe (`operator`, at the server's console), and how
+    # long the setup log and BIN must stay unchanged once the versions moved.
+    launch: str = "operator"
+    quiet_period: int = 120
+    # Only finish the run an earlier task left (its run record); without one, change nothing.
+    resume_only: bool = False
 
 
 @dataclass
@@ -232,6 +247,8 @@ class Waited:
     # update.exe is known to have ended: its command returned, or polls saw the run end.
     ended: bool = False
     stalled_for: int | None = None  # no progress for this long while update.exe ran
+    # Launch mode operator: the quiet period that ends the wait (RunCase.console_quiet).
+    console_quiet: int | None = None
 
 
 def format_elapsed(seconds: float) -> str:
@@ -419,6 +436,113 @@ class _Watch:
         self.poller.close()
 
 
+class _ConsoleWatch:
+    """Launch mode `operator`: the wait for the update.exe an operator runs at the server's
+    console. `look()` polls the setup log and the BIN folder through the jump host (a failed
+    poll opens a new shell: nothing of that installer lives in the jump host's shell); once both
+    were unchanged for `quiet_period` seconds it reads the versions, and the wait ends when they
+    moved from the run record's. It ends unseen at the timeout, or when LOST_POLL_ATTEMPTS polls
+    in a row failed."""
+
+    def __init__(
+        self, job: ServicePackJob, record: RunRecord, details: LogDetails, binaries: str | None
+    ) -> None:
+        self.job, self.record = job, record
+        self.poller = _Poller(job.open_shell, details.path, details.size, binaries, job.reach)
+        self.quiet = job.options.quiet_period
+        self.start = job.clock.now()
+        self.next_poll = self.start
+        self.next_progress = self.start + job.options.progress_interval
+        self.quiet_since = self.start
+        self.next_versions = self.start
+        self.last_poll: PollReading | None = None
+        self.moved = False
+
+    def look(self) -> Waited | None:
+        job = self.job
+        now = job.clock.now()
+        if now < self.next_poll:
+            return None
+        reading = self.poller.poll(READ_TIMEOUT_S)
+        self.next_poll = job.clock.now() + job.options.poll_interval
+        if reading is None:
+            job.verbose(
+                f"{job.host}: a poll through the jump host failed: {self.poller.last_error}"
+            )
+            return self.not_seen() if self.poller.failures >= LOST_POLL_ATTEMPTS else None
+        if self.last_poll is None or _files_seen(reading) != _files_seen(self.last_poll):
+            self.quiet_since = now
+        self.last_poll = reading
+        if now - self.quiet_since < self.quiet:
+            return None
+        if not self.moved and now >= self.next_versions:
+            self.moved = self._versions_moved()
+            self.next_versions = now + self.quiet
+        if not self.moved:
+            return None
+        return Waited(
+            None,
+            lost=False,
+            still_running=False,
+            process_running=reading.process_running,
+            last_poll=reading,
+            ended=True,
+            console_quiet=self.quiet,
+        )
+
+    def _versions_moved(self) -> bool:
+        # One shell on the jump host at a time (its max_shells slots): the next poll reopens.
+        self.poller.close()
+        try:
+            with self.job.open_shell(READ_TIMEOUT_S) as shell:
+                after = read_host(shell, self.job.options.media, self.job.reach)
+        except (WinrsError, ServicePackError) as exc:
+            self.job.verbose(f"{self.job.host}: reading the versions failed: {exc}")
+            return False
+        return moved_since(self.record, after)
+
+    def not_seen(self) -> Waited:
+        """The wait ended before the installer's end was seen."""
+        lost = self.poller.failures >= LOST_POLL_ATTEMPTS
+        return Waited(
+            None,
+            lost=lost,
+            still_running=True,
+            process_running=None,
+            last_poll=self.last_poll,
+            error=self.poller.last_error if lost else None,
+            console_quiet=self.quiet,
+        )
+
+    def pause(self, _pauses: int, remaining: float) -> float:
+        wake = min(self.next_poll, self.next_progress)
+        return max(0.0, min(wake - self.job.clock.now(), remaining, 5.0))
+
+    def show_progress(self, _waited: Waited | None, _seconds: float) -> None:
+        job = self.job
+        now = job.clock.now()
+        if now < self.next_progress:
+            return
+        last = self.last_poll
+        line = last.last_line if last and last.last_line else "nothing new yet"
+        versions = "moved, waiting for quiet" if self.moved else "not moved yet"
+        job.say(
+            f"{job.host}: {format_elapsed(now - self.start)} elapsed, waiting for update.exe at "
+            f"{job.remote}'s console; versions {versions}; setup log: {line}"
+        )
+        while self.next_progress <= now:
+            self.next_progress += job.options.progress_interval
+
+    def close(self) -> None:
+        self.poller.close()
+
+
+def _files_seen(reading: PollReading) -> t.Hashable:
+    """What the installer at the console changes: the setup log and the BIN folder (never the
+    process list: tasklist /s needs WMI the server may lack)."""
+    return (reading.log_length, reading.binaries)
+
+
 class ServicePackJob:
     """One host's service pack run, through shells from `open_shell(command_timeout_s)`.
     `say` shows progress to the operator; `verbose` logs steps (-vv)."""
@@ -472,8 +596,20 @@ class ServicePackJob:
                 store_before=_text(before.store_version),
                 warnings=list(before.warnings) + ([media_note] if media_note else []),
             )
+            if options.resume_only and (details is None or details.record is None):
+                return _nothing_to_finish(base)
+            if details is not None and details.record is not None and options.check_mode:
+                if options.resume_only:
+                    base.outcome, base.changed = "not_run", True
+                    base.remedy = (
+                        "Run without check mode to finish the earlier run of this module: "
+                        "judge the versions once update.exe has ended, then start the services "
+                        f"it stopped ({', '.join(details.record.stopped) or 'none'}) again."
+                    )
+                    return base
             if details is not None and details.record is not None and not options.check_mode:
-                self._refuse_through_jump_host(base)
+                if self.remote:
+                    return self._resume_at_console(base, before, details, details.record)
                 return self._resume(shell, base, before, details, details.record)
             try:
                 decision = decide_install(
@@ -493,9 +629,6 @@ class ServicePackJob:
                 base.store_after = base.store_before
                 base.decided_by = [f"plan: {decision.reason}"]
                 return base
-            # Before anything that changes the host, and in check mode too: the run it predicts
-            # would refuse.
-            self._refuse_through_jump_host(base)
             if details is None:
                 raise ServicePackError("no Exchange install path to find the setup log under.")
             if options.check_mode:
@@ -503,9 +636,17 @@ class ServicePackJob:
             stopped = self._stop_services(shell, base, before)
             if base.failed:
                 return base
-            shell.run(
-                run_record_command(details.path, decision.media_build, stopped, before.kms_binary)
+            record = RunRecord(
+                decision.media_build,
+                tuple(stopped),
+                before.kms_binary,
+                before.server_build,
+                before.store_version,
             )
+            shell.run(run_record_command(details.path, record, self.remote))
+        if self.remote:
+            waited = self._wait_at_console(record, details, before.install_path)
+            return self._after(base, before, details, record, waited)
         if before.update_pids is None:
             base.warnings.append(
                 "tasklist is not available on this host, so an update.exe that is already "
@@ -515,15 +656,7 @@ class ServicePackJob:
         command = update_command(options.media, options.arguments)
         self.verbose(f"{self.host}: {decision.reason}; running {command}")
         waited = self._install(decision, details, before)
-        return self._after(base, before, details, decision, waited)
-
-    def _refuse_through_jump_host(self, base: Report) -> None:
-        """Refusal (nothing changed) when the host is reached through a jump host: the job
-        reads such a server, but does not yet stop its services or start update.exe on it."""
-        if self.remote is None:
-            return
-        base.remedy = through_jump_host_refusal(self.reach)
-        raise Refusal(base.remedy, base.result())
+        return self._after(base, before, details, record, waited)
 
     def _predict(self, base: Report, before: HostReadings, decision: SpPlan) -> Report:
         """Check mode: what a run would do, with nothing changed."""
@@ -533,7 +666,7 @@ class ServicePackJob:
                 f"mode refuses until it is stopped (exchops.kms.kms_remediate stops it "
                 "after the backup)."
             )
-        if before.update_pids is None:
+        if before.update_pids is None and self.remote is None:
             base.warnings.append(
                 "tasklist is not available on this host, so an update.exe that is already "
                 "running cannot be seen; make sure no service pack setup runs there."
@@ -543,6 +676,11 @@ class ServicePackJob:
             f"Run without check mode to stop the Exchange services and install "
             f"{describe(decision.media_build)}: {decision.reason}."
         )
+        if self.remote:
+            base.remedy += (
+                f" Through {t.cast(Reach, self.reach).via}, an operator at {self.remote}'s "
+                f"console runs {update_exe_path(self.options.media)} (launch mode operator)."
+            )
         base.build_after = str(decision.media_build)
         base.kms_binary_after = base.kms_binary_before
         return base
@@ -685,16 +823,16 @@ class ServicePackJob:
 
     def _case(
         self,
-        media_build: Build,
+        record: RunRecord,
         waited: Waited,
         runs: t.Sequence[t.Any],
         after: HostReadings | None,
-        kms_before: Build | None,
-        before: HostReadings | None = None,
     ) -> RunCase:
+        """The case `classify` judges; RECORD holds the media's build and the versions before
+        the run (`_resume` leaves out those it never used)."""
         last = waited.last_poll
         return RunCase(
-            media_build=media_build,
+            media_build=record.media_build,
             exit_code=waited.exit_code,
             success_exit_codes=self.options.success_exit_codes,
             runs=runs,
@@ -704,10 +842,11 @@ class ServicePackJob:
             stalled=waited.stalled_for is not None,
             stalled_for=waited.stalled_for or 0,
             update_pid=last.update_pid if last else None,
-            kms_before=kms_before,
+            kms_before=record.kms_before,
             database=self.options.kms_database_build,
-            build_before=before.server_build if before else None,
-            store_before=before.store_version if before else None,
+            build_before=record.build_before,
+            store_before=record.store_before,
+            console_quiet=waited.console_quiet,
         )
 
     def _after(
@@ -715,22 +854,28 @@ class ServicePackJob:
         base: Report,
         before: HostReadings,
         details: LogDetails,
-        decision: SpPlan,
+        record: RunRecord,
         waited: Waited,
     ) -> Report:
         report = base
         report.exit_code = waited.exit_code
         if waited.still_running:
             runs = waited.last_poll.runs if waited.last_poll else ()
-            case = self._case(decision.media_build, waited, runs, None, before.kms_binary)
-            return self._update_runs(
+            case = self._case(record, waited, runs, None)
+            report = self._update_runs(
                 report, classify(case), runs, report.services_stopped, case.update_pid
             )
+            if waited.console_quiet is not None and waited.error:
+                report.message += (
+                    f" The last {LOST_POLL_ATTEMPTS} polls through the jump host failed, the "
+                    f"last with: {waited.error}"
+                )
+            return report
         after, after_details, shell_error = self._read_after(before)
         if after is None or after_details is None:
             return _not_read_after(report, shell_error)
         runs = runs_appended(after_details.text, details.size)
-        case = self._case(decision.media_build, waited, runs, after, before.kms_binary, before)
+        case = self._case(record, waited, runs, after)
         outcome = classify(case)
         notes = supporting_notes(case)
         report.warnings.extend(notes)
@@ -791,7 +936,7 @@ class ServicePackJob:
                 started, problems = self._start_again(shell, stopped)
                 report.services_started = started
                 if not problems:
-                    shell.run(run_record_delete_command(log_path))
+                    shell.run(run_record_delete_command(log_path, self.remote))
         except WinrsError as exc:
             problems = [
                 f"starting the Exchange services again failed: {exc}. {bring_back_text(stopped)}"
@@ -815,6 +960,13 @@ class ServicePackJob:
         report.setup_log_tail = log_tail(runs)
         report.update_pid = pid
         report.failed = True
+        if outcome.rule == "console_not_done":
+            report.message = (
+                f"the service pack was not seen installed at {self.remote}'s console within "
+                f"{self.options.timeout} s: {outcome.detail} {outcome.remedy} "
+                f"{bring_back_text(stopped)}"
+            )
+            return report
         waited = (
             f"made no progress for {self.options.no_progress_timeout} s"
             if outcome.outcome == "waiting_for_input"
@@ -848,13 +1000,9 @@ class ServicePackJob:
             last_poll=PollReading(bool(pids), (), pids[0] if pids else None) if pids else None,
             ended=pids == (),
         )
-        case = self._case(
-            record.media_build,
-            waited,
-            (),
-            None if waited.still_running else before,
-            record.kms_before,
-        )
+        # As before the records held them: the registry and Store.exe before the run unknown.
+        known = dataclasses.replace(record, build_before=None, store_before=None)
+        case = self._case(known, waited, (), None if waited.still_running else before)
         outcome = classify(case)
         if outcome.outcome in _UPDATE_RUNS:
             report = self._update_runs(base, outcome, (), record.stopped, pids[0] if pids else None)
@@ -873,6 +1021,57 @@ class ServicePackJob:
             return report
         base.changed = True
         return self._ended(base, outcome, (), before, before, details)
+
+    # -- launch mode operator: update.exe at the server's console ---------------------------------
+
+    def _wait_at_console(
+        self, record: RunRecord, details: LogDetails, install_path: str | None
+    ) -> Waited:
+        options = self.options
+        reach = t.cast(Reach, self.reach)
+        stopped = ", ".join(record.stopped) or "none was running"
+        self.say(
+            f"{self.host}: waiting for an operator at {self.remote}'s console (launch mode "
+            f"operator: update.exe has no documented unattended switch, KB Q191013, and is "
+            f"never started through {reach.via}). Exchange services stopped: {stopped}; "
+            f"{KMS_SERVICE} stays stopped. At {self.remote}'s console, logged on as an "
+            f"administrator: run {update_exe_path(options.media)}, follow the instructions on "
+            f"the screen to install {describe(record.media_build)}, and start no Exchange "
+            f"service. This task polls the setup log, the Exchange BIN folder and the versions "
+            f"through {reach.via} every {options.poll_interval} s and goes on once the versions "
+            f"moved and the log and BIN were unchanged for {options.quiet_period} s (timeout "
+            f"{options.timeout} s)."
+        )
+        binaries = bin_folder(install_path) if install_path else None
+        watch = _ConsoleWatch(self, record, details, binaries)
+        try:
+            waited = poll_until(
+                watch.look,
+                _over,
+                first=watch.look(),
+                timeout=options.timeout,
+                interval=watch.pause,
+                clock=self.clock,
+                on_wait=watch.show_progress,
+            )
+        except PollTimeout:
+            return watch.not_seen()
+        finally:
+            watch.close()
+        return t.cast(Waited, waited)
+
+    def _resume_at_console(
+        self, base: Report, before: HostReadings, details: LogDetails, record: RunRecord
+    ) -> Report:
+        """Through a jump host, an earlier run left its record: the operator may still be at the
+        console, or done. Poll again from the record (update.exe is never started), then judge
+        the versions and start the services again, as the first run would have."""
+        base.media_build = str(record.media_build)
+        base.media_build_from = "run record of an earlier run"
+        base.services_stopped = list(record.stopped)
+        waited = self._wait_at_console(record, details, before.install_path)
+        base.changed = waited.ended
+        return self._after(base, before, details, record, waited)
 
     def _read_after(
         self, before: HostReadings
@@ -918,14 +1117,14 @@ class ServicePackJob:
             )
 
 
-def through_jump_host_refusal(reach: Reach) -> str:
-    """Why a service pack is not applied to REACH's server through its jump host, and what to do."""
-    return (
-        "exchange_service_pack does not apply a service pack through a jump host yet: "
-        f"{reach.host} is reached as {reach.remote} through {reach.via}, and how update.exe is "
-        f"started there (by an operator at the console, or by `at \\\\{reach.remote} /interactive`: "
-        "the launch modes) is not settled. Apply the service pack at the server's console."
-    )
+def _nothing_to_finish(report: Report) -> Report:
+    """resume_only without an earlier run's record: nothing to do, nothing judged."""
+    report.outcome, report.changed = "ok", False
+    report.remedy = "None: no earlier run of this module left a run record; update.exe was not run."
+    report.build_after, report.kms_binary_after = report.build_before, report.kms_binary_before
+    report.store_after = report.store_before
+    report.decided_by = ["run record: none"]
+    return report
 
 
 def _not_read_after(report: Report, shell_error: str | None) -> Report:

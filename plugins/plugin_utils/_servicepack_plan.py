@@ -138,6 +138,10 @@ class RunRecord:
     media_build: Build
     stopped: tuple[str, ...]
     kms_before: Build | None = None
+    # The registry build and Store.exe's version before that run (None: not known, or a record
+    # of an older release of this module).
+    build_before: Build | None = None
+    store_before: Build | None = None
 
 
 @dataclass(frozen=True)
@@ -547,6 +551,10 @@ class RunCase:
     # run that finishes an earlier one's record).
     build_before: Build | None = None
     store_before: Build | None = None
+    # Launch mode `operator` (a server behind a jump host): update.exe was run by an operator at
+    # the server's console, so no exit code or process is known; the wait ended once the versions
+    # moved and the setup log and BIN were quiet for this many seconds (None: not this mode).
+    console_quiet: int | None = None
 
     @property
     def kms_in_place(self) -> bool:
@@ -583,6 +591,11 @@ class RunCase:
         return store is not None and store.sp_key == self.media_build.sp_key
 
     def ended_reading(self) -> str:
+        if self.console_quiet is not None:
+            return (
+                "update.exe at the console ended: the versions moved, and the setup log and the "
+                f"Exchange BIN folder were unchanged for {self.console_quiet} s"
+            )
         if self.exit_code is not None:
             return (
                 f"update.exe ended: its command returned exit code {exit_code_text(self.exit_code)}"
@@ -619,6 +632,31 @@ class RunCase:
             "media_build": describe(self.media_build),
             "readings": "; ".join(self.version_readings()),
         }
+
+
+def moved_since(record: RunRecord, after: HostReadings) -> bool:
+    """Whether a version read now differs from the run record's readings before the run (launch
+    mode operator: the installer at the console has changed something; RunCase.moved)."""
+    return RunCase(
+        media_build=record.media_build,
+        exit_code=None,
+        success_exit_codes=(),
+        runs=(),
+        still_running=False,
+        process_running=None,
+        after=after,
+        kms_before=record.kms_before,
+        build_before=record.build_before,
+        store_before=record.store_before,
+    ).moved
+
+
+def console_not_done(case: RunCase) -> Values | None:
+    """Launch mode `operator`: the wait ended (timeout, or polls lost) before the versions moved
+    and the folders were quiet: the operator's installer may not have run, or may still run."""
+    if case.console_quiet is None or not case.still_running:
+        return None
+    return {"quiet": case.console_quiet}
 
 
 def waiting_for_input(case: RunCase) -> Values | None:
@@ -673,6 +711,7 @@ def not_moved(case: RunCase) -> Values | None:
 # Each rule decides one of OUTCOMES.
 OUTCOME_RULES: tuple[Rule[RunCase], ...] = (
     # update.exe still runs: nothing may be judged, restarted or started under it.
+    Rule("console_not_done", "waiting_for_input", console_not_done),
     Rule("waiting_for_input", "waiting_for_input", waiting_for_input),
     Rule("still_running", "still_running", past_the_timeout),
     Rule("update_exe_still_listed", "still_running", update_exe_still_listed),
@@ -691,6 +730,16 @@ _RUN_AGAIN = (
 
 # (remedy, detail): str.format templates over the predicate's values and {code}, the exit code.
 OUTCOME_MESSAGES: dict[str, tuple[str, str]] = {
+    "console_not_done": (
+        "update.exe is run by an operator at the server's console here (launch mode operator; "
+        "KB Q191013: run Update and follow the instructions on the screen), and its end was not "
+        "seen: the services this run stopped stay stopped and the run record stays on the "
+        "server. Once the operator has finished (or abandoned) the installer there, run this "
+        "task again: it polls again, judges the versions and starts the services it stopped "
+        "again; it never starts update.exe itself.",
+        "the versions did not move, or the setup log and the Exchange BIN folder were not quiet "
+        "for {quiet} s, before the wait ended.",
+    ),
     "waiting_for_input": (
         "update.exe is an interactive installer (KB Q191013, Q235978) and is most likely "
         "waiting for an answer to a prompt; a process started through WinRS has no window on "
@@ -755,6 +804,11 @@ def outcome_rule(case: RunCase) -> tuple[Rule[RunCase], Values]:
 
 
 def _decided_by(case: RunCase, rule: Rule[RunCase]) -> tuple[str, ...]:
+    if rule.id == "console_not_done":
+        return (
+            "launch mode operator: update.exe is run at the server's console",
+            f"versions moved and setup log and BIN quiet for {case.console_quiet} s: not seen",
+        )
     if rule.id == "waiting_for_input":
         return (
             f"tasklist: update.exe running (PID {case.update_pid})",

@@ -195,23 +195,25 @@ def poll_command(log_path: str, binaries: str | None = None, remote: str | None 
     return " & ".join(parts)
 
 
-def run_record_command(
-    log_path: str, media_build: Build, stopped: t.Sequence[str], kms_before: Build | None
-) -> str:
+def run_record_command(log_path: str, record: RunRecord, remote: str | None = None) -> str:
     """Write the run record: the media's build, the services this run stopped, in the order
     they were stopped (service key names: letters, digits and _.$-, never a secret), and
-    Kmserver.exe's version before the run."""
+    Kmserver.exe's version, the registry build and Store.exe's version before the run. REMOTE:
+    the server, when the shell runs on its jump host (written over its admin share)."""
     lines = [
         _RUN_RECORD_HEADER,
-        f"media_build={media_build}",
-        f"stopped={','.join(stopped)}",
-        f"kms_before={kms_before or ''}",
+        f"media_build={record.media_build}",
+        f"stopped={','.join(record.stopped)}",
+        f"kms_before={record.kms_before or ''}",
+        f"build_before={record.build_before or ''}",
+        f"store_before={record.store_before or ''}",
     ]
-    return "(" + "& ".join(f"echo {line}" for line in lines) + f')> "{run_record_path(log_path)}"'
+    target = server_path(run_record_path(log_path), remote)
+    return "(" + "& ".join(f"echo {line}" for line in lines) + f')> "{target}"'
 
 
-def run_record_delete_command(log_path: str) -> str:
-    return f'del "{run_record_path(log_path)}"'
+def run_record_delete_command(log_path: str, remote: str | None = None) -> str:
+    return f'del "{server_path(run_record_path(log_path), remote)}"'
 
 
 def parse_run_record(text: str | None) -> RunRecord | None:
@@ -230,7 +232,14 @@ def parse_run_record(text: str | None) -> RunRecord | None:
             "it once no update.exe runs and the Exchange services run, then run again."
         ) from None
     stopped = tuple(name for name in values.get("stopped", "").strip().split(",") if name)
-    return RunRecord(build, stopped, _build_or_none(values.get("kms_before", "").strip()))
+    return RunRecord(
+        build,
+        stopped,
+        *(
+            _build_or_none(values.get(name, "").strip())
+            for name in ("kms_before", "build_before", "store_before")
+        ),
+    )
 
 
 # ---------------------------------------------------------------------------------------------

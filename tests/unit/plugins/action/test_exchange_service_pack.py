@@ -14,8 +14,8 @@ MEDIA = "D:\\EXCH55SP3\\ENG\\SERVER\\SETUP\\I386"
 SP3 = {"media": MEDIA, "media_build": "5.5.2650"}
 UPDATE = '"D:\\EXCH55SP3\\ENG\\SERVER\\SETUP\\I386\\update.exe"'
 OPTIONS = (
-    "Its options are arguments, build, kms_database_build, media, media_build, "
-    "no_progress_timeout, poll_interval, progress_interval, "
+    "Its options are arguments, build, kms_database_build, launch, media, media_build, "
+    "no_progress_timeout, poll_interval, progress_interval, quiet_period, resume_only, "
     "success_exit_codes, timeout (ansible-doc exchops.kms.exchange_service_pack); fix the task "
     "and run it again. Nothing was changed."
 )

@@ -1,8 +1,8 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The read-only modules on a host behind a Windows jump host (exchange_jump_host): the shell
 opens on the jump host with its own inventory settings, the commands name the legacy server,
-the facts say where they came from; the change modules refuse such a host before anything is
-sent. The probe's answers are the lab's recorded ones (fixtures/probe)."""
+the facts say where they came from; the change modules control such a host through it. The probe's answers are the lab's recorded ones (fixtures/probe).
+"""
 
 from __future__ import annotations
 
@@ -93,18 +93,27 @@ def test_a_jump_host_missing_from_the_inventory_is_named(
     assert fake_winrs.shells == []
 
 
-@pytest.mark.parametrize(("name", "args"), [("exchange_service_pack", {"media": "D:\\EXCH55SP3"})])
-def test_a_change_module_refuses_a_host_behind_a_jump_host_before_anything_is_sent(
+def test_exchange_service_pack_reads_the_legacy_server_and_its_media_through_the_jump_host(
     run_action: t.Callable[..., t.Any],
     fake_winrs: t.Any,
+    recorded: t.Callable[..., t.Any],
     task_vars: t.Callable[..., dict[str, t.Any]],
-    name: str,
-    args: dict[str, t.Any],
 ) -> None:
-    outcome = run_action(name, args, variables=behind_jump(task_vars), options=LEGACY)
-    assert f"exchops.kms.{name} does not work through a jump host yet" in outcome.msg
+    """The read goes to jump01 and names KMSNEW; an answer without the module's sections is
+    refused naming the host, before anything is changed."""
+    fake_winrs.on_line(PROBE, recorded("probe/kb_target"), host="kms02")
+    args = {"media": "D:\\EXCH55SP3", "media_build": "5.5.2650"}
+    outcome = run_action(
+        "exchange_service_pack", args, variables=behind_jump(task_vars), options=LEGACY
+    )
+    (shell,) = fake_winrs.shells
+    assert shell.details["target"].via == "jump01"
+    (line,) = shell.lines
+    assert 'wmic /node:KMSNEW datafile where name="D:\\\\EXCH55SP3\\\\update.exe"' in line
+    assert 'tasklist /s KMSNEW /fi "imagename eq update.exe"' in line
+    assert outcome.msg.startswith("kms02: could not read the host")
     assert "Nothing was changed." in outcome.msg
-    assert fake_winrs.shells == []
+    assert outcome.shows(JUMP_PASSWORD) == []
 
 
 def test_kms_move_facts_reads_a_source_behind_a_jump_host_through_it(

@@ -30,6 +30,7 @@ from ansible_collections.exchops.kms.plugins.plugin_utils._servicepack import (
 from ansible_collections.exchops.kms.plugins.plugin_utils._servicepack_plan import (
     HostReadings,
     Refusal,
+    RunRecord,
     ServicePackError,
 )
 from ansible_collections.exchops.kms.plugins.plugin_utils._servicepack_probe import (
@@ -42,6 +43,7 @@ from ansible_collections.exchops.kms.plugins.plugin_utils._servicepack_probe imp
     read_host,
     readings_from,
     run_record_command,
+    run_record_delete_command,
     setup_log_path,
     tasklist_update,
     update_command,
@@ -96,7 +98,7 @@ def test_no_command_line_ever_names_the_km_database() -> None:
         poll_command(r"C:\Exchange Server Setup.log"),
         update_command(MEDIA, ["/R"]),
         run_record_command(
-            r"C:\Exchange Server Setup.log", Build(5, 5, 2650), ("MSExchangeSA",), None
+            r"C:\Exchange Server Setup.log", RunRecord(Build(5, 5, 2650), ("MSExchangeSA",))
         ),
     ]
     assert all("kmsdata" not in line.lower() for line in lines)
@@ -135,29 +137,40 @@ def test_the_setup_log_is_where_each_version_writes_it(
 
 
 def test_the_run_record_holds_the_media_build_and_the_stopped_services_and_reads_back() -> None:
-    line = run_record_command(
-        r"C:\Exchange Server Setup.log",
+    written = RunRecord(
         Build(5, 5, 2650),
         ("MSExchangeIS", "MSExchangeSA"),
         Build(5, 5, 1960, 8),
+        Build(5, 5, 2650),
+        Build(5, 5, 2650, 23),
     )
+    line = run_record_command(r"C:\Exchange Server Setup.log", written)
     assert line == (
         "(echo exchops.kms exchange_service_pack run& echo media_build=5.5.2650.0& "
-        "echo stopped=MSExchangeIS,MSExchangeSA& echo kms_before=5.5.1960.8)> "
+        "echo stopped=MSExchangeIS,MSExchangeSA& echo kms_before=5.5.1960.8& "
+        "echo build_before=5.5.2650.0& echo store_before=5.5.2650.23)> "
         '"C:\\exchops-sp-run.txt"'
     )
     text = (
         "exchops.kms exchange_service_pack run\r\nmedia_build=5.5.2650.0\r\n"
         "stopped=MSExchangeIS,MSExchangeSA\r\nkms_before=5.5.1960.8\r\n"
+        "build_before=5.5.2650.0\r\nstore_before=5.5.2650.23\r\n"
     )
-    record = parse_run_record(text)
-    assert record is not None
-    assert (record.media_build, record.stopped, record.kms_before) == (
-        Build(5, 5, 2650),
-        ("MSExchangeIS", "MSExchangeSA"),
-        Build(5, 5, 1960, 8),
+    assert parse_run_record(text) == written
+    # A record of an earlier release has no readings of the registry and Store.exe.
+    older = text.split("build_before", maxsplit=1)[0]
+    assert parse_run_record(older) == RunRecord(
+        Build(5, 5, 2650), ("MSExchangeIS", "MSExchangeSA"), Build(5, 5, 1960, 8)
     )
     assert parse_run_record(None) is None
+
+
+def test_through_a_jump_host_the_run_record_is_written_and_deleted_over_the_admin_share() -> None:
+    record = RunRecord(Build(5, 5, 2650), ("MSExchangeSA",))
+    assert run_record_command(LOG, record, "KMSNEW").endswith(
+        '> "\\\\KMSNEW\\C$\\exchops-sp-run.txt"'
+    )
+    assert run_record_delete_command(LOG, "KMSNEW") == 'del "\\\\KMSNEW\\C$\\exchops-sp-run.txt"'
 
 
 @pytest.mark.parametrize(
@@ -400,8 +413,12 @@ class FakeHost:
         update_running: bool = False,
         updated: bool = False,
         no_tasklist: bool = False,
+        console_after_polls: int | None = None,
     ) -> None:
         self.answers = answers
+        # Launch mode operator: the operator at the console installs the service pack once the
+        # run record is there and this many polls have been answered (None: never).
+        self.console_after_polls = console_after_polls
         self.lose_update = lose_update
         self.hang_update = hang_update
         self.setup_sets_is_manual = setup_sets_is_manual
@@ -475,6 +492,9 @@ class FakeHost:
                 raise WinrsUnreachable(
                     "kms-new (http://127.0.0.2:5985/wsman)", "unreachable: no route."
                 )
+            if self.record is not None and self.console_after_polls is not None:
+                self.console_after_polls -= 1
+                self.updated = self.updated or self.console_after_polls <= 0
             answer = self.answers["poll_after"]
             if self.hang_update:
                 answer = self.answers["poll_after"].replace(
@@ -908,21 +928,76 @@ def test_a_setup_log_under_the_system_drive_variable_is_not_named_from_a_jump_ho
     assert "%SystemDrive%" in detail_command(path, SERVICES, False)
 
 
-def test_through_a_jump_host_the_job_reads_the_server_then_refuses_before_changing_it(
+def _names_the_server(command: str) -> bool:
+    """A command of the jump host that reaches KMSNEW, never the jump host's own disk."""
+    return any(form in command for form in ("\\\\KMSNEW", "/node:KMSNEW", "/s KMSNEW"))
+
+
+def test_through_a_jump_host_the_operator_installs_at_the_console_and_the_versions_decide(
+    answers: dict[str, str], fake_clock: t.Any
+) -> None:
+    host, said, services = FakeHost(answers, console_after_polls=3), [], FakeServices()
+    job = _job(host, said, fake_clock.clock, services, reach=_jump_reach(), quiet_period=5)
+    report = job.run()
+    assert (report.outcome, report.failed, report.changed) == ("ok", False, True)
+    assert host.update_runs == 0, "update.exe is never started through the jump host"
+    assert services.log == [f"stop {name}" for name in STOPPED] + [
+        f"start {name}" for name in reversed(STOPPED)
+    ]
+    assert host.record is None, "the run record is removed once the services run again"
+    assert report.decided_by[0] == (
+        "update.exe at the console ended: the versions moved, and the setup log and the "
+        "Exchange BIN folder were unchanged for 5 s"
+    )
+    steps = next(line for line in said if "console (launch mode operator" in line)
+    assert f"run {MEDIA}\\update.exe" in steps and "MSExchangeKMS stays stopped" in steps
+    assert all(_names_the_server(command) for command in host.commands)
+    assert not any(command.startswith(UPDATE) for command in host.commands)
+
+
+def test_through_a_jump_host_a_wait_that_ends_unseen_leaves_the_services_and_the_record(
     answers: dict[str, str], fake_clock: t.Any
 ) -> None:
     host, said, services = FakeHost(answers), [], FakeServices()
-    job = _job(host, said, fake_clock.clock, services, reach=_jump_reach())
-    with pytest.raises(Refusal, match="does not apply a service pack through a jump host") as exc:
-        job.run()
-    message = str(exc.value)
-    assert "kms-old is reached as KMSNEW through jump01" in message
-    assert "apply the service pack at the server's console" in message.lower()
-    assert exc.value.result["build_before"] == "5.5.2650.0"
-    assert services.log == [] and host.update_runs == 0
-    assert host.record is None, "no run record was written"
-    assert len(host.commands) == 2
-    assert all("\\\\KMSNEW" in command for command in host.commands)
+    job = _job(host, said, fake_clock.clock, services, reach=_jump_reach(), quiet_period=5)
+    report = job.run()
+    assert (report.outcome, report.failed) == ("waiting_for_input", True)
+    assert "was not seen installed at KMSNEW's console within 60 s" in report.message
+    assert "run this task again: it polls again" in report.message
+    assert services.log == [f"stop {name}" for name in STOPPED]
+    assert host.record is not None and host.update_runs == 0
+
+
+def test_through_a_jump_host_the_next_run_polls_again_from_the_run_record(
+    answers: dict[str, str], fake_clock: t.Any
+) -> None:
+    record = RECORD + "build_before=5.5.2650.0\r\nstore_before=5.5.2650.23\r\n"
+    host = FakeHost(answers, record=record, console_after_polls=2)
+    said: list[str] = []
+    services = FakeServices(running=())
+    job = _job(host, said, fake_clock.clock, services, reach=_jump_reach(), quiet_period=5)
+    report = job.run()
+    assert (report.outcome, report.changed, report.media_build_from) == (
+        "ok",
+        True,
+        "run record of an earlier run",
+    )
+    assert services.log == [f"start {name}" for name in reversed(STOPPED)]
+    assert host.record is None and host.update_runs == 0
+
+
+def test_through_a_jump_host_check_mode_names_the_console_step_and_changes_nothing(
+    answers: dict[str, str], fake_clock: t.Any
+) -> None:
+    host, said, services = FakeHost(answers), [], FakeServices()
+    job = _job(host, said, fake_clock.clock, services, reach=_jump_reach(), check_mode=True)
+    report = job.run()
+    assert (report.outcome, report.changed) == ("not_run", True)
+    assert report.remedy.endswith(
+        f"Through jump01, an operator at KMSNEW's console runs {MEDIA}\\update.exe (launch mode "
+        "operator)."
+    )
+    assert services.log == [] and host.record is None and len(host.commands) == 2
 
 
 def test_through_a_jump_host_the_job_takes_the_reach_for_its_service_control(
@@ -959,16 +1034,6 @@ def test_a_reach_without_a_remote_reads_and_predicts_on_the_host_itself(
     assert (job.reach, job.remote) == (None, None)
     assert job.run().outcome == "not_run"
     assert all("KMSNEW" not in command for command in host.commands)
-
-
-def test_a_run_record_through_a_jump_host_is_refused_before_resuming(
-    answers: dict[str, str], fake_clock: t.Any
-) -> None:
-    host, said, services = FakeHost(answers, record=RECORD), [], FakeServices(running=())
-    job = _job(host, said, fake_clock.clock, services, reach=_jump_reach())
-    with pytest.raises(Refusal, match="through a jump host"):
-        job.run()
-    assert services.log == [] and host.record == RECORD
 
 
 @pytest.mark.parametrize(
@@ -1026,3 +1091,38 @@ def test_a_failed_remote_detail_read_is_refused_naming_the_causes(
     with pytest.raises(ServicePackError, match="administrative share C\\$"):
         read_details(shell, readings, False, _jump_reach())
     assert 'dir /-c "\\\\KMSNEW\\C$\\Exchange Server Setup.log"' in shell.ran[0]
+
+
+def test_resume_only_without_a_run_record_reads_and_changes_nothing(
+    answers: dict[str, str], fake_clock: t.Any
+) -> None:
+    host, said, services = FakeHost(answers), [], FakeServices()
+    report = _job(host, said, fake_clock.clock, services, resume_only=True).run()
+    assert (report.outcome, report.changed, report.decided_by) == (
+        "ok",
+        False,
+        ["run record: none"],
+    )
+    assert services.log == [] and host.update_runs == 0 and len(host.commands) == 2
+
+
+def test_resume_only_finishes_the_run_its_record_names_and_never_starts_update_exe(
+    answers: dict[str, str], fake_clock: t.Any
+) -> None:
+    host = FakeHost(answers, record=RECORD, updated=True)
+    said: list[str] = []
+    services = FakeServices(running=())
+    report = _job(host, said, fake_clock.clock, services, resume_only=True).run()
+    assert (report.outcome, report.changed) == ("ok", True)
+    assert services.log == [f"start {name}" for name in reversed(STOPPED)]
+    assert host.record is None and host.update_runs == 0
+
+
+def test_resume_only_in_check_mode_says_what_it_would_finish(
+    answers: dict[str, str], fake_clock: t.Any
+) -> None:
+    host, said, services = FakeHost(answers, record=RECORD), [], FakeServices(running=())
+    report = _job(host, said, fake_clock.clock, services, resume_only=True, check_mode=True).run()
+    assert (report.outcome, report.changed) == ("not_run", True)
+    assert "finish the earlier run" in report.remedy and services.log == []
+    assert host.record == RECORD

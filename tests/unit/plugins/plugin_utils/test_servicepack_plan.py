@@ -21,10 +21,12 @@ from ansible_collections.exchops.kms.plugins.plugin_utils._servicepack_plan impo
     LogDetails,
     Refusal,
     RunCase,
+    RunRecord,
     classify,
     decide_install,
     install_rule,
     log_tail,
+    moved_since,
     start_type_changes,
     supporting_notes,
     watched_services,
@@ -500,6 +502,14 @@ def test_the_tail_is_the_last_lines_of_the_appended_runs() -> None:
 
 # Each rule of OUTCOME_RULES: a case it decides, its outcome and its evidence (detail).
 OUTCOME_WORDING: dict[str, tuple[RunCase, str, str]] = {
+    "console_not_done": (
+        _case(
+            after=None, exit_code=None, still_running=True, process_running=None, console_quiet=120
+        ),
+        "waiting_for_input",
+        "the versions did not move, or the setup log and the Exchange BIN folder were not quiet "
+        "for 120 s, before the wait ended.",
+    ),
     "waiting_for_input": (
         WAITING,
         "waiting_for_input",
@@ -578,6 +588,36 @@ def test_each_outcome_rule_gives_its_evidence_word_for_word(rule: str) -> None:
     classified = classify(case)
     assert (classified.rule, classified.outcome, classified.detail) == (rule, outcome, detail)
     assert classified.remedy.endswith(".") and "{" not in classified.remedy
+
+
+def test_an_operator_run_ended_by_the_quiet_rule_is_judged_from_the_versions() -> None:
+    """Launch mode operator: no exit code and no process list; the versions decide."""
+    case = _case(exit_code=None, process_running=None, console_quiet=120)
+    judged = classify(case)
+    assert (judged.rule, judged.outcome) == ("in_place", "ok")
+    assert judged.decided_by[0] == (
+        "update.exe at the console ended: the versions moved, and the setup log and the "
+        "Exchange BIN folder were unchanged for 120 s"
+    )
+
+
+@pytest.mark.parametrize(
+    ("record", "after", "moved"),
+    [
+        # KB Q259906: the registry stays 5.5.2650, only Kmserver.exe moves off the CD's build.
+        ((Build(5, 5, 2650), Build(5, 5, 2650, 23), Build(5, 5, 1960, 8)), "5.5.2650.12", True),
+        ((Build(5, 5, 2650), Build(5, 5, 2650, 23), Build(5, 5, 1960, 8)), "5.5.1960.8", False),
+        # A record without the registry and Store.exe readings: the registry on the media's SP.
+        ((None, None, Build(5, 5, 1960, 8)), "5.5.1960.8", True),
+    ],
+)
+def test_moved_since_compares_the_versions_with_the_run_records(
+    record: tuple[t.Any, t.Any, t.Any], after: str, moved: bool
+) -> None:
+    build, store, kms = record
+    kept = RunRecord(SP3, ("MSExchangeSA",), kms, build, store)
+    now = _host(kms=after, store_version=Build(5, 5, 2650, 23))
+    assert moved_since(kept, now) is moved
 
 
 # ---------------------------------------------------------------------------------------------
