@@ -722,10 +722,14 @@ class ServicePackJob:
             report.services_stopped, report.services_started = stopped, started
             report.outcome, report.failed = "failed", True
             report.remedy = "Make the Exchange services stoppable, then run this task again."
+            again = (
+                f"Started again: {', '.join(started) or 'none'}."
+                if stopped
+                else "Nothing was changed."
+            )
             report.message = (
                 f"could not stop the Exchange services before the service pack: {exc} "
-                f"update.exe was not run. Started again: {', '.join(started) or 'none'}."
-                + (" " + " ".join(problems) if problems else "")
+                f"update.exe was not run. {again}" + (" " + " ".join(problems) if problems else "")
             )
             return stopped
         report.changed = True

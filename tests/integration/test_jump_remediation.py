@@ -12,7 +12,7 @@ import threading
 import time
 
 import pytest
-from conftest import LabFactory, Remediation, RunGate, RunningLab, lab_unchanged
+from conftest import LabFactory, Remediation, RunGate, RunModule, RunningLab, lab_unchanged
 
 from exchlab.state import normalize_path
 
@@ -155,3 +155,43 @@ def test_an_operator_who_has_not_come_leaves_the_pair_waiting_and_the_next_run_f
     assert set(states(shown).values()) == {"running"}, states(shown)
     assert lab.kms_database_sha256("kms-new") == database
     assert len(shown["exchange"]["updates"]) == 1
+
+
+SERVICE_PACK = "exchops.kms.exchange_service_pack"
+# kms-new's service pack step alone, as the role runs it (the KB target: Kmserver.exe off the CD).
+SP_ARGS = (
+    f"media={UPDATE.rsplit(chr(92), 1)[0]} media_build=5.5.2650 build=5.5.2650 "
+    "kms_database_build=5.5.2650 quiet_period=3 poll_interval=1 timeout=30"
+)
+
+
+@pytest.mark.parametrize(
+    ("fault", "says"),
+    [
+        pytest.param(
+            "admin_shares_off",
+            "has no administrative share C$ (AutoShareServer turned off)",
+            id="admin_shares_off",
+        ),
+        pytest.param(
+            "scm_access_denied",
+            "[SC] OpenSCManager FAILED 5: Access is denied.",
+            id="scm_access_denied",
+        ),
+    ],
+)
+def test_a_server_the_jump_host_cannot_change_fails_the_service_pack_with_nothing_changed(
+    jump_kb_lab: RunningLab, ansible_module: RunModule, fault: str, says: str
+) -> None:
+    lab = jump_kb_lab
+    database = lab.kms_database_sha256("kms-new")
+    with lab.faulted("kms-new", f"{fault}=true", clear=[f"{fault}=false"]):
+        with lab_unchanged(lab, "kms-new"):
+            result, results = ansible_module(lab, "kms-new", SERVICE_PACK, SP_ARGS)
+    assert result.returncode != 0
+    message = results["kms-new"]["msg"]
+    assert message.startswith("kms-new: ") and says in message, message
+    assert "jump01" in message and "KMS-NEW" in message, message
+    assert "Nothing was changed." in message, message
+    assert lab.kms_database_sha256("kms-new") == database
+    assert not lab.host_state("kms-new").fs.is_file(RUN_RECORD)
