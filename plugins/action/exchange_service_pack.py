@@ -29,7 +29,7 @@ ARGUMENT_SPEC: dict[str, dict[str, t.Any]] = {
     "poll_interval": {"type": "int", "default": 15},
     "progress_interval": {"type": "int", "default": 60},
     "no_progress_timeout": {"type": "int", "default": 900},
-    "launch": {"type": "str", "default": "operator", "choices": ["operator"]},
+    "launch": {"type": "str", "default": "operator", "choices": ["operator", "at_interactive"]},
     "quiet_period": {"type": "int", "default": 120},
     "resume_only": {"type": "bool", "default": False},
 }

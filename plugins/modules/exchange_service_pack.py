@@ -163,10 +163,19 @@ options:
         versions moved and the log and C(BIN) were unchanged for O(quiet_period) seconds. The
         module never starts C(update.exe) through the jump host, and never looks for it in a
         process list (that needs WMI the server may lack).
+      - V(at_interactive) - as V(operator), but the module writes a small batch beside the
+        setup log (C(exchops\runsp.cmd)), reads the server's clock (C(net time \\SERVER)) and
+        adds a job (C(at \\SERVER HH:MM /interactive "cmd /c ...")) that starts C(update.exe) on
+        the console's desktop a minute or two later, where an operator answers it. The batch
+        makes a C(started) and a C(finished) marker folder; the wait ends at the C(finished)
+        one. Jobs run as SYSTEM, which reads only the server's local disks (KB Q105995), so O(media)
+        must be such a path. The job needs the server's Schedule service running.
+      - C(wmic process call create) is not offered, since it cannot start an interactive process
+        remotely, and no source shows an unattended command line for this C(update.exe).
       - If the wait ends first (O(timeout)), RV(outcome) is V(waiting_for_input), the services
         stay stopped and the run record stays; the next run polls again from it.
     type: str
-    choices: [operator]
+    choices: [operator, at_interactive]
     default: operator
   quiet_period:
     description:
@@ -220,6 +229,8 @@ notes:
   - Through a jump host (C(exchange_jump_host)) the services are stopped and started with
     C(sc \\\\SERVER), the setup log and the run record are read and written over the server's
     administrative share, and C(update.exe) is run by an operator at the console (O(launch)).
+    With O(launch=at_interactive) the batch C(exchops\runsp.cmd) and its marker folders
+    C(exchops\sp-<run>-started) and C(-finished) stay beside the setup log as a trace of the run.
   - A restart is never performed; V(ok_reboot_required) asks for one.
   - Start types are read before and after and changes are reported in RV(start_types_changed),
     never set back; no source shows Setup changing them, and a 5.5 install leaves

@@ -41,10 +41,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import threading
 import typing as t
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 
 from ._builds import Build
 from ._kms import KMS_SERVICE
@@ -73,11 +75,16 @@ from ._servicepack_plan import (
     watched_services,
 )
 from ._servicepack_probe import (
+    CONSOLE_BATCH,
     SC_START_WORDS,
     OpenShell,
     PollReading,
     ShellLike,
     bin_folder,
+    console_batch_command,
+    console_folder,
+    marker_folder,
+    net_time_command,
     poll_command,
     poll_reading_from,
     read_details,
@@ -87,12 +94,20 @@ from ._servicepack_probe import (
     run_record_delete_command,
     run_record_path,
     runs_appended,
+    schedule_command,
     update_command,
 )
-from ._winout import ParseError
+from ._winout import ParseError, ServerClock, parse_at_added, parse_net_time
 from ._winrs import CommandOutput, WinrsError
 
 READ_TIMEOUT_S = 300
+# Launch modes for a server behind a jump host (the module's `launch`).
+LAUNCH_OPERATOR = "operator"
+LAUNCH_AT = "at_interactive"
+# Seconds ahead of the server's clock an `at` job is due, at least: time to reach the console.
+AT_LEAD_S = 60
+# A folder on a drive of the server itself ("D:\\EXCH55SP3"), not a network path.
+_LOCAL_PATH = re.compile(r"[A-Za-z]:\\")
 # Polls that may fail in a row while update.exe's own connection is lost, before giving up.
 LOST_POLL_ATTEMPTS = 3
 # Seconds a stop or a start of one Exchange service may take (sc polled until it settles).
@@ -247,8 +262,8 @@ class Waited:
     # update.exe is known to have ended: its command returned, or polls saw the run end.
     ended: bool = False
     stalled_for: int | None = None  # no progress for this long while update.exe ran
-    # Launch mode operator: the quiet period that ends the wait (RunCase.console_quiet).
-    console_quiet: int | None = None
+    # update.exe at the server's console: what shows its end (RunCase.console_end).
+    console_end: str | None = None
 
 
 def format_elapsed(seconds: float) -> str:
@@ -266,12 +281,14 @@ class _Poller:
         log_size: int,
         binaries: str | None,
         reach: Reach | None = None,
+        markers: bool = False,
     ) -> None:
         self._open_shell = open_shell
         self._log_path = log_path
         self._log_size = log_size
         self._binaries = binaries
         self._reach = reach
+        self._markers = markers
         self._stack = ExitStack()
         self._shell: ShellLike | None = None
         self.failures = 0
@@ -282,7 +299,9 @@ class _Poller:
             if self._shell is None:
                 self._shell = self._stack.enter_context(self._open_shell(command_timeout))
             remote = remote_of(self._reach)
-            output = self._shell.run(poll_command(self._log_path, self._binaries, remote))
+            output = self._shell.run(
+                poll_command(self._log_path, self._binaries, remote, self._markers)
+            )
             sections = split_sections(output.stdout)
             refuse_unreachable(self._reach, sections)
             reading = poll_reading_from(sections, self._log_size)
@@ -437,19 +456,31 @@ class _Watch:
 
 
 class _ConsoleWatch:
-    """Launch mode `operator`: the wait for the update.exe an operator runs at the server's
-    console. `look()` polls the setup log and the BIN folder through the jump host (a failed
-    poll opens a new shell: nothing of that installer lives in the jump host's shell); once both
-    were unchanged for `quiet_period` seconds it reads the versions, and the wait ends when they
-    moved from the run record's. It ends unseen at the timeout, or when LOST_POLL_ATTEMPTS polls
-    in a row failed."""
+    """The wait for update.exe at the server's console, behind a jump host. `look()` polls the
+    setup log and the BIN folder through the jump host (a failed poll opens a new shell: nothing
+    of that installer lives in the jump host's shells). Launch mode operator: once both were
+    unchanged for `quiet_period` seconds it reads the versions, and the wait ends when they moved
+    from the run record's. at_interactive: the wait ends when the job's batch made its
+    `finished` marker folder. It ends unseen at the timeout, or when LOST_POLL_ATTEMPTS polls in a
+    row failed."""
 
     def __init__(
         self, job: ServicePackJob, record: RunRecord, details: LogDetails, binaries: str | None
     ) -> None:
         self.job, self.record = job, record
-        self.poller = _Poller(job.open_shell, details.path, details.size, binaries, job.reach)
+        self.scheduled = record.launch == LAUNCH_AT
+        self.poller = _Poller(
+            job.open_shell, details.path, details.size, binaries, job.reach, self.scheduled
+        )
         self.quiet = job.options.quiet_period
+        self.finished = marker_folder(details.path, record.run_id, "finished")
+        self.started_marker = marker_folder(details.path, record.run_id, "started")
+        self.end = (
+            f"its batch made the folder {self.finished}"
+            if self.scheduled
+            else f"the versions moved, and the setup log and the Exchange BIN folder were "
+            f"unchanged for {self.quiet} s"
+        )
         self.start = job.clock.now()
         self.next_poll = self.start
         self.next_progress = self.start + job.options.progress_interval
@@ -473,13 +504,16 @@ class _ConsoleWatch:
         if self.last_poll is None or _files_seen(reading) != _files_seen(self.last_poll):
             self.quiet_since = now
         self.last_poll = reading
+        if self.scheduled:
+            return self._ended(reading) if self._marker(reading, self.finished) else None
         if now - self.quiet_since < self.quiet:
             return None
         if not self.moved and now >= self.next_versions:
             self.moved = self._versions_moved()
             self.next_versions = now + self.quiet
-        if not self.moved:
-            return None
+        return self._ended(reading) if self.moved else None
+
+    def _ended(self, reading: PollReading) -> Waited:
         return Waited(
             None,
             lost=False,
@@ -487,8 +521,13 @@ class _ConsoleWatch:
             process_running=reading.process_running,
             last_poll=reading,
             ended=True,
-            console_quiet=self.quiet,
+            console_end=self.end,
         )
+
+    @staticmethod
+    def _marker(reading: PollReading | None, path: str) -> bool:
+        markers = reading.markers if reading else None
+        return bool(markers) and path.rsplit("\\", 1)[-1].upper() in t.cast(frozenset, markers)
 
     def _versions_moved(self) -> bool:
         # One shell on the jump host at a time (its max_shells slots): the next poll reopens.
@@ -511,7 +550,7 @@ class _ConsoleWatch:
             process_running=None,
             last_poll=self.last_poll,
             error=self.poller.last_error if lost else None,
-            console_quiet=self.quiet,
+            console_end=self.end,
         )
 
     def pause(self, _pauses: int, remaining: float) -> float:
@@ -525,10 +564,14 @@ class _ConsoleWatch:
             return
         last = self.last_poll
         line = last.last_line if last and last.last_line else "nothing new yet"
-        versions = "moved, waiting for quiet" if self.moved else "not moved yet"
+        if self.scheduled:
+            state = "started" if self._marker(last, self.started_marker) else "not started yet"
+            seen = f"the at job's batch: {state}"
+        else:
+            seen = f"versions {'moved, waiting for quiet' if self.moved else 'not moved yet'}"
         job.say(
             f"{job.host}: {format_elapsed(now - self.start)} elapsed, waiting for update.exe at "
-            f"{job.remote}'s console; versions {versions}; setup log: {line}"
+            f"{job.remote}'s console; {seen}; setup log: {line}"
         )
         while self.next_progress <= now:
             self.next_progress += job.options.progress_interval
@@ -631,6 +674,7 @@ class ServicePackJob:
                 return base
             if details is None:
                 raise ServicePackError("no Exchange install path to find the setup log under.")
+            self._refuse_a_kit_the_job_cannot_read(base)
             if options.check_mode:
                 return self._predict(base, before, decision)
             stopped = self._stop_services(shell, base, before)
@@ -642,9 +686,13 @@ class ServicePackJob:
                 before.kms_binary,
                 before.server_build,
                 before.store_version,
+                launch=options.launch if self.remote else "",
+                run_id=_run_id() if self.remote and options.launch == LAUNCH_AT else "",
             )
             shell.run(run_record_command(details.path, record, self.remote))
         if self.remote:
+            if record.launch == LAUNCH_AT and not self._schedule(base, record, details):
+                return base
             waited = self._wait_at_console(record, details, before.install_path)
             return self._after(base, before, details, record, waited)
         if before.update_pids is None:
@@ -657,6 +705,21 @@ class ServicePackJob:
         self.verbose(f"{self.host}: {decision.reason}; running {command}")
         waited = self._install(decision, details, before)
         return self._after(base, before, details, record, waited)
+
+    def _refuse_a_kit_the_job_cannot_read(self, base: Report) -> None:
+        """at_interactive runs update.exe as SYSTEM, which has no network credentials (KB
+        Q105995 [I]): a kit that is not on a drive of the server is refused, nothing changed."""
+        media = self.options.media
+        if self.remote is None or self.options.launch != LAUNCH_AT or _LOCAL_PATH.match(media):
+            return
+        base.remedy = (
+            f"media {media} is not a folder on a drive of {self.remote}: the at job runs "
+            "update.exe as SYSTEM, which cannot read a network path or another session's mapped "
+            f"drive (KB Q105995). Copy the kit to {self.remote}'s disk (e.g. "
+            f"\\\\{self.remote}\\C$\\EXCH55SP3) and set media to that folder as the server "
+            "sees it, or use launch: operator."
+        )
+        raise Refusal(base.remedy, base.result())
 
     def _predict(self, base: Report, before: HostReadings, decision: SpPlan) -> Report:
         """Check mode: what a run would do, with nothing changed."""
@@ -677,9 +740,14 @@ class ServicePackJob:
             f"{describe(decision.media_build)}: {decision.reason}."
         )
         if self.remote:
+            how = (
+                "an at job starts it on the console's desktop, where an operator answers it"
+                if self.options.launch == LAUNCH_AT
+                else "an operator at the console runs it"
+            )
             base.remedy += (
-                f" Through {t.cast(Reach, self.reach).via}, an operator at {self.remote}'s "
-                f"console runs {update_exe_path(self.options.media)} (launch mode operator)."
+                f" Through {t.cast(Reach, self.reach).via}: {update_exe_path(self.options.media)} "
+                f"on {self.remote}, {how} (launch mode {self.options.launch})."
             )
         base.build_after = str(decision.media_build)
         base.kms_binary_after = base.kms_binary_before
@@ -850,7 +918,7 @@ class ServicePackJob:
             database=self.options.kms_database_build,
             build_before=record.build_before,
             store_before=record.store_before,
-            console_quiet=waited.console_quiet,
+            console_end=waited.console_end,
         )
 
     def _after(
@@ -869,7 +937,7 @@ class ServicePackJob:
             report = self._update_runs(
                 report, classify(case), runs, report.services_stopped, case.update_pid
             )
-            if waited.console_quiet is not None and waited.error:
+            if waited.console_end is not None and waited.error:
                 report.message += (
                     f" The last {LOST_POLL_ATTEMPTS} polls through the jump host failed, the "
                     f"last with: {waited.error}"
@@ -1026,7 +1094,57 @@ class ServicePackJob:
         base.changed = True
         return self._ended(base, outcome, (), before, before, details)
 
-    # -- launch mode operator: update.exe at the server's console ---------------------------------
+    # -- behind a jump host: update.exe at the server's console ------------------------------
+
+    def _schedule(self, base: Report, record: RunRecord, details: LogDetails) -> bool:
+        """Launch mode at_interactive: write the batch over the admin share, read the server's
+        clock and add the `at` job that runs the batch on the console's desktop a minute or two
+        ahead. False, with BASE failed, the services started again and the run record removed,
+        when any of it fails: update.exe was not started then."""
+        remote, options = t.cast(str, self.remote), self.options
+        try:
+            with self.open_shell(READ_TIMEOUT_S) as shell:
+                written = shell.run(
+                    console_batch_command(
+                        details.path, options.media, options.arguments, record.run_id, remote
+                    )
+                )
+                if written.exit_code != 0:
+                    raise ServicePackError(
+                        f"writing {console_folder(details.path)}\\{CONSOLE_BATCH} over the "
+                        f"admin share failed: {(written.stderr or written.stdout).strip()}"
+                    )
+                clock = shell.run(net_time_command(remote))
+                due = at_due(parse_net_time(clock.stdout, clock.stderr, clock.exit_code))
+                added = shell.run(schedule_command(details.path, remote, due))
+                job = parse_at_added(added.stdout, added.stderr, added.exit_code)
+        except (WinrsError, ParseError, ServicePackError) as exc:
+            problems = self._finish(base, details.path, record.stopped)
+            base.outcome, base.failed = "failed", True
+            base.remedy = (
+                f"Start the Schedule service on {remote} (sc \\\\{remote} start Schedule) and "
+                "run this task again, or use launch: operator."
+            )
+            base.message = " ".join(
+                [
+                    f"could not schedule update.exe on {remote}'s console through "
+                    f"{t.cast(Reach, self.reach).via}: {exc}. update.exe was not started; the "
+                    f"services this run stopped were started again "
+                    f"({', '.join(base.services_started) or 'none'}).",
+                    *problems,
+                    base.remedy,
+                ]
+            )
+            return False
+        base.warnings.append(
+            f"at job {job} on {remote} runs update.exe at {due} of its clock; to abandon the run "
+            f"before then, delete it with `at \\\\{remote} {job} /delete`."
+        )
+        self.say(
+            f"{self.host}: at job {job} runs {update_exe_path(options.media)} at {due} on "
+            f"{remote}'s clock ({clock_line(clock.stdout)}), on the console's desktop."
+        )
+        return True
 
     def _wait_at_console(
         self, record: RunRecord, details: LogDetails, install_path: str | None
@@ -1034,16 +1152,29 @@ class ServicePackJob:
         options = self.options
         reach = t.cast(Reach, self.reach)
         stopped = ", ".join(record.stopped) or "none was running"
+        if record.launch == LAUNCH_AT:
+            start = (
+                f"the at job starts {update_exe_path(options.media)} on the console's desktop; "
+                f"follow its instructions on the screen to install {describe(record.media_build)}"
+            )
+            until = f"its batch makes {marker_folder(details.path, record.run_id, 'finished')}"
+        else:
+            start = (
+                f"run {update_exe_path(options.media)}, follow the instructions on the screen to "
+                f"install {describe(record.media_build)}"
+            )
+            until = (
+                f"the versions moved and the log and BIN were unchanged for "
+                f"{options.quiet_period} s"
+            )
         self.say(
             f"{self.host}: waiting for an operator at {self.remote}'s console (launch mode "
-            f"operator: update.exe has no documented unattended switch, KB Q191013, and is "
-            f"never started through {reach.via}). Exchange services stopped: {stopped}; "
-            f"{KMS_SERVICE} stays stopped. At {self.remote}'s console, logged on as an "
-            f"administrator: run {update_exe_path(options.media)}, follow the instructions on "
-            f"the screen to install {describe(record.media_build)}, and start no Exchange "
-            f"service. This task polls the setup log, the Exchange BIN folder and the versions "
-            f"through {reach.via} every {options.poll_interval} s and goes on once the versions "
-            f"moved and the log and BIN were unchanged for {options.quiet_period} s (timeout "
+            f"{record.launch or options.launch}: update.exe has no documented unattended "
+            f"switch, KB Q191013, and is never started in {reach.via}'s shells). Exchange "
+            f"services stopped: {stopped}; {KMS_SERVICE} stays stopped. At {self.remote}'s "
+            f"console, logged on as an administrator: {start}, and start no Exchange service. "
+            f"This task polls the setup log, the Exchange BIN folder and the versions through "
+            f"{reach.via} every {options.poll_interval} s and goes on once {until} (timeout "
             f"{options.timeout} s)."
         )
         binaries = bin_folder(install_path) if install_path else None
@@ -1119,6 +1250,24 @@ class ServicePackJob:
                 )
                 + "."
             )
+
+
+def _run_id() -> str:
+    """A name for one at_interactive run's marker folders: the controller's UTC time."""
+    return datetime.now(timezone.utc).strftime("%Y%m%d%H%M%S")
+
+
+def at_due(clock: ServerClock) -> str:
+    """HH:MM of the server's clock at least AT_LEAD_S ahead, on a whole minute: an `at` job
+    whose time has passed runs the next day
+    (https://learn.microsoft.com/windows-server/administration/windows-commands/at)."""
+    minutes = -(-(clock.seconds + AT_LEAD_S) // 60) % (24 * 60)
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def clock_line(text: str) -> str:
+    """net time's first line, as it was printed (for the operator)."""
+    return next((line.strip() for line in text.splitlines() if line.strip()), "")
 
 
 def _nothing_to_finish(report: Report) -> Report:

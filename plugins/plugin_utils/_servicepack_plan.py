@@ -142,6 +142,10 @@ class RunRecord:
     # of an older release of this module).
     build_before: Build | None = None
     store_before: Build | None = None
+    # Through a jump host: who starts update.exe (`operator`, `at_interactive`), and the ID of
+    # this run's marker folders (at_interactive); empty for a run in this module's own shell.
+    launch: str = ""
+    run_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -551,10 +555,10 @@ class RunCase:
     # run that finishes an earlier one's record).
     build_before: Build | None = None
     store_before: Build | None = None
-    # Launch mode `operator` (a server behind a jump host): update.exe was run by an operator at
-    # the server's console, so no exit code or process is known; the wait ended once the versions
-    # moved and the setup log and BIN were quiet for this many seconds (None: not this mode).
-    console_quiet: int | None = None
+    # A server behind a jump host: update.exe runs at the server's console (launch modes
+    # operator, at_interactive), so no exit code or process is known. What shows its end, as a
+    # clause (`console_ending`); None: update.exe ran in this module's own shell.
+    console_end: str | None = None
 
     @property
     def kms_in_place(self) -> bool:
@@ -591,11 +595,8 @@ class RunCase:
         return store is not None and store.sp_key == self.media_build.sp_key
 
     def ended_reading(self) -> str:
-        if self.console_quiet is not None:
-            return (
-                "update.exe at the console ended: the versions moved, and the setup log and the "
-                f"Exchange BIN folder were unchanged for {self.console_quiet} s"
-            )
+        if self.console_end is not None:
+            return f"update.exe at the console ended: {self.console_end}"
         if self.exit_code is not None:
             return (
                 f"update.exe ended: its command returned exit code {exit_code_text(self.exit_code)}"
@@ -652,11 +653,11 @@ def moved_since(record: RunRecord, after: HostReadings) -> bool:
 
 
 def console_not_done(case: RunCase) -> Values | None:
-    """Launch mode `operator`: the wait ended (timeout, or polls lost) before the versions moved
-    and the folders were quiet: the operator's installer may not have run, or may still run."""
-    if case.console_quiet is None or not case.still_running:
+    """update.exe at the console (a server behind a jump host): the wait ended (timeout, or polls
+    lost) before its end was seen; it may not have run yet, or may still run."""
+    if case.console_end is None or not case.still_running:
         return None
-    return {"quiet": case.console_quiet}
+    return {"end": case.console_end}
 
 
 def waiting_for_input(case: RunCase) -> Values | None:
@@ -731,14 +732,12 @@ _RUN_AGAIN = (
 # (remedy, detail): str.format templates over the predicate's values and {code}, the exit code.
 OUTCOME_MESSAGES: dict[str, tuple[str, str]] = {
     "console_not_done": (
-        "update.exe is run by an operator at the server's console here (launch mode operator; "
-        "KB Q191013: run Update and follow the instructions on the screen), and its end was not "
-        "seen: the services this run stopped stay stopped and the run record stays on the "
-        "server. Once the operator has finished (or abandoned) the installer there, run this "
-        "task again: it polls again, judges the versions and starts the services it stopped "
-        "again; it never starts update.exe itself.",
-        "the versions did not move, or the setup log and the Exchange BIN folder were not quiet "
-        "for {quiet} s, before the wait ended.",
+        "update.exe runs at the server's console here (KB Q191013: run Update and follow the "
+        "instructions on the screen), and its end was not seen: the services this run stopped "
+        "stay stopped and the run record stays on the server. Once the operator there has "
+        "finished (or abandoned) the installer, run this task again: it polls again, judges the "
+        "versions and starts the services it stopped again; it never starts update.exe twice.",
+        "the wait ended before its end was seen ({end}).",
     ),
     "waiting_for_input": (
         "update.exe is an interactive installer (KB Q191013, Q235978) and is most likely "
@@ -806,8 +805,8 @@ def outcome_rule(case: RunCase) -> tuple[Rule[RunCase], Values]:
 def _decided_by(case: RunCase, rule: Rule[RunCase]) -> tuple[str, ...]:
     if rule.id == "console_not_done":
         return (
-            "launch mode operator: update.exe is run at the server's console",
-            f"versions moved and setup log and BIN quiet for {case.console_quiet} s: not seen",
+            "update.exe is run at the server's console",
+            f"not seen before the wait ended: {case.console_end}",
         )
     if rule.id == "waiting_for_input":
         return (

@@ -78,6 +78,12 @@ SETUP_LOG_2000 = r"%SystemDrive%\Exchange Server Setup Progress.log"
 # stopped, so that a later run can start them again once update.exe has ended
 # (`run_record_command`). It never holds a secret.
 RUN_RECORD = "exchops-sp-run.txt"
+# Launch mode at_interactive: the folder, beside the setup log on the server's Exchange drive, of
+# the batch an `at` job runs and of its marker folders. The job runs as SYSTEM, which reads only
+# local paths (KB Q105995; no network credentials [I]); folders made with `md` need no
+# redirection inside the batch.
+CONSOLE_FOLDER = "exchops"
+CONSOLE_BATCH = "runsp.cmd"
 _RUN_RECORD_HEADER = "exchops.kms exchange_service_pack run"
 KMS_COMPONENT_KEY = SETUP_KEY_LEGACY + r"\Key Management Server"
 # `sc config NAME start= X` takes these words for the start types `sc qc` / wmic report.
@@ -183,16 +189,71 @@ def detail_command(
     return " & ".join(parts)
 
 
-def poll_command(log_path: str, binaries: str | None = None, remote: str | None = None) -> str:
+def poll_command(
+    log_path: str,
+    binaries: str | None = None,
+    remote: str | None = None,
+    markers: bool = False,
+) -> str:
     """What a poll reads while update.exe runs: its process, the setup log and, to see files
-    change, the listing of the Exchange BIN folder (`binaries`)."""
+    change, the listing of the Exchange BIN folder (`binaries`); with `markers`, the folder of
+    an `at` job's batch and its marker folders (`console_folder`)."""
     parts = [
         section("sp_tasks", tasklist_update(remote)),
         section("sp_log_text", f'type "{server_path(log_path, remote)}" && echo.'),
     ]
     if binaries:
         parts.append(section("sp_bin_dir", f'dir /-c "{server_path(binaries, remote)}"'))
+    if markers:
+        folder = server_path(console_folder(log_path), remote)
+        parts.append(section("sp_markers", f'dir /-c "{folder}"'))
     return " & ".join(parts)
+
+
+def console_folder(log_path: str) -> str:
+    """The folder of launch mode at_interactive's batch: `exchops` beside the setup log."""
+    return log_path.rsplit("\\", 1)[0] + "\\" + CONSOLE_FOLDER
+
+
+def marker_folder(log_path: str, run_id: str, word: str) -> str:
+    """The folder an at job's batch makes when update.exe is about to start (`started`) and
+    when it has ended (`finished`)."""
+    return f"{console_folder(log_path)}\\sp-{run_id}-{word}"
+
+
+def console_batch_command(
+    log_path: str, media: str, arguments: t.Sequence[str], run_id: str, remote: str | None
+) -> str:
+    """Write the batch an `at` job runs (over the server's admin share): it makes the `started`
+    marker folder, runs update.exe and makes the `finished` one once update.exe has ended (a
+    batch waits for the program it starts, unlike an interactive prompt [I]). update.exe's exit
+    code is not recorded: it is undocumented (docs/unsourced.md, U12)."""
+    folder = server_path(console_folder(log_path), remote)
+    lines = (
+        "@echo off",
+        f"md {marker_folder(log_path, run_id, 'started')}",
+        update_command(media, arguments),
+        f"md {marker_folder(log_path, run_id, 'finished')}",
+    )
+    batch = f"{folder}\\{CONSOLE_BATCH}"
+    return (
+        f'(if not exist "{folder}" md "{folder}") & ('
+        + "& ".join(f"echo {line}" for line in lines)
+        + f')> "{batch}"'
+    )
+
+
+def net_time_command(remote: str) -> str:
+    """The server's clock, read on the jump host (docs/windows-output.md#net-time)."""
+    return f"net time \\\\{remote}"
+
+
+def schedule_command(log_path: str, remote: str, due: str) -> str:
+    """Add the `at` job that runs the batch on the console's desktop at DUE (HH:MM of the
+    server's clock); `cmd /c`: NT 4.0's Schedule service does not run a batch's internal
+    commands itself (docs/windows-output.md#at)."""
+    batch = f"{console_folder(log_path)}\\{CONSOLE_BATCH}"
+    return f'at \\\\{remote} {due} /interactive "cmd /c {batch}"'
 
 
 def run_record_command(log_path: str, record: RunRecord, remote: str | None = None) -> str:
@@ -208,6 +269,8 @@ def run_record_command(log_path: str, record: RunRecord, remote: str | None = No
         f"build_before={record.build_before or ''}",
         f"store_before={record.store_before or ''}",
     ]
+    if record.launch:
+        lines += [f"launch={record.launch}", f"run_id={record.run_id}"]
     target = server_path(run_record_path(log_path), remote)
     return "(" + "& ".join(f"echo {line}" for line in lines) + f')> "{target}"'
 
@@ -239,6 +302,8 @@ def parse_run_record(text: str | None) -> RunRecord | None:
             _build_or_none(values.get(name, "").strip())
             for name in ("kms_before", "build_before", "store_before")
         ),
+        launch=values.get("launch", "").strip(),
+        run_id=values.get("run_id", "").strip(),
     )
 
 
@@ -416,6 +481,8 @@ class PollReading:
     update_pid: int | None = None
     log_length: int = 0  # characters the setup log has now
     binaries: tuple[tuple[str, int | None, str, str], ...] | None = None  # BIN: name, size, time
+    # The names in the at job's folder (`console_folder`), upper case; None when not read.
+    markers: frozenset[str] | None = None
 
     @property
     def last_line(self) -> str | None:
@@ -448,7 +515,13 @@ def poll_reading_from(sections: Sections, log_size: int) -> PollReading:
         binaries = tuple(
             (entry.name.upper(), entry.size, entry.date, entry.time) for entry in listing.entries
         )
-    return PollReading(running, runs_appended(text, log_size), pid, len(text or ""), binaries)
+    markers = None
+    if "sp_markers" in sections:
+        folder = parse_dir(*sections["sp_markers"].streams(dir_output=True), section="sp_markers")
+        markers = frozenset(entry.name.upper() for entry in folder.entries)
+    return PollReading(
+        running, runs_appended(text, log_size), pid, len(text or ""), binaries, markers
+    )
 
 
 def runs_appended(text: str | None, size_before: int) -> tuple[SetupRun, ...]:

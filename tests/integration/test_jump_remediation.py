@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import typing as t
 
 import pytest
 from conftest import LabFactory, Remediation, RunGate, RunModule, RunningLab, lab_unchanged
@@ -90,7 +91,8 @@ def test_the_kb_pair_behind_a_jump_host_is_remediated_with_the_operator_at_the_c
     plan = json.loads((remediation.reports / "plan-kms-new.json").read_text(encoding="utf-8"))
     how = next(step["how"] for step in plan["steps"] if "how" in step)
     assert how.endswith(
-        f"Through jump01, an operator at KMS-NEW's console runs {UPDATE} (launch mode operator)."
+        f"Through jump01: {UPDATE} on KMS-NEW, an operator at the console runs it (launch mode "
+        "operator)."
     )
 
     operator = Operator(lab)
@@ -195,3 +197,86 @@ def test_a_server_the_jump_host_cannot_change_fails_the_service_pack_with_nothin
     assert "Nothing was changed." in message, message
     assert lab.kms_database_sha256("kms-new") == database
     assert not lab.host_state("kms-new").fs.is_file(RUN_RECORD)
+
+
+class ConsoleOfAtJob(threading.Thread):
+    """Launch mode at_interactive in the lab: once the play has added its `at` job to kms-new,
+    the lab's clock passes the job's time (`exchlab clock --advance`), the job starts update.exe
+    on the console's desktop, and the operator there clicks through it (`exchlab console`)."""
+
+    def __init__(self, lab: RunningLab, host: str = "kms-new", timeout: float = 150.0) -> None:
+        super().__init__(name="operator-of-the-at-job", daemon=True)
+        self.lab, self.host, self.timeout = lab, host, timeout
+        self.answer: dict | None = None
+
+    def _until(self, ready: t.Callable[[], bool]) -> bool:
+        deadline = time.monotonic() + self.timeout
+        while time.monotonic() < deadline:
+            if ready():
+                return True
+            time.sleep(0.5)
+        return False
+
+    def run(self) -> None:
+        state = str(self.lab.state)
+        if not self._until(lambda: bool(self.lab.host_state(self.host).at_jobs)):
+            return
+        self.lab.exchlab("clock", "--state", state, self.host, "--advance", "180")
+        if self._until(lambda: bool(self.lab.host_state(self.host).console_waits)):
+            self.answer = json.loads(self.lab.exchlab("console", "--state", state, self.host))
+
+
+def test_an_at_job_starts_the_installer_on_the_console_and_its_batch_ends_the_wait(
+    jump_kb_lab: RunningLab, remediation: Remediation
+) -> None:
+    lab = jump_kb_lab
+    database = lab.kms_database_sha256("kms-new")
+    at_job = json.dumps({**json.loads(FAST), "kms_remediate_sp_launch": "at_interactive"})
+    operator = ConsoleOfAtJob(lab)
+    operator.start()
+    fixed = remediation.run(lab, "-e", at_job)
+    operator.join(5)
+    assert fixed.returncode == 0, fixed.stdout[-4000:]
+    assert operator.answer is not None and operator.answer["batch_ended"] is True, operator.answer
+    assert "kms-new: at job 1 runs " + UPDATE in fixed.stdout
+    (row,) = remediation.report()["pairs"]
+    assert (row["outcome"], row["sp_outcome"]) == ("remediated", "ok"), row
+    assert row["decided_by"][0].startswith(
+        "update.exe at the console ended: its batch made the folder C:\\exchops\\sp-"
+    )
+    (job,) = lab.host_state("kms-new").at_jobs
+    assert (job["command"], job["interactive"]) == ("cmd /c C:\\exchops\\runsp.cmd", True)
+    shown = lab.show("kms-new")
+    assert set(states(shown).values()) == {"running"}, states(shown)
+    assert lab.kms_database_sha256("kms-new") == database
+    assert len(shown["exchange"]["updates"]) == 1
+    jump_lines = lab.show("jump01")["command_lines"]
+    assert "net time \\\\KMS-NEW" in jump_lines
+    # One job added (its line recorded as cmd.exe's and as at.exe's), due at HH:MM of the server.
+    assert {line for line in jump_lines if line.startswith("at \\\\KMS-NEW ")} == {
+        f"at \\\\KMS-NEW {job['due'][11:16]} /interactive \"cmd /c C:\\exchops\\runsp.cmd\""
+    }
+
+
+def test_a_stopped_schedule_service_fails_the_at_job_and_brings_the_services_back(
+    jump_kb_lab: RunningLab, ansible_module: RunModule
+) -> None:
+    lab = jump_kb_lab
+    database = lab.kms_database_sha256("kms-new")
+    lab.fault("kms-new", "schedule_stopped=true")
+    result, results = ansible_module(
+        lab, "kms-new", SERVICE_PACK, f"{SP_ARGS} launch=at_interactive"
+    )
+    assert result.returncode != 0
+    message = results["kms-new"]["msg"]
+    assert message.startswith(
+        "kms-new: could not schedule update.exe on KMS-NEW's console"
+    ), message
+    assert "update.exe was not started" in message
+    assert "sc \\\\KMS-NEW start Schedule" in message, message
+    shown = lab.show("kms-new")
+    assert set(states(shown).values()) == {"running", "stopped"}
+    assert states(shown).pop("MSExchangeKMS") == "stopped"
+    assert shown["exchange"]["updates"] == [] and lab.host_state("kms-new").at_jobs == []
+    assert not lab.host_state("kms-new").fs.is_file(RUN_RECORD)
+    assert lab.kms_database_sha256("kms-new") == database

@@ -1,7 +1,7 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Pure parsers of the Windows command output that the collection reads over WinRS, one module
 per tool (`reg`, `sc`, `wmic`, `wevtutil`, `dir`, `certutil`, `xcopy`, `tasklist`, `type`,
-`net config redirector`, `ping`, the Exchange setup log); `_base` holds what they share.
+`net config redirector`, `net time`, `at`, `ping`, the Exchange setup log); `_base` holds what they share.
 
 Contract: `parse_<form>(stdout, stderr, exit_code, section=...)` takes the decoded output (`str`,
 CRLF intact, as `_winrs.py` decoded it with the shell's code page) and returns a value; no I/O.
@@ -33,9 +33,16 @@ from ._base import (
     split_merged_streams,
 )
 from ._events import EventRecord
+from .at import parse_at_added
 from .certutil import decode_certutil_base64, parse_certutil_encode, parse_certutil_hash
 from .dir import DirEntry, DirListing, DirTree, parse_dir, parse_dir_tree, split_merged_dir_streams
-from .net import RedirectorConfig, Transport, parse_net_config_redirector
+from .net import (
+    RedirectorConfig,
+    ServerClock,
+    Transport,
+    parse_net_config_redirector,
+    parse_net_time,
+)
 from .ping import PingResult, parse_ping
 from .reg import RegKey, RegQuery, RegValue, parse_reg_query
 from .remote import remote_call_error
@@ -95,6 +102,7 @@ __all__ = [
     "ParseError",
     "PingResult",
     "RedirectorConfig",
+    "ServerClock",
     "RegKey",
     "RegQuery",
     "RegValue",
@@ -108,12 +116,14 @@ __all__ = [
     "XcopyResult",
     "decode_certutil_base64",
     "mask_image_path",
+    "parse_at_added",
     "parse_certutil_encode",
     "parse_certutil_hash",
     "parse_cim_datetime",
     "parse_dir",
     "parse_dir_tree",
     "parse_net_config_redirector",
+    "parse_net_time",
     "parse_not_recognized",
     "parse_ping",
     "parse_reg_query",

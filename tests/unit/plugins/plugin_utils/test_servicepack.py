@@ -25,6 +25,7 @@ from ansible_collections.exchops.kms.plugins.plugin_utils._service import (
 from ansible_collections.exchops.kms.plugins.plugin_utils._servicepack import (
     Options,
     ServicePackJob,
+    at_due,
     format_elapsed,
 )
 from ansible_collections.exchops.kms.plugins.plugin_utils._servicepack_plan import (
@@ -35,6 +36,7 @@ from ansible_collections.exchops.kms.plugins.plugin_utils._servicepack_plan impo
 )
 from ansible_collections.exchops.kms.plugins.plugin_utils._servicepack_probe import (
     PollReading,
+    console_batch_command,
     detail_command,
     parse_run_record,
     poll_command,
@@ -44,6 +46,7 @@ from ansible_collections.exchops.kms.plugins.plugin_utils._servicepack_probe imp
     readings_from,
     run_record_command,
     run_record_delete_command,
+    schedule_command,
     setup_log_path,
     tasklist_update,
     update_command,
@@ -51,6 +54,7 @@ from ansible_collections.exchops.kms.plugins.plugin_utils._servicepack_probe imp
 )
 from ansible_collections.exchops.kms.plugins.plugin_utils._winout import (
     SETUP_LOG_INITIALIZED,
+    ServerClock,
     parse_setup_log,
 )
 from ansible_collections.exchops.kms.plugins.plugin_utils._winrs import (
@@ -994,8 +998,8 @@ def test_through_a_jump_host_check_mode_names_the_console_step_and_changes_nothi
     report = job.run()
     assert (report.outcome, report.changed) == ("not_run", True)
     assert report.remedy.endswith(
-        f"Through jump01, an operator at KMSNEW's console runs {MEDIA}\\update.exe (launch mode "
-        "operator)."
+        f"Through jump01: {MEDIA}\\update.exe on KMSNEW, an operator at the console runs it "
+        "(launch mode operator)."
     )
     assert services.log == [] and host.record is None and len(host.commands) == 2
 
@@ -1126,3 +1130,44 @@ def test_resume_only_in_check_mode_says_what_it_would_finish(
     assert (report.outcome, report.changed) == ("not_run", True)
     assert "finish the earlier run" in report.remedy and services.log == []
     assert host.record == RECORD
+
+
+@pytest.mark.parametrize(
+    ("clock", "due"),
+    [
+        ((22, 15, 2), "22:17"),  # at least 60 s ahead, on a whole minute
+        ((22, 15, 0), "22:16"),
+        ((23, 59, 30), "00:01"),  # past midnight: the job runs at the next 00:01
+    ],
+)
+def test_an_at_job_is_due_a_minute_or_two_ahead_of_the_servers_clock(
+    clock: tuple[int, int, int], due: str
+) -> None:
+    assert at_due(ServerClock(*clock, line="")) == due
+
+
+def test_the_at_jobs_batch_makes_its_markers_around_update_exe_on_the_servers_disk() -> None:
+    line = console_batch_command(LOG, MEDIA, ["/R"], "20261204043012", "KMSNEW")
+    assert line == (
+        '(if not exist "\\\\KMSNEW\\C$\\exchops" md "\\\\KMSNEW\\C$\\exchops") & '
+        "(echo @echo off& echo md C:\\exchops\\sp-20261204043012-started& "
+        f"echo {UPDATE} /R& echo md C:\\exchops\\sp-20261204043012-finished)"
+        '> "\\\\KMSNEW\\C$\\exchops\\runsp.cmd"'
+    )
+    assert schedule_command(LOG, "KMSNEW", "22:17") == (
+        'at \\\\KMSNEW 22:17 /interactive "cmd /c C:\\exchops\\runsp.cmd"'
+    )
+    assert "sp_markers" in poll_command(LOG, None, "KMSNEW", markers=True)
+
+
+@pytest.mark.parametrize("media", ["\\\\FILES\\KITS\\EXCH55SP3", "EXCH55SP3"])
+def test_an_at_job_refuses_a_kit_that_system_cannot_read_before_anything_changes(
+    answers: dict[str, str], fake_clock: t.Any, media: str
+) -> None:
+    host, said, services = FakeHost(answers), [], FakeServices()
+    job = _job(host, said, fake_clock.clock, services, reach=_jump_reach(), launch="at_interactive")
+    job.options = dataclasses.replace(job.options, media=media)
+    with pytest.raises(Refusal, match="runs update.exe as SYSTEM") as refused:
+        job.run()
+    assert "Copy the kit to KMSNEW's disk" in str(refused.value)
+    assert services.log == [] and host.record is None

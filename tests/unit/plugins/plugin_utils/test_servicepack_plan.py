@@ -501,14 +501,22 @@ def test_the_tail_is_the_last_lines_of_the_appended_runs() -> None:
 
 
 # Each rule of OUTCOME_RULES: a case it decides, its outcome and its evidence (detail).
+# How the end of an installer an operator runs at the console is seen (launch mode operator).
+QUIET_END = (
+    "the versions moved, and the setup log and the Exchange BIN folder were unchanged for 120 s"
+)
 OUTCOME_WORDING: dict[str, tuple[RunCase, str, str]] = {
     "console_not_done": (
         _case(
-            after=None, exit_code=None, still_running=True, process_running=None, console_quiet=120
+            after=None,
+            exit_code=None,
+            still_running=True,
+            process_running=None,
+            console_end=QUIET_END,
         ),
         "waiting_for_input",
-        "the versions did not move, or the setup log and the Exchange BIN folder were not quiet "
-        "for 120 s, before the wait ended.",
+        "the wait ended before its end was seen (the versions moved, and the setup log and the "
+        "Exchange BIN folder were unchanged for 120 s).",
     ),
     "waiting_for_input": (
         WAITING,
@@ -592,7 +600,7 @@ def test_each_outcome_rule_gives_its_evidence_word_for_word(rule: str) -> None:
 
 def test_an_operator_run_ended_by_the_quiet_rule_is_judged_from_the_versions() -> None:
     """Launch mode operator: no exit code and no process list; the versions decide."""
-    case = _case(exit_code=None, process_running=None, console_quiet=120)
+    case = _case(exit_code=None, process_running=None, console_end=QUIET_END)
     judged = classify(case)
     assert (judged.rule, judged.outcome) == ("in_place", "ok")
     assert judged.decided_by[0] == (
