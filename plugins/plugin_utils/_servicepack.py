@@ -654,6 +654,7 @@ class ServicePackJob:
                 if self.remote:
                     return self._resume_at_console(base, before, details, details.record)
                 return self._resume(shell, base, before, details, details.record)
+            self._refuse_a_kit_off_the_server(base)
             try:
                 decision = decide_install(
                     before,
@@ -674,7 +675,6 @@ class ServicePackJob:
                 return base
             if details is None:
                 raise ServicePackError("no Exchange install path to find the setup log under.")
-            self._refuse_a_kit_the_job_cannot_read(base)
             if options.check_mode:
                 return self._predict(base, before, decision)
             stopped = self._stop_services(shell, base, before)
@@ -706,18 +706,21 @@ class ServicePackJob:
         waited = self._install(decision, details, before)
         return self._after(base, before, details, record, waited)
 
-    def _refuse_a_kit_the_job_cannot_read(self, base: Report) -> None:
-        """at_interactive runs update.exe as SYSTEM, which has no network credentials (KB
-        Q105995 [I]): a kit that is not on a drive of the server is refused, nothing changed."""
+    def _refuse_a_kit_off_the_server(self, base: Report) -> None:
+        """Through a jump host, media must be a folder on a drive of the server: update.exe's
+        version is read there with `wmic /node:` datafile, which names the server's own files
+        (docs/windows-output.md#wmi-classes), and an at job runs it as SYSTEM, which has no network
+        credentials (KB Q105995 [I]). Any other path is refused, nothing changed."""
         media = self.options.media
-        if self.remote is None or self.options.launch != LAUNCH_AT or _LOCAL_PATH.match(media):
+        if self.remote is None or _LOCAL_PATH.match(media):
             return
         base.remedy = (
-            f"media {media} is not a folder on a drive of {self.remote}: the at job runs "
-            "update.exe as SYSTEM, which cannot read a network path or another session's mapped "
-            f"drive (KB Q105995). Copy the kit to {self.remote}'s disk (e.g. "
+            f"media {media} is not a folder on a drive of {self.remote}: through a jump host "
+            "update.exe's version is read on the server's own disks (wmic datafile), and an at "
+            "job runs update.exe as SYSTEM, which cannot read a network path or another "
+            f"session's mapped drive (KB Q105995). Copy the kit to {self.remote}'s disk (e.g. "
             f"\\\\{self.remote}\\C$\\EXCH55SP3) and set media to that folder as the server "
-            "sees it, or use launch: operator."
+            "sees it (C:\\EXCH55SP3\\ENG\\SERVER\\SETUP\\I386)."
         )
         raise Refusal(base.remedy, base.result())
 

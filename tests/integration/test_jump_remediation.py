@@ -280,3 +280,19 @@ def test_a_stopped_schedule_service_fails_the_at_job_and_brings_the_services_bac
     assert shown["exchange"]["updates"] == [] and lab.host_state("kms-new").at_jobs == []
     assert not lab.host_state("kms-new").fs.is_file(RUN_RECORD)
     assert lab.kms_database_sha256("kms-new") == database
+
+
+def test_a_kit_on_a_share_that_system_cannot_read_is_refused_through_the_jump_host(
+    jump_kb_lab: RunningLab, ansible_module: RunModule
+) -> None:
+    lab = jump_kb_lab
+    share = "\\\\JUMP01\\KITS\\EXCH55SP3\\ENG\\SERVER\\SETUP\\I386"
+    # JSON, so that the share's leading \\ reaches the module as typed.
+    arguments = json.dumps({"media": share, "media_build": "5.5.2650", "launch": "at_interactive"})
+    with lab_unchanged(lab, "kms-new"):
+        result, results = ansible_module(lab, "kms-new", SERVICE_PACK, arguments)
+    assert result.returncode != 0
+    message = results["kms-new"]["msg"]
+    assert message.startswith(f"kms-new: media {share} is not a folder on a drive of KMS-NEW")
+    assert "runs update.exe as SYSTEM, which cannot read a network path" in message
+    assert message.endswith("Nothing was changed."), message
