@@ -24,15 +24,20 @@ shell is not deleted while update.exe may still run in it: deleting a WinRS shel
 processes it started.
 
 A server behind a Windows jump host (`_reach.Reach` with a `remote`; NT 4.0 and 2000 run no
-WinRM) is read and changed through the jump host (`sc \\SERVER`, its admin share), and update.exe
-is never started from there: no unattended switch is documented for it (KB Q191013: "Type Update,
-and then follow the instructions displayed on the screen"), and a process started remotely has no
-window on the console (Win32_Process.Create "cannot be used to start an interactive process
-remotely"). Launch mode `operator`: the job stops the services, writes the run record, shows the
-exact console steps and polls (`_ConsoleWatch`) until the versions moved and the setup log and the
-BIN folder have been quiet for `quiet_period` seconds, never by a process list (tasklist /s needs
-WMI the server may lack). A wait that ends first leaves the run record, and the next run polls
-again from it.
+WinRM) is read and changed through the jump host (`sc \\\\SERVER`, its admin share), and update.exe
+is never started in the jump host's shells: no unattended switch is documented for it (KB Q191013:
+"Type Update, and then follow the instructions displayed on the screen"), and a process started
+remotely has no window on the console (Win32_Process.Create "cannot be used to start an
+interactive process remotely",
+https://learn.microsoft.com/windows/win32/cimwin32prov/create-method-in-class-win32-process). The job stops the services and writes the run record, then:
+launch mode `operator` shows the exact console steps; `at_interactive` writes a batch beside the
+setup log and adds an `at \\\\SERVER HH:MM /interactive` job on the server's clock (`net time`)
+that starts update.exe on the console's desktop. `_ConsoleWatch` then polls through the jump host:
+the batch's `finished` marker folder ends the wait (at_interactive); for an installer the module
+did not start (operator), the versions moved and the setup log and the BIN folder quiet for
+`quiet_period` seconds. Never by a process list: tasklist /s needs WMI the server may lack. A
+wait that ends first leaves the run record, and the next run polls again from it; update.exe is
+never started twice.
 """
 
 # Internal to exchops.kms: not a public API; may change in any release.
