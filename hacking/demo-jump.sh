@@ -18,14 +18,6 @@ rm -f "$out/operator.json" "$out/operator.err"
 started=$SECONDS
 operator_pid=""
 
-stop() {
-    # The operator started below, by its pid, if it still waits; then the lab.
-    if [ -n "$operator_pid" ] && kill -0 "$operator_pid" 2>/dev/null; then
-        kill "$operator_pid"
-    fi
-    exchlab down --state "$state"
-}
-
 kms_state() {
     exchlab show --state "$state" kms-new | python3 -c '
 import json, sys
@@ -43,7 +35,8 @@ print("  KM database intact:", database["intact"], "stamp", database["stamp_buil
 echo "== 1. Start the lab: the KB Q259906 pair behind jump01 (tests/lab/fleets/jump_q259906.yml)"
 exchlab down --state "$state" >/dev/null
 exchlab up --fleet tests/lab/fleets/jump_q259906.yml --state "$state" --fresh --base-address auto || exit 1
-trap stop EXIT
+# On the way out: the operator started below, by its pid, if it still waits; then the lab.
+trap '[ -n "$operator_pid" ] && kill "$operator_pid" 2>/dev/null; exchlab down --state "$state"' EXIT
 kms_state
 
 echo
