@@ -7,10 +7,11 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # "ansible-core lines tested", says what each runs); each is also a target of its own.
 LINE_STAGES := unit-2.16 integration-2.16 sanity-2.16 lines-2.17 lines-2.18
 
-.PHONY: help setup demo test bench format unit lab-test integration molecule sanity lint build-check changelog-lint lock clean $(LINE_STAGES)
+.PHONY: help setup demo demo-jump test bench format unit lab-test integration molecule sanity lint build-check changelog-lint lock clean $(LINE_STAGES)
 
 help:
 	@echo "make demo   set up .venv, start the lab, run the remediation, show the result"
+	@echo "make demo-jump  the same behind a Windows jump host, the lab playing the operator at the console"
 	@echo "make test   set up .venv, then run every test and check (ends with 'N passed, N failed')"
 	@echo "make setup  only create/refresh .venv (pinned) and link this tree as exchops.kms"
 	@echo "make bench  fleet benchmark (50 and 200 KB pairs, 100 behind a jump host): benchmarks/results/, last line ratio_vs_floor=..."
@@ -20,6 +21,9 @@ setup:
 
 demo: setup
 	@hacking/demo.sh
+
+demo-jump: setup
+	@hacking/demo-jump.sh
 
 test: setup
 	@$(VENV)/bin/python hacking/run_checks.py

@@ -6,6 +6,7 @@ exchlab twin --facts facts.json --pairs inventory.yml --state /tmp/twin
 exchlab show --state /tmp/lab [HOST]
 exchlab fault --state /tmp/lab kms-new sp_installer_fails=true
 exchlab console --state DIR kms-new
+exchlab console --state DIR kms-new --run PATH --when-file 'C:\\exchops-sp-run.txt' --wait 600
 exchlab clock --state DIR [kms-new] --advance 120
 exchlab down --state /tmp/lab
 """
@@ -44,6 +45,10 @@ from .twin import (
 
 START_TIMEOUT_S = 120.0
 STOP_TIMEOUT_S = 20.0
+# `exchlab console --when-file`: how long the operator waits for the file by default, and how
+# often the host is looked at meanwhile.
+WHEN_FILE_WAIT_S = 600.0
+WHEN_FILE_POLL_S = 0.5
 
 
 class LabError(Exception):
@@ -445,13 +450,43 @@ def fault(state_dir: Path, host: str, settings: list[str]) -> dict[str, Any]:
     return answer
 
 
-def console(state_dir: Path, host: str, run: str | None) -> dict[str, Any]:
+def console(
+    state_dir: Path,
+    host: str,
+    run: str | None,
+    when_file: str | None = None,
+    wait_s: float | None = None,
+) -> dict[str, Any]:
     """The operator at HOST's console clicks through the installer waiting there, or runs one
-    (exchlab.console.click_through)."""
+    (exchlab.console.click_through). With WHEN_FILE, the operator comes only once that file
+    exists on HOST, looked for every WHEN_FILE_POLL_S through the running lab, for WAIT_S
+    seconds at most (exchlab.console.operator_has_come) [lab]."""
     layout = StateLayout(state_dir)
     if _running_pid(layout) is None:
         raise LabError(f"no lab is running in {state_dir}; start it with `exchlab up` first.")
-    answer = runtime.ask(layout, {"op": "console", "host": host, "run": run}, timeout=600.0)
+    if when_file is None and wait_s is not None:
+        raise LabError("--wait is how long --when-file waits: give --when-file PATH too.")
+    wait = WHEN_FILE_WAIT_S if wait_s is None else wait_s
+    if wait < 0:
+        raise LabError("--wait takes 0 or more seconds.")
+    request = {"op": "console", "host": host, "run": run, "when_file": when_file}
+    deadline = time.monotonic() + wait
+    answer = runtime.ask(layout, request, timeout=600.0)
+    while "waiting_for" in answer:
+        if time.monotonic() >= deadline:
+            raise LabError(
+                f"no file {when_file} appeared on {host} within {wait:g} s, so nobody came to "
+                "its console and nothing was run."
+            )
+        time.sleep(WHEN_FILE_POLL_S)
+        try:
+            answer = runtime.ask(layout, request, timeout=600.0)
+        except OSError as exc:
+            # `exchlab down` meanwhile: the control socket goes first, then the process.
+            raise LabError(
+                f"the lab in {state_dir} stopped while the operator waited for {when_file} on "
+                f"{host} ({exc}); nothing was run."
+            ) from exc
     if "error" in answer:
         raise LabError(answer["error"])
     return answer
@@ -558,6 +593,19 @@ def main(argv: list[str] | None = None) -> int:
     console_parser.add_argument("--state", type=Path, required=True)
     console_parser.add_argument("host")
     console_parser.add_argument("--run", metavar="PATH", help="update.exe to run when none waits")
+    console_parser.add_argument(
+        "--when-file",
+        metavar="PATH",
+        help="come to the console only once this file exists on the host (such as the play's "
+        "run record, C:\\exchops-sp-run.txt), then click through or run as without it",
+    )
+    console_parser.add_argument(
+        "--wait",
+        type=float,
+        metavar="SECONDS",
+        help=f"how long --when-file waits for its file before exiting 1 (default "
+        f"{WHEN_FILE_WAIT_S:g})",
+    )
     clock_parser = commands.add_parser(
         "clock", help="read or move on the hosts' clocks; `at` jobs whose time comes run"
     )
@@ -606,7 +654,14 @@ def main(argv: list[str] | None = None) -> int:
         elif arguments.command == "fault":
             print(json.dumps(fault(arguments.state.resolve(), arguments.host, arguments.settings)))
         elif arguments.command == "console":
-            print(json.dumps(console(arguments.state.resolve(), arguments.host, arguments.run)))
+            answer = console(
+                arguments.state.resolve(),
+                arguments.host,
+                arguments.run,
+                arguments.when_file,
+                arguments.wait,
+            )
+            print(json.dumps(answer))
         elif arguments.command == "clock":
             print(json.dumps(clock(arguments.state.resolve(), arguments.host, arguments.advance)))
         else:

@@ -7,7 +7,9 @@ lab plays both:
 - `operator`: the kit is staged on the server's disk (`\\\\NAME\\C$\\exchops\\sp\\...`) and a person
   at the server's console runs update.exe, a GUI installer with no documented silent switch
   (KB Q191013: "Type Update, and then follow the instructions displayed on the screen").
-  `exchlab console --state DIR HOST` is that person (`click_through`).
+  `exchlab console --state DIR HOST` is that person (`click_through`); with `--when-file PATH`
+  the person comes only once PATH exists on the server, as one who reads the steps the play shows
+  right after writing its run record (`operator_has_come`) [lab].
 - `at_interactive`: a jump host's `at \\\\NAME HH:MM /interactive "cmd /c C:\\exchops\\runsp.cmd"`
   adds a job to the server's Schedule service. Jobs run at their time as SYSTEM (KB Q105995),
   which has no network credentials, so a job that reads a UNC path fails [I]; on NT 4.0 the
@@ -43,7 +45,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any, NoReturn
 
-from .state import RUNNING, HostState, format_time, normalize_path, parse_time
+from .state import RUNNING, FileSystemError, HostState, format_time, normalize_path, parse_time
 
 # Who started a command line: a WinRS shell, the operator at the console, the Schedule service
 # (an `at` job, on the console's desktop with /interactive), WMI (`wmic process call create`).
@@ -116,6 +118,19 @@ def staged_installer(host: HostState) -> str | None:
         if entry.name.upper() == INSTALLER_NAME
     ]
     return min(found, key=lambda path: (len(path), path.upper()), default=None)
+
+
+def operator_has_come(host: HostState, when_file: str | None) -> bool:
+    """Whether the operator is at HOST's console: always, unless WHEN_FILE names a file on HOST
+    that the operator waits for [lab: a person who reads the console steps a play shows is
+    modelled as coming once the play has written the file it writes just before showing them,
+    such as its run record]. Raises ConsoleError for a path that is not on HOST's disks."""
+    if when_file is None:
+        return True
+    try:
+        return host.fs.is_file(normalize_path(when_file))
+    except FileSystemError as exc:
+        raise ConsoleError(f"{when_file} is not a path on {host.name}'s disks: {exc}") from exc
 
 
 def click_through(host: HostState, run: str | None = None) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from .console import ConsoleError, advance, click_through
+from .console import ConsoleError, advance, click_through, operator_has_come
 from .layout import StateLayout
 from .reach import apply_faults
 from .state import SHELLS_PEAK, HostState, waiting_releases
@@ -123,9 +123,15 @@ class LabHost:
         with self._lock:
             return self.state.to_show()
 
-    def console(self, run: str | None) -> dict[str, Any]:
-        """The operator at this host's console (exchlab.console.click_through)."""
+    def console(self, run: str | None, when_file: str | None = None) -> dict[str, Any]:
+        """The operator at this host's console (exchlab.console.click_through); with WHEN_FILE
+        not yet on the host, nobody has come: {"waiting_for": WHEN_FILE}, nothing changed."""
         with self._lock, waiting_releases(self._wait_unlocked):
+            try:
+                if not operator_has_come(self.state, when_file):
+                    return {"waiting_for": when_file}
+            except ConsoleError as exc:
+                return {"error": str(exc)}
             try:
                 answer = click_through(self.state, run)
             except ConsoleError as exc:
@@ -148,7 +154,7 @@ class LabHost:
 
 class _ControlHandler(socketserver.StreamRequestHandler):
     """One JSON request per connection: {"op": "show"}, {"op": "fault", "host", "faults"},
-    {"op": "console", "host", "run"} or {"op": "clock", "host", "advance"}."""
+    {"op": "console", "host", "run", "when_file"} or {"op": "clock", "host", "advance"}."""
 
     server: _ControlServer
 
@@ -248,7 +254,7 @@ class Lab:
             host = self.hosts.get(request["host"])
             if host is None:
                 return {"error": f"no host {request['host']!r} in this lab"}
-            return host.console(request.get("run"))
+            return host.console(request.get("run"), request.get("when_file"))
         if request["op"] == "clock":
             names = [request["host"]] if request.get("host") else list(self.hosts)
             unknown = [name for name in names if name not in self.hosts]

@@ -1,21 +1,26 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """`exchlab clock` and `exchlab console` on a running jump-host lab, with the real pywinrm client:
 an `at /interactive` job scheduled from the jump host waits on the KM server's console until the
-operator clicks through it, and a WinRM connection the jump host loses meanwhile changes nothing.
+operator clicks through it, and a WinRM connection the jump host loses meanwhile changes nothing;
+`exchlab console --when-file` comes only once the play's run record is on the server.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import subprocess
+import time
 
 import pytest
 import requests
 import winrm
-from conftest import Lab, exchlab
+from conftest import EXCHLAB, Lab, exchlab
 from test_jump_lab import jump_session
 
 KIT_UPDATE = r"D:\EXCH55SP3\ENG\SERVER\SETUP\I386\update.exe"
+# The file a play writes on the server right before it shows the console steps (its run record).
+RUN_RECORD = r"C:\exchops-sp-run.txt"
 
 
 def run_in(protocol: winrm.Protocol, shell: str, line: str, stdin: bytes | None = None) -> str:
@@ -102,3 +107,67 @@ def test_console_and_clock_say_what_is_wrong(lab: Lab) -> None:
     lab.down()
     stopped = exchlab("console", "--state", str(lab.state), "kms-new", check=False)
     assert (stopped.returncode, "no lab is running" in stopped.stderr) == (1, True)
+
+
+def operator_when(lab: Lab, wait: str) -> subprocess.Popen[str]:
+    """`exchlab console kms-new --run KIT_UPDATE --when-file RUN_RECORD --wait WAIT`, started."""
+    arguments = ["console", "--state", str(lab.state), "kms-new", "--run", KIT_UPDATE]
+    return subprocess.Popen(  # pylint: disable=consider-using-with # waited for by each test
+        [*EXCHLAB, *arguments, "--when-file", RUN_RECORD, "--wait", wait],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_the_operator_comes_once_the_run_record_is_on_the_server(lab: Lab) -> None:
+    lab.up("jump_q259906.yml", "--base-address", "auto")
+    operator = operator_when(lab, "60")
+    time.sleep(2)
+    assert operator.poll() is None, operator.communicate()
+    waiting = lab.show("kms-new")["hosts"]["kms-new"]
+    assert waiting["exchange"]["updates"] == []
+    assert waiting["exchange"]["kms_binary_build"] == "5.5.1960.8"
+
+    session, password = jump_session(lab)
+    protocol = session.protocol
+    shell = protocol.open_shell()
+    run_in(protocol, shell, r"net use \\KMS-NEW\IPC$ * /user:LAB\labadmin", password.encode())
+    run_in(protocol, shell, r'echo exchops> "\\KMS-NEW\C$\exchops-sp-run.txt"')
+    stdout, stderr = operator.communicate(timeout=60)
+    assert operator.returncode == 0, stderr
+    answer = json.loads(stdout)
+    assert (answer["exit_code"], answer["waited_since"]) == (0, None)
+    after = lab.show("kms-new")["hosts"]["kms-new"]
+    assert len(after["exchange"]["updates"]) == 1
+    assert after["exchange"]["kms_binary_build"].startswith("5.5.2650")
+
+
+def test_an_operator_whose_file_never_appears_runs_nothing_and_says_so(lab: Lab) -> None:
+    lab.up("jump_q259906.yml", "--base-address", "auto")
+    began = time.monotonic()
+    operator = operator_when(lab, "1.5")
+    stdout, stderr = operator.communicate(timeout=60)
+    assert time.monotonic() - began >= 1.5
+    assert (operator.returncode, stdout) == (1, "")
+    assert stderr == (
+        f"exchlab console: error: no file {RUN_RECORD} appeared on kms-new within 1.5 s, so "
+        "nobody came to its console and nothing was run.\n"
+    )
+    assert lab.show("kms-new")["hosts"]["kms-new"]["exchange"]["updates"] == []
+
+    alone = exchlab("console", "--state", str(lab.state), "kms-new", "--wait", "5", check=False)
+    assert (alone.returncode, "give --when-file PATH too" in alone.stderr) == (1, True)
+    unc = exchlab(
+        "console", "--state", str(lab.state), "kms-new", "--when-file", r"\\X\C$\f", check=False
+    )
+    assert (unc.returncode, "is not a path on kms-new's disks" in unc.stderr) == (1, True)
+
+    # A lab stopped meanwhile (a scenario's destroy) ends the wait at once.
+    operator = operator_when(lab, "60")
+    time.sleep(1)
+    lab.down()
+    _stdout, stderr = operator.communicate(timeout=30)
+    assert operator.returncode == 1
+    assert "stopped while the operator waited for" in stderr
+    assert lab.show("kms-new")["hosts"]["kms-new"]["exchange"]["updates"] == []
