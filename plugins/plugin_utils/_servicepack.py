@@ -141,9 +141,11 @@ class Options:
     # The operator's statement of the build the media installs (None: update.exe's version).
     media_build: Build | None = None
     no_progress_timeout: int = 900
-    # Through a jump host: who starts update.exe (`operator`, at the server's console), and how
-    # long the setup log and BIN must stay unchanged once the versions moved.
-    launch: str = "operator"
+    # Through a jump host: who starts update.exe (LAUNCH_OPERATOR: a person at the server's
+    # console; LAUNCH_AT: an `at /interactive` job on its desktop), and, for an installer the
+    # module did not start, how long the setup log and BIN must stay unchanged once the versions
+    # moved.
+    launch: str = LAUNCH_OPERATOR
     quiet_period: int = 120
     # Only finish the run an earlier task left (its run record); without one, change nothing.
     resume_only: bool = False
