@@ -646,21 +646,25 @@ class ServicePackJob:
                 store_before=_text(before.store_version),
                 warnings=list(before.warnings) + ([media_note] if media_note else []),
             )
-            if options.resume_only and (details is None or details.record is None):
-                return _nothing_to_finish(base)
-            if details is not None and details.record is not None and options.check_mode:
-                if options.resume_only:
-                    base.outcome, base.changed = "not_run", True
-                    base.remedy = (
-                        "Run without check mode to finish the earlier run of this module: "
-                        "judge the versions once update.exe has ended, then start the services "
-                        f"it stopped ({', '.join(details.record.stopped) or 'none'}) again."
-                    )
-                    return base
-            if details is not None and details.record is not None and not options.check_mode:
+            earlier = details.record if details is not None else None
+            if options.resume_only and earlier is None:
+                return _unchanged(
+                    base,
+                    "None: no earlier run of this module left a run record; update.exe was not run.",
+                    "run record: none",
+                )
+            if earlier is not None and options.check_mode and options.resume_only:
+                base.outcome, base.changed = "not_run", True
+                base.remedy = (
+                    "Run without check mode to finish the earlier run of this module: judge the "
+                    "versions once update.exe has ended, then start the services it stopped "
+                    f"({', '.join(earlier.stopped) or 'none'}) again."
+                )
+                return base
+            if details is not None and earlier is not None and not options.check_mode:
                 if self.remote:
-                    return self._resume_at_console(base, before, details, details.record)
-                return self._resume(shell, base, before, details, details.record)
+                    return self._resume_at_console(base, before, details, earlier)
+                return self._resume(shell, base, before, details, earlier)
             self._refuse_a_kit_off_the_server(base)
             try:
                 decision = decide_install(
@@ -674,12 +678,11 @@ class ServicePackJob:
                 base.remedy = str(exc)
                 raise Refusal(str(exc), base.result()) from None
             if not decision.install:
-                base.outcome = "ok"
-                base.remedy = f"None: {decision.reason}; update.exe was not run."
-                base.build_after, base.kms_binary_after = base.build_before, base.kms_binary_before
-                base.store_after = base.store_before
-                base.decided_by = [f"plan: {decision.reason}"]
-                return base
+                return _unchanged(
+                    base,
+                    f"None: {decision.reason}; update.exe was not run.",
+                    f"plan: {decision.reason}",
+                )
             if details is None:
                 raise ServicePackError("no Exchange install path to find the setup log under.")
             if options.check_mode:
@@ -1124,8 +1127,9 @@ class ServicePackJob:
                         f"writing {console_folder(details.path)}\\{CONSOLE_BATCH} over the "
                         f"admin share failed: {(written.stderr or written.stdout).strip()}"
                     )
-                clock = shell.run(net_time_command(remote))
-                due = at_due(parse_net_time(clock.stdout, clock.stderr, clock.exit_code))
+                answer = shell.run(net_time_command(remote))
+                clock = parse_net_time(answer.stdout, answer.stderr, answer.exit_code)
+                due = at_due(clock)
                 added = shell.run(schedule_command(details.path, remote, due))
                 job = parse_at_added(added.stdout, added.stderr, added.exit_code)
         except (WinrsError, ParseError, ServicePackError) as exc:
@@ -1152,7 +1156,7 @@ class ServicePackJob:
         )
         self.say(
             f"{self.host}: at job {job} runs {update_exe_path(options.media)} at {due} on "
-            f"{remote}'s clock ({clock_line(clock.stdout)}), on the console's desktop."
+            f"{remote}'s clock ({clock.line}), on the console's desktop."
         )
         return True
 
@@ -1162,20 +1166,17 @@ class ServicePackJob:
         options = self.options
         reach = t.cast(Reach, self.reach)
         stopped = ", ".join(record.stopped) or "none was running"
-        if record.launch == LAUNCH_AT:
+        binaries = bin_folder(install_path) if install_path else None
+        watch = _ConsoleWatch(self, record, details, binaries)
+        if watch.scheduled:
             start = (
                 f"the at job starts {update_exe_path(options.media)} on the console's desktop; "
                 f"follow its instructions on the screen to install {describe(record.media_build)}"
             )
-            until = f"its batch makes {marker_folder(details.path, record.run_id, 'finished')}"
         else:
             start = (
                 f"run {update_exe_path(options.media)}, follow the instructions on the screen to "
                 f"install {describe(record.media_build)}"
-            )
-            until = (
-                f"the versions moved and the log and BIN were unchanged for "
-                f"{options.quiet_period} s"
             )
         self.say(
             f"{self.host}: waiting for an operator at {self.remote}'s console (launch mode "
@@ -1184,11 +1185,9 @@ class ServicePackJob:
             f"services stopped: {stopped}; {KMS_SERVICE} stays stopped. At {self.remote}'s "
             f"console, logged on as an administrator: {start}, and start no Exchange service. "
             f"This task polls the setup log, the Exchange BIN folder and the versions through "
-            f"{reach.via} every {options.poll_interval} s and goes on once {until} (timeout "
+            f"{reach.via} every {options.poll_interval} s and goes on once {watch.end} (timeout "
             f"{options.timeout} s)."
         )
-        binaries = bin_folder(install_path) if install_path else None
-        watch = _ConsoleWatch(self, record, details, binaries)
         try:
             waited = poll_until(
                 watch.look,
@@ -1275,18 +1274,14 @@ def at_due(clock: ServerClock) -> str:
     return f"{minutes // 60:02d}:{minutes % 60:02d}"
 
 
-def clock_line(text: str) -> str:
-    """net time's first line, as it was printed (for the operator)."""
-    return next((line.strip() for line in text.splitlines() if line.strip()), "")
-
-
-def _nothing_to_finish(report: Report) -> Report:
-    """resume_only without an earlier run's record: nothing to do, nothing judged."""
+def _unchanged(report: Report, remedy: str, decided_by: str) -> Report:
+    """The host needs nothing of this run (already on the media's build, or no earlier run to
+    finish): outcome ok, the versions after are those before, nothing changed."""
     report.outcome, report.changed = "ok", False
-    report.remedy = "None: no earlier run of this module left a run record; update.exe was not run."
+    report.remedy = remedy
     report.build_after, report.kms_binary_after = report.build_before, report.kms_binary_before
     report.store_after = report.store_before
-    report.decided_by = ["run record: none"]
+    report.decided_by = [decided_by]
     return report
 
 
