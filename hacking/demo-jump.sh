@@ -4,6 +4,8 @@
 # (played by the lab), gate passes.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
+# shellcheck source=hacking/demo-steps.sh
+. hacking/demo-steps.sh
 export PATH="$PWD/.venv/bin:$PATH"
 export ANSIBLE_NOCOLOR=1 ANSIBLE_DEPRECATION_WARNINGS=False
 out="$PWD/tests/output/demo-jump"
@@ -41,9 +43,7 @@ kms_state
 
 echo
 echo "== 2. The gate: ansible-playbook exchops.kms.check_kms_move (expected to fail)"
-ansible-playbook exchops.kms.check_kms_move -i "$state/inventory.yml" -e "kms_report_dir=$out/before" >"$out/gate-before.log" 2>&1
-echo "  exit code $? (2 = a pair does not match)"
-cat "$out/before/report.md"
+demo_gate "$state" "$out" before "2 = a pair does not match"
 
 echo "== 3. The remediation: ansible-playbook exchops.kms.remediate_kms_move, through jump01"
 exchlab console --state "$state" kms-new --run "$update" --when-file "$run_record" --wait 600 \
@@ -65,19 +65,10 @@ kms_state
 
 echo
 echo "== 4. The gate again (expected to pass)"
-ansible-playbook exchops.kms.check_kms_move -i "$state/inventory.yml" -e "kms_report_dir=$out/after" >"$out/gate-after.log" 2>&1
+demo_gate "$state" "$out" after "0 = every pair matches"
 code=$?
-echo "  exit code $code (0 = every pair matches)"
-cat "$out/after/report.md"
 
-echo "== Before / after (kms-new)"
-python3 - "$out/before/report.json" "$out/after/report.json" <<'PY'
-import json, sys
-before, after = (json.load(open(path))["pairs"][0] for path in sys.argv[1:3])
-print(f"  {'':16} {'before':14} {'after':14}")
-for key in ("status", "target_build", "kms_binary_build", "source_build"):
-    print(f"  {key:16} {str(before[key]):14} {str(after[key]):14}")
-PY
+demo_before_after "$out"
 
 echo "== Who ran update.exe"
 exchlab show --state "$state" >"$out/lab-after.json"
